@@ -1,0 +1,200 @@
+/**
+ * The build spec (`bosun.yml`): the single source of truth for its shape.
+ * `generate.ts` publishes it as JSON Schema for editors; `src/spec/parse-spec.ts` validates with it.
+ *
+ * The spec is data from the repository, so it can never grant itself privilege (R8): there are
+ * no keys for secrets, mounts, networks, privileged mode, users or deploy targets. Every object
+ * is strict, so such keys are rejected (with a specific message, see `PRIVILEGE_KEYS`).
+ */
+import { z } from 'zod';
+import { DURATION_MESSAGE, DURATION_PATTERN, MAX_DURATION_SEC, parseDuration } from './duration.js';
+
+/** Keys people try in order to gain privilege; parse-spec turns them into an R8 error. */
+export const PRIVILEGE_KEYS: readonly string[] = [
+  'privileged', 'volumes', 'volume', 'mounts', 'mount', 'binds', 'secrets', 'secret', 'network', 'networks',
+  'network_mode', 'cap_add', 'capabilities', 'devices', 'device', 'user', 'userns_mode', 'pid', 'ipc',
+  'security_opt', 'sysctls', 'extra_hosts', 'runtime', 'tmpfs', 'ulimits', 'cgroup_parent', 'docker_socket',
+];
+
+// Purely numeric names are refused: JS objects order integer-like keys first, which would lose
+// the declaration order that stages rely on.
+const NAME_PATTERN = /^(?![0-9]+$)[a-z0-9][a-z0-9_-]{0,62}$/;
+const NAME_MESSAGE = 'expected a name of lowercase letters, digits, `-` and `_` (not only digits), at most 63 characters';
+
+const STEP_NAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/;
+const IMAGE_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._/:@+-]{0,254}$/;
+// `__proto__` and friends are refused by the leading-underscores rule.
+const ENV_NAME_PATTERN = /^(?!__)[A-Za-z_][A-Za-z0-9_]{0,127}$/;
+const WORKDIR_PATTERN = /^(?!\/)(?!.*(?:^|\/)\.\.(?:\/|$))[A-Za-z0-9._/@+-]{1,255}$/;
+const BRANCH_GLOB_PATTERN = /^[^\s~^:?[\\]{1,255}$/;
+
+export const Name = z.string({ error: 'expected a string' }).regex(NAME_PATTERN, { error: NAME_MESSAGE });
+
+const DURATION_ERROR = `${DURATION_MESSAGE} (at most 30d)`;
+
+// zod reports a union's inner errors when one branch got past its type check, so each branch
+// carries the same human message.
+export const Duration = z.union(
+  [
+    z.int({ error: DURATION_ERROR }).min(1, { error: DURATION_ERROR }).max(MAX_DURATION_SEC, { error: DURATION_ERROR }),
+    z
+      .string()
+      .regex(DURATION_PATTERN, { error: DURATION_ERROR })
+      .refine((v) => (parseDuration(v) ?? 0) <= MAX_DURATION_SEC, { error: DURATION_ERROR }),
+  ],
+  { error: DURATION_ERROR },
+);
+
+const Image = z.string().regex(IMAGE_PATTERN, { error: 'expected an image reference like node:20 or registry.example/app@sha256:…' });
+
+const Env = z.record(
+  z.string().regex(ENV_NAME_PATTERN, { error: 'expected an environment variable name (letters, digits, `_`)' }),
+  // Strings only: YAML turns `true`, `1.10` and `0755` into other things; quoting is explicit.
+  z.string({ error: 'expected a string (quote numbers and booleans, e.g. "true")' }).max(32768),
+);
+
+const StringList = z.array(z.string().min(1, { error: 'expected a non-empty string' }).max(1000));
+
+export const ResourceRequest = z.strictObject({
+  pool: Name,
+  attributes: z.array(z.string().min(1).max(100)).optional(),
+});
+
+export const TriggerFilter = z.strictObject({
+  branches: z.array(z.string().regex(BRANCH_GLOB_PATTERN, { error: 'expected a branch name or glob like feature/*' })).min(1).optional(),
+  events: z.array(z.enum(['push', 'pull_request', 'manual', 'promotion', 'downstream'])).min(1).optional(),
+});
+
+export const Step = z.strictObject({
+  name: z.string().regex(STEP_NAME_PATTERN, { error: 'expected a step name of letters, digits, `.`, `-` and `_`' }),
+  image: Image.optional(),
+  run: z.union([z.string().min(1), z.array(z.string().min(1)).min(1)], {
+    error: 'expected a command or a list of commands',
+  }),
+  env: Env.optional(),
+  timeout: Duration.optional(),
+  workdir: z.string().regex(WORKDIR_PATTERN, { error: 'expected a relative path inside the repository (no leading `/`, no `..`)' }).optional(),
+});
+
+export const Service = z.strictObject({
+  name: Name,
+  image: Image,
+  env: Env.optional(),
+});
+
+export const Checkpoint = z.strictObject({
+  instructions: z.string().min(1).max(4000),
+  checklist: StringList.optional(),
+  timeout: Duration.optional(),
+  approvers: Name,
+  resource: ResourceRequest.optional(),
+});
+
+export const DockerPublish = z.strictObject({
+  image: Image,
+  dockerfile: z.string().regex(WORKDIR_PATTERN, { error: 'expected a relative path inside the repository' }).optional(),
+  context: z.string().regex(WORKDIR_PATTERN, { error: 'expected a relative path inside the repository' }).optional(),
+});
+
+export const PypiPublish = z.strictObject({
+  repository: Name,
+  package_dir: z.string().regex(WORKDIR_PATTERN, { error: 'expected a relative path inside the repository' }).optional(),
+});
+
+// One key per item (`- docker: {…}` or `- pypi: {…}`); checked in `checkStage`. Optional keys
+// rather than a union keep the errors specific ("unknown key", "expected a string").
+export const PublishItem = z.strictObject({
+  docker: DockerPublish.optional(),
+  pypi: PypiPublish.optional(),
+});
+
+export const Stage = z.strictObject({
+  on: TriggerFilter.optional(),
+  needs: z.array(Name).optional(),
+  labels: z.array(Name).optional(),
+  deploy: Name.optional(),
+  resources: z.array(ResourceRequest).optional(),
+  services: z.array(Service).optional(),
+  steps: z.array(Step).min(1, { error: 'expected at least one step' }).optional(),
+  checkpoint: Checkpoint.optional(),
+  publish: z.array(PublishItem).min(1).optional(),
+});
+
+export const BuildSpec = z
+  .strictObject({
+    version: z.literal(1, { error: 'expected `version: 1`' }),
+    image: Image.optional(),
+    env: Env.optional(),
+    stages: z.record(Name, Stage).refine((s) => Object.keys(s).length > 0, { error: 'expected at least one stage' }),
+  })
+  .superRefine(checkSpec);
+
+export type BuildSpec = z.infer<typeof BuildSpec>;
+export type Stage = z.infer<typeof Stage>;
+export type Step = z.infer<typeof Step>;
+export type ResourceRequest = z.infer<typeof ResourceRequest>;
+export type TriggerFilter = z.infer<typeof TriggerFilter>;
+export type PublishItem = z.infer<typeof PublishItem>;
+export type Service = z.infer<typeof Service>;
+
+interface SpecShape {
+  image?: string;
+  stages: Record<string, Stage>;
+}
+
+function checkSpec(spec: SpecShape, ctx: z.RefinementCtx): void {
+  for (const [name, stage] of Object.entries(spec.stages)) checkStage(spec, name, stage, ctx);
+  const cycle = findCycle(spec.stages);
+  if (cycle) {
+    const first = cycle[0] ?? '';
+    ctx.addIssue({ code: 'custom', path: ['stages', first, 'needs'], message: `needs form a cycle: ${cycle.join(' → ')}` });
+  }
+}
+
+function checkStage(spec: SpecShape, name: string, stage: Stage, ctx: z.RefinementCtx): void {
+  const at = ['stages', name];
+  if (!stage.steps && !stage.checkpoint && !stage.deploy && !stage.publish) {
+    ctx.addIssue({ code: 'custom', path: at, message: `stage \`${name}\` does nothing: give it steps, a checkpoint, a deploy or publish` });
+  }
+  (stage.needs ?? []).forEach((need, i) => {
+    if (need === name) ctx.addIssue({ code: 'custom', path: [...at, 'needs', i], message: `stage \`${name}\` cannot need itself` });
+    else if (!Object.hasOwn(spec.stages, need)) ctx.addIssue({ code: 'custom', path: [...at, 'needs', i], message: `unknown stage \`${need}\`` });
+  });
+  const seen = new Set<string>();
+  (stage.steps ?? []).forEach((step, i) => {
+    if (seen.has(step.name)) ctx.addIssue({ code: 'custom', path: [...at, 'steps', i, 'name'], message: `duplicate step name \`${step.name}\` in stage \`${name}\`` });
+    seen.add(step.name);
+    if (!step.image && !spec.image) {
+      ctx.addIssue({ code: 'custom', path: [...at, 'steps', i], message: 'no image: set `image` on the step or at the top level' });
+    }
+  });
+  (stage.publish ?? []).forEach((item, i) => {
+    const kinds = Object.keys(item).length;
+    if (kinds !== 1) ctx.addIssue({ code: 'custom', path: [...at, 'publish', i], message: 'expected exactly one of `docker` or `pypi`' });
+  });
+}
+
+/** The first `needs` cycle found, as stage names ending where it started; undefined if none. */
+function findCycle(stages: Record<string, Stage>): string[] | undefined {
+  const state = new Map<string, 'visiting' | 'done'>();
+  const trail: string[] = [];
+  function visit(name: string): string[] | undefined {
+    if (state.get(name) === 'done') return undefined;
+    if (state.get(name) === 'visiting') return [...trail.slice(trail.indexOf(name)), name];
+    state.set(name, 'visiting');
+    trail.push(name);
+    for (const need of stages[name]?.needs ?? []) {
+      if (need === name || !Object.hasOwn(stages, need)) continue;
+      const found = visit(need);
+      if (found) return found;
+    }
+    trail.pop();
+    state.set(name, 'done');
+    return undefined;
+  }
+  for (const name of Object.keys(stages)) {
+    const found = visit(name);
+    if (found) return found;
+  }
+  return undefined;
+}

@@ -1,0 +1,128 @@
+/**
+ * bosun.yml text → a validated BuildSpec, or errors that name file, line and column.
+ * Hardened per R26: the size is capped before parsing, one document only, duplicate keys are
+ * errors, aliases are capped (billion laughs), and every exception (RangeError on deep nesting
+ * included) becomes a clean error. Never throws.
+ */
+import { LineCounter, parseDocument, type Document, type YAMLError } from 'yaml';
+import { BuildSpec } from '../../spec-schema/build-spec.js';
+import { describeIssues } from './describe-issues.js';
+import { locate } from './locate-node.js';
+import { formatPath, type SpecError } from './spec-error.js';
+
+export const MAX_SPEC_BYTES = 256 * 1024;
+export const MAX_ALIAS_COUNT = 50;
+/** Enough to fix a file in one go; past this, a broken file mostly repeats itself. */
+const MAX_ERRORS = 20;
+
+export type ParseResult = { ok: true; spec: BuildSpec } | { ok: false; errors: SpecError[] };
+
+export function parseSpec(text: string | Uint8Array, file = 'bosun.yml'): ParseResult {
+  try {
+    return parseUnguarded(text, file);
+  } catch (err) {
+    return failure(file, `could not be read: ${describeThrown(err)}`);
+  }
+}
+
+function parseUnguarded(input: string | Uint8Array, file: string): ParseResult {
+  const size = typeof input === 'string' ? Buffer.byteLength(input, 'utf8') : input.byteLength;
+  if (size > MAX_SPEC_BYTES) {
+    return failure(file, `is ${formatKiB(size)}; the limit is ${formatKiB(MAX_SPEC_BYTES)}`);
+  }
+  const text = decode(input);
+  if (text === undefined) return failure(file, 'is not valid UTF-8 text');
+
+  const lineCounter = new LineCounter();
+  const doc = parseDocument(text, { lineCounter, uniqueKeys: true, prettyErrors: true, merge: false });
+  if (doc.errors.length > 0) return { ok: false, errors: yamlErrors(doc.errors, text, file) };
+
+  let data: unknown;
+  try {
+    data = doc.toJS({ maxAliasCount: MAX_ALIAS_COUNT });
+  } catch (err) {
+    return failure(file, `could not be loaded: ${describeThrown(err)}`);
+  }
+  if (data === null || data === undefined) return failure(file, 'is empty; it needs at least `version: 1` and `stages:`');
+
+  const result = BuildSpec.safeParse(data);
+  if (result.success) return { ok: true, spec: result.data };
+  return { ok: false, errors: schemaErrors(result.error.issues, data, doc, lineCounter, file) };
+}
+
+function decode(input: string | Uint8Array): string | undefined {
+  if (typeof input === 'string') return input;
+  try {
+    return new TextDecoder('utf-8', { fatal: true }).decode(input);
+  } catch {
+    return undefined;
+  }
+}
+
+function yamlErrors(errors: readonly YAMLError[], text: string, file: string): SpecError[] {
+  const out: SpecError[] = [];
+  for (const err of errors) {
+    const pos = err.linePos?.[0] ?? { line: 1, col: 1 };
+    out.push({ file, line: pos.line, col: pos.col, path: '', message: yamlMessage(err, text) });
+    // One "too deep" is enough: yaml reports it once per unwound level.
+    if (err.code === 'RESOURCE_EXHAUSTION') break;
+  }
+  return finish(out);
+}
+
+function yamlMessage(err: YAMLError, text: string): string {
+  switch (err.code) {
+    case 'DUPLICATE_KEY':
+      return `duplicate key \`${keyAt(text, err.pos[0])}\``;
+    case 'MULTIPLE_DOCS':
+      return 'only one YAML document is allowed; a second one starts here';
+    case 'RESOURCE_EXHAUSTION':
+      return 'nesting is too deep to be a build spec';
+    default:
+      // yaml appends " at line L, column C:" and a source excerpt; we report the position ourselves.
+      return (err.message.split(/ at line \d+, column \d+/)[0] ?? err.message).trim();
+  }
+}
+
+function keyAt(text: string, offset: number): string {
+  const rest = text.slice(offset, offset + 80);
+  const key = /^(["']?)(.*?)\1\s*:/.exec(rest)?.[2] ?? rest.split(/[\n:]/)[0] ?? '';
+  return key.trim();
+}
+
+function schemaErrors(issues: Parameters<typeof describeIssues>[0], data: unknown, doc: Document, lineCounter: LineCounter, file: string): SpecError[] {
+  return finish(
+    describeIssues(issues, data).map((p) => {
+      const pos = locate(doc, lineCounter, p.path, p.target);
+      return { file, line: pos.line, col: pos.col, path: formatPath(p.path), message: p.message };
+    }),
+  );
+}
+
+/** In file order, without repeats, at most MAX_ERRORS. */
+function finish(errors: SpecError[]): SpecError[] {
+  const seen = new Set<string>();
+  const unique = errors.filter((e) => {
+    const key = `${e.line}:${e.col}:${e.path}:${e.message}`;
+    if (seen.has(key)) return false;
+    seen.add(key);
+    return true;
+  });
+  unique.sort((a, b) => a.line - b.line || a.col - b.col);
+  return unique.slice(0, MAX_ERRORS);
+}
+
+function failure(file: string, message: string): ParseResult {
+  return { ok: false, errors: [{ file, line: 1, col: 1, path: '', message: `${file} ${message}` }] };
+}
+
+function describeThrown(err: unknown): string {
+  if (err instanceof RangeError) return 'nesting is too deep';
+  if (err instanceof ReferenceError && /alias/i.test(err.message)) return `more than ${MAX_ALIAS_COUNT} alias expansions (a YAML bomb?)`;
+  return err instanceof Error ? err.message : String(err);
+}
+
+function formatKiB(bytes: number): string {
+  const kib = bytes / 1024;
+  return `${Number.isInteger(kib) ? kib : kib.toFixed(1)} KiB`;
+}
