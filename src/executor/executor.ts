@@ -1,0 +1,96 @@
+/**
+ * The executor contract: how one step of a build runs somewhere (a local process, a
+ * container, a one-shot Swarm service). The pipeline depends only on this file.
+ *
+ * Lifecycle:  start() → output (read until it ends) → wait() → destroy().
+ *
+ * - `start(spec)` begins the step and returns at once with a handle; it never waits for
+ *   the step to finish. If `start` throws, nothing is left running, and `destroy` of any
+ *   half-made resources is the executor's job before it throws.
+ * - `handle.output` yields every byte the step wrote, stdout and stderr tagged, in the order
+ *   the executor observed them, exactly once. It ends after the step has ended.
+ * - `handle.wait()` resolves once with the outcome; it never rejects for a step's own failure
+ *   (non-zero exit, timeout, OOM are outcomes). It rejects only when the executor itself
+ *   lost track of the step (infrastructure), with an `InfraError`.
+ * - `handle.stop(graceMs)` asks the step to end: SIGTERM, then SIGKILL after `graceMs`.
+ *   The outcome then has `reason: 'cancelled'`. Safe to call after the step ended.
+ * - The executor enforces `spec.timeoutSec` itself (stop with grace, `reason: 'timeout'`).
+ * - `handle.destroy()` removes everything the step created (process group, container,
+ *   service). It is idempotent: safe twice, safe after a failed start, safe concurrently.
+ * - `reap(keep)` removes resources this Bosun instance created that `keep` does not claim
+ *   (reconciliation after a crash, R22). Resources carry the labels in `StepSpec.labels`.
+ * - `cleanupBuild(buildId)` removes what the executor made once per build and shared by its
+ *   steps (container executors: the build's network and workspace volume). Call it when the
+ *   build is finished, after its steps were destroyed. Idempotent; a no-op when nothing exists.
+ *
+ * Concurrency: one executor instance serves many steps at once; handles are independent.
+ */
+export interface Executor {
+  readonly name: ExecutorName;
+  start(spec: StepSpec): Promise<StepHandle>;
+  /** Destroy a step by its `handle.ref` from an earlier run (possibly another process). */
+  destroyRef(ref: string): Promise<void>;
+  /** Remove owned resources not claimed by `keep` (given the resource's labels). Returns refs removed. */
+  reap(keep: (labels: Record<string, string>) => boolean): Promise<string[]>;
+  /** Remove the per-build resources shared by the build's steps (network, workspace volume). */
+  cleanupBuild(buildId: string): Promise<void>;
+  /** Release connections and timers. */
+  close(): Promise<void>;
+}
+
+export type ExecutorName = 'local' | 'docker' | 'swarm' | 'fake';
+
+export interface StepSpec {
+  buildId: string;
+  stage: string;
+  step: string;
+  /** Image as named in the spec; container executors resolve it to an ID or digest. */
+  image: string;
+  /** Run in order by `/bin/sh -e`; each is echoed as `+ cmd` before it runs. */
+  commands: string[];
+  env: Record<string, string>;
+  /** Absolute path of the build's workspace on this host (a git checkout of the build's sha). */
+  workspace: string;
+  /** Working directory relative to the workspace. */
+  workdir: string;
+  timeoutSec: number;
+  limits: StepLimits;
+  /** Labels put on every resource created (build, stage, step, instance). */
+  labels: Record<string, string>;
+}
+
+export interface StepLimits {
+  /** CPUs as a decimal (0.5 = half a core). */
+  cpus: number;
+  memoryBytes: number;
+  pids: number;
+}
+
+export interface OutputChunk {
+  stream: 'stdout' | 'stderr';
+  data: Buffer;
+}
+
+export interface StepOutcome {
+  exitCode: number;
+  /** Set when the step did not simply exit: `timeout`, `cancelled`, `oom`, `node_lost`. */
+  reason?: 'timeout' | 'cancelled' | 'oom' | 'node_lost';
+}
+
+export interface StepHandle {
+  /** Stable reference, persisted on the step so another process can destroy it. */
+  readonly ref: string;
+  readonly output: AsyncIterable<OutputChunk>;
+  wait(): Promise<StepOutcome>;
+  stop(graceMs: number): Promise<void>;
+  destroy(): Promise<void>;
+}
+
+/** Label keys carried by every executor resource. */
+export const labelKeys = {
+  managed: 'bosun.managed',
+  instance: 'bosun.instance',
+  build: 'bosun.build',
+  stage: 'bosun.stage',
+  step: 'bosun.step',
+} as const;

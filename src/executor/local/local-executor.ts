@@ -1,0 +1,110 @@
+import { mkdtemp, rm, stat } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { isAbsolute, join, relative, resolve } from 'node:path';
+import { UserError } from '../../errors.js';
+import type { Logger } from '../../logger.js';
+import { labelKeys, type Executor, type StepHandle, type StepSpec } from '../executor.js';
+import { LocalRegistry } from './local-registry.js';
+import { parseLocalRef, signalLocalRef } from './local-ref.js';
+import { LocalStep } from './local-step.js';
+
+export interface LocalExecutorOptions {
+  instanceId: string;
+  /** Bosun's data dir; the executor keeps its step registry under `<dataDir>/local-steps/`. */
+  dataDir: string;
+  log: Logger;
+  /** PATH given to steps (default: the standard system directories). */
+  path?: string;
+  /** Grace between SIGTERM and SIGKILL when a step times out (default 10 s, R17). */
+  timeoutGraceMs?: number;
+}
+
+const defaultPath = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
+
+/**
+ * The `local` executor: each step runs as `/bin/sh -e -c <script>` on this machine, in
+ * `<workspace>/<workdir>`, leading its own process group. The default when no Docker engine
+ * is present, and what remote OS-specific workers use.
+ *
+ * - Environment: `spec.env` plus PATH and a fresh empty HOME (removed at destroy). Bosun's own
+ *   environment is never passed on, so its secrets do not leak into steps.
+ * - Stop and timeout: SIGTERM to the group, SIGKILL after the grace. Leftover processes in the
+ *   group are killed when the shell exits.
+ * - No isolation and no memory, CPU or pids limits: `spec.limits` is ignored. Use it only for
+ *   trusted repositories or on a dedicated worker machine.
+ * - `ref` is `local:<pid>:<pgid>:<starttime>`; `destroyRef` kills that group from any process.
+ * - `reap`: processes carry no labels, so each started step is recorded in
+ *   `<dataDir>/local-steps/` with its labels until destroyed; `reap` kills the recorded steps of
+ *   this instance that `keep` does not claim.
+ * - `cleanupBuild` is a no-op: the workspace belongs to the caller.
+ */
+export class LocalExecutor implements Executor {
+  readonly name = 'local' as const;
+  readonly #opts: LocalExecutorOptions;
+  readonly #registry: LocalRegistry;
+
+  constructor(opts: LocalExecutorOptions) {
+    this.#opts = opts;
+    this.#registry = new LocalRegistry(opts.dataDir);
+  }
+
+  async start(spec: StepSpec): Promise<StepHandle> {
+    const cwd = await workingDirectory(spec.workspace, spec.workdir);
+    const home = await mkdtemp(join(tmpdir(), 'bosun-home-'));
+    const env = { PATH: this.#opts.path ?? defaultPath, HOME: home, ...spec.env };
+    const labels = { ...spec.labels, [labelKeys.managed]: 'true', [labelKeys.instance]: this.#opts.instanceId };
+    let step: LocalStep;
+    try {
+      step = await LocalStep.spawn({
+        commands: spec.commands,
+        cwd,
+        env,
+        timeoutSec: spec.timeoutSec,
+        timeoutGraceMs: this.#opts.timeoutGraceMs ?? 10_000,
+        onDestroy: async () => {
+          await rm(home, { recursive: true, force: true });
+          await this.#registry.forget(step.ref);
+        },
+      });
+    } catch (err) {
+      await rm(home, { recursive: true, force: true });
+      throw err;
+    }
+    await this.#registry.record({ ref: step.ref, labels });
+    return step;
+  }
+
+  async destroyRef(ref: string): Promise<void> {
+    const parsed = parseLocalRef(ref);
+    await signalLocalRef(parsed, 'SIGKILL');
+    await this.#registry.forget(ref);
+  }
+
+  async reap(keep: (labels: Record<string, string>) => boolean): Promise<string[]> {
+    const removed: string[] = [];
+    for (const entry of await this.#registry.list()) {
+      if (entry.labels[labelKeys.instance] !== this.#opts.instanceId) continue;
+      if (keep(entry.labels)) continue;
+      await this.destroyRef(entry.ref);
+      removed.push(entry.ref);
+    }
+    if (removed.length > 0) this.#opts.log.info({ removed }, 'Reaped local steps');
+    return removed;
+  }
+
+  async cleanupBuild(_buildId: string): Promise<void> {}
+
+  async close(): Promise<void> {}
+}
+
+/** `<workspace>/<workdir>`, refusing a workdir that leaves the workspace or does not exist. */
+async function workingDirectory(workspace: string, workdir: string): Promise<string> {
+  const cwd = resolve(workspace, workdir || '.');
+  const rel = relative(workspace, cwd);
+  if (rel.startsWith('..') || isAbsolute(rel)) {
+    throw new UserError('spec_invalid', `working directory ${workdir} is outside the workspace`);
+  }
+  const info = await stat(cwd).catch(() => undefined);
+  if (!info?.isDirectory()) throw new UserError('spec_invalid', `working directory ${workdir || '.'} does not exist`);
+  return cwd;
+}

@@ -1,0 +1,56 @@
+import { mkdtempSync, readdirSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { silentLogger } from '../../src/logger.js';
+import { labelKeys } from '../../src/executor/executor.js';
+import { LocalExecutor } from '../../src/executor/local/local-executor.js';
+import { runExecutorContract } from './contract.js';
+import { runId } from './contract-support.js';
+
+runExecutorContract('local', async () => {
+  const dataDir = mkdtempSync(join(tmpdir(), 'bosun-local-exec-'));
+  const executor = new LocalExecutor({ instanceId: `test-${runId}`, dataDir, log: silentLogger(), timeoutGraceMs: 2000 });
+  return {
+    executor,
+    image: 'unused',
+    baseImage: 'unused',
+    enforcesMemory: false,
+    stepResources: async (buildId) => liveSteps(dataDir, buildId),
+    buildResources: async () => [],
+    close: async () => {
+      await executor.reap(() => false);
+      await executor.close();
+    },
+  };
+});
+
+/** Recorded steps of this build whose process group is still alive. */
+async function liveSteps(dataDir: string, buildId: string): Promise<string[]> {
+  const { readFile } = await import('node:fs/promises');
+  const dir = join(dataDir, 'local-steps');
+  const live: string[] = [];
+  for (const name of safeReaddir(dir)) {
+    const entry = JSON.parse(await readFile(join(dir, name), 'utf8')) as { ref: string; labels: Record<string, string> };
+    if (entry.labels[labelKeys.build] !== buildId) continue;
+    const pgid = Number(entry.ref.split(':')[2]);
+    if (groupAlive(pgid)) live.push(entry.ref);
+  }
+  return live;
+}
+
+function groupAlive(pgid: number): boolean {
+  try {
+    process.kill(-pgid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+function safeReaddir(dir: string): string[] {
+  try {
+    return readdirSync(dir);
+  } catch {
+    return [];
+  }
+}
