@@ -15,7 +15,8 @@ export const minSecretLength = 6;
  *   exactly those, in std and url-safe alphabets. Bits shared with neighbouring bytes (at most
  *   one char on each side) stay visible: they leak at most 4 bits of the secret each;
  * - URL-encoded (`encodeURIComponent`, plus the form encoding with `+` for spaces);
- * - JSON-escaped (`JSON.stringify` without the quotes);
+ * - JSON-escaped (`JSON.stringify` without the quotes), plus the two other common encoder
+ *   habits: non-ASCII as `\uXXXX` (Python's `json.dumps` default) and `/` as `\/` (PHP);
  * - multi-line values: each line of at least `minSecretLength` characters on its own, as
  *   Woodpecker does, so CRLF translation or a log prefix per line cannot defeat the match.
  *
@@ -32,7 +33,7 @@ export function secretVariants(name: string, value: string): string[] {
   const bytes = Buffer.from(value, 'utf8');
   for (const form of base64Forms(bytes)) variants.add(form);
   for (const form of urlEncodedForms(value)) variants.add(form);
-  variants.add(JSON.stringify(value).slice(1, -1));
+  for (const form of jsonEscapedForms(value)) variants.add(form);
   for (const line of value.split(/\r?\n|\r/)) {
     if ([...line].length >= minSecretLength) variants.add(line);
   }
@@ -64,6 +65,12 @@ function embeddedBase64(bytes: Buffer, offset: number): string {
 
 function toUrlSafe(base64: string): string {
   return base64.replaceAll('+', '-').replaceAll('/', '_');
+}
+
+function jsonEscapedForms(value: string): string[] {
+  const json = JSON.stringify(value).slice(1, -1);
+  const asciiOnly = json.replace(/[\u0080-\uffff]/g, (ch) => `\\u${ch.charCodeAt(0).toString(16).padStart(4, '0')}`);
+  return [json, asciiOnly, json.replaceAll('/', '\\/')];
 }
 
 function urlEncodedForms(value: string): string[] {

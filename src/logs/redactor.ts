@@ -34,7 +34,11 @@ export class Redactor {
     this.mask = mask;
   }
 
-  /** Feed bytes or text; returns what is safe to emit now (may hold back a tail that could be the start of a secret). */
+  /**
+   * Feed bytes or text; returns what is safe to emit now (may hold back a tail that could be the start of a secret).
+   * Feed one kind per stream: a string written while a Buffer's split UTF-8 character is still
+   * in the decoder would overtake that character.
+   */
   write(chunk: Buffer | string): string {
     const text = typeof chunk === 'string' ? chunk : this.decoder.write(chunk);
     if (this.automaton.isEmpty) return text;

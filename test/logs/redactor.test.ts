@@ -36,6 +36,7 @@ describe('secretVariants', () => {
     { name: 'adds the base64 chars stable at byte offset 2', value: 'hunter2-secret', includes: [Buffer.from('xyhunter2-secret').toString('base64').slice(3, 21)] },
     { name: 'adds the URL-encoded form and the form-encoded one', value: 'a b/c&d', includes: ['a%20b%2Fc%26d', 'a+b%2Fc%26d'] },
     { name: 'adds the JSON-escaped form without quotes', value: 'say "hi"\\now', includes: ['say \\"hi\\"\\\\now'] },
+    { name: 'adds the JSON forms of Python (\\uXXXX for non-ASCII) and PHP (\\/ for /)', value: 'pässwörd/42', includes: ['p\\u00e4ssw\\u00f6rd/42', 'pässwörd\\/42'] },
     { name: 'adds each long line of a multi-line value', value: 'first-line\r\nsecond-line\nab\n', includes: ['first-line', 'second-line'] },
   ];
   for (const c of cases) {
@@ -98,6 +99,13 @@ describe('Redactor', () => {
       assert.equal(new Redactor(c.secrets, c.mask).redact(c.chunks.join('')), c.expected);
     });
   }
+
+  it('does not catch double base64: a documented limit, handled by R14 (secrets only reach trusted steps)', () => {
+    const secret = 'hunter2-secret';
+    const doubled = Buffer.from(Buffer.from(secret).toString('base64')).toString('base64');
+
+    assert.equal(new Redactor({ T: secret }).redact(doubled), doubled);
+  });
 
   it('with no secrets, write() is a passthrough with zero hold-back', () => {
     const redactor = new Redactor({});
