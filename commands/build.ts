@@ -1,0 +1,20 @@
+import { parseTarget } from '../src/domain/ref-name.js';
+import type { Command } from './command.js';
+import { buildLine } from './describe-build.js';
+
+export const build: Command = {
+  name: 'build',
+  help: {
+    usage: 'build <repo>[#<branch|tag|sha>]',
+    description: 'Start a build of a repository at a branch, tag or commit (default: its default branch).',
+    whoCanUse: 'Anyone who can talk to Bosun; repositories must be configured on the server. Limited to a few builds per minute per person.',
+    examples: ['build demo#master', 'build acme/api#feature-x', 'build demo'],
+  },
+  async run(ctx, args) {
+    if (args.length !== 1 || !args[0]) return { text: 'usage: build <repo>[#<ref>]', kind: 'error', ephemeral: true };
+    const target = parseTarget(args[0]);
+    const b = await ctx.builds.create({ repo: target.repo, ref: target.ref }, ctx);
+    const url = ctx.builds.buildUrl(b.id);
+    return { text: `Queued ${buildLine(b)}${url ? ` — ${url}` : ''}`, build: b, kind: 'ok' };
+  },
+};

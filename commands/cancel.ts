@@ -1,0 +1,20 @@
+import type { Command } from './command.js';
+import { parseBuildId } from './parse-command.js';
+import { buildLine } from './describe-build.js';
+
+export const cancel: Command = {
+  name: 'cancel',
+  aliases: ['stop'],
+  help: {
+    usage: 'cancel <build>',
+    description: 'Cancel a queued or running build; running steps get SIGTERM, then SIGKILL after a grace period.',
+    whoCanUse: 'Anyone.',
+    examples: ['cancel #42'],
+  },
+  async run(ctx, args) {
+    const id = parseBuildId(args[0]);
+    if (!id) return { text: 'usage: cancel <build>', kind: 'error', ephemeral: true };
+    const b = await ctx.builds.cancel(id, ctx);
+    return { text: `Cancelled ${buildLine(b)}`, build: b, kind: 'ok' };
+  },
+};

@@ -1,0 +1,55 @@
+import type { Actor, Build } from '../src/domain/build.js';
+import type { LogLine } from '../src/logs/log-store.js';
+
+/** Help for one command, kept beside its code; `help` renders it (Prow help providers). */
+export interface CommandHelp {
+  usage: string;
+  description: string;
+  whoCanUse: string;
+  examples: string[];
+}
+
+/** A platform-neutral command. Nothing here knows Slack, Zulip, HTTP or the terminal. */
+export interface Command {
+  name: string;
+  aliases?: string[];
+  help: CommandHelp;
+  run(ctx: CommandContext, args: string[]): Promise<Reply>;
+}
+
+/** Where the message came from, as every front end describes it (Prow GenericCommentEvent). */
+export interface CommandContext {
+  actor: Actor;
+  /** `slack`, `zulip`, `cli`, `api`, `github`, `web`. */
+  source: string;
+  /** Where replies and the build thread go, if the source is a chat. */
+  chat?: { platform: string; channel: string; thread?: string };
+  /** Inbound event id, for dedupe and audit. */
+  eventId?: string;
+  builds: BuildService;
+}
+
+/** The narrow view of the pipeline that commands use; implemented in `src/app`. */
+export interface BuildService {
+  create(input: { repo: string; ref: string | null }, ctx: CommandContext): Promise<Build>;
+  get(id: string): Promise<Build | null>;
+  list(opts: { repo?: string; limit?: number }): Promise<Build[]>;
+  cancel(id: string, ctx: CommandContext): Promise<Build>;
+  retry(id: string, fromFailed: boolean, ctx: CommandContext): Promise<Build>;
+  /** Last lines of a step's log; defaults to the failing or latest step. */
+  logTail(id: string, target: { stage?: string; step?: string }, lines: number): Promise<{ stage: string; step: string; lines: LogLine[] } | null>;
+  /** Link to the build's page in the web console, if the server has a public URL. */
+  buildUrl(id: string): string | undefined;
+}
+
+/** What a command answers. `text` may hold untrusted text: every front end escapes it for its medium. */
+export interface Reply {
+  text: string;
+  /** Only the asker should see it (Slack ephemeral, Zulip private). */
+  ephemeral?: boolean;
+  /** The build the reply is about, for rich rendering (root message, buttons). */
+  build?: Build;
+  /** Lines to show as a code block (log excerpts). */
+  code?: string[];
+  kind?: 'ok' | 'error' | 'help';
+}

@@ -1,0 +1,31 @@
+import type { Build } from '../src/domain/build.js';
+import { shortSha } from '../src/domain/build.js';
+import type { RunStatus } from '../src/domain/status.js';
+
+const icons: Record<RunStatus, string> = {
+  pending: '○', queued: '◌', running: '▶', waiting: '⏸', success: '✔', failed: '✘',
+  failed_infra: '⚠', cancelled: '■', skipped: '–',
+};
+
+export function statusIcon(status: RunStatus): string {
+  return icons[status];
+}
+
+/** One line: `#42 demo#master (abc1234) ✔ success`. */
+export function buildLine(b: Build): string {
+  return `#${b.id} ${b.repo}#${b.ref} (${shortSha(b.sha)}) ${icons[b.status]} ${b.status}`;
+}
+
+/** A build with its stages and steps, as plain text. */
+export function describeBuild(b: Build): string {
+  const lines = [`${buildLine(b)} — started by ${b.trigger.actor.name} via ${b.trigger.source}`];
+  if (b.error) lines.push(`  ${b.error.message}`);
+  for (const stage of b.stages) {
+    lines.push(`  ${icons[stage.status]} ${stage.name}: ${stage.status}`);
+    for (const step of stage.steps) {
+      const exit = step.exitCode !== undefined && step.status !== 'success' ? ` (exit ${step.exitCode}${step.reason ? `, ${step.reason}` : ''})` : '';
+      lines.push(`      ${icons[step.status]} ${step.name}: ${step.status}${exit}`);
+    }
+  }
+  return lines.join('\n');
+}

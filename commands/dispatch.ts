@@ -1,0 +1,42 @@
+import { CodedError, asCodedError } from '../src/errors.js';
+import type { Command, CommandContext, Reply } from './command.js';
+import { commands as registry } from './index.js';
+import { distance, parseCommandLine } from './parse-command.js';
+import { renderHelp } from './help.js';
+
+/**
+ * Runs one command line for any front end: finds the command, runs it, and turns errors
+ * into replies. A user error is shown as it is; anything else is reported without internals.
+ * Unknown or empty input gets the help of the nearest command.
+ */
+export async function dispatch(text: string, ctx: CommandContext, commands: readonly Command[] = registry): Promise<Reply> {
+  const { name, args } = parseCommandLine(text);
+  if (!name) return { text: renderHelp(commands), kind: 'help', ephemeral: true };
+  const command = commands.find((c) => c.name === name || c.aliases?.includes(name));
+  if (!command) {
+    const nearest = nearestCommand(name, commands);
+    const hint = nearest ? `Did you mean \`${nearest.name}\`?\n\n${renderHelp(commands, nearest)}` : renderHelp(commands);
+    return { text: `Unknown command "${name}". ${hint}`, kind: 'help', ephemeral: true };
+  }
+  try {
+    return await command.run(ctx, args);
+  } catch (err) {
+    const coded = asCodedError(err);
+    if (err instanceof CodedError && !err.retryable) {
+      const usage = coded.code === 'bad_request' ? `\nusage: ${command.help.usage}` : '';
+      return { text: `${coded.message}${usage}`, kind: 'error', ephemeral: true };
+    }
+    return { text: `Bosun could not ${command.name} right now (${coded.code}); please try again.`, kind: 'error', ephemeral: true };
+  }
+}
+
+function nearestCommand(name: string, commands: readonly Command[]): Command | undefined {
+  let best: { c: Command; d: number } | undefined;
+  for (const c of commands) {
+    for (const n of [c.name, ...(c.aliases ?? [])]) {
+      const d = n.startsWith(name) ? 0 : distance(name, n);
+      if (!best || d < best.d) best = { c, d };
+    }
+  }
+  return best && best.d <= 3 ? best.c : undefined;
+}

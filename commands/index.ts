@@ -1,0 +1,19 @@
+import type { Command } from './command.js';
+import { build } from './build.js';
+import { status } from './status.js';
+import { logs } from './logs.js';
+import { cancel } from './cancel.js';
+import { retry } from './retry.js';
+import { makeHelpCommand } from './help.js';
+
+/** The explicit registry: every command Bosun understands, in the order help lists them. */
+export const commands: Command[] = [];
+commands.push(build, status, logs, cancel, retry, makeHelpCommand(() => commands));
+
+/** Adds commands contributed by a feature (leases, promote, merge) to the registry. */
+export function registerCommands(...more: Command[]): void {
+  for (const c of more) {
+    if (commands.some((existing) => existing.name === c.name)) continue;
+    commands.splice(commands.length - 1, 0, c);
+  }
+}

@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# Installs what Bosun needs from the system, idempotently: redis-server and git always;
+# docker.io, debootstrap and docker-registry when BOSUN_WITH_DOCKER=1 (tests and the Swarm executor).
+set -euo pipefail
+
+need=()
+command -v redis-server >/dev/null || need+=(redis-server)
+command -v git >/dev/null || need+=(git)
+if [[ "${BOSUN_WITH_DOCKER:-0}" == 1 ]]; then
+  command -v dockerd >/dev/null || need+=(docker.io)
+  command -v debootstrap >/dev/null || need+=(debootstrap)
+  [[ -x /usr/bin/docker-registry ]] || need+=(docker-registry)
+  command -v ip >/dev/null || need+=(iproute2)
+fi
+
+if ((${#need[@]})); then
+  if [[ $(id -u) != 0 ]]; then
+    echo "bosun: missing system packages: ${need[*]} (run as root, or install them)" >&2
+    exit 1
+  fi
+  echo "bosun: installing ${need[*]}" >&2
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+fi
+
+# Keep the distribution's own redis service out of the way: Bosun and its tests start their own.
+if command -v systemctl >/dev/null && systemctl is-active --quiet redis-server 2>/dev/null; then
+  systemctl stop redis-server || true
+fi
+
+if [[ ! -d node_modules ]] || [[ package-lock.json -nt node_modules/.package-lock.json ]]; then
+  npm ci --no-audit --no-fund
+fi

@@ -1,0 +1,72 @@
+import type { Redis } from 'ioredis';
+import type { BuildService, CommandContext } from '../../commands/command.js';
+import type { Build } from '../domain/build.js';
+import { findStage } from '../domain/build.js';
+import { UserError } from '../errors.js';
+import { createBuild } from '../pipeline/create-build.js';
+import { cancelBuild } from '../pipeline/cancel-build.js';
+import { retryBuild } from '../pipeline/retry-build.js';
+import type { PipelineDeps } from '../pipeline/pipeline-deps.js';
+import { keys as makeKeys } from '../storage/keys.js';
+
+/** BuildService over the pipeline verbs, with the per-user build rate limit (R27). */
+export function makeBuildService(deps: PipelineDeps, redis: Redis, prefix = 'bosun'): BuildService {
+  const k = makeKeys(prefix);
+  const publicUrl = deps.config.http.publicUrl;
+
+  async function checkRate(ctx: CommandContext): Promise<void> {
+    const bucket = k.rate(`build:${ctx.actor.id}:${Math.floor(Date.now() / 60_000)}`);
+    const count = await redis.incr(bucket);
+    if (count === 1) await redis.expire(bucket, 120);
+    if (count > deps.config.limits.buildsPerMinute) {
+      await deps.audit.record({ action: 'build.create', actorId: ctx.actor.id, source: ctx.source, outcome: 'denied', detail: 'rate limited' });
+      throw new UserError('rate_limited', `slow down: at most ${deps.config.limits.buildsPerMinute} builds a minute per person`);
+    }
+  }
+
+  return {
+    async create(input, ctx) {
+      await checkRate(ctx);
+      const repoConfig = deps.config.repos[input.repo];
+      const { build } = await createBuild(deps, {
+        repo: input.repo,
+        ref: input.ref ?? repoConfig?.defaultBranch ?? 'master',
+        trigger: {
+          event: 'manual', source: ctx.source, actor: ctx.actor,
+          ...(ctx.eventId ? { deliveryId: `${ctx.source}:${ctx.eventId}` } : {}),
+          ...(ctx.chat ? { chat: ctx.chat } : {}),
+        },
+      });
+      if (!build) throw new UserError('conflict', 'this request was already handled');
+      return build;
+    },
+    get: (id) => deps.store.get(id),
+    list: (opts) => deps.store.list(opts),
+    cancel: (id, ctx) => cancelBuild(deps, id, ctx.actor, ctx.source),
+    retry: (id, fromFailed, ctx) => retryBuild(deps, id, { fromFailed, actor: ctx.actor, source: ctx.source }),
+    async logTail(id, target, lines) {
+      const build = await deps.store.get(id);
+      if (!build) throw new UserError('unknown_build', `no build #${id}`);
+      const pick = pickStep(build, target);
+      if (!pick) return null;
+      return { ...pick, lines: await deps.logs.tail(id, pick.stage, pick.step, lines) };
+    },
+    buildUrl: (id) => (publicUrl ? `${publicUrl.replace(/\/$/, '')}/builds/${id}` : undefined),
+  };
+}
+
+/** The step a log request means: the named one, else the failing one, else the latest that ran. */
+export function pickStep(build: Build, target: { stage?: string; step?: string }): { stage: string; step: string } | null {
+  const stages = target.stage ? [findStage(build, target.stage)].filter((s) => s !== undefined) : build.stages;
+  if (target.stage && stages.length === 0) throw new UserError('not_found', `build #${build.id} has no stage "${target.stage}"`);
+  const steps = stages.flatMap((s) => s.steps.map((st) => ({ stage: s.name, step: st.name, status: st.status, ran: st.runs > 0 })));
+  if (target.step) {
+    const found = steps.find((s) => s.step === target.step);
+    if (!found) throw new UserError('not_found', `stage ${target.stage ?? '?'} has no step "${target.step}"`);
+    return found;
+  }
+  const failing = steps.find((s) => s.status === 'failed' || s.status === 'failed_infra');
+  if (failing) return failing;
+  const ran = steps.filter((s) => s.ran);
+  return ran[ran.length - 1] ?? null;
+}

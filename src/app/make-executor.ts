@@ -1,0 +1,21 @@
+import Docker from 'dockerode';
+import type { ServerConfig } from '../config.js';
+import type { Logger } from '../logger.js';
+import type { Executor } from '../executor/executor.js';
+import { selectExecutor } from '../executor/select-executor.js';
+
+/** The Docker client for `config.dockerHost` (unix socket or tcp). */
+export function dockerClient(config: ServerConfig): Docker {
+  const host = config.dockerHost;
+  if (host.startsWith('unix://')) return new Docker({ socketPath: host.slice('unix://'.length) });
+  const url = new URL(host.replace(/^tcp:/, 'http:'));
+  return new Docker({ host: url.hostname, port: Number(url.port || 2375) });
+}
+
+/** Swarm when the engine is a swarm manager, plain Docker when it is not, local without an engine. */
+export async function makeExecutor(config: ServerConfig, log: Logger): Promise<Executor> {
+  const docker = config.executor === 'local' ? null : dockerClient(config);
+  const executor = await selectExecutor({ docker, preferred: config.executor, instanceId: config.instanceId, dataDir: config.dataDir, log });
+  log.info({ executor: executor.name }, 'Executor selected');
+  return executor;
+}

@@ -1,0 +1,77 @@
+import type { Redis } from 'ioredis';
+import type { ServerConfig } from '../config.js';
+import type { Logger } from '../logger.js';
+import { BuildStore } from '../storage/build-store.js';
+import { AuditLog } from '../storage/audit-log.js';
+import { EventBus } from '../events/event-bus.js';
+import { LogStore } from '../logs/log-store.js';
+import { Redactor } from '../logs/redactor.js';
+import { BullmqWorkQueue } from '../queue/bullmq-work-queue.js';
+import { RedisControlChannel } from '../queue/control-channel.js';
+import { startEmbeddedRedis, type EmbeddedRedis } from '../storage/embedded-redis.js';
+import { assertRedisSafe, connectRedis } from '../storage/redis-connection.js';
+import type { PipelineDeps } from '../pipeline/pipeline-deps.js';
+
+/** The stateful core shared by the server and workers: Redis and everything built on it. */
+export interface Core {
+  config: ServerConfig;
+  log: Logger;
+  redis: Redis;
+  /** How to reach Redis, for extra connections (BullMQ workers). */
+  redisTarget: { url?: string; socketPath?: string };
+  prefix: string;
+  store: BuildStore;
+  bus: EventBus;
+  logs: LogStore;
+  audit: AuditLog;
+  queue: BullmqWorkQueue;
+  control: RedisControlChannel;
+  deps: PipelineDeps;
+  /** Redacts every configured secret from a whole string (chat text, status text). */
+  redact(text: string): string;
+  close(): Promise<void>;
+}
+
+/**
+ * Connects to Redis (starting the embedded one when no URL is configured), refuses an unsafe
+ * Redis (R23), and builds the stores. Nothing here starts workers or servers.
+ */
+export async function openCore(config: ServerConfig, log: Logger, opts: { prefix?: string } = {}): Promise<Core> {
+  const prefix = opts.prefix ?? 'bosun';
+  let embedded: EmbeddedRedis | null = null;
+  let redisTarget: Core['redisTarget'];
+  if (config.redisUrl) {
+    redisTarget = { url: config.redisUrl };
+  } else {
+    embedded = await startEmbeddedRedis(config.dataDir);
+    redisTarget = { socketPath: embedded.socketPath };
+    log.info({ socket: embedded.socketPath }, 'Embedded Redis started');
+  }
+  const redis = connectRedis(redisTarget);
+  try {
+    await assertRedisSafe(redis);
+  } catch (err) {
+    redis.disconnect();
+    await embedded?.stop();
+    throw err;
+  }
+  const redactor = new Redactor(config.secrets);
+  const redact = (text: string) => redactor.redact(text);
+  const store = new BuildStore(redis, prefix);
+  const bus = new EventBus(redis, log, prefix);
+  const logs = new LogStore(redis, config.dataDir, prefix);
+  const audit = new AuditLog(redis, prefix, redact);
+  const queue = new BullmqWorkQueue(redis, prefix);
+  const control = new RedisControlChannel(redis, prefix);
+  const deps: PipelineDeps = { config, store, bus, logs, audit, queue, control, log, secrets: config.secrets };
+  return {
+    config, log, redis, redisTarget, prefix, store, bus, logs, audit, queue, control, deps, redact,
+    async close() {
+      await bus.close();
+      await control.close();
+      await queue.close();
+      redis.disconnect();
+      await embedded?.stop();
+    },
+  };
+}

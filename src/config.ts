@@ -1,0 +1,152 @@
+import { readFileSync, existsSync } from 'node:fs';
+import { resolve, dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parse as parseYaml } from 'yaml';
+import { z } from 'zod';
+import { UserError } from './errors.js';
+
+/** Root of the Bosun installation (where package.json and examples/ live). */
+export const installRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..');
+
+const Duration = z.number().int().positive();
+
+export const RepoConfig = z.strictObject({
+  /** Clone URL (https://, file://, or a local path). `${dataDir}` is expanded. */
+  url: z.string().min(1),
+  defaultBranch: z.string().default('master'),
+  /** Names of server secrets this repo's trusted builds receive. */
+  secrets: z.array(z.string()).default([]),
+});
+export type RepoConfig = z.infer<typeof RepoConfig>;
+
+export const Limits = z.strictObject({
+  /** Ceiling for a step's `timeout`; longer requests are clamped (R17). */
+  stepTimeoutMaxSec: Duration.default(3600),
+  /** Default when the spec says nothing. */
+  stepTimeoutDefaultSec: Duration.default(1800),
+  cpus: z.number().positive().default(1),
+  memoryMb: z.number().int().positive().default(1024),
+  pids: z.number().int().positive().default(512),
+  /** `/ci build` commands per user per minute (R27). */
+  buildsPerMinute: z.number().int().positive().default(10),
+  /** Grace between SIGTERM and SIGKILL on cancel/timeout (R17). */
+  killGraceSec: z.number().int().nonnegative().default(10),
+});
+export type Limits = z.infer<typeof Limits>;
+
+export const ApiToken = z.strictObject({
+  name: z.string().regex(/^[a-z0-9][a-z0-9_.-]*$/i),
+  token: z.string().min(16, 'API tokens must be at least 16 characters'),
+});
+
+export const ServerConfig = z.strictObject({
+  instanceId: z.string().regex(/^[a-z0-9-]+$/).default('bosun'),
+  dataDir: z.string().default('.data'),
+  http: z
+    .strictObject({
+      host: z.string().default('127.0.0.1'),
+      port: z.number().int().min(0).max(65535).default(8080),
+      /** Public base URL for links in chat and statuses. */
+      publicUrl: z.string().optional(),
+    })
+    .prefault({}),
+  /** `redis://…`; unset = an embedded redis-server under dataDir. */
+  redisUrl: z.string().optional(),
+  executor: z.enum(['auto', 'local', 'docker', 'swarm']).default('auto'),
+  /** Docker Engine: `unix:///var/run/docker.sock` (default) or `tcp://host:2375`. */
+  dockerHost: z.string().default('unix:///var/run/docker.sock'),
+  /** In-process stage workers started by `bosun start` (0 = front ends only). */
+  workers: z.number().int().min(0).default(2),
+  /** Labels of this process's workers (`bosun worker --labels macos`). */
+  workerLabels: z.array(z.string()).default([]),
+  logLevel: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info'),
+  apiTokens: z.array(ApiToken).default([]),
+  repos: z.record(z.string(), RepoConfig).default({}),
+  /** Secret values by name; redacted from every log and message (R13). */
+  secrets: z.record(z.string(), z.string()).default({}),
+  limits: Limits.prefault({}),
+  /** Named groups of actor ids (`slack:T1/U1`, `cli:alice`), used for approvals and admin. */
+  groups: z.record(z.string(), z.array(z.string())).default({}),
+  /** Queue tuning; tests shorten these (R20). */
+  queue: z
+    .strictObject({
+      lockDurationMs: z.number().int().positive().default(30_000),
+      stalledIntervalMs: z.number().int().positive().default(30_000),
+      maxStalledCount: z.number().int().nonnegative().default(1),
+      watchdogIntervalMs: z.number().int().positive().default(10_000),
+    })
+    .prefault({}),
+});
+export type ServerConfig = z.infer<typeof ServerConfig>;
+export type ServerConfigInput = z.input<typeof ServerConfig>;
+
+/**
+ * Loads the server config: the YAML/JSON file at `BOSUN_CONFIG` (if any), then environment
+ * overrides. Fails fast with a message naming the bad field. Nothing else reads process.env.
+ */
+export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: ServerConfigInput = {}): ServerConfig {
+  const fromFile = env.BOSUN_CONFIG ? readConfigFile(env.BOSUN_CONFIG) : {};
+  const merged: Record<string, unknown> = { ...fromFile, ...overrides };
+  applyEnv(merged, env);
+  const parsed = ServerConfig.safeParse(merged);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    const path = issue?.path.join('.') || '(root)';
+    throw new UserError('config_invalid', `invalid server config: ${path}: ${issue?.message ?? 'invalid'}`);
+  }
+  const config = parsed.data;
+  config.dataDir = resolve(config.dataDir);
+  for (const repo of Object.values(config.repos)) repo.url = repo.url.replaceAll('${dataDir}', config.dataDir);
+  addDemoRepo(config);
+  return config;
+}
+
+function readConfigFile(path: string): Record<string, unknown> {
+  if (!existsSync(path)) throw new UserError('config_invalid', `BOSUN_CONFIG points at ${path}, which does not exist`);
+  const value: unknown = parseYaml(readFileSync(path, 'utf8'));
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) {
+    throw new UserError('config_invalid', `${path}: expected a mapping at the top level`);
+  }
+  return value as Record<string, unknown>;
+}
+
+function applyEnv(target: Record<string, unknown>, env: NodeJS.ProcessEnv): void {
+  const http = { ...(target.http as Record<string, unknown> | undefined) };
+  if (env.BOSUN_HOST) http.host = env.BOSUN_HOST;
+  if (env.BOSUN_PORT) http.port = Number(env.BOSUN_PORT);
+  if (env.BOSUN_PUBLIC_URL) http.publicUrl = env.BOSUN_PUBLIC_URL;
+  target.http = http;
+  if (env.BOSUN_DATA_DIR) target.dataDir = env.BOSUN_DATA_DIR;
+  if (env.REDIS_URL) target.redisUrl = env.REDIS_URL;
+  if (env.BOSUN_EXECUTOR) target.executor = env.BOSUN_EXECUTOR;
+  if (env.DOCKER_HOST) target.dockerHost = env.DOCKER_HOST;
+  if (env.BOSUN_LOG_LEVEL) target.logLevel = env.BOSUN_LOG_LEVEL;
+  if (env.BOSUN_INSTANCE_ID) target.instanceId = env.BOSUN_INSTANCE_ID;
+  if (env.BOSUN_WORKERS) target.workers = Number(env.BOSUN_WORKERS);
+  if (env.BOSUN_API_TOKEN) {
+    const tokens = [...((target.apiTokens as unknown[] | undefined) ?? [])];
+    tokens.push({ name: 'env', token: env.BOSUN_API_TOKEN });
+    target.apiTokens = tokens;
+  }
+  const secrets = { ...(target.secrets as Record<string, string> | undefined) };
+  for (const [key, value] of Object.entries(env)) {
+    if (key.startsWith('BOSUN_SECRET_') && value) secrets[key.slice('BOSUN_SECRET_'.length)] = value;
+  }
+  target.secrets = secrets;
+}
+
+/** The bundled example repository is always available as `demo` unless configured otherwise. */
+function addDemoRepo(config: ServerConfig): void {
+  if (config.repos.demo) return;
+  config.repos.demo = { url: `file://${join(config.dataDir, 'repos', 'demo.git')}`, defaultBranch: 'master', secrets: [] };
+}
+
+/** Where the CLI finds the server, and its token (env, else the embedded server's token file). */
+export function loadClientConfig(env: NodeJS.ProcessEnv = process.env): { url: string; token: string | undefined } {
+  const dataDir = resolve(env.BOSUN_DATA_DIR ?? '.data');
+  let token = env.BOSUN_API_TOKEN;
+  const file = join(dataDir, 'api-token');
+  if (!token && existsSync(file)) token = readFileSync(file, 'utf8').trim();
+  const port = env.BOSUN_PORT ?? '8080';
+  return { url: (env.BOSUN_URL ?? `http://127.0.0.1:${port}`).replace(/\/$/, ''), token };
+}

@@ -1,0 +1,42 @@
+import type { RunStatus } from './status.js';
+import type { Actor, BuildError } from './build.js';
+
+/**
+ * Every state change is one of these, published on the durable event stream.
+ * Reporters (GitHub, Slack, webhooks, web UI) subscribe; none of them can fail a build.
+ */
+export type BuildEvent =
+  | { type: 'build.created'; buildId: string; repo: string; ref: string; sha: string; actor: Actor; source: string }
+  | { type: 'build.status'; buildId: string; status: RunStatus; previous: RunStatus; error?: BuildError }
+  | { type: 'stage.status'; buildId: string; stage: string; status: RunStatus; previous: RunStatus }
+  | {
+      type: 'step.status';
+      buildId: string;
+      stage: string;
+      step: string;
+      status: RunStatus;
+      previous: RunStatus;
+      exitCode?: number;
+      reason?: string;
+    }
+  | { type: 'log.chunk'; buildId: string; stage: string; step: string; lines: string[]; firstLine: number }
+  | {
+      type: 'checkpoint.waiting';
+      buildId: string;
+      stage: string;
+      instructions: string;
+      checklist: string[];
+      approvers: string;
+      deadline: string;
+      resource?: string;
+    }
+  | { type: 'checkpoint.decided'; buildId: string; stage: string; decision: 'pass' | 'fail' | 'timeout'; actor: Actor }
+  | { type: 'lease.granted'; leaseId: string; pool: string; item: string; holder: Actor; expiresAt: string; buildId?: string }
+  | { type: 'lease.waiting'; pool: string; holder: Actor; position: number; buildId?: string }
+  | { type: 'lease.released'; leaseId: string; pool: string; item: string; reason: string; buildId?: string }
+  | { type: 'deploy.done'; buildId: string; environment: string; sha: string; image?: string };
+
+export type BuildEventType = BuildEvent['type'];
+
+/** An event as read back from the stream: its stream id and time added. */
+export type StoredEvent = BuildEvent & { id: string; at: string };

@@ -1,0 +1,98 @@
+import type { RunStatus } from './status.js';
+import type { TriggerEvent, PlanCheckpoint, PlanStep, ResourceRequest } from './plan.js';
+
+/** Who asked, identified by a stable id on its platform (never a display name). */
+export interface Actor {
+  /** Platform-scoped stable id, e.g. `slack:T1/U123`, `github:583231`, `cli:alice`. */
+  id: string;
+  /** Human-readable name, for display only. */
+  name: string;
+}
+
+export interface Trigger {
+  event: TriggerEvent;
+  /** Where the request came from: `cli`, `api`, `slack`, `zulip`, `github`, `web`. */
+  source: string;
+  actor: Actor;
+  /** Dedupe key from the source (GitHub delivery id, Slack event id), if any. */
+  deliveryId?: string;
+  /** Pull request number, when the build is for one. */
+  pullRequest?: number;
+  /** True when the change comes from an untrusted author (fork / outsider): no secrets. */
+  untrusted?: boolean;
+  /** Where chat replies for this build go (channel/thread), opaque to the pipeline. */
+  chat?: { platform: string; channel: string; thread?: string };
+}
+
+export interface StepRun {
+  name: string;
+  status: RunStatus;
+  image: string;
+  /** What to run, as compiled from the spec when the build started. */
+  plan: PlanStep;
+  exitCode?: number;
+  /** Why it ended, when not a plain exit: `timeout`, `oom`, `cancelled`, `worker_lost`, `node_lost`. */
+  reason?: string;
+  startedAt?: string;
+  finishedAt?: string;
+  /** How many times this step has been started (resumes and retries included). */
+  runs: number;
+  /** Executor handle of the current run, for reattach/cleanup after a crash. */
+  executorRef?: string;
+  /** Which executor ran it. */
+  executor?: string;
+}
+
+export interface StageRun {
+  name: string;
+  status: RunStatus;
+  needs: string[];
+  labels: string[];
+  deploy?: string;
+  resources: ResourceRequest[];
+  checkpoint?: PlanCheckpoint;
+  steps: StepRun[];
+  startedAt?: string;
+  finishedAt?: string;
+}
+
+export interface BuildError {
+  code: string;
+  message: string;
+}
+
+export interface Build {
+  id: string;
+  /** Repository key from server config (e.g. `demo` or `acme/api`). */
+  repo: string;
+  ref: string;
+  sha: string;
+  trigger: Trigger;
+  status: RunStatus;
+  stages: StageRun[];
+  /** Path of the spec file used, once read. */
+  specPath?: string;
+  error?: BuildError;
+  createdAt: string;
+  startedAt?: string;
+  finishedAt?: string;
+  /** Incremented by every retry of this build. */
+  attempt: number;
+  /** The build this one re-runs, for a whole-build retry. */
+  retryOf?: string;
+  /** Optimistic-concurrency version; bumped on every write. */
+  version: number;
+}
+
+/** Stage and step lookup helpers. */
+export function findStage(build: Build, stage: string): StageRun | undefined {
+  return build.stages.find((s) => s.name === stage);
+}
+
+export function findStep(build: Build, stage: string, step: string): StepRun | undefined {
+  return findStage(build, stage)?.steps.find((s) => s.name === step);
+}
+
+export function shortSha(sha: string): string {
+  return sha.slice(0, 7);
+}

@@ -1,0 +1,129 @@
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { z } from 'zod';
+import type { BuildService, CommandContext } from '../../commands/command.js';
+import { dispatch } from '../../commands/dispatch.js';
+import type { Actor } from '../domain/build.js';
+import { isTerminal } from '../domain/status.js';
+import { CodedError, UserError } from '../errors.js';
+import type { Core } from '../app/open-core.js';
+import { openSse } from './sse.js';
+
+const CommandBody = z.strictObject({ text: z.string().min(1).max(2000) });
+const CreateBody = z.strictObject({ repo: z.string().min(1).max(200), ref: z.string().min(1).max(250).optional() });
+const RetryBody = z.strictObject({ fromFailed: z.boolean().default(false) }).prefault({});
+const IdParams = z.object({ id: z.string().regex(/^\d{1,12}$/) });
+const LogParams = IdParams.extend({ stage: z.string().min(1).max(100), step: z.string().min(1).max(100) });
+
+/**
+ * The HTTP API. Writes need a bearer token; reads are open to whoever can reach the
+ * server (it binds to 127.0.0.1 by default). Everything goes through the same commands and
+ * verbs as chat and the CLI.
+ */
+export function registerApiRoutes(app: FastifyInstance, core: Core, builds: BuildService, auth: (h: string | undefined) => Actor | null): void {
+  const ctxFor = (actor: Actor): CommandContext => ({ actor, source: 'api', builds });
+  const requireActor = (req: FastifyRequest): Actor => {
+    const actor = auth(req.headers.authorization);
+    if (!actor) throw new HttpError(401, 'unauthorized', 'a valid API token is required (Authorization: Bearer …)');
+    return actor;
+  };
+
+  app.get('/healthz', async () => ({ ok: true }));
+
+  app.post('/api/commands', async (req) => {
+    const actor = requireActor(req);
+    const body = parse(CommandBody, req.body);
+    return dispatch(body.text, ctxFor(actor));
+  });
+
+  app.post('/api/builds', async (req, reply) => {
+    const actor = requireActor(req);
+    const body = parse(CreateBody, req.body);
+    const build = await builds.create({ repo: body.repo, ref: body.ref ?? null }, ctxFor(actor));
+    return reply.code(201).send({ build, url: builds.buildUrl(build.id) });
+  });
+
+  app.get('/api/builds', async (req) => {
+    const q = parse(z.object({ repo: z.string().optional(), limit: z.coerce.number().int().min(1).max(200).optional() }), req.query);
+    return { builds: await builds.list({ ...(q.repo ? { repo: q.repo } : {}), limit: q.limit ?? 20 }) };
+  });
+
+  app.get('/api/builds/:id', async (req) => {
+    const { id } = parse(IdParams, req.params);
+    const build = await builds.get(id);
+    if (!build) throw new HttpError(404, 'unknown_build', `no build #${id}`);
+    return { build };
+  });
+
+  app.post('/api/builds/:id/cancel', async (req) => {
+    const actor = requireActor(req);
+    const { id } = parse(IdParams, req.params);
+    return { build: await builds.cancel(id, ctxFor(actor)) };
+  });
+
+  app.post('/api/builds/:id/retry', async (req) => {
+    const actor = requireActor(req);
+    const { id } = parse(IdParams, req.params);
+    const body = parse(RetryBody, req.body ?? {});
+    return { build: await builds.retry(id, body.fromFailed, ctxFor(actor)) };
+  });
+
+  app.get('/api/builds/:id/logs/:stage/:step', async (req, reply) => {
+    const p = parse(LogParams, req.params);
+    const follow = (req.query as Record<string, unknown>).follow;
+    if (follow === '1' || follow === 'true') return followLog(core, req, reply, p);
+    const lines = await core.logs.read(p.id, p.stage, p.step);
+    return reply.type('text/plain; charset=utf-8').send(lines.map((l) => l.text).join('\n') + (lines.length ? '\n' : ''));
+  });
+
+  app.get('/api/builds/:id/events', async (req, reply) => {
+    const { id } = parse(IdParams, req.params);
+    const build = await builds.get(id);
+    if (!build) throw new HttpError(404, 'unknown_build', `no build #${id}`);
+    const sse = openSse(req, reply);
+    sse.send('build', build);
+    if (isTerminal(build.status)) return sse.end();
+    for await (const event of core.bus.tail(await core.bus.lastId(), sse.signal)) {
+      if (!('buildId' in event) || event.buildId !== id) continue;
+      sse.send(event.type, event, event.id);
+      if (event.type === 'build.status' && isTerminal(event.status)) break;
+    }
+    sse.end();
+  });
+
+  app.setErrorHandler((err, _req, reply) => {
+    if (err instanceof HttpError) return reply.code(err.status).send({ error: err.code, message: err.message });
+    if (err instanceof CodedError && !err.retryable) {
+      const status = err.code === 'unknown_build' || err.code === 'not_found' ? 404 : err.code === 'rate_limited' ? 429 : err.code === 'forbidden' ? 403 : err.code === 'invalid_transition' || err.code === 'conflict' ? 409 : 400;
+      return reply.code(status).send({ error: err.code, message: err.message });
+    }
+    const e = err as { statusCode?: number; code?: string; message?: string };
+    if (e.statusCode && e.statusCode < 500) return reply.code(e.statusCode).send({ error: e.code ?? 'bad_request', message: e.message });
+    core.log.error({ err }, 'API request failed');
+    return reply.code(500).send({ error: 'internal', message: 'internal error' });
+  });
+}
+
+async function followLog(core: Core, req: FastifyRequest, reply: FastifyReply, p: { id: string; stage: string; step: string }): Promise<void> {
+  const sse = openSse(req, reply);
+  const after = Number((req.headers['last-event-id'] as string | undefined) ?? 0) || 0;
+  for await (const line of core.logs.follow(p.id, p.stage, p.step, sse.signal, after)) sse.send('line', line, String(line.n));
+  sse.send('end', {});
+  sse.end();
+}
+
+export class HttpError extends Error {
+  constructor(
+    readonly status: number,
+    readonly code: string,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+function parse<T>(schema: z.ZodType<T>, value: unknown): T {
+  const r = schema.safeParse(value);
+  if (r.success) return r.data;
+  const issue = r.error.issues[0];
+  throw new UserError('bad_request', `${issue?.path.join('.') || 'body'}: ${issue?.message ?? 'invalid'}`);
+}

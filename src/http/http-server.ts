@@ -1,0 +1,29 @@
+import Fastify, { type FastifyInstance } from 'fastify';
+import type { BuildService } from '../../commands/command.js';
+import type { Core } from '../app/open-core.js';
+import { makeTokenAuth } from './api-auth.js';
+import { registerApiRoutes } from './api-routes.js';
+import { registerWebRoutes } from './web-routes.js';
+
+/** A route group contributed by a front end (GitHub webhooks, Slack HTTP mode, …). */
+export type HttpPlugin = (app: FastifyInstance) => void | Promise<void>;
+
+/**
+ * The HTTP server: API, SSE, web console, and whatever front ends register. Bodies are
+ * capped by fastify before buffering (1 MiB default; routes may set their own, R6) and
+ * slow clients are cut off by request and header timeouts.
+ */
+export async function createHttpServer(core: Core, builds: BuildService, plugins: HttpPlugin[] = []): Promise<FastifyInstance> {
+  const app = Fastify({
+    logger: false,
+    bodyLimit: 1024 * 1024,
+    requestTimeout: 30_000,
+    connectionTimeout: 30_000,
+    return503OnClosing: true,
+  });
+  const auth = makeTokenAuth(core.config.apiTokens);
+  registerApiRoutes(app, core, builds, auth);
+  registerWebRoutes(app);
+  for (const plugin of plugins) await plugin(app);
+  return app;
+}

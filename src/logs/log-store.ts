@@ -1,0 +1,133 @@
+import { mkdir, readFile, writeFile, stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { Redis } from 'ioredis';
+import { keys as makeKeys, type Keys } from '../storage/keys.js';
+
+/** One stored line with its 1-based number within the step's log. */
+export interface LogLine {
+  n: number;
+  text: string;
+}
+
+/**
+ * Step logs: a Redis Stream per step while it runs (live tail for chat, SSE and the CLI),
+ * archived to `<dataDir>/logs/<build>/<stage>/<step>.log` when the step ends. Entries hold
+ * batches of already-redacted lines; a final entry marks the end.
+ */
+export class LogStore {
+  private readonly k: Keys;
+  constructor(
+    private readonly redis: Redis,
+    private readonly dataDir: string,
+    prefix = 'bosun',
+    /** How long a step's stream is kept after it ends (the archive file stays). */
+    private readonly streamTtlSec = 7 * 24 * 3600,
+  ) {
+    this.k = makeKeys(prefix);
+  }
+
+  async append(build: string, stage: string, step: string, firstLine: number, lines: string[]): Promise<void> {
+    if (lines.length === 0) return;
+    await this.redis.xadd(this.k.log(build, stage, step), '*', 'n', String(firstLine), 't', lines.join('\n'));
+  }
+
+  /** Marks the end of the step's log and writes the archive file. Idempotent. */
+  async finish(build: string, stage: string, step: string): Promise<void> {
+    const key = this.k.log(build, stage, step);
+    const lines = await this.readStream(build, stage, step);
+    const file = this.archivePath(build, stage, step);
+    await mkdir(join(file, '..'), { recursive: true });
+    await writeFile(file, lines.map((l) => l.text).join('\n') + (lines.length ? '\n' : ''));
+    const ended = await this.isEnded(build, stage, step);
+    if (!ended) await this.redis.xadd(key, '*', 'end', '1');
+    await this.redis.expire(key, this.streamTtlSec);
+  }
+
+  /** Drops a step's log (a step that is re-run starts a fresh log). */
+  async reset(build: string, stage: string, step: string): Promise<void> {
+    await this.redis.del(this.k.log(build, stage, step));
+  }
+
+  archivePath(build: string, stage: string, step: string): string {
+    return join(this.dataDir, 'logs', safe(build), safe(stage), `${safe(step)}.log`);
+  }
+
+  /** Every line so far (from the stream, else the archive file). */
+  async read(build: string, stage: string, step: string): Promise<LogLine[]> {
+    const fromStream = await this.readStream(build, stage, step);
+    if (fromStream.length > 0) return fromStream;
+    const file = this.archivePath(build, stage, step);
+    const exists = await stat(file).then(() => true, () => false);
+    if (!exists) return [];
+    const text = await readFile(file, 'utf8');
+    const lines = text.endsWith('\n') ? text.slice(0, -1).split('\n') : text.split('\n');
+    return text.length === 0 ? [] : lines.map((t, i) => ({ n: i + 1, text: t }));
+  }
+
+  /** The last `count` lines. */
+  async tail(build: string, stage: string, step: string, count: number): Promise<LogLine[]> {
+    const all = await this.read(build, stage, step);
+    return all.slice(-count);
+  }
+
+  /**
+   * Follows a step's log: yields lines after `afterLine` as they arrive, and returns once the
+   * step's log has ended (or `signal` aborts).
+   */
+  async *follow(build: string, stage: string, step: string, signal: AbortSignal, afterLine = 0): AsyncGenerator<LogLine> {
+    const conn = this.redis.duplicate();
+    const onAbort = () => conn.disconnect();
+    signal.addEventListener('abort', onAbort, { once: true });
+    const key = this.k.log(build, stage, step);
+    let cursor = '0-0';
+    try {
+      while (!signal.aborted) {
+        let reply: [string, [string, string[]][]][] | null;
+        try {
+          reply = (await conn.xread('COUNT', 200, 'BLOCK', 1000, 'STREAMS', key, cursor)) as typeof reply;
+        } catch (err) {
+          if (signal.aborted) return;
+          throw err;
+        }
+        for (const [id, fields] of reply?.[0]?.[1] ?? []) {
+          cursor = id;
+          const entry = toEntry(fields);
+          if (entry === 'end') return;
+          for (const line of entry) if (line.n > afterLine) yield line;
+        }
+      }
+    } finally {
+      signal.removeEventListener('abort', onAbort);
+      conn.disconnect();
+    }
+  }
+
+  private async isEnded(build: string, stage: string, step: string): Promise<boolean> {
+    const last = await this.redis.xrevrange(this.k.log(build, stage, step), '+', '-', 'COUNT', 1);
+    const fields = last[0]?.[1];
+    return fields ? toEntry(fields) === 'end' : false;
+  }
+
+  private async readStream(build: string, stage: string, step: string): Promise<LogLine[]> {
+    const entries = await this.redis.xrange(this.k.log(build, stage, step), '-', '+');
+    const out: LogLine[] = [];
+    for (const [, fields] of entries) {
+      const entry = toEntry(fields);
+      if (entry !== 'end') out.push(...entry);
+    }
+    return out;
+  }
+}
+
+function toEntry(fields: string[]): LogLine[] | 'end' {
+  const map = new Map<string, string>();
+  for (let i = 0; i + 1 < fields.length; i += 2) map.set(fields[i]!, fields[i + 1]!);
+  if (map.has('end')) return 'end';
+  const first = Number(map.get('n') ?? '1');
+  return (map.get('t') ?? '').split('\n').map((text, i) => ({ n: first + i, text }));
+}
+
+/** Path segment that cannot escape the logs directory. */
+function safe(segment: string): string {
+  return segment.replace(/[^A-Za-z0-9._-]/g, '_').replace(/^\.+/, '_');
+}

@@ -1,0 +1,49 @@
+import type { BuildStore } from '../storage/build-store.js';
+import type { EventBus } from '../events/event-bus.js';
+import type { LogStore } from '../logs/log-store.js';
+import type { Executor } from '../executor/executor.js';
+import type { AuditLog } from '../storage/audit-log.js';
+import type { Logger } from '../logger.js';
+import type { ServerConfig } from '../config.js';
+
+/** How the pipeline hands work to workers; implemented on BullMQ in `queue/`. */
+export interface WorkQueue {
+  /** Ask for the build to be looked at again (idempotent; duplicates are harmless). */
+  advance(buildId: string): Promise<void>;
+  /** Run one stage on a worker whose labels cover `labels`. Deduplicated on (build, stage, attempt). */
+  runStage(buildId: string, stage: string, attempt: number, labels: string[]): Promise<void>;
+  /** Records that a worker is alive on this stage (read by the watchdog). */
+  heartbeat?(buildId: string, stage: string): Promise<void>;
+}
+
+/** Cancellation signals to whichever worker runs a build's steps. */
+export interface ControlChannel {
+  cancel(buildId: string): Promise<void>;
+}
+
+export interface PipelineDeps {
+  config: ServerConfig;
+  store: BuildStore;
+  bus: EventBus;
+  logs: LogStore;
+  audit: AuditLog;
+  queue: WorkQueue;
+  control: ControlChannel;
+  /** Secret values by name; every one is redacted from every sink (R13). */
+  secrets: Record<string, string>;
+  log: Logger;
+}
+
+/** What a stage worker needs on top: something to run steps with. */
+export interface WorkerDeps extends PipelineDeps {
+  executor: Executor;
+  cancellations: CancelWatcher;
+  /** Labels this worker's resources carry (its instance id). */
+  instanceId: string;
+}
+
+/** Tells a worker when a build it is running gets cancelled. */
+export interface CancelWatcher {
+  /** Calls `onCancel` at most once if the build is cancelled; returns an unsubscribe. */
+  watch(buildId: string, onCancel: () => void): () => void;
+}

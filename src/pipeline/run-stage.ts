@@ -1,0 +1,116 @@
+import type { Build, StageRun, StepRun } from '../domain/build.js';
+import type { BuildEvent } from '../domain/build-event.js';
+import { findStage, findStep } from '../domain/build.js';
+import { isTerminal } from '../domain/status.js';
+import { CodedError } from '../errors.js';
+import type { WorkerDeps } from './pipeline-deps.js';
+import { setBuildStatus, setStageStatus, setStepStatus, nowIso } from './transition.js';
+import { ensureWorkspace } from './workspace.js';
+import { runStep, type StepResult } from './run-step.js';
+
+/**
+ * Verb (on a worker): run one stage's steps in order. Safe under at-least-once delivery
+ * (R20): steps that already succeeded are skipped, a step left `running` by a dead worker is
+ * destroyed and run again, and a job for a stage that is no longer queued/running, or for an
+ * older attempt, does nothing.
+ */
+export async function runStage(deps: WorkerDeps, buildId: string, stageName: string, attempt: number): Promise<void> {
+  const log = deps.log.child({ buildId, stage: stageName });
+  const initial = await deps.store.require(buildId);
+  const stage = findStage(initial, stageName);
+  if (!stage || initial.attempt !== attempt) return;
+  if (stage.status !== 'queued' && stage.status !== 'running') return;
+  if (isTerminal(initial.status)) {
+    await finishStage(deps, buildId, stageName, 'cancelled');
+    return;
+  }
+
+  await deps.store.update(buildId, (b) => {
+    const s = findStage(b, stageName);
+    if (!s || (s.status !== 'queued' && s.status !== 'running')) return null;
+    const now = nowIso();
+    const events = setStageStatus(b, s, 'running', now);
+    if (b.status === 'queued' || b.status === 'waiting') events.push(...setBuildStatus(b, 'running', now));
+    return events;
+  });
+
+  let cancelled = false;
+  let stopCurrent: (() => void) | null = null;
+  const unwatch = deps.cancellations.watch(buildId, () => {
+    cancelled = true;
+    stopCurrent?.();
+  });
+  const heartbeat = startHeartbeat(deps, buildId, stageName);
+  try {
+    const workspace = await ensureWorkspace(deps.config, initial);
+    let outcome: StageOutcome = 'success';
+    for (const planned of stage.steps) {
+      const current = findStep(await deps.store.require(buildId), stageName, planned.name);
+      if (!current || current.status === 'success') continue;
+      if (cancelled || (await isCancelled(deps, buildId))) {
+        outcome = 'cancelled';
+        break;
+      }
+      if (current.status === 'running' && current.executorRef) {
+        log.warn({ step: current.name, ref: current.executorRef }, 'Step was running when its worker died; running it again');
+        await deps.executor.destroyRef(current.executorRef).catch((err: unknown) => log.warn({ err }, 'Could not destroy the earlier run'));
+      }
+      const result: StepResult = await runStep(deps, {
+        build: initial, stage: stageName, step: planned.name, workspace,
+        onStarted: (stop) => {
+          stopCurrent = stop;
+          if (cancelled) stop();
+        },
+      });
+      stopCurrent = null;
+      if (result.status !== 'success') {
+        outcome = result.status;
+        break;
+      }
+    }
+    await finishStage(deps, buildId, stageName, outcome);
+  } catch (err) {
+    if (err instanceof CodedError && !err.retryable) {
+      log.warn({ err }, 'Stage failed on a user error');
+      await finishStage(deps, buildId, stageName, 'failed');
+      return;
+    }
+    throw err;
+  } finally {
+    unwatch();
+    clearInterval(heartbeat);
+  }
+  await deps.queue.advance(buildId);
+}
+
+type StageOutcome = 'success' | 'failed' | 'failed_infra' | 'cancelled';
+
+/** Records the stage's end: the outcome, and the steps that will not run marked skipped/cancelled. */
+export async function finishStage(deps: Pick<WorkerDeps, 'store'>, buildId: string, stageName: string, outcome: StageOutcome): Promise<void> {
+  await deps.store.update(buildId, (b) => {
+    const s = findStage(b, stageName);
+    if (!s || isTerminal(s.status) || s.status === 'waiting') return null;
+    const now = nowIso();
+    const events: BuildEvent[] = [];
+    for (const st of s.steps) events.push(...closeStep(b, s, st, outcome, now));
+    events.push(...setStageStatus(b, s, outcome, now));
+    return events;
+  });
+}
+
+function closeStep(b: Build, s: StageRun, st: StepRun, outcome: StageOutcome, now: string): BuildEvent[] {
+  if (st.status === 'pending') return setStepStatus(b, s, st, outcome === 'cancelled' ? 'cancelled' : 'skipped', now);
+  if (st.status === 'running') return setStepStatus(b, s, st, outcome === 'success' ? 'failed_infra' : outcome, now);
+  return [];
+}
+
+async function isCancelled(deps: WorkerDeps, buildId: string): Promise<boolean> {
+  const b = await deps.store.get(buildId);
+  return !b || b.status === 'cancelled';
+}
+
+function startHeartbeat(deps: WorkerDeps, buildId: string, stage: string): NodeJS.Timeout {
+  const beat = () => void deps.queue.heartbeat?.(buildId, stage).catch(() => undefined);
+  beat();
+  return setInterval(beat, 2000);
+}

@@ -1,0 +1,74 @@
+import type { Build, StageRun } from '../domain/build.js';
+import type { ExecutionPlan } from '../domain/plan.js';
+import { CodedError, UserError } from '../errors.js';
+import { readSpecFile } from '../spec/find-spec.js';
+import { parseSpec } from '../spec/parse-spec.js';
+import { formatSpecError } from '../spec/spec-error.js';
+import { compilePlan } from '../spec/compile-plan.js';
+import type { PipelineDeps } from './pipeline-deps.js';
+import { setBuildStatus, nowIso } from './transition.js';
+import { ensureWorkspace } from './workspace.js';
+
+/**
+ * Verb: start a queued build — check out its commit, read and validate `bosun.yml`, compile
+ * the plan for this trigger and record its stages. A bad spec or a vanished ref fails the
+ * build at once with the reason (`bosun.yml:14:9 path: message`); it is never retried.
+ * Infrastructure errors propagate so the queue retries.
+ */
+export async function startBuild(deps: PipelineDeps, build: Build): Promise<void> {
+  if (build.status !== 'queued' || build.stages.length > 0) return;
+  let plan: ExecutionPlan;
+  try {
+    plan = await loadPlan(deps, build);
+  } catch (err) {
+    if (!(err instanceof CodedError) || err.retryable) throw err;
+    await deps.store.update(build.id, (b) => {
+      if (b.status !== 'queued' || b.stages.length > 0) return null;
+      return setBuildStatus(b, 'failed', nowIso(), { code: err.code, message: err.message });
+    });
+    deps.log.info({ buildId: build.id, code: err.code, reason: err.message }, 'Build failed before its first stage');
+    return;
+  }
+  await deps.store.update(build.id, (b) => {
+    if (b.status !== 'queued' || b.stages.length > 0) return null;
+    const now = nowIso();
+    b.specPath = plan.specPath;
+    b.stages = plan.stages.map((s): StageRun => ({
+      name: s.name,
+      status: 'pending',
+      needs: s.needs,
+      labels: s.labels,
+      resources: s.resources,
+      ...(s.deploy ? { deploy: s.deploy } : {}),
+      ...(s.checkpoint ? { checkpoint: s.checkpoint } : {}),
+      steps: s.steps.map((st) => ({ name: st.name, status: 'pending', image: st.image, plan: st, runs: 0 })),
+    }));
+    const events = setBuildStatus(b, 'running', now);
+    if (b.stages.length === 0) {
+      events.push(...setBuildStatus(b, 'skipped', now, { code: 'no_stages', message: describeSkipped(plan) }));
+    }
+    return events;
+  });
+}
+
+async function loadPlan(deps: PipelineDeps, build: Build): Promise<ExecutionPlan> {
+  const dir = await ensureWorkspace(deps.config, build);
+  const file = await readSpecFile(dir);
+  const parsed = parseSpec(file.text, file.path);
+  if (!parsed.ok) {
+    const first = parsed.errors[0];
+    const more = parsed.errors.length > 1 ? ` (and ${parsed.errors.length - 1} more)` : '';
+    throw new UserError('spec_invalid', `${first ? formatSpecError(first) : `${file.path}: invalid`}${more}`);
+  }
+  return compilePlan(
+    parsed.spec,
+    { event: build.trigger.event, branch: build.ref },
+    file.path,
+    { timeoutSec: deps.config.limits.stepTimeoutDefaultSec },
+  );
+}
+
+function describeSkipped(plan: ExecutionPlan): string {
+  if (plan.skipped.length === 0) return 'bosun.yml declares no stages';
+  return `no stage runs for this trigger: ${plan.skipped.map((s) => `${s.name} (${s.reason})`).join(', ')}`;
+}

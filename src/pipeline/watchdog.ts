@@ -1,0 +1,65 @@
+import { findStage } from '../domain/build.js';
+import { isTerminal } from '../domain/status.js';
+import type { PipelineDeps } from './pipeline-deps.js';
+import { finishStage } from './run-stage.js';
+
+/** What the watchdog asks of the queue about a stage's job. */
+export interface StageJobInspector {
+  stageJobState(buildId: string, stage: string, attempt: number, labels: string[]): Promise<string>;
+  lastHeartbeat(buildId: string, stage: string): Promise<number | null>;
+}
+
+const liveJobStates = new Set(['active', 'waiting', 'delayed', 'prioritized', 'waiting-children']);
+
+/**
+ * Finishes off what workers left behind, independently of them (R17, R20, R22):
+ * - a stage `running` whose job is gone or failed and whose heartbeat stopped → `failed_infra`;
+ * - a stage `queued` whose job is gone → queued again (idempotent job id);
+ * - a build `queued` with no plan and no recent change → advanced again.
+ * Returns what it did, for logs and tests.
+ */
+export async function watchdogPass(deps: PipelineDeps, jobs: StageJobInspector, staleMs: number): Promise<string[]> {
+  const actions: string[] = [];
+  for (const id of await deps.store.activeIds()) {
+    const build = await deps.store.get(id);
+    if (!build || isTerminal(build.status)) continue;
+    if (build.stages.length === 0) {
+      await deps.queue.advance(id);
+      continue;
+    }
+    for (const stage of build.stages) {
+      if (stage.status !== 'running' && stage.status !== 'queued') continue;
+      const state = await jobs.stageJobState(id, stage.name, build.attempt, stage.labels);
+      if (liveJobStates.has(state)) continue;
+      if (stage.status === 'queued') {
+        await deps.queue.runStage(id, stage.name, build.attempt, stage.labels);
+        actions.push(`requeued ${id}/${stage.name}`);
+        continue;
+      }
+      const beat = await jobs.lastHeartbeat(id, stage.name);
+      if (beat !== null && Date.now() - beat < staleMs) continue;
+      const current = await deps.store.get(id);
+      if (!current || findStage(current, stage.name)?.status !== 'running') continue;
+      await finishStage(deps, id, stage.name, 'failed_infra');
+      await deps.queue.advance(id);
+      deps.log.warn({ buildId: id, stage: stage.name, jobState: state }, 'Stage lost its worker; marked failed_infra');
+      actions.push(`failed ${id}/${stage.name}`);
+    }
+  }
+  return actions;
+}
+
+export function startWatchdog(deps: PipelineDeps, jobs: StageJobInspector, intervalMs: number): () => void {
+  let running = false;
+  const timer = setInterval(() => {
+    if (running) return;
+    running = true;
+    watchdogPass(deps, jobs, Math.max(intervalMs * 3, 10_000))
+      .catch((err: unknown) => deps.log.warn({ err }, 'Watchdog pass failed'))
+      .finally(() => {
+        running = false;
+      });
+  }, intervalMs);
+  timer.unref();
+  return () => clearInterval(timer);
+}

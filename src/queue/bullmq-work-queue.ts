@@ -1,0 +1,72 @@
+import { Queue } from 'bullmq';
+import type { Redis } from 'ioredis';
+import type { WorkQueue } from '../pipeline/pipeline-deps.js';
+import { keys as makeKeys } from '../storage/keys.js';
+import { advanceQueueName, stageJobId, stageQueueName } from './queues.js';
+
+/**
+ * WorkQueue on BullMQ. Advance jobs are cheap and idempotent; stage jobs carry a
+ * deterministic id so a stage attempt is queued once while its job is retained.
+ * Infrastructure failures retry with backoff; user errors are made unrecoverable by the worker.
+ */
+export class BullmqWorkQueue implements WorkQueue {
+  private readonly queues = new Map<string, Queue>();
+  private readonly k;
+
+  constructor(
+    private readonly connection: Redis,
+    private readonly prefix = 'bosun',
+  ) {
+    this.k = makeKeys(prefix);
+  }
+
+  queue(name: string): Queue {
+    let q = this.queues.get(name);
+    if (!q) {
+      q = new Queue(name, { connection: this.connection, prefix: `${this.prefix}:q` });
+      this.queues.set(name, q);
+    }
+    return q;
+  }
+
+  async advance(buildId: string): Promise<void> {
+    await this.queue(advanceQueueName).add('advance', { buildId }, {
+      attempts: 5,
+      backoff: { type: 'exponential', delay: 500 },
+      removeOnComplete: 1000,
+      removeOnFail: 5000,
+    });
+  }
+
+  async runStage(buildId: string, stage: string, attempt: number, labels: string[]): Promise<void> {
+    const data = { buildId, stage, attempt };
+    await this.queue(stageQueueName(labels)).add('stage', data, {
+      jobId: stageJobId(data),
+      attempts: 3,
+      backoff: { type: 'exponential', delay: 1000 },
+      removeOnComplete: 1000,
+      removeOnFail: 5000,
+    });
+  }
+
+  async heartbeat(buildId: string, stage: string): Promise<void> {
+    await this.connection.set(this.k.heartbeat(buildId, stage), String(Date.now()), 'EX', 30);
+  }
+
+  async lastHeartbeat(buildId: string, stage: string): Promise<number | null> {
+    const v = await this.connection.get(this.k.heartbeat(buildId, stage));
+    return v ? Number(v) : null;
+  }
+
+  /** BullMQ state of a stage job (`active`, `waiting`, `failed`, … or `missing`). */
+  async stageJobState(buildId: string, stage: string, attempt: number, labels: string[]): Promise<string> {
+    const job = await this.queue(stageQueueName(labels)).getJob(stageJobId({ buildId, stage, attempt }));
+    if (!job) return 'missing';
+    return job.getState();
+  }
+
+  async close(): Promise<void> {
+    await Promise.all([...this.queues.values()].map((q) => q.close()));
+    this.queues.clear();
+  }
+}

@@ -1,0 +1,93 @@
+import { UnrecoverableError, Worker, type Job } from 'bullmq';
+import type { Redis } from 'ioredis';
+import { CodedError } from '../errors.js';
+import { advanceBuild } from '../pipeline/advance-build.js';
+import { runStage, finishStage } from '../pipeline/run-stage.js';
+import type { WorkerDeps } from '../pipeline/pipeline-deps.js';
+import { AdvanceJob, StageJob, advanceQueueName, stageQueueName } from './queues.js';
+
+export interface WorkerOptions {
+  /** Connection for BullMQ; must have `maxRetriesPerRequest: null`. */
+  connection: Redis;
+  prefix?: string;
+  /** Run the advance (orchestration) worker in this process. */
+  advance: boolean;
+  /** Stage worker concurrency; 0 = no stage worker. */
+  stageConcurrency: number;
+  /** Labels this process's stage worker serves ([] = the default Linux queue). */
+  labels: string[];
+}
+
+export interface RunningWorkers {
+  workers: Worker[];
+  close(force?: boolean): Promise<void>;
+}
+
+/**
+ * Starts BullMQ workers over the pipeline verbs. A `UserError` becomes an
+ * `UnrecoverableError` (never retried); anything else is retried with backoff. A stage
+ * job that fails for good (retries used up, or stalled past `maxStalledCount` because its
+ * worker died) leaves its stage `failed_infra`, never stuck running (R20).
+ */
+export function startWorkers(deps: WorkerDeps, opts: WorkerOptions): RunningWorkers {
+  const prefix = `${opts.prefix ?? 'bosun'}:q`;
+  const q = deps.config.queue;
+  const common = {
+    connection: opts.connection,
+    prefix,
+    lockDuration: q.lockDurationMs,
+    stalledInterval: q.stalledIntervalMs,
+    maxStalledCount: q.maxStalledCount,
+  };
+  const workers: Worker[] = [];
+
+  if (opts.advance) {
+    const w = new Worker(advanceQueueName, async (job: Job) => {
+      const data = AdvanceJob.parse(job.data);
+      await unrecoverableOnUserError(() => advanceBuild(deps, data.buildId));
+    }, { ...common, concurrency: 4 });
+    w.on('error', (err) => deps.log.warn({ err }, 'Advance worker error'));
+    workers.push(w);
+  }
+
+  if (opts.stageConcurrency > 0) {
+    const w = new Worker(stageQueueName(opts.labels), async (job: Job) => {
+      const data = StageJob.parse(job.data);
+      await unrecoverableOnUserError(() => runStage(deps, data.buildId, data.stage, data.attempt));
+    }, { ...common, concurrency: opts.stageConcurrency });
+    w.on('error', (err) => deps.log.warn({ err }, 'Stage worker error'));
+    w.on('failed', (job, err) => {
+      if (!job) return;
+      const final = err instanceof UnrecoverableError || job.attemptsMade >= (job.opts.attempts ?? 1) || /stalled/i.test(err.message);
+      if (!final) return;
+      const parsed = StageJob.safeParse(job.data);
+      if (!parsed.success) return;
+      deps.log.warn({ err, buildId: parsed.data.buildId, stage: parsed.data.stage }, 'Stage job failed for good');
+      void failStage(deps, parsed.data).catch((e: unknown) => deps.log.error({ err: e }, 'Could not record a failed stage'));
+    });
+    workers.push(w);
+  }
+
+  return {
+    workers,
+    async close(force = false) {
+      await Promise.all(workers.map((w) => w.close(force)));
+    },
+  };
+}
+
+async function failStage(deps: WorkerDeps, job: StageJob): Promise<void> {
+  const build = await deps.store.get(job.buildId);
+  if (!build || build.attempt !== job.attempt) return;
+  await finishStage(deps, job.buildId, job.stage, 'failed_infra');
+  await deps.queue.advance(job.buildId);
+}
+
+async function unrecoverableOnUserError(fn: () => Promise<void>): Promise<void> {
+  try {
+    await fn();
+  } catch (err) {
+    if (err instanceof CodedError && !err.retryable) throw new UnrecoverableError(`${err.code}: ${err.message}`);
+    throw err;
+  }
+}

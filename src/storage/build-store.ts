@@ -1,0 +1,126 @@
+import type { Redis } from 'ioredis';
+import type { Build } from '../domain/build.js';
+import type { BuildEvent } from '../domain/build-event.js';
+import { isTerminal } from '../domain/status.js';
+import { InfraError, UserError } from '../errors.js';
+import { keys as makeKeys, type Keys } from './keys.js';
+
+/**
+ * Builds persisted in Redis. Each write is a compare-and-set on the record's version that
+ * also appends the write's events to the event stream in the same Lua script, so a state
+ * change and its events are never separated (nothing emitted for a lost write, nothing lost
+ * for a kept one).
+ *
+ * Contract: `update` re-reads and re-applies `mutate` on conflict (up to 20 times), so
+ * `mutate` must be a pure function of the build it is given. Returning `null` aborts the
+ * write (no change, no events).
+ */
+export class BuildStore {
+  private readonly k: Keys;
+  constructor(
+    private readonly redis: Redis,
+    prefix = 'bosun',
+    private readonly eventsMaxLen = 200_000,
+  ) {
+    this.k = makeKeys(prefix);
+  }
+
+  async nextId(): Promise<string> {
+    return String(await this.redis.incr(this.k.buildSeq));
+  }
+
+  async create(build: Build, events: BuildEvent[]): Promise<void> {
+    const ok = await this.redis.eval(
+      CREATE_LUA, 5,
+      this.k.build(build.id), this.k.builds, this.k.activeBuilds, this.k.repoBuilds(build.repo), this.k.events,
+      JSON.stringify(build), String(Date.parse(build.createdAt)), build.id, String(this.eventsMaxLen),
+      ...events.map((e) => JSON.stringify(e)),
+    );
+    if (ok !== 1) throw new UserError('conflict', `build ${build.id} already exists`);
+  }
+
+  async get(id: string): Promise<Build | null> {
+    const json = await this.redis.hget(this.k.build(id), 'json');
+    return json ? (JSON.parse(json) as Build) : null;
+  }
+
+  async require(id: string): Promise<Build> {
+    const build = await this.get(id);
+    if (!build) throw new UserError('unknown_build', `no build #${id}`);
+    return build;
+  }
+
+  /** Newest first. */
+  async list(opts: { repo?: string; limit?: number } = {}): Promise<Build[]> {
+    const key = opts.repo ? this.k.repoBuilds(opts.repo) : this.k.builds;
+    const ids = await this.redis.zrevrange(key, 0, (opts.limit ?? 20) - 1);
+    const builds = await Promise.all(ids.map((id) => this.get(id)));
+    return builds.filter((b): b is Build => b !== null);
+  }
+
+  async activeIds(): Promise<string[]> {
+    return this.redis.smembers(this.k.activeBuilds);
+  }
+
+  /**
+   * Applies `mutate` to a copy of the build and writes it if nobody else wrote in between.
+   * Returns the written build, or the unchanged one if `mutate` returned null.
+   */
+  async update(id: string, mutate: (build: Build) => BuildEvent[] | null): Promise<{ build: Build; changed: boolean }> {
+    for (let attempt = 0; attempt < 20; attempt++) {
+      const current = await this.require(id);
+      const next = structuredClone(current);
+      const events = mutate(next);
+      if (events === null) return { build: current, changed: false };
+      next.version = current.version + 1;
+      const ok = await this.redis.eval(
+        UPDATE_LUA, 3,
+        this.k.build(id), this.k.activeBuilds, this.k.events,
+        String(current.version), JSON.stringify(next), id, isTerminal(next.status) && next.status !== 'skipped' ? '0' : '1',
+        String(this.eventsMaxLen), ...events.map((e) => JSON.stringify(e)),
+      );
+      if (ok === 1) return { build: next, changed: true };
+      await new Promise((r) => setTimeout(r, Math.random() * 5 * (attempt + 1)));
+    }
+    throw new InfraError('conflict', `build ${id} kept changing under us; giving up after 20 attempts`);
+  }
+
+  /** Records a dedupe key; true the first time it is seen within the TTL (R2). */
+  async claimOnce(key: string, ttlSec = 7 * 24 * 3600): Promise<boolean> {
+    return (await this.redis.set(this.k.dedupe(key), '1', 'EX', ttlSec, 'NX')) === 'OK';
+  }
+
+  /** Read a dedupe key's value (e.g. the build it produced). */
+  async dedupeValue(key: string): Promise<string | null> {
+    return this.redis.get(this.k.dedupe(key));
+  }
+
+  async setDedupeValue(key: string, value: string, ttlSec = 7 * 24 * 3600): Promise<void> {
+    await this.redis.set(this.k.dedupe(key), value, 'EX', ttlSec);
+  }
+}
+
+/** KEYS: build, builds zset, active set, repo zset, events. ARGV: json, score, id, maxlen, events… */
+const CREATE_LUA = `
+if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
+redis.call('HSET', KEYS[1], 'json', ARGV[1], 'version', '0')
+redis.call('ZADD', KEYS[2], ARGV[2], ARGV[3])
+redis.call('ZADD', KEYS[4], ARGV[2], ARGV[3])
+redis.call('SADD', KEYS[3], ARGV[3])
+for i = 5, #ARGV do
+  redis.call('XADD', KEYS[5], 'MAXLEN', '~', ARGV[4], '*', 'e', ARGV[i])
+end
+return 1
+`;
+
+/** KEYS: build, active set, events. ARGV: expected version, json, id, active(1/0), maxlen, events… */
+const UPDATE_LUA = `
+local v = redis.call('HGET', KEYS[1], 'version')
+if v ~= ARGV[1] then return 0 end
+redis.call('HSET', KEYS[1], 'json', ARGV[2], 'version', tostring(tonumber(v) + 1))
+if ARGV[4] == '1' then redis.call('SADD', KEYS[2], ARGV[3]) else redis.call('SREM', KEYS[2], ARGV[3]) end
+for i = 6, #ARGV do
+  redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[5], '*', 'e', ARGV[i])
+end
+return 1
+`;
