@@ -56,6 +56,7 @@ function describeUnion(issue: z.core.$ZodIssueInvalidUnion, data: unknown, path:
 }
 
 function describeType(issue: z.core.$ZodIssueInvalidType, path: PropertyKey[]): Problem {
+  if (path.length === 0) return { path, target: 'value', message: 'expected a map with `version: 1` and `stages:` at the top level' };
   if (/^Invalid input/.test(issue.message)) return { path, target: 'value', message: `expected ${typeName(issue.expected)}` };
   return { path, target: 'value', message: issue.message };
 }

@@ -4,10 +4,11 @@
  * errors, aliases are capped (billion laughs), and every exception (RangeError on deep nesting
  * included) becomes a clean error. Never throws.
  */
-import { LineCounter, parseDocument, type Document, type YAMLError } from 'yaml';
+import { isScalar, LineCounter, parseDocument, visit, type Document, type YAMLError } from 'yaml';
 import { BuildSpec } from '../../spec-schema/build-spec.js';
 import { describeIssues } from './describe-issues.js';
 import { locate } from './locate-node.js';
+import { findDeepNesting, MAX_NESTING } from './measure-depth.js';
 import { formatPath, type SpecError } from './spec-error.js';
 
 export const MAX_SPEC_BYTES = 256 * 1024;
@@ -33,21 +34,40 @@ function parseUnguarded(input: string | Uint8Array, file: string): ParseResult {
   const text = decode(input);
   if (text === undefined) return failure(file, 'is not valid UTF-8 text');
 
+  // Before composing: yaml recurses per level, and deep recursion can crash Node (see measure-depth.ts).
+  const deep = findDeepNesting(text);
+  if (deep) {
+    return { ok: false, errors: [{ file, ...deep, path: '', message: `nesting is deeper than ${MAX_NESTING} levels; a build spec never needs that` }] };
+  }
+
   const lineCounter = new LineCounter();
   const doc = parseDocument(text, { lineCounter, uniqueKeys: true, prettyErrors: true, merge: false });
-  if (doc.errors.length > 0) return { ok: false, errors: yamlErrors(doc.errors, text, file) };
+  if (doc.errors.length > 0) return { ok: false, errors: yamlErrors(doc, text, file, lineCounter) };
 
   let data: unknown;
   try {
     data = doc.toJS({ maxAliasCount: MAX_ALIAS_COUNT });
   } catch (err) {
-    return failure(file, `could not be loaded: ${describeThrown(err)}`);
+    const at = firstAlias(doc, lineCounter);
+    return { ok: false, errors: [{ file, line: at.line, col: at.col, path: '', message: describeThrown(err) }] };
   }
   if (data === null || data === undefined) return failure(file, 'is empty; it needs at least `version: 1` and `stages:`');
 
   const result = BuildSpec.safeParse(data);
   if (result.success) return { ok: true, spec: result.data };
   return { ok: false, errors: schemaErrors(result.error.issues, data, doc, lineCounter, file) };
+}
+
+/** Loading fails only on aliases (too many, or undefined), so the first alias is the place to look. */
+function firstAlias(doc: Document, lineCounter: LineCounter): { line: number; col: number } {
+  let offset = 0;
+  visit(doc, {
+    Alias(_key, node) {
+      offset = node.range?.[0] ?? 0;
+      return visit.BREAK;
+    },
+  });
+  return lineCounter.linePos(offset);
 }
 
 function decode(input: string | Uint8Array): string | undefined {
@@ -59,11 +79,16 @@ function decode(input: string | Uint8Array): string | undefined {
   }
 }
 
-function yamlErrors(errors: readonly YAMLError[], text: string, file: string): SpecError[] {
+function yamlErrors(doc: Document, text: string, file: string, lineCounter: LineCounter): SpecError[] {
   const out: SpecError[] = [];
-  for (const err of errors) {
+  for (const err of doc.errors) {
     const pos = err.linePos?.[0] ?? { line: 1, col: 1 };
-    out.push({ file, line: pos.line, col: pos.col, path: '', message: yamlMessage(err, text) });
+    let message = yamlMessage(err, text);
+    if (err.code === 'DUPLICATE_KEY') {
+      const first = firstDuplicate(doc, err.pos[0]);
+      if (first !== undefined) message += ` (first at line ${lineCounter.linePos(first).line})`;
+    }
+    out.push({ file, line: pos.line, col: pos.col, path: '', message });
     // One "too deep" is enough: yaml reports it once per unwound level.
     if (err.code === 'RESOURCE_EXHAUSTION') break;
   }
@@ -78,10 +103,28 @@ function yamlMessage(err: YAMLError, text: string): string {
       return 'only one YAML document is allowed; a second one starts here';
     case 'RESOURCE_EXHAUSTION':
       return 'nesting is too deep to be a build spec';
-    default:
+    default: {
       // yaml appends " at line L, column C:" and a source excerpt; we report the position ourselves.
-      return (err.message.split(/ at line \d+, column \d+/)[0] ?? err.message).trim();
+      const message = (err.message.split(/ at line \d+, column \d+/)[0] ?? err.message).trim();
+      // The classic: `run: [pip install .[test]]` — brackets inside an unquoted flow item.
+      return /flow (sequence|map)/i.test(message) ? `${message} (quote items that contain [ ] { } , or :)` : message;
+    }
   }
+}
+
+/** Offset of the earlier key that the key at `offset` duplicates, if it can be found. */
+function firstDuplicate(doc: Document, offset: number): number | undefined {
+  let found: number | undefined;
+  visit(doc, {
+    Map(_key, map) {
+      const keys = map.items.map((p) => (isScalar(p.key) ? { text: String(p.key.value), start: p.key.range?.[0] } : undefined));
+      const dup = keys.find((k) => k?.start === offset);
+      if (!dup) return undefined;
+      found = keys.find((k) => k?.text === dup.text && k.start !== undefined && k.start < offset)?.start;
+      return visit.BREAK;
+    },
+  });
+  return found;
 }
 
 function keyAt(text: string, offset: number): string {
@@ -118,7 +161,9 @@ function failure(file: string, message: string): ParseResult {
 
 function describeThrown(err: unknown): string {
   if (err instanceof RangeError) return 'nesting is too deep';
-  if (err instanceof ReferenceError && /alias/i.test(err.message)) return `more than ${MAX_ALIAS_COUNT} alias expansions (a YAML bomb?)`;
+  if (err instanceof ReferenceError && /excessive alias count/i.test(err.message)) {
+    return `aliases expand too much (more than ${MAX_ALIAS_COUNT} alias uses); refusing a possible YAML bomb`;
+  }
   return err instanceof Error ? err.message : String(err);
 }
 

@@ -1,0 +1,154 @@
+/**
+ * BuildSpec + trigger → ExecutionPlan: which stages run, in what order, with every default filled in.
+ * Pure and deterministic (same input, same JSON), so plans can be compared with golden files.
+ *
+ * Which stages a trigger runs (`on:`):
+ * - no `on:` → the stage runs for every trigger.
+ * - `branches` → the branch being built must match one glob (see `matchBranch`). For a pull
+ *   request that is the PR's head branch.
+ * - `events` → the trigger's event must be listed, where:
+ *   - `push` also covers `promotion`, because a promotion is the push of the production branch
+ *     that Bosun makes after approval; list `promotion` alone to run only on promotions;
+ *   - `manual` is a build someone asked for (`/ci build`, CLI, API), `pull_request` a PR
+ *     opened or updated, `downstream` a build started because an upstream repository's
+ *     master changed; each matches only itself.
+ * A stage whose `needs` do not all run is skipped too, with the reason.
+ */
+import type { ExecutionPlan, PlanCheckpoint, PlanPublish, PlanStage, PlanStep, TriggerContext, TriggerEvent } from '../domain/plan.js';
+import type { BuildSpec, PublishItem, ResourceRequest, Stage, Step, TriggerFilter } from '../../spec-schema/build-spec.js';
+import { parseDuration } from '../../spec-schema/duration.js';
+import { matchBranch } from './match-branch.js';
+
+export const DEFAULT_STEP_TIMEOUT_SEC = 30 * 60;
+export const DEFAULT_CHECKPOINT_TIMEOUT_SEC = 24 * 3600;
+
+export interface PlanDefaults {
+  timeoutSec?: number;
+}
+
+export function compilePlan(spec: BuildSpec, ctx: TriggerContext, specPath: string, defaults: PlanDefaults = {}): ExecutionPlan {
+  const skipped: ExecutionPlan['skipped'] = [];
+  const selected = new Map<string, Stage>();
+  for (const [name, stage] of Object.entries(spec.stages)) {
+    const reason = filterMismatch(stage.on, ctx);
+    if (reason) skipped.push({ name, reason });
+    else selected.set(name, stage);
+  }
+  dropOrphans(selected, skipped);
+
+  const stages = orderStages(selected).map((name) => compileStage(spec, name, selected.get(name) as Stage, defaults));
+  return { specPath, stages, skipped: sortByDeclaration(skipped, spec) };
+}
+
+/** Why `on:` excludes this trigger, or undefined when the stage runs. */
+export function filterMismatch(on: TriggerFilter | undefined, ctx: TriggerContext): string | undefined {
+  if (on?.events && !on.events.some((e) => eventCovers(e, ctx.event))) {
+    return `on.events [${on.events.join(', ')}] does not include ${ctx.event}`;
+  }
+  if (on?.branches && !on.branches.some((glob) => matchBranch(glob, ctx.branch))) {
+    return `on.branches [${on.branches.join(', ')}] does not match ${ctx.branch}`;
+  }
+  return undefined;
+}
+
+function eventCovers(listed: TriggerEvent, actual: TriggerEvent): boolean {
+  return listed === actual || (listed === 'push' && actual === 'promotion');
+}
+
+// Repeats until stable: dropping a stage can orphan the stages that need it.
+function dropOrphans(selected: Map<string, Stage>, skipped: ExecutionPlan['skipped']): void {
+  let changed = true;
+  while (changed) {
+    changed = false;
+    for (const [name, stage] of selected) {
+      const missing = (stage.needs ?? []).find((need) => !selected.has(need));
+      if (missing === undefined) continue;
+      selected.delete(name);
+      skipped.push({ name, reason: `needs \`${missing}\`, which does not run for this trigger` });
+      changed = true;
+    }
+  }
+}
+
+/** Declaration order, except that a stage comes after everything it needs. */
+function orderStages(selected: Map<string, Stage>): string[] {
+  const order: string[] = [];
+  const placed = new Set<string>();
+  while (order.length < selected.size) {
+    const next = [...selected].find(([name, stage]) => !placed.has(name) && (stage.needs ?? []).every((n) => placed.has(n)));
+    // The schema rejects cycles, so this only guards against an unvalidated spec.
+    if (!next) throw new Error('stage needs form a cycle');
+    order.push(next[0]);
+    placed.add(next[0]);
+  }
+  return order;
+}
+
+function compileStage(spec: BuildSpec, name: string, stage: Stage, defaults: PlanDefaults): PlanStage {
+  const out: PlanStage = {
+    name,
+    needs: [...(stage.needs ?? [])],
+    steps: (stage.steps ?? []).map((step) => compileStep(spec, step, defaults)),
+    resources: (stage.resources ?? []).map(compileResource),
+    labels: [...(stage.labels ?? [])],
+  };
+  if (stage.deploy) out.deploy = stage.deploy;
+  if (stage.checkpoint) out.checkpoint = compileCheckpoint(stage.checkpoint);
+  if (stage.services?.length) {
+    out.services = stage.services.map((s) => ({ name: s.name, image: s.image, env: sortKeys(s.env ?? {}) }));
+  }
+  if (stage.publish?.length) out.publish = stage.publish.flatMap(compilePublish);
+  return out;
+}
+
+function compileStep(spec: BuildSpec, step: Step, defaults: PlanDefaults): PlanStep {
+  const timeoutSec = step.timeout === undefined ? undefined : parseDuration(step.timeout);
+  return {
+    name: step.name,
+    // The schema guarantees an image on the step or at the top level.
+    image: step.image ?? spec.image ?? '',
+    commands: typeof step.run === 'string' ? [step.run] : [...step.run],
+    env: sortKeys({ ...spec.env, ...step.env }),
+    timeoutSec: timeoutSec ?? defaults.timeoutSec ?? DEFAULT_STEP_TIMEOUT_SEC,
+    workdir: normalizeWorkdir(step.workdir),
+  };
+}
+
+function compileCheckpoint(cp: NonNullable<Stage['checkpoint']>): PlanCheckpoint {
+  const out: PlanCheckpoint = {
+    instructions: cp.instructions,
+    checklist: [...(cp.checklist ?? [])],
+    timeoutSec: (cp.timeout === undefined ? undefined : parseDuration(cp.timeout)) ?? DEFAULT_CHECKPOINT_TIMEOUT_SEC,
+    approvers: cp.approvers,
+  };
+  if (cp.resource) out.resource = compileResource(cp.resource);
+  return out;
+}
+
+function compileResource(r: ResourceRequest): { pool: string; attributes: string[] } {
+  return { pool: r.pool, attributes: [...(r.attributes ?? [])] };
+}
+
+function compilePublish(item: PublishItem): PlanPublish[] {
+  const out: PlanPublish[] = [];
+  if (item.docker) {
+    out.push({ kind: 'docker', image: item.docker.image, dockerfile: item.docker.dockerfile ?? 'Dockerfile', context: normalizeWorkdir(item.docker.context) });
+  }
+  if (item.pypi) out.push({ kind: 'pypi', repository: item.pypi.repository, packageDir: normalizeWorkdir(item.pypi.package_dir) });
+  return out;
+}
+
+/** `sub//dir/./x/` → `sub/dir/x`; nothing → `.` (the schema already refused `..` and `/`). */
+function normalizeWorkdir(dir: string | undefined): string {
+  const parts = (dir ?? '').split('/').filter((p) => p !== '' && p !== '.');
+  return parts.length ? parts.join('/') : '.';
+}
+
+function sortKeys(env: Record<string, string>): Record<string, string> {
+  return Object.fromEntries(Object.entries(env).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
+}
+
+function sortByDeclaration(skipped: ExecutionPlan['skipped'], spec: BuildSpec): ExecutionPlan['skipped'] {
+  const index = Object.keys(spec.stages);
+  return [...skipped].sort((a, b) => index.indexOf(a.name) - index.indexOf(b.name));
+}
