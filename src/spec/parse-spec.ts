@@ -53,6 +53,13 @@ function parseUnguarded(input: string | Uint8Array, file: string): ParseResult {
   }
   if (data === null || data === undefined) return failure(file, 'is empty; it needs at least `version: 1` and `stages:`');
 
+  // zod silently drops an own `__proto__` key (yaml defines it as plain data); refuse it instead.
+  const proto = findProtoKey(data, []);
+  if (proto) {
+    const pos = locate(doc, lineCounter, proto, 'key');
+    return { ok: false, errors: [{ file, ...pos, path: formatPath(proto), message: '`__proto__` is not allowed as a key' }] };
+  }
+
   const result = BuildSpec.safeParse(data);
   if (result.success) return { ok: true, spec: result.data };
   return { ok: false, errors: schemaErrors(result.error.issues, data, doc, lineCounter, file) };
@@ -68,6 +75,17 @@ function firstAlias(doc: Document, lineCounter: LineCounter): { line: number; co
     },
   });
   return lineCounter.linePos(offset);
+}
+
+/** Path of the first own `__proto__` key; depth is already bounded by the nesting check. */
+function findProtoKey(value: unknown, path: PropertyKey[]): PropertyKey[] | undefined {
+  if (value === null || typeof value !== 'object') return undefined;
+  if (!Array.isArray(value) && Object.hasOwn(value, '__proto__')) return [...path, '__proto__'];
+  for (const [key, child] of Object.entries(value)) {
+    const found = findProtoKey(child, [...path, Array.isArray(value) ? Number(key) : key]);
+    if (found) return found;
+  }
+  return undefined;
 }
 
 function decode(input: string | Uint8Array): string | undefined {
@@ -168,6 +186,5 @@ function describeThrown(err: unknown): string {
 }
 
 function formatKiB(bytes: number): string {
-  const kib = bytes / 1024;
-  return `${Number.isInteger(kib) ? kib : kib.toFixed(1)} KiB`;
+  return `${Math.ceil(bytes / 1024)} KiB`;
 }
