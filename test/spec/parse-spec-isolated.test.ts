@@ -1,0 +1,35 @@
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { describe, it } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import { parseSpec } from '../../src/spec/parse-spec.js';
+import { parseSpecIsolated } from '../../src/spec/parse-spec-isolated.js';
+
+const examples = fileURLToPath(new URL('../../spec-schema/examples/', import.meta.url));
+
+describe('parseSpecIsolated (worker thread, R26)', () => {
+  const inputs = ['valid/three-stage-pipeline.yaml', 'invalid/wrong-type-image.yaml', 'invalid/billion-laughs.yaml', 'invalid/deep-nesting.yaml'];
+  for (const input of inputs) {
+    it(`returns what parseSpec returns for ${input}`, async () => {
+      const text = readFileSync(`${examples}${input}`);
+
+      assert.deepEqual(await parseSpecIsolated(text, 'bosun.yml'), parseSpec(text, 'bosun.yml'));
+    });
+  }
+
+  it('reports a timeout as a clean spec error', async () => {
+    const result = await parseSpecIsolated('version: 1\n', '.bosun.yml', { timeoutMs: 0 });
+
+    assert.deepEqual(result, {
+      ok: false,
+      errors: [{ file: '.bosun.yml', line: 1, col: 1, path: '', message: '.bosun.yml took longer than 0 ms to parse' }],
+    });
+  });
+
+  it('refuses an oversized text without starting a worker', async () => {
+    const result = await parseSpecIsolated('#'.repeat(300 * 1024));
+
+    assert.equal(result.ok, false);
+    assert.match(result.ok ? '' : (result.errors[0]?.message ?? ''), /is 300 KiB; the limit is 256 KiB/);
+  });
+});
