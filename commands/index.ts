@@ -4,11 +4,12 @@ import { status } from './status.js';
 import { logs } from './logs.js';
 import { cancel } from './cancel.js';
 import { retry } from './retry.js';
+import { pass, fail } from './decide.js';
 import { makeHelpCommand } from './help.js';
 
 /** The explicit registry: every command Bosun understands, in the order help lists them. */
 export const commands: Command[] = [];
-commands.push(build, status, logs, cancel, retry, makeHelpCommand(() => commands));
+commands.push(build, status, logs, cancel, retry, pass, fail, makeHelpCommand(() => commands));
 
 /** Adds commands contributed by a feature (leases, promote, merge) to the registry. */
 export function registerCommands(...more: Command[]): void {

@@ -67,6 +67,8 @@ export const ServerConfig = z.strictObject({
   limits: Limits.prefault({}),
   /** Named groups of actor ids (`slack:T1/U1`, `cli:alice`), used for approvals and admin. */
   groups: z.record(z.string(), z.array(z.string())).default({}),
+  /** Passes a checkpoint needs from a group (N of M); default 1. */
+  approvals: z.record(z.string(), z.number().int().positive()).default({}),
   /** Queue tuning; tests shorten these (R20). */
   queue: z
     .strictObject({

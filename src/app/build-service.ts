@@ -6,6 +6,7 @@ import { UserError } from '../errors.js';
 import { createBuild } from '../pipeline/create-build.js';
 import { cancelBuild } from '../pipeline/cancel-build.js';
 import { retryBuild } from '../pipeline/retry-build.js';
+import { decideCheckpoint } from '../pipeline/decide-checkpoint.js';
 import type { PipelineDeps } from '../pipeline/pipeline-deps.js';
 import { keys as makeKeys } from '../storage/keys.js';
 
@@ -44,6 +45,8 @@ export function makeBuildService(deps: PipelineDeps, redis: Redis, prefix = 'bos
     list: (opts) => deps.store.list(opts),
     cancel: (id, ctx) => cancelBuild(deps, id, ctx.actor, ctx.source),
     retry: (id, fromFailed, ctx) => retryBuild(deps, id, { fromFailed, actor: ctx.actor, source: ctx.source }),
+    decide: (id, stage, decision, ctx) =>
+      decideCheckpoint(deps, { buildId: id, ...(stage ? { stage } : {}), decision, actor: ctx.actor, source: ctx.source, ...(ctx.eventId ? { eventId: ctx.eventId } : {}) }),
     async logTail(id, target, lines) {
       const build = await deps.store.get(id);
       if (!build) throw new UserError('unknown_build', `no build #${id}`);

@@ -43,6 +43,32 @@ export interface StepRun {
   executor?: string;
 }
 
+/** A person's decision on a checkpoint. */
+export interface Decision {
+  actor: Actor;
+  decision: 'pass' | 'fail' | 'timeout';
+  at: string;
+  source: string;
+}
+
+/** Live state of a stage's manual checkpoint, once the stage reached it. */
+export interface CheckpointState {
+  /** When it fails by itself. */
+  deadline: string;
+  /** Who started the build: may never pass its checkpoint (R9). */
+  requestedBy: string;
+  /** Passes needed (N of the group), from server config. */
+  required: number;
+  approvals: Decision[];
+  /** The final decision, once made. */
+  decision?: Decision;
+  /** The commit the approval is bound to (R9). */
+  sha: string;
+  /** Lease held for the tester, if the checkpoint asked for a resource. */
+  leaseId?: string;
+  resourceLabel?: string;
+}
+
 export interface StageRun {
   name: string;
   status: RunStatus;
@@ -51,6 +77,7 @@ export interface StageRun {
   deploy?: string;
   resources: ResourceRequest[];
   checkpoint?: PlanCheckpoint;
+  checkpointState?: CheckpointState;
   steps: StepRun[];
   startedAt?: string;
   finishedAt?: string;

@@ -1,4 +1,6 @@
 import type { Build, Trigger } from '../domain/build.js';
+import type { ExecutionPlan } from '../domain/plan.js';
+import { stagesFromPlan } from './stages-from-plan.js';
 import { validateRefName, validateRepoName } from '../domain/ref-name.js';
 import { UserError } from '../errors.js';
 import { resolveRef } from '../git/git.js';
@@ -12,6 +14,8 @@ export interface CreateBuildInput {
   sha?: string;
   trigger: Trigger;
   retryOf?: string;
+  /** A plan made by Bosun itself (e.g. a promotion: one stage holding only a checkpoint); skips bosun.yml. */
+  plan?: ExecutionPlan;
 }
 
 export interface CreateBuildResult {
@@ -51,7 +55,8 @@ export async function createBuild(deps: PipelineDeps, input: CreateBuildInput): 
     sha,
     trigger: input.trigger,
     status: 'queued',
-    stages: [],
+    stages: input.plan ? stagesFromPlan(input.plan) : [],
+    ...(input.plan ? { specPath: input.plan.specPath } : {}),
     createdAt: now,
     attempt: 1,
     version: 0,

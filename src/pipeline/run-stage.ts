@@ -7,6 +7,7 @@ import type { WorkerDeps } from './pipeline-deps.js';
 import { setBuildStatus, setStageStatus, setStepStatus, nowIso } from './transition.js';
 import { ensureWorkspace } from './workspace.js';
 import { runStep, type StepResult } from './run-step.js';
+import { reachCheckpoint } from './reach-checkpoint.js';
 
 /**
  * Verb (on a worker): run one stage's steps in order. Safe under at-least-once delivery
@@ -86,13 +87,17 @@ export async function runStage(deps: WorkerDeps, buildId: string, stageName: str
 type StageOutcome = 'success' | 'failed' | 'failed_infra' | 'cancelled';
 
 /** Records the stage's end: the outcome, and the steps that will not run marked skipped/cancelled. */
-export async function finishStage(deps: Pick<WorkerDeps, 'store'>, buildId: string, stageName: string, outcome: StageOutcome): Promise<void> {
+export async function finishStage(deps: Pick<WorkerDeps, 'store' | 'config'>, buildId: string, stageName: string, outcome: StageOutcome): Promise<void> {
   await deps.store.update(buildId, (b) => {
     const s = findStage(b, stageName);
     if (!s || isTerminal(s.status) || s.status === 'waiting') return null;
     const now = nowIso();
     const events: BuildEvent[] = [];
     for (const st of s.steps) events.push(...closeStep(b, s, st, outcome, now));
+    if (outcome === 'success' && s.checkpoint && !isTerminal(b.status)) {
+      events.push(...setStageStatus(b, s, 'running', now), ...reachCheckpoint(deps.config, b, s, now));
+      return events;
+    }
     events.push(...setStageStatus(b, s, outcome, now));
     return events;
   });

@@ -1,4 +1,5 @@
-import type { Build, StageRun } from '../domain/build.js';
+import type { Build } from '../domain/build.js';
+import { stagesFromPlan } from './stages-from-plan.js';
 import type { ExecutionPlan } from '../domain/plan.js';
 import { CodedError, UserError } from '../errors.js';
 import { readSpecFile } from '../spec/find-spec.js';
@@ -33,16 +34,7 @@ export async function startBuild(deps: PipelineDeps, build: Build): Promise<void
     if (b.status !== 'queued' || b.stages.length > 0) return null;
     const now = nowIso();
     b.specPath = plan.specPath;
-    b.stages = plan.stages.map((s): StageRun => ({
-      name: s.name,
-      status: 'pending',
-      needs: s.needs,
-      labels: s.labels,
-      resources: s.resources,
-      ...(s.deploy ? { deploy: s.deploy } : {}),
-      ...(s.checkpoint ? { checkpoint: s.checkpoint } : {}),
-      steps: s.steps.map((st) => ({ name: st.name, status: 'pending', image: st.image, plan: st, runs: 0 })),
-    }));
+    b.stages = stagesFromPlan(plan);
     const events = setBuildStatus(b, 'running', now);
     if (b.stages.length === 0) {
       events.push(...setBuildStatus(b, 'skipped', now, { code: 'no_stages', message: describeSkipped(plan) }));

@@ -2,6 +2,7 @@ import { findStage } from '../domain/build.js';
 import { isTerminal } from '../domain/status.js';
 import type { PipelineDeps } from './pipeline-deps.js';
 import { finishStage } from './run-stage.js';
+import { decideCheckpoint } from './decide-checkpoint.js';
 
 /** What the watchdog asks of the queue about a stage's job. */
 export interface StageJobInspector {
@@ -28,6 +29,12 @@ export async function watchdogPass(deps: PipelineDeps, jobs: StageJobInspector, 
       continue;
     }
     for (const stage of build.stages) {
+      if (stage.status === 'waiting' && stage.checkpointState && Date.parse(stage.checkpointState.deadline) <= Date.now()) {
+        await decideCheckpoint(deps, { buildId: id, stage: stage.name, decision: 'timeout', actor: { id: 'bosun', name: 'Bosun (timeout)' }, source: 'watchdog' })
+          .catch((err: unknown) => deps.log.warn({ err, buildId: id }, 'Timing out a checkpoint failed'));
+        actions.push(`timed out ${id}/${stage.name}`);
+        continue;
+      }
       if (stage.status !== 'running' && stage.status !== 'queued') continue;
       const state = await jobs.stageJobState(id, stage.name, build.attempt, stage.labels);
       if (liveJobStates.has(state)) continue;
