@@ -9,6 +9,7 @@ import type { Executor } from '../../src/executor/executor.js';
 import type { Build } from '../../src/domain/build.js';
 import { isTerminal } from '../../src/domain/status.js';
 import type { HttpPlugin } from '../../src/http/http-server.js';
+import type { FrontendFactory } from '../../src/app/frontend.js';
 import { startRedis, type TestRedis } from './redis-server.js';
 
 export const testToken = 'test-token-0123456789abcdef';
@@ -27,7 +28,7 @@ export interface Harness {
 
 export async function startHarness(
   overrides: ServerConfigInput = {},
-  opts: { executor?: (dataDir: string) => Executor; plugins?: HttpPlugin[] } = {},
+  opts: { executor?: (dataDir: string) => Executor; plugins?: HttpPlugin[]; frontends?: FrontendFactory[] } = {},
 ): Promise<Harness> {
   const redis = await startRedis();
   const dataDir = mkdtempSync(join(tmpdir(), 'bosun-test-'));
@@ -43,7 +44,7 @@ export async function startHarness(
   });
   const log = process.env.BOSUN_TEST_LOG ? createLogger(process.env.BOSUN_TEST_LOG) : silentLogger();
   const executor = opts.executor?.(dataDir) ?? new LocalExecutor({ instanceId: config.instanceId, dataDir, log, timeoutGraceMs: 2000 });
-  const server = await startServer(config, log, { executor, plugins: opts.plugins ?? [] });
+  const server = await startServer(config, log, { executor, plugins: opts.plugins ?? [], frontends: opts.frontends ?? [] });
   const url = server.url;
 
   const api: Harness['api'] = async (method, path, body) => {
