@@ -66,14 +66,18 @@ export const TriggerFilter = z.strictObject({
 });
 
 export const Step = z.strictObject({
-  name: z.string().regex(STEP_NAME_PATTERN, { error: 'expected a step name of letters, digits, `.`, `-` and `_`' }),
-  image: Image.optional(),
-  run: z.union([z.string().min(1), z.array(z.string().min(1)).min(1)], {
-    error: 'expected a command or a list of commands',
-  }),
-  env: Env.optional(),
-  timeout: Duration.optional(),
-  workdir: z.string().regex(WORKDIR_PATTERN, { error: 'expected a relative path inside the repository (no leading `/`, no `..`)' }).optional(),
+  name: z.string().regex(STEP_NAME_PATTERN, { error: 'expected a step name of letters, digits, `.`, `-` and `_`' }).describe('Unique within the stage.'),
+  image: Image.optional().describe('Container image for this step; defaults to the top-level `image`.'),
+  run: z
+    .union([z.string().min(1), z.array(z.string().min(1)).min(1)], { error: 'expected a command or a list of commands' })
+    .describe('Shell commands run in order, stopping at the first failure.'),
+  env: Env.optional().describe('Environment for this step, over the top-level `env`. Values are strings: quote numbers and booleans.'),
+  timeout: Duration.optional().describe('30s, 10m, 4h, 1h30m, 2d or seconds; default 30m. The server may clamp it lower.'),
+  workdir: z
+    .string()
+    .regex(WORKDIR_PATTERN, { error: 'expected a relative path inside the repository (no leading `/`, no `..`)' })
+    .optional()
+    .describe('Directory to run in, relative to the repository root.'),
 });
 
 export const Service = z.strictObject({
@@ -83,11 +87,11 @@ export const Service = z.strictObject({
 });
 
 export const Checkpoint = z.strictObject({
-  instructions: z.string().min(1).max(4000),
+  instructions: z.string().min(1).max(4000).describe('What to test, posted in the build thread.'),
   checklist: StringList.optional(),
-  timeout: Duration.optional(),
-  approvers: Name,
-  resource: ResourceRequest.optional(),
+  timeout: Duration.optional().describe('How long to wait for a verdict before failing; default 24h.'),
+  approvers: Name.describe('Approver group from server config.'),
+  resource: ResourceRequest.optional().describe('A resource leased for the tester while the checkpoint waits.'),
 });
 
 export const DockerPublish = z.strictObject({
@@ -109,23 +113,26 @@ export const PublishItem = z.strictObject({
 });
 
 export const Stage = z.strictObject({
-  on: TriggerFilter.optional(),
-  needs: z.array(Name).optional(),
-  labels: z.array(Name).optional(),
-  deploy: Name.optional(),
-  resources: z.array(ResourceRequest).optional(),
-  services: z.array(Service).optional(),
-  steps: z.array(Step).min(1, { error: 'expected at least one step' }).optional(),
-  checkpoint: Checkpoint.optional(),
-  publish: z.array(PublishItem).min(1).optional(),
+  on: TriggerFilter.optional().describe('When the stage runs; omitted = every trigger.'),
+  needs: z.array(Name).optional().describe('Stages that must succeed first.'),
+  labels: z.array(Name).optional().describe('Worker labels required (e.g. macos); omitted = any Linux worker.'),
+  deploy: Name.optional().describe('Environment to deploy to before the steps; its target comes from server config.'),
+  resources: z.array(ResourceRequest).optional().describe('Resources leased from server-configured pools for the whole stage.'),
+  services: z.array(Service).optional().describe('Sidecar containers the steps need.'),
+  steps: z.array(Step).min(1, { error: 'expected at least one step' }).optional().describe('Run in order; the first failure fails the stage.'),
+  checkpoint: Checkpoint.optional().describe('A manual test a person passes or fails before the stage completes.'),
+  publish: z.array(PublishItem).min(1).optional().describe('Deliverables; registries and credentials come from server config.'),
 });
 
 export const BuildSpec = z
   .strictObject({
     version: z.literal(1, { error: 'expected `version: 1`' }),
-    image: Image.optional(),
-    env: Env.optional(),
-    stages: z.record(Name, Stage).refine((s) => Object.keys(s).length > 0, { error: 'expected at least one stage' }),
+    image: Image.optional().describe('Default image for steps.'),
+    env: Env.optional().describe('Environment for every step. Values are strings: quote numbers and booleans.'),
+    stages: z
+      .record(Name, Stage)
+      .refine((s) => Object.keys(s).length > 0, { error: 'expected at least one stage' })
+      .describe('Stages in declaration order; `needs` can only move a stage later.'),
   })
   .superRefine(checkSpec);
 
