@@ -26,6 +26,21 @@ describe('parseSpecIsolated (worker thread, R26)', () => {
     });
   });
 
+  it('parses a 200 KB spec within the default heap ceiling', async () => {
+    const text = readFileSync(fileURLToPath(new URL('./corpus/ok-long-command.yaml', import.meta.url)));
+
+    assert.equal((await parseSpecIsolated(text)).ok, true);
+  });
+
+  it('reports running out of its heap ceiling as a clean spec error, and this process carries on', async () => {
+    const result = await parseSpecIsolated('version: 1\n', 'bosun.yml', { maxHeapMb: 2, timeoutMs: 5000 });
+
+    assert.deepEqual(result, {
+      ok: false,
+      errors: [{ file: 'bosun.yml', line: 1, col: 1, path: '', message: 'bosun.yml needed too much memory to parse' }],
+    });
+  });
+
   it('refuses an oversized text without starting a worker', async () => {
     const result = await parseSpecIsolated('#'.repeat(300 * 1024));
 
