@@ -71,14 +71,14 @@ export class Redactor {
   }
 
   private push(text: string, final: boolean): string {
-    const scanFrom = this.pending.length;
-    const scanned = this.pending + text;
-    const base = this.pendingStart;
-    this.pending = scanned;
+    // The automaton state already summarises `pending`, so only the new text is scanned (and
+    // it is a flat string: scanning the concatenation would hit V8's slow path for ropes).
+    const textStart = this.pendingStart + this.pending.length;
+    this.pending += text;
     // onMatch may trim `pending` mid-scan; positions stay absolute, so that is harmless.
-    this.automaton.scan(scanned, scanFrom, this.state, (end, length) => this.onMatch(base + end - length, base + end));
+    this.automaton.scan(text, 0, this.state, (end, length) => this.onMatch(textStart + end - length, textStart + end));
 
-    const scannedEnd = base + scanned.length;
+    const scannedEnd = textStart + text.length;
     // Any match still to come starts inside the automaton's current suffix, never before it.
     const safe = final ? scannedEnd : scannedEnd - this.automaton.depth(this.state);
     return this.release(safe);
