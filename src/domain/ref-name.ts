@@ -59,19 +59,20 @@ export function validateRefName(ref: string): string {
 
 /** owner/name or a bare config key: [A-Za-z0-9._-], no leading '-', no '..' , ≤ 100 chars */
 export function validateRepoName(repo: string): string {
-  const fail = (rule: string): never => {
-    throw new UserError('bad_request', `invalid repo ${quoteUntrusted(repo)}: ${rule}`);
-  };
-  if (repo.length === 0) fail('must not be empty');
-  if (repo.length > maxRepoLength) fail(`must be at most ${maxRepoLength} characters`);
-  if (!/^[A-Za-z0-9._/-]+$/.test(repo)) fail('may only contain letters, digits, . _ - and one /');
   const parts = repo.split('/');
-  if (parts.length > 2) fail('must be owner/name or a bare name');
-  if (parts.some((part) => part.length === 0)) fail('must not have an empty owner or name');
-  if (parts.some((part) => part.startsWith('-'))) fail('must not start with -');
-  if (repo.includes('..')) fail('must not contain ..');
-  if (parts.some((part) => part === '.')) fail('must not be .');
+  if (repo.length === 0) throw invalidRepo(repo, 'must not be empty');
+  if (repo.length > maxRepoLength) throw invalidRepo(repo, `must be at most ${maxRepoLength} characters`);
+  if (!/^[A-Za-z0-9._/-]+$/.test(repo)) throw invalidRepo(repo, 'may only contain letters, digits, . _ - and one /');
+  if (parts.length > 2) throw invalidRepo(repo, 'must be owner/name or a bare name');
+  if (parts.some((part) => part.length === 0)) throw invalidRepo(repo, 'must not have an empty owner or name');
+  if (parts.some((part) => part.startsWith('-'))) throw invalidRepo(repo, 'must not start with -');
+  if (repo.includes('..')) throw invalidRepo(repo, 'must not contain ..');
+  if (parts.includes('.')) throw invalidRepo(repo, 'must not be .');
   return repo;
+}
+
+function invalidRepo(repo: string, rule: string): UserError {
+  return new UserError('bad_request', `invalid repo ${quoteUntrusted(repo)}: ${rule}`);
 }
 
 export interface Target {
