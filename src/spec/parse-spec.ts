@@ -44,6 +44,13 @@ function parseUnguarded(input: string | Uint8Array, file: string): ParseResult {
   const doc = parseDocument(text, { lineCounter, uniqueKeys: true, prettyErrors: true, merge: false });
   if (doc.errors.length > 0) return { ok: false, errors: yamlErrors(doc, text, file, lineCounter) };
 
+  // A collection or alias as a key would be stringified by toJS (an alias bomb could hide there,
+  // and yaml prints a process warning); a spec's keys are plain words.
+  const complexKey = findComplexKey(doc);
+  if (complexKey !== undefined) {
+    return { ok: false, errors: [{ file, ...lineCounter.linePos(complexKey), path: '', message: 'keys must be plain words, not lists, maps or aliases' }] };
+  }
+
   let data: unknown;
   try {
     data = doc.toJS({ maxAliasCount: MAX_ALIAS_COUNT });
@@ -75,6 +82,19 @@ function firstAlias(doc: Document, lineCounter: LineCounter): { line: number; co
     },
   });
   return lineCounter.linePos(offset);
+}
+
+/** Offset of the first key that is not a plain scalar, if any. */
+function findComplexKey(doc: Document): number | undefined {
+  let found: number | undefined;
+  visit(doc, {
+    Pair(_key, pair) {
+      if (pair.key === null || isScalar(pair.key)) return undefined;
+      found = (pair.key as { range?: [number, number, number] }).range?.[0] ?? 0;
+      return visit.BREAK;
+    },
+  });
+  return found;
 }
 
 /** Path of the first own `__proto__` key; depth is already bounded by the nesting check. */
