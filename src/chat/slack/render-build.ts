@@ -1,0 +1,129 @@
+import type { Actor, Build, StageRun } from '../../domain/build.js';
+import { shortSha } from '../../domain/build.js';
+import type { RunStatus } from '../../domain/status.js';
+import { codeBlock, escapeSlack } from '../../domain/escape-chat.js';
+
+/** A message as Slack takes it: fallback text plus Block Kit blocks. Pure data, no I/O. */
+export interface SlackMessage {
+  text: string;
+  blocks?: SlackBlock[];
+}
+export type SlackBlock = Record<string, unknown>;
+
+/** Action ids of the buttons Bosun renders; the listeners route on these. */
+export const actionIds = { cancel: 'bosun_cancel', retry: 'bosun_retry', viewLog: 'bosun_view_log', pass: 'bosun_pass', fail: 'bosun_fail' } as const;
+
+/** Live-log excerpts keep the last this many characters (a section holds 3,000; a message 40,000). */
+export const excerptChars = 3500;
+
+const emoji: Record<RunStatus, string> = {
+  pending: ':white_circle:', queued: ':hourglass_flowing_sand:', running: ':arrows_counterclockwise:', waiting: ':double_vertical_bar:',
+  success: ':white_check_mark:', failed: ':x:', failed_infra: ':warning:', cancelled: ':black_square_for_stop:', skipped: ':heavy_minus_sign:',
+};
+
+const finished = new Set<RunStatus>(['success', 'failed', 'failed_infra', 'cancelled', 'skipped']);
+
+/** `<@U123>` for a Slack actor (ids are validated, so the mention is ours), else the escaped name. */
+export function actorLabel(actor: Actor): string {
+  const m = /^slack:[A-Z0-9]+\/([A-Z0-9]+)$/.exec(actor.id);
+  return m ? `<@${m[1]}>` : escapeSlack(actor.name);
+}
+
+function button(text: string, actionId: string, value: string, style?: 'primary' | 'danger', url?: string): SlackBlock {
+  return { type: 'button', text: { type: 'plain_text', text }, action_id: actionId, value, ...(style ? { style } : {}), ...(url ? { url } : {}) };
+}
+
+/** The build's root message: status, repo, ref, commit, requester; Cancel / Retry / View log. */
+export function renderRoot(build: Build, buildUrl?: string): SlackMessage {
+  const title = `${emoji[build.status]} Build #${build.id} ${escapeSlack(build.repo)}#${escapeSlack(build.ref)}: ${build.status}`;
+  const stages = build.stages.map((s) => `${emoji[s.status]} ${escapeSlack(s.name)}`).join('   ');
+  const facts = `*Commit* \`${shortSha(build.sha) || '…'}\` · *Started by* ${actorLabel(build.trigger.actor)} via ${escapeSlack(build.trigger.source)}`;
+  const error = build.error ? `\n${escapeSlack(build.error.message)}` : '';
+  const buttons: SlackBlock[] = [];
+  if (!finished.has(build.status)) buttons.push(button('Cancel', actionIds.cancel, build.id, 'danger'));
+  else if (build.status !== 'success') buttons.push(button('Retry', actionIds.retry, build.id, 'primary'));
+  if (buildUrl) buttons.push(button('View log', actionIds.viewLog, build.id, undefined, buildUrl));
+  const blocks: SlackBlock[] = [
+    { type: 'section', text: { type: 'mrkdwn', text: `*${title}*${error}` } },
+    { type: 'context', elements: [{ type: 'mrkdwn', text: facts }] },
+  ];
+  if (stages) blocks.push({ type: 'context', elements: [{ type: 'mrkdwn', text: stages }] });
+  if (buttons.length) blocks.push({ type: 'actions', block_id: `build:${build.id}`, elements: buttons });
+  return { text: title, blocks };
+}
+
+/** A thread reply for a stage transition. */
+export function renderStage(stage: StageRun): SlackMessage {
+  const steps = stage.steps.filter((s) => s.status !== 'pending').map((s) => `${emoji[s.status]} ${escapeSlack(s.name)}${s.exitCode !== undefined && s.status !== 'success' ? ` (exit ${s.exitCode})` : ''}`);
+  return { text: `${emoji[stage.status]} Stage *${escapeSlack(stage.name)}*: ${stage.status}${steps.length ? ` — ${steps.join(', ')}` : ''}` };
+}
+
+/** The live-log message: the last ~3.5k characters of a step's log, in a code block. */
+export function renderLogExcerpt(stage: string, step: string, lines: string[], done: boolean): SlackMessage {
+  let text = lines.join('\n');
+  if (text.length > excerptChars) text = `…${text.slice(text.length - excerptChars)}`;
+  const head = `${done ? ':page_facing_up:' : ':arrows_counterclockwise:'} Log of ${escapeSlack(stage)} › ${escapeSlack(step)}${done ? '' : ' (live)'}`;
+  return { text: `${head}\n${codeBlock(text || '(no output yet)')}` };
+}
+
+/** On failure: the last lines of the failing step and a link to the full log. */
+export function renderFailure(build: Build, stage: string, step: string, lines: string[], buildUrl?: string): SlackMessage {
+  const exit = build.stages.find((s) => s.name === stage)?.steps.find((s) => s.name === step)?.exitCode;
+  const head = `:x: Step ${escapeSlack(stage)} › ${escapeSlack(step)} failed${exit !== undefined ? ` (exit ${exit})` : ''}. Last ${lines.length} lines:`;
+  const link = buildUrl ? `\nFull log: <${buildUrl}|build #${build.id}>` : '';
+  return { text: `${head}\n${codeBlock(lines.join('\n'))}${link}` };
+}
+
+export interface CheckpointInfo {
+  buildId: string;
+  stage: string;
+  instructions: string;
+  checklist: string[];
+  approvers: string;
+  deadline: string;
+  resource?: string;
+}
+
+/** A promotion (stage that deploys) asks for Approve / Reject; a manual test for Pass / Fail. */
+export function checkpointWords(isPromotion: boolean): { pass: string; fail: string; title: string } {
+  return isPromotion ? { pass: 'Approve', fail: 'Reject', title: 'Approval needed' } : { pass: 'Pass', fail: 'Fail', title: 'Manual check needed' };
+}
+
+/** Checkpoint waiting: instructions, checklist, deadline, resource and the two buttons. */
+export function renderCheckpoint(cp: CheckpointInfo, isPromotion: boolean): SlackMessage {
+  const words = checkpointWords(isPromotion);
+  const value = `${cp.buildId}|${cp.stage}`;
+  const lines = [
+    `:raised_hand: *${words.title}* for stage *${escapeSlack(cp.stage)}* of build #${cp.buildId}`,
+    escapeSlack(cp.instructions),
+    ...cp.checklist.map((c) => `• ${escapeSlack(c)}`),
+    `Approvers: ${escapeSlack(cp.approvers)} · Deadline: ${escapeSlack(cp.deadline)}${cp.resource ? ` · Resource: ${escapeSlack(cp.resource)}` : ''}`,
+  ];
+  const text = lines.filter(Boolean).join('\n');
+  return {
+    text,
+    blocks: [
+      { type: 'section', text: { type: 'mrkdwn', text } },
+      { type: 'actions', block_id: `checkpoint:${value}`, elements: [button(words.pass, actionIds.pass, value, 'primary'), button(words.fail, actionIds.fail, value, 'danger')] },
+    ],
+  };
+}
+
+/** After the decision: who decided and when; no buttons. */
+export function renderDecided(cp: { buildId: string; stage: string }, decision: 'pass' | 'fail' | 'timeout', actor: Actor, at: string, isPromotion: boolean): SlackMessage {
+  const words = checkpointWords(isPromotion);
+  const verb = decision === 'timeout' ? 'Timed out' : decision === 'pass' ? `${words.pass === 'Approve' ? 'Approved' : 'Passed'}` : `${words.fail === 'Reject' ? 'Rejected' : 'Failed'}`;
+  const who = decision === 'timeout' ? '' : ` by ${actorLabel(actor)}`;
+  const text = `${decision === 'pass' ? ':white_check_mark:' : ':x:'} ${verb}${who} at ${escapeSlack(at)} — stage *${escapeSlack(cp.stage)}* of build #${cp.buildId}`;
+  return { text, blocks: [{ type: 'section', text: { type: 'mrkdwn', text } }] };
+}
+
+/** The DM to the requester. */
+export function renderFinishedDm(build: Build, buildUrl?: string): SlackMessage {
+  return { text: `${emoji[build.status]} Your build #${build.id} ${escapeSlack(build.repo)}#${escapeSlack(build.ref)} finished: ${build.status}${buildUrl ? ` — <${buildUrl}|details>` : ''}` };
+}
+
+/** A command reply for Slack: untrusted text escaped, code lines in a block. */
+export function renderReply(reply: { text: string; code?: string[] }): SlackMessage {
+  return { text: `${escapeSlack(reply.text)}${reply.code?.length ? `\n${codeBlock(reply.code.join('\n'))}` : ''}` };
+}

@@ -1,0 +1,44 @@
+import { z } from 'zod';
+
+/** Which build events a channel hears about (R-notifications: no spam). */
+export const SlackNotify = z.enum(['all', 'started', 'stages', 'failures', 'successes', 'approvals']);
+export type SlackNotify = z.infer<typeof SlackNotify>;
+
+export const SlackChannelSettings = z.strictObject({
+  /** Events that post in this channel; builds started from the channel always get their thread. */
+  notify: z.array(SlackNotify).default(['all']),
+});
+export type SlackChannelSettings = z.infer<typeof SlackChannelSettings>;
+
+/** The `slack` section of the server config. Env: SLACK_BOT_TOKEN, SLACK_APP_TOKEN, SLACK_SIGNING_SECRET, SLACK_API_URL, SLACK_MODE. */
+export const SlackConfig = z
+  .strictObject({
+    /** `socket` (default: outbound WebSocket, no public URL) or `http` (Events API with signatures). */
+    mode: z.enum(['socket', 'http']).default('socket'),
+    botToken: z.string().min(1),
+    /** App-level `xapp-` token, Socket Mode only. */
+    appToken: z.string().optional(),
+    /** HTTP mode: request signing secret. */
+    signingSecret: z.string().optional(),
+    /** Web API base URL ending in `/` (tests point it at a fake). */
+    apiUrl: z.string().optional(),
+    /** The slash command Bosun answers. */
+    command: z.string().default('/ci'),
+    /** Where builds from other sources (GitHub, CLI) are posted, if anywhere. */
+    defaultChannel: z.string().optional(),
+    /** Per-channel notification settings, by channel id. */
+    channels: z.record(z.string(), SlackChannelSettings).default({}),
+    /** DM the requester when their build finishes. */
+    dmOnFinish: z.boolean().default(true),
+    /** Minimum gap between edits of one live-log message (≈ 1/s). */
+    logEditIntervalMs: z.number().int().positive().default(1000),
+    /** Global budget for live-log edits across all builds (Slack Tier 3 is ~50/min). */
+    logEditsPerMinute: z.number().int().positive().default(40),
+    /** Replay window for HTTP-mode signatures, both directions (R4). */
+    timestampWindowSec: z.number().int().positive().default(300),
+  })
+  .superRefine((c, ctx) => {
+    if (c.mode === 'socket' && !c.appToken) ctx.addIssue({ code: 'custom', path: ['appToken'], message: 'Socket Mode needs an app-level token (SLACK_APP_TOKEN)' });
+    if (c.mode === 'http' && !c.signingSecret) ctx.addIssue({ code: 'custom', path: ['signingSecret'], message: 'HTTP mode needs a signing secret (SLACK_SIGNING_SECRET)' });
+  });
+export type SlackConfig = z.infer<typeof SlackConfig>;

@@ -1,0 +1,68 @@
+import { App, LogLevel, SocketModeReceiver, type Logger as BoltLogger } from '@slack/bolt';
+import type { FrontendFactory } from '../../app/frontend.js';
+import type { Logger } from '../../logger.js';
+import { FastifySlackReceiver } from './fastify-slack-receiver.js';
+import { LiveLog } from './live-log.js';
+import { RateLimiter } from './rate-limiter.js';
+import { registerListeners } from './register-listeners.js';
+import { redactingSlackApi, type SlackApi } from './slack-api.js';
+import { ThreadReporter } from './thread-reporter.js';
+import { ThreadStore } from './thread-store.js';
+
+/**
+ * The Slack front end and build-thread reporter. Socket Mode (default) or HTTP mode on
+ * Bosun's own server; null when the server config has no `slack` section.
+ */
+export const slackFrontend: FrontendFactory = (core, builds) => {
+  const config = core.config.slack;
+  if (!config) return null;
+  const log = core.log.child({ component: 'slack' });
+  const dedupeTtlSec = config.timestampWindowSec * 2 + 60;
+  const firstSeen = async (id: string) => (await core.redis.set(`${core.prefix}:slack:seen:${id}`, '1', 'EX', dedupeTtlSec, 'NX')) === 'OK';
+  const clientOptions = config.apiUrl ? { slackApiUrl: config.apiUrl } : {};
+  const logger = boltLogger(log);
+  const httpReceiver = config.mode === 'http'
+    ? new FastifySlackReceiver({ signingSecret: config.signingSecret ?? '', windowSec: config.timestampWindowSec, log, firstSeen })
+    : null;
+  const receiver = httpReceiver ?? new SocketModeReceiver({ appToken: config.appToken ?? '', logger, installerOptions: { clientOptions } });
+  const app = new App({ token: config.botToken, receiver, clientOptions, logger, logLevel: LogLevel.WARN });
+  const api = redactingSlackApi(app.client as unknown as SlackApi, core.redact);
+  const store = new ThreadStore(core.redis, core.prefix);
+  const liveLog = new LiveLog({ api, store, logs: core.logs, limiter: new RateLimiter(config.logEditsPerMinute), intervalMs: config.logEditIntervalMs, log });
+  const reporter = new ThreadReporter({ api, store, liveLog, builds, logs: core.logs, config, buildUrl: (id) => builds.buildUrl(id) ?? linkTo(core.config.http.publicUrl, id), log });
+  registerListeners(app, { builds, api, command: config.command, log, firstSeen });
+  return {
+    name: 'slack',
+    ...(httpReceiver ? { http: httpReceiver.plugin } : {}),
+    async start() {
+      await app.start();
+      core.bus.subscribe(reporter);
+      log.info({ mode: config.mode }, 'Slack front end started');
+    },
+    async stop() {
+      await app.stop().catch((err: unknown) => log.warn({ err }, 'Slack stop failed'));
+      await liveLog.stop();
+    },
+  };
+};
+
+/** Bolt's logger interface over pino (Bolt passes template strings; we keep them as data). */
+function boltLogger(log: Logger): BoltLogger {
+  let level = LogLevel.WARN;
+  return {
+    debug: (...msg: unknown[]) => log.debug({ msg }, 'Bolt debug'),
+    info: (...msg: unknown[]) => log.debug({ msg }, 'Bolt info'),
+    warn: (...msg: unknown[]) => log.warn({ msg }, 'Bolt warning'),
+    error: (...msg: unknown[]) => log.error({ msg }, 'Bolt error'),
+    setLevel: (l: LogLevel) => {
+      level = l;
+    },
+    getLevel: () => level,
+    setName: () => undefined,
+  };
+}
+
+/** The build page link; the public URL may only be known once the server listens. */
+function linkTo(publicUrl: string | undefined, id: string): string | undefined {
+  return publicUrl ? `${publicUrl.replace(/\/$/, '')}/builds/${encodeURIComponent(id)}` : undefined;
+}

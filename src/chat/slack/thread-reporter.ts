@@ -1,0 +1,161 @@
+import type { Build } from '../../domain/build.js';
+import type { StoredEvent } from '../../domain/build-event.js';
+import { isTerminal } from '../../domain/status.js';
+import type { EventHandler } from '../../events/event-bus.js';
+import type { Logger } from '../../logger.js';
+import type { LogLine } from '../../logs/log-store.js';
+import type { SlackApi } from './slack-api.js';
+import type { SlackConfig, SlackNotify } from './slack-config.js';
+import type { LiveLog } from './live-log.js';
+import type { ThreadRef, ThreadStore } from './thread-store.js';
+import { renderCheckpoint, renderDecided, renderFailure, renderFinishedDm, renderRoot, renderStage } from './render-build.js';
+
+export interface ThreadReporterDeps {
+  api: SlackApi;
+  store: ThreadStore;
+  liveLog: LiveLog;
+  builds: { get(id: string): Promise<Build | null> };
+  logs: { tail(b: string, s: string, st: string, n: number): Promise<LogLine[]>; read(b: string, s: string, st: string): Promise<LogLine[]> };
+  config: Pick<SlackConfig, 'defaultChannel' | 'channels' | 'dmOnFinish'>;
+  buildUrl(id: string): string | undefined;
+  log: Logger;
+}
+
+/** Where a build is reported and what that channel wants to hear. */
+interface Target {
+  channel: string;
+  /** Started from this channel: the whole story is told, whatever the channel settings. */
+  own: boolean;
+  notify: Set<SlackNotify>;
+}
+
+const failureLines = 30;
+
+/**
+ * The build thread: one root message per build (updated in place), thread replies for stages
+ * and checkpoints, one live-log message per step, and on failure the last lines, a link and
+ * the full log as a file. Builds started from Slack go to their channel; others go to the
+ * configured default channel, filtered by its notification settings.
+ */
+export class ThreadReporter implements EventHandler {
+  readonly name = 'slack-thread';
+  /** Root-message writes (post + updates), for the R24 budget check. */
+  rootWrites = 0;
+  constructor(private readonly deps: ThreadReporterDeps) {}
+
+  async handle(event: StoredEvent): Promise<void> {
+    if (!('buildId' in event) || !event.buildId) return;
+    const build = await this.deps.builds.get(event.buildId);
+    if (!build) return;
+    const target = this.targetOf(build);
+    if (!target) return;
+    const wants = (kind: SlackNotify) => target.own || target.notify.has('all') || target.notify.has(kind);
+    switch (event.type) {
+      case 'build.created':
+        if (wants('started')) await this.ensureRoot(build, target);
+        return;
+      case 'build.status':
+        await this.onBuildStatus(build, target, wants);
+        return;
+      case 'stage.status': {
+        const root = await this.updateRoot(build);
+        const stage = build.stages.find((s) => s.name === event.stage);
+        if (root && stage && wants('stages') && event.status !== 'pending' && event.status !== 'queued') {
+          await this.deps.api.chat.postMessage({ channel: root.channel, thread_ts: root.ts, ...renderStage({ ...stage, status: event.status }) });
+        }
+        return;
+      }
+      case 'log.chunk': {
+        const root = wants('stages') ? await this.deps.store.root(build.id) : null;
+        if (root) this.deps.liveLog.touch(build.id, event.stage, event.step, root);
+        return;
+      }
+      case 'step.status':
+        if (isTerminal(event.status)) await this.onStepEnd(build, event.stage, event.step, event.status, wants);
+        return;
+      case 'checkpoint.waiting': {
+        if (!wants('approvals')) return;
+        const root = await this.ensureRoot(build, target);
+        if (!(await this.deps.store.once(build.id, `cp-posted:${event.stage}`))) return;
+        const posted = await this.deps.api.chat.postMessage({ channel: root.channel, thread_ts: root.ts, ...renderCheckpoint(event, isPromotion(build, event.stage)) });
+        if (posted.ts) await this.deps.store.set(build.id, `cp:${event.stage}`, posted.ts);
+        return;
+      }
+      case 'checkpoint.decided': {
+        const root = await this.deps.store.root(build.id);
+        const ts = await this.deps.store.get(build.id, `cp:${event.stage}`);
+        if (!root || !ts) return;
+        const at = build.stages.find((s) => s.name === event.stage)?.checkpointState?.decision?.at ?? event.at;
+        await this.deps.api.chat.update({ channel: root.channel, ts, ...renderDecided(event, event.decision, event.actor, at, isPromotion(build, event.stage)) });
+        return;
+      }
+      default:
+        return;
+    }
+  }
+
+  private targetOf(build: Build): Target | null {
+    const chat = build.trigger.chat;
+    const own = chat?.platform === 'slack';
+    const channel = own ? chat.channel : this.deps.config.defaultChannel;
+    if (!channel) return null;
+    const notify = new Set<SlackNotify>(this.deps.config.channels[channel]?.notify ?? ['all']);
+    return { channel, own, notify };
+  }
+
+  private async ensureRoot(build: Build, target: Target): Promise<ThreadRef> {
+    const existing = await this.deps.store.root(build.id);
+    if (existing) return existing;
+    this.rootWrites++;
+    const posted = await this.deps.api.chat.postMessage({ channel: target.channel, unfurl_links: false, ...renderRoot(build, this.deps.buildUrl(build.id)) });
+    const ref = { channel: posted.channel ?? target.channel, ts: posted.ts ?? '' };
+    await this.deps.store.setRoot(build.id, ref);
+    return ref;
+  }
+
+  private async updateRoot(build: Build): Promise<ThreadRef | null> {
+    const root = await this.deps.store.root(build.id);
+    if (!root) return null;
+    this.rootWrites++;
+    await this.deps.api.chat.update({ channel: root.channel, ts: root.ts, ...renderRoot(build, this.deps.buildUrl(build.id)) });
+    return root;
+  }
+
+  private async onBuildStatus(build: Build, target: Target, wants: (k: SlackNotify) => boolean): Promise<void> {
+    const failed = build.status === 'failed' || build.status === 'failed_infra';
+    if (failed && wants('failures')) await this.ensureRoot(build, target);
+    if (build.status === 'success' && wants('successes')) await this.ensureRoot(build, target);
+    await this.updateRoot(build);
+    if (isTerminal(build.status) && this.deps.config.dmOnFinish) await this.dmRequester(build);
+  }
+
+  private async onStepEnd(build: Build, stage: string, step: string, status: string, wants: (k: SlackNotify) => boolean): Promise<void> {
+    const root = await this.deps.store.root(build.id);
+    if (!root) return;
+    if (wants('stages')) await this.deps.liveLog.finish(build.id, stage, step, root);
+    if (status !== 'failed' || !wants('failures')) return;
+    const runs = build.stages.find((s) => s.name === stage)?.steps.find((s) => s.name === step)?.runs ?? 0;
+    if (!(await this.deps.store.once(build.id, `failed:${stage}/${step}:${runs}`))) return;
+    const url = this.deps.buildUrl(build.id);
+    const tail = await this.deps.logs.tail(build.id, stage, step, failureLines);
+    await this.deps.api.chat.postMessage({ channel: root.channel, thread_ts: root.ts, unfurl_links: false, ...renderFailure(build, stage, step, tail.map((l) => l.text), url) });
+    const all = await this.deps.logs.read(build.id, stage, step);
+    await this.deps.api.filesUploadV2({
+      channel_id: root.channel, thread_ts: root.ts, filename: `build-${build.id}-${stage}-${step}.log`, title: `Log of ${stage} › ${step}`,
+      content: all.map((l) => l.text).join('\n') + '\n',
+    });
+  }
+
+  private async dmRequester(build: Build): Promise<void> {
+    const m = /^slack:[A-Z0-9]+\/([A-Z0-9]+)$/.exec(build.trigger.actor.id);
+    if (!m?.[1] || !(await this.deps.store.once(build.id, `dm:${build.status}`))) return;
+    const opened = await this.deps.api.conversations.open({ users: m[1] });
+    const channel = opened.channel?.id;
+    if (channel) await this.deps.api.chat.postMessage({ channel, ...renderFinishedDm(build, this.deps.buildUrl(build.id)) });
+  }
+}
+
+/** A checkpoint on a stage that deploys reads as a promotion (Approve / Reject). */
+function isPromotion(build: Build, stage: string): boolean {
+  return Boolean(build.stages.find((s) => s.name === stage)?.deploy);
+}

@@ -1,0 +1,73 @@
+import assert from 'node:assert/strict';
+import { FakeSlack } from '../../fakes/fake-slack.js';
+import { makeRepo } from '../../support/git-repo.js';
+import { buildIdOf, type SlackBed } from './slack-test-bed.js';
+
+export const leakedSecret = 'hunter2-very-secret-value';
+
+const failingSpec = [
+  'version: 1', 'image: any', 'stages:', '  test:', '    steps:', '      - name: unit',
+  `        run: "for i in $(seq 1 60); do echo output line $i; done; echo token=${leakedSecret}; echo 'boom <!channel>'; exit 3"`, '',
+].join('\n');
+
+/** `/ci build demo#master`: ack fast, root message, stage replies, live log edits, final status. */
+export async function scenarioGreenBuild(bed: SlackBed): Promise<void> {
+  const { fake, h } = bed;
+  const ack = await bed.command('build demo#master', 'UDEV');
+  assert.ok(ack.ms < 1000, `acked in ${ack.ms} ms`);
+
+  const thread = await fake.waitFor(() => fake.channel('C1').find((t) => /Build #/.test(t.root.text)), 10_000, 'root message');
+  const id = buildIdOf(thread.root.text);
+  await h.waitDone(id);
+  const done = await fake.waitFor(() => {
+    const t = fake.channel('C1').find((x) => x.root.ts === thread.root.ts)!;
+    return /: success/.test(t.root.text) && t.replies.some((r) => /Log of e2e › smoke/.test(r.text) && !/\(live\)/.test(r.text)) ? t : null;
+  }, 20_000, 'final status');
+
+  const root = FakeSlack.plain(done.root);
+  assert.match(root, /demo#master/);
+  assert.match(root, /<@UDEV>/, 'who started it');
+  assert.match(root, /\*Commit\* `[0-9a-f]{7}`/);
+  assert.ok(done.root.edits >= 2, 'root message is updated in place');
+  const replies = done.replies.map((r) => r.text);
+  assert.ok(replies.some((t) => /Stage \*test\*: running/.test(t)), replies.join('\n---\n'));
+  assert.ok(replies.some((t) => /Stage \*test\*: success/.test(t)));
+  assert.ok(replies.some((t) => /Stage \*e2e\*: success/.test(t)));
+  const unitLog = done.replies.find((r) => /Log of test › unit/.test(r.text));
+  assert.ok(unitLog, 'a live log message for the unit step');
+  assert.match(unitLog.text, /```/);
+  assert.equal(done.replies.filter((r) => /Log of test › unit/.test(r.text)).length, 1, 'one log message per step, edited in place');
+  const ephemeral = fake.ephemerals.find((e) => e.user === 'UDEV' && /Queued/.test(e.text));
+  assert.ok(ephemeral, 'the asker gets a private confirmation');
+}
+
+/** A failing build: last lines, a link and the full log file in the thread; secrets never reach Slack. */
+export async function scenarioFailingBuild(bed: SlackBed): Promise<void> {
+  const { fake, h } = bed;
+  const repo = await makeRepo(h.dataDir, 'broken', { 'bosun.yml': failingSpec });
+  h.server.core.config.repos.broken = { url: repo.url, defaultBranch: 'master', secrets: [] };
+  await bed.command('build broken#master', 'UDEV', { channel: 'C2' });
+  const thread = await fake.waitFor(() => fake.channel('C2')[0], 10_000, 'root message');
+  const id = buildIdOf(thread.root.text);
+  const build = await h.waitDone(id);
+  assert.equal(build.status, 'failed');
+
+  const done = await fake.waitFor(() => {
+    const t = fake.channel('C2')[0]!;
+    return /: failed/.test(t.root.text) && t.files.length > 0 && t.files[0]!.content.length > 0 ? t : null;
+  }, 20_000, 'failure report');
+  const failure = done.replies.find((r) => /Step test › unit failed \(exit 3\)/.test(r.text));
+  assert.ok(failure, done.replies.map((r) => r.text).join('\n---\n'));
+  assert.match(failure.text, /output line 60/);
+  assert.doesNotMatch(failure.text, /output line 20\n/, 'only the last ~30 lines');
+  assert.match(failure.text, /boom &lt;!channel&gt;/, 'log text is escaped (R12)');
+  assert.match(failure.text, new RegExp(`/builds/${id}\\|`), 'a link to the full log');
+  assert.match(FakeSlack.plain(done.root), /Retry/);
+  const file = done.files[0]!;
+  assert.match(file.content, /output line 1\n/);
+  assert.match(file.content, /output line 60/);
+  const everything = JSON.stringify(fake.calls) + fake.files.map((f) => f.content).join('');
+  assert.ok(!everything.includes(leakedSecret), 'no secret reaches Slack (R13)');
+  const dm = await fake.waitFor(() => fake.callsOf('chat.postMessage').find((c) => c.args.channel === 'DUDEV' && new RegExp(`#${id} broken#master finished: failed`).test(c.args.text)), 5000, 'DM');
+  assert.ok(dm, 'the requester gets a DM when the build finishes');
+}
