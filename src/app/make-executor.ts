@@ -2,7 +2,7 @@ import Docker from 'dockerode';
 import type { ServerConfig } from '../config.js';
 import type { Logger } from '../logger.js';
 import type { Executor } from '../executor/executor.js';
-import { selectExecutor } from '../executor/select-executor.js';
+import { LocalExecutor } from '../executor/local/local-executor.js';
 
 /** The Docker client for `config.dockerHost` (unix socket or tcp). */
 export function dockerClient(config: ServerConfig): Docker {
@@ -14,8 +14,11 @@ export function dockerClient(config: ServerConfig): Docker {
 
 /** Swarm when the engine is a swarm manager, plain Docker when it is not, local without an engine. */
 export async function makeExecutor(config: ServerConfig, log: Logger): Promise<Executor> {
-  const docker = config.executor === 'local' ? null : dockerClient(config);
-  const executor = await selectExecutor({ docker, preferred: config.executor, instanceId: config.instanceId, dataDir: config.dataDir, log });
+  if (config.executor === 'local') {
+    return new LocalExecutor({ instanceId: config.instanceId, dataDir: config.dataDir, log, timeoutGraceMs: config.limits.killGraceSec * 1000 });
+  }
+  const { selectExecutor } = await import('../executor/select-executor.js');
+  const executor = await selectExecutor({ docker: dockerClient(config), preferred: config.executor, instanceId: config.instanceId, dataDir: config.dataDir, log });
   log.info({ executor: executor.name }, 'Executor selected');
   return executor;
 }
