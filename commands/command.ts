@@ -1,5 +1,6 @@
 import type { Actor, Build } from '../src/domain/build.js';
 import type { LogLine } from '../src/logs/log-store.js';
+import type { LeaseService } from './lease-service.js';
 
 /** Help for one command, kept beside its code; `help` renders it (Prow help providers). */
 export interface CommandHelp {
@@ -27,6 +28,8 @@ export interface CommandContext {
   /** Inbound event id, for dedupe and audit. */
   eventId?: string;
   builds: BuildService;
+  /** Resource leases, when the server has pools (see commands/lease-service.ts). */
+  leases?: LeaseService;
 }
 
 /** The narrow view of the pipeline that commands use; implemented in `src/app`. */

@@ -4,6 +4,7 @@ import { fileURLToPath } from 'node:url';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import { UserError } from './errors.js';
+import { Pools } from './leases/pool-config.js';
 
 /** Root of the Bosun installation (where package.json and examples/ live). */
 export const installRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..');
@@ -69,6 +70,8 @@ export const ServerConfig = z.strictObject({
   groups: z.record(z.string(), z.array(z.string())).default({}),
   /** Passes a checkpoint needs from a group (N of M); default 1. */
   approvals: z.record(z.string(), z.number().int().positive()).default({}),
+  /** Resource pools for leases (devices, accounts, lab machines); see src/leases/pool-config.ts. */
+  pools: Pools.default({}),
   /** Queue tuning; tests shorten these (R20). */
   queue: z
     .strictObject({

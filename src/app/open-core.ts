@@ -11,6 +11,7 @@ import { RedisControlChannel } from '../queue/control-channel.js';
 import { startEmbeddedRedis, type EmbeddedRedis } from '../storage/embedded-redis.js';
 import { assertRedisSafe, connectRedis } from '../storage/redis-connection.js';
 import type { PipelineDeps } from '../pipeline/pipeline-deps.js';
+import { LeaseManager } from '../leases/lease-manager.js';
 
 /** The stateful core shared by the server and workers: Redis and everything built on it. */
 export interface Core {
@@ -64,6 +65,7 @@ export async function openCore(config: ServerConfig, log: Logger, opts: { prefix
   const queue = new BullmqWorkQueue(redis, prefix);
   const control = new RedisControlChannel(redis, prefix);
   const deps: PipelineDeps = { config, store, bus, logs, audit, queue, control, log, secrets: config.secrets };
+  if (Object.keys(config.pools).length > 0) deps.leases = new LeaseManager(redis, prefix, config, bus, audit, log.child({ unit: 'leases' }));
   return {
     config, log, redis, redisTarget, prefix, store, bus, logs, audit, queue, control, deps, redact,
     async close() {

@@ -1,5 +1,6 @@
 import type { RunStatus } from './status.js';
 import type { Actor, BuildError } from './build.js';
+import type { LeaseEvent } from '../leases/lease-event.js';
 
 /**
  * Every state change is one of these, published on the durable event stream.
@@ -31,9 +32,7 @@ export type BuildEvent =
       resource?: string;
     }
   | { type: 'checkpoint.decided'; buildId: string; stage: string; decision: 'pass' | 'fail' | 'timeout'; actor: Actor }
-  | { type: 'lease.granted'; leaseId: string; pool: string; item: string; holder: Actor; expiresAt: string; buildId?: string }
-  | { type: 'lease.waiting'; pool: string; holder: Actor; position: number; buildId?: string }
-  | { type: 'lease.released'; leaseId: string; pool: string; item: string; reason: string; buildId?: string }
+  | LeaseEvent
   | { type: 'deploy.done'; buildId: string; environment: string; sha: string; image?: string };
 
 export type BuildEventType = BuildEvent['type'];

@@ -5,6 +5,7 @@ import type { Executor } from '../executor/executor.js';
 import type { AuditLog } from '../storage/audit-log.js';
 import type { Logger } from '../logger.js';
 import type { ServerConfig } from '../config.js';
+import type { LeaseManager } from '../leases/lease-manager.js';
 
 /** How the pipeline hands work to workers; implemented on BullMQ in `queue/`. */
 export interface WorkQueue {
@@ -32,6 +33,8 @@ export interface PipelineDeps {
   /** Secret values by name; every one is redacted from every sink (R13). */
   secrets: Record<string, string>;
   log: Logger;
+  /** Resource leases (R25); absent when the server config has no pools. */
+  leases?: LeaseManager;
 }
 
 /** What a stage worker needs on top: something to run steps with. */
