@@ -1,10 +1,11 @@
 import { test, before, after } from 'node:test';
 import { startSlackBed, type SlackBed } from './slack-test-bed.js';
 import { leakedSecret, scenarioFailingBuild, scenarioGreenBuild } from './build-thread-scenario.js';
+import { checkpointConfig, scenarioCheckpoint } from './checkpoint-scenario.js';
 
 let bed: SlackBed;
 before(async () => {
-  bed = await startSlackBed('socket', { secrets: { LEAKY: leakedSecret } });
+  bed = await startSlackBed('socket', { secrets: { LEAKY: leakedSecret }, ...checkpointConfig });
 });
 after(async () => {
   await bed?.stop();
@@ -16,4 +17,8 @@ test('socket mode: /ci build demo#master acks at once and tells the build in one
 
 test('socket mode: a failing build leaves the failing lines, a link and the log file in its thread', async () => {
   await scenarioFailingBuild(bed);
+});
+
+test('socket mode: checkpoint buttons refuse the requester and outsiders and accept one approver click once', async () => {
+  await scenarioCheckpoint(bed, 'C3');
 });
