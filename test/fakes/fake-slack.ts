@@ -54,7 +54,7 @@ export class FakeSlack {
   private seq = 0;
   private envelopeSeq = 0;
   private readonly pendingAcks = new Map<string, (ack: EnvelopeAck) => void>();
-  private readonly failures: { method: string; status: number; retryAfter?: number }[] = [];
+  private readonly failures: { method: string; status: number; retryAfter?: number; match?: (args: Record<string, any>) => boolean }[] = [];
   private connectedWaiters: (() => void)[] = [];
 
   static async start(): Promise<FakeSlack> {
@@ -72,9 +72,9 @@ export class FakeSlack {
     return `${this.url}/api/`;
   }
 
-  /** The next call of `method` fails with this status (429 with Retry-After by default). */
-  failNext(method: string, status = 429, retryAfter = 1): void {
-    this.failures.push({ method, status, retryAfter });
+  /** The next call of `method` (matching `match`, if given) fails with this status (429 with Retry-After by default). */
+  failNext(method: string, status = 429, retryAfter = 1, match?: (args: Record<string, any>) => boolean): void {
+    this.failures.push({ method, status, retryAfter, ...(match ? { match } : {}) });
   }
 
   callsOf(method: string): SlackCall[] {
@@ -166,7 +166,7 @@ export class FakeSlack {
     }
     const method = url.pathname.replace(/^\/api\//, '');
     const args = parseArgs(raw, req.headers['content-type'] ?? '');
-    const failure = this.failures.findIndex((f) => f.method === method);
+    const failure = this.failures.findIndex((f) => f.method === method && (!f.match || f.match(args)));
     if (failure >= 0) {
       const f = this.failures.splice(failure, 1)[0]!;
       this.calls.push({ method, args, at: Date.now(), status: f.status });

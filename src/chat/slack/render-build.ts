@@ -15,6 +15,8 @@ export const actionIds = { cancel: 'bosun_cancel', retry: 'bosun_retry', viewLog
 
 /** Live-log excerpts keep the last this many characters (a section holds 3,000; a message 40,000). */
 export const excerptChars = 3500;
+/** The failure excerpt's budget (a message holds 40,000 characters; keep it readable). */
+const failureChars = 8000;
 
 const emoji: Record<RunStatus, string> = {
   pending: ':white_circle:', queued: ':hourglass_flowing_sand:', running: ':arrows_counterclockwise:', waiting: ':double_vertical_bar:',
@@ -60,18 +62,35 @@ export function renderStage(stage: StageRun): SlackMessage {
 
 /** The live-log message: the last ~3.5k characters of a step's log, in a code block. */
 export function renderLogExcerpt(stage: string, step: string, lines: string[], done: boolean): SlackMessage {
-  let text = lines.join('\n');
-  if (text.length > excerptChars) text = `…${text.slice(text.length - excerptChars)}`;
+  const text = lastLinesWithin(lines, excerptChars);
   const head = `${done ? ':page_facing_up:' : ':arrows_counterclockwise:'} Log of ${escapeSlack(stage)} › ${escapeSlack(step)}${done ? '' : ' (live)'}`;
   return { text: `${head}\n${codeBlock(text || '(no output yet)')}` };
+}
+
+/** The last whole lines whose rendered (escaped) size fits `budget`; a single huge line keeps its end. */
+function lastLinesWithin(lines: string[], budget: number): string {
+  const kept: string[] = [];
+  let used = 0;
+  for (let i = lines.length - 1; i >= 0; i--) {
+    const line = lines[i] ?? '';
+    const cost = codeBlock(line).length - 7 + 1;
+    if (used + cost > budget) {
+      if (kept.length === 0) kept.push(`…${line.slice(Math.max(0, line.length - Math.floor(budget / 5)))}`);
+      break;
+    }
+    kept.push(line);
+    used += cost;
+  }
+  return kept.reverse().join('\n');
 }
 
 /** On failure: the last lines of the failing step and a link to the full log. */
 export function renderFailure(build: Build, stage: string, step: string, lines: string[], buildUrl?: string): SlackMessage {
   const exit = build.stages.find((s) => s.name === stage)?.steps.find((s) => s.name === step)?.exitCode;
-  const head = `:x: Step ${escapeSlack(stage)} › ${escapeSlack(step)} failed${exit !== undefined ? ` (exit ${exit})` : ''}. Last ${lines.length} lines:`;
+  const body = lastLinesWithin(lines, failureChars);
+  const head = `:x: Step ${escapeSlack(stage)} › ${escapeSlack(step)} failed${exit !== undefined ? ` (exit ${exit})` : ''}. Last ${body.split('\n').length} lines:`;
   const link = buildUrl ? `\nFull log: <${buildUrl}|build #${build.id}>` : '';
-  return { text: `${head}\n${codeBlock(lines.join('\n'))}${link}` };
+  return { text: `${head}\n${codeBlock(body)}${link}` };
 }
 
 export interface CheckpointInfo {

@@ -1,0 +1,83 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import type { Build } from '../../../src/domain/build.js';
+import { actionIds, renderCheckpoint, renderDecided, renderFailure, renderLogExcerpt, renderReply, renderRoot } from '../../../src/chat/slack/render-build.js';
+
+function build(over: Partial<Build> = {}): Build {
+  return {
+    id: '7', repo: 'demo', ref: 'master', sha: '0123456789abcdef0123456789abcdef01234567', status: 'running', attempt: 1, version: 1,
+    createdAt: '2026-01-01T00:00:00Z',
+    trigger: { event: 'manual', source: 'slack', actor: { id: 'slack:T1/UDEV', name: 'dev' }, chat: { platform: 'slack', channel: 'C1' } },
+    stages: [{ name: 'test', status: 'running', needs: [], labels: [], resources: [], steps: [] }],
+    ...over,
+  } as Build;
+}
+
+const buttonsOf = (blocks: Record<string, any>[] | undefined) => blocks?.find((b) => b.type === 'actions')?.elements.map((e: any) => e.action_id) ?? [];
+
+test('root: a branch named <!channel> is shown inert as &lt;!channel&gt; (R12)', () => {
+  const msg = renderRoot(build({ ref: '<!channel>' }));
+  assert.match(msg.text, /demo#&lt;!channel&gt;/);
+  assert.ok(!JSON.stringify(msg).includes('<!channel>'));
+});
+
+test('root: a running build offers Cancel and View log; the requester is a mention by stable id', () => {
+  const msg = renderRoot(build(), 'http://ci/builds/7');
+  assert.deepEqual(buttonsOf(msg.blocks), [actionIds.cancel, actionIds.viewLog]);
+  assert.match(JSON.stringify(msg.blocks), /<@UDEV>/);
+  assert.match(JSON.stringify(msg.blocks), /`0123456`/);
+});
+
+test('root: a failed build offers Retry; a successful one only View log', () => {
+  assert.deepEqual(buttonsOf(renderRoot(build({ status: 'failed' }), 'u').blocks), [actionIds.retry, actionIds.viewLog]);
+  assert.deepEqual(buttonsOf(renderRoot(build({ status: 'success' }), 'u').blocks), [actionIds.viewLog]);
+});
+
+test('root: a non-Slack requester name is escaped, never a mention', () => {
+  const msg = renderRoot(build({ trigger: { event: 'push', source: 'github', actor: { id: 'github:1', name: '<!here>' } } }));
+  assert.match(JSON.stringify(msg.blocks), /&lt;!here&gt;/);
+});
+
+test('log excerpt: keeps the last ~3.5k characters in one code block and breaks ``` inside it', () => {
+  const lines = Array.from({ length: 1000 }, (_, i) => `line ${i + 1} \`\`\``);
+  const msg = renderLogExcerpt('test', 'unit', lines, false);
+  assert.ok(msg.text.length < 4000);
+  assert.match(msg.text, /line 1000/);
+  assert.equal(msg.text.match(/```/g)?.length, 2, 'only our own fences');
+  assert.match(msg.text, /\(live\)/);
+});
+
+test('failure: last lines escaped, and a link to the full log', () => {
+  const msg = renderFailure(build({ status: 'failed' }), 'test', 'unit', ['ok', '<@U999> boom'], 'http://ci/builds/7');
+  assert.match(msg.text, /&lt;@U999&gt; boom/);
+  assert.match(msg.text, /<http:\/\/ci\/builds\/7\|build #7>/);
+});
+
+test('checkpoint: a manual test asks Pass / Fail, a promotion Approve / Reject, with value = build|stage', () => {
+  const cp = { buildId: '7', stage: 'e2e', instructions: 'Try <it>', checklist: ['Login'], approvers: 'qa', deadline: '2026-01-01T04:00:00Z', resource: 'pixel-7' };
+  const manual = renderCheckpoint(cp, false);
+  const promo = renderCheckpoint(cp, true);
+  const labels = (m: typeof manual) => m.blocks![1]!.elements as { text: { text: string }; value: string; action_id: string }[];
+  assert.deepEqual(labels(manual).map((e) => e.text.text), ['Pass', 'Fail']);
+  assert.deepEqual(labels(promo).map((e) => e.text.text), ['Approve', 'Reject']);
+  assert.deepEqual(labels(manual).map((e) => e.value), ['7|e2e', '7|e2e']);
+  assert.match(manual.text, /Try &lt;it&gt;/);
+  assert.match(manual.text, /Resource: pixel-7/);
+});
+
+test('decided: says who and when, and has no buttons', () => {
+  const msg = renderDecided({ buildId: '7', stage: 'deploy' }, 'pass', { id: 'slack:T1/UQA', name: 'qa' }, '2026-01-01T01:00:00Z', true);
+  assert.match(msg.text, /Approved by <@UQA> at 2026-01-01T01:00:00Z/);
+  assert.deepEqual(buttonsOf(msg.blocks), []);
+});
+
+test('command replies: untrusted text is escaped and code lines go in a block', () => {
+  const msg = renderReply({ text: 'unknown ref <!channel>', code: ['a', 'b'] });
+  assert.match(msg.text, /^unknown ref &lt;!channel&gt;\n```\na\nb\n```$/);
+});
+
+test('failure: huge lines are cut to a bounded message', () => {
+  const lines = Array.from({ length: 30 }, (_, i) => `${i} ${'<'.repeat(5000)}`);
+  const msg = renderFailure(build({ status: 'failed' }), 'test', 'unit', lines);
+  assert.ok(msg.text.length < 10_000, `${msg.text.length} chars`);
+});
