@@ -3,6 +3,8 @@
 #   bosun/base:bookworm  debootstrap --variant=minbase + python3, git, ca-certificates (~1.5 min once)
 #   bosun/busybox:1      a static busybox with its applet links (seconds; used by fast tests)
 # Both get a `bosun` user (1000:1000), the non-root user steps run as, and /workspace.
+# /home/bosun is deliberately absent: executors mount a tmpfs there, and a tmpfs over an
+# existing directory takes that directory's mode (root 0755) instead of the one asked for.
 # Tarballs are cached under /var/cache/bosun/ (BOSUN_IMAGE_CACHE); an image that already
 # exists on the engine is skipped entirely. Set BOSUN_SKIP_BASE=1 to build only busybox.
 set -euo pipefail
@@ -38,13 +40,13 @@ apt_mirror() {
 # Adds the step user and the workspace mount point to a rootfs.
 add_step_user() {
   local root=$1
-  mkdir -p "$root/etc" "$root/tmp" "$root/workspace" "$root/home/bosun"
+  mkdir -p "$root/etc" "$root/tmp" "$root/workspace"
   chmod 1777 "$root/tmp"
   grep -q '^root:' "$root/etc/passwd" 2>/dev/null || echo 'root:x:0:0:root:/root:/bin/sh' >>"$root/etc/passwd"
   grep -q '^root:' "$root/etc/group" 2>/dev/null || echo 'root:x:0:' >>"$root/etc/group"
   grep -q '^bosun:' "$root/etc/passwd" || echo 'bosun:x:1000:1000:bosun step user:/home/bosun:/bin/sh' >>"$root/etc/passwd"
   grep -q '^bosun:' "$root/etc/group" || echo 'bosun:x:1000:' >>"$root/etc/group"
-  chown 1000:1000 "$root/workspace" "$root/home/bosun"
+  chown 1000:1000 "$root/workspace"
 }
 
 build_busybox() {

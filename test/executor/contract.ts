@@ -4,6 +4,9 @@ import { CodedError, UserError } from '../../src/errors.js';
 import { labelKeys, type StepSpec } from '../../src/executor/executor.js';
 import { collect, greeter, hostAddresses, makeSpec, makeWorkspace, runId, runStep, waitFor, type ContractHarness } from './contract-support.js';
 
+/** Every case is bounded; a hung step fails its case, not the whole run. */
+const caseOptions = { timeout: 90_000 };
+
 /**
  * The executor contract (src/executor/executor.ts) as one suite, run against every executor.
  * `makeExecutor` builds the executor under test with `timeoutGraceMs` of about 2 s.
@@ -26,7 +29,7 @@ export function runExecutorContract(name: string, makeExecutor: () => Promise<Co
       await h?.close();
     });
 
-    it('a successful step exits 0 and its output is captured, each command echoed first', async () => {
+    it('a successful step exits 0 and its output is captured, each command echoed first', caseOptions, async () => {
       const { outcome, out } = await runStep(h.executor, spec({ commands: ['echo hello', 'echo "a b"'] }));
 
       assert.deepEqual(outcome, { exitCode: 0 });
@@ -34,7 +37,7 @@ export function runExecutorContract(name: string, makeExecutor: () => Promise<Co
       assert.equal(out.stderr, '');
     });
 
-    it('a failing command ends the step with its exit code and runs nothing after it', async () => {
+    it('a failing command ends the step with its exit code and runs nothing after it', caseOptions, async () => {
       const { outcome, out } = await runStep(h.executor, spec({ commands: ['echo before', 'exit 3', 'echo after'] }));
 
       assert.deepEqual(outcome, { exitCode: 3 });
@@ -42,7 +45,7 @@ export function runExecutorContract(name: string, makeExecutor: () => Promise<Co
       assert.doesNotMatch(out.stdout, /after\n/);
     });
 
-    it('stdout and stderr are both captured, tagged, each in order', async () => {
+    it('stdout and stderr are both captured, tagged, each in order', caseOptions, async () => {
       const script = 'i=1; while [ $i -le 200 ]; do echo out$i; echo err$i >&2; i=$((i+1)); done';
 
       const { outcome, out } = await runStep(h.executor, spec({ commands: [script] }));
@@ -54,7 +57,7 @@ export function runExecutorContract(name: string, makeExecutor: () => Promise<Co
       assert.ok(out.chunks.every((c) => c.stream === 'stdout' || c.stream === 'stderr'));
     });
 
-    it("the step sees spec.env and nothing of Bosun's own environment", async () => {
+    it("the step sees spec.env and nothing of Bosun's own environment", caseOptions, async () => {
       process.env.BOSUN_CONTRACT_SECRET = 'do-not-leak';
 
       const { out } = await runStep(h.executor, spec({ env: { GREETING: 'hello world', QUOTE: `it's "quoted"` }, commands: ['echo "$GREETING|$QUOTE"', 'env'] }));
@@ -65,7 +68,7 @@ export function runExecutorContract(name: string, makeExecutor: () => Promise<Co
       assert.match(out.stdout, /^PATH=/m);
     });
 
-    it('the step runs in <workspace>/<workdir> and sees the checkout', async () => {
+    it('the step runs in <workspace>/<workdir> and sees the checkout', caseOptions, async () => {
       const { outcome, out } = await runStep(h.executor, spec({ workdir: 'sub', commands: ['pwd', 'cat marker.txt', 'cat ../README'] }));
 
       assert.equal(outcome.exitCode, 0, out.stdout + out.stderr);
@@ -74,11 +77,11 @@ export function runExecutorContract(name: string, makeExecutor: () => Promise<Co
       assert.match(out.stdout, /the checkout\n/);
     });
 
-    it('a workdir outside the workspace is refused as a user error', async () => {
+    it('a workdir outside the workspace is refused as a user error', caseOptions, async () => {
       await assert.rejects(h.executor.start(spec({ workdir: '../..' })), UserError);
     });
 
-    it('files written by one step are seen by the next step of the same build', async () => {
+    it('files written by one step are seen by the next step of the same build', caseOptions, async () => {
       const first = await runStep(h.executor, spec({ commands: [`echo ${runId} > shared-${name}.txt`] }));
       const second = await runStep(h.executor, spec({ commands: [`cat shared-${name}.txt`] }));
 
@@ -87,7 +90,7 @@ export function runExecutorContract(name: string, makeExecutor: () => Promise<Co
       assert.match(second.out.stdout, new RegExp(`^${runId}$`, 'm'));
     });
 
-    it('the workspace is a git checkout usable by git in the step image', async () => {
+    it('the workspace is a git checkout usable by git in the step image', caseOptions, async () => {
       const { outcome, out } = await runStep(h.executor, spec({ image: h.baseImage, commands: ['git log --format=%s', 'python3 -c "print(6*7)"'] }));
 
       assert.equal(outcome.exitCode, 0, out.stderr);
@@ -95,7 +98,7 @@ export function runExecutorContract(name: string, makeExecutor: () => Promise<Co
       assert.match(out.stdout, /^42$/m);
     });
 
-    it('a step over its timeout is stopped with reason timeout and leaves nothing behind', async () => {
+    it('a step over its timeout is stopped with reason timeout and leaves nothing behind', caseOptions, async () => {
       const stepBuild = `${buildId}to`;
       const started = Date.now();
 
@@ -107,7 +110,7 @@ export function runExecutorContract(name: string, makeExecutor: () => Promise<Co
       assert.deepEqual(await h.stepResources(stepBuild), []);
     });
 
-    it('stop() cancels a running step with SIGTERM and lets it finish within the grace', async () => {
+    it('stop() cancels a running step with SIGTERM and lets it finish within the grace', caseOptions, async () => {
       const handle = await h.executor.start(spec({ commands: ["trap 'echo bye; exit 143' TERM; echo ready; while true; do sleep 0.1; done"] }));
       let seen = '';
       const output = collect(handle.output, (text) => (seen = text));
@@ -123,7 +126,7 @@ export function runExecutorContract(name: string, makeExecutor: () => Promise<Co
       await handle.stop(1000);
     });
 
-    it('stop() kills a step that ignores SIGTERM once the grace is over', async () => {
+    it('stop() kills a step that ignores SIGTERM once the grace is over', caseOptions, async () => {
       const handle = await h.executor.start(spec({ commands: ["trap '' TERM; echo ready; while true; do sleep 0.1; done"] }));
       let seen = '';
       const output = collect(handle.output, (text) => (seen = text));
@@ -139,7 +142,7 @@ export function runExecutorContract(name: string, makeExecutor: () => Promise<Co
       assert.ok(Date.now() - started >= 1000, 'the grace was respected');
     });
 
-    it('destroy is idempotent: twice, concurrently, and by ref from elsewhere', async () => {
+    it('destroy is idempotent: twice, concurrently, and by ref from elsewhere', caseOptions, async () => {
       const handle = await h.executor.start(spec({ commands: ['sleep 300'] }));
       const output = collect(handle.output);
 
@@ -152,7 +155,7 @@ export function runExecutorContract(name: string, makeExecutor: () => Promise<Co
       await output;
     });
 
-    it('a start that fails (missing image or bad workdir) throws a coded error and leaves nothing', async () => {
+    it('a start that fails (missing image or bad workdir) throws a coded error and leaves nothing', caseOptions, async () => {
       const failBuild = `${buildId}bad`;
       const bad = h.enforcesMemory
         ? spec({ buildId: failBuild, labels: labelsFor(failBuild), image: 'bosun/does-not-exist:1' })
@@ -170,7 +173,7 @@ export function runExecutorContract(name: string, makeExecutor: () => Promise<Co
       assert.deepEqual(await h.buildResources(failBuild), []);
     });
 
-    it('a step printing 100,000 lines delivers every line once, in order', async () => {
+    it('a step printing 100,000 lines delivers every line once, in order', caseOptions, async () => {
       const { outcome, out } = await runStep(h.executor, spec({ commands: ['seq 1 100000'] }));
 
       assert.equal(outcome.exitCode, 0);
@@ -183,7 +186,7 @@ export function runExecutorContract(name: string, makeExecutor: () => Promise<Co
       });
     });
 
-    it('a step over its memory limit ends with reason oom', async (t) => {
+    it('a step over its memory limit ends with reason oom', caseOptions, async (t) => {
       if (!h.enforcesMemory) {
         t.skip('local executor has no memory limit');
         return;
@@ -195,7 +198,7 @@ export function runExecutorContract(name: string, makeExecutor: () => Promise<Co
       assert.notEqual(outcome.exitCode, 0);
     });
 
-    it('reap removes resources of this instance that are not claimed, and keeps claimed ones', async () => {
+    it('reap removes resources of this instance that are not claimed, and keeps claimed ones', caseOptions, async () => {
       const orphanBuild = `${buildId}orph`;
       const keptBuild = `${buildId}kept`;
       const orphan = await h.executor.start(spec({ buildId: orphanBuild, labels: labelsFor(orphanBuild), commands: ['sleep 300'] }));
@@ -216,7 +219,7 @@ export function runExecutorContract(name: string, makeExecutor: () => Promise<Co
       await h.executor.cleanupBuild(keptBuild);
     });
 
-    it('cleanupBuild removes the per-build resources and is idempotent', async () => {
+    it('cleanupBuild removes the per-build resources and is idempotent', caseOptions, async () => {
       const ownBuild = `${buildId}cb`;
       await runStep(h.executor, spec({ buildId: ownBuild, labels: labelsFor(ownBuild), commands: ['true'] }));
 
@@ -253,7 +256,7 @@ export function runIsolationContract(name: string, makeExecutor: () => Promise<C
       await h?.close();
     });
 
-    it('the real container runs unprivileged, capability-free, read-only, limited, non-root, on an internal network', async () => {
+    it('the real container runs unprivileged, capability-free, read-only, limited, non-root, on an internal network', caseOptions, async () => {
       const handle = await h.executor.start(spec({ limits: { cpus: 0.5, memoryBytes: 64 * 2 ** 20, pids: 100 }, commands: ['sleep 300'] }));
       const output = collect(handle.output);
       try {
@@ -275,7 +278,7 @@ export function runIsolationContract(name: string, makeExecutor: () => Promise<C
       }
     });
 
-    it('inside the step: no capabilities, a read-only root, a non-root user, writable /tmp and HOME', async () => {
+    it('inside the step: no capabilities, a read-only root, a non-root user, writable /tmp and HOME', caseOptions, async () => {
       const { out } = await runStep(h.executor, spec({ commands: ['grep -E "^Cap(Eff|Prm|Bnd)" /proc/self/status', 'id -u', 'touch /evil 2>/dev/null && echo ROOT-WRITABLE || echo root-read-only', 'touch /tmp/x "$HOME/x" && echo tmp-ok', 'touch /workspace/x && echo ws-ok'] }));
 
       assert.match(out.stdout, /^CapEff:\s+0000000000000000$/m);
@@ -286,7 +289,7 @@ export function runIsolationContract(name: string, makeExecutor: () => Promise<C
       assert.match(out.stdout, /^ws-ok$/m);
     });
 
-    it('inside the step: the host (loopback, its addresses, the bridges) cannot be reached', async () => {
+    it('inside the step: the host (loopback, its addresses, the bridges) cannot be reached', caseOptions, async () => {
       const server = await greeter();
       const probes = hostAddresses().map((ip) => `nc -w 2 ${ip} ${server.port} </dev/null || true`);
       try {
@@ -300,7 +303,7 @@ export function runIsolationContract(name: string, makeExecutor: () => Promise<C
       }
     });
 
-    it('a fork bomb is contained by the pids limit', async () => {
+    it('a fork bomb is contained by the pids limit', caseOptions, async () => {
       const { outcome, out } = await runStep(h.executor, spec({ timeoutSec: 20, limits: { cpus: 1, memoryBytes: 128 * 2 ** 20, pids: 32 }, commands: ['i=0; while [ $i -lt 100 ]; do sleep 5 & i=$((i+1)); done 2>/dev/null; echo spawned'] }));
 
       assert.notEqual(outcome.exitCode, 0, out.stdout);

@@ -1,9 +1,9 @@
-import { mkdtemp, rm, stat } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { isAbsolute, join, relative, resolve } from 'node:path';
-import { UserError } from '../../errors.js';
+import { join } from 'node:path';
 import type { Logger } from '../../logger.js';
 import { labelKeys, type Executor, type StepHandle, type StepSpec } from '../executor.js';
+import { workingDirectory } from '../working-directory.js';
 import { LocalRegistry } from './local-registry.js';
 import { parseLocalRef, signalLocalRef } from './local-ref.js';
 import { LocalStep } from './local-step.js';
@@ -49,7 +49,7 @@ export class LocalExecutor implements Executor {
   }
 
   async start(spec: StepSpec): Promise<StepHandle> {
-    const cwd = await workingDirectory(spec.workspace, spec.workdir);
+    const cwd = join(spec.workspace, await workingDirectory(spec.workspace, spec.workdir));
     const home = await mkdtemp(join(tmpdir(), 'bosun-home-'));
     const env = { PATH: this.#opts.path ?? defaultPath, HOME: home, ...spec.env };
     const labels = { ...spec.labels, [labelKeys.managed]: 'true', [labelKeys.instance]: this.#opts.instanceId };
@@ -95,16 +95,4 @@ export class LocalExecutor implements Executor {
   async cleanupBuild(_buildId: string): Promise<void> {}
 
   async close(): Promise<void> {}
-}
-
-/** `<workspace>/<workdir>`, refusing a workdir that leaves the workspace or does not exist. */
-async function workingDirectory(workspace: string, workdir: string): Promise<string> {
-  const cwd = resolve(workspace, workdir || '.');
-  const rel = relative(workspace, cwd);
-  if (rel.startsWith('..') || isAbsolute(rel)) {
-    throw new UserError('spec_invalid', `working directory ${workdir} is outside the workspace`);
-  }
-  const info = await stat(cwd).catch(() => undefined);
-  if (!info?.isDirectory()) throw new UserError('spec_invalid', `working directory ${workdir || '.'} does not exist`);
-  return cwd;
 }

@@ -1,0 +1,33 @@
+import type { OutputChunk } from '../executor.js';
+
+/**
+ * Splits Docker's multiplexed stream (8-byte header: stream type, 3 zero bytes, payload
+ * length big-endian; then the payload) into tagged chunks. Frames may arrive split across
+ * or merged within reads; the demuxer keeps the partial frame until the rest arrives, so no
+ * byte is lost or repeated. Stream type 1 is stdout; 2 (and 3, the engine's own errors) stderr.
+ */
+export class Demuxer {
+  readonly #emit: (stream: OutputChunk['stream'], data: Buffer) => void;
+  #pending: Buffer = Buffer.alloc(0);
+
+  constructor(emit: (stream: OutputChunk['stream'], data: Buffer) => void) {
+    this.#emit = emit;
+  }
+
+  write(chunk: Buffer): void {
+    let buf = this.#pending.length > 0 ? Buffer.concat([this.#pending, chunk]) : chunk;
+    while (buf.length >= 8) {
+      const size = buf.readUInt32BE(4);
+      if (buf.length < 8 + size) break;
+      const type = buf[0];
+      if (size > 0) this.#emit(type === 1 ? 'stdout' : 'stderr', buf.subarray(8, 8 + size));
+      buf = buf.subarray(8 + size);
+    }
+    this.#pending = buf.length > 0 ? Buffer.from(buf) : Buffer.alloc(0);
+  }
+
+  /** Bytes of an incomplete frame still held (non-zero at the end means a truncated stream). */
+  get pendingBytes(): number {
+    return this.#pending.length;
+  }
+}

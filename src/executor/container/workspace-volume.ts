@@ -1,0 +1,106 @@
+import { spawn } from 'node:child_process';
+import type Docker from 'dockerode';
+import { buildLabels, workspaceMarkerName, workspaceVolumeName } from './resource-names.js';
+import { engineError, ignoreNotFound, retryWhileConflict, statusCode } from './docker-errors.js';
+import { stepUser, workspaceMount } from './isolation.js';
+
+/**
+ * The build's workspace as a named volume, `bosun-ws-<buildId>`, shared by its steps: the
+ * host checkout is never bind-mounted (R15). It is filled once per build by copying the host
+ * workspace into it (`tar` of the directory, streamed to `putArchive` of a created, never
+ * started helper container that mounts the volume; files owned by the step user).
+ *
+ * Idempotency: a container named `bosun-wsready-<buildId>` (created, never started) marks the
+ * volume as complete. It is created only after the copy succeeded, so a crash mid-copy means
+ * the next step copies again (over the partial copy). In-process callers share one fill.
+ * `remove` deletes the marker and the volume (waiting while a step still uses it).
+ *
+ * Swarm on one node: the volume is local to the manager, where the steps run. Several nodes
+ * would need the volume on each node the build's steps land on (see the swarm executor).
+ */
+export class WorkspaceVolumes {
+  readonly #docker: Docker;
+  readonly #instanceId: string;
+  readonly #pending = new Map<string, Promise<string>>();
+
+  constructor(docker: Docker, instanceId: string) {
+    this.#docker = docker;
+    this.#instanceId = instanceId;
+  }
+
+  /** The volume's name, filled from `workspace` the first time. `imageId` serves the helper. */
+  ensure(buildId: string, workspace: string, imageId: string): Promise<string> {
+    let pending = this.#pending.get(buildId);
+    if (!pending) {
+      pending = this.#fill(buildId, workspace, imageId);
+      this.#pending.set(buildId, pending);
+      pending.catch(() => this.#pending.delete(buildId));
+    }
+    return pending;
+  }
+
+  async remove(buildId: string): Promise<void> {
+    this.#pending.delete(buildId);
+    await ignoreNotFound(() => this.#docker.getContainer(workspaceMarkerName(buildId)).remove({ force: true }));
+    const volume = workspaceVolumeName(buildId);
+    await retryWhileConflict(() => ignoreNotFound(() => this.#docker.getVolume(volume).remove()));
+  }
+
+  async #fill(buildId: string, workspace: string, imageId: string): Promise<string> {
+    const volume = workspaceVolumeName(buildId);
+    const marker = workspaceMarkerName(buildId);
+    if (await this.#exists(marker)) return volume;
+    const labels = buildLabels(buildId, this.#instanceId);
+    try {
+      await this.#docker.createVolume({ Name: volume, Labels: labels });
+      const helper = await this.#docker.createContainer({
+        Image: imageId,
+        Entrypoint: ['/bin/sh'],
+        Cmd: ['-c', 'true'],
+        User: stepUser,
+        NetworkDisabled: true,
+        Labels: labels,
+        HostConfig: { Mounts: [{ Type: 'volume', Source: volume, Target: workspaceMount }] },
+      });
+      try {
+        await helper.putArchive(tarDirectory(workspace), { path: workspaceMount });
+      } finally {
+        await ignoreNotFound(() => helper.remove({ force: true }));
+      }
+      await this.#createMarker(marker, imageId, labels);
+      return volume;
+    } catch (err) {
+      throw engineError(`could not prepare the workspace volume ${volume}`, err);
+    }
+  }
+
+  async #createMarker(name: string, imageId: string, labels: Record<string, string>): Promise<void> {
+    try {
+      await this.#docker.createContainer({ name, Image: imageId, Entrypoint: ['/bin/sh'], Cmd: ['-c', 'true'], NetworkDisabled: true, Labels: { ...labels, 'bosun.role': 'workspace-marker' } });
+    } catch (err) {
+      if (statusCode(err) !== 409) throw err;
+    }
+  }
+
+  async #exists(container: string): Promise<boolean> {
+    try {
+      await this.#docker.getContainer(container).inspect();
+      return true;
+    } catch (err) {
+      if (statusCode(err) === 404) return false;
+      throw err;
+    }
+  }
+}
+
+/** A tar stream of `dir`'s contents from the system `tar` (no shell), owned by the step user. */
+function tarDirectory(dir: string): NodeJS.ReadableStream {
+  const [uid, gid] = stepUser.split(':');
+  const tar = spawn('tar', ['-C', dir, '--numeric-owner', `--owner=${uid}`, `--group=${gid}`, '-cf', '-', '.'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let stderr = '';
+  tar.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+  tar.on('exit', (code) => {
+    if (code !== 0) tar.stdout.destroy(new Error(`tar of ${dir} failed (${code}): ${stderr.trim()}`));
+  });
+  return tar.stdout;
+}

@@ -1,0 +1,60 @@
+import type { ContainerCreateOptions } from 'dockerode';
+import type { StepSpec } from '../executor.js';
+import { stepScript } from '../step-script.js';
+import { containerEnv, containerWorkdir, stepUser, tmpfsBytes, tmpfsTargets, workspaceMount } from '../container/isolation.js';
+
+export interface ContainerTarget {
+  name: string;
+  imageId: string;
+  networkName: string;
+  volumeName: string;
+  /** The workdir relative to the workspace (POSIX, '' for the root). */
+  workdir: string;
+  labels: Record<string, string>;
+}
+
+/**
+ * A step as a plain container (pure; unit-testable). Isolation is fixed here (R15, R16, R18):
+ * unprivileged, every capability dropped and none added, no-new-privileges, non-root user,
+ * read-only root with tmpfs /tmp and HOME, the workspace volume (never a host bind), CPU,
+ * memory (no extra swap) and pids limits, the build's internal network, and an init process
+ * (docker-init) as PID 1 so SIGTERM reaches the script and zombies are reaped.
+ */
+export function toContainerSpec(spec: StepSpec, target: ContainerTarget): ContainerCreateOptions {
+  const tmpfsSize = tmpfsBytes(spec.limits.memoryBytes);
+  return {
+    name: target.name,
+    Image: target.imageId,
+    Entrypoint: ['/bin/sh', '-e', '-c'],
+    Cmd: [stepScript(spec.commands)],
+    Env: containerEnv(spec.env),
+    WorkingDir: containerWorkdir(target.workdir),
+    User: stepUser,
+    Labels: target.labels,
+    AttachStdin: false,
+    AttachStdout: true,
+    AttachStderr: true,
+    Tty: false,
+    OpenStdin: false,
+    StopSignal: 'SIGTERM',
+    HostConfig: {
+      Init: true,
+      Privileged: false,
+      CapDrop: ['ALL'],
+      CapAdd: [],
+      SecurityOpt: ['no-new-privileges'],
+      ReadonlyRootfs: true,
+      Mounts: [
+        { Type: 'volume', Source: target.volumeName, Target: workspaceMount },
+        ...tmpfsTargets.map((path) => ({ Type: 'tmpfs' as const, Source: '', Target: path, TmpfsOptions: { SizeBytes: tmpfsSize, Mode: 0o1777 } })),
+      ],
+      NanoCpus: Math.round(spec.limits.cpus * 1e9),
+      Memory: spec.limits.memoryBytes,
+      MemorySwap: spec.limits.memoryBytes,
+      PidsLimit: spec.limits.pids,
+      NetworkMode: target.networkName,
+      RestartPolicy: { Name: 'no' },
+      LogConfig: { Type: 'json-file', Config: {} },
+    },
+  };
+}

@@ -1,0 +1,174 @@
+import type Docker from 'dockerode';
+import { InfraError } from '../../errors.js';
+import type { OutputChunk, StepHandle, StepOutcome } from '../executor.js';
+import { OutputQueue } from '../output-queue.js';
+import { ignoreNotFound, statusCode } from '../container/docker-errors.js';
+import { ServiceLogs } from './service-logs.js';
+import { terminalStates, type SwarmTask } from './swarm-task.js';
+import type { TaskWatcher } from './task-watcher.js';
+
+export interface SwarmStepOptions {
+  timeoutSec: number;
+  timeoutGraceMs: number;
+}
+
+/**
+ * One step as a one-shot service. Its single task is polled until terminal; the exit code is
+ * read from `ContainerStatus.ExitCode` only then (it reads 0 while running).
+ *
+ * Outcomes: `complete`/`failed` give the exit code (`oom` when the task's container, if on this
+ * node, was OOM-killed). A task that ends `shutdown`/`orphaned`/`remove` without us stopping
+ * it (node lost, service removed behind our back) gives `{ exitCode: -1, reason: 'node_lost' }`;
+ * a `rejected` task (could not start: image or mount missing on the node) and a service that
+ * vanished reject `wait()` with an `InfraError` (retryable).
+ *
+ * Stop: SIGTERM to the task's container when it is on this engine, SIGKILL after the grace;
+ * otherwise the service is removed, and Swarm applies `StopGracePeriod`.
+ */
+export class SwarmStep implements StepHandle {
+  readonly ref: string;
+  readonly output: AsyncIterable<OutputChunk>;
+  readonly #docker: Docker;
+  readonly #service: Docker.Service;
+  readonly #logs: ServiceLogs;
+  readonly #outcome: Promise<StepOutcome>;
+  readonly #timer: NodeJS.Timeout;
+  readonly #unwatch: () => void;
+  #settle: { resolve: (o: StepOutcome) => void; reject: (e: unknown) => void } | undefined;
+  #reason: StepOutcome['reason'];
+  #containerId: string | undefined;
+  #sawTask = false;
+  #done = false;
+  #destroying: Promise<void> | undefined;
+
+  constructor(docker: Docker, service: Docker.Service, watcher: TaskWatcher, opts: SwarmStepOptions) {
+    this.#docker = docker;
+    this.#service = service;
+    this.ref = `swarm:${service.id}`;
+    const queue = new OutputQueue();
+    this.output = queue;
+    this.#logs = new ServiceLogs(service, queue);
+    void this.#logs.follow();
+    this.#outcome = new Promise((resolve, reject) => (this.#settle = { resolve, reject }));
+    this.#outcome.catch(() => undefined);
+    this.#unwatch = watcher.watch(service.id, (tasks) => this.#onTasks(tasks), (err) => this.#fail(err));
+    this.#timer = setTimeout(() => {
+      this.#reason ??= 'timeout';
+      void this.#terminate(opts.timeoutGraceMs).catch(() => undefined);
+    }, opts.timeoutSec * 1000);
+  }
+
+  wait(): Promise<StepOutcome> {
+    return this.#outcome;
+  }
+
+  async stop(graceMs: number): Promise<void> {
+    if (this.#done) return;
+    this.#reason ??= 'cancelled';
+    await this.#terminate(graceMs);
+  }
+
+  destroy(): Promise<void> {
+    this.#destroying ??= this.#destroy();
+    return this.#destroying;
+  }
+
+  async #destroy(): Promise<void> {
+    clearTimeout(this.#timer);
+    this.#unwatch();
+    if (!this.#done) {
+      this.#done = true;
+      this.#logs.abort();
+      this.#settle?.resolve({ exitCode: -1, reason: this.#reason ?? 'cancelled' });
+    }
+    await ignoreNotFound(() => this.#service.remove());
+  }
+
+  async #terminate(graceMs: number): Promise<void> {
+    if (this.#done) return;
+    const container = this.#containerId ? this.#docker.getContainer(this.#containerId) : undefined;
+    if (!container || !(await signal(container, 'SIGTERM'))) {
+      await ignoreNotFound(() => this.#service.remove());
+      await this.#outcome.catch(() => undefined);
+      return;
+    }
+    const kill = setTimeout(() => void signal(container, 'SIGKILL'), graceMs);
+    await this.#outcome.catch(() => undefined);
+    clearTimeout(kill);
+  }
+
+  #onTasks(tasks: SwarmTask[]): void {
+    if (this.#done) return;
+    const task = tasks[0];
+    if (!task) {
+      if (this.#sawTask || this.#reason) this.#end({ exitCode: -1, reason: this.#reason ?? 'node_lost' });
+      return;
+    }
+    this.#sawTask = true;
+    this.#containerId ??= task.Status.ContainerStatus?.ContainerID || undefined;
+    if (!terminalStates.has(task.Status.State)) return;
+    this.#done = true;
+    this.#unwatch();
+    clearTimeout(this.#timer);
+    void this.#finalize(task);
+  }
+
+  async #finalize(task: SwarmTask): Promise<void> {
+    const { State: state, Err: err, ContainerStatus: status } = task.Status;
+    const exitCode = status?.ExitCode;
+    if ((state === 'complete' || state === 'failed') && typeof exitCode === 'number') {
+      await this.#logs.finish();
+      const reason = this.#reason ?? (exitCode !== 0 && (await this.#oomKilled()) ? 'oom' : undefined);
+      this.#settle?.resolve(reason ? { exitCode, reason } : { exitCode });
+      return;
+    }
+    if (this.#reason) {
+      this.#end({ exitCode: -1, reason: this.#reason });
+      return;
+    }
+    if (state === 'rejected') {
+      this.#logs.abort();
+      this.#settle?.reject(new InfraError('executor', `step service ${this.#service.id} was rejected: ${err ?? 'no reason given'}`));
+      return;
+    }
+    this.#end({ exitCode: -1, reason: 'node_lost' });
+  }
+
+  #end(outcome: StepOutcome): void {
+    this.#done = true;
+    this.#unwatch();
+    clearTimeout(this.#timer);
+    void this.#logs.finish().finally(() => this.#settle?.resolve(outcome));
+  }
+
+  #fail(err: unknown): void {
+    if (this.#done) return;
+    this.#done = true;
+    this.#unwatch();
+    clearTimeout(this.#timer);
+    this.#logs.abort();
+    this.#settle?.reject(new InfraError('executor', `lost track of step service ${this.#service.id}`, { cause: err }));
+  }
+
+  async #oomKilled(): Promise<boolean> {
+    if (!this.#containerId) return false;
+    try {
+      const info = await this.#docker.getContainer(this.#containerId).inspect();
+      return info.State.OOMKilled === true;
+    } catch {
+      return false;
+    }
+  }
+}
+
+/** Signal a task container on this engine; false when it is not here (or already gone). */
+async function signal(container: Docker.Container, name: 'SIGTERM' | 'SIGKILL'): Promise<boolean> {
+  try {
+    await container.kill({ signal: name });
+    return true;
+  } catch (err) {
+    const code = statusCode(err);
+    if (code === 409) return true;
+    return false;
+  }
+}

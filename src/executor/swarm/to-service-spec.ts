@@ -1,0 +1,70 @@
+import type { CreateServiceOptions } from 'dockerode';
+import type { StepSpec } from '../executor.js';
+import { stepScript } from '../step-script.js';
+import { containerEnv, containerWorkdir, stepUser, tmpfsBytes, tmpfsTargets, workspaceMount } from '../container/isolation.js';
+
+export interface ServiceTarget {
+  name: string;
+  imageId: string;
+  networkId: string;
+  volumeName: string;
+  /** The workdir relative to the workspace (POSIX, '' for the root). */
+  workdir: string;
+  labels: Record<string, string>;
+  /** The node that holds the build's workspace volume (and the image): the task runs there. */
+  nodeId: string;
+  /** Grace Swarm gives between StopSignal and SIGKILL when the service is removed. */
+  stopGraceMs: number;
+}
+
+/**
+ * A step as a one-shot Swarm service (pure; unit-testable).
+ * - `Replicated` with one replica and `RestartPolicy: none`: Swarm never re-runs a step (R19);
+ *   unlike `ReplicatedJob`, its container goes away with the service.
+ * - The image by ID (a tag would make the task try a public registry), `json-file` logs so
+ *   they can be read back, labels on the service and its container.
+ * - Isolation (R15, R16, R18): no capabilities (dropped ALL, added none), non-root user,
+ *   read-only root with tmpfs /tmp and HOME, the workspace volume and no host bind, CPU,
+ *   memory and pids limits (`Pids` needs API 1.41), the build's internal overlay network, and
+ *   an init as PID 1. Swarm services cannot be privileged. Engine 20.10's service API has no
+ *   `no-new-privileges` (see the executor's notes).
+ * - Placed on the node holding the build's workspace volume.
+ */
+export function toServiceSpec(spec: StepSpec, target: ServiceTarget): CreateServiceOptions {
+  const tmpfsSize = tmpfsBytes(spec.limits.memoryBytes);
+  return {
+    Name: target.name,
+    Labels: target.labels,
+    TaskTemplate: {
+      ContainerSpec: {
+        Image: target.imageId,
+        Labels: target.labels,
+        Command: ['/bin/sh', '-e', '-c'],
+        Args: [stepScript(spec.commands)],
+        Env: containerEnv(spec.env),
+        Dir: containerWorkdir(target.workdir),
+        User: stepUser,
+        Init: true,
+        TTY: false,
+        OpenStdin: false,
+        ReadOnly: true,
+        StopSignal: 'SIGTERM',
+        StopGracePeriod: Math.round(target.stopGraceMs * 1e6),
+        CapabilityDrop: ['ALL'],
+        CapabilityAdd: [],
+        Mounts: [
+          { Type: 'volume', Source: target.volumeName, Target: workspaceMount },
+          ...tmpfsTargets.map((path) => ({ Type: 'tmpfs' as const, Source: '', Target: path, TmpfsOptions: { SizeBytes: tmpfsSize, Mode: 0o1777 } })),
+        ],
+      },
+      Resources: {
+        Limits: { NanoCPUs: Math.round(spec.limits.cpus * 1e9), MemoryBytes: spec.limits.memoryBytes, Pids: spec.limits.pids },
+      },
+      RestartPolicy: { Condition: 'none', MaxAttempts: 0 },
+      Placement: { Constraints: [`node.id==${target.nodeId}`] },
+      Networks: [{ Target: target.networkId }],
+      LogDriver: { Name: 'json-file' },
+    },
+    Mode: { Replicated: { Replicas: 1 } },
+  };
+}

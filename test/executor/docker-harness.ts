@@ -1,0 +1,135 @@
+import Docker from 'dockerode';
+import { test } from 'node:test';
+import { labelKeys } from '../../src/executor/executor.js';
+import { buildNetworkName, workspaceMarkerName, workspaceVolumeName } from '../../src/executor/container/resource-names.js';
+import { runId, type IsolationFacts } from './contract-support.js';
+
+export const busyboxImage = 'bosun/busybox:1';
+export const baseImage = 'bosun/base:bookworm';
+export const testInstanceId = `test-${runId}`;
+
+/**
+ * The engine for the Docker and Swarm suites. Under CI (CI=true) a missing engine or missing
+ * base images fail loudly; elsewhere the suite is skipped with a message.
+ */
+export async function engineForTests(needSwarm: boolean): Promise<Docker | undefined> {
+  const docker = new Docker();
+  const problem = await engineProblem(docker, needSwarm);
+  if (!problem) return docker;
+  if (process.env.CI) {
+    test('docker engine is available (required in CI)', () => {
+      throw new Error(`${problem}; run scripts/docker-up.sh`);
+    });
+  } else {
+    test(`docker executor suite skipped: ${problem} (run scripts/docker-up.sh)`, (t) => t.skip(problem));
+  }
+  return undefined;
+}
+
+async function engineProblem(docker: Docker, needSwarm: boolean): Promise<string | undefined> {
+  try {
+    await docker.ping();
+  } catch (err) {
+    return `no docker engine answers (${(err as Error).message})`;
+  }
+  for (const image of [busyboxImage, baseImage]) {
+    try {
+      await docker.getImage(image).inspect();
+    } catch {
+      return `image ${image} is missing (scripts/build-base-images.sh)`;
+    }
+  }
+  if (!needSwarm) return undefined;
+  const info = (await docker.info()) as { Swarm?: { LocalNodeState?: string; ControlAvailable?: boolean } };
+  if (info.Swarm?.LocalNodeState !== 'active' || !info.Swarm.ControlAvailable) return 'the engine is not a swarm manager';
+  return undefined;
+}
+
+/** Containers carrying this build's label (step containers; not the workspace marker). */
+export async function stepContainers(docker: Docker, buildId: string): Promise<string[]> {
+  const list = await docker.listContainers({ all: true, filters: JSON.stringify({ label: [`${labelKeys.build}=${buildId}`] }) });
+  return list.filter((c) => c.Labels['bosun.role'] === undefined).map((c) => c.Names[0] ?? c.Id);
+}
+
+/** The build's network, volume and workspace marker, if any is left. */
+export async function buildResources(docker: Docker, buildId: string): Promise<string[]> {
+  const left: string[] = [];
+  const networks = await docker.listNetworks({ filters: JSON.stringify({ name: [buildNetworkName(buildId)] }) });
+  left.push(...networks.filter((n) => n.Name === buildNetworkName(buildId)).map((n) => `network ${n.Name}`));
+  const { Volumes: volumes } = await docker.listVolumes({ filters: JSON.stringify({ name: [workspaceVolumeName(buildId)] }) });
+  left.push(...(volumes ?? []).filter((v) => v.Name === workspaceVolumeName(buildId)).map((v) => `volume ${v.Name}`));
+  const markers = await docker.listContainers({ all: true, filters: JSON.stringify({ name: [workspaceMarkerName(buildId)] }) });
+  left.push(...markers.map((c) => `container ${c.Names[0] ?? c.Id}`));
+  return left;
+}
+
+/** Remove everything this test run's instance created, by label. */
+export async function sweepInstance(docker: Docker): Promise<void> {
+  const label = JSON.stringify({ label: [`${labelKeys.instance}=${testInstanceId}`] });
+  const info = (await docker.info()) as { Swarm?: { ControlAvailable?: boolean } };
+  if (info.Swarm?.ControlAvailable) {
+    for (const service of await docker.listServices({ filters: label })) await docker.getService(service.ID).remove().catch(() => undefined);
+  }
+  for (const c of await docker.listContainers({ all: true, filters: label })) await docker.getContainer(c.Id).remove({ force: true }).catch(() => undefined);
+  await new Promise((resolve) => setTimeout(resolve, 500));
+  const { Volumes: volumes } = await docker.listVolumes({ filters: label });
+  for (const v of volumes ?? []) await docker.getVolume(v.Name).remove().catch(() => undefined);
+  for (const n of await docker.listNetworks({ filters: label })) await docker.getNetwork(n.Id).remove().catch(() => undefined);
+}
+
+/** Isolation facts of a plain container, read back from the engine. */
+export async function containerIsolation(docker: Docker, id: string): Promise<IsolationFacts> {
+  const info = await docker.getContainer(id).inspect();
+  const host = info.HostConfig as Docker.HostConfig & { Mounts?: Array<{ Type?: string }> };
+  const networks = Object.values(info.NetworkSettings.Networks ?? {});
+  const internal = await Promise.all(networks.map(async (n) => ((await docker.getNetwork(n.NetworkID).inspect()) as { Internal?: boolean }).Internal === true));
+  return {
+    privileged: host.Privileged === true,
+    capAdd: host.CapAdd ?? [],
+    capDrop: host.CapDrop ?? [],
+    bindMounts: [...(host.Binds ?? []), ...(info.Mounts ?? []).filter((m) => m.Type === 'bind').map((m) => m.Source)],
+    readonlyRootfs: host.ReadonlyRootfs === true,
+    user: info.Config.User ?? '',
+    pidsLimit: host.PidsLimit ?? 0,
+    memoryBytes: host.Memory ?? 0,
+    nanoCpus: host.NanoCpus ?? 0,
+    networksInternal: internal,
+  };
+}
+
+/** Live services carrying this build's label. */
+export async function stepServices(docker: Docker, buildId: string): Promise<string[]> {
+  const list = await docker.listServices({ filters: JSON.stringify({ label: [`${labelKeys.build}=${buildId}`] }) });
+  return list.map((s) => s.Spec?.Name ?? s.ID);
+}
+
+/** Isolation facts of a step service: its spec, and the real task container behind it. */
+export async function serviceIsolation(docker: Docker, serviceId: string): Promise<IsolationFacts> {
+  const service = (await docker.getService(serviceId).inspect()) as { Spec: Docker.ServiceSpec };
+  const task = service.Spec.TaskTemplate as Docker.ContainerTaskSpec;
+  const spec = task.ContainerSpec ?? {};
+  const limits = task.Resources?.Limits ?? {};
+  let containerId: string | undefined;
+  for (let i = 0; i < 100 && !containerId; i += 1) {
+    const tasks = (await docker.listTasks({ filters: JSON.stringify({ service: [serviceId] }) })) as Array<{ Status?: { State?: string; ContainerStatus?: { ContainerID?: string } } }>;
+    const running = tasks.find((t) => t.Status?.State === 'running');
+    containerId = running?.Status?.ContainerStatus?.ContainerID;
+    if (!containerId) await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  if (!containerId) throw new Error('the task never ran');
+  const container = await containerIsolation(docker, containerId);
+  const networks = await Promise.all((task.Networks ?? []).map(async (n) => ((await docker.getNetwork(n.Target ?? '').inspect()) as { Internal?: boolean }).Internal === true));
+  const mounts = (spec.Mounts ?? []) as Array<{ Type?: string; Source?: string }>;
+  return {
+    privileged: container.privileged,
+    capAdd: [...(spec.CapabilityAdd ?? []), ...container.capAdd],
+    capDrop: spec.CapabilityDrop ?? [],
+    bindMounts: [...mounts.filter((m) => m.Type === 'bind').map((m) => m.Source ?? ''), ...container.bindMounts],
+    readonlyRootfs: spec.ReadOnly === true && container.readonlyRootfs,
+    user: spec.User ?? '',
+    pidsLimit: Math.min(limits.Pids ?? 0, container.pidsLimit),
+    memoryBytes: limits.MemoryBytes ?? 0,
+    nanoCpus: limits.NanoCPUs ?? 0,
+    networksInternal: [...networks, ...container.networksInternal.filter((internal) => !internal)],
+  };
+}

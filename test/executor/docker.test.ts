@@ -1,0 +1,29 @@
+import { silentLogger } from '../../src/logger.js';
+import { DockerExecutor } from '../../src/executor/docker/docker-executor.js';
+import { runExecutorContract, runIsolationContract } from './contract.js';
+import type { ContractHarness } from './contract-support.js';
+import { baseImage, buildResources, busyboxImage, containerIsolation, engineForTests, stepContainers, sweepInstance, testInstanceId } from './docker-harness.js';
+
+const docker = await engineForTests(false);
+
+if (docker) {
+  const engine = docker;
+  const makeHarness = async (): Promise<ContractHarness> => {
+    const executor = new DockerExecutor({ docker: engine, instanceId: testInstanceId, log: silentLogger(), timeoutGraceMs: 2000 });
+    return {
+      executor,
+      image: busyboxImage,
+      baseImage,
+      enforcesMemory: true,
+      stepResources: (buildId) => stepContainers(engine, buildId),
+      buildResources: (buildId) => buildResources(engine, buildId),
+      inspectIsolation: (ref) => containerIsolation(engine, ref.replace(/^docker:/, '')),
+      close: async () => {
+        await executor.close();
+        await sweepInstance(engine);
+      },
+    };
+  };
+  runExecutorContract('docker', makeHarness);
+  runIsolationContract('docker', makeHarness);
+}
