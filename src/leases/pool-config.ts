@@ -24,6 +24,8 @@ export const PoolConfig = z.strictObject({
   healthCheckTimeoutSec: z.number().int().positive().default(120),
   defaultTtlSec: z.number().int().positive().default(3600),
   maxTtlSec: z.number().int().positive().default(8 * 3600),
+  /** TTL of a pipeline stage's lease; the worker renews it every third of this, so a dead worker loses it this fast. */
+  pipelineTtlSec: z.number().int().positive().default(60),
   /** How long before expiry the holder gets the Extend / Release reminder. */
   reminderLeadSec: z.number().int().nonnegative().default(600),
   /** Group (from `groups`) whose members may renew or release anyone's lease in this pool. */

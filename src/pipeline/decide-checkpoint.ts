@@ -4,6 +4,7 @@ import { findStage } from '../domain/build.js';
 import { UserError } from '../errors.js';
 import type { PipelineDeps } from './pipeline-deps.js';
 import { setBuildStatus, setStageStatus, nowIso } from './transition.js';
+import { releaseCheckpointLease } from '../leases/checkpoint-leases.js';
 
 export interface DecideInput {
   buildId: string;
@@ -82,6 +83,7 @@ export async function decideCheckpoint(deps: PipelineDeps, input: DecideInput): 
     throw new UserError('invalid_transition', `the checkpoint of ${stage.name} in build #${input.buildId} was already decided${by}`);
   }
   await audit('ok', outcome);
+  if (outcome !== 'recorded') await releaseCheckpointLease(deps, build, stage.name);
   if (outcome !== 'recorded') await deps.queue.advance(input.buildId);
   return { build, outcome };
 }

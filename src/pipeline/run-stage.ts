@@ -8,6 +8,8 @@ import { setBuildStatus, setStageStatus, setStepStatus, nowIso } from './transit
 import { ensureWorkspace } from './workspace.js';
 import { runStep, type StepResult } from './run-step.js';
 import { reachCheckpoint } from './reach-checkpoint.js';
+import { acquireStageResources, waitingOnResources, type HeldResources } from '../leases/stage-leases.js';
+import { leaseForCheckpoint, releaseCheckpointLease } from '../leases/checkpoint-leases.js';
 
 /**
  * Verb (on a worker): run one stage's steps in order. Safe under at-least-once delivery
@@ -20,7 +22,7 @@ export async function runStage(deps: WorkerDeps, buildId: string, stageName: str
   const initial = await deps.store.require(buildId);
   const stage = findStage(initial, stageName);
   if (!stage || initial.attempt !== attempt) return;
-  if (stage.status !== 'queued' && stage.status !== 'running') return;
+  if (stage.status !== 'queued' && stage.status !== 'running' && !waitingOnResources(stage)) return;
   if (isTerminal(initial.status)) {
     await finishStage(deps, buildId, stageName, 'cancelled');
     return;
@@ -28,7 +30,7 @@ export async function runStage(deps: WorkerDeps, buildId: string, stageName: str
 
   await deps.store.update(buildId, (b) => {
     const s = findStage(b, stageName);
-    if (!s || (s.status !== 'queued' && s.status !== 'running')) return null;
+    if (!s || (s.status !== 'queued' && s.status !== 'running' && !waitingOnResources(s))) return null;
     const now = nowIso();
     const events = setStageStatus(b, s, 'running', now);
     if (b.status === 'queued' || b.status === 'waiting') events.push(...setBuildStatus(b, 'running', now));
@@ -42,7 +44,9 @@ export async function runStage(deps: WorkerDeps, buildId: string, stageName: str
     stopCurrent?.();
   });
   const heartbeat = startHeartbeat(deps, buildId, stageName);
+  let held: HeldResources | null = null;
   try {
+    held = await acquireStageResources(deps, initial, stage, () => cancelled);
     const workspace = await ensureWorkspace(deps.config, initial);
     let outcome: StageOutcome = 'success';
     for (const planned of stage.steps) {
@@ -80,6 +84,7 @@ export async function runStage(deps: WorkerDeps, buildId: string, stageName: str
   } finally {
     unwatch();
     clearInterval(heartbeat);
+    await held?.release('stage ended');
   }
   await deps.queue.advance(buildId);
 }
@@ -87,20 +92,24 @@ export async function runStage(deps: WorkerDeps, buildId: string, stageName: str
 type StageOutcome = 'success' | 'failed' | 'failed_infra' | 'cancelled';
 
 /** Records the stage's end: the outcome, and the steps that will not run marked skipped/cancelled. */
-export async function finishStage(deps: Pick<WorkerDeps, 'store' | 'config'>, buildId: string, stageName: string, outcome: StageOutcome): Promise<void> {
-  await deps.store.update(buildId, (b) => {
+export async function finishStage(deps: Pick<WorkerDeps, 'store' | 'config' | 'leases' | 'log'>, buildId: string, stageName: string, outcome: StageOutcome): Promise<void> {
+  const checkpointLease = outcome === 'success' ? await leaseForCheckpoint(deps, buildId, stageName) : {};
+  const { build } = await deps.store.update(buildId, (b) => {
     const s = findStage(b, stageName);
     if (!s || isTerminal(s.status) || s.status === 'waiting') return null;
     const now = nowIso();
     const events: BuildEvent[] = [];
     for (const st of s.steps) events.push(...closeStep(b, s, st, outcome, now));
     if (outcome === 'success' && s.checkpoint && !isTerminal(b.status)) {
-      events.push(...setStageStatus(b, s, 'running', now), ...reachCheckpoint(deps.config, b, s, now));
+      events.push(...setStageStatus(b, s, 'running', now), ...reachCheckpoint(deps.config, b, s, now, checkpointLease));
       return events;
     }
     events.push(...setStageStatus(b, s, outcome, now));
     return events;
   });
+  if (checkpointLease.leaseId && findStage(build, stageName)?.checkpointState?.leaseId !== checkpointLease.leaseId) {
+    await releaseCheckpointLease(deps, build, stageName, checkpointLease.leaseId);
+  }
 }
 
 function closeStep(b: Build, s: StageRun, st: StepRun, outcome: StageOutcome, now: string): BuildEvent[] {

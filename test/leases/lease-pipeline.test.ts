@@ -1,0 +1,118 @@
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { startHarness, type Harness } from '../support/bosun-harness.js';
+import { makeRepo } from '../support/git-repo.js';
+import { dispatch } from '../../commands/dispatch.js';
+import { makeBuildService } from '../../src/app/build-service.js';
+import { makeLeaseService } from '../../src/leases/lease-service.js';
+import type { CommandContext } from '../../commands/command.js';
+import type { StoredEvent } from '../../src/domain/build-event.js';
+
+let h: Harness;
+before(async () => {
+  h = await startHarness({
+    groups: { qa: ['slack:T1/UQA'] },
+    queue: { watchdogIntervalMs: 200 },
+    pools: {
+      device: { items: [{ id: 'pixel-1', attributes: ['android', 'pixel-7'] }], healthCheck: ['true'], pipelineTtlSec: 3 },
+      phone: { items: [{ id: 'iphone-1', attributes: ['ios-17'] }, { id: 'iphone-2', attributes: ['ios-17'] }], healthCheck: ['true'] },
+    },
+  });
+});
+after(async () => {
+  await h?.stop();
+});
+
+function ctx(id: string, name: string): CommandContext {
+  const core = h.server.core;
+  return { actor: { id, name }, source: 'slack', builds: makeBuildService(core.deps, core.redis), leases: makeLeaseService(core.deps.leases!) };
+}
+
+async function waitEvent(pred: (e: StoredEvent) => boolean, timeoutMs = 15_000): Promise<StoredEvent> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    const found = (await h.server.core.bus.range('-', 100_000)).find(pred);
+    if (found) return found;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error('event not seen');
+}
+
+async function itemState(pool: string, item: string): Promise<string | undefined> {
+  return (await h.server.core.deps.leases!.items(pool)).find((i) => i.id === item)?.state;
+}
+
+async function addRepo(name: string, spec: string[]): Promise<void> {
+  const repo = await makeRepo(h.dataDir, name, { 'bosun.yml': [...spec, ''].join('\n') });
+  h.server.core.config.repos[name] = { url: repo.url, defaultBranch: 'master', secrets: [] };
+}
+
+test('a stage that needs a device waits in line behind a person, gets the device in its env, and gives it back', async () => {
+  await addRepo('needs-device', [
+    'version: 1', 'image: any', 'stages:', '  e2e:', '    resources: [{ pool: device, attributes: [pixel-7] }]',
+    '    steps:', '      - name: run', '        run: echo "on device $BOSUN_RESOURCE_DEVICE token $BOSUN_RESOURCE_DEVICE_TOKEN"',
+  ]);
+  await waitEvent((e) => e.type === 'lease.item' && e.item === 'pixel-1' && e.state === 'free');
+  const alice = ctx('slack:T1/UA', 'alice');
+  const mine = await dispatch('lease device', alice);
+  const aliceLease = /lease (L-\d+)/.exec(mine.text)![1]!;
+
+  const started = await dispatch('build needs-device#master', ctx('slack:T1/UDEV', 'dev'));
+  const id = started.build!.id;
+  await h.waitFor(id, (b) => b.stages[0]?.status === 'waiting');
+  const waiting = await waitEvent((e) => e.type === 'lease.waiting' && e.buildId === id);
+  assert.equal(waiting.type === 'lease.waiting' && waiting.ahead, 'alice');
+  assert.match(waiting.type === 'lease.waiting' ? waiting.text : '', /build #\d+ e2e is #2 in line for device \(pixel-7\) behind alice/);
+
+  await dispatch(`release ${aliceLease}`, alice);
+  const done = await h.waitDone(id, 30_000);
+
+  assert.equal(done.status, 'success', JSON.stringify(done.stages));
+  const tail = await ctx('slack:T1/UDEV', 'dev').builds.logTail(id, {}, 10);
+  assert.match(tail!.lines.map((l) => l.text).join('\n'), /on device pixel-1 token \d+/);
+  const released = await waitEvent((e) => e.type === 'lease.released' && e.buildId === id);
+  assert.equal(released.type === 'lease.released' && released.item, 'pixel-1');
+  await waitEvent((e) => e.type === 'lease.item' && e.item === 'pixel-1' && e.state === 'free' && e.id > released.id);
+});
+
+const checkpointSpec = (timeout: string) => [
+  'version: 1', 'image: any', 'stages:', '  staging:', '    steps:', '      - name: deploy', '        run: echo deployed',
+  '    checkpoint:', '      instructions: Try the release on a phone.', '      checklist: [Login works, Push arrives]', `      timeout: ${timeout}`,
+  '      approvers: qa', '      resource: { pool: phone, attributes: [ios-17] }',
+  '  prod:', '    needs: [staging]', '    steps:', '      - name: go', '        run: echo live',
+];
+
+test('a checkpoint leases a phone for the tester; Pass resumes the pipeline and releases the phone', async () => {
+  await addRepo('manual-qa', checkpointSpec('4h'));
+  const started = await dispatch('build manual-qa#master', ctx('slack:T1/UDEV', 'dev'));
+  const id = started.build!.id;
+
+  const paused = await h.waitFor(id, (b) => b.status === 'waiting');
+  const state = paused.stages[0]!.checkpointState!;
+  assert.match(state.resourceLabel ?? '', /^iphone-\d \(phone\) — lease L-\d+$/);
+  const cp = await waitEvent((e) => e.type === 'checkpoint.waiting' && e.buildId === id);
+  assert.deepEqual(cp.type === 'checkpoint.waiting' && cp.checklist, ['Login works', 'Push arrives']);
+  assert.equal(cp.type === 'checkpoint.waiting' && cp.resource, state.resourceLabel);
+  const lease = await h.server.core.deps.leases!.require(state.leaseId!);
+  assert.equal(lease.state, 'active');
+
+  const passed = await dispatch(`pass ${id}`, ctx('slack:T1/UQA', 'qa'));
+  assert.match(passed.text, /^Passed the checkpoint of staging/);
+  const done = await h.waitDone(id);
+  assert.equal(done.status, 'success');
+  assert.equal((await h.server.core.deps.leases!.require(state.leaseId!)).state, 'released');
+});
+
+test('a checkpoint nobody decides times out, fails the build, and releases its phone', async () => {
+  await addRepo('manual-qa-fast', checkpointSpec('1s'));
+  const started = await dispatch('build manual-qa-fast#master', ctx('slack:T1/UDEV', 'dev'));
+  const id = started.build!.id;
+  const done = await h.waitDone(id, 30_000);
+
+  assert.equal(done.status, 'failed');
+  const state = done.stages[0]!.checkpointState!;
+  assert.equal(state.decision?.decision, 'timeout');
+  assert.equal(done.stages[1]!.status, 'skipped');
+  assert.equal((await h.server.core.deps.leases!.require(state.leaseId!)).state, 'released');
+  assert.ok(['dirty', 'cleaning', 'free'].includes((await itemState('phone', state.resourceLabel!.slice(0, 8)))!));
+});
