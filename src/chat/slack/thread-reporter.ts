@@ -71,7 +71,7 @@ export class ThreadReporter implements EventHandler {
         return;
       }
       case 'step.status':
-        if (isTerminal(event.status)) await this.onStepEnd(build, event.stage, event.step, event.status, wants);
+        if (isTerminal(event.status)) await this.onStepEnd(build, target, event.stage, event.step, event.status, wants);
         return;
       case 'checkpoint.waiting': {
         if (!wants('approvals')) return;
@@ -129,11 +129,12 @@ export class ThreadReporter implements EventHandler {
     if (isTerminal(build.status) && this.deps.config.dmOnFinish) await this.dmRequester(build);
   }
 
-  private async onStepEnd(build: Build, stage: string, step: string, status: string, wants: (k: SlackNotify) => boolean): Promise<void> {
-    const root = await this.deps.store.root(build.id);
+  private async onStepEnd(build: Build, target: Target, stage: string, step: string, status: string, wants: (k: SlackNotify) => boolean): Promise<void> {
+    const reportFailure = status === 'failed' && wants('failures');
+    const root = reportFailure ? await this.ensureRoot(build, target) : await this.deps.store.root(build.id);
     if (!root) return;
     if (wants('stages')) await this.deps.liveLog.finish(build.id, stage, step, root);
-    if (status !== 'failed' || !wants('failures')) return;
+    if (!reportFailure) return;
     const runs = build.stages.find((s) => s.name === stage)?.steps.find((s) => s.name === step)?.runs ?? 0;
     if (!(await this.deps.store.once(build.id, `failed:${stage}/${step}:${runs}`))) return;
     const url = this.deps.buildUrl(build.id);
