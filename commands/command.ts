@@ -30,6 +30,17 @@ export interface CommandContext {
   builds: BuildService;
   /** Resource leases, when the server has pools (see commands/lease-service.ts). */
   leases?: LeaseService;
+  /** GitHub merges and promotions, when GitHub is configured (see commands/merge.ts). */
+  github?: GithubCommands;
+  /** The pull request a command was typed on (GitHub PR comments). */
+  pullRequest?: { repo: string; number: number };
+}
+
+/** The narrow GitHub view commands use; implemented in `src/github`. Each returns the reply text. */
+export interface GithubCommands {
+  merge(target: { repo: string; number: number }, ctx: CommandContext): Promise<string>;
+  promote(repo: string, ctx: CommandContext): Promise<{ text: string; build?: Build }>;
+  okToTest(pr: { repo: string; number: number }, ctx: CommandContext): Promise<string>;
 }
 
 /** The narrow view of the pipeline that commands use; implemented in `src/app`. */

@@ -22,6 +22,8 @@ export interface Trigger {
   untrusted?: boolean;
   /** Where chat replies for this build go (channel/thread), opaque to the pipeline. */
   chat?: { platform: string; channel: string; thread?: string };
+  /** For a downstream build: the upstream repository and commit it tests against. */
+  upstream?: { repo: string; sha: string };
 }
 
 export interface StepRun {

@@ -1,0 +1,17 @@
+import type { Command } from './command.js';
+import { parsePullTarget, requireGithub } from './merge.js';
+
+export const okToTest: Command = {
+  name: 'ok-to-test',
+  help: {
+    usage: 'ok-to-test [<owner/repo>#<pull request>]',
+    description: 'Let a pull request from a fork or an outside contributor run its tests, without secrets, for its current head commit only.',
+    whoCanUse: 'Owners, members and collaborators of the repository, and the trusted users in the server config.',
+    examples: ['ok-to-test', 'ok-to-test acme/api#7'],
+  },
+  async run(ctx, args) {
+    const target = parsePullTarget(args[0]) ?? (args.length === 0 ? ctx.pullRequest : undefined);
+    if (!target || args.length > 1) return { text: 'usage: ok-to-test [<owner/repo>#<pull request>]', kind: 'error', ephemeral: true };
+    return { text: await requireGithub(ctx).okToTest(target, ctx), kind: 'ok' };
+  },
+};

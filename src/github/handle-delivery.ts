@@ -1,0 +1,119 @@
+import type { BuildService, CommandContext, GithubCommands } from '../../commands/command.js';
+import { dispatch } from '../../commands/dispatch.js';
+import type { Core } from '../app/open-core.js';
+import { createBuild } from '../pipeline/create-build.js';
+import type { GithubConfig } from './github-config.js';
+import { repoId, type GithubClient } from './github-client.js';
+import { isTrustedUser, type OkToTestStore } from './trust.js';
+import type { Delivery } from './webhook-route.js';
+import type { CheckRunPayload, IssueCommentPayload, PullRequestPayload, PushPayload } from './webhook-payloads.js';
+import { startDownstream } from './downstream.js';
+
+export interface DeliveryDeps {
+  core: Core;
+  builds: BuildService;
+  github: GithubConfig;
+  client: Pick<GithubClient, 'createCommitStatus' | 'createComment'>;
+  okToTest: OkToTestStore;
+  commands: GithubCommands;
+}
+
+export const okToTestContext = 'bosun/ok-to-test';
+
+/** Turns one verified delivery into pipeline work. Runs from the inbox, never in the request. */
+export async function handleDelivery(deps: DeliveryDeps, d: Delivery): Promise<void> {
+  const log = deps.core.log.child({ deliveryId: d.id, event: d.event });
+  const repo = (d.payload as { repository: { full_name: string } }).repository.full_name;
+  if (!deps.core.config.repos[repo]) {
+    log.info({ repo }, 'Webhook for a repository that is not allowlisted; ignored');
+    return;
+  }
+  if (d.event === 'push') return onPush(deps, d.id, d.payload as PushPayload);
+  if (d.event === 'pull_request') return onPullRequest(deps, d.id, d.payload as PullRequestPayload);
+  if (d.event === 'issue_comment') return onComment(deps, d.id, d.payload as IssueCommentPayload);
+  return onCheckRun(deps, d.id, d.payload as CheckRunPayload);
+}
+
+/**
+ * Second dedupe key beside the delivery id: the same change reaching us under another GUID
+ * (repo and App subscriptions both delivering, anchors item 13) starts no second build.
+ */
+async function firstSighting(deps: DeliveryDeps, key: string): Promise<boolean> {
+  return deps.core.store.claimOnce(`github:seen:${key}`);
+}
+
+async function onPush(deps: DeliveryDeps, id: string, p: PushPayload): Promise<void> {
+  if (p.deleted || !p.ref.startsWith('refs/heads/') || /^0+$/.test(p.after)) return;
+  const branch = p.ref.slice('refs/heads/'.length);
+  const repo = p.repository.full_name;
+  if (!(await firstSighting(deps, `push:${repo}:${branch}:${p.after}`))) return;
+  await createBuild(deps.core.deps, {
+    repo, ref: branch, sha: p.after,
+    trigger: { event: 'push', source: 'github', actor: { id: `github:${p.sender.id}`, name: p.sender.login }, deliveryId: `github:${id}` },
+  });
+  const defaultBranch = deps.core.config.repos[repo]?.defaultBranch ?? 'master';
+  if (branch === defaultBranch) await startDownstream(deps.core, deps.github, { repo, sha: p.after, deliveryId: id });
+}
+
+async function onPullRequest(deps: DeliveryDeps, id: string, p: PullRequestPayload): Promise<void> {
+  const repo = p.repository.full_name;
+  const pr = p.pull_request;
+  const fork = pr.head.repo?.full_name !== pr.base.repo.full_name;
+  const trusted = !fork && isTrustedUser(deps.github, pr.user.id, pr.author_association);
+  if (!trusted && !(await deps.okToTest.isApproved(repo, p.number, pr.head.sha))) {
+    await deps.client.createCommitStatus(repoId(repo), pr.head.sha, {
+      state: 'pending', context: okToTestContext, description: 'needs /ci ok-to-test from a trusted user',
+    });
+    return;
+  }
+  if (!(await firstSighting(deps, `pr:${repo}#${p.number}:${pr.head.sha}`))) return;
+  await startPullRequestBuild(deps, { repo, number: p.number, headRef: fork ? `pull/${p.number}/head` : pr.head.ref, sha: pr.head.sha, untrusted: !trusted, actor: { id: `github:${pr.user.id}`, name: pr.user.login }, deliveryId: `github:${id}` });
+}
+
+export async function startPullRequestBuild(
+  deps: Pick<DeliveryDeps, 'core'>,
+  b: { repo: string; number: number; headRef: string; sha: string; untrusted: boolean; actor: { id: string; name: string }; deliveryId?: string },
+): Promise<void> {
+  await createBuild(deps.core.deps, {
+    repo: b.repo, ref: b.headRef, sha: b.sha,
+    trigger: {
+      event: 'pull_request', source: 'github', actor: b.actor, pullRequest: b.number,
+      ...(b.untrusted ? { untrusted: true } : {}), ...(b.deliveryId ? { deliveryId: b.deliveryId } : {}),
+    },
+  });
+}
+
+const commandLine = /^\/ci[ \t]+(.+)$/m;
+
+async function onComment(deps: DeliveryDeps, id: string, p: IssueCommentPayload): Promise<void> {
+  if (!p.issue.pull_request) return;
+  const m = commandLine.exec(p.comment.body);
+  if (!m?.[1]) return;
+  const repo = p.repository.full_name;
+  const user = p.comment.user;
+  const association = p.comment.author_association;
+  const ctx: CommandContext = {
+    actor: { id: `github:${user.id}`, name: user.login },
+    source: 'github',
+    eventId: id,
+    builds: deps.builds,
+    pullRequest: { repo, number: p.issue.number },
+    github: {
+      ...deps.commands,
+      okToTest: (pr, c) => (isTrustedUser(deps.github, user.id, association)
+        ? deps.commands.okToTest(pr, c)
+        : Promise.resolve(`${user.login} is not trusted to approve tests here (needs OWNER, MEMBER or COLLABORATOR).`)),
+    },
+  };
+  const reply = await dispatch(m[1].trim(), ctx);
+  const code = reply.code?.length ? `\n\n\`\`\`\n${reply.code.join('\n').replaceAll('```', "'''")}\n\`\`\`` : '';
+  await deps.client.createComment(repoId(repo), p.issue.number, `@${user.login} ${reply.text}${code}`);
+}
+
+async function onCheckRun(deps: DeliveryDeps, id: string, p: CheckRunPayload): Promise<void> {
+  const repo = p.repository.full_name;
+  const recent = await deps.core.store.list({ repo, limit: 200 });
+  const build = recent.find((b) => b.sha === p.check_run.head_sha);
+  if (!build) return;
+  await deps.builds.retry(build.id, false, { actor: { id: `github:${p.sender.id}`, name: p.sender.login }, source: 'github', eventId: id, builds: deps.builds });
+}

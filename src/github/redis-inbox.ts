@@ -1,0 +1,73 @@
+import type { Redis } from 'ioredis';
+import type { Logger } from '../logger.js';
+import type { Delivery, DeliveryInbox } from './webhook-route.js';
+
+const claimAndPush = `
+if redis.call('SET', KEYS[1], '1', 'NX', 'EX', ARGV[1]) then
+  redis.call('RPUSH', KEYS[2], ARGV[2])
+  return 1
+end
+return 0`;
+
+export const deliveryTtlSec = 7 * 24 * 3600;
+
+/**
+ * A durable inbox for webhook deliveries in Redis. `accept` claims the delivery id with
+ * SET NX (7-day TTL, R2) and appends it to a list in one script, so a delivery is queued
+ * exactly once however often GitHub sends it. A single consumer loop moves each item to a
+ * processing list while it runs (BLMOVE), so work cut short by a crash is picked up again at
+ * the next start. Handlers must tolerate that (they dedupe again by delivery id).
+ */
+export class RedisInbox implements DeliveryInbox {
+  private stopped = false;
+  private loop: Promise<void> | null = null;
+  private conn: Redis | null = null;
+
+  constructor(
+    private readonly redis: Redis,
+    private readonly prefix: string,
+    private readonly log: Logger,
+  ) {}
+
+  private key(name: string): string {
+    return `${this.prefix}:github:${name}`;
+  }
+
+  async accept(d: Delivery): Promise<boolean> {
+    const added = await this.redis.eval(claimAndPush, 2, this.key(`delivery:${d.id}`), this.key('inbox'), String(deliveryTtlSec), JSON.stringify(d));
+    return added === 1;
+  }
+
+  start(handle: (d: Delivery) => Promise<void>): void {
+    const conn = this.redis.duplicate();
+    this.conn = conn;
+    this.loop = (async () => {
+      // Anything left in processing was interrupted by a crash: run it again.
+      while (await conn.lmove(this.key('processing'), this.key('inbox'), 'RIGHT', 'LEFT')) { /* requeued */ }
+      while (!this.stopped) {
+        let item: string | null;
+        try {
+          item = await conn.blmove(this.key('inbox'), this.key('processing'), 'LEFT', 'RIGHT', 1);
+        } catch (err) {
+          if (this.stopped) return;
+          this.log.warn({ err }, 'GitHub inbox read failed');
+          await new Promise((r) => setTimeout(r, 500));
+          continue;
+        }
+        if (!item) continue;
+        try {
+          await handle(JSON.parse(item) as Delivery);
+        } catch (err) {
+          this.log.warn({ err }, 'GitHub delivery handler failed');
+        }
+        await conn.lrem(this.key('processing'), 1, item);
+      }
+    })();
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    await this.loop?.catch(() => undefined);
+    this.conn?.disconnect();
+  }
+}

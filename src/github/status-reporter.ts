@@ -1,0 +1,117 @@
+import type { Redis } from 'ioredis';
+import type { Build, StageRun } from '../domain/build.js';
+import type { StoredEvent } from '../domain/build-event.js';
+import type { RunStatus } from '../domain/status.js';
+import type { EventHandler } from '../events/event-bus.js';
+import type { Logger } from '../logger.js';
+import type { LogLine } from '../logs/log-store.js';
+import { repoId, type CommitState, type GithubClient } from './github-client.js';
+import { phaseOf, StatusRanks, type Rank } from './status-ranks.js';
+import { downstreamContext } from './downstream.js';
+
+/** The GitHub calls the reporter makes. */
+export type StatusClient = Pick<GithubClient, 'createCommitStatus' | 'createCheckRun' | 'updateCheckRun'>;
+
+export interface ReporterDeps {
+  client: StatusClient;
+  redis: Redis;
+  prefix: string;
+  log: Logger;
+  getBuild(id: string): Promise<Build | null>;
+  tail(buildId: string, stage: string, step: string, lines: number): Promise<LogLine[]>;
+  /** Only repositories GitHub knows (allowlisted full names). */
+  isGithubRepo(repo: string): boolean;
+  buildUrl(id: string): string | undefined;
+  checkRuns: boolean;
+}
+
+export function stageContext(stage: string): string {
+  return `bosun/${stage}`;
+}
+
+/**
+ * Reporter on the event stream: a commit status (and, with an App token, a check run) per
+ * stage on the build's commit, linking to the build page; a downstream build also reports
+ * `downstream/<repo>` on the upstream commit. It reads the build's current state on each
+ * event, so shuffled or replayed events converge, and writes only when the rank moves
+ * forward (R24). Failures are logged by the bus and never touch the build.
+ */
+export function makeStatusReporter(deps: ReporterDeps): EventHandler {
+  const ranks = new StatusRanks(deps.redis, deps.prefix);
+
+  async function post(repo: string, sha: string, context: string, rank: Rank, s: { state: CommitState; description: string; targetUrl?: string }): Promise<boolean> {
+    if (!(await ranks.isNewer(repo, sha, context, rank))) return false;
+    await deps.client.createCommitStatus(repoId(repo), sha, { ...s, context });
+    await ranks.record(repo, sha, context, rank);
+    return true;
+  }
+
+  async function reportStage(build: Build, stage: StageRun, rank: Rank, url: string | undefined): Promise<void> {
+    const posted = await post(build.repo, build.sha, stageContext(stage.name), rank, { state: stateOf(stage.status), description: describe(stage), ...(url ? { targetUrl: url } : {}) });
+    if (posted && deps.checkRuns) await reportCheckRun(build, stage, url);
+  }
+
+  async function reportCheckRun(build: Build, stage: StageRun, url: string | undefined): Promise<void> {
+    const key = `${deps.prefix}:github:check:${build.id}:${build.attempt}:${stage.name}`;
+    let id = Number(await deps.redis.get(key));
+    if (!id) {
+      id = await deps.client.createCheckRun(repoId(build.repo), { name: stageContext(stage.name), headSha: build.sha, externalId: `${build.id}/${stage.name}`, ...(url ? { detailsUrl: url } : {}) });
+      await deps.redis.set(key, String(id), 'EX', 30 * 24 * 3600);
+    }
+    const conclusion = conclusionOf(stage.status);
+    const summary = conclusion === 'failure' ? await failureSummary(build, stage) : describe(stage);
+    await deps.client.updateCheckRun(repoId(build.repo), id, { ...(conclusion ? { conclusion } : {}), title: describe(stage), summary });
+  }
+
+  async function failureSummary(build: Build, stage: StageRun): Promise<string> {
+    const step = stage.steps.find((s) => s.status === 'failed' || s.status === 'failed_infra');
+    if (!step) return describe(stage);
+    const lines = await deps.tail(build.id, stage.name, step.name, 20);
+    const text = lines.map((l) => l.text).join('\n').replaceAll('```', "'''");
+    return `Step \`${step.name}\` failed${step.exitCode !== undefined ? ` (exit ${step.exitCode})` : ''}. Last lines:\n\n\`\`\`\n${text}\n\`\`\``;
+  }
+
+  return {
+    name: 'github-status',
+    async handle(event: StoredEvent) {
+      if (event.type !== 'build.created' && event.type !== 'build.status' && event.type !== 'stage.status') return;
+      const build = await deps.getBuild(event.buildId);
+      if (!build || !deps.isGithubRepo(build.repo)) return;
+      const url = deps.buildUrl(build.id);
+      const buildNum = Number(build.id) || 0;
+      for (const stage of build.stages) {
+        await reportStage(build, stage, { build: buildNum, attempt: build.attempt, phase: phaseOf(stage.status) }, url);
+      }
+      if (build.stages.length === 0 && build.error) {
+        await post(build.repo, build.sha, 'bosun', { build: buildNum, attempt: build.attempt, phase: 4 }, { state: 'failure', description: build.error.message, ...(url ? { targetUrl: url } : {}) });
+      }
+      const up = build.trigger.upstream;
+      if (up && deps.isGithubRepo(up.repo)) {
+        await post(up.repo, up.sha, downstreamContext(build.repo), { build: buildNum, attempt: build.attempt, phase: phaseOf(build.status) }, {
+          state: stateOf(build.status), description: `${build.repo} #${build.id}: ${build.status}`, ...(url ? { targetUrl: url } : {}),
+        });
+      }
+    },
+  };
+}
+
+export function stateOf(status: RunStatus): CommitState {
+  if (status === 'success') return 'success';
+  if (status === 'failed' || status === 'skipped') return 'failure';
+  if (status === 'failed_infra' || status === 'cancelled') return 'error';
+  return 'pending';
+}
+
+function conclusionOf(status: RunStatus): 'success' | 'failure' | 'cancelled' | 'neutral' | undefined {
+  if (status === 'success') return 'success';
+  if (status === 'failed' || status === 'failed_infra') return 'failure';
+  if (status === 'cancelled') return 'cancelled';
+  if (status === 'skipped') return 'neutral';
+  return undefined;
+}
+
+function describe(stage: StageRun): string {
+  if (stage.status === 'waiting') return `${stage.name}: waiting for approval`;
+  if (stage.status === 'skipped') return `${stage.name}: skipped (an earlier stage did not pass)`;
+  return `${stage.name}: ${stage.status}`;
+}
