@@ -142,6 +142,11 @@ export function renderFinishedDm(build: Build, buildUrl?: string): SlackMessage 
   return { text: `${emoji[build.status]} Your build #${build.id} ${escapeSlack(build.repo)}#${escapeSlack(build.ref)} finished: ${build.status}${buildUrl ? ` — <${buildUrl}|details>` : ''}` };
 }
 
+/** The DM to the requester when their build waits for someone. */
+export function renderWaitingDm(build: Build, stage: string, approvers: string, buildUrl?: string): SlackMessage {
+  return { text: `${emoji.waiting} Your build #${build.id} ${escapeSlack(build.repo)}#${escapeSlack(build.ref)} is waiting at stage ${escapeSlack(stage)} for ${escapeSlack(approvers)}${buildUrl ? ` — <${buildUrl}|details>` : ''}` };
+}
+
 /** A command reply for Slack: untrusted text escaped, code lines in a block. */
 export function renderReply(reply: { text: string; code?: string[] }): SlackMessage {
   return { text: `${escapeSlack(reply.text)}${reply.code?.length ? `\n${codeBlock(reply.code.join('\n'))}` : ''}` };

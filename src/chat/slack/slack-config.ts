@@ -28,7 +28,7 @@ export const SlackConfig = z
     defaultChannel: z.string().optional(),
     /** Per-channel notification settings, by channel id. */
     channels: z.record(z.string(), SlackChannelSettings).default({}),
-    /** DM the requester when their build finishes. */
+    /** DM the requester when their build finishes or waits at a checkpoint. */
     dmOnFinish: z.boolean().default(true),
     /** Minimum gap between edits of one live-log message (≈ 1/s). */
     logEditIntervalMs: z.number().int().positive().default(1000),

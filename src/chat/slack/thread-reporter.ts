@@ -8,7 +8,7 @@ import type { SlackApi } from './slack-api.js';
 import type { SlackConfig, SlackNotify } from './slack-config.js';
 import type { LiveLog } from './live-log.js';
 import type { ThreadRef, ThreadStore } from './thread-store.js';
-import { renderCheckpoint, renderDecided, renderFailure, renderFinishedDm, renderRoot, renderStage } from './render-build.js';
+import { renderCheckpoint, renderDecided, renderFailure, renderFinishedDm, renderRoot, renderStage, renderWaitingDm, type SlackMessage } from './render-build.js';
 
 export interface ThreadReporterDeps {
   api: SlackApi;
@@ -66,7 +66,9 @@ export class ThreadReporter implements EventHandler {
         return;
       }
       case 'log.chunk': {
-        const root = wants('stages') ? await this.deps.store.root(build.id) : null;
+        // A step that already ended gets its final edit from `step.status`; a late chunk must not reopen it.
+        const step = build.stages.find((s) => s.name === event.stage)?.steps.find((s) => s.name === event.step);
+        const root = wants('stages') && step && !isTerminal(step.status) ? await this.deps.store.root(build.id) : null;
         if (root) this.deps.liveLog.touch(build.id, event.stage, event.step, root);
         return;
       }
@@ -79,6 +81,7 @@ export class ThreadReporter implements EventHandler {
         if (!(await this.deps.store.once(build.id, `cp-posted:${event.stage}`))) return;
         const posted = await this.deps.api.chat.postMessage({ channel: root.channel, thread_ts: root.ts, ...renderCheckpoint(event, isPromotion(build, event.stage)) });
         if (posted.ts) await this.deps.store.set(build.id, `cp:${event.stage}`, posted.ts);
+        if (this.deps.config.dmOnFinish) await this.dmRequester(build, `cp:${event.stage}`, renderWaitingDm(build, event.stage, event.approvers, this.deps.buildUrl(build.id)));
         return;
       }
       case 'checkpoint.decided': {
@@ -126,7 +129,7 @@ export class ThreadReporter implements EventHandler {
     if (failed && wants('failures')) await this.ensureRoot(build, target);
     if (build.status === 'success' && wants('successes')) await this.ensureRoot(build, target);
     await this.updateRoot(build);
-    if (isTerminal(build.status) && this.deps.config.dmOnFinish) await this.dmRequester(build);
+    if (isTerminal(build.status) && this.deps.config.dmOnFinish) await this.dmRequester(build, build.status, renderFinishedDm(build, this.deps.buildUrl(build.id)));
   }
 
   private async onStepEnd(build: Build, target: Target, stage: string, step: string, status: string, wants: (k: SlackNotify) => boolean): Promise<void> {
@@ -147,12 +150,13 @@ export class ThreadReporter implements EventHandler {
     });
   }
 
-  private async dmRequester(build: Build): Promise<void> {
+  /** A DM to the requester (Slack users only), once per `what`. */
+  private async dmRequester(build: Build, what: string, msg: SlackMessage): Promise<void> {
     const m = /^slack:[A-Z0-9]+\/([A-Z0-9]+)$/.exec(build.trigger.actor.id);
-    if (!m?.[1] || !(await this.deps.store.once(build.id, `dm:${build.status}`))) return;
+    if (!m?.[1] || !(await this.deps.store.once(build.id, `dm:${what}:${build.attempt}`))) return;
     const opened = await this.deps.api.conversations.open({ users: m[1] });
     const channel = opened.channel?.id;
-    if (channel) await this.deps.api.chat.postMessage({ channel, ...renderFinishedDm(build, this.deps.buildUrl(build.id)) });
+    if (channel) await this.deps.api.chat.postMessage({ channel, ...msg });
   }
 }
 

@@ -15,13 +15,15 @@ export async function scenarioGreenBuild(bed: SlackBed): Promise<void> {
   const { fake, h } = bed;
   const ack = await bed.command('build demo#master', 'UDEV');
   assert.ok(ack.ms < 1000, `acked in ${ack.ms} ms`);
+  console.log(`${bed.mode}: /ci build acked in ${ack.ms} ms`);
 
   const thread = await fake.waitFor(() => fake.channel('C1').find((t) => /Build #/.test(t.root.text)), 10_000, 'root message');
   const id = buildIdOf(thread.root.text);
   await h.waitDone(id);
   const done = await fake.waitFor(() => {
     const t = fake.channel('C1').find((x) => x.root.ts === thread.root.ts)!;
-    return /: success/.test(t.root.text) && t.replies.some((r) => /Log of e2e › smoke/.test(r.text) && !/\(live\)/.test(r.text)) ? t : null;
+    const told = t.replies.some((r) => /Log of e2e › smoke/.test(r.text) && !/\(live\)/.test(r.text)) && t.replies.some((r) => /Stage \*e2e\*: success/.test(r.text));
+    return /: success/.test(t.root.text) && told ? t : null;
   }, 20_000, 'final status');
 
   const root = FakeSlack.plain(done.root);

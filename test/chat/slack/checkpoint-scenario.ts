@@ -28,6 +28,7 @@ export async function scenarioCheckpoint(bed: SlackBed, channel: string): Promis
   const buttons = cp.blocks?.find((b) => b.type === 'actions')?.elements.map((e: { text: { text: string } }) => e.text.text);
   assert.deepEqual(buttons, ['Pass', 'Fail']);
   const msg = { channel, ts: cp.ts, thread_ts: cp.thread_ts! };
+  await fake.waitFor(() => fake.callsOf('chat.postMessage').find((c) => c.args.channel === 'DUDEV' && new RegExp(`#${id} .* is waiting at stage test for qa`).test(c.args.text)), 5000, 'DM to the requester');
   const value = `${id}|test`;
 
   const ephemeralsFor = (user: string) => fake.ephemerals.filter((e) => e.user === user).map((e) => e.text);
