@@ -89,6 +89,10 @@ export class FakeGithub {
     this.failures.push({ pattern, status, headers, times });
   }
 
+  clearFailures(): void {
+    this.failures.length = 0;
+  }
+
   statusesFor(repo: string, sha: string, context?: string): FakeStatus[] {
     return this.statuses.filter((s) => s.repo === repo && s.sha === sha && (!context || s.context === context));
   }
