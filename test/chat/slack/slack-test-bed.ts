@@ -1,7 +1,6 @@
 import { startHarness, type Harness } from '../../support/bosun-harness.js';
 import { FakeSlack, type EnvelopeAck } from '../../fakes/fake-slack.js';
 import { buttonClick, formBody, interactionBody, signSlack, slashCommand } from '../../fakes/fake-slack-requests.js';
-import { slackFrontend } from '../../../src/chat/slack/slack-frontend.js';
 import type { ServerConfigInput } from '../../../src/config.js';
 
 export const signingSecret = 'test-signing-secret-0123456789';
@@ -27,7 +26,7 @@ export async function startSlackBed(mode: 'socket' | 'http', overrides: ServerCo
       ...(mode === 'socket' ? { appToken: 'xapp-test' } : { signingSecret }),
       ...slack,
     },
-  } as ServerConfigInput, { frontends: [slackFrontend] });
+  } as ServerConfigInput);
   if (mode === 'socket') await fake.connected();
 
   async function post(path: string, body: string): Promise<EnvelopeAck> {
