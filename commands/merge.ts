@@ -1,10 +1,21 @@
 import { UserError } from '../src/errors.js';
 import type { Command, CommandContext, GithubCommands } from './command.js';
 
+let provided: GithubCommands | undefined;
+
+/**
+ * Set by the GitHub front end when it starts, so chat, the CLI and the API reach the same
+ * service as PR comments do (their contexts carry no `github`). One server per process.
+ */
+export function provideGithubCommands(service: GithubCommands | undefined): void {
+  provided = service;
+}
+
 /** The GitHub service, or a clear refusal when this server has no GitHub configured. */
 export function requireGithub(ctx: CommandContext): GithubCommands {
-  if (!ctx.github) throw new UserError('bad_request', 'GitHub is not configured on this server');
-  return ctx.github;
+  const service = ctx.github ?? provided;
+  if (!service) throw new UserError('bad_request', 'GitHub is not configured on this server');
+  return service;
 }
 
 /** `owner/repo#123` → the pull request it names. */

@@ -1,6 +1,6 @@
 import type { BuildService, GithubCommands } from '../../commands/command.js';
 import { registerCommands } from '../../commands/index.js';
-import { merge } from '../../commands/merge.js';
+import { merge, provideGithubCommands } from '../../commands/merge.js';
 import { promote } from '../../commands/promote.js';
 import { okToTest } from '../../commands/ok-to-test.js';
 import type { Frontend } from '../app/frontend.js';
@@ -57,6 +57,7 @@ export function githubFrontend(core: Core, builds: BuildService): Frontend | nul
     name: 'github',
     http: webhookRoute(secrets, inbox, log),
     async start() {
+      provideGithubCommands(commands);
       inbox.start((d) => handleDelivery({ core, builds, github, client, okToTest: okStore, commands }, d));
       core.bus.subscribe(makeStatusReporter({
         client, redis: core.redis, prefix: core.prefix, log,
@@ -68,6 +69,7 @@ export function githubFrontend(core: Core, builds: BuildService): Frontend | nul
       core.bus.subscribe(makePromotionWatcher({ core, github, client }));
     },
     async stop() {
+      provideGithubCommands(undefined);
       await inbox.stop();
     },
   };

@@ -58,6 +58,13 @@ test('merge says "needs 1 more approving review"; the author\'s own approval doe
   assert.equal(await mergeReply(12), '@dev Cannot merge acme/api#12: needs 1 more approving review');
 });
 
+test('chat and the CLI reach the same merge through the shared commands', async () => {
+  const res = await g.h.api('POST', '/api/commands', { text: 'merge acme/api#12' });
+
+  assert.equal(res.status, 200);
+  assert.equal(res.json.text, 'Cannot merge acme/api#12: needs 1 more approving review');
+});
+
 test('a reporter that cannot reach GitHub never fails the build', async () => {
   g.gh.failNext(/statuses/, 500, {}, 1000);
   const sha = await openPull(13, 'unreported', 'echo ok');
