@@ -7,26 +7,30 @@ import { buildIdOf, type SlackBed } from './slack-test-bed.js';
 /** Server config for the checkpoint scenario: QA approvers by stable Slack id. */
 export const checkpointConfig = { groups: { qa: ['slack:T1/UQA1', 'slack:T1/UQA2'] } };
 
-const gatedSpec = [
-  'version: 1', 'image: any', 'stages:', '  test:', '    steps:', '      - name: unit', '        run: echo ok',
+const gatedSpec = (promotion: boolean) => [
+  'version: 1', 'image: any', 'stages:', '  test:', ...(promotion ? ['    deploy: production'] : []), '    steps:', '      - name: unit', '        run: echo ok',
   '    checkpoint:', '      instructions: Try checkout on staging.', '      checklist: [Login works, Payment sheet opens]', '      timeout: 4h', '      approvers: qa',
   '  deploy:', '    needs: [test]', '    steps:', '      - name: go', '        run: echo deployed', '',
 ].join('\n');
 
-/** Requester refused, outsider refused, approver accepted once (double click = one decision), pipeline continues. */
-export async function scenarioCheckpoint(bed: SlackBed, channel: string): Promise<void> {
+/**
+ * Requester refused, outsider refused, approver accepted once (double click = one decision),
+ * pipeline continues. `promotion`: the gated stage deploys, so the card asks Approve / Reject.
+ */
+export async function scenarioCheckpoint(bed: SlackBed, channel: string, promotion = false): Promise<void> {
+  const words = promotion ? { title: 'Approval needed', buttons: ['Approve', 'Reject'], done: 'Approved' } : { title: 'Manual check needed', buttons: ['Pass', 'Fail'], done: 'Passed' };
   const { fake, h } = bed;
-  const repo = await makeRepo(h.dataDir, `gated-${channel}`, { 'bosun.yml': gatedSpec });
+  const repo = await makeRepo(h.dataDir, `gated-${channel}`, { 'bosun.yml': gatedSpec(promotion) });
   h.server.core.config.repos[`gated-${channel}`] = { url: repo.url, defaultBranch: 'master', secrets: [] };
   await bed.command(`build gated-${channel}#master`, 'UDEV', { channel });
 
-  const cp = await fake.waitFor(() => fake.channel(channel)[0]?.replies.find((r) => /Manual check needed/.test(r.text)), 20_000, 'checkpoint message');
+  const cp = await fake.waitFor(() => fake.channel(channel)[0]?.replies.find((r) => r.text.includes(words.title)), 20_000, 'checkpoint message');
   const id = buildIdOf(fake.channel(channel)[0]!.root.text);
   assert.match(cp.text, /Try checkout on staging\./);
   assert.match(cp.text, /• Login works/);
   assert.match(cp.text, /Deadline: /);
   const buttons = cp.blocks?.find((b) => b.type === 'actions')?.elements.map((e: { text: { text: string } }) => e.text.text);
-  assert.deepEqual(buttons, ['Pass', 'Fail']);
+  assert.deepEqual(buttons, words.buttons);
   const msg = { channel, ts: cp.ts, thread_ts: cp.thread_ts! };
   await fake.waitFor(() => fake.callsOf('chat.postMessage').find((c) => c.args.channel === 'DUDEV' && new RegExp(`#${id} .* is waiting at stage test for qa`).test(c.args.text)), 5000, 'DM to the requester');
   const value = `${id}|test`;
@@ -45,7 +49,7 @@ export async function scenarioCheckpoint(bed: SlackBed, channel: string): Promis
   assert.equal(done.stages[1]!.status, 'success', 'the pipeline continues');
   const decided = await fake.waitFor(() => {
     const m = fake.messages.get(cp.ts)!;
-    return /Passed by <@UQA1> at /.test(m.text) ? m : null;
+    return m.text.includes(`${words.done} by <@UQA1> at `) ? m : null;
   }, 5000, 'decided message');
   assert.ok(!decided.blocks?.some((b) => b.type === 'actions'), 'buttons removed after the decision');
   assert.match(FakeSlack.plain(decided), /stage \*test\*/);
