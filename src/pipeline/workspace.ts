@@ -4,6 +4,7 @@ import type { Build } from '../domain/build.js';
 import type { ServerConfig } from '../config.js';
 import { UserError } from '../errors.js';
 import { checkout } from '../git/git.js';
+import { gitAuthEnv } from '../github/git-auth.js';
 
 /** Where a build's checkout lives on this host. */
 export function workspacePath(config: ServerConfig, buildId: string): string {
@@ -15,7 +16,7 @@ export async function ensureWorkspace(config: ServerConfig, build: Build): Promi
   const repo = config.repos[build.repo];
   if (!repo) throw new UserError('unknown_repo', `repository "${build.repo}" is no longer configured`);
   const dir = workspacePath(config, build.id);
-  await checkout(repo.url, build.sha, dir);
+  await checkout(repo.url, build.sha, dir, gitAuthEnv(config, build.repo));
   return dir;
 }
 

@@ -1,0 +1,38 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { createServer } from 'node:http';
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { AddressInfo } from 'node:net';
+import { checkout } from '../../src/git/git.js';
+import { tokenAuthEnv } from '../../src/github/git-auth.js';
+
+const token = 'ghs_shortLivedToken0123456789';
+
+test('checkout sends the token as an http header, and it lands in neither the URL, .git/config nor the error', async () => {
+  const seen: (string | undefined)[] = [];
+  const server = createServer((req, res) => {
+    seen.push(req.headers.authorization);
+    res.writeHead(404).end();
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/acme/api.git`;
+  const dir = join(mkdtempSync(join(tmpdir(), 'bosun-auth-')), 'ws');
+  try {
+    const err = await checkout(url, 'a'.repeat(40), dir, tokenAuthEnv(url, token)).then(() => null, (e: unknown) => e as Error);
+
+    assert.ok(err, 'the fake server has no repository');
+    assert.ok(seen.includes(`Basic ${Buffer.from(`x-access-token:${token}`).toString('base64')}`), JSON.stringify(seen));
+    assert.ok(!readFileSync(join(dir, '.git', 'config'), 'utf8').includes(token.slice(4)));
+    assert.ok(!String(err.message).includes(token) && !String(err.message).includes(Buffer.from(`x-access-token:${token}`).toString('base64')));
+  } finally {
+    server.close();
+  }
+});
+
+test('file:// and local paths get no auth env; the header is scoped to the repository origin', () => {
+  assert.deepEqual(tokenAuthEnv('file:///srv/git/api.git', token), {});
+  assert.deepEqual(tokenAuthEnv('/srv/git/api.git', token), {});
+  assert.equal(tokenAuthEnv('https://github.com/acme/api.git', token).GIT_CONFIG_KEY_0, 'http.https://github.com/.extraHeader');
+});
