@@ -171,6 +171,27 @@ test('the same delivery 50 times at once, and again after it finished, makes one
   assert.equal(g.gh.statusesFor('acme/api', sha, 'bosun/test').filter((s) => s.state === 'success').length, 1);
 });
 
+test('a burst of 500 distinct deliveries: every one acked 202 and queued exactly once', async () => {
+  const bodies = Array.from({ length: 500 }, (_, i) => JSON.stringify(pushPayload({ repo: 'acme/not-allowlisted', ref: `refs/heads/b${i}`, after: headSha, sender })));
+  const latencies: number[] = [];
+  let next = 0;
+  const worker = async () => {
+    while (next < bodies.length) {
+      const body = bodies[next++]!;
+      const started = performance.now();
+      const res = await post(body, signed('push', body));
+      latencies.push(performance.now() - started);
+      assert.equal(res.status, 202);
+    }
+  };
+  await Promise.all(Array.from({ length: 50 }, worker));
+  const claimed = await g.h.server.core.redis.keys(`${g.h.server.core.prefix}:github:delivery:*`);
+  latencies.sort((a, b) => a - b);
+  console.log(`# webhook ack, 500 deliveries at 50 concurrent: p50 ${latencies[249]!.toFixed(1)} ms, p99 ${latencies[494]!.toFixed(1)} ms`);
+  assert.equal(latencies.length, 500);
+  assert.ok(claimed.length >= 500);
+});
+
 test('an empty webhook secret makes startup fail, and `bosun start` exit non-zero', async () => {
   const config = loadConfig({ GITHUB_WEBHOOK_SECRET: '' }, { dataDir: tmpdir() });
   assert.throws(() => githubFrontend({ config } as Core, {} as BuildService), /webhookSecrets/);
