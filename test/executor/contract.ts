@@ -108,6 +108,7 @@ export function runExecutorContract(name: string, makeExecutor: () => Promise<Co
       assert.notEqual(outcome.exitCode, 0);
       assert.ok(Date.now() - started < 30_000, 'stopped long before the sleep ended');
       assert.deepEqual(await h.stepResources(stepBuild), []);
+      await h.executor.cleanupBuild(stepBuild);
     });
 
     it('stop() cancels a running step with SIGTERM and lets it finish within the grace', caseOptions, async () => {

@@ -1,6 +1,7 @@
 import Docker from 'dockerode';
 import { test } from 'node:test';
 import { labelKeys } from '../../src/executor/executor.js';
+import { buildConfigNetworkName } from '../../src/executor/container/build-network.js';
 import { buildNetworkName, workspaceMarkerName, workspaceVolumeName } from '../../src/executor/container/resource-names.js';
 import { runId, type IsolationFacts } from './contract-support.js';
 
@@ -54,8 +55,9 @@ export async function stepContainers(docker: Docker, buildId: string): Promise<s
 /** The build's network, volume and workspace marker, if any is left. */
 export async function buildResources(docker: Docker, buildId: string): Promise<string[]> {
   const left: string[] = [];
-  const networks = await docker.listNetworks({ filters: JSON.stringify({ name: [buildNetworkName(buildId)] }) });
-  left.push(...networks.filter((n) => n.Name === buildNetworkName(buildId)).map((n) => `network ${n.Name}`));
+  const networkNames = [buildNetworkName(buildId), buildConfigNetworkName(buildId)];
+  const networks = await docker.listNetworks({ filters: JSON.stringify({ name: networkNames }) });
+  left.push(...networks.filter((n) => networkNames.includes(n.Name)).map((n) => `network ${n.Name}`));
   const { Volumes: volumes } = await docker.listVolumes({ filters: JSON.stringify({ name: [workspaceVolumeName(buildId)] }) });
   left.push(...(volumes ?? []).filter((v) => v.Name === workspaceVolumeName(buildId)).map((v) => `volume ${v.Name}`));
   const markers = await docker.listContainers({ all: true, filters: JSON.stringify({ name: [workspaceMarkerName(buildId)] }) });
@@ -74,6 +76,11 @@ export async function sweepInstance(docker: Docker): Promise<void> {
   await new Promise((resolve) => setTimeout(resolve, 500));
   const { Volumes: volumes } = await docker.listVolumes({ filters: label });
   for (const v of volumes ?? []) await docker.getVolume(v.Name).remove().catch(() => undefined);
+  // Swarm-scoped bridges cannot carry labels: sweep this run's networks by name, then the labelled config networks.
+  const networks = await docker.listNetworks();
+  const ours = networks.filter((n) => n.Name.startsWith('bosun-b') && n.Name.includes(runId.toLowerCase()));
+  for (const n of ours) await docker.getNetwork(n.Id).remove().catch(() => undefined);
+  await new Promise((resolve) => setTimeout(resolve, 500));
   for (const n of await docker.listNetworks({ filters: label })) await docker.getNetwork(n.Id).remove().catch(() => undefined);
 }
 

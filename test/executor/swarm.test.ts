@@ -1,7 +1,10 @@
+import assert from 'node:assert/strict';
+import { after, describe, it } from 'node:test';
+import type { StepSpec } from '../../src/executor/executor.js';
 import { silentLogger } from '../../src/logger.js';
 import { SwarmExecutor } from '../../src/executor/swarm/swarm-executor.js';
 import { runExecutorContract, runIsolationContract } from './contract.js';
-import type { ContractHarness } from './contract-support.js';
+import { collect, makeSpec, makeWorkspace, runId, waitFor, type ContractHarness } from './contract-support.js';
 import { baseImage, buildResources, busyboxImage, engineForTests, serviceIsolation, stepServices, sweepInstance, testInstanceId } from './docker-harness.js';
 
 const docker = await engineForTests(true);
@@ -26,4 +29,46 @@ if (docker) {
   };
   runExecutorContract('swarm', makeHarness);
   runIsolationContract('swarm', makeHarness);
+}
+
+if (docker) {
+  const engine = docker;
+  describe('swarm executor: Swarm-specific behaviour', { timeout: 120_000 }, () => {
+    const executor = new SwarmExecutor({ docker: engine, instanceId: testInstanceId, log: silentLogger(), timeoutGraceMs: 2000 });
+    const workspace = makeWorkspace();
+    const buildId = `sw${runId}`;
+    const spec = (over: Partial<StepSpec>): StepSpec => makeSpec({ workspace, image: busyboxImage, buildId }, over);
+
+    after(async () => {
+      await executor.cleanupBuild(buildId);
+      await executor.close();
+      await sweepInstance(engine);
+    });
+
+    it('a failing step has exactly one task, ever: Swarm does not re-run it (R19)', async () => {
+      const handle = await executor.start(spec({ commands: ['exit 3'] }));
+      const [outcome] = await Promise.all([handle.wait(), collect(handle.output)]);
+      await new Promise((resolve) => setTimeout(resolve, 1500));
+
+      const tasks = await engine.listTasks({ filters: JSON.stringify({ service: [handle.ref.replace('swarm:', '')] }) });
+      await handle.destroy();
+
+      assert.deepEqual(outcome, { exitCode: 3 });
+      assert.equal(tasks.length, 1);
+    });
+
+    it('a step whose service disappears behind its back ends as node_lost', async () => {
+      const handle = await executor.start(spec({ commands: ['echo ready', 'sleep 300'] }));
+      let seen = '';
+      const output = collect(handle.output, (text) => (seen = text));
+      await waitFor('the step to run', () => seen.includes('ready\n'));
+
+      await engine.getService(handle.ref.replace('swarm:', '')).remove();
+      const outcome = await handle.wait();
+      await output;
+      await handle.destroy();
+
+      assert.equal(outcome.reason, 'node_lost');
+    });
+  });
 }

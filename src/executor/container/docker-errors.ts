@@ -24,7 +24,7 @@ export function engineError(what: string, err: unknown): InfraError {
   return new InfraError('executor', `${what}: ${message}`, { cause: err });
 }
 
-/** Retry `call` while it fails with 409 (resource still in use), up to `timeoutMs`. */
+/** Retry `call` while it fails because the resource is still in use (409, 403, 500), up to `timeoutMs`. */
 export async function retryWhileConflict(call: () => Promise<void>, timeoutMs = 15_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
@@ -33,7 +33,7 @@ export async function retryWhileConflict(call: () => Promise<void>, timeoutMs = 
       return;
     } catch (err) {
       const code = statusCode(err);
-      if ((code !== 409 && code !== 500) || Date.now() > deadline) throw err;
+      if ((code !== 409 && code !== 403 && code !== 500) || Date.now() > deadline) throw err;
       await new Promise((resolve) => setTimeout(resolve, 250));
     }
   }

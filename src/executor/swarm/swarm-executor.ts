@@ -20,6 +20,8 @@ export interface SwarmExecutorOptions {
   timeoutGraceMs?: number;
   /** Task poll interval (default 200 ms). */
   pollMs?: number;
+  /** The per-build network's kind (default `swarm-bridge`; `overlay` for multi-node builds). */
+  network?: 'swarm-bridge' | 'overlay';
 }
 
 /**
@@ -27,8 +29,10 @@ export interface SwarmExecutorOptions {
  * `toServiceSpec` for the spec and its isolation, `SwarmStep` for outcomes and stop).
  *
  * - Image: resolved to its ID on the manager; a missing image is a `UserError`.
- * - Per build: an internal, attachable overlay network `bosun-b<buildId>` and the workspace
- *   volume `bosun-ws-<buildId>`, both made by the first step and removed by `cleanupBuild`.
+ * - Per build: an internal network `bosun-b<buildId>` (a swarm-scoped bridge with no host
+ *   address by default, ~2.3 s faster per step than an overlay; see `BuildNetworks`) and the
+ *   workspace volume `bosun-ws-<buildId>`, both made by the first step and removed by
+ *   `cleanupBuild`.
  *   The volume is local to the manager, so steps are placed on the manager's node. Several
  *   nodes need either a shared volume driver (NFS and the like) or a per-node copy with the
  *   build pinned to one node (filled by a one-shot service on that node); and images pushed
@@ -51,7 +55,7 @@ export class SwarmExecutor implements Executor {
 
   constructor(opts: SwarmExecutorOptions) {
     this.#opts = opts;
-    this.#networks = new BuildNetworks(opts.docker, 'overlay', opts.instanceId);
+    this.#networks = new BuildNetworks(opts.docker, opts.network ?? 'swarm-bridge', opts.instanceId);
     this.#volumes = new WorkspaceVolumes(opts.docker, opts.instanceId);
     this.#watcher = new TaskWatcher(opts.docker, opts.pollMs ?? 200);
   }

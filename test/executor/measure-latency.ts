@@ -1,0 +1,75 @@
+/**
+ * One-step latency per executor, end to end (start → output drained → outcome → destroy),
+ * next to the floors: `docker run --rm` and a bare one-shot service via the API.
+ * Not a test. Run: npx tsx test/executor/measure-latency.ts [runs=10]
+ */
+import { execFileSync } from 'node:child_process';
+import Docker from 'dockerode';
+import { silentLogger } from '../../src/logger.js';
+import type { Executor } from '../../src/executor/executor.js';
+import { DockerExecutor } from '../../src/executor/docker/docker-executor.js';
+import { LocalExecutor } from '../../src/executor/local/local-executor.js';
+import { SwarmExecutor } from '../../src/executor/swarm/swarm-executor.js';
+import { collect, makeSpec, makeWorkspace } from './contract-support.js';
+import { busyboxImage } from './docker-harness.js';
+
+const runs = Number(process.argv[2] ?? 10);
+const docker = new Docker();
+const workspace = makeWorkspace();
+const instanceId = `measure-${process.pid}`;
+
+async function timeExecutor(executor: Executor): Promise<number[]> {
+  const buildId = `m${process.pid}${executor.name}`;
+  const times: number[] = [];
+  for (let i = 0; i <= runs; i += 1) {
+    const started = performance.now();
+    const handle = await executor.start(makeSpec({ workspace, image: busyboxImage, buildId }, { commands: ['true'] }));
+    await Promise.all([handle.wait(), collect(handle.output)]);
+    await handle.destroy();
+    if (i > 0) times.push(performance.now() - started);
+  }
+  await executor.cleanupBuild(buildId);
+  await executor.close();
+  return times;
+}
+
+async function timeBareService(imageId: string): Promise<number[]> {
+  const times: number[] = [];
+  for (let i = 0; i <= runs; i += 1) {
+    const started = performance.now();
+    const created = (await docker.createService({ Name: `bare-${process.pid}-${i}`, TaskTemplate: { ContainerSpec: { Image: imageId, Command: ['/bin/sh', '-c', 'true'] }, RestartPolicy: { Condition: 'none' }, LogDriver: { Name: 'json-file' } }, Mode: { Replicated: { Replicas: 1 } } })) as { id: string };
+    for (;;) {
+      const tasks = (await docker.listTasks({ filters: JSON.stringify({ service: [created.id] }) })) as Array<{ Status: { State: string } }>;
+      if (tasks[0] && ['complete', 'failed', 'rejected'].includes(tasks[0].Status.State)) break;
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+    await docker.getService(created.id).remove();
+    if (i > 0) times.push(performance.now() - started);
+  }
+  return times;
+}
+
+function timeDockerRun(): number[] {
+  const times: number[] = [];
+  for (let i = 0; i <= runs; i += 1) {
+    const started = performance.now();
+    execFileSync('docker', ['run', '--rm', busyboxImage, 'true']);
+    if (i > 0) times.push(performance.now() - started);
+  }
+  return times;
+}
+
+function summary(name: string, times: number[]): string {
+  const sorted = [...times].sort((a, b) => a - b);
+  const median = sorted[Math.floor(sorted.length / 2)] ?? 0;
+  const p90 = sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * 0.9))] ?? 0;
+  return `${name.padEnd(34)} median ${median.toFixed(0).padStart(5)} ms   p90 ${p90.toFixed(0).padStart(5)} ms   (n=${times.length})`;
+}
+
+const imageId = (await docker.getImage(busyboxImage).inspect()).Id;
+const log = silentLogger();
+console.log(summary('local executor', await timeExecutor(new LocalExecutor({ instanceId, dataDir: `/tmp/${instanceId}`, log }))));
+console.log(summary('floor: docker run --rm (CLI)', timeDockerRun()));
+console.log(summary('docker executor', await timeExecutor(new DockerExecutor({ docker, instanceId, log }))));
+console.log(summary('floor: bare one-shot service (API)', await timeBareService(imageId)));
+console.log(summary('swarm executor', await timeExecutor(new SwarmExecutor({ docker, instanceId, log }))));
