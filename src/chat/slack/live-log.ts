@@ -83,6 +83,7 @@ export class LiveLog {
       const lines = await this.deps.logs.tail(buildId, stage, step, tailLines);
       const msg = renderLogExcerpt(stage, step, lines.map((l) => l.text), done);
       const ts = await this.deps.store.get(buildId, field(stage, step));
+      if (!ts && lines.length === 0) return; // a silent step gets no log message
       if (ts) {
         await this.deps.api.chat.update({ channel: entry.thread.channel, ts, ...msg });
       } else {
