@@ -5,6 +5,8 @@ import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import { UserError } from './errors.js';
 import { Pools } from './leases/pool-config.js';
+import { GithubConfig } from './github/github-config.js';
+import { SlackConfig } from './chat/slack/slack-config.js';
 
 /** Root of the Bosun installation (where package.json and examples/ live). */
 export const installRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..');
@@ -81,6 +83,10 @@ export const ServerConfig = z.strictObject({
       watchdogIntervalMs: z.number().int().positive().default(10_000),
     })
     .prefault({}),
+  /** GitHub webhooks, statuses, merges and promotions; absent = GitHub front end off. */
+  github: GithubConfig.optional(),
+  /** Slack front end and thread reporter; absent = Slack off. */
+  slack: SlackConfig.optional(),
 });
 export type ServerConfig = z.infer<typeof ServerConfig>;
 export type ServerConfigInput = z.input<typeof ServerConfig>;
@@ -138,6 +144,21 @@ function applyEnv(target: Record<string, unknown>, env: NodeJS.ProcessEnv): void
     if (key.startsWith('BOSUN_SECRET_') && value) secrets[key.slice('BOSUN_SECRET_'.length)] = value;
   }
   target.secrets = secrets;
+  if (env.SLACK_BOT_TOKEN) {
+    const slack: Record<string, unknown> = { ...(target.slack as Record<string, unknown> | undefined), botToken: env.SLACK_BOT_TOKEN };
+    if (env.SLACK_APP_TOKEN) slack.appToken = env.SLACK_APP_TOKEN;
+    if (env.SLACK_SIGNING_SECRET) slack.signingSecret = env.SLACK_SIGNING_SECRET;
+    if (env.SLACK_API_URL) slack.apiUrl = env.SLACK_API_URL;
+    if (env.SLACK_MODE) slack.mode = env.SLACK_MODE;
+    target.slack = slack;
+  }
+  if (env.GITHUB_WEBHOOK_SECRET !== undefined || env.GITHUB_TOKEN || env.GITHUB_API_URL) {
+    const github = { ...(target.github as Record<string, unknown> | undefined) };
+    if (env.GITHUB_WEBHOOK_SECRET !== undefined) github.webhookSecrets = env.GITHUB_WEBHOOK_SECRET.split(',').map((s) => s.trim());
+    if (env.GITHUB_TOKEN) github.token = env.GITHUB_TOKEN;
+    if (env.GITHUB_API_URL) github.apiUrl = env.GITHUB_API_URL;
+    target.github = github;
+  }
 }
 
 /** The bundled example repository is always available as `demo` unless configured otherwise. */

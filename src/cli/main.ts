@@ -37,10 +37,11 @@ program
   .option('--concurrency <n>', 'stages run at once', '2')
   .action(async (opts: { labels: string; concurrency: string }) => {
     const labels = opts.labels.split(',').map((l) => l.trim()).filter(Boolean);
-    const config = loadConfig(process.env, { workerLabels: labels });
+    // Labelled workers do OS-specific work outside Linux containers: the local executor (BOSUN_EXECUTOR still wins).
+    const config = loadConfig(process.env, { workerLabels: labels, ...(labels.length ? { executor: 'local' as const } : {}) });
     const log = createLogger(config.logLevel);
     const core = await openCore(config, log);
-    const pool = await startWorkerPool(core, { advance: labels.length === 0, concurrency: Number(opts.concurrency), labels, ...(labels.length ? {} : {}) });
+    const pool = await startWorkerPool(core, { advance: labels.length === 0, concurrency: Number(opts.concurrency), labels });
     log.info({ labels, executor: pool.executor.name }, 'Worker ready');
     await untilSignal();
     await pool.close();

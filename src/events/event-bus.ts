@@ -1,4 +1,5 @@
 import type { Redis } from 'ioredis';
+import { quiet } from '../storage/redis-connection.js';
 import type { BuildEvent, StoredEvent } from '../domain/build-event.js';
 import type { Logger } from '../logger.js';
 import { keys as makeKeys } from '../storage/keys.js';
@@ -54,7 +55,7 @@ export class EventBus {
   }
 
   subscribe(handler: EventHandler, opts: { fromStart?: boolean; blockMs?: number } = {}): void {
-    const conn = this.redis.duplicate();
+    const conn = quiet(this.redis.duplicate());
     const group = handler.name;
     const consumer = `${process.pid}`;
     let stopped = false;
@@ -96,7 +97,7 @@ export class EventBus {
 
   /** Live read for UIs: yields events after `fromId` until `signal` aborts. */
   async *tail(fromId: string, signal: AbortSignal, blockMs = 1000): AsyncGenerator<StoredEvent> {
-    const conn = this.redis.duplicate();
+    const conn = quiet(this.redis.duplicate());
     const onAbort = () => conn.disconnect();
     signal.addEventListener('abort', onAbort, { once: true });
     let cursor = fromId;

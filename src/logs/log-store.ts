@@ -1,6 +1,7 @@
 import { mkdir, readFile, writeFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Redis } from 'ioredis';
+import { quiet } from '../storage/redis-connection.js';
 import { keys as makeKeys, type Keys } from '../storage/keys.js';
 
 /** One stored line with its 1-based number within the step's log. */
@@ -75,7 +76,7 @@ export class LogStore {
    * step's log has ended (or `signal` aborts).
    */
   async *follow(build: string, stage: string, step: string, signal: AbortSignal, afterLine = 0): AsyncGenerator<LogLine> {
-    const conn = this.redis.duplicate();
+    const conn = quiet(this.redis.duplicate());
     const onAbort = () => conn.disconnect();
     signal.addEventListener('abort', onAbort, { once: true });
     const key = this.k.log(build, stage, step);

@@ -1,3 +1,4 @@
+import { hostname } from 'node:os';
 import type { Build } from '../domain/build.js';
 import { findStage, findStep } from '../domain/build.js';
 import type { StepOutcome, StepHandle, StepSpec } from '../executor/executor.js';
@@ -157,7 +158,13 @@ function buildEnv(deps: WorkerDeps, build: Build, stage: string, step: string): 
     BOSUN_STAGE: stage,
     BOSUN_STEP: step,
     BOSUN_EVENT: build.trigger.event,
+    BOSUN_WORKER_ID: `${deps.instanceId}:${hostname()}:${process.pid}`,
+    BOSUN_WORKER_LABELS: deps.config.workerLabels.join(','),
   };
+  if (build.trigger.upstream) {
+    env.BOSUN_UPSTREAM_REPO = build.trigger.upstream.repo;
+    env.BOSUN_UPSTREAM_SHA = build.trigger.upstream.sha;
+  }
   if (deps.config.http.publicUrl) env.BOSUN_BUILD_URL = `${deps.config.http.publicUrl}/builds/${build.id}`;
   return env;
 }

@@ -1,4 +1,5 @@
 import type { Redis } from 'ioredis';
+import { quiet } from '../storage/redis-connection.js';
 import type { CancelWatcher, ControlChannel } from '../pipeline/pipeline-deps.js';
 import { keys as makeKeys } from '../storage/keys.js';
 
@@ -26,7 +27,7 @@ export class RedisControlChannel implements ControlChannel, CancelWatcher {
   /** Starts listening (worker processes only). */
   async listen(): Promise<void> {
     if (this.sub) return;
-    this.sub = this.redis.duplicate();
+    this.sub = quiet(this.redis.duplicate());
     this.sub.on('message', (_channel: string, message: string) => {
       let buildId: unknown;
       try {

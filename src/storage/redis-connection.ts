@@ -11,7 +11,16 @@ export function redisOptions(target: { url?: string; socketPath?: string }): Red
 
 export function connectRedis(target: { url?: string; socketPath?: string }): Redis {
   const { url, ...opts } = redisOptions(target);
-  return url ? new Redis(url, opts) : new Redis(opts);
+  return quiet(url ? new Redis(url, opts) : new Redis(opts));
+}
+
+/**
+ * ioredis reconnects by itself and every command reports its own failure; without a
+ * listener it would also print each connection error as "Unhandled error event".
+ */
+export function quiet(redis: Redis): Redis {
+  redis.on('error', () => undefined);
+  return redis;
 }
 
 /**

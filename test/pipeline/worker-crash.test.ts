@@ -1,11 +1,12 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync, existsSync } from 'node:fs';
+import type { ChildProcess } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startHarness, type Harness } from '../support/bosun-harness.js';
 import { makeRepo } from '../support/git-repo.js';
+import { startWorkerProcess } from '../support/worker-process.js';
 
 // R20: kill -9 a worker in the middle of step 2; another worker resumes the stage, step 1
 // is not run again (a side-effect counter proves it), and the build finishes.
@@ -25,15 +26,8 @@ after(async () => {
 });
 
 function startWorker(name: string): ChildProcess {
-  const configFile = join(dir, 'config.json');
-  writeFileSync(configFile, JSON.stringify({ queue, repos: { crashy: { url: `file://${join(dir, 'src-repos', 'crashy')}` } }, limits: { killGraceSec: 1 } }));
-  return spawn(join(process.cwd(), 'bin', 'bosun'), ['worker', '--concurrency', '1'], {
-    env: {
-      PATH: process.env.PATH, HOME: process.env.HOME, REDIS_URL: h.redis.url, BOSUN_CONFIG: configFile,
-      BOSUN_DATA_DIR: join(dir, `data-${name}`), BOSUN_EXECUTOR: 'local', BOSUN_LOG_LEVEL: process.env.BOSUN_TEST_LOG ?? 'silent',
-    },
-    stdio: ['ignore', 'inherit', 'inherit'],
-  });
+  const config = { queue, repos: { crashy: { url: `file://${join(dir, 'src-repos', 'crashy')}` } }, limits: { killGraceSec: 1 } };
+  return startWorkerProcess({ redisUrl: h.redis.url, dir, name, config });
 }
 
 test('a worker killed with SIGKILL mid-step: the stage resumes on another worker and completed steps do not run again', async () => {
@@ -66,7 +60,7 @@ test('a worker killed with SIGKILL mid-step: the stage resumes on another worker
     });
     const id = ((await res.json()) as { build: { id: string } }).build.id;
 
-    const deadline = Date.now() + 60_000;
+    const deadline = Date.now() + 150_000;
     while (!existsSync(`${started}.again`) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
     assert.ok(existsSync(`${started}.again`), 'step 2 started on the first worker');
     w1.kill('SIGKILL');
