@@ -80,14 +80,18 @@ export class DockerStep implements StepHandle {
     await this.#outcome.catch(() => undefined);
   }
 
+  async #oomKilled(): Promise<boolean> {
+    const info = await this.#container.inspect();
+    return info.State.OOMKilled === true;
+  }
+
   async #waitExit(): Promise<StepOutcome> {
     try {
       const result = (await this.#container.wait()) as { StatusCode?: number };
-      const info = await this.#container.inspect();
       this.#done = true;
       clearTimeout(this.#timer);
-      const exitCode = result.StatusCode ?? info.State.ExitCode ?? -1;
-      const reason = this.#reason ?? (info.State.OOMKilled ? 'oom' : undefined);
+      const exitCode = result.StatusCode ?? -1;
+      const reason = this.#reason ?? (exitCode !== 0 && (await this.#oomKilled()) ? 'oom' : undefined);
       return reason ? { exitCode, reason } : { exitCode };
     } catch (err) {
       this.#done = true;
