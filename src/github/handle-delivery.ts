@@ -8,6 +8,7 @@ import { isTrustedUser, type OkToTestStore } from './trust.js';
 import type { Delivery } from './webhook-route.js';
 import type { CheckRunPayload, IssueCommentPayload, PullRequestPayload, PushPayload } from './webhook-payloads.js';
 import { startDownstream } from './downstream.js';
+import { keys as makeKeys } from '../storage/keys.js';
 
 export interface DeliveryDeps {
   core: Core;
@@ -38,18 +39,27 @@ export async function handleDelivery(deps: DeliveryDeps, d: Delivery): Promise<v
  * Second dedupe key beside the delivery id: the same change reaching us under another GUID
  * (repo and App subscriptions both delivering, anchors item 13) starts no second build.
  */
-async function firstSighting(deps: DeliveryDeps, key: string): Promise<boolean> {
-  return deps.core.store.claimOnce(`github:seen:${key}`);
+async function onFirstSighting(deps: DeliveryDeps, key: string, work: () => Promise<void>): Promise<void> {
+  const full = `github:seen:${key}`;
+  if (!(await deps.core.store.claimOnce(full))) return;
+  try {
+    await work();
+  } catch (err) {
+    // Let the inbox's retry (or GitHub's redelivery) try again.
+    await deps.core.redis.del(makeKeys(deps.core.prefix).dedupe(full));
+    throw err;
+  }
 }
 
 async function onPush(deps: DeliveryDeps, id: string, p: PushPayload): Promise<void> {
   if (p.deleted || !p.ref.startsWith('refs/heads/') || /^0+$/.test(p.after)) return;
   const branch = p.ref.slice('refs/heads/'.length);
   const repo = p.repository.full_name;
-  if (!(await firstSighting(deps, `push:${repo}:${branch}:${p.after}`))) return;
-  await createBuild(deps.core.deps, {
-    repo, ref: branch, sha: p.after,
-    trigger: { event: 'push', source: 'github', actor: { id: `github:${p.sender.id}`, name: p.sender.login }, deliveryId: `github:${id}` },
+  await onFirstSighting(deps, `push:${repo}:${branch}:${p.after}`, async () => {
+    await createBuild(deps.core.deps, {
+      repo, ref: branch, sha: p.after,
+      trigger: { event: 'push', source: 'github', actor: { id: `github:${p.sender.id}`, name: p.sender.login }, deliveryId: `github:${id}` },
+    });
   });
   const defaultBranch = deps.core.config.repos[repo]?.defaultBranch ?? 'master';
   if (branch === defaultBranch) await startDownstream(deps.core, deps.github, { repo, sha: p.after, deliveryId: id });
@@ -66,8 +76,8 @@ async function onPullRequest(deps: DeliveryDeps, id: string, p: PullRequestPaylo
     });
     return;
   }
-  if (!(await firstSighting(deps, `pr:${repo}#${p.number}:${pr.head.sha}`))) return;
-  await startPullRequestBuild(deps, { repo, number: p.number, headRef: fork ? `pull/${p.number}/head` : pr.head.ref, sha: pr.head.sha, untrusted: !trusted, actor: { id: `github:${pr.user.id}`, name: pr.user.login }, deliveryId: `github:${id}` });
+  await onFirstSighting(deps, `pr:${repo}#${p.number}:${pr.head.sha}`, () =>
+    startPullRequestBuild(deps, { repo, number: p.number, headRef: fork ? `pull/${p.number}/head` : pr.head.ref, sha: pr.head.sha, untrusted: !trusted, actor: { id: `github:${pr.user.id}`, name: pr.user.login }, deliveryId: `github:${id}` }));
 }
 
 export async function startPullRequestBuild(

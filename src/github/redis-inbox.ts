@@ -1,5 +1,6 @@
 import type { Redis } from 'ioredis';
 import type { Logger } from '../logger.js';
+import { CodedError } from '../errors.js';
 import type { Delivery, DeliveryInbox } from './webhook-route.js';
 
 const claimAndPush = `
@@ -10,13 +11,16 @@ end
 return 0`;
 
 export const deliveryTtlSec = 7 * 24 * 3600;
+/** Infrastructure failures are retried this often; user errors (bad ref, unknown repo) never. */
+const maxAttempts = 4;
 
 /**
  * A durable inbox for webhook deliveries in Redis. `accept` claims the delivery id with
  * SET NX (7-day TTL, R2) and appends it to a list in one script, so a delivery is queued
  * exactly once however often GitHub sends it. A single consumer loop moves each item to a
  * processing list while it runs (BLMOVE), so work cut short by a crash is picked up again at
- * the next start. Handlers must tolerate that (they dedupe again by delivery id).
+ * the next start. Handlers must tolerate that (they dedupe again by delivery id). A handler
+ * failing on infrastructure is retried a few times with backoff; a user error is only logged.
  */
 export class RedisInbox implements DeliveryInbox {
   private stopped = false;
@@ -55,10 +59,17 @@ export class RedisInbox implements DeliveryInbox {
           continue;
         }
         if (!item) continue;
+        const delivery = JSON.parse(item) as Delivery & { attempt?: number };
         try {
-          await handle(JSON.parse(item) as Delivery);
+          await handle(delivery);
         } catch (err) {
-          this.log.warn({ err }, 'GitHub delivery handler failed');
+          const attempt = (delivery.attempt ?? 0) + 1;
+          const retry = !(err instanceof CodedError && !err.retryable) && attempt < maxAttempts;
+          this.log.warn({ err, deliveryId: delivery.id, attempt, retry }, 'GitHub delivery handler failed');
+          if (retry) {
+            await new Promise((r) => setTimeout(r, 200 * 2 ** attempt));
+            await conn.rpush(this.key('inbox'), JSON.stringify({ ...delivery, attempt }));
+          }
         }
         await conn.lrem(this.key('processing'), 1, item);
       }
