@@ -20,6 +20,10 @@ export interface ContractHarness {
   buildResources(buildId: string): Promise<string[]>;
   /** Container executors: the isolation settings of the real container/service behind `ref`. */
   inspectIsolation?(ref: string): Promise<IsolationFacts>;
+  /** Whether the executor makes per-build resources (network, volume); local makes none. */
+  perBuildResources: boolean;
+  /** Sweep per-build resources of builds `isLive` rejects. */
+  reapBuilds(isLive: (buildId: string) => boolean): Promise<string[]>;
   /** Remove everything this test run created (by label) and close the executor. */
   close(): Promise<void>;
 }

@@ -220,6 +220,16 @@ export function runExecutorContract(name: string, makeExecutor: () => Promise<Co
       await h.executor.cleanupBuild(keptBuild);
     });
 
+    it('reapBuilds removes the network and workspace of builds that are not live, and only those', caseOptions, async () => {
+      const deadBuild = `${buildId}dead`;
+      await runStep(h.executor, spec({ buildId: deadBuild, labels: labelsFor(deadBuild), commands: ['true'] }));
+
+      const cleaned = await h.reapBuilds((id) => id !== deadBuild);
+
+      assert.deepEqual(cleaned, h.perBuildResources ? [deadBuild] : []);
+      assert.deepEqual(await h.buildResources(deadBuild), []);
+    });
+
     it('cleanupBuild removes the per-build resources and is idempotent', caseOptions, async () => {
       const ownBuild = `${buildId}cb`;
       await runStep(h.executor, spec({ buildId: ownBuild, labels: labelsFor(ownBuild), commands: ['true'] }));

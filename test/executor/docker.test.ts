@@ -15,6 +15,8 @@ if (docker) {
       image: busyboxImage,
       baseImage,
       enforcesMemory: true,
+      perBuildResources: true,
+      reapBuilds: (isLive) => executor.reapBuilds(isLive),
       stepResources: (buildId) => stepContainers(engine, buildId),
       buildResources: (buildId) => buildResources(engine, buildId),
       inspectIsolation: (ref) => containerIsolation(engine, ref.replace(/^docker:/, '')),

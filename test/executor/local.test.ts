@@ -15,6 +15,8 @@ runExecutorContract('local', async () => {
     image: 'unused',
     baseImage: 'unused',
     enforcesMemory: false,
+    perBuildResources: false,
+    reapBuilds: (isLive) => executor.reapBuilds(isLive),
     stepResources: async (buildId) => liveSteps(dataDir, buildId),
     buildResources: async () => [],
     close: async () => {

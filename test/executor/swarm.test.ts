@@ -18,6 +18,8 @@ if (docker) {
       image: busyboxImage,
       baseImage,
       enforcesMemory: true,
+      perBuildResources: true,
+      reapBuilds: (isLive) => executor.reapBuilds(isLive),
       stepResources: (buildId) => stepServices(engine, buildId),
       buildResources: (buildId) => buildResources(engine, buildId),
       inspectIsolation: (ref) => serviceIsolation(engine, ref.replace(/^swarm:/, '')),

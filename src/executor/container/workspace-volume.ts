@@ -1,5 +1,6 @@
 import { spawn } from 'node:child_process';
 import type Docker from 'dockerode';
+import { labelKeys } from '../executor.js';
 import { buildLabels, workspaceMarkerName, workspaceVolumeName } from './resource-names.js';
 import { engineError, ignoreNotFound, retryWhileConflict, statusCode } from './docker-errors.js';
 import { stepUser, workspaceMount } from './isolation.js';
@@ -42,6 +43,9 @@ export class WorkspaceVolumes {
   async remove(buildId: string): Promise<void> {
     this.#pending.delete(buildId);
     await ignoreNotFound(() => this.#docker.getContainer(workspaceMarkerName(buildId)).remove({ force: true }));
+    // A fill helper left by a crash mid-copy would hold the volume.
+    const helpers = await this.#docker.listContainers({ all: true, filters: JSON.stringify({ label: [`${labelKeys.build}=${buildId}`, 'bosun.role=build'] }) });
+    for (const helper of helpers) await ignoreNotFound(() => this.#docker.getContainer(helper.Id).remove({ force: true }));
     const volume = workspaceVolumeName(buildId);
     await retryWhileConflict(() => ignoreNotFound(() => this.#docker.getVolume(volume).remove()));
   }

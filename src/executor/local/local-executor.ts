@@ -92,6 +92,11 @@ export class LocalExecutor implements Executor {
     return removed;
   }
 
+  /** Local steps make no per-build resources: nothing to sweep (the container executors do). */
+  async reapBuilds(_isLive: (buildId: string) => boolean): Promise<string[]> {
+    return [];
+  }
+
   async cleanupBuild(_buildId: string): Promise<void> {}
 
   async close(): Promise<void> {}

@@ -1,0 +1,21 @@
+import type Docker from 'dockerode';
+import { labelKeys } from '../executor.js';
+
+/**
+ * Build IDs that still have per-build resources (workspace volume, its marker, the network
+ * or its config network) made by this instance, found by label. Used to sweep what crashed
+ * builds left behind; `reap` only sees step resources, whose labels name a step.
+ */
+export async function ownedBuildIds(docker: Docker, instanceId: string): Promise<Set<string>> {
+  const filters = JSON.stringify({ label: [`${labelKeys.managed}=true`, `${labelKeys.instance}=${instanceId}`, 'bosun.role'] });
+  const ids = new Set<string>();
+  const add = (labels: Record<string, string> | null | undefined): void => {
+    const build = labels?.[labelKeys.build];
+    if (build) ids.add(build);
+  };
+  const { Volumes: volumes } = await docker.listVolumes({ filters });
+  for (const volume of volumes ?? []) add(volume.Labels);
+  for (const network of await docker.listNetworks({ filters })) add(network.Labels);
+  for (const container of await docker.listContainers({ all: true, filters })) add(container.Labels);
+  return ids;
+}
