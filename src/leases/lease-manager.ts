@@ -6,8 +6,9 @@ import type { Logger } from '../logger.js';
 import { UserError } from '../errors.js';
 import type { Pools, PoolConfig } from './pool-config.js';
 import type { LeaseEvent } from './lease-event.js';
+import { buildRef, clampTtl, csv, describe, grantedEvent, splitCsv, toLease } from './lease-record.js';
 import {
-  acquireScript, renewScript, releaseScript, reapScript, claimDirtyScript, finishCleanScript, syncPoolScript, markRemindedScript,
+  acquireScript, renewScript, releaseScript, reapScript, claimDirtyScript, finishCleanScript, syncPoolScript, markRemindedScript, takeOverScript,
 } from './lease-scripts.js';
 
 export type LeaseState = 'waiting' | 'active' | 'released' | 'expired' | 'cancelled';
@@ -124,6 +125,23 @@ export class LeaseManager {
       text: `${holder.name} is #${position + 1} in line for ${describe(poolName, attributes)}${ahead ? ` behind ${ahead}` : ''}.`,
     });
     return { status: 'waiting', lease, position, ...(ahead ? { ahead } : {}) };
+  }
+
+  /**
+   * The holder's live lease in `pool` (other than `exclude`), taken over by this process: a
+   * waiting request keeps its place, an active grant gets a new fencing token (the previous
+   * process is fenced off). Null when the holder has none. For pipeline stages resumed after a crash.
+   */
+  async takeOver(poolName: string, holder: Actor, exclude: string[], opts: LeaseOpts = {}): Promise<AcquireResult | null> {
+    const reply = (await this.eval(takeOverScript, holder.id, poolName, csv(exclude))) as (string | number)[] | null;
+    if (!reply) return null;
+    const lease = await this.require(String(reply[0]));
+    if (reply[1] === 'waiting') {
+      const position = (await this.waiting(poolName)).findIndex((l) => l.id === lease.id) + 1;
+      return { status: 'waiting', lease, position };
+    }
+    await this.record('lease.takeover', holder, 'ok', `${lease.id} ${poolName}/${lease.item} token ${lease.token}`, opts);
+    return { status: 'granted', lease };
   }
 
   async renew(id: string, actor: Actor, token: number | undefined, ttlSec: number | undefined, opts: LeaseOpts = {}): Promise<Lease> {
@@ -285,45 +303,4 @@ export class LeaseManager {
   }
 }
 
-function clampTtl(pool: PoolConfig, ttlSec: number | undefined): number {
-  return Math.max(1, Math.min(ttlSec ?? pool.defaultTtlSec, pool.maxTtlSec));
-}
-
-function csv(values: string[]): string {
-  return `,${values.join(',')},`;
-}
-
-function splitCsv(value: string | undefined): string[] {
-  return (value ?? '').split(',').filter(Boolean);
-}
-
-function iso(ms: string | undefined): string | undefined {
-  return ms ? new Date(Number(ms)).toISOString() : undefined;
-}
-
-function toLease(h: Record<string, string>): Lease {
-  const opt = <K extends string, V>(key: K, v: V | undefined | '') => (v === undefined || v === '' ? {} : ({ [key]: v } as Record<K, V>));
-  return {
-    id: h.id!, pool: h.pool!, attributes: splitCsv(h.attrs), holder: { id: h.holderId!, name: h.holderName! },
-    state: h.state as LeaseState, ttlSec: Number(h.ttl), requestedAt: iso(h.requestedAt)!,
-    ...opt('item', h.item), ...opt('token', h.token ? Number(h.token) : undefined),
-    ...opt('grantedAt', iso(h.grantedAt)), ...opt('expiresAt', iso(h.expiresAt)),
-    ...opt('buildId', h.buildId), ...opt('stage', h.stage),
-  };
-}
-
-function buildRef(lease: Lease): { buildId?: string; stage?: string } {
-  return { ...(lease.buildId ? { buildId: lease.buildId } : {}), ...(lease.stage ? { stage: lease.stage } : {}) };
-}
-
-export function describe(pool: string, attributes: string[]): string {
-  return attributes.length ? `${pool} (${attributes.join(', ')})` : pool;
-}
-
-function grantedEvent(lease: Lease): LeaseEvent {
-  return {
-    type: 'lease.granted', leaseId: lease.id, pool: lease.pool, item: lease.item ?? '', attributes: lease.attributes, holder: lease.holder,
-    expiresAt: lease.expiresAt ?? '', token: lease.token ?? 0, ...buildRef(lease),
-    text: `${lease.holder.name}: ${lease.item} (${lease.pool}) is yours until ${lease.expiresAt} — lease ${lease.id}.`,
-  };
-}
+export { describe } from './lease-record.js';

@@ -14,6 +14,7 @@
  * - `dirty`                    set of "<pool>/<item>" waiting for the janitor
  * - `cleaning`                 zset of "<pool>/<item>" being health-checked, by start time (ms)
  * - `recent`                   zset of lease ids by request time, for listings
+ * - `holder:<actorId>`         set of the holder's lease ids (pruned of ended ones by takeOver)
  *
  * Errors come back as `{ 'err', code }` tables rather than Redis errors, so callers can turn
  * them into UserErrors with a useful message.
@@ -99,6 +100,7 @@ local id = 'L-' .. redis.call('INCR', k('seq'))
 redis.call('HSET', k(id), 'id', id, 'pool', pool, 'attrs', wanted, 'holderId', ARGV[4], 'holderName', ARGV[5],
   'ttl', ARGV[6], 'requestedAt', now, 'buildId', ARGV[8], 'stage', ARGV[9], 'state', 'waiting')
 redis.call('ZADD', k('recent'), now, id)
+redis.call('SADD', k('holder', ARGV[4]), id)
 if free then
   local g = grant(pool, free, id, now)
   return { id, 'granted', free, g[1], g[2] }
@@ -214,4 +216,28 @@ return { 'free' }
 export const markRemindedScript = `${prelude}
 if redis.call('HGET', k(ARGV[2]), 'state') ~= 'active' then return 0 end
 return redis.call('HSETNX', k(ARGV[2]), 'reminded', '1')
+`;
+
+/**
+ * A new process of the same holder (a stage resumed on another worker after a crash) takes
+ * over the holder's live lease in a pool instead of queueing behind it. ARGV: prefix,
+ * holderId, pool, ",excluded ids,". A waiting request keeps its place; an active grant gets
+ * a NEW fencing token, so the previous process's heartbeats and releases are refused from now
+ * on. Returns { id, 'waiting' }, { id, 'granted', item, token } or false.
+ */
+export const takeOverScript = `${prelude}
+for _, id in ipairs(redis.call('SMEMBERS', k('holder', ARGV[2]))) do
+  local l = redis.call('HMGET', k(id), 'state', 'pool', 'item')
+  if l[2] == ARGV[3] and not string.find(ARGV[4], ',' .. id .. ',', 1, true) then
+    if l[1] == 'waiting' then return { id, 'waiting' } end
+    if l[1] == 'active' and redis.call('HGET', k('item', l[2], l[3]), 'leaseId') == id then
+      local token = redis.call('INCR', k('fence'))
+      redis.call('HSET', k('item', l[2], l[3]), 'token', token)
+      redis.call('HSET', k(id), 'token', token)
+      return { id, 'granted', l[3], token }
+    end
+  end
+  if l[1] ~= 'waiting' and l[1] ~= 'active' then redis.call('SREM', k('holder', ARGV[2]), id) end
+end
+return false
 `;

@@ -31,7 +31,9 @@ export function waitingOnResources(stage: StageRun): boolean {
  * says behind whom — then puts the stage back to `running`. While held, each lease is renewed
  * with its fencing token every third of the pool's `pipelineTtlSec`, so a worker killed with
  * -9 loses its leases at expiry and the reaper/janitor pass the items on. The items go into
- * the steps' env of this in-memory build (never persisted). Returns early (holding nothing)
+ * the steps' env of this in-memory build (never persisted). A stage resumed on another worker
+ * takes over its own earlier lease or place in line (with a new fencing token) instead of
+ * queueing behind itself. Returns early (holding nothing)
  * when `isCancelled()` turns true while waiting.
  */
 export async function acquireStageResources(deps: PipelineDeps, build: Build, stage: StageRun, isCancelled: () => boolean): Promise<HeldResources> {
@@ -52,7 +54,8 @@ export async function acquireStageResources(deps: PipelineDeps, build: Build, st
   try {
     for (const req of stage.resources) {
       const ttl = leases.pool(req.pool).pipelineTtlSec;
-      const first = await leases.acquire(req.pool, req.attributes, holder, ttl, { buildId: build.id, stage: stage.name, source: 'pipeline' });
+      const opts = { buildId: build.id, stage: stage.name, source: 'pipeline' };
+      const first = (await leases.takeOver(req.pool, holder, held.map((l) => l.id), opts)) ?? (await leases.acquire(req.pool, req.attributes, holder, ttl, opts));
       let lease = first.lease;
       if (first.status === 'waiting') {
         await setStage(deps, build.id, stage.name, 'waiting');

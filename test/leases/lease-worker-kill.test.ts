@@ -88,5 +88,6 @@ test('kill -9 of the worker holding a device: the lease expires, the janitor che
     /expired, not active|stale fencing token/,
     'a late heartbeat from the dead worker is refused',
   );
+  await dispatch(`cancel ${id}`, ctx('slack:T1/UDEV', 'dev'));
   process.stderr.write(`kill -9 → next in line granted in ${tookMs} ms (pipeline TTL 2 s)\n`);
 });

@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, realpathSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createServer } from 'node:net';
@@ -32,16 +32,26 @@ export async function freePort(): Promise<number> {
 }
 
 export async function startRedis(opts: { appendonly?: boolean } = {}): Promise<TestRedis> {
-  const port = await freePort();
   const dir = mkdtempSync(join(tmpdir(), 'bosun-redis-'));
   const clients: Redis[] = [];
-  const args = [
-    '--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--save', '',
-    '--appendonly', opts.appendonly === false ? 'no' : 'yes', '--appendfsync', 'everysec',
-    '--maxmemory-policy', 'noeviction', '--daemonize', 'no', '--protected-mode', 'yes',
-  ];
-  let proc = spawnRedis(args);
-  await waitReady(port);
+  let port = 0;
+  let args: string[] = [];
+  let proc: ChildProcess;
+  // freePort() can hand the same port to two test files at once; the loser's redis-server
+  // fails to bind and its PONG would come from the other file's server. Check it is ours.
+  for (let attempt = 0; ; attempt++) {
+    port = await freePort();
+    args = [
+      '--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--save', '',
+      '--appendonly', opts.appendonly === false ? 'no' : 'yes', '--appendfsync', 'everysec',
+      '--maxmemory-policy', 'noeviction', '--daemonize', 'no', '--protected-mode', 'yes',
+    ];
+    proc = spawnRedis(args);
+    await waitReady(port);
+    if (await servesDir(port, dir)) break;
+    await stopProcess(proc, 'SIGKILL');
+    if (attempt >= 4) throw new Error('could not start a redis-server of our own');
+  }
 
   const self: TestRedis = {
     url: `redis://127.0.0.1:${port}`,
@@ -69,6 +79,20 @@ export async function startRedis(opts: { appendonly?: boolean } = {}): Promise<T
     },
   };
   return self;
+}
+
+/** True when the server on `port` is the one started with `--dir dir`. */
+async function servesDir(port: number, dir: string): Promise<boolean> {
+  const c = new Redis({ port, host: '127.0.0.1', lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
+  try {
+    await c.connect();
+    const reply = (await c.config('GET', 'dir')) as string[];
+    return reply[1] === realpathSync(dir);
+  } catch {
+    return false;
+  } finally {
+    c.disconnect();
+  }
 }
 
 function spawnRedis(args: string[]): ChildProcess {
