@@ -315,9 +315,11 @@ export function runIsolationContract(name: string, makeExecutor: () => Promise<C
     });
 
     it('a fork bomb is contained by the pids limit', caseOptions, async () => {
-      const { outcome, out } = await runStep(h.executor, spec({ timeoutSec: 20, limits: { cpus: 1, memoryBytes: 128 * 2 ** 20, pids: 32 }, commands: ['i=0; while [ $i -lt 100 ]; do sleep 5 & i=$((i+1)); done 2>/dev/null; echo spawned'] }));
+      const { outcome, out } = await runStep(h.executor, spec({ timeoutSec: 20, limits: { cpus: 1, memoryBytes: 128 * 2 ** 20, pids: 32 }, commands: ['i=0; while [ $i -lt 100 ]; do sleep 5 & i=$((i+1)); done; echo spawned'] }));
 
       assert.notEqual(outcome.exitCode, 0, out.stdout);
+      assert.match(out.stderr, /can't fork|Resource temporarily unavailable/);
+      assert.doesNotMatch(out.stdout, /^spawned$/m);
     });
   });
 }
