@@ -19,7 +19,7 @@ export interface SwarmExecutorOptions {
   log: Logger;
   /** Grace between SIGTERM and SIGKILL when a step times out (default 10 s, R17). */
   timeoutGraceMs?: number;
-  /** Task poll interval (default 200 ms). */
+  /** Task poll interval (default 100 ms, shared by all steps). */
   pollMs?: number;
   /** The per-build network's kind (default `swarm-bridge`; `overlay` for multi-node builds). */
   network?: 'swarm-bridge' | 'overlay';
@@ -58,7 +58,7 @@ export class SwarmExecutor implements Executor {
     this.#opts = opts;
     this.#networks = new BuildNetworks(opts.docker, opts.network ?? 'swarm-bridge', opts.instanceId);
     this.#volumes = new WorkspaceVolumes(opts.docker, opts.instanceId);
-    this.#watcher = new TaskWatcher(opts.docker, opts.pollMs ?? 200);
+    this.#watcher = new TaskWatcher(opts.docker, opts.pollMs ?? 100);
   }
 
   async start(spec: StepSpec): Promise<StepHandle> {
