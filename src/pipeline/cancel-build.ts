@@ -4,6 +4,7 @@ import { isTerminal } from '../domain/status.js';
 import { UserError } from '../errors.js';
 import type { PipelineDeps } from './pipeline-deps.js';
 import { setBuildStatus, setStageStatus, setStepStatus, nowIso } from './transition.js';
+import { releaseCheckpointLease } from '../leases/checkpoint-leases.js';
 
 /**
  * Verb: cancel a build. Stages not yet running are cancelled at once; running steps are
@@ -28,6 +29,7 @@ export async function cancelBuild(deps: PipelineDeps, buildId: string, actor: Ac
     return events;
   });
   await deps.control.cancel(buildId);
+  for (const s of before.stages) if (s.checkpointState?.leaseId) await releaseCheckpointLease(deps, build, s.name);
   await deps.audit.record({ action: 'build.cancel', actorId: actor.id, source, outcome: 'ok', buildId, sha: build.sha });
   return build;
 }

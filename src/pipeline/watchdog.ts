@@ -25,7 +25,8 @@ export async function watchdogPass(deps: PipelineDeps, jobs: StageJobInspector, 
     const build = await deps.store.get(id);
     if (!build || isTerminal(build.status)) continue;
     if (build.stages.length === 0) {
-      await deps.queue.advance(id);
+      // Only a build stuck without a plan: re-advancing a fresh one races its first checkout.
+      if (Date.now() - Date.parse(build.createdAt) >= staleMs) await deps.queue.advance(id);
       continue;
     }
     for (const stage of build.stages) {

@@ -116,3 +116,36 @@ test('a checkpoint nobody decides times out, fails the build, and releases its p
   assert.equal((await h.server.core.deps.leases!.require(state.leaseId!)).state, 'released');
   assert.ok(['dirty', 'cleaning', 'free'].includes((await itemState('phone', state.resourceLabel!.slice(0, 8)))!));
 });
+
+test('cancelling builds gives back a checkpoint phone and takes a waiting stage out of the line', async () => {
+  await addRepo('manual-qa-cancel', checkpointSpec('4h'));
+  await addRepo('needs-device-2', [
+    'version: 1', 'image: any', 'stages:', '  e2e:', '    resources: [{ pool: device, attributes: [android] }]',
+    '    steps:', '      - name: run', '        run: echo never',
+  ]);
+  const dev = ctx('slack:T1/UDEV', 'dev');
+  const paused = await dispatch('build manual-qa-cancel#master', dev);
+  const pausedBuild = await h.waitFor(paused.build!.id, (b) => b.status === 'waiting');
+  const phoneLease = pausedBuild.stages[0]!.checkpointState!.leaseId!;
+  const deadline = Date.now() + 10_000;
+  while ((await itemState('device', 'pixel-1')) !== 'free' && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+  const alice = ctx('slack:T1/UA', 'alice');
+  const held = /lease (L-\d+)/.exec((await dispatch('lease device', alice)).text)![1]!;
+  const queued = await dispatch('build needs-device-2#master', dev);
+  const queuedId = queued.build!.id;
+  await h.waitFor(queuedId, (b) => b.stages[0]?.status === 'waiting');
+  const request = await waitEvent((e) => e.type === 'lease.waiting' && e.buildId === queuedId);
+
+  await dispatch(`cancel ${pausedBuild.id}`, dev);
+  await dispatch(`cancel ${queuedId}`, dev);
+
+  assert.equal((await h.server.core.deps.leases!.require(phoneLease)).state, 'released');
+  const done = await h.waitDone(queuedId);
+  assert.equal(done.status, 'cancelled');
+  const requestId = request.type === 'lease.waiting' ? request.leaseId : '';
+  const deadline2 = Date.now() + 10_000;
+  while ((await h.server.core.deps.leases!.require(requestId)).state === 'waiting' && Date.now() < deadline2) await new Promise((r) => setTimeout(r, 100));
+  assert.equal((await h.server.core.deps.leases!.require(requestId)).state, 'cancelled');
+  assert.deepEqual(await h.server.core.deps.leases!.waiting('device'), []);
+  await dispatch(`release ${held}`, alice);
+});
