@@ -1,7 +1,9 @@
 /**
  * One-step latency per executor, end to end (start → output drained → outcome → destroy),
  * next to the floors: `docker run --rm` and a bare one-shot service via the API.
- * Not a test. Run: npx tsx test/executor/measure-latency.ts [runs=10]
+ * Then the wall time of `concurrent` one-step builds started at once (executors) against as
+ * many bare one-shot services.
+ * Not a test. Run: npx tsx test/executor/measure-latency.ts [runs=10] [concurrent=20]
  */
 import { execFileSync } from 'node:child_process';
 import Docker from 'dockerode';
@@ -14,6 +16,7 @@ import { collect, makeSpec, makeWorkspace } from './contract-support.js';
 import { busyboxImage } from './docker-harness.js';
 
 const runs = Number(process.argv[2] ?? 10);
+const concurrent = Number(process.argv[3] ?? 20);
 const docker = new Docker();
 const workspace = makeWorkspace();
 const instanceId = `measure-${process.pid}`;
@@ -31,6 +34,38 @@ async function timeExecutor(executor: Executor): Promise<number[]> {
   await executor.cleanupBuild(buildId);
   await executor.close();
   return times;
+}
+
+async function concurrentExecutor(executor: Executor): Promise<number> {
+  const started = performance.now();
+  await Promise.all(
+    Array.from({ length: concurrent }, async (_, i) => {
+      const buildId = `cc${process.pid}${executor.name}${i}`;
+      const handle = await executor.start(makeSpec({ workspace, image: busyboxImage, buildId }, { commands: ['true'] }));
+      await Promise.all([handle.wait(), collect(handle.output)]);
+      await handle.destroy();
+      await executor.cleanupBuild(buildId);
+    }),
+  );
+  const elapsed = performance.now() - started;
+  await executor.close();
+  return elapsed;
+}
+
+async function concurrentBare(imageId: string): Promise<number> {
+  const started = performance.now();
+  await Promise.all(Array.from({ length: concurrent }, (_, i) => bareService(imageId, `cbare-${process.pid}-${i}`)));
+  return performance.now() - started;
+}
+
+async function bareService(imageId: string, name: string): Promise<void> {
+  const created = (await docker.createService({ Name: name, TaskTemplate: { ContainerSpec: { Image: imageId, Command: ['/bin/sh', '-c', 'true'] }, RestartPolicy: { Condition: 'none' }, LogDriver: { Name: 'json-file' } }, Mode: { Replicated: { Replicas: 1 } } })) as { id: string };
+  for (;;) {
+    const tasks = (await docker.listTasks({ filters: JSON.stringify({ service: [created.id] }) })) as Array<{ Status: { State: string } }>;
+    if (tasks[0] && ['complete', 'failed', 'rejected'].includes(tasks[0].Status.State)) break;
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  await docker.getService(created.id).remove();
 }
 
 async function timeBareService(imageId: string): Promise<number[]> {
@@ -73,3 +108,4 @@ console.log(summary('floor: docker run --rm (CLI)', timeDockerRun()));
 console.log(summary('docker executor', await timeExecutor(new DockerExecutor({ docker, instanceId, log }))));
 console.log(summary('floor: bare one-shot service (API)', await timeBareService(imageId)));
 console.log(summary('swarm executor', await timeExecutor(new SwarmExecutor({ docker, instanceId, log }))));
+console.log(`${concurrent} at once: bare services ${(await concurrentBare(imageId)).toFixed(0)} ms, swarm executor ${(await concurrentExecutor(new SwarmExecutor({ docker, instanceId, log }))).toFixed(0)} ms, docker executor ${(await concurrentExecutor(new DockerExecutor({ docker, instanceId, log }))).toFixed(0)} ms`);

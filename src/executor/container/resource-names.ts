@@ -22,6 +22,11 @@ export function workspaceMarkerName(buildId: string): string {
   return `bosun-wsready-${slug(buildId, 48)}`;
 }
 
+/** The helper container that fills the workspace volume (renamed to the marker when done). */
+export function workspaceFillName(buildId: string): string {
+  return `bosun-wsfill-${slug(buildId, 48)}`;
+}
+
 /** A unique, DNS-safe name for one run of a step (at most 63 characters, as Swarm requires). */
 export function stepResourceName(spec: StepSpec): string {
   const base = `bosun-${slug(spec.buildId, 20)}-${slug(spec.stage, 10)}-${slug(spec.step, 16)}`;

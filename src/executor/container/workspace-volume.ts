@@ -1,7 +1,7 @@
 import { spawn } from 'node:child_process';
 import type Docker from 'dockerode';
 import { labelKeys } from '../executor.js';
-import { buildLabels, workspaceMarkerName, workspaceVolumeName } from './resource-names.js';
+import { buildLabels, workspaceFillName, workspaceMarkerName, workspaceVolumeName } from './resource-names.js';
 import { engineError, ignoreNotFound, retryWhileConflict, statusCode } from './docker-errors.js';
 import { stepUser, workspaceMount } from './isolation.js';
 
@@ -11,9 +11,10 @@ import { stepUser, workspaceMount } from './isolation.js';
  * workspace into it (`tar` of the directory, streamed to `putArchive` of a created, never
  * started helper container that mounts the volume; files owned by the step user).
  *
- * Idempotency: a container named `bosun-wsready-<buildId>` (created, never started) marks the
- * volume as complete. It is created only after the copy succeeded, so a crash mid-copy means
- * the next step copies again (over the partial copy). In-process callers share one fill.
+ * Idempotency: the helper is created as `bosun-wsfill-<buildId>` and renamed to
+ * `bosun-wsready-<buildId>` once the copy succeeded; that name marks the volume as complete.
+ * A crash mid-copy leaves no marker, so the next step replaces the stale helper and copies
+ * again (over the partial copy). In-process callers share one fill.
  * `remove` deletes the marker and the volume (waiting while a step still uses it).
  *
  * Swarm on one node: the volume is local to the manager, where the steps run. Several nodes
@@ -57,32 +58,38 @@ export class WorkspaceVolumes {
     const labels = buildLabels(buildId, this.#instanceId);
     try {
       await this.#docker.createVolume({ Name: volume, Labels: labels });
-      const helper = await this.#docker.createContainer({
-        Image: imageId,
-        Entrypoint: ['/bin/sh'],
-        Cmd: ['-c', 'true'],
-        User: stepUser,
-        NetworkDisabled: true,
-        Labels: labels,
-        HostConfig: { Mounts: [{ Type: 'volume', Source: volume, Target: workspaceMount }] },
-      });
+      const helper = await this.#createHelper(workspaceFillName(buildId), imageId, volume, labels);
       try {
         await helper.putArchive(tarDirectory(workspace), { path: workspaceMount });
-      } finally {
+        await helper.rename({ name: marker });
+      } catch (err) {
         await ignoreNotFound(() => helper.remove({ force: true }));
+        if (statusCode(err) !== 409) throw err;
       }
-      await this.#createMarker(marker, imageId, labels);
       return volume;
     } catch (err) {
       throw engineError(`could not prepare the workspace volume ${volume}`, err);
     }
   }
 
-  async #createMarker(name: string, imageId: string, labels: Record<string, string>): Promise<void> {
+  /** The fill helper (created, never started); a stale one from a crash is replaced. */
+  async #createHelper(name: string, imageId: string, volume: string, labels: Record<string, string>): Promise<Docker.Container> {
+    const options = {
+      name,
+      Image: imageId,
+      Entrypoint: ['/bin/sh'],
+      Cmd: ['-c', 'true'],
+      User: stepUser,
+      NetworkDisabled: true,
+      Labels: labels,
+      HostConfig: { Mounts: [{ Type: 'volume' as const, Source: volume, Target: workspaceMount }] },
+    };
     try {
-      await this.#docker.createContainer({ name, Image: imageId, Entrypoint: ['/bin/sh'], Cmd: ['-c', 'true'], NetworkDisabled: true, Labels: { ...labels, 'bosun.role': 'workspace-marker' } });
+      return await this.#docker.createContainer(options);
     } catch (err) {
       if (statusCode(err) !== 409) throw err;
+      await ignoreNotFound(() => this.#docker.getContainer(name).remove({ force: true }));
+      return this.#docker.createContainer(options);
     }
   }
 
