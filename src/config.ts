@@ -96,6 +96,7 @@ export type ServerConfigInput = z.input<typeof ServerConfig>;
  * overrides. Fails fast with a message naming the bad field. Nothing else reads process.env.
  */
 export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: ServerConfigInput = {}): ServerConfig {
+  env = withFileSecrets(env);
   const fromFile = env.BOSUN_CONFIG ? readConfigFile(env.BOSUN_CONFIG) : {};
   const merged: Record<string, unknown> = { ...fromFile, ...overrides };
   applyEnv(merged, env);
@@ -110,6 +111,24 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Serv
   for (const repo of Object.values(config.repos)) repo.url = repo.url.replaceAll('${dataDir}', config.dataDir);
   addDemoRepo(config);
   return config;
+}
+
+/** Variables that may instead be given as `<NAME>_FILE` (Docker secrets under /run/secrets). */
+const fileVariables = [
+  'BOSUN_API_TOKEN', 'REDIS_URL', 'SLACK_BOT_TOKEN', 'SLACK_APP_TOKEN', 'SLACK_SIGNING_SECRET',
+  'GITHUB_WEBHOOK_SECRET', 'GITHUB_TOKEN', 'GITHUB_PRIVATE_KEY', 'ZULIP_API_KEY',
+];
+
+/** Resolves `<NAME>_FILE` into `<NAME>` (the file's content, trailing newline trimmed). */
+export function withFileSecrets(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
+  const out = { ...env };
+  for (const name of [...fileVariables, ...Object.keys(env).filter((k) => k.startsWith('BOSUN_SECRET_') && k.endsWith('_FILE')).map((k) => k.slice(0, -5))]) {
+    const file = env[`${name}_FILE`];
+    if (!file || out[name]) continue;
+    if (!existsSync(file)) throw new UserError('config_invalid', `${name}_FILE points at ${file}, which does not exist`);
+    out[name] = readFileSync(file, 'utf8').replace(/\r?\n$/, '');
+  }
+  return out;
 }
 
 function readConfigFile(path: string): Record<string, unknown> {
@@ -141,7 +160,7 @@ function applyEnv(target: Record<string, unknown>, env: NodeJS.ProcessEnv): void
   }
   const secrets = { ...(target.secrets as Record<string, string> | undefined) };
   for (const [key, value] of Object.entries(env)) {
-    if (key.startsWith('BOSUN_SECRET_') && value) secrets[key.slice('BOSUN_SECRET_'.length)] = value;
+    if (key.startsWith('BOSUN_SECRET_') && !key.endsWith('_FILE') && value) secrets[key.slice('BOSUN_SECRET_'.length)] = value;
   }
   target.secrets = secrets;
   if (env.SLACK_BOT_TOKEN) {
@@ -169,6 +188,7 @@ function addDemoRepo(config: ServerConfig): void {
 
 /** Where the CLI finds the server, and its token (env, else the embedded server's token file). */
 export function loadClientConfig(env: NodeJS.ProcessEnv = process.env): { url: string; token: string | undefined } {
+  env = withFileSecrets(env);
   const dataDir = resolve(env.BOSUN_DATA_DIR ?? '.data');
   let token = env.BOSUN_API_TOKEN;
   const file = join(dataDir, 'api-token');

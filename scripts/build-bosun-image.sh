@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Builds Bosun's own image offline: prepares .image/ (the host's Node.js binary, production
+# node_modules, redis-server unpacked from Debian packages), then `docker build` FROM the
+# locally made base image. Idempotent; pass a tag as $1 (default bosun/bosun:dev).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+TAG=${1:-bosun/bosun:dev}
+BASE=${BOSUN_IMAGE_BASE:-bosun/base:bookworm}
+log() { echo "build-bosun-image: $*" >&2; }
+
+docker image inspect "$BASE" >/dev/null 2>&1 || bash scripts/build-base-images.sh
+mkdir -p .image
+install -m 0755 "$(readlink -f "$(command -v node)")" .image/node
+
+if [[ ! -d .image/node_modules ]] || [[ package-lock.json -nt .image/node_modules ]]; then
+  log "installing production dependencies into .image/node_modules"
+  rm -rf .image/prod && mkdir -p .image/prod
+  cp package.json package-lock.json .image/prod/
+  (cd .image/prod && npm ci --omit=dev --no-audit --no-fund --ignore-scripts >/dev/null)
+  rm -rf .image/node_modules && mv .image/prod/node_modules .image/node_modules && rm -rf .image/prod
+fi
+
+if [[ ! -x .image/redis-root/usr/bin/redis-server ]]; then
+  log "unpacking redis-server and its libraries from Debian packages"
+  work=$(mktemp -d)
+  (cd "$work" && apt-get download redis-server redis-tools libjemalloc2 liblzf1 liblua5.1-0 lua-bitop lua-cjson libatomic1 >/dev/null)
+  rm -rf .image/redis-root && mkdir -p .image/redis-root
+  for deb in "$work"/*.deb; do dpkg-deb -x "$deb" .image/redis-root; done
+  rm -rf "$work" .image/redis-root/etc/redis .image/redis-root/lib/systemd .image/redis-root/usr/share/doc
+fi
+
+log "building $TAG from $BASE"
+docker build -q --build-arg "BASE=$BASE" -t "$TAG" . >/dev/null
+echo "$TAG"

@@ -1,0 +1,43 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { loadConfig } from '../../src/config.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'bosun-config-'));
+
+test('environment overrides the config file, and the demo repository is always there', () => {
+  const file = join(dir, 'bosun.yml');
+  writeFileSync(file, 'http: { port: 9000 }\nrepos:\n  acme/api: { url: "https://example.invalid/acme/api.git" }\n');
+
+  const config = loadConfig({ BOSUN_CONFIG: file, BOSUN_PORT: '9100', BOSUN_DATA_DIR: dir });
+
+  assert.equal(config.http.port, 9100);
+  assert.equal(config.repos['acme/api']?.defaultBranch, 'master');
+  assert.equal(config.repos.demo?.url, `file://${join(dir, 'repos', 'demo.git')}`);
+});
+
+test('secrets come from BOSUN_SECRET_* and from *_FILE (Docker secrets)', () => {
+  const tokenFile = join(dir, 'token');
+  writeFileSync(tokenFile, 'file-token-0123456789abcdef\n');
+  const pypiFile = join(dir, 'pypi');
+  writeFileSync(pypiFile, 'pypi-secret-value');
+
+  const config = loadConfig({ BOSUN_API_TOKEN_FILE: tokenFile, BOSUN_SECRET_DEPLOY_KEY: 'deploy-key-123', BOSUN_SECRET_PYPI_FILE: pypiFile });
+
+  assert.deepEqual(config.apiTokens, [{ name: 'env', token: 'file-token-0123456789abcdef' }]);
+  assert.deepEqual(config.secrets, { DEPLOY_KEY: 'deploy-key-123', PYPI: 'pypi-secret-value' });
+});
+
+const invalid: [string, Record<string, string>, RegExp][] = [
+  ['a port that is not a number', { BOSUN_PORT: 'eighty' }, /http\.port/],
+  ['an unknown executor', { BOSUN_EXECUTOR: 'kubernetes' }, /executor/],
+  ['a short API token', { BOSUN_API_TOKEN: 'short' }, /at least 16 characters/],
+  ['a *_FILE that does not exist', { GITHUB_TOKEN_FILE: '/nonexistent/token' }, /GITHUB_TOKEN_FILE points at/],
+];
+for (const [name, env, message] of invalid) {
+  test(`config with ${name} fails fast naming the field`, () => {
+    assert.throws(() => loadConfig(env), message);
+  });
+}
