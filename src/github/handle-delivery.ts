@@ -1,5 +1,6 @@
 import type { BuildService, CommandContext, GithubCommands } from '../../commands/command.js';
 import { dispatch } from '../../commands/dispatch.js';
+import { commandServices } from '../app/command-services.js';
 import type { Core } from '../app/open-core.js';
 import { createBuild } from '../pipeline/create-build.js';
 import type { GithubConfig } from './github-config.js';
@@ -107,6 +108,7 @@ async function onComment(deps: DeliveryDeps, id: string, p: IssueCommentPayload)
     source: 'github',
     eventId: id,
     builds: deps.builds,
+    ...commandServices(deps.core),
     pullRequest: { repo, number: p.issue.number },
     github: {
       ...deps.commands,

@@ -1,4 +1,5 @@
 import type { Redis } from 'ioredis';
+import { quiet } from '../storage/redis-connection.js';
 import type { Logger } from '../logger.js';
 import { CodedError } from '../errors.js';
 import type { Delivery, DeliveryInbox } from './webhook-route.js';
@@ -43,7 +44,7 @@ export class RedisInbox implements DeliveryInbox {
   }
 
   start(handle: (d: Delivery) => Promise<void>): void {
-    const conn = this.redis.duplicate();
+    const conn = quiet(this.redis.duplicate());
     this.conn = conn;
     this.loop = (async () => {
       // Anything left in processing was interrupted by a crash: run it again.

@@ -7,7 +7,7 @@ import { isTerminal } from '../domain/status.js';
 import { CodedError, UserError } from '../errors.js';
 import type { Core } from '../app/open-core.js';
 import { openSse } from './sse.js';
-import { makeLeaseService } from '../leases/lease-service.js';
+import { commandServices } from '../app/command-services.js';
 
 const CommandBody = z.strictObject({ text: z.string().min(1).max(2000) });
 const CreateBody = z.strictObject({ repo: z.string().min(1).max(200), ref: z.string().min(1).max(250).optional() });
@@ -21,8 +21,7 @@ const LogParams = IdParams.extend({ stage: z.string().min(1).max(100), step: z.s
  * verbs as chat and the CLI.
  */
 export function registerApiRoutes(app: FastifyInstance, core: Core, builds: BuildService, auth: (h: string | undefined) => Actor | null): void {
-  const leases = core.deps.leases ? makeLeaseService(core.deps.leases) : undefined;
-  const ctxFor = (actor: Actor): CommandContext => ({ actor, source: 'api', builds, ...(leases ? { leases } : {}) });
+  const ctxFor = (actor: Actor): CommandContext => ({ actor, source: 'api', builds, ...commandServices(core) });
   const requireActor = (req: FastifyRequest): Actor => {
     const actor = auth(req.headers.authorization);
     if (!actor) throw new HttpError(401, 'unauthorized', 'a valid API token is required (Authorization: Bearer …)');

@@ -4,6 +4,8 @@ import { CodedError } from '../errors.js';
 import { advanceBuild } from '../pipeline/advance-build.js';
 import { runStage, finishStage } from '../pipeline/run-stage.js';
 import type { WorkerDeps } from '../pipeline/pipeline-deps.js';
+import { isTerminal } from '../domain/status.js';
+import { removeWorkspace } from '../pipeline/workspace.js';
 import { AdvanceJob, StageJob, advanceQueueName, stageQueueName } from './queues.js';
 
 export interface WorkerOptions {
@@ -45,6 +47,7 @@ export function startWorkers(deps: WorkerDeps, opts: WorkerOptions): RunningWork
     const w = new Worker(advanceQueueName, async (job: Job) => {
       const data = AdvanceJob.parse(job.data);
       await unrecoverableOnUserError(() => advanceBuild(deps, data.buildId));
+      await cleanupIfFinished(deps, data.buildId);
     }, { ...common, concurrency: 4 });
     w.on('error', (err) => deps.log.warn({ err }, 'Advance worker error'));
     workers.push(w);
@@ -81,6 +84,23 @@ async function failStage(deps: WorkerDeps, job: StageJob): Promise<void> {
   if (!build || build.attempt !== job.attempt) return;
   await finishStage(deps, job.buildId, job.stage, 'failed_infra');
   await deps.queue.advance(job.buildId);
+}
+
+/**
+ * Once a build is over and nothing of it still runs, removes what it held on this host:
+ * the executor's per-build network and workspace volume, and the checkout. Idempotent; a
+ * later retry from the failed step checks out again.
+ */
+async function cleanupIfFinished(deps: WorkerDeps, buildId: string): Promise<void> {
+  const build = await deps.store.get(buildId);
+  if (!build || !isTerminal(build.status)) return;
+  if (build.stages.some((s) => s.status === 'running' || s.steps.some((st) => st.status === 'running'))) return;
+  try {
+    await deps.executor.cleanupBuild(buildId);
+    await removeWorkspace(deps.config, buildId);
+  } catch (err) {
+    deps.log.warn({ err, buildId }, 'Cleaning up a finished build failed');
+  }
 }
 
 async function unrecoverableOnUserError(fn: () => Promise<void>): Promise<void> {

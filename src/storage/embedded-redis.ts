@@ -50,6 +50,7 @@ async function stopChild(child: ChildProcess, exited: Promise<void>): Promise<vo
 
 async function answers(path: string): Promise<boolean> {
   const c = new Redis({ path, lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
+  c.on('error', () => undefined); // connect() reports it
   try {
     await c.connect();
     return (await c.ping()) === 'PONG';

@@ -51,7 +51,7 @@ test('a worker killed with SIGKILL mid-step: the stage resumes on another worker
   });
   const server = await startServer(config, silentLogger());
   const { startWorkerPool } = await import('../../src/app/start-worker-pool.js');
-  const advance = await startWorkerPool(server.core, { advance: true, concurrency: 0, labels: [], executor: { name: 'local', start: () => { throw new Error('unused'); }, destroyRef: async () => undefined, reap: async () => [], close: async () => undefined } as never });
+  const advance = await startWorkerPool(server.core, { advance: true, concurrency: 0, labels: [], executor: { name: 'local', start: () => { throw new Error('unused'); }, destroyRef: async () => undefined, reap: async () => [], cleanupBuild: async () => undefined, close: async () => undefined } as never });
   try {
     const w1 = startWorker('one');
     const res = await fetch(`${server.url}/api/builds`, {

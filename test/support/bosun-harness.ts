@@ -28,7 +28,7 @@ export interface Harness {
 
 export async function startHarness(
   overrides: ServerConfigInput = {},
-  opts: { executor?: (dataDir: string) => Executor; plugins?: HttpPlugin[]; frontends?: FrontendFactory[] } = {},
+  opts: { executor?: (dataDir: string) => Executor; executorAsync?: (dataDir: string) => Promise<Executor>; plugins?: HttpPlugin[]; frontends?: FrontendFactory[] } = {},
 ): Promise<Harness> {
   const redis = await startRedis();
   const dataDir = mkdtempSync(join(tmpdir(), 'bosun-test-'));
@@ -43,7 +43,7 @@ export async function startHarness(
     ...overrides,
   });
   const log = process.env.BOSUN_TEST_LOG ? createLogger(process.env.BOSUN_TEST_LOG) : silentLogger();
-  const executor = opts.executor?.(dataDir) ?? new LocalExecutor({ instanceId: config.instanceId, dataDir, log, timeoutGraceMs: 2000 });
+  const executor = (await opts.executorAsync?.(dataDir)) ?? opts.executor?.(dataDir) ?? new LocalExecutor({ instanceId: config.instanceId, dataDir, log, timeoutGraceMs: 2000 });
   const server = await startServer(config, log, { executor, plugins: opts.plugins ?? [], frontends: opts.frontends ?? [] });
   const url = server.url;
 

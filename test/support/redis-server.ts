@@ -62,6 +62,7 @@ export async function startRedis(opts: { appendonly?: boolean } = {}): Promise<T
     },
     client() {
       const c = new Redis({ port, host: '127.0.0.1', maxRetriesPerRequest: null, lazyConnect: false });
+      c.on('error', () => undefined); // commands report failures; the server may be killed on purpose
       clients.push(c);
       return c;
     },
@@ -84,6 +85,7 @@ export async function startRedis(opts: { appendonly?: boolean } = {}): Promise<T
 /** True when the server on `port` is the one started with `--dir dir`. */
 async function servesDir(port: number, dir: string): Promise<boolean> {
   const c = new Redis({ port, host: '127.0.0.1', lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
+  c.on('error', () => undefined); // not up yet: connect() reports it
   try {
     await c.connect();
     const reply = (await c.config('GET', 'dir')) as string[];
@@ -111,6 +113,8 @@ async function waitReady(port: number): Promise<void> {
   const deadline = Date.now() + 10_000;
   while (Date.now() < deadline) {
     const c = new Redis({ port, host: '127.0.0.1', lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
+  c.on('error', () => undefined); // not up yet: connect() reports it
+    c.on('error', () => undefined); // not up yet: connect() reports it
     try {
       await c.connect();
       if ((await c.ping()) === 'PONG') return;

@@ -14,6 +14,8 @@ export interface ListenerDeps {
   log: Logger;
   /** Marks an inbound id as seen; false when it was seen before (retry/replay dedupe, R4). */
   firstSeen(id: string): Promise<boolean>;
+  /** Optional services for command contexts (leases), the same every front end gives. */
+  services?: Pick<CommandContext, 'leases'>;
 }
 
 /** Commands whose result the build thread shows; their confirmation goes only to the asker. */
@@ -47,7 +49,7 @@ export function registerListeners(app: App, deps: ListenerDeps): void {
     await ack();
     if (!(await deps.firstSeen(`cmd:${command.trigger_id}`))) return;
     const ctx: CommandContext = {
-      actor: slackActor(command.team_id, command.user_id, command.user_name), source: 'slack', builds,
+      actor: slackActor(command.team_id, command.user_id, command.user_name), source: 'slack', builds, ...deps.services,
       chat: { platform: 'slack', channel: command.channel_id }, eventId: command.trigger_id,
     };
     await answer(command.text, ctx, command.user_id).catch((err: unknown) => log.warn({ err }, 'Slack command failed'));
@@ -59,7 +61,7 @@ export function registerListeners(app: App, deps: ListenerDeps): void {
     const text = event.text.replace(new RegExp(`<@${context.botUserId ?? '[A-Z0-9]+'}>`, 'g'), '').trim();
     const thread = event.thread_ts ?? event.ts;
     const ctx: CommandContext = {
-      actor: slackActor(event.team ?? (body as { team_id?: string }).team_id, event.user), source: 'slack', builds,
+      actor: slackActor(event.team ?? (body as { team_id?: string }).team_id, event.user), source: 'slack', builds, ...deps.services,
       chat: { platform: 'slack', channel: event.channel, thread }, eventId,
     };
     await answer(text, ctx, event.user, thread).catch((err: unknown) => log.warn({ err }, 'Slack mention failed'));
@@ -80,7 +82,7 @@ export function registerListeners(app: App, deps: ListenerDeps): void {
       if (!(await deps.firstSeen(`act:${user}:${actionTs}`))) return;
       const [buildId = '', stage] = (action.value ?? '').split('|');
       const ctx: CommandContext = {
-        actor: slackActor(body.user.team_id ?? body.team?.id, user, body.user.username ?? body.user.name), source: 'slack', builds,
+        actor: slackActor(body.user.team_id ?? body.team?.id, user, body.user.username ?? body.user.name), source: 'slack', builds, ...deps.services,
         chat: { platform: 'slack', channel }, eventId: `${user}:${actionTs}`,
       };
       const tell = (text: string) => api.chat.postEphemeral({ channel, user, text: renderReply({ text }).text, ...(body.message?.thread_ts ? { thread_ts: body.message.thread_ts } : {}) });

@@ -1,4 +1,5 @@
 import { App, LogLevel, SocketModeReceiver, type Logger as BoltLogger } from '@slack/bolt';
+import { commandServices } from '../../app/command-services.js';
 import type { FrontendFactory } from '../../app/frontend.js';
 import type { Logger } from '../../logger.js';
 import { FastifySlackReceiver } from './fastify-slack-receiver.js';
@@ -30,7 +31,7 @@ export const slackFrontend: FrontendFactory = (core, builds) => {
   const store = new ThreadStore(core.redis, core.prefix);
   const liveLog = new LiveLog({ api, store, logs: core.logs, limiter: new RateLimiter(config.logEditsPerMinute), intervalMs: config.logEditIntervalMs, log });
   const reporter = new ThreadReporter({ api, store, liveLog, builds, logs: core.logs, config, buildUrl: (id) => builds.buildUrl(id) ?? linkTo(core.config.http.publicUrl, id), log });
-  registerListeners(app, { builds, api, command: config.command, log, firstSeen });
+  registerListeners(app, { builds, api, command: config.command, log, firstSeen, services: commandServices(core) });
   return {
     name: 'slack',
     ...(httpReceiver ? { http: httpReceiver.plugin } : {}),
