@@ -11,4 +11,7 @@ if [[ -f scripts/docker-up.sh ]]; then bash scripts/docker-up.sh; fi
 echo "== lint"; npx eslint .
 echo "== typecheck"; npx tsc --noEmit
 echo "== tests"
-node --import tsx --test --test-concurrency="${BOSUN_TEST_CONCURRENCY:-2}" --test-timeout=600000 'test/**/*.test.ts'
+# Node 20's test runner takes no globs: bash expands them.
+shopt -s globstar nullglob
+files=(test/**/*.test.ts)
+node --import tsx --test --test-concurrency="${BOSUN_TEST_CONCURRENCY:-2}" --test-timeout=600000 "${files[@]}"
