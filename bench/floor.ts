@@ -1,0 +1,74 @@
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
+import type Docker from 'dockerode';
+
+const execFileAsync = promisify(execFile);
+
+/** Labels on everything the floor creates, so the bench can sweep what it left. */
+export const benchLabel = 'bench.instance';
+
+export interface FloorRun {
+  /** Epoch ms when the run was asked for. */
+  t0: number;
+  /** Wall time to the end (container gone / service complete and removed), ms. */
+  totalMs: number;
+  /** Key for `ContainerStarts`. */
+  startKey: string;
+}
+
+/** Floor A: `docker run --rm <imageId> true` through the CLI. */
+export async function dockerRunOnce(imageId: string, benchId: string, runId: string): Promise<FloorRun> {
+  const t0 = Date.now();
+  const started = performance.now();
+  await execFileAsync('docker', ['run', '--rm', '--label', `${benchLabel}=${benchId}`, '--label', `bench.run=${runId}`, imageId, 'true']);
+  return { t0, totalMs: performance.now() - started, startKey: `bench:${runId}` };
+}
+
+const terminal = new Set(['complete', 'failed', 'rejected', 'shutdown', 'orphaned', 'remove']);
+
+/**
+ * Floor B: a bare one-shot Swarm service through the API (Replicated, one replica,
+ * RestartPolicy none, image by ID, json-file logs), its task polled every 100 ms (as the
+ * swarm executor does) until terminal, then removed.
+ */
+export async function bareServiceOnce(
+  docker: Docker, imageId: string, benchId: string, runId: string, pollMs = 100,
+  extra: { Networks?: { Target: string }[]; Mounts?: { Type: 'volume'; Source: string; Target: string }[] } = {},
+): Promise<FloorRun> {
+  const labels = { [benchLabel]: benchId, 'bench.run': runId };
+  const t0 = Date.now();
+  const started = performance.now();
+  const created = (await docker.createService({
+    Name: `bench-${runId}`,
+    Labels: labels,
+    TaskTemplate: {
+      ContainerSpec: { Image: imageId, Command: ['true'], Labels: labels, ...(extra.Mounts ? { Mounts: extra.Mounts } : {}) },
+      ...(extra.Networks ? { Networks: extra.Networks } : {}),
+      RestartPolicy: { Condition: 'none', MaxAttempts: 0 },
+      LogDriver: { Name: 'json-file' },
+    },
+    Mode: { Replicated: { Replicas: 1 } },
+  })) as { id?: string; ID?: string };
+  const id = created.id ?? created.ID ?? '';
+  try {
+    for (;;) {
+      const tasks = (await docker.listTasks({ filters: JSON.stringify({ service: [id] }) })) as Array<{ Status?: { State?: string } }>;
+      const state = tasks[0]?.Status?.State;
+      if (state && terminal.has(state)) {
+        if (state !== 'complete') throw new Error(`bare service ${runId} ended ${state}`);
+        break;
+      }
+      await new Promise((resolve) => setTimeout(resolve, pollMs));
+    }
+  } finally {
+    await docker.getService(id).remove().catch(() => undefined);
+  }
+  return { t0, totalMs: performance.now() - started, startKey: `bench:${runId}` };
+}
+
+/** Removes services and containers the floor left (by label). */
+export async function sweepFloor(docker: Docker, benchId: string): Promise<void> {
+  const filters = JSON.stringify({ label: [`${benchLabel}=${benchId}`] });
+  for (const s of await docker.listServices({ filters })) await docker.getService(s.ID).remove().catch(() => undefined);
+  for (const c of await docker.listContainers({ all: true, filters })) await docker.getContainer(c.Id).remove({ force: true }).catch(() => undefined);
+}

@@ -1,0 +1,389 @@
+/**
+ * `npm run bench` — Bosun against the floor on this machine, in one run (not a test).
+ *
+ *   npm run bench [-- --n 20] [--builds 50] [--concurrency 4] [--quick] [--skip-local] [--only swarm,throughput,…]
+ *
+ * Floors: A = `docker run --rm <busybox id> true` (CLI), B = a bare one-shot Swarm service via
+ * the API (Replicated, RestartPolicy none, image by ID, task polled every 100 ms, removed).
+ * Bosun runs in this process (server, HTTP, advance worker and `--concurrency` stage workers)
+ * on its own redis-server; its builds are triggered through `createBuild` (what the API,
+ * chat and webhooks call) for a repository whose spec is one `run: "true"` step.
+ * Floor and Bosun runs alternate (A, Bosun, A, Bosun …) so that load from other processes on
+ * this shared machine hits both alike. Results also go to `.bench/results.json`.
+ */
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { cpus, loadavg } from 'node:os';
+import { join } from 'node:path';
+import v8 from 'node:v8';
+import vm from 'node:vm';
+import Docker from 'dockerode';
+import { installRoot } from '../src/config.js';
+import { BosunRig, type BuildTiming, type ExecutorKind } from './bosun-rig.js';
+import { ContainerStarts } from './container-starts.js';
+import { bareServiceOnce, dockerRunOnce, sweepFloor, type FloorRun } from './floor.js';
+import { timePieces } from './pieces.js';
+import { ms, pool, ratio, summarize, table, type Summary } from './stats.js';
+
+interface Args {
+  n: number;
+  builds: number;
+  concurrency: number;
+  warmup: number;
+  skipLocal: boolean;
+  only: Set<string> | undefined;
+}
+
+function parseArgs(argv: string[]): Args {
+  const args: Args = { n: 20, builds: 50, concurrency: 4, warmup: 2, skipLocal: false, only: undefined };
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!;
+    const value = () => {
+      const v = Number(argv[++i]);
+      if (!Number.isInteger(v) || v < 1) throw new Error(`${a} needs a positive integer`);
+      return v;
+    };
+    if (a === '--n') args.n = value();
+    else if (a === '--builds') args.builds = value();
+    else if (a === '--concurrency') args.concurrency = value();
+    else if (a === '--warmup') args.warmup = value();
+    else if (a === '--quick') Object.assign(args, { n: 5, builds: 10, warmup: 1 });
+    else if (a === '--skip-local') args.skipLocal = true;
+    else if (a === '--only') args.only = new Set((argv[++i] ?? '').split(','));
+    else if (a === '--help' || a === '-h') {
+      console.log('npm run bench [-- --n 20] [--builds 50] [--concurrency 4] [--warmup 2] [--quick] [--skip-local] [--only swarm,docker,local,throughput,pieces]');
+      process.exit(0);
+    } else throw new Error(`unknown argument ${a}`);
+  }
+  return args;
+}
+
+const args = parseArgs(process.argv.slice(2));
+v8.setFlagsFromString('--expose-gc');
+const gc = vm.runInNewContext('gc') as () => void;
+const MiB = 1024 * 1024;
+const busyboxImage = 'bosun/busybox:1';
+const benchId = `bench-${process.pid}`;
+const docker = new Docker();
+const benchStarted = performance.now();
+const loadBefore = loadavg();
+
+function progress(text: string): void {
+  process.stderr.write(`[bench ${((performance.now() - benchStarted) / 1000).toFixed(0).padStart(4)} s] ${text}\n`);
+}
+
+/** CPU seconds of this process's waited-for children (git, tar, docker CLI), from /proc. */
+function childCpuSec(): number {
+  try {
+    const stat = readFileSync('/proc/self/stat', 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return (Number(fields[13]) + Number(fields[14])) / 100;
+  } catch {
+    return NaN;
+  }
+}
+
+async function preflight(): Promise<string> {
+  try {
+    await docker.ping();
+  } catch (err) {
+    throw new Error(`no Docker engine answers (${(err as Error).message}); run: bash scripts/docker-up.sh`, { cause: err });
+  }
+  const info = (await docker.info()) as { Swarm?: { LocalNodeState?: string; ControlAvailable?: boolean } };
+  if (info.Swarm?.LocalNodeState !== 'active' || !info.Swarm.ControlAvailable) throw new Error('the engine is not a swarm manager; run: bash scripts/docker-up.sh');
+  return (await docker.getImage(busyboxImage).inspect()).Id;
+}
+
+interface FloorSample { totalMs: number; toStartMs: number }
+
+async function floorSample(run: Promise<FloorRun>, starts: ContainerStarts): Promise<FloorSample> {
+  const r = await run;
+  const started = await starts.get(r.startKey);
+  return { totalMs: r.totalMs, toStartMs: started === undefined ? NaN : started - r.t0 };
+}
+
+async function bosunOnce(rig: BosunRig, starts: ContainerStarts): Promise<BuildTiming> {
+  const { id, t0 } = await rig.trigger();
+  await rig.finished(id);
+  const started = rig.kind === 'local' ? undefined : await starts.get(`${rig.instanceId}/${id}`);
+  const timing = await rig.timing(id, t0, started);
+  await rig.cleanupBuild(id);
+  if (timing.status !== 'success') throw new Error(`bench build #${id} on ${rig.kind} ended ${timing.status}`);
+  return timing;
+}
+
+interface LatencyResult {
+  executor: ExecutorKind;
+  floor?: { name: string; total: Summary; toStart: Summary };
+  bosun: { toStepRecord: Summary; toContainerStart: Summary; toFinished: Summary };
+  breakdown: Record<string, Summary>;
+  builds: BuildTiming[];
+}
+
+const segments: [string, keyof BuildTiming, keyof BuildTiming][] = [
+  ['trigger → createdAt (ls-remote, id, create, audit)', 'trigger', 'createdAt'],
+  ['createdAt → build startedAt (advance hop, checkout, spec)', 'createdAt', 'buildStartedAt'],
+  ['build startedAt → stage startedAt (stage job hop)', 'buildStartedAt', 'stageStartedAt'],
+  ['stage startedAt → step startedAt (workspace check, log reset)', 'stageStartedAt', 'stepStartedAt'],
+  ['step startedAt → container started (executor start)', 'stepStartedAt', 'containerStartedAt'],
+  ['container started → step finishedAt (run, detect, logs, destroy)', 'containerStartedAt', 'stepFinishedAt'],
+  ['step startedAt → step finishedAt (whole executor step)', 'stepStartedAt', 'stepFinishedAt'],
+  ['step finishedAt → stage finishedAt', 'stepFinishedAt', 'stageFinishedAt'],
+  ['stage finishedAt → build finishedAt (advance hop)', 'stageFinishedAt', 'finishedAt'],
+];
+
+function breakdownOf(builds: BuildTiming[]): Record<string, Summary> {
+  const out: Record<string, Summary> = {};
+  for (const [name, from, to] of segments) out[name] = summarize(builds.map((b) => (b[to] as number) - (b[from] as number)));
+  return out;
+}
+
+async function latency(kind: ExecutorKind, imageId: string, starts: ContainerStarts): Promise<LatencyResult> {
+  const rig = await BosunRig.start(kind, { docker, instanceId: `${benchId}-${kind}`, workers: args.concurrency });
+  try {
+    const floorName = kind === 'docker' ? 'A: docker run --rm (CLI)' : kind === 'swarm' ? 'B: bare one-shot service (API)' : undefined;
+    let seq = 0;
+    const floorRun = kind === 'docker'
+      ? () => floorSample(dockerRunOnce(imageId, benchId, `a${seq++}`), starts)
+      : kind === 'swarm' ? () => floorSample(bareServiceOnce(docker, imageId, benchId, `b${process.pid}-${seq++}`), starts) : undefined;
+    progress(`${kind}: warm-up (${args.warmup} each)`);
+    for (let i = 0; i < args.warmup; i++) {
+      await floorRun?.();
+      await bosunOnce(rig, starts);
+    }
+    const floor: FloorSample[] = [];
+    const builds: BuildTiming[] = [];
+    for (let i = 0; i < args.n; i++) {
+      if (floorRun) floor.push(await floorRun());
+      builds.push(await bosunOnce(rig, starts));
+      if ((i + 1) % 5 === 0) progress(`${kind}: ${i + 1}/${args.n}`);
+    }
+    return {
+      executor: kind,
+      ...(floorName ? { floor: { name: floorName, total: summarize(floor.map((f) => f.totalMs)), toStart: summarize(floor.map((f) => f.toStartMs)) } } : {}),
+      bosun: {
+        toStepRecord: summarize(builds.map((b) => b.stepStartedAt - b.trigger)),
+        toContainerStart: summarize(builds.map((b) => b.containerStartedAt - b.trigger)),
+        toFinished: summarize(builds.map((b) => b.finishedAt - b.trigger)),
+      },
+      breakdown: breakdownOf(builds),
+      builds,
+    };
+  } finally {
+    await rig.stop();
+  }
+}
+
+interface ThroughputResult {
+  builds: number;
+  concurrency: number;
+  /** Mean of the two floor runs (before and after Bosun's). */
+  floorWallMs: number;
+  floorRunsMs: number[];
+  bosunWallMs: number;
+  bosunCpuSec: number;
+  bosunChildCpuSec: number;
+  cpuPerBuildSec: number;
+  cpuPerBuildWithChildrenSec: number;
+  idle: { rssMiB: number; heapUsedMiB: number; heapTotalMiB: number; freshRssMiB: number; freshHeapUsedMiB: number; processBaselineRssMiB: number };
+  breakdown: Record<string, Summary>;
+}
+
+async function idleMemory(seconds: number): Promise<{ rssMiB: number; heapUsedMiB: number; heapTotalMiB: number }> {
+  await new Promise((r) => setTimeout(r, seconds * 1000));
+  gc();
+  await new Promise((r) => setTimeout(r, 200));
+  const m = process.memoryUsage();
+  return { rssMiB: m.rss / MiB, heapUsedMiB: m.heapUsed / MiB, heapTotalMiB: m.heapTotal / MiB };
+}
+
+async function throughput(imageId: string, baselineRssMiB: number): Promise<ThroughputResult> {
+  const rig = await BosunRig.start('swarm', { docker, instanceId: `${benchId}-tput`, workers: args.concurrency });
+  try {
+    const fresh = await idleMemory(3);
+    progress(`throughput: warm-up`);
+    await bosunOnce(rig, await startsFor());
+    await bareServiceOnce(docker, imageId, benchId, `w${process.pid}`);
+
+    // Floor before and after Bosun (sandwich), so that load arriving mid-run shows up in both.
+    const floorRun = async (round: number) => {
+      progress(`throughput: floor (${round}/2), ${args.builds} bare one-shot services, ${args.concurrency} at a time`);
+      const f0 = performance.now();
+      await pool(args.concurrency, args.builds, (i) => bareServiceOnce(docker, imageId, benchId, `t${process.pid}-${round}-${i}`));
+      return performance.now() - f0;
+    };
+    const floorBefore = await floorRun(1);
+
+    progress(`throughput: Bosun, ${args.builds} builds queued at once, ${args.concurrency} stage workers`);
+    gc();
+    const cpu0 = process.cpuUsage();
+    const child0 = childCpuSec();
+    const b0 = performance.now();
+    const triggered = await Promise.all(Array.from({ length: args.builds }, () => rig.trigger()));
+    await Promise.all(triggered.map((t) => rig.finished(t.id)));
+    const bosunWallMs = performance.now() - b0;
+    const cpu = process.cpuUsage(cpu0);
+    const childCpu = childCpuSec() - child0;
+    const timings = await Promise.all(triggered.map((t) => rig.timing(t.id, t.t0, undefined)));
+    const failed = timings.filter((t) => t.status !== 'success');
+    if (failed.length > 0) throw new Error(`${failed.length} of the ${args.builds} builds did not succeed: ${failed.map((f) => `#${f.id} ${f.status}`).join(', ')}`);
+    progress('throughput: cleaning up the builds (not timed)');
+    await pool(4, triggered.length, (i) => rig.cleanupBuild(triggered[i]!.id));
+    const floorAfter = await floorRun(2);
+    const floorWallMs = (floorBefore + floorAfter) / 2;
+
+    progress('idle memory (5 s idle, then GC)');
+    const idle = await idleMemory(5);
+    const cpuSec = (cpu.user + cpu.system) / 1e6;
+    return {
+      builds: args.builds,
+      concurrency: args.concurrency,
+      floorWallMs,
+      floorRunsMs: [floorBefore, floorAfter],
+      bosunWallMs,
+      bosunCpuSec: cpuSec,
+      bosunChildCpuSec: childCpu,
+      cpuPerBuildSec: cpuSec / args.builds,
+      cpuPerBuildWithChildrenSec: (cpuSec + childCpu) / args.builds,
+      idle: { ...idle, freshRssMiB: fresh.rssMiB, freshHeapUsedMiB: fresh.heapUsedMiB, processBaselineRssMiB: baselineRssMiB },
+      breakdown: breakdownOf(timings),
+    };
+  } finally {
+    await rig.stop();
+  }
+}
+
+let startsSingleton: ContainerStarts | undefined;
+async function startsFor(): Promise<ContainerStarts> {
+  startsSingleton ??= await ContainerStarts.open(docker);
+  return startsSingleton;
+}
+
+function pass(ok: boolean): string {
+  return ok ? 'PASS' : 'MISS';
+}
+
+async function main(): Promise<void> {
+  const baselineRssMiB = process.memoryUsage().rss / MiB;
+  const imageId = await preflight();
+  const starts = await startsFor();
+  progress(`n=${args.n}, builds=${args.builds}, concurrency=${args.concurrency}, warm-up=${args.warmup}; load average ${loadBefore.map((l) => l.toFixed(2)).join(' ')} on ${cpus().length} CPUs`);
+  const results: { docker?: LatencyResult; swarm?: LatencyResult; local?: LatencyResult; throughput?: ThroughputResult; pieces?: Record<string, Summary> } = {};
+  try {
+    const want = (phase: string) => !args.only || args.only.has(phase);
+    if (want('swarm')) results.swarm = await latency('swarm', imageId, starts);
+    if (want('docker')) results.docker = await latency('docker', imageId, starts);
+    if (want('local') && !args.skipLocal) results.local = await latency('local', imageId, starts);
+    if (want('throughput')) results.throughput = await throughput(imageId, baselineRssMiB);
+    if (want('pieces')) {
+      progress('pieces: what Bosun adds around a step, each timed alone');
+      results.pieces = await timePieces(docker, imageId, benchId, args.n >= 20 ? 8 : 4);
+    }
+  } finally {
+    starts.close();
+    await sweepFloor(docker, benchId).catch(() => undefined);
+  }
+  report(results, imageId);
+}
+
+function report(r: { docker?: LatencyResult; swarm?: LatencyResult; local?: LatencyResult; throughput?: ThroughputResult; pieces?: Record<string, Summary> }, imageId: string): void {
+  const loadAfter = loadavg();
+  const out: string[] = [];
+  out.push('');
+  out.push(`Bosun benchmark — ${new Date().toISOString()}, ${cpus().length} CPUs, image ${busyboxImage} (${imageId.slice(0, 19)})`);
+  out.push(`n=${args.n} per latency row (after ${args.warmup} warm-up each), ${args.builds} builds for throughput, concurrency ${args.concurrency}`);
+  out.push(`Load average before ${loadBefore.map((l) => l.toFixed(2)).join(' ')}, after ${loadAfter.map((l) => l.toFixed(2)).join(' ')}.`);
+  out.push('NOTE: this machine is shared with other test runs; floor and Bosun runs alternate so load noise hits both, but absolute times vary run to run.');
+  out.push('');
+  out.push('Latency, ms (one-step build `run: "true"`; Bosun from createBuild; "container start" from the engine\'s start event)');
+  const rows: string[][] = [['', 'median', 'p90', 'vs floor (median)', 'vs floor (p90)']];
+  const floorRow = (l: LatencyResult | undefined) => {
+    if (!l?.floor) return;
+    rows.push([`floor ${l.floor.name}: end to end`, ms(l.floor.total.median), ms(l.floor.total.p90), '1.00×', '1.00×']);
+    rows.push([`floor ${l.floor.name}: to container start`, ms(l.floor.toStart.median), ms(l.floor.toStart.p90), '1.00×', '1.00×']);
+  };
+  const bosunRows = (l: LatencyResult | undefined) => {
+    if (!l) return;
+    const f = l.floor;
+    rows.push([`bosun ${l.executor}: trigger → step record running`, ms(l.bosun.toStepRecord.median), ms(l.bosun.toStepRecord.p90), '', '']);
+    if (l.executor !== 'local') {
+      rows.push([`bosun ${l.executor}: trigger → container start`, ms(l.bosun.toContainerStart.median), ms(l.bosun.toContainerStart.p90), f ? ratio(l.bosun.toContainerStart.median, f.toStart.median) : '', f ? ratio(l.bosun.toContainerStart.p90, f.toStart.p90) : '']);
+    }
+    rows.push([`bosun ${l.executor}: trigger → build finished`, ms(l.bosun.toFinished.median), ms(l.bosun.toFinished.p90), f ? ratio(l.bosun.toFinished.median, f.total.median) : '', f ? ratio(l.bosun.toFinished.p90, f.total.p90) : '']);
+  };
+  floorRow(r.swarm);
+  bosunRows(r.swarm);
+  floorRow(r.docker);
+  bosunRows(r.docker);
+  bosunRows(r.local);
+  out.push(table(rows));
+
+  const t = r.throughput;
+  if (t) {
+    out.push('');
+    out.push(`Throughput: ${t.builds} at once, concurrency ${t.concurrency} (Bosun: ${t.concurrency} in-process stage workers, swarm executor; floor: bare one-shot services in a pool of ${t.concurrency})`);
+    out.push(table([
+      ['', 'wall ms', 'per build ms', 'vs floor'],
+      [`floor: ${t.builds} bare one-shot services (mean of before ${ms(t.floorRunsMs[0]!)} / after ${ms(t.floorRunsMs[1]!)})`, ms(t.floorWallMs), ms(t.floorWallMs / t.builds), '1.00×'],
+      [`bosun: ${t.builds} builds (swarm)`, ms(t.bosunWallMs), ms(t.bosunWallMs / t.builds), ratio(t.bosunWallMs, t.floorWallMs)],
+    ]));
+    out.push('');
+    out.push(`Bosun CPU during the ${t.builds} builds: ${t.bosunCpuSec.toFixed(2)} s in its process (server + workers, in-process; includes the bench's small event reader) = ${t.cpuPerBuildSec.toFixed(3)} CPU-s/build;`);
+    out.push(`  plus ${t.bosunChildCpuSec.toFixed(2)} s in its child processes (git ls-remote/fetch/checkout, tar) = ${t.cpuPerBuildWithChildrenSec.toFixed(3)} CPU-s/build with them. (dockerd/containerd CPU is not counted.)`);
+    out.push(`Memory (server + HTTP + advance worker + ${t.concurrency} stage workers, one process; this process with all code loaded under tsx, before any Bosun started: ${t.idle.processBaselineRssMiB.toFixed(0)} MiB RSS):`);
+    out.push(`  fresh idle: RSS ${t.idle.freshRssMiB.toFixed(0)} MiB, heap used ${t.idle.freshHeapUsedMiB.toFixed(0)} MiB; idle after ${t.builds} builds: RSS ${t.idle.rssMiB.toFixed(0)} MiB, heap used ${t.idle.heapUsedMiB.toFixed(0)} / ${t.idle.heapTotalMiB.toFixed(0)} MiB`);
+  }
+
+  out.push('');
+  out.push('Targets (issue 6 / DESIGN.md "Performance")');
+  const targets: string[][] = [['target', 'measured', 'bar', 'result']];
+  if (r.swarm?.floor) {
+    const v = r.swarm.bosun.toFinished.median / r.swarm.floor.total.median;
+    targets.push(['one-step build (swarm), trigger → finished, median vs bare one-shot service', `${v.toFixed(2)}×`, '≤ 1.15×', pass(v <= 1.15)]);
+  }
+  if (r.docker?.floor) {
+    const v = r.docker.bosun.toFinished.median / r.docker.floor.total.median;
+    targets.push(['(same bar, docker executor vs docker run --rm; informational)', `${v.toFixed(2)}×`, '≤ 1.15×', pass(v <= 1.15)]);
+  }
+  if (t) {
+    const v = t.bosunWallMs / t.floorWallMs;
+    targets.push([`${t.builds} builds queued at once vs floor at concurrency ${t.concurrency}`, `${v.toFixed(2)}×`, '≤ 1.2×', pass(v <= 1.2)]);
+    targets.push(['Bosun CPU per build (own process)', `${t.cpuPerBuildSec.toFixed(3)} s`, '< 0.05 s', pass(t.cpuPerBuildSec < 0.05)]);
+    targets.push(['Bosun CPU per build (with git/tar children)', `${t.cpuPerBuildWithChildrenSec.toFixed(3)} s`, '< 0.05 s', pass(t.cpuPerBuildWithChildrenSec < 0.05)]);
+    const idleRss = Math.max(t.idle.rssMiB, t.idle.freshRssMiB);
+    targets.push(['idle memory, server + workers (RSS, worst of fresh / after builds)', `${idleRss.toFixed(0)} MiB`, '< 150 MiB', pass(idleRss < 150)]);
+  }
+  out.push(table(targets));
+
+  const breakdownTable = (title: string, b: Record<string, Summary> | undefined) => {
+    if (!b) return;
+    out.push('');
+    out.push(title);
+    out.push(table([['segment', 'median ms', 'p90 ms'], ...Object.entries(b).filter(([, s]) => s.n > 0).map(([k, s]) => [k, ms(s.median), ms(s.p90)])]));
+  };
+  breakdownTable('Breakdown, one build at a time (swarm), from the build record', r.swarm?.breakdown);
+  breakdownTable('Breakdown, one build at a time (docker)', r.docker?.breakdown);
+  breakdownTable('Breakdown, one build at a time (local)', r.local?.breakdown);
+  breakdownTable(`Breakdown, ${t?.builds ?? 0} at once (swarm; includes queueing for a worker)`, t?.breakdown);
+  if (r.pieces) {
+    out.push('');
+    out.push('Pieces timed alone (after one warm-up)');
+    out.push(table([['piece', 'n', 'median', 'p90'], ...Object.entries(r.pieces).map(([k, s]) => [k, String(s.n), ms(s.median), ms(s.p90)])]));
+  }
+  out.push('');
+  out.push(`Total bench time ${((performance.now() - benchStarted) / 1000).toFixed(0)} s. JSON: .bench/results.json`);
+  console.log(out.join('\n'));
+
+  const dir = join(installRoot, '.bench');
+  mkdirSync(dir, { recursive: true });
+  writeFileSync(join(dir, 'results.json'), JSON.stringify({
+    at: new Date().toISOString(), args, cpus: cpus().length, loadBefore, loadAfter, image: imageId, ...r,
+  }, null, 2) + '\n');
+}
+
+main().then(
+  () => process.exit(0),
+  (err: unknown) => {
+    console.error(err);
+    process.exit(1);
+  },
+);
