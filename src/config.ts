@@ -34,6 +34,8 @@ export const Limits = z.strictObject({
   buildsPerMinute: z.number().int().positive().default(10),
   /** Grace between SIGTERM and SIGKILL on cancel/timeout (R17). */
   killGraceSec: z.number().int().nonnegative().default(10),
+  /** How long a failed or cancelled build keeps its workspace for `retry --failed`. */
+  retainFailedWorkspaceSec: z.number().int().nonnegative().default(24 * 3600),
 });
 export type Limits = z.infer<typeof Limits>;
 

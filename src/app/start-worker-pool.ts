@@ -1,4 +1,8 @@
+import { readdir } from 'node:fs/promises';
+import { join } from 'node:path';
 import type { Executor } from '../executor/executor.js';
+import { isTerminal } from '../domain/status.js';
+import { removeWorkspace } from '../pipeline/workspace.js';
 import type { WorkerDeps } from '../pipeline/pipeline-deps.js';
 import { startWorkers, type RunningWorkers } from '../queue/start-workers.js';
 import { connectRedis } from '../storage/redis-connection.js';
@@ -23,6 +27,7 @@ export async function startWorkerPool(
   const deps: WorkerDeps = { ...core.deps, executor, cancellations: core.control, instanceId: core.config.instanceId };
   await reapOrphans(core, executor);
   const connection = connectRedis(core.redisTarget);
+  const stopSweep = startWorkspaceSweep(core, executor);
   const workers = startWorkers(deps, {
     connection, prefix: core.prefix, advance: opts.advance, stageConcurrency: opts.concurrency, labels: opts.labels,
   });
@@ -30,6 +35,7 @@ export async function startWorkerPool(
     executor,
     workers,
     async close(force = false) {
+      stopSweep();
       await workers.close(force);
       connection.disconnect();
       if (!opts.executor) await executor.close();
@@ -55,4 +61,32 @@ async function reapOrphans(core: Core, executor: Executor): Promise<void> {
   } catch (err) {
     core.log.warn({ err }, 'Reaping orphaned step resources failed');
   }
+}
+
+/**
+ * Removes the workspaces (checkout, executor volume and network) of builds that ended
+ * without success more than `limits.retainFailedWorkspaceSec` ago, or that no longer exist.
+ */
+export async function sweepWorkspaces(core: Core, executor: Executor, now = Date.now()): Promise<string[]> {
+  const dir = join(core.config.dataDir, 'workspaces');
+  const names = await readdir(dir).catch(() => [] as string[]);
+  const removed: string[] = [];
+  for (const id of names) {
+    const build = await core.store.get(id);
+    if (build && !isTerminal(build.status)) continue;
+    const ended = build?.finishedAt ? Date.parse(build.finishedAt) : 0;
+    if (build && now - ended < core.config.limits.retainFailedWorkspaceSec * 1000) continue;
+    await executor.cleanupBuild(id).catch((err: unknown) => core.log.warn({ err, buildId: id }, 'Executor cleanup failed'));
+    await removeWorkspace(core.config, id);
+    removed.push(id);
+  }
+  return removed;
+}
+
+function startWorkspaceSweep(core: Core, executor: Executor): () => void {
+  const timer = setInterval(() => {
+    void sweepWorkspaces(core, executor).catch((err: unknown) => core.log.warn({ err }, 'Workspace sweep failed'));
+  }, 10 * 60_000);
+  timer.unref();
+  return () => clearInterval(timer);
 }

@@ -4,7 +4,6 @@ import { CodedError } from '../errors.js';
 import { advanceBuild } from '../pipeline/advance-build.js';
 import { runStage, finishStage } from '../pipeline/run-stage.js';
 import type { WorkerDeps } from '../pipeline/pipeline-deps.js';
-import { isTerminal } from '../domain/status.js';
 import { removeWorkspace } from '../pipeline/workspace.js';
 import { AdvanceJob, StageJob, advanceQueueName, stageQueueName } from './queues.js';
 
@@ -87,13 +86,14 @@ async function failStage(deps: WorkerDeps, job: StageJob): Promise<void> {
 }
 
 /**
- * Once a build is over and nothing of it still runs, removes what it held on this host:
- * the executor's per-build network and workspace volume, and the checkout. Idempotent; a
- * later retry from the failed step checks out again.
+ * Once a build has succeeded and nothing of it still runs, removes what it held on this
+ * host: the executor's per-build network and workspace volume, and the checkout. A build
+ * that failed or was cancelled keeps them, so `retry --failed` resumes with the files its
+ * passed steps made; the worker pool's sweep removes those after the retention time.
  */
 async function cleanupIfFinished(deps: WorkerDeps, buildId: string): Promise<void> {
   const build = await deps.store.get(buildId);
-  if (!build || !isTerminal(build.status)) return;
+  if (!build || (build.status !== 'success' && build.status !== 'skipped')) return;
   if (build.stages.some((s) => s.status === 'running' || s.steps.some((st) => st.status === 'running'))) return;
   try {
     await deps.executor.cleanupBuild(buildId);

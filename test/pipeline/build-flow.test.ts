@@ -96,3 +96,27 @@ test('unknown repositories and refs are refused with a clear reason', async () =
   const evil = await h.api('POST', '/api/builds', { repo: 'demo', ref: '--upload-pack=touch pwned' });
   assert.equal(evil.status, 400);
 });
+
+test('a successful build leaves no workspace behind; a failed one keeps it for retry until the sweep', async () => {
+  const { existsSync } = await import('node:fs');
+  const { workspacePath } = await import('../../src/pipeline/workspace.js');
+  const { sweepWorkspaces } = await import('../../src/app/start-worker-pool.js');
+  const repo = await makeRepo(h.dataDir, 'keeps', {
+    'bosun.yml': 'version: 1\nimage: any\nstages:\n  test:\n    steps:\n      - name: fails\n        run: exit 1\n',
+  });
+  h.server.core.config.repos.keeps = { url: repo.url, defaultBranch: 'master', secrets: [] };
+  const ok = await h.api('POST', '/api/builds', { repo: 'demo', ref: 'master' });
+  const bad = await h.api('POST', '/api/builds', { repo: 'keeps', ref: 'master' });
+  await h.waitDone(ok.json.build.id);
+  await h.waitDone(bad.json.build.id);
+  const config = h.server.core.config;
+
+  await h.waitFor(ok.json.build.id, () => !existsSync(workspacePath(config, ok.json.build.id)), 10_000);
+  assert.ok(existsSync(workspacePath(config, bad.json.build.id)), 'kept for retry --failed');
+
+  const executor = h.server.workers!.executor;
+  assert.deepEqual(await sweepWorkspaces(h.server.core, executor, Date.now()), [], 'inside the retention time');
+  const removed = await sweepWorkspaces(h.server.core, executor, Date.now() + 25 * 3600_000);
+  assert.ok(removed.includes(bad.json.build.id));
+  assert.ok(!existsSync(workspacePath(config, bad.json.build.id)));
+});
