@@ -51,6 +51,7 @@ export class BosunRig {
   readonly #done = new Map<string, () => void>();
   readonly #finished = new Set<string>();
   #stopped = false;
+  #cleanup: (id: string) => Promise<void> = async () => undefined;
   #loop: Promise<void> = Promise.resolve();
 
   private constructor(kind: ExecutorKind, instanceId: string, harness: Harness, executor: Executor, root: string) {
@@ -62,11 +63,17 @@ export class BosunRig {
     this.#reader = harness.redis.client();
   }
 
-  static async start(kind: ExecutorKind, opts: { docker: Docker; instanceId: string; workers: number }): Promise<BosunRig> {
+  /**
+   * `backgroundCleanup` (a what-if, not Bosun's behaviour): the executor's `cleanupBuild`, which
+   * Bosun's advance worker awaits once a build is over, returns at once and runs in the
+   * background, to measure what the cleanup's hold on an advance-worker slot costs.
+   */
+  static async start(kind: ExecutorKind, opts: { docker: Docker; instanceId: string; workers: number; backgroundCleanup?: boolean }): Promise<BosunRig> {
     const root = mkdtempSync(join(tmpdir(), 'bosun-bench-'));
     const repo = await makeRepo(root, 'bench', { 'bosun.yml': benchSpec });
     const log = silentLogger();
     let executor: Executor | undefined;
+    let realCleanup: ((id: string) => Promise<void>) | undefined;
     const harness = await startHarness(
       {
         instanceId: opts.instanceId,
@@ -82,6 +89,13 @@ export class BosunRig {
               executor = kind === 'swarm'
                 ? new SwarmExecutor({ docker: opts.docker, instanceId: opts.instanceId, log, timeoutGraceMs: 2000 })
                 : new DockerExecutor({ docker: opts.docker, instanceId: opts.instanceId, log, timeoutGraceMs: 2000 });
+              if (opts.backgroundCleanup) {
+                const real = executor.cleanupBuild.bind(executor);
+                realCleanup = real;
+                executor.cleanupBuild = async (id: string) => {
+                  void real(id).catch(() => undefined);
+                };
+              }
               return executor;
             },
           },
@@ -92,6 +106,7 @@ export class BosunRig {
     const base = 900_000_000 + (process.pid % 10_000) * 10_000 + Math.floor(Math.random() * 1000) * 10;
     await harness.server.core.redis.set(keys(harness.server.core.prefix).buildSeq, String(base));
     const rig = new BosunRig(kind, opts.instanceId, harness, executor ?? harness.server.workers!.executor, root);
+    rig.#cleanup = realCleanup ?? ((id) => rig.executor.cleanupBuild(id));
     rig.#loop = rig.#readEvents();
     return rig;
   }
@@ -173,9 +188,9 @@ export class BosunRig {
     };
   }
 
-  /** Removes the build's engine resources (network, volume): Bosun itself does not (see report). */
+  /** Removes the build's engine resources (network, volume) again, so runs start alike (Bosun's advance worker also does, after the build finished). */
   async cleanupBuild(id: string): Promise<void> {
-    await this.executor.cleanupBuild(id).catch(() => undefined);
+    await this.#cleanup(id).catch(() => undefined);
   }
 
   async stop(): Promise<void> {

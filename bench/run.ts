@@ -31,10 +31,11 @@ interface Args {
   warmup: number;
   skipLocal: boolean;
   only: Set<string> | undefined;
+  backgroundCleanup: boolean;
 }
 
 function parseArgs(argv: string[]): Args {
-  const args: Args = { n: 20, builds: 50, concurrency: 4, warmup: 2, skipLocal: false, only: undefined };
+  const args: Args = { n: 20, builds: 50, concurrency: 4, warmup: 2, skipLocal: false, only: undefined, backgroundCleanup: false };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]!;
     const value = () => {
@@ -48,9 +49,10 @@ function parseArgs(argv: string[]): Args {
     else if (a === '--warmup') args.warmup = value();
     else if (a === '--quick') Object.assign(args, { n: 5, builds: 10, warmup: 1 });
     else if (a === '--skip-local') args.skipLocal = true;
+    else if (a === '--what-if-background-cleanup') args.backgroundCleanup = true;
     else if (a === '--only') args.only = new Set((argv[++i] ?? '').split(','));
     else if (a === '--help' || a === '-h') {
-      console.log('npm run bench [-- --n 20] [--builds 50] [--concurrency 4] [--warmup 2] [--quick] [--skip-local] [--only swarm,docker,local,throughput,pieces]');
+      console.log('npm run bench [-- --n 20] [--builds 50] [--concurrency 4] [--warmup 2] [--quick] [--skip-local] [--only swarm,docker,local,throughput,pieces] [--what-if-background-cleanup]');
       process.exit(0);
     } else throw new Error(`unknown argument ${a}`);
   }
@@ -197,7 +199,8 @@ async function idleMemory(seconds: number): Promise<{ rssMiB: number; heapUsedMi
 }
 
 async function throughput(imageId: string, baselineRssMiB: number): Promise<ThroughputResult> {
-  const rig = await BosunRig.start('swarm', { docker, instanceId: `${benchId}-tput`, workers: args.concurrency });
+  const rig = await BosunRig.start('swarm', { docker, instanceId: `${benchId}-tput`, workers: args.concurrency, backgroundCleanup: args.backgroundCleanup });
+  if (args.backgroundCleanup) progress('WHAT-IF: the executor cleanup after a build runs in the background (not what Bosun does today)');
   try {
     const fresh = await idleMemory(3);
     progress(`throughput: warm-up`);
@@ -320,6 +323,7 @@ function report(r: { docker?: LatencyResult; swarm?: LatencyResult; local?: Late
   const t = r.throughput;
   if (t) {
     out.push('');
+    if (args.backgroundCleanup) out.push('WHAT-IF run: per-build executor cleanup taken off the advance worker (bench-side change; not Bosun\'s behaviour).');
     out.push(`Throughput: ${t.builds} at once, concurrency ${t.concurrency} (Bosun: ${t.concurrency} in-process stage workers, swarm executor; floor: bare one-shot services in a pool of ${t.concurrency})`);
     out.push(table([
       ['', 'wall ms', 'per build ms', 'vs floor'],
