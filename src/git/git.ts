@@ -1,5 +1,6 @@
 import { execFile } from 'node:child_process';
-import { mkdir, rm, stat } from 'node:fs/promises';
+import { randomBytes } from 'node:crypto';
+import { mkdir, rename, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { InfraError, UserError } from '../errors.js';
@@ -69,11 +70,22 @@ export async function resolveRef(url: string, ref: string, extraEnv?: Record<str
 export async function checkout(url: string, sha: string, dir: string, extraEnv?: Record<string, string>): Promise<void> {
   if (!isSha(sha)) throw new UserError('bad_request', 'checkout needs a full commit sha');
   if (await isCheckoutOf(dir, sha)) return;
-  await rm(dir, { recursive: true, force: true });
-  await mkdir(dir, { recursive: true });
-  await git(['init', '-q', '--', dir]);
-  await git(['-c', 'protocol.version=2', 'fetch', '-q', '--no-tags', '--depth=1', '--', url, sha], { cwd: dir, extraEnv });
-  await git(['-c', 'advice.detachedHead=false', 'checkout', '-q', '--detach', sha], { cwd: dir });
+  // Build the checkout beside its final place and rename it in, so two workers preparing the
+  // same build never see (or delete) each other's half-made directory.
+  const tmp = `${dir}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`;
+  try {
+    await mkdir(tmp, { recursive: true });
+    await git(['init', '-q', '--', tmp]);
+    await git(['-c', 'protocol.version=2', 'fetch', '-q', '--no-tags', '--depth=1', '--', url, sha], { cwd: tmp, extraEnv });
+    await git(['-c', 'advice.detachedHead=false', 'checkout', '-q', '--detach', sha], { cwd: tmp });
+    if (await isCheckoutOf(dir, sha)) return;
+    await rm(dir, { recursive: true, force: true });
+    await rename(tmp, dir).catch(async (err: unknown) => {
+      if (!(await isCheckoutOf(dir, sha))) throw err;
+    });
+  } finally {
+    await rm(tmp, { recursive: true, force: true });
+  }
 }
 
 async function isCheckoutOf(dir: string, sha: string): Promise<boolean> {
