@@ -163,8 +163,8 @@ export class BosunRig {
     return { id: build.id, t0 };
   }
 
-  async finished(id: string): Promise<void> {
-    await this.#waitFinished(id);
+  async finished(id: string, timeoutMs = 120_000): Promise<void> {
+    await this.#waitFinished(id, timeoutMs);
   }
 
   /** The build's timeline from its record (call after it finished). */
@@ -197,6 +197,8 @@ export class BosunRig {
     this.#stopped = true;
     await this.#loop;
     this.#reader.disconnect();
+    // Undo the what-if wrapper (an own property shadowing the method), so the sweep below waits.
+    delete (this.executor as Partial<Executor>).cleanupBuild;
     const reapable = this.executor as Executor & { reapBuilds?: (isLive: (id: string) => boolean) => Promise<string[]> };
     await this.executor.reap(() => false).catch(() => undefined);
     await reapable.reapBuilds?.(() => false).catch(() => undefined);

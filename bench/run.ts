@@ -222,7 +222,7 @@ async function throughput(imageId: string, baselineRssMiB: number): Promise<Thro
     const child0 = childCpuSec();
     const b0 = performance.now();
     const triggered = await Promise.all(Array.from({ length: args.builds }, () => rig.trigger()));
-    await Promise.all(triggered.map((t) => rig.finished(t.id)));
+    await Promise.all(triggered.map((t) => rig.finished(t.id, 120_000 + args.builds * 6_000)));
     const bosunWallMs = performance.now() - b0;
     const cpu = process.cpuUsage(cpu0);
     const childCpu = childCpuSec() - child0;
