@@ -1,8 +1,7 @@
 import Docker from 'dockerode';
 import { test } from 'node:test';
 import { labelKeys } from '../../src/executor/executor.js';
-import { buildConfigNetworkName } from '../../src/executor/container/build-network.js';
-import { buildNetworkName, workspaceMarkerName, workspaceVolumeName } from '../../src/executor/container/resource-names.js';
+import { buildConfigNetworkName, buildNetworkName, workspaceMarkerName, workspaceVolumeName } from '../../src/executor/container/resource-names.js';
 import { runId, type IsolationFacts } from './contract-support.js';
 
 export const busyboxImage = 'bosun/busybox:1';
@@ -55,12 +54,12 @@ export async function stepContainers(docker: Docker, buildId: string): Promise<s
 /** The build's network, volume and workspace marker, if any is left. */
 export async function buildResources(docker: Docker, buildId: string): Promise<string[]> {
   const left: string[] = [];
-  const networkNames = [buildNetworkName(buildId), buildConfigNetworkName(buildId)];
+  const networkNames = [buildNetworkName(testInstanceId, buildId), buildConfigNetworkName(testInstanceId, buildId)];
   const networks = await docker.listNetworks({ filters: JSON.stringify({ name: networkNames }) });
   left.push(...networks.filter((n) => networkNames.includes(n.Name)).map((n) => `network ${n.Name}`));
-  const { Volumes: volumes } = await docker.listVolumes({ filters: JSON.stringify({ name: [workspaceVolumeName(buildId)] }) });
-  left.push(...(volumes ?? []).filter((v) => v.Name === workspaceVolumeName(buildId)).map((v) => `volume ${v.Name}`));
-  const markers = await docker.listContainers({ all: true, filters: JSON.stringify({ name: [workspaceMarkerName(buildId)] }) });
+  const { Volumes: volumes } = await docker.listVolumes({ filters: JSON.stringify({ name: [workspaceVolumeName(testInstanceId, buildId)] }) });
+  left.push(...(volumes ?? []).filter((v) => v.Name === workspaceVolumeName(testInstanceId, buildId)).map((v) => `volume ${v.Name}`));
+  const markers = await docker.listContainers({ all: true, filters: JSON.stringify({ name: [workspaceMarkerName(testInstanceId, buildId)] }) });
   left.push(...markers.map((c) => `container ${c.Names[0] ?? c.Id}`));
   return left;
 }
@@ -78,7 +77,7 @@ export async function sweepInstance(docker: Docker): Promise<void> {
   for (const v of volumes ?? []) await docker.getVolume(v.Name).remove().catch(() => undefined);
   // Swarm-scoped bridges cannot carry labels: sweep this run's networks by name, then the labelled config networks.
   const networks = await docker.listNetworks();
-  const ours = networks.filter((n) => n.Name.startsWith('bosun-b') && n.Name.includes(runId.toLowerCase()));
+  const ours = networks.filter((n) => n.Name.startsWith(`bosun-${testInstanceId.toLowerCase()}`.slice(0, 26)));
   for (const n of ours) await docker.getNetwork(n.Id).remove().catch(() => undefined);
   await new Promise((resolve) => setTimeout(resolve, 500));
   for (const n of await docker.listNetworks({ filters: label })) await docker.getNetwork(n.Id).remove().catch(() => undefined);

@@ -1,5 +1,5 @@
 import type Docker from 'dockerode';
-import { buildLabels, buildNetworkName } from './resource-names.js';
+import { buildConfigNetworkName, buildLabels, buildNetworkName } from './resource-names.js';
 import { engineError, ignoreNotFound, retryWhileConflict, statusCode } from './docker-errors.js';
 
 /** `bridge`: a plain engine's local bridge; `swarm-bridge`: a swarm-scoped bridge for services. */
@@ -13,7 +13,7 @@ export type NetworkKind = 'bridge' | 'swarm-bridge' | 'overlay';
  *   internal bridge with a gateway address lets containers reach every host address).
  * - swarm-bridge (Swarm): the same bridge, swarm-scoped so services can use it; each node
  *   makes its own local bridge. A swarm-scoped network ignores driver options, so they come
- *   from a local config-only network `bosun-netcfg-<buildId>` (`ConfigFrom`; verified: without it
+ *   from a local config-only network `bosun-<instance>-netcfg-<buildId>` (`ConfigFrom`; verified: without it
  *   the host answers on every address). That config network must exist on each node that
  *   runs the build's steps: here, the manager. Measured here: a task on it starts ~0.2 s after a task with no
  *   network, against ~2.5 s for an overlay (the vxlan sandbox is set up per task). Steps of a
@@ -49,7 +49,7 @@ export class BuildNetworks {
 
   async remove(buildId: string): Promise<void> {
     this.#pending.delete(buildId);
-    for (const name of [buildNetworkName(buildId), buildConfigNetworkName(buildId)]) {
+    for (const name of [buildNetworkName(this.#instanceId, buildId), buildConfigNetworkName(this.#instanceId, buildId)]) {
       for (const id of await findNetworks(this.#docker, name)) {
         await retryWhileConflict(() => ignoreNotFound(() => this.#docker.getNetwork(id).remove()));
       }
@@ -57,7 +57,7 @@ export class BuildNetworks {
   }
 
   async #swarmBridgeOptions(buildId: string, labels: Record<string, string>): Promise<NetworkOptions> {
-    const config = buildConfigNetworkName(buildId);
+    const config = buildConfigNetworkName(this.#instanceId, buildId);
     if ((await findNetworks(this.#docker, config)).length === 0) {
       try {
         await this.#docker.createNetwork({ Name: config, CheckDuplicate: true, ConfigOnly: true, Options: noHostAddress, Labels: labels } as Docker.NetworkCreateOptions);
@@ -70,7 +70,7 @@ export class BuildNetworks {
   }
 
   async #create(buildId: string): Promise<string> {
-    const name = buildNetworkName(buildId);
+    const name = buildNetworkName(this.#instanceId, buildId);
     const existing = await findNetworks(this.#docker, name);
     if (existing[0]) return existing[0];
     const labels = buildLabels(buildId, this.#instanceId);
@@ -104,10 +104,6 @@ function networkOptions(kind: 'bridge' | 'overlay'): NetworkOptions {
   return { Driver: 'overlay', Attachable: true, Scope: 'swarm' };
 }
 
-/** The local config-only network that carries a swarm-scoped bridge's options. */
-export function buildConfigNetworkName(buildId: string): string {
-  return buildNetworkName(buildId).replace(/^bosun-b/, 'bosun-netcfg-');
-}
 
 /** IDs of networks with exactly this name (the engine's name filter matches substrings). */
 async function findNetworks(docker: Docker, name: string): Promise<string[]> {

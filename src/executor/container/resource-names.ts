@@ -7,24 +7,35 @@ function slug(value: string, max: number): string {
   return cleaned.slice(0, max) || 'x';
 }
 
-/** The build's network: `bosun-b<buildId>`. */
-export function buildNetworkName(buildId: string): string {
-  return `bosun-b${slug(buildId, 48)}`;
+/*
+ * Per-build resources are named after the Bosun instance as well as the build: build ids
+ * count from 1 in each Redis, so two Bosuns (or test runs) sharing one engine must never
+ * meet on `build 1`'s network or, worse, reuse each other's workspace volume.
+ */
+
+/** The build's network: `bosun-<instance>-b<buildId>`. */
+export function buildNetworkName(instanceId: string, buildId: string): string {
+  return `bosun-${slug(instanceId, 20)}-b${slug(buildId, 24)}`;
 }
 
-/** The build's workspace volume: `bosun-ws-<buildId>`. */
-export function workspaceVolumeName(buildId: string): string {
-  return `bosun-ws-${slug(buildId, 48)}`;
+/** The local config-only network that carries a swarm-scoped bridge's options. */
+export function buildConfigNetworkName(instanceId: string, buildId: string): string {
+  return `bosun-${slug(instanceId, 20)}-netcfg-${slug(buildId, 24)}`;
+}
+
+/** The build's workspace volume: `bosun-<instance>-ws-<buildId>`. */
+export function workspaceVolumeName(instanceId: string, buildId: string): string {
+  return `bosun-${slug(instanceId, 20)}-ws-${slug(buildId, 24)}`;
 }
 
 /** The container that marks the workspace volume as fully populated. */
-export function workspaceMarkerName(buildId: string): string {
-  return `bosun-wsready-${slug(buildId, 48)}`;
+export function workspaceMarkerName(instanceId: string, buildId: string): string {
+  return `bosun-${slug(instanceId, 20)}-wsready-${slug(buildId, 24)}`;
 }
 
 /** The helper container that fills the workspace volume (renamed to the marker when done). */
-export function workspaceFillName(buildId: string): string {
-  return `bosun-wsfill-${slug(buildId, 48)}`;
+export function workspaceFillName(instanceId: string, buildId: string): string {
+  return `bosun-${slug(instanceId, 20)}-wsfill-${slug(buildId, 24)}`;
 }
 
 /** A unique, DNS-safe name for one run of a step (at most 63 characters, as Swarm requires). */

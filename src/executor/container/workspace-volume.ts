@@ -6,13 +6,13 @@ import { engineError, ignoreNotFound, retryWhileConflict, statusCode } from './d
 import { stepUser, workspaceMount } from './isolation.js';
 
 /**
- * The build's workspace as a named volume, `bosun-ws-<buildId>`, shared by its steps: the
+ * The build's workspace as a named volume, `bosun-<instance>-ws-<buildId>`, shared by its steps: the
  * host checkout is never bind-mounted (R15). It is filled once per build by copying the host
  * workspace into it (`tar` of the directory, streamed to `putArchive` of a created, never
  * started helper container that mounts the volume; files owned by the step user).
  *
  * Idempotency: the helper is created as `bosun-wsfill-<buildId>` and renamed to
- * `bosun-wsready-<buildId>` once the copy succeeded; that name marks the volume as complete.
+ * `bosun-<instance>-wsready-<buildId>` once the copy succeeded; that name marks the volume as complete.
  * A crash mid-copy leaves no marker, so the next step replaces the stale helper and copies
  * again (over the partial copy). In-process callers share one fill.
  * `remove` deletes the marker and the volume (waiting while a step still uses it).
@@ -43,22 +43,22 @@ export class WorkspaceVolumes {
 
   async remove(buildId: string): Promise<void> {
     this.#pending.delete(buildId);
-    await ignoreNotFound(() => this.#docker.getContainer(workspaceMarkerName(buildId)).remove({ force: true }));
+    await ignoreNotFound(() => this.#docker.getContainer(workspaceMarkerName(this.#instanceId, buildId)).remove({ force: true }));
     // A fill helper left by a crash mid-copy would hold the volume.
     const helpers = await this.#docker.listContainers({ all: true, filters: JSON.stringify({ label: [`${labelKeys.build}=${buildId}`, 'bosun.role=build'] }) });
     for (const helper of helpers) await ignoreNotFound(() => this.#docker.getContainer(helper.Id).remove({ force: true }));
-    const volume = workspaceVolumeName(buildId);
+    const volume = workspaceVolumeName(this.#instanceId, buildId);
     await retryWhileConflict(() => ignoreNotFound(() => this.#docker.getVolume(volume).remove()));
   }
 
   async #fill(buildId: string, workspace: string, imageId: string): Promise<string> {
-    const volume = workspaceVolumeName(buildId);
-    const marker = workspaceMarkerName(buildId);
+    const volume = workspaceVolumeName(this.#instanceId, buildId);
+    const marker = workspaceMarkerName(this.#instanceId, buildId);
     if (await this.#exists(marker)) return volume;
     const labels = buildLabels(buildId, this.#instanceId);
     try {
       await this.#docker.createVolume({ Name: volume, Labels: labels });
-      const helper = await this.#createHelper(workspaceFillName(buildId), imageId, volume, labels);
+      const helper = await this.#createHelper(workspaceFillName(this.#instanceId, buildId), imageId, volume, labels);
       try {
         await helper.putArchive(tarDirectory(workspace), { path: workspaceMount });
         await helper.rename({ name: marker });

@@ -23,8 +23,8 @@ export interface DockerExecutorOptions {
  * The `docker` executor: each step is a plain container on one engine (dockerode).
  *
  * - Image: resolved to its ID on the engine first; a missing image is a `UserError`.
- * - Per build: an internal bridge network `bosun-b<buildId>` without a host address, and the
- *   workspace volume `bosun-ws-<buildId>` filled once from the host checkout; both created by
+ * - Per build: an internal bridge network `bosun-<instance>-b<buildId>` without a host address, and the
+ *   workspace volume `bosun-<instance>-ws-<buildId>` filled once from the host checkout; both created by
  *   the first step and removed by `cleanupBuild`.
  * - Isolation: see `toContainerSpec` (R15, R16, R18).
  * - `ref` is `docker:<containerId>`; `destroyRef` force-removes it (404 is success).

@@ -30,9 +30,9 @@ export interface SwarmExecutorOptions {
  * `toServiceSpec` for the spec and its isolation, `SwarmStep` for outcomes and stop).
  *
  * - Image: resolved to its ID on the manager; a missing image is a `UserError`.
- * - Per build: an internal network `bosun-b<buildId>` (a swarm-scoped bridge with no host
+ * - Per build: an internal network `bosun-<instance>-b<buildId>` (a swarm-scoped bridge with no host
  *   address by default, ~2.3 s faster per step than an overlay; see `BuildNetworks`) and the
- *   workspace volume `bosun-ws-<buildId>`, both made by the first step and removed by
+ *   workspace volume `bosun-<instance>-ws-<buildId>`, both made by the first step and removed by
  *   `cleanupBuild`.
  *   The volume is local to the manager, so steps are placed on the manager's node. Several
  *   nodes need either a shared volume driver (NFS and the like) or a per-node copy with the
