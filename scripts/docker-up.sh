@@ -17,7 +17,8 @@ start_dockerd() {
   if [[ $(id -u) -ne 0 ]]; then log "dockerd is not running and we are not root"; return 1; fi
   log "starting dockerd (log: /var/log/bosun-dockerd.log)"
   # containerd is started by dockerd itself when no system containerd answers.
-  nohup dockerd >>/var/log/bosun-dockerd.log 2>&1 </dev/null &
+  # setsid: its own session, so it outlives the shell (and process group) that started it.
+  setsid nohup dockerd >>/var/log/bosun-dockerd.log 2>&1 </dev/null &
   local i
   for i in $(seq 1 60); do
     if docker info >/dev/null 2>&1; then log "dockerd ready after ~$((i / 2)) s"; return 0; fi

@@ -48,8 +48,11 @@ export class DockerExecutor implements Executor {
     const { docker } = this.#opts;
     const workdir = await workingDirectory(spec.workspace, spec.workdir);
     const imageId = await resolveImage(docker, spec.image);
-    const networkId = await this.#networks.ensure(spec.buildId);
-    const volumeName = await this.#volumes.ensure(spec.buildId, spec.workspace, imageId);
+    // Independent: make the network and fill the workspace volume at the same time.
+    const [networkId, volumeName] = await Promise.all([
+      this.#networks.ensure(spec.buildId),
+      this.#volumes.ensure(spec.buildId, spec.workspace, imageId),
+    ]);
     const name = stepResourceName(spec);
     const options = toContainerSpec(spec, { name, imageId, networkName: networkId, volumeName, workdir, labels: stepLabels(spec, this.#opts.instanceId) });
     let container: Docker.Container | undefined;
