@@ -1,5 +1,6 @@
 import { App, LogLevel, SocketModeReceiver, type Logger as BoltLogger } from '@slack/bolt';
 import { commandServices } from '../../app/command-services.js';
+import { LeaseNotifier } from './lease-notifier.js';
 import type { FrontendFactory } from '../../app/frontend.js';
 import type { Logger } from '../../logger.js';
 import { FastifySlackReceiver } from './fastify-slack-receiver.js';
@@ -38,6 +39,7 @@ export const slackFrontend: FrontendFactory = (core, builds) => {
     async start() {
       await app.start();
       core.bus.subscribe(reporter);
+      core.bus.subscribe(new LeaseNotifier(api, firstSeen));
       log.info({ mode: config.mode }, 'Slack front end started');
     },
     async stop() {
