@@ -21,7 +21,8 @@ const LogParams = IdParams.extend({ stage: z.string().min(1).max(100), step: z.s
  * verbs as chat and the CLI.
  */
 export function registerApiRoutes(app: FastifyInstance, core: Core, builds: BuildService, auth: (h: string | undefined) => Actor | null): void {
-  const ctxFor = (actor: Actor): CommandContext => ({ actor, source: 'api', builds, ...commandServices(core) });
+  const services = commandServices(core);
+  const ctxFor = (actor: Actor): CommandContext => ({ actor, source: 'api', builds, ...services });
   const requireActor = (req: FastifyRequest): Actor => {
     const actor = auth(req.headers.authorization);
     if (!actor) throw new HttpError(401, 'unauthorized', 'a valid API token is required (Authorization: Bearer …)');

@@ -19,3 +19,23 @@ export async function ownedBuildIds(docker: Docker, instanceId: string): Promise
   for (const container of await docker.listContainers({ all: true, filters })) add(container.Labels);
   return ids;
 }
+
+/**
+ * Removes the per-build resources of this instance's builds that `isLive` rejects (what
+ * builds that crashed before `cleanupBuild` left behind, R22), using the executor's own
+ * `cleanupBuild`. Returns the build IDs cleaned. Shared by the docker and swarm executors.
+ */
+export async function reapOwnedBuilds(
+  docker: Docker,
+  instanceId: string,
+  isLive: (buildId: string) => boolean,
+  cleanupBuild: (buildId: string) => Promise<void>,
+): Promise<string[]> {
+  const cleaned: string[] = [];
+  for (const buildId of await ownedBuildIds(docker, instanceId)) {
+    if (isLive(buildId)) continue;
+    await cleanupBuild(buildId);
+    cleaned.push(buildId);
+  }
+  return cleaned;
+}

@@ -4,7 +4,7 @@ import { labelKeys, type Executor, type StepHandle, type StepSpec } from '../exe
 import { workingDirectory } from '../working-directory.js';
 import { BuildNetworks } from '../container/build-network.js';
 import { engineError, ignoreNotFound } from '../container/docker-errors.js';
-import { ownedBuildIds } from '../container/owned-builds.js';
+import { reapOwnedBuilds } from '../container/owned-builds.js';
 import { resolveImage } from '../container/resolve-image.js';
 import { stepLabels, stepResourceName } from '../container/resource-names.js';
 import { WorkspaceVolumes } from '../container/workspace-volume.js';
@@ -98,14 +98,8 @@ export class DockerExecutor implements Executor {
    * `isLive` rejects: what builds that crashed before `cleanupBuild` left behind (R22).
    * Returns the build IDs cleaned. Not part of `Executor`: only container executors have these.
    */
-  async reapBuilds(isLive: (buildId: string) => boolean): Promise<string[]> {
-    const cleaned: string[] = [];
-    for (const buildId of await ownedBuildIds(this.#opts.docker, this.#opts.instanceId)) {
-      if (isLive(buildId)) continue;
-      await this.cleanupBuild(buildId);
-      cleaned.push(buildId);
-    }
-    return cleaned;
+  reapBuilds(isLive: (buildId: string) => boolean): Promise<string[]> {
+    return reapOwnedBuilds(this.#opts.docker, this.#opts.instanceId, isLive, (id) => this.cleanupBuild(id));
   }
 
   async cleanupBuild(buildId: string): Promise<void> {
