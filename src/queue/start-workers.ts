@@ -5,6 +5,7 @@ import { advanceBuild } from '../pipeline/advance-build.js';
 import { runStage, finishStage } from '../pipeline/run-stage.js';
 import type { WorkerDeps } from '../pipeline/pipeline-deps.js';
 import { removeWorkspace } from '../pipeline/workspace.js';
+import { BackgroundCleanup } from './background-cleanup.js';
 import { AdvanceJob, StageJob, advanceQueueName, stageQueueName } from './queues.js';
 
 export interface WorkerOptions {
@@ -28,7 +29,9 @@ export interface RunningWorkers {
  * Starts BullMQ workers over the pipeline verbs. A `UserError` becomes an
  * `UnrecoverableError` (never retried); anything else is retried with backoff. A stage
  * job that fails for good (retries used up, or stalled past `maxStalledCount` because its
- * worker died) leaves its stage `failed_infra`, never stuck running (R20).
+ * worker died) leaves its stage `failed_infra`, never stuck running (R20). A build that
+ * succeeded is cleaned up in the background (`BackgroundCleanup`); `close()` waits for those
+ * cleanups, `close(true)` drops the ones not started (the startup reaper catches them).
  */
 export function startWorkers(deps: WorkerDeps, opts: WorkerOptions): RunningWorkers {
   const prefix = `${opts.prefix ?? 'bosun'}:q`;
@@ -41,12 +44,13 @@ export function startWorkers(deps: WorkerDeps, opts: WorkerOptions): RunningWork
     maxStalledCount: q.maxStalledCount,
   };
   const workers: Worker[] = [];
+  const cleanup = new BackgroundCleanup((id) => cleanupBuild(deps, id), deps.log);
 
   if (opts.advance) {
     const w = new Worker(advanceQueueName, async (job: Job) => {
       const data = AdvanceJob.parse(job.data);
       await unrecoverableOnUserError(() => advanceBuild(deps, data.buildId));
-      await cleanupIfFinished(deps, data.buildId);
+      if (await isFinishedForGood(deps, data.buildId)) cleanup.schedule(data.buildId);
     }, { ...common, concurrency: 4 });
     w.on('error', (err) => deps.log.warn({ err }, 'Advance worker error'));
     workers.push(w);
@@ -74,6 +78,8 @@ export function startWorkers(deps: WorkerDeps, opts: WorkerOptions): RunningWork
     workers,
     async close(force = false) {
       await Promise.all(workers.map((w) => w.close(force)));
+      if (force) cleanup.clear();
+      else await cleanup.drain();
     },
   };
 }
@@ -86,21 +92,21 @@ async function failStage(deps: WorkerDeps, job: StageJob): Promise<void> {
 }
 
 /**
- * Once a build has succeeded and nothing of it still runs, removes what it held on this
- * host: the executor's per-build network and workspace volume, and the checkout. A build
- * that failed or was cancelled keeps them, so `retry --failed` resumes with the files its
- * passed steps made; the worker pool's sweep removes those after the retention time.
+ * Whether the build has succeeded and nothing of it still runs: then what it held on this host
+ * (the executor's per-build network and workspace volume, the checkout) can go. A build that
+ * failed or was cancelled keeps them, so `retry --failed` resumes with the files its passed
+ * steps made; the worker pool's sweep removes those after the retention time.
  */
-async function cleanupIfFinished(deps: WorkerDeps, buildId: string): Promise<void> {
+async function isFinishedForGood(deps: WorkerDeps, buildId: string): Promise<boolean> {
   const build = await deps.store.get(buildId);
-  if (!build || (build.status !== 'success' && build.status !== 'skipped')) return;
-  if (build.stages.some((s) => s.status === 'running' || s.steps.some((st) => st.status === 'running'))) return;
-  try {
-    await deps.executor.cleanupBuild(buildId);
-    await removeWorkspace(deps.config, buildId);
-  } catch (err) {
-    deps.log.warn({ err, buildId }, 'Cleaning up a finished build failed');
-  }
+  if (!build || (build.status !== 'success' && build.status !== 'skipped')) return false;
+  return !build.stages.some((s) => s.status === 'running' || s.steps.some((st) => st.status === 'running'));
+}
+
+/** Removes a finished build's executor resources, then its checkout (run in the background). */
+async function cleanupBuild(deps: WorkerDeps, buildId: string): Promise<void> {
+  await deps.executor.cleanupBuild(buildId);
+  await removeWorkspace(deps.config, buildId);
 }
 
 async function unrecoverableOnUserError(fn: () => Promise<void>): Promise<void> {
