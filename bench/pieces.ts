@@ -7,7 +7,9 @@ import type Docker from 'dockerode';
 import { BuildNetworks } from '../src/executor/container/build-network.js';
 import { WorkspaceVolumes } from '../src/executor/container/workspace-volume.js';
 import { resolveImage } from '../src/executor/container/resolve-image.js';
-import { checkout, resolveRef } from '../src/git/git.js';
+import { checkout } from '../src/git/checkout.js';
+import { GitMirrors } from '../src/git/git-mirrors.js';
+import { resolveRef } from '../src/git/git.js';
 import { makeRepo } from '../test/support/git-repo.js';
 import { benchSpec } from './bosun-rig.js';
 import { bareServiceOnce } from './floor.js';
@@ -33,12 +35,13 @@ export async function timePieces(docker: Docker, imageId: string, benchId: strin
   const volumes = new WorkspaceVolumes(docker, instanceId);
   try {
     const repo = await makeRepo(root, 'bench', { 'bosun.yml': benchSpec });
+    const mirrors = new GitMirrors(join(root, 'git-mirrors'));
     for (let i = 0; i <= n; i++) {
       const warm = i === 0;
       const sha = await time('git ls-remote (createBuild: resolveRef)', warm, () => resolveRef(repo.url, 'master'));
       const dir = join(root, 'ws', String(i));
-      await time('git checkout, fresh (startBuild: init + fetch --depth=1 + checkout)', warm, () => checkout(repo.url, sha, dir));
-      await time('git checkout, existing (runStage: rev-parse check)', warm, () => checkout(repo.url, sha, dir));
+      await time('git checkout, fresh (startBuild: clone --depth=1 from the host mirror, which has the commit)', warm, () => checkout(repo.url, sha, dir, { mirrors }));
+      await time('git checkout, existing (runStage: .git/HEAD check)', warm, () => checkout(repo.url, sha, dir, { mirrors }));
       await time('resolveImage (image inspect)', warm, () => resolveImage(docker, 'bosun/busybox:1'));
 
       const id = `${benchId}-p${i}`;

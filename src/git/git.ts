@@ -1,7 +1,4 @@
 import { execFile } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
-import { mkdir, readFile, rename, rm } from 'node:fs/promises';
-import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { InfraError, UserError } from '../errors.js';
 import { isSha } from '../domain/ref-name.js';
@@ -33,8 +30,18 @@ export async function git(args: string[], opts: { cwd?: string; timeoutMs?: numb
     return stdout;
   } catch (err) {
     const e = err as { stderr?: string; code?: unknown; message: string };
-    throw new GitError(args[0] ?? 'git', (e.stderr ?? e.message).trim(), { cause: err });
+    throw new GitError(subcommand(args), (e.stderr ?? e.message).trim(), { cause: err });
   }
+}
+
+/** The git command in `args`, past global options such as `-c key=value` (for error messages). */
+function subcommand(args: string[]): string {
+  for (let i = 0; i < args.length; i++) {
+    const a = args[i]!;
+    if (a === '-c' || a === '-C') i++;
+    else if (!a.startsWith('-')) return a;
+  }
+  return 'git';
 }
 
 export class GitError extends InfraError {
@@ -61,36 +68,4 @@ export async function resolveRef(url: string, ref: string, extraEnv?: Record<str
   const sha = line?.split('\t')[0];
   if (!sha || !isSha(sha)) throw new UserError('unknown_ref', `unknown ref "${ref}"`);
   return sha;
-}
-
-/**
- * Makes `dir` a checkout of exactly `sha` from `url` (detached HEAD). Idempotent: an
- * existing checkout at that sha is reused.
- */
-export async function checkout(url: string, sha: string, dir: string, extraEnv?: Record<string, string>): Promise<void> {
-  if (!isSha(sha)) throw new UserError('bad_request', 'checkout needs a full commit sha');
-  if (await isCheckoutOf(dir, sha)) return;
-  // Build the checkout beside its final place and rename it in, so two workers preparing the
-  // same build never see (or delete) each other's half-made directory.
-  const tmp = `${dir}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`;
-  try {
-    await mkdir(tmp, { recursive: true });
-    await git(['init', '-q', '--', tmp]);
-    await git(['-c', 'protocol.version=2', 'fetch', '-q', '--no-tags', '--depth=1', '--', url, sha], { cwd: tmp, extraEnv });
-    await git(['-c', 'advice.detachedHead=false', 'checkout', '-q', '--detach', sha], { cwd: tmp });
-    if (await isCheckoutOf(dir, sha)) return;
-    await rm(dir, { recursive: true, force: true });
-    await rename(tmp, dir).catch(async (err: unknown) => {
-      if (!(await isCheckoutOf(dir, sha))) throw err;
-    });
-  } finally {
-    await rm(tmp, { recursive: true, force: true });
-  }
-}
-
-async function isCheckoutOf(dir: string, sha: string): Promise<boolean> {
-  // A detached checkout's HEAD file holds the sha itself: reading it saves a git process
-  // (a fork of this large process) on every stage's workspace check.
-  const head = await readFile(join(dir, '.git', 'HEAD'), 'utf8').catch(() => '');
-  return head.trim() === sha;
 }
