@@ -26,9 +26,18 @@ export async function dockerRunOnce(imageId: string, benchId: string, runId: str
 
 const terminal = new Set(['complete', 'failed', 'rejected', 'shutdown', 'orphaned', 'remove']);
 
+let localNode: Promise<string> | undefined;
+
+/** This engine's swarm node ID (the swarm executor pins steps to it; so does the floor). */
+function localNodeId(docker: Docker): Promise<string> {
+  localNode ??= docker.info().then((info: { Swarm?: { NodeID?: string } }) => info.Swarm?.NodeID ?? '');
+  return localNode;
+}
+
 /**
  * Floor B: a bare one-shot Swarm service through the API (Replicated, one replica,
- * RestartPolicy none, image by ID, json-file logs), its task polled every 100 ms (as the
+ * RestartPolicy none, image by ID, json-file logs, placed on this engine's node as the swarm
+ * executor places steps, so a second node without the image cannot reject it), its task polled every 100 ms (as the
  * swarm executor does) until terminal, then removed.
  */
 export async function bareServiceOnce(
@@ -36,6 +45,7 @@ export async function bareServiceOnce(
   extra: { Networks?: { Target: string }[]; Mounts?: { Type: 'volume'; Source: string; Target: string }[] } = {},
 ): Promise<FloorRun> {
   const labels = { [benchLabel]: benchId, 'bench.run': runId };
+  const nodeId = await localNodeId(docker);
   const t0 = Date.now();
   const started = performance.now();
   const created = (await docker.createService({
@@ -45,6 +55,7 @@ export async function bareServiceOnce(
       ContainerSpec: { Image: imageId, Command: ['true'], Labels: labels, ...(extra.Mounts ? { Mounts: extra.Mounts } : {}) },
       ...(extra.Networks ? { Networks: extra.Networks } : {}),
       RestartPolicy: { Condition: 'none', MaxAttempts: 0 },
+      ...(nodeId ? { Placement: { Constraints: [`node.id==${nodeId}`] } } : {}),
       LogDriver: { Name: 'json-file' },
     },
     Mode: { Replicated: { Replicas: 1 } },
