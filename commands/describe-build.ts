@@ -1,3 +1,4 @@
+import { stepEnding } from '../src/domain/step-ending.js';
 import type { Build } from '../src/domain/build.js';
 import { shortSha } from '../src/domain/build.js';
 import type { RunStatus } from '../src/domain/status.js';
@@ -23,8 +24,9 @@ export function describeBuild(b: Build): string {
   for (const stage of b.stages) {
     lines.push(`  ${icons[stage.status]} ${stage.name}: ${stage.status}`);
     for (const step of stage.steps) {
-      const exit = step.exitCode !== undefined && step.status !== 'success' ? ` (exit ${step.exitCode}${step.reason ? `, ${step.reason}` : ''})` : '';
-      lines.push(`      ${icons[step.status]} ${step.name}: ${step.status}${exit}`);
+      const ending = stepEnding(step);
+      const where = step.node ? ` on ${step.node.hostname} (${step.node.id.slice(0, 12)})` : '';
+      lines.push(`      ${icons[step.status]} ${step.name}: ${step.status}${ending ? ` (${ending})` : ''}${where}`);
     }
   }
   return lines.join('\n');

@@ -2,12 +2,34 @@
 # Brings up what the container executors need, idempotently (CI runs it as root on a fresh
 # Debian 12 machine): a running dockerd, a single-node swarm, and the base images.
 #   - dockerd is started in the background when `docker info` fails (log: /var/log/bosun-dockerd.log)
-#   - `docker swarm init --advertise-addr 127.0.0.1` when the engine is not in a swarm
+#   - the veth link to the multi-node tests' network namespace (scripts/swarm-net.sh), so the
+#     manager can advertise an address a second engine reaches
+#   - /etc/docker/daemon.json trusts the local test registry ($BOSUN_REGISTRY_ADDR, plain HTTP)
+#   - `docker swarm init --advertise-addr $BOSUN_MANAGER_ADDR` when the engine is not in a swarm
+#     (a swarm left on another address by an older run is re-initialised once)
 #   - scripts/build-base-images.sh (cached; a no-op when the images exist)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 log() { echo "docker-up: $*" >&2; }
+source scripts/swarm-net.sh
+
+# Merge "insecure-registries": [registry] into daemon.json (no flag: a flag and the file
+# naming the same option stop dockerd). A running dockerd re-reads it on SIGHUP.
+trust_registry() {
+  mkdir -p /etc/docker
+  node -e '
+    const fs = require("fs"); const [file, reg] = process.argv.slice(1);
+    let c = {}; try { c = JSON.parse(fs.readFileSync(file, "utf8")); } catch {}
+    const list = new Set(c["insecure-registries"] || []);
+    if (list.has(reg)) process.exit(0);
+    list.add(reg); c["insecure-registries"] = [...list];
+    fs.writeFileSync(file, JSON.stringify(c, null, 2) + "\n"); process.exit(3);
+  ' /etc/docker/daemon.json "$BOSUN_REGISTRY_ADDR" && return 0
+  if docker info >/dev/null 2>&1 && [[ -f /var/run/docker.pid ]]; then
+    log "reloading dockerd to trust $BOSUN_REGISTRY_ADDR"; kill -HUP "$(cat /var/run/docker.pid)"; sleep 1
+  fi
+}
 
 start_dockerd() {
   if docker info >/dev/null 2>&1; then return 0; fi
@@ -32,11 +54,20 @@ start_dockerd() {
 init_swarm() {
   local state
   state=$(docker info --format '{{.Swarm.LocalNodeState}}' 2>/dev/null || echo unknown)
-  if [[ $state == active ]]; then return 0; fi
-  log "initialising a single-node swarm (state was: $state)"
-  docker swarm init --advertise-addr 127.0.0.1 >/dev/null
+  if [[ $state == active ]]; then
+    local addr
+    addr=$(docker info --format '{{.Swarm.NodeAddr}}')
+    if [[ $addr == "$BOSUN_MANAGER_ADDR" ]]; then return 0; fi
+    log "the swarm advertises $addr, not $BOSUN_MANAGER_ADDR: re-initialising it"
+    docker swarm leave --force >/dev/null
+  fi
+  log "initialising a single-node swarm on $BOSUN_MANAGER_ADDR (state was: $state)"
+  docker swarm init --advertise-addr "$BOSUN_MANAGER_ADDR" --listen-addr "$BOSUN_MANAGER_ADDR:2377" \
+    --default-addr-pool 10.128.0.0/12 >/dev/null
 }
 
+ensure_node2_link
+trust_registry
 start_dockerd
 init_swarm
 bash scripts/build-base-images.sh

@@ -39,6 +39,25 @@ export const Limits = z.strictObject({
 });
 export type Limits = z.infer<typeof Limits>;
 
+/**
+ * Docker Swarm placement. Without `registry` Bosun runs every step on the manager's node
+ * (one node: images and the workspace volume are local there). With it, steps go to any node:
+ * images are pushed to the registry and referenced by digest, each build's workspace travels
+ * as an image layer, and the build network is an overlay.
+ */
+export const SwarmConfig = z.strictObject({
+  /** `host:port` of a registry every node pulls from; set = multi-node. */
+  registry: z.string().regex(/^[A-Za-z0-9.-]+(:\d+)?$/, 'expected host:port').optional(),
+  /** Constraints on every step service (`node.labels.pool==ci`); multi-node only. */
+  constraints: z.array(z.string().min(3)).default([]),
+  /**
+   * Stage label → constraints (`{ arm64: ['node.platform.arch==aarch64'] }`). These labels
+   * place a stage's steps on nodes; they do not send the stage to a labelled worker.
+   */
+  placement: z.record(z.string(), z.array(z.string().min(3))).default({}),
+});
+export type SwarmConfig = z.infer<typeof SwarmConfig>;
+
 export const ApiToken = z.strictObject({
   name: z.string().regex(/^[a-z0-9][a-z0-9_.-]*$/i),
   token: z.string().min(16, 'API tokens must be at least 16 characters'),
@@ -60,6 +79,7 @@ export const ServerConfig = z.strictObject({
   executor: z.enum(['auto', 'local', 'docker', 'swarm']).default('auto'),
   /** Docker Engine: `unix:///var/run/docker.sock` (default) or `tcp://host:2375`. */
   dockerHost: z.string().default('unix:///var/run/docker.sock'),
+  swarm: SwarmConfig.prefault({}),
   /** In-process stage workers started by `bosun start` (0 = front ends only). */
   workers: z.number().int().min(0).default(2),
   /** Labels of this process's workers (`bosun worker --labels macos`). */
@@ -152,6 +172,7 @@ function applyEnv(target: Record<string, unknown>, env: NodeJS.ProcessEnv): void
   if (env.REDIS_URL) target.redisUrl = env.REDIS_URL;
   if (env.BOSUN_EXECUTOR) target.executor = env.BOSUN_EXECUTOR;
   if (env.DOCKER_HOST) target.dockerHost = env.DOCKER_HOST;
+  if (env.BOSUN_SWARM_REGISTRY) target.swarm = { ...(target.swarm as Record<string, unknown> | undefined), registry: env.BOSUN_SWARM_REGISTRY };
   if (env.BOSUN_LOG_LEVEL) target.logLevel = env.BOSUN_LOG_LEVEL;
   if (env.BOSUN_INSTANCE_ID) target.instanceId = env.BOSUN_INSTANCE_ID;
   if (env.BOSUN_WORKERS) target.workers = Number(env.BOSUN_WORKERS);

@@ -19,6 +19,8 @@ export type BuildEvent =
       previous: RunStatus;
       exitCode?: number;
       reason?: string;
+      /** A sentence on what happened (e.g. which node was lost). */
+      detail?: string;
     }
   | { type: 'log.chunk'; buildId: string; stage: string; step: string; lines: string[]; firstLine: number }
   | {

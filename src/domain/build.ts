@@ -43,6 +43,10 @@ export interface StepRun {
   executorRef?: string;
   /** Which executor ran it. */
   executor?: string;
+  /** The node it ran on (swarm with several nodes): stable id and hostname. */
+  node?: { id: string; hostname: string };
+  /** A sentence on why it ended when `reason` is not enough (`node_lost`: which node, how). */
+  detail?: string;
 }
 
 /** A person's decision on a checkpoint. */

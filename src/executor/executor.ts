@@ -57,6 +57,24 @@ export interface StepSpec {
   limits: StepLimits;
   /** Labels put on every resource created (build, stage, step, instance). */
   labels: Record<string, string>;
+  /** Where the step may run, for executors that place steps on nodes (swarm); others ignore it. */
+  placement?: StepPlacement;
+}
+
+export interface StepPlacement {
+  /** Swarm constraints (`node.labels.zone==b`), from server config and the stage's labels. */
+  constraints: string[];
+  /**
+   * The node the stage's earlier steps ran on (their workspace is there). Honoured while that
+   * node is ready and active; otherwise the step goes wherever the constraints allow.
+   */
+  node?: string;
+}
+
+/** The node a step ran on (multi-node executors). */
+export interface StepNode {
+  id: string;
+  hostname: string;
 }
 
 export interface StepLimits {
@@ -75,6 +93,10 @@ export interface StepOutcome {
   exitCode: number;
   /** Set when the step did not simply exit: `timeout`, `cancelled`, `oom`, `node_lost`. */
   reason?: 'timeout' | 'cancelled' | 'oom' | 'node_lost';
+  /** Where it ran, when the executor places steps on nodes. */
+  node?: StepNode;
+  /** What happened, in a sentence, when `reason` needs one (`node_lost`: which node, how). */
+  detail?: string;
 }
 
 export interface StepHandle {

@@ -17,6 +17,8 @@ export interface SelectExecutorOptions {
   log: Logger;
   /** Grace between SIGTERM and SIGKILL when a step times out (default 10 s). */
   timeoutGraceMs?: number;
+  /** Multi-node Swarm settings (registry, constraints); see `SwarmExecutorOptions`. */
+  swarm?: { registry?: string; constraints?: string[] };
 }
 
 /**
@@ -38,7 +40,7 @@ export async function selectExecutor(opts: SelectExecutorOptions): Promise<Execu
   const docker = opts.docker!;
   const common = { docker, instanceId: opts.instanceId, log: opts.log, timeoutGraceMs: opts.timeoutGraceMs };
   if (preferred === 'docker') return new DockerExecutor(common);
-  if (engine.kind === 'swarm') return new SwarmExecutor(common);
+  if (engine.kind === 'swarm') return new SwarmExecutor({ ...common, ...opts.swarm });
   if (preferred === 'swarm') throw new InfraError('infra', 'executor swarm needs the engine to be a swarm manager (docker swarm init)');
   return new DockerExecutor(common);
 }

@@ -4,6 +4,7 @@ import { isTerminal, type RunStatus } from '../domain/status.js';
 import type { PipelineDeps } from './pipeline-deps.js';
 import { setBuildStatus, setStageStatus, nowIso } from './transition.js';
 import { startBuild } from './start-build.js';
+import { routingLabels } from './step-placement.js';
 
 /**
  * Verb: look at a build and move it on — start it if it has no plan yet, queue every stage
@@ -21,7 +22,7 @@ export async function advanceBuild(deps: PipelineDeps, buildId: string): Promise
   }
   const { build: next } = await deps.store.update(buildId, (b) => step(b));
   for (const stage of next.stages) {
-    if (stage.status === 'queued') await deps.queue.runStage(next.id, stage.name, next.attempt, stage.labels);
+    if (stage.status === 'queued') await deps.queue.runStage(next.id, stage.name, next.attempt, routingLabels(deps.config.swarm, stage.labels));
   }
 }
 

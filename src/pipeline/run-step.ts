@@ -7,7 +7,8 @@ import { labelKeys } from '../executor/executor.js';
 import { CodedError } from '../errors.js';
 import { StepLogWriter } from '../logs/step-log-writer.js';
 import type { WorkerDeps } from './pipeline-deps.js';
-import { setStepStatus, nowIso } from './transition.js';
+import { setStepStatus, nowIso, type StepEnd } from './transition.js';
+import { stepPlacement } from './step-placement.js';
 
 export interface StepResult {
   status: 'success' | 'failed' | 'failed_infra' | 'cancelled';
@@ -33,6 +34,8 @@ export async function runStep(deps: WorkerDeps, input: RunStepInput): Promise<St
   const stagePlan = findStage(build, stage);
   if (!planned || !stagePlan) throw new Error(`step ${stage}/${step} is not in build #${build.id}`);
   const spec = stepSpecFor(deps, build, stage, planned.plan, input.workspace);
+  const placement = stepPlacement(deps.config.swarm, await deps.store.require(build.id), stage);
+  if (placement) spec.placement = placement;
 
   await deps.logs.reset(build.id, stage, step);
   await deps.store.update(build.id, (b) => {
@@ -89,6 +92,9 @@ export async function runStep(deps: WorkerDeps, input: RunStepInput): Promise<St
     })();
     outcome = await handle.wait();
     await pump;
+    if (outcome.reason === 'node_lost') {
+      writer.note(`bosun: ${outcome.detail ?? 'the node running this step was lost'}; the step failed for an infrastructure reason and was not run again (retry it with \`/ci retry ${build.id} --failed\`)`);
+    }
   } finally {
     await writer.close().catch((err: unknown) => log.warn({ err }, 'Writing the step log failed'));
     await deps.logs.finish(build.id, stage, step).catch((err: unknown) => log.warn({ err }, 'Archiving the step log failed'));
@@ -99,6 +105,8 @@ export async function runStep(deps: WorkerDeps, input: RunStepInput): Promise<St
   await record(deps, build.id, stage, step, status, {
     exitCode: outcome.exitCode,
     ...(outcome.reason ? { reason: outcome.reason } : {}),
+    ...(outcome.detail ? { detail: outcome.detail } : {}),
+    ...(outcome.node ? { node: outcome.node } : {}),
   });
   log.info({ exitCode: outcome.exitCode, reason: outcome.reason, status }, 'Step finished');
   return { status };
@@ -112,7 +120,7 @@ function statusOf(outcome: StepOutcome, stopRequested: boolean): StepResult['sta
 
 async function record(
   deps: WorkerDeps, buildId: string, stage: string, step: string,
-  status: StepResult['status'], extra: { exitCode?: number; reason?: string },
+  status: StepResult['status'], extra: StepEnd,
 ): Promise<void> {
   await deps.store.update(buildId, (b) => {
     const s = findStage(b, stage);

@@ -34,13 +34,21 @@ export function setStageStatus(build: Build, stage: StageRun, to: RunStatus, now
   return [{ type: 'stage.status', buildId: build.id, stage: stage.name, status: to, previous: from }];
 }
 
+/** How a step ended, beyond its status. */
+export interface StepEnd {
+  exitCode?: number;
+  reason?: string;
+  detail?: string;
+  node?: { id: string; hostname: string };
+}
+
 export function setStepStatus(
   build: Build,
   stage: StageRun,
   step: StepRun,
   to: RunStatus,
   now: string,
-  extra: { exitCode?: number; reason?: string } = {},
+  extra: StepEnd = {},
 ): BuildEvent[] {
   const from = step.status;
   if (from === to && extra.exitCode === undefined) return [];
@@ -53,16 +61,22 @@ export function setStepStatus(
     delete step.finishedAt;
     delete step.exitCode;
     delete step.reason;
+    delete step.detail;
+    delete step.node;
   }
   if (to === 'pending') {
     delete step.startedAt;
     delete step.finishedAt;
     delete step.exitCode;
     delete step.reason;
+    delete step.detail;
+    delete step.node;
   }
   if (isTerminal(to)) step.finishedAt = now;
   if (extra.exitCode !== undefined) step.exitCode = extra.exitCode;
   if (extra.reason !== undefined) step.reason = extra.reason;
+  if (extra.detail !== undefined) step.detail = extra.detail;
+  if (extra.node !== undefined) step.node = extra.node;
   return [
     {
       type: 'step.status',
@@ -73,6 +87,7 @@ export function setStepStatus(
       previous: from,
       ...(extra.exitCode !== undefined ? { exitCode: extra.exitCode } : {}),
       ...(extra.reason !== undefined ? { reason: extra.reason } : {}),
+      ...(extra.detail !== undefined ? { detail: extra.detail } : {}),
     },
   ];
 }

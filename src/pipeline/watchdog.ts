@@ -3,6 +3,7 @@ import { isTerminal } from '../domain/status.js';
 import type { PipelineDeps } from './pipeline-deps.js';
 import { finishStage } from './run-stage.js';
 import { decideCheckpoint } from './decide-checkpoint.js';
+import { routingLabels } from './step-placement.js';
 
 /** What the watchdog asks of the queue about a stage's job. */
 export interface StageJobInspector {
@@ -37,10 +38,11 @@ export async function watchdogPass(deps: PipelineDeps, jobs: StageJobInspector, 
         continue;
       }
       if (stage.status !== 'running' && stage.status !== 'queued') continue;
-      const state = await jobs.stageJobState(id, stage.name, build.attempt, stage.labels);
+      const labels = routingLabels(deps.config.swarm, stage.labels);
+      const state = await jobs.stageJobState(id, stage.name, build.attempt, labels);
       if (liveJobStates.has(state)) continue;
       if (stage.status === 'queued') {
-        await deps.queue.runStage(id, stage.name, build.attempt, stage.labels);
+        await deps.queue.runStage(id, stage.name, build.attempt, labels);
         actions.push(`requeued ${id}/${stage.name}`);
         continue;
       }

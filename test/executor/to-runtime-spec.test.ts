@@ -20,7 +20,7 @@ const spec: StepSpec = {
 const imageId = 'sha256:' + 'a'.repeat(64);
 
 describe('toServiceSpec', () => {
-  const service = toServiceSpec(spec, { name: 'bosun-42-test-unit-abcd', imageId, networkId: 'net1', volumeName: 'bosun-ws-42', workdir: 'pkg', labels: { l: 'v' }, nodeId: 'node1', stopGraceMs: 10_000 });
+  const service = toServiceSpec(spec, { name: 'bosun-42-test-unit-abcd', image: imageId, networkId: 'net1', volumeName: 'bosun-ws-42', workdir: 'pkg', labels: { l: 'v' }, constraints: ['node.id==node1'], stopGraceMs: 10_000 });
   const task = service.TaskTemplate as NonNullable<typeof service.TaskTemplate> & { ContainerSpec: NonNullable<unknown> };
   const container = (service.TaskTemplate as { ContainerSpec: Record<string, unknown> }).ContainerSpec;
 

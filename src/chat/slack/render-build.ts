@@ -1,3 +1,4 @@
+import { stepEnding } from '../../domain/step-ending.js';
 import type { Actor, Build, StageRun } from '../../domain/build.js';
 import { shortSha } from '../../domain/build.js';
 import type { RunStatus } from '../../domain/status.js';
@@ -56,7 +57,10 @@ export function renderRoot(build: Build, buildUrl?: string): SlackMessage {
 
 /** A thread reply for a stage transition. */
 export function renderStage(stage: StageRun): SlackMessage {
-  const steps = stage.steps.filter((s) => s.status !== 'pending').map((s) => `${emoji[s.status]} ${escapeSlack(s.name)}${s.exitCode !== undefined && s.status !== 'success' ? ` (exit ${s.exitCode})` : ''}`);
+  const steps = stage.steps.filter((s) => s.status !== 'pending').map((s) => {
+    const ending = stepEnding(s);
+    return `${emoji[s.status]} ${escapeSlack(s.name)}${ending ? ` (${escapeSlack(ending)})` : ''}`;
+  });
   return { text: `${emoji[stage.status]} Stage *${escapeSlack(stage.name)}*: ${stage.status}${steps.length ? ` — ${steps.join(', ')}` : ''}` };
 }
 
@@ -86,9 +90,10 @@ function lastLinesWithin(lines: string[], budget: number): string {
 
 /** On failure: the last lines of the failing step and a link to the full log. */
 export function renderFailure(build: Build, stage: string, step: string, lines: string[], buildUrl?: string): SlackMessage {
-  const exit = build.stages.find((s) => s.name === stage)?.steps.find((s) => s.name === step)?.exitCode;
+  const run = build.stages.find((s) => s.name === stage)?.steps.find((s) => s.name === step);
+  const ending = run ? stepEnding(run) : '';
   const body = lastLinesWithin(lines, failureChars);
-  const head = `:x: Step ${escapeSlack(stage)} › ${escapeSlack(step)} failed${exit !== undefined ? ` (exit ${exit})` : ''}. Last ${body.split('\n').length} lines:`;
+  const head = `:x: Step ${escapeSlack(stage)} › ${escapeSlack(step)} failed${ending ? ` (${escapeSlack(ending)})` : ''}. Last ${body.split('\n').length} lines:`;
   const link = buildUrl ? `\nFull log: <${buildUrl}|build #${build.id}>` : '';
   return { text: `${head}\n${codeBlock(body)}${link}` };
 }

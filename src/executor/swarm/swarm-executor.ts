@@ -6,11 +6,13 @@ import { BuildNetworks } from '../container/build-network.js';
 import { engineError, ignoreNotFound } from '../container/docker-errors.js';
 import { reapOwnedBuilds } from '../container/owned-builds.js';
 import { resolveImage } from '../container/resolve-image.js';
-import { stepLabels, stepResourceName } from '../container/resource-names.js';
+import { stepLabels, stepResourceName, workspaceVolumeName } from '../container/resource-names.js';
 import { WorkspaceVolumes } from '../container/workspace-volume.js';
 import { SwarmStep } from './swarm-step.js';
+import { SwarmNodes } from './swarm-nodes.js';
 import { TaskWatcher } from './task-watcher.js';
 import { toServiceSpec } from './to-service-spec.js';
+import { WorkspaceImages } from './workspace-images.js';
 
 export interface SwarmExecutorOptions {
   /** A client of a swarm manager. */
@@ -21,8 +23,15 @@ export interface SwarmExecutorOptions {
   timeoutGraceMs?: number;
   /** Task poll interval (default 100 ms, shared by all steps). */
   pollMs?: number;
-  /** The per-build network's kind (default `swarm-bridge`; `overlay` for multi-node builds). */
+  /** The per-build network's kind (default `swarm-bridge` on one node, `overlay` on several). */
   network?: 'swarm-bridge' | 'overlay';
+  /**
+   * `host:port` of a registry every node pulls from. Set: steps run on any node (multi-node;
+   * see `WorkspaceImages`); unset: every step runs on the manager's node.
+   */
+  registry?: string;
+  /** Constraints on every step service (multi-node only). */
+  constraints?: string[];
 }
 
 /**
@@ -30,14 +39,17 @@ export interface SwarmExecutorOptions {
  * `toServiceSpec` for the spec and its isolation, `SwarmStep` for outcomes and stop).
  *
  * - Image: resolved to its ID on the manager; a missing image is a `UserError`.
- * - Per build: an internal network `bosun-<instance>-b<buildId>` (a swarm-scoped bridge with no host
- *   address by default, ~2.3 s faster per step than an overlay; see `BuildNetworks`) and the
- *   workspace volume `bosun-<instance>-ws-<buildId>`, both made by the first step and removed by
- *   `cleanupBuild`.
- *   The volume is local to the manager, so steps are placed on the manager's node. Several
- *   nodes need either a shared volume driver (NFS and the like) or a per-node copy with the
- *   build pinned to one node (filled by a one-shot service on that node); and images pushed
- *   to a registry every node reaches, referenced by digest.
+ * - Per build: an internal network `bosun-<instance>-b<buildId>` and the workspace volume
+ *   `bosun-<instance>-ws-<buildId>`, made by the first step and removed by `cleanupBuild`.
+ * - One node (no `registry`): the network is a swarm-scoped bridge with no host address
+ *   (~2.3 s faster per step than an overlay; see `BuildNetworks`), the volume is filled on the
+ *   manager (`WorkspaceVolumes`), and every step is placed on the manager's node.
+ * - Several nodes (`registry` set): the image and the checkout are pushed to the registry as
+ *   one workspace image and the step runs from its digest (`WorkspaceImages`); each node's
+ *   volume is filled from it by Docker when the build first lands there. The network is an
+ *   internal overlay. Placement: `constraints` + `spec.placement` (the stage's labels and its
+ *   earlier steps' node, while that node is ready and active). A step whose node goes down
+ *   (or is drained) ends `node_lost` and is never re-run by Swarm (R19).
  * - Gap on Engine 20.10 (API 1.41): services cannot set `no-new-privileges`; with every
  *   capability dropped from the bounding set and a non-root user, setuid binaries gain no
  *   capabilities, but they do gain uid 0 for file access. Set `"no-new-privileges": true` in
@@ -52,33 +64,37 @@ export class SwarmExecutor implements Executor {
   readonly #networks: BuildNetworks;
   readonly #volumes: WorkspaceVolumes;
   readonly #watcher: TaskWatcher;
+  readonly #images: WorkspaceImages | undefined;
+  readonly #nodes: SwarmNodes | undefined;
   #nodeId: Promise<string> | undefined;
 
   constructor(opts: SwarmExecutorOptions) {
     this.#opts = opts;
-    this.#networks = new BuildNetworks(opts.docker, opts.network ?? 'swarm-bridge', opts.instanceId);
+    const multiNode = opts.registry !== undefined;
+    this.#networks = new BuildNetworks(opts.docker, opts.network ?? (multiNode ? 'overlay' : 'swarm-bridge'), opts.instanceId);
     this.#volumes = new WorkspaceVolumes(opts.docker, opts.instanceId);
     this.#watcher = new TaskWatcher(opts.docker, opts.pollMs ?? 100);
+    this.#images = opts.registry ? new WorkspaceImages(opts.docker, opts.registry, opts.instanceId, opts.log) : undefined;
+    this.#nodes = multiNode ? new SwarmNodes(opts.docker) : undefined;
   }
 
   async start(spec: StepSpec): Promise<StepHandle> {
     const { docker } = this.#opts;
     const workdir = await workingDirectory(spec.workspace, spec.workdir);
     const imageId = await resolveImage(docker, spec.image);
-    const [nodeId, networkId, volumeName] = await Promise.all([
-      this.#localNodeId(),
+    const [where, networkId] = await Promise.all([
+      this.#images ? this.#multiNode(spec, imageId) : this.#oneNode(spec, imageId),
       this.#networks.ensure(spec.buildId),
-      this.#volumes.ensure(spec.buildId, spec.workspace, imageId),
     ]);
     const timeoutGraceMs = this.#opts.timeoutGraceMs ?? 10_000;
     const options = toServiceSpec(spec, {
       name: stepResourceName(spec),
-      imageId,
+      image: where.image,
       networkId,
-      volumeName,
+      volumeName: where.volumeName,
       workdir,
       labels: stepLabels(spec, this.#opts.instanceId),
-      nodeId,
+      constraints: where.constraints,
       stopGraceMs: timeoutGraceMs,
     });
     let service: Docker.Service;
@@ -88,7 +104,26 @@ export class SwarmExecutor implements Executor {
     } catch (err) {
       throw engineError(`could not start step ${spec.step} of build ${spec.buildId}`, err);
     }
-    return new SwarmStep(docker, service, this.#watcher, { timeoutSec: spec.timeoutSec, timeoutGraceMs });
+    return new SwarmStep(docker, service, this.#watcher, { timeoutSec: spec.timeoutSec, timeoutGraceMs, ...(this.#nodes ? { nodes: this.#nodes } : {}) });
+  }
+
+  /** One node: the volume filled on the manager, the image by ID, the step on the manager. */
+  async #oneNode(spec: StepSpec, imageId: string): Promise<Placed> {
+    const [nodeId, volumeName] = await Promise.all([this.#localNodeId(), this.#volumes.ensure(spec.buildId, spec.workspace, imageId)]);
+    return { image: imageId, volumeName, constraints: [`node.id==${nodeId}`] };
+  }
+
+  /** Several nodes: the workspace image by digest, a per-node volume, the constraints. */
+  async #multiNode(spec: StepSpec, imageId: string): Promise<Placed> {
+    const constraints = [...(this.#opts.constraints ?? []), ...(spec.placement?.constraints ?? [])];
+    const wanted = spec.placement?.node;
+    const [image, node] = await Promise.all([
+      this.#images!.ensure(spec.buildId, spec.workspace, imageId),
+      wanted ? this.#nodes!.usable(wanted) : Promise.resolve(undefined),
+    ]);
+    if (node) constraints.push(`node.id==${node.id}`);
+    else if (wanted) this.#opts.log.warn({ buildId: spec.buildId, stage: spec.stage, node: wanted }, 'The stage\'s node is not available; placing the step anew (it gets a fresh checkout)');
+    return { image, volumeName: workspaceVolumeName(this.#opts.instanceId, spec.buildId), constraints: [...new Set(constraints)] };
   }
 
   async destroyRef(ref: string): Promise<void> {
@@ -122,6 +157,7 @@ export class SwarmExecutor implements Executor {
 
   async cleanupBuild(buildId: string): Promise<void> {
     await this.#volumes.remove(buildId);
+    await this.#images?.remove(buildId);
     await this.#networks.remove(buildId);
   }
 
@@ -138,4 +174,11 @@ export class SwarmExecutor implements Executor {
     this.#nodeId.catch(() => (this.#nodeId = undefined));
     return this.#nodeId;
   }
+}
+
+/** Where and from what a step runs. */
+interface Placed {
+  image: string;
+  volumeName: string;
+  constraints: string[];
 }

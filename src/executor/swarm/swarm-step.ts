@@ -6,10 +6,13 @@ import { ignoreNotFound, statusCode } from '../container/docker-errors.js';
 import { ServiceLogs } from './service-logs.js';
 import { terminalStates, type SwarmTask } from './swarm-task.js';
 import type { TaskWatcher } from './task-watcher.js';
+import { describeNode, type SwarmNodes } from './swarm-nodes.js';
 
 export interface SwarmStepOptions {
   timeoutSec: number;
   timeoutGraceMs: number;
+  /** Several nodes: watch the task's node, and report it in the outcome. */
+  nodes?: SwarmNodes;
 }
 
 /**
@@ -18,7 +21,9 @@ export interface SwarmStepOptions {
  *
  * Outcomes: `complete`/`failed` give the exit code (`oom` when the task's container, if on this
  * node, was OOM-killed). A task that ends `shutdown`/`orphaned`/`remove` without us stopping
- * it (node lost, service removed behind our back) gives `{ exitCode: -1, reason: 'node_lost' }`;
+ * it (node drained, service removed behind our back) gives `{ exitCode: -1, reason: 'node_lost' }`;
+ * so does a task still `running` on a node the manager marks `down` (its engine or machine
+ * died: the task's last state never changes then). With `nodes`, outcomes name the node.
  * a `rejected` task (could not start: image or mount missing on the node) and a service that
  * vanished reject `wait()` with an `InfraError` (retryable).
  *
@@ -37,6 +42,8 @@ export class SwarmStep implements StepHandle {
   #settle: { resolve: (o: StepOutcome) => void; reject: (e: unknown) => void } | undefined;
   #reason: StepOutcome['reason'];
   #containerId: string | undefined;
+  #nodeId: string | undefined;
+  readonly #nodes: SwarmNodes | undefined;
   #sawTask = false;
   #done = false;
   #destroying: Promise<void> | undefined;
@@ -45,6 +52,7 @@ export class SwarmStep implements StepHandle {
     this.#docker = docker;
     this.#service = service;
     this.ref = `swarm:${service.id}`;
+    this.#nodes = opts.nodes;
     const queue = new OutputQueue();
     this.output = queue;
     this.#logs = new ServiceLogs(service, queue);
@@ -106,7 +114,12 @@ export class SwarmStep implements StepHandle {
     }
     this.#sawTask = true;
     this.#containerId ??= task.Status.ContainerStatus?.ContainerID || undefined;
-    if (!terminalStates.has(task.Status.State)) return;
+    this.#nodeId = task.NodeID || this.#nodeId;
+    if (!terminalStates.has(task.Status.State)) {
+      const node = this.#nodeId ? this.#nodes?.peek(this.#nodeId) : undefined;
+      if (node?.state === 'down') this.#end({ exitCode: -1, reason: 'node_lost', detail: `node ${describeNode(node)} went down while the step ran` });
+      return;
+    }
     this.#done = true;
     this.#unwatch();
     clearTimeout(this.#timer);
@@ -119,12 +132,19 @@ export class SwarmStep implements StepHandle {
     if ((state === 'complete' || state === 'failed') && typeof exitCode === 'number') {
       await this.#logs.finish();
       const reason = this.#reason ?? (exitCode !== 0 && (await this.#oomKilled()) ? 'oom' : undefined);
-      this.#settle?.resolve(reason ? { exitCode, reason } : { exitCode });
+      this.#settle?.resolve(this.#withNode(reason ? { exitCode, reason } : { exitCode }));
       return;
     }
     if (this.#reason) {
       this.#end({ exitCode: -1, reason: this.#reason });
       return;
+    }
+    if (state === 'shutdown' && this.#nodeId && this.#nodes) {
+      const node = (await this.#nodes.refresh().catch(() => undefined))?.get(this.#nodeId);
+      if (node && node.availability !== 'active') {
+        this.#end({ exitCode: -1, reason: 'node_lost', detail: `node ${describeNode(node)} was set to ${node.availability} while the step ran` });
+        return;
+      }
     }
     if (state === 'rejected') {
       this.#logs.abort();
@@ -138,7 +158,14 @@ export class SwarmStep implements StepHandle {
     this.#done = true;
     this.#unwatch();
     clearTimeout(this.#timer);
-    void this.#logs.finish().finally(() => this.#settle?.resolve(outcome));
+    const done = outcome.reason === 'node_lost' && outcome.detail ? Promise.resolve(this.#logs.abort()) : this.#logs.finish();
+    void done.finally(() => this.#settle?.resolve(this.#withNode(outcome)));
+  }
+
+  /** The outcome with the node it ran on, when nodes are watched and the node is known. */
+  #withNode(outcome: StepOutcome): StepOutcome {
+    const node = this.#nodeId ? this.#nodes?.peek(this.#nodeId) : undefined;
+    return node ? { ...outcome, node: { id: node.id, hostname: node.hostname } } : outcome;
   }
 
   #fail(err: unknown): void {

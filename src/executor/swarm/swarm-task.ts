@@ -2,6 +2,8 @@
 export interface SwarmTask {
   ID: string;
   ServiceID: string;
+  /** Set once the task is assigned to a node. */
+  NodeID?: string;
   DesiredState?: string;
   Status: {
     State: string;

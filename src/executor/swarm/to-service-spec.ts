@@ -5,14 +5,18 @@ import { containerEnv, containerWorkdir, stepUser, tmpfsBytes, tmpfsTargets, wor
 
 export interface ServiceTarget {
   name: string;
-  imageId: string;
+  /** The image by ID (one node) or by registry digest (several nodes); never a bare tag. */
+  image: string;
   networkId: string;
   volumeName: string;
   /** The workdir relative to the workspace (POSIX, '' for the root). */
   workdir: string;
   labels: Record<string, string>;
-  /** The node that holds the build's workspace volume (and the image): the task runs there. */
-  nodeId: string;
+  /**
+   * Placement constraints: one node, `node.id==<manager>` (it holds the workspace volume and
+   * the image); several, the server's and the stage's constraints and the stage's node.
+   */
+  constraints: string[];
   /** Grace Swarm gives between StopSignal and SIGKILL when the service is removed. */
   stopGraceMs: number;
 }
@@ -28,7 +32,7 @@ export interface ServiceTarget {
  *   memory and pids limits (`Pids` needs API 1.41), the build's internal overlay network, and
  *   an init as PID 1. Swarm services cannot be privileged. Engine 20.10's service API has no
  *   `no-new-privileges` (see the executor's notes).
- * - Placed on the node holding the build's workspace volume.
+ * - Placed by `constraints` (see `ServiceTarget`).
  */
 export function toServiceSpec(spec: StepSpec, target: ServiceTarget): CreateServiceOptions {
   const tmpfsSize = tmpfsBytes(spec.limits.memoryBytes);
@@ -37,7 +41,7 @@ export function toServiceSpec(spec: StepSpec, target: ServiceTarget): CreateServ
     Labels: target.labels,
     TaskTemplate: {
       ContainerSpec: {
-        Image: target.imageId,
+        Image: target.image,
         Labels: target.labels,
         Command: ['/bin/sh', '-e', '-c'],
         Args: [stepScript(spec.commands)],
@@ -53,7 +57,9 @@ export function toServiceSpec(spec: StepSpec, target: ServiceTarget): CreateServ
         CapabilityDrop: ['ALL'],
         CapabilityAdd: [],
         Mounts: [
-          { Type: 'volume', Source: target.volumeName, Target: workspaceMount },
+          // NoCopy false: a volume new on this node is filled from the image's /workspace
+          // (multi-node workspaces; see WorkspaceImages). One node: the volume is never new.
+          { Type: 'volume', Source: target.volumeName, Target: workspaceMount, VolumeOptions: { NoCopy: false, Labels: target.labels, DriverConfig: { Name: 'local', Options: {} } } },
           ...tmpfsTargets.map((path) => ({ Type: 'tmpfs' as const, Source: '', Target: path, TmpfsOptions: { SizeBytes: tmpfsSize, Mode: 0o1777 } })),
         ],
       },
@@ -61,7 +67,7 @@ export function toServiceSpec(spec: StepSpec, target: ServiceTarget): CreateServ
         Limits: { NanoCPUs: Math.round(spec.limits.cpus * 1e9), MemoryBytes: spec.limits.memoryBytes, Pids: spec.limits.pids },
       },
       RestartPolicy: { Condition: 'none', MaxAttempts: 0 },
-      Placement: { Constraints: [`node.id==${target.nodeId}`] },
+      Placement: { Constraints: target.constraints },
       Networks: [{ Target: target.networkId }],
       LogDriver: { Name: 'json-file' },
     },

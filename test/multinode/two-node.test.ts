@@ -1,0 +1,150 @@
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { startHarness, type Harness } from '../support/bosun-harness.js';
+import { makeRepo } from '../support/git-repo.js';
+import { SwarmExecutor } from '../../src/executor/swarm/swarm-executor.js';
+import { silentLogger } from '../../src/logger.js';
+import { describeBuild } from '../../commands/describe-build.js';
+import type { SwarmConfig } from '../../src/config.js';
+import { killNode2Engine, manager, node2, registry, requireTwoNodes, setNodeLabel, watchTasks, type TwoNodes } from './two-node-support.js';
+
+// Issue 7 on a real two-node swarm (scripts/multinode-up.sh: a second dockerd in its own
+// network namespace, joined as a worker; a registry both nodes pull from). Runs in its own
+// phase of scripts/test.sh, after the main suite, because it kills and drains a node.
+
+const instanceId = `mn${process.pid}`;
+const digestRef = new RegExp(`^${registry.replace(/\./g, '\\.')}/bosun-workspace@sha256:[0-9a-f]{64}$`);
+
+async function harnessFor(dir: string, swarm: Partial<SwarmConfig>, files: Record<string, string>): Promise<Harness> {
+  const repo = await makeRepo(dir, 'app', files);
+  return startHarness({ instanceId, repos: { app: { url: repo.url } }, swarm, limits: { killGraceSec: 2 } }, {
+    executor: () => new SwarmExecutor({ docker: manager, instanceId, log: silentLogger(), timeoutGraceMs: 2000, registry, constraints: swarm.constraints ?? [] }),
+  });
+}
+
+describe('a two-node swarm', () => {
+  let nodes: TwoNodes | undefined;
+  let dir = '';
+  const labels: Array<[string, string]> = [];
+  const label = async (id: string, key: string, value: string | undefined) => {
+    await setNodeLabel(id, key, value);
+    if (value !== undefined) labels.push([id, key]);
+  };
+
+  before(async () => {
+    nodes = await requireTwoNodes();
+    dir = mkdtempSync(join(tmpdir(), 'bosun-mn-'));
+  });
+  after(async () => {
+    for (const [id, key] of labels) await setNodeLabel(id, key, undefined).catch(() => undefined);
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('places a build\'s stages on both nodes by their labels, from images pulled by digest', async (t) => {
+    if (!nodes) return t.skip('no two-node swarm');
+    const { managerId, node2Id } = nodes;
+    // Nobody loaded the step image on the worker node by hand: it arrives from the registry.
+    assert.deepEqual(await node2.listImages({ filters: JSON.stringify({ reference: ['bosun/base'] }) }), []);
+    await label(managerId, 'bosun.zone', 'a');
+    await label(node2Id, 'bosun.zone', 'b');
+    const h = await harnessFor(dir, { registry, placement: { 'zone-a': ['node.labels.bosun.zone==a'], 'zone-b': ['node.labels.bosun.zone==b'] } }, {
+      'README.md': 'hello from the checkout\n',
+      'bosun.yml': [
+        'version: 1', 'image: bosun/base:bookworm', 'stages:',
+        '  build:', '    labels: [zone-a]', '    steps:',
+        '      - name: compile', '        run: [grep -q "hello from the checkout" README.md, echo built > out-a.txt, sleep 1]',
+        '  ship:', '    labels: [zone-b]', '    needs: [build]', '    steps:',
+        '      - name: package', '        run: [grep -q "hello from the checkout" README.md, echo packaged > out-b.txt, sleep 1]',
+        '      - name: check', '        run: [cat out-b.txt, sleep 1]',
+        '',
+      ].join('\n'),
+    });
+    const watch = watchTasks(instanceId);
+    try {
+      const res = await h.api('POST', '/api/builds', { repo: 'app', ref: 'master' });
+      assert.equal(res.status, 201, JSON.stringify(res.json));
+      const b = await h.waitDone(res.json.build.id, 240_000);
+      assert.equal(b.status, 'success', describeBuild(b));
+
+      // The build record says where each step ran, and the swarm's tasks agree.
+      const ran = Object.fromEntries(b.stages.flatMap((s) => s.steps.map((st) => [`${s.name}/${st.name}`, st.node?.id])));
+      assert.deepEqual(ran, { 'build/compile': managerId, 'ship/package': node2Id, 'ship/check': node2Id });
+      const tasks = [...watch.seen.values()].filter((x) => x.labels['bosun.build'] === b.id);
+      const taskNodes = Object.fromEntries(tasks.map((x) => [`${x.labels['bosun.stage']}/${x.labels['bosun.step']}`, x.nodeId]));
+      assert.deepEqual(taskNodes, ran, 'the tasks ran where the build record says');
+      assert.deepEqual(new Set(tasks.map((x) => x.nodeId)), new Set([managerId, node2Id]), 'steps landed on both nodes');
+      for (const task of tasks) assert.match(task.image, digestRef, 'each step runs from a registry image by digest');
+
+      // The second step of `ship` read what the first wrote: same node, same workspace.
+      const log = await h.api('GET', `/api/builds/${b.id}/logs/ship/check`);
+      assert.match(log.json, /packaged/);
+      // The worker node pulled the step image (as the workspace image's layers) by digest.
+      const pulled = await node2.listImages();
+      assert.ok(pulled.some((i) => (i.RepoDigests ?? []).some((d) => tasks.some((x) => x.image === d))), 'node2 holds the image it pulled by digest');
+    } finally {
+      watch.stop();
+      await h.stop();
+    }
+  });
+
+  it('fails a step whose node dies as infrastructure, never re-runs it, and a retry passes on the live node', async (t) => {
+    if (!nodes) return t.skip('no two-node swarm');
+    const { managerId, node2Id } = nodes;
+    // Only node2 is in the `ci` pool at first, so the step lands there.
+    await label(node2Id, 'bosun.pool', 'ci');
+    const h = await harnessFor(dir, { registry, constraints: ['node.labels.bosun.pool==ci'] }, {
+      'bosun.yml': [
+        'version: 1', 'image: bosun/base:bookworm', 'stages:', '  long:', '    steps:',
+        // `prepare` leaves a file in the workspace of the node it ran on; `soak` sleeps while it
+        // sees it. The retry lands on the manager, whose workspace is a fresh checkout: it passes.
+        '      - name: prepare', '        run: touch prepared',
+        '      - name: soak', '        run: [echo started, "if [ -f prepared ]; then sleep 600; fi", echo finished]',
+        '',
+      ].join('\n'),
+    });
+    const watch = watchTasks(instanceId);
+    try {
+      const res = await h.api('POST', '/api/builds', { repo: 'app', ref: 'master' });
+      const id = res.json.build.id as string;
+      await h.waitFor(id, (b) => b.stages[0]?.steps[1]?.status === 'running', 120_000);
+      const soak = () => [...watch.seen.values()].filter((x) => x.labels['bosun.build'] === id && x.labels['bosun.step'] === 'soak');
+      const deadline = Date.now() + 60_000;
+      while (!soak().some((x) => x.state === 'running') && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+      assert.equal(soak()[0]?.nodeId, node2Id, 'the step runs on node2');
+
+      killNode2Engine();
+      const failed = await h.waitDone(id, 120_000);
+      assert.equal(failed.status, 'failed_infra', describeBuild(failed));
+      const step = failed.stages[0]!.steps[1]!;
+      assert.equal(step.status, 'failed_infra');
+      assert.equal(step.reason, 'node_lost');
+      assert.match(step.detail ?? '', new RegExp(`node .*\\(${node2Id.slice(0, 12)}\\) went down`));
+      assert.equal(step.runs, 1);
+      // Give Swarm time to (wrongly) reschedule, then check: exactly one task ever existed.
+      await new Promise((r) => setTimeout(r, 3000));
+      assert.equal(soak().length, 1, `tasks for the step: ${JSON.stringify(soak())}`);
+      const left = await manager.listServices({ filters: JSON.stringify({ label: [`bosun.build=${id}`, `bosun.instance=${instanceId}`] }) });
+      assert.deepEqual(left.map((s) => s.Spec?.Name), [], 'the step service was removed');
+      const log = await h.api('GET', `/api/builds/${id}/logs/long/soak`);
+      assert.match(log.json, /went down while the step ran; the step failed for an infrastructure reason/);
+      assert.match(describeBuild(failed), /soak: failed_infra \(node lost: node .* went down while the step ran\)/);
+
+      // The manager joins the pool; the retry runs the failed step there and passes.
+      await label(managerId, 'bosun.pool', 'ci');
+      const retry = await h.api('POST', `/api/builds/${id}/retry`, { fromFailed: true });
+      assert.equal(retry.status, 200, JSON.stringify(retry.json));
+      const passed = await h.waitDone(id, 180_000);
+      assert.equal(passed.status, 'success', describeBuild(passed));
+      const retried = passed.stages[0]!.steps[1]!;
+      assert.equal(retried.runs, 2);
+      assert.equal(retried.node?.id, managerId, 'the retry ran on the live node');
+      assert.equal(passed.stages[0]!.steps[0]!.runs, 1, 'the step that passed was not run again');
+    } finally {
+      watch.stop();
+      await h.stop();
+    }
+  });
+});
