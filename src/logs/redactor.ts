@@ -5,6 +5,22 @@ import { secretVariants } from './redact-variants.js';
 export { minSecretLength, secretVariants } from './redact-variants.js';
 
 /**
+ * The automaton is immutable once built (scan state lives in each Redactor), so redactors over
+ * the same secrets object share one: a step makes two redactors, and building one costs a
+ * 128 KiB class table plus every secret's variants.
+ */
+const automata = new WeakMap<Record<string, string>, { key: string; automaton: Automaton }>();
+
+function automatonFor(secrets: Record<string, string>): Automaton {
+  const key = JSON.stringify(Object.entries(secrets));
+  const cached = automata.get(secrets);
+  if (cached?.key === key) return cached.automaton;
+  const automaton = new Automaton(Object.entries(secrets).flatMap(([name, value]) => secretVariants(name, value)));
+  automata.set(secrets, { key, automaton });
+  return automaton;
+}
+
+/**
  * Streaming secret redactor for every sink: stored logs, chat threads, status text (R13).
  * "An airbag, not a seatbelt" (Concourse): it catches the forms listed in `secretVariants`,
  * never a value a step derived some other way (double base64 is the known example; R14).
@@ -29,8 +45,7 @@ export class Redactor {
   private openMaskEnd = -1;
 
   constructor(secrets: Record<string, string>, mask = '[REDACTED]') {
-    const variants = Object.entries(secrets).flatMap(([name, value]) => secretVariants(name, value));
-    this.automaton = new Automaton(variants);
+    this.automaton = automatonFor(secrets);
     this.mask = mask;
   }
 

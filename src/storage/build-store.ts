@@ -14,15 +14,22 @@ import { keys as makeKeys, type Keys } from './keys.js';
  * Contract: `update` re-reads and re-applies `mutate` on conflict (up to 20 times), so
  * `mutate` must be a pure function of the build it is given. Returning `null` aborts the
  * write (no change, no events).
+ *
+ * The scripts are defined on the connection (`defineCommand`), so each write sends the
+ * script's SHA (EVALSHA), not its text, and Redis does not hash the text again every time.
  */
 export class BuildStore {
   private readonly k: Keys;
+  private readonly scripts: BuildScripts;
   constructor(
     private readonly redis: Redis,
     prefix = 'bosun',
     private readonly eventsMaxLen = 200_000,
   ) {
     this.k = makeKeys(prefix);
+    redis.defineCommand('bosunCreateBuild', { numberOfKeys: 5, lua: CREATE_LUA });
+    redis.defineCommand('bosunUpdateBuild', { numberOfKeys: 3, lua: UPDATE_LUA });
+    this.scripts = redis as unknown as BuildScripts;
   }
 
   async nextId(): Promise<string> {
@@ -30,8 +37,7 @@ export class BuildStore {
   }
 
   async create(build: Build, events: BuildEvent[]): Promise<void> {
-    const ok = await this.redis.eval(
-      CREATE_LUA, 5,
+    const ok = await this.scripts.bosunCreateBuild(
       this.k.build(build.id), this.k.builds, this.k.activeBuilds, this.k.repoBuilds(build.repo), this.k.events,
       JSON.stringify(build), String(Date.parse(build.createdAt)), build.id, String(this.eventsMaxLen),
       ...events.map((e) => JSON.stringify(e)),
@@ -73,8 +79,7 @@ export class BuildStore {
       const events = mutate(next);
       if (events === null) return { build: current, changed: false };
       next.version = current.version + 1;
-      const ok = await this.redis.eval(
-        UPDATE_LUA, 3,
+      const ok = await this.scripts.bosunUpdateBuild(
         this.k.build(id), this.k.activeBuilds, this.k.events,
         String(current.version), JSON.stringify(next), id, isTerminal(next.status) && next.status !== 'skipped' ? '0' : '1',
         String(this.eventsMaxLen), ...events.map((e) => JSON.stringify(e)),
@@ -98,6 +103,12 @@ export class BuildStore {
   async setDedupeValue(key: string, value: string, ttlSec = 7 * 24 * 3600): Promise<void> {
     await this.redis.set(this.k.dedupe(key), value, 'EX', ttlSec);
   }
+}
+
+/** The scripts below, as commands on the connection. */
+interface BuildScripts {
+  bosunCreateBuild(...args: string[]): Promise<unknown>;
+  bosunUpdateBuild(...args: string[]): Promise<unknown>;
 }
 
 /** KEYS: build, builds zset, active set, repo zset, events. ARGV: json, score, id, maxlen, events… */
