@@ -95,6 +95,11 @@ export function watchTasks(instanceId: string): { seen: Map<string, SeenTask>; s
   return { seen, stop: () => void (stopped = true) };
 }
 
+/** Set a node's availability (`drain`, `active`). */
+export async function drain(id: string, availability: 'drain' | 'active'): Promise<void> {
+  await run('docker', ['node', 'update', '--availability', availability, id]);
+}
+
 /** Kill the second engine's dockerd with SIGKILL (its node dies as far as the swarm knows). */
 export function killNode2Engine(): void {
   process.kill(Number(readFileSync(node2PidFile, 'utf8').trim()), 'SIGKILL');

@@ -1,6 +1,6 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startHarness, type Harness } from '../support/bosun-harness.js';
@@ -9,7 +9,7 @@ import { SwarmExecutor } from '../../src/executor/swarm/swarm-executor.js';
 import { silentLogger } from '../../src/logger.js';
 import { describeBuild } from '../../commands/describe-build.js';
 import type { SwarmConfig } from '../../src/config.js';
-import { killNode2Engine, manager, node2, registry, requireTwoNodes, setNodeLabel, watchTasks, type TwoNodes } from './two-node-support.js';
+import { drain, killNode2Engine, manager, node2, registry, requireTwoNodes, setNodeLabel, watchTasks, type TwoNodes } from './two-node-support.js';
 
 // Issue 7 on a real two-node swarm (scripts/multinode-up.sh: a second dockerd in its own
 // network namespace, joined as a worker; a registry both nodes pull from). Runs in its own
@@ -17,6 +17,14 @@ import { killNode2Engine, manager, node2, registry, requireTwoNodes, setNodeLabe
 
 const instanceId = `mn${process.pid}`;
 const digestRef = new RegExp(`^${registry.replace(/\./g, '\\.')}/bosun-workspace@sha256:[0-9a-f]{64}$`);
+
+async function until(check: () => boolean | Promise<boolean>, timeoutMs: number, what: string): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > deadline) assert.fail(`timed out waiting: ${what}`);
+    await new Promise((r) => setTimeout(r, 250));
+  }
+}
 
 async function harnessFor(dir: string, swarm: Partial<SwarmConfig>, files: Record<string, string>): Promise<Harness> {
   const repo = await makeRepo(dir, 'app', files);
@@ -47,7 +55,8 @@ describe('a two-node swarm', () => {
     if (!nodes) return t.skip('no two-node swarm');
     const { managerId, node2Id } = nodes;
     // Nobody loaded the step image on the worker node by hand: it arrives from the registry.
-    assert.deepEqual(await node2.listImages({ filters: JSON.stringify({ reference: ['bosun/base'] }) }), []);
+    const baseId = (await manager.getImage('bosun/base:bookworm').inspect()).Id;
+    assert.ok(!(await node2.listImages()).some((i) => i.Id === baseId), 'node2 does not have the step image before the build');
     await label(managerId, 'bosun.zone', 'a');
     await label(node2Id, 'bosun.zone', 'b');
     const h = await harnessFor(dir, { registry, placement: { 'zone-a': ['node.labels.bosun.zone==a'], 'zone-b': ['node.labels.bosun.zone==b'] } }, {
@@ -66,8 +75,10 @@ describe('a two-node swarm', () => {
     try {
       const res = await h.api('POST', '/api/builds', { repo: 'app', ref: 'master' });
       assert.equal(res.status, 201, JSON.stringify(res.json));
+      const startedAt = Date.now();
       const b = await h.waitDone(res.json.build.id, 240_000);
       assert.equal(b.status, 'success', describeBuild(b));
+      t.diagnostic(`three steps over two nodes, trigger → success: ${Date.now() - startedAt} ms`);
 
       // The build record says where each step ran, and the swarm's tasks agree.
       const ran = Object.fromEntries(b.stages.flatMap((s) => s.steps.map((st) => [`${s.name}/${st.name}`, st.node?.id])));
@@ -84,7 +95,50 @@ describe('a two-node swarm', () => {
       // The worker node pulled the step image (as the workspace image's layers) by digest.
       const pulled = await node2.listImages();
       assert.ok(pulled.some((i) => (i.RepoDigests ?? []).some((d) => tasks.some((x) => x.image === d))), 'node2 holds the image it pulled by digest');
+
+      // Cleanup once the build finished: node2's copy of the workspace is emptied (its volume
+      // is out of the manager's reach), the workspace images leave the manager and the registry.
+      const volume = await node2.getVolume(`bosun-${instanceId}-ws-${b.id}`).inspect();
+      await until(() => readdirSync(volume.Mountpoint).length === 0, 90_000, `node2's workspace volume is emptied (${volume.Mountpoint})`);
+      await until(async () => (await manager.listImages({ filters: JSON.stringify({ label: [`bosun.build=${b.id}`, `bosun.instance=${instanceId}`] }) })).length === 0, 30_000, 'workspace images removed on the manager');
+      for (const image of new Set(tasks.map((x) => x.image))) {
+        const res = await fetch(`http://${registry}/v2/bosun-workspace/manifests/${image.split('@')[1]}`, { headers: { accept: 'application/vnd.docker.distribution.manifest.v2+json' } });
+        assert.equal(res.status, 404, `the registry deleted ${image}`);
+      }
     } finally {
+      watch.stop();
+      await h.stop();
+    }
+  });
+
+  it('fails a step whose node is drained as infrastructure, with one task, and the node serves again after', async (t) => {
+    if (!nodes) return t.skip('no two-node swarm');
+    const { node2Id } = nodes;
+    await label(node2Id, 'bosun.pool', 'drain-test');
+    const h = await harnessFor(dir, { registry, constraints: ['node.labels.bosun.pool==drain-test'] }, {
+      'bosun.yml': ['version: 1', 'image: bosun/base:bookworm', 'stages:', '  long:', '    steps:', '      - name: soak', '        run: [echo started, sleep 600]', ''].join('\n'),
+    });
+    const watch = watchTasks(instanceId);
+    try {
+      const res = await h.api('POST', '/api/builds', { repo: 'app', ref: 'master' });
+      const id = res.json.build.id as string;
+      const soak = () => [...watch.seen.values()].filter((x) => x.labels['bosun.build'] === id);
+      const deadline = Date.now() + 120_000;
+      while (!soak().some((x) => x.state === 'running') && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+      assert.equal(soak()[0]?.nodeId, node2Id);
+
+      await drain(node2Id, 'drain');
+      const drainedAt = Date.now();
+      const failed = await h.waitDone(id, 120_000);
+      t.diagnostic(`node2 drained → step failed_infra: ${Date.now() - drainedAt} ms`);
+      const step = failed.stages[0]!.steps[0]!;
+      assert.equal(failed.status, 'failed_infra', describeBuild(failed));
+      assert.equal(step.reason, 'node_lost');
+      assert.match(step.detail ?? '', /was set to drain while the step ran/);
+      await new Promise((r) => setTimeout(r, 2000));
+      assert.equal(soak().length, 1, 'Swarm did not start the step again anywhere');
+    } finally {
+      await drain(node2Id, 'active');
       watch.stop();
       await h.stop();
     }
@@ -115,8 +169,10 @@ describe('a two-node swarm', () => {
       while (!soak().some((x) => x.state === 'running') && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
       assert.equal(soak()[0]?.nodeId, node2Id, 'the step runs on node2');
 
+      const killedAt = Date.now();
       killNode2Engine();
       const failed = await h.waitDone(id, 120_000);
+      t.diagnostic(`node2's dockerd killed → step failed_infra: ${Date.now() - killedAt} ms`);
       assert.equal(failed.status, 'failed_infra', describeBuild(failed));
       const step = failed.stages[0]!.steps[1]!;
       assert.equal(step.status, 'failed_infra');
@@ -134,9 +190,11 @@ describe('a two-node swarm', () => {
 
       // The manager joins the pool; the retry runs the failed step there and passes.
       await label(managerId, 'bosun.pool', 'ci');
+      const retriedAt = Date.now();
       const retry = await h.api('POST', `/api/builds/${id}/retry`, { fromFailed: true });
       assert.equal(retry.status, 200, JSON.stringify(retry.json));
       const passed = await h.waitDone(id, 180_000);
+      t.diagnostic(`retry → build success on the manager: ${Date.now() - retriedAt} ms`);
       assert.equal(passed.status, 'success', describeBuild(passed));
       const retried = passed.stages[0]!.steps[1]!;
       assert.equal(retried.runs, 2);

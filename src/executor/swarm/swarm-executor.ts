@@ -13,6 +13,7 @@ import { SwarmNodes } from './swarm-nodes.js';
 import { TaskWatcher } from './task-watcher.js';
 import { toServiceSpec } from './to-service-spec.js';
 import { WorkspaceImages } from './workspace-images.js';
+import { RemoteWorkspaces } from './remote-workspaces.js';
 
 export interface SwarmExecutorOptions {
   /** A client of a swarm manager. */
@@ -66,6 +67,7 @@ export class SwarmExecutor implements Executor {
   readonly #watcher: TaskWatcher;
   readonly #images: WorkspaceImages | undefined;
   readonly #nodes: SwarmNodes | undefined;
+  readonly #remote: RemoteWorkspaces | undefined;
   #nodeId: Promise<string> | undefined;
 
   constructor(opts: SwarmExecutorOptions) {
@@ -76,6 +78,7 @@ export class SwarmExecutor implements Executor {
     this.#watcher = new TaskWatcher(opts.docker, opts.pollMs ?? 100);
     this.#images = opts.registry ? new WorkspaceImages(opts.docker, opts.registry, opts.instanceId, opts.log) : undefined;
     this.#nodes = multiNode ? new SwarmNodes(opts.docker) : undefined;
+    this.#remote = multiNode ? new RemoteWorkspaces(opts.docker, opts.instanceId, opts.log) : undefined;
   }
 
   async start(spec: StepSpec): Promise<StepHandle> {
@@ -104,7 +107,12 @@ export class SwarmExecutor implements Executor {
     } catch (err) {
       throw engineError(`could not start step ${spec.step} of build ${spec.buildId}`, err);
     }
-    return new SwarmStep(docker, service, this.#watcher, { timeoutSec: spec.timeoutSec, timeoutGraceMs, ...(this.#nodes ? { nodes: this.#nodes } : {}) });
+    const step = new SwarmStep(docker, service, this.#watcher, { timeoutSec: spec.timeoutSec, timeoutGraceMs, ...(this.#nodes ? { nodes: this.#nodes } : {}) });
+    if (this.#remote) {
+      const remote = this.#remote;
+      void step.wait().then((o) => o.node && remote.track(spec.buildId, o.node.id, where.image), () => undefined);
+    }
+    return step;
   }
 
   /** One node: the volume filled on the manager, the image by ID, the step on the manager. */
@@ -156,6 +164,7 @@ export class SwarmExecutor implements Executor {
   }
 
   async cleanupBuild(buildId: string): Promise<void> {
+    if (this.#remote) await this.#remote.sweep(buildId, await this.#localNodeId());
     await this.#volumes.remove(buildId);
     await this.#images?.remove(buildId);
     await this.#networks.remove(buildId);
