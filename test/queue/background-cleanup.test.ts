@@ -20,11 +20,11 @@ function gatedCleanup() {
   return { calls, release, clean, max: () => maxRunning };
 }
 
-const tick = () => new Promise((r) => setImmediate(r));
+const tick = () => new Promise((r) => setTimeout(r, 5));
 
 test('schedule returns at once; at most `concurrency` cleanups run; drain waits for all of them', async () => {
   const g = gatedCleanup();
-  const cleanup = new BackgroundCleanup(g.clean, silentLogger(), 2);
+  const cleanup = new BackgroundCleanup(g.clean, silentLogger(), { concurrency: 2, delayMs: 0 });
 
   for (const id of ['1', '2', '3']) cleanup.schedule(id);
   await tick();
@@ -46,7 +46,7 @@ test('schedule returns at once; at most `concurrency` cleanups run; drain waits 
 
 test('a build already queued or being cleaned is not queued twice; once done it can be again', async () => {
   const g = gatedCleanup();
-  const cleanup = new BackgroundCleanup(g.clean, silentLogger(), 1);
+  const cleanup = new BackgroundCleanup(g.clean, silentLogger(), { concurrency: 1, delayMs: 0 });
 
   cleanup.schedule('7');
   cleanup.schedule('7');
@@ -71,7 +71,7 @@ test('a failed cleanup is logged and does not stop the others', async () => {
   const warnings: unknown[] = [];
   const log = Object.assign(silentLogger(), { warn: (obj: unknown) => void warnings.push(obj) });
   const g = gatedCleanup();
-  const cleanup = new BackgroundCleanup(g.clean, log, 1);
+  const cleanup = new BackgroundCleanup(g.clean, log, { concurrency: 1, delayMs: 0 });
 
   cleanup.schedule('fail-1');
   cleanup.schedule('2');
@@ -89,7 +89,7 @@ test('a failed cleanup is logged and does not stop the others', async () => {
 
 test('clear drops the cleanups not started yet', async () => {
   const g = gatedCleanup();
-  const cleanup = new BackgroundCleanup(g.clean, silentLogger(), 1);
+  const cleanup = new BackgroundCleanup(g.clean, silentLogger(), { concurrency: 1, delayMs: 0 });
 
   cleanup.schedule('1');
   cleanup.schedule('2');
@@ -99,4 +99,32 @@ test('clear drops the cleanups not started yet', async () => {
   await cleanup.drain();
 
   assert.deepEqual(g.calls, ['1']);
+});
+
+test('a cleanup starts after the delay; drain starts the waiting ones at once, clear drops them', async () => {
+  const g = gatedCleanup();
+  const cleanup = new BackgroundCleanup(g.clean, silentLogger(), { concurrency: 2, delayMs: 60_000 });
+
+  cleanup.schedule('1');
+  cleanup.schedule('2');
+  await tick();
+  assert.deepEqual(g.calls, [], 'not before the delay');
+  const drained = cleanup.drain();
+  await tick();
+  assert.deepEqual(g.calls, ['1', '2'], 'drain does not wait for the delay');
+  g.release.get('1')!();
+  g.release.get('2')!();
+  await drained;
+
+  cleanup.schedule('3');
+  cleanup.clear();
+  await cleanup.drain();
+  assert.deepEqual(g.calls, ['1', '2']);
+
+  const soon = new BackgroundCleanup(g.clean, silentLogger(), { delayMs: 20 });
+  soon.schedule('4');
+  await new Promise((r) => setTimeout(r, 60));
+  assert.deepEqual(g.calls, ['1', '2', '4'], 'started on its own after the delay');
+  g.release.get('4')!();
+  await soon.drain();
 });
