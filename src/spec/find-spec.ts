@@ -54,13 +54,20 @@ async function readCapped(file: string, name: SpecPath): Promise<Buffer> {
     if (info.size > MAX_SPEC_BYTES) {
       throw new UserError('spec_invalid', `${name} is ${Math.ceil(info.size / 1024)} KiB; the limit is ${MAX_SPEC_BYTES / 1024} KiB`);
     }
-    // Read at most one byte past the cap, in case the file grew after stat.
-    const buf = Buffer.alloc(MAX_SPEC_BYTES + 1);
+    // Read at most one byte past the cap, in case the file grew after stat. The buffer starts at
+    // the stat size (a zeroed 256 KiB one per build cost more than the read) and grows only
+    // for a file that grew.
+    let buf = Buffer.allocUnsafe(info.size + 1);
     let bytesRead = 0;
-    while (bytesRead < buf.length) {
+    for (;;) {
       const { bytesRead: n } = await handle.read(buf, bytesRead, buf.length - bytesRead, bytesRead);
       if (n === 0) break;
       bytesRead += n;
+      if (bytesRead < buf.length) continue;
+      if (buf.length > MAX_SPEC_BYTES) break;
+      const bigger = Buffer.allocUnsafe(Math.min(buf.length * 2, MAX_SPEC_BYTES + 1));
+      buf.copy(bigger, 0, 0, bytesRead);
+      buf = bigger;
     }
     if (bytesRead > MAX_SPEC_BYTES) throw new UserError('spec_invalid', `${name} is larger than the limit of ${MAX_SPEC_BYTES / 1024} KiB`);
     return buf.subarray(0, bytesRead);
