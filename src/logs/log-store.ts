@@ -35,13 +35,18 @@ export class LogStore {
   /** Marks the end of the step's log and writes the archive file. Idempotent. */
   async finish(build: string, stage: string, step: string): Promise<void> {
     const key = this.k.log(build, stage, step);
-    const lines = await this.readStream(build, stage, step);
+    const entries = await this.redis.xrange(key, '-', '+');
+    const lines = linesOf(entries);
     const file = this.archivePath(build, stage, step);
     await mkdir(join(file, '..'), { recursive: true });
     await writeFile(file, lines.map((l) => l.text).join('\n') + (lines.length ? '\n' : ''));
-    const ended = await this.isEnded(build, stage, step);
-    if (!ended) await this.redis.xadd(key, '*', 'end', '1');
-    await this.redis.expire(key, this.streamTtlSec);
+    // The end marker (unless the stream already ends with one) and the expiry in one round trip.
+    const last = entries.at(-1)?.[1];
+    const ended = last ? toEntry(last) === 'end' : false;
+    const tail = this.redis.pipeline();
+    if (!ended) tail.xadd(key, '*', 'end', '1');
+    tail.expire(key, this.streamTtlSec);
+    for (const [err] of (await tail.exec()) ?? []) if (err) throw err;
   }
 
   /** Drops a step's log (a step that is re-run starts a fresh log). */
@@ -103,21 +108,18 @@ export class LogStore {
     }
   }
 
-  private async isEnded(build: string, stage: string, step: string): Promise<boolean> {
-    const last = await this.redis.xrevrange(this.k.log(build, stage, step), '+', '-', 'COUNT', 1);
-    const fields = last[0]?.[1];
-    return fields ? toEntry(fields) === 'end' : false;
-  }
-
   private async readStream(build: string, stage: string, step: string): Promise<LogLine[]> {
-    const entries = await this.redis.xrange(this.k.log(build, stage, step), '-', '+');
-    const out: LogLine[] = [];
-    for (const [, fields] of entries) {
-      const entry = toEntry(fields);
-      if (entry !== 'end') out.push(...entry);
-    }
-    return out;
+    return linesOf(await this.redis.xrange(this.k.log(build, stage, step), '-', '+'));
   }
+}
+
+function linesOf(entries: [string, string[]][]): LogLine[] {
+  const out: LogLine[] = [];
+  for (const [, fields] of entries) {
+    const entry = toEntry(fields);
+    if (entry !== 'end') out.push(...entry);
+  }
+  return out;
 }
 
 function toEntry(fields: string[]): LogLine[] | 'end' {
