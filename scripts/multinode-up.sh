@@ -18,8 +18,13 @@ NODE2=(docker -H "unix://$NODE2_SOCK")
 REGISTRY_DIR=/var/lib/bosun-registry
 REGISTRY_PID=/var/run/bosun-registry.pid
 
+registry_answers() {
+  node -e 'fetch(process.argv[1], { signal: AbortSignal.timeout(2000) }).then((r) => process.exit(r.ok ? 0 : 1), () => process.exit(1))' \
+    "http://$BOSUN_REGISTRY_ADDR/v2/"
+}
+
 start_registry() {
-  if curl -fsS "http://$BOSUN_REGISTRY_ADDR/v2/" >/dev/null 2>&1; then return 0; fi
+  if registry_answers; then return 0; fi
   mkdir -p "$REGISTRY_DIR"
   cat >"$REGISTRY_DIR/config.yml" <<YAML
 version: 0.1
@@ -34,7 +39,7 @@ YAML
   setsid nohup docker-registry serve "$REGISTRY_DIR/config.yml" >>/var/log/bosun-registry.log 2>&1 </dev/null &
   echo $! >"$REGISTRY_PID"
   for _ in $(seq 1 40); do
-    if curl -fsS "http://$BOSUN_REGISTRY_ADDR/v2/" >/dev/null 2>&1; then return 0; fi
+    if registry_answers; then return 0; fi
     sleep 0.25
   done
   log "the registry did not answer"; tail -n 20 /var/log/bosun-registry.log >&2; return 1

@@ -8,7 +8,7 @@ const run = promisify(execFile);
 /** The test worker node's engine (scripts/multinode-up.sh) and the registry both nodes use. */
 export const node2Socket = '/var/run/bosun-node2/docker.sock';
 export const node2PidFile = '/var/run/bosun-node2/dockerd.pid';
-export const registry = process.env.BOSUN_REGISTRY_ADDR ?? '10.210.0.1:5000';
+export const registry = process.env.BOSUN_REGISTRY_ADDR ?? '10.210.0.1:5055';
 
 export const manager = new Docker({ socketPath: '/var/run/docker.sock' });
 export const node2 = new Docker({ socketPath: node2Socket });
