@@ -1,6 +1,8 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { access, mkdir, rename, rm } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
+import { UserError } from '../errors.js';
+import { isSha } from '../domain/ref-name.js';
 import { git } from './git.js';
 
 /**
@@ -34,6 +36,8 @@ export class GitMirrors {
 
   /** Makes sure the mirror of `url` holds commit `sha` (a full sha); returns the mirror's path. */
   async ensureCommit(url: string, sha: string, extraEnv?: Record<string, string>): Promise<string> {
+    // The sha becomes a ref name and a path under the mirror: only a full sha is one.
+    if (!isSha(sha)) throw new UserError('bad_request', 'a mirror fetch needs a full commit sha');
     const mirror = this.pathOf(url);
     if (await exists(join(mirror, commitRef(sha)))) return mirror;
     return this.#once(`fetch ${mirror} ${sha}`, async () => {

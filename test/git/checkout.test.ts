@@ -86,5 +86,6 @@ test('an unknown commit fails with a git error and leaves no directory', async (
 
   await assert.rejects(checkout(repo.url, 'b'.repeat(40), dir, { mirrors }), /git fetch failed/);
   await assert.rejects(checkout(repo.url, 'not-a-sha', dir, { mirrors }), /full commit sha/);
+  await assert.rejects(mirrors.ensureCommit(repo.url, '../../../etc'), /full commit sha/);
   assert.equal(existsSync(dir), false);
 });
