@@ -51,7 +51,6 @@ export class BosunRig {
   readonly #done = new Map<string, () => void>();
   readonly #finished = new Set<string>();
   #stopped = false;
-  #cleanup: (id: string) => Promise<void> = async () => undefined;
   #loop: Promise<void> = Promise.resolve();
 
   private constructor(kind: ExecutorKind, instanceId: string, harness: Harness, executor: Executor, root: string) {
@@ -63,17 +62,11 @@ export class BosunRig {
     this.#reader = harness.redis.client();
   }
 
-  /**
-   * `backgroundCleanup` (a what-if, not Bosun's behaviour): the executor's `cleanupBuild`, which
-   * Bosun's advance worker awaits once a build is over, returns at once and runs in the
-   * background, to measure what the cleanup's hold on an advance-worker slot costs.
-   */
-  static async start(kind: ExecutorKind, opts: { docker: Docker; instanceId: string; workers: number; backgroundCleanup?: boolean }): Promise<BosunRig> {
+  static async start(kind: ExecutorKind, opts: { docker: Docker; instanceId: string; workers: number }): Promise<BosunRig> {
     const root = mkdtempSync(join(tmpdir(), 'bosun-bench-'));
     const repo = await makeRepo(root, 'bench', { 'bosun.yml': benchSpec });
     const log = silentLogger();
     let executor: Executor | undefined;
-    let realCleanup: ((id: string) => Promise<void>) | undefined;
     const harness = await startHarness(
       {
         instanceId: opts.instanceId,
@@ -89,13 +82,6 @@ export class BosunRig {
               executor = kind === 'swarm'
                 ? new SwarmExecutor({ docker: opts.docker, instanceId: opts.instanceId, log, timeoutGraceMs: 2000 })
                 : new DockerExecutor({ docker: opts.docker, instanceId: opts.instanceId, log, timeoutGraceMs: 2000 });
-              if (opts.backgroundCleanup) {
-                const real = executor.cleanupBuild.bind(executor);
-                realCleanup = real;
-                executor.cleanupBuild = async (id: string) => {
-                  void real(id).catch(() => undefined);
-                };
-              }
               return executor;
             },
           },
@@ -106,7 +92,6 @@ export class BosunRig {
     const base = 900_000_000 + (process.pid % 10_000) * 10_000 + Math.floor(Math.random() * 1000) * 10;
     await harness.server.core.redis.set(keys(harness.server.core.prefix).buildSeq, String(base));
     const rig = new BosunRig(kind, opts.instanceId, harness, executor ?? harness.server.workers!.executor, root);
-    rig.#cleanup = realCleanup ?? ((id) => rig.executor.cleanupBuild(id));
     rig.#loop = rig.#readEvents();
     return rig;
   }
@@ -188,17 +173,15 @@ export class BosunRig {
     };
   }
 
-  /** Removes the build's engine resources (network, volume) again, so runs start alike (Bosun's advance worker also does, after the build finished). */
+  /** Removes the build's engine resources (network, volume) again, so runs start alike (Bosun also does, in the background, 3 s after the build finished). */
   async cleanupBuild(id: string): Promise<void> {
-    await this.#cleanup(id).catch(() => undefined);
+    await this.executor.cleanupBuild(id).catch(() => undefined);
   }
 
   async stop(): Promise<void> {
     this.#stopped = true;
     await this.#loop;
     this.#reader.disconnect();
-    // Undo the what-if wrapper (an own property shadowing the method), so the sweep below waits.
-    delete (this.executor as Partial<Executor>).cleanupBuild;
     const reapable = this.executor as Executor & { reapBuilds?: (isLive: (id: string) => boolean) => Promise<string[]> };
     await this.executor.reap(() => false).catch(() => undefined);
     await reapable.reapBuilds?.(() => false).catch(() => undefined);

@@ -31,11 +31,10 @@ interface Args {
   warmup: number;
   skipLocal: boolean;
   only: Set<string> | undefined;
-  backgroundCleanup: boolean;
 }
 
 function parseArgs(argv: string[]): Args {
-  const args: Args = { n: 20, builds: 50, concurrency: 4, warmup: 2, skipLocal: false, only: undefined, backgroundCleanup: false };
+  const args: Args = { n: 20, builds: 50, concurrency: 4, warmup: 2, skipLocal: false, only: undefined };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]!;
     const value = () => {
@@ -49,10 +48,9 @@ function parseArgs(argv: string[]): Args {
     else if (a === '--warmup') args.warmup = value();
     else if (a === '--quick') Object.assign(args, { n: 5, builds: 10, warmup: 1 });
     else if (a === '--skip-local') args.skipLocal = true;
-    else if (a === '--what-if-background-cleanup') args.backgroundCleanup = true;
     else if (a === '--only') args.only = new Set((argv[++i] ?? '').split(','));
     else if (a === '--help' || a === '-h') {
-      console.log('npm run bench [-- --n 20] [--builds 50] [--concurrency 4] [--warmup 2] [--quick] [--skip-local] [--only swarm,docker,local,throughput,pieces] [--what-if-background-cleanup]');
+      console.log('npm run bench [-- --n 20] [--builds 50] [--concurrency 4] [--warmup 2] [--quick] [--skip-local] [--only swarm,docker,local,throughput,pieces]');
       process.exit(0);
     } else throw new Error(`unknown argument ${a}`);
   }
@@ -199,8 +197,7 @@ async function idleMemory(seconds: number): Promise<{ rssMiB: number; heapUsedMi
 }
 
 async function throughput(imageId: string, baselineRssMiB: number): Promise<ThroughputResult> {
-  const rig = await BosunRig.start('swarm', { docker, instanceId: `${benchId}-tput`, workers: args.concurrency, backgroundCleanup: args.backgroundCleanup });
-  if (args.backgroundCleanup) progress('WHAT-IF: the executor cleanup after a build runs in the background (not what Bosun does today)');
+  const rig = await BosunRig.start('swarm', { docker, instanceId: `${benchId}-tput`, workers: args.concurrency });
   try {
     const fresh = await idleMemory(3);
     progress(`throughput: warm-up`);
@@ -323,7 +320,6 @@ function report(r: { docker?: LatencyResult; swarm?: LatencyResult; local?: Late
   const t = r.throughput;
   if (t) {
     out.push('');
-    if (args.backgroundCleanup) out.push('WHAT-IF run: per-build executor cleanup taken off the advance worker (bench-side change; not Bosun\'s behaviour).');
     out.push(`Throughput: ${t.builds} at once, concurrency ${t.concurrency} (Bosun: ${t.concurrency} in-process stage workers, swarm executor; floor: bare one-shot services in a pool of ${t.concurrency})`);
     out.push(table([
       ['', 'wall ms', 'per build ms', 'vs floor'],
@@ -332,7 +328,7 @@ function report(r: { docker?: LatencyResult; swarm?: LatencyResult; local?: Late
     ]));
     out.push('');
     out.push(`Bosun CPU during the ${t.builds} builds: ${t.bosunCpuSec.toFixed(2)} s in its process (server + workers, in-process; includes the bench's small event reader) = ${t.cpuPerBuildSec.toFixed(3)} CPU-s/build;`);
-    out.push(`  plus ${t.bosunChildCpuSec.toFixed(2)} s in its child processes (git ls-remote/fetch/checkout, tar) = ${t.cpuPerBuildWithChildrenSec.toFixed(3)} CPU-s/build with them. (dockerd/containerd CPU is not counted.)`);
+    out.push(`  plus ${t.bosunChildCpuSec.toFixed(2)} s in its child processes (git ls-remote, clone from the host mirror, tar) = ${t.cpuPerBuildWithChildrenSec.toFixed(3)} CPU-s/build with them. (dockerd/containerd CPU is not counted.)`);
     out.push(`Memory (server + HTTP + advance worker + ${t.concurrency} stage workers, one process; this process with all code loaded under tsx, before any Bosun started: ${t.idle.processBaselineRssMiB.toFixed(0)} MiB RSS):`);
     out.push(`  fresh idle: RSS ${t.idle.freshRssMiB.toFixed(0)} MiB, heap used ${t.idle.freshHeapUsedMiB.toFixed(0)} MiB; idle after ${t.builds} builds: RSS ${t.idle.rssMiB.toFixed(0)} MiB, heap used ${t.idle.heapUsedMiB.toFixed(0)} / ${t.idle.heapTotalMiB.toFixed(0)} MiB`);
   }
