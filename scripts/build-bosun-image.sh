@@ -12,12 +12,22 @@ docker image inspect "$BASE" >/dev/null 2>&1 || bash scripts/build-base-images.s
 mkdir -p .image
 install -m 0755 "$(readlink -f "$(command -v node)")" .image/node
 
+# Production node_modules, cached by the lock file's hash: a fresh clone (CI) reuses them.
+CACHE=${BOSUN_CACHE_DIR:-/var/cache/bosun}/prod-modules-$(sha256sum package-lock.json | cut -c1-16).tar
 if [[ ! -d .image/node_modules ]] || [[ package-lock.json -nt .image/node_modules ]]; then
-  log "installing production dependencies into .image/node_modules"
-  rm -rf .image/prod && mkdir -p .image/prod
-  cp package.json package-lock.json .image/prod/
-  (cd .image/prod && npm ci --omit=dev --no-audit --no-fund --ignore-scripts >/dev/null)
-  rm -rf .image/node_modules && mv .image/prod/node_modules .image/node_modules && rm -rf .image/prod
+  rm -rf .image/node_modules
+  if [[ -f $CACHE ]]; then
+    log "production dependencies from the cache ($CACHE)"
+    tar -C .image -xf "$CACHE"
+  else
+    log "installing production dependencies into .image/node_modules"
+    rm -rf .image/prod && mkdir -p .image/prod
+    cp package.json package-lock.json .image/prod/
+    (cd .image/prod && npm ci --omit=dev --no-audit --no-fund --ignore-scripts >/dev/null)
+    mv .image/prod/node_modules .image/node_modules && rm -rf .image/prod
+    if mkdir -p "$(dirname "$CACHE")" 2>/dev/null; then tar -C .image -cf "$CACHE.tmp" node_modules && mv "$CACHE.tmp" "$CACHE"; fi
+  fi
+  touch .image/node_modules
 fi
 
 if [[ ! -x .image/redis-root/usr/bin/redis-server ]]; then

@@ -55,6 +55,8 @@ export const SwarmConfig = z.strictObject({
    * place a stage's steps on nodes; they do not send the stage to a labelled worker.
    */
   placement: z.record(z.string(), z.array(z.string().min(3))).default({}),
+  /** A step no node can take (constraints, drained pool) fails after this long (multi-node). */
+  unschedulableAfterSec: z.number().int().positive().default(120),
 });
 export type SwarmConfig = z.infer<typeof SwarmConfig>;
 

@@ -18,10 +18,10 @@ export async function makeExecutor(config: ServerConfig, log: Logger): Promise<E
     return new LocalExecutor({ instanceId: config.instanceId, dataDir: config.dataDir, log, timeoutGraceMs: config.limits.killGraceSec * 1000 });
   }
   const { selectExecutor } = await import('../executor/select-executor.js');
-  const { registry, constraints } = config.swarm;
+  const { registry, constraints, unschedulableAfterSec } = config.swarm;
   const executor = await selectExecutor({
     docker: dockerClient(config), preferred: config.executor, instanceId: config.instanceId, dataDir: config.dataDir, log,
-    swarm: { ...(registry ? { registry } : {}), constraints },
+    swarm: { ...(registry ? { registry } : {}), constraints, unschedulableAfterMs: unschedulableAfterSec * 1000 },
   });
   log.info({ executor: executor.name }, 'Executor selected');
   return executor;

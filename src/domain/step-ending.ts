@@ -7,6 +7,7 @@ const reasons: Record<string, string> = {
   node_lost: 'node lost',
   worker_lost: 'worker lost',
   start_failed: 'could not start',
+  unschedulable: 'not scheduled',
 };
 
 /**

@@ -91,8 +91,11 @@ export interface OutputChunk {
 
 export interface StepOutcome {
   exitCode: number;
-  /** Set when the step did not simply exit: `timeout`, `cancelled`, `oom`, `node_lost`. */
-  reason?: 'timeout' | 'cancelled' | 'oom' | 'node_lost';
+  /**
+   * Set when the step did not simply exit: `timeout`, `cancelled`, `oom`, `node_lost`, or
+   * `unschedulable` (no node could take it for the executor's placement wait).
+   */
+  reason?: 'timeout' | 'cancelled' | 'oom' | 'node_lost' | 'unschedulable';
   /** Where it ran, when the executor places steps on nodes. */
   node?: StepNode;
   /** What happened, in a sentence, when `reason` needs one (`node_lost`: which node, how). */

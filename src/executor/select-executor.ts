@@ -18,7 +18,7 @@ export interface SelectExecutorOptions {
   /** Grace between SIGTERM and SIGKILL when a step times out (default 10 s). */
   timeoutGraceMs?: number;
   /** Multi-node Swarm settings (registry, constraints); see `SwarmExecutorOptions`. */
-  swarm?: { registry?: string; constraints?: string[] };
+  swarm?: { registry?: string; constraints?: string[]; unschedulableAfterMs?: number };
 }
 
 /**

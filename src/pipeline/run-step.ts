@@ -95,6 +95,7 @@ export async function runStep(deps: WorkerDeps, input: RunStepInput): Promise<St
     if (outcome.reason === 'node_lost') {
       writer.note(`bosun: ${outcome.detail ?? 'the node running this step was lost'}; the step failed for an infrastructure reason and was not run again (retry it with \`/ci retry ${build.id} --failed\`)`);
     }
+    if (outcome.reason === 'unschedulable') writer.note(`bosun: the step never started: ${outcome.detail ?? 'no node could take it'}`);
   } finally {
     await writer.close().catch((err: unknown) => log.warn({ err }, 'Writing the step log failed'));
     await deps.logs.finish(build.id, stage, step).catch((err: unknown) => log.warn({ err }, 'Archiving the step log failed'));
@@ -114,7 +115,7 @@ export async function runStep(deps: WorkerDeps, input: RunStepInput): Promise<St
 
 function statusOf(outcome: StepOutcome, stopRequested: boolean): StepResult['status'] {
   if (outcome.reason === 'cancelled' || (stopRequested && outcome.exitCode !== 0)) return 'cancelled';
-  if (outcome.reason === 'node_lost') return 'failed_infra';
+  if (outcome.reason === 'node_lost' || outcome.reason === 'unschedulable') return 'failed_infra';
   return outcome.exitCode === 0 && !outcome.reason ? 'success' : 'failed';
 }
 

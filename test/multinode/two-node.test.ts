@@ -29,7 +29,10 @@ async function until(check: () => boolean | Promise<boolean>, timeoutMs: number,
 async function harnessFor(dir: string, swarm: Partial<SwarmConfig>, files: Record<string, string>): Promise<Harness> {
   const repo = await makeRepo(dir, 'app', files);
   return startHarness({ instanceId, repos: { app: { url: repo.url } }, swarm, limits: { killGraceSec: 2 } }, {
-    executor: () => new SwarmExecutor({ docker: manager, instanceId, log: silentLogger(), timeoutGraceMs: 2000, registry, constraints: swarm.constraints ?? [] }),
+    executor: () => new SwarmExecutor({
+      docker: manager, instanceId, log: silentLogger(), timeoutGraceMs: 2000, registry, constraints: swarm.constraints ?? [],
+      unschedulableAfterMs: (swarm.unschedulableAfterSec ?? 120) * 1000,
+    }),
   });
 }
 
@@ -139,6 +142,31 @@ describe('a two-node swarm', () => {
       assert.equal(soak().length, 1, 'Swarm did not start the step again anywhere');
     } finally {
       await drain(node2Id, 'active');
+      watch.stop();
+      await h.stop();
+    }
+  });
+
+  it('fails a step no node can take after the placement wait, saying which constraints', async (t) => {
+    if (!nodes) return t.skip('no two-node swarm');
+    const h = await harnessFor(dir, { registry, constraints: ['node.labels.bosun.pool==nowhere'], unschedulableAfterSec: 2 }, {
+      'bosun.yml': ['version: 1', 'image: bosun/base:bookworm', 'stages:', '  test:', '    steps:', '      - name: unit', '        run: echo never', ''].join('\n'),
+    });
+    const watch = watchTasks(instanceId);
+    try {
+      const res = await h.api('POST', '/api/builds', { repo: 'app', ref: 'master' });
+      const b = await h.waitDone(res.json.build.id, 120_000);
+      const step = b.stages[0]!.steps[0]!;
+      assert.equal(b.status, 'failed_infra', describeBuild(b));
+      assert.equal(step.reason, 'unschedulable');
+      assert.match(step.detail ?? '', /no suitable node.*constraints: node\.labels\.bosun\.pool==nowhere/);
+      assert.match(describeBuild(b), /unit: failed_infra \(not scheduled: no node could take it for 2 s/);
+      const tasks = [...watch.seen.values()].filter((x) => x.labels['bosun.build'] === b.id);
+      assert.equal(tasks.length, 1, 'one task, seen');
+      assert.ok(tasks.every((x) => x.state === 'pending'), `the task never left pending: ${JSON.stringify(tasks)}`);
+      const left = await manager.listServices({ filters: JSON.stringify({ label: [`bosun.build=${b.id}`, `bosun.instance=${instanceId}`] }) });
+      assert.deepEqual(left, [], 'its service was removed');
+    } finally {
       watch.stop();
       await h.stop();
     }

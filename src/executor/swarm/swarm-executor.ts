@@ -33,6 +33,8 @@ export interface SwarmExecutorOptions {
   registry?: string;
   /** Constraints on every step service (multi-node only). */
   constraints?: string[];
+  /** How long a step may wait for a node its constraints allow (default 120 s; multi-node only). */
+  unschedulableAfterMs?: number;
 }
 
 /**
@@ -107,7 +109,10 @@ export class SwarmExecutor implements Executor {
     } catch (err) {
       throw engineError(`could not start step ${spec.step} of build ${spec.buildId}`, err);
     }
-    const step = new SwarmStep(docker, service, this.#watcher, { timeoutSec: spec.timeoutSec, timeoutGraceMs, ...(this.#nodes ? { nodes: this.#nodes } : {}) });
+    const step = new SwarmStep(docker, service, this.#watcher, {
+      timeoutSec: spec.timeoutSec, timeoutGraceMs,
+      ...(this.#nodes ? { nodes: this.#nodes, unschedulableAfterMs: this.#opts.unschedulableAfterMs ?? 120_000, constraints: where.constraints } : {}),
+    });
     if (this.#remote) {
       const remote = this.#remote;
       void step.wait().then((o) => o.node && remote.track(spec.buildId, o.node.id, where.image), () => undefined);

@@ -13,6 +13,13 @@ export interface SwarmStepOptions {
   timeoutGraceMs: number;
   /** Several nodes: watch the task's node, and report it in the outcome. */
   nodes?: SwarmNodes;
+  /**
+   * How long a task may wait for a node that satisfies its constraints (Swarm: `pending`,
+   * "no suitable node") before the step ends `unschedulable` (default: until its timeout).
+   */
+  unschedulableAfterMs?: number;
+  /** The step's constraints, named in the `unschedulable` detail. */
+  constraints?: string[];
 }
 
 /**
@@ -45,6 +52,8 @@ export class SwarmStep implements StepHandle {
   #nodeId: string | undefined;
   readonly #nodes: SwarmNodes | undefined;
   #sawTask = false;
+  #unplacedSince: number | undefined;
+  readonly #opts: SwarmStepOptions;
   #done = false;
   #destroying: Promise<void> | undefined;
 
@@ -53,6 +62,7 @@ export class SwarmStep implements StepHandle {
     this.#service = service;
     this.ref = `swarm:${service.id}`;
     this.#nodes = opts.nodes;
+    this.#opts = opts;
     const queue = new OutputQueue();
     this.output = queue;
     this.#logs = new ServiceLogs(service, queue);
@@ -116,6 +126,7 @@ export class SwarmStep implements StepHandle {
     this.#containerId ??= task.Status.ContainerStatus?.ContainerID || undefined;
     this.#nodeId = task.NodeID || this.#nodeId;
     if (!terminalStates.has(task.Status.State)) {
+      if (this.#unplaced(task)) return;
       const node = this.#nodeId ? this.#nodes?.peek(this.#nodeId) : undefined;
       if (node?.state === 'down') this.#end({ exitCode: -1, reason: 'node_lost', detail: `node ${describeNode(node)} went down while the step ran` });
       return;
@@ -158,8 +169,23 @@ export class SwarmStep implements StepHandle {
     this.#done = true;
     this.#unwatch();
     clearTimeout(this.#timer);
-    const done = outcome.reason === 'node_lost' && outcome.detail ? Promise.resolve(this.#logs.abort()) : this.#logs.finish();
+    const done = (outcome.reason === 'node_lost' && outcome.detail) || outcome.reason === 'unschedulable' ? Promise.resolve(this.#logs.abort()) : this.#logs.finish();
     void done.finally(() => this.#settle?.resolve(this.#withNode(outcome)));
+  }
+
+  /** True when the task waited too long for a node and the step was ended `unschedulable`. */
+  #unplaced(task: SwarmTask): boolean {
+    const limit = this.#opts.unschedulableAfterMs;
+    const waiting = task.Status.State === 'pending' && /no suitable node/i.test(task.Status.Err ?? '');
+    if (!waiting || limit === undefined) {
+      this.#unplacedSince = undefined;
+      return false;
+    }
+    this.#unplacedSince ??= Date.now();
+    if (Date.now() - this.#unplacedSince < limit) return false;
+    const wanted = this.#opts.constraints?.length ? ` (constraints: ${this.#opts.constraints.join(', ')})` : '';
+    this.#end({ exitCode: -1, reason: 'unschedulable', detail: `no node could take it for ${Math.round(limit / 1000)} s: ${task.Status.Err}${wanted}` });
+    return true;
   }
 
   /** The outcome with the node it ran on, when nodes are watched and the node is known. */
