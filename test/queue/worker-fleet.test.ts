@@ -16,7 +16,9 @@ import type { Build } from '../../src/domain/build.js';
 
 // Issue 7: worker fleets. Workers are separate `bosun worker` processes sharing one Redis;
 // the server here runs front ends and orchestration only.
-const queue = { lockDurationMs: 1000, stalledIntervalMs: 500, maxStalledCount: 1, watchdogIntervalMs: 1000 };
+// A 5 s lock: long enough that a worker busy compiling modules on a loaded 2-core machine (tsx)
+// keeps its jobs, short enough that a killed worker's stage is picked up well within the test.
+const queue = { lockDurationMs: 5000, stalledIntervalMs: 1000, maxStalledCount: 1, watchdogIntervalMs: 1000 };
 let redis: TestRedis;
 let dir: string;
 let server: RunningServer;
