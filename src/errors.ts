@@ -22,6 +22,7 @@ export type ErrorCode =
   | 'infra'
   | 'executor'
   | 'timeout'
+  | 'stage_busy'
   | 'internal';
 
 export class CodedError extends Error {
@@ -44,6 +45,17 @@ export class UserError extends CodedError {
 export class InfraError extends CodedError {
   constructor(code: ErrorCode, message: string, options?: ErrorOptions) {
     super(code, message, true, options);
+  }
+}
+
+/**
+ * A stage job arrived (redelivered after its worker lost the queue lock, or duplicated) while
+ * another live worker still holds the stage: the job waits and tries again; it must not run
+ * the stage's steps a second time (R20).
+ */
+export class StageBusyError extends InfraError {
+  constructor(buildId: string, stage: string) {
+    super('stage_busy', `stage ${stage} of build #${buildId} is still held by a live worker`);
   }
 }
 

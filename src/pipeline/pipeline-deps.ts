@@ -15,6 +15,13 @@ export interface WorkQueue {
   runStage(buildId: string, stage: string, attempt: number, labels: string[]): Promise<void>;
   /** Records that a worker is alive on this stage (read by the watchdog). */
   heartbeat?(buildId: string, stage: string): Promise<void>;
+  /**
+   * Take or renew the stage's claim for `owner` for `ttlMs`: true when `owner` holds it now,
+   * false when another owner holds a live claim. A worker that dies lets it lapse.
+   */
+  claimStage?(buildId: string, stage: string, owner: string, ttlMs: number): Promise<boolean>;
+  /** Drop the claim if `owner` still holds it. */
+  releaseStage?(buildId: string, stage: string, owner: string): Promise<void>;
 }
 
 /** Cancellation signals to whichever worker runs a build's steps. */

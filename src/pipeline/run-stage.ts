@@ -2,7 +2,8 @@ import type { Build, StageRun, StepRun } from '../domain/build.js';
 import type { BuildEvent } from '../domain/build-event.js';
 import { findStage, findStep } from '../domain/build.js';
 import { isTerminal } from '../domain/status.js';
-import { CodedError } from '../errors.js';
+import { randomUUID } from 'node:crypto';
+import { CodedError, StageBusyError } from '../errors.js';
 import type { WorkerDeps } from './pipeline-deps.js';
 import { setBuildStatus, setStageStatus, setStepStatus, nowIso } from './transition.js';
 import { ensureWorkspace } from './workspace.js';
@@ -27,6 +28,12 @@ export async function runStage(deps: WorkerDeps, buildId: string, stageName: str
     await finishStage(deps, buildId, stageName, 'cancelled');
     return;
   }
+  // One live worker per stage: a job redelivered while its first worker still runs (it lost
+  // the queue lock, e.g. a stalled event loop) waits instead of running the steps again.
+  const owner = randomUUID();
+  if (deps.queue.claimStage && !(await deps.queue.claimStage(buildId, stageName, owner, claimTtlMs))) {
+    throw new StageBusyError(buildId, stageName);
+  }
 
   await deps.store.update(buildId, (b) => {
     const s = findStage(b, stageName);
@@ -43,7 +50,7 @@ export async function runStage(deps: WorkerDeps, buildId: string, stageName: str
     cancelled = true;
     stopCurrent?.();
   });
-  const heartbeat = startHeartbeat(deps, buildId, stageName);
+  const heartbeat = startHeartbeat(deps, buildId, stageName, owner, log);
   let held: HeldResources | null = null;
   try {
     held = await acquireStageResources(deps, initial, stage, () => cancelled);
@@ -85,6 +92,7 @@ export async function runStage(deps: WorkerDeps, buildId: string, stageName: str
     unwatch();
     clearInterval(heartbeat);
     await held?.release('stage ended');
+    await deps.queue.releaseStage?.(buildId, stageName, owner).catch((err: unknown) => log.warn({ err }, 'Could not release the stage claim'));
   }
   await deps.queue.advance(buildId);
 }
@@ -123,8 +131,18 @@ async function isCancelled(deps: WorkerDeps, buildId: string): Promise<boolean> 
   return !b || b.status === 'cancelled';
 }
 
-function startHeartbeat(deps: WorkerDeps, buildId: string, stage: string): NodeJS.Timeout {
-  const beat = () => void deps.queue.heartbeat?.(buildId, stage).catch(() => undefined);
+const heartbeatMs = 2000;
+/** A claim outlives three missed heartbeats; then a dead worker's stage can be taken over. */
+const claimTtlMs = 3 * heartbeatMs;
+
+function startHeartbeat(deps: WorkerDeps, buildId: string, stage: string, owner: string, log: WorkerDeps['log']): NodeJS.Timeout {
+  const beat = () => {
+    void deps.queue.heartbeat?.(buildId, stage).catch(() => undefined);
+    void deps.queue.claimStage?.(buildId, stage, owner, claimTtlMs).then(
+      (held) => held || log.warn('The stage claim was taken by another worker (this one stalled past its claim)'),
+      () => undefined,
+    );
+  };
   beat();
-  return setInterval(beat, 2000);
+  return setInterval(beat, heartbeatMs);
 }

@@ -53,6 +53,15 @@ export class BullmqWorkQueue implements WorkQueue {
     await this.connection.set(this.k.heartbeat(buildId, stage), String(Date.now()), 'EX', 30);
   }
 
+  async claimStage(buildId: string, stage: string, owner: string, ttlMs: number): Promise<boolean> {
+    const held = await this.connection.eval(claimScript, 1, this.k.stageClaim(buildId, stage), owner, String(ttlMs));
+    return held === 1;
+  }
+
+  async releaseStage(buildId: string, stage: string, owner: string): Promise<void> {
+    await this.connection.eval(releaseScript, 1, this.k.stageClaim(buildId, stage), owner);
+  }
+
   async lastHeartbeat(buildId: string, stage: string): Promise<number | null> {
     const v = await this.connection.get(this.k.heartbeat(buildId, stage));
     return v ? Number(v) : null;
@@ -70,3 +79,17 @@ export class BullmqWorkQueue implements WorkQueue {
     this.queues.clear();
   }
 }
+
+/** Take the claim when free, renew it when ours: 1 held, 0 another owner's. */
+const claimScript = `
+local cur = redis.call('GET', KEYS[1])
+if cur == false or cur == ARGV[1] then
+  redis.call('SET', KEYS[1], ARGV[1], 'PX', tonumber(ARGV[2]))
+  return 1
+end
+return 0`;
+
+/** Delete the claim only when it is ours. */
+const releaseScript = `
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0`;

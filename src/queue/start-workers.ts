@@ -1,6 +1,9 @@
-import { UnrecoverableError, Worker, type Job } from 'bullmq';
+import { DelayedError, UnrecoverableError, Worker, type Job } from 'bullmq';
 import type { Redis } from 'ioredis';
-import { CodedError } from '../errors.js';
+import { CodedError, StageBusyError } from '../errors.js';
+
+/** How long a stage job held by another live worker waits before it looks again. */
+const stageBusyDelayMs = 2000;
 import { advanceBuild } from '../pipeline/advance-build.js';
 import { runStage, finishStage } from '../pipeline/run-stage.js';
 import type { WorkerDeps } from '../pipeline/pipeline-deps.js';
@@ -57,9 +60,17 @@ export function startWorkers(deps: WorkerDeps, opts: WorkerOptions): RunningWork
   }
 
   if (opts.stageConcurrency > 0) {
-    const w = new Worker(stageQueueName(opts.labels), async (job: Job) => {
+    const w = new Worker(stageQueueName(opts.labels), async (job: Job, token?: string) => {
       const data = StageJob.parse(job.data);
-      await unrecoverableOnUserError(() => runStage(deps, data.buildId, data.stage, data.attempt));
+      try {
+        await unrecoverableOnUserError(() => runStage(deps, data.buildId, data.stage, data.attempt));
+      } catch (err) {
+        if (!(err instanceof StageBusyError)) throw err;
+        // Another live worker holds the stage: look again later, without using up an attempt.
+        deps.log.info({ buildId: data.buildId, stage: data.stage }, 'Stage held by another worker; retrying later');
+        await job.moveToDelayed(Date.now() + stageBusyDelayMs, token);
+        throw new DelayedError();
+      }
     }, { ...common, concurrency: opts.stageConcurrency });
     w.on('error', (err) => deps.log.warn({ err }, 'Stage worker error'));
     w.on('failed', (job, err) => {

@@ -11,6 +11,7 @@ export function keys(p = 'bosun') {
     audit: `${p}:audit`,
     log: (build: string, stage: string, step: string) => `${p}:log:${build}:${stage}:${step}`,
     heartbeat: (build: string, stage: string) => `${p}:hb:${build}:${stage}`,
+    stageClaim: (build: string, stage: string) => `${p}:claim:${build}:${stage}`,
     control: `${p}:control`,
     rate: (bucket: string) => `${p}:rate:${bucket}`,
   };

@@ -1,0 +1,38 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { startHarness } from '../support/bosun-harness.js';
+import { makeRepo } from '../support/git-repo.js';
+
+// R20: a stage job that arrives while another live worker holds the stage (its first worker
+// lost the queue lock but still runs it) waits; it never runs the steps a second time, and
+// waiting uses up none of the job's attempts.
+test('a stage held by another live worker waits for its claim, then runs once', async () => {
+  const h = await startHarness();
+  try {
+    const repo = await makeRepo(h.dataDir, 'claimed', { 'bosun.yml': 'version: 1\nimage: any\nstages:\n  test:\n    steps:\n      - name: unit\n        run: echo ran\n' });
+    const core = h.server.core;
+    (core.deps.config.repos as Record<string, unknown>).claimed = { url: repo.url, defaultBranch: 'master', secrets: [] };
+    const queue = core.deps.queue;
+    assert.ok(queue.claimStage, 'the BullMQ queue implements stage claims');
+
+    // Build ids count from 1 in a fresh Redis: hold the next build's stage for 3 s.
+    assert.equal(await queue.claimStage('1', 'test', 'another-worker', 3000), true);
+    const claimedAt = Date.now();
+    const res = await h.api('POST', '/api/builds', { repo: 'claimed', ref: 'master' });
+    assert.equal(res.json.build.id, '1');
+
+    await new Promise((r) => setTimeout(r, 1500));
+    const meanwhile = await core.store.require('1');
+    assert.equal(meanwhile.stages[0]?.steps[0]?.runs, 0, 'no step ran while the stage was held');
+    assert.notEqual(meanwhile.stages[0]?.status, 'running');
+    // The holder cannot be displaced, only renew.
+    assert.equal(await queue.claimStage('1', 'test', 'a-third-worker', 3000), false);
+
+    const b = await h.waitDone('1', 60_000);
+    assert.equal(b.status, 'success', JSON.stringify(b.stages));
+    assert.equal(b.stages[0]?.steps[0]?.runs, 1);
+    assert.ok(Date.parse(b.stages[0]!.steps[0]!.startedAt!) >= claimedAt + 3000 - 50, 'it ran only after the claim lapsed');
+  } finally {
+    await h.stop();
+  }
+});
