@@ -1,19 +1,24 @@
-import { execFile } from 'node:child_process';
-import { promisify } from 'node:util';
 import { InfraError, UserError } from '../errors.js';
 import { isSha } from '../domain/ref-name.js';
+import { ProcessRunner } from '../process/process-runner.js';
 
-const run = promisify(execFile);
+/** Git runs from one small helper process, not forked from this large one (see `ProcessRunner`). */
+const runner = new ProcessRunner();
+
+/** The git helper's process id while it runs (the bench adds its CPU to Bosun's). */
+export function gitHelperPid(): number | undefined {
+  return runner.pid;
+}
 
 /**
- * Git through `execFile` only: never a shell, and every ref or URL comes after `--` (R11).
+ * Git through `execFile` only (in the helper): never a shell, and every ref or URL comes after `--` (R11).
  * The environment is minimal so no prompt, pager or user config interferes.
  */
 export async function git(args: string[], opts: { cwd?: string; timeoutMs?: number; extraEnv?: Record<string, string> } = {}): Promise<string> {
   try {
-    const { stdout } = await run('git', args, {
+    const { stdout } = await runner.run('git', args, {
       cwd: opts.cwd,
-      timeout: opts.timeoutMs ?? 120_000,
+      timeoutMs: opts.timeoutMs ?? 120_000,
       maxBuffer: 64 * 1024 * 1024,
       env: {
         PATH: process.env.PATH ?? '/usr/bin:/bin',
@@ -30,7 +35,7 @@ export async function git(args: string[], opts: { cwd?: string; timeoutMs?: numb
     return stdout;
   } catch (err) {
     const e = err as { stderr?: string; code?: unknown; message: string };
-    throw new GitError(subcommand(args), (e.stderr ?? e.message).trim(), { cause: err });
+    throw new GitError(subcommand(args), (e.stderr?.trim() || e.message).trim(), { cause: err });
   }
 }
 
