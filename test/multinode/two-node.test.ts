@@ -51,6 +51,9 @@ describe('a two-node swarm', () => {
   });
   after(async () => {
     for (const [id, key] of labels) await setNodeLabel(id, key, undefined).catch(() => undefined);
+    // Failed builds keep their workspace for `retry --failed`; this run's are dropped here.
+    const left = await manager.listImages({ filters: JSON.stringify({ label: [`bosun.instance=${instanceId}`] }) });
+    for (const image of left) await manager.getImage(image.Id).remove({ force: true }).catch(() => undefined);
     rmSync(dir, { recursive: true, force: true });
   });
 
