@@ -30,11 +30,20 @@ test('secrets come from BOSUN_SECRET_* and from *_FILE (Docker secrets)', () => 
   assert.deepEqual(config.secrets, { DEPLOY_KEY: 'deploy-key-123', PYPI: 'pypi-secret-value' });
 });
 
+test('multi-node Swarm: a registry from the environment, placement labels from the file; an empty registry is one node', () => {
+  const file = join(dir, 'swarm.yml');
+  writeFileSync(file, 'swarm:\n  constraints: [node.labels.pool==ci]\n  placement: { arm64: [node.platform.arch==aarch64] }\n');
+  const config = loadConfig({ BOSUN_CONFIG: file, BOSUN_SWARM_REGISTRY: 'registry.internal:5000' });
+  assert.deepEqual(config.swarm, { registry: 'registry.internal:5000', constraints: ['node.labels.pool==ci'], placement: { arm64: ['node.platform.arch==aarch64'] }, unschedulableAfterSec: 120 });
+  assert.equal(loadConfig({ BOSUN_SWARM_REGISTRY: '' }).swarm.registry, undefined, 'the stack file passes an empty value');
+});
+
 const invalid: [string, Record<string, string>, RegExp][] = [
   ['a port that is not a number', { BOSUN_PORT: 'eighty' }, /http\.port/],
   ['an unknown executor', { BOSUN_EXECUTOR: 'kubernetes' }, /executor/],
   ['a short API token', { BOSUN_API_TOKEN: 'short' }, /at least 16 characters/],
   ['a *_FILE that does not exist', { GITHUB_TOKEN_FILE: '/nonexistent/token' }, /GITHUB_TOKEN_FILE points at/],
+  ['a registry given as a URL', { BOSUN_SWARM_REGISTRY: 'http://registry:5000' }, /swarm\.registry: expected host:port/],
 ];
 for (const [name, env, message] of invalid) {
   test(`config with ${name} fails fast naming the field`, () => {
