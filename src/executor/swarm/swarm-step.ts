@@ -15,7 +15,8 @@ export interface SwarmStepOptions {
   nodes?: SwarmNodes;
   /**
    * How long a task may wait for a node that satisfies its constraints (Swarm: `pending`,
-   * "no suitable node") before the step ends `unschedulable` (default: until its timeout).
+   * "no suitable node", not for lack of resources) before the step ends `unschedulable`
+   * (default: until its timeout).
    */
   unschedulableAfterMs?: number;
   /** The step's constraints, named in the `unschedulable` detail. */
@@ -176,7 +177,9 @@ export class SwarmStep implements StepHandle {
   /** True when the task waited too long for a node and the step was ended `unschedulable`. */
   #unplaced(task: SwarmTask): boolean {
     const limit = this.#opts.unschedulableAfterMs;
-    const waiting = task.Status.State === 'pending' && /no suitable node/i.test(task.Status.Err ?? '');
+    // Waiting for capacity ("insufficient resources") is a queue, not a placement mistake.
+    const err = task.Status.Err ?? '';
+    const waiting = task.Status.State === 'pending' && /no suitable node/i.test(err) && !/insufficient resources/i.test(err);
     if (!waiting || limit === undefined) {
       this.#unplacedSince = undefined;
       return false;
