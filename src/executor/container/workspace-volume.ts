@@ -1,14 +1,14 @@
-import { spawn } from 'node:child_process';
 import type Docker from 'dockerode';
 import { labelKeys } from '../executor.js';
 import { buildLabels, workspaceFillName, workspaceMarkerName, workspaceVolumeName } from './resource-names.js';
 import { engineError, ignoreNotFound, retryWhileConflict, statusCode } from './docker-errors.js';
 import { stepUser, workspaceMount } from './isolation.js';
+import { tarWorkspace } from './tar-workspace.js';
 
 /**
  * The build's workspace as a named volume, `bosun-<instance>-ws-<buildId>`, shared by its steps: the
  * host checkout is never bind-mounted (R15). It is filled once per build by copying the host
- * workspace into it (`tar` of the directory, streamed to `putArchive` of a created, never
+ * workspace into it (an in-process tar of the directory, streamed to `putArchive` of a created, never
  * started helper container that mounts the volume; files owned by the step user).
  *
  * Idempotency: the helper is created as `bosun-wsfill-<buildId>` and renamed to
@@ -60,7 +60,7 @@ export class WorkspaceVolumes {
       await this.#docker.createVolume({ Name: volume, Labels: labels });
       const helper = await this.#createHelper(workspaceFillName(this.#instanceId, buildId), imageId, volume, labels);
       try {
-        await helper.putArchive(tarDirectory(workspace), { path: workspaceMount });
+        await helper.putArchive(tarWorkspace(workspace), { path: workspaceMount });
         await helper.rename({ name: marker });
       } catch (err) {
         await ignoreNotFound(() => helper.remove({ force: true }));
@@ -102,16 +102,4 @@ export class WorkspaceVolumes {
       throw err;
     }
   }
-}
-
-/** A tar stream of `dir`'s contents from the system `tar` (no shell), owned by the step user. */
-function tarDirectory(dir: string): NodeJS.ReadableStream {
-  const [uid, gid] = stepUser.split(':');
-  const tar = spawn('tar', ['-C', dir, '--numeric-owner', `--owner=${uid}`, `--group=${gid}`, '-cf', '-', '.'], { stdio: ['ignore', 'pipe', 'pipe'] });
-  let stderr = '';
-  tar.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-  tar.on('exit', (code) => {
-    if (code !== 0) tar.stdout.destroy(new Error(`tar of ${dir} failed (${code}): ${stderr.trim()}`));
-  });
-  return tar.stdout;
 }

@@ -1,7 +1,7 @@
-import { spawn } from 'node:child_process';
 import type Docker from 'dockerode';
 import { engineError, ignoreNotFound } from '../container/docker-errors.js';
-import { stepUser, workspaceMount } from '../container/isolation.js';
+import { workspaceMount } from '../container/isolation.js';
+import { tarWorkspace } from '../container/tar-workspace.js';
 import { buildLabels } from '../container/resource-names.js';
 import type { Logger } from '../../logger.js';
 
@@ -72,7 +72,7 @@ export class WorkspaceImages {
     let container: Docker.Container | undefined;
     try {
       container = await this.#docker.createContainer({ Image: imageId, NetworkDisabled: true, Labels: labels });
-      await container.putArchive(tarWorkspace(workspace), { path: '/' });
+      await container.putArchive(tarWorkspace(workspace, workspaceMount.replace(/^\//, '')), { path: '/' });
       const changes = Object.entries(labels).map(([k, v]) => `LABEL ${k}=${JSON.stringify(v)}`);
       await container.commit({ repo: this.repository, tag, changes, pause: false });
     } catch (err) {
@@ -118,17 +118,4 @@ export class WorkspaceImages {
 interface PushEvent {
   error?: string;
   aux?: { Digest?: string };
-}
-
-/** The checkout as `workspace/…` entries owned by the step user (system `tar`, no shell). */
-function tarWorkspace(dir: string): NodeJS.ReadableStream {
-  const [uid, gid] = stepUser.split(':');
-  const prefix = workspaceMount.replace(/^\//, '');
-  const tar = spawn('tar', ['-C', dir, '--numeric-owner', `--owner=${uid}`, `--group=${gid}`, `--transform=s,^\\.,${prefix},`, '-cf', '-', '.'], { stdio: ['ignore', 'pipe', 'pipe'] });
-  let stderr = '';
-  tar.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-  tar.on('exit', (code) => {
-    if (code !== 0) tar.stdout.destroy(new Error(`tar of ${dir} failed (${code}): ${stderr.trim()}`));
-  });
-  return tar.stdout;
 }
