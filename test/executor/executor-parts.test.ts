@@ -1,5 +1,8 @@
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
 import { Demuxer } from '../../src/executor/container/demuxer.js';
@@ -72,5 +75,22 @@ describe('stepScript', () => {
     const out = execFileSync('/bin/sh', ['-e', '-c', stepScript(commands)], { env: { HOME: '/h', PATH: process.env.PATH } }).toString();
 
     assert.equal(out, [`+ echo "it's $HOME"`, "it's /h", `+ printf "%s\\n" '$(whoami)'`, '$(whoami)', '+ x=1; echo $x', '1', ''].join('\n'));
+  });
+
+  it('with waitFor, runs nothing until the file exists, and says nothing about waiting', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'bosun-wait-'));
+    const ready = join(dir, "it's ready");
+    const child = spawn('/bin/sh', ['-e', '-c', stepScript(['echo ran'], ready)]);
+    let out = '';
+    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (out += d.toString()));
+    await new Promise((r) => setTimeout(r, 400));
+    assert.equal(out, '', 'nothing ran before the file existed');
+    assert.equal(child.exitCode, null, 'still waiting');
+    writeFileSync(ready, '');
+    const code = await new Promise((r) => child.on('exit', r));
+    assert.equal(code, 0);
+    assert.equal(out, '+ echo ran\nran\n');
+    rmSync(dir, { recursive: true, force: true });
   });
 });

@@ -7,9 +7,18 @@ import { stepUser } from './isolation.js';
  * user. Symlinks stay symlinks. `prefix` puts the entries under a directory (`workspace/…`,
  * the root itself as `workspace`); without it they are relative (`.`, `a`, `sub/b`).
  */
-export function tarWorkspace(dir: string, prefix?: string): NodeJS.ReadableStream {
+export function tarWorkspace(dir: string, prefix?: string, lastEntry?: string): NodeJS.ReadableStream {
   const [uid, gid] = stepUser.split(':').map(Number) as [number, number];
   return pack(dir, {
+    // `lastEntry`: an empty file written after everything else (extraction is in order, so
+    // once it exists the whole checkout is there).
+    ...(lastEntry ? {
+      finalize: false,
+      finish: (p: { entry(header: { name: string; uid: number; gid: number; mode: number }, body: string): void; finalize(): void }) => {
+        p.entry({ name: lastEntry, uid, gid, mode: 0o644 }, '');
+        p.finalize();
+      },
+    } : {}),
     map: (header) => {
       header.uid = uid;
       header.gid = gid;

@@ -20,10 +20,18 @@ import { tarWorkspace } from './tar-workspace.js';
  * Swarm on one node: the volume is local to the manager, where the steps run. Several nodes
  * would need the volume on each node the build's steps land on (see the swarm executor).
  */
+/**
+ * Written last into a filled volume, inside `.git` (git ignores it; `git status` stays clean).
+ * A step started while the fill runs waits for it (see `stepScript`'s `waitFor`).
+ */
+export const workspaceReadyFile = '.git/bosun-workspace-ready';
+
 export class WorkspaceVolumes {
   readonly #docker: Docker;
   readonly #instanceId: string;
   readonly #pending = new Map<string, Promise<string>>();
+  readonly #filled = new Set<string>();
+  readonly #fresh = new Map<string, Promise<boolean>>();
 
   constructor(docker: Docker, instanceId: string) {
     this.#docker = docker;
@@ -34,15 +42,34 @@ export class WorkspaceVolumes {
   ensure(buildId: string, workspace: string, imageId: string): Promise<string> {
     let pending = this.#pending.get(buildId);
     if (!pending) {
-      pending = this.#fill(buildId, workspace, imageId);
+      let fresh: (value: boolean) => void = () => undefined;
+      this.#fresh.set(buildId, new Promise<boolean>((resolve) => (fresh = resolve)));
+      pending = this.#fill(buildId, workspace, imageId, fresh);
       this.#pending.set(buildId, pending);
-      pending.catch(() => this.#pending.delete(buildId));
+      pending.then(() => this.#filled.add(buildId), () => this.#pending.delete(buildId)).finally(() => fresh(false));
     }
     return pending;
   }
 
+  /**
+   * True once this process's fill has created the (empty) volume and is copying into it: a
+   * step may then be created at once if it waits for `workspaceReadyFile`. False when the
+   * volume was already complete (filled by another process, perhaps before that file existed)
+   * or the fill failed; then wait for `ensure`.
+   */
+  startedFresh(buildId: string): Promise<boolean> {
+    return this.#fresh.get(buildId) ?? Promise.resolve(false);
+  }
+
+  /** Whether this process has seen the build's volume completely filled. */
+  isFilled(buildId: string): boolean {
+    return this.#filled.has(buildId);
+  }
+
   async remove(buildId: string): Promise<void> {
     this.#pending.delete(buildId);
+    this.#filled.delete(buildId);
+    this.#fresh.delete(buildId);
     await ignoreNotFound(() => this.#docker.getContainer(workspaceMarkerName(this.#instanceId, buildId)).remove({ force: true }));
     // A fill helper left by a crash mid-copy would hold the volume.
     const helpers = await this.#docker.listContainers({ all: true, filters: JSON.stringify({ label: [`${labelKeys.build}=${buildId}`, 'bosun.role=build'] }) });
@@ -51,16 +78,17 @@ export class WorkspaceVolumes {
     await retryWhileConflict(() => ignoreNotFound(() => this.#docker.getVolume(volume).remove()));
   }
 
-  async #fill(buildId: string, workspace: string, imageId: string): Promise<string> {
+  async #fill(buildId: string, workspace: string, imageId: string, fresh: (value: boolean) => void): Promise<string> {
     const volume = workspaceVolumeName(this.#instanceId, buildId);
     const marker = workspaceMarkerName(this.#instanceId, buildId);
     if (await this.#exists(marker)) return volume;
     const labels = buildLabels(buildId, this.#instanceId);
     try {
       await this.#docker.createVolume({ Name: volume, Labels: labels });
+      fresh(true);
       const helper = await this.#createHelper(workspaceFillName(this.#instanceId, buildId), imageId, volume, labels);
       try {
-        await helper.putArchive(tarWorkspace(workspace), { path: workspaceMount });
+        await helper.putArchive(tarWorkspace(workspace, undefined, workspaceReadyFile), { path: workspaceMount });
         await helper.rename({ name: marker });
       } catch (err) {
         await ignoreNotFound(() => helper.remove({ force: true }));

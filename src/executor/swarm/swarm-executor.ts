@@ -7,7 +7,8 @@ import { engineError, ignoreNotFound } from '../container/docker-errors.js';
 import { reapOwnedBuilds } from '../container/owned-builds.js';
 import { resolveImage } from '../container/resolve-image.js';
 import { stepLabels, stepResourceName, workspaceVolumeName } from '../container/resource-names.js';
-import { WorkspaceVolumes } from '../container/workspace-volume.js';
+import { WorkspaceVolumes, workspaceReadyFile } from '../container/workspace-volume.js';
+import { workspaceMount } from '../container/isolation.js';
 import { SwarmStep } from './swarm-step.js';
 import { SwarmNodes } from './swarm-nodes.js';
 import { TaskWatcher } from './task-watcher.js';
@@ -88,7 +89,7 @@ export class SwarmExecutor implements Executor {
     const workdir = await workingDirectory(spec.workspace, spec.workdir);
     const imageId = await resolveImage(docker, spec.image);
     const [where, networkId] = await Promise.all([
-      this.#images ? this.#multiNode(spec, imageId) : this.#oneNode(spec, imageId),
+      this.#images ? this.#multiNode(spec, imageId) : this.#oneNode(spec, imageId, workdir),
       this.#networks.ensure(spec.buildId),
     ]);
     const timeoutGraceMs = this.#opts.timeoutGraceMs ?? 10_000;
@@ -101,6 +102,7 @@ export class SwarmExecutor implements Executor {
       labels: stepLabels(spec, this.#opts.instanceId),
       constraints: where.constraints,
       stopGraceMs: timeoutGraceMs,
+      ...(where.filling ? { waitFor: `${workspaceMount}/${workspaceReadyFile}` } : {}),
     });
     let service: Docker.Service;
     try {
@@ -108,6 +110,14 @@ export class SwarmExecutor implements Executor {
       service = docker.getService(created.id ?? created.ID ?? '');
     } catch (err) {
       throw engineError(`could not start step ${spec.step} of build ${spec.buildId}`, err);
+    }
+    if (where.filling) {
+      try {
+        await where.filling;
+      } catch (err) {
+        await ignoreNotFound(() => service.remove()).catch(() => undefined);
+        throw err;
+      }
     }
     const step = new SwarmStep(docker, service, this.#watcher, {
       timeoutSec: spec.timeoutSec, timeoutGraceMs,
@@ -120,10 +130,18 @@ export class SwarmExecutor implements Executor {
     return step;
   }
 
-  /** One node: the volume filled on the manager, the image by ID, the step on the manager. */
-  async #oneNode(spec: StepSpec, imageId: string): Promise<Placed> {
-    const [nodeId, volumeName] = await Promise.all([this.#localNodeId(), this.#volumes.ensure(spec.buildId, spec.workspace, imageId)]);
-    return { image: imageId, volumeName, constraints: [`node.id==${nodeId}`] };
+  /**
+   * One node: the volume filled on the manager, the image by ID, the step on the manager.
+   * The first step of a build does not wait for the fill (~0.2 s) before its service is
+   * created: the task takes longer than that to start, and its script waits for the fill's
+   * last file first. Only with the workspace root as workdir: a subdirectory must exist at
+   * container start.
+   */
+  async #oneNode(spec: StepSpec, imageId: string, workdir: string): Promise<Placed> {
+    const fill = this.#volumes.ensure(spec.buildId, spec.workspace, imageId);
+    const overlap = workdir === '' && !this.#volumes.isFilled(spec.buildId) && (await this.#volumes.startedFresh(spec.buildId));
+    const [nodeId, volumeName] = await Promise.all([this.#localNodeId(), overlap ? workspaceVolumeName(this.#opts.instanceId, spec.buildId) : fill]);
+    return { image: imageId, volumeName, constraints: [`node.id==${nodeId}`], ...(overlap ? { filling: fill } : {}) };
   }
 
   /** Several nodes: the workspace image by digest, a per-node volume, the constraints. */
@@ -195,4 +213,6 @@ interface Placed {
   image: string;
   volumeName: string;
   constraints: string[];
+  /** The workspace fill still running (the step waits for its last file). */
+  filling?: Promise<string>;
 }

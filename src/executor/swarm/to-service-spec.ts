@@ -19,6 +19,8 @@ export interface ServiceTarget {
   constraints: string[];
   /** Grace Swarm gives between StopSignal and SIGKILL when the service is removed. */
   stopGraceMs: number;
+  /** A file the step waits for before its commands (its workspace is still being filled). */
+  waitFor?: string;
 }
 
 /**
@@ -44,7 +46,7 @@ export function toServiceSpec(spec: StepSpec, target: ServiceTarget): CreateServ
         Image: target.image,
         Labels: target.labels,
         Command: ['/bin/sh', '-e', '-c'],
-        Args: [stepScript(spec.commands)],
+        Args: [stepScript(spec.commands, target.waitFor)],
         Env: containerEnv(spec.env),
         Dir: containerWorkdir(target.workdir),
         User: stepUser,
