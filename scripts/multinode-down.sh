@@ -7,9 +7,6 @@ set -uo pipefail
 cd "$(dirname "$0")/.."
 source scripts/swarm-net.sh
 log() { echo "multinode-down: $*" >&2; }
-NODE2_SOCK=/var/run/bosun-node2/docker.sock
-NODE2_PID=/var/run/bosun-node2/dockerd.pid
-NODE2=(docker -H "unix://$NODE2_SOCK")
 
 # A node a test killed: restart its engine so it removes the containers it left running.
 if ! "${NODE2[@]}" info >/dev/null 2>&1 && [[ -d /var/lib/bosun-node2 ]]; then

@@ -12,9 +12,6 @@ cd "$(dirname "$0")/.."
 source scripts/swarm-net.sh
 log() { echo "multinode-up: $*" >&2; }
 
-NODE2_SOCK=/var/run/bosun-node2/docker.sock
-NODE2_PID=/var/run/bosun-node2/dockerd.pid
-NODE2=(docker -H "unix://$NODE2_SOCK")
 REGISTRY_DIR=/var/lib/bosun-registry
 REGISTRY_PID=/var/run/bosun-registry.pid
 

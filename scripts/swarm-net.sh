@@ -5,6 +5,10 @@ BOSUN_NODE2_NETNS=${BOSUN_NODE2_NETNS:-bosun-node2}
 BOSUN_MANAGER_ADDR=${BOSUN_MANAGER_ADDR:-10.210.0.1}
 BOSUN_NODE2_ADDR=${BOSUN_NODE2_ADDR:-10.210.0.2}
 BOSUN_REGISTRY_ADDR=${BOSUN_REGISTRY_ADDR:-$BOSUN_MANAGER_ADDR:5055}
+# The second engine (multinode-up.sh / -down.sh; test/multinode/two-node-support.ts uses the same paths).
+NODE2_SOCK=/var/run/bosun-node2/docker.sock
+NODE2_PID=/var/run/bosun-node2/dockerd.pid
+NODE2=(docker -H "unix://$NODE2_SOCK")
 
 # The namespace and its veth pair (host side $BOSUN_MANAGER_ADDR/24); idempotent.
 ensure_node2_link() {

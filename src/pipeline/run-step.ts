@@ -34,11 +34,10 @@ export async function runStep(deps: WorkerDeps, input: RunStepInput): Promise<St
   const stagePlan = findStage(build, stage);
   if (!planned || !stagePlan) throw new Error(`step ${stage}/${step} is not in build #${build.id}`);
   const spec = stepSpecFor(deps, build, stage, planned.plan, input.workspace);
-  const placement = stepPlacement(deps.config.swarm, await deps.store.require(build.id), stage);
-  if (placement) spec.placement = placement;
 
   await deps.logs.reset(build.id, stage, step);
-  await deps.store.update(build.id, (b) => {
+  // The record as of this write also says where the stage's earlier steps ran (placement).
+  const { build: current } = await deps.store.update(build.id, (b) => {
     const s = findStage(b, stage);
     const st = findStep(b, stage, step);
     if (!s || !st) return null;
@@ -47,6 +46,8 @@ export async function runStep(deps: WorkerDeps, input: RunStepInput): Promise<St
     delete st.executorRef;
     return setStepStatus(b, s, st, 'running', nowIso());
   });
+  const placement = stepPlacement(deps.config.swarm, current, stage);
+  if (placement) spec.placement = placement;
 
   const writer = new StepLogWriter(
     {

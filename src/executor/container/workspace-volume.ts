@@ -30,7 +30,6 @@ export class WorkspaceVolumes {
   readonly #docker: Docker;
   readonly #instanceId: string;
   readonly #pending = new Map<string, Promise<string>>();
-  readonly #filled = new Set<string>();
   readonly #fresh = new Map<string, Promise<boolean>>();
 
   constructor(docker: Docker, instanceId: string) {
@@ -46,29 +45,27 @@ export class WorkspaceVolumes {
       this.#fresh.set(buildId, new Promise<boolean>((resolve) => (fresh = resolve)));
       pending = this.#fill(buildId, workspace, imageId, fresh);
       this.#pending.set(buildId, pending);
-      pending.then(() => this.#filled.add(buildId), () => this.#pending.delete(buildId)).finally(() => fresh(false));
+      pending.catch(() => this.#pending.delete(buildId)).finally(() => {
+        fresh(false);
+        this.#fresh.delete(buildId);
+      });
     }
     return pending;
   }
 
   /**
-   * True once this process's fill has created the (empty) volume and is copying into it: a
-   * step may then be created at once if it waits for `workspaceReadyFile`. False when the
-   * volume was already complete (filled by another process, perhaps before that file existed)
-   * or the fill failed; then wait for `ensure`.
+   * True once this process's fill has created the (empty) volume and is still copying into
+   * it: a step may then be created at once if it waits for `workspaceReadyFile`. False when
+   * the fill is over, the volume was already complete (filled by another process, perhaps
+   * before that file existed) or the fill failed; then wait for `ensure`.
    */
   startedFresh(buildId: string): Promise<boolean> {
     return this.#fresh.get(buildId) ?? Promise.resolve(false);
   }
 
-  /** Whether this process has seen the build's volume completely filled. */
-  isFilled(buildId: string): boolean {
-    return this.#filled.has(buildId);
-  }
 
   async remove(buildId: string): Promise<void> {
     this.#pending.delete(buildId);
-    this.#filled.delete(buildId);
     this.#fresh.delete(buildId);
     await ignoreNotFound(() => this.#docker.getContainer(workspaceMarkerName(this.#instanceId, buildId)).remove({ force: true }));
     // A fill helper left by a crash mid-copy would hold the volume.

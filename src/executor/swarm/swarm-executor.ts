@@ -139,7 +139,7 @@ export class SwarmExecutor implements Executor {
    */
   async #oneNode(spec: StepSpec, imageId: string, workdir: string): Promise<Placed> {
     const fill = this.#volumes.ensure(spec.buildId, spec.workspace, imageId);
-    const overlap = workdir === '' && !this.#volumes.isFilled(spec.buildId) && (await this.#volumes.startedFresh(spec.buildId));
+    const overlap = workdir === '' && (await this.#volumes.startedFresh(spec.buildId));
     const [nodeId, volumeName] = await Promise.all([this.#localNodeId(), overlap ? workspaceVolumeName(this.#opts.instanceId, spec.buildId) : fill]);
     return { image: imageId, volumeName, constraints: [`node.id==${nodeId}`], ...(overlap ? { filling: fill } : {}) };
   }
