@@ -1,10 +1,9 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
+import { commandContext, waitForEvent } from '../support/lease-helpers.js';
 import { startHarness, type Harness } from '../support/bosun-harness.js';
 import { makeRepo } from '../support/git-repo.js';
 import { dispatch } from '../../commands/dispatch.js';
-import { makeBuildService } from '../../src/app/build-service.js';
-import { makeLeaseService } from '../../src/leases/lease-service.js';
 import type { CommandContext } from '../../commands/command.js';
 import type { StoredEvent } from '../../src/domain/build-event.js';
 
@@ -23,20 +22,9 @@ after(async () => {
   await h?.stop();
 });
 
-function ctx(id: string, name: string): CommandContext {
-  const core = h.server.core;
-  return { actor: { id, name }, source: 'slack', builds: makeBuildService(core.deps, core.redis), leases: makeLeaseService(core.deps.leases!) };
-}
+const ctx = (id: string, name: string): CommandContext => commandContext(h, id, name);
 
-async function waitEvent(pred: (e: StoredEvent) => boolean, timeoutMs = 15_000): Promise<StoredEvent> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    const found = (await h.server.core.bus.range('-', 100_000)).find(pred);
-    if (found) return found;
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  throw new Error('event not seen');
-}
+const waitEvent = (pred: (e: StoredEvent) => boolean, timeoutMs = 15_000): Promise<StoredEvent> => waitForEvent(h, pred, timeoutMs);
 
 async function itemState(pool: string, item: string): Promise<string | undefined> {
   return (await h.server.core.deps.leases!.items(pool)).find((i) => i.id === item)?.state;

@@ -4,12 +4,11 @@ import type { ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { commandContext, waitForEvent } from '../support/lease-helpers.js';
 import { startHarness, type Harness } from '../support/bosun-harness.js';
 import { makeRepo } from '../support/git-repo.js';
 import { startWorkerProcess, stopProcess } from '../support/worker-process.js';
 import { dispatch } from '../../commands/dispatch.js';
-import { makeBuildService } from '../../src/app/build-service.js';
-import { makeLeaseService } from '../../src/leases/lease-service.js';
 import type { CommandContext } from '../../commands/command.js';
 import type { StoredEvent } from '../../src/domain/build-event.js';
 
@@ -32,20 +31,9 @@ after(async () => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-function ctx(id: string, name: string): CommandContext {
-  const core = h.server.core;
-  return { actor: { id, name }, source: 'slack', builds: makeBuildService(core.deps, core.redis), leases: makeLeaseService(core.deps.leases!) };
-}
+const ctx = (id: string, name: string): CommandContext => commandContext(h, id, name);
 
-async function waitEvent(pred: (e: StoredEvent) => boolean, timeoutMs = 30_000): Promise<StoredEvent> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    const found = (await h.server.core.bus.range('-', 100_000)).find(pred);
-    if (found) return found;
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  throw new Error('event not seen');
-}
+const waitEvent = (pred: (e: StoredEvent) => boolean, timeoutMs = 30_000): Promise<StoredEvent> => waitForEvent(h, pred, timeoutMs);
 
 test('a stage resumed on another worker after kill -9 takes over its device with a new fencing token; the old token is refused', async () => {
   const started = join(dir, 'rig-started');

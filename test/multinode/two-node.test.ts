@@ -129,8 +129,7 @@ describe('a two-node swarm', () => {
       const res = await h.api('POST', '/api/builds', { repo: 'app', ref: 'master' });
       const id = res.json.build.id as string;
       const soak = () => [...watch.seen.values()].filter((x) => x.labels['bosun.build'] === id);
-      const deadline = Date.now() + 120_000;
-      while (!soak().some((x) => x.state === 'running') && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+      await until(() => soak().some((x) => x.state === 'running'), 120_000, 'the step\'s task runs');
       assert.equal(soak()[0]?.nodeId, node2Id);
 
       await drain(node2Id, 'drain');
@@ -196,8 +195,7 @@ describe('a two-node swarm', () => {
       const id = res.json.build.id as string;
       await h.waitFor(id, (b) => b.stages[0]?.steps[1]?.status === 'running', 120_000);
       const soak = () => [...watch.seen.values()].filter((x) => x.labels['bosun.build'] === id && x.labels['bosun.step'] === 'soak');
-      const deadline = Date.now() + 60_000;
-      while (!soak().some((x) => x.state === 'running') && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+      await until(() => soak().some((x) => x.state === 'running'), 60_000, 'the step\'s task runs');
       assert.equal(soak()[0]?.nodeId, node2Id, 'the step runs on node2');
 
       const killedAt = Date.now();
