@@ -49,6 +49,9 @@ export class ServiceLogs {
     }
   }
 
+  /** Nothing to do: the service's log is followed from the start. */
+  running(): void {}
+
   /** Complete the output from the final log and end the queue. Idempotent. */
   finish(): Promise<void> {
     this.#finished ??= this.#finish();

@@ -12,6 +12,7 @@ import { workspaceMount } from '../container/isolation.js';
 import { SwarmStep } from './swarm-step.js';
 import { SwarmNodes } from './swarm-nodes.js';
 import { TaskWatcher } from './task-watcher.js';
+import { ContainerEvents } from './container-events.js';
 import { toServiceSpec } from './to-service-spec.js';
 import { WorkspaceImages } from './workspace-images.js';
 import { RemoteWorkspaces } from './remote-workspaces.js';
@@ -23,7 +24,7 @@ export interface SwarmExecutorOptions {
   log: Logger;
   /** Grace between SIGTERM and SIGKILL when a step times out (default 10 s, R17). */
   timeoutGraceMs?: number;
-  /** Task poll interval (default 100 ms, shared by all steps). */
+  /** Task poll interval (default 100 ms, shared by all steps; 250 ms while exit events flow). */
   pollMs?: number;
   /** The per-build network's kind (default `swarm-bridge` on one node, `overlay` on several). */
   network?: 'swarm-bridge' | 'overlay';
@@ -68,6 +69,7 @@ export class SwarmExecutor implements Executor {
   readonly #networks: BuildNetworks;
   readonly #volumes: WorkspaceVolumes;
   readonly #watcher: TaskWatcher;
+  readonly #events: ContainerEvents;
   readonly #images: WorkspaceImages | undefined;
   readonly #nodes: SwarmNodes | undefined;
   readonly #remote: RemoteWorkspaces | undefined;
@@ -78,7 +80,8 @@ export class SwarmExecutor implements Executor {
     const multiNode = opts.registry !== undefined;
     this.#networks = new BuildNetworks(opts.docker, opts.network ?? (multiNode ? 'overlay' : 'swarm-bridge'), opts.instanceId);
     this.#volumes = new WorkspaceVolumes(opts.docker, opts.instanceId);
-    this.#watcher = new TaskWatcher(opts.docker, opts.pollMs ?? 100);
+    this.#events = new ContainerEvents(opts.docker, opts.instanceId);
+    this.#watcher = new TaskWatcher(opts.docker, opts.pollMs ?? 100, this.#events);
     this.#images = opts.registry ? new WorkspaceImages(opts.docker, opts.registry, opts.instanceId, opts.log) : undefined;
     this.#nodes = multiNode ? new SwarmNodes(opts.docker) : undefined;
     this.#remote = multiNode ? new RemoteWorkspaces(opts.docker, opts.instanceId, opts.log) : undefined;
@@ -120,7 +123,7 @@ export class SwarmExecutor implements Executor {
       }
     }
     const step = new SwarmStep(docker, service, this.#watcher, {
-      timeoutSec: spec.timeoutSec, timeoutGraceMs,
+      timeoutSec: spec.timeoutSec, timeoutGraceMs, localLogs: !this.#images,
       ...(this.#nodes ? { nodes: this.#nodes, unschedulableAfterMs: this.#opts.unschedulableAfterMs ?? 120_000, constraints: where.constraints } : {}),
     });
     if (this.#remote) {
@@ -195,6 +198,7 @@ export class SwarmExecutor implements Executor {
 
   async close(): Promise<void> {
     this.#watcher.close();
+    this.#events.close();
   }
 
   #localNodeId(): Promise<string> {

@@ -4,6 +4,7 @@ import type { OutputChunk, StepHandle, StepOutcome } from '../executor.js';
 import { OutputQueue } from '../output-queue.js';
 import { ignoreNotFound, statusCode } from '../container/docker-errors.js';
 import { ServiceLogs } from './service-logs.js';
+import { ContainerLogs } from './container-logs.js';
 import { terminalStates, type SwarmTask } from './swarm-task.js';
 import type { TaskWatcher } from './task-watcher.js';
 import { describeNode, type SwarmNodes } from './swarm-nodes.js';
@@ -21,6 +22,18 @@ export interface SwarmStepOptions {
   unschedulableAfterMs?: number;
   /** The step's constraints, named in the `unschedulable` detail. */
   constraints?: string[];
+  /** The task runs on this engine (one node): read its output from its container. */
+  localLogs?: boolean;
+}
+
+/** Where a step's output comes from: the service (any node) or its container (this engine). */
+interface TaskLogs {
+  /** The task's container is running. */
+  running(containerId: string): void;
+  /** Complete the output and end it. */
+  finish(containerId?: string): Promise<void>;
+  /** End the output without completing it. */
+  abort(): void;
 }
 
 /**
@@ -43,7 +56,7 @@ export class SwarmStep implements StepHandle {
   readonly output: AsyncIterable<OutputChunk>;
   readonly #docker: Docker;
   readonly #service: Docker.Service;
-  readonly #logs: ServiceLogs;
+  readonly #logs: TaskLogs;
   readonly #outcome: Promise<StepOutcome>;
   readonly #timer: NodeJS.Timeout;
   readonly #unwatch: () => void;
@@ -66,8 +79,12 @@ export class SwarmStep implements StepHandle {
     this.#opts = opts;
     const queue = new OutputQueue();
     this.output = queue;
-    this.#logs = new ServiceLogs(service, queue);
-    void this.#logs.follow();
+    if (opts.localLogs) this.#logs = new ContainerLogs(docker, queue);
+    else {
+      const logs = new ServiceLogs(service, queue);
+      void logs.follow();
+      this.#logs = logs;
+    }
     this.#outcome = new Promise((resolve, reject) => (this.#settle = { resolve, reject }));
     this.#outcome.catch(() => undefined);
     this.#unwatch = watcher.watch(service.id, (tasks) => this.#onTasks(tasks), (err) => this.#fail(err));
@@ -127,6 +144,7 @@ export class SwarmStep implements StepHandle {
     this.#containerId ??= task.Status.ContainerStatus?.ContainerID || undefined;
     this.#nodeId = task.NodeID || this.#nodeId;
     if (!terminalStates.has(task.Status.State)) {
+      if (task.Status.State === 'running' && this.#containerId) this.#logs.running(this.#containerId);
       if (this.#unplaced(task)) return;
       const node = this.#nodeId ? this.#nodes?.peek(this.#nodeId) : undefined;
       if (node?.state === 'down') this.#end({ exitCode: -1, reason: 'node_lost', detail: `node ${describeNode(node)} went down while the step ran` });
@@ -142,7 +160,7 @@ export class SwarmStep implements StepHandle {
     const { State: state, Err: err, ContainerStatus: status } = task.Status;
     const exitCode = status?.ExitCode;
     if ((state === 'complete' || state === 'failed') && typeof exitCode === 'number') {
-      await this.#logs.finish();
+      await this.#logs.finish(status?.ContainerID || this.#containerId);
       const reason = this.#reason ?? (exitCode !== 0 && (await this.#oomKilled()) ? 'oom' : undefined);
       this.#settle?.resolve(this.#withNode(reason ? { exitCode, reason } : { exitCode }));
       return;
@@ -170,7 +188,7 @@ export class SwarmStep implements StepHandle {
     this.#done = true;
     this.#unwatch();
     clearTimeout(this.#timer);
-    const done = (outcome.reason === 'node_lost' && outcome.detail) || outcome.reason === 'unschedulable' ? Promise.resolve(this.#logs.abort()) : this.#logs.finish();
+    const done = (outcome.reason === 'node_lost' && outcome.detail) || outcome.reason === 'unschedulable' ? Promise.resolve(this.#logs.abort()) : this.#logs.finish(this.#containerId);
     void done.finally(() => this.#settle?.resolve(this.#withNode(outcome)));
   }
 

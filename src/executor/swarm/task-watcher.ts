@@ -1,14 +1,21 @@
 import type Docker from 'dockerode';
 import { statusCode } from '../container/docker-errors.js';
 import { toSwarmTask, type SwarmTask } from './swarm-task.js';
+import type { ContainerEvent, ContainerEvents } from './container-events.js';
 
 type Listener = (tasks: SwarmTask[]) => void;
 
 /**
  * One poller for the tasks of every running step service: each tick is a single `listTasks`
  * filtered by all watched service IDs, so 50 steps cost one request per tick, not 50.
- * Polling (default 100 ms) was measured as fast as the event stream on these machines.
- * A failed tick is reported to every listener's `onError` after `maxFailures` in a row.
+ * A failed tick is reported to every listener's `onError` after 25 in a row.
+ *
+ * With `events` (container `start`/`die` events on this engine): a watched service's container
+ * that started is reported at once as its task `running`, and one that died as its task's end,
+ * `complete` (exit 0) or `failed`, with the event's exit code and container (Swarm itself says
+ * so 50–150 ms later, then a poll up to one interval after). While that stream is open, the
+ * poll runs every `eventIntervalMs` (default 250 ms): it still finds tasks on other nodes,
+ * rejected, shut down or removed.
  */
 export class TaskWatcher {
   readonly #docker: Docker;
@@ -17,14 +24,20 @@ export class TaskWatcher {
   #timer: NodeJS.Timeout | undefined;
   #failures = 0;
   #ticking = false;
+  readonly #events: ContainerEvents | undefined;
+  readonly #eventIntervalMs: number;
+  #unlisten: (() => void) | undefined;
 
-  constructor(docker: Docker, intervalMs = 100) {
+  constructor(docker: Docker, intervalMs = 100, events?: ContainerEvents, eventIntervalMs = 250) {
     this.#docker = docker;
     this.#intervalMs = intervalMs;
+    this.#events = events;
+    this.#eventIntervalMs = Math.max(intervalMs, eventIntervalMs);
   }
 
   watch(serviceId: string, onTasks: Listener, onError: (err: unknown) => void): () => void {
     this.#listeners.set(serviceId, { onTasks, onError });
+    this.#unlisten ??= this.#events?.listen((event) => this.#onEvent(event));
     this.#schedule(0);
     return () => {
       this.#listeners.delete(serviceId);
@@ -32,6 +45,8 @@ export class TaskWatcher {
   }
 
   close(): void {
+    this.#unlisten?.();
+    this.#unlisten = undefined;
     clearTimeout(this.#timer);
     this.#timer = undefined;
     this.#listeners.clear();
@@ -43,6 +58,14 @@ export class TaskWatcher {
       this.#timer = undefined;
       void this.#tick();
     }, delay);
+  }
+
+  #onEvent(event: ContainerEvent): void {
+    const listener = this.#listeners.get(event.serviceId);
+    if (!listener) return;
+    const state = event.action === 'start' ? 'running' : event.exitCode === 0 ? 'complete' : 'failed';
+    const container = event.action === 'start' ? { ContainerID: event.containerId } : { ContainerID: event.containerId, ExitCode: event.exitCode };
+    listener.onTasks([{ ID: '', ServiceID: event.serviceId, Status: { State: state, ContainerStatus: container } }]);
   }
 
   async #tick(): Promise<void> {
@@ -57,7 +80,7 @@ export class TaskWatcher {
       if (this.#failures >= 25) for (const listener of this.#listeners.values()) listener.onError(err);
     } finally {
       this.#ticking = false;
-      this.#schedule(this.#intervalMs);
+      this.#schedule(this.#events?.connected ? this.#eventIntervalMs : this.#intervalMs);
     }
   }
 
