@@ -83,6 +83,13 @@ function procStat(pid: number | 'self'): number[] {
  * ones (cutime + cstime), plus Bosun's long-lived git helper, which runs git for this process
  * (its own utime + stime and its waited-for children's).
  */
+/** CPU seconds the whole machine has been busy (all processes, all cores), from /proc/stat. */
+function machineCpuSec(): number {
+  const [, ...fields] = readFileSync('/proc/stat', 'utf8').split('\n', 1)[0]!.trim().split(/\s+/);
+  const [user, nice, system, , , irq, softirq, steal] = fields.map(Number);
+  return (user! + nice! + system! + irq! + softirq! + steal!) / 100;
+}
+
 function childCpuSec(): number {
   try {
     const self = procStat('self');
@@ -200,6 +207,9 @@ interface ThroughputResult {
   bosunChildCpuSec: number;
   cpuPerBuildSec: number;
   cpuPerBuildWithChildrenSec: number;
+  /** Whole-machine busy CPU-s per build or service: Docker engine + containerd + runc + Bosun. */
+  machineCpuPerFloorRunSec: number;
+  machineCpuPerBuildSec: number;
   idle: { rssMiB: number; heapUsedMiB: number; heapTotalMiB: number; freshRssMiB: number; freshHeapUsedMiB: number; processBaselineRssMiB: number };
   breakdown: Record<string, Summary>;
 }
@@ -224,21 +234,26 @@ async function throughput(imageId: string, baselineRssMiB: number): Promise<Thro
     const floorRun = async (round: number) => {
       progress(`throughput: floor (${round}/2), ${args.builds} bare one-shot services, ${args.concurrency} at a time`);
       const f0 = performance.now();
+      const m0 = machineCpuSec();
       await pool(args.concurrency, args.builds, (i) => bareServiceOnce(docker, imageId, benchId, `t${process.pid}-${round}-${i}`));
+      floorMachineCpu.push(machineCpuSec() - m0);
       return performance.now() - f0;
     };
+    const floorMachineCpu: number[] = [];
     const floorBefore = await floorRun(1);
 
     progress(`throughput: Bosun, ${args.builds} builds queued at once, ${args.concurrency} stage workers`);
     gc();
     const cpu0 = process.cpuUsage();
     const child0 = childCpuSec();
+    const machine0 = machineCpuSec();
     const b0 = performance.now();
     const triggered = await Promise.all(Array.from({ length: args.builds }, () => rig.trigger()));
     await Promise.all(triggered.map((t) => rig.finished(t.id, 120_000 + args.builds * 6_000)));
     const bosunWallMs = performance.now() - b0;
     const cpu = process.cpuUsage(cpu0);
     const childCpu = childCpuSec() - child0;
+    const machineCpu = machineCpuSec() - machine0;
     const timings = await Promise.all(triggered.map((t) => rig.timing(t.id, t.t0, undefined)));
     const failed = timings.filter((t) => t.status !== 'success');
     if (failed.length > 0) throw new Error(`${failed.length} of the ${args.builds} builds did not succeed: ${failed.map((f) => `#${f.id} ${f.status}`).join(', ')}`);
@@ -260,6 +275,8 @@ async function throughput(imageId: string, baselineRssMiB: number): Promise<Thro
       bosunChildCpuSec: childCpu,
       cpuPerBuildSec: cpuSec / args.builds,
       cpuPerBuildWithChildrenSec: (cpuSec + childCpu) / args.builds,
+      machineCpuPerFloorRunSec: (floorMachineCpu[0]! + floorMachineCpu[1]!) / 2 / args.builds,
+      machineCpuPerBuildSec: machineCpu / args.builds,
       idle: { ...idle, freshRssMiB: fresh.rssMiB, freshHeapUsedMiB: fresh.heapUsedMiB, processBaselineRssMiB: baselineRssMiB },
       breakdown: breakdownOf(timings),
     };
@@ -345,6 +362,8 @@ function report(r: { docker?: LatencyResult; swarm?: LatencyResult; local?: Late
     out.push('');
     out.push(`Bosun CPU during the ${t.builds} builds: ${t.bosunCpuSec.toFixed(2)} s in its process (server + workers, in-process; includes the bench's small event reader) = ${t.cpuPerBuildSec.toFixed(3)} CPU-s/build;`);
     out.push(`  plus ${t.bosunChildCpuSec.toFixed(2)} s in its child processes (tar; git ls-remote and clone from the host mirror, run by the git helper process) = ${t.cpuPerBuildWithChildrenSec.toFixed(3)} CPU-s/build with them. (dockerd/containerd CPU is not counted.)`);
+    out.push(`Whole machine busy CPU (/proc/stat: engine, containerd, runc, Bosun, anything else running): ${t.machineCpuPerBuildSec.toFixed(3)} CPU-s per Bosun build vs ${t.machineCpuPerFloorRunSec.toFixed(3)} per bare service = ${ratio(t.machineCpuPerBuildSec, t.machineCpuPerFloorRunSec)};`);
+    out.push(`  without Bosun's process and children: ${(t.machineCpuPerBuildSec - t.cpuPerBuildWithChildrenSec).toFixed(3)} CPU-s per build (what the engine does for Bosun's steps, networks and volumes).`);
     out.push(`Memory (server + HTTP + advance worker + ${t.concurrency} stage workers, one process; this process with all code loaded under tsx, before any Bosun started: ${t.idle.processBaselineRssMiB.toFixed(0)} MiB RSS):`);
     out.push(`  fresh idle: RSS ${t.idle.freshRssMiB.toFixed(0)} MiB, heap used ${t.idle.freshHeapUsedMiB.toFixed(0)} MiB; idle after ${t.builds} builds: RSS ${t.idle.rssMiB.toFixed(0)} MiB, heap used ${t.idle.heapUsedMiB.toFixed(0)} / ${t.idle.heapTotalMiB.toFixed(0)} MiB`);
   }
