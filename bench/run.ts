@@ -18,7 +18,7 @@ import v8 from 'node:v8';
 import vm from 'node:vm';
 import Docker from 'dockerode';
 import { installRoot } from '../src/config.js';
-import { gitHelperPid } from '../src/git/git.js';
+import { processHelperPid } from '../src/process/process-helper.js';
 import { BosunRig, type BuildTiming, type ExecutorKind } from './bosun-rig.js';
 import { ContainerStarts } from './container-starts.js';
 import { bareServiceOnce, dockerRunOnce, sweepFloor, type FloorRun } from './floor.js';
@@ -80,7 +80,7 @@ function procStat(pid: number | 'self'): number[] {
 
 /**
  * CPU seconds of this process's children (tar, docker CLI, and git), from /proc: the waited-for
- * ones (cutime + cstime), plus Bosun's long-lived git helper, which runs git for this process
+ * ones (cutime + cstime), plus Bosun's long-lived process helper, which runs git and workspace copies for this process
  * (its own utime + stime and its waited-for children's).
  */
 /** CPU seconds the whole machine has been busy (all processes, all cores), from /proc/stat. */
@@ -94,7 +94,7 @@ function childCpuSec(): number {
   try {
     const self = procStat('self');
     let ticks = self[13]! + self[14]!;
-    const helper = gitHelperPid();
+    const helper = processHelperPid();
     if (helper !== undefined) {
       const h = procStat(helper);
       ticks += h[11]! + h[12]! + h[13]! + h[14]!;
@@ -361,7 +361,7 @@ function report(r: { docker?: LatencyResult; swarm?: LatencyResult; local?: Late
     ]));
     out.push('');
     out.push(`Bosun CPU during the ${t.builds} builds: ${t.bosunCpuSec.toFixed(2)} s in its process (server + workers, in-process; includes the bench's small event reader) = ${t.cpuPerBuildSec.toFixed(3)} CPU-s/build;`);
-    out.push(`  plus ${t.bosunChildCpuSec.toFixed(2)} s in its child processes (tar; git ls-remote and clone from the host mirror, run by the git helper process) = ${t.cpuPerBuildWithChildrenSec.toFixed(3)} CPU-s/build with them. (dockerd/containerd CPU is not counted.)`);
+    out.push(`  plus ${t.bosunChildCpuSec.toFixed(2)} s in its child processes (run by the process helper: git ls-remote, clone from the host mirror, and the copy into the workspace volume) = ${t.cpuPerBuildWithChildrenSec.toFixed(3)} CPU-s/build with them. (dockerd/containerd CPU is not counted.)`);
     out.push(`Whole machine busy CPU (/proc/stat: engine, containerd, runc, Bosun, anything else running): ${t.machineCpuPerBuildSec.toFixed(3)} CPU-s per Bosun build vs ${t.machineCpuPerFloorRunSec.toFixed(3)} per bare service = ${ratio(t.machineCpuPerBuildSec, t.machineCpuPerFloorRunSec)};`);
     out.push(`  without Bosun's process and children: ${(t.machineCpuPerBuildSec - t.cpuPerBuildWithChildrenSec).toFixed(3)} CPU-s per build (what the engine does for Bosun's steps, networks and volumes).`);
     out.push(`Memory (server + HTTP + advance worker + ${t.concurrency} stage workers, one process; this process with all code loaded under tsx, before any Bosun started: ${t.idle.processBaselineRssMiB.toFixed(0)} MiB RSS):`);

@@ -1,14 +1,6 @@
 import { InfraError, UserError } from '../errors.js';
 import { isSha } from '../domain/ref-name.js';
-import { ProcessRunner } from '../process/process-runner.js';
-
-/** Git runs from one small helper process, not forked from this large one (see `ProcessRunner`). */
-const runner = new ProcessRunner();
-
-/** The git helper's process id while it runs (the bench adds its CPU to Bosun's). */
-export function gitHelperPid(): number | undefined {
-  return runner.pid;
-}
+import { processHelper as runner } from '../process/process-helper.js';
 
 /**
  * Git through `execFile` only (in the helper): never a shell, and every ref or URL comes after `--` (R11).

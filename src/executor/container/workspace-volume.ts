@@ -1,20 +1,27 @@
+import { stat } from 'node:fs/promises';
+import { join } from 'node:path';
 import type Docker from 'dockerode';
 import { labelKeys } from '../executor.js';
 import { buildLabels, workspaceFillName, workspaceMarkerName, workspaceVolumeName } from './resource-names.js';
 import { engineError, ignoreNotFound, retryWhileConflict, statusCode } from './docker-errors.js';
 import { stepUser, workspaceMount } from './isolation.js';
 import { tarWorkspace } from './tar-workspace.js';
+import { fillHostVolume, hostVolumeDirectory } from './host-volume-fill.js';
 
 /**
  * The build's workspace as a named volume, `bosun-<instance>-ws-<buildId>`, shared by its steps: the
  * host checkout is never bind-mounted (R15). It is filled once per build by copying the host
- * workspace into it (an in-process tar of the directory, streamed to `putArchive` of a created, never
- * started helper container that mounts the volume; files owned by the step user).
+ * workspace into it, files owned by the step user, `workspaceReadyFile` last. Two ways:
+ * - direct (`fill: 'auto'`, when Bosun runs as root on the engine's host and the volume is a
+ *   plain local one): copied into the volume's directory (`fillHostVolume`); its ready file
+ *   marks it complete.
+ * - helper (otherwise, or `fill: 'helper'`): an in-process tar of the directory, streamed to
+ *   `putArchive` of a created, never started helper container that mounts the volume. The
+ *   helper is created as `bosun-wsfill-<buildId>` and renamed to `bosun-<instance>-wsready-<buildId>`
+ *   once the copy succeeded; that name marks the volume as complete. A crash mid-copy leaves no
+ *   marker, so the next step replaces the stale helper and copies again (over the partial copy).
  *
- * Idempotency: the helper is created as `bosun-wsfill-<buildId>` and renamed to
- * `bosun-<instance>-wsready-<buildId>` once the copy succeeded; that name marks the volume as complete.
- * A crash mid-copy leaves no marker, so the next step replaces the stale helper and copies
- * again (over the partial copy). In-process callers share one fill.
+ * In-process callers share one fill.
  * `remove` deletes the marker and the volume (waiting while a step still uses it).
  *
  * Swarm on one node: the volume is local to the manager, where the steps run. Several nodes
@@ -31,10 +38,12 @@ export class WorkspaceVolumes {
   readonly #instanceId: string;
   readonly #pending = new Map<string, Promise<string>>();
   readonly #fresh = new Map<string, Promise<boolean>>();
+  readonly #mode: 'auto' | 'helper';
 
-  constructor(docker: Docker, instanceId: string) {
+  constructor(docker: Docker, instanceId: string, opts: { fill?: 'auto' | 'helper' } = {}) {
     this.#docker = docker;
     this.#instanceId = instanceId;
+    this.#mode = opts.fill ?? 'auto';
   }
 
   /** The volume's name, filled from `workspace` the first time. `imageId` serves the helper. */
@@ -78,8 +87,21 @@ export class WorkspaceVolumes {
   async #fill(buildId: string, workspace: string, imageId: string, fresh: (value: boolean) => void): Promise<string> {
     const volume = workspaceVolumeName(this.#instanceId, buildId);
     const marker = workspaceMarkerName(this.#instanceId, buildId);
-    if (await this.#exists(marker)) return volume;
     const labels = buildLabels(buildId, this.#instanceId);
+    if (this.#mode === 'auto') {
+      try {
+        const data = await hostVolumeDirectory(await this.#docker.createVolume({ Name: volume, Labels: labels }));
+        if (data) {
+          if (await stat(join(data, workspaceReadyFile)).then(() => true, () => false)) return volume;
+          fresh(true);
+          await fillHostVolume(workspace, data, workspaceReadyFile);
+          return volume;
+        }
+      } catch (err) {
+        throw engineError(`could not prepare the workspace volume ${volume}`, err);
+      }
+    }
+    if (await this.#exists(marker)) return volume;
     try {
       await this.#docker.createVolume({ Name: volume, Labels: labels });
       fresh(true);
