@@ -21,6 +21,8 @@ import { keys as makeKeys, type Keys } from './keys.js';
 export class BuildStore {
   private readonly k: Keys;
   private readonly scripts: BuildScripts;
+  /** The JSON this store last read or wrote per build: `update`'s first guess (see there). */
+  private readonly recent = new Map<string, string>();
   constructor(
     private readonly redis: Redis,
     prefix = 'bosun',
@@ -47,7 +49,9 @@ export class BuildStore {
 
   async get(id: string): Promise<Build | null> {
     const json = await this.redis.hget(this.k.build(id), 'json');
-    return json ? (JSON.parse(json) as Build) : null;
+    if (!json) return null;
+    this.remember(id, json);
+    return JSON.parse(json) as Build;
   }
 
   async require(id: string): Promise<Build> {
@@ -71,23 +75,63 @@ export class BuildStore {
   /**
    * Applies `mutate` to a copy of the build and writes it if nobody else wrote in between.
    * Returns the written build, or the unchanged one if `mutate` returned null.
+   *
+   * The first attempt starts from the record this store last read or wrote for the build (no
+   * read round trip); the compare-and-set checks that guess, and a lost one returns the
+   * current record for the next attempt. A `null` from `mutate` on a guessed record is only
+   * trusted after reading the record again.
    */
   async update(id: string, mutate: (build: Build) => BuildEvent[] | null): Promise<{ build: Build; changed: boolean }> {
+    let json = this.recent.get(id);
+    let fresh = json === undefined;
+    json ??= await this.readJson(id);
     for (let attempt = 0; attempt < 20; attempt++) {
-      const current = await this.require(id);
-      const next = structuredClone(current);
+      const next = JSON.parse(json) as Build;
+      const version = next.version;
       const events = mutate(next);
-      if (events === null) return { build: current, changed: false };
-      next.version = current.version + 1;
-      const ok = await this.scripts.bosunUpdateBuild(
+      if (events === null) {
+        if (fresh) return { build: JSON.parse(json) as Build, changed: false };
+        json = await this.readJson(id);
+        fresh = true;
+        continue;
+      }
+      next.version = version + 1;
+      const nextJson = JSON.stringify(next);
+      const reply = await this.scripts.bosunUpdateBuild(
         this.k.build(id), this.k.activeBuilds, this.k.events,
-        String(current.version), JSON.stringify(next), id, isTerminal(next.status) && next.status !== 'skipped' ? '0' : '1',
+        String(version), nextJson, id, isTerminal(next.status) && next.status !== 'skipped' ? '0' : '1',
         String(this.eventsMaxLen), ...events.map((e) => JSON.stringify(e)),
       );
-      if (ok === 1) return { build: next, changed: true };
-      await new Promise((r) => setTimeout(r, Math.random() * 5 * (attempt + 1)));
+      if (reply === 1) {
+        this.remember(id, nextJson);
+        return { build: next, changed: true };
+      }
+      if (typeof reply !== 'string') {
+        this.recent.delete(id);
+        throw new UserError('unknown_build', `no build #${id}`);
+      }
+      // Someone else wrote first (or our guess was old): go again from what is there now.
+      this.remember(id, reply);
+      const wasGuess = !fresh;
+      json = reply;
+      fresh = true;
+      if (!wasGuess) await new Promise((r) => setTimeout(r, Math.random() * 5 * (attempt + 1)));
     }
     throw new InfraError('conflict', `build ${id} kept changing under us; giving up after 20 attempts`);
+  }
+
+  private async readJson(id: string): Promise<string> {
+    const json = await this.redis.hget(this.k.build(id), 'json');
+    if (!json) throw new UserError('unknown_build', `no build #${id}`);
+    this.remember(id, json);
+    return json;
+  }
+
+  /** Keeps the record last seen for `id` as `update`'s first guess (the newest few hundred builds). */
+  private remember(id: string, json: string): void {
+    this.recent.delete(id);
+    this.recent.set(id, json);
+    if (this.recent.size > recentMax) this.recent.delete(this.recent.keys().next().value!);
   }
 
   /** Records a dedupe key; true the first time it is seen within the TTL (R2). */
@@ -104,6 +148,9 @@ export class BuildStore {
     await this.redis.set(this.k.dedupe(key), value, 'EX', ttlSec);
   }
 }
+
+/** How many builds' last-seen records `update` keeps as guesses. */
+const recentMax = 256;
 
 /** The scripts below, as commands on the connection. */
 interface BuildScripts {
@@ -124,10 +171,14 @@ end
 return 1
 `;
 
-/** KEYS: build, active set, events. ARGV: expected version, json, id, active(1/0), maxlen, events… */
+/**
+ * KEYS: build, active set, events. ARGV: expected version, json, id, active(1/0), maxlen, events…
+ * Returns 1 when written, the current JSON when the version differs, 0 when there is no build.
+ */
 const UPDATE_LUA = `
 local v = redis.call('HGET', KEYS[1], 'version')
-if v ~= ARGV[1] then return 0 end
+if v == false then return 0 end
+if v ~= ARGV[1] then return redis.call('HGET', KEYS[1], 'json') end
 redis.call('HSET', KEYS[1], 'json', ARGV[2], 'version', tostring(tonumber(v) + 1))
 if ARGV[4] == '1' then redis.call('SADD', KEYS[2], ARGV[3]) else redis.call('SREM', KEYS[2], ARGV[3]) end
 for i = 6, #ARGV do
