@@ -57,9 +57,11 @@ export async function runStage(deps: WorkerDeps, buildId: string, stageName: str
     const workspace = await ensureWorkspace(deps.config, initial);
     let outcome: StageOutcome = 'success';
     for (const planned of stage.steps) {
-      const current = findStep(await deps.store.require(buildId), stageName, planned.name);
+      // One read per step says both what the step is at and whether the build was cancelled.
+      const latest = await deps.store.require(buildId);
+      const current = findStep(latest, stageName, planned.name);
       if (!current || current.status === 'success') continue;
-      if (cancelled || (await isCancelled(deps, buildId))) {
+      if (cancelled || latest.status === 'cancelled') {
         outcome = 'cancelled';
         break;
       }
@@ -68,7 +70,7 @@ export async function runStage(deps: WorkerDeps, buildId: string, stageName: str
         await deps.executor.destroyRef(current.executorRef).catch((err: unknown) => log.warn({ err }, 'Could not destroy the earlier run'));
       }
       const result: StepResult = await runStep(deps, {
-        build: initial, stage: stageName, step: planned.name, workspace,
+        build: latest, stage: stageName, step: planned.name, workspace,
         onStarted: (stop) => {
           stopCurrent = stop;
           if (cancelled) stop();
@@ -126,11 +128,6 @@ function closeStep(b: Build, s: StageRun, st: StepRun, outcome: StageOutcome, no
   return [];
 }
 
-async function isCancelled(deps: WorkerDeps, buildId: string): Promise<boolean> {
-  const b = await deps.store.get(buildId);
-  return !b || b.status === 'cancelled';
-}
-
 const heartbeatMs = 2000;
 /** A claim outlives three missed heartbeats; then a dead worker's stage can be taken over. */
 const claimTtlMs = 3 * heartbeatMs;
@@ -143,6 +140,7 @@ function startHeartbeat(deps: WorkerDeps, buildId: string, stage: string, owner:
       () => undefined,
     );
   };
-  beat();
+  // The claim was just taken; the first beat only says that a worker is alive on the stage.
+  void deps.queue.heartbeat?.(buildId, stage).catch(() => undefined);
   return setInterval(beat, heartbeatMs);
 }

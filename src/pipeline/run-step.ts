@@ -15,6 +15,7 @@ export interface StepResult {
 }
 
 export interface RunStepInput {
+  /** The build as recently read (the step's `runs` says whether it has an earlier log to drop). */
   build: Build;
   stage: string;
   step: string;
@@ -35,7 +36,9 @@ export async function runStep(deps: WorkerDeps, input: RunStepInput): Promise<St
   if (!planned || !stagePlan) throw new Error(`step ${stage}/${step} is not in build #${build.id}`);
   const spec = stepSpecFor(deps, build, stage, planned.plan, input.workspace);
 
-  await deps.logs.reset(build.id, stage, step);
+  // A step that never ran has no log yet; one that did starts a fresh log (before it is `running`,
+  // so whoever follows the new run never reads the old one).
+  if (planned.runs > 0) await deps.logs.reset(build.id, stage, step);
   // The record as of this write also says where the stage's earlier steps ran (placement).
   const { build: current } = await deps.store.update(build.id, (b) => {
     const s = findStage(b, stage);

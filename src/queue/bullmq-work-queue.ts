@@ -12,12 +12,17 @@ import { advanceQueueName, stageJobId, stageQueueName } from './queues.js';
 export class BullmqWorkQueue implements WorkQueue {
   private readonly queues = new Map<string, Queue>();
   private readonly k;
+  private readonly scripts: ClaimScripts;
 
   constructor(
     private readonly connection: Redis,
     private readonly prefix = 'bosun',
   ) {
     this.k = makeKeys(prefix);
+    // Sent by SHA (EVALSHA) rather than as script text on every beat.
+    connection.defineCommand('bosunClaimStage', { numberOfKeys: 1, lua: claimScript });
+    connection.defineCommand('bosunReleaseStage', { numberOfKeys: 1, lua: releaseScript });
+    this.scripts = connection as unknown as ClaimScripts;
   }
 
   queue(name: string): Queue {
@@ -54,12 +59,12 @@ export class BullmqWorkQueue implements WorkQueue {
   }
 
   async claimStage(buildId: string, stage: string, owner: string, ttlMs: number): Promise<boolean> {
-    const held = await this.connection.eval(claimScript, 1, this.k.stageClaim(buildId, stage), owner, String(ttlMs));
+    const held = await this.scripts.bosunClaimStage(this.k.stageClaim(buildId, stage), owner, String(ttlMs));
     return held === 1;
   }
 
   async releaseStage(buildId: string, stage: string, owner: string): Promise<void> {
-    await this.connection.eval(releaseScript, 1, this.k.stageClaim(buildId, stage), owner);
+    await this.scripts.bosunReleaseStage(this.k.stageClaim(buildId, stage), owner);
   }
 
   async lastHeartbeat(buildId: string, stage: string): Promise<number | null> {
@@ -78,6 +83,11 @@ export class BullmqWorkQueue implements WorkQueue {
     await Promise.all([...this.queues.values()].map((q) => q.close()));
     this.queues.clear();
   }
+}
+
+interface ClaimScripts {
+  bosunClaimStage(key: string, owner: string, ttlMs: string): Promise<unknown>;
+  bosunReleaseStage(key: string, owner: string): Promise<unknown>;
 }
 
 /** Take the claim when free, renew it when ours: 1 held, 0 another owner's. */
