@@ -10,20 +10,21 @@ import { routingLabels } from './step-placement.js';
  * Verb: look at a build and move it on — start it if it has no plan yet, queue every stage
  * whose `needs` all succeeded, skip stages whose needs did not, and finish the build once
  * every stage is done. Idempotent and safe to run concurrently: the store's compare-and-set
- * decides, and queued stages are (re-)enqueued with a deduplicating job id.
+ * decides, and queued stages are (re-)enqueued with a deduplicating job id. Returns the build as
+ * this pass left it (what it wrote, or what it read when there was nothing to do).
  */
-export async function advanceBuild(deps: PipelineDeps, buildId: string): Promise<void> {
+export async function advanceBuild(deps: PipelineDeps, buildId: string): Promise<Build> {
   let build = await deps.store.require(buildId);
-  if (isTerminal(build.status)) return;
+  if (isTerminal(build.status)) return build;
   if (build.stages.length === 0) {
-    await startBuild(deps, build);
-    build = await deps.store.require(buildId);
-    if (isTerminal(build.status)) return;
+    build = (await startBuild(deps, build)) ?? (await deps.store.require(buildId));
+    if (isTerminal(build.status)) return build;
   }
   const { build: next } = await deps.store.update(buildId, (b) => step(b));
   for (const stage of next.stages) {
     if (stage.status === 'queued') await deps.queue.runStage(next.id, stage.name, next.attempt, routingLabels(deps.config.swarm, stage.labels));
   }
+  return next;
 }
 
 function step(b: Build): BuildEvent[] | null {

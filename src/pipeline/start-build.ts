@@ -14,23 +14,24 @@ import { ensureWorkspace } from './workspace.js';
  * Verb: start a queued build — check out its commit, read and validate `bosun.yml`, compile
  * the plan for this trigger and record its stages. A bad spec or a vanished ref fails the
  * build at once with the reason (`bosun.yml:14:9 path: message`); it is never retried.
- * Infrastructure errors propagate so the queue retries.
+ * Infrastructure errors propagate so the queue retries. Returns the build as it now is, or null
+ * when it was not a queued build without a plan (nothing done).
  */
-export async function startBuild(deps: PipelineDeps, build: Build): Promise<void> {
-  if (build.status !== 'queued' || build.stages.length > 0) return;
+export async function startBuild(deps: PipelineDeps, build: Build): Promise<Build | null> {
+  if (build.status !== 'queued' || build.stages.length > 0) return null;
   let plan: ExecutionPlan;
   try {
     plan = await loadPlan(deps, build);
   } catch (err) {
     if (!(err instanceof CodedError) || err.retryable) throw err;
-    await deps.store.update(build.id, (b) => {
+    const { build: failed } = await deps.store.update(build.id, (b) => {
       if (b.status !== 'queued' || b.stages.length > 0) return null;
       return setBuildStatus(b, 'failed', nowIso(), { code: err.code, message: err.message });
     });
     deps.log.info({ buildId: build.id, code: err.code, reason: err.message }, 'Build failed before its first stage');
-    return;
+    return failed;
   }
-  await deps.store.update(build.id, (b) => {
+  const { build: started } = await deps.store.update(build.id, (b) => {
     if (b.status !== 'queued' || b.stages.length > 0) return null;
     const now = nowIso();
     b.specPath = plan.specPath;
@@ -41,23 +42,20 @@ export async function startBuild(deps: PipelineDeps, build: Build): Promise<void
     }
     return events;
   });
+  return started;
 }
 
 async function loadPlan(deps: PipelineDeps, build: Build): Promise<ExecutionPlan> {
   const dir = await ensureWorkspace(deps.config, build);
   const file = await readSpecFile(dir);
+  const timeoutSec = deps.config.limits.stepTimeoutDefaultSec;
   const parsed = parseSpec(file.text, file.path);
   if (!parsed.ok) {
     const first = parsed.errors[0];
     const more = parsed.errors.length > 1 ? ` (and ${parsed.errors.length - 1} more)` : '';
     throw new UserError('spec_invalid', `${first ? formatSpecError(first) : `${file.path}: invalid`}${more}`);
   }
-  return compilePlan(
-    parsed.spec,
-    { event: build.trigger.event, branch: build.ref },
-    file.path,
-    { timeoutSec: deps.config.limits.stepTimeoutDefaultSec },
-  );
+  return compilePlan(parsed.spec, { event: build.trigger.event, branch: build.ref }, file.path, { timeoutSec });
 }
 
 function describeSkipped(plan: ExecutionPlan): string {

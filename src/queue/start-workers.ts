@@ -1,5 +1,6 @@
 import { DelayedError, UnrecoverableError, Worker, type Job } from 'bullmq';
 import type { Redis } from 'ioredis';
+import type { Build } from '../domain/build.js';
 import { CodedError, StageBusyError } from '../errors.js';
 
 /** How long a stage job held by another live worker waits before it looks again. */
@@ -52,8 +53,11 @@ export function startWorkers(deps: WorkerDeps, opts: WorkerOptions): RunningWork
   if (opts.advance) {
     const w = new Worker(advanceQueueName, async (job: Job) => {
       const data = AdvanceJob.parse(job.data);
-      await unrecoverableOnUserError(() => advanceBuild(deps, data.buildId));
-      if (await isFinishedForGood(deps, data.buildId)) cleanup.schedule(data.buildId);
+      let build: Build | undefined;
+      await unrecoverableOnUserError(async () => {
+        build = await advanceBuild(deps, data.buildId);
+      });
+      if (build && isFinishedForGood(build)) cleanup.schedule(data.buildId);
     }, { ...common, concurrency: 4 });
     w.on('error', (err) => deps.log.warn({ err }, 'Advance worker error'));
     workers.push(w);
@@ -106,11 +110,11 @@ async function failStage(deps: WorkerDeps, job: StageJob): Promise<void> {
  * Whether the build has succeeded and nothing of it still runs: then what it held on this host
  * (the executor's per-build network and workspace volume, the checkout) can go. A build that
  * failed or was cancelled keeps them, so `retry --failed` resumes with the files its passed
- * steps made; the worker pool's sweep removes those after the retention time.
+ * steps made; the worker pool's sweep removes those after the retention time. `build` is the
+ * record as the advance pass left it.
  */
-async function isFinishedForGood(deps: WorkerDeps, buildId: string): Promise<boolean> {
-  const build = await deps.store.get(buildId);
-  if (!build || (build.status !== 'success' && build.status !== 'skipped')) return false;
+function isFinishedForGood(build: Build): boolean {
+  if (build.status !== 'success' && build.status !== 'skipped') return false;
   return !build.stages.some((s) => s.status === 'running' || s.steps.some((st) => st.status === 'running'));
 }
 
