@@ -9,6 +9,7 @@ import { compilePlan } from '../spec/compile-plan.js';
 import type { PipelineDeps } from './pipeline-deps.js';
 import { setBuildStatus, nowIso } from './transition.js';
 import { ensureWorkspace } from './workspace.js';
+import { PlanCache } from './plan-cache.js';
 
 /**
  * Verb: start a queued build — check out its commit, read and validate `bosun.yml`, compile
@@ -45,17 +46,25 @@ export async function startBuild(deps: PipelineDeps, build: Build): Promise<Buil
   return started;
 }
 
+/** Plans compiled in this process, by spec bytes and trigger. */
+const plans = new PlanCache();
+
 async function loadPlan(deps: PipelineDeps, build: Build): Promise<ExecutionPlan> {
   const dir = await ensureWorkspace(deps.config, build);
   const file = await readSpecFile(dir);
   const timeoutSec = deps.config.limits.stepTimeoutDefaultSec;
+  const key = PlanCache.key({ text: file.text, path: file.path, event: build.trigger.event, branch: build.ref, timeoutSec });
+  const cached = plans.get(key);
+  if (cached) return cached;
   const parsed = parseSpec(file.text, file.path);
   if (!parsed.ok) {
     const first = parsed.errors[0];
     const more = parsed.errors.length > 1 ? ` (and ${parsed.errors.length - 1} more)` : '';
     throw new UserError('spec_invalid', `${first ? formatSpecError(first) : `${file.path}: invalid`}${more}`);
   }
-  return compilePlan(parsed.spec, { event: build.trigger.event, branch: build.ref }, file.path, { timeoutSec });
+  const plan = compilePlan(parsed.spec, { event: build.trigger.event, branch: build.ref }, file.path, { timeoutSec });
+  plans.set(key, plan);
+  return plan;
 }
 
 function describeSkipped(plan: ExecutionPlan): string {
