@@ -22,9 +22,9 @@ const liveJobStates = new Set(['active', 'waiting', 'delayed', 'prioritized', 'w
  */
 export async function watchdogPass(deps: PipelineDeps, jobs: StageJobInspector, staleMs: number): Promise<string[]> {
   const actions: string[] = [];
-  for (const id of await deps.store.activeIds()) {
-    const build = await deps.store.get(id);
+  for (const build of await deps.store.getMany(await deps.store.activeIds())) {
     if (!build || isTerminal(build.status)) continue;
+    const id = build.id;
     if (build.stages.length === 0) {
       // Only a build stuck without a plan: re-advancing a fresh one races its first checkout.
       if (Date.now() - Date.parse(build.createdAt) >= staleMs) await deps.queue.advance(id);
@@ -38,6 +38,8 @@ export async function watchdogPass(deps: PipelineDeps, jobs: StageJobInspector, 
         continue;
       }
       if (stage.status !== 'running' && stage.status !== 'queued') continue;
+      // A running stage with a recent heartbeat is alive whatever its job's state: look no further.
+      if (stage.status === 'running' && (await hasRecentHeartbeat(jobs, id, stage.name, staleMs))) continue;
       const labels = routingLabels(deps.config.swarm, stage.labels);
       const state = await jobs.stageJobState(id, stage.name, build.attempt, labels);
       if (liveJobStates.has(state)) continue;
@@ -46,8 +48,6 @@ export async function watchdogPass(deps: PipelineDeps, jobs: StageJobInspector, 
         actions.push(`requeued ${id}/${stage.name}`);
         continue;
       }
-      const beat = await jobs.lastHeartbeat(id, stage.name);
-      if (beat !== null && Date.now() - beat < staleMs) continue;
       const current = await deps.store.get(id);
       if (!current || findStage(current, stage.name)?.status !== 'running') continue;
       await finishStage(deps, id, stage.name, 'failed_infra');
@@ -57,6 +57,11 @@ export async function watchdogPass(deps: PipelineDeps, jobs: StageJobInspector, 
     }
   }
   return actions;
+}
+
+async function hasRecentHeartbeat(jobs: StageJobInspector, buildId: string, stage: string, staleMs: number): Promise<boolean> {
+  const beat = await jobs.lastHeartbeat(buildId, stage);
+  return beat !== null && Date.now() - beat < staleMs;
 }
 
 export function startWatchdog(deps: PipelineDeps, jobs: StageJobInspector, intervalMs: number): () => void {

@@ -72,11 +72,10 @@ export class BullmqWorkQueue implements WorkQueue {
     return v ? Number(v) : null;
   }
 
-  /** BullMQ state of a stage job (`active`, `waiting`, `failed`, … or `missing`). */
+  /** BullMQ state of a stage job (`active`, `waiting`, `failed`, … or `missing`), in one script call. */
   async stageJobState(buildId: string, stage: string, attempt: number, labels: string[]): Promise<string> {
-    const job = await this.queue(stageQueueName(labels)).getJob(stageJobId({ buildId, stage, attempt }));
-    if (!job) return 'missing';
-    return job.getState();
+    const state = await this.queue(stageQueueName(labels)).getJobState(stageJobId({ buildId, stage, attempt }));
+    return state === 'unknown' ? 'missing' : state;
   }
 
   async close(): Promise<void> {

@@ -54,6 +54,21 @@ export class BuildStore {
     return JSON.parse(json) as Build;
   }
 
+  /** Several builds in one round trip, in the order asked (null for one that does not exist). */
+  async getMany(ids: readonly string[]): Promise<(Build | null)[]> {
+    if (ids.length === 0) return [];
+    const pipeline = this.redis.pipeline();
+    for (const id of ids) pipeline.hget(this.k.build(id), 'json');
+    const replies = (await pipeline.exec()) ?? [];
+    return ids.map((id, i) => {
+      const [err, json] = replies[i] ?? [null, null];
+      if (err) throw err;
+      if (typeof json !== 'string') return null;
+      this.remember(id, json);
+      return JSON.parse(json) as Build;
+    });
+  }
+
   async require(id: string): Promise<Build> {
     const build = await this.get(id);
     if (!build) throw new UserError('unknown_build', `no build #${id}`);

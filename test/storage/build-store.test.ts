@@ -105,3 +105,14 @@ test('an update of a build removed since this store last saw it is an unknown_bu
 
   await assert.rejects(store.update(gone.id, (x) => note(x, 'a')), /no build #/);
 });
+
+test('getMany reads several builds in the order asked, null for one that does not exist', async () => {
+  const store = new BuildStore(redis.client(), 'many');
+  const [first, second] = [build(), build()];
+  await store.create(first, []);
+  await store.create(second, []);
+
+  const found = await store.getMany([second.id, '999999', first.id]);
+
+  assert.deepEqual(found.map((b) => b?.id ?? null), [second.id, null, first.id]);
+});

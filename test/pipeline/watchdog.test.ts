@@ -1,0 +1,67 @@
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { startRedis, type TestRedis } from '../support/redis-server.js';
+import { loadConfig } from '../../src/config.js';
+import { silentLogger } from '../../src/logger.js';
+import { BuildStore } from '../../src/storage/build-store.js';
+import { watchdogPass, type StageJobInspector } from '../../src/pipeline/watchdog.js';
+import type { PipelineDeps, WorkQueue } from '../../src/pipeline/pipeline-deps.js';
+import type { Build } from '../../src/domain/build.js';
+import type { RunStatus } from '../../src/domain/status.js';
+
+let redis: TestRedis;
+before(async () => {
+  redis = await startRedis();
+});
+after(async () => {
+  await redis?.stop();
+});
+
+const staleMs = 10_000;
+
+// What the watchdog does with a queued or running stage, given its job's state and the stage's
+// last heartbeat (R17, R20): only a running stage with neither a live job nor a recent beat has
+// lost its worker; only a queued stage with no live job is queued again.
+const cases: { name: string; stage: RunStatus; job: string; beatAgoMs: number | null; action: string | null; final: RunStatus }[] = [
+  { name: 'a running stage with a recent heartbeat is left alone, whatever its job', stage: 'running', job: 'missing', beatAgoMs: 1000, action: null, final: 'running' },
+  { name: 'a running stage whose heartbeat stopped but whose job is active is left alone', stage: 'running', job: 'active', beatAgoMs: 60_000, action: null, final: 'running' },
+  { name: 'a running stage with no heartbeat and no live job failed for an infrastructure reason', stage: 'running', job: 'missing', beatAgoMs: null, action: 'failed', final: 'failed_infra' },
+  { name: 'a running stage whose heartbeat stopped and whose job failed failed for an infrastructure reason', stage: 'running', job: 'failed', beatAgoMs: 60_000, action: 'failed', final: 'failed_infra' },
+  { name: 'a queued stage whose job waits is left alone', stage: 'queued', job: 'waiting', beatAgoMs: null, action: null, final: 'queued' },
+  { name: 'a queued stage whose job is gone is queued again', stage: 'queued', job: 'missing', beatAgoMs: null, action: 'requeued', final: 'queued' },
+];
+
+let seq = 1;
+for (const c of cases) {
+  test(c.name, async () => {
+    const prefix = `w${seq}`;
+    const store = new BuildStore(redis.client(), prefix);
+    const build: Build = {
+      id: String(seq++), repo: 'demo', ref: 'master', sha: 'a'.repeat(40),
+      trigger: { event: 'manual', source: 'cli', actor: { id: 'u', name: 'u' } },
+      status: 'running', createdAt: new Date().toISOString(), attempt: 1, version: 0,
+      stages: [{
+        name: 'test', status: c.stage, needs: [], labels: [], resources: [],
+        steps: [{ name: 'one', status: c.stage === 'running' ? 'running' : 'pending', image: 'x', runs: 0, plan: { name: 'one', image: 'x', commands: ['true'], env: {}, timeoutSec: 60 } as never }],
+      }],
+    };
+    await store.create(build, []);
+    const queued: string[] = [];
+    const queue: WorkQueue = {
+      advance: async (id) => void queued.push(`advance ${id}`),
+      runStage: async (id, stage) => void queued.push(`stage ${id}/${stage}`),
+    };
+    const jobs: StageJobInspector = {
+      stageJobState: async () => c.job,
+      lastHeartbeat: async () => (c.beatAgoMs === null ? null : Date.now() - c.beatAgoMs),
+    };
+    const deps = { config: loadConfig({}, {}), store, queue, log: silentLogger() } as unknown as PipelineDeps;
+
+    const actions = await watchdogPass(deps, jobs, staleMs);
+
+    assert.deepEqual(actions, c.action ? [`${c.action} ${build.id}/test`] : []);
+    assert.equal((await store.require(build.id)).stages[0]!.status, c.final);
+    const expectQueued = c.action === 'requeued' ? [`stage ${build.id}/test`] : c.action === 'failed' ? [`advance ${build.id}`] : [];
+    assert.deepEqual(queued, expectQueued);
+  });
+}
