@@ -42,11 +42,6 @@ export interface PipelineDeps {
   log: Logger;
   /** Resource leases (R25); absent when the server config has no pools. */
   leases?: LeaseManager;
-  /**
-   * Where steps run, in processes that run them: start-build asks it to prepare the build,
-   * and to clean up again when the build fails before its first stage.
-   */
-  executor?: Pick<Executor, 'prepareBuild' | 'cleanupBuild'>;
 }
 
 /** What a stage worker needs on top: something to run steps with. */

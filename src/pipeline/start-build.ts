@@ -20,16 +20,11 @@ import { PlanCache } from './plan-cache.js';
  */
 export async function startBuild(deps: PipelineDeps, build: Build): Promise<Build | null> {
   if (build.status !== 'queued' || build.stages.length > 0) return null;
-  // The executor's per-build network, made while the commit is checked out (a hint: a
-  // failure only costs the first step that time; what it made goes with the build's cleanup).
-  const prepared = deps.executor?.prepareBuild?.(build.id).catch((err: unknown) => deps.log.warn({ err, buildId: build.id }, 'Could not prepare the build on the executor'));
   let plan: ExecutionPlan;
   try {
     plan = await loadPlan(deps, build);
   } catch (err) {
     if (!(err instanceof CodedError) || err.retryable) throw err;
-    // No step will run: what prepareBuild made goes now, not with the sweep of failed builds.
-    if (prepared) void prepared.then(() => deps.executor?.cleanupBuild(build.id)).catch((e: unknown) => deps.log.warn({ err: e, buildId: build.id }, 'Executor cleanup failed'));
     const { build: failed } = await deps.store.update(build.id, (b) => {
       if (b.status !== 'queued' || b.stages.length > 0) return null;
       return setBuildStatus(b, 'failed', nowIso(), { code: err.code, message: err.message });
