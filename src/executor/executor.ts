@@ -19,10 +19,6 @@
  *   service). It is idempotent: safe twice, safe after a failed start, safe concurrently.
  * - `reap(keep)` removes resources this Bosun instance created that `keep` does not claim
  *   (reconciliation after a crash, R22). Resources carry the labels in `StepSpec.labels`.
- * - `prepareBuild(buildId)` (optional) makes ahead of time what the build's steps will share
- *   (container executors: the build's network), so that its first step does not wait for it.
- *   A hint: callers do not wait for it, and `start` makes whatever is missing anyway.
- *   Whatever it made goes with `cleanupBuild`.
  * - `cleanupBuild(buildId)` removes what the executor made once per build and shared by its
  *   steps (container executors: the build's network and workspace volume). Call it when the
  *   build is finished, after its steps were destroyed. Idempotent; a no-op when nothing exists.
@@ -36,8 +32,6 @@ export interface Executor {
   destroyRef(ref: string): Promise<void>;
   /** Remove owned resources not claimed by `keep` (given the resource's labels). Returns refs removed. */
   reap(keep: (labels: Record<string, string>) => boolean): Promise<string[]>;
-  /** Make the per-build resources the steps will share ahead of time (optional; a hint). */
-  prepareBuild?(buildId: string): Promise<void>;
   /** Remove the per-build resources shared by the build's steps (network, workspace volume). */
   cleanupBuild(buildId: string): Promise<void>;
   /** Release connections and timers. */

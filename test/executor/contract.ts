@@ -230,21 +230,6 @@ export function runExecutorContract(name: string, makeExecutor: () => Promise<Co
       assert.deepEqual(await h.buildResources(deadBuild), []);
     });
 
-    it('prepareBuild makes the shared network ahead of time, the steps use that one, cleanupBuild removes it', caseOptions, async () => {
-      const ownBuild = `${buildId}pb`;
-      const networks = async () => (await h.buildResources(ownBuild)).filter((r) => r.startsWith('network '));
-
-      await h.executor.prepareBuild?.(ownBuild);
-      const prepared = await networks();
-      const { outcome, out } = await runStep(h.executor, spec({ buildId: ownBuild, labels: labelsFor(ownBuild), commands: ['true'] }));
-
-      assert.equal(outcome.exitCode, 0, out.stderr);
-      if (h.perBuildResources) assert.ok(prepared.length > 0, 'a network before any step ran');
-      assert.deepEqual(await networks(), prepared);
-      await h.executor.cleanupBuild(ownBuild);
-      assert.deepEqual(await h.buildResources(ownBuild), []);
-    });
-
     it('cleanupBuild removes the per-build resources and is idempotent', caseOptions, async () => {
       const ownBuild = `${buildId}cb`;
       await runStep(h.executor, spec({ buildId: ownBuild, labels: labelsFor(ownBuild), commands: ['true'] }));

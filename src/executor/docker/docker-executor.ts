@@ -102,11 +102,6 @@ export class DockerExecutor implements Executor {
     return reapOwnedBuilds(this.#opts.docker, this.#opts.instanceId, isLive, (id) => this.cleanupBuild(id));
   }
 
-  /** The build's network, made while the build is checked out (~90 ms for a bridge here). */
-  async prepareBuild(buildId: string): Promise<void> {
-    await this.#networks.ensure(buildId);
-  }
-
   async cleanupBuild(buildId: string): Promise<void> {
     await this.#volumes.remove(buildId);
     await this.#networks.remove(buildId);

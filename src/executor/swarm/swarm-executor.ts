@@ -189,11 +189,6 @@ export class SwarmExecutor implements Executor {
     return reapOwnedBuilds(this.#opts.docker, this.#opts.instanceId, isLive, (id) => this.cleanupBuild(id));
   }
 
-  /** The build's network, made while the build is checked out (~90 ms for a bridge here). */
-  async prepareBuild(buildId: string): Promise<void> {
-    await this.#networks.ensure(buildId);
-  }
-
   async cleanupBuild(buildId: string): Promise<void> {
     if (this.#remote) await this.#remote.sweep(buildId, await this.#localNodeId());
     await this.#volumes.remove(buildId);
