@@ -4,7 +4,10 @@
  *   npm run bench [-- --n 20] [--builds 50] [--concurrency 4] [--quick] [--skip-local] [--only swarm,throughput,…]
  *
  * Floors: A = `docker run --rm <busybox id> true` (CLI), B = a bare one-shot Swarm service via
- * the API (Replicated, RestartPolicy none, image by ID, task polled every 100 ms, removed).
+ * the API (Replicated, RestartPolicy none, image by ID, task polled every 100 ms, removed),
+ * C = floor B with Bosun's isolation and nothing else of Bosun (the build's own network and
+ * volume, the swarm executor's full service spec; see `IsolatedFloor`). The targets are
+ * against A and B; C separates Bosun's own overhead (vs C) from the price of isolation (C vs B).
  * Bosun runs in this process (server, HTTP, advance worker and `--concurrency` stage workers)
  * on its own redis-server; its builds are triggered through `createBuild` (what the API,
  * chat and webhooks call) for a repository whose spec is one `run: "true"` step.
@@ -21,7 +24,7 @@ import { installRoot } from '../src/config.js';
 import { processHelperPid } from '../src/process/process-helper.js';
 import { BosunRig, type BuildTiming, type ExecutorKind } from './bosun-rig.js';
 import { ContainerStarts } from './container-starts.js';
-import { bareServiceOnce, dockerRunOnce, sweepFloor, type FloorRun } from './floor.js';
+import { IsolatedFloor, bareServiceOnce, dockerRunOnce, sweepFloor, type FloorRun } from './floor.js';
 import { timePieces } from './pieces.js';
 import { ms, pool, ratio, summarize, table, type Summary } from './stats.js';
 
@@ -137,6 +140,8 @@ async function bosunOnce(rig: BosunRig, starts: ContainerStarts): Promise<BuildT
 interface LatencyResult {
   executor: ExecutorKind;
   floor?: { name: string; total: Summary; toStart: Summary };
+  /** Swarm only: floor C (Bosun's isolation, nothing else). */
+  isolated?: { total: Summary; toStart: Summary };
   bosun: { toStepRecord: Summary; toContainerStart: Summary; toFinished: Summary };
   breakdown: Record<string, Summary>;
   builds: BuildTiming[];
@@ -168,21 +173,28 @@ async function latency(kind: ExecutorKind, imageId: string, starts: ContainerSta
     const floorRun = kind === 'docker'
       ? () => floorSample(dockerRunOnce(imageId, benchId, `a${seq++}`), starts)
       : kind === 'swarm' ? () => floorSample(bareServiceOnce(docker, imageId, benchId, `b${process.pid}-${seq++}`), starts) : undefined;
+    const iso = kind === 'swarm' ? new IsolatedFloor(docker, imageId, benchId) : undefined;
+    const isoRun = iso ? () => floorSample(iso.once(`c${process.pid}-${seq++}`), starts) : undefined;
     progress(`${kind}: warm-up (${args.warmup} each)`);
     for (let i = 0; i < args.warmup; i++) {
       await floorRun?.();
+      await isoRun?.();
       await bosunOnce(rig, starts);
     }
     const floor: FloorSample[] = [];
+    const isolated: FloorSample[] = [];
     const builds: BuildTiming[] = [];
     for (let i = 0; i < args.n; i++) {
       if (floorRun) floor.push(await floorRun());
+      if (isoRun) isolated.push(await isoRun());
       builds.push(await bosunOnce(rig, starts));
       if ((i + 1) % 5 === 0) progress(`${kind}: ${i + 1}/${args.n}`);
     }
+    await iso?.sweep();
     return {
       executor: kind,
       ...(floorName ? { floor: { name: floorName, total: summarize(floor.map((f) => f.totalMs)), toStart: summarize(floor.map((f) => f.toStartMs)) } } : {}),
+      ...(isoRun ? { isolated: { total: summarize(isolated.map((f) => f.totalMs)), toStart: summarize(isolated.map((f) => f.toStartMs)) } } : {}),
       bosun: {
         toStepRecord: summarize(builds.map((b) => b.stepStartedAt - b.trigger)),
         toContainerStart: summarize(builds.map((b) => b.containerStartedAt - b.trigger)),
@@ -207,6 +219,9 @@ interface ThroughputResult {
   bosunChildCpuSec: number;
   cpuPerBuildSec: number;
   cpuPerBuildWithChildrenSec: number;
+  /** Floor C: the same number of isolated one-shot services (Bosun's spec, own network + volume), same pool. */
+  isolatedWallMs: number;
+  machineCpuPerIsolatedRunSec: number;
   /** Whole-machine busy CPU-s per build or service: Docker engine + containerd + runc + Bosun. */
   machineCpuPerFloorRunSec: number;
   machineCpuPerBuildSec: number;
@@ -261,6 +276,14 @@ async function throughput(imageId: string, baselineRssMiB: number): Promise<Thro
     await pool(4, triggered.length, (i) => rig.cleanupBuild(triggered[i]!.id));
     const floorAfter = await floorRun(2);
     const floorWallMs = (floorBefore + floorAfter) / 2;
+    progress(`throughput: floor C, ${args.builds} isolated one-shot services (Bosun's spec, own network + volume), ${args.concurrency} at a time`);
+    const iso = new IsolatedFloor(docker, imageId, benchId);
+    const i0 = performance.now();
+    const im0 = machineCpuSec();
+    await pool(args.concurrency, args.builds, (i) => iso.once(`tc${process.pid}-${i}`));
+    const isolatedWallMs = performance.now() - i0;
+    const isolatedMachineCpu = machineCpuSec() - im0;
+    await iso.sweep();
 
     progress('idle memory (5 s idle, then GC)');
     const idle = await idleMemory(5);
@@ -275,6 +298,8 @@ async function throughput(imageId: string, baselineRssMiB: number): Promise<Thro
       bosunChildCpuSec: childCpu,
       cpuPerBuildSec: cpuSec / args.builds,
       cpuPerBuildWithChildrenSec: (cpuSec + childCpu) / args.builds,
+      isolatedWallMs,
+      machineCpuPerIsolatedRunSec: isolatedMachineCpu / args.builds,
       machineCpuPerFloorRunSec: (floorMachineCpu[0]! + floorMachineCpu[1]!) / 2 / args.builds,
       machineCpuPerBuildSec: machineCpu / args.builds,
       idle: { ...idle, freshRssMiB: fresh.rssMiB, freshHeapUsedMiB: fresh.heapUsedMiB, processBaselineRssMiB: baselineRssMiB },
@@ -344,7 +369,16 @@ function report(r: { docker?: LatencyResult; swarm?: LatencyResult; local?: Late
     rows.push([`bosun ${l.executor}: trigger → build finished`, ms(l.bosun.toFinished.median), ms(l.bosun.toFinished.p90), f ? ratio(l.bosun.toFinished.median, f.total.median) : '', f ? ratio(l.bosun.toFinished.p90, f.total.p90) : '']);
   };
   floorRow(r.swarm);
+  if (r.swarm?.isolated) {
+    const c = r.swarm.isolated;
+    rows.push(['floor C: isolated one-shot service (Bosun\'s spec, own network + volume): end to end', ms(c.total.median), ms(c.total.p90), r.swarm.floor ? ratio(c.total.median, r.swarm.floor.total.median) : '', r.swarm.floor ? ratio(c.total.p90, r.swarm.floor.total.p90) : '']);
+    rows.push(['floor C: … to container start', ms(c.toStart.median), ms(c.toStart.p90), r.swarm.floor ? ratio(c.toStart.median, r.swarm.floor.toStart.median) : '', r.swarm.floor ? ratio(c.toStart.p90, r.swarm.floor.toStart.p90) : '']);
+  }
   bosunRows(r.swarm);
+  if (r.swarm?.isolated) {
+    const c = r.swarm.isolated;
+    rows.push(['bosun swarm: trigger → build finished, vs floor C', ms(r.swarm.bosun.toFinished.median), ms(r.swarm.bosun.toFinished.p90), ratio(r.swarm.bosun.toFinished.median, c.total.median), ratio(r.swarm.bosun.toFinished.p90, c.total.p90)]);
+  }
   floorRow(r.docker);
   bosunRows(r.docker);
   bosunRows(r.local);
@@ -357,12 +391,14 @@ function report(r: { docker?: LatencyResult; swarm?: LatencyResult; local?: Late
     out.push(table([
       ['', 'wall ms', 'per build ms', 'vs floor'],
       [`floor: ${t.builds} bare one-shot services (mean of before ${ms(t.floorRunsMs[0]!)} / after ${ms(t.floorRunsMs[1]!)})`, ms(t.floorWallMs), ms(t.floorWallMs / t.builds), '1.00×'],
+      [`floor C: ${t.builds} isolated one-shot services (Bosun's spec, own network + volume)`, ms(t.isolatedWallMs), ms(t.isolatedWallMs / t.builds), ratio(t.isolatedWallMs, t.floorWallMs)],
       [`bosun: ${t.builds} builds (swarm)`, ms(t.bosunWallMs), ms(t.bosunWallMs / t.builds), ratio(t.bosunWallMs, t.floorWallMs)],
+      [`bosun vs floor C`, '', '', ratio(t.bosunWallMs, t.isolatedWallMs)],
     ]));
     out.push('');
     out.push(`Bosun CPU during the ${t.builds} builds: ${t.bosunCpuSec.toFixed(2)} s in its process (server + workers, in-process; includes the bench's small event reader) = ${t.cpuPerBuildSec.toFixed(3)} CPU-s/build;`);
     out.push(`  plus ${t.bosunChildCpuSec.toFixed(2)} s in its child processes (run by the process helper: git ls-remote, clone from the host mirror, and the copy into the workspace volume) = ${t.cpuPerBuildWithChildrenSec.toFixed(3)} CPU-s/build with them. (dockerd/containerd CPU is not counted.)`);
-    out.push(`Whole machine busy CPU (/proc/stat: engine, containerd, runc, Bosun, anything else running): ${t.machineCpuPerBuildSec.toFixed(3)} CPU-s per Bosun build vs ${t.machineCpuPerFloorRunSec.toFixed(3)} per bare service = ${ratio(t.machineCpuPerBuildSec, t.machineCpuPerFloorRunSec)};`);
+    out.push(`Whole machine busy CPU (/proc/stat: engine, containerd, runc, Bosun, anything else running): ${t.machineCpuPerBuildSec.toFixed(3)} CPU-s per Bosun build vs ${t.machineCpuPerFloorRunSec.toFixed(3)} per bare service = ${ratio(t.machineCpuPerBuildSec, t.machineCpuPerFloorRunSec)}; per isolated service (floor C) ${t.machineCpuPerIsolatedRunSec.toFixed(3)} = ${ratio(t.machineCpuPerIsolatedRunSec, t.machineCpuPerFloorRunSec)} of floor B;`);
     out.push(`  without Bosun's process and children: ${(t.machineCpuPerBuildSec - t.cpuPerBuildWithChildrenSec).toFixed(3)} CPU-s per build (what the engine does for Bosun's steps, networks and volumes).`);
     out.push(`Memory (server + HTTP + advance worker + ${t.concurrency} stage workers, one process; this process with all code loaded under tsx, before any Bosun started: ${t.idle.processBaselineRssMiB.toFixed(0)} MiB RSS):`);
     out.push(`  fresh idle: RSS ${t.idle.freshRssMiB.toFixed(0)} MiB, heap used ${t.idle.freshHeapUsedMiB.toFixed(0)} MiB; idle after ${t.builds} builds: RSS ${t.idle.rssMiB.toFixed(0)} MiB, heap used ${t.idle.heapUsedMiB.toFixed(0)} / ${t.idle.heapTotalMiB.toFixed(0)} MiB`);
@@ -375,6 +411,10 @@ function report(r: { docker?: LatencyResult; swarm?: LatencyResult; local?: Late
     const v = r.swarm.bosun.toFinished.median / r.swarm.floor.total.median;
     targets.push(['one-step build (swarm), trigger → finished, median vs bare one-shot service', `${v.toFixed(2)}×`, '≤ 1.15×', pass(v <= 1.15)]);
   }
+  if (r.swarm?.isolated) {
+    const v = r.swarm.bosun.toFinished.median / r.swarm.isolated.total.median;
+    targets.push(['(same bar against floor C, Bosun\'s isolation without Bosun; informational)', `${v.toFixed(2)}×`, '≤ 1.15×', pass(v <= 1.15)]);
+  }
   if (r.docker?.floor) {
     const v = r.docker.bosun.toFinished.median / r.docker.floor.total.median;
     targets.push(['(same bar, docker executor vs docker run --rm; informational)', `${v.toFixed(2)}×`, '≤ 1.15×', pass(v <= 1.15)]);
@@ -382,6 +422,8 @@ function report(r: { docker?: LatencyResult; swarm?: LatencyResult; local?: Late
   if (t) {
     const v = t.bosunWallMs / t.floorWallMs;
     targets.push([`${t.builds} builds queued at once vs floor at concurrency ${t.concurrency}`, `${v.toFixed(2)}×`, '≤ 1.2×', pass(v <= 1.2)]);
+    const c = t.bosunWallMs / t.isolatedWallMs;
+    targets.push([`(same bar against floor C, Bosun's isolation without Bosun; informational)`, `${c.toFixed(2)}×`, '≤ 1.2×', pass(c <= 1.2)]);
     targets.push(['Bosun CPU per build (own process)', `${t.cpuPerBuildSec.toFixed(3)} s`, '< 0.05 s', pass(t.cpuPerBuildSec < 0.05)]);
     targets.push(['Bosun CPU per build (with git/tar children)', `${t.cpuPerBuildWithChildrenSec.toFixed(3)} s`, '< 0.05 s', pass(t.cpuPerBuildWithChildrenSec < 0.05)]);
     const idleRss = Math.max(t.idle.rssMiB, t.idle.freshRssMiB);
