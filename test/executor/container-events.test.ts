@@ -7,13 +7,15 @@ import { TaskWatcher } from '../../src/executor/swarm/task-watcher.js';
 import type { SwarmTask } from '../../src/executor/swarm/swarm-task.js';
 
 const service = 'svc1';
-const event = (action: string, attributes: Record<string, string>, id = 'c1') => JSON.stringify({ Type: 'container', Action: action, id, Actor: { ID: id, Attributes: attributes } });
+const swarm = { 'com.docker.swarm.task.id': 't1', 'com.docker.swarm.node.id': 'n1' };
+const event = (action: string, attributes: Record<string, string>, id = 'c1') => JSON.stringify({ Type: 'container', Action: action, id, Actor: { ID: id, Attributes: { ...swarm, ...attributes } } });
+const ids = { serviceId: service, containerId: 'c1', taskId: 't1', nodeId: 'n1' };
 
 describe('parseContainerEvent', () => {
   const table: Array<[string, string, ContainerEvent | undefined]> = [
-    ['a task container started', event('start', { 'com.docker.swarm.service.id': service }), { action: 'start', serviceId: service, containerId: 'c1' }],
-    ['a task container died, exit 0', event('die', { 'com.docker.swarm.service.id': service, exitCode: '0' }), { action: 'die', serviceId: service, containerId: 'c1', exitCode: 0 }],
-    ['a task container died, exit 137', event('die', { 'com.docker.swarm.service.id': service, exitCode: '137' }), { action: 'die', serviceId: service, containerId: 'c1', exitCode: 137 }],
+    ['a task container started', event('start', { 'com.docker.swarm.service.id': service }), { action: 'start', ...ids }],
+    ['a task container died, exit 0', event('die', { 'com.docker.swarm.service.id': service, exitCode: '0' }), { action: 'die', ...ids, exitCode: 0 }],
+    ['a task container died, exit 137', event('die', { 'com.docker.swarm.service.id': service, exitCode: '137' }), { action: 'die', ...ids, exitCode: 137 }],
     ['die without an exit code', event('die', { 'com.docker.swarm.service.id': service }), undefined],
     ['die with a non-numeric exit code', event('die', { 'com.docker.swarm.service.id': service, exitCode: 'x' }), undefined],
     ['a container of no service', event('die', { exitCode: '0' }), undefined],
@@ -102,6 +104,8 @@ describe('TaskWatcher with container events', () => {
     assert.ok(states.includes('running'));
     const end = seen.find((tasks) => tasks[0]?.Status.State === 'failed')![0]!;
     assert.deepEqual(end.Status.ContainerStatus, { ContainerID: 'c1', ExitCode: 2 });
+    // The node comes with the event: the outcome names it even if no poll saw the task placed.
+    assert.equal(end.NodeID, 'n1');
     // With events connected the poll slows down to eventIntervalMs (10 s here): one poll only.
     assert.equal(polls, 1);
     watcher.close();

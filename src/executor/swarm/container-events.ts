@@ -2,9 +2,7 @@ import type Docker from 'dockerode';
 import { labelKeys } from '../executor.js';
 
 /** A step task's container started, or exited (with its exit code), on this engine. */
-export type ContainerEvent =
-  | { action: 'start'; serviceId: string; containerId: string }
-  | { action: 'die'; serviceId: string; containerId: string; exitCode: number };
+export type ContainerEvent = { serviceId: string; taskId: string; nodeId: string; containerId: string } & ({ action: 'start' } | { action: 'die'; exitCode: number });
 
 /**
  * `start` and `die` events of this instance's step containers on the engine Bosun talks to
@@ -118,10 +116,15 @@ export function parseContainerEvent(line: string): ContainerEvent | undefined {
   const serviceId = attributes['com.docker.swarm.service.id'];
   const containerId = event.Actor?.ID ?? event.id;
   if (typeof serviceId !== 'string' || serviceId === '' || typeof containerId !== 'string' || containerId === '') return undefined;
-  if (event.Action === 'start') return { action: 'start', serviceId, containerId };
+  const task = { serviceId, containerId, taskId: text(attributes['com.docker.swarm.task.id']), nodeId: text(attributes['com.docker.swarm.node.id']) };
+  if (event.Action === 'start') return { action: 'start', ...task };
   const exitCode = typeof attributes.exitCode === 'string' && /^\d+$/.test(attributes.exitCode) ? Number(attributes.exitCode) : NaN;
   if (event.Action !== 'die' || !Number.isInteger(exitCode)) return undefined;
-  return { action: 'die', serviceId, containerId, exitCode };
+  return { action: 'die', ...task, exitCode };
+}
+
+function text(value: unknown): string {
+  return typeof value === 'string' ? value : '';
 }
 
 function destroy(stream: NodeJS.ReadableStream): void {

@@ -65,7 +65,7 @@ export class TaskWatcher {
     if (!listener) return;
     const state = event.action === 'start' ? 'running' : event.exitCode === 0 ? 'complete' : 'failed';
     const container = event.action === 'start' ? { ContainerID: event.containerId } : { ContainerID: event.containerId, ExitCode: event.exitCode };
-    listener.onTasks([{ ID: '', ServiceID: event.serviceId, Status: { State: state, ContainerStatus: container } }]);
+    listener.onTasks([{ ID: event.taskId, ServiceID: event.serviceId, ...(event.nodeId ? { NodeID: event.nodeId } : {}), Status: { State: state, ContainerStatus: container } }]);
   }
 
   async #tick(): Promise<void> {
