@@ -1,6 +1,7 @@
 import { DelayedError, UnrecoverableError, Worker, type Job } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Build } from '../domain/build.js';
+import { inlineAdvance } from './inline-advance.js';
 import { CodedError, StageBusyError } from '../errors.js';
 
 /** How long a stage job held by another live worker waits before it looks again. */
@@ -30,7 +31,9 @@ export interface RunningWorkers {
 }
 
 /**
- * Starts BullMQ workers over the pipeline verbs. A `UserError` becomes an
+ * Starts BullMQ workers over the pipeline verbs. In a process that runs both, the stage worker
+ * advances a build itself when a stage ends (`inlineAdvance`) instead of queueing a job for
+ * the advance worker beside it. A `UserError` becomes an
  * `UnrecoverableError` (never retried); anything else is retried with backoff. A stage
  * job that fails for good (retries used up, or stalled past `maxStalledCount` because its
  * worker died) leaves its stage `failed_infra`, never stuck running (R20). A build that
@@ -49,15 +52,17 @@ export function startWorkers(deps: WorkerDeps, opts: WorkerOptions): RunningWork
   };
   const workers: Worker[] = [];
   const cleanup = new BackgroundCleanup((id) => cleanupBuild(deps, id), deps.log);
+  const advanceAndClean = async (buildId: string) => {
+    const build = await advanceBuild(deps, buildId);
+    if (isFinishedForGood(build)) cleanup.schedule(buildId);
+  };
+  // With the advance worker in this process, a stage's end advances its build right here.
+  const stageDeps: WorkerDeps = opts.advance ? { ...deps, queue: inlineAdvance(deps.queue, advanceAndClean, deps.log) } : deps;
 
   if (opts.advance) {
     const w = new Worker(advanceQueueName, async (job: Job) => {
       const data = AdvanceJob.parse(job.data);
-      let build: Build | undefined;
-      await unrecoverableOnUserError(async () => {
-        build = await advanceBuild(deps, data.buildId);
-      });
-      if (build && isFinishedForGood(build)) cleanup.schedule(data.buildId);
+      await unrecoverableOnUserError(() => advanceAndClean(data.buildId));
     }, { ...common, concurrency: 4 });
     w.on('error', (err) => deps.log.warn({ err }, 'Advance worker error'));
     workers.push(w);
@@ -67,7 +72,7 @@ export function startWorkers(deps: WorkerDeps, opts: WorkerOptions): RunningWork
     const w = new Worker(stageQueueName(opts.labels), async (job: Job, token?: string) => {
       const data = StageJob.parse(job.data);
       try {
-        await unrecoverableOnUserError(() => runStage(deps, data.buildId, data.stage, data.attempt));
+        await unrecoverableOnUserError(() => runStage(stageDeps, data.buildId, data.stage, data.attempt));
       } catch (err) {
         if (!(err instanceof StageBusyError)) throw err;
         // Another live worker holds the stage: look again later, without using up an attempt.
@@ -84,7 +89,7 @@ export function startWorkers(deps: WorkerDeps, opts: WorkerOptions): RunningWork
       const parsed = StageJob.safeParse(job.data);
       if (!parsed.success) return;
       deps.log.warn({ err, buildId: parsed.data.buildId, stage: parsed.data.stage }, 'Stage job failed for good');
-      void failStage(deps, parsed.data).catch((e: unknown) => deps.log.error({ err: e }, 'Could not record a failed stage'));
+      void failStage(stageDeps, parsed.data).catch((e: unknown) => deps.log.error({ err: e }, 'Could not record a failed stage'));
     });
     workers.push(w);
   }
