@@ -22,7 +22,7 @@ function recordingQueue(): WorkQueue & { calls: string[] } {
 // to the advance job (which retries), and a user error is dropped as the advance worker would.
 const cases: { name: string; advanceNow: () => Promise<void>; jobs: string[] }[] = [
   { name: 'a build advanced here needs no advance job', advanceNow: async () => undefined, jobs: [] },
-  { name: 'an infrastructure failure here queues the advance job', advanceNow: async () => Promise.reject(new InfraError('redis', 'connection lost')), jobs: ['advance 7'] },
+  { name: 'an infrastructure failure here queues the advance job', advanceNow: async () => Promise.reject(new InfraError('conflict', 'build kept changing')), jobs: ['advance 7'] },
   { name: 'an unexpected failure here queues the advance job', advanceNow: async () => Promise.reject(new Error('boom')), jobs: ['advance 7'] },
   { name: 'a user error here is dropped, as the advance worker would drop it', advanceNow: async () => Promise.reject(new UserError('unknown_build', 'no build #7')), jobs: [] },
 ];
