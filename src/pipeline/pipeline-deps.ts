@@ -17,7 +17,8 @@ export interface WorkQueue {
   heartbeat?(buildId: string, stage: string): Promise<void>;
   /**
    * Take or renew the stage's claim for `owner` for `ttlMs`: true when `owner` holds it now,
-   * false when another owner holds a live claim. A worker that dies lets it lapse.
+   * false when another owner holds a live claim. A worker that dies lets it lapse. When it
+   * holds, it also records the heartbeat (as `heartbeat` does), in the same round trip.
    */
   claimStage?(buildId: string, stage: string, owner: string, ttlMs: number): Promise<boolean>;
   /** Drop the claim if `owner` still holds it. */

@@ -133,14 +133,18 @@ const heartbeatMs = 2000;
 const claimTtlMs = 3 * heartbeatMs;
 
 function startHeartbeat(deps: WorkerDeps, buildId: string, stage: string, owner: string, log: WorkerDeps['log']): NodeJS.Timeout {
+  // Renewing the claim also records the heartbeat; a queue without claims only beats. Taking
+  // the claim (just before) recorded the first one.
   const beat = () => {
-    void deps.queue.heartbeat?.(buildId, stage).catch(() => undefined);
-    void deps.queue.claimStage?.(buildId, stage, owner, claimTtlMs).then(
+    if (!deps.queue.claimStage) {
+      void deps.queue.heartbeat?.(buildId, stage).catch(() => undefined);
+      return;
+    }
+    void deps.queue.claimStage(buildId, stage, owner, claimTtlMs).then(
       (held) => held || log.warn('The stage claim was taken by another worker (this one stalled past its claim)'),
       () => undefined,
     );
   };
-  // The claim was just taken; the first beat only says that a worker is alive on the stage.
-  void deps.queue.heartbeat?.(buildId, stage).catch(() => undefined);
+  if (!deps.queue.claimStage) beat();
   return setInterval(beat, heartbeatMs);
 }

@@ -20,7 +20,7 @@ export class BullmqWorkQueue implements WorkQueue {
   ) {
     this.k = makeKeys(prefix);
     // Sent by SHA (EVALSHA) rather than as script text on every beat.
-    connection.defineCommand('bosunClaimStage', { numberOfKeys: 1, lua: claimScript });
+    connection.defineCommand('bosunClaimStage', { numberOfKeys: 2, lua: claimScript });
     connection.defineCommand('bosunReleaseStage', { numberOfKeys: 1, lua: releaseScript });
     this.scripts = connection as unknown as ClaimScripts;
   }
@@ -55,11 +55,13 @@ export class BullmqWorkQueue implements WorkQueue {
   }
 
   async heartbeat(buildId: string, stage: string): Promise<void> {
-    await this.connection.set(this.k.heartbeat(buildId, stage), String(Date.now()), 'EX', 30);
+    await this.connection.set(this.k.heartbeat(buildId, stage), String(Date.now()), 'EX', heartbeatTtlSec);
   }
 
   async claimStage(buildId: string, stage: string, owner: string, ttlMs: number): Promise<boolean> {
-    const held = await this.scripts.bosunClaimStage(this.k.stageClaim(buildId, stage), owner, String(ttlMs));
+    const held = await this.scripts.bosunClaimStage(
+      this.k.stageClaim(buildId, stage), this.k.heartbeat(buildId, stage), owner, String(ttlMs), String(Date.now()), String(heartbeatTtlSec),
+    );
     return held === 1;
   }
 
@@ -85,15 +87,22 @@ export class BullmqWorkQueue implements WorkQueue {
 }
 
 interface ClaimScripts {
-  bosunClaimStage(key: string, owner: string, ttlMs: string): Promise<unknown>;
+  bosunClaimStage(claimKey: string, heartbeatKey: string, owner: string, ttlMs: string, now: string, heartbeatTtlSec: string): Promise<unknown>;
   bosunReleaseStage(key: string, owner: string): Promise<unknown>;
 }
 
-/** Take the claim when free, renew it when ours: 1 held, 0 another owner's. */
+/** How long a heartbeat is kept (the watchdog calls a stage stale long before). */
+const heartbeatTtlSec = 30;
+
+/**
+ * Take the claim when free, renew it when ours, and then record the heartbeat: 1 held, 0
+ * another owner's. KEYS: claim, heartbeat. ARGV: owner, ttl ms, now (ms), heartbeat ttl s.
+ */
 const claimScript = `
 local cur = redis.call('GET', KEYS[1])
 if cur == false or cur == ARGV[1] then
   redis.call('SET', KEYS[1], ARGV[1], 'PX', tonumber(ARGV[2]))
+  redis.call('SET', KEYS[2], ARGV[3], 'EX', tonumber(ARGV[4]))
   return 1
 end
 return 0`;

@@ -2,6 +2,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { startHarness } from '../support/bosun-harness.js';
 import { makeRepo } from '../support/git-repo.js';
+import { startRedis } from '../support/redis-server.js';
+import { BullmqWorkQueue } from '../../src/queue/bullmq-work-queue.js';
 
 // R20: a stage job that arrives while another live worker holds the stage (its first worker
 // lost the queue lock but still runs it) waits; it never runs the steps a second time, and
@@ -34,5 +36,25 @@ test('a stage held by another live worker waits for its claim, then runs once', 
     assert.ok(Date.parse(b.stages[0]!.steps[0]!.startedAt!) >= claimedAt + 3000 - 50, 'it ran only after the claim lapsed');
   } finally {
     await h.stop();
+  }
+});
+
+// The watchdog reads the heartbeat; holding the claim is what keeps it fresh (one round trip).
+test('taking or renewing a stage claim records its heartbeat; a refused claim does not', async () => {
+  const redis = await startRedis();
+  try {
+    const queue = new BullmqWorkQueue(redis.client(), 'hb');
+    const before = Date.now();
+
+    assert.equal(await queue.claimStage('5', 'test', 'first', 3000), true);
+    const beat = await queue.lastHeartbeat('5', 'test');
+    await redis.client().del('hb:hb:5:test');
+    assert.equal(await queue.claimStage('5', 'test', 'second', 3000), false);
+
+    assert.ok(beat !== null && beat >= before, 'the claim recorded a heartbeat');
+    assert.equal(await queue.lastHeartbeat('5', 'test'), null, 'a refused claim records none');
+    await queue.close();
+  } finally {
+    await redis.stop();
   }
 });
