@@ -22,7 +22,7 @@ export type NetworkKind = 'bridge' | 'swarm-bridge' | 'overlay';
  *   build's steps must talk across nodes.
  *
  * `ensure` is idempotent and safe concurrently (in-process calls share one creation; across
- * processes, `CheckDuplicate` turns a race into a 409 and the existing network is used).
+ * processes, `CheckDuplicate` turns an existing network into a 409 and that one is used).
  */
 export class BuildNetworks {
   readonly #docker: Docker;
@@ -49,8 +49,11 @@ export class BuildNetworks {
 
   async remove(buildId: string): Promise<void> {
     this.#pending.delete(buildId);
-    for (const name of [buildNetworkName(this.#instanceId, buildId), buildConfigNetworkName(this.#instanceId, buildId)]) {
-      for (const id of await findNetworks(this.#docker, name)) {
+    // The network first: the config network it was made from cannot go while it exists.
+    const names = [buildNetworkName(this.#instanceId, buildId), buildConfigNetworkName(this.#instanceId, buildId)];
+    const found = await findNetworks(this.#docker, names);
+    for (const name of names) {
+      for (const id of found.get(name) ?? []) {
         await retryWhileConflict(() => ignoreNotFound(() => this.#docker.getNetwork(id).remove()));
       }
     }
@@ -58,21 +61,19 @@ export class BuildNetworks {
 
   async #swarmBridgeOptions(buildId: string, labels: Record<string, string>): Promise<NetworkOptions> {
     const config = buildConfigNetworkName(this.#instanceId, buildId);
-    if ((await findNetworks(this.#docker, config)).length === 0) {
-      try {
-        await this.#docker.createNetwork({ Name: config, CheckDuplicate: true, ConfigOnly: true, Options: noHostAddress, Labels: labels } as Docker.NetworkCreateOptions);
-      } catch (err) {
-        if (statusCode(err) !== 409) throw engineError(`could not create network ${config}`, err);
-      }
+    try {
+      await this.#docker.createNetwork({ Name: config, CheckDuplicate: true, ConfigOnly: true, Options: noHostAddress, Labels: labels } as Docker.NetworkCreateOptions);
+    } catch (err) {
+      // 409: made already (an earlier step, another process); the same options either way.
+      if (statusCode(err) !== 409) throw engineError(`could not create network ${config}`, err);
     }
     // The engine refuses labels on a network built from a config network; the config carries them.
     return { Driver: 'bridge', Attachable: true, Scope: 'swarm', ConfigFrom: { Network: config } };
   }
 
+  /** Create, and look it up by name only when it exists already (409): one call when new. */
   async #create(buildId: string): Promise<string> {
     const name = buildNetworkName(this.#instanceId, buildId);
-    const existing = await findNetworks(this.#docker, name);
-    if (existing[0]) return existing[0];
     const labels = buildLabels(buildId, this.#instanceId);
     const options = this.#kind === 'swarm-bridge' ? await this.#swarmBridgeOptions(buildId, labels) : { ...networkOptions(this.#kind), Labels: labels };
     try {
@@ -80,8 +81,8 @@ export class BuildNetworks {
       return network.id;
     } catch (err) {
       if (statusCode(err) === 409) {
-        const raced = await findNetworks(this.#docker, name);
-        if (raced[0]) return raced[0];
+        const existing = (await findNetworks(this.#docker, [name])).get(name)?.[0];
+        if (existing) return existing;
       }
       throw engineError(`could not create network ${name}`, err);
     }
@@ -105,8 +106,10 @@ function networkOptions(kind: 'bridge' | 'overlay'): NetworkOptions {
 }
 
 
-/** IDs of networks with exactly this name (the engine's name filter matches substrings). */
-async function findNetworks(docker: Docker, name: string): Promise<string[]> {
-  const list = await docker.listNetworks({ filters: JSON.stringify({ name: [name] }) });
-  return list.filter((n) => n.Name === name).map((n) => n.Id);
+/** IDs of the networks with exactly these names, by name (the engine's name filter matches substrings); one call. */
+async function findNetworks(docker: Docker, names: string[]): Promise<Map<string, string[]>> {
+  const list = await docker.listNetworks({ filters: JSON.stringify({ name: names }) });
+  const byName = new Map<string, string[]>();
+  for (const n of list) if (names.includes(n.Name)) byName.set(n.Name, [...(byName.get(n.Name) ?? []), n.Id]);
+  return byName;
 }

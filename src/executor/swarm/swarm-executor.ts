@@ -24,7 +24,7 @@ export interface SwarmExecutorOptions {
   log: Logger;
   /** Grace between SIGTERM and SIGKILL when a step times out (default 10 s, R17). */
   timeoutGraceMs?: number;
-  /** Task poll interval (default 100 ms, shared by all steps; 250 ms while exit events flow). */
+  /** Task poll interval (default 100 ms, shared by all steps; slower while container events flow). */
   pollMs?: number;
   /** The per-build network's kind (default `swarm-bridge` on one node, `overlay` on several). */
   network?: 'swarm-bridge' | 'overlay';
@@ -81,7 +81,9 @@ export class SwarmExecutor implements Executor {
     this.#networks = new BuildNetworks(opts.docker, opts.network ?? (multiNode ? 'overlay' : 'swarm-bridge'), opts.instanceId);
     this.#volumes = new WorkspaceVolumes(opts.docker, opts.instanceId);
     this.#events = new ContainerEvents(opts.docker, opts.instanceId);
-    this.#watcher = new TaskWatcher(opts.docker, opts.pollMs ?? 100, this.#events);
+    // Events end local tasks; the poll finds the rest: tasks on other nodes (multi-node: 250 ms),
+    // rejected or removed ones (one node: once a second, since every task is local).
+    this.#watcher = new TaskWatcher(opts.docker, opts.pollMs ?? 100, this.#events, multiNode ? 250 : 1000);
     this.#images = opts.registry ? new WorkspaceImages(opts.docker, opts.registry, opts.instanceId, opts.log) : undefined;
     this.#nodes = multiNode ? new SwarmNodes(opts.docker) : undefined;
     this.#remote = multiNode ? new RemoteWorkspaces(opts.docker, opts.instanceId, opts.log) : undefined;

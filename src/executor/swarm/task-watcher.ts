@@ -15,7 +15,7 @@ type Listener = (tasks: SwarmTask[]) => void;
  * `complete` (exit 0) or `failed`, with the event's exit code and container (Swarm itself says
  * so 50–150 ms later, then a poll up to one interval after). While that stream is open, the
  * poll runs every `eventIntervalMs` (default 250 ms): it still finds tasks on other nodes,
- * rejected, shut down or removed.
+ * rejected, shut down or removed, and the node a task went to.
  */
 export class TaskWatcher {
   readonly #docker: Docker;
