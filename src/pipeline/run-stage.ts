@@ -84,12 +84,10 @@ export async function runStage(deps: WorkerDeps, buildId: string, stageName: str
     }
     await finishStage(deps, buildId, stageName, outcome);
   } catch (err) {
-    if (err instanceof CodedError && !err.retryable) {
-      log.warn({ err }, 'Stage failed on a user error');
-      await finishStage(deps, buildId, stageName, 'failed');
-      return;
-    }
-    throw err;
+    if (!(err instanceof CodedError) || err.retryable) throw err;
+    // A user error (a missing image, say) fails the stage; the build still moves on below.
+    log.warn({ err }, 'Stage failed on a user error');
+    await finishStage(deps, buildId, stageName, 'failed');
   } finally {
     unwatch();
     clearInterval(heartbeat);

@@ -17,7 +17,9 @@ const liveJobStates = new Set(['active', 'waiting', 'delayed', 'prioritized', 'w
  * Finishes off what workers left behind, independently of them (R17, R20, R22):
  * - a stage `running` whose job is gone or failed and whose heartbeat stopped → `failed_infra`;
  * - a stage `queued` whose job is gone → queued again (idempotent job id);
- * - a build `queued` with no plan and no recent change → advanced again.
+ * - a build `queued` with no plan and no recent change → advanced again;
+ * - a build not finished whose stages are all past running (none queued, running or waiting)
+ *   and none ended recently → advanced again (the advance after its last stage was lost).
  * Returns what it did, for logs and tests.
  */
 export async function watchdogPass(deps: PipelineDeps, jobs: StageJobInspector, staleMs: number): Promise<string[]> {
@@ -28,6 +30,14 @@ export async function watchdogPass(deps: PipelineDeps, jobs: StageJobInspector, 
     if (build.stages.length === 0) {
       // Only a build stuck without a plan: re-advancing a fresh one races its first checkout.
       if (Date.now() - Date.parse(build.createdAt) >= staleMs) await deps.queue.advance(id);
+      continue;
+    }
+    if (build.stages.every((s) => s.status !== 'running' && s.status !== 'queued' && s.status !== 'waiting')) {
+      const lastEnd = Math.max(0, ...build.stages.map((s) => (s.finishedAt ? Date.parse(s.finishedAt) : 0)));
+      if (Date.now() - lastEnd >= staleMs) {
+        await deps.queue.advance(id);
+        actions.push(`advanced ${id}`);
+      }
       continue;
     }
     for (const stage of build.stages) {

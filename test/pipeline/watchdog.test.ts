@@ -22,13 +22,15 @@ const staleMs = 10_000;
 // What the watchdog does with a queued or running stage, given its job's state and the stage's
 // last heartbeat (R17, R20): only a running stage with neither a live job nor a recent beat has
 // lost its worker; only a queued stage with no live job is queued again.
-const cases: { name: string; stage: RunStatus; job: string; beatAgoMs: number | null; action: string | null; final: RunStatus }[] = [
+const cases: { name: string; stage: RunStatus; job: string; beatAgoMs: number | null; action: string | null; final: RunStatus; finishedAgoMs?: number }[] = [
   { name: 'a running stage with a recent heartbeat is left alone, whatever its job', stage: 'running', job: 'missing', beatAgoMs: 1000, action: null, final: 'running' },
   { name: 'a running stage whose heartbeat stopped but whose job is active is left alone', stage: 'running', job: 'active', beatAgoMs: 60_000, action: null, final: 'running' },
   { name: 'a running stage with no heartbeat and no live job failed for an infrastructure reason', stage: 'running', job: 'missing', beatAgoMs: null, action: 'failed', final: 'failed_infra' },
   { name: 'a running stage whose heartbeat stopped and whose job failed failed for an infrastructure reason', stage: 'running', job: 'failed', beatAgoMs: 60_000, action: 'failed', final: 'failed_infra' },
   { name: 'a queued stage whose job waits is left alone', stage: 'queued', job: 'waiting', beatAgoMs: null, action: null, final: 'queued' },
   { name: 'a queued stage whose job is gone is queued again', stage: 'queued', job: 'missing', beatAgoMs: null, action: 'requeued', final: 'queued' },
+  { name: 'a running build whose last stage ended long ago was never advanced: it is advanced again', stage: 'success', job: 'missing', beatAgoMs: null, finishedAgoMs: 60_000, action: 'advanced', final: 'success' },
+  { name: 'a running build whose last stage just ended is left to its advance', stage: 'success', job: 'missing', beatAgoMs: null, finishedAgoMs: 1000, action: null, final: 'success' },
 ];
 
 let seq = 1;
@@ -42,6 +44,7 @@ for (const c of cases) {
       status: 'running', createdAt: new Date().toISOString(), attempt: 1, version: 0,
       stages: [{
         name: 'test', status: c.stage, needs: [], labels: [], resources: [],
+        ...(c.finishedAgoMs !== undefined ? { finishedAt: new Date(Date.now() - c.finishedAgoMs).toISOString() } : {}),
         steps: [{ name: 'one', status: c.stage === 'running' ? 'running' : 'pending', image: 'x', runs: 0, plan: { name: 'one', image: 'x', commands: ['true'], env: {}, timeoutSec: 60 } as never }],
       }],
     };
@@ -59,9 +62,9 @@ for (const c of cases) {
 
     const actions = await watchdogPass(deps, jobs, staleMs);
 
-    assert.deepEqual(actions, c.action ? [`${c.action} ${build.id}/test`] : []);
+    assert.deepEqual(actions, c.action === 'advanced' ? [`advanced ${build.id}`] : c.action ? [`${c.action} ${build.id}/test`] : []);
     assert.equal((await store.require(build.id)).stages[0]!.status, c.final);
-    const expectQueued = c.action === 'requeued' ? [`stage ${build.id}/test`] : c.action === 'failed' ? [`advance ${build.id}`] : [];
+    const expectQueued = c.action === 'requeued' ? [`stage ${build.id}/test`] : c.action === 'failed' || c.action === 'advanced' ? [`advance ${build.id}`] : [];
     assert.deepEqual(queued, expectQueued);
   });
 }
