@@ -6,7 +6,7 @@ import tseslint from 'typescript-eslint';
 const vendorSdks = ['@slack/*', '@octokit/*', 'dockerode', 'bullmq', 'ioredis', 'fastify'];
 
 export default tseslint.config(
-  { ignores: ['node_modules/**', 'dist/**', 'examples/**', 'spec-schema/*.json', '.data/**'] },
+  { ignores: ['node_modules/**', 'dist/**', 'examples/**', 'spec-schema/*.json', '.data/**', '.scratch/**'] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {
