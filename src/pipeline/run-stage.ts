@@ -70,7 +70,7 @@ export async function runStage(deps: WorkerDeps, buildId: string, stageName: str
         await deps.executor.destroyRef(current.executorRef).catch((err: unknown) => log.warn({ err }, 'Could not destroy the earlier run'));
       }
       const result: StepResult = await runStep(deps, {
-        build: latest, stage: stageName, step: planned.name, workspace,
+        build: latest, stage: stageName, step: planned.name, workspace, stageEnv: held.env,
         onStarted: (stop) => {
           stopCurrent = stop;
           if (cancelled) stop();

@@ -20,6 +20,8 @@ export interface RunStepInput {
   stage: string;
   step: string;
   workspace: string;
+  /** Env the stage adds to each of its steps (the resources it leased: `BOSUN_RESOURCE_*`). */
+  stageEnv?: Record<string, string>;
   /** Called once the step is running, with a function that stops it (cancel). */
   onStarted(stop: () => void): void;
 }
@@ -34,7 +36,7 @@ export async function runStep(deps: WorkerDeps, input: RunStepInput): Promise<St
   const planned = findStep(build, stage, step);
   const stagePlan = findStage(build, stage);
   if (!planned || !stagePlan) throw new Error(`step ${stage}/${step} is not in build #${build.id}`);
-  const spec = stepSpecFor(deps, build, stage, planned.plan, input.workspace);
+  const spec = stepSpecFor(deps, build, stage, input.stageEnv ? { ...planned.plan, env: { ...planned.plan.env, ...input.stageEnv } } : planned.plan, input.workspace);
 
   // A step that never ran has no log yet; one that did starts a fresh log (before it is `running`,
   // so whoever follows the new run never reads the old one).
