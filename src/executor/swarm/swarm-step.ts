@@ -3,8 +3,7 @@ import { InfraError } from '../../errors.js';
 import type { OutputChunk, StepHandle, StepOutcome } from '../executor.js';
 import { OutputQueue } from '../output-queue.js';
 import { ignoreNotFound, statusCode } from '../container/docker-errors.js';
-import { ServiceLogs } from './service-logs.js';
-import { ContainerLogs } from './container-logs.js';
+import { TaskLog, containerLog, serviceLog, type LogSource } from './task-log.js';
 import { terminalStates, type SwarmTask } from './swarm-task.js';
 import type { TaskWatcher } from './task-watcher.js';
 import { describeNode, type SwarmNodes } from './swarm-nodes.js';
@@ -24,16 +23,6 @@ export interface SwarmStepOptions {
   constraints?: string[];
   /** The task runs on this engine (one node): read its output from its container. */
   localLogs?: boolean;
-}
-
-/** Where a step's output comes from: the service (any node) or its container (this engine). */
-interface TaskLogs {
-  /** The task's container is running. */
-  running(containerId: string): void;
-  /** Complete the output and end it. */
-  finish(containerId?: string): Promise<void>;
-  /** End the output without completing it. */
-  abort(): void;
 }
 
 /**
@@ -56,7 +45,7 @@ export class SwarmStep implements StepHandle {
   readonly output: AsyncIterable<OutputChunk>;
   readonly #docker: Docker;
   readonly #service: Docker.Service;
-  readonly #logs: TaskLogs;
+  readonly #logs: TaskLog;
   readonly #outcome: Promise<StepOutcome>;
   readonly #timer: NodeJS.Timeout;
   readonly #unwatch: () => void;
@@ -79,12 +68,9 @@ export class SwarmStep implements StepHandle {
     this.#opts = opts;
     const queue = new OutputQueue();
     this.output = queue;
-    if (opts.localLogs) this.#logs = new ContainerLogs(docker, queue);
-    else {
-      const logs = new ServiceLogs(service, queue);
-      void logs.follow();
-      this.#logs = logs;
-    }
+    this.#logs = new TaskLog(queue);
+    // One node: the task's container, once it runs; otherwise Swarm's broker, from now on.
+    if (!opts.localLogs) this.#logs.follow(serviceLog(service));
     this.#outcome = new Promise((resolve, reject) => (this.#settle = { resolve, reject }));
     this.#outcome.catch(() => undefined);
     this.#unwatch = watcher.watch(service.id, (tasks) => this.#onTasks(tasks), (err) => this.#fail(err));
@@ -144,7 +130,7 @@ export class SwarmStep implements StepHandle {
     this.#containerId ??= task.Status.ContainerStatus?.ContainerID || undefined;
     this.#nodeId = task.NodeID || this.#nodeId;
     if (!terminalStates.has(task.Status.State)) {
-      if (task.Status.State === 'running' && this.#containerId) this.#logs.running(this.#containerId);
+      if (task.Status.State === 'running' && this.#containerId && this.#opts.localLogs) this.#logs.follow(containerLog(this.#docker, this.#containerId));
       if (this.#unplaced(task)) return;
       const node = this.#nodeId ? this.#nodes?.peek(this.#nodeId) : undefined;
       if (node?.state === 'down') this.#end({ exitCode: -1, reason: 'node_lost', detail: `node ${describeNode(node)} went down while the step ran` });
@@ -160,7 +146,7 @@ export class SwarmStep implements StepHandle {
     const { State: state, Err: err, ContainerStatus: status } = task.Status;
     const exitCode = status?.ExitCode;
     if ((state === 'complete' || state === 'failed') && typeof exitCode === 'number') {
-      await this.#logs.finish(status?.ContainerID || this.#containerId);
+      await this.#logs.finish(this.#logSource(status?.ContainerID || this.#containerId));
       const reason = this.#reason ?? (exitCode !== 0 && (await this.#oomKilled()) ? 'oom' : undefined);
       this.#settle?.resolve(this.#withNode(reason ? { exitCode, reason } : { exitCode }));
       return;
@@ -188,8 +174,13 @@ export class SwarmStep implements StepHandle {
     this.#done = true;
     this.#unwatch();
     clearTimeout(this.#timer);
-    const done = (outcome.reason === 'node_lost' && outcome.detail) || outcome.reason === 'unschedulable' ? Promise.resolve(this.#logs.abort()) : this.#logs.finish(this.#containerId);
+    const done = (outcome.reason === 'node_lost' && outcome.detail) || outcome.reason === 'unschedulable' ? Promise.resolve(this.#logs.abort()) : this.#logs.finish(this.#logSource(this.#containerId));
     void done.finally(() => this.#settle?.resolve(this.#withNode(outcome)));
+  }
+
+  /** Where the complete log is read: the container (one node), else the service followed. */
+  #logSource(containerId: string | undefined): LogSource | undefined {
+    return this.#opts.localLogs && containerId ? containerLog(this.#docker, containerId) : undefined;
   }
 
   /** True when the task waited too long for a node and the step was ended `unschedulable`. */
