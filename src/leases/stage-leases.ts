@@ -85,7 +85,6 @@ export async function acquireStageResources(deps: PipelineDeps, build: Build, st
     await setStage(deps, build.id, stage.name, 'running');
     throw err;
   }
-  for (const st of stage.steps) Object.assign(st.plan.env, env);
   return { env, release };
 }
 

@@ -36,7 +36,7 @@ export async function runStep(deps: WorkerDeps, input: RunStepInput): Promise<St
   const planned = findStep(build, stage, step);
   const stagePlan = findStage(build, stage);
   if (!planned || !stagePlan) throw new Error(`step ${stage}/${step} is not in build #${build.id}`);
-  const spec = stepSpecFor(deps, build, stage, input.stageEnv ? { ...planned.plan, env: { ...planned.plan.env, ...input.stageEnv } } : planned.plan, input.workspace);
+  const spec = stepSpecFor(deps, build, stage, planned.plan, input.workspace, input.stageEnv);
 
   // A step that never ran has no log yet; one that did starts a fresh log (before it is `running`,
   // so whoever follows the new run never reads the old one).
@@ -137,7 +137,7 @@ async function record(
   });
 }
 
-function stepSpecFor(deps: WorkerDeps, build: Build, stage: string, plan: PlanStep, workspace: string): StepSpec {
+function stepSpecFor(deps: WorkerDeps, build: Build, stage: string, plan: PlanStep, workspace: string, stageEnv: Record<string, string> = {}): StepSpec {
   const { limits } = deps.config;
   const step = plan.name;
   return {
@@ -146,7 +146,7 @@ function stepSpecFor(deps: WorkerDeps, build: Build, stage: string, plan: PlanSt
     step,
     image: plan.image,
     commands: plan.commands,
-    env: { ...plan.env, ...buildEnv(deps, build, stage, step) },
+    env: { ...plan.env, ...stageEnv, ...buildEnv(deps, build, stage, step) },
     workspace,
     workdir: plan.workdir,
     timeoutSec: Math.min(plan.timeoutSec, limits.stepTimeoutMaxSec),
