@@ -78,6 +78,21 @@ describe('WorkspaceVolumes: the host copy and the helper container fill a volume
     assert.deepEqual(markers.map((m) => m.Names[0]), [`/${workspaceMarkerName(testInstanceId, helper.buildId)}`]);
   });
 
+  it('remove takes the volume either way, and the marker container the helper way left', async () => {
+    const workspace = awkwardWorkspace();
+    for (const mode of ['auto', 'helper'] as const) {
+      const { volumes, buildId } = await fill(mode, workspace, `wv${runId}rm${mode}`);
+
+      await volumes.remove(buildId);
+      await volumes.remove(buildId);
+
+      const left = await docker!.listVolumes({ filters: JSON.stringify({ name: [workspaceVolumeName(testInstanceId, buildId)] }) });
+      assert.deepEqual(left.Volumes ?? [], [], mode);
+      const markers = await docker!.listContainers({ all: true, filters: JSON.stringify({ name: [workspaceMarkerName(testInstanceId, buildId)] }) });
+      assert.deepEqual(markers, [], mode);
+    }
+  });
+
   it('two processes filling one volume at once both finish, and it is complete', async () => {
     const workspace = awkwardWorkspace();
     const image = (await docker!.getImage(busyboxImage).inspect()).Id;

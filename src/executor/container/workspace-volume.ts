@@ -22,7 +22,8 @@ import { fillHostVolume, hostVolumeDirectory } from './host-volume-fill.js';
  *   marker, so the next step replaces the stale helper and copies again (over the partial copy).
  *
  * In-process callers share one fill.
- * `remove` deletes the marker and the volume (waiting while a step still uses it).
+ * `remove` deletes the volume, and the marker and any helper when they hold it (waiting while
+ * a step still uses it).
  *
  * Swarm on one node: the volume is local to the manager, where the steps run. Several nodes
  * would need the volume on each node the build's steps land on (see the swarm executor).
@@ -76,34 +77,37 @@ export class WorkspaceVolumes {
   async remove(buildId: string): Promise<void> {
     this.#pending.delete(buildId);
     this.#fresh.delete(buildId);
+    const volume = this.#docker.getVolume(workspaceVolumeName(this.#instanceId, buildId));
+    // The volume alone first (one call after a direct fill). The engine refuses to remove a
+    // volume any container still references, so a marker or helper exists only if this fails.
+    try {
+      await ignoreNotFound(() => volume.remove());
+      return;
+    } catch (err) {
+      // In use (409; some engine versions answer 403 or 500, as retryWhileConflict knows).
+      if (![409, 403, 500].includes(statusCode(err) ?? 0)) throw err;
+    }
     await ignoreNotFound(() => this.#docker.getContainer(workspaceMarkerName(this.#instanceId, buildId)).remove({ force: true }));
     // A fill helper left by a crash mid-copy would hold the volume.
     const helpers = await this.#docker.listContainers({ all: true, filters: JSON.stringify({ label: [`${labelKeys.build}=${buildId}`, 'bosun.role=build'] }) });
     for (const helper of helpers) await ignoreNotFound(() => this.#docker.getContainer(helper.Id).remove({ force: true }));
-    const volume = workspaceVolumeName(this.#instanceId, buildId);
-    await retryWhileConflict(() => ignoreNotFound(() => this.#docker.getVolume(volume).remove()));
+    await retryWhileConflict(() => ignoreNotFound(() => volume.remove()));
   }
 
   async #fill(buildId: string, workspace: string, imageId: string, fresh: (value: boolean) => void): Promise<string> {
     const volume = workspaceVolumeName(this.#instanceId, buildId);
     const marker = workspaceMarkerName(this.#instanceId, buildId);
     const labels = buildLabels(buildId, this.#instanceId);
-    if (this.#mode === 'auto') {
-      try {
-        const data = await hostVolumeDirectory(await this.#docker.createVolume({ Name: volume, Labels: labels }));
-        if (data) {
-          if (await stat(join(data, workspaceReadyFile)).then(() => true, () => false)) return volume;
-          fresh(true);
-          await fillHostVolume(workspace, data, workspaceReadyFile);
-          return volume;
-        }
-      } catch (err) {
-        throw engineError(`could not prepare the workspace volume ${volume}`, err);
-      }
-    }
-    if (await this.#exists(marker)) return volume;
     try {
-      await this.#docker.createVolume({ Name: volume, Labels: labels });
+      const created = await this.#docker.createVolume({ Name: volume, Labels: labels });
+      const data = this.#mode === 'auto' ? await hostVolumeDirectory(created) : undefined;
+      if (data) {
+        if (await stat(join(data, workspaceReadyFile)).then(() => true, () => false)) return volume;
+        fresh(true);
+        await fillHostVolume(workspace, data, workspaceReadyFile);
+        return volume;
+      }
+      if (await this.#exists(marker)) return volume;
       fresh(true);
       const helper = await this.#createHelper(workspaceFillName(this.#instanceId, buildId), imageId, volume, labels);
       try {
