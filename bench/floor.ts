@@ -63,21 +63,25 @@ export async function bareServiceOnce(
     },
     Mode: { Replicated: { Replicas: 1 } },
   })) as { id?: string; ID?: string };
-  const id = created.id ?? created.ID ?? '';
+  await toCompletion(docker, created.id ?? created.ID ?? '', `bare service ${runId}`, pollMs);
+  return { t0, totalMs: performance.now() - started, startKey: `bench:${runId}` };
+}
+
+/** Polls a one-shot service's task every `pollMs` until it is terminal (it must be `complete`), then removes the service. */
+async function toCompletion(docker: Docker, id: string, what: string, pollMs: number): Promise<void> {
   try {
     for (;;) {
-      const tasks = (await docker.listTasks({ filters: JSON.stringify({ service: [id] }) })) as Array<{ Status?: { State?: string } }>;
+      const tasks = (await docker.listTasks({ filters: JSON.stringify({ service: [id] }) })) as Array<{ Status?: { State?: string; Err?: string } }>;
       const state = tasks[0]?.Status?.State;
       if (state && terminal.has(state)) {
-        if (state !== 'complete') throw new Error(`bare service ${runId} ended ${state}`);
-        break;
+        if (state !== 'complete') throw new Error(`${what} ended ${state}${tasks[0]?.Status?.Err ? `: ${tasks[0].Status.Err}` : ''}`);
+        return;
       }
       await new Promise((resolve) => setTimeout(resolve, pollMs));
     }
   } finally {
     await docker.getService(id).remove().catch(() => undefined);
   }
-  return { t0, totalMs: performance.now() - started, startKey: `bench:${runId}` };
 }
 
 /** Removes services and containers the floor left (by label). */
@@ -127,20 +131,7 @@ export class IsolatedFloor {
       name: `bench-iso-${runId}`, image: this.#imageId, networkId, volumeName, workdir: '', labels, constraints: nodeId ? [`node.id==${nodeId}`] : [], stopGraceMs: 10_000,
     });
     const created = (await this.#docker.createService(options)) as { id?: string; ID?: string };
-    const id = created.id ?? created.ID ?? '';
-    try {
-      for (;;) {
-        const tasks = (await this.#docker.listTasks({ filters: JSON.stringify({ service: [id] }) })) as Array<{ Status?: { State?: string; Err?: string } }>;
-        const state = tasks[0]?.Status?.State;
-        if (state && terminal.has(state)) {
-          if (state !== 'complete') throw new Error(`isolated service ${runId} ended ${state}: ${tasks[0]?.Status?.Err ?? ''}`);
-          break;
-        }
-        await new Promise((resolve) => setTimeout(resolve, pollMs));
-      }
-    } finally {
-      await this.#docker.getService(id).remove().catch(() => undefined);
-    }
+    await toCompletion(this.#docker, created.id ?? created.ID ?? '', `isolated service ${runId}`, pollMs);
     return { t0, totalMs: performance.now() - started, startKey: `bench:${runId}` };
   }
 
