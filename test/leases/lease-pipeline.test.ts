@@ -83,6 +83,8 @@ test('a checkpoint leases a phone for the tester; Pass resumes the pipeline and 
   assert.equal(cp.type === 'checkpoint.waiting' && cp.resource, state.resourceLabel);
   const lease = await h.server.core.deps.leases!.require(state.leaseId!);
   assert.equal(lease.state, 'active');
+  // The lease outlives the checkpoint's deadline: the timeout decision, not the reaper, gives it back.
+  assert.ok(Date.parse(lease.expiresAt!) > Date.parse(state.deadline), `lease expires ${lease.expiresAt}, checkpoint deadline ${state.deadline}`);
 
   const passed = await dispatch(`pass ${id}`, ctx('slack:T1/UQA', 'qa'));
   assert.match(passed.text, /^Passed the checkpoint of staging/);
@@ -101,7 +103,9 @@ test('a checkpoint nobody decides times out, fails the build, and releases its p
   const state = done.stages[0]!.checkpointState!;
   assert.equal(state.decision?.decision, 'timeout');
   assert.equal(done.stages[1]!.status, 'skipped');
-  assert.equal((await h.server.core.deps.leases!.require(state.leaseId!)).state, 'released');
+  const lease = await h.server.core.deps.leases!.require(state.leaseId!);
+  assert.equal(lease.state, 'released');
+  assert.ok(Date.parse(lease.expiresAt!) > Date.parse(state.deadline), `lease expires ${lease.expiresAt}, checkpoint deadline ${state.deadline}`);
   assert.ok(['dirty', 'cleaning', 'free'].includes((await itemState('phone', state.resourceLabel!.slice(0, 8)))!));
 });
 
