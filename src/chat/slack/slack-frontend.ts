@@ -1,4 +1,4 @@
-import { App, LogLevel, SocketModeReceiver, type Logger as BoltLogger } from '@slack/bolt';
+import type { Logger as BoltLogger, LogLevel } from '@slack/bolt';
 import { commandServices } from '../../app/command-services.js';
 import { LeaseNotifier } from './lease-notifier.js';
 import type { FrontendFactory } from '../../app/frontend.js';
@@ -13,16 +13,18 @@ import { ThreadStore } from './thread-store.js';
 
 /**
  * The Slack front end and build-thread reporter. Socket Mode (default) or HTTP mode on
- * Bosun's own server; null when the server config has no `slack` section.
+ * Bosun's own server; null when the server config has no `slack` section. Bolt (with its
+ * web API client, Socket Mode and HTTP stacks, ~30 MiB resident) is loaded only then.
  */
-export const slackFrontend: FrontendFactory = (core, builds) => {
+export const slackFrontend: FrontendFactory = async (core, builds) => {
   const config = core.config.slack;
   if (!config) return null;
+  const { App, LogLevel, SocketModeReceiver } = await import('@slack/bolt');
   const log = core.log.child({ component: 'slack' });
   const dedupeTtlSec = config.timestampWindowSec * 2 + 60;
   const firstSeen = async (id: string) => (await core.redis.set(`${core.prefix}:slack:seen:${id}`, '1', 'EX', dedupeTtlSec, 'NX')) === 'OK';
   const clientOptions = config.apiUrl ? { slackApiUrl: config.apiUrl } : {};
-  const logger = boltLogger(log);
+  const logger = boltLogger(log, LogLevel.WARN);
   const httpReceiver = config.mode === 'http'
     ? new FastifySlackReceiver({ signingSecret: config.signingSecret ?? '', windowSec: config.timestampWindowSec, log, firstSeen })
     : null;
@@ -50,8 +52,8 @@ export const slackFrontend: FrontendFactory = (core, builds) => {
 };
 
 /** Bolt's logger interface over pino (Bolt passes template strings; we keep them as data). */
-function boltLogger(log: Logger): BoltLogger {
-  let level = LogLevel.WARN;
+function boltLogger(log: Logger, initial: LogLevel): BoltLogger {
+  let level = initial;
   return {
     debug: (...msg: unknown[]) => log.debug({ msg }, 'Bolt debug'),
     info: (...msg: unknown[]) => log.debug({ msg }, 'Bolt info'),
