@@ -1,0 +1,139 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { installRoot } from '../src/config.js';
+import type { Build } from '../src/domain/build.js';
+import { isTerminal } from '../src/domain/status.js';
+
+/** Resident memory of a real `bosun start` and the processes it started, MiB. */
+export interface ProcessMemory {
+  /** After start, idle (nothing built yet). */
+  fresh: ProcessTree;
+  /** After one build of the bundled demo repository, idle again. */
+  afterBuild: ProcessTree;
+  buildStatus: string;
+  workers: number;
+}
+
+/** Resident memory of one process: RSS, and PSS (shared pages split among the processes mapping them). */
+export interface Resident {
+  rssMiB: number;
+  pssMiB: number;
+}
+
+export interface ProcessTree {
+  /** The `bosun start` process: server, HTTP, chat front ends, advance worker and stage workers. */
+  bosun: Resident;
+  /** Its process helper (git, the workspace copy). */
+  helper: Resident;
+  /** The embedded redis-server (not Bosun's code; shown apart). */
+  redis: Resident;
+}
+
+/**
+ * Starts `bosun start` exactly as `npm start` runs it (node + tsx, embedded Redis, the
+ * executor the engine calls for), on its own data directory and a free port, with
+ * `workers` stage workers; reads the process tree's RSS from /proc once it has idled, then
+ * builds the demo repository through the API, idles again and reads it once more. This is
+ * the DESIGN target's "server plus one worker", measured on the process a user runs, not on
+ * the bench's own process (which holds the bench, dockerode and the floors too).
+ */
+export async function measureBosunProcess(opts: { workers: number; idleSec: number; progress: (text: string) => void }): Promise<ProcessMemory> {
+  const dataDir = mkdtempSync(join(tmpdir(), 'bosun-bench-mem-'));
+  const env: NodeJS.ProcessEnv = {
+    PATH: process.env.PATH,
+    HOME: process.env.HOME,
+    BOSUN_DATA_DIR: dataDir,
+    BOSUN_PORT: '0',
+    BOSUN_WORKERS: String(opts.workers),
+    BOSUN_LOG_LEVEL: 'warn',
+    BOSUN_INSTANCE_ID: `bench-mem-${process.pid}`,
+  };
+  if (process.env.DOCKER_HOST) env.DOCKER_HOST = process.env.DOCKER_HOST;
+  const child = spawn(join(installRoot, 'bin', 'bosun'), ['start'], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+  try {
+    const url = await runningAt(child);
+    const token = readFileSync(join(dataDir, 'api-token'), 'utf8').trim();
+    opts.progress(`memory: bosun start (${opts.workers} worker) at ${url}, idle ${opts.idleSec} s`);
+    await sleep(opts.idleSec * 1000);
+    const fresh = tree(child.pid!);
+    opts.progress('memory: building demo#master through the API, then idle again');
+    const buildStatus = await buildDemo(url, token);
+    await sleep(opts.idleSec * 1000);
+    return { fresh, afterBuild: tree(child.pid!), buildStatus, workers: opts.workers };
+  } finally {
+    child.kill('SIGTERM');
+    await new Promise((resolve) => {
+      const force = setTimeout(() => child.kill('SIGKILL'), 20_000);
+      child.once('exit', () => resolve(clearTimeout(force)));
+      if (child.exitCode !== null) resolve(clearTimeout(force));
+    });
+    rmSync(dataDir, { recursive: true, force: true });
+  }
+}
+
+function runningAt(child: ChildProcess): Promise<string> {
+  return new Promise((resolve, reject) => {
+    let out = '';
+    let err = '';
+    const timer = setTimeout(() => reject(new Error(`bosun start did not come up in 60 s: ${err.slice(-2000)}`)), 60_000);
+    child.stdout!.on('data', (d: Buffer) => {
+      out += d.toString();
+      const m = /Bosun is running at (\S+)/.exec(out);
+      if (m) {
+        clearTimeout(timer);
+        resolve(m[1]!);
+      }
+    });
+    child.stderr!.on('data', (d: Buffer) => (err += d.toString()));
+    child.once('exit', (code) => {
+      clearTimeout(timer);
+      reject(new Error(`bosun start exited with ${code}: ${err.slice(-2000)}`));
+    });
+  });
+}
+
+async function buildDemo(url: string, token: string): Promise<string> {
+  const headers = { authorization: `Bearer ${token}`, 'content-type': 'application/json' };
+  const res = await fetch(`${url}/api/builds`, { method: 'POST', headers, body: JSON.stringify({ repo: 'demo', ref: 'master' }) });
+  if (res.status !== 201) throw new Error(`POST /api/builds: ${res.status} ${await res.text()}`);
+  const { build } = (await res.json()) as { build: { id: string } };
+  const deadline = Date.now() + 5 * 60_000;
+  while (Date.now() < deadline) {
+    const { build: b } = (await (await fetch(`${url}/api/builds/${build.id}`, { headers })).json()) as { build: { status: Build['status'] } };
+    if (isTerminal(b.status)) return b.status;
+    await sleep(500);
+  }
+  throw new Error(`demo build #${build.id} did not finish in 5 minutes`);
+}
+
+/** RSS of `pid` and of its child processes by kind, from /proc. */
+function tree(pid: number): ProcessTree {
+  const result: ProcessTree = { bosun: resident(pid), helper: { rssMiB: 0, pssMiB: 0 }, redis: { rssMiB: 0, pssMiB: 0 } };
+  for (const child of childrenOf(pid)) {
+    const comm = readFileSync(`/proc/${child}/comm`, 'utf8').trim();
+    const into = comm.startsWith('redis-server') ? result.redis : result.helper;
+    const r = resident(child);
+    into.rssMiB += r.rssMiB;
+    into.pssMiB += r.pssMiB;
+  }
+  return result;
+}
+
+function childrenOf(pid: number): number[] {
+  const out: number[] = [];
+  for (const task of readdirSync(`/proc/${pid}/task`)) {
+    const list = readFileSync(`/proc/${pid}/task/${task}/children`, 'utf8').trim();
+    if (list) out.push(...list.split(' ').map(Number));
+  }
+  return out;
+}
+
+function resident(pid: number): Resident {
+  const rollup = readFileSync(`/proc/${pid}/smaps_rollup`, 'utf8');
+  const kb = (field: string) => Number(new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(rollup)?.[1] ?? 0);
+  return { rssMiB: kb('Rss') / 1024, pssMiB: kb('Pss') / 1024 };
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
