@@ -20,7 +20,8 @@ export const CHECKPOINT_LEASE_GRACE_SEC = 60;
 /**
  * Hook before a stage reaches its checkpoint (in `finishStage`): when the checkpoint asks for
  * a resource, leases it for the tester until the checkpoint's deadline (plus
- * `CHECKPOINT_LEASE_GRACE_SEC`) and returns what goes into
+ * `CHECKPOINT_LEASE_GRACE_SEC`; not capped by the pool's `maxTtlSec`, or a 24 h checkpoint
+ * would lose its phone to the reaper after 8 h while the tester still works on it) and returns what goes into
  * `checkpointState`. A request that must wait is still recorded (`leaseId`, and a label saying
  * whom it waits behind); its later `lease.granted` event carries the build id for the thread.
  * Idempotent under redelivery: a stage that already has a checkpoint lease gets nothing new.
@@ -30,7 +31,7 @@ export async function leaseForCheckpoint(deps: Pick<PipelineDeps, 'store' | 'lea
   const stage = build ? findStage(build, stageName) : undefined;
   const req = stage?.checkpoint?.resource;
   if (!req || !deps.leases || stage.checkpointState?.leaseId) return {};
-  const result = await deps.leases.acquire(req.pool, req.attributes, checkpointHolder(buildId, stageName), stage.checkpoint ? stage.checkpoint.timeoutSec + CHECKPOINT_LEASE_GRACE_SEC : undefined, { buildId, stage: stageName, source: 'checkpoint' });
+  const result = await deps.leases.acquire(req.pool, req.attributes, checkpointHolder(buildId, stageName), stage.checkpoint ? stage.checkpoint.timeoutSec + CHECKPOINT_LEASE_GRACE_SEC : undefined, { buildId, stage: stageName, source: 'checkpoint', uncapped: true });
   const l = result.lease;
   if (result.status === 'granted') return { leaseId: l.id, resourceLabel: `${l.item} (${l.pool}) — lease ${l.id}` };
   return { leaseId: l.id, resourceLabel: `waiting for ${describe(l.pool, l.attributes)}: #${result.position + 1} in line${result.ahead ? ` behind ${result.ahead}` : ''} — lease ${l.id}` };

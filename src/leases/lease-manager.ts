@@ -42,6 +42,12 @@ export interface LeaseOpts {
   /** Skip the owner check (a pool admin, or Bosun itself on a pipeline's lease). */
   admin?: boolean;
   source?: string;
+  /**
+   * `acquire` only: the TTL is not capped by the pool's `maxTtlSec`. For a checkpoint's lease,
+   * which must last as long as its checkpoint waits (the repository's `timeout`, 24 h by
+   * default); the cap is for what people ask for. Pool admins can still release it.
+   */
+  uncapped?: boolean;
 }
 
 /** One item of a pool with its holder, for `leases`. */
@@ -105,7 +111,7 @@ export class LeaseManager {
 
   async acquire(poolName: string, attributes: string[], holder: Actor, ttlSec: number | undefined, opts: LeaseOpts = {}): Promise<AcquireResult> {
     const pool = this.pool(poolName);
-    const ttl = clampTtl(pool, ttlSec);
+    const ttl = opts.uncapped && ttlSec !== undefined ? Math.max(1, ttlSec) : clampTtl(pool, ttlSec);
     const reply = (await this.eval(acquireScript, poolName, csv(attributes), holder.id, holder.name, String(ttl), String(Date.now()), opts.buildId ?? '', opts.stage ?? '')) as (string | number)[];
     if (reply[0] === 'err') {
       await this.record('lease.acquire', holder, 'denied', `no item in ${poolName} has ${attributes.join(' ')}`, opts);

@@ -14,7 +14,8 @@ before(async () => {
     queue: { watchdogIntervalMs: 200 },
     pools: {
       device: { items: [{ id: 'pixel-1', attributes: ['android', 'pixel-7'] }], healthCheck: ['true'], pipelineTtlSec: 3 },
-      phone: { items: [{ id: 'iphone-1', attributes: ['ios-17'] }, { id: 'iphone-2', attributes: ['ios-17'] }], healthCheck: ['true'] },
+      // maxTtlSec far below the checkpoints' 4 h: a checkpoint's lease must outlive its deadline anyway.
+      phone: { items: [{ id: 'iphone-1', attributes: ['ios-17'] }, { id: 'iphone-2', attributes: ['ios-17'] }], healthCheck: ['true'], maxTtlSec: 60 },
     },
   });
 });
