@@ -77,33 +77,27 @@ test('finishing destroys a follow stream it holds without aborting its request (
   assert.deepEqual(await out, ['stdout:x\n']);
 });
 
-test('a follow answered after finish is destroyed on arrival and never aborted', async () => {
-  const queue = new OutputQueue();
-  const source = new RecordingSource(frame(1, 'x\n'), { answerFollow: false });
-  const log = new TaskLog(queue, { pendingFollowGraceMs: 50 });
-  const out = collect(queue);
-  log.follow(source);
-  await log.finish();
-  source.answerFollow();
-  await tick();
-  await new Promise((r) => setTimeout(r, 100));
-  assert.equal(source.live.destroyed, true);
-  assert.equal(source.signal?.aborted, false);
-  assert.deepEqual(await out, ['stdout:x\n']);
-});
+const pendingAtFinish = [
+  { when: 'answered 0 ms after finish', answerAfterMs: 0, graceMs: 50, checkAfterMs: 100, aborted: false },
+  { when: 'still unanswered after the grace', answerAfterMs: undefined, graceMs: 20, checkAfterMs: 60, aborted: true },
+];
 
-test('a follow still unanswered after the grace is aborted', async () => {
-  const queue = new OutputQueue();
-  const source = new RecordingSource(frame(1, 'x\n'), { answerFollow: false });
-  const log = new TaskLog(queue, { pendingFollowGraceMs: 20 });
-  const out = collect(queue);
-  log.follow(source);
-  await log.finish();
-  assert.equal(source.signal?.aborted, false);
-  await new Promise((r) => setTimeout(r, 60));
-  assert.equal(source.signal?.aborted, true);
-  assert.deepEqual(await out, ['stdout:x\n']);
-});
+for (const c of pendingAtFinish) {
+  test(`a follow request pending at finish and ${c.when}: ${c.aborted ? 'aborted' : 'destroyed on arrival, never aborted'}; the output is whole`, async () => {
+    const queue = new OutputQueue();
+    const source = new RecordingSource(frame(1, 'x\n'), { answerFollow: false });
+    const log = new TaskLog(queue, { pendingFollowGraceMs: c.graceMs });
+    const out = collect(queue);
+    log.follow(source);
+    await log.finish();
+    assert.equal(source.signal?.aborted, false, 'not aborted at finish');
+    if (c.answerAfterMs !== undefined) setTimeout(() => source.answerFollow(), c.answerAfterMs);
+    await new Promise((r) => setTimeout(r, c.checkAfterMs));
+    assert.equal(source.signal?.aborted, c.aborted);
+    if (!c.aborted) assert.equal(source.live.destroyed, true);
+    assert.deepEqual(await out, ['stdout:x\n']);
+  });
+}
 
 test('abort ends the output without a final read', async () => {
   const queue = new OutputQueue();
