@@ -82,11 +82,6 @@ function procStat(pid: number | 'self'): number[] {
   return stat.slice(stat.lastIndexOf(')') + 2).split(' ').map(Number);
 }
 
-/**
- * CPU seconds of this process's children (tar, docker CLI, and git), from /proc: the waited-for
- * ones (cutime + cstime), plus Bosun's long-lived process helper, which runs git and workspace copies for this process
- * (its own utime + stime and its waited-for children's).
- */
 /** CPU seconds the whole machine has been busy (all processes, all cores), from /proc/stat. */
 function machineCpuSec(): number {
   const [, ...fields] = readFileSync('/proc/stat', 'utf8').split('\n', 1)[0]!.trim().split(/\s+/);
@@ -94,6 +89,11 @@ function machineCpuSec(): number {
   return (user! + nice! + system! + irq! + softirq! + steal!) / 100;
 }
 
+/**
+ * CPU seconds of this process's children (tar, docker CLI, and git), from /proc: the waited-for
+ * ones (cutime + cstime), plus Bosun's long-lived process helper, which runs git and workspace copies for this process
+ * (its own utime + stime and its waited-for children's).
+ */
 function childCpuSec(): number {
   try {
     const self = procStat('self');
