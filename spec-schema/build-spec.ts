@@ -89,7 +89,7 @@ export const Service = z.strictObject({
 export const Checkpoint = z.strictObject({
   instructions: z.string().min(1).max(4000).describe('What to test, posted in the build thread.'),
   checklist: StringList.optional(),
-  timeout: Duration.optional().describe('How long to wait for a verdict before failing; default 24h.'),
+  timeout: Duration.optional().describe("How long to wait for a verdict before failing; default 24h. With a resource, at most the pool's maxTtlSec (server config)."),
   approvers: Name.describe('Approver group from server config.'),
   resource: ResourceRequest.optional().describe('A resource leased for the tester while the checkpoint waits.'),
 });

@@ -19,22 +19,34 @@ export const CHECKPOINT_LEASE_GRACE_SEC = 60;
 
 /**
  * Hook before a stage reaches its checkpoint (in `finishStage`): when the checkpoint asks for
- * a resource, leases it for the tester until the checkpoint's deadline (plus
- * `CHECKPOINT_LEASE_GRACE_SEC`; not capped by the pool's `maxTtlSec`, or a 24 h checkpoint
- * would lose its phone to the reaper after 8 h while the tester still works on it) and returns what goes into
+ * a resource, leases it for the tester until the checkpoint's deadline plus
+ * `CHECKPOINT_LEASE_GRACE_SEC`. The pool's `maxTtlSec` bounds the checkpoint instead of the
+ * lease: a checkpoint that holds an item waits at most that long (the deadline it shows is the
+ * real one), so the item is never reaped from under a tester who still works on it, and a
+ * repository cannot hold an item longer than the pool allows anyone. Returns what goes into
  * `checkpointState`. A request that must wait is still recorded (`leaseId`, and a label saying
  * whom it waits behind); its later `lease.granted` event carries the build id for the thread.
  * Idempotent under redelivery: a stage that already has a checkpoint lease gets nothing new.
  */
-export async function leaseForCheckpoint(deps: Pick<PipelineDeps, 'store' | 'leases' | 'log'>, buildId: string, stageName: string): Promise<{ leaseId?: string; resourceLabel?: string }> {
+export async function leaseForCheckpoint(deps: Pick<PipelineDeps, 'store' | 'leases' | 'log'>, buildId: string, stageName: string): Promise<CheckpointLease> {
   const build = await deps.store.get(buildId);
   const stage = build ? findStage(build, stageName) : undefined;
-  const req = stage?.checkpoint?.resource;
-  if (!req || !deps.leases || stage.checkpointState?.leaseId) return {};
-  const result = await deps.leases.acquire(req.pool, req.attributes, checkpointHolder(buildId, stageName), stage.checkpoint ? stage.checkpoint.timeoutSec + CHECKPOINT_LEASE_GRACE_SEC : undefined, { buildId, stage: stageName, source: 'checkpoint', uncapped: true });
+  const cp = stage?.checkpoint;
+  const req = cp?.resource;
+  if (!cp || !req || !deps.leases || stage.checkpointState?.leaseId) return {};
+  const timeoutSec = Math.min(cp.timeoutSec, deps.leases.pool(req.pool).maxTtlSec);
+  const result = await deps.leases.acquire(req.pool, req.attributes, checkpointHolder(buildId, stageName), timeoutSec + CHECKPOINT_LEASE_GRACE_SEC, { buildId, stage: stageName, source: 'checkpoint', uncapped: true });
   const l = result.lease;
-  if (result.status === 'granted') return { leaseId: l.id, resourceLabel: `${l.item} (${l.pool}) — lease ${l.id}` };
-  return { leaseId: l.id, resourceLabel: `waiting for ${describe(l.pool, l.attributes)}: #${result.position + 1} in line${result.ahead ? ` behind ${result.ahead}` : ''} — lease ${l.id}` };
+  if (result.status === 'granted') return { leaseId: l.id, resourceLabel: `${l.item} (${l.pool}) — lease ${l.id}`, timeoutSec };
+  return { leaseId: l.id, resourceLabel: `waiting for ${describe(l.pool, l.attributes)}: #${result.position + 1} in line${result.ahead ? ` behind ${result.ahead}` : ''} — lease ${l.id}`, timeoutSec };
+}
+
+/** What `leaseForCheckpoint` gives the checkpoint: its lease, how to show it, and how long the checkpoint may wait with it. */
+export interface CheckpointLease {
+  leaseId?: string;
+  resourceLabel?: string;
+  /** The checkpoint's timeout, capped at the pool's `maxTtlSec`. */
+  timeoutSec?: number;
 }
 
 /** Gives back a checkpoint's lease (after a decision or timeout, or when the stage never reached it). Never throws. */

@@ -44,8 +44,8 @@ export interface LeaseOpts {
   source?: string;
   /**
    * `acquire` only: the TTL is not capped by the pool's `maxTtlSec`. For a checkpoint's lease,
-   * which must last as long as its checkpoint waits (the repository's `timeout`, 24 h by
-   * default); the cap is for what people ask for. Pool admins can still release it.
+   * which must outlive its checkpoint's deadline (itself capped at `maxTtlSec`) by a grace, so
+   * the checkpoint's timeout, not the reaper, gives the item back.
    */
   uncapped?: boolean;
 }

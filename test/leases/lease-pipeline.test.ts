@@ -14,7 +14,7 @@ before(async () => {
     queue: { watchdogIntervalMs: 200 },
     pools: {
       device: { items: [{ id: 'pixel-1', attributes: ['android', 'pixel-7'] }], healthCheck: ['true'], pipelineTtlSec: 3 },
-      // maxTtlSec far below the checkpoints' 4 h: a checkpoint's lease must outlive its deadline anyway.
+      // maxTtlSec far below the checkpoints' 4 h: such a checkpoint waits at most 60 s, and its lease outlives that deadline.
       phone: { items: [{ id: 'iphone-1', attributes: ['ios-17'] }, { id: 'iphone-2', attributes: ['ios-17'] }], healthCheck: ['true'], maxTtlSec: 60 },
     },
   });
@@ -84,8 +84,11 @@ test('a checkpoint leases a phone for the tester; Pass resumes the pipeline and 
   assert.equal(cp.type === 'checkpoint.waiting' && cp.resource, state.resourceLabel);
   const lease = await h.server.core.deps.leases!.require(state.leaseId!);
   assert.equal(lease.state, 'active');
-  // The lease outlives the checkpoint's deadline: the timeout decision, not the reaper, gives it back.
+  // The pool's maxTtlSec (60 s) caps the 4 h checkpoint, and the lease outlives that deadline:
+  // the timeout decision, not the reaper, gives the phone back.
+  assert.ok(Date.parse(state.deadline) <= Date.now() + 60_000, `deadline ${state.deadline} is within the pool's 60 s`);
   assert.ok(Date.parse(lease.expiresAt!) > Date.parse(state.deadline), `lease expires ${lease.expiresAt}, checkpoint deadline ${state.deadline}`);
+  assert.equal(cp.type === 'checkpoint.waiting' && cp.deadline, state.deadline);
 
   const passed = await dispatch(`pass ${id}`, ctx('slack:T1/UQA', 'qa'));
   assert.match(passed.text, /^Passed the checkpoint of staging/);
