@@ -1,7 +1,9 @@
 import type { Build } from '../domain/build.js';
 import { findStage } from '../domain/build.js';
 import type { PipelineDeps } from '../pipeline/pipeline-deps.js';
+import type { PlanCheckpoint } from '../domain/plan.js';
 import { describe } from './lease-manager.js';
+import type { Pools } from './pool-config.js';
 
 /** The holder of a checkpoint's lease: the tester, whoever that turns out to be. */
 function checkpointHolder(buildId: string, stage: string) {
@@ -34,19 +36,26 @@ export async function leaseForCheckpoint(deps: Pick<PipelineDeps, 'store' | 'lea
   const cp = stage?.checkpoint;
   const req = cp?.resource;
   if (!cp || !req || !deps.leases || stage.checkpointState?.leaseId) return {};
-  const timeoutSec = Math.min(cp.timeoutSec, deps.leases.pool(req.pool).maxTtlSec);
-  const result = await deps.leases.acquire(req.pool, req.attributes, checkpointHolder(buildId, stageName), timeoutSec + CHECKPOINT_LEASE_GRACE_SEC, { buildId, stage: stageName, source: 'checkpoint', uncapped: true });
+  const ttlSec = checkpointTimeoutSec(cp, deps.leases.pools) + CHECKPOINT_LEASE_GRACE_SEC;
+  const result = await deps.leases.acquire(req.pool, req.attributes, checkpointHolder(buildId, stageName), ttlSec, { buildId, stage: stageName, source: 'checkpoint', uncapped: true });
   const l = result.lease;
-  if (result.status === 'granted') return { leaseId: l.id, resourceLabel: `${l.item} (${l.pool}) — lease ${l.id}`, timeoutSec };
-  return { leaseId: l.id, resourceLabel: `waiting for ${describe(l.pool, l.attributes)}: #${result.position + 1} in line${result.ahead ? ` behind ${result.ahead}` : ''} — lease ${l.id}`, timeoutSec };
+  if (result.status === 'granted') return { leaseId: l.id, resourceLabel: `${l.item} (${l.pool}) — lease ${l.id}` };
+  return { leaseId: l.id, resourceLabel: `waiting for ${describe(l.pool, l.attributes)}: #${result.position + 1} in line${result.ahead ? ` behind ${result.ahead}` : ''} — lease ${l.id}` };
 }
 
-/** What `leaseForCheckpoint` gives the checkpoint: its lease, how to show it, and how long the checkpoint may wait with it. */
+/** What `leaseForCheckpoint` gives the checkpoint: its lease and how to show it. */
 export interface CheckpointLease {
   leaseId?: string;
   resourceLabel?: string;
-  /** The checkpoint's timeout, capped at the pool's `maxTtlSec`. */
-  timeoutSec?: number;
+}
+
+/**
+ * How long a checkpoint waits for a verdict: its `timeout`, but a checkpoint that leases an
+ * item waits at most the pool's `maxTtlSec`. Its deadline and its lease both come from this.
+ */
+export function checkpointTimeoutSec(cp: PlanCheckpoint, pools: Pools): number {
+  const maxTtlSec = cp.resource ? pools[cp.resource.pool]?.maxTtlSec : undefined;
+  return maxTtlSec === undefined ? cp.timeoutSec : Math.min(cp.timeoutSec, maxTtlSec);
 }
 
 /** Gives back a checkpoint's lease (after a decision or timeout, or when the stage never reached it). Never throws. */

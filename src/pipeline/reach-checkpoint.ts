@@ -2,18 +2,18 @@ import type { Build, StageRun } from '../domain/build.js';
 import type { BuildEvent } from '../domain/build-event.js';
 import type { ServerConfig } from '../config.js';
 import { setBuildStatus, setStageStatus } from './transition.js';
-import type { CheckpointLease } from '../leases/checkpoint-leases.js';
+import { checkpointTimeoutSec, type CheckpointLease } from '../leases/checkpoint-leases.js';
 
 /**
  * Puts a stage whose steps all passed into `waiting` on its checkpoint: records the
- * deadline (from the checkpoint's timeout, or the shorter one its lease allows), who may not approve (the requester), how many passes are needed, and the commit
- * the decision is bound to. The event tells reporters to post instructions and buttons.
+ * deadline (`checkpointTimeoutSec`: the timeout, capped by the pool of a leased item), who
+ * may not approve (the requester), how many passes are needed, and the commit the decision
+ * is bound to. The event tells reporters to post instructions and buttons.
  */
-export function reachCheckpoint(config: ServerConfig, b: Build, s: StageRun, now: string, lease: CheckpointLease = {}): BuildEvent[] {
+export function reachCheckpoint(config: ServerConfig, b: Build, s: StageRun, now: string, extra: CheckpointLease = {}): BuildEvent[] {
   const cp = s.checkpoint;
   if (!cp) return [];
-  const { timeoutSec = cp.timeoutSec, ...extra } = lease;
-  const deadline = new Date(Date.parse(now) + timeoutSec * 1000).toISOString();
+  const deadline = new Date(Date.parse(now) + checkpointTimeoutSec(cp, config.pools) * 1000).toISOString();
   s.checkpointState = {
     deadline,
     requestedBy: b.trigger.actor.id,
