@@ -3,7 +3,7 @@ import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { installRoot } from '../src/config.js';
-import type { Build } from '../src/domain/build.js';
+import { ApiClient } from '../src/cli/api-client.js';
 import { isTerminal } from '../src/domain/status.js';
 
 /** Resident memory of a real `bosun start` and the processes it started, MiB. */
@@ -14,6 +14,8 @@ export interface ProcessMemory {
   afterBuild: ProcessTree;
   buildStatus: string;
   workers: number;
+  /** How long it idled before each reading. */
+  idleSec: number;
 }
 
 /** Resident memory of one process: RSS, and PSS (shared pages split among the processes mapping them). */
@@ -31,10 +33,15 @@ export interface ProcessTree {
   redis: Resident;
 }
 
+/** What Bosun's own two processes occupy together (PSS: shared pages counted once). */
+export function bosunPssMiB(t: ProcessTree): number {
+  return t.bosun.pssMiB + t.helper.pssMiB;
+}
+
 /**
  * Starts `bosun start` exactly as `npm start` runs it (node + tsx, embedded Redis, the
  * executor the engine calls for), on its own data directory and a free port, with
- * `workers` stage workers; reads the process tree's RSS from /proc once it has idled, then
+ * `workers` stage workers; reads the process tree's RSS and PSS from /proc once it has idled, then
  * builds the demo repository through the API, idles again and reads it once more. This is
  * the DESIGN target's "server plus one worker", measured on the process a user runs, not on
  * the bench's own process (which holds the bench, dockerode and the floors too).
@@ -54,14 +61,14 @@ export async function measureBosunProcess(opts: { workers: number; idleSec: numb
   const child = spawn(join(installRoot, 'bin', 'bosun'), ['start'], { env, stdio: ['ignore', 'pipe', 'pipe'] });
   try {
     const url = await runningAt(child);
-    const token = readFileSync(join(dataDir, 'api-token'), 'utf8').trim();
+    const api = new ApiClient(url, readFileSync(join(dataDir, 'api-token'), 'utf8').trim());
     opts.progress(`memory: bosun start (${opts.workers} worker) at ${url}, idle ${opts.idleSec} s`);
     await sleep(opts.idleSec * 1000);
     const fresh = tree(child.pid!);
     opts.progress('memory: building demo#master through the API, then idle again');
-    const buildStatus = await buildDemo(url, token);
+    const buildStatus = await buildDemo(api);
     await sleep(opts.idleSec * 1000);
-    return { fresh, afterBuild: tree(child.pid!), buildStatus, workers: opts.workers };
+    return { fresh, afterBuild: tree(child.pid!), buildStatus, workers: opts.workers, idleSec: opts.idleSec };
   } finally {
     child.kill('SIGTERM');
     await new Promise((resolve) => {
@@ -94,21 +101,20 @@ function runningAt(child: ChildProcess): Promise<string> {
   });
 }
 
-async function buildDemo(url: string, token: string): Promise<string> {
-  const headers = { authorization: `Bearer ${token}`, 'content-type': 'application/json' };
-  const res = await fetch(`${url}/api/builds`, { method: 'POST', headers, body: JSON.stringify({ repo: 'demo', ref: 'master' }) });
-  if (res.status !== 201) throw new Error(`POST /api/builds: ${res.status} ${await res.text()}`);
-  const { build } = (await res.json()) as { build: { id: string } };
+/** `build demo#master` through the API, as the CLI sends it; polls until the build ends. */
+async function buildDemo(api: ApiClient): Promise<string> {
+  const reply = await api.command('build demo#master');
+  if (!reply.build) throw new Error(`build demo#master: ${reply.text}`);
   const deadline = Date.now() + 5 * 60_000;
   while (Date.now() < deadline) {
-    const { build: b } = (await (await fetch(`${url}/api/builds/${build.id}`, { headers })).json()) as { build: { status: Build['status'] } };
+    const b = await api.build(reply.build.id);
     if (isTerminal(b.status)) return b.status;
     await sleep(500);
   }
-  throw new Error(`demo build #${build.id} did not finish in 5 minutes`);
+  throw new Error(`demo build #${reply.build.id} did not finish in 5 minutes`);
 }
 
-/** RSS of `pid` and of its child processes by kind, from /proc. */
+/** RSS and PSS of `pid` and of its child processes by kind, from /proc. */
 function tree(pid: number): ProcessTree {
   const result: ProcessTree = { bosun: resident(pid), helper: { rssMiB: 0, pssMiB: 0 }, redis: { rssMiB: 0, pssMiB: 0 } };
   for (const child of childrenOf(pid)) {
