@@ -1,6 +1,6 @@
 import type { RunStatus } from './status.js';
 import type { Actor, BuildError } from './build.js';
-import type { LeaseEvent } from '../leases/lease-event.js';
+import type { LeaseEvent } from './lease-event.js';
 
 /**
  * Every state change is one of these, published on the durable event stream.

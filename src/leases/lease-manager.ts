@@ -5,7 +5,7 @@ import type { AuditLog } from '../storage/audit-log.js';
 import type { Logger } from '../logger.js';
 import { UserError } from '../errors.js';
 import type { Pools, PoolConfig } from './pool-config.js';
-import type { LeaseEvent } from './lease-event.js';
+import type { LeaseEvent } from '../domain/lease-event.js';
 import { buildRef, clampTtl, csv, describe, grantedEvent, splitCsv, toLease } from './lease-record.js';
 import {
   acquireScript, renewScript, releaseScript, reapScript, claimDirtyScript, finishCleanScript, syncPoolScript, markRemindedScript, takeOverScript,

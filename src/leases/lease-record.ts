@@ -1,5 +1,5 @@
 import type { PoolConfig } from './pool-config.js';
-import type { LeaseEvent } from './lease-event.js';
+import type { LeaseEvent } from '../domain/lease-event.js';
 import type { Lease, LeaseState } from './lease-manager.js';
 
 /** Helpers turning the Redis hashes of `lease-scripts.ts` into `Lease` values and events. */

@@ -5,7 +5,7 @@ import type { ServerConfig } from '../config.js';
 import { UserError } from '../errors.js';
 import { checkout } from '../git/checkout.js';
 import { GitMirrors } from '../git/git-mirrors.js';
-import { gitAuthEnv } from '../github/git-auth.js';
+import { gitAuthEnv } from '../git/git-auth.js';
 
 /** Where a build's checkout lives on this host. */
 export function workspacePath(config: ServerConfig, buildId: string): string {

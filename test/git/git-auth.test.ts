@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import type { AddressInfo } from 'node:net';
 import { checkout } from '../../src/git/checkout.js';
 import { GitMirrors } from '../../src/git/git-mirrors.js';
-import { tokenAuthEnv } from '../../src/github/git-auth.js';
+import { tokenAuthEnv } from '../../src/git/git-auth.js';
 
 const token = 'ghs_shortLivedToken0123456789';
 

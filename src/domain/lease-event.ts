@@ -1,4 +1,4 @@
-import type { Actor } from '../domain/build.js';
+import type { Actor } from './build.js';
 
 /**
  * Lease events on the durable event stream (published with `bus.publish`, no build write).
