@@ -3,7 +3,7 @@
 import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
-const vendorSdks = ['@slack/*', '@octokit/*', 'dockerode', 'bullmq', 'ioredis', 'fastify'];
+const vendorSdks = ['@slack/*', '@octokit/*', 'zulip-js', 'dockerode', 'bullmq', 'ioredis', 'fastify'];
 
 export default tseslint.config(
   { ignores: ['node_modules/**', 'dist/**', 'examples/**', 'spec-schema/*.json', '.data/**', '.scratch/**'] },
