@@ -120,6 +120,11 @@ export class FakeZulip {
     return this.queues.size;
   }
 
+  /** Long-polls being held open right now. */
+  get pollsWaiting(): number {
+    return [...this.queues.values()].filter((q) => q.waiting).length;
+  }
+
   /** The messages of a stream topic, oldest first. */
   topic(stream: string, topic: string): FakeZulipMessage[] {
     return [...this.messages.values()].filter((m) => m.type === 'stream' && m.stream === stream && m.topic === topic);
