@@ -93,9 +93,13 @@ export async function makeZulipApi(opts: ZulipClientOptions): Promise<ZulipApi> 
   const apiUrl = client.config.apiURL;
   const auth = `Basic ${Buffer.from(`${opts.email}:${opts.apiKey}`).toString('base64')}`;
   const attempts = opts.attempts ?? 5;
+  // Zulip's limits are per user: after a 429 every call (not only the refused one) waits it out.
+  let pausedUntil = 0;
 
   async function call(what: string, run: () => Promise<Answer>): Promise<Answer> {
     for (let attempt = 1; ; attempt++) {
+      const pause = pausedUntil - Date.now();
+      if (pause > 0 && what !== 'get events') await new Promise((r) => setTimeout(r, pause));
       let answer: Answer;
       try {
         answer = await run();
@@ -109,7 +113,7 @@ export async function makeZulipApi(opts: ZulipClientOptions): Promise<ZulipApi> 
       if (code === 'RATE_LIMIT_HIT' && attempt < attempts) {
         const waitSec = Math.min(Number.isFinite(retryAfter) && retryAfter > 0 ? retryAfter : 1, opts.maxRetryAfterSec);
         opts.log.info({ what, waitSec, attempt }, 'Zulip rate limit hit; waiting');
-        await new Promise((r) => setTimeout(r, waitSec * 1000));
+        pausedUntil = Math.max(pausedUntil, Date.now() + waitSec * 1000);
         continue;
       }
       throw new ZulipApiError(code, `${what}: ${String(answer.msg ?? 'error')}`, Number.isFinite(retryAfter) ? retryAfter : undefined);
