@@ -105,10 +105,9 @@ export function renderCheckpoint(cp: CheckpointInfo, isPromotion: boolean, bot: 
 
 /** The card after the decision: who decided, when, and where from. */
 export function renderDecided(cp: { buildId: string; stage: string }, decision: 'pass' | 'fail' | 'timeout', actor: Actor, at: string, isPromotion: boolean, realmHost: string): string {
-  const words = checkpointWords(isPromotion);
   const verb = decision === 'timeout' ? 'Timed out' : decision === 'pass' ? (isPromotion ? 'Approved' : 'Passed') : (isPromotion ? 'Rejected' : 'Failed');
   const who = decision === 'timeout' ? '' : ` by ${actorLabel(actor, realmHost)}`;
-  return `${decision === 'pass' ? ':check:' : ':cross_mark:'} **${verb}**${who} at ${zulipText(at)} — ${words.title.toLowerCase()} for stage **${zulipText(cp.stage)}** of build #${cp.buildId}`;
+  return `${decision === 'pass' ? ':check:' : ':cross_mark:'} **${verb}**${who} at ${zulipText(at)} — stage **${zulipText(cp.stage)}** of build #${cp.buildId}`;
 }
 
 export function renderFinishedDm(build: Build, where: string, buildUrl?: string): string {
