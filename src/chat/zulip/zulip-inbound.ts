@@ -52,12 +52,14 @@ export class ZulipInbound {
   /** The command text of a message addressed to the bot, or null when it is not for Bosun. */
   commandText(m: ZulipMessage, flags: string[], trigger?: string): string | null {
     if (m.sender_id === this.deps.bot.userId) return null;
-    const name = this.deps.bot.fullName.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
-    const mention = new RegExp(`@_?\\*\\*${name}(?:\\|${this.deps.bot.userId})?\\*\\*_?`, 'gi');
-    const plain = new RegExp(`^\\s*@${name.replace(/\\ /g, '[ _-]?')}\\b[:,]?`, 'i');
+    const escape = (t: string) => t.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+    const name = escape(this.deps.bot.fullName);
+    // `@**Bosun**` or `@**Bosun|12**` (a silent `@_**Bosun**_` addresses no one), or a typed `@bosun`.
+    const mention = new RegExp(`@\\*\\*${name}(?:\\|${this.deps.bot.userId})?\\*\\*`, 'gi');
+    const plain = new RegExp(`^\\s*@${this.deps.bot.fullName.trim().split(/\s+/).map(escape).join('[ _-]?')}(?![\\w-])[:,]?`, 'i');
     const text = m.content.trim();
     const prefix = this.deps.commandPrefix;
-    const addressed = m.type === 'private' || Boolean(trigger) || flags.includes('mentioned') || mention.test(text) || plain.test(text) || (prefix !== undefined && text.toLowerCase().startsWith(`${prefix.toLowerCase()} `));
+    const addressed = m.type === 'private' || Boolean(trigger) || flags.includes('mentioned') || new RegExp(mention.source, 'i').test(text) || plain.test(text) || (prefix !== undefined && text.toLowerCase().startsWith(`${prefix.toLowerCase()} `));
     if (!addressed) return null;
     let out = text.replace(mention, ' ').replace(plain, ' ').trim();
     if (prefix && out.toLowerCase().startsWith(`${prefix.toLowerCase()} `)) out = out.slice(prefix.length);
