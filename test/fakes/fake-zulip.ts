@@ -62,6 +62,8 @@ export class FakeZulip {
   heartbeatMs = 1000;
   /** Decides per call whether to answer 429 (with this Retry-After in seconds), for 429 storms. */
   rateLimit: ((call: { method: string; path: string; params: Record<string, string> }) => number | null) | null = null;
+  /** The next this many event polls answer 502 with an HTML page (a proxy in trouble). */
+  failPolls = 0;
   private readonly queues = new Map<string, Queue>();
   private server!: Server;
   private nextMessageId = 1000;
@@ -256,6 +258,12 @@ export class FakeZulip {
       const q: Queue = { id: randomUUID(), userId: me, events: [], nextEventId: 0 };
       this.queues.set(q.id, q);
       return ok({ queue_id: q.id, last_event_id: -1, zulip_version: '10.0', zulip_feature_level: 300, event_queue_longpoll_timeout_seconds: 90, max_message_id: this.nextMessageId - 1 });
+    }
+    if (path === '/api/v1/events' && method === 'GET' && this.failPolls > 0) {
+      this.failPolls--;
+      call.status = 502;
+      res.writeHead(502, { 'content-type': 'text/html' }).end('<html><body>502 Bad Gateway</body></html>');
+      return;
     }
     if (path === '/api/v1/events') {
       const q = this.queues.get(params.queue_id ?? '');
