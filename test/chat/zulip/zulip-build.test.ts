@@ -91,3 +91,10 @@ test('a bad command in a stream is answered by DM only; a message not addressed 
   await fake.waitFor(() => fake.dms(people.bob).find((m) => /Unknown command "biuld"/.test(m.content)), 5000, 'the DM');
   assert.equal(fake.topic('ci', 'chat').filter((m) => m.sender_id === fake.bot.user_id).length, 0);
 });
+
+test('the per-person build limit holds in Zulip too, answered by DM (R27)', async () => {
+  const { fake, h } = bed;
+  const limit = h.server.core.config.limits.buildsPerMinute;
+  for (let i = 0; i <= limit; i++) fake.say(people.qa2, { stream: 'ci', topic: 'spam' }, `@**Bosun** build nosuch${i}#master`);
+  await fake.waitFor(() => fake.dms(people.qa2).find((m) => /slow down: at most \d+ builds a minute per person/.test(m.content)), 10_000, 'the slow-down answer');
+});
