@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import type { z } from 'zod';
 import { FakeZulip } from './fake-zulip.js';
 import {
-  BadEventQueueIdError, GetEventsResponse, GetMessagesResponse, JsonError, JsonSuccessBase, OwnUserResponse, RateLimitedError, RegisterResponse, SendMessageResponse,
+  BadEventQueueIdError, GetEventsResponse, GetMessageResponse, GetMessagesResponse, JsonError, JsonSuccessBase, OwnUserResponse, RateLimitedError, RegisterResponse, SendMessageResponse,
 } from './zulip-api-schemas.js';
 
 // The fake answers as Zulip's OpenAPI description says a Zulip answers (schemas copied into
@@ -50,6 +50,8 @@ test('fake Zulip answers match the OpenAPI schemas: users/me, register, events (
   const history = valid(GetMessagesResponse, await call('GET', '/messages', { anchor: String(msgId), num_before: '0', num_after: '10' }));
   assert.deepEqual(history.messages.map((m) => m.id), [msgId, sent.id]);
   assert.equal(fake.messages.get(sent.id)!.content, 'edited');
+  const one = valid(GetMessageResponse, await call('GET', `/messages/${sent.id}`, { apply_markdown: 'false' }));
+  assert.deepEqual(one.message.reactions.map((r) => r.emoji_name), ['check']);
 });
 
 test('fake Zulip errors match the OpenAPI schemas: BAD_EVENT_QUEUE_ID, RATE_LIMIT_HIT with Retry-After, a bad key, a missing argument', async () => {

@@ -315,6 +315,11 @@ export class FakeZulip {
       return ok({ messages: visible.map((m) => this.apiMessage(m, me)), anchor, found_newest: true, found_oldest: false, found_anchor: visible[0]?.id === anchor, history_limited: false });
     }
     const edit = /^\/api\/v1\/messages\/(\d+)$/.exec(path);
+    if (edit && method === 'GET') {
+      const m = this.messages.get(Number(edit[1]));
+      if (!m || (m.type === 'private' && !m.to.includes(me))) return error(400, 'BAD_REQUEST', 'Invalid message(s)');
+      return ok({ message: this.apiMessage(m, me), raw_content: m.content });
+    }
     if (edit && method === 'PATCH') {
       const m = this.messages.get(Number(edit[1]));
       if (!m) return error(400, 'BAD_REQUEST', 'Invalid message(s)');

@@ -56,3 +56,4 @@ export const GetMessagesResponse = JsonSuccessBase.extend({
   anchor: z.number().int(), found_newest: z.boolean(), found_oldest: z.boolean(), found_anchor: z.boolean(), history_limited: z.boolean(), messages: z.array(MessagesBase),
 });
 export const OwnUserResponse = JsonSuccessBase.extend({ user_id: z.number().int(), email: z.string(), full_name: z.string(), is_bot: z.boolean() });
+export const GetMessageResponse = JsonSuccessBase.extend({ message: MessagesBase, raw_content: z.string() });

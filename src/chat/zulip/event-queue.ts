@@ -13,6 +13,8 @@ export interface EventQueueDeps {
   onMissedMessage(message: ZulipMessage): Promise<void>;
   /** The highest message id already handled, where the catch-up starts; null = never ran. */
   lastMessageId(): Promise<number | null>;
+  /** After the message catch-up: read back what else may have been missed (reactions on open cards). */
+  onCatchUp?(): Promise<void>;
   /** Backoff after an error: first and longest wait. */
   backoffMs?: { min: number; max: number };
 }
@@ -27,7 +29,8 @@ const catchUpPage = 100;
  *   is skipped, and what was handled is not fetched again (an event handled but not yet
  *   recorded when the process died is fetched again and stopped by the inbound dedupe);
  * - `BAD_EVENT_QUEUE_ID` (the queue expired while Bosun was away) registers a new queue, then
- *   catches up with `GET /messages` after the last handled message id, so no command is lost;
+ *   catches up with `GET /messages` after the last handled message id, so no command is lost,
+ *   and with `onCatchUp` (the reactions on cards still open);
  * - any other error backs off (doubling, capped) and tries again.
  */
 export class ZulipEventQueue {
@@ -107,6 +110,7 @@ export class ZulipEventQueue {
       }
       if (missed.length < catchUpPage) break;
     }
+    await this.deps.onCatchUp?.();
     return queue;
   }
 }

@@ -136,6 +136,7 @@ export class TopicReporter implements EventHandler {
   private async onDecided(build: Build, stage: string, decision: 'pass' | 'fail' | 'timeout', actor: Build['trigger']['actor'], at: string): Promise<void> {
     const card = await this.deps.store.get(build.id, `cp:${stage}`);
     if (!card) return;
+    await this.deps.store.closeCard(card);
     const decidedAt = build.stages.find((s) => s.name === stage)?.checkpointState?.decision?.at ?? at;
     await this.deps.api.edit(card, renderDecided({ buildId: build.id, stage }, decision, actor, decidedAt, isPromotion(build, stage), this.deps.realmHost));
   }

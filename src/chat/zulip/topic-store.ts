@@ -47,6 +47,17 @@ export class TopicStore {
 
   async setCard(messageId: number, card: { buildId: string; stage: string }): Promise<void> {
     await this.redis.set(`${this.prefix}:zulip:card:${messageId}`, JSON.stringify(card), 'EX', ttlSec);
+    await this.redis.sadd(`${this.prefix}:zulip:cards:open`, String(messageId));
+  }
+
+  /** A decided card no longer takes reactions. */
+  async closeCard(messageId: number): Promise<void> {
+    await this.redis.srem(`${this.prefix}:zulip:cards:open`, String(messageId));
+  }
+
+  /** Cards still waiting for a decision (their reactions are read back after a lost queue). */
+  async openCards(): Promise<number[]> {
+    return (await this.redis.smembers(`${this.prefix}:zulip:cards:open`)).map(Number);
   }
 
   async card(messageId: number): Promise<{ buildId: string; stage: string } | null> {

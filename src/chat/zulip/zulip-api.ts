@@ -58,7 +58,12 @@ export interface ZulipApi {
   events(queueId: string, lastEventId: number, opts: { timeoutMs: number; signal: AbortSignal }): Promise<ZulipEvent[]>;
   /** Messages the bot can see with ids after `anchor`, oldest first, at most `count`. */
   messagesAfter(anchor: number, count: number): Promise<ZulipMessage[]>;
+  /** The emoji reactions a message has now. */
+  reactionsOf(messageId: number): Promise<ZulipReaction[]>;
 }
+
+export const ZulipReaction = z.object({ user_id: z.number().int(), emoji_name: z.string(), emoji_code: z.string(), reaction_type: z.string() });
+export type ZulipReaction = z.infer<typeof ZulipReaction>;
 
 /** An error answer from Zulip (or no answer), with Zulip's code. Infrastructure: the caller may retry. */
 export class ZulipApiError extends InfraError {
@@ -180,6 +185,11 @@ export async function makeZulipApi(opts: ZulipClientOptions): Promise<ZulipApi> 
       }
       return out;
     },
+    async reactionsOf(messageId) {
+      const a = await call('get message', () => client.messages.getById({ message_id: messageId, apply_markdown: 'false' }));
+      const parsed = z.object({ reactions: z.array(ZulipReaction).default([]) }).safeParse(a.message);
+      return parsed.success ? parsed.data.reactions : [];
+    },
   };
 }
 
@@ -190,6 +200,7 @@ export function redactingZulipApi(api: ZulipApi, redact: (text: string) => strin
     register: () => api.register(),
     events: (q, l, o) => api.events(q, l, o),
     messagesAfter: (a, c) => api.messagesAfter(a, c),
+    reactionsOf: (m) => api.reactionsOf(m),
     react: (m, e) => api.react(m, e),
     send: (to, content) => api.send('stream' in to ? { stream: to.stream, topic: redact(to.topic) } : to, redact(content)),
     edit: (id, content) => api.edit(id, redact(content)),

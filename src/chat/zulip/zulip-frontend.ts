@@ -48,6 +48,11 @@ export const zulipFrontend: FrontendFactory = async (core, builds) => {
         onEvent: (ev) => (ev.type === 'message' ? inbound.onMessage(ev.message, ev.flags) : inbound.onReaction(ev)),
         onMissedMessage: (m) => inbound.onMessage(m, m.flags ?? []),
         lastMessageId: () => inbound.lastMessageId(),
+        onCatchUp: async () => {
+          for (const card of await store.openCards()) {
+            for (const r of await api.reactionsOf(card)) await inbound.onReaction({ type: 'reaction', id: -1, op: 'add', message_id: card, ...r });
+          }
+        },
       })
     : null;
   const firstSeen = async (id: string) => (await core.redis.set(`${core.prefix}:zulip:seen:${id}`, '1', 'EX', 7 * 24 * 3600, 'NX')) === 'OK';

@@ -11,6 +11,7 @@ declare module 'zulip-js' {
     messages: {
       send(params: Params): Promise<ZulipAnswer>;
       retrieve(params: Params): Promise<ZulipAnswer>;
+      getById(params: Params): Promise<ZulipAnswer>;
     };
     queues: {
       register(params: Params): Promise<ZulipAnswer>;

@@ -70,6 +70,22 @@ test('a text command `@**Bosun** reject 42` decides too, by the stable id of its
   await fake.waitFor(() => fake.topic('ci', topic).find((m) => /^:cross_mark: \*\*Rejected\*\* by @_\*\*qa2\|9\*\*_/.test(m.content)), 5000, 'the card shows the rejection');
 });
 
+test('a reaction made while the event queue was lost is read back from the open card after re-registering', async () => {
+  const { fake, h } = bed;
+  fake.say(people.dev, { stream: 'ci', topic: 'release' }, '@**Bosun** build gated#master');
+  const id = await fake.waitFor(() => {
+    const t = fake.topics('ci').filter((x) => /^build #\d+ gated#master$/.test(x)).at(-1);
+    const card = t ? fake.topic('ci', t).find((m) => /Approval needed/.test(m.content) && m.reactions.length === 2 && !/Approved|Rejected/.test(m.content)) : undefined;
+    return card ? { card: card.id, build: buildIdOf(fake.topic('ci', t!)[0]!.content) } : null;
+  }, 20_000, 'a new card');
+  const registered = fake.callsOf('POST', /^\/api\/v1\/register$/).length;
+  fake.expireQueues();
+  fake.react(people.qa1, id.card, 'check'); // no queue exists: no event carries it
+  assert.equal((await h.waitDone(id.build)).status, 'success');
+  assert.equal(fake.callsOf('POST', /^\/api\/v1\/register$/).length, registered + 1);
+  assert.ok(fake.callsOf('GET', new RegExp(`^/api/v1/messages/${id.card}$`)).length >= 1, 'the open card was read back');
+});
+
 test('a lease hand-over between two Zulip users: granted, waiting, released, granted by DM', async () => {
   const { fake, h } = bed;
   await waitForEvent(h, (e) => e.type === 'lease.item' && e.item === 'pixel-1' && e.state === 'free', 10_000);
