@@ -29,6 +29,8 @@ export interface FakeZulipMessage {
   content: string;
   edits: number;
   timestamp: number;
+  /** When it was posted, in ms (for the edit time limit). */
+  postedAt?: number;
   reactions: { user_id: number; emoji_name: string; emoji_code: string; reaction_type: string }[];
 }
 
@@ -62,6 +64,8 @@ export class FakeZulip {
   heartbeatMs = 1000;
   /** Decides per call whether to answer 429 (with this Retry-After in seconds), for 429 storms. */
   rateLimit: ((call: { method: string; path: string; params: Record<string, string> }) => number | null) | null = null;
+  /** The realm's edit time limit: messages older than this many ms cannot be edited (null: no limit). */
+  editLimitMs: number | null = null;
   /** The next this many event polls answer 502 with an HTML page (a proxy in trouble). */
   failPolls = 0;
   private readonly queues = new Map<string, Queue>();
@@ -304,6 +308,7 @@ export class FakeZulip {
       } else {
         return error(400, 'BAD_REQUEST', 'Invalid message type');
       }
+      m.postedAt = Date.now();
       this.messages.set(id, m);
       this.fanOut(m);
       return ok({ id, automatic_new_visibility_policy: null });
@@ -325,6 +330,7 @@ export class FakeZulip {
       if (!m) return error(400, 'BAD_REQUEST', 'Invalid message(s)');
       if (m.sender_id !== me) return error(400, 'BAD_REQUEST', "You don't have permission to edit this message");
       if (params.content === undefined) return error(400, 'BAD_REQUEST', 'Nothing to change');
+      if (this.editLimitMs !== null && Date.now() - (m.postedAt ?? 0) > this.editLimitMs) return error(400, 'BAD_REQUEST', 'The time limit for editing this message has passed');
       if (params.content.length > 10_000) return error(400, 'BAD_REQUEST', 'Message too long');
       m.content = params.content;
       m.edits++;

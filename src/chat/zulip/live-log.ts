@@ -1,7 +1,7 @@
 import type { Logger } from '../../logger.js';
 import type { LogLine } from '../../logs/log-store.js';
 import type { RateLimiter } from '../slack/rate-limiter.js';
-import type { ZulipApi } from './zulip-api.js';
+import { editRefused, type ZulipApi } from './zulip-api.js';
 import type { TopicRef, TopicStore } from './topic-store.js';
 import { renderLogExcerpt } from './render-topic.js';
 
@@ -88,9 +88,12 @@ export class ZulipLiveLog {
       const content = renderLogExcerpt(stage, step, lines.map((l) => l.text), done);
       const id = await this.deps.store.get(buildId, field(stage, step));
       if (!id && lines.length === 0) return true; // a silent step gets no log message
-      if (id) {
-        await this.deps.api.edit(id, content);
-      } else {
+      const refused = id ? await this.deps.api.edit(id, content).then(() => false, (err: unknown) => {
+        if (editRefused(err)) return true;
+        throw err;
+      }) : true;
+      if (refused) {
+        // No message yet, or Zulip no longer lets us edit it (edit time limit): post a new one.
         const posted = await this.deps.api.send({ stream: entry.topic.stream, topic: entry.topic.topic }, content);
         await this.deps.store.set(buildId, field(stage, step), posted);
       }

@@ -4,7 +4,7 @@ import { isTerminal } from '../../domain/status.js';
 import type { EventHandler } from '../../events/event-bus.js';
 import type { Logger } from '../../logger.js';
 import type { LogLine } from '../../logs/log-store.js';
-import type { ZulipApi } from './zulip-api.js';
+import { editRefused, type ZulipApi } from './zulip-api.js';
 import type { ZulipLiveLog } from './live-log.js';
 import type { TopicRef, TopicStore } from './topic-store.js';
 import { topicLink } from './zulip-markdown.js';
@@ -105,8 +105,18 @@ export class TopicReporter implements EventHandler {
     const root = await this.deps.store.root(build.id);
     if (!root) return null;
     this.rootWrites++;
-    await this.deps.api.edit(root.root, renderRoot(build, this.deps.realmHost, this.deps.bot, this.deps.buildUrl(build.id)));
-    return root;
+    const content = renderRoot(build, this.deps.realmHost, this.deps.bot, this.deps.buildUrl(build.id));
+    try {
+      await this.deps.api.edit(root.root, content);
+      return root;
+    } catch (err) {
+      if (!editRefused(err)) throw err;
+      // The realm no longer lets us edit it (edit time limit): the status continues in a new message.
+      this.deps.log.info({ err, buildId: build.id }, 'Zulip refused the root edit; posting a new status message');
+      const moved = { ...root, root: await this.deps.api.send({ stream: root.stream, topic: root.topic }, content) };
+      await this.deps.store.setRoot(build.id, moved);
+      return moved;
+    }
   }
 
   private async onStepEnd(build: Build, stage: string, step: string, status: string): Promise<void> {
@@ -138,7 +148,14 @@ export class TopicReporter implements EventHandler {
     if (!card) return;
     await this.deps.store.closeCard(card);
     const decidedAt = build.stages.find((s) => s.name === stage)?.checkpointState?.decision?.at ?? at;
-    await this.deps.api.edit(card, renderDecided({ buildId: build.id, stage }, decision, actor, decidedAt, isPromotion(build, stage), this.deps.realmHost));
+    const content = renderDecided({ buildId: build.id, stage }, decision, actor, decidedAt, isPromotion(build, stage), this.deps.realmHost);
+    try {
+      await this.deps.api.edit(card, content);
+    } catch (err) {
+      const root = editRefused(err) ? await this.deps.store.root(build.id) : null;
+      if (!root) throw err;
+      await this.deps.api.send({ stream: root.stream, topic: root.topic }, content);
+    }
   }
 
   /** A DM to the requester (Zulip users of this realm only), once per `what` and attempt. */

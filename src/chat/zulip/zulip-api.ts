@@ -72,6 +72,14 @@ export class ZulipApiError extends InfraError {
   }
 }
 
+/**
+ * Zulip refused an edit for good (the realm's edit time limit passed, or editing is off): the
+ * caller posts a new message instead of retrying the edit.
+ */
+export function editRefused(err: unknown): boolean {
+  return err instanceof ZulipApiError && err.zulipCode === 'BAD_REQUEST';
+}
+
 type Answer = Record<string, unknown> & { result?: string; msg?: string; code?: string };
 
 export interface ZulipClientOptions {
