@@ -7,7 +7,7 @@ import { UserError } from './errors.js';
 import { Pools } from './leases/pool-config.js';
 import { GithubConfig } from './github/github-config.js';
 import { SlackConfig } from './chat/slack/slack-config.js';
-import { ZulipConfig } from './chat/zulip/zulip-config.js';
+import { ZulipConfig, realmHost as zulipRealmHost } from './chat/zulip/zulip-config.js';
 
 /** Root of the Bosun installation (where package.json and examples/ live). */
 export const installRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..');
@@ -114,6 +114,16 @@ export const ServerConfig = z.strictObject({
   slack: SlackConfig.optional(),
   /** Zulip front end and topic reporter; absent = Zulip off (see docs/zulip.md). */
   zulip: ZulipConfig.optional(),
+}).superRefine((c, ctx) => {
+  // A Zulip id that can never match (an email, a name, another realm) would silently lock approvers out.
+  for (const [group, members] of Object.entries(c.groups)) {
+    members.forEach((id, i) => {
+      if (!id.startsWith('zulip:')) return;
+      const host = /^zulip:([^/\s]+)\/\d{1,12}$/.exec(id)?.[1];
+      if (!host) ctx.addIssue({ code: 'custom', path: ['groups', group, i], message: `"${id}": Zulip ids are zulip:<realm host>/<user id>, e.g. zulip:chat.example.com/42` });
+      else if (c.zulip && host !== zulipRealmHost(c.zulip.realm)) ctx.addIssue({ code: 'custom', path: ['groups', group, i], message: `"${id}" is not of this Zulip realm (${zulipRealmHost(c.zulip.realm)})` });
+    });
+  }
 });
 export type ServerConfig = z.infer<typeof ServerConfig>;
 export type ServerConfigInput = z.input<typeof ServerConfig>;

@@ -24,6 +24,14 @@ const invalid: [string, Record<string, string>, RegExp][] = [
   ['webhook mode without its token', { ZULIP_REALM: 'https://chat.example.com', ZULIP_EMAIL: 'b@x', ZULIP_API_KEY: 'k', ZULIP_MODE: 'webhook' }, /zulip\.webhookToken: webhook mode needs/],
   ['an unknown mode', { ZULIP_REALM: 'https://chat.example.com', ZULIP_EMAIL: 'b@x', ZULIP_API_KEY: 'k', ZULIP_MODE: 'socket' }, /zulip\.mode/],
 ];
+test('config: approver groups take Zulip ids of the configured realm only, by user id', () => {
+  const zulip = { realm: 'https://chat.example.com', email: 'b@x', apiKey: 'k' };
+  const ok = loadConfig({}, { dataDir, zulip, groups: { qa: ['zulip:chat.example.com/42', 'slack:T1/U1'] } });
+  assert.deepEqual(ok.groups.qa, ['zulip:chat.example.com/42', 'slack:T1/U1']);
+  assert.throws(() => loadConfig({}, { dataDir, zulip, groups: { qa: ['zulip:dana@example.com'] } }), /groups\.qa\.0: "zulip:dana@example.com": Zulip ids are zulip:<realm host>\/<user id>/);
+  assert.throws(() => loadConfig({}, { dataDir, zulip, groups: { qa: ['slack:T1/U1', 'zulip:other.example.com/42'] } }), /groups\.qa\.1: "zulip:other.example.com\/42" is not of this Zulip realm \(chat.example.com\)/);
+});
+
 for (const [name, env, message] of invalid) {
   test(`config: Zulip with ${name} fails fast naming the field`, () => {
     assert.throws(() => loadConfig(env, { dataDir }), message);
