@@ -8,7 +8,7 @@ import tseslint from 'typescript-eslint';
 import { importX } from 'eslint-plugin-import-x';
 import { createTypeScriptImportResolver } from 'eslint-import-resolver-typescript';
 
-const vendorSdks = ['@slack/*', '@octokit/*', 'dockerode', 'bullmq', 'ioredis', 'fastify'];
+const vendorSdks = ['@slack/*', '@octokit/*', 'zulip-js', 'dockerode', 'bullmq', 'ioredis', 'fastify'];
 
 export default tseslint.config(
   { ignores: ['node_modules/**', 'dist/**', 'examples/**', 'spec-schema/*.json', '.data/**', '.scratch/**'] },

@@ -7,6 +7,7 @@ import { UserError } from './errors.js';
 import { Pools } from './leases/pool-config.js';
 import { GithubConfig } from './github/github-config.js';
 import { SlackConfig } from './chat/slack/slack-config.js';
+import { ZulipConfig, realmHost as zulipRealmHost } from './chat/zulip/zulip-config.js';
 
 /** Root of the Bosun installation (where package.json and examples/ live). */
 export const installRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..');
@@ -111,6 +112,18 @@ export const ServerConfig = z.strictObject({
   github: GithubConfig.optional(),
   /** Slack front end and thread reporter; absent = Slack off. */
   slack: SlackConfig.optional(),
+  /** Zulip front end and topic reporter; absent = Zulip off (see docs/zulip.md). */
+  zulip: ZulipConfig.optional(),
+}).superRefine((c, ctx) => {
+  // A Zulip id that can never match (an email, a name, another realm) would silently lock approvers out.
+  for (const [group, members] of Object.entries(c.groups)) {
+    members.forEach((id, i) => {
+      if (!id.startsWith('zulip:')) return;
+      const host = /^zulip:([^/\s]+)\/\d{1,12}$/.exec(id)?.[1];
+      if (!host) ctx.addIssue({ code: 'custom', path: ['groups', group, i], message: `"${id}": Zulip ids are zulip:<realm host>/<user id>, e.g. zulip:chat.example.com/42` });
+      else if (c.zulip && host !== zulipRealmHost(c.zulip.realm)) ctx.addIssue({ code: 'custom', path: ['groups', group, i], message: `"${id}" is not of this Zulip realm (${zulipRealmHost(c.zulip.realm)})` });
+    });
+  }
 });
 export type ServerConfig = z.infer<typeof ServerConfig>;
 export type ServerConfigInput = z.input<typeof ServerConfig>;
@@ -140,7 +153,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Serv
 /** Variables that may instead be given as `<NAME>_FILE` (Docker secrets under /run/secrets). */
 const fileVariables = [
   'BOSUN_API_TOKEN', 'REDIS_URL', 'SLACK_BOT_TOKEN', 'SLACK_APP_TOKEN', 'SLACK_SIGNING_SECRET',
-  'GITHUB_WEBHOOK_SECRET', 'GITHUB_TOKEN', 'GITHUB_PRIVATE_KEY', 'ZULIP_API_KEY',
+  'GITHUB_WEBHOOK_SECRET', 'GITHUB_TOKEN', 'GITHUB_PRIVATE_KEY', 'ZULIP_API_KEY', 'ZULIP_WEBHOOK_TOKEN',
 ];
 
 /** Resolves `<NAME>_FILE` into `<NAME>` (the file's content, trailing newline trimmed). */
@@ -195,6 +208,15 @@ function applyEnv(target: Record<string, unknown>, env: NodeJS.ProcessEnv): void
     if (env.SLACK_API_URL) slack.apiUrl = env.SLACK_API_URL;
     if (env.SLACK_MODE) slack.mode = env.SLACK_MODE;
     target.slack = slack;
+  }
+  if (env.ZULIP_REALM || env.ZULIP_EMAIL || env.ZULIP_API_KEY) {
+    const zulip: Record<string, unknown> = { ...(target.zulip as Record<string, unknown> | undefined) };
+    if (env.ZULIP_REALM) zulip.realm = env.ZULIP_REALM;
+    if (env.ZULIP_EMAIL) zulip.email = env.ZULIP_EMAIL;
+    if (env.ZULIP_API_KEY) zulip.apiKey = env.ZULIP_API_KEY;
+    if (env.ZULIP_MODE) zulip.mode = env.ZULIP_MODE;
+    if (env.ZULIP_WEBHOOK_TOKEN) zulip.webhookToken = env.ZULIP_WEBHOOK_TOKEN;
+    target.zulip = zulip;
   }
   if (env.GITHUB_WEBHOOK_SECRET !== undefined || env.GITHUB_TOKEN || env.GITHUB_API_URL) {
     const github = { ...(target.github as Record<string, unknown> | undefined) };
