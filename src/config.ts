@@ -7,6 +7,7 @@ import { UserError } from './errors.js';
 import { Pools } from './leases/pool-config.js';
 import { GithubConfig } from './github/github-config.js';
 import { SlackConfig } from './chat/slack/slack-config.js';
+import { WebhookDelivery, WebhookEndpoints } from './events/webhooks/webhook-config.js';
 
 /** Root of the Bosun installation (where package.json and examples/ live). */
 export const installRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..');
@@ -111,6 +112,9 @@ export const ServerConfig = z.strictObject({
   github: GithubConfig.optional(),
   /** Slack front end and thread reporter; absent = Slack off. */
   slack: SlackConfig.optional(),
+  /** Outgoing webhooks (Standard Webhooks signatures); see docs/integrations.md. */
+  webhooks: WebhookEndpoints.default([]),
+  webhookDelivery: WebhookDelivery.prefault({}),
 });
 export type ServerConfig = z.infer<typeof ServerConfig>;
 export type ServerConfigInput = z.input<typeof ServerConfig>;
