@@ -1,6 +1,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { pino } from 'pino';
 import { loadConfig, type ServerConfig, type ServerConfigInput } from '../../src/config.js';
 import { createLogger, silentLogger } from '../../src/logger.js';
 import { startServer, type RunningServer } from '../../src/app/start-server.js';
@@ -27,7 +28,8 @@ export interface RestartableBosun {
   stop(): Promise<void>;
 }
 
-export async function startBosun(overrides: ServerConfigInput = {}): Promise<RestartableBosun> {
+/** `logLines`: when given, Bosun's log (level warn and up) is collected there. */
+export async function startBosun(overrides: ServerConfigInput = {}, opts: { logLines?: string[] } = {}): Promise<RestartableBosun> {
   const redis = await startRedis();
   const dataDir = mkdtempSync(join(tmpdir(), 'bosun-integ-'));
   const config = loadConfig({}, {
@@ -35,7 +37,8 @@ export async function startBosun(overrides: ServerConfigInput = {}): Promise<Res
     apiTokens: [{ name: 'tester', token: testToken }], logLevel: 'silent', workers: 2, limits: { killGraceSec: 2 },
     ...overrides,
   });
-  const log = process.env.BOSUN_TEST_LOG ? createLogger(process.env.BOSUN_TEST_LOG) : silentLogger();
+  const lines = opts.logLines;
+  const log = lines ? pino({ level: 'warn' }, { write: (line: string) => void lines.push(line) }) : process.env.BOSUN_TEST_LOG ? createLogger(process.env.BOSUN_TEST_LOG) : silentLogger();
   let executor = new LocalExecutor({ instanceId: config.instanceId, dataDir, log, timeoutGraceMs: 2000 });
   let server = await startServer(config, log, { executor });
 
