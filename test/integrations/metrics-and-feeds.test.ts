@@ -176,3 +176,14 @@ test('GET /api/audit gives the audit trail to token holders only', async () => {
   assert.ok(res.json.entries.some((e: any) => e.action === 'build.create' && e.actorId === 'api:tester'), JSON.stringify(res.json.entries.slice(0, 3)));
   assert.ok(res.json.entries.some((e: any) => e.action.startsWith('lease.')));
 });
+
+test('GET /api/events says so when the stream was trimmed past the Last-Event-ID', async () => {
+  const core = bosun.server.core;
+  const oldest = (await core.bus.range('-', 1))[0]!.id;
+  await core.redis.xtrim(`${core.prefix}:events`, 'MAXLEN', 5);
+  const first = (await core.bus.range('-', 1))[0]!.id;
+  const res = await readSse(`${bosun.url()}/api/events`, { authorization: `Bearer ${testToken}`, 'last-event-id': oldest }, (ev) => ev.length >= 2, 10_000);
+  assert.equal(res.events[0]!.event, 'events.gap');
+  assert.deepEqual(JSON.parse(res.events[0]!.data), { after: oldest, resumesAt: first });
+  assert.equal(res.events[1]!.id, first);
+});
