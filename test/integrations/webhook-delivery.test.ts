@@ -32,7 +32,7 @@ async function streamEvents(): Promise<StoredEvent[]> {
   return bosun.server.core.bus.range('-', 100_000);
 }
 
-test('a receiver that is down for a minute (across a Bosun restart) gets every event once it is back, in order per build, each verified', { timeout: downMs + 180_000 }, async () => {
+test('a receiver that is down for a minute (across a Bosun restart) gets every event once it is back, in order per build, each verified', { timeout: downMs + 180_000 }, async (t) => {
   const downSince = Date.now();
   const ids: string[] = [];
   for (let i = 0; i < 3; i++) {
@@ -57,9 +57,12 @@ test('a receiver that is down for a minute (across a Bosun restart) gets every e
   await new Promise((r) => setTimeout(r, Math.max(0, downMs - (Date.now() - downSince))));
   assert.equal(receiver.received.length, 0);
   await receiver.start();
+  const upAt = Date.now();
 
   const expected = (await streamEvents()).filter((e) => matchesEvent(events, e.type) && ids.includes(buildOf(e) ?? ''));
   await until(() => receiver.unique().length, (n) => n >= expected.length, 60_000, `${expected.length} deliveries`);
+  const failedWhileDown = ((await bosun.api('GET', '/api/webhooks/ci-feed/deliveries?limit=1000')).json.deliveries as any[]).filter((d) => d.outcome === 'failed').length;
+  t.diagnostic(`receiver down ${Math.round((upAt - downSince) / 1000)} s: ${failedWhileDown} failed attempts, ${pendingBefore} pending at the restart; all ${expected.length} events delivered ${Date.now() - upAt} ms after it came back (${receiver.received.length} requests)`);
 
   assert.ok(receiver.received.every((r) => r.verified), 'every request verifies with the Standard Webhooks library');
   const got = receiver.unique();
