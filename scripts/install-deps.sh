@@ -11,6 +11,8 @@ if [[ "${BOSUN_WITH_DOCKER:-0}" == 1 ]]; then
   command -v debootstrap >/dev/null || need+=(debootstrap)
   [[ -x /usr/bin/docker-registry ]] || need+=(docker-registry)
   command -v ip >/dev/null || need+=(iproute2)
+  # The Prometheus client's text parser: test/integrations checks /metrics with it.
+  /usr/bin/python3 -c 'import prometheus_client' 2>/dev/null || need+=(python3-prometheus-client)
 fi
 
 if ((${#need[@]})); then

@@ -8,6 +8,7 @@ import { Pools } from './leases/pool-config.js';
 import { GithubConfig } from './github/github-config.js';
 import { SlackConfig } from './chat/slack/slack-config.js';
 import { ZulipConfig, realmHost as zulipRealmHost } from './chat/zulip/zulip-config.js';
+import { WebhookDelivery, WebhookEndpoints } from './events/webhooks/webhook-config.js';
 
 /** Root of the Bosun installation (where package.json and examples/ live). */
 export const installRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..');
@@ -114,6 +115,9 @@ export const ServerConfig = z.strictObject({
   slack: SlackConfig.optional(),
   /** Zulip front end and topic reporter; absent = Zulip off (see docs/zulip.md). */
   zulip: ZulipConfig.optional(),
+  /** Outgoing webhooks (Standard Webhooks signatures); see docs/integrations.md. */
+  webhooks: WebhookEndpoints.default([]),
+  webhookDelivery: WebhookDelivery.prefault({}),
 }).superRefine((c, ctx) => {
   // A Zulip id that can never match (an email, a name, another realm) would silently lock approvers out.
   for (const [group, members] of Object.entries(c.groups)) {

@@ -35,7 +35,9 @@ export type BuildEvent =
     }
   | { type: 'checkpoint.decided'; buildId: string; stage: string; decision: 'pass' | 'fail' | 'timeout'; actor: Actor }
   | LeaseEvent
-  | { type: 'deploy.done'; buildId: string; environment: string; sha: string; image?: string };
+  | { type: 'deploy.done'; buildId: string; environment: string; sha: string; image?: string }
+  /** An outgoing webhook stopped after persistent failure (src/events/webhooks). */
+  | { type: 'webhook.disabled'; webhook: string; reason: string; failures: number; text: string };
 
 export type BuildEventType = BuildEvent['type'];
 

@@ -14,6 +14,8 @@ export function keys(p = 'bosun') {
     stageClaim: (build: string, stage: string) => `${p}:claim:${build}:${stage}`,
     control: `${p}:control`,
     rate: (bucket: string) => `${p}:rate:${bucket}`,
+    /** Outgoing webhook delivery state: `cursor`, `outbox`, `state`, `log`, `lock`. */
+    webhook: (id: string, part: 'cursor' | 'outbox' | 'state' | 'log' | 'lock') => `${p}:webhook:${id}:${part}`,
   };
 }
 export type Keys = ReturnType<typeof keys>;
