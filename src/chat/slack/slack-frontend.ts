@@ -44,6 +44,11 @@ export const slackFrontend: FrontendFactory = async (core, builds) => {
       core.bus.subscribe(new LeaseNotifier(api, firstSeen));
       log.info({ mode: config.mode }, 'Slack front end started');
     },
+    async ready() {
+      if (httpReceiver) return { ok: true, detail: 'HTTP mode (Slack calls us)' };
+      const active = (receiver as InstanceType<typeof SocketModeReceiver>).client.websocket?.isActive() ?? false;
+      return active ? { ok: true, detail: 'Socket Mode connected' } : { ok: false, detail: 'Socket Mode not connected' };
+    },
     async stop() {
       await app.stop().catch((err: unknown) => log.warn({ err }, 'Slack stop failed'));
       await liveLog.stop();
