@@ -18,8 +18,11 @@ import { closeStepTimeoutMs } from './open-core.js';
 import { dockerClient } from './make-executor.js';
 import type { ReadinessCheck } from '../http/health-routes.js';
 
-/** Running steps get this long to finish at shutdown; the rest resume after the next start. */
-const workersCloseTimeoutMs = 10_000;
+/**
+ * Running steps get this long to finish at shutdown (the rest resume after the next start);
+ * with Redis unreachable they could not record anything, so workers get `closeStepTimeoutMs`.
+ */
+export const workersCloseTimeoutMs = 10_000;
 
 export interface RunningServer {
   core: Core;
@@ -68,7 +71,7 @@ export async function startServer(config: ServerConfig, log: Logger, opts: { pre
         stopWatchdog();
         for (const fe of [...frontends].reverse()) await bounded(log, `front end ${fe.name}`, async () => fe.stop?.(), closeStepTimeoutMs);
         await bounded(log, 'http server', () => http.close(), closeStepTimeoutMs);
-        await bounded(log, 'workers', async () => workers?.close(), workersCloseTimeoutMs);
+        await bounded(log, 'workers', async () => workers?.close(), core.redisHealth.up ? workersCloseTimeoutMs : closeStepTimeoutMs);
         await core.close();
       },
     };

@@ -91,6 +91,7 @@ class RedisSupervisor {
     const child = this.child;
     if (child && child.exitCode === null && child.signalCode === null) {
       child.kill('SIGTERM');
+      child.kill('SIGCONT'); // a stopped (hung) server handles TERM only once continued
       const timer = setTimeout(() => child.kill('SIGKILL'), stopTimeoutMs);
       await this.exited;
       clearTimeout(timer);

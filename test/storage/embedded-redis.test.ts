@@ -10,29 +10,7 @@ import { Redis } from 'ioredis';
 import { silentLogger } from '../../src/logger.js';
 import { startEmbeddedRedis } from '../../src/storage/embedded-redis.js';
 import { identityOf } from '../../src/storage/process-identity.js';
-
-/** The pid of the redis-server answering on `socket`, or null when none answers. */
-export async function redisPidOn(socket: string): Promise<number | null> {
-  const c = new Redis({ path: socket, lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null, connectTimeout: 1000, commandTimeout: 1000 });
-  c.on('error', () => undefined);
-  try {
-    await c.connect();
-    return Number(/process_id:(\d+)/.exec(await c.info('server'))?.[1]) || null;
-  } catch {
-    return null;
-  } finally {
-    c.disconnect();
-  }
-}
-
-export function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
+import { alive, redisPidOn } from '../support/redis-probe.js';
 
 async function until<T>(fn: () => T | Promise<T>, pred: (v: T) => boolean, timeoutMs = 20_000): Promise<T> {
   const deadline = Date.now() + timeoutMs;
