@@ -120,7 +120,7 @@ test('/readyz is 200 with the breakdown when every check passes, 503 with it whe
   const a = await app(health, Object.keys(verdicts).map((name) => ({ name, check: () => verdicts[name]!() })));
   const readyz = async () => {
     const res = await fetch(`${a.url}/readyz`, { signal: AbortSignal.timeout(10_000) });
-    return { status: res.status, json: await res.json() };
+    return { status: res.status, json: (await res.json()) as { checks: Record<string, unknown> } };
   };
   try {
     assert.deepEqual(await readyz(), { status: 200, json: { ready: true, checks: { redis: { ok: true, detail: 'PONG in 1 ms' }, executor: { ok: true, detail: 'engine answers' } } } });
