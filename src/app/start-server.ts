@@ -19,8 +19,9 @@ import { dockerClient } from './make-executor.js';
 import type { ReadinessCheck } from '../http/health-routes.js';
 
 /**
- * Running steps get this long to finish at shutdown (the rest resume after the next start);
- * with Redis unreachable they could not record anything, so workers get `closeStepTimeoutMs`.
+ * Workers get this long to close at shutdown: BullMQ waits for running jobs and for its
+ * blocking fetch (up to 5 s), and forever on a Redis that is gone. Steps cut short resume
+ * after the next start.
  */
 export const workersCloseTimeoutMs = 10_000;
 
@@ -71,7 +72,7 @@ export async function startServer(config: ServerConfig, log: Logger, opts: { pre
         stopWatchdog();
         for (const fe of [...frontends].reverse()) await bounded(log, `front end ${fe.name}`, async () => fe.stop?.(), closeStepTimeoutMs);
         await bounded(log, 'http server', () => http.close(), closeStepTimeoutMs);
-        await bounded(log, 'workers', async () => workers?.close(), core.redisHealth.up ? workersCloseTimeoutMs : closeStepTimeoutMs);
+        await bounded(log, 'workers', async () => workers?.close(), workersCloseTimeoutMs);
         await core.close();
       },
     };

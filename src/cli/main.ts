@@ -4,7 +4,7 @@ import { createLogger } from '../logger.js';
 import { isTerminal } from '../domain/status.js';
 import { ApiClient } from './api-client.js';
 import { startServer, workersCloseTimeoutMs } from '../app/start-server.js';
-import { closeStepTimeoutMs, openCore } from '../app/open-core.js';
+import { openCore } from '../app/open-core.js';
 import { startWorkerPool } from '../app/start-worker-pool.js';
 import { stopOnSignal } from '../app/stop-on-signal.js';
 import { bounded } from '../app/bounded.js';
@@ -45,7 +45,7 @@ program
     const pool = await startWorkerPool(core, { advance: labels.length === 0, concurrency: Number(opts.concurrency), labels });
     log.info({ labels, executor: pool.executor.name }, 'Worker ready');
     await stopOnSignal(log, async () => {
-      await bounded(log, 'workers', () => pool.close(), core.redisHealth.up ? workersCloseTimeoutMs : closeStepTimeoutMs);
+      await bounded(log, 'workers', () => pool.close(), workersCloseTimeoutMs);
       await core.close();
     });
   });
