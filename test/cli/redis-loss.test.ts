@@ -86,7 +86,7 @@ test('kill -9 of `bosun start` takes its embedded redis-server with it', async (
   }
 });
 
-test('a killed embedded redis-server is restarted on the same data and the event logged; Bosun is ready again', async () => {
+test('a killed embedded redis-server is restarted on the same data and the event logged; Bosun is ready and builds again', async () => {
   const b = await startBosun();
   try {
     const queued = await run(bosun, ['build', 'demo#master'], { env: b.env, timeout: 30_000 });
@@ -100,6 +100,8 @@ test('a killed embedded redis-server is restarted on the same data and the event
     await until(() => readyz(b.url), (r) => r.status === 200, 20_000, 'Bosun did not become ready again');
     const status = await run(bosun, ['status', id], { env: b.env, timeout: 15_000 });
     assert.match(status.stdout, new RegExp(`#${id} demo#master`), 'the build recorded before the crash is still there');
+    const after = await run(bosun, ['build', 'demo#master', '--follow'], { env: b.env, timeout: 120_000 });
+    assert.match(after.stdout, /=== build #\d+ success/, 'builds run again after the restart');
   } finally {
     await b.cleanup();
   }

@@ -22,7 +22,7 @@ test('/readyz reports the Slack Socket Mode connection: ready while connected, n
 });
 
 test('socket mode while Redis is unreachable: a command is acked and the person is told to retry, not left waiting', async () => {
-  const bed = await startSlackBed('socket');
+  const bed = await startSlackBed('socket', { workers: 0 }); // the front end alone
   try {
     await bed.h.redis.kill();
     await eventually(async () => (await fetch(`${bed.h.url}/readyz`)).status, (s) => s === 503, 15_000);
