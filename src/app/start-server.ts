@@ -82,15 +82,16 @@ export async function startServer(config: ServerConfig, log: Logger, opts: { pre
   }
 }
 
-/**
- * With no API token configured, makes one and keeps it in `<dataDir>/api-token` (mode 0600),
- * which the CLI on the same machine reads.
- */
+/** The `/readyz` check for Redis: one PING, bounded (RedisHealth.check). */
 async function redisCheck(core: Core): Promise<{ ok: boolean; detail: string }> {
   const r = await core.redisHealth.check();
   return r.ok ? { ok: true, detail: `PONG in ${r.latencyMs} ms` } : { ok: false, detail: r.error };
 }
 
+/**
+ * With no API token configured, makes one and keeps it in `<dataDir>/api-token` (mode 0600),
+ * which the CLI on the same machine reads.
+ */
 async function ensureApiToken(config: ServerConfig): Promise<void> {
   if (config.apiTokens.length > 0) return;
   const file = join(config.dataDir, 'api-token');
