@@ -12,12 +12,19 @@ import { startEmbeddedRedis, type EmbeddedRedis } from '../storage/embedded-redi
 import { assertRedisSafe, connectRedis } from '../storage/redis-connection.js';
 import type { PipelineDeps } from '../pipeline/pipeline-deps.js';
 import { LeaseManager } from '../leases/lease-manager.js';
+import { RedisHealth } from '../storage/redis-health.js';
+import { bounded } from './bounded.js';
+
+/** Each shutdown step waits at most this long (a Redis that is gone can hang BullMQ's close). */
+export const closeStepTimeoutMs = 3000;
 
 /** The stateful core shared by the server and workers: Redis and everything built on it. */
 export interface Core {
   config: ServerConfig;
   log: Logger;
   redis: Redis;
+  /** Whether Redis is reachable now; request paths consult it before touching Redis. */
+  redisHealth: RedisHealth;
   /** How to reach Redis, for extra connections (BullMQ workers). */
   redisTarget: { url?: string; socketPath?: string };
   prefix: string;
@@ -44,9 +51,9 @@ export async function openCore(config: ServerConfig, log: Logger, opts: { prefix
   if (config.redisUrl) {
     redisTarget = { url: config.redisUrl };
   } else {
-    embedded = await startEmbeddedRedis(config.dataDir);
+    embedded = await startEmbeddedRedis(config.dataDir, log.child({ unit: 'embedded-redis' }));
     redisTarget = { socketPath: embedded.socketPath };
-    log.info({ socket: embedded.socketPath }, 'Embedded Redis started');
+    log.info({ socket: embedded.socketPath, owned: embedded.owned }, 'Embedded Redis started');
   }
   const redis = connectRedis(redisTarget);
   try {
@@ -56,6 +63,8 @@ export async function openCore(config: ServerConfig, log: Logger, opts: { prefix
     await embedded?.stop();
     throw err;
   }
+  const redisHealth = new RedisHealth(redis, log.child({ unit: 'redis-health' }));
+  redisHealth.start();
   const redactor = new Redactor(config.secrets);
   const redact = (text: string) => redactor.redact(text);
   const store = new BuildStore(redis, prefix);
@@ -67,11 +76,12 @@ export async function openCore(config: ServerConfig, log: Logger, opts: { prefix
   const deps: PipelineDeps = { config, store, bus, logs, audit, queue, control, log, secrets: config.secrets };
   if (Object.keys(config.pools).length > 0) deps.leases = new LeaseManager(redis, prefix, config, bus, audit, log.child({ unit: 'leases' }));
   return {
-    config, log, redis, redisTarget, prefix, store, bus, logs, audit, queue, control, deps, redact,
+    config, log, redis, redisHealth, redisTarget, prefix, store, bus, logs, audit, queue, control, deps, redact,
     async close() {
-      await bus.close();
-      await control.close();
-      await queue.close();
+      redisHealth.stop();
+      await bounded(log, 'event bus', () => bus.close(), closeStepTimeoutMs);
+      await bounded(log, 'control channel', () => control.close(), closeStepTimeoutMs);
+      await bounded(log, 'queues', () => queue.close(), closeStepTimeoutMs);
       redis.disconnect();
       await embedded?.stop();
     },

@@ -13,6 +13,17 @@ import { createHttpServer, type HttpPlugin } from '../http/http-server.js';
 import { startWatchdog } from '../pipeline/watchdog.js';
 import type { Frontend, FrontendFactory } from './frontend.js';
 import { frontendFactories } from './frontends.js';
+import { bounded } from './bounded.js';
+import { closeStepTimeoutMs } from './open-core.js';
+import { dockerClient } from './make-executor.js';
+import type { ReadinessCheck } from '../http/health-routes.js';
+
+/**
+ * Workers get this long to close at shutdown: BullMQ waits for running jobs and for its
+ * blocking fetch (up to 5 s), and forever on a Redis that is gone. Steps cut short resume
+ * after the next start.
+ */
+export const workersCloseTimeoutMs = 10_000;
 
 export interface RunningServer {
   core: Core;
@@ -40,8 +51,14 @@ export async function startServer(config: ServerConfig, log: Logger, opts: { pre
       if (fe) frontends.push(fe);
     }
     const plugins = [...(opts.plugins ?? []), ...frontends.flatMap((f) => (f.http ? [f.http] : []))];
-    const http = await createHttpServer(core, builds, plugins);
+    const checks: ReadinessCheck[] = [{ name: 'redis', check: () => redisCheck(core) }];
+    const http = await createHttpServer(core, builds, plugins, checks);
     const workers = config.workers > 0 ? await startWorkerPool(core, { advance: true, concurrency: config.workers, labels: config.workerLabels, ...(opts.executor ? { executor: opts.executor } : {}) }) : null;
+    if (workers && workers.executor.name !== 'local') {
+      const docker = dockerClient(config);
+      checks.push({ name: 'executor', check: async () => (await docker.ping(), { ok: true, detail: `${workers.executor.name}: engine answers` }) });
+    }
+    for (const fe of frontends) if (fe.ready) checks.push({ name: fe.name, check: () => fe.ready?.() ?? Promise.resolve({ ok: true }) });
     const stopWatchdog = startWatchdog(core.deps, core.queue, config.queue.watchdogIntervalMs);
     const address = await http.listen({ host: config.http.host, port: config.http.port });
     const url = config.http.publicUrl ?? address;
@@ -53,9 +70,9 @@ export async function startServer(config: ServerConfig, log: Logger, opts: { pre
       frontends,
       async close() {
         stopWatchdog();
-        for (const fe of [...frontends].reverse()) await fe.stop?.().catch((err: unknown) => log.warn({ err, frontend: fe.name }, 'Front end stop failed'));
-        await http.close();
-        await workers?.close();
+        for (const fe of [...frontends].reverse()) await bounded(log, `front end ${fe.name}`, async () => fe.stop?.(), closeStepTimeoutMs);
+        await bounded(log, 'http server', () => http.close(), closeStepTimeoutMs);
+        await bounded(log, 'workers', async () => workers?.close(), workersCloseTimeoutMs);
         await core.close();
       },
     };
@@ -63,6 +80,12 @@ export async function startServer(config: ServerConfig, log: Logger, opts: { pre
     await core.close();
     throw err;
   }
+}
+
+/** The `/readyz` check for Redis: one PING, bounded (RedisHealth.check). */
+async function redisCheck(core: Core): Promise<{ ok: boolean; detail: string }> {
+  const r = await core.redisHealth.check();
+  return r.ok ? { ok: true, detail: `PONG in ${r.latencyMs} ms` } : { ok: false, detail: r.error };
 }
 
 /**

@@ -19,7 +19,10 @@ export class ApiClient {
   /** Follows one step's log over SSE, calling `onLine` per line, until it ends. */
   async followLog(id: string, stage: string, step: string, onLine: (text: string) => void, signal?: AbortSignal): Promise<void> {
     const res = await fetch(`${this.url}/api/builds/${id}/logs/${encodeURIComponent(stage)}/${encodeURIComponent(step)}?follow=1`, { ...(signal ? { signal } : {}) });
-    if (!res.ok || !res.body) throw new Error(`log follow failed: HTTP ${res.status}`);
+    if (!res.ok || !res.body) {
+      const json = (await res.json().catch(() => ({}))) as { message?: string };
+      throw new Error(json.message ?? `log follow failed: HTTP ${res.status}`);
+    }
     const decoder = new TextDecoder();
     let buf = '';
     for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) {
@@ -31,6 +34,7 @@ export class ApiClient {
         const event = /^event: (.*)$/m.exec(frame)?.[1];
         const data = /^data: (.*)$/m.exec(frame)?.[1];
         if (event === 'end') return;
+        if (event === 'error' && data) throw new Error((JSON.parse(data) as { message?: string }).message ?? 'log follow failed');
         if (event === 'line' && data) onLine((JSON.parse(data) as { text: string }).text);
       }
     }

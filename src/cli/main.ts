@@ -3,9 +3,11 @@ import { loadClientConfig, loadConfig } from '../config.js';
 import { createLogger } from '../logger.js';
 import { isTerminal } from '../domain/status.js';
 import { ApiClient } from './api-client.js';
-import { startServer } from '../app/start-server.js';
+import { startServer, workersCloseTimeoutMs } from '../app/start-server.js';
 import { openCore } from '../app/open-core.js';
 import { startWorkerPool } from '../app/start-worker-pool.js';
+import { stopOnSignal } from '../app/stop-on-signal.js';
+import { bounded } from '../app/bounded.js';
 
 /**
  * The `bosun` command line. `start` and `worker` run Bosun; every other subcommand is a
@@ -26,8 +28,7 @@ program
     const log = createLogger(config.logLevel);
     const server = await startServer(config, log);
     process.stdout.write(`\nBosun is running at ${server.url}\n  web console: ${server.url}/\n  try:         bosun build demo#master --follow\n\n`);
-    await untilSignal();
-    await server.close();
+    await stopOnSignal(log, () => server.close());
   });
 
 program
@@ -43,9 +44,10 @@ program
     const core = await openCore(config, log);
     const pool = await startWorkerPool(core, { advance: labels.length === 0, concurrency: Number(opts.concurrency), labels });
     log.info({ labels, executor: pool.executor.name }, 'Worker ready');
-    await untilSignal();
-    await pool.close();
-    await core.close();
+    await stopOnSignal(log, async () => {
+      await bounded(log, 'workers', () => pool.close(), workersCloseTimeoutMs);
+      await core.close();
+    });
   });
 
 const client = () => {
@@ -120,13 +122,6 @@ async function followBuild(id: string): Promise<number> {
     }
     await new Promise((r) => setTimeout(r, 300));
   }
-}
-
-function untilSignal(): Promise<void> {
-  return new Promise((resolve) => {
-    process.once('SIGINT', () => resolve());
-    process.once('SIGTERM', () => resolve());
-  });
 }
 
 program.parseAsync(process.argv).catch((err: unknown) => {

@@ -8,6 +8,7 @@ import { CodedError, UserError } from '../errors.js';
 import type { Core } from '../app/open-core.js';
 import { openSse } from './sse.js';
 import { commandServices } from '../app/command-services.js';
+import { redisUnavailableCode, redisUnavailableMessage } from './redis-gate.js';
 
 const CommandBody = z.strictObject({ text: z.string().min(1).max(2000) });
 const CreateBody = z.strictObject({ repo: z.string().min(1).max(200), ref: z.string().min(1).max(250).optional() });
@@ -28,8 +29,6 @@ export function registerApiRoutes(app: FastifyInstance, core: Core, builds: Buil
     if (!actor) throw new HttpError(401, 'unauthorized', 'a valid API token is required (Authorization: Bearer …)');
     return actor;
   };
-
-  app.get('/healthz', async () => ({ ok: true }));
 
   app.post('/api/commands', async (req) => {
     const actor = requireActor(req);
@@ -93,6 +92,11 @@ export function registerApiRoutes(app: FastifyInstance, core: Core, builds: Buil
   });
 
   app.setErrorHandler((err, _req, reply) => {
+    // A command cut off by Redis going away: the same answer the gate gives.
+    if (!core.redisHealth.up) {
+      const retryAfterSec = core.redisHealth.retryAfterSec;
+      return reply.code(503).header('retry-after', String(retryAfterSec)).send({ error: redisUnavailableCode, message: redisUnavailableMessage(retryAfterSec), retryAfterSec });
+    }
     if (err instanceof HttpError) return reply.code(err.status).send({ error: err.code, message: err.message });
     if (err instanceof CodedError && !err.retryable) {
       const status = err.code === 'unknown_build' || err.code === 'not_found' ? 404 : err.code === 'rate_limited' ? 429 : err.code === 'forbidden' ? 403 : err.code === 'invalid_transition' || err.code === 'conflict' ? 409 : 400;

@@ -4,6 +4,8 @@ import type { Core } from '../app/open-core.js';
 import { makeTokenAuth } from './api-auth.js';
 import { registerApiRoutes } from './api-routes.js';
 import { registerWebRoutes } from './web-routes.js';
+import { registerHealthRoutes, type ReadinessCheck } from './health-routes.js';
+import { registerRedisGate } from './redis-gate.js';
 
 /** A route group contributed by a front end (GitHub webhooks, Slack HTTP mode, …). */
 export type HttpPlugin = (app: FastifyInstance) => void | Promise<void>;
@@ -11,9 +13,10 @@ export type HttpPlugin = (app: FastifyInstance) => void | Promise<void>;
 /**
  * The HTTP server: API, SSE, web console, and whatever front ends register. Bodies are
  * capped by fastify before buffering (1 MiB default; routes may set their own, R6) and
- * slow clients are cut off by request and header timeouts.
+ * slow clients are cut off by request and header timeouts. While Redis is unreachable every
+ * route but the health checks and the static console answers 503 (`registerRedisGate`).
  */
-export async function createHttpServer(core: Core, builds: BuildService, plugins: HttpPlugin[] = []): Promise<FastifyInstance> {
+export async function createHttpServer(core: Core, builds: BuildService, plugins: HttpPlugin[] = [], checks: ReadinessCheck[] = []): Promise<FastifyInstance> {
   const app = Fastify({
     logger: false,
     bodyLimit: 1024 * 1024,
@@ -21,6 +24,8 @@ export async function createHttpServer(core: Core, builds: BuildService, plugins
     connectionTimeout: 30_000,
     return503OnClosing: true,
   });
+  registerRedisGate(app, core.redisHealth);
+  registerHealthRoutes(app, checks);
   const auth = makeTokenAuth(core.config.apiTokens);
   registerApiRoutes(app, core, builds, auth);
   registerWebRoutes(app);

@@ -29,6 +29,7 @@ export class BullmqWorkQueue implements WorkQueue {
     let q = this.queues.get(name);
     if (!q) {
       q = new Queue(name, { connection: this.connection, prefix: `${this.prefix}:q` });
+      q.on('error', () => undefined); // a lost connection is reported by RedisHealth; each call reports its own failure
       this.queues.set(name, q);
     }
     return q;

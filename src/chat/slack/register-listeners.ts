@@ -16,6 +16,11 @@ export interface ListenerDeps {
   firstSeen(id: string): Promise<boolean>;
   /** Optional services for command contexts (leases), the same every front end gives. */
   services?: Pick<CommandContext, 'leases'>;
+  /**
+   * What to tell the person while Bosun's Redis is unreachable ("retry in N s"), or null when
+   * it is reachable. Socket Mode acks before any work, so this is how the user hears of it.
+   */
+  unavailable?(): string | null;
 }
 
 /** Commands whose result the build thread shows; their confirmation goes only to the asker. */
@@ -47,6 +52,8 @@ export function registerListeners(app: App, deps: ListenerDeps): void {
 
   app.command(deps.command, async ({ command, ack }) => {
     await ack();
+    const down = deps.unavailable?.();
+    if (down) return void (await api.chat.postEphemeral({ channel: command.channel_id, user: command.user_id, text: down }).catch(() => undefined));
     if (!(await deps.firstSeen(`cmd:${command.trigger_id}`))) return;
     const ctx: CommandContext = {
       actor: slackActor(command.team_id, command.user_id, command.user_name), source: 'slack', builds, ...deps.services,
@@ -56,6 +63,8 @@ export function registerListeners(app: App, deps: ListenerDeps): void {
   });
 
   app.event('app_mention', async ({ event, body, context }) => {
+    const down = deps.unavailable?.();
+    if (down && event.user) return void (await api.chat.postEphemeral({ channel: event.channel, user: event.user, text: down, thread_ts: event.thread_ts ?? event.ts }).catch(() => undefined));
     const eventId = (body as { event_id?: string }).event_id ?? `${event.channel}:${event.ts}`;
     if (!(await deps.firstSeen(`evt:${eventId}`)) || !event.user) return;
     const text = event.text.replace(new RegExp(`<@${context.botUserId ?? '[A-Z0-9]+'}>`, 'g'), '').trim();
@@ -78,6 +87,8 @@ export function registerListeners(app: App, deps: ListenerDeps): void {
       const channel = body.channel?.id ?? body.container?.channel_id;
       const user = body.user.id;
       if (!channel) return;
+      const down = deps.unavailable?.();
+      if (down) return void (await api.chat.postEphemeral({ channel, user, text: down }).catch(() => undefined));
       const actionTs = (action as { action_ts?: string }).action_ts ?? body.trigger_id;
       if (!(await deps.firstSeen(`act:${user}:${actionTs}`))) return;
       const [buildId = '', stage] = (action.value ?? '').split('|');

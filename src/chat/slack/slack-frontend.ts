@@ -1,5 +1,6 @@
 import type { Logger as BoltLogger, LogLevel } from '@slack/bolt';
 import { commandServices } from '../../app/command-services.js';
+import { redisUnavailableMessage } from '../../http/redis-gate.js';
 import { LeaseNotifier } from './lease-notifier.js';
 import type { FrontendFactory } from '../../app/frontend.js';
 import type { Logger } from '../../logger.js';
@@ -34,7 +35,10 @@ export const slackFrontend: FrontendFactory = async (core, builds) => {
   const store = new ThreadStore(core.redis, core.prefix);
   const liveLog = new LiveLog({ api, store, logs: core.logs, limiter: new RateLimiter(config.logEditsPerMinute), intervalMs: config.logEditIntervalMs, log });
   const reporter = new ThreadReporter({ api, store, liveLog, builds, logs: core.logs, config, buildUrl: (id) => builds.buildUrl(id) ?? linkTo(core.config.http.publicUrl, id), log });
-  registerListeners(app, { builds, api, command: config.command, log, firstSeen, services: commandServices(core) });
+  registerListeners(app, {
+    builds, api, command: config.command, log, firstSeen, services: commandServices(core),
+    unavailable: () => (core.redisHealth.up ? null : redisUnavailableMessage(core.redisHealth.retryAfterSec)),
+  });
   return {
     name: 'slack',
     ...(httpReceiver ? { http: httpReceiver.plugin } : {}),
@@ -43,6 +47,11 @@ export const slackFrontend: FrontendFactory = async (core, builds) => {
       core.bus.subscribe(reporter);
       core.bus.subscribe(new LeaseNotifier(api, firstSeen));
       log.info({ mode: config.mode }, 'Slack front end started');
+    },
+    async ready() {
+      if (httpReceiver) return { ok: true, detail: 'HTTP mode (Slack calls us)' };
+      const active = (receiver as InstanceType<typeof SocketModeReceiver>).client.websocket?.isActive() ?? false;
+      return active ? { ok: true, detail: 'Socket Mode connected' } : { ok: false, detail: 'Socket Mode not connected' };
     },
     async stop() {
       await app.stop().catch((err: unknown) => log.warn({ err }, 'Slack stop failed'));
