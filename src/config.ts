@@ -7,6 +7,7 @@ import { UserError } from './errors.js';
 import { Pools } from './leases/pool-config.js';
 import { GithubConfig } from './github/github-config.js';
 import { SlackConfig } from './chat/slack/slack-config.js';
+import { NetworkConfig } from './executor/container/egress-policy.js';
 
 /** Root of the Bosun installation (where package.json and examples/ live). */
 export const installRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..');
@@ -82,6 +83,8 @@ export const ServerConfig = z.strictObject({
   /** Docker Engine: `unix:///var/run/docker.sock` (default) or `tcp://host:2375`. */
   dockerHost: z.string().default('unix:///var/run/docker.sock'),
   swarm: SwarmConfig.prefault({}),
+  /** Where steps' traffic may go (docker and swarm executors); see docs/network.md. */
+  network: NetworkConfig.prefault({}),
   /** In-process stage workers started by `bosun start` (0 = front ends only). */
   workers: z.number().int().min(0).default(2),
   /** Labels of this process's workers (`bosun worker --labels macos`). */
@@ -111,6 +114,14 @@ export const ServerConfig = z.strictObject({
   github: GithubConfig.optional(),
   /** Slack front end and thread reporter; absent = Slack off. */
   slack: SlackConfig.optional(),
+}).superRefine((config, ctx) => {
+  if (config.swarm.registry && config.network.egress !== 'none') {
+    ctx.addIssue({
+      code: 'custom',
+      path: ['network', 'egress'],
+      message: `${config.network.egress} is not available on a multi-node swarm (swarm.registry is set): egress rules must be on every node that runs a step, and Bosun installs them only on its own host; set network.egress: none`,
+    });
+  }
 });
 export type ServerConfig = z.infer<typeof ServerConfig>;
 export type ServerConfigInput = z.input<typeof ServerConfig>;

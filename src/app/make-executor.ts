@@ -22,6 +22,7 @@ export async function makeExecutor(config: ServerConfig, log: Logger): Promise<E
   const executor = await selectExecutor({
     docker: dockerClient(config), preferred: config.executor, instanceId: config.instanceId, dataDir: config.dataDir, log,
     swarm: { ...(registry ? { registry } : {}), constraints, unschedulableAfterMs: unschedulableAfterSec * 1000 },
+    egress: config.network,
   });
   log.info({ executor: executor.name }, 'Executor selected');
   return executor;
