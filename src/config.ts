@@ -135,6 +135,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Serv
   const fromFile = env.BOSUN_CONFIG ? readConfigFile(env.BOSUN_CONFIG) : {};
   const merged: Record<string, unknown> = { ...fromFile, ...overrides };
   applyEnv(merged, env);
+  defaultEgress(merged);
   const parsed = ServerConfig.safeParse(merged);
   if (!parsed.success) {
     const issue = parsed.error.issues[0];
@@ -187,6 +188,7 @@ function applyEnv(target: Record<string, unknown>, env: NodeJS.ProcessEnv): void
   if (env.DOCKER_HOST) target.dockerHost = env.DOCKER_HOST;
   if (env.BOSUN_SWARM_REGISTRY) target.swarm = { ...(target.swarm as Record<string, unknown> | undefined), registry: env.BOSUN_SWARM_REGISTRY };
   if (env.BOSUN_LOG_LEVEL) target.logLevel = env.BOSUN_LOG_LEVEL;
+  if (env.BOSUN_EGRESS) target.network = { ...(target.network as Record<string, unknown> | undefined), egress: env.BOSUN_EGRESS };
   if (env.BOSUN_INSTANCE_ID) target.instanceId = env.BOSUN_INSTANCE_ID;
   if (env.BOSUN_WORKERS) target.workers = Number(env.BOSUN_WORKERS);
   if (env.BOSUN_API_TOKEN) {
@@ -214,6 +216,17 @@ function applyEnv(target: Record<string, unknown>, env: NodeJS.ProcessEnv): void
     if (env.GITHUB_API_URL) github.apiUrl = env.GITHUB_API_URL;
     target.github = github;
   }
+}
+
+/**
+ * `network.egress` defaults to `internet` on one node, and to `none` on a multi-node swarm
+ * (`swarm.registry`), where Bosun cannot put egress rules on the other nodes.
+ */
+function defaultEgress(target: Record<string, unknown>): void {
+  const swarm = target.swarm as { registry?: unknown } | undefined;
+  const network = target.network as Record<string, unknown> | undefined;
+  if (!swarm?.registry || (network && network.egress !== undefined)) return;
+  target.network = { ...network, egress: 'none' };
 }
 
 /** The bundled example repository is always available as `demo` unless configured otherwise. */
