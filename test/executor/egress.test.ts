@@ -10,6 +10,9 @@ import { silentLogger } from '../../src/logger.js';
 import { collect, greeter, hostAddresses, makeSpec, makeWorkspace, runId, runStep, waitFor } from './contract-support.js';
 import { baseImage, engineForTests, sweepInstance, testInstanceId } from './docker-harness.js';
 import { egressWorldProblem, startEgressWorld, type EgressWorld } from '../support/egress-world.js';
+import { startHarness } from '../support/bosun-harness.js';
+import { makeRepo } from '../support/git-repo.js';
+import { selectExecutor } from '../../src/executor/select-executor.js';
 
 // Egress under a policy (docs/network.md), for real: a stand-in internet, private host and
 // metadata service in a network namespace (test/support/egress-world.ts), steps on the docker
@@ -179,6 +182,64 @@ if (docker && !problem) {
           assert.ok(cleaned.includes(crashed));
           assert.ok(!iptablesSave().includes(egressNames(testInstanceId, crashed).tag), 'a sweep removes rules of builds that are not live');
         });
+      });
+    }
+  });
+}
+
+if (docker && !problem) {
+  const engine = docker;
+  describe('a build whose tests need a dependency from the index', { timeout: 600_000 }, () => {
+    let world: EgressWorld;
+    before(async () => {
+      world = await startEgressWorld();
+    });
+    after(async () => {
+      await world?.close();
+    });
+
+    // A small project: its tests import `six`, which a step installs from the index by name.
+    const project = (dependency: string): Record<string, string> => ({
+      'bosun.yml': [
+        'version: 1', 'image: bosun/base:bookworm', 'stages:', '  test:', '    steps:', '      - name: unit', '        run:',
+        '          - python3 -c "import urllib.request; urllib.request.urlretrieve(\'http://pypi.test/files/pip.whl\', \'/tmp/pip.whl\')"',
+        `          - python3 /tmp/pip.whl/pip install --no-cache-dir --disable-pip-version-check --retries 0 --index-url http://pypi.test/simple/ --trusted-host pypi.test --target /tmp/deps ${dependency}`,
+        '          - PYTHONPATH=/tmp/deps python3 -m unittest discover -s tests -v', '',
+      ].join('\n'),
+      'tests/test_six.py': 'import unittest\nimport six\n\nclass T(unittest.TestCase):\n    def test_text_type(self):\n        self.assertIs(six.text_type, str)\n',
+    });
+
+    for (const [name, dependency, status, expected] of [
+      ['with the dependency on the index: green, the policy line first in the log', 'six', 'success', /test_text_type .* ok/],
+      ['with the dependency missing from the index: failed with pip\'s own error', 'six-missing-dependency', 'failed', /No matching distribution found for six-missing-dependency/],
+    ] as const) {
+      it(name, async () => {
+        const egress = NetworkConfig.parse({ dns: [world.dns] });
+        const instanceId = `${testInstanceId}p`;
+        let executor: Executor | undefined;
+        let buildId: string | undefined;
+        const h = await startHarness({ instanceId, network: egress }, {
+          executorAsync: async (dataDir) => (executor = await selectExecutor({ docker: engine, preferred: 'docker', instanceId, dataDir, log: silentLogger(), egress })),
+        });
+        try {
+          const repo = await makeRepo(h.dataDir, 'app', project(dependency));
+          h.server.core.config.repos.app = { url: repo.url, defaultBranch: 'master', secrets: [] };
+
+          const res = await h.api('POST', '/api/builds', { repo: 'app', ref: 'master' });
+          buildId = res.json.build.id as string;
+          const b = await h.waitDone(buildId, 240_000);
+          const log = await h.api('GET', `/api/builds/${b.id}/logs/test/unit`);
+          const text = JSON.stringify(log.json);
+
+          assert.equal(b.status, status, text);
+          assert.match(text, /bosun: network egress=internet \(this host, link-local incl\. 169\.254\.169\.254 and other builds are blocked/);
+          assert.ok(text.indexOf('bosun: network egress=') < text.indexOf('+ python3'), 'the policy comes before the step\'s own output');
+          assert.match(text, expected);
+        } finally {
+          await h.stop();
+          // A failed build keeps its workspace (and network) for `retry --failed`: remove them here.
+          if (buildId) await executor?.cleanupBuild(buildId);
+        }
       });
     }
   });
