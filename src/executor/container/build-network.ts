@@ -9,8 +9,8 @@ import type { EgressRules } from './egress-rules.js';
 export type NetworkKind = 'bridge' | 'swarm-bridge' | 'overlay';
 
 /**
- * The build's own network, shared by its steps and by nothing else (R18). It is `internal`
- * (no route out), and:
+ * The build's own network, shared by its steps and by nothing else (R18). Without `egress`
+ * (policy `none`) it is `internal` (no route out), and:
  * - bridge: the host gets no address on it (`inhibit_ipv4`), so steps cannot reach the host,
  *   its services, Redis or the Docker API through the bridge's gateway address (verified: an
  *   internal bridge with a gateway address lets containers reach every host address).
