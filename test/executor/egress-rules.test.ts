@@ -5,7 +5,10 @@ import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { NetworkConfig } from '../../src/executor/container/egress-policy.js';
 import { egressBatch, egressNames, EgressRules, removalBatch, taggedBuilds, type Firewall } from '../../src/executor/container/egress-rules.js';
-import { InfraError } from '../../src/errors.js';
+import { InfraError, UserError } from '../../src/errors.js';
+import { SwarmExecutor } from '../../src/executor/swarm/swarm-executor.js';
+import { silentLogger } from '../../src/logger.js';
+import type Docker from 'dockerode';
 
 const names = egressNames('bosun', '42');
 const policy = (input: unknown = {}): NetworkConfig => NetworkConfig.parse(input);
@@ -142,5 +145,13 @@ describe('egress rules', () => {
 
   it('removal of a build that has no rules is a no-op', () => {
     assert.equal(removalBatch(':INPUT ACCEPT [0:0]\n', names), undefined);
+  });
+
+  it('a multi-node swarm executor refuses a policy that needs rules on other nodes, and takes none', async () => {
+    const common = { docker: {} as Docker, instanceId: 'bosun', log: silentLogger(), registry: '10.0.0.9:5000' };
+    assert.throws(() => new SwarmExecutor({ ...common, egress: policy() }), (err: unknown) => err instanceof UserError && /not available on a multi-node swarm.*network\.egress: none/.test(err.message));
+    const none = new SwarmExecutor({ ...common, egress: policy({ egress: 'none' }) });
+    assert.match(none.network, /^egress=none/);
+    await none.close();
   });
 });
