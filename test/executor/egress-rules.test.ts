@@ -141,6 +141,8 @@ describe('egress rules', () => {
     const rules = new EgressRules(policy(), 'bosun', { firewall });
     await assert.rejects(rules.install('9'), (err: unknown) => err instanceof InfraError && /no DOCKER-USER chain.*network\.egress: none/.test(err.message));
     assert.equal(firewall.batches.length, 0);
+    assert.match((await rules.problem()) ?? '', /no DOCKER-USER chain.*every build will fail/, 'said at startup too');
+    assert.equal(await new EgressRules(policy(), 'bosun', { firewall: new FakeFirewall() }).problem(), undefined);
   });
 
   it('removal of a build that has no rules is a no-op', () => {

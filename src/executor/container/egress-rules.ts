@@ -137,11 +137,21 @@ export class EgressRules {
     return egressNames(this.#instanceId, buildId);
   }
 
+  /** Why rules cannot be installed here (not root, no DOCKER-USER chain), or undefined. For a warning at startup. */
+  async problem(): Promise<string | undefined> {
+    try {
+      assertDockerUser(await this.#firewall.save());
+      return undefined;
+    } catch (err) {
+      return `network.egress ${this.#policy.egress} needs iptables rules beside the engine, and this host cannot take them: ${(err as Error).message}; every build will fail until Bosun runs as root on the engine's host, or network.egress is none`;
+    }
+  }
+
   async install(buildId: string): Promise<EgressNames> {
     const names = this.names(buildId);
     try {
       const saved = await this.#firewall.save();
-      if (!/^:DOCKER-USER /m.test(saved)) throw new Error('there is no DOCKER-USER chain on this host (is the engine on another machine, or started with --iptables=false?)');
+      assertDockerUser(saved);
       const existing = { forward: hasJump(saved, 'DOCKER-USER', names.forward), input: hasJump(saved, 'INPUT', names.input) };
       await this.#firewall.restore(egressBatch(this.#policy, names, await this.#nameServers(), existing));
       return names;
@@ -173,6 +183,10 @@ export class EgressRules {
     const text = await readFile(this.#resolvConf, 'utf8').catch(() => '');
     return [...text.matchAll(/^\s*nameserver\s+(\d+\.\d+\.\d+\.\d+)\s*$/gm)].map((m) => m[1]!).filter((ip) => !ip.startsWith('127.'));
   }
+}
+
+function assertDockerUser(saved: string): void {
+  if (!/^:DOCKER-USER /m.test(saved)) throw new Error('there is no DOCKER-USER chain on this host (is the engine on another machine, or started with --iptables=false?)');
 }
 
 function hasJump(saved: string, from: string, chain: string): boolean {
