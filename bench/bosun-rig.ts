@@ -8,6 +8,7 @@ import { isTerminal } from '../src/domain/status.js';
 import type { Executor } from '../src/executor/executor.js';
 import { DockerExecutor } from '../src/executor/docker/docker-executor.js';
 import { SwarmExecutor } from '../src/executor/swarm/swarm-executor.js';
+import { NetworkConfig } from '../src/executor/container/egress-policy.js';
 import { silentLogger } from '../src/logger.js';
 import { createBuild } from '../src/pipeline/create-build.js';
 import { keys } from '../src/storage/keys.js';
@@ -67,6 +68,9 @@ export class BosunRig {
     const repo = await makeRepo(root, 'bench', { 'bosun.yml': benchSpec });
     const log = silentLogger();
     let executor: Executor | undefined;
+    // Steps run under the production default egress policy (`internet`: a routed bridge with its
+    // iptables rules); BOSUN_BENCH_EGRESS=none measures the internal network instead.
+    const egress = NetworkConfig.parse({ egress: process.env.BOSUN_BENCH_EGRESS ?? 'internet' });
     const harness = await startHarness(
       {
         instanceId: opts.instanceId,
@@ -74,14 +78,15 @@ export class BosunRig {
         logLevel: 'silent',
         repos: { bench: { url: repo.url, defaultBranch: 'master', secrets: [] } },
         limits: { killGraceSec: 2, buildsPerMinute: 100_000 },
+        network: egress,
       },
       kind === 'local'
         ? {}
         : {
             executor: () => {
               executor = kind === 'swarm'
-                ? new SwarmExecutor({ docker: opts.docker, instanceId: opts.instanceId, log, timeoutGraceMs: 2000 })
-                : new DockerExecutor({ docker: opts.docker, instanceId: opts.instanceId, log, timeoutGraceMs: 2000 });
+                ? new SwarmExecutor({ docker: opts.docker, instanceId: opts.instanceId, log, timeoutGraceMs: 2000, egress })
+                : new DockerExecutor({ docker: opts.docker, instanceId: opts.instanceId, log, timeoutGraceMs: 2000, egress });
               return executor;
             },
           },

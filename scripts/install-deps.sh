@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what Bosun needs from the system, idempotently: redis-server and git always;
-# docker.io, debootstrap and docker-registry when BOSUN_WITH_DOCKER=1 (tests and the Swarm executor).
+# docker.io, debootstrap, docker-registry, iptables and dnsmasq-base when BOSUN_WITH_DOCKER=1 (tests and
+# the container executors).
 set -euo pipefail
 
 need=()
@@ -13,6 +14,9 @@ if [[ "${BOSUN_WITH_DOCKER:-0}" == 1 ]]; then
   command -v ip >/dev/null || need+=(iproute2)
   # The Prometheus client's text parser: test/integrations checks /metrics with it.
   /usr/bin/python3 -c 'import prometheus_client' 2>/dev/null || need+=(python3-prometheus-client)
+  # Egress rules (iptables beside dockerd) and the egress tests' DNS server (dnsmasq, the binary only).
+  command -v iptables-restore >/dev/null || need+=(iptables)
+  command -v dnsmasq >/dev/null || need+=(dnsmasq-base)
 fi
 
 if ((${#need[@]})); then

@@ -9,6 +9,7 @@ import { GithubConfig } from './github/github-config.js';
 import { SlackConfig } from './chat/slack/slack-config.js';
 import { ZulipConfig, realmHost as zulipRealmHost } from './chat/zulip/zulip-config.js';
 import { WebhookDelivery, WebhookEndpoints } from './events/webhooks/webhook-config.js';
+import { NetworkConfig } from './executor/container/egress-policy.js';
 
 /** Root of the Bosun installation (where package.json and examples/ live). */
 export const installRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..');
@@ -84,6 +85,8 @@ export const ServerConfig = z.strictObject({
   /** Docker Engine: `unix:///var/run/docker.sock` (default) or `tcp://host:2375`. */
   dockerHost: z.string().default('unix:///var/run/docker.sock'),
   swarm: SwarmConfig.prefault({}),
+  /** Where steps' traffic may go (docker and swarm executors); see docs/network.md. */
+  network: NetworkConfig.prefault({}),
   /** In-process stage workers started by `bosun start` (0 = front ends only). */
   workers: z.number().int().min(0).default(2),
   /** Labels of this process's workers (`bosun worker --labels macos`). */
@@ -128,6 +131,13 @@ export const ServerConfig = z.strictObject({
       else if (c.zulip && host !== zulipRealmHost(c.zulip.realm)) ctx.addIssue({ code: 'custom', path: ['groups', group, i], message: `"${id}" is not of this Zulip realm (${zulipRealmHost(c.zulip.realm)})` });
     });
   }
+  if (c.swarm.registry && c.network.egress !== 'none') {
+    ctx.addIssue({
+      code: 'custom',
+      path: ['network', 'egress'],
+      message: `${c.network.egress} is not available on a multi-node swarm (swarm.registry is set): egress rules must be on every node that runs a step, and Bosun installs them only on its own host; set network.egress: none`,
+    });
+  }
 });
 export type ServerConfig = z.infer<typeof ServerConfig>;
 export type ServerConfigInput = z.input<typeof ServerConfig>;
@@ -141,6 +151,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Serv
   const fromFile = env.BOSUN_CONFIG ? readConfigFile(env.BOSUN_CONFIG) : {};
   const merged: Record<string, unknown> = { ...fromFile, ...overrides };
   applyEnv(merged, env);
+  defaultEgress(merged);
   const parsed = ServerConfig.safeParse(merged);
   if (!parsed.success) {
     const issue = parsed.error.issues[0];
@@ -193,6 +204,7 @@ function applyEnv(target: Record<string, unknown>, env: NodeJS.ProcessEnv): void
   if (env.DOCKER_HOST) target.dockerHost = env.DOCKER_HOST;
   if (env.BOSUN_SWARM_REGISTRY) target.swarm = { ...(target.swarm as Record<string, unknown> | undefined), registry: env.BOSUN_SWARM_REGISTRY };
   if (env.BOSUN_LOG_LEVEL) target.logLevel = env.BOSUN_LOG_LEVEL;
+  if (env.BOSUN_EGRESS) target.network = { ...(target.network as Record<string, unknown> | undefined), egress: env.BOSUN_EGRESS };
   if (env.BOSUN_INSTANCE_ID) target.instanceId = env.BOSUN_INSTANCE_ID;
   if (env.BOSUN_WORKERS) target.workers = Number(env.BOSUN_WORKERS);
   if (env.BOSUN_API_TOKEN) {
@@ -229,6 +241,17 @@ function applyEnv(target: Record<string, unknown>, env: NodeJS.ProcessEnv): void
     if (env.GITHUB_API_URL) github.apiUrl = env.GITHUB_API_URL;
     target.github = github;
   }
+}
+
+/**
+ * `network.egress` defaults to `internet` on one node, and to `none` on a multi-node swarm
+ * (`swarm.registry`), where Bosun cannot put egress rules on the other nodes.
+ */
+function defaultEgress(target: Record<string, unknown>): void {
+  const swarm = target.swarm as { registry?: unknown } | undefined;
+  const network = target.network as Record<string, unknown> | undefined;
+  if (!swarm?.registry || (network && network.egress !== undefined)) return;
+  target.network = { ...network, egress: 'none' };
 }
 
 /** The bundled example repository is always available as `demo` unless configured otherwise. */

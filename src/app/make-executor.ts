@@ -3,6 +3,8 @@ import type { ServerConfig } from '../config.js';
 import type { Logger } from '../logger.js';
 import type { Executor } from '../executor/executor.js';
 import { LocalExecutor } from '../executor/local/local-executor.js';
+import { needsRules } from '../executor/container/egress-policy.js';
+import { EgressRules } from '../executor/container/egress-rules.js';
 
 /** The Docker client for `config.dockerHost` (unix socket or tcp). */
 export function dockerClient(config: ServerConfig): Docker {
@@ -22,7 +24,13 @@ export async function makeExecutor(config: ServerConfig, log: Logger): Promise<E
   const executor = await selectExecutor({
     docker: dockerClient(config), preferred: config.executor, instanceId: config.instanceId, dataDir: config.dataDir, log,
     swarm: { ...(registry ? { registry } : {}), constraints, unschedulableAfterMs: unschedulableAfterSec * 1000 },
+    egress: config.network,
   });
-  log.info({ executor: executor.name }, 'Executor selected');
+  log.info({ executor: executor.name, network: executor.network }, 'Executor selected');
+  if (executor.name !== 'local' && needsRules(config.network)) {
+    // Said once at startup as well as on every build that fails for it.
+    const problem = await new EgressRules(config.network, config.instanceId).problem();
+    if (problem) log.error({ problem }, 'Steps cannot get their egress rules on this host');
+  }
   return executor;
 }

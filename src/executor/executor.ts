@@ -27,6 +27,11 @@
  */
 export interface Executor {
   readonly name: ExecutorName;
+  /**
+   * The network policy its steps run under, in one line (`egress=internet (…)`); the pipeline
+   * prints it at the top of each step's log so a refused connection can be explained.
+   */
+  readonly network?: string;
   start(spec: StepSpec): Promise<StepHandle>;
   /** Destroy a step by its `handle.ref` from an earlier run (possibly another process). */
   destroyRef(ref: string): Promise<void>;

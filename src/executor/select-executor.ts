@@ -2,6 +2,7 @@ import type Docker from 'dockerode';
 import { InfraError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import type { Executor } from './executor.js';
+import type { NetworkConfig } from './container/egress-policy.js';
 import { DockerExecutor } from './docker/docker-executor.js';
 import { LocalExecutor } from './local/local-executor.js';
 import { SwarmExecutor } from './swarm/swarm-executor.js';
@@ -19,6 +20,8 @@ export interface SelectExecutorOptions {
   timeoutGraceMs?: number;
   /** Multi-node Swarm settings (registry, constraints); see `SwarmExecutorOptions`. */
   swarm?: { registry?: string; constraints?: string[]; unschedulableAfterMs?: number };
+  /** The egress policy for container steps (server config `network`); absent: `none`. */
+  egress?: NetworkConfig;
 }
 
 /**
@@ -38,7 +41,7 @@ export async function selectExecutor(opts: SelectExecutorOptions): Promise<Execu
     return local();
   }
   const docker = opts.docker!;
-  const common = { docker, instanceId: opts.instanceId, log: opts.log, timeoutGraceMs: opts.timeoutGraceMs };
+  const common = { docker, instanceId: opts.instanceId, log: opts.log, timeoutGraceMs: opts.timeoutGraceMs, ...(opts.egress ? { egress: opts.egress } : {}) };
   if (preferred === 'docker') return new DockerExecutor(common);
   if (engine.kind === 'swarm') return new SwarmExecutor({ ...common, ...opts.swarm });
   if (preferred === 'swarm') throw new InfraError('infra', 'executor swarm needs the engine to be a swarm manager (docker swarm init)');

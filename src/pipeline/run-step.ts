@@ -64,6 +64,8 @@ export async function runStep(deps: WorkerDeps, input: RunStepInput): Promise<St
     deps.secrets,
   );
 
+  // Once, before the step's own output: what its traffic may reach (a refused connection explained).
+  if (deps.executor.network) writer.note(`bosun: network ${deps.executor.network}`);
   let handle: StepHandle;
   try {
     handle = await deps.executor.start(spec);

@@ -1,13 +1,16 @@
+import { existsSync } from 'node:fs';
 import type Docker from 'dockerode';
+import { InfraError } from '../../errors.js';
 import { buildConfigNetworkName, buildLabels, buildNetworkName } from './resource-names.js';
 import { engineError, ignoreNotFound, retryWhileConflict, statusCode } from './docker-errors.js';
+import type { EgressRules } from './egress-rules.js';
 
 /** `bridge`: a plain engine's local bridge; `swarm-bridge`: a swarm-scoped bridge for services. */
 export type NetworkKind = 'bridge' | 'swarm-bridge' | 'overlay';
 
 /**
- * The build's own network, shared by its steps and by nothing else (R18). It is `internal`
- * (no route out), and:
+ * The build's own network, shared by its steps and by nothing else (R18). Without `egress`
+ * (policy `none`) it is `internal` (no route out), and:
  * - bridge: the host gets no address on it (`inhibit_ipv4`), so steps cannot reach the host,
  *   its services, Redis or the Docker API through the bridge's gateway address (verified: an
  *   internal bridge with a gateway address lets containers reach every host address).
@@ -21,6 +24,12 @@ export type NetworkKind = 'bridge' | 'swarm-bridge' | 'overlay';
  * - overlay (Swarm): attachable; the host has no interface on it at all. Needed only if a
  *   build's steps must talk across nodes.
  *
+ * With `egress` (a policy that lets steps out: `internet`, `allowlist`), a bridge or swarm-bridge
+ * is routed instead (not internal, with a host address and Docker's NAT) and named
+ * deterministically (`bsn<hash>`), and the build's iptables rules keyed on that name are
+ * installed before the network exists and removed after it is gone (see `EgressRules`: they
+ * keep the host, link-local, private ranges and other builds out). An overlay never routes.
+ *
  * `ensure` is idempotent and safe concurrently (in-process calls share one creation; across
  * processes, `CheckDuplicate` turns an existing network into a 409 and that one is used).
  */
@@ -29,11 +38,19 @@ export class BuildNetworks {
   readonly #kind: NetworkKind;
   readonly #instanceId: string;
   readonly #pending = new Map<string, Promise<string>>();
+  readonly #egress: EgressRules | undefined;
 
-  constructor(docker: Docker, kind: NetworkKind, instanceId: string) {
+  constructor(docker: Docker, kind: NetworkKind, instanceId: string, egress?: EgressRules) {
     this.#docker = docker;
     this.#kind = kind;
     this.#instanceId = instanceId;
+    if (egress && kind === 'overlay') throw new Error('an overlay build network cannot be routed (egress rules are per host)');
+    this.#egress = egress;
+  }
+
+  /** Whether steps on this network get a route out (under the egress rules). */
+  get routed(): boolean {
+    return this.#egress !== undefined;
   }
 
   /** The network's ID, created on first use. */
@@ -57,12 +74,19 @@ export class BuildNetworks {
         await retryWhileConflict(() => ignoreNotFound(() => this.#docker.getNetwork(id).remove()));
       }
     }
+    // Last: no moment where the bridge exists without its rules.
+    await this.#egress?.remove(buildId);
   }
 
-  async #swarmBridgeOptions(buildId: string, labels: Record<string, string>): Promise<NetworkOptions> {
+  /** Removes egress rules of builds `isLive` rejects (left by a crash after their network went). */
+  async sweepRules(isLive: (buildId: string) => boolean): Promise<string[]> {
+    return (await this.#egress?.sweep(isLive)) ?? [];
+  }
+
+  async #swarmBridgeOptions(buildId: string, labels: Record<string, string>, bridgeOptions: Record<string, string>): Promise<NetworkOptions> {
     const config = buildConfigNetworkName(this.#instanceId, buildId);
     try {
-      await this.#docker.createNetwork({ Name: config, CheckDuplicate: true, ConfigOnly: true, Options: noHostAddress, Labels: labels } as Docker.NetworkCreateOptions);
+      await this.#docker.createNetwork({ Name: config, CheckDuplicate: true, ConfigOnly: true, Options: bridgeOptions, Labels: labels } as Docker.NetworkCreateOptions);
     } catch (err) {
       // 409: made already (an earlier step, another process); the same options either way.
       if (statusCode(err) !== 409) throw engineError(`could not create network ${config}`, err);
@@ -73,11 +97,30 @@ export class BuildNetworks {
 
   /** Create, and look it up by name only when it exists already (409): one call when new. */
   async #create(buildId: string): Promise<string> {
+    // The rules first: the bridge never exists without them.
+    const routedBridge = this.#egress ? (await this.#egress.install(buildId)).bridge : undefined;
+    try {
+      const id = await this.#createNetwork(buildId, routedBridge);
+      // A plain bridge exists once created: if it is not on this host, the engine is elsewhere
+      // and the rules just installed here protect nothing.
+      if (routedBridge && this.#kind === 'bridge' && !existsSync(`/sys/class/net/${routedBridge}`)) {
+        await ignoreNotFound(() => this.#docker.getNetwork(id).remove()).catch(() => undefined);
+        throw new InfraError('executor', `the build network's bridge ${routedBridge} is not on the host Bosun runs on (a remote engine?), so its egress rules cannot apply; run Bosun beside the engine, or set network.egress: none`);
+      }
+      return id;
+    } catch (err) {
+      if (routedBridge) await this.#egress?.remove(buildId).catch(() => undefined);
+      throw err;
+    }
+  }
+
+  async #createNetwork(buildId: string, routedBridge: string | undefined): Promise<string> {
     const name = buildNetworkName(this.#instanceId, buildId);
     const labels = buildLabels(buildId, this.#instanceId);
-    const options = this.#kind === 'swarm-bridge' ? await this.#swarmBridgeOptions(buildId, labels) : { ...networkOptions(this.#kind), Labels: labels };
+    const bridgeOptions = routedBridge ? { 'com.docker.network.bridge.name': routedBridge } : noHostAddress;
+    const options = this.#kind === 'swarm-bridge' ? await this.#swarmBridgeOptions(buildId, labels, bridgeOptions) : { ...networkOptions(this.#kind, bridgeOptions), Labels: labels };
     try {
-      const network = await this.#docker.createNetwork({ Name: name, CheckDuplicate: true, Internal: true, ...options });
+      const network = await this.#docker.createNetwork({ Name: name, CheckDuplicate: true, Internal: routedBridge === undefined, ...options });
       return network.id;
     } catch (err) {
       if (statusCode(err) === 409) {
@@ -100,8 +143,8 @@ interface NetworkOptions {
   Labels?: Record<string, string>;
 }
 
-function networkOptions(kind: 'bridge' | 'overlay'): NetworkOptions {
-  if (kind === 'bridge') return { Driver: 'bridge', Options: noHostAddress };
+function networkOptions(kind: 'bridge' | 'overlay', bridgeOptions: Record<string, string>): NetworkOptions {
+  if (kind === 'bridge') return { Driver: 'bridge', Options: bridgeOptions };
   return { Driver: 'overlay', Attachable: true, Scope: 'swarm' };
 }
 

@@ -3,6 +3,8 @@ import type { Logger } from '../../logger.js';
 import { labelKeys, type Executor, type StepHandle, type StepSpec } from '../executor.js';
 import { workingDirectory } from '../working-directory.js';
 import { BuildNetworks } from '../container/build-network.js';
+import { describePolicy, needsRules, proxyEnv, type NetworkConfig } from '../container/egress-policy.js';
+import { EgressRules } from '../container/egress-rules.js';
 import { engineError, ignoreNotFound } from '../container/docker-errors.js';
 import { reapOwnedBuilds } from '../container/owned-builds.js';
 import { resolveImage } from '../container/resolve-image.js';
@@ -17,13 +19,18 @@ export interface DockerExecutorOptions {
   log: Logger;
   /** Grace between SIGTERM and SIGKILL when a step times out (default 10 s, R17). */
   timeoutGraceMs?: number;
+  /** The egress policy (server config `network`); absent: `none` (an internal network). */
+  egress?: NetworkConfig;
+  /** Where egress rules go (tests); default the host's iptables. */
+  egressRules?: EgressRules;
 }
 
 /**
  * The `docker` executor: each step is a plain container on one engine (dockerode).
  *
  * - Image: resolved to its ID on the engine first; a missing image is a `UserError`.
- * - Per build: an internal bridge network `bosun-<instance>-b<buildId>` without a host address, and the
+ * - Per build: a bridge network `bosun-<instance>-b<buildId>`: internal without a host address
+ *   (`egress: none`), or routed with NAT under the build's egress rules (see `BuildNetworks`); and the
  *   workspace volume `bosun-<instance>-ws-<buildId>` filled once from the host checkout; both created by
  *   the first step and removed by `cleanupBuild`.
  * - Isolation: see `toContainerSpec` (R15, R16, R18).
@@ -34,13 +41,17 @@ export interface DockerExecutorOptions {
  */
 export class DockerExecutor implements Executor {
   readonly name = 'docker' as const;
+  readonly network: string;
   readonly #opts: DockerExecutorOptions;
   readonly #networks: BuildNetworks;
   readonly #volumes: WorkspaceVolumes;
 
   constructor(opts: DockerExecutorOptions) {
     this.#opts = opts;
-    this.#networks = new BuildNetworks(opts.docker, 'bridge', opts.instanceId);
+    const policy = opts.egress;
+    const rules = policy && needsRules(policy) ? (opts.egressRules ?? new EgressRules(policy, opts.instanceId)) : undefined;
+    this.#networks = new BuildNetworks(opts.docker, 'bridge', opts.instanceId, rules);
+    this.network = policy ? describePolicy(policy) : describePolicy({ egress: 'none', allow: [], deny: [], dns: [] });
     this.#volumes = new WorkspaceVolumes(opts.docker, opts.instanceId);
   }
 
@@ -54,7 +65,9 @@ export class DockerExecutor implements Executor {
       this.#volumes.ensure(spec.buildId, spec.workspace, imageId),
     ]);
     const name = stepResourceName(spec);
-    const options = toContainerSpec(spec, { name, imageId, networkName: networkId, volumeName, workdir, labels: stepLabels(spec, this.#opts.instanceId) });
+    const policy = this.#opts.egress;
+    const stepSpec = { ...spec, env: { ...proxyEnv(policy?.proxy), ...spec.env } };
+    const options = toContainerSpec(stepSpec, { name, imageId, networkName: networkId, volumeName, workdir, labels: stepLabels(spec, this.#opts.instanceId), dns: policy?.dns ?? [] });
     let container: Docker.Container | undefined;
     let handle: DockerStep | undefined;
     try {
@@ -98,8 +111,10 @@ export class DockerExecutor implements Executor {
    * `isLive` rejects: what builds that crashed before `cleanupBuild` left behind (R22).
    * Returns the build IDs cleaned. Not part of `Executor`: only container executors have these.
    */
-  reapBuilds(isLive: (buildId: string) => boolean): Promise<string[]> {
-    return reapOwnedBuilds(this.#opts.docker, this.#opts.instanceId, isLive, (id) => this.cleanupBuild(id));
+  async reapBuilds(isLive: (buildId: string) => boolean): Promise<string[]> {
+    const cleaned = await reapOwnedBuilds(this.#opts.docker, this.#opts.instanceId, isLive, (id) => this.cleanupBuild(id));
+    const rulesOnly = await this.#networks.sweepRules(isLive);
+    return [...new Set([...cleaned, ...rulesOnly])];
   }
 
   async cleanupBuild(buildId: string): Promise<void> {

@@ -11,13 +11,15 @@ export interface ContainerTarget {
   /** The workdir relative to the workspace (POSIX, '' for the root). */
   workdir: string;
   labels: Record<string, string>;
+  /** Name servers for the engine's embedded DNS to forward to (empty: the host's). */
+  dns?: string[];
 }
 
 /**
  * A step as a plain container (pure; unit-testable). Isolation is fixed here (R15, R16, R18):
  * unprivileged, every capability dropped and none added, no-new-privileges, non-root user,
  * read-only root with tmpfs /tmp and HOME, the workspace volume (never a host bind), CPU,
- * memory (no extra swap) and pids limits, the build's internal network, and an init process
+ * memory (no extra swap) and pids limits, the build's own network (see `BuildNetworks`), and an init process
  * (docker-init) as PID 1 so SIGTERM reaches the script and zombies are reaped.
  */
 export function toContainerSpec(spec: StepSpec, target: ContainerTarget): ContainerCreateOptions {
@@ -53,6 +55,7 @@ export function toContainerSpec(spec: StepSpec, target: ContainerTarget): Contai
       MemorySwap: spec.limits.memoryBytes,
       PidsLimit: spec.limits.pids,
       NetworkMode: target.networkName,
+      ...(target.dns && target.dns.length > 0 ? { Dns: target.dns } : {}),
       RestartPolicy: { Name: 'no' },
       LogConfig: { Type: 'json-file', Config: {} },
     },

@@ -21,6 +21,8 @@ export interface ServiceTarget {
   stopGraceMs: number;
   /** A file the step waits for before its commands (its workspace is still being filled). */
   waitFor?: string;
+  /** Name servers for the engine's embedded DNS to forward to (empty: the node's). */
+  dns?: string[];
 }
 
 /**
@@ -31,7 +33,7 @@ export interface ServiceTarget {
  *   they can be read back, labels on the service and its container.
  * - Isolation (R15, R16, R18): no capabilities (dropped ALL, added none), non-root user,
  *   read-only root with tmpfs /tmp and HOME, the workspace volume and no host bind, CPU,
- *   memory and pids limits (`Pids` needs API 1.41), the build's internal overlay network, and
+ *   memory and pids limits (`Pids` needs API 1.41), the build's own network (see `BuildNetworks`), and
  *   an init as PID 1. Swarm services cannot be privileged. Engine 20.10's service API has no
  *   `no-new-privileges` (see the executor's notes).
  * - Placed by `constraints` (see `ServiceTarget`).
@@ -58,6 +60,7 @@ export function toServiceSpec(spec: StepSpec, target: ServiceTarget): CreateServ
         StopGracePeriod: Math.round(target.stopGraceMs * 1e6),
         CapabilityDrop: ['ALL'],
         CapabilityAdd: [],
+        ...(target.dns && target.dns.length > 0 ? { DNSConfig: { Nameservers: target.dns } } : {}),
         Mounts: [
           // NoCopy false: a volume new on this node is filled from the image's /workspace
           // (multi-node workspaces; see WorkspaceImages). One node: the volume is never new.

@@ -1,0 +1,164 @@
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+/**
+ * A stand-in world for egress tests, all on this machine: one network namespace holding
+ * - "the internet": a TEST-NET-2 address serving a PEP 503 package index (real wheels from the
+ *   machine's pip mirror) over HTTP, and a DNS server (dnsmasq) resolving `pypi.test` to it;
+ * - "a private host": an RFC 1918 address with a greeter;
+ * - "the metadata service": 169.254.169.254 with a greeter.
+ * The host routes to all three through one veth pair, so a step whose traffic is not blocked
+ * reaches only these test hosts (never a real outside or private address). Every connection is
+ * counted per address. Needs root (ip, dnsmasq). `close` removes the namespace and the routes.
+ * The addresses avoid the multi-node scripts' 10.210.0.0/24; one world per machine at a time.
+ */
+export interface EgressWorld {
+  internet: string;
+  privateHost: string;
+  metadata: string;
+  /** The index by name: `http://pypi.test/simple/`. */
+  indexUrl: string;
+  /** The DNS server (on the internet address). */
+  dns: string;
+  /** Connections seen by the server on `address` so far. */
+  hits(address: string): number;
+  close(): Promise<void>;
+}
+
+const here = dirname(fileURLToPath(import.meta.url));
+const internet = '198.51.100.10';
+const hostSide = '198.51.100.1';
+const privateHost = '10.213.7.10';
+const privateHostSide = '10.213.7.1';
+const metadata = '169.254.169.254';
+/** Wheels put in the index (pip itself: a step runs pip from its wheel; the base image has none). */
+const wheels = ['pip', 'six', 'iniconfig'];
+
+/** Why the world cannot be made here, or undefined. */
+export function egressWorldProblem(): string | undefined {
+  if (process.getuid?.() !== 0) return 'needs root (network namespaces, iptables)';
+  for (const tool of ['ip', 'dnsmasq', 'iptables-save']) {
+    try {
+      execFileSync('sh', ['-c', `command -v ${tool}`], { stdio: 'ignore' });
+    } catch {
+      return `${tool} is missing (scripts/install-deps.sh)`;
+    }
+  }
+  return undefined;
+}
+
+export async function startEgressWorld(): Promise<EgressWorld> {
+  const tag = String(process.pid % 100000);
+  const ns = `bosun-egw-${tag}`;
+  const vethHost = `begh${tag}`;
+  const vethNs = `begn${tag}`;
+  const dir = mkdtempSync(join(tmpdir(), 'bosun-egress-world-'));
+  const ip = (...args: string[]): void => void execFileSync('ip', args, { stdio: 'pipe' });
+  const inNs = (...args: string[]): void => ip('netns', 'exec', ns, 'ip', ...args);
+  const children: ChildProcess[] = [];
+  const hits = new Map<string, number>();
+
+  const teardown = (): void => {
+    for (const child of children) child.kill('SIGKILL');
+    for (const args of [['route', 'del', `${metadata}/32`, 'dev', vethHost], ['link', 'del', vethHost], ['netns', 'del', ns]]) {
+      try {
+        ip(...args);
+      } catch {
+        // already gone
+      }
+    }
+    rmSync(dir, { recursive: true, force: true });
+  };
+
+  try {
+    makeIndex(dir);
+    ip('netns', 'add', ns);
+    ip('link', 'add', vethHost, 'type', 'veth', 'peer', 'name', vethNs);
+    ip('link', 'set', vethNs, 'netns', ns);
+    ip('addr', 'add', `${hostSide}/24`, 'dev', vethHost);
+    ip('addr', 'add', `${privateHostSide}/24`, 'dev', vethHost);
+    ip('link', 'set', vethHost, 'up');
+    ip('route', 'add', `${metadata}/32`, 'dev', vethHost);
+    inNs('link', 'set', 'lo', 'up');
+    for (const address of [`${internet}/24`, `${privateHost}/24`, `${metadata}/32`]) inNs('addr', 'add', address, 'dev', vethNs);
+    inNs('link', 'set', vethNs, 'up');
+    inNs('route', 'add', 'default', 'via', hostSide);
+
+    const servers = spawn('ip', ['netns', 'exec', ns, 'python3', '-u', join(here, 'egress-world.py'), join(dir, 'index'), internet, privateHost, metadata], { stdio: ['ignore', 'pipe', 'pipe'] });
+    children.push(servers);
+    await new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error('the world\'s servers did not start within 10 s')), 10_000);
+      let buffered = '';
+      servers.stdout!.on('data', (chunk: Buffer) => {
+        buffered += chunk.toString();
+        const lines = buffered.split('\n');
+        buffered = lines.pop() ?? '';
+        for (const line of lines) {
+          if (line === 'READY') {
+            clearTimeout(timer);
+            resolve();
+          }
+          const hit = /^HIT (\S+)$/.exec(line);
+          if (hit) hits.set(hit[1]!, (hits.get(hit[1]!) ?? 0) + 1);
+        }
+      });
+      servers.once('exit', (code) => reject(new Error(`the world's servers exited (${code})`)));
+    });
+
+    const dnsmasq = spawn('ip', ['netns', 'exec', ns, 'dnsmasq', '--keep-in-foreground', '--conf-file=/dev/null', '--no-resolv', '--no-hosts',
+      '--bind-interfaces', `--listen-address=${internet}`, '--address=/pypi.test/' + internet, '--pid-file', '--user=root', '--log-facility=-'], { stdio: 'ignore' });
+    children.push(dnsmasq);
+    await waitForDns(ns);
+  } catch (err) {
+    teardown();
+    throw err;
+  }
+
+  return {
+    internet,
+    privateHost,
+    metadata,
+    indexUrl: 'http://pypi.test/simple/',
+    dns: internet,
+    hits: (address) => hits.get(address) ?? 0,
+    close: async () => teardown(),
+  };
+}
+
+/** The PEP 503 tree: `simple/<name>/index.html` linking `files/<wheel>#sha256=…`; `files/pip.whl` too. */
+function makeIndex(dir: string): void {
+  const files = join(dir, 'index', 'files');
+  mkdirSync(files, { recursive: true });
+  // `pip download` works here only against the machine's local wheel mirror (pip config).
+  execFileSync('python3', ['-m', 'pip', 'download', '--quiet', '--no-deps', '--only-binary=:all:', '-d', files, ...wheels], { stdio: 'pipe', timeout: 120_000 });
+  const all = readdirSync(files).filter((f) => f.endsWith('.whl'));
+  const simple = join(dir, 'index', 'simple');
+  mkdirSync(simple);
+  writeFileSync(join(simple, 'index.html'), `<!DOCTYPE html><html><body>\n${wheels.map((w) => `<a href="${w}/">${w}</a>`).join('\n')}\n</body></html>\n`);
+  for (const name of wheels) {
+    const mine = all.filter((f) => f.toLowerCase().startsWith(`${name}-`));
+    const links = mine.map((f) => `<a href="../../files/${f}#sha256=${createHash('sha256').update(readFileSync(join(files, f))).digest('hex')}">${f}</a>`);
+    mkdirSync(join(simple, name));
+    writeFileSync(join(simple, name, 'index.html'), `<!DOCTYPE html><html><body>\n${links.join('\n')}\n</body></html>\n`);
+  }
+  const pip = all.find((f) => f.startsWith('pip-'));
+  if (!pip) throw new Error('no pip wheel in the local mirror');
+  copyFileSync(join(files, pip), join(files, 'pip.whl'));
+}
+
+async function waitForDns(ns: string): Promise<void> {
+  const probe = 'import socket,sys\nq=b"\\x12\\x34\\x01\\x00\\x00\\x01\\x00\\x00\\x00\\x00\\x00\\x00\\x04pypi\\x04test\\x00\\x00\\x01\\x00\\x01"\ns=socket.socket(socket.AF_INET,socket.SOCK_DGRAM);s.settimeout(0.5);s.sendto(q,(sys.argv[1],53));s.recv(512)';
+  for (let i = 0; i < 40; i += 1) {
+    try {
+      execFileSync('ip', ['netns', 'exec', ns, 'python3', '-c', probe, internet], { stdio: 'ignore', timeout: 5000 });
+      return;
+    } catch {
+      await new Promise((resolve) => setTimeout(resolve, 250));
+    }
+  }
+  throw new Error('dnsmasq did not answer within 10 s');
+}
