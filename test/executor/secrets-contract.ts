@@ -69,6 +69,8 @@ export function runSecretsContract(name: string, makeExecutor: () => Promise<Sec
 
         for (const value of [tricky, plain]) {
           assert.ok(!inspected.includes(value), 'a value is visible in inspect');
+          assert.ok(!inspected.includes(JSON.stringify(value).slice(1, -1)), 'a value is visible (JSON-escaped) in inspect');
+          assert.ok(!inspected.includes(value.split('\n')[0]!), 'part of a value is visible in inspect');
           assert.ok(!inspected.includes(Buffer.from(value).toString('base64')), 'a value is visible (base64) in inspect');
         }
         assert.match(inspected, /PYPI_TOKEN/, 'inspect names the secret (sanity: we inspected the right thing)');
