@@ -17,12 +17,18 @@ export interface SecretDelivery {
 }
 
 export const untrustedReason = 'untrusted build (fork or outsider pull request, or approved with ok-to-test)';
+export const pullRefReason = 'a pull request ref built by hand (pull/N/… can be a fork\'s code; use /ci ok-to-test on the pull request)';
+
+/** `pull/7/head`, `pull/7/merge`: GitHub's refs for a pull request's code, a fork's included. */
+const pullRequestRef = /^pull\/\d+\//;
 
 /**
  * Which of the secrets a step asks for it gets (R14), decided at run time:
  * - an untrusted build (`trigger.untrusted`: a fork or outsider pull request, including one a
  *   trusted user approved with `/ci ok-to-test`, and retries of those) gets none: the step runs
  *   without them, as GitHub Actions runs fork PRs with empty secrets;
+ * - nor does a build of a pull request ref (`pull/N/head`) someone asked for by hand: that can
+ *   be a fork's code, which only `/ci ok-to-test` may run, and then without secrets;
  * - a trusted build gets each secret server config grants the repository and has a value for
  *   (the spec was checked against the grants when the build started; config may have changed
  *   since, so they are checked again). Values come from `values`, the same map the redactor
@@ -32,6 +38,7 @@ export function stepSecrets(config: Pick<ServerConfig, 'repos'>, values: Record<
   const requested = plan.secrets ?? [];
   if (requested.length === 0) return { secrets: [], withheld: [] };
   if (build.trigger.untrusted) return { secrets: [], withheld: requested.map((s) => ({ name: s.name, reason: untrustedReason })) };
+  if (pullRequestRef.test(build.ref)) return { secrets: [], withheld: requested.map((s) => ({ name: s.name, reason: pullRefReason })) };
   const granted = new Set(config.repos[build.repo]?.secrets ?? []);
   const delivery: SecretDelivery = { secrets: [], withheld: [] };
   for (const request of requested) {
