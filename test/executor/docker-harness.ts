@@ -70,6 +70,9 @@ export async function sweepInstance(docker: Docker): Promise<void> {
   const info = (await docker.info()) as { Swarm?: { ControlAvailable?: boolean } };
   if (info.Swarm?.ControlAvailable) {
     for (const service of await docker.listServices({ filters: label })) await docker.getService(service.ID).remove().catch(() => undefined);
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    const secrets = (await docker.listSecrets({ filters: label })) as unknown as Array<{ ID: string }>;
+    for (const secret of secrets) await docker.getSecret(secret.ID).remove().catch(() => undefined);
   }
   for (const c of await docker.listContainers({ all: true, filters: label })) await docker.getContainer(c.Id).remove({ force: true }).catch(() => undefined);
   await new Promise((resolve) => setTimeout(resolve, 500));

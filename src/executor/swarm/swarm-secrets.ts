@@ -71,7 +71,7 @@ export class SwarmSecrets {
     }
   }
 
-  /** Step secrets of `instanceId` whose labels `keep` rejects (or of `buildId`), removed. Returns their names. */
+  /** Removes the step secrets of `instanceId` whose labels `keep` rejects; one still in use is left for next time. Returns their names. */
   async reap(instanceId: string, keep: (labels: Record<string, string>) => boolean): Promise<string[]> {
     const filters = JSON.stringify({ label: [`${labelKeys.managed}=true`, `${labelKeys.instance}=${instanceId}`, 'bosun.role=secret'] });
     const list = (await this.docker.listSecrets({ filters })) as unknown as SecretListEntry[];
