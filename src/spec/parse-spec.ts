@@ -80,10 +80,14 @@ function parseUnguarded(input: string | Uint8Array, file: string, options: Parse
   }
 
   const result = BuildSpec.safeParse(data);
-  if (!result.success) return { ok: false, errors: schemaErrors(result.error.issues, data, doc, lineCounter, file) };
-  const ungranted = options.secrets ? ungrantedSecrets(result.data, options.secrets) : [];
+  const ungranted = options.secrets ? located(ungrantedSecrets(data, options.secrets), doc, lineCounter, file) : [];
+  if (!result.success) return { ok: false, errors: finish([...schemaErrors(result.error.issues, data, doc, lineCounter, file), ...ungranted]) };
   if (ungranted.length === 0) return { ok: true, spec: result.data };
-  return { ok: false, errors: finish(ungranted.map((p) => ({ file, ...locate(doc, lineCounter, p.path, p.target), path: formatPath(p.path), message: p.message }))) };
+  return { ok: false, errors: finish(ungranted) };
+}
+
+function located(problems: ReturnType<typeof describeIssues>, doc: Document, lineCounter: LineCounter, file: string): SpecError[] {
+  return problems.map((p) => ({ file, ...locate(doc, lineCounter, p.path, p.target), path: formatPath(p.path), message: p.message }));
 }
 
 /** Loading fails only on aliases (too many, or undefined), so the first alias is the place to look. */
@@ -186,12 +190,7 @@ function keyAt(text: string, offset: number): string {
 }
 
 function schemaErrors(issues: Parameters<typeof describeIssues>[0], data: unknown, doc: Document, lineCounter: LineCounter, file: string): SpecError[] {
-  return finish(
-    describeIssues(issues, data).map((p) => {
-      const pos = locate(doc, lineCounter, p.path, p.target);
-      return { file, line: pos.line, col: pos.col, path: formatPath(p.path), message: p.message };
-    }),
-  );
+  return finish(located(describeIssues(issues, data), doc, lineCounter, file));
 }
 
 /** In file order, without repeats; past MAX_ERRORS, a last line counts the rest. */

@@ -1,4 +1,3 @@
-import type { BuildSpec, SecretRequest } from '../../spec-schema/build-spec.js';
 import type { Problem } from './describe-issues.js';
 
 /** What server config grants the repository whose spec is checked. */
@@ -12,22 +11,32 @@ export interface SecretGrants {
 /**
  * Every secret the spec asks for that server config does not grant to the repository (R8: the
  * repository's YAML cannot grant itself a secret). One problem per mention, pointing at it.
+ * Works on the loaded YAML before or after schema validation (so these are listed beside any
+ * schema error); whatever is not shaped like a secret request is the schema's to report.
  */
-export function ungrantedSecrets(spec: BuildSpec, grants: SecretGrants): Problem[] {
+export function ungrantedSecrets(data: unknown, grants: SecretGrants): Problem[] {
   const granted = new Set(grants.granted);
   const where = grants.repo ? `repos.${grants.repo}.secrets` : 'the repository\'s `secrets`';
   const problems: Problem[] = [];
-  const check = (requests: readonly SecretRequest[] | undefined, at: PropertyKey[]): void => {
-    (requests ?? []).forEach((request, i) => {
-      const name = typeof request === 'string' ? request : request.name;
-      if (granted.has(name)) return;
-      const path = typeof request === 'string' ? [...at, i] : [...at, i, 'name'];
-      problems.push({ path, target: 'value', message: `secret \`${name}\` is not granted to this repository (server config ${where} does not list it)` });
+  const check = (requests: unknown, at: PropertyKey[]): void => {
+    if (!Array.isArray(requests)) return;
+    requests.forEach((request: unknown, i) => {
+      const named = isObject(request) && typeof request.name === 'string';
+      const name = typeof request === 'string' ? request : named ? (request as { name: string }).name : undefined;
+      if (name === undefined || granted.has(name)) return;
+      problems.push({ path: named ? [...at, i, 'name'] : [...at, i], target: 'value', message: `secret \`${name}\` is not granted to this repository (server config ${where} does not list it)` });
     });
   };
-  for (const [stageName, stage] of Object.entries(spec.stages)) {
+  const stages = isObject(data) ? data.stages : undefined;
+  if (!isObject(stages)) return problems;
+  for (const [stageName, stage] of Object.entries(stages)) {
+    if (!isObject(stage)) continue;
     check(stage.secrets, ['stages', stageName, 'secrets']);
-    (stage.steps ?? []).forEach((step, i) => check(step.secrets, ['stages', stageName, 'steps', i, 'secrets']));
+    if (Array.isArray(stage.steps)) stage.steps.forEach((step: unknown, i) => isObject(step) && check(step.secrets, ['stages', stageName, 'steps', i, 'secrets']));
   }
   return problems;
+}
+
+function isObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
 }

@@ -130,6 +130,15 @@ describe('parseSpec', () => {
     assert.equal(parseSpec(text).ok, true, 'without grants (no repository in sight) names are not checked');
   });
 
+  it('lists an ungranted secret beside the schema errors, in file order', () => {
+    const text = 'version: 1\nimage: a\nstages:\n  deploy:\n    secrets: [PROD_KEY]\n    deploy: production\n    steps: [{ name: a, run: x }]\n';
+
+    assert.deepEqual(errorsOf(parseSpec(text, 'bosun.yml', { secrets: { granted: [] } })).map((e) => e.replace(/(not supported yet|not granted to this repository).*$/, '$1')), [
+      'bosun.yml:5:15 stages.deploy.secrets[0]: secret `PROD_KEY` is not granted to this repository',
+      'bosun.yml:6:5 stages.deploy.deploy: not supported yet',
+    ]);
+  });
+
   it('refuses deploy and publish as not supported yet, wherever they are, with every other problem', () => {
     const text = 'version: 1\nimage: a\nstages:\n  ship:\n    deploy: production\n    publish: [{ docker: { image: x } }]\n    steps:\n      - name: a\n        run: x\n        deploy: prod\n';
 
