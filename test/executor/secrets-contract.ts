@@ -99,6 +99,30 @@ export function runSecretsContract(name: string, makeExecutor: () => Promise<Sec
       if (h.enforcesMemory) assert.match(out.stdout, /^no-run-secrets$/m);
     });
 
+    it('reap after a crash removes an orphaned step\'s secrets with it (R22)', caseOptions, async () => {
+      const orphanBuild = `${buildId}o`;
+      const handle = await h.executor.start(spec({
+        buildId: orphanBuild,
+        labels: { [labelKeys.build]: orphanBuild, [labelKeys.stage]: 'test', [labelKeys.step]: 'orphan' },
+        secrets: [secrets[1]!],
+        commands: ['echo "dir=$BOSUN_SECRETS_DIR"', 'sleep 120'],
+      }));
+      let seen = '';
+      const output = collect(handle.output, (text) => (seen = text));
+      await waitFor('the step to run', () => /^dir=.+$/m.test(seen), 60_000);
+      const dir = /^dir=(.+)$/m.exec(seen)?.[1] ?? '';
+      assert.ok((await h.secretResources(orphanBuild, dir)).length > 0, 'the step has secret resources while it runs');
+
+      // As the reconciler does after a restart: nothing claims this build any more.
+      await h.executor.reap((labels) => labels[labelKeys.build] !== orphanBuild);
+
+      await waitFor('the orphan\'s secrets to be gone', async () => (await h.secretResources(orphanBuild, dir)).length === 0, 30_000);
+      await handle.wait().catch(() => undefined);
+      await handle.destroy();
+      await output.catch(() => undefined);
+      await h.executor.cleanupBuild(orphanBuild);
+    });
+
     it('a step that ends by itself leaves no secret behind, and its commands read EOF on stdin', caseOptions, async () => {
       const stepBuild = `${buildId}e`;
       const { outcome, out } = await runStep(h.executor, spec({
