@@ -20,7 +20,7 @@ export function buildLine(b: Build): string {
 /** A build with its stages and steps, as plain text. */
 export function describeBuild(b: Build): string {
   const lines = [`${buildLine(b)} — started by ${b.trigger.actor.name} via ${b.trigger.source}`];
-  if (b.error) lines.push(`  ${b.error.message}`);
+  if (b.error) lines.push(...b.error.message.split('\n').map((line) => `  ${line}`));
   for (const stage of b.stages) {
     lines.push(`  ${icons[stage.status]} ${stage.name}: ${stage.status}`);
     for (const step of stage.steps) {

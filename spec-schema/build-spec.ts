@@ -3,15 +3,21 @@
  * `generate.ts` publishes it as JSON Schema for editors; `src/spec/parse-spec.ts` validates with it.
  *
  * The spec is data from the repository, so it can never grant itself privilege (R8): there are
- * no keys for secrets, mounts, networks, privileged mode, users or deploy targets. Every object
- * is strict, so such keys are rejected (with a specific message, see `PRIVILEGE_KEYS`).
+ * no keys for mounts, networks, privileged mode, users or deploy targets. Every object is
+ * strict, so such keys are rejected (with a specific message, see `PRIVILEGE_KEYS`). A step may
+ * name the secrets it needs (`secrets:`), but only server config grants them to a repository:
+ * a name it does not grant is an error (checked with the repository's grants, see
+ * `src/spec/secret-grants.ts`), and untrusted builds never receive any.
+ *
+ * Not supported yet, and refused with "not supported yet" (see `NOT_SUPPORTED_KEYS`): `deploy`
+ * and `publish` (deliverables and deploys are Bosun's acts, to come).
  */
 import { z } from 'zod';
 import { DURATION_MESSAGE, DURATION_PATTERN, MAX_DURATION_SEC, parseDuration } from './duration.js';
 
 /** Keys people try in order to gain privilege; parse-spec turns them into an R8 error. */
 export const PRIVILEGE_KEYS: readonly string[] = [
-  'privileged', 'volumes', 'volume', 'mounts', 'mount', 'binds', 'secrets', 'secret', 'network', 'networks',
+  'privileged', 'volumes', 'volume', 'mounts', 'mount', 'binds', 'network', 'networks',
   'network_mode', 'cap_add', 'capabilities', 'devices', 'device', 'user', 'userns_mode', 'pid', 'ipc',
   'security_opt', 'sysctls', 'extra_hosts', 'runtime', 'tmpfs', 'ulimits', 'cgroup_parent', 'docker_socket',
 ];
@@ -44,6 +50,29 @@ export const Duration = z.union(
   ],
   { error: DURATION_ERROR },
 );
+
+/** Keys people will write that Bosun does not run yet; parse-spec says so instead of ignoring them. */
+export const NOT_SUPPORTED_KEYS: readonly string[] = ['deploy', 'publish'];
+
+const SECRET_NAME_PATTERN = /^[A-Za-z_][A-Za-z0-9_]{0,127}$/;
+const SECRET_NAME_MESSAGE = 'expected a secret name from server config (letters, digits and `_`, not starting with a digit)';
+
+export const SecretName = z.string({ error: 'expected a string' }).regex(SECRET_NAME_PATTERN, { error: SECRET_NAME_MESSAGE });
+
+// A name alone (`PYPI_TOKEN`: the file /run/secrets/PYPI_TOKEN) or a name and a variable the
+// step's script exports from that file (`{ name: PYPI_TOKEN, env: TWINE_PASSWORD }`).
+export const SecretRequest = z.union(
+  [
+    SecretName,
+    z.strictObject({
+      name: SecretName,
+      env: z.string().regex(/^(?!__)(?!BOSUN_)[A-Za-z_][A-Za-z0-9_]{0,127}$/, { error: 'expected an environment variable name (letters, digits, `_`; not BOSUN_*)' }).optional(),
+    }),
+  ],
+  { error: 'expected a secret name, or `{ name: NAME, env: VARIABLE }`' },
+);
+
+const Secrets = z.array(SecretRequest).min(1).max(50);
 
 const Image = z.string().regex(IMAGE_PATTERN, { error: 'expected an image reference like node:20 or registry.example/app@sha256:…' });
 
@@ -78,6 +107,7 @@ export const Step = z.strictObject({
     .regex(WORKDIR_PATTERN, { error: 'expected a relative path inside the repository (no leading `/`, no `..`)' })
     .optional()
     .describe('Directory to run in, relative to the repository root.'),
+  secrets: Secrets.optional().describe('Secrets this step reads, by name (granted to the repository by server config; trusted builds only): files in $BOSUN_SECRETS_DIR (/run/secrets), or also a variable with `{ name, env }`.'),
 });
 
 export const Service = z.strictObject({
@@ -94,34 +124,15 @@ export const Checkpoint = z.strictObject({
   resource: ResourceRequest.optional().describe('A resource leased for the tester while the checkpoint waits.'),
 });
 
-export const DockerPublish = z.strictObject({
-  image: Image,
-  dockerfile: z.string().regex(WORKDIR_PATTERN, { error: 'expected a relative path inside the repository' }).optional(),
-  context: z.string().regex(WORKDIR_PATTERN, { error: 'expected a relative path inside the repository' }).optional(),
-});
-
-export const PypiPublish = z.strictObject({
-  repository: Name,
-  package_dir: z.string().regex(WORKDIR_PATTERN, { error: 'expected a relative path inside the repository' }).optional(),
-});
-
-// One key per item (`- docker: {…}` or `- pypi: {…}`); checked in `checkStage`. Optional keys
-// rather than a union keep the errors specific ("unknown key", "expected a string").
-export const PublishItem = z.strictObject({
-  docker: DockerPublish.optional(),
-  pypi: PypiPublish.optional(),
-});
-
 export const Stage = z.strictObject({
   on: TriggerFilter.optional().describe('When the stage runs; omitted = every trigger.'),
   needs: z.array(Name).optional().describe('Stages that must succeed first.'),
   labels: z.array(Name).optional().describe('Worker labels required (e.g. macos); omitted = any Linux worker.'),
-  deploy: Name.optional().describe('Environment to deploy to before the steps; its target comes from server config.'),
   resources: z.array(ResourceRequest).optional().describe('Resources leased from server-configured pools for the whole stage.'),
   services: z.array(Service).optional().describe('Sidecar containers the steps need.'),
   steps: z.array(Step).min(1, { error: 'expected at least one step' }).optional().describe('Run in order; the first failure fails the stage.'),
   checkpoint: Checkpoint.optional().describe('A manual test a person passes or fails before the stage completes.'),
-  publish: z.array(PublishItem).min(1).optional().describe('Deliverables; registries and credentials come from server config.'),
+  secrets: Secrets.optional().describe('Secrets every step of this stage reads (added to each step\'s own `secrets`).'),
 });
 
 export const BuildSpec = z
@@ -141,7 +152,7 @@ export type Stage = z.infer<typeof Stage>;
 export type Step = z.infer<typeof Step>;
 export type ResourceRequest = z.infer<typeof ResourceRequest>;
 export type TriggerFilter = z.infer<typeof TriggerFilter>;
-export type PublishItem = z.infer<typeof PublishItem>;
+export type SecretRequest = z.infer<typeof SecretRequest>;
 export type Service = z.infer<typeof Service>;
 
 interface SpecShape {
@@ -160,9 +171,10 @@ function checkSpec(spec: SpecShape, ctx: z.RefinementCtx): void {
 
 function checkStage(spec: SpecShape, name: string, stage: Stage, ctx: z.RefinementCtx): void {
   const at = ['stages', name];
-  if (!stage.steps && !stage.checkpoint && !stage.deploy && !stage.publish) {
-    ctx.addIssue({ code: 'custom', path: at, message: `stage \`${name}\` does nothing: give it steps, a checkpoint, a deploy or publish` });
+  if (!stage.steps && !stage.checkpoint) {
+    ctx.addIssue({ code: 'custom', path: at, message: `stage \`${name}\` does nothing: give it steps or a checkpoint` });
   }
+  if (stage.secrets && !stage.steps) ctx.addIssue({ code: 'custom', path: [...at, 'secrets'], message: 'secrets are for steps: this stage has none' });
   (stage.needs ?? []).forEach((need, i) => {
     if (need === name) ctx.addIssue({ code: 'custom', path: [...at, 'needs', i], message: `stage \`${name}\` cannot need itself` });
     else if (!Object.hasOwn(spec.stages, need)) ctx.addIssue({ code: 'custom', path: [...at, 'needs', i], message: `unknown stage \`${need}\`` });
@@ -174,11 +186,25 @@ function checkStage(spec: SpecShape, name: string, stage: Stage, ctx: z.Refineme
     if (!step.image && !spec.image) {
       ctx.addIssue({ code: 'custom', path: [...at, 'steps', i], message: 'no image: set `image` on the step or at the top level' });
     }
+    checkSecretVariables(stage.secrets ?? [], step, [...at, 'steps', i], ctx);
   });
-  (stage.publish ?? []).forEach((item, i) => {
-    const kinds = Object.keys(item).length;
-    if (kinds !== 1) ctx.addIssue({ code: 'custom', path: [...at, 'publish', i], message: 'expected exactly one of `docker` or `pypi`' });
-  });
+}
+
+/** Two secrets cannot be exported as one variable, and a secret's variable cannot also be in `env`. */
+function checkSecretVariables(stageSecrets: readonly SecretRequest[], step: Step, at: PropertyKey[], ctx: z.RefinementCtx): void {
+  const owner = new Map<string, string>();
+  const check = (request: SecretRequest, path: PropertyKey[]): void => {
+    if (typeof request === 'string' || !request.env) return;
+    const previous = owner.get(request.env);
+    if (previous !== undefined && previous !== request.name) {
+      ctx.addIssue({ code: 'custom', path: [...path, 'env'], message: `\`${request.env}\` is already set from secret \`${previous}\`` });
+    } else if (step.env && Object.hasOwn(step.env, request.env)) {
+      ctx.addIssue({ code: 'custom', path: [...path, 'env'], message: `\`${request.env}\` is also in the step's \`env\`; pick one` });
+    }
+    owner.set(request.env, request.name);
+  };
+  stageSecrets.forEach((request) => check(request, [...at.slice(0, 2), 'secrets']));
+  (step.secrets ?? []).forEach((request, j) => check(request, [...at, 'secrets', j]));
 }
 
 /** The first `needs` cycle found, as stage names ending where it started; undefined if none. */

@@ -20,8 +20,11 @@ export const RepoConfig = z.strictObject({
   /** Clone URL (https://, file://, or a local path). `${dataDir}` is expanded. */
   url: z.string().min(1),
   defaultBranch: z.string().default('master'),
-  /** Names of server secrets this repo's trusted builds receive. */
-  secrets: z.array(z.string()).default([]),
+  /**
+   * Names of server secrets (`secrets`) this repo's steps may ask for; trusted builds only,
+   * delivered as files (docs/secrets.md). Each must have a value.
+   */
+  secrets: z.array(z.string().regex(/^[A-Za-z_][A-Za-z0-9_]{0,127}$/, 'expected a secret name (letters, digits, `_`)')).default([]),
 });
 export type RepoConfig = z.infer<typeof RepoConfig>;
 
@@ -162,7 +165,18 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Serv
   config.dataDir = resolve(config.dataDir);
   for (const repo of Object.values(config.repos)) repo.url = repo.url.replaceAll('${dataDir}', config.dataDir);
   addDemoRepo(config);
+  checkGrantedSecrets(config);
   return config;
+}
+
+/** Every secret a repository is granted has a value (`BOSUN_SECRET_<NAME>`, its `_FILE`, or `secrets:`). */
+function checkGrantedSecrets(config: ServerConfig): void {
+  for (const [repo, settings] of Object.entries(config.repos)) {
+    const missing = settings.secrets.filter((name) => !Object.hasOwn(config.secrets, name));
+    if (missing.length > 0) {
+      throw new UserError('config_invalid', `invalid server config: repos.${repo}.secrets: ${missing.join(', ')} ${missing.length > 1 ? 'have' : 'has'} no value (set BOSUN_SECRET_${missing[0]} or BOSUN_SECRET_${missing[0]}_FILE)`);
+    }
+  }
 }
 
 /** Variables that may instead be given as `<NAME>_FILE` (Docker secrets under /run/secrets). */

@@ -91,7 +91,10 @@ export interface StageRun {
 
 export interface BuildError {
   code: string;
+  /** Everything to show; may span lines (every error of an invalid spec, one per line). */
   message: string;
+  /** The individual problems, when there are several (spec errors): sinks with a length limit show the count and the first. */
+  details?: string[];
 }
 
 export interface Build {

@@ -20,6 +20,18 @@ export interface PlanStep {
   timeoutSec: number;
   /** Relative to the workspace root. */
   workdir: string;
+  /**
+   * Secrets the step asks for (its stage's and its own), by name, each with the variables the
+   * step wants it exported as. Present only when the step asks for any. Names only: values come
+   * from server config at run time, for trusted builds of repositories granted them.
+   */
+  secrets?: PlanSecret[];
+}
+
+export interface PlanSecret {
+  name: string;
+  /** Variables set from the secret's file inside the step (may be empty: the file only). */
+  env: string[];
 }
 
 export interface PlanCheckpoint {
@@ -38,17 +50,15 @@ export interface PlanService {
   env: Record<string, string>;
 }
 
-/** A deliverable a stage publishes (declared in the spec; registries and credentials come from server config). */
-export type PlanPublish =
-  | { kind: 'docker'; image: string; dockerfile: string; context: string }
-  | { kind: 'pypi'; repository: string; packageDir: string };
-
 export interface PlanStage {
   name: string;
   /** Stages that must succeed first. */
   needs: string[];
   steps: PlanStep[];
-  /** Environment name (from server config) this stage deploys to before its steps, if any. */
+  /**
+   * Environment name (from server config) this stage deploys to. Never set yet: the spec's
+   * `deploy:` is refused as "not supported yet" until deploys are real.
+   */
   deploy?: string;
   resources: ResourceRequest[];
   checkpoint?: PlanCheckpoint;
@@ -56,8 +66,6 @@ export interface PlanStage {
   labels: string[];
   /** Present only when the spec declares services. */
   services?: PlanService[];
-  /** Present only when the spec declares publish items. */
-  publish?: PlanPublish[];
 }
 
 export interface ExecutionPlan {

@@ -64,7 +64,28 @@ export interface StepSpec {
   labels: Record<string, string>;
   /** Where the step may run, for executors that place steps on nodes (swarm); others ignore it. */
   placement?: StepPlacement;
+  /**
+   * Secrets this step gets (trusted builds only; the pipeline decides). Each is a file
+   * `$BOSUN_SECRETS_DIR/<name>` in a tmpfs (`/run/secrets` in containers), readable only by the
+   * step's user; with `env`, the step's script also exports that variable from the file before
+   * the first command. A value never appears in a container or service spec, an env list, a
+   * label or a command line (`docker inspect` shows none).
+   */
+  secrets?: StepSecret[];
 }
+
+export interface StepSecret {
+  /** File name under the secrets directory (`[A-Za-z_][A-Za-z0-9_]*`). */
+  name: string;
+  value: string;
+  /** Variables exported from the file inside the step (`TWINE_PASSWORD`). */
+  env: string[];
+}
+
+/** Where containers see their secrets (a tmpfs); the local executor uses a private temp dir. */
+export const containerSecretsDir = '/run/secrets';
+/** The variable every step with secrets gets: the directory holding its secret files. */
+export const secretsDirVariable = 'BOSUN_SECRETS_DIR';
 
 export interface StepPlacement {
   /** Swarm constraints (`node.labels.zone==b`), from server config and the stage's labels. */

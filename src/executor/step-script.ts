@@ -6,10 +6,12 @@
  * nothing from chat or refs is ever placed here).
  * `waitFor`: a file to wait for, silently, before the first command (a step started while its
  * workspace is still being filled); after 10 min without it the step exits 125.
+ * `preamble`: lines run (not echoed) before the first command, e.g. `secretsPreamble`.
  */
-export function stepScript(commands: readonly string[], waitFor?: string): string {
+export function stepScript(commands: readonly string[], waitFor?: string, preamble?: string): string {
   const lines: string[] = [];
   if (waitFor) lines.push(waitLine(waitFor));
+  if (preamble) lines.push(preamble.replace(/\n$/, ''));
   for (const command of commands) {
     lines.push(`printf '+ %s\\n' ${shellQuote(command)}`);
     lines.push(command);

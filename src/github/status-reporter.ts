@@ -8,6 +8,7 @@ import type { LogLine } from '../logs/log-store.js';
 import { repoId, type CommitState, type GithubClient } from './github-client.js';
 import { phaseOf, StatusRanks, type Rank } from './status-ranks.js';
 import { downstreamContext } from './downstream.js';
+import { summarizeSpecErrors } from '../spec/spec-error.js';
 
 /** The GitHub calls the reporter makes. */
 export type StatusClient = Pick<GithubClient, 'createCommitStatus' | 'createCheckRun' | 'updateCheckRun'>;
@@ -63,6 +64,15 @@ export function makeStatusReporter(deps: ReporterDeps): EventHandler {
     await deps.client.updateCheckRun(repoId(build.repo), id, { ...(conclusion ? { conclusion } : {}), title: describe(stage), summary });
   }
 
+  /** A build that failed before its stages (an invalid spec): one `bosun` check run listing every problem. */
+  async function reportBuildError(build: Build, error: NonNullable<Build['error']>, url: string | undefined): Promise<void> {
+    const id = await deps.client.createCheckRun(repoId(build.repo), { name: 'bosun', headSha: build.sha, externalId: `${build.id}/${build.attempt}`, ...(url ? { detailsUrl: url } : {}) });
+    const lines = error.details ?? [error.message];
+    const title = lines.length > 1 ? `${lines.length} problems in the build spec` : summarizeSpecErrors(lines, 100);
+    const summary = `\`\`\`\n${lines.join('\n').replaceAll('```', "'''")}\n\`\`\``;
+    await deps.client.updateCheckRun(repoId(build.repo), id, { conclusion: 'failure', title, summary });
+  }
+
   async function failureSummary(build: Build, stage: StageRun): Promise<string> {
     const step = stage.steps.find((s) => s.status === 'failed' || s.status === 'failed_infra');
     if (!step) return describe(stage);
@@ -83,7 +93,11 @@ export function makeStatusReporter(deps: ReporterDeps): EventHandler {
         await reportStage(build, stage, { build: buildNum, attempt: build.attempt, phase: phaseOf(stage.status) }, url);
       }
       if (build.stages.length === 0 && build.error) {
-        await post(build.repo, build.sha, 'bosun', { build: buildNum, attempt: build.attempt, phase: 4 }, { state: 'failure', description: build.error.message, ...(url ? { targetUrl: url } : {}) });
+        // A status holds 140 characters: the count and the first problem; the check run has them all.
+        const error = build.error;
+        const description = error.details ? summarizeSpecErrors(error.details) : summarizeSpecErrors([error.message]);
+        const posted = await post(build.repo, build.sha, 'bosun', { build: buildNum, attempt: build.attempt, phase: 4 }, { state: 'failure', description, ...(url ? { targetUrl: url } : {}) });
+        if (posted && deps.checkRuns) await reportBuildError(build, error, url);
       }
       const up = build.trigger.upstream;
       if (up && deps.isGithubRepo(up.repo)) {

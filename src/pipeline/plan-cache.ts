@@ -10,6 +10,8 @@ export interface PlanSource {
   branch: string;
   /** The server's default step timeout, which the plan fills in. */
   timeoutSec: number;
+  /** Secret names server config grants the repository (the spec was checked against them). */
+  granted?: readonly string[];
 }
 
 /**
@@ -28,7 +30,7 @@ export class PlanCache {
 
   static key(source: PlanSource): string {
     const digest = createHash('sha256').update(source.text).digest('base64');
-    return JSON.stringify([digest, source.path, source.event, source.branch, source.timeoutSec]);
+    return JSON.stringify([digest, source.path, source.event, source.branch, source.timeoutSec, source.granted ?? []]);
   }
 
   get(key: string): ExecutionPlan | undefined {

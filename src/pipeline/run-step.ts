@@ -9,6 +9,7 @@ import { StepLogWriter } from '../logs/step-log-writer.js';
 import type { WorkerDeps } from './pipeline-deps.js';
 import { setStepStatus, nowIso, type StepEnd } from './transition.js';
 import { stepPlacement } from './step-placement.js';
+import { auditDelivery, deliveryNotes, stepSecrets } from './step-secrets.js';
 
 export interface StepResult {
   status: 'success' | 'failed' | 'failed_infra' | 'cancelled';
@@ -37,6 +38,9 @@ export async function runStep(deps: WorkerDeps, input: RunStepInput): Promise<St
   const stagePlan = findStage(build, stage);
   if (!planned || !stagePlan) throw new Error(`step ${stage}/${step} is not in build #${build.id}`);
   const spec = stepSpecFor(deps, build, stage, planned.plan, input.workspace, input.stageEnv);
+  // Secrets go on the spec handed to the executor only (never stored with the build).
+  const delivery = stepSecrets(deps.config, deps.secrets, build, planned.plan);
+  if (delivery.secrets.length > 0) spec.secrets = delivery.secrets;
 
   // A step that never ran has no log yet; one that did starts a fresh log (before it is `running`,
   // so whoever follows the new run never reads the old one).
@@ -66,6 +70,9 @@ export async function runStep(deps: WorkerDeps, input: RunStepInput): Promise<St
 
   // Once, before the step's own output: what its traffic may reach (a refused connection explained).
   if (deps.executor.network) writer.note(`bosun: network ${deps.executor.network}`);
+  for (const note of deliveryNotes(delivery)) writer.note(note);
+  await auditDelivery(deps.audit, build, stage, step, delivery);
+
   let handle: StepHandle;
   try {
     handle = await deps.executor.start(spec);

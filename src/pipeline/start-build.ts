@@ -1,10 +1,10 @@
 import type { Build } from '../domain/build.js';
 import { stagesFromPlan } from './stages-from-plan.js';
 import type { ExecutionPlan } from '../domain/plan.js';
-import { CodedError, UserError } from '../errors.js';
+import { CodedError } from '../errors.js';
 import { readSpecFile } from '../spec/find-spec.js';
 import { parseSpec } from '../spec/parse-spec.js';
-import { formatSpecError } from '../spec/spec-error.js';
+import { SpecInvalidError } from '../spec/spec-error.js';
 import { compilePlan } from '../spec/compile-plan.js';
 import type { PipelineDeps } from './pipeline-deps.js';
 import { setBuildStatus, nowIso } from './transition.js';
@@ -27,7 +27,8 @@ export async function startBuild(deps: PipelineDeps, build: Build): Promise<Buil
     if (!(err instanceof CodedError) || err.retryable) throw err;
     const { build: failed } = await deps.store.update(build.id, (b) => {
       if (b.status !== 'queued' || b.stages.length > 0) return null;
-      return setBuildStatus(b, 'failed', nowIso(), { code: err.code, message: err.message });
+      const details = err instanceof SpecInvalidError && err.lines.length > 1 ? { details: err.lines } : {};
+      return setBuildStatus(b, 'failed', nowIso(), { code: err.code, message: err.message, ...details });
     });
     deps.log.info({ buildId: build.id, code: err.code, reason: err.message }, 'Build failed before its first stage');
     return failed;
@@ -53,15 +54,13 @@ async function loadPlan(deps: PipelineDeps, build: Build): Promise<ExecutionPlan
   const dir = await ensureWorkspace(deps.config, build);
   const file = await readSpecFile(dir);
   const timeoutSec = deps.config.limits.stepTimeoutDefaultSec;
-  const key = PlanCache.key({ text: file.text, path: file.path, event: build.trigger.event, branch: build.ref, timeoutSec });
+  // The repository's grants are part of what the plan was checked against (R8).
+  const granted = [...(deps.config.repos[build.repo]?.secrets ?? [])].sort();
+  const key = PlanCache.key({ text: file.text, path: file.path, event: build.trigger.event, branch: build.ref, timeoutSec, granted });
   const cached = plans.get(key);
   if (cached) return cached;
-  const parsed = parseSpec(file.text, file.path);
-  if (!parsed.ok) {
-    const first = parsed.errors[0];
-    const more = parsed.errors.length > 1 ? ` (and ${parsed.errors.length - 1} more)` : '';
-    throw new UserError('spec_invalid', `${first ? formatSpecError(first) : `${file.path}: invalid`}${more}`);
-  }
+  const parsed = parseSpec(file.text, file.path, { secrets: { granted, repo: build.repo } });
+  if (!parsed.ok) throw new SpecInvalidError(parsed.errors);
   const plan = compilePlan(parsed.spec, { event: build.trigger.event, branch: build.ref }, file.path, { timeoutSec });
   plans.set(key, plan);
   return plan;

@@ -14,8 +14,8 @@
  *     master changed; each matches only itself.
  * A stage whose `needs` do not all run is skipped too, with the reason.
  */
-import type { ExecutionPlan, PlanCheckpoint, PlanPublish, PlanStage, PlanStep, TriggerContext, TriggerEvent } from '../domain/plan.js';
-import type { BuildSpec, PublishItem, ResourceRequest, Stage, Step, TriggerFilter } from '../../spec-schema/build-spec.js';
+import type { ExecutionPlan, PlanCheckpoint, PlanSecret, PlanStage, PlanStep, TriggerContext, TriggerEvent } from '../domain/plan.js';
+import type { BuildSpec, ResourceRequest, SecretRequest, Stage, Step, TriggerFilter } from '../../spec-schema/build-spec.js';
 import { parseDuration } from '../../spec-schema/duration.js';
 import { matchBranch } from './match-branch.js';
 
@@ -88,21 +88,20 @@ function compileStage(spec: BuildSpec, name: string, stage: Stage, defaults: Pla
   const out: PlanStage = {
     name,
     needs: [...(stage.needs ?? [])],
-    steps: (stage.steps ?? []).map((step) => compileStep(spec, step, defaults)),
+    steps: (stage.steps ?? []).map((step) => compileStep(spec, step, defaults, stage.secrets)),
     resources: (stage.resources ?? []).map(compileResource),
     labels: [...(stage.labels ?? [])],
   };
-  if (stage.deploy) out.deploy = stage.deploy;
   if (stage.checkpoint) out.checkpoint = compileCheckpoint(stage.checkpoint);
   if (stage.services?.length) {
     out.services = stage.services.map((s) => ({ name: s.name, image: s.image, env: sortKeys(s.env ?? {}) }));
   }
-  if (stage.publish?.length) out.publish = stage.publish.flatMap(compilePublish);
   return out;
 }
 
-function compileStep(spec: BuildSpec, step: Step, defaults: PlanDefaults): PlanStep {
+function compileStep(spec: BuildSpec, step: Step, defaults: PlanDefaults, stageSecrets: readonly SecretRequest[] = []): PlanStep {
   const timeoutSec = step.timeout === undefined ? undefined : parseDuration(step.timeout);
+  const secrets = compileSecrets([...stageSecrets, ...(step.secrets ?? [])]);
   return {
     name: step.name,
     // The schema guarantees an image on the step or at the top level.
@@ -111,7 +110,20 @@ function compileStep(spec: BuildSpec, step: Step, defaults: PlanDefaults): PlanS
     env: sortKeys({ ...spec.env, ...step.env }),
     timeoutSec: timeoutSec ?? defaults.timeoutSec ?? DEFAULT_STEP_TIMEOUT_SEC,
     workdir: normalizeWorkdir(step.workdir),
+    ...(secrets.length ? { secrets } : {}),
   };
+}
+
+/** The stage's and the step's requests as one entry per secret name (in order of first mention), variables sorted. */
+function compileSecrets(requests: readonly SecretRequest[]): PlanSecret[] {
+  const byName = new Map<string, Set<string>>();
+  for (const request of requests) {
+    const name = typeof request === 'string' ? request : request.name;
+    const env = byName.get(name) ?? new Set<string>();
+    if (typeof request !== 'string' && request.env) env.add(request.env);
+    byName.set(name, env);
+  }
+  return [...byName].map(([name, env]) => ({ name, env: [...env].sort() }));
 }
 
 function compileCheckpoint(cp: NonNullable<Stage['checkpoint']>): PlanCheckpoint {
@@ -127,15 +139,6 @@ function compileCheckpoint(cp: NonNullable<Stage['checkpoint']>): PlanCheckpoint
 
 function compileResource(r: ResourceRequest): { pool: string; attributes: string[] } {
   return { pool: r.pool, attributes: [...(r.attributes ?? [])] };
-}
-
-function compilePublish(item: PublishItem): PlanPublish[] {
-  const out: PlanPublish[] = [];
-  if (item.docker) {
-    out.push({ kind: 'docker', image: item.docker.image, dockerfile: item.docker.dockerfile ?? 'Dockerfile', context: normalizeWorkdir(item.docker.context) });
-  }
-  if (item.pypi) out.push({ kind: 'pypi', repository: item.pypi.repository, packageDir: normalizeWorkdir(item.pypi.package_dir) });
-  return out;
 }
 
 /** `sub//dir/./x/` → `sub/dir/x`; nothing → `.` (the schema already refused `..` and `/`). */

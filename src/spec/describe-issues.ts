@@ -1,5 +1,5 @@
 import type { z } from 'zod';
-import { BuildSpec, Checkpoint, DockerPublish, PRIVILEGE_KEYS, PypiPublish, ResourceRequest, Service, Stage, Step, TriggerFilter } from '../../spec-schema/build-spec.js';
+import { BuildSpec, Checkpoint, NOT_SUPPORTED_KEYS, PRIVILEGE_KEYS, ResourceRequest, Service, Stage, Step, TriggerFilter } from '../../spec-schema/build-spec.js';
 import type { Target } from './locate-node.js';
 
 /** A validation problem in human words, with where to point. */
@@ -9,11 +9,16 @@ export interface Problem {
   message: string;
 }
 
-const PRIVILEGE_MESSAGE = 'is not allowed in bosun.yml: privileges, secrets, mounts and networks come from server config';
+const PRIVILEGE_MESSAGE = 'is not allowed in bosun.yml: privileges, mounts and networks come from server config';
+
+const NOT_SUPPORTED_MESSAGES: Record<string, string> = {
+  deploy: 'not supported yet: Bosun does not deploy environments yet (deploy from a step, with the secrets it needs)',
+  publish: 'not supported yet: Bosun does not publish deliverables yet (build and upload them in a step, with the secrets it needs)',
+};
 
 const KNOWN_KEYS: readonly string[] = [
   ...Object.keys(BuildSpec.shape),
-  ...[Stage, Step, Checkpoint, ResourceRequest, Service, TriggerFilter, DockerPublish, PypiPublish].flatMap((s) => Object.keys(s.shape)),
+  ...[Stage, Step, Checkpoint, ResourceRequest, Service, TriggerFilter].flatMap((s) => Object.keys(s.shape)),
 ];
 
 /** Turns zod issues into messages a person can act on ("expected a string", "unknown key `foo`"). */
@@ -87,11 +92,9 @@ function tooBig(issue: z.core.$ZodIssueTooBig): string {
 }
 
 function unknownKey(key: string, path: PropertyKey[]): string {
-  const inStep = path.length >= 4 && path[2] === 'steps';
-  if (key === 'deploy' && inStep) {
-    return 'deploy is not allowed on a step: deploy targets come from server config; name an environment with `deploy:` on the stage';
-  }
+  if (NOT_SUPPORTED_KEYS.includes(key)) return NOT_SUPPORTED_MESSAGES[key] ?? 'not supported yet';
   if (PRIVILEGE_KEYS.includes(key)) return `${key} ${PRIVILEGE_MESSAGE}`;
+  if (key === 'secrets' && path.length === 0) return '`secrets` goes on a stage or a step (`secrets: [NAME]`); server config decides which ones a repository may use';
   const guess = closest(key);
   return guess ? `unknown key \`${key}\` (did you mean \`${guess}\`?)` : `unknown key \`${key}\``;
 }

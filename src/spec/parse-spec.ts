@@ -10,23 +10,35 @@ import { describeIssues } from './describe-issues.js';
 import { locate } from './locate-node.js';
 import { findDeepNesting, MAX_NESTING } from './measure-depth.js';
 import { formatPath, type SpecError } from './spec-error.js';
+import { ungrantedSecrets, type SecretGrants } from './secret-grants.js';
 
 export const MAX_SPEC_BYTES = 256 * 1024;
 export const MAX_ALIAS_COUNT = 50;
-/** Enough to fix a file in one go; past this, a broken file mostly repeats itself. */
-const MAX_ERRORS = 20;
+/**
+ * Every problem is listed up to this many (a real file never has more); past it, one last line
+ * says how many more there are, so a 256 KiB file of garbage cannot make a megabyte of errors.
+ */
+const MAX_ERRORS = 100;
 
 export type ParseResult = { ok: true; spec: BuildSpec } | { ok: false; errors: SpecError[] };
 
-export function parseSpec(text: string | Uint8Array, file = 'bosun.yml'): ParseResult {
+export interface ParseOptions {
+  /**
+   * What server config grants the repository: a secret the spec asks for outside it is an error
+   * with its line. Without it (no repository in sight: the examples, an editor) names are not checked.
+   */
+  secrets?: SecretGrants;
+}
+
+export function parseSpec(text: string | Uint8Array, file = 'bosun.yml', options: ParseOptions = {}): ParseResult {
   try {
-    return parseUnguarded(text, file);
+    return parseUnguarded(text, file, options);
   } catch (err) {
     return failure(file, `could not be read: ${describeThrown(err)}`);
   }
 }
 
-function parseUnguarded(input: string | Uint8Array, file: string): ParseResult {
+function parseUnguarded(input: string | Uint8Array, file: string, options: ParseOptions): ParseResult {
   const size = typeof input === 'string' ? Buffer.byteLength(input, 'utf8') : input.byteLength;
   if (size > MAX_SPEC_BYTES) {
     return failure(file, `is ${formatKiB(size)}; the limit is ${formatKiB(MAX_SPEC_BYTES)}`);
@@ -68,8 +80,14 @@ function parseUnguarded(input: string | Uint8Array, file: string): ParseResult {
   }
 
   const result = BuildSpec.safeParse(data);
-  if (result.success) return { ok: true, spec: result.data };
-  return { ok: false, errors: schemaErrors(result.error.issues, data, doc, lineCounter, file) };
+  const ungranted = options.secrets ? located(ungrantedSecrets(data, options.secrets), doc, lineCounter, file) : [];
+  if (!result.success) return { ok: false, errors: finish([...schemaErrors(result.error.issues, data, doc, lineCounter, file), ...ungranted]) };
+  if (ungranted.length === 0) return { ok: true, spec: result.data };
+  return { ok: false, errors: finish(ungranted) };
+}
+
+function located(problems: ReturnType<typeof describeIssues>, doc: Document, lineCounter: LineCounter, file: string): SpecError[] {
+  return problems.map((p) => ({ file, ...locate(doc, lineCounter, p.path, p.target), path: formatPath(p.path), message: p.message }));
 }
 
 /** Loading fails only on aliases (too many, or undefined), so the first alias is the place to look. */
@@ -172,15 +190,10 @@ function keyAt(text: string, offset: number): string {
 }
 
 function schemaErrors(issues: Parameters<typeof describeIssues>[0], data: unknown, doc: Document, lineCounter: LineCounter, file: string): SpecError[] {
-  return finish(
-    describeIssues(issues, data).map((p) => {
-      const pos = locate(doc, lineCounter, p.path, p.target);
-      return { file, line: pos.line, col: pos.col, path: formatPath(p.path), message: p.message };
-    }),
-  );
+  return finish(located(describeIssues(issues, data), doc, lineCounter, file));
 }
 
-/** In file order, without repeats, at most MAX_ERRORS. */
+/** In file order, without repeats; past MAX_ERRORS, a last line counts the rest. */
 function finish(errors: SpecError[]): SpecError[] {
   const seen = new Set<string>();
   const unique = errors.filter((e) => {
@@ -190,7 +203,9 @@ function finish(errors: SpecError[]): SpecError[] {
     return true;
   });
   unique.sort((a, b) => a.line - b.line || a.col - b.col);
-  return unique.slice(0, MAX_ERRORS);
+  if (unique.length <= MAX_ERRORS) return unique;
+  const last = unique[MAX_ERRORS - 1]!;
+  return [...unique.slice(0, MAX_ERRORS), { file: last.file, line: last.line, col: last.col, path: '', message: `${unique.length - MAX_ERRORS} more problems are not listed; fix these first` }];
 }
 
 function failure(file: string, message: string): ParseResult {

@@ -26,18 +26,34 @@ export function formatPath(path: readonly PropertyKey[]): string {
   return out;
 }
 
-/** A spec that cannot be used; shown to the person who pushed it, never retried. */
+/**
+ * A spec that cannot be used; shown to the person who pushed it, never retried. The message
+ * lists every error, one per line (a single error is just its line); `lines` are the same,
+ * for sinks that show a count and the first (a commit status has 140 characters).
+ */
 export class SpecInvalidError extends UserError {
   readonly errors: SpecError[];
+  readonly lines: string[];
   constructor(errors: SpecError[]) {
-    super('spec_invalid', summarize(errors));
+    const lines = errors.map(formatSpecError);
+    super('spec_invalid', describeSpecErrors(lines));
     this.errors = errors;
+    this.lines = lines;
   }
 }
 
-function summarize(errors: SpecError[]): string {
-  const [first] = errors;
-  if (!first) return 'the build spec is invalid';
-  const more = errors.length - 1;
-  return more > 0 ? `${formatSpecError(first)} (and ${more} more)` : formatSpecError(first);
+/** Every error, one per line, under a count when there are several. */
+export function describeSpecErrors(lines: readonly string[]): string {
+  if (lines.length === 0) return 'the build spec is invalid';
+  if (lines.length === 1) return lines[0]!;
+  return [`${lines.length} problems in the build spec:`, ...lines].join('\n');
+}
+
+/**
+ * For a sink limited to `max` characters: the count and the first error (`3 problems; first:
+ * bosun.yml:4:5 …`), cut with `…` when still too long.
+ */
+export function summarizeSpecErrors(lines: readonly string[], max = 140): string {
+  const text = lines.length <= 1 ? (lines[0] ?? 'the build spec is invalid') : `${lines.length} problems in the build spec; first: ${lines[0]}`;
+  return text.length <= max ? text : `${text.slice(0, max - 1)}…`;
 }

@@ -2,13 +2,17 @@ import type { Redis } from 'ioredis';
 import { keys as makeKeys } from './keys.js';
 
 export interface AuditEntry {
-  /** e.g. `build.create`, `build.cancel`, `checkpoint.approve`, `lease.grant`, `command.denied`. */
+  /** e.g. `build.create`, `build.cancel`, `checkpoint.approve`, `lease.grant`, `command.denied`, `secret.deliver`, `secret.withhold`. */
   action: string;
   actorId: string;
   source: string;
   outcome: 'ok' | 'denied' | 'error';
   buildId?: string;
   sha?: string;
+  stage?: string;
+  step?: string;
+  /** Secret names (comma-separated) a step was given or refused; never values. */
+  secrets?: string;
   /** Id of the inbound event that caused it (GitHub delivery, Slack event id). */
   eventId?: string;
   detail?: string;

@@ -50,3 +50,12 @@ for (const [name, env, message] of invalid) {
     assert.throws(() => loadConfig(env), message);
   });
 }
+
+test('a repository granted a secret with no value is refused at startup, naming both', () => {
+  const file = join(dir, 'grants.yml');
+  writeFileSync(file, 'repos:\n  acme/api: { url: "https://example.invalid/acme/api.git", secrets: [PYPI_TOKEN, NPM_TOKEN] }\n');
+
+  assert.throws(() => loadConfig({ BOSUN_CONFIG: file, BOSUN_DATA_DIR: dir, BOSUN_SECRET_PYPI_TOKEN: 'pypi-secret-value' }), /repos\.acme\/api\.secrets: NPM_TOKEN has no value \(set BOSUN_SECRET_NPM_TOKEN or BOSUN_SECRET_NPM_TOKEN_FILE\)/);
+  const config = loadConfig({ BOSUN_CONFIG: file, BOSUN_DATA_DIR: dir, BOSUN_SECRET_PYPI_TOKEN: 'pypi-secret-value', BOSUN_SECRET_NPM_TOKEN: 'npm-secret-value' });
+  assert.deepEqual(config.repos['acme/api']?.secrets, ['PYPI_TOKEN', 'NPM_TOKEN']);
+});

@@ -70,6 +70,9 @@ export async function sweepInstance(docker: Docker): Promise<void> {
   const info = (await docker.info()) as { Swarm?: { ControlAvailable?: boolean } };
   if (info.Swarm?.ControlAvailable) {
     for (const service of await docker.listServices({ filters: label })) await docker.getService(service.ID).remove().catch(() => undefined);
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    const secrets = (await docker.listSecrets({ filters: label })) as unknown as Array<{ ID: string }>;
+    for (const secret of secrets) await docker.getSecret(secret.ID).remove().catch(() => undefined);
   }
   for (const c of await docker.listContainers({ all: true, filters: label })) await docker.getContainer(c.Id).remove({ force: true }).catch(() => undefined);
   await new Promise((resolve) => setTimeout(resolve, 500));
@@ -138,4 +141,27 @@ export async function serviceIsolation(docker: Docker, serviceId: string): Promi
     nanoCpus: limits.NanoCPUs ?? 0,
     networksInternal: [...networks, ...container.networksInternal.filter((internal) => !internal)],
   };
+}
+
+/** Step containers of this build that were made with secrets (an open stdin). */
+export async function secretContainers(docker: Docker, buildId: string): Promise<string[]> {
+  const list = await docker.listContainers({ all: true, filters: JSON.stringify({ label: [`${labelKeys.build}=${buildId}`] }) });
+  const withStdin = await Promise.all(list.map(async (c) => ((await docker.getContainer(c.Id).inspect().catch(() => undefined))?.Config.OpenStdin ? c.Id : undefined)));
+  return withStdin.filter((id): id is string => id !== undefined);
+}
+
+/** Docker secrets labelled with this build. */
+export async function buildSecrets(docker: Docker, buildId: string): Promise<string[]> {
+  const list = (await docker.listSecrets({ filters: JSON.stringify({ label: [`${labelKeys.build}=${buildId}`] }) })) as unknown as Array<{ ID: string }>;
+  return list.map((s) => s.ID);
+}
+
+/** A service, its task containers and the Docker secrets it references, as inspect shows them. */
+export async function serviceInspectText(docker: Docker, serviceId: string): Promise<string> {
+  const service = (await docker.getService(serviceId).inspect()) as { Spec: Docker.ServiceSpec };
+  const tasks = (await docker.listTasks({ filters: JSON.stringify({ service: [serviceId] }) })) as Array<{ Status?: { ContainerStatus?: { ContainerID?: string } } }>;
+  const containers = await Promise.all(tasks.map((t) => t.Status?.ContainerStatus?.ContainerID).filter(Boolean).map((id) => docker.getContainer(id!).inspect()));
+  const refs = ((service.Spec.TaskTemplate as Docker.ContainerTaskSpec).ContainerSpec?.Secrets ?? []) as Array<{ SecretID?: string }>;
+  const secrets = await Promise.all(refs.map((r) => docker.getSecret(r.SecretID ?? '').inspect()));
+  return JSON.stringify({ service, tasks, containers, secrets });
 }

@@ -2,7 +2,8 @@ import { silentLogger } from '../../src/logger.js';
 import { DockerExecutor } from '../../src/executor/docker/docker-executor.js';
 import { runExecutorContract, runIsolationContract } from './contract.js';
 import type { ContractHarness } from './contract-support.js';
-import { baseImage, buildResources, busyboxImage, containerIsolation, engineForTests, stepContainers, sweepInstance, testInstanceId } from './docker-harness.js';
+import { baseImage, buildResources, busyboxImage, containerIsolation, engineForTests, secretContainers, stepContainers, sweepInstance, testInstanceId } from './docker-harness.js';
+import { runSecretsContract } from './secrets-contract.js';
 
 const docker = await engineForTests(false);
 
@@ -28,4 +29,9 @@ if (docker) {
   };
   runExecutorContract('docker', makeHarness);
   runIsolationContract('docker', makeHarness);
+  runSecretsContract('docker', async () => ({
+    ...(await makeHarness()),
+    inspectText: async (ref) => JSON.stringify(await engine.getContainer(ref.replace(/^docker:/, '')).inspect()),
+    secretResources: (buildId) => secretContainers(engine, buildId),
+  }));
 }

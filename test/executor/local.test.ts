@@ -1,13 +1,14 @@
-import { mkdtempSync, readdirSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { silentLogger } from '../../src/logger.js';
 import { labelKeys } from '../../src/executor/executor.js';
 import { LocalExecutor } from '../../src/executor/local/local-executor.js';
 import { runExecutorContract } from './contract.js';
-import { runId } from './contract-support.js';
+import { runId, type ContractHarness } from './contract-support.js';
+import { runSecretsContract } from './secrets-contract.js';
 
-runExecutorContract('local', async () => {
+const makeHarness = async (): Promise<ContractHarness & { dataDir: string }> => {
   const dataDir = mkdtempSync(join(tmpdir(), 'bosun-local-exec-'));
   const executor = new LocalExecutor({ instanceId: `test-${runId}`, dataDir, log: silentLogger(), timeoutGraceMs: 2000 });
   return {
@@ -23,6 +24,22 @@ runExecutorContract('local', async () => {
       await executor.reap(() => false);
       await executor.close();
     },
+    dataDir,
+  };
+};
+runExecutorContract('local', makeHarness);
+
+runSecretsContract('local', async () => {
+  const h = await makeHarness();
+  return {
+    ...h,
+    // What the OS shows about the step: its registry entry, and the shell's command line and environment.
+    inspectText: async (ref) => {
+      const pid = ref.split(':')[1];
+      const entries = safeReaddir(join(h.dataDir, 'local-steps')).map((name) => readFileSync(join(h.dataDir, 'local-steps', name), 'utf8'));
+      return [...entries, readFileSync(`/proc/${pid}/cmdline`, 'utf8'), readFileSync(`/proc/${pid}/environ`, 'utf8')].join('\n');
+    },
+    secretResources: async (_buildId, dir) => (dir && existsSync(dir) ? [dir] : []),
   };
 });
 

@@ -5,7 +5,8 @@ import { silentLogger } from '../../src/logger.js';
 import { SwarmExecutor } from '../../src/executor/swarm/swarm-executor.js';
 import { runExecutorContract, runIsolationContract } from './contract.js';
 import { collect, makeSpec, makeWorkspace, runId, waitFor, type ContractHarness } from './contract-support.js';
-import { baseImage, buildResources, busyboxImage, engineForTests, serviceIsolation, stepServices, sweepInstance, testInstanceId } from './docker-harness.js';
+import { baseImage, buildResources, buildSecrets, busyboxImage, engineForTests, serviceInspectText, serviceIsolation, stepServices, sweepInstance, testInstanceId } from './docker-harness.js';
+import { runSecretsContract } from './secrets-contract.js';
 
 const docker = await engineForTests(true);
 
@@ -31,6 +32,11 @@ if (docker) {
   };
   runExecutorContract('swarm', makeHarness);
   runIsolationContract('swarm', makeHarness);
+  runSecretsContract('swarm', async () => ({
+    ...(await makeHarness()),
+    inspectText: (ref) => serviceInspectText(engine, ref.replace(/^swarm:/, '')),
+    secretResources: (buildId) => buildSecrets(engine, buildId),
+  }));
 }
 
 if (docker) {

@@ -87,3 +87,38 @@ describe('toContainerSpec', () => {
     assert.equal(host.NetworkMode, 'net1');
   });
 });
+
+describe('a step with secrets: the runtime specs carry names and references, never values (R14)', () => {
+  const value = 'pypi-token-value-0123';
+  const withSecrets: StepSpec = { ...spec, secrets: [{ name: 'PYPI_TOKEN', value, env: ['TWINE_PASSWORD'] }] };
+
+  it('container: a 0700 tmpfs for the step user at /run/secrets, an open stdin once, the directory variable, the export in the script', () => {
+    const c = toContainerSpec(withSecrets, { name: 'n', imageId, networkName: 'net', volumeName: 'vol', workdir: 'pkg', labels: {} });
+
+    assert.ok(!JSON.stringify(c).includes(value));
+    assert.equal(c.HostConfig?.Tmpfs?.['/run/secrets'], 'rw,noexec,nosuid,nodev,size=1m,uid=1000,gid=1000,mode=0700');
+    assert.equal(c.OpenStdin, true);
+    assert.equal(c.StdinOnce, true);
+    assert.ok(c.Env?.includes('BOSUN_SECRETS_DIR=/run/secrets'));
+    assert.match(c.Cmd?.[0] ?? '', /^export TWINE_PASSWORD="\$\(cat '\/run\/secrets\/PYPI_TOKEN'\)"$/m);
+  });
+
+  it('container without secrets: no stdin, no secrets tmpfs, no variable', () => {
+    const c = toContainerSpec(spec, { name: 'n', imageId, networkName: 'net', volumeName: 'vol', workdir: 'pkg', labels: {} });
+
+    assert.equal(c.OpenStdin, false);
+    assert.equal(c.HostConfig?.Tmpfs, undefined);
+    assert.ok(!c.Env?.some((e) => e.startsWith('BOSUN_SECRETS_DIR=')));
+  });
+
+  it('service: the Docker secrets by reference, and the export in the script', () => {
+    const ref = { SecretID: 'sid', SecretName: 'bosun-abc', File: { Name: 'PYPI_TOKEN', UID: '1000', GID: '1000', Mode: 0o400 } };
+    const s = toServiceSpec(withSecrets, { name: 'n', image: imageId, networkId: 'net', volumeName: 'vol', workdir: 'pkg', labels: {}, constraints: [], stopGraceMs: 1000, secrets: [ref] });
+    const container = (s.TaskTemplate as { ContainerSpec: { Secrets?: unknown[]; Env?: string[]; Args?: string[] } }).ContainerSpec;
+
+    assert.ok(!JSON.stringify(s).includes(value));
+    assert.deepEqual(container.Secrets, [ref]);
+    assert.ok(container.Env?.includes('BOSUN_SECRETS_DIR=/run/secrets'));
+    assert.match(container.Args?.[0] ?? '', /^export TWINE_PASSWORD="\$\(cat '\/run\/secrets\/PYPI_TOKEN'\)"$/m);
+  });
+});

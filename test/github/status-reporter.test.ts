@@ -131,3 +131,28 @@ test('a rate limit longer than the budget is given up on, as an error the bus lo
 
   await assert.rejects(client.createCommitStatus({ owner: 'acme', repo: 'api' }, sha, { state: 'pending', context: 'bosun/x', description: 'x' }));
 });
+
+test('an invalid spec: the status shows the count and the first error in 140 characters, the check run lists every one', async () => {
+  const client = recorder();
+  const lines = [
+    'bosun.yml:5:15 stages.release.secrets[0]: secret `PROD_KEY` is not granted to this repository (server config repos.acme/api.secrets does not list it)',
+    'bosun.yml:8:5 stages.release.deploy: not supported yet',
+    'bosun.yml:9:5 stages.release.publish: not supported yet',
+  ];
+  const failed: Build = {
+    ...snapshot('9', 'failed'), stages: [],
+    error: { code: 'spec_invalid', message: ['3 problems in the build spec:', ...lines].join('\n'), details: lines },
+  };
+  const handle = reporterWith(client, 'spec-errors', new Map([['1-0', failed]]), true);
+
+  await handle('1-0');
+
+  assert.equal(client.posted.length, 1);
+  assert.equal(client.posted[0]!.context, 'bosun');
+  assert.equal(client.posted[0]!.state, 'failure');
+  assert.ok(client.posted[0]!.description.length <= 140);
+  assert.match(client.posted[0]!.description, /^3 problems in the build spec; first: bosun\.yml:5:15 stages\.release\.secrets\[0\]: secret `PROD_KEY`.*…$/);
+  const [check] = [...client.checks.values()];
+  assert.equal(check?.conclusion, 'failure');
+  for (const line of lines) assert.ok(check?.summary.includes(line), `the check run lists ${line}`);
+});

@@ -3,7 +3,15 @@ import assert from 'node:assert/strict';
 import { makeRepo } from '../support/git-repo.js';
 import type { Build } from '../../src/domain/build.js';
 import { issueCommentPayload, pullRequestPayload } from '../fakes/fake-github-payloads.js';
-import { startGithubHarness, eventually, testSpec, type GithubHarness } from './github-harness.js';
+import { startGithubHarness, eventually, type GithubHarness } from './github-harness.js';
+
+// The step asks for a secret the repository is granted: trusted builds get it, untrusted ones run without it.
+const apiToken = `api-token-${process.pid}-secret`;
+const secretSpec = [
+  'version: 1', 'image: any', 'stages:', '  test:', '    steps:', '      - name: unit',
+  '        secrets: [{ name: API_TOKEN, env: API_TOKEN }]',
+  '        run: \'echo "token set: ${API_TOKEN:+yes}${API_TOKEN:-no}"\'', '',
+].join('\n');
 
 const outsider = { id: 666, login: 'outsider' };
 const member = { id: 7, login: 'maintainer' };
@@ -11,9 +19,9 @@ let g: GithubHarness;
 let repo: Awaited<ReturnType<typeof makeRepo>>;
 
 before(async () => {
-  g = await startGithubHarness();
-  repo = await makeRepo(g.h.dataDir, 'api', { 'bosun.yml': testSpec });
-  g.h.server.core.config.repos['acme/api'] = { url: repo.url, defaultBranch: 'master', secrets: [] };
+  g = await startGithubHarness({ secrets: { API_TOKEN: apiToken } });
+  repo = await makeRepo(g.h.dataDir, 'api', { 'bosun.yml': secretSpec });
+  g.h.server.core.config.repos['acme/api'] = { url: repo.url, defaultBranch: 'master', secrets: ['API_TOKEN'] };
   g.gh.addRepo('acme/api', repo.dir);
 });
 after(async () => {
@@ -43,6 +51,9 @@ test('a fork pull request gets a needs-approval status and no build; ok-to-test 
   const [buildA] = await eventually(() => builds((b) => b.sha === shaA), (b) => b.length === 1);
   assert.equal(buildA!.trigger.untrusted, true);
   assert.equal((await g.h.waitDone(buildA!.id)).status, 'success');
+  const logA = (await g.h.api('GET', `/api/builds/${buildA!.id}/logs/test/unit`)).json as string;
+  assert.match(logA, /^bosun: secret API_TOKEN withheld: untrusted build/m);
+  assert.match(logA, /^token set: no$/m);
 
   // A new push (sha B) is not covered by that approval.
   const shaB = await repo.commit({ 'b.txt': 'b' }, 'second push', 'fork-branch');
@@ -50,6 +61,18 @@ test('a fork pull request gets a needs-approval status and no build; ok-to-test 
   await eventually(() => g.gh.statusesFor('acme/api', shaB, 'bosun/ok-to-test'), (s) => s.at(-1)?.state === 'pending');
   await settle();
   assert.equal((await builds((b) => b.sha === shaB)).length, 0);
+});
+
+test('a member\'s pull request from a branch of the repository is trusted: its step gets the secret', async () => {
+  const sha = await repo.commit({ 'm.txt': 'm' }, 'member change', 'member-branch');
+  await g.gh.deliver('pull_request', pullRequestPayload({ action: 'opened', repo: 'acme/api', number: 8, headSha: sha, headRef: 'member-branch', user: member, association: 'MEMBER' }));
+
+  const [build] = await eventually(() => builds((b) => b.sha === sha), (b) => b.length === 1);
+  assert.equal(build!.trigger.untrusted, undefined);
+  assert.equal((await g.h.waitDone(build!.id)).status, 'success');
+  const log = (await g.h.api('GET', `/api/builds/${build!.id}/logs/test/unit`)).json as string;
+  assert.match(log, /^token set: yes\[REDACTED\]$/m, 'delivered, and redacted where the step printed it');
+  assert.ok(!log.includes(apiToken));
 });
 
 test('an outside contributor on a branch of the repo is held the same way', async () => {

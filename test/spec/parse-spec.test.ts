@@ -5,7 +5,7 @@ import { fileURLToPath } from 'node:url';
 import fc from 'fast-check';
 import { UserError } from '../../src/errors.js';
 import { MAX_SPEC_BYTES, parseSpec, type ParseResult } from '../../src/spec/parse-spec.js';
-import { formatPath, formatSpecError, SpecInvalidError, type SpecError } from '../../src/spec/spec-error.js';
+import { formatPath, formatSpecError, SpecInvalidError, summarizeSpecErrors, type SpecError } from '../../src/spec/spec-error.js';
 
 const MINIMAL = 'version: 1\nimage: node:20\nstages:\n  test:\n    steps:\n      - name: unit\n        run: npm test\n';
 
@@ -34,7 +34,7 @@ describe('parseSpec', () => {
   });
 
   it('names the file it was given in every error', () => {
-    const text = 'version: 2\nstages: { a: { deploy: x } }\n';
+    const text = 'version: 2\nstages: { a: { labels: [x] } }\n';
 
     assert.equal(firstError(Buffer.from(text)), 'bosun.yml:1:10 version: expected `version: 1`');
     assert.deepEqual(errorsOf(parseSpec(text, '.bosun.yml')), ['.bosun.yml:1:10 version: expected `version: 1`']);
@@ -92,7 +92,6 @@ describe('parseSpec', () => {
     { key: 'privileged', yaml: 'privileged: true' },
     { key: 'volumes', yaml: 'volumes: [/var/run/docker.sock:/var/run/docker.sock]' },
     { key: 'mounts', yaml: 'mounts: [{ source: /, target: /host }]' },
-    { key: 'secrets', yaml: 'secrets: [PROD_KEY]' },
     { key: 'network', yaml: 'network: host' },
     { key: 'network_mode', yaml: 'network_mode: host' },
     { key: 'cap_add', yaml: 'cap_add: [SYS_ADMIN]' },
@@ -105,7 +104,7 @@ describe('parseSpec', () => {
 
       assert.equal(
         firstError(text),
-        `bosun.yml:8:9 stages.test.steps[0].${p.key}: ${p.key} is not allowed in bosun.yml: privileges, secrets, mounts and networks come from server config`,
+        `bosun.yml:8:9 stages.test.steps[0].${p.key}: ${p.key} is not allowed in bosun.yml: privileges, mounts and networks come from server config`,
       );
     });
   }
@@ -114,8 +113,39 @@ describe('parseSpec', () => {
     const text = 'version: 1\nimage: a\nsecrets: [X]\nstages:\n  test:\n    privileged: true\n    steps: [{ name: a, run: x }]\n';
 
     assert.deepEqual(errorsOf(parseSpec(text)), [
-      'bosun.yml:3:1 secrets: secrets is not allowed in bosun.yml: privileges, secrets, mounts and networks come from server config',
-      'bosun.yml:6:5 stages.test.privileged: privileged is not allowed in bosun.yml: privileges, secrets, mounts and networks come from server config',
+      'bosun.yml:3:1 secrets: `secrets` goes on a stage or a step (`secrets: [NAME]`); server config decides which ones a repository may use',
+      'bosun.yml:6:5 stages.test.privileged: privileged is not allowed in bosun.yml: privileges, mounts and networks come from server config',
+    ]);
+  });
+
+  it('refuses a secret server config does not grant the repository, at its line; granted ones pass (R8)', () => {
+    const text = 'version: 1\nimage: a\nstages:\n  deploy:\n    secrets: [PROD_KEY]\n    steps:\n      - name: a\n        run: x\n        secrets: [PYPI_TOKEN, { name: SIGNING_KEY, env: KEY }]\n';
+    const grants = (granted: string[]) => ({ secrets: { granted, repo: 'acme/api' } });
+
+    assert.deepEqual(errorsOf(parseSpec(text, 'bosun.yml', grants(['PYPI_TOKEN']))), [
+      'bosun.yml:5:15 stages.deploy.secrets[0]: secret `PROD_KEY` is not granted to this repository (server config repos.acme/api.secrets does not list it)',
+      'bosun.yml:9:39 stages.deploy.steps[0].secrets[1].name: secret `SIGNING_KEY` is not granted to this repository (server config repos.acme/api.secrets does not list it)',
+    ]);
+    assert.equal(parseSpec(text, 'bosun.yml', grants(['PYPI_TOKEN', 'PROD_KEY', 'SIGNING_KEY'])).ok, true);
+    assert.equal(parseSpec(text).ok, true, 'without grants (no repository in sight) names are not checked');
+  });
+
+  it('lists an ungranted secret beside the schema errors, in file order', () => {
+    const text = 'version: 1\nimage: a\nstages:\n  deploy:\n    secrets: [PROD_KEY]\n    deploy: production\n    steps: [{ name: a, run: x }]\n';
+
+    assert.deepEqual(errorsOf(parseSpec(text, 'bosun.yml', { secrets: { granted: [] } })).map((e) => e.replace(/(not supported yet|not granted to this repository).*$/, '$1')), [
+      'bosun.yml:5:15 stages.deploy.secrets[0]: secret `PROD_KEY` is not granted to this repository',
+      'bosun.yml:6:5 stages.deploy.deploy: not supported yet',
+    ]);
+  });
+
+  it('refuses deploy and publish as not supported yet, wherever they are, with every other problem', () => {
+    const text = 'version: 1\nimage: a\nstages:\n  ship:\n    deploy: production\n    publish: [{ docker: { image: x } }]\n    steps:\n      - name: a\n        run: x\n        deploy: prod\n';
+
+    assert.deepEqual(errorsOf(parseSpec(text)).map((e) => e.replace(/: not supported yet.*$/, ': not supported yet')), [
+      'bosun.yml:5:5 stages.ship.deploy: not supported yet',
+      'bosun.yml:6:5 stages.ship.publish: not supported yet',
+      'bosun.yml:10:9 stages.ship.steps[0].deploy: not supported yet',
     ]);
   });
 
@@ -249,7 +279,7 @@ describe('formatting', () => {
     assert.equal(formatPath([0, 'a']), '[0].a');
   });
 
-  it('SpecInvalidError is a spec_invalid UserError whose message is the first error plus a count', () => {
+  it('SpecInvalidError is a spec_invalid UserError whose message lists every error, one per line', () => {
     const errors: SpecError[] = [
       { file: 'bosun.yml', line: 3, col: 5, path: 'stages.x', message: 'first' },
       { file: 'bosun.yml', line: 9, col: 1, path: '', message: 'second' },
@@ -261,8 +291,18 @@ describe('formatting', () => {
     assert.ok(err instanceof UserError);
     assert.equal(err.code, 'spec_invalid');
     assert.equal(err.retryable, false);
-    assert.equal(err.message, 'bosun.yml:3:5 stages.x: first (and 2 more)');
+    assert.equal(err.message, '3 problems in the build spec:\nbosun.yml:3:5 stages.x: first\nbosun.yml:9:1 second\nbosun.yml:9:2 third');
     assert.deepEqual(err.errors, errors);
+    assert.deepEqual(err.lines, ['bosun.yml:3:5 stages.x: first', 'bosun.yml:9:1 second', 'bosun.yml:9:2 third']);
     assert.equal(new SpecInvalidError(errors.slice(0, 1)).message, 'bosun.yml:3:5 stages.x: first');
+  });
+
+  it('a status-sized summary is the count and the first error, cut to 140 characters', () => {
+    const long = `bosun.yml:3:5 stages.x: ${'y'.repeat(200)}`;
+
+    assert.equal(summarizeSpecErrors(['bosun.yml:3:5 stages.x: first', 'bosun.yml:9:1 second']), '2 problems in the build spec; first: bosun.yml:3:5 stages.x: first');
+    assert.equal(summarizeSpecErrors(['bosun.yml:3:5 stages.x: first']), 'bosun.yml:3:5 stages.x: first');
+    assert.equal(summarizeSpecErrors([long, long]).length, 140);
+    assert.ok(summarizeSpecErrors([long, long]).endsWith('…'));
   });
 });

@@ -41,7 +41,7 @@ export function renderRoot(build: Build, buildUrl?: string): SlackMessage {
   const title = `${emoji[build.status]} Build #${build.id} ${escapeSlack(build.repo)}#${escapeSlack(build.ref)}: ${build.status}`;
   const stages = build.stages.map((s) => `${emoji[s.status]} ${escapeSlack(s.name)}`).join('   ');
   const facts = `*Commit* \`${shortSha(build.sha) || '…'}\` · *Started by* ${actorLabel(build.trigger.actor)} via ${escapeSlack(build.trigger.source)}`;
-  const error = build.error ? `\n${escapeSlack(build.error.message)}` : '';
+  const error = build.error ? `\n${escapeSlack(fitLines(build.error.message, 2500))}` : '';
   const buttons: SlackBlock[] = [];
   if (!finished.has(build.status)) buttons.push(button('Cancel', actionIds.cancel, build.id, 'danger'));
   else if (build.status !== 'success') buttons.push(button('Retry', actionIds.retry, build.id, 'primary'));
@@ -155,4 +155,21 @@ export function renderWaitingDm(build: Build, stage: string, approvers: string, 
 /** A command reply for Slack: untrusted text escaped, code lines in a block. */
 export function renderReply(reply: { text: string; code?: string[] }): SlackMessage {
   return { text: `${escapeSlack(reply.text)}${reply.code?.length ? `\n${codeBlock(reply.code.join('\n'))}` : ''}` };
+}
+
+/**
+ * Whole lines of `text` within `max` characters (a Slack section holds 3000): every spec error
+ * fits in practice; past that, a last line says how many more the build page lists.
+ */
+export function fitLines(text: string, max: number): string {
+  if (text.length <= max) return text;
+  const lines = text.split('\n');
+  const kept: string[] = [];
+  let size = 0;
+  for (const line of lines) {
+    if (size + line.length + 1 > max - 80) break;
+    kept.push(line);
+    size += line.length + 1;
+  }
+  return [...kept, `… ${lines.length - kept.length} more lines on the build page`].join('\n');
 }

@@ -26,3 +26,15 @@ export function tmpfsBytes(memoryBytes: number): number {
 export function containerEnv(env: Record<string, string>): string[] {
   return Object.entries({ HOME: stepHome, ...env }).map(([key, value]) => `${key}=${value}`);
 }
+
+/**
+ * Mount options of the secrets tmpfs (plain containers): owned by the step user, 0700, no
+ * exec/suid/devices, sized for the values (at least 1 MiB). The size is the only thing about
+ * the values it reveals, rounded up to whole MiB.
+ */
+export function secretsTmpfsOptions(secrets: readonly { value: string }[]): string {
+  const [uid, gid] = stepUser.split(':');
+  const bytes = secrets.reduce((sum, s) => sum + Buffer.byteLength(s.value, 'utf8') + 4096, 0);
+  const mib = Math.max(1, Math.ceil(bytes / 2 ** 20));
+  return `rw,noexec,nosuid,nodev,size=${mib}m,uid=${uid},gid=${gid},mode=0700`;
+}

@@ -12,6 +12,7 @@ import { stepLabels, stepResourceName } from '../container/resource-names.js';
 import { WorkspaceVolumes } from '../container/workspace-volume.js';
 import { DockerStep } from './docker-step.js';
 import { toContainerSpec } from './to-container-spec.js';
+import { secretsPayload } from '../secret-script.js';
 
 export interface DockerExecutorOptions {
   docker: Docker;
@@ -37,6 +38,8 @@ export interface DockerExecutorOptions {
  * - `ref` is `docker:<containerId>`; `destroyRef` force-removes it (404 is success).
  * - `reap` force-removes step containers labelled with this instance that `keep` rejects.
  * - A failed `start` removes the container it created before throwing.
+ * - Secrets: written to the step's stdin right after start and read by its script into the
+ *   /run/secrets tmpfs (see `toContainerSpec`); stdin then ends, so the commands see EOF.
  * Concurrency: any number of steps at once; per-build resources are created once.
  */
 export class DockerExecutor implements Executor {
@@ -72,10 +75,12 @@ export class DockerExecutor implements Executor {
     let handle: DockerStep | undefined;
     try {
       container = await docker.createContainer(options);
-      const attached = await container.attach({ stream: true, stdout: true, stderr: true, hijack: true });
+      const secrets = spec.secrets ?? [];
+      const attached = await container.attach({ stream: true, stdout: true, stderr: true, hijack: true, ...(secrets.length ? { stdin: true } : {}) });
       const step = new DockerStep(container, attached, { timeoutSec: spec.timeoutSec, timeoutGraceMs: this.#opts.timeoutGraceMs ?? 10_000 });
       handle = step;
       await container.start();
+      if (secrets.length) await writeAndClose(attached as NodeJS.ReadWriteStream, secretsPayload(secrets));
       step.started();
       return step;
     } catch (err) {
@@ -123,4 +128,15 @@ export class DockerExecutor implements Executor {
   }
 
   async close(): Promise<void> {}
+}
+
+/** Write the payload to the attach stream and half-close it: the container's stdin then ends. */
+function writeAndClose(stream: NodeJS.ReadWriteStream, payload: Buffer): Promise<void> {
+  return new Promise((resolve, reject) => {
+    stream.once('error', reject);
+    stream.end(payload, () => {
+      stream.off('error', reject);
+      resolve();
+    });
+  });
 }

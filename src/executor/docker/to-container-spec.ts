@@ -1,7 +1,8 @@
 import type { ContainerCreateOptions } from 'dockerode';
-import type { StepSpec } from '../executor.js';
+import { containerSecretsDir, secretsDirVariable, type StepSpec } from '../executor.js';
 import { stepScript } from '../step-script.js';
-import { containerEnv, containerWorkdir, stepUser, tmpfsBytes, tmpfsTargets, workspaceMount } from '../container/isolation.js';
+import { secretsPreamble } from '../secret-script.js';
+import { containerEnv, containerWorkdir, secretsTmpfsOptions, stepUser, tmpfsBytes, tmpfsTargets, workspaceMount } from '../container/isolation.js';
 
 export interface ContainerTarget {
   name: string;
@@ -21,23 +22,33 @@ export interface ContainerTarget {
  * read-only root with tmpfs /tmp and HOME, the workspace volume (never a host bind), CPU,
  * memory (no extra swap) and pids limits, the build's own network (see `BuildNetworks`), and an init process
  * (docker-init) as PID 1 so SIGTERM reaches the script and zombies are reaped.
+ *
+ * Secrets (`spec.secrets`): a tmpfs at /run/secrets owned by the step user (mode 0700) and an
+ * open stdin (closed after the first attach ends). The executor writes the values to stdin
+ * after start (`secretsPayload`); the script's preamble writes them to files there, then exports
+ * the env forms. No value is in this spec: Docker 20.10 cannot copy a file into a tmpfs or a
+ * read-only root (`putArchive` fails both before and after start), and env would show in inspect.
  */
 export function toContainerSpec(spec: StepSpec, target: ContainerTarget): ContainerCreateOptions {
   const tmpfsSize = tmpfsBytes(spec.limits.memoryBytes);
+  const secrets = spec.secrets ?? [];
+  const withSecrets = secrets.length > 0;
+  const preamble = withSecrets ? secretsPreamble(containerSecretsDir, secrets, true) : undefined;
   return {
     name: target.name,
     Image: target.imageId,
     Entrypoint: ['/bin/sh', '-e', '-c'],
-    Cmd: [stepScript(spec.commands)],
-    Env: containerEnv(spec.env),
+    Cmd: [stepScript(spec.commands, undefined, preamble)],
+    Env: containerEnv(withSecrets ? { ...spec.env, [secretsDirVariable]: containerSecretsDir } : spec.env),
     WorkingDir: containerWorkdir(target.workdir),
     User: stepUser,
     Labels: target.labels,
-    AttachStdin: false,
+    AttachStdin: withSecrets,
     AttachStdout: true,
     AttachStderr: true,
     Tty: false,
-    OpenStdin: false,
+    OpenStdin: withSecrets,
+    ...(withSecrets ? { StdinOnce: true } : {}),
     StopSignal: 'SIGTERM',
     HostConfig: {
       Init: true,
@@ -50,6 +61,7 @@ export function toContainerSpec(spec: StepSpec, target: ContainerTarget): Contai
         { Type: 'volume', Source: target.volumeName, Target: workspaceMount },
         ...tmpfsTargets.map((path) => ({ Type: 'tmpfs' as const, Source: '', Target: path, TmpfsOptions: { SizeBytes: tmpfsSize, Mode: 0o1777 } })),
       ],
+      ...(withSecrets ? { Tmpfs: { [containerSecretsDir]: secretsTmpfsOptions(secrets) } } : {}),
       NanoCpus: Math.round(spec.limits.cpus * 1e9),
       Memory: spec.limits.memoryBytes,
       MemorySwap: spec.limits.memoryBytes,

@@ -2,8 +2,10 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Logger } from '../../logger.js';
-import { labelKeys, type Executor, type StepHandle, type StepSpec } from '../executor.js';
+import { labelKeys, secretsDirVariable, type Executor, type StepHandle, type StepSpec } from '../executor.js';
 import { workingDirectory } from '../working-directory.js';
+import { secretsPreamble } from '../secret-script.js';
+import { removeSecretFiles, writeSecretFiles } from './local-secrets.js';
 import { LocalRegistry } from './local-registry.js';
 import { parseLocalRef, signalLocalRef } from './local-ref.js';
 import { LocalStep } from './local-step.js';
@@ -37,6 +39,10 @@ const defaultPath = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bi
  *   `<dataDir>/local-steps/` with its labels until destroyed; `reap` kills the recorded steps of
  *   this instance that `keep` does not claim.
  * - `cleanupBuild` is a no-op: the workspace belongs to the caller.
+ * - Secrets (`spec.secrets`): files (0600) in a fresh 0700 directory in a tmpfs (`/dev/shm`
+ *   where it exists, else the system temp dir), named by `BOSUN_SECRETS_DIR`; the env forms are
+ *   exported from those files by the script. The directory is removed at destroy, and is in the
+ *   step's registry entry so `destroyRef`/`reap` remove it after a crash too.
  */
 export class LocalExecutor implements Executor {
   readonly name = 'local' as const;
@@ -51,32 +57,43 @@ export class LocalExecutor implements Executor {
   async start(spec: StepSpec): Promise<StepHandle> {
     const cwd = join(spec.workspace, await workingDirectory(spec.workspace, spec.workdir));
     const home = await mkdtemp(join(tmpdir(), 'bosun-home-'));
-    const env = { PATH: this.#opts.path ?? defaultPath, HOME: home, ...spec.env };
+    const secrets = spec.secrets ?? [];
+    let secretsDir: string | undefined;
+    const env: Record<string, string> = { PATH: this.#opts.path ?? defaultPath, HOME: home, ...spec.env };
     const labels = { ...spec.labels, [labelKeys.managed]: 'true', [labelKeys.instance]: this.#opts.instanceId };
     let step: LocalStep;
     try {
+      if (secrets.length > 0) {
+        secretsDir = await writeSecretFiles(secrets);
+        env[secretsDirVariable] = secretsDir;
+      }
       step = await LocalStep.spawn({
         commands: spec.commands,
+        ...(secretsDir ? { preamble: secretsPreamble(secretsDir, secrets, false) } : {}),
         cwd,
         env,
         timeoutSec: spec.timeoutSec,
         timeoutGraceMs: this.#opts.timeoutGraceMs ?? 10_000,
         onDestroy: async () => {
           await rm(home, { recursive: true, force: true });
+          if (secretsDir) await removeSecretFiles(secretsDir);
           await this.#registry.forget(step.ref);
         },
       });
     } catch (err) {
       await rm(home, { recursive: true, force: true });
+      if (secretsDir) await removeSecretFiles(secretsDir);
       throw err;
     }
-    await this.#registry.record({ ref: step.ref, labels });
+    await this.#registry.record({ ref: step.ref, labels, ...(secretsDir ? { secretsDir } : {}) });
     return step;
   }
 
   async destroyRef(ref: string): Promise<void> {
     const parsed = parseLocalRef(ref);
     await signalLocalRef(parsed, 'SIGKILL');
+    const secretsDir = (await this.#registry.get(ref))?.secretsDir;
+    if (secretsDir) await removeSecretFiles(secretsDir);
     await this.#registry.forget(ref);
   }
 

@@ -5,6 +5,8 @@ import { isCode } from './local-ref.js';
 export interface LocalEntry {
   ref: string;
   labels: Record<string, string>;
+  /** The step's secrets directory, removed with the step (also after a crash). */
+  secretsDir?: string;
 }
 
 /**
@@ -22,6 +24,10 @@ export class LocalRegistry {
   async record(entry: LocalEntry): Promise<void> {
     await mkdir(this.#dir, { recursive: true });
     await writeFile(this.#file(entry.ref), JSON.stringify(entry));
+  }
+
+  async get(ref: string): Promise<LocalEntry | undefined> {
+    return readEntry(this.#file(ref));
   }
 
   async forget(ref: string): Promise<void> {
@@ -53,9 +59,9 @@ async function readEntry(file: string): Promise<LocalEntry | undefined> {
   try {
     const value: unknown = JSON.parse(await readFile(file, 'utf8'));
     if (typeof value !== 'object' || value === null) return undefined;
-    const { ref, labels } = value as Partial<LocalEntry>;
+    const { ref, labels, secretsDir } = value as Partial<LocalEntry>;
     if (typeof ref !== 'string' || typeof labels !== 'object' || labels === null) return undefined;
-    return { ref, labels };
+    return { ref, labels, ...(typeof secretsDir === 'string' ? { secretsDir } : {}) };
   } catch {
     return undefined;
   }

@@ -12,6 +12,8 @@ interface ExitStatus {
 
 export interface LocalStepOptions {
   commands: readonly string[];
+  /** Script lines run before the commands, not echoed (secrets' env forms). */
+  preamble?: string;
   cwd: string;
   env: Record<string, string>;
   timeoutSec: number;
@@ -56,7 +58,7 @@ export class LocalStep implements StepHandle {
 
   /** Spawn the step; resolves once the process exists (rejects if it could not start). */
   static async spawn(opts: LocalStepOptions): Promise<LocalStep> {
-    const child = spawn('/bin/sh', ['-e', '-c', stepScript(opts.commands)], {
+    const child = spawn('/bin/sh', ['-e', '-c', stepScript(opts.commands, undefined, opts.preamble)], {
       cwd: opts.cwd,
       env: opts.env,
       detached: true,

@@ -19,6 +19,7 @@ import { ContainerEvents } from './container-events.js';
 import { toServiceSpec } from './to-service-spec.js';
 import { WorkspaceImages } from './workspace-images.js';
 import { RemoteWorkspaces } from './remote-workspaces.js';
+import { SwarmSecrets, type StepSecretRef } from './swarm-secrets.js';
 
 export interface SwarmExecutorOptions {
   /** A client of a swarm manager. */
@@ -72,7 +73,9 @@ export interface SwarmExecutorOptions {
  *   capabilities, but they do gain uid 0 for file access. Set `"no-new-privileges": true` in
  *   the worker nodes' daemon.json to close it.
  * - `ref` is `swarm:<serviceId>`; `destroyRef` removes the service (404 is success).
- * - `reap` removes step services of this instance that `keep` rejects.
+ * - `reap` removes step services of this instance that `keep` rejects, and their Docker secrets.
+ * - Secrets (`spec.secrets`): one Docker secret per step secret (`SwarmSecrets`), attached to
+ *   the service, removed when the step is destroyed (and by `reap`/`cleanupBuild` by label).
  * Concurrency: any number of steps; one task poller serves them all.
  */
 export class SwarmExecutor implements Executor {
@@ -86,6 +89,7 @@ export class SwarmExecutor implements Executor {
   readonly #images: WorkspaceImages | undefined;
   readonly #nodes: SwarmNodes | undefined;
   readonly #remote: RemoteWorkspaces | undefined;
+  readonly #secrets: SwarmSecrets;
   #nodeId: Promise<string> | undefined;
 
   constructor(opts: SwarmExecutorOptions) {
@@ -107,6 +111,7 @@ export class SwarmExecutor implements Executor {
     this.#images = opts.registry ? new WorkspaceImages(opts.docker, opts.registry, opts.instanceId, opts.log) : undefined;
     this.#nodes = multiNode ? new SwarmNodes(opts.docker) : undefined;
     this.#remote = multiNode ? new RemoteWorkspaces(opts.docker, opts.instanceId, opts.log) : undefined;
+    this.#secrets = new SwarmSecrets(opts.docker);
   }
 
   async start(spec: StepSpec): Promise<StepHandle> {
@@ -118,6 +123,14 @@ export class SwarmExecutor implements Executor {
       this.#networks.ensure(spec.buildId),
     ]);
     const timeoutGraceMs = this.#opts.timeoutGraceMs ?? 10_000;
+    const labels = stepLabels(spec, this.#opts.instanceId);
+    let secretRefs: StepSecretRef[] = [];
+    const dropSecrets = (): Promise<void> => this.#secrets.remove(secretRefs.map((r) => r.SecretID));
+    try {
+      if (spec.secrets?.length) secretRefs = await this.#secrets.create(spec.secrets, labels);
+    } catch (err) {
+      throw engineError(`could not create the secrets of step ${spec.step} of build ${spec.buildId}`, err);
+    }
     const policy = this.#opts.egress;
     const options = toServiceSpec({ ...spec, env: { ...proxyEnv(policy?.proxy), ...spec.env } }, {
       name: stepResourceName(spec),
@@ -125,17 +138,19 @@ export class SwarmExecutor implements Executor {
       networkId,
       volumeName: where.volumeName,
       workdir,
-      labels: stepLabels(spec, this.#opts.instanceId),
+      labels,
       constraints: where.constraints,
       stopGraceMs: timeoutGraceMs,
       dns: policy?.dns ?? [],
       ...(where.filling ? { waitFor: `${workspaceMount}/${workspaceReadyFile}` } : {}),
+      ...(secretRefs.length ? { secrets: secretRefs } : {}),
     });
     let service: Docker.Service;
     try {
       const created = (await docker.createService(options)) as { id?: string; ID?: string };
       service = docker.getService(created.id ?? created.ID ?? '');
     } catch (err) {
+      await dropSecrets().catch(() => undefined);
       throw engineError(`could not start step ${spec.step} of build ${spec.buildId}`, err);
     }
     if (where.filling) {
@@ -143,11 +158,13 @@ export class SwarmExecutor implements Executor {
         await where.filling;
       } catch (err) {
         await ignoreNotFound(() => service.remove()).catch(() => undefined);
+        await dropSecrets().catch(() => undefined);
         throw err;
       }
     }
     const step = new SwarmStep(docker, service, this.#watcher, {
       timeoutSec: spec.timeoutSec, timeoutGraceMs, localLogs: !this.#images,
+      ...(secretRefs.length ? { afterRemove: dropSecrets } : {}),
       ...(this.#nodes ? { nodes: this.#nodes, unschedulableAfterMs: this.#opts.unschedulableAfterMs ?? 120_000, constraints: where.constraints } : {}),
     });
     if (this.#remote) {
@@ -201,6 +218,8 @@ export class SwarmExecutor implements Executor {
       removed.push(ref);
     }
     if (removed.length > 0) this.#opts.log.info({ removed }, 'Reaped step services');
+    const secrets = await this.#secrets.reap(instanceId, keep);
+    if (secrets.length > 0) this.#opts.log.info({ secrets }, 'Reaped step secrets');
     return removed;
   }
 
@@ -220,6 +239,7 @@ export class SwarmExecutor implements Executor {
     await this.#volumes.remove(buildId);
     await this.#images?.remove(buildId);
     await this.#networks.remove(buildId);
+    await this.#secrets.reap(this.#opts.instanceId, (labels) => labels[labelKeys.build] !== buildId);
   }
 
   async close(): Promise<void> {

@@ -23,6 +23,8 @@ export interface SwarmStepOptions {
   constraints?: string[];
   /** The task runs on this engine (one node): read its output from its container. */
   localLogs?: boolean;
+  /** Called by `destroy` once the service is removed (the step's Docker secrets go then). */
+  afterRemove?: () => Promise<void>;
 }
 
 /**
@@ -104,6 +106,7 @@ export class SwarmStep implements StepHandle {
       this.#settle?.resolve({ exitCode: -1, reason: this.#reason ?? 'cancelled' });
     }
     await ignoreNotFound(() => this.#service.remove());
+    await this.#opts.afterRemove?.();
   }
 
   async #terminate(graceMs: number): Promise<void> {

@@ -1,6 +1,8 @@
 import type { CreateServiceOptions } from 'dockerode';
-import type { StepSpec } from '../executor.js';
+import { containerSecretsDir, secretsDirVariable, type StepSpec } from '../executor.js';
 import { stepScript } from '../step-script.js';
+import { secretsPreamble } from '../secret-script.js';
+import type { StepSecretRef } from './swarm-secrets.js';
 import { containerEnv, containerWorkdir, stepUser, tmpfsBytes, tmpfsTargets, workspaceMount } from '../container/isolation.js';
 
 export interface ServiceTarget {
@@ -23,6 +25,8 @@ export interface ServiceTarget {
   waitFor?: string;
   /** Name servers for the engine's embedded DNS to forward to (empty: the node's). */
   dns?: string[];
+  /** The step's Docker secrets (`SwarmSecrets.create`): references only, never values. */
+  secrets?: StepSecretRef[];
 }
 
 /**
@@ -37,9 +41,13 @@ export interface ServiceTarget {
  *   an init as PID 1. Swarm services cannot be privileged. Engine 20.10's service API has no
  *   `no-new-privileges` (see the executor's notes).
  * - Placed by `constraints` (see `ServiceTarget`).
+ * - Secrets: Docker secrets by reference, files in /run/secrets; the env forms are exported
+ *   from them by the script (`secretsPreamble`), so no value is in this spec.
  */
 export function toServiceSpec(spec: StepSpec, target: ServiceTarget): CreateServiceOptions {
   const tmpfsSize = tmpfsBytes(spec.limits.memoryBytes);
+  const secrets = target.secrets ?? [];
+  const preamble = secrets.length ? secretsPreamble(containerSecretsDir, spec.secrets ?? [], false) : undefined;
   return {
     Name: target.name,
     Labels: target.labels,
@@ -48,8 +56,9 @@ export function toServiceSpec(spec: StepSpec, target: ServiceTarget): CreateServ
         Image: target.image,
         Labels: target.labels,
         Command: ['/bin/sh', '-e', '-c'],
-        Args: [stepScript(spec.commands, target.waitFor)],
-        Env: containerEnv(spec.env),
+        Args: [stepScript(spec.commands, target.waitFor, preamble)],
+        Env: containerEnv(secrets.length ? { ...spec.env, [secretsDirVariable]: containerSecretsDir } : spec.env),
+        ...(secrets.length ? { Secrets: secrets } : {}),
         Dir: containerWorkdir(target.workdir),
         User: stepUser,
         Init: true,

@@ -7,20 +7,21 @@ import { buildIdOf, type SlackBed } from './slack-test-bed.js';
 /** Server config for the checkpoint scenario: QA approvers by stable Slack id. */
 export const checkpointConfig = { groups: { qa: ['slack:T1/UQA1', 'slack:T1/UQA2'] } };
 
-const gatedSpec = (promotion: boolean) => [
-  'version: 1', 'image: any', 'stages:', '  test:', ...(promotion ? ['    deploy: production'] : []), '    steps:', '      - name: unit', '        run: echo ok',
+const gatedSpec = [
+  'version: 1', 'image: any', 'stages:', '  test:', '    steps:', '      - name: unit', '        run: echo ok',
   '    checkpoint:', '      instructions: Try checkout on staging.', '      checklist: [Login works, Payment sheet opens]', '      timeout: 4h', '      approvers: qa',
   '  deploy:', '    needs: [test]', '    steps:', '      - name: go', '        run: echo deployed', '',
 ].join('\n');
 
 /**
  * Requester refused, outsider refused, approver accepted once (double click = one decision),
- * pipeline continues. `promotion`: the gated stage deploys, so the card asks Approve / Reject.
+ * pipeline continues. (A stage that deploys would ask Approve / Reject; `deploy:` is refused
+ * until deploys are real, so that wording is covered by render-build.test.ts.)
  */
-export async function scenarioCheckpoint(bed: SlackBed, channel: string, promotion = false): Promise<void> {
-  const words = promotion ? { title: 'Approval needed', buttons: ['Approve', 'Reject'], done: 'Approved' } : { title: 'Manual check needed', buttons: ['Pass', 'Fail'], done: 'Passed' };
+export async function scenarioCheckpoint(bed: SlackBed, channel: string): Promise<void> {
+  const words = { title: 'Manual check needed', buttons: ['Pass', 'Fail'], done: 'Passed' };
   const { fake, h } = bed;
-  const repo = await makeRepo(h.dataDir, `gated-${channel}`, { 'bosun.yml': gatedSpec(promotion) });
+  const repo = await makeRepo(h.dataDir, `gated-${channel}`, { 'bosun.yml': gatedSpec });
   h.server.core.config.repos[`gated-${channel}`] = { url: repo.url, defaultBranch: 'master', secrets: [] };
   await bed.command(`build gated-${channel}#master`, 'UDEV', { channel });
 

@@ -81,3 +81,17 @@ test('failure: huge lines are cut to a bounded message', () => {
   const msg = renderFailure(build({ status: 'failed' }), 'test', 'unit', lines);
   assert.ok(msg.text.length < 10_000, `${msg.text.length} chars`);
 });
+
+test('root: an invalid spec shows every error, one per line; past what a Slack section holds, it says how many more', () => {
+  const lines = ['bosun.yml:3:5 stages.x.deploy: not supported yet', 'bosun.yml:9:1 stages.y: stage `y` does nothing'];
+  const few = renderRoot(build({ status: 'failed', stages: [], error: { code: 'spec_invalid', message: ['2 problems in the build spec:', ...lines].join('\n'), details: lines } }));
+  const text = (few.blocks?.[0] as { text: { text: string } }).text.text;
+  for (const line of lines) assert.ok(text.includes(line), line);
+
+  const many = Array.from({ length: 100 }, (_, i) => `bosun.yml:${i + 1}:1 stages.s${i}: unknown key \`x\` and some more words to make it long`);
+  const root = renderRoot(build({ status: 'failed', stages: [], error: { code: 'spec_invalid', message: many.join('\n'), details: many } }));
+  const section = (root.blocks?.[0] as { text: { text: string } }).text.text;
+  assert.ok(section.length <= 3000, `${section.length} characters`);
+  assert.match(section, /bosun\.yml:1:1 stages\.s0/);
+  assert.match(section, /… \d+ more lines on the build page$/);
+});

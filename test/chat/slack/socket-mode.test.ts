@@ -19,6 +19,6 @@ test('socket mode: a failing build leaves the failing lines, a link and the log 
   await scenarioFailingBuild(bed);
 });
 
-test('socket mode: promotion Approve refuses the requester and outsiders and accepts one approver click once', async () => {
-  await scenarioCheckpoint(bed, 'C3', true);
+test('socket mode: a checkpoint refuses the requester and outsiders and accepts one approver click once', async () => {
+  await scenarioCheckpoint(bed, 'C3');
 });
