@@ -78,6 +78,10 @@ export const Step = z.strictObject({
     .regex(WORKDIR_PATTERN, { error: 'expected a relative path inside the repository (no leading `/`, no `..`)' })
     .optional()
     .describe('Directory to run in, relative to the repository root.'),
+  idempotent: z
+    .boolean({ error: 'expected true or false' })
+    .optional()
+    .describe('Safe to run twice. After a crash, a step whose outcome Bosun cannot find out is run again only when this is true; otherwise it fails (failed_infra) for you to retry.'),
 });
 
 export const Service = z.strictObject({

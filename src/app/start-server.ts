@@ -42,7 +42,7 @@ export async function startServer(config: ServerConfig, log: Logger, opts: { pre
     const plugins = [...(opts.plugins ?? []), ...frontends.flatMap((f) => (f.http ? [f.http] : []))];
     const http = await createHttpServer(core, builds, plugins);
     const workers = config.workers > 0 ? await startWorkerPool(core, { advance: true, concurrency: config.workers, labels: config.workerLabels, ...(opts.executor ? { executor: opts.executor } : {}) }) : null;
-    const stopWatchdog = startWatchdog(core.deps, core.queue, config.queue.watchdogIntervalMs);
+    const stopWatchdog = startWatchdog(core.deps, core.queue, config.queue.watchdogIntervalMs, workers?.executor);
     const address = await http.listen({ host: config.http.host, port: config.http.port });
     const url = config.http.publicUrl ?? address;
     if (!config.http.publicUrl) config.http.publicUrl = address;

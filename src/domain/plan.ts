@@ -20,6 +20,8 @@ export interface PlanStep {
   timeoutSec: number;
   /** Relative to the workspace root. */
   workdir: string;
+  /** Safe to run again when its fate after a crash is unknown (`idempotent: true`); absent = false. */
+  idempotent?: boolean;
 }
 
 export interface PlanCheckpoint {

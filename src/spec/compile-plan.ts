@@ -111,6 +111,7 @@ function compileStep(spec: BuildSpec, step: Step, defaults: PlanDefaults): PlanS
     env: sortKeys({ ...spec.env, ...step.env }),
     timeoutSec: timeoutSec ?? defaults.timeoutSec ?? DEFAULT_STEP_TIMEOUT_SEC,
     workdir: normalizeWorkdir(step.workdir),
+    ...(step.idempotent ? { idempotent: true } : {}),
   };
 }
 
