@@ -15,9 +15,9 @@ export const unknownFateDetail = 'state unknown after a crash — retry it yours
  * - its fate cannot be known (gone, the local executor, no ref recorded, another executor): what
  *   is left of it is removed; then it runs again only when its spec says `idempotent: true`,
  *   otherwise it ends `failed_infra` with "state unknown after a crash — retry it yourself".
- * Returns the step's result, or `run-again`.
+ * Returns the step's result, or `runAgain` with the line its new log starts with.
  */
-export async function resumeStep(deps: WorkerDeps, input: RunStepInput): Promise<StepResult | 'run-again'> {
+export async function resumeStep(deps: WorkerDeps, input: RunStepInput): Promise<StepResult | { runAgain: string }> {
   const { build, stage, step } = input;
   const current = findStep(build, stage, step);
   if (!current) throw new Error(`step ${stage}/${step} is not in build #${build.id}`);
@@ -49,8 +49,7 @@ export async function resumeStep(deps: WorkerDeps, input: RunStepInput): Promise
 
   if (current.plan.idempotent) {
     log.warn({ why }, 'Step fate unknown after a crash; it is idempotent, running it again');
-    await appendNote(deps, build.id, stage, step, `bosun: the worker running this step died and what became of the step is unknown (${why}); it is marked idempotent, so it runs again`);
-    return 'run-again';
+    return { runAgain: `bosun: the worker running this step died and what became of the step is unknown (${why}); it is marked idempotent, so it runs again` };
   }
   log.warn({ why }, 'Step fate unknown after a crash; failing it');
   await appendNote(deps, build.id, stage, step, `bosun: the worker running this step died and what became of the step is unknown (${why}); it was not run again: ${unknownFateDetail}, or mark it \`idempotent: true\``);

@@ -64,6 +64,10 @@ export async function runStage(deps: WorkerDeps, buildId: string, stageName: str
       const current = findStep(latest, stageName, planned.name);
       if (!current || current.status === 'success') continue;
       if (cancelled || latest.status === 'cancelled') {
+        // A step a dead worker left running was cancelled meanwhile: remove what is left of it.
+        if (current.status === 'running' && current.executorRef && current.executor === deps.executor.name) {
+          await deps.executor.destroyRef(current.executorRef).catch((err: unknown) => log.warn({ err }, 'Could not destroy the earlier run'));
+        }
         outcome = 'cancelled';
         break;
       }
@@ -75,8 +79,8 @@ export async function runStage(deps: WorkerDeps, buildId: string, stageName: str
         },
       };
       // A step left running by a worker that died is settled first, and run again only if safe.
-      const resumed = current.status === 'running' ? await resumeStep(deps, input) : 'run-again';
-      const result: StepResult = resumed === 'run-again' ? await runStep(deps, input) : resumed;
+      const resumed = current.status === 'running' ? await resumeStep(deps, input) : { runAgain: '' };
+      const result: StepResult = 'runAgain' in resumed ? await runStep(deps, { ...input, ...(resumed.runAgain ? { note: resumed.runAgain } : {}) }) : resumed;
       stopCurrent = null;
       if (result.status !== 'success') {
         outcome = result.status;

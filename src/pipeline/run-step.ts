@@ -24,6 +24,8 @@ export interface RunStepInput {
   stageEnv?: Record<string, string>;
   /** Called once the step is running, with a function that stops it (cancel). */
   onStarted(stop: () => void): void;
+  /** A line of Bosun's own the step's (new) log starts with (why it runs again). */
+  note?: string;
 }
 
 /**
@@ -54,6 +56,7 @@ export async function runStep(deps: WorkerDeps, input: RunStepInput): Promise<St
   if (placement) spec.placement = placement;
 
   const writer = stepLogWriter(deps, build.id, stage, step);
+  if (input.note) writer.note(input.note);
 
   let handle: StepHandle;
   try {

@@ -125,6 +125,8 @@ test('a worker killed with SIGKILL mid-step: its step processes die with it, the
     assert.equal(readFileSync(counter, 'utf8').trim().split('\n').length, 1, 'step 1 ran exactly once');
     assert.equal(b.stages[0]!.steps[0]!.runs, 1);
     assert.equal(b.stages[0]!.steps[1]!.runs, 2, 'the idempotent step ran again after the crash');
+    const log = (await server.core.deps.logs.read(id, 'test', 'second')).map((l) => l.text).join('\n');
+    assert.match(log, /^bosun: the worker running this step died and what became of the step is unknown \(its process is gone, and with it its exit status\); it is marked idempotent, so it runs again\n/);
   } finally {
     w1.kill('SIGKILL');
     if (w2) await stop(w2);
