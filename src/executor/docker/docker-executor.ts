@@ -83,7 +83,7 @@ export class DockerExecutor implements Executor {
 
   async inspectRef(ref: string): Promise<StepFate> {
     const info = await this.#inspect(ref);
-    return info ? fateOf(info) : { state: 'gone', detail: 'the container no longer exists' };
+    return info ? fateOf(info) : { state: 'gone', detail: 'its container no longer exists' };
   }
 
   async reattach(ref: string, timeoutSec: number): Promise<StepHandle | undefined> {
@@ -143,5 +143,5 @@ function fateOf(info: Docker.ContainerInspectInfo): StepFate {
   const { Status: status, ExitCode: exitCode, OOMKilled: oom } = info.State;
   if (status === 'running' || status === 'paused' || status === 'restarting') return { state: 'running' };
   if (status === 'exited' || status === 'dead') return oom && exitCode !== 0 ? { state: 'exited', exitCode, reason: 'oom' } : { state: 'exited', exitCode };
-  return { state: 'gone', detail: `the container is ${status}` };
+  return { state: 'gone', detail: status === 'created' ? 'its container was never started' : `its container is ${status}` };
 }

@@ -175,7 +175,7 @@ export class SwarmExecutor implements Executor {
 
   async inspectRef(ref: string): Promise<StepFate> {
     const found = await this.#find(ref);
-    if (!found) return { state: 'gone', detail: 'the step service no longer exists' };
+    if (!found) return { state: 'gone', detail: 'its service no longer exists' };
     const { task } = found;
     if (!task) return { state: 'running' };
     const { State: state, Err: err, ContainerStatus: status } = task.Status;
