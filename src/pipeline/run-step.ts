@@ -164,7 +164,7 @@ export async function recordStep(
   });
 }
 
-/** A step's timeout as it runs: the spec's, clamped by the server's maximum (R17). */
+/** A step's timeout as it runs: the spec's, clamped by the server's maximum. */
 export function timeoutSecOf(deps: Pick<WorkerDeps, 'config'>, plan: PlanStep): number {
   return Math.min(plan.timeoutSec, deps.config.limits.stepTimeoutMaxSec);
 }

@@ -26,7 +26,7 @@ after(async () => {
 
 // A stage whose worker is gone for good (no live job, no heartbeat) with a step left running:
 // the watchdog asks the executor what became of the step before closing the stage, so a step
-// that finished keeps its real result and is never run again (R20, R22).
+// that finished keeps its real result and is never run again.
 const cases: { name: string; step: ScriptedStep | undefined; action: string; stage: string; stepStatus: string; exitCode?: number; detail?: string; log?: RegExp }[] = [
   {
     name: 'a step that exited 0 while its worker was gone is recorded as a success, and so is its stage',

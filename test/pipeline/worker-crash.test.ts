@@ -11,7 +11,7 @@ import type { RunningServer } from '../../src/app/start-server.js';
 import type { WorkerPool } from '../../src/app/start-worker-pool.js';
 import type { Build } from '../../src/domain/build.js';
 
-// R20: kill -9 a `bosun worker` (local executor) in the middle of a step. The step's processes
+// kill -9 a `bosun worker` (local executor) in the middle of a step. The step's processes
 // die with the worker; another worker resumes the stage; steps that completed are not run again;
 // the step that was running is run again only when its spec marks it idempotent, otherwise it
 // ends failed_infra for a person to retry.

@@ -125,7 +125,7 @@ export class DockerExecutor implements Executor {
     return removed;
   }
 
-  /** Per-build resources (network, workspace volume) of this instance's builds `isLive` rejects (R22). */
+  /** Per-build resources (network, workspace volume) of this instance's builds `isLive` rejects (what crashed builds left behind). */
   reapBuilds(isLive: (buildId: string) => boolean): Promise<string[]> {
     return reapOwnedBuilds(this.#opts.docker, this.#opts.instanceId, isLive, (id) => this.cleanupBuild(id));
   }

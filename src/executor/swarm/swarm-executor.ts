@@ -248,7 +248,7 @@ export class SwarmExecutor implements Executor {
     return removed;
   }
 
-  /** Per-build resources (network, workspace volume, image) of this instance's builds `isLive` rejects (R22). */
+  /** Per-build resources (network, workspace volume, image) of this instance's builds `isLive` rejects (what crashed builds left behind). */
   reapBuilds(isLive: (buildId: string) => boolean): Promise<string[]> {
     return reapOwnedBuilds(this.#opts.docker, this.#opts.instanceId, isLive, (id) => this.cleanupBuild(id));
   }
