@@ -108,6 +108,10 @@ export const Step = z.strictObject({
     .optional()
     .describe('Directory to run in, relative to the repository root.'),
   secrets: Secrets.optional().describe('Secrets this step reads, by name (granted to the repository by server config; trusted builds only): files in $BOSUN_SECRETS_DIR (/run/secrets), or also a variable with `{ name, env }`.'),
+  idempotent: z
+    .boolean({ error: 'expected true or false' })
+    .optional()
+    .describe('Safe to run twice. After a crash, a step whose outcome Bosun cannot find out is run again only when this is true; otherwise it fails (failed_infra) for you to retry.'),
 });
 
 export const Service = z.strictObject({

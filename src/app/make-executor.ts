@@ -14,7 +14,10 @@ export function dockerClient(config: ServerConfig): Docker {
   return new Docker({ host: url.hostname, port: Number(url.port || 2375) });
 }
 
-/** Swarm when the engine is a swarm manager, plain Docker when it is not, local without an engine. */
+/**
+ * Swarm when the engine is a swarm manager, plain Docker when it is not, local without an engine.
+ * Every executor gets `limits.killGraceSec` as its grace between SIGTERM and SIGKILL.
+ */
 export async function makeExecutor(config: ServerConfig, log: Logger): Promise<Executor> {
   if (config.executor === 'local') {
     return new LocalExecutor({ instanceId: config.instanceId, dataDir: config.dataDir, log, timeoutGraceMs: config.limits.killGraceSec * 1000 });
@@ -23,6 +26,7 @@ export async function makeExecutor(config: ServerConfig, log: Logger): Promise<E
   const { registry, constraints, unschedulableAfterSec } = config.swarm;
   const executor = await selectExecutor({
     docker: dockerClient(config), preferred: config.executor, instanceId: config.instanceId, dataDir: config.dataDir, log,
+    timeoutGraceMs: config.limits.killGraceSec * 1000,
     swarm: { ...(registry ? { registry } : {}), constraints, unschedulableAfterMs: unschedulableAfterSec * 1000 },
     egress: config.network,
   });

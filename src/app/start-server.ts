@@ -59,7 +59,7 @@ export async function startServer(config: ServerConfig, log: Logger, opts: { pre
       checks.push({ name: 'executor', check: async () => (await docker.ping(), { ok: true, detail: `${workers.executor.name}: engine answers` }) });
     }
     for (const fe of frontends) if (fe.ready) checks.push({ name: fe.name, check: () => fe.ready?.() ?? Promise.resolve({ ok: true }) });
-    const stopWatchdog = startWatchdog(core.deps, core.queue, config.queue.watchdogIntervalMs);
+    const stopWatchdog = startWatchdog(core.deps, core.queue, config.queue.watchdogIntervalMs, workers?.executor);
     const address = await http.listen({ host: config.http.host, port: config.http.port });
     const url = config.http.publicUrl ?? address;
     if (!config.http.publicUrl) config.http.publicUrl = address;

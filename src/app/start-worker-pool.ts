@@ -50,12 +50,9 @@ async function reapOrphans(core: Core, executor: Executor): Promise<void> {
     for (const s of b?.stages ?? []) for (const st of s.steps) if (st.status === 'running') live.add(`${id}/${s.name}/${st.name}`);
   }
   try {
-    const reapBuilds = (executor as Partial<{ reapBuilds(isLive: (id: string) => boolean): Promise<string[]> }>).reapBuilds;
-    if (reapBuilds) {
-      const active = new Set(await core.store.activeIds());
-      const removedBuilds = await reapBuilds.call(executor, (id) => active.has(id));
-      if (removedBuilds.length > 0) core.log.warn({ removed: removedBuilds }, 'Removed per-build resources of finished builds');
-    }
+    const active = new Set(await core.store.activeIds());
+    const removedBuilds = await executor.reapBuilds((id) => active.has(id));
+    if (removedBuilds.length > 0) core.log.warn({ removed: removedBuilds }, 'Removed per-build resources of finished builds');
     const removed = await executor.reap((labels) => live.has(`${labels['bosun.build']}/${labels['bosun.stage']}/${labels['bosun.step']}`));
     if (removed.length > 0) core.log.warn({ removed }, 'Removed orphaned step resources');
   } catch (err) {

@@ -26,6 +26,8 @@ export interface PlanStep {
    * from server config at run time, for trusted builds of repositories granted them.
    */
   secrets?: PlanSecret[];
+  /** Safe to run again when its fate after a crash is unknown (`idempotent: true`); absent = false. */
+  idempotent?: boolean;
 }
 
 export interface PlanSecret {

@@ -19,6 +19,13 @@
  *   service). It is idempotent: safe twice, safe after a failed start, safe concurrently.
  * - `reap(keep)` removes resources this Bosun instance created that `keep` does not claim
  *   (reconciliation after a crash, R22). Resources carry the labels in `StepSpec.labels`.
+ * - `reapBuilds(isLive)` removes the per-build resources (see `cleanupBuild`) of builds `isLive`
+ *   rejects: what builds that crashed before `cleanupBuild` left behind. Returns the build IDs.
+ * - After a crash (resume): `inspectRef(ref)` says what became of a step an earlier process
+ *   started, without changing it; `reattach(ref, timeoutSec)` takes it back, when the executor
+ *   can: a handle like `start`'s whose output is the step's whole output from its beginning
+ *   (as far as the engine kept it) and whose `wait()` gives its real outcome (at once when it
+ *   had already ended). `timeoutSec` counts from the step's own start.
  * - `cleanupBuild(buildId)` removes what the executor made once per build and shared by its
  *   steps (container executors: the build's network and workspace volume). Call it when the
  *   build is finished, after its steps were destroyed. Idempotent; a no-op when nothing exists.
@@ -37,6 +44,12 @@ export interface Executor {
   destroyRef(ref: string): Promise<void>;
   /** Remove owned resources not claimed by `keep` (given the resource's labels). Returns refs removed. */
   reap(keep: (labels: Record<string, string>) => boolean): Promise<string[]>;
+  /** Remove the per-build resources of builds `isLive` rejects. Returns the build IDs cleaned. */
+  reapBuilds(isLive: (buildId: string) => boolean): Promise<string[]>;
+  /** What became of the step behind `ref` (started by this or an earlier process). Read-only. */
+  inspectRef(ref: string): Promise<StepFate>;
+  /** A handle over the step behind `ref`, from its first byte of output; undefined when not possible. */
+  reattach(ref: string, timeoutSec: number): Promise<StepHandle | undefined>;
   /** Remove the per-build resources shared by the build's steps (network, workspace volume). */
   cleanupBuild(buildId: string): Promise<void>;
   /** Release connections and timers. */
@@ -125,6 +138,20 @@ export interface StepOutcome {
   /** Where it ran, when the executor places steps on nodes. */
   node?: StepNode;
   /** What happened, in a sentence, when `reason` needs one (`node_lost`: which node, how). */
+  detail?: string;
+}
+
+/**
+ * What became of a step, as its executor can tell after a crash:
+ * - `running`: it still runs;
+ * - `exited`: it ended by itself with `exitCode` (`reason: 'oom'` when the kernel killed it);
+ * - `gone`: nothing to tell by (removed, never started, or its process died with its worker).
+ *   `detail` says which, when the executor knows.
+ */
+export interface StepFate {
+  state: 'running' | 'exited' | 'gone';
+  exitCode?: number;
+  reason?: 'oom';
   detail?: string;
 }
 

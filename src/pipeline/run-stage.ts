@@ -7,7 +7,8 @@ import { CodedError, StageBusyError } from '../errors.js';
 import type { WorkerDeps } from './pipeline-deps.js';
 import { setBuildStatus, setStageStatus, setStepStatus, nowIso } from './transition.js';
 import { ensureWorkspace } from './workspace.js';
-import { runStep, type StepResult } from './run-step.js';
+import { runStep, type RunStepInput, type StepResult } from './run-step.js';
+import { resumeStep } from './resume-step.js';
 import { reachCheckpoint } from './reach-checkpoint.js';
 import { acquireStageResources, waitingOnResources, type HeldResources } from '../leases/stage-leases.js';
 import { leaseForCheckpoint, releaseCheckpointLease } from '../leases/checkpoint-leases.js';
@@ -15,8 +16,9 @@ import { leaseForCheckpoint, releaseCheckpointLease } from '../leases/checkpoint
 /**
  * Verb (on a worker): run one stage's steps in order. Safe under at-least-once delivery
  * (R20): steps that already succeeded are skipped, a step left `running` by a dead worker is
- * destroyed and run again, and a job for a stage that is no longer queued/running, or for an
- * older attempt, does nothing.
+ * settled by what its executor says became of it (`resumeStep`: re-attached and its real result
+ * recorded, or run again only when idempotent), and a job for a stage that is no longer
+ * queued/running, or for an older attempt, does nothing.
  */
 export async function runStage(deps: WorkerDeps, buildId: string, stageName: string, attempt: number): Promise<void> {
   const log = deps.log.child({ buildId, stage: stageName });
@@ -62,20 +64,23 @@ export async function runStage(deps: WorkerDeps, buildId: string, stageName: str
       const current = findStep(latest, stageName, planned.name);
       if (!current || current.status === 'success') continue;
       if (cancelled || latest.status === 'cancelled') {
+        // A step a dead worker left running was cancelled meanwhile: remove what is left of it.
+        if (current.status === 'running' && current.executorRef && current.executor === deps.executor.name) {
+          await deps.executor.destroyRef(current.executorRef).catch((err: unknown) => log.warn({ err }, 'Could not destroy the earlier run'));
+        }
         outcome = 'cancelled';
         break;
       }
-      if (current.status === 'running' && current.executorRef) {
-        log.warn({ step: current.name, ref: current.executorRef }, 'Step was running when its worker died; running it again');
-        await deps.executor.destroyRef(current.executorRef).catch((err: unknown) => log.warn({ err }, 'Could not destroy the earlier run'));
-      }
-      const result: StepResult = await runStep(deps, {
+      const input: RunStepInput = {
         build: latest, stage: stageName, step: planned.name, workspace, stageEnv: held.env,
         onStarted: (stop) => {
           stopCurrent = stop;
           if (cancelled) stop();
         },
-      });
+      };
+      // A step left running by a worker that died is settled first, and run again only if safe.
+      const resumed = current.status === 'running' ? await resumeStep(deps, input) : { runAgain: '' };
+      const result: StepResult = 'runAgain' in resumed ? await runStep(deps, { ...input, ...(resumed.runAgain ? { note: resumed.runAgain } : {}) }) : resumed;
       stopCurrent = null;
       if (result.status !== 'success') {
         outcome = result.status;

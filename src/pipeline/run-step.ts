@@ -6,7 +6,7 @@ import type { PlanStep } from '../domain/plan.js';
 import { labelKeys } from '../executor/executor.js';
 import { CodedError } from '../errors.js';
 import { StepLogWriter } from '../logs/step-log-writer.js';
-import type { WorkerDeps } from './pipeline-deps.js';
+import type { PipelineDeps, WorkerDeps } from './pipeline-deps.js';
 import { setStepStatus, nowIso, type StepEnd } from './transition.js';
 import { stepPlacement } from './step-placement.js';
 import { auditDelivery, deliveryNotes, stepSecrets } from './step-secrets.js';
@@ -25,6 +25,8 @@ export interface RunStepInput {
   stageEnv?: Record<string, string>;
   /** Called once the step is running, with a function that stops it (cancel). */
   onStarted(stop: () => void): void;
+  /** A line of Bosun's own the step's (new) log starts with (why it runs again). */
+  note?: string;
 }
 
 /**
@@ -33,7 +35,6 @@ export interface RunStepInput {
  */
 export async function runStep(deps: WorkerDeps, input: RunStepInput): Promise<StepResult> {
   const { build, stage, step } = input;
-  const log = deps.log.child({ buildId: build.id, stage, step });
   const planned = findStep(build, stage, step);
   const stagePlan = findStage(build, stage);
   if (!planned || !stagePlan) throw new Error(`step ${stage}/${step} is not in build #${build.id}`);
@@ -58,15 +59,8 @@ export async function runStep(deps: WorkerDeps, input: RunStepInput): Promise<St
   const placement = stepPlacement(deps.config.swarm, current, stage);
   if (placement) spec.placement = placement;
 
-  const writer = new StepLogWriter(
-    {
-      append: async (firstLine, lines) => {
-        await deps.logs.append(build.id, stage, step, firstLine, lines);
-        await deps.bus.publish({ type: 'log.chunk', buildId: build.id, stage, step, lines, firstLine });
-      },
-    },
-    deps.secrets,
-  );
+  const writer = stepLogWriter(deps, build.id, stage, step);
+  if (input.note) writer.note(input.note);
 
   // Once, before the step's own output: what its traffic may reach (a refused connection explained).
   if (deps.executor.network) writer.note(`bosun: network ${deps.executor.network}`);
@@ -81,7 +75,7 @@ export async function runStep(deps: WorkerDeps, input: RunStepInput): Promise<St
       writer.note(`bosun: step could not start: ${err.message}`);
       await writer.close();
       await deps.logs.finish(build.id, stage, step);
-      await record(deps, build.id, stage, step, 'failed', { exitCode: -1, reason: 'start_failed' });
+      await recordStep(deps, build.id, stage, step, 'failed', { exitCode: -1, reason: 'start_failed' });
       return { status: 'failed' };
     }
     throw err;
@@ -92,10 +86,28 @@ export async function runStep(deps: WorkerDeps, input: RunStepInput): Promise<St
     st.executorRef = handle.ref;
     return [];
   });
+  return followStep(deps, { buildId: build.id, stage, step, onStarted: input.onStarted }, handle, writer);
+}
 
+/** The step a handle runs, for `followStep`. */
+export interface FollowedStep {
+  buildId: string;
+  stage: string;
+  step: string;
+  /** Called at once with a function that stops the step (cancel). */
+  onStarted(stop: () => void): void;
+}
+
+/**
+ * Follows a started (or re-attached) step to its end: its output into `writer`, then its
+ * outcome recorded on the step (which must be `running`), and the step destroyed.
+ */
+export async function followStep(deps: PipelineDeps, at: FollowedStep, handle: StepHandle, writer: StepLogWriter, notes: string[] = []): Promise<StepResult> {
+  const { buildId, stage, step } = at;
+  const log = deps.log.child({ buildId, stage, step });
   const grace = deps.config.limits.killGraceSec * 1000;
   let stopRequested = false;
-  input.onStarted(() => {
+  at.onStarted(() => {
     stopRequested = true;
     void handle.stop(grace).catch((err: unknown) => log.warn({ err }, 'Stopping the step failed'));
   });
@@ -107,18 +119,19 @@ export async function runStep(deps: WorkerDeps, input: RunStepInput): Promise<St
     })();
     outcome = await handle.wait();
     await pump;
+    for (const note of notes) writer.note(note);
     if (outcome.reason === 'node_lost') {
-      writer.note(`bosun: ${outcome.detail ?? 'the node running this step was lost'}; the step failed for an infrastructure reason and was not run again (retry it with \`/ci retry ${build.id} --failed\`)`);
+      writer.note(`bosun: ${outcome.detail ?? 'the node running this step was lost'}; the step failed for an infrastructure reason and was not run again (retry it with \`/ci retry ${buildId} --failed\`)`);
     }
     if (outcome.reason === 'unschedulable') writer.note(`bosun: the step never started: ${outcome.detail ?? 'no node could take it'}`);
   } finally {
     await writer.close().catch((err: unknown) => log.warn({ err }, 'Writing the step log failed'));
-    await deps.logs.finish(build.id, stage, step).catch((err: unknown) => log.warn({ err }, 'Archiving the step log failed'));
+    await deps.logs.finish(buildId, stage, step).catch((err: unknown) => log.warn({ err }, 'Archiving the step log failed'));
     await handle.destroy().catch((err: unknown) => log.warn({ err }, 'Destroying the step failed'));
   }
 
   const status = statusOf(outcome, stopRequested);
-  await record(deps, build.id, stage, step, status, {
+  await recordStep(deps, buildId, stage, step, status, {
     exitCode: outcome.exitCode,
     ...(outcome.reason ? { reason: outcome.reason } : {}),
     ...(outcome.detail ? { detail: outcome.detail } : {}),
@@ -128,14 +141,28 @@ export async function runStep(deps: WorkerDeps, input: RunStepInput): Promise<St
   return { status };
 }
 
-function statusOf(outcome: StepOutcome, stopRequested: boolean): StepResult['status'] {
+/** A writer of the step's log: redacted lines into the log store and the event stream. */
+export function stepLogWriter(deps: Pick<WorkerDeps, 'logs' | 'bus' | 'secrets'>, buildId: string, stage: string, step: string): StepLogWriter {
+  return new StepLogWriter(
+    {
+      append: async (firstLine, lines) => {
+        await deps.logs.append(buildId, stage, step, firstLine, lines);
+        await deps.bus.publish({ type: 'log.chunk', buildId, stage, step, lines, firstLine });
+      },
+    },
+    deps.secrets,
+  );
+}
+
+export function statusOf(outcome: StepOutcome, stopRequested = false): StepResult['status'] {
   if (outcome.reason === 'cancelled' || (stopRequested && outcome.exitCode !== 0)) return 'cancelled';
   if (outcome.reason === 'node_lost' || outcome.reason === 'unschedulable') return 'failed_infra';
   return outcome.exitCode === 0 && !outcome.reason ? 'success' : 'failed';
 }
 
-async function record(
-  deps: WorkerDeps, buildId: string, stage: string, step: string,
+/** Records how a `running` step ended (nothing when it is no longer running). */
+export async function recordStep(
+  deps: Pick<WorkerDeps, 'store'>, buildId: string, stage: string, step: string,
   status: StepResult['status'], extra: StepEnd,
 ): Promise<void> {
   await deps.store.update(buildId, (b) => {
@@ -144,6 +171,11 @@ async function record(
     if (!s || !st || st.status !== 'running') return null;
     return setStepStatus(b, s, st, status, nowIso(), extra);
   });
+}
+
+/** A step's timeout as it runs: the spec's, clamped by the server's maximum. */
+export function timeoutSecOf(deps: Pick<WorkerDeps, 'config'>, plan: PlanStep): number {
+  return Math.min(plan.timeoutSec, deps.config.limits.stepTimeoutMaxSec);
 }
 
 function stepSpecFor(deps: WorkerDeps, build: Build, stage: string, plan: PlanStep, workspace: string, stageEnv: Record<string, string> = {}): StepSpec {
@@ -158,7 +190,7 @@ function stepSpecFor(deps: WorkerDeps, build: Build, stage: string, plan: PlanSt
     env: { ...plan.env, ...stageEnv, ...buildEnv(deps, build, stage, step) },
     workspace,
     workdir: plan.workdir,
-    timeoutSec: Math.min(plan.timeoutSec, limits.stepTimeoutMaxSec),
+    timeoutSec: timeoutSecOf(deps, plan),
     limits: { cpus: limits.cpus, memoryBytes: limits.memoryMb * 1024 * 1024, pids: limits.pids },
     labels: {
       [labelKeys.managed]: 'true',

@@ -4,6 +4,8 @@ import type { PipelineDeps } from './pipeline-deps.js';
 import { finishStage } from './run-stage.js';
 import { decideCheckpoint } from './decide-checkpoint.js';
 import { routingLabels } from './step-placement.js';
+import type { Executor } from '../executor/executor.js';
+import { settleLostStage } from './settle-lost-stage.js';
 
 /** What the watchdog asks of the queue about a stage's job. */
 export interface StageJobInspector {
@@ -15,14 +17,17 @@ const liveJobStates = new Set(['active', 'waiting', 'delayed', 'prioritized', 'w
 
 /**
  * Finishes off what workers left behind, independently of them (R17, R20, R22):
- * - a stage `running` whose job is gone or failed and whose heartbeat stopped → `failed_infra`;
+ * - a stage `running` whose job is gone or failed and whose heartbeat stopped → its steps left
+ *   running settled by what `executor` (when this process has one) says became of them
+ *   (`settleLostStage`: a finished step keeps its real result; one still running is waited
+ *   for), then the stage closed with that outcome (`failed_infra` when unknown);
  * - a stage `queued` whose job is gone → queued again (idempotent job id);
  * - a build `queued` with no plan and no recent change → advanced again;
  * - a build not finished whose stages are all past running (none queued, running or waiting)
  *   and none ended recently → advanced again (the advance after its last stage was lost).
  * Returns what it did, for logs and tests.
  */
-export async function watchdogPass(deps: PipelineDeps, jobs: StageJobInspector, staleMs: number): Promise<string[]> {
+export async function watchdogPass(deps: PipelineDeps, jobs: StageJobInspector, staleMs: number, executor?: Executor): Promise<string[]> {
   const actions: string[] = [];
   for (const build of await deps.store.getMany(await deps.store.activeIds())) {
     if (!build || isTerminal(build.status)) continue;
@@ -60,10 +65,15 @@ export async function watchdogPass(deps: PipelineDeps, jobs: StageJobInspector, 
       }
       const current = await deps.store.get(id);
       if (!current || findStage(current, stage.name)?.status !== 'running') continue;
-      await finishStage(deps, id, stage.name, 'failed_infra');
+      const outcome = await settleLostStage(deps, executor, id, stage.name);
+      if (outcome === 'wait') {
+        actions.push(`waiting ${id}/${stage.name}`);
+        continue;
+      }
+      await finishStage(deps, id, stage.name, outcome);
       await deps.queue.advance(id);
-      deps.log.warn({ buildId: id, stage: stage.name, jobState: state }, 'Stage lost its worker; marked failed_infra');
-      actions.push(`failed ${id}/${stage.name}`);
+      deps.log.warn({ buildId: id, stage: stage.name, jobState: state, outcome }, 'Stage lost its worker; closed');
+      actions.push(`${outcome === 'failed_infra' ? 'failed' : `settled ${outcome}`} ${id}/${stage.name}`);
     }
   }
   return actions;
@@ -74,12 +84,12 @@ async function hasRecentHeartbeat(jobs: StageJobInspector, buildId: string, stag
   return beat !== null && Date.now() - beat < staleMs;
 }
 
-export function startWatchdog(deps: PipelineDeps, jobs: StageJobInspector, intervalMs: number): () => void {
+export function startWatchdog(deps: PipelineDeps, jobs: StageJobInspector, intervalMs: number, executor?: Executor): () => void {
   let running = false;
   const timer = setInterval(() => {
     if (running) return;
     running = true;
-    watchdogPass(deps, jobs, Math.max(intervalMs * 3, 10_000))
+    watchdogPass(deps, jobs, Math.max(intervalMs * 3, 10_000), executor)
       .catch((err: unknown) => deps.log.warn({ err }, 'Watchdog pass failed'))
       .finally(() => {
         running = false;

@@ -8,6 +8,7 @@ import { CodedError, StageBusyError } from '../errors.js';
 const stageBusyDelayMs = 2000;
 import { advanceBuild } from '../pipeline/advance-build.js';
 import { runStage, finishStage } from '../pipeline/run-stage.js';
+import { settleLostStage } from '../pipeline/settle-lost-stage.js';
 import type { WorkerDeps } from '../pipeline/pipeline-deps.js';
 import { removeWorkspace } from '../pipeline/workspace.js';
 import { BackgroundCleanup } from './background-cleanup.js';
@@ -104,10 +105,14 @@ export function startWorkers(deps: WorkerDeps, opts: WorkerOptions): RunningWork
   };
 }
 
+/** A stage whose job failed for good: its steps settled (`settleLostStage`), then the stage closed. */
 async function failStage(deps: WorkerDeps, job: StageJob): Promise<void> {
   const build = await deps.store.get(job.buildId);
   if (!build || build.attempt !== job.attempt) return;
-  await finishStage(deps, job.buildId, job.stage, 'failed_infra');
+  const outcome = await settleLostStage(deps, deps.executor, job.buildId, job.stage);
+  // A step still running is the watchdog's to wait for (the stage has no job any more).
+  if (outcome === 'wait') return;
+  await finishStage(deps, job.buildId, job.stage, outcome);
   await deps.queue.advance(job.buildId);
 }
 

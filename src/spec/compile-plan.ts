@@ -111,6 +111,7 @@ function compileStep(spec: BuildSpec, step: Step, defaults: PlanDefaults, stageS
     timeoutSec: timeoutSec ?? defaults.timeoutSec ?? DEFAULT_STEP_TIMEOUT_SEC,
     workdir: normalizeWorkdir(step.workdir),
     ...(secrets.length ? { secrets } : {}),
+    ...(step.idempotent ? { idempotent: true } : {}),
   };
 }
 

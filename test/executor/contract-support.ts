@@ -20,6 +20,8 @@ export interface ContractHarness {
   buildResources(buildId: string): Promise<string[]>;
   /** Container executors: the isolation settings of the real container/service behind `ref`. */
   inspectIsolation?(ref: string): Promise<IsolationFacts>;
+  /** Whether a step can be taken back after its handle's process died (`reattach`); local cannot. */
+  reattaches?: boolean;
   /** Whether the executor makes per-build resources (network, volume); local makes none. */
   perBuildResources: boolean;
   /** Sweep per-build resources of builds `isLive` rejects. */

@@ -156,6 +156,79 @@ export function runExecutorContract(name: string, makeExecutor: () => Promise<Co
       await output;
     });
 
+    it('inspectRef says running while a step runs; afterwards its real exit code (containers) or gone (local); gone once destroyed', caseOptions, async () => {
+      const handle = await h.executor.start(spec({ commands: ['sleep 2', 'exit 3'] }));
+      const output = collect(handle.output);
+
+      const running = await h.executor.inspectRef(handle.ref);
+      await handle.wait();
+      const ended = await h.executor.inspectRef(handle.ref);
+      await handle.destroy();
+      const destroyed = await h.executor.inspectRef(handle.ref);
+      await output;
+
+      assert.equal(running.state, 'running');
+      assert.deepEqual(ended, h.reattaches ? { state: 'exited', exitCode: 3 } : { state: 'gone', detail: ended.detail });
+      assert.equal(destroyed.state, 'gone');
+    });
+
+    it('reattach takes a running step back from a dead handle: its whole output from the first line and its real outcome', caseOptions, async (t) => {
+      if (!h.reattaches) {
+        t.skip('a local step cannot be re-attached');
+        return;
+      }
+      // The first handle's reader is never used: as if its worker had died.
+      const first = await h.executor.start(spec({ commands: ['echo before', 'sleep 3', 'echo after >&2', 'exit 4'] }));
+      await waitFor('the step to run', async () => (await h.executor.inspectRef(first.ref)).state === 'running');
+
+      const again = await h.executor.reattach(first.ref, 60);
+      assert.ok(again, 'a running step can be re-attached');
+      const [outcome, out] = await Promise.all([again.wait(), collect(again.output)]);
+      await again.destroy();
+      await first.destroy();
+
+      assert.deepEqual(outcome, { exitCode: 4 });
+      assert.equal(out.stdout, '+ echo before\nbefore\n+ sleep 3\n+ echo after >&2\n+ exit 4\n');
+      assert.equal(out.stderr, 'after\n');
+      assert.equal((await h.executor.inspectRef(first.ref)).state, 'gone');
+      assert.equal(await h.executor.reattach(first.ref, 60), undefined, 'nothing to re-attach once destroyed');
+    });
+
+    it('reattach to a step that already ended gives its outcome at once and its whole output', caseOptions, async (t) => {
+      if (!h.reattaches) {
+        t.skip('a local step cannot be re-attached');
+        return;
+      }
+      const first = await h.executor.start(spec({ commands: ['echo done'] }));
+      await first.wait();
+
+      const again = await h.executor.reattach(first.ref, 60);
+      assert.ok(again);
+      const [outcome, out] = await Promise.all([again.wait(), collect(again.output)]);
+      await again.destroy();
+      await first.destroy();
+
+      assert.deepEqual(outcome, { exitCode: 0 });
+      assert.equal(out.stdout, '+ echo done\ndone\n');
+    });
+
+    it('a re-attached step is held to what is left of its timeout', caseOptions, async (t) => {
+      if (!h.reattaches) {
+        t.skip('a local step cannot be re-attached');
+        return;
+      }
+      const first = await h.executor.start(spec({ commands: ['sleep 300'] }));
+      await waitFor('the step to run', async () => (await h.executor.inspectRef(first.ref)).state === 'running');
+
+      const again = await h.executor.reattach(first.ref, 3);
+      assert.ok(again);
+      const [outcome] = await Promise.all([again.wait(), collect(again.output)]);
+      await again.destroy();
+      await first.destroy();
+
+      assert.equal(outcome.reason, 'timeout');
+    });
+
     it('a start that fails (missing image or bad workdir) throws a coded error and leaves nothing', caseOptions, async () => {
       const failBuild = `${buildId}bad`;
       const bad = h.enforcesMemory

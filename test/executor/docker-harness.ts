@@ -65,8 +65,8 @@ export async function buildResources(docker: Docker, buildId: string): Promise<s
 }
 
 /** Remove everything this test run's instance created, by label. */
-export async function sweepInstance(docker: Docker): Promise<void> {
-  const label = JSON.stringify({ label: [`${labelKeys.instance}=${testInstanceId}`] });
+export async function sweepInstance(docker: Docker, instanceId = testInstanceId): Promise<void> {
+  const label = JSON.stringify({ label: [`${labelKeys.instance}=${instanceId}`] });
   const info = (await docker.info()) as { Swarm?: { ControlAvailable?: boolean } };
   if (info.Swarm?.ControlAvailable) {
     for (const service of await docker.listServices({ filters: label })) await docker.getService(service.ID).remove().catch(() => undefined);
@@ -80,7 +80,7 @@ export async function sweepInstance(docker: Docker): Promise<void> {
   for (const v of volumes ?? []) await docker.getVolume(v.Name).remove().catch(() => undefined);
   // Swarm-scoped bridges cannot carry labels: sweep this run's networks by name, then the labelled config networks.
   const networks = await docker.listNetworks();
-  const ours = networks.filter((n) => n.Name.startsWith(`bosun-${testInstanceId.toLowerCase()}`.slice(0, 26)));
+  const ours = networks.filter((n) => n.Name.startsWith(`bosun-${instanceId.toLowerCase()}`.slice(0, 26)));
   for (const n of ours) await docker.getNetwork(n.Id).remove().catch(() => undefined);
   await new Promise((resolve) => setTimeout(resolve, 500));
   for (const n of await docker.listNetworks({ filters: label })) await docker.getNetwork(n.Id).remove().catch(() => undefined);

@@ -17,6 +17,7 @@ if (docker) {
       baseImage,
       enforcesMemory: true,
       perBuildResources: true,
+      reattaches: true,
       reapBuilds: (isLive) => executor.reapBuilds(isLive),
       stepResources: (buildId) => stepContainers(engine, buildId),
       buildResources: (buildId) => buildResources(engine, buildId),

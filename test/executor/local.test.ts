@@ -49,7 +49,10 @@ async function liveSteps(dataDir: string, buildId: string): Promise<string[]> {
   const dir = join(dataDir, 'local-steps');
   const live: string[] = [];
   for (const name of safeReaddir(dir)) {
-    const entry = JSON.parse(await readFile(join(dir, name), 'utf8')) as { ref: string; labels: Record<string, string> };
+    // Steps of cases running beside this one may be destroyed (their file removed) meanwhile.
+    const text = await readFile(join(dir, name), 'utf8').catch(() => undefined);
+    if (text === undefined) continue;
+    const entry = JSON.parse(text) as { ref: string; labels: Record<string, string> };
     if (entry.labels[labelKeys.build] !== buildId) continue;
     const pgid = Number(entry.ref.split(':')[2]);
     if (groupAlive(pgid)) live.push(entry.ref);

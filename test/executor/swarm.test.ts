@@ -20,6 +20,7 @@ if (docker) {
       baseImage,
       enforcesMemory: true,
       perBuildResources: true,
+      reattaches: true,
       reapBuilds: (isLive) => executor.reapBuilds(isLive),
       stepResources: (buildId) => stepServices(engine, buildId),
       buildResources: (buildId) => buildResources(engine, buildId),

@@ -39,7 +39,7 @@ test('a stage resumed on another worker after kill -9 takes over its device with
   const started = join(dir, 'rig-started');
   const repo = await makeRepo(dir, 'rig-job', {
     'bosun.yml': ['version: 1', 'image: any', 'stages:', '  hil:', '    resources: [{ pool: rig, attributes: [] }]',
-      '    steps:', '      - name: flash', '        run:', `          - 'if [ ! -f ${started} ]; then touch ${started}; sleep 600; fi'`,
+      '    steps:', '      - name: flash', '        idempotent: true', '        run:', `          - 'if [ ! -f ${started} ]; then touch ${started}; sleep 600; fi'`,
       '          - echo "lease $BOSUN_RESOURCE_RIG_LEASE token $BOSUN_RESOURCE_RIG_TOKEN"', ''].join('\n'),
   });
   h.server.core.config.repos['rig-job'] = { url: repo.url, defaultBranch: 'master', secrets: [] };

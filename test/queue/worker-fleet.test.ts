@@ -34,7 +34,8 @@ before(async () => {
     'bosun.yml': [
       'version: 1', 'image: any', 'stages:', '  test:', '    steps:',
       '      - name: record', `        run: echo "$BOSUN_BUILD_ID $BOSUN_WORKER_ID" >> ${record}`,
-      '      - name: work', '        run: sleep 1',
+      // Safe to run again: the killed worker's `work` step runs again on another worker.
+      '      - name: work', '        idempotent: true', '        run: sleep 1',
       '  mac:', '    labels: [macos]', '    needs: [test]', '    steps:',
       '      - name: where', `        run: echo "$BOSUN_BUILD_ID mac $BOSUN_WORKER_LABELS" >> ${record}-mac`, '',
     ].join('\n'),

@@ -1,11 +1,11 @@
 import type Docker from 'dockerode';
 import type { Logger } from '../../logger.js';
-import { labelKeys, type Executor, type StepHandle, type StepSpec } from '../executor.js';
+import { labelKeys, type Executor, type StepFate, type StepHandle, type StepSpec } from '../executor.js';
 import { workingDirectory } from '../working-directory.js';
 import { BuildNetworks } from '../container/build-network.js';
 import { describePolicy, needsRules, proxyEnv, type NetworkConfig } from '../container/egress-policy.js';
 import { EgressRules } from '../container/egress-rules.js';
-import { engineError, ignoreNotFound } from '../container/docker-errors.js';
+import { engineError, ignoreNotFound, statusCode } from '../container/docker-errors.js';
 import { reapOwnedBuilds } from '../container/owned-builds.js';
 import { resolveImage } from '../container/resolve-image.js';
 import { stepLabels, stepResourceName } from '../container/resource-names.js';
@@ -37,6 +37,9 @@ export interface DockerExecutorOptions {
  * - Isolation: see `toContainerSpec` (R15, R16, R18).
  * - `ref` is `docker:<containerId>`; `destroyRef` force-removes it (404 is success).
  * - `reap` force-removes step containers labelled with this instance that `keep` rejects.
+ * - `inspectRef`: the container's state (`running`; `exited` with `State.ExitCode`, `oom` from
+ *   `State.OOMKilled`; `gone` when removed or never started). `reattach` follows the container's
+ *   log from its first line and waits for its exit; the timeout counts from `State.StartedAt`.
  * - A failed `start` removes the container it created before throwing.
  * - Secrets: written to the step's stdin right after start and read by its script into the
  *   /run/secrets tmpfs (see `toContainerSpec`); stdin then ends, so the commands see EOF.
@@ -77,7 +80,7 @@ export class DockerExecutor implements Executor {
       container = await docker.createContainer(options);
       const secrets = spec.secrets ?? [];
       const attached = await container.attach({ stream: true, stdout: true, stderr: true, hijack: true, ...(secrets.length ? { stdin: true } : {}) });
-      const step = new DockerStep(container, attached, { timeoutSec: spec.timeoutSec, timeoutGraceMs: this.#opts.timeoutGraceMs ?? 10_000 });
+      const step = DockerStep.attached(container, attached, { timeoutSec: spec.timeoutSec, timeoutGraceMs: this.#opts.timeoutGraceMs ?? 10_000 });
       handle = step;
       await container.start();
       if (secrets.length) await writeAndClose(attached as NodeJS.ReadWriteStream, secretsPayload(secrets));
@@ -96,6 +99,35 @@ export class DockerExecutor implements Executor {
     await ignoreNotFound(() => this.#opts.docker.getContainer(id).remove({ force: true }));
   }
 
+  async inspectRef(ref: string): Promise<StepFate> {
+    const info = await this.#inspect(ref);
+    return info ? fateOf(info) : { state: 'gone', detail: 'its container no longer exists' };
+  }
+
+  async reattach(ref: string, timeoutSec: number): Promise<StepHandle | undefined> {
+    const info = await this.#inspect(ref);
+    if (!info) return undefined;
+    const fate = fateOf(info);
+    if (fate.state === 'gone') return undefined;
+    const startedAt = Date.parse(info.State.StartedAt);
+    const elapsedMs = Number.isFinite(startedAt) ? Date.now() - startedAt : 0;
+    return DockerStep.reattached(this.#opts.docker, this.#opts.docker.getContainer(info.Id), {
+      running: fate.state === 'running',
+      remainingMs: timeoutSec * 1000 - elapsedMs,
+      timeoutGraceMs: this.#opts.timeoutGraceMs ?? 10_000,
+    });
+  }
+
+  async #inspect(ref: string): Promise<Docker.ContainerInspectInfo | undefined> {
+    const id = ref.startsWith('docker:') ? ref.slice('docker:'.length) : ref;
+    try {
+      return await this.#opts.docker.getContainer(id).inspect();
+    } catch (err) {
+      if (statusCode(err) === 404) return undefined;
+      throw engineError(`could not inspect step container ${id}`, err);
+    }
+  }
+
   async reap(keep: (labels: Record<string, string>) => boolean): Promise<string[]> {
     const { docker, instanceId } = this.#opts;
     const containers = await docker.listContainers({ all: true, filters: JSON.stringify({ label: [`${labelKeys.managed}=true`, `${labelKeys.instance}=${instanceId}`] }) });
@@ -111,11 +143,7 @@ export class DockerExecutor implements Executor {
     return removed;
   }
 
-  /**
-   * Remove the per-build resources (network, workspace volume) of this instance's builds that
-   * `isLive` rejects: what builds that crashed before `cleanupBuild` left behind (R22).
-   * Returns the build IDs cleaned. Not part of `Executor`: only container executors have these.
-   */
+  /** Per-build resources (network, workspace volume, egress rules) of this instance's builds `isLive` rejects (what crashed builds left behind, R22). */
   async reapBuilds(isLive: (buildId: string) => boolean): Promise<string[]> {
     const cleaned = await reapOwnedBuilds(this.#opts.docker, this.#opts.instanceId, isLive, (id) => this.cleanupBuild(id));
     const rulesOnly = await this.#networks.sweepRules(isLive);
@@ -139,4 +167,12 @@ function writeAndClose(stream: NodeJS.ReadWriteStream, payload: Buffer): Promise
       resolve();
     });
   });
+}
+
+/** A container's state as a step's fate. A container created but never started never ran. */
+function fateOf(info: Docker.ContainerInspectInfo): StepFate {
+  const { Status: status, ExitCode: exitCode, OOMKilled: oom } = info.State;
+  if (status === 'running' || status === 'paused' || status === 'restarting') return { state: 'running' };
+  if (status === 'exited' || status === 'dead') return oom && exitCode !== 0 ? { state: 'exited', exitCode, reason: 'oom' } : { state: 'exited', exitCode };
+  return { state: 'gone', detail: status === 'created' ? 'its container was never started' : `its container is ${status}` };
 }

@@ -1,13 +1,14 @@
+import { existsSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Logger } from '../../logger.js';
-import { labelKeys, secretsDirVariable, type Executor, type StepHandle, type StepSpec } from '../executor.js';
+import { labelKeys, secretsDirVariable, type Executor, type StepFate, type StepHandle, type StepSpec } from '../executor.js';
 import { workingDirectory } from '../working-directory.js';
 import { secretsPreamble } from '../secret-script.js';
 import { removeSecretFiles, writeSecretFiles } from './local-secrets.js';
 import { LocalRegistry } from './local-registry.js';
-import { parseLocalRef, signalLocalRef } from './local-ref.js';
+import { parseLocalRef, processStartTime, signalLocalRef } from './local-ref.js';
 import { LocalStep } from './local-step.js';
 
 export interface LocalExecutorOptions {
@@ -19,6 +20,11 @@ export interface LocalExecutorOptions {
   path?: string;
   /** Grace between SIGTERM and SIGKILL when a step times out (default 10 s, R17). */
   timeoutGraceMs?: number;
+  /**
+   * util-linux `setpriv`, which makes a step's process group die with its worker (default: the
+   * first of /usr/bin/setpriv and /bin/setpriv that exists; `false`: do without).
+   */
+  setpriv?: string | false;
 }
 
 const defaultPath = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
@@ -34,7 +40,13 @@ const defaultPath = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bi
  *   group are killed when the shell exits.
  * - No isolation and no memory, CPU or pids limits: `spec.limits` is ignored. Use it only for
  *   trusted repositories or on a dedicated worker machine.
+ * - Steps die with their worker: the group's leader gets a parent-death signal (`setpriv
+ *   --pdeathsig`, util-linux) and kills its group. Without `setpriv` (not Linux), a step whose
+ *   worker was killed runs on until the next worker's resume or reap kills it.
  * - `ref` is `local:<pid>:<pgid>:<starttime>`; `destroyRef` kills that group from any process.
+ * - After a crash: `inspectRef` says `running` while the group's leader still lives, else
+ *   `gone` (a process that is not our child leaves no exit status to read); `reattach` is never
+ *   possible (the step's output pipes went with the worker that died).
  * - `reap`: processes carry no labels, so each started step is recorded in
  *   `<dataDir>/local-steps/` with its labels until destroyed; `reap` kills the recorded steps of
  *   this instance that `keep` does not claim.
@@ -48,10 +60,12 @@ export class LocalExecutor implements Executor {
   readonly name = 'local' as const;
   readonly #opts: LocalExecutorOptions;
   readonly #registry: LocalRegistry;
+  readonly #setpriv: string | undefined;
 
   constructor(opts: LocalExecutorOptions) {
     this.#opts = opts;
     this.#registry = new LocalRegistry(opts.dataDir);
+    this.#setpriv = opts.setpriv === false ? undefined : (opts.setpriv ?? ['/usr/bin/setpriv', '/bin/setpriv'].find((p) => existsSync(p)));
   }
 
   async start(spec: StepSpec): Promise<StepHandle> {
@@ -74,6 +88,7 @@ export class LocalExecutor implements Executor {
         env,
         timeoutSec: spec.timeoutSec,
         timeoutGraceMs: this.#opts.timeoutGraceMs ?? 10_000,
+        setpriv: this.#setpriv,
         onDestroy: async () => {
           await rm(home, { recursive: true, force: true });
           if (secretsDir) await removeSecretFiles(secretsDir);
@@ -95,6 +110,18 @@ export class LocalExecutor implements Executor {
     const secretsDir = (await this.#registry.get(ref))?.secretsDir;
     if (secretsDir) await removeSecretFiles(secretsDir);
     await this.#registry.forget(ref);
+  }
+
+  async inspectRef(ref: string): Promise<StepFate> {
+    const parsed = parseLocalRef(ref);
+    const startTime = await processStartTime(parsed.pid);
+    if (startTime !== undefined && (startTime === '0' || parsed.startTime === '0' || startTime === parsed.startTime)) return { state: 'running' };
+    return { state: 'gone', detail: 'its process is gone, and with it its exit status' };
+  }
+
+  /** Never possible: the step's output pipes and exit status belonged to the worker that died. */
+  async reattach(_ref: string, _timeoutSec: number): Promise<StepHandle | undefined> {
+    return undefined;
   }
 
   async reap(keep: (labels: Record<string, string>) => boolean): Promise<string[]> {

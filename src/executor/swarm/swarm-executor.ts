@@ -1,18 +1,19 @@
 import type Docker from 'dockerode';
 import type { Logger } from '../../logger.js';
-import { labelKeys, type Executor, type StepHandle, type StepSpec } from '../executor.js';
+import { labelKeys, type Executor, type StepFate, type StepHandle, type StepSpec } from '../executor.js';
 import { workingDirectory } from '../working-directory.js';
 import { BuildNetworks } from '../container/build-network.js';
 import { describePolicy, needsRules, proxyEnv, type NetworkConfig } from '../container/egress-policy.js';
 import { EgressRules } from '../container/egress-rules.js';
 import { UserError } from '../../errors.js';
-import { engineError, ignoreNotFound } from '../container/docker-errors.js';
+import { engineError, ignoreNotFound, statusCode } from '../container/docker-errors.js';
 import { reapOwnedBuilds } from '../container/owned-builds.js';
 import { resolveImage } from '../container/resolve-image.js';
 import { stepLabels, stepResourceName, workspaceVolumeName } from '../container/resource-names.js';
 import { WorkspaceVolumes, workspaceReadyFile } from '../container/workspace-volume.js';
 import { workspaceMount } from '../container/isolation.js';
 import { SwarmStep } from './swarm-step.js';
+import { terminalStates, toSwarmTask, type SwarmTask } from './swarm-task.js';
 import { SwarmNodes } from './swarm-nodes.js';
 import { TaskWatcher } from './task-watcher.js';
 import { ContainerEvents } from './container-events.js';
@@ -76,6 +77,11 @@ export interface SwarmExecutorOptions {
  * - `reap` removes step services of this instance that `keep` rejects, and their Docker secrets.
  * - Secrets (`spec.secrets`): one Docker secret per step secret (`SwarmSecrets`), attached to
  *   the service, removed when the step is destroyed (and by `reap`/`cleanupBuild` by label).
+ * - `inspectRef`: the service's one task (`running` until terminal; `exited` when `complete` or
+ *   `failed` with its container's exit code, `oom` when that container, on this engine, was
+ *   OOM-killed; `gone` when the service is removed or its task was rejected or shut down).
+ *   `reattach` watches the service again like a new step, its log read from the first line;
+ *   the timeout counts from the service's creation.
  * Concurrency: any number of steps; one task poller serves them all.
  */
 export class SwarmExecutor implements Executor {
@@ -206,6 +212,66 @@ export class SwarmExecutor implements Executor {
     await ignoreNotFound(() => this.#opts.docker.getService(id).remove());
   }
 
+  async inspectRef(ref: string): Promise<StepFate> {
+    const found = await this.#find(ref);
+    if (!found) return { state: 'gone', detail: 'its service no longer exists' };
+    const { task } = found;
+    if (!task) return { state: 'running' };
+    const { State: state, Err: err, ContainerStatus: status } = task.Status;
+    // Swarm marks a task ended 50–150 ms after its container (on this engine) exited.
+    if (!terminalStates.has(state)) return (status?.ContainerID && (await this.#exitedContainer(status.ContainerID))) || { state: 'running' };
+    if ((state === 'complete' || state === 'failed') && typeof status?.ExitCode === 'number') {
+      const exitCode = status.ExitCode;
+      const oom = exitCode !== 0 && status.ContainerID ? await this.#oomKilled(status.ContainerID) : false;
+      return oom ? { state: 'exited', exitCode, reason: 'oom' } : { state: 'exited', exitCode };
+    }
+    return { state: 'gone', detail: `its task ended ${state}${err ? `: ${err}` : ''}` };
+  }
+
+  async reattach(ref: string, timeoutSec: number): Promise<StepHandle | undefined> {
+    const found = await this.#find(ref);
+    if (!found || (await this.inspectRef(ref)).state === 'gone') return undefined;
+    const elapsedMs = Date.now() - (Date.parse(found.createdAt) || Date.now());
+    return new SwarmStep(this.#opts.docker, this.#opts.docker.getService(found.id), this.#watcher, {
+      timeoutSec: Math.max(0, timeoutSec - elapsedMs / 1000), timeoutGraceMs: this.#opts.timeoutGraceMs ?? 10_000, localLogs: !this.#images,
+      ...(this.#nodes ? { nodes: this.#nodes, unschedulableAfterMs: this.#opts.unschedulableAfterMs ?? 120_000 } : {}),
+    });
+  }
+
+  /** The service behind `ref` and its (one) task; undefined when the service is gone. */
+  async #find(ref: string): Promise<{ id: string; createdAt: string; task: SwarmTask | undefined } | undefined> {
+    const id = ref.startsWith('swarm:') ? ref.slice('swarm:'.length) : ref;
+    const { docker } = this.#opts;
+    let info: { ID: string; CreatedAt?: string };
+    try {
+      info = (await docker.getService(id).inspect()) as { ID: string; CreatedAt?: string };
+    } catch (err) {
+      if (statusCode(err) === 404) return undefined;
+      throw engineError(`could not inspect step service ${id}`, err);
+    }
+    const tasks = ((await docker.listTasks({ filters: JSON.stringify({ service: [info.ID] }) })) as unknown[]).map(toSwarmTask).filter((t) => t !== undefined);
+    return { id: info.ID, createdAt: info.CreatedAt ?? '', task: tasks[0] };
+  }
+
+  /** The fate of a task's container on this engine once it exited; undefined otherwise. */
+  async #exitedContainer(containerId: string): Promise<StepFate | undefined> {
+    try {
+      const { State: st } = await this.#opts.docker.getContainer(containerId).inspect();
+      if (st.Status !== 'exited' && st.Status !== 'dead') return undefined;
+      return st.OOMKilled && st.ExitCode !== 0 ? { state: 'exited', exitCode: st.ExitCode, reason: 'oom' } : { state: 'exited', exitCode: st.ExitCode };
+    } catch {
+      return undefined;
+    }
+  }
+
+  async #oomKilled(containerId: string): Promise<boolean> {
+    try {
+      return (await this.#opts.docker.getContainer(containerId).inspect()).State.OOMKilled === true;
+    } catch {
+      return false;
+    }
+  }
+
   async reap(keep: (labels: Record<string, string>) => boolean): Promise<string[]> {
     const { docker, instanceId } = this.#opts;
     const services = await docker.listServices({ filters: JSON.stringify({ label: [`${labelKeys.managed}=true`, `${labelKeys.instance}=${instanceId}`] }) });
@@ -223,11 +289,7 @@ export class SwarmExecutor implements Executor {
     return removed;
   }
 
-  /**
-   * Remove the per-build resources (network, workspace volume) of this instance's builds that
-   * `isLive` rejects: what builds that crashed before `cleanupBuild` left behind (R22).
-   * Returns the build IDs cleaned. Not part of `Executor`: only container executors have these.
-   */
+  /** Per-build resources (network, workspace volume, image, egress rules) of this instance's builds `isLive` rejects (what crashed builds left behind, R22). */
   async reapBuilds(isLive: (buildId: string) => boolean): Promise<string[]> {
     const cleaned = await reapOwnedBuilds(this.#opts.docker, this.#opts.instanceId, isLive, (id) => this.cleanupBuild(id));
     const rulesOnly = await this.#networks.sweepRules(isLive);

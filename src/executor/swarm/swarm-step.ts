@@ -2,6 +2,7 @@ import type Docker from 'dockerode';
 import { InfraError } from '../../errors.js';
 import type { OutputChunk, StepHandle, StepOutcome } from '../executor.js';
 import { OutputQueue } from '../output-queue.js';
+import { StepLifecycle } from '../step-lifecycle.js';
 import { ignoreNotFound, statusCode } from '../container/docker-errors.js';
 import { TaskLog, containerLog, serviceLog, type LogSource } from './task-log.js';
 import { terminalStates, type SwarmTask } from './swarm-task.js';
@@ -49,18 +50,15 @@ export class SwarmStep implements StepHandle {
   readonly #service: Docker.Service;
   readonly #logs: TaskLog;
   readonly #outcome: Promise<StepOutcome>;
-  readonly #timer: NodeJS.Timeout;
+  readonly #life: StepLifecycle;
   readonly #unwatch: () => void;
   #settle: { resolve: (o: StepOutcome) => void; reject: (e: unknown) => void } | undefined;
-  #reason: StepOutcome['reason'];
   #containerId: string | undefined;
   #nodeId: string | undefined;
   readonly #nodes: SwarmNodes | undefined;
   #sawTask = false;
   #unplacedSince: number | undefined;
   readonly #opts: SwarmStepOptions;
-  #done = false;
-  #destroying: Promise<void> | undefined;
 
   constructor(docker: Docker, service: Docker.Service, watcher: TaskWatcher, opts: SwarmStepOptions) {
     this.#docker = docker;
@@ -75,42 +73,34 @@ export class SwarmStep implements StepHandle {
     if (!opts.localLogs) this.#logs.follow(serviceLog(service));
     this.#outcome = new Promise((resolve, reject) => (this.#settle = { resolve, reject }));
     this.#outcome.catch(() => undefined);
+    this.#life = new StepLifecycle((graceMs) => this.#terminate(graceMs));
     this.#unwatch = watcher.watch(service.id, (tasks) => this.#onTasks(tasks), (err) => this.#fail(err));
-    this.#timer = setTimeout(() => {
-      this.#reason ??= 'timeout';
-      void this.#terminate(opts.timeoutGraceMs).catch(() => undefined);
-    }, opts.timeoutSec * 1000);
+    this.#life.armTimeout(opts.timeoutSec * 1000, opts.timeoutGraceMs);
   }
 
   wait(): Promise<StepOutcome> {
     return this.#outcome;
   }
 
-  async stop(graceMs: number): Promise<void> {
-    if (this.#done) return;
-    this.#reason ??= 'cancelled';
-    await this.#terminate(graceMs);
+  stop(graceMs: number): Promise<void> {
+    return this.#life.stop(graceMs);
   }
 
   destroy(): Promise<void> {
-    this.#destroying ??= this.#destroy();
-    return this.#destroying;
-  }
-
-  async #destroy(): Promise<void> {
-    clearTimeout(this.#timer);
-    this.#unwatch();
-    if (!this.#done) {
-      this.#done = true;
-      this.#logs.abort();
-      this.#settle?.resolve({ exitCode: -1, reason: this.#reason ?? 'cancelled' });
-    }
-    await ignoreNotFound(() => this.#service.remove());
-    await this.#opts.afterRemove?.();
+    return this.#life.destroyOnce(async () => {
+      this.#unwatch();
+      if (!this.#life.done) {
+        this.#life.end();
+        this.#logs.abort();
+        this.#settle?.resolve({ exitCode: -1, reason: this.#life.reason ?? 'cancelled' });
+      }
+      await ignoreNotFound(() => this.#service.remove());
+      await this.#opts.afterRemove?.();
+    });
   }
 
   async #terminate(graceMs: number): Promise<void> {
-    if (this.#done) return;
+    if (this.#life.done) return;
     const container = this.#containerId ? this.#docker.getContainer(this.#containerId) : undefined;
     if (!container || !(await signal(container, 'SIGTERM'))) {
       await ignoreNotFound(() => this.#service.remove());
@@ -123,10 +113,10 @@ export class SwarmStep implements StepHandle {
   }
 
   #onTasks(tasks: SwarmTask[]): void {
-    if (this.#done) return;
+    if (this.#life.done) return;
     const task = tasks[0];
     if (!task) {
-      if (this.#sawTask || this.#reason) this.#end({ exitCode: -1, reason: this.#reason ?? 'node_lost' });
+      if (this.#sawTask || this.#life.reason) this.#end({ exitCode: -1, reason: this.#life.reason ?? 'node_lost' });
       return;
     }
     this.#sawTask = true;
@@ -139,9 +129,8 @@ export class SwarmStep implements StepHandle {
       if (node?.state === 'down') this.#end({ exitCode: -1, reason: 'node_lost', detail: `node ${describeNode(node)} went down while the step ran` });
       return;
     }
-    this.#done = true;
+    this.#life.end();
     this.#unwatch();
-    clearTimeout(this.#timer);
     void this.#finalize(task);
   }
 
@@ -150,12 +139,12 @@ export class SwarmStep implements StepHandle {
     const exitCode = status?.ExitCode;
     if ((state === 'complete' || state === 'failed') && typeof exitCode === 'number') {
       await this.#logs.finish(this.#logSource(status?.ContainerID || this.#containerId));
-      const reason = this.#reason ?? (exitCode !== 0 && (await this.#oomKilled()) ? 'oom' : undefined);
+      const reason = this.#life.reason ?? (exitCode !== 0 && (await this.#oomKilled()) ? 'oom' : undefined);
       this.#settle?.resolve(this.#withNode(reason ? { exitCode, reason } : { exitCode }));
       return;
     }
-    if (this.#reason) {
-      this.#end({ exitCode: -1, reason: this.#reason });
+    if (this.#life.reason) {
+      this.#end({ exitCode: -1, reason: this.#life.reason });
       return;
     }
     if (state === 'shutdown' && this.#nodeId && this.#nodes) {
@@ -174,9 +163,8 @@ export class SwarmStep implements StepHandle {
   }
 
   #end(outcome: StepOutcome): void {
-    this.#done = true;
+    this.#life.end();
     this.#unwatch();
-    clearTimeout(this.#timer);
     const done = (outcome.reason === 'node_lost' && outcome.detail) || outcome.reason === 'unschedulable' ? Promise.resolve(this.#logs.abort()) : this.#logs.finish(this.#logSource(this.#containerId));
     void done.finally(() => this.#settle?.resolve(this.#withNode(outcome)));
   }
@@ -210,10 +198,9 @@ export class SwarmStep implements StepHandle {
   }
 
   #fail(err: unknown): void {
-    if (this.#done) return;
-    this.#done = true;
+    if (this.#life.done) return;
+    this.#life.end();
     this.#unwatch();
-    clearTimeout(this.#timer);
     this.#logs.abort();
     this.#settle?.reject(new InfraError('executor', `lost track of step service ${this.#service.id}`, { cause: err }));
   }
