@@ -210,14 +210,3 @@ function addDemoRepo(config: ServerConfig): void {
   if (config.repos.demo) return;
   config.repos.demo = { url: `file://${join(config.dataDir, 'repos', 'demo.git')}`, defaultBranch: 'master', secrets: [] };
 }
-
-/** Where the CLI finds the server, and its token (env, else the embedded server's token file). */
-export function loadClientConfig(env: NodeJS.ProcessEnv = process.env): { url: string; token: string | undefined } {
-  env = withFileSecrets(env);
-  const dataDir = resolve(env.BOSUN_DATA_DIR ?? '.data');
-  let token = env.BOSUN_API_TOKEN;
-  const file = join(dataDir, 'api-token');
-  if (!token && existsSync(file)) token = readFileSync(file, 'utf8').trim();
-  const port = env.BOSUN_PORT ?? '8080';
-  return { url: (env.BOSUN_URL ?? `http://127.0.0.1:${port}`).replace(/\/$/, ''), token };
-}

@@ -87,6 +87,8 @@ export interface StageRun {
   steps: StepRun[];
   startedAt?: string;
   finishedAt?: string;
+  /** Why a queued stage is not moving, for people (no worker has its labels); cleared when it starts. */
+  notice?: string;
 }
 
 export interface BuildError {
