@@ -108,7 +108,7 @@ export function summary(build: Build, tails: ReadonlyMap<string, readonly string
   if (!failing) return [build.error ? `${head}: ${build.error.message}` : head];
   const key = `${failing.stage.name}/${failing.step.name}`;
   const why = whyStepEnded(failing.step);
-  const lines = [`${head}: step ${key} ${failing.step.status}${why ? ` (${why})` : ''}`];
+  const lines = [`${head}: step ${key} ${failing.step.status}${why ? `: ${why}` : ''}`];
   const tail = tails.get(key) ?? [];
   if (tail.length) lines.push(`last lines of ${key}:`, ...tail.map((l) => `  ${l}`));
   return lines;

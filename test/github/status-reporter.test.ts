@@ -131,3 +131,14 @@ test('a rate limit longer than the budget is given up on, as an error the bus lo
 
   await assert.rejects(client.createCommitStatus({ owner: 'acme', repo: 'api' }, sha, { state: 'pending', context: 'bosun/x', description: 'x' }));
 });
+
+test("a failed stage's commit status names the step and why it ended: out of memory, with the limit", async () => {
+  const client = recorder();
+  const step = { name: 'mem', status: 'failed' as const, image: 'any', runs: 1, exitCode: 137, reason: 'oom', detail: 'limit 512 MiB', plan: { name: 'mem', image: 'any', commands: [], env: {}, timeoutSec: 60, workdir: '.' } };
+  const states = new Map<string, Build>([['1-0', snapshot('5', 'failed', 1, [step])]]);
+  const handle = reporterWith(client, 'oom', states);
+
+  await handle('1-0');
+
+  assert.deepEqual(client.posted, [{ context: 'bosun/test', state: 'failure', description: 'test: failed — step mem: out of memory (limit 512 MiB)' }]);
+});
