@@ -35,7 +35,12 @@ export type BuildEvent =
     }
   | { type: 'checkpoint.decided'; buildId: string; stage: string; decision: 'pass' | 'fail' | 'timeout'; actor: Actor }
   | LeaseEvent
-  | { type: 'deploy.done'; buildId: string; environment: string; sha: string; image?: string };
+  | { type: 'deploy.done'; buildId: string; environment: string; sha: string; image?: string }
+  /**
+   * A push (or pull request) Bosun refused before making a build, e.g. a branch name it will
+   * not handle. No build exists; `text` says what and why, safe to post once escaped.
+   */
+  | { type: 'push.refused'; repo: string; sha: string; reason: string; actor: Actor; text: string };
 
 export type BuildEventType = BuildEvent['type'];
 
