@@ -34,6 +34,8 @@ export const Limits = z.strictObject({
   buildsPerMinute: z.number().int().positive().default(10),
   /** Grace between SIGTERM and SIGKILL on cancel/timeout (R17). */
   killGraceSec: z.number().int().nonnegative().default(10),
+  /** A stage queued this long with no worker for its labels gets a notice in its thread and `status`. */
+  unassignedWarnSec: z.number().int().positive().default(60),
   /** How long a failed or cancelled build keeps its workspace for `retry --failed`. */
   retainFailedWorkspaceSec: z.number().int().nonnegative().default(24 * 3600),
 });

@@ -10,6 +10,8 @@ export type BuildEvent =
   | { type: 'build.created'; buildId: string; repo: string; ref: string; sha: string; actor: Actor; source: string }
   | { type: 'build.status'; buildId: string; status: RunStatus; previous: RunStatus; error?: BuildError }
   | { type: 'stage.status'; buildId: string; stage: string; status: RunStatus; previous: RunStatus }
+  /** Why a stage is not moving, for people (no worker has its labels); `text` is plain English. */
+  | { type: 'stage.notice'; buildId: string; stage: string; text: string }
   | {
       type: 'step.status';
       buildId: string;
