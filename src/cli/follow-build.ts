@@ -45,6 +45,8 @@ export async function followBuild(api: FollowApi, id: string, opts: FollowOption
 
   for (;;) {
     const build = await api.build(id);
+    // Steps end before their build: once the build has ended, this pass sees every step's end.
+    const finished = isTerminal(build.status);
     walk: for (const stage of build.stages) {
       noteStage(stage, build.id, noticed, say, paint);
       for (const step of stage.steps) {
@@ -73,9 +75,8 @@ export async function followBuild(api: FollowApi, id: string, opts: FollowOption
         ended.add(key);
       }
     }
-    const latest = await api.build(id);
-    const open = latest.stages.some((s) => s.steps.some((st) => !ended.has(`${s.name}/${st.name}`) && st.runs > 0 && followed.has(`${s.name}/${st.name}`)));
-    if (isTerminal(latest.status) && !open) {
+    if (finished) {
+      const latest = await api.build(id);
       for (const line of summary(latest, tails)) say(paint(line.startsWith('===') ? colours[latest.status] : undefined, line));
       return exitCodeOf(latest.status);
     }

@@ -49,10 +49,6 @@ export async function runCli(io: CliIo): Promise<number> {
 
   try {
     if (name === '--help' || name === '-h') return await help(config(), [], out);
-    if (name === '--version' || name === '-V') {
-      out('bosun 0.1.0');
-      return 0;
-    }
     if (name === 'help') return await help(config(), args, out);
     if (name === 'login') return await login(io, flags, args, out);
     if (name === 'watch') return await watch(config(), args[0], io, color);
