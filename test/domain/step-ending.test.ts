@@ -23,6 +23,12 @@ describe('stepEnding', () => {
     it(`${JSON.stringify(c.step)} → "${c.says}"`, () => assert.equal(stepEnding(c.step), c.says));
   }
 
+  it('the Slack stage reply says a step ran out of memory, and its limit', () => {
+    const step = { name: 'mem', status: 'failed', exitCode: 137, reason: 'oom', detail: 'limit 512 MiB', runs: 1 } as StepRun;
+    const stage = { name: 'test', status: 'failed', steps: [step] } as unknown as StageRun;
+    assert.match(renderStage(stage).text, /mem \(out of memory \(limit 512 MiB\)\)/);
+  });
+
   it('the Slack stage reply says which node was lost', () => {
     const step = { name: 'soak', status: 'failed_infra', exitCode: -1, reason: 'node_lost', detail: 'node vm (ynxl4hcc3gig) went down while the step ran', runs: 1 } as StepRun;
     const stage = { name: 'long', status: 'failed_infra', steps: [step] } as unknown as StageRun;
