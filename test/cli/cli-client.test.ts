@@ -15,7 +15,8 @@ const bosun = join(root, 'bin', 'bosun');
 
 /** Builds the compiled client into dist/ (beside, then renamed in, so a concurrent `bosun` never sees half of it). */
 async function buildDist(): Promise<void> {
-  const tmp = `dist.tmp-${process.pid}`;
+  // .scratch/ is ignored by git and eslint, and on the same file system as dist/.
+  const tmp = join('.scratch', `dist-${process.pid}`);
   await exec(process.execPath, [join(root, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', 'tsconfig.cli.json', '--outDir', tmp], { cwd: root, timeout: 300_000 });
   rmSync(join(root, 'dist'), { recursive: true, force: true });
   renameSync(join(root, tmp), join(root, 'dist'));
