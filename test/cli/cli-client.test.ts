@@ -7,7 +7,7 @@ import { dirname, join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import type { Build, StepRun } from '../../src/domain/build.js';
 import type { RunStatus } from '../../src/domain/status.js';
-import { FakeBosunApi } from './fake-bosun-api.js';
+import { FakeBosunApi } from '../fakes/fake-bosun-api.js';
 
 const exec = promisify(execFile);
 const root = process.cwd();
