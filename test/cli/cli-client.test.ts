@@ -296,6 +296,23 @@ describe('build --follow and watch', () => {
   }
 });
 
+describe('a stage that waits for a worker nobody runs', () => {
+  it('watch shows the notice while it waits, then the end; a cancelled build exits 3', async () => {
+    const notice = 'no worker with the labels macos is running, so this stage waits; start one with `bosun worker --labels macos`';
+    const base = { repo: 'demo', ref: 'master', sha: 'a'.repeat(40), attempt: 1, version: 1, createdAt: '2026-12-06T09:00:00.000Z', trigger: { event: 'manual' as const, source: 'cli', actor: { id: 'api:env', name: 'env' } } };
+    const stage = { name: 'mac', needs: [], labels: ['macos'], resources: [], steps: [] };
+    api.builds.set('12', { ...base, id: '12', status: 'running', stages: [{ ...stage, status: 'queued', notice }] });
+    const cancelLater = setTimeout(() => api.builds.set('12', { ...base, id: '12', status: 'cancelled', finishedAt: '2026-12-06T09:01:05.000Z', stages: [{ ...stage, status: 'cancelled', notice }] }), 1500);
+    try {
+      const r = await run(['watch', '12'], { env: { BOSUN_URL: api.url } });
+      assert.deepEqual(r.stdout.split('\n'), [`⚠ mac: ${notice}`, '=== build #12 cancelled after 1m05s', '']);
+      assert.equal(r.code, 3);
+    } finally {
+      clearTimeout(cancelLater);
+    }
+  });
+});
+
 describe('the login file', () => {
   it('is refused by name when it holds more than url and token', async () => {
     const weird = join(scratch, 'weird-home');
