@@ -1,4 +1,4 @@
-import { parseTarget } from '../src/domain/ref-name.js';
+import { parseTarget, quoteUntrusted } from '../src/domain/ref-name.js';
 import type { Command } from './command.js';
 import { buildLine } from './describe-build.js';
 
@@ -11,10 +11,21 @@ export const build: Command = {
     examples: ['build demo#master', 'build acme/api#feature-x', 'build demo'],
   },
   async run(ctx, args) {
-    if (args.length !== 1 || !args[0]) return { text: 'usage: build <repo>[#<ref>]', kind: 'error', ephemeral: true };
+    if (args.length === 0 || !args[0]) return { text: 'usage: build <repo>[#<ref>]', kind: 'error', ephemeral: true };
+    // `build demo#my branch`: the words after the first belong to the ref, which cannot have a space.
+    if (args.length > 1) return { text: spacedTarget(args), kind: 'error', ephemeral: true };
     const target = parseTarget(args[0]);
     const b = await ctx.builds.create({ repo: target.repo, ref: target.ref }, ctx);
     const url = ctx.builds.buildUrl(b.id);
     return { text: `Queued ${buildLine(b)}${url ? ` — ${url}` : ''}`, build: b, kind: 'ok' };
   },
 };
+
+/** Says what is wrong with a target typed as several words, rather than only the usage. */
+function spacedTarget(args: string[]): string {
+  const typed = quoteUntrusted(args.join(' '));
+  if (args[0]!.includes('#')) {
+    return `${typed} has a space in its ref: branch and tag names cannot contain spaces (git refuses them). usage: build <repo>[#<ref>]`;
+  }
+  return `build takes one target, <repo>[#<ref>], and got ${args.length} words: ${typed}. To build a branch, join them with #: build ${quoteUntrusted(args[0]!).slice(1, -1)}#<branch>`;
+}

@@ -15,6 +15,8 @@ export interface Command {
   name: string;
   aliases?: string[];
   help: CommandHelp;
+  /** False when this server lacks what the command needs (no resource pools): help leaves it out. Default: available. */
+  available?(ctx: CommandContext): boolean;
   run(ctx: CommandContext, args: string[]): Promise<Reply>;
 }
 

@@ -23,6 +23,7 @@ export function describeBuild(b: Build): string {
   if (b.error) lines.push(...b.error.message.split('\n').map((line) => `  ${line}`));
   for (const stage of b.stages) {
     lines.push(`  ${icons[stage.status]} ${stage.name}: ${stage.status}`);
+    if (stage.notice && stage.status === 'queued') lines.push(`    ⚠ ${stage.notice}`);
     for (const step of stage.steps) {
       const ending = stepEnding(step);
       const where = step.node ? ` on ${step.node.hostname} (${step.node.id.slice(0, 12)})` : '';

@@ -2,7 +2,7 @@ import { CodedError, asCodedError } from '../src/errors.js';
 import type { Command, CommandContext, Reply } from './command.js';
 import { commands as registry } from './index.js';
 import { distance, parseCommandLine } from './parse-command.js';
-import { renderHelp } from './help.js';
+import { availableCommands, renderHelp } from './help.js';
 
 /**
  * Runs one command line for any front end: finds the command, runs it, and turns errors
@@ -11,11 +11,12 @@ import { renderHelp } from './help.js';
  */
 export async function dispatch(text: string, ctx: CommandContext, commands: readonly Command[] = registry): Promise<Reply> {
   const { name, args } = parseCommandLine(text);
-  if (!name) return { text: renderHelp(commands), kind: 'help', ephemeral: true };
+  const offered = availableCommands(commands, ctx);
+  if (!name) return { text: renderHelp(offered), kind: 'help', ephemeral: true };
   const command = commands.find((c) => c.name === name || c.aliases?.includes(name));
   if (!command) {
-    const nearest = nearestCommand(name, commands);
-    const hint = nearest ? `Did you mean \`${nearest.name}\`?\n\n${renderHelp(commands, nearest)}` : renderHelp(commands);
+    const nearest = nearestCommand(name, offered);
+    const hint = nearest ? `Did you mean \`${nearest.name}\`?\n\n${renderHelp(offered, nearest)}` : renderHelp(offered);
     return { text: `Unknown command "${name}". ${hint}`, kind: 'help', ephemeral: true };
   }
   try {

@@ -1,4 +1,4 @@
-import type { Command, CommandHelp } from './command.js';
+import type { Command, CommandContext, CommandHelp } from './command.js';
 
 /** Renders help from the registry; `help` is built from each command's own data. */
 export function renderHelp(commands: readonly Command[], only?: Command): string {
@@ -21,6 +21,11 @@ function renderOne(name: string, help: CommandHelp, aliases: string[] = []): str
   ].join('\n') + (name ? '' : '');
 }
 
+/** The commands this server can run for this context: help lists only these. */
+export function availableCommands(commands: readonly Command[], ctx: CommandContext): Command[] {
+  return commands.filter((c) => c.available?.(ctx) ?? true);
+}
+
 export function makeHelpCommand(all: () => readonly Command[]): Command {
   return {
     name: 'help',
@@ -30,11 +35,12 @@ export function makeHelpCommand(all: () => readonly Command[]): Command {
       whoCanUse: 'Anyone.',
       examples: ['help', 'help build'],
     },
-    async run(_ctx, args) {
+    async run(ctx, args) {
+      const offered = availableCommands(all(), ctx);
       const name = args[0]?.toLowerCase();
-      const found = name ? all().find((c) => c.name === name || c.aliases?.includes(name)) : undefined;
-      if (name && !found) return { text: `No command "${name}".\n\n${renderHelp(all())}`, kind: 'help', ephemeral: true };
-      return { text: renderHelp(all(), found), kind: 'help', ephemeral: true };
+      const found = name ? offered.find((c) => c.name === name || c.aliases?.includes(name)) : undefined;
+      if (name && !found) return { text: `No command "${name}".\n\n${renderHelp(offered)}`, kind: 'help', ephemeral: true };
+      return { text: renderHelp(offered, found), kind: 'help', ephemeral: true };
     },
   };
 }

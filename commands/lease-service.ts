@@ -62,6 +62,11 @@ export function shortTime(iso: string | undefined): string {
   return d.toDateString() === new Date().toDateString() ? hhmm : `${d.toISOString().slice(0, 10)} ${hhmm}`;
 }
 
+/** `available` of the lease commands: only a server with resource pools offers them. */
+export function hasLeases(ctx: CommandContext): boolean {
+  return ctx.leases !== undefined;
+}
+
 export function requireLeases(ctx: CommandContext): LeaseService {
   if (!ctx.leases) throw new UserError('not_found', 'this Bosun has no resource pools configured');
   return ctx.leases;

@@ -1,5 +1,5 @@
 import type { Command } from './command.js';
-import { parseDuration, requireLeases, shortTime } from './lease-service.js';
+import { parseDuration, requireLeases, shortTime, hasLeases } from './lease-service.js';
 
 /**
  * `lease [device] [<pool>] [<attribute>…] [for <duration>]`
@@ -11,6 +11,7 @@ import { parseDuration, requireLeases, shortTime } from './lease-service.js';
  */
 export const lease: Command = {
   name: 'lease',
+  available: hasLeases,
   aliases: ['reserve'],
   help: {
     usage: 'lease [<pool>] [<attribute>…] [for <duration>]',

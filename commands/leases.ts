@@ -1,8 +1,9 @@
 import type { Command } from './command.js';
-import { requireLeases, shortTime } from './lease-service.js';
+import { requireLeases, shortTime, hasLeases } from './lease-service.js';
 
 export const leases: Command = {
   name: 'leases',
+  available: hasLeases,
   help: {
     usage: 'leases',
     description: 'Who holds what in every resource pool, since when and until when, and who waits in line.',

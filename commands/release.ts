@@ -1,8 +1,9 @@
 import type { Command } from './command.js';
-import { requireLeases } from './lease-service.js';
+import { requireLeases, hasLeases } from './lease-service.js';
 
 export const release: Command = {
   name: 'release',
+  available: hasLeases,
   aliases: ['unlease'],
   help: {
     usage: 'release <lease>',

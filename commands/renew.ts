@@ -1,8 +1,9 @@
 import type { Command } from './command.js';
-import { parseDuration, requireLeases, shortTime } from './lease-service.js';
+import { parseDuration, requireLeases, shortTime, hasLeases } from './lease-service.js';
 
 export const renew: Command = {
   name: 'renew',
+  available: hasLeases,
   aliases: ['extend'],
   help: {
     usage: 'renew <lease> [<duration>]',

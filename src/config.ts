@@ -40,6 +40,8 @@ export const Limits = z.strictObject({
   buildsPerMinute: z.number().int().positive().default(10),
   /** Grace between SIGTERM and SIGKILL on cancel/timeout (R17). */
   killGraceSec: z.number().int().nonnegative().default(10),
+  /** A stage queued this long with no worker for its labels gets a notice in its thread and `status`. */
+  unassignedWarnSec: z.number().int().positive().default(60),
   /** How long a failed or cancelled build keeps its workspace for `retry --failed`. */
   retainFailedWorkspaceSec: z.number().int().nonnegative().default(24 * 3600),
 });
@@ -272,15 +274,4 @@ function defaultEgress(target: Record<string, unknown>): void {
 function addDemoRepo(config: ServerConfig): void {
   if (config.repos.demo) return;
   config.repos.demo = { url: `file://${join(config.dataDir, 'repos', 'demo.git')}`, defaultBranch: 'master', secrets: [] };
-}
-
-/** Where the CLI finds the server, and its token (env, else the embedded server's token file). */
-export function loadClientConfig(env: NodeJS.ProcessEnv = process.env): { url: string; token: string | undefined } {
-  env = withFileSecrets(env);
-  const dataDir = resolve(env.BOSUN_DATA_DIR ?? '.data');
-  let token = env.BOSUN_API_TOKEN;
-  const file = join(dataDir, 'api-token');
-  if (!token && existsSync(file)) token = readFileSync(file, 'utf8').trim();
-  const port = env.BOSUN_PORT ?? '8080';
-  return { url: (env.BOSUN_URL ?? `http://127.0.0.1:${port}`).replace(/\/$/, ''), token };
 }

@@ -10,6 +10,8 @@ export type BuildEvent =
   | { type: 'build.created'; buildId: string; repo: string; ref: string; sha: string; actor: Actor; source: string }
   | { type: 'build.status'; buildId: string; status: RunStatus; previous: RunStatus; error?: BuildError }
   | { type: 'stage.status'; buildId: string; stage: string; status: RunStatus; previous: RunStatus }
+  /** Why a stage is not moving, for people (no worker has its labels); `text` is plain English. */
+  | { type: 'stage.notice'; buildId: string; stage: string; text: string }
   | {
       type: 'step.status';
       buildId: string;
@@ -37,7 +39,12 @@ export type BuildEvent =
   | LeaseEvent
   | { type: 'deploy.done'; buildId: string; environment: string; sha: string; image?: string }
   /** An outgoing webhook stopped after persistent failure (src/events/webhooks). */
-  | { type: 'webhook.disabled'; webhook: string; reason: string; failures: number; text: string };
+  | { type: 'webhook.disabled'; webhook: string; reason: string; failures: number; text: string }
+  /**
+   * A push (or pull request) Bosun refused before making a build, e.g. a branch name it will
+   * not handle. No build exists; `text` says what and why, safe to post once escaped.
+   */
+  | { type: 'push.refused'; repo: string; sha: string; reason: string; actor: Actor; text: string };
 
 export type BuildEventType = BuildEvent['type'];
 

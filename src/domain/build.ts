@@ -87,6 +87,8 @@ export interface StageRun {
   steps: StepRun[];
   startedAt?: string;
   finishedAt?: string;
+  /** Why a queued stage is not moving, for people (no worker has its labels); shown while it stays queued. */
+  notice?: string;
 }
 
 export interface BuildError {

@@ -10,6 +10,10 @@ import type { Delivery } from './webhook-route.js';
 import type { CheckRunPayload, IssueCommentPayload, PullRequestPayload, PushPayload } from './webhook-payloads.js';
 import { startDownstream } from './downstream.js';
 import { keys as makeKeys } from '../storage/keys.js';
+import { createHash } from 'node:crypto';
+import { validateRefName } from '../domain/ref-name.js';
+import { UserError } from '../errors.js';
+import { shortSha, type Actor } from '../domain/build.js';
 
 export interface DeliveryDeps {
   core: Core;
@@ -56,6 +60,11 @@ async function onPush(deps: DeliveryDeps, id: string, p: PushPayload): Promise<v
   if (p.deleted || !p.ref.startsWith('refs/heads/') || /^0+$/.test(p.after)) return;
   const branch = p.ref.slice('refs/heads/'.length);
   const repo = p.repository.full_name;
+  const refused = refusalOf(branch);
+  if (refused) {
+    await reportRefusal(deps, { repo, sha: p.after, reason: refused, actor: { id: `github:${p.sender.id}`, name: p.sender.login }, what: 'a push' });
+    return;
+  }
   await onFirstSighting(deps, `push:${repo}:${branch}:${p.after}`, async () => {
     await createBuild(deps.core.deps, {
       repo, ref: branch, sha: p.after,
@@ -77,6 +86,11 @@ async function onPullRequest(deps: DeliveryDeps, id: string, p: PullRequestPaylo
     });
     return;
   }
+  const refused = fork ? undefined : refusalOf(pr.head.ref);
+  if (refused) {
+    await reportRefusal(deps, { repo, sha: pr.head.sha, reason: refused, actor: { id: `github:${pr.user.id}`, name: pr.user.login }, what: `pull request #${p.number}` });
+    return;
+  }
   await onFirstSighting(deps, `pr:${repo}#${p.number}:${pr.head.sha}`, () =>
     startPullRequestBuild(deps, { repo, number: p.number, headRef: fork ? `pull/${p.number}/head` : pr.head.ref, sha: pr.head.sha, untrusted: !trusted, actor: { id: `github:${pr.user.id}`, name: pr.user.login }, deliveryId: `github:${id}` }));
 }
@@ -93,6 +107,42 @@ export async function startPullRequestBuild(
     },
   });
 }
+
+/** Why Bosun will not build this branch name (R11), or undefined when it will. */
+function refusalOf(branch: string): string | undefined {
+  try {
+    validateRefName(branch);
+    return undefined;
+  } catch (err) {
+    if (err instanceof UserError) return err.message;
+    throw err;
+  }
+}
+
+/** GitHub's limit on a commit status description. */
+const maxDescription = 140;
+
+/**
+ * A change Bosun will not build must not vanish into a log line: the commit gets a failed
+ * `bosun` status saying why, and the chat front ends hear of it (`push.refused`, posted where
+ * builds of other sources go). Once per repository, commit and reason, however often it comes.
+ */
+async function reportRefusal(deps: DeliveryDeps, r: { repo: string; sha: string; reason: string; actor: Actor; what: string }): Promise<void> {
+  const digest = createHash('sha256').update(r.reason).digest('hex').slice(0, 16);
+  await onFirstSighting(deps, `refused:${r.repo}:${r.sha}:${digest}`, async () => {
+    const description = `Bosun did not build this: ${r.reason}`;
+    await deps.client.createCommitStatus(repoId(r.repo), r.sha, {
+      state: 'failure', context: refusedContext,
+      description: description.length > maxDescription ? `${description.slice(0, maxDescription - 1)}…` : description,
+    });
+    const text = `Bosun did not build ${r.what} to ${r.repo} (${shortSha(r.sha)}) by ${r.actor.name}: ${r.reason}`;
+    await deps.core.bus.publish({ type: 'push.refused', repo: r.repo, sha: r.sha, reason: r.reason, actor: r.actor, text });
+    deps.core.log.warn({ repo: r.repo, sha: r.sha, reason: r.reason }, 'Refused a change from GitHub; told the commit and chat');
+  });
+}
+
+/** The commit status context of a refusal (a build's statuses are per stage, `bosun/<stage>`). */
+export const refusedContext = 'bosun';
 
 const commandLine = /^\/ci[ \t]+(.+)$/m;
 

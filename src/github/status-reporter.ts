@@ -9,6 +9,7 @@ import { repoId, type CommitState, type GithubClient } from './github-client.js'
 import { phaseOf, StatusRanks, type Rank } from './status-ranks.js';
 import { downstreamContext } from './downstream.js';
 import { summarizeSpecErrors } from '../spec/spec-error.js';
+import { stepEnding } from '../domain/step-ending.js';
 
 /** The GitHub calls the reporter makes. */
 export type StatusClient = Pick<GithubClient, 'createCommitStatus' | 'createCheckRun' | 'updateCheckRun'>;
@@ -78,7 +79,8 @@ export function makeStatusReporter(deps: ReporterDeps): EventHandler {
     if (!step) return describe(stage);
     const lines = await deps.tail(build.id, stage.name, step.name, 20);
     const text = lines.map((l) => l.text).join('\n').replaceAll('```', "'''");
-    return `Step \`${step.name}\` failed${step.exitCode !== undefined ? ` (exit ${step.exitCode})` : ''}. Last lines:\n\n\`\`\`\n${text}\n\`\`\``;
+    const ending = stepEnding(step);
+    return `Step \`${step.name}\` failed${ending ? ` (${ending})` : ''}. Last lines:\n\n\`\`\`\n${text}\n\`\`\``;
   }
 
   return {
@@ -124,8 +126,12 @@ function conclusionOf(status: RunStatus): 'success' | 'failure' | 'cancelled' | 
   return undefined;
 }
 
+/** GitHub's status description: at most 140 characters. A failed stage names its step and why. */
 function describe(stage: StageRun): string {
   if (stage.status === 'waiting') return `${stage.name}: waiting for approval`;
   if (stage.status === 'skipped') return `${stage.name}: skipped (an earlier stage did not pass)`;
-  return `${stage.name}: ${stage.status}`;
+  const failed = stage.status === 'failed' || stage.status === 'failed_infra' ? stage.steps.find((s) => s.status === stage.status) : undefined;
+  const ending = failed ? stepEnding(failed) : '';
+  const text = failed ? `${stage.name}: ${stage.status} — step ${failed.name}${ending ? `: ${ending}` : ''}` : `${stage.name}: ${stage.status}`;
+  return text.length > 140 ? `${text.slice(0, 139)}…` : text;
 }

@@ -124,6 +124,11 @@ export async function followStep(deps: PipelineDeps, at: FollowedStep, handle: S
       writer.note(`bosun: ${outcome.detail ?? 'the node running this step was lost'}; the step failed for an infrastructure reason and was not run again (retry it with \`/ci retry ${buildId} --failed\`)`);
     }
     if (outcome.reason === 'unschedulable') writer.note(`bosun: the step never started: ${outcome.detail ?? 'no node could take it'}`);
+    if (outcome.reason === 'oom') {
+      // The step's own output says only `Killed`: say what killed it, and the limit it hit.
+      outcome = { ...outcome, detail: outcome.detail ?? `limit ${deps.config.limits.memoryMb} MiB` };
+      writer.note(`bosun: the step ran out of memory (${outcome.detail}) and was killed`);
+    }
   } finally {
     await writer.close().catch((err: unknown) => log.warn({ err }, 'Writing the step log failed'));
     await deps.logs.finish(buildId, stage, step).catch((err: unknown) => log.warn({ err }, 'Archiving the step log failed'));

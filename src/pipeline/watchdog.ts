@@ -1,4 +1,4 @@
-import { findStage } from '../domain/build.js';
+import { findStage, type Build, type StageRun } from '../domain/build.js';
 import { isTerminal } from '../domain/status.js';
 import type { PipelineDeps } from './pipeline-deps.js';
 import { finishStage } from './run-stage.js';
@@ -11,6 +11,8 @@ import { settleLostStage } from './settle-lost-stage.js';
 export interface StageJobInspector {
   stageJobState(buildId: string, stage: string, attempt: number, labels: string[]): Promise<string>;
   lastHeartbeat(buildId: string, stage: string): Promise<number | null>;
+  /** How many workers are connected to the stage queue for these labels now. */
+  workersFor(labels: string[]): Promise<number>;
 }
 
 const liveJobStates = new Set(['active', 'waiting', 'delayed', 'prioritized', 'waiting-children']);
@@ -24,7 +26,9 @@ const liveJobStates = new Set(['active', 'waiting', 'delayed', 'prioritized', 'w
  * - a stage `queued` whose job is gone → queued again (idempotent job id);
  * - a build `queued` with no plan and no recent change → advanced again;
  * - a build not finished whose stages are all past running (none queued, running or waiting)
- *   and none ended recently → advanced again (the advance after its last stage was lost).
+ *   and none ended recently → advanced again (the advance after its last stage was lost);
+ * - a stage `queued` for `limits.unassignedWarnSec` with no worker for its labels → a notice
+ *   on the stage, once (`stage.notice` event: the thread and `status` say why it waits).
  * Returns what it did, for logs and tests.
  */
 export async function watchdogPass(deps: PipelineDeps, jobs: StageJobInspector, staleMs: number, executor?: Executor): Promise<string[]> {
@@ -57,6 +61,10 @@ export async function watchdogPass(deps: PipelineDeps, jobs: StageJobInspector, 
       if (stage.status === 'running' && (await hasRecentHeartbeat(jobs, id, stage.name, staleMs))) continue;
       const labels = routingLabels(deps.config.swarm, stage.labels);
       const state = await jobs.stageJobState(id, stage.name, build.attempt, labels);
+      if (stage.status === 'queued' && liveJobStates.has(state)) {
+        if (await noticeUnassigned(deps, jobs, build, stage, labels)) actions.push(`noticed ${id}/${stage.name}`);
+        continue;
+      }
       if (liveJobStates.has(state)) continue;
       if (stage.status === 'queued') {
         await deps.queue.runStage(id, stage.name, build.attempt, labels);
@@ -77,6 +85,29 @@ export async function watchdogPass(deps: PipelineDeps, jobs: StageJobInspector, 
     }
   }
   return actions;
+}
+
+/**
+ * A queued stage that no worker can take (no `bosun worker --labels …` with its labels, or no
+ * worker at all) would wait without a word: after `limits.unassignedWarnSec` it says so.
+ */
+async function noticeUnassigned(deps: PipelineDeps, jobs: StageJobInspector, build: Build, stage: StageRun, labels: string[]): Promise<boolean> {
+  if (stage.notice) return false;
+  const ready = [build.startedAt ?? build.createdAt, ...build.stages.filter((s) => stage.needs.includes(s.name)).map((s) => s.finishedAt ?? '')];
+  const since = Math.max(...ready.map((t) => Date.parse(t) || 0));
+  if (Date.now() - since < deps.config.limits.unassignedWarnSec * 1000) return false;
+  if ((await jobs.workersFor(labels)) > 0) return false;
+  const text = labels.length > 0
+    ? `no worker with the labels ${labels.join(', ')} is running, so this stage waits; start one with \`bosun worker --labels ${labels.join(',')}\``
+    : 'no worker is running, so this stage waits; start one with `bosun worker`';
+  const { changed } = await deps.store.update(build.id, (b) => {
+    const s = findStage(b, stage.name);
+    if (!s || s.status !== 'queued' || s.notice) return null;
+    s.notice = text;
+    return [{ type: 'stage.notice', buildId: b.id, stage: s.name, text }];
+  });
+  if (changed) deps.log.warn({ buildId: build.id, stage: stage.name, labels }, 'Stage waits for a worker nobody runs');
+  return changed;
 }
 
 async function hasRecentHeartbeat(jobs: StageJobInspector, buildId: string, stage: string, staleMs: number): Promise<boolean> {

@@ -75,6 +75,11 @@ export class BullmqWorkQueue implements WorkQueue {
     return v ? Number(v) : null;
   }
 
+  /** Workers connected to the stage queue for `labels` (BullMQ names their Redis connections). */
+  async workersFor(labels: string[]): Promise<number> {
+    return this.queue(stageQueueName(labels)).getWorkersCount();
+  }
+
   /** BullMQ state of a stage job (`active`, `waiting`, `failed`, … or `missing`), in one script call. */
   async stageJobState(buildId: string, stage: string, attempt: number, labels: string[]): Promise<string> {
     const state = await this.queue(stageQueueName(labels)).getJobState(stageJobId({ buildId, stage, attempt }));

@@ -10,7 +10,8 @@ const cases: Array<{ step: Pick<StepRun, 'status' | 'exitCode' | 'reason' | 'det
   { step: { status: 'running' }, says: '' },
   { step: { status: 'failed', exitCode: 3 }, says: 'exit 3' },
   { step: { status: 'failed', exitCode: 124, reason: 'timeout' }, says: 'timed out' },
-  { step: { status: 'failed', exitCode: 137, reason: 'oom' }, says: 'killed: out of memory' },
+  { step: { status: 'failed', exitCode: 137, reason: 'oom' }, says: 'out of memory' },
+  { step: { status: 'failed', exitCode: 137, reason: 'oom', detail: 'limit 512 MiB' }, says: 'out of memory (limit 512 MiB)' },
   { step: { status: 'failed', exitCode: -1, reason: 'start_failed' }, says: 'could not start' },
   { step: { status: 'failed_infra', exitCode: -1, reason: 'node_lost', detail: 'node vm (ynxl4hcc3gig) went down while the step ran' }, says: 'node lost: node vm (ynxl4hcc3gig) went down while the step ran' },
   { step: { status: 'failed_infra', exitCode: -1, reason: 'node_lost' }, says: 'node lost' },
@@ -21,6 +22,12 @@ describe('stepEnding', () => {
   for (const c of cases) {
     it(`${JSON.stringify(c.step)} → "${c.says}"`, () => assert.equal(stepEnding(c.step), c.says));
   }
+
+  it('the Slack stage reply says a step ran out of memory, and its limit', () => {
+    const step = { name: 'mem', status: 'failed', exitCode: 137, reason: 'oom', detail: 'limit 512 MiB', runs: 1 } as StepRun;
+    const stage = { name: 'test', status: 'failed', steps: [step] } as unknown as StageRun;
+    assert.match(renderStage(stage).text, /mem \(out of memory \(limit 512 MiB\)\)/);
+  });
 
   it('the Slack stage reply says which node was lost', () => {
     const step = { name: 'soak', status: 'failed_infra', exitCode: -1, reason: 'node_lost', detail: 'node vm (ynxl4hcc3gig) went down while the step ran', runs: 1 } as StepRun;

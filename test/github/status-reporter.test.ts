@@ -156,3 +156,14 @@ test('an invalid spec: the status shows the count and the first error in 140 cha
   assert.equal(check?.conclusion, 'failure');
   for (const line of lines) assert.ok(check?.summary.includes(line), `the check run lists ${line}`);
 });
+
+test("a failed stage's commit status names the step and why it ended: out of memory, with the limit", async () => {
+  const client = recorder();
+  const step = { name: 'mem', status: 'failed' as const, image: 'any', runs: 1, exitCode: 137, reason: 'oom', detail: 'limit 512 MiB', plan: { name: 'mem', image: 'any', commands: [], env: {}, timeoutSec: 60, workdir: '.' } };
+  const states = new Map<string, Build>([['1-0', snapshot('5', 'failed', 1, [step])]]);
+  const handle = reporterWith(client, 'oom', states);
+
+  await handle('1-0');
+
+  assert.deepEqual(client.posted, [{ context: 'bosun/test', state: 'failure', description: 'test: failed — step mem: out of memory (limit 512 MiB)' }]);
+});

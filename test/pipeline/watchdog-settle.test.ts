@@ -70,7 +70,7 @@ for (const c of cases) {
     if (c.step) executor.steps.set(ref, c.step);
     const queued: string[] = [];
     const queue: WorkQueue = { advance: async (id) => void queued.push(`advance ${id}`), runStage: async () => undefined };
-    const jobs: StageJobInspector = { stageJobState: async () => 'failed', lastHeartbeat: async () => null };
+    const jobs: StageJobInspector = { stageJobState: async () => 'failed', lastHeartbeat: async () => null, workersFor: async () => 1 };
     const deps = {
       config: loadConfig({}, {}), store, logs, queue, log: silentLogger(), secrets: {}, bus: { publish: async () => undefined },
     } as unknown as PipelineDeps;

@@ -8,6 +8,8 @@ import { watchdogPass, type StageJobInspector } from '../../src/pipeline/watchdo
 import type { PipelineDeps, WorkQueue } from '../../src/pipeline/pipeline-deps.js';
 import type { Build } from '../../src/domain/build.js';
 import type { RunStatus } from '../../src/domain/status.js';
+import { EventBus } from '../../src/events/event-bus.js';
+import { describeBuild } from '../../commands/describe-build.js';
 
 let redis: TestRedis;
 before(async () => {
@@ -57,6 +59,7 @@ for (const c of cases) {
     const jobs: StageJobInspector = {
       stageJobState: async () => c.job,
       lastHeartbeat: async () => (c.beatAgoMs === null ? null : Date.now() - c.beatAgoMs),
+      workersFor: async () => 1,
     };
     const deps = { config: loadConfig({}, {}), store, queue, log: silentLogger() } as unknown as PipelineDeps;
 
@@ -66,5 +69,48 @@ for (const c of cases) {
     assert.equal((await store.require(build.id)).stages[0]!.status, c.final);
     const expectQueued = c.action === 'requeued' ? [`stage ${build.id}/test`] : c.action === 'failed' || c.action === 'advanced' ? [`advance ${build.id}`] : [];
     assert.deepEqual(queued, expectQueued);
+  });
+}
+
+// A stage whose labels no worker has used to stay `queued` without a word.
+const unassigned: { name: string; labels: string[]; workers: number; queuedAgoSec: number; notice: string | undefined }[] = [
+  { name: 'a stage queued past unassignedWarnSec with no worker for its labels says so', labels: ['macos'], workers: 0, queuedAgoSec: 61, notice: 'no worker with the labels macos is running, so this stage waits; start one with `bosun worker --labels macos`' },
+  { name: 'a stage without labels and no worker at all says so too', labels: [], workers: 0, queuedAgoSec: 61, notice: 'no worker is running, so this stage waits; start one with `bosun worker`' },
+  { name: 'a stage with a worker for its labels waits in silence (its worker is busy)', labels: ['macos'], workers: 1, queuedAgoSec: 600, notice: undefined },
+  { name: 'a stage queued for less than unassignedWarnSec waits in silence', labels: ['macos'], workers: 0, queuedAgoSec: 30, notice: undefined },
+];
+for (const c of unassigned) {
+  test(c.name, async () => {
+    const prefix = `w${seq}`;
+    const store = new BuildStore(redis.client(), prefix);
+    const startedAt = new Date(Date.now() - c.queuedAgoSec * 1000).toISOString();
+    const build: Build = {
+      id: String(seq++), repo: 'demo', ref: 'master', sha: 'a'.repeat(40),
+      trigger: { event: 'manual', source: 'cli', actor: { id: 'u', name: 'u' } },
+      status: 'running', createdAt: startedAt, startedAt, attempt: 1, version: 0,
+      stages: [{ name: 'mac', status: 'queued', needs: [], labels: c.labels, resources: [], steps: [] }],
+    };
+    await store.create(build, []);
+    const asked: string[][] = [];
+    const jobs: StageJobInspector = {
+      stageJobState: async () => 'waiting',
+      lastHeartbeat: async () => null,
+      workersFor: async (labels) => (asked.push(labels), c.workers),
+    };
+    const queue: WorkQueue = { advance: async () => undefined, runStage: async () => undefined };
+    const deps = { config: loadConfig({}, {}), store, queue, log: silentLogger() } as unknown as PipelineDeps;
+
+    const first = await watchdogPass(deps, jobs, staleMs);
+    const again = await watchdogPass(deps, jobs, staleMs);
+
+    const stored = await store.require(build.id);
+    assert.equal(stored.stages[0]!.notice, c.notice);
+    assert.deepEqual(first, c.notice ? [`noticed ${build.id}/mac`] : []);
+    assert.deepEqual(again, [], 'said once');
+    if (c.notice) {
+      const events = await new EventBus(redis.client(), silentLogger(), prefix).range();
+      assert.deepEqual(events.filter((e) => e.type === 'stage.notice').map((e) => 'text' in e && e.text), [c.notice]);
+      assert.match(describeBuild(stored), new RegExp(`  ◌ mac: queued\\n    ⚠ ${c.notice.replace(/[.*+?^${}()|[\]\\`]/g, '\\$&')}`));
+    }
   });
 }

@@ -17,6 +17,15 @@ describe('parseSpecIsolated (worker thread, R26)', () => {
     });
   }
 
+  it('reports a 240 KiB nesting bomb where it nests too deep, not as running out of memory at 1:1', async () => {
+    const result = await parseSpecIsolated(`${'- '.repeat(120_000)}x\n`, 'bosun.yml', { timeoutMs: 10_000 });
+
+    assert.deepEqual(result, {
+      ok: false,
+      errors: [{ file: 'bosun.yml', line: 1, col: 129, path: '', message: 'nesting is deeper than 64 levels; a build spec never needs that' }],
+    });
+  });
+
   it('reports a timeout as a clean spec error', async () => {
     const result = await parseSpecIsolated('version: 1\n', '.bosun.yml', { timeoutMs: 0 });
 

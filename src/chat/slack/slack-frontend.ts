@@ -2,6 +2,8 @@ import type { Logger as BoltLogger, LogLevel } from '@slack/bolt';
 import { commandServices } from '../../app/command-services.js';
 import { redisUnavailableMessage } from '../../http/redis-gate.js';
 import { LeaseNotifier } from './lease-notifier.js';
+import { RefusalNotifier } from './refusal-notifier.js';
+import { StageNoticeNotifier } from './stage-notice-notifier.js';
 import type { FrontendFactory } from '../../app/frontend.js';
 import type { Logger } from '../../logger.js';
 import { FastifySlackReceiver } from './fastify-slack-receiver.js';
@@ -46,6 +48,8 @@ export const slackFrontend: FrontendFactory = async (core, builds) => {
       await app.start();
       core.bus.subscribe(reporter);
       core.bus.subscribe(new LeaseNotifier(api, firstSeen));
+      core.bus.subscribe(new RefusalNotifier(api, config, firstSeen));
+      core.bus.subscribe(new StageNoticeNotifier(api, store, firstSeen));
       log.info({ mode: config.mode }, 'Slack front end started');
     },
     async ready() {
