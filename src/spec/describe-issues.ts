@@ -1,5 +1,5 @@
 import type { z } from 'zod';
-import { BuildSpec, Checkpoint, DockerPublish, PRIVILEGE_KEYS, PypiPublish, ResourceRequest, Service, Stage, Step, TriggerFilter } from '../../spec-schema/build-spec.js';
+import { BuildSpec, Checkpoint, DockerPublish, PRIVILEGE_KEYS, PypiPublish, ResourceRequest, Service, ServiceLimits, ServiceReady, Stage, Step, TriggerFilter } from '../../spec-schema/build-spec.js';
 import type { Target } from './locate-node.js';
 
 /** A validation problem in human words, with where to point. */
@@ -13,7 +13,7 @@ const PRIVILEGE_MESSAGE = 'is not allowed in bosun.yml: privileges, secrets, mou
 
 const KNOWN_KEYS: readonly string[] = [
   ...Object.keys(BuildSpec.shape),
-  ...[Stage, Step, Checkpoint, ResourceRequest, Service, TriggerFilter, DockerPublish, PypiPublish].flatMap((s) => Object.keys(s.shape)),
+  ...[Stage, Step, Checkpoint, ResourceRequest, Service, ServiceReady, ServiceLimits, TriggerFilter, DockerPublish, PypiPublish].flatMap((s) => Object.keys(s.shape)),
 ];
 
 /** Turns zod issues into messages a person can act on ("expected a string", "unknown key `foo`"). */
