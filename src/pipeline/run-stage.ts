@@ -7,6 +7,7 @@ import { CodedError, StageBusyError } from '../errors.js';
 import type { WorkerDeps } from './pipeline-deps.js';
 import { setBuildStatus, setStageStatus, setStepStatus, nowIso } from './transition.js';
 import { ensureWorkspace } from './workspace.js';
+import { StageServices, failStepOnService, failStepWith } from './stage-services.js';
 import { runStep, type StepResult } from './run-step.js';
 import { reachCheckpoint } from './reach-checkpoint.js';
 import { acquireStageResources, waitingOnResources, type HeldResources } from '../leases/stage-leases.js';
@@ -52,6 +53,32 @@ export async function runStage(deps: WorkerDeps, buildId: string, stageName: str
   });
   const heartbeat = startHeartbeat(deps, buildId, stageName, owner, log);
   let held: HeldResources | null = null;
+  let services: StageServices | undefined;
+  /** Starts the stage's services (once) or checks them; on a failure, fails `step` with their story. */
+  const servicesReadyFor = async (step: string): Promise<'ready' | 'failed' | 'cancelled'> => {
+    let failure;
+    if (!services) {
+      try {
+        services = await StageServices.start(deps, initial, stage);
+      } catch (err) {
+        if (!(err instanceof CodedError) || err.retryable) throw err;
+        await failStepWith(deps, buildId, stageName, step, [`bosun: the step did not run: ${err.message}`], err.message);
+        return 'failed';
+      }
+      const started = services;
+      stopCurrent = () => void started.stop();
+      failure = await started.ready();
+      stopCurrent = null;
+      if (cancelled) return 'cancelled';
+    } else {
+      failure = await services.check();
+    }
+    if (!failure) return 'ready';
+    log.warn({ service: failure.service, state: failure.state, detail: failure.detail }, 'A service let the stage down');
+    await services.stop();
+    await failStepOnService(deps, buildId, stageName, step, failure, await services.tail(failure.service));
+    return 'failed';
+  };
   try {
     held = await acquireStageResources(deps, initial, stage, () => cancelled);
     const workspace = await ensureWorkspace(deps.config, initial);
@@ -69,6 +96,15 @@ export async function runStage(deps: WorkerDeps, buildId: string, stageName: str
         log.warn({ step: current.name, ref: current.executorRef }, 'Step was running when its worker died; running it again');
         await deps.executor.destroyRef(current.executorRef).catch((err: unknown) => log.warn({ err }, 'Could not destroy the earlier run'));
       }
+      // Services start before the first step that runs (a resumed stage recreates them) and
+      // are checked again before each later one.
+      if (stage.services?.length) {
+        const ok = await servicesReadyFor(planned.name);
+        if (ok !== 'ready') {
+          outcome = ok;
+          break;
+        }
+      }
       const result: StepResult = await runStep(deps, {
         build: latest, stage: stageName, step: planned.name, workspace, stageEnv: held.env,
         onStarted: (stop) => {
@@ -82,6 +118,7 @@ export async function runStage(deps: WorkerDeps, buildId: string, stageName: str
         break;
       }
     }
+    await services?.stop();
     await finishStage(deps, buildId, stageName, outcome);
   } catch (err) {
     if (!(err instanceof CodedError) || err.retryable) throw err;
@@ -91,6 +128,7 @@ export async function runStage(deps: WorkerDeps, buildId: string, stageName: str
   } finally {
     unwatch();
     clearInterval(heartbeat);
+    await services?.stop();
     await held?.release('stage ended');
     await deps.queue.releaseStage?.(buildId, stageName, owner).catch((err: unknown) => log.warn({ err }, 'Could not release the stage claim'));
   }

@@ -1,11 +1,12 @@
 import type Docker from 'dockerode';
 import type { Logger } from '../../logger.js';
-import { labelKeys, type Executor, type StepHandle, type StepSpec } from '../executor.js';
+import { labelKeys, type Executor, type ServiceHandle, type ServiceSpec, type StepHandle, type StepSpec } from '../executor.js';
 import { workingDirectory } from '../working-directory.js';
 import { BuildNetworks } from '../container/build-network.js';
 import { engineError, ignoreNotFound } from '../container/docker-errors.js';
 import { reapOwnedBuilds } from '../container/owned-builds.js';
 import { resolveImage } from '../container/resolve-image.js';
+import { removeServiceContainers, startServiceContainer } from '../container/service-container.js';
 import { stepLabels, stepResourceName } from '../container/resource-names.js';
 import { WorkspaceVolumes } from '../container/workspace-volume.js';
 import { DockerStep } from './docker-step.js';
@@ -28,7 +29,8 @@ export interface DockerExecutorOptions {
  *   the first step and removed by `cleanupBuild`.
  * - Isolation: see `toContainerSpec` (R15, R16, R18).
  * - `ref` is `docker:<containerId>`; `destroyRef` force-removes it (404 is success).
- * - `reap` force-removes step containers labelled with this instance that `keep` rejects.
+ * - `reap` force-removes step and service containers labelled with this instance that `keep` rejects.
+ * - Services (`startService`): containers on the build's network, aliased by their name.
  * - A failed `start` removes the container it created before throwing.
  * Concurrency: any number of steps at once; per-build resources are created once.
  */
@@ -73,6 +75,12 @@ export class DockerExecutor implements Executor {
     }
   }
 
+  /** A service as a container on the build's network, aliased by its name (`startServiceContainer`). */
+  async startService(spec: ServiceSpec): Promise<ServiceHandle> {
+    const networkId = await this.#networks.ensure(spec.buildId);
+    return startServiceContainer(this.#opts.docker, spec, { instanceId: this.#opts.instanceId, networkId });
+  }
+
   async destroyRef(ref: string): Promise<void> {
     const id = ref.startsWith('docker:') ? ref.slice('docker:'.length) : ref;
     await ignoreNotFound(() => this.#opts.docker.getContainer(id).remove({ force: true }));
@@ -103,6 +111,8 @@ export class DockerExecutor implements Executor {
   }
 
   async cleanupBuild(buildId: string): Promise<void> {
+    // Services still attached would keep the network from going.
+    await removeServiceContainers(this.#opts.docker, this.#opts.instanceId, { build: buildId });
     await this.#volumes.remove(buildId);
     await this.#networks.remove(buildId);
   }
