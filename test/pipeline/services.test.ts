@@ -11,6 +11,8 @@ import { silentLogger } from '../../src/logger.js';
 import type { Build } from '../../src/domain/build.js';
 import { serviceSpecFor } from '../../src/pipeline/stage-services.js';
 import { loadConfig } from '../../src/config.js';
+import { UserError } from '../../src/errors.js';
+import { pickStep } from '../../src/app/build-service.js';
 import { containerIsolation } from '../executor/docker-harness.js';
 import { LocalExecutor } from '../../src/executor/local/local-executor.js';
 
@@ -100,6 +102,24 @@ const scenarios: Scenario[] = [
       assert.match(text, /service `db` \(bosun\/redis-test:7\) stopped: it exited with code 3/);
       assert.match(text, /db \| booting/);
       assert.match(text, /db \| fatal: no configuration/);
+    },
+  },
+  {
+    name: 'a service that dies while the steps run fails the next step with its last lines',
+    services: [
+      '      db:',
+      `        image: ${redisImage}`,
+      `        command: [sh, -c, 'touch /tmp/up; sleep 3; echo "going away"; exit 1']`,
+      '        ready: { run: test -e /tmp/up }',
+    ],
+    steps: ['      - name: first', '        run: sleep 6', '      - name: second', '        run: echo never runs'],
+    async check(h, b) {
+      assert.equal(b.status, 'failed');
+      const [first, second] = b.stages[0]!.steps;
+      assert.deepEqual([first!.status, second!.status, second!.reason], ['success', 'failed', 'service_failed']);
+      const text = await log(h, b.id, 'second');
+      assert.match(text, /service `db` \(bosun\/redis-test:7\) stopped: it exited with code 1/);
+      assert.match(text, /db \| going away/);
     },
   },
 ];
@@ -203,13 +223,20 @@ for (const kind of executors) {
       const networks = Object.values((await docker.getContainer(id).inspect()).NetworkSettings.Networks ?? {});
       assert.ok(networks[0]?.Aliases?.includes('cache'), JSON.stringify(networks));
 
+      // A resumed stage starts its services again: the earlier run's container is replaced.
+      const again = await executor.startService!(serviceSpecFor({ config, instanceId }, buildId, 'test', plan));
+      assert.notEqual(again.ref, handle.ref);
+      assert.deepEqual((await leftovers(docker, buildId, instanceId)).length, 1, 'one container for the service');
+      await docker.getContainer(id).inspect().then(() => assert.fail('the first run\'s container is gone'), (err: { statusCode?: number }) => assert.equal(err.statusCode, 404));
+
       // The worker "dies" here: nothing stops the service. A new worker's startup reaps.
       const removed = await executor.reap(() => false);
       await (executor as DockerExecutor).reapBuilds(() => false);
 
-      assert.ok(removed.includes(handle.ref), `${handle.ref} reaped: ${removed.join(', ')}`);
+      assert.ok(removed.includes(again.ref), `${again.ref} reaped: ${removed.join(', ')}`);
       assert.deepEqual(await leftovers(docker, buildId, instanceId), []);
       await handle.destroy();
+      await again.destroy();
     });
   });
 }
@@ -229,4 +256,29 @@ test('the local executor refuses services with a clear error (it cannot isolate 
   } finally {
     await h.stop();
   }
+});
+
+test('the swarm executor refuses services when steps run on several nodes (not supported yet)', async () => {
+  const executor = new SwarmExecutor({ docker: new Docker({ host: '127.0.0.1', port: 1 }), instanceId: `svcmulti${runId}`, log: silentLogger(), registry: '127.0.0.1:1' });
+  const plan = { name: 'cache', image: redisImage, env: {}, ready: { kind: 'image' as const, intervalSec: 1, timeoutSec: 30, retries: 3 }, limits: {} };
+  try {
+    await assert.rejects(executor.startService(serviceSpecFor({ config: loadConfig({}, {}), instanceId: 'x' }, '1', 'test', plan)), (err: Error) => {
+      assert.ok(err instanceof UserError);
+      assert.match(err.message, /services are not supported yet when steps run on several swarm nodes/);
+      return true;
+    });
+  } finally {
+    await executor.close();
+  }
+});
+
+test('`logs <build> <stage>/service:<name>` picks a service\'s log; an unknown one is refused', () => {
+  const build = {
+    id: '9',
+    stages: [{ name: 'test', status: 'failed', needs: [], labels: [], resources: [], steps: [{ name: 'unit', status: 'failed', image: 'x', runs: 1 }], services: [{ name: 'cache' }] }],
+  } as unknown as Build;
+
+  assert.deepEqual(pickStep(build, { stage: 'test', step: 'service:cache' }), { stage: 'test', step: 'service:cache' });
+  assert.deepEqual(pickStep(build, { stage: 'test' }), { stage: 'test', step: 'unit', status: 'failed', ran: true });
+  assert.throws(() => pickStep(build, { stage: 'test', step: 'service:db' }), /has no step "service:db"/);
 });
