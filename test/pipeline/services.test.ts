@@ -13,6 +13,7 @@ import { serviceSpecFor } from '../../src/pipeline/stage-services.js';
 import { loadConfig } from '../../src/config.js';
 import { UserError } from '../../src/errors.js';
 import { pickStep } from '../../src/app/build-service.js';
+import { startWorkerPool } from '../../src/app/start-worker-pool.js';
 import { containerIsolation } from '../executor/docker-harness.js';
 import { LocalExecutor } from '../../src/executor/local/local-executor.js';
 
@@ -122,6 +123,23 @@ const scenarios: Scenario[] = [
       assert.match(text, /db \| going away/);
     },
   },
+  {
+    name: 'a service that turns unhealthy after it was ready fails the next step',
+    services: [
+      '      db:',
+      `        image: ${redisImage}`,
+      `        command: [sh, -c, 'touch /tmp/up; sleep 2; rm /tmp/up; echo "lost my marbles"; sleep 600']`,
+      '        ready: { run: test -e /tmp/up, retries: 1 }',
+    ],
+    steps: ['      - name: first', '        run: sleep 7', '      - name: second', '        run: echo never runs'],
+    async check(h, b) {
+      assert.equal(b.status, 'failed');
+      assert.deepEqual(b.stages[0]!.steps.map((s) => s.status), ['success', 'failed']);
+      const text = await log(h, b.id, 'second');
+      assert.match(text, /service `db` \(bosun\/redis-test:7\) became unhealthy: its health check failed \(last probe: exit 1/);
+      assert.match(text, /db \| lost my marbles/);
+    },
+  },
 ];
 
 /** Containers of this build still on the engine (steps and services). */
@@ -202,6 +220,26 @@ for (const kind of executors) {
 
       assert.equal(b.status, 'cancelled');
       assert.deepEqual(await leftovers(docker, id, instanceId, labelKeys.service), []);
+    });
+
+    test('another worker starting up leaves the services of a stage that is running alone', async (t) => {
+      if (!ok || !h || !executor) return t.skip('no Docker engine');
+      const repoName = `svc-${kind.name}-reap`;
+      const repo = await makeRepo(h.dataDir, repoName, {
+        'bosun.yml': spec([`      cache: { image: ${redisImage}, ready: { run: redis-cli ping } }`], ['      - name: wait', '        run: [sleep 4, redis-cli -h cache ping]']),
+      });
+      h.server.core.config.repos[repoName] = { url: repo.url, defaultBranch: 'master', secrets: [] };
+      const res = await h.api('POST', '/api/builds', { repo: repoName, ref: 'master' });
+      const id = res.json.build.id as string;
+      await h.waitFor(id, (b) => b.stages[0]?.steps[0]?.status === 'running' && b.stages[0].steps[0].executorRef !== undefined, 120_000);
+
+      // Its startup reap runs against the same engine and instance while the stage runs.
+      const pool = await startWorkerPool(h.server.core, { advance: false, concurrency: 0, labels: [], executor });
+      await pool.close(true);
+      const b = await h.waitDone(id, 120_000);
+
+      assert.equal(b.status, 'success', JSON.stringify(b.stages));
+      assert.match(await log(h, id, 'wait'), /PONG/);
     });
 
     test('a crashed worker\'s services are gone after the startup reap', async (t) => {
