@@ -33,7 +33,7 @@ export interface StepRun {
   /** What to run, as compiled from the spec when the build started. */
   plan: PlanStep;
   exitCode?: number;
-  /** Why it ended, when not a plain exit: `timeout`, `oom`, `cancelled`, `worker_lost`, `node_lost`. */
+  /** Why it ended, when not a plain exit: `timeout`, `oom`, `cancelled`, `worker_lost`, `node_lost`, `service_failed` (a stage service let it down; it did not run). */
   reason?: string;
   startedAt?: string;
   finishedAt?: string;

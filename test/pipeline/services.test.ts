@@ -15,6 +15,7 @@ import { UserError } from '../../src/errors.js';
 import { pickStep } from '../../src/app/build-service.js';
 import { startWorkerPool } from '../../src/app/start-worker-pool.js';
 import { containerIsolation } from '../executor/docker-harness.js';
+import { buildNetworkName } from '../../src/executor/container/resource-names.js';
 import { LocalExecutor } from '../../src/executor/local/local-executor.js';
 
 // Issue 12 part 3: `services:` on a stage start real server containers (a Redis made locally
@@ -255,11 +256,11 @@ for (const kind of executors) {
       const id = handle.ref.slice('docker:'.length);
       const facts = await containerIsolation(docker, id);
       assert.deepEqual(
-        { privileged: facts.privileged, capAdd: facts.capAdd, capDrop: facts.capDrop, binds: facts.bindMounts, readonly: facts.readonlyRootfs, user: facts.user, memory: facts.memoryBytes, internal: facts.networksInternal },
-        { privileged: false, capAdd: [], capDrop: ['ALL'], binds: [], readonly: true, user: '1000:1000', memory: 256 * 2 ** 20, internal: [true] },
+        { privileged: facts.privileged, capAdd: facts.capAdd, capDrop: facts.capDrop, binds: facts.bindMounts, readonly: facts.readonlyRootfs, user: facts.user, memory: facts.memoryBytes },
+        { privileged: false, capAdd: [], capDrop: ['ALL'], binds: [], readonly: true, user: '1000:1000', memory: 256 * 2 ** 20 },
       );
-      const networks = Object.values((await docker.getContainer(id).inspect()).NetworkSettings.Networks ?? {});
-      assert.ok(networks[0]?.Aliases?.includes('cache'), JSON.stringify(networks));
+      const networks = Object.entries((await docker.getContainer(id).inspect()).NetworkSettings.Networks ?? {});
+      assert.deepEqual(networks.map(([name, n]) => [name, n.Aliases?.includes('cache')]), [[buildNetworkName(instanceId, buildId), true]], 'only the build\'s network, under its name');
 
       // A resumed stage starts its services again: the earlier run's container is replaced.
       const again = await executor.startService!(serviceSpecFor({ config, instanceId }, buildId, 'test', plan));
