@@ -20,6 +20,10 @@ const instanceId = `svccrash${process.pid}`;
 test('a worker killed mid-stage: the next worker recreates the stage\'s services and the build passes', async (t) => {
   if (!(await requireDocker(t))) return;
   const docker = new Docker();
+  if (!(await docker.getImage('bosun/redis-test:7').inspect().then(() => true, () => false))) {
+    if (process.env.CI) throw new Error('bosun/redis-test:7 is missing: run scripts/build-base-images.sh');
+    return t.skip('no bosun/redis-test:7 (scripts/build-base-images.sh)');
+  }
   const redis = await startRedis();
   const dir = mkdtempSync(join(tmpdir(), 'bosun-svc-crash-'));
   const repoUrl = `file://${join(dir, 'src-repos', 'svc-crashy')}`;
