@@ -14,7 +14,8 @@ import type { Build } from '../../src/domain/build.js';
 // Issue 12 part 3, R20/R22 for services: a worker killed with SIGKILL while a step runs beside
 // its stage's service; another worker takes the stage over, starts the service afresh (the dead
 // worker's container replaced), runs the interrupted step again, and nothing is left after.
-const queue = { lockDurationMs: 1000, stalledIntervalMs: 500, maxStalledCount: 1, watchdogIntervalMs: 1000 };
+// Locks a little longer than worker-crash.test.ts: containers make the workers busier on a loaded machine.
+const queue = { lockDurationMs: 3000, stalledIntervalMs: 1000, maxStalledCount: 1, watchdogIntervalMs: 1000 };
 const instanceId = `svccrash${process.pid}`;
 
 test('a worker killed mid-stage: the next worker recreates the stage\'s services and the build passes', async (t) => {
