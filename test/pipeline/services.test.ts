@@ -177,6 +177,8 @@ for (const kind of executors) {
       });
     });
     after(async () => {
+      // The builds' networks and volumes (a failed build keeps them for `retry --failed`).
+      await (executor as DockerExecutor | undefined)?.reapBuilds(() => false).catch(() => undefined);
       await h?.stop();
       // Whatever a failed assertion left: this instance's containers.
       const list = await docker.listContainers({ all: true, filters: JSON.stringify({ label: [`${labelKeys.instance}=${instanceId}`] }) });
