@@ -65,6 +65,7 @@ export async function runStage(deps: WorkerDeps, buildId: string, stageName: str
         await failStepWith(deps, buildId, stageName, step, [`bosun: the step did not run: ${err.message}`], err.message);
         return 'failed';
       }
+      if (cancelled) return 'cancelled';
       const started = services;
       stopCurrent = () => void started.stop();
       failure = await started.ready();
