@@ -2,7 +2,7 @@ import type { Build, StageRun } from '../domain/build.js';
 import type { PlanService } from '../domain/plan.js';
 import { findStage, findStep } from '../domain/build.js';
 import { labelKeys, serviceStepName, type ServiceHandle, type ServiceSpec, type ServiceState } from '../executor/executor.js';
-import { UserError } from '../errors.js';
+import { CodedError, UserError } from '../errors.js';
 import { StepLogWriter } from '../logs/step-log-writer.js';
 import type { WorkerDeps } from './pipeline-deps.js';
 import { nowIso, setStepStatus } from './transition.js';
@@ -107,7 +107,13 @@ export class StageServices {
     const deps = this.#deps;
     const step = serviceStepName(plan.name);
     await deps.logs.reset(this.#buildId, this.#stage, step);
-    const handle = await startService(serviceSpecFor(deps, this.#buildId, this.#stage, plan));
+    const handle = await startService(serviceSpecFor(deps, this.#buildId, this.#stage, plan)).catch((err: unknown) => {
+      // Name the service in a user error (`image redis:7 is not available on this engine`).
+      if (err instanceof CodedError && !err.retryable && !err.message.includes(`\`${plan.name}\``)) {
+        throw new UserError(err.code, `service \`${plan.name}\`: ${err.message}`, { cause: err });
+      }
+      throw err;
+    });
     const writer = new StepLogWriter({ append: (firstLine, lines) => deps.logs.append(this.#buildId, this.#stage, step, firstLine, lines) }, deps.secrets);
     const pump = (async () => {
       for await (const chunk of handle.output) writer.write(chunk);

@@ -107,6 +107,16 @@ const scenarios: Scenario[] = [
     },
   },
   {
+    name: 'a service whose image is not on the engine fails the stage and says which',
+    services: ['      db: { image: bosun/no-such-image:1 }'],
+    steps: ['      - name: first', '        run: echo never runs'],
+    async check(h, b) {
+      assert.equal(b.status, 'failed');
+      assert.equal(b.stages[0]!.steps[0]!.reason, 'service_failed');
+      assert.match(await log(h, b.id, 'first'), /the step did not run: service `db`: image bosun\/no-such-image:1 is not available on this engine/);
+    },
+  },
+  {
     name: 'a service that dies while the steps run fails the next step with its last lines',
     services: [
       '      db:',
