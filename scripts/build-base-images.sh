@@ -2,6 +2,8 @@
 # Builds Bosun's base images offline (no public registry is reachable), cached:
 #   bosun/base:bookworm  debootstrap --variant=minbase + python3, git, ca-certificates (~1.5 min once)
 #   bosun/busybox:1      a static busybox with its applet links (seconds; used by fast tests)
+#   bosun/redis-test:7   bosun/base + this host's redis-server and redis-cli with the libraries
+#                        the base lacks (seconds; a real server for service-container tests)
 # Both get a `bosun` user (1000:1000), the non-root user steps run as, and /workspace.
 # /home/bosun is deliberately absent: executors mount a tmpfs there, and a tmpfs over an
 # existing directory takes that directory's mode (root 0755) instead of the one asked for.
@@ -12,6 +14,7 @@ set -euo pipefail
 CACHE=${BOSUN_IMAGE_CACHE:-/var/cache/bosun}
 BASE_TAG=bosun/base:bookworm
 BUSYBOX_TAG=bosun/busybox:1
+REDIS_TEST_TAG=bosun/redis-test:7
 mkdir -p "$CACHE"
 
 log() { echo "build-base-images: $*" >&2; }
@@ -97,5 +100,34 @@ build_base() {
     "$tarball" "$BASE_TAG" >/dev/null
 }
 
+# A real server image without a registry: the host's redis-server (install-deps.sh installs
+# it; both are Debian bookworm) copied onto bosun/base, with each shared library it needs
+# that the base does not have. Runs as any user: its data and pid go to /tmp.
+build_redis_test() {
+  if have_image "$REDIS_TEST_TAG"; then log "$REDIS_TEST_TAG exists"; return; fi
+  local work bin lib
+  work=$(mktemp -d)
+  mkdir -p "$work/rootfs/usr/bin"
+  for bin in redis-server redis-cli; do
+    cp -L "$(command -v "$bin")" "$work/rootfs/usr/bin/$bin"
+    for lib in $(ldd "$(command -v "$bin")" | awk '$3 ~ /^\// { print $3 } $1 ~ /^\// { print $1 }'); do
+      mkdir -p "$work/rootfs$(dirname "$lib")"
+      cp -L "$lib" "$work/rootfs$lib"
+    done
+  done
+  cat >"$work/Dockerfile" <<DOCKERFILE
+FROM $BASE_TAG
+COPY rootfs/ /opt/redis-test/
+RUN set -e; cd /opt/redis-test; for f in \$(find . -type f); do t=\${f#.}; [ -e "\$t" ] || { mkdir -p "\$(dirname "\$t")"; cp "\$f" "\$t"; }; done; rm -rf /opt/redis-test; ldconfig; redis-server --version
+CMD ["redis-server", "--save", "", "--appendonly", "no", "--dir", "/tmp", "--pidfile", "/tmp/redis.pid", "--protected-mode", "no"]
+DOCKERFILE
+  log "building $REDIS_TEST_TAG"
+  docker build -q -t "$REDIS_TEST_TAG" "$work" >/dev/null || { rm -rf "$work"; return 1; }
+  rm -rf "$work"
+}
+
 build_busybox
-if [[ ${BOSUN_SKIP_BASE:-0} != 1 ]]; then build_base; fi
+if [[ ${BOSUN_SKIP_BASE:-0} != 1 ]]; then
+  build_base
+  build_redis_test
+fi

@@ -114,10 +114,44 @@ export const Step = z.strictObject({
     .describe('Safe to run twice. After a crash, a step whose outcome Bosun cannot find out is run again only when this is true; otherwise it fails (failed_infra) for you to retry.'),
 });
 
+// A service's name is its host name on the build's network: one DNS label (RFC 1123), starting
+// with a letter so it can never read as an address.
+const SERVICE_NAME_PATTERN = /^[a-z](?:[a-z0-9-]{0,61}[a-z0-9])?$/;
+export const ServiceName = z
+  .string({ error: 'expected a string' })
+  .regex(SERVICE_NAME_PATTERN, { error: 'expected a service name that is a DNS label: lowercase letters, digits and `-`, starting with a letter, at most 63 characters' });
+
+/** The most services one stage may ask for. */
+export const MAX_SERVICES_PER_STAGE = 8;
+/** The longest a stage waits for its services to become ready. */
+export const MAX_SERVICE_READY_SEC = 30 * 60;
+
+const Command = z.union([z.string().min(1), z.array(z.string().min(1)).min(1)], { error: 'expected a command or a list of commands' });
+
+export const ServiceReady = z.strictObject({
+  run: Command.optional().describe('Shell commands run inside the service container (`/bin/sh -c`); ready once they exit 0.'),
+  tcp: z.int({ error: 'expected a port number' }).min(1, { error: 'expected a port number' }).max(65535, { error: 'expected a port number' }).optional()
+    .describe('Ready once this port is listening inside the service container.'),
+  interval: Duration.optional().describe('Time between probes; default 1s.'),
+  timeout: Duration.optional().describe('How long the steps wait for the service to become ready before the stage fails; default 60s, at most 30m.'),
+  retries: z.int({ error: 'expected a whole number from 1 to 100' }).min(1, { error: 'expected a whole number from 1 to 100' }).max(100, { error: 'expected a whole number from 1 to 100' }).optional()
+    .describe('Failed probes in a row, once ready, that make the service unhealthy (the stage fails); default 3.'),
+});
+
+export const ServiceLimits = z.strictObject({
+  cpus: z.number({ error: 'expected a number of CPUs like 0.5' }).positive({ error: 'expected a number of CPUs like 0.5' }).max(64, { error: 'expected at most 64 CPUs' }).optional()
+    .describe('CPUs for the service; at most the server\'s step limit.'),
+  memory: z.string({ error: 'expected a size like 256M or 1G' }).regex(/^[1-9][0-9]{0,6}[MG]$/, { error: 'expected a size like 256M or 1G' }).optional()
+    .describe('Memory for the service (M = MiB, G = GiB); at most the server\'s step limit.'),
+});
+
 export const Service = z.strictObject({
-  name: Name,
-  image: Image,
-  env: Env.optional(),
+  image: Image.describe('The server image (run from the engine\'s local images, like step images).'),
+  env: Env.optional().describe('Environment for the service. Values are strings: quote numbers and booleans.'),
+  command: z.array(z.string().max(1000), { error: 'expected a list of arguments' }).min(1).max(100).optional()
+    .describe('Arguments replacing the image\'s CMD (its ENTRYPOINT stays), like Compose `command`.'),
+  ready: ServiceReady.optional().describe('When the service counts as ready; omitted: the image\'s HEALTHCHECK if it has one, else once started.'),
+  limits: ServiceLimits.optional().describe('Lower limits than the server\'s step limits, which apply otherwise.'),
 });
 
 export const Checkpoint = z.strictObject({
@@ -133,7 +167,10 @@ export const Stage = z.strictObject({
   needs: z.array(Name).optional().describe('Stages that must succeed first.'),
   labels: z.array(Name).optional().describe('Worker labels required (e.g. macos); omitted = any Linux worker.'),
   resources: z.array(ResourceRequest).optional().describe('Resources leased from server-configured pools for the whole stage.'),
-  services: z.array(Service).optional().describe('Sidecar containers the steps need.'),
+  services: z
+    .record(ServiceName, Service, { error: 'expected a map of services by name, like `cache: { image: redis:7 }`' })
+    .optional()
+    .describe('Sidecar containers started before the steps, each reachable from them by its name (`cache:6379`).'),
   steps: z.array(Step).min(1, { error: 'expected at least one step' }).optional().describe('Run in order; the first failure fails the stage.'),
   checkpoint: Checkpoint.optional().describe('A manual test a person passes or fails before the stage completes.'),
   secrets: Secrets.optional().describe('Secrets every step of this stage reads (added to each step\'s own `secrets`).'),
@@ -158,6 +195,7 @@ export type ResourceRequest = z.infer<typeof ResourceRequest>;
 export type TriggerFilter = z.infer<typeof TriggerFilter>;
 export type SecretRequest = z.infer<typeof SecretRequest>;
 export type Service = z.infer<typeof Service>;
+export type ServiceReady = z.infer<typeof ServiceReady>;
 
 interface SpecShape {
   image?: string;
@@ -192,6 +230,7 @@ function checkStage(spec: SpecShape, name: string, stage: Stage, ctx: z.Refineme
     }
     checkSecretVariables(stage.secrets ?? [], step, [...at, 'steps', i], ctx);
   });
+  checkServices(spec, name, stage, ctx);
 }
 
 /** Two secrets cannot be exported as one variable, and a secret's variable cannot also be in `env`. */
@@ -209,6 +248,52 @@ function checkSecretVariables(stageSecrets: readonly SecretRequest[], step: Step
   };
   stageSecrets.forEach((request) => check(request, [...at.slice(0, 2), 'secrets']));
   (step.secrets ?? []).forEach((request, j) => check(request, [...at, 'secrets', j]));
+}
+
+function checkServices(spec: SpecShape, name: string, stage: Stage, ctx: z.RefinementCtx): void {
+  const services = Object.entries(stage.services ?? {});
+  const at = ['stages', name, 'services'];
+  if (services.length > MAX_SERVICES_PER_STAGE) {
+    ctx.addIssue({ code: 'custom', path: at, message: `expected at most ${MAX_SERVICES_PER_STAGE} services in a stage` });
+  }
+  if (services.length > 0 && !stage.steps) {
+    ctx.addIssue({ code: 'custom', path: at, message: 'services are started for the stage\'s steps: give the stage steps' });
+  }
+  for (const [service, def] of services) {
+    const ready = def.ready;
+    if (ready && (ready.run === undefined) === (ready.tcp === undefined)) {
+      ctx.addIssue({ code: 'custom', path: [...at, service, 'ready'], message: 'expected exactly one of `run` or `tcp`' });
+    }
+    if (ready?.timeout !== undefined && (parseDuration(ready.timeout) ?? 0) > MAX_SERVICE_READY_SEC) {
+      ctx.addIssue({ code: 'custom', path: [...at, service, 'ready', 'timeout'], message: 'expected at most 30m' });
+    }
+    // Stages that may run at the same time share the build's network, where a name must be one host.
+    const other = Object.entries(spec.stages).find(([o, s]) => o < name && Object.hasOwn(s.services ?? {}, service) && !ordered(spec.stages, o, name));
+    if (other) {
+      ctx.addIssue({
+        code: 'custom', path: [...at, service],
+        message: `service \`${service}\` is also in stage \`${other[0]}\`, which may run at the same time on the build's network; rename one, or make one stage need the other`,
+      });
+    }
+  }
+}
+
+/** True when one stage (transitively) needs the other, so they never run at the same time. */
+function ordered(stages: Record<string, Stage>, a: string, b: string): boolean {
+  return needsTransitively(stages, a, b) || needsTransitively(stages, b, a);
+}
+
+function needsTransitively(stages: Record<string, Stage>, from: string, target: string): boolean {
+  const seen = new Set<string>();
+  const todo = [...(stages[from]?.needs ?? [])];
+  while (todo.length > 0) {
+    const next = todo.pop() as string;
+    if (next === target) return true;
+    if (seen.has(next)) continue;
+    seen.add(next);
+    todo.push(...(stages[next]?.needs ?? []));
+  }
+  return false;
 }
 
 /** The first `needs` cycle found, as stage names ending where it started; undefined if none. */

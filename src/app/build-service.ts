@@ -3,6 +3,7 @@ import type { BuildService, CommandContext } from '../../commands/command.js';
 import type { Build } from '../domain/build.js';
 import { findStage } from '../domain/build.js';
 import { UserError } from '../errors.js';
+import { serviceStepName } from '../executor/executor.js';
 import { createBuild } from '../pipeline/create-build.js';
 import { cancelBuild } from '../pipeline/cancel-build.js';
 import { retryBuild } from '../pipeline/retry-build.js';
@@ -63,6 +64,9 @@ export function pickStep(build: Build, target: { stage?: string; step?: string }
   const stages = target.stage ? [findStage(build, target.stage)].filter((s) => s !== undefined) : build.stages;
   if (target.stage && stages.length === 0) throw new UserError('not_found', `build #${build.id} has no stage "${target.stage}"`);
   const steps = stages.flatMap((s) => s.steps.map((st) => ({ stage: s.name, step: st.name, status: st.status, ran: st.runs > 0 })));
+  // A service's log is the pseudo-step `service:<name>` of its stage.
+  const service = target.step && stages.find((s) => (s.services ?? []).some((sv) => serviceStepName(sv.name) === target.step));
+  if (service && target.step) return { stage: service.name, step: target.step };
   if (target.step) {
     const found = steps.find((s) => s.step === target.step);
     if (!found) throw new UserError('not_found', `stage ${target.stage ?? '?'} has no step "${target.step}"`);

@@ -1,6 +1,6 @@
 import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { Executor } from '../executor/executor.js';
+import { serviceStepName, type Executor } from '../executor/executor.js';
 import { isTerminal } from '../domain/status.js';
 import { removeWorkspace } from '../pipeline/workspace.js';
 import type { WorkerDeps } from '../pipeline/pipeline-deps.js';
@@ -47,7 +47,11 @@ async function reapOrphans(core: Core, executor: Executor): Promise<void> {
   const live = new Set<string>();
   for (const id of await core.store.activeIds()) {
     const b = await core.store.get(id);
-    for (const s of b?.stages ?? []) for (const st of s.steps) if (st.status === 'running') live.add(`${id}/${s.name}/${st.name}`);
+    for (const s of b?.stages ?? []) {
+      for (const st of s.steps) if (st.status === 'running') live.add(`${id}/${s.name}/${st.name}`);
+      // A running stage's services belong to the worker running it (possibly another process).
+      if (s.status === 'running') for (const sv of s.services ?? []) live.add(`${id}/${s.name}/${serviceStepName(sv.name)}`);
+    }
   }
   try {
     const active = new Set(await core.store.activeIds());

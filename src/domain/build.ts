@@ -1,5 +1,5 @@
 import type { RunStatus } from './status.js';
-import type { TriggerEvent, PlanCheckpoint, PlanStep, ResourceRequest } from './plan.js';
+import type { TriggerEvent, PlanCheckpoint, PlanService, PlanStep, ResourceRequest } from './plan.js';
 
 /** Who asked, identified by a stable id on its platform (never a display name). */
 export interface Actor {
@@ -33,7 +33,7 @@ export interface StepRun {
   /** What to run, as compiled from the spec when the build started. */
   plan: PlanStep;
   exitCode?: number;
-  /** Why it ended, when not a plain exit: `timeout`, `oom`, `cancelled`, `worker_lost`, `node_lost`. */
+  /** Why it ended, when not a plain exit: `timeout`, `oom`, `cancelled`, `worker_lost`, `node_lost`, `service_failed` (a stage service let it down; it did not run). */
   reason?: string;
   startedAt?: string;
   finishedAt?: string;
@@ -84,6 +84,8 @@ export interface StageRun {
   resources: ResourceRequest[];
   checkpoint?: PlanCheckpoint;
   checkpointState?: CheckpointState;
+  /** Service containers started before the steps (their logs: pseudo-steps `service:<name>`). */
+  services?: PlanService[];
   steps: StepRun[];
   startedAt?: string;
   finishedAt?: string;

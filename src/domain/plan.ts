@@ -45,12 +45,35 @@ export interface PlanCheckpoint {
   resource?: ResourceRequest;
 }
 
-/** A sidecar container a stage asks for (declared in the spec; executors may support it later). */
+/**
+ * A sidecar container the stage's steps need (a database, a cache), started before the first
+ * step on the build's network and reachable there by `name`.
+ */
 export interface PlanService {
+  /** A DNS label: the service's host name on the build's network. */
   name: string;
+  /** Image reference as written in the spec (resolved to an ID by the executor). */
   image: string;
   env: Record<string, string>;
+  /** Replaces the image's CMD (the ENTRYPOINT stays); absent: the image's CMD. */
+  command?: string[];
+  ready: PlanServiceReady;
+  /** Asked-for limits, clamped by the server's step limits at run time. */
+  limits: { cpus?: number; memoryMb?: number };
 }
+
+/**
+ * When a service is ready. `run`: shell commands run inside its container exit 0; `tcp`: the
+ * port listens inside its container; `image`: the image's own HEALTHCHECK, or, when it has
+ * none, as soon as the container runs.
+ */
+export type PlanServiceReady = ({ kind: 'run'; commands: string[] } | { kind: 'tcp'; port: number } | { kind: 'image' }) & {
+  intervalSec: number;
+  /** How long the steps wait for it. */
+  timeoutSec: number;
+  /** Failed probes in a row, once ready, that make it unhealthy. */
+  retries: number;
+};
 
 export interface PlanStage {
   name: string;

@@ -8,6 +8,7 @@ const reasons: Record<string, string> = {
   worker_lost: 'worker lost',
   start_failed: 'could not start',
   unschedulable: 'not scheduled',
+  service_failed: 'did not run',
 };
 
 /**

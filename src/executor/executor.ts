@@ -52,6 +52,15 @@ export interface Executor {
   reattach(ref: string, timeoutSec: number): Promise<StepHandle | undefined>;
   /** Remove the per-build resources shared by the build's steps (network, workspace volume). */
   cleanupBuild(buildId: string): Promise<void>;
+  /**
+   * Start a service container for a stage (see `ServiceSpec`); absent on executors that cannot
+   * isolate one (`local`). Returns once the service is created and started, before it is ready.
+   * It first removes what an earlier run of the same service (same build, stage and name) left
+   * (a resumed stage recreates its services). If it throws, nothing of this start is left.
+   * `reap` and `cleanupBuild` remove services like steps (their labels name the step
+   * `service:<name>` and carry `bosun.service`).
+   */
+  startService?(spec: ServiceSpec): Promise<ServiceHandle>;
   /** Release connections and timers. */
   close(): Promise<void>;
 }
@@ -171,4 +180,66 @@ export const labelKeys = {
   build: 'bosun.build',
   stage: 'bosun.stage',
   step: 'bosun.step',
+  /** On service containers only: the service's name (their `step` label is `service:<name>`). */
+  service: 'bosun.service',
 } as const;
+
+/**
+ * The pseudo-step a service's log and resources are keyed by: `service:<name>`. Step names
+ * cannot contain `:`, so it never meets a real step.
+ */
+export function serviceStepName(service: string): string {
+  return `service:${service}`;
+}
+
+/**
+ * A sidecar container for a stage's steps (a database, a cache): on the build's network,
+ * reachable there by `name` (a DNS label), with the isolation of a step (no capabilities,
+ * non-root, read-only root with tmpfs /tmp and HOME, limits) but no workspace.
+ */
+export interface ServiceSpec {
+  buildId: string;
+  stage: string;
+  /** Its host name on the build's network. */
+  name: string;
+  /** Image as named in the spec; resolved like a step's (a missing image is a `UserError`). */
+  image: string;
+  env: Record<string, string>;
+  /** Replaces the image's CMD; absent: the image's CMD. */
+  command?: string[];
+  ready: ServiceReadyProbe;
+  limits: StepLimits;
+  /** Labels put on its resources (build, stage, `step: service:<name>`, service, instance). */
+  labels: Record<string, string>;
+}
+
+/**
+ * When a service is ready: `run` (shell commands inside it exit 0), `tcp` (the port listens
+ * inside it), `image` (the image's HEALTHCHECK, else once it runs). After `timeoutSec` without
+ * being ready it is `timeout`; once ready, `retries` failed probes in a row make it unhealthy.
+ */
+export type ServiceReadyProbe = ({ kind: 'run'; commands: string[] } | { kind: 'tcp'; port: number } | { kind: 'image' }) & {
+  intervalSec: number;
+  timeoutSec: number;
+  retries: number;
+};
+
+/** A service's state as the executor sees it. */
+export type ServiceState =
+  | { state: 'ready' }
+  | { state: 'starting' }
+  /** Ended or failing: `exited` (its process ended), `unhealthy` (probes failed), `timeout` (never ready in time). */
+  | { state: 'exited' | 'unhealthy' | 'timeout'; detail: string };
+
+export interface ServiceHandle {
+  /** Stable reference (`docker:<containerId>`), destroyable with `destroyRef`. */
+  readonly ref: string;
+  /** Everything the service writes, tagged, until it ends or is destroyed. */
+  readonly output: AsyncIterable<OutputChunk>;
+  /** Resolves once ready or once it never will be (`exited`, `unhealthy`, `timeout`); never rejects for the service's own failure. */
+  ready(): Promise<ServiceState>;
+  /** Its state now (after `ready`: `ready`, or why it no longer is). */
+  check(): Promise<ServiceState>;
+  /** Removes it (SIGKILL). Idempotent; ends `output`. */
+  destroy(): Promise<void>;
+}

@@ -54,8 +54,11 @@ export class LogStore {
     await this.redis.del(this.k.log(build, stage, step));
   }
 
+  /** `<dataDir>/logs/<build>/<stage>/<step>.log`; a pseudo-step `kind:name` (a service's) is `<stage>/kind/name.log`. */
   archivePath(build: string, stage: string, step: string): string {
-    return join(this.dataDir, 'logs', safe(build), safe(stage), `${safe(step)}.log`);
+    const parts = step.split(':').map(safe);
+    const file = parts.pop() ?? '_';
+    return join(this.dataDir, 'logs', safe(build), safe(stage), ...parts, `${file}.log`);
   }
 
   /** Every line so far (from the stream, else the archive file). */

@@ -7,6 +7,7 @@ import { CodedError, StageBusyError } from '../errors.js';
 import type { WorkerDeps } from './pipeline-deps.js';
 import { setBuildStatus, setStageStatus, setStepStatus, nowIso } from './transition.js';
 import { ensureWorkspace } from './workspace.js';
+import { StageServices, failStepOnService, failStepWith } from './stage-services.js';
 import { runStep, type RunStepInput, type StepResult } from './run-step.js';
 import { resumeStep } from './resume-step.js';
 import { reachCheckpoint } from './reach-checkpoint.js';
@@ -54,6 +55,33 @@ export async function runStage(deps: WorkerDeps, buildId: string, stageName: str
   });
   const heartbeat = startHeartbeat(deps, buildId, stageName, owner, log);
   let held: HeldResources | null = null;
+  let services: StageServices | undefined;
+  /** Starts the stage's services (once) or checks them; on a failure, fails `step` with their story. */
+  const servicesReadyFor = async (step: string): Promise<'ready' | 'failed' | 'cancelled'> => {
+    let failure;
+    if (!services) {
+      try {
+        services = await StageServices.start(deps, initial, stage);
+      } catch (err) {
+        if (!(err instanceof CodedError) || err.retryable) throw err;
+        await failStepWith(deps, buildId, stageName, step, [`bosun: the step did not run: ${err.message}`], err.message);
+        return 'failed';
+      }
+      if (cancelled) return 'cancelled';
+      const started = services;
+      stopCurrent = () => void started.stop();
+      failure = await started.ready();
+      stopCurrent = null;
+      if (cancelled) return 'cancelled';
+    } else {
+      failure = await services.check();
+    }
+    if (!failure) return 'ready';
+    log.warn({ service: failure.service, state: failure.state, detail: failure.detail }, 'A service let the stage down');
+    await services.stop();
+    await failStepOnService(deps, buildId, stageName, step, failure, await services.tail(failure.service));
+    return 'failed';
+  };
   try {
     held = await acquireStageResources(deps, initial, stage, () => cancelled);
     const workspace = await ensureWorkspace(deps.config, initial);
@@ -80,6 +108,15 @@ export async function runStage(deps: WorkerDeps, buildId: string, stageName: str
       };
       // A step left running by a worker that died is settled first, and run again only if safe.
       const resumed = current.status === 'running' ? await resumeStep(deps, input) : { runAgain: '' };
+      // Services start before the first step that runs (a resumed stage recreates them) and
+      // are checked again before each later one.
+      if ('runAgain' in resumed && stage.services?.length) {
+        const ok = await servicesReadyFor(planned.name);
+        if (ok !== 'ready') {
+          outcome = ok;
+          break;
+        }
+      }
       const result: StepResult = 'runAgain' in resumed ? await runStep(deps, { ...input, ...(resumed.runAgain ? { note: resumed.runAgain } : {}) }) : resumed;
       stopCurrent = null;
       if (result.status !== 'success') {
@@ -87,6 +124,7 @@ export async function runStage(deps: WorkerDeps, buildId: string, stageName: str
         break;
       }
     }
+    await services?.stop();
     await finishStage(deps, buildId, stageName, outcome);
   } catch (err) {
     if (!(err instanceof CodedError) || err.retryable) throw err;
@@ -96,6 +134,7 @@ export async function runStage(deps: WorkerDeps, buildId: string, stageName: str
   } finally {
     unwatch();
     clearInterval(heartbeat);
+    await services?.stop();
     await held?.release('stage ended');
     await deps.queue.releaseStage?.(buildId, stageName, owner).catch((err: unknown) => log.warn({ err }, 'Could not release the stage claim'));
   }

@@ -14,13 +14,16 @@
  *     master changed; each matches only itself.
  * A stage whose `needs` do not all run is skipped too, with the reason.
  */
-import type { ExecutionPlan, PlanCheckpoint, PlanSecret, PlanStage, PlanStep, TriggerContext, TriggerEvent } from '../domain/plan.js';
-import type { BuildSpec, ResourceRequest, SecretRequest, Stage, Step, TriggerFilter } from '../../spec-schema/build-spec.js';
+import type { ExecutionPlan, PlanCheckpoint, PlanSecret, PlanService, PlanServiceReady, PlanStage, PlanStep, TriggerContext, TriggerEvent } from '../domain/plan.js';
+import type { BuildSpec, ResourceRequest, SecretRequest, Service, ServiceReady, Stage, Step, TriggerFilter } from '../../spec-schema/build-spec.js';
 import { parseDuration } from '../../spec-schema/duration.js';
 import { matchBranch } from './match-branch.js';
 
 export const DEFAULT_STEP_TIMEOUT_SEC = 30 * 60;
 export const DEFAULT_CHECKPOINT_TIMEOUT_SEC = 24 * 3600;
+export const DEFAULT_SERVICE_READY_SEC = 60;
+export const DEFAULT_SERVICE_INTERVAL_SEC = 1;
+export const DEFAULT_SERVICE_RETRIES = 3;
 
 export interface PlanDefaults {
   timeoutSec?: number;
@@ -93,9 +96,8 @@ function compileStage(spec: BuildSpec, name: string, stage: Stage, defaults: Pla
     labels: [...(stage.labels ?? [])],
   };
   if (stage.checkpoint) out.checkpoint = compileCheckpoint(stage.checkpoint);
-  if (stage.services?.length) {
-    out.services = stage.services.map((s) => ({ name: s.name, image: s.image, env: sortKeys(s.env ?? {}) }));
-  }
+  const services = Object.entries(stage.services ?? {});
+  if (services.length > 0) out.services = services.map(([serviceName, s]) => compileService(serviceName, s));
   return out;
 }
 
@@ -125,6 +127,25 @@ function compileSecrets(requests: readonly SecretRequest[]): PlanSecret[] {
     byName.set(name, env);
   }
   return [...byName].map(([name, env]) => ({ name, env: [...env].sort() }));
+}
+
+function compileService(name: string, s: Service): PlanService {
+  const out: PlanService = { name, image: s.image, env: sortKeys(s.env ?? {}), ready: compileReady(s.ready), limits: {} };
+  if (s.command) out.command = [...s.command];
+  if (s.limits?.cpus !== undefined) out.limits.cpus = s.limits.cpus;
+  if (s.limits?.memory !== undefined) out.limits.memoryMb = Number(s.limits.memory.slice(0, -1)) * (s.limits.memory.endsWith('G') ? 1024 : 1);
+  return out;
+}
+
+function compileReady(ready: ServiceReady | undefined): PlanServiceReady {
+  const timing = {
+    intervalSec: (ready?.interval === undefined ? undefined : parseDuration(ready.interval)) ?? DEFAULT_SERVICE_INTERVAL_SEC,
+    timeoutSec: (ready?.timeout === undefined ? undefined : parseDuration(ready.timeout)) ?? DEFAULT_SERVICE_READY_SEC,
+    retries: ready?.retries ?? DEFAULT_SERVICE_RETRIES,
+  };
+  if (ready?.run !== undefined) return { kind: 'run', commands: typeof ready.run === 'string' ? [ready.run] : [...ready.run], ...timing };
+  if (ready?.tcp !== undefined) return { kind: 'tcp', port: ready.tcp, ...timing };
+  return { kind: 'image', ...timing };
 }
 
 function compileCheckpoint(cp: NonNullable<Stage['checkpoint']>): PlanCheckpoint {

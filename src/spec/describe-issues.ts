@@ -1,5 +1,5 @@
 import type { z } from 'zod';
-import { BuildSpec, Checkpoint, NOT_SUPPORTED_KEYS, PRIVILEGE_KEYS, ResourceRequest, Service, Stage, Step, TriggerFilter } from '../../spec-schema/build-spec.js';
+import { BuildSpec, Checkpoint, NOT_SUPPORTED_KEYS, PRIVILEGE_KEYS, ResourceRequest, Service, ServiceLimits, ServiceReady, Stage, Step, TriggerFilter } from '../../spec-schema/build-spec.js';
 import type { Target } from './locate-node.js';
 
 /** A validation problem in human words, with where to point. */
@@ -18,7 +18,7 @@ const NOT_SUPPORTED_MESSAGES: Record<string, string> = {
 
 const KNOWN_KEYS: readonly string[] = [
   ...Object.keys(BuildSpec.shape),
-  ...[Stage, Step, Checkpoint, ResourceRequest, Service, TriggerFilter].flatMap((s) => Object.keys(s.shape)),
+  ...[Stage, Step, Checkpoint, ResourceRequest, Service, ServiceReady, ServiceLimits, TriggerFilter].flatMap((s) => Object.keys(s.shape)),
 ];
 
 /** Turns zod issues into messages a person can act on ("expected a string", "unknown key `foo`"). */

@@ -15,6 +15,7 @@ const cases: Array<{ step: Pick<StepRun, 'status' | 'exitCode' | 'reason' | 'det
   { step: { status: 'failed', exitCode: -1, reason: 'start_failed' }, says: 'could not start' },
   { step: { status: 'failed_infra', exitCode: -1, reason: 'node_lost', detail: 'node vm (ynxl4hcc3gig) went down while the step ran' }, says: 'node lost: node vm (ynxl4hcc3gig) went down while the step ran' },
   { step: { status: 'failed_infra', exitCode: -1, reason: 'node_lost' }, says: 'node lost' },
+  { step: { status: 'failed', exitCode: -1, reason: 'service_failed', detail: 'service db was never ready: not ready after 60 s' }, says: 'did not run: service db was never ready: not ready after 60 s' },
   { step: { status: 'failed', exitCode: -1, reason: 'something_new' }, says: 'something_new' },
 ];
 

@@ -47,3 +47,17 @@ test('a follower sees the lines and stops at the end marker; an empty log archiv
   assert.deepEqual(seen, ['a', 'b']);
   assert.equal(readFileSync(logs.archivePath('2', 'test', 'empty'), 'utf8'), '');
 });
+
+test('a service\'s log (pseudo-step `service:<name>`) archives apart from a step named alike, and reads back from the archive', async () => {
+  const r = redis.client();
+  const logs = new LogStore(r, mkdtempSync(join(tmpdir(), 'bosun-logs-')), 'lt3', 3600);
+  await logs.append('5', 'test', 'service:cache', 1, ['Ready to accept connections']);
+  await logs.append('5', 'test', 'service_cache', 1, ['a step']);
+  await logs.finish('5', 'test', 'service:cache');
+  await logs.finish('5', 'test', 'service_cache');
+
+  assert.notEqual(logs.archivePath('5', 'test', 'service:cache'), logs.archivePath('5', 'test', 'service_cache'));
+  assert.equal(readFileSync(logs.archivePath('5', 'test', 'service:cache'), 'utf8'), 'Ready to accept connections\n');
+  await r.del('lt3:log:5:test:service:cache');
+  assert.deepEqual((await logs.read('5', 'test', 'service:cache')).map((l) => l.text), ['Ready to accept connections']);
+});

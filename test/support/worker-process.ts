@@ -10,6 +10,8 @@ export function startWorkerProcess(opts: {
   config: Record<string, unknown>;
   labels?: string[];
   concurrency?: number;
+  /** `BOSUN_EXECUTOR` (default `local`). */
+  executor?: string;
 }): ChildProcess {
   const configFile = join(opts.dir, `config-${opts.name}.json`);
   writeFileSync(configFile, JSON.stringify(opts.config));
@@ -18,7 +20,7 @@ export function startWorkerProcess(opts: {
   return spawn(join(process.cwd(), 'bin', 'bosun'), args, {
     env: {
       PATH: process.env.PATH, HOME: process.env.HOME, REDIS_URL: opts.redisUrl, BOSUN_CONFIG: configFile,
-      BOSUN_DATA_DIR: join(opts.dir, `data-${opts.name}`), BOSUN_EXECUTOR: 'local', BOSUN_LOG_LEVEL: process.env.BOSUN_TEST_LOG ?? 'silent',
+      BOSUN_DATA_DIR: join(opts.dir, `data-${opts.name}`), BOSUN_EXECUTOR: opts.executor ?? 'local', BOSUN_LOG_LEVEL: process.env.BOSUN_TEST_LOG ?? 'silent',
     },
     stdio: ['ignore', 'inherit', 'inherit'],
   });

@@ -1,6 +1,6 @@
 import type Docker from 'dockerode';
 import type { Logger } from '../../logger.js';
-import { labelKeys, type Executor, type StepFate, type StepHandle, type StepSpec } from '../executor.js';
+import { labelKeys, type Executor, type ServiceHandle, type ServiceSpec, type StepFate, type StepHandle, type StepSpec } from '../executor.js';
 import { workingDirectory } from '../working-directory.js';
 import { BuildNetworks } from '../container/build-network.js';
 import { describePolicy, needsRules, proxyEnv, type NetworkConfig } from '../container/egress-policy.js';
@@ -8,6 +8,7 @@ import { EgressRules } from '../container/egress-rules.js';
 import { engineError, ignoreNotFound, statusCode } from '../container/docker-errors.js';
 import { reapOwnedBuilds } from '../container/owned-builds.js';
 import { resolveImage } from '../container/resolve-image.js';
+import { removeServiceContainers, startServiceContainer } from '../container/service-container.js';
 import { stepLabels, stepResourceName } from '../container/resource-names.js';
 import { WorkspaceVolumes } from '../container/workspace-volume.js';
 import { DockerStep } from './docker-step.js';
@@ -36,10 +37,11 @@ export interface DockerExecutorOptions {
  *   the first step and removed by `cleanupBuild`.
  * - Isolation: see `toContainerSpec` (R15, R16, R18).
  * - `ref` is `docker:<containerId>`; `destroyRef` force-removes it (404 is success).
- * - `reap` force-removes step containers labelled with this instance that `keep` rejects.
+ * - `reap` force-removes step and service containers labelled with this instance that `keep` rejects.
  * - `inspectRef`: the container's state (`running`; `exited` with `State.ExitCode`, `oom` from
  *   `State.OOMKilled`; `gone` when removed or never started). `reattach` follows the container's
  *   log from its first line and waits for its exit; the timeout counts from `State.StartedAt`.
+ * - Services (`startService`): containers on the build's network, aliased by their name.
  * - A failed `start` removes the container it created before throwing.
  * - Secrets: written to the step's stdin right after start and read by its script into the
  *   /run/secrets tmpfs (see `toContainerSpec`); stdin then ends, so the commands see EOF.
@@ -92,6 +94,12 @@ export class DockerExecutor implements Executor {
       else if (created) await ignoreNotFound(() => created.remove({ force: true })).catch(() => undefined);
       throw engineError(`could not start step ${spec.step} of build ${spec.buildId}`, err);
     }
+  }
+
+  /** A service as a container on the build's network, aliased by its name (`startServiceContainer`). */
+  async startService(spec: ServiceSpec): Promise<ServiceHandle> {
+    const networkId = await this.#networks.ensure(spec.buildId);
+    return startServiceContainer(this.#opts.docker, spec, { instanceId: this.#opts.instanceId, networkId });
   }
 
   async destroyRef(ref: string): Promise<void> {
@@ -151,6 +159,8 @@ export class DockerExecutor implements Executor {
   }
 
   async cleanupBuild(buildId: string): Promise<void> {
+    // Services still attached would keep the network from going.
+    await removeServiceContainers(this.#opts.docker, this.#opts.instanceId, { build: buildId });
     await this.#volumes.remove(buildId);
     await this.#networks.remove(buildId);
   }

@@ -1,6 +1,6 @@
 import type Docker from 'dockerode';
 import type { Logger } from '../../logger.js';
-import { labelKeys, type Executor, type StepFate, type StepHandle, type StepSpec } from '../executor.js';
+import { labelKeys, type Executor, type ServiceHandle, type ServiceSpec, type StepFate, type StepHandle, type StepSpec } from '../executor.js';
 import { workingDirectory } from '../working-directory.js';
 import { BuildNetworks } from '../container/build-network.js';
 import { describePolicy, needsRules, proxyEnv, type NetworkConfig } from '../container/egress-policy.js';
@@ -9,6 +9,7 @@ import { UserError } from '../../errors.js';
 import { engineError, ignoreNotFound, statusCode } from '../container/docker-errors.js';
 import { reapOwnedBuilds } from '../container/owned-builds.js';
 import { resolveImage } from '../container/resolve-image.js';
+import { removeServiceContainers, startServiceContainer } from '../container/service-container.js';
 import { stepLabels, stepResourceName, workspaceVolumeName } from '../container/resource-names.js';
 import { WorkspaceVolumes, workspaceReadyFile } from '../container/workspace-volume.js';
 import { workspaceMount } from '../container/isolation.js';
@@ -74,7 +75,7 @@ export interface SwarmExecutorOptions {
  *   capabilities, but they do gain uid 0 for file access. Set `"no-new-privileges": true` in
  *   the worker nodes' daemon.json to close it.
  * - `ref` is `swarm:<serviceId>`; `destroyRef` removes the service (404 is success).
- * - `reap` removes step services of this instance that `keep` rejects, and their Docker secrets.
+ * - `reap` removes step services (and service containers) of this instance that `keep` rejects.
  * - Secrets (`spec.secrets`): one Docker secret per step secret (`SwarmSecrets`), attached to
  *   the service, removed when the step is destroyed (and by `reap`/`cleanupBuild` by label).
  * - `inspectRef`: the service's one task (`running` until terminal; `exited` when `complete` or
@@ -82,6 +83,7 @@ export interface SwarmExecutorOptions {
  *   OOM-killed; `gone` when the service is removed or its task was rejected or shut down).
  *   `reattach` watches the service again like a new step, its log read from the first line;
  *   the timeout counts from the service's creation.
+ * - Services (`startService`): plain containers on this node's build network (one node only).
  * Concurrency: any number of steps; one task poller serves them all.
  */
 export class SwarmExecutor implements Executor {
@@ -207,7 +209,24 @@ export class SwarmExecutor implements Executor {
     return { image, volumeName: workspaceVolumeName(this.#opts.instanceId, spec.buildId), constraints: [...new Set(constraints)] };
   }
 
+  /**
+   * A service as a plain container on this node, on the build's swarm-scoped bridge and aliased
+   * by its name (see `startServiceContainer` for why not a Swarm service). One node only: with
+   * `registry` (several nodes) a step may land on a node the service is not on.
+   */
+  async startService(spec: ServiceSpec): Promise<ServiceHandle> {
+    if (this.#images) {
+      throw new UserError('bad_request', `service \`${spec.name}\`: services are not supported yet when steps run on several swarm nodes (swarm.registry is set); run this stage on a one-node swarm or the docker executor`);
+    }
+    const networkId = await this.#networks.ensure(spec.buildId);
+    return startServiceContainer(this.#opts.docker, spec, { instanceId: this.#opts.instanceId, networkId });
+  }
+
   async destroyRef(ref: string): Promise<void> {
+    if (ref.startsWith('docker:')) {
+      await ignoreNotFound(() => this.#opts.docker.getContainer(ref.slice('docker:'.length)).remove({ force: true }));
+      return;
+    }
     const id = ref.startsWith('swarm:') ? ref.slice('swarm:'.length) : ref;
     await ignoreNotFound(() => this.#opts.docker.getService(id).remove());
   }
@@ -283,6 +302,13 @@ export class SwarmExecutor implements Executor {
       await this.destroyRef(ref);
       removed.push(ref);
     }
+    const serviceContainers = await docker.listContainers({ all: true, filters: JSON.stringify({ label: [`${labelKeys.managed}=true`, `${labelKeys.instance}=${instanceId}`, labelKeys.service] }) });
+    for (const info of serviceContainers) {
+      if (keep(info.Labels)) continue;
+      const ref = `docker:${info.Id}`;
+      await this.destroyRef(ref);
+      removed.push(ref);
+    }
     if (removed.length > 0) this.#opts.log.info({ removed }, 'Reaped step services');
     const secrets = await this.#secrets.reap(instanceId, keep);
     if (secrets.length > 0) this.#opts.log.info({ secrets }, 'Reaped step secrets');
@@ -297,6 +323,8 @@ export class SwarmExecutor implements Executor {
   }
 
   async cleanupBuild(buildId: string): Promise<void> {
+    // Services still attached would keep the network from going.
+    await removeServiceContainers(this.#opts.docker, this.#opts.instanceId, { build: buildId });
     if (this.#remote) await this.#remote.sweep(buildId, await this.#localNodeId());
     await this.#volumes.remove(buildId);
     await this.#images?.remove(buildId);
