@@ -159,6 +159,10 @@ export const Checkpoint = z.strictObject({
   checklist: StringList.optional(),
   timeout: Duration.optional().describe("How long to wait for a verdict before failing; default 24h. With a resource, at most the pool's maxTtlSec (server config)."),
   approvers: Name.describe('Approver group from server config.'),
+  kind: z
+    .enum(['test', 'approval'], { error: 'expected `test` or `approval`' })
+    .optional()
+    .describe('`test` (default): a manual test people Pass or Fail. `approval`: a go/no-go decision people Approve or Reject. Only the words differ.'),
   resource: ResourceRequest.optional().describe('A resource leased for the tester while the checkpoint waits.'),
 });
 

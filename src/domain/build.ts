@@ -80,7 +80,6 @@ export interface StageRun {
   status: RunStatus;
   needs: string[];
   labels: string[];
-  deploy?: string;
   resources: ResourceRequest[];
   checkpoint?: PlanCheckpoint;
   checkpointState?: CheckpointState;
@@ -91,6 +90,11 @@ export interface StageRun {
   finishedAt?: string;
   /** Why a queued stage is not moving, for people (no worker has its labels); shown while it stays queued. */
   notice?: string;
+}
+
+/** A checkpoint that asks for a go/no-go decision (Approve / Reject) rather than a manual test (Pass / Fail). */
+export function isApproval(build: Build, stage: string): boolean {
+  return build.stages.find((s) => s.name === stage)?.checkpoint?.kind === 'approval';
 }
 
 export interface BuildError {

@@ -42,6 +42,8 @@ export interface PlanCheckpoint {
   timeoutSec: number;
   /** Approver group name; its members come from server config, never from the spec. */
   approvers: string;
+  /** `approval`: a go/no-go decision (Approve / Reject, e.g. a promotion); absent: a manual test (Pass / Fail). */
+  kind?: 'approval';
   resource?: ResourceRequest;
 }
 
@@ -80,11 +82,6 @@ export interface PlanStage {
   /** Stages that must succeed first. */
   needs: string[];
   steps: PlanStep[];
-  /**
-   * Environment name (from server config) this stage deploys to. Never set yet: the spec's
-   * `deploy:` is refused as "not supported yet" until deploys are real.
-   */
-  deploy?: string;
   resources: ResourceRequest[];
   checkpoint?: PlanCheckpoint;
   /** Worker labels required to run this stage (e.g. `macos`); empty = any Linux worker. */

@@ -73,7 +73,7 @@ export function promotionPlan(repo: string, sha: string, github: GithubConfig): 
       name: promotionStage, needs: [], steps: [], resources: [], labels: [],
       checkpoint: {
         instructions: `Promote ${repo}@${shortSha(sha)} to ${github.productionBranch}.`,
-        checklist: [], timeoutSec: github.promotionTimeoutSec, approvers: github.productionApprovers,
+        checklist: [], timeoutSec: github.promotionTimeoutSec, approvers: github.productionApprovers, kind: 'approval',
       },
     }],
   };

@@ -9,7 +9,6 @@ export function stagesFromPlan(plan: ExecutionPlan): StageRun[] {
     needs: s.needs,
     labels: s.labels,
     resources: s.resources,
-    ...(s.deploy ? { deploy: s.deploy } : {}),
     ...(s.checkpoint ? { checkpoint: s.checkpoint } : {}),
     ...(s.services?.length ? { services: s.services } : {}),
     steps: s.steps.map((st) => ({ name: st.name, status: 'pending', image: st.image, plan: st, runs: 0 })),

@@ -155,6 +155,7 @@ function compileCheckpoint(cp: NonNullable<Stage['checkpoint']>): PlanCheckpoint
     timeoutSec: (cp.timeout === undefined ? undefined : parseDuration(cp.timeout)) ?? DEFAULT_CHECKPOINT_TIMEOUT_SEC,
     approvers: cp.approvers,
   };
+  if (cp.kind === 'approval') out.kind = 'approval';
   if (cp.resource) out.resource = compileResource(cp.resource);
   return out;
 }

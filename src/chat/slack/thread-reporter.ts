@@ -1,4 +1,4 @@
-import type { Build } from '../../domain/build.js';
+import { isApproval, type Build } from '../../domain/build.js';
 import type { StoredEvent } from '../../domain/build-event.js';
 import { isTerminal } from '../../domain/status.js';
 import type { EventHandler } from '../../events/event-bus.js';
@@ -79,7 +79,7 @@ export class ThreadReporter implements EventHandler {
         if (!wants('approvals')) return;
         const root = await this.ensureRoot(build, target);
         if (!(await this.deps.store.once(build.id, `cp-posted:${event.stage}`))) return;
-        const posted = await this.deps.api.chat.postMessage({ channel: root.channel, thread_ts: root.ts, ...renderCheckpoint(event, isPromotion(build, event.stage)) });
+        const posted = await this.deps.api.chat.postMessage({ channel: root.channel, thread_ts: root.ts, ...renderCheckpoint(event, isApproval(build, event.stage)) });
         if (posted.ts) await this.deps.store.set(build.id, `cp:${event.stage}`, posted.ts);
         if (this.deps.config.dmOnFinish) await this.dmRequester(build, `cp:${event.stage}`, renderWaitingDm(build, event.stage, event.approvers, this.deps.buildUrl(build.id)));
         return;
@@ -89,7 +89,7 @@ export class ThreadReporter implements EventHandler {
         const ts = await this.deps.store.get(build.id, `cp:${event.stage}`);
         if (!root || !ts) return;
         const at = build.stages.find((s) => s.name === event.stage)?.checkpointState?.decision?.at ?? event.at;
-        await this.deps.api.chat.update({ channel: root.channel, ts, ...renderDecided(event, event.decision, event.actor, at, isPromotion(build, event.stage)) });
+        await this.deps.api.chat.update({ channel: root.channel, ts, ...renderDecided(event, event.decision, event.actor, at, isApproval(build, event.stage)) });
         return;
       }
       default:
@@ -160,7 +160,3 @@ export class ThreadReporter implements EventHandler {
   }
 }
 
-/** A checkpoint on a stage that deploys reads as a promotion (Approve / Reject). */
-function isPromotion(build: Build, stage: string): boolean {
-  return Boolean(build.stages.find((s) => s.name === stage)?.deploy);
-}

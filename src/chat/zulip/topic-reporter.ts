@@ -1,4 +1,4 @@
-import type { Build } from '../../domain/build.js';
+import { isApproval, type Build } from '../../domain/build.js';
 import type { StoredEvent } from '../../domain/build-event.js';
 import { isTerminal } from '../../domain/status.js';
 import type { EventHandler } from '../../events/event-bus.js';
@@ -133,7 +133,7 @@ export class TopicReporter implements EventHandler {
   private async onWaiting(build: Build, stream: string | null, event: Extract<StoredEvent, { type: 'checkpoint.waiting' }>): Promise<void> {
     const root = stream ? await this.ensureRoot(build, stream) : await this.deps.store.root(build.id);
     if (root && (await this.deps.store.once(build.id, `cp-posted:${event.stage}:${build.attempt}`))) {
-      const card = await this.deps.api.send({ stream: root.stream, topic: root.topic }, renderCheckpoint(event, isPromotion(build, event.stage), this.deps.bot, this.deps.reactions));
+      const card = await this.deps.api.send({ stream: root.stream, topic: root.topic }, renderCheckpoint(event, isApproval(build, event.stage), this.deps.bot, this.deps.reactions));
       await this.deps.store.set(build.id, `cp:${event.stage}`, card);
       await this.deps.store.setCard(card, { buildId: build.id, stage: event.stage });
       if (this.deps.reactions) {
@@ -148,7 +148,7 @@ export class TopicReporter implements EventHandler {
     if (!card) return;
     await this.deps.store.closeCard(card);
     const decidedAt = build.stages.find((s) => s.name === stage)?.checkpointState?.decision?.at ?? at;
-    const content = renderDecided({ buildId: build.id, stage }, decision, actor, decidedAt, isPromotion(build, stage), this.deps.realmHost);
+    const content = renderDecided({ buildId: build.id, stage }, decision, actor, decidedAt, isApproval(build, stage), this.deps.realmHost);
     try {
       await this.deps.api.edit(card, content);
     } catch (err) {
@@ -170,7 +170,3 @@ function where(root: TopicRef | null): string {
   return root ? topicLink(root.stream, root.topic) : 'no stream is configured for this repository';
 }
 
-/** A checkpoint on a stage that deploys reads as a promotion (approve / reject). */
-function isPromotion(build: Build, stage: string): boolean {
-  return Boolean(build.stages.find((s) => s.name === stage)?.deploy);
-}

@@ -33,8 +33,8 @@ after(async () => {
 });
 
 const gatedSpec = [
-  'version: 1', 'image: any', 'stages:', '  test:', '    deploy: production', '    steps:', '      - name: unit', '        run: echo ok',
-  '    checkpoint:', '      instructions: Ship it?', '      timeout: 4h', '      approvers: release',
+  'version: 1', 'image: any', 'stages:', '  test:', '    steps:', '      - name: unit', '        run: echo ok',
+  '    checkpoint:', '      kind: approval', '      instructions: Ship it?', '      timeout: 4h', '      approvers: release',
   '  deploy:', '    needs: [test]', '    steps:', '      - name: go', '        run: echo deployed', '',
 ].join('\n');
 

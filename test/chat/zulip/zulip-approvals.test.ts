@@ -5,8 +5,8 @@ import { waitForEvent } from '../../support/lease-helpers.js';
 import { buildIdOf, people, startZulipBed, type ZulipBed } from './zulip-test-bed.js';
 
 const gatedSpec = [
-  'version: 1', 'image: any', 'stages:', '  test:', '    deploy: production', '    steps:', '      - name: unit', '        run: echo ok',
-  '    checkpoint:', '      instructions: "Try checkout on staging. @**all** [click](http://evil)"', '      checklist: [Login works]', '      timeout: 4h', '      approvers: qa',
+  'version: 1', 'image: any', 'stages:', '  test:', '    steps:', '      - name: unit', '        run: echo ok',
+  '    checkpoint:', '      kind: approval', '      instructions: "Try checkout on staging. @**all** [click](http://evil)"', '      checklist: [Login works]', '      timeout: 4h', '      approvers: qa',
   '  deploy:', '    needs: [test]', '    steps:', '      - name: go', '        run: echo deployed', '',
 ].join('\n');
 
