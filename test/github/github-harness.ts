@@ -13,12 +13,16 @@ export interface GithubHarness {
 }
 
 /** A whole Bosun with GitHub configured, pointed at a fake GitHub that delivers signed webhooks back. */
-export async function startGithubHarness(overrides: ServerConfigInput = {}, github: Record<string, unknown> = {}): Promise<GithubHarness> {
+export async function startGithubHarness(
+  overrides: ServerConfigInput = {},
+  github: Record<string, unknown> = {},
+  opts: Parameters<typeof startHarness>[1] = {},
+): Promise<GithubHarness> {
   const gh = await new FakeGithub().start();
   const h = await startHarness({
     ...overrides,
     github: { webhookSecrets: [secret], token: 'ghs_faketoken0123456789', apiUrl: gh.url, ...github },
-  });
+  }, opts);
   const webhookUrl = `${h.url}${webhookPath}`;
   gh.webhook = { url: webhookUrl, secret };
   return {

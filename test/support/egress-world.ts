@@ -26,7 +26,16 @@ export interface EgressWorld {
   dns: string;
   /** Connections seen by the server on `address` so far. */
   hits(address: string): number;
+  /** Takes a project off the index (its `simple/<name>/` page and its entry in `simple/`), as if it were never published. */
+  withdraw(name: string): void;
   close(): Promise<void>;
+}
+
+export interface EgressWorldOptions {
+  /** More projects to put on the index (real wheels from the machine's pip mirror, no dependencies resolved). */
+  wheels?: string[];
+  /** How long to wait for another test file's world to close (one world per machine). Default 10 minutes. */
+  lockWaitMs?: number;
 }
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -36,7 +45,9 @@ const privateHost = '10.213.7.10';
 const privateHostSide = '10.213.7.1';
 const metadata = '169.254.169.254';
 /** Wheels put in the index (pip itself: a step runs pip from its wheel; the base image has none). */
-const wheels = ['pip', 'six', 'iniconfig'];
+const baseWheels = ['pip', 'six', 'iniconfig'];
+/** The machine-wide lock: the world's addresses exist once, so test files take turns. */
+const lockDir = join(tmpdir(), 'bosun-egress-world.lock');
 
 /** Why the world cannot be made here, or undefined. */
 export function egressWorldProblem(): string | undefined {
@@ -51,7 +62,58 @@ export function egressWorldProblem(): string | undefined {
   return undefined;
 }
 
-export async function startEgressWorld(): Promise<EgressWorld> {
+export async function startEgressWorld(opts: EgressWorldOptions = {}): Promise<EgressWorld> {
+  const wheels = [...new Set([...baseWheels, ...(opts.wheels ?? [])])];
+  await acquireLock(opts.lockWaitMs ?? 600_000);
+  try {
+    return await startLocked(wheels);
+  } catch (err) {
+    releaseLock();
+    throw err;
+  }
+}
+
+/** Takes the lock (a directory holding the owner's pid); a lock whose owner is gone is broken. */
+async function acquireLock(waitMs: number): Promise<void> {
+  const deadline = Date.now() + waitMs;
+  for (;;) {
+    try {
+      mkdirSync(lockDir);
+      writeFileSync(join(lockDir, 'pid'), String(process.pid));
+      return;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+    }
+    let owner = 0;
+    try {
+      owner = Number(readFileSync(join(lockDir, 'pid'), 'utf8'));
+    } catch {
+      // being written or removed right now
+    }
+    if (owner > 0 && owner !== process.pid && !alive(owner)) rmSync(lockDir, { recursive: true, force: true });
+    if (Date.now() > deadline) throw new Error(`another egress world (pid ${owner || '?'}) still holds ${lockDir} after ${waitMs} ms`);
+    await new Promise((resolve) => setTimeout(resolve, 500));
+  }
+}
+
+function releaseLock(): void {
+  try {
+    if (Number(readFileSync(join(lockDir, 'pid'), 'utf8')) === process.pid) rmSync(lockDir, { recursive: true, force: true });
+  } catch {
+    // not ours, or already gone
+  }
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+async function startLocked(wheels: string[]): Promise<EgressWorld> {
   const tag = String(process.pid % 100000);
   const ns = `bosun-egw-${tag}`;
   const vethHost = `begh${tag}`;
@@ -75,7 +137,7 @@ export async function startEgressWorld(): Promise<EgressWorld> {
   };
 
   try {
-    makeIndex(dir);
+    makeIndex(dir, wheels);
     ip('netns', 'add', ns);
     ip('link', 'add', vethHost, 'type', 'veth', 'peer', 'name', vethNs);
     ip('link', 'set', vethNs, 'netns', ns);
@@ -125,16 +187,26 @@ export async function startEgressWorld(): Promise<EgressWorld> {
     indexUrl: 'http://pypi.test/simple/',
     dns: internet,
     hits: (address) => hits.get(address) ?? 0,
-    close: async () => teardown(),
+    withdraw: (name) => {
+      const simple = join(dir, 'index', 'simple');
+      rmSync(join(simple, name), { recursive: true, force: true });
+      const listing = join(simple, 'index.html');
+      writeFileSync(listing, readFileSync(listing, 'utf8').split('\n').filter((line) => line !== `<a href="${name}/">${name}</a>`).join('\n'));
+    },
+    close: async () => {
+      teardown();
+      releaseLock();
+    },
   };
 }
 
 /** The PEP 503 tree: `simple/<name>/index.html` linking `files/<wheel>#sha256=…`; `files/pip.whl` too. */
-function makeIndex(dir: string): void {
+function makeIndex(dir: string, wheels: string[]): void {
   const files = join(dir, 'index', 'files');
   mkdirSync(files, { recursive: true });
-  // `pip download` works here only against the machine's local wheel mirror (pip config).
-  execFileSync('python3', ['-m', 'pip', 'download', '--quiet', '--no-deps', '--only-binary=:all:', '-d', files, ...wheels], { stdio: 'pipe', timeout: 120_000 });
+  // `pip download` works here only against the machine's local wheel mirror (pip config); no retries
+  // of the default index, which is unreachable from here (each retry costs seconds per wheel).
+  execFileSync('python3', ['-m', 'pip', 'download', '--quiet', '--retries', '0', '--no-deps', '--only-binary=:all:', '-d', files, ...wheels], { stdio: 'pipe', timeout: 120_000 });
   const all = readdirSync(files).filter((f) => f.endsWith('.whl'));
   const simple = join(dir, 'index', 'simple');
   mkdirSync(simple);
