@@ -1,7 +1,7 @@
 import type { BuildEventType } from './build-event.js';
 
 /** Every event type on the stream, at run time (config validation, filters). */
-export const eventTypes = [
+const eventTypes = [
   'build.created', 'build.status', 'stage.status', 'step.status', 'log.chunk',
   'checkpoint.waiting', 'checkpoint.decided',
   'lease.granted', 'lease.waiting', 'lease.renewed', 'lease.released', 'lease.reminder', 'lease.expired', 'lease.item',
