@@ -1,5 +1,6 @@
 import { parseTarget, quoteUntrusted } from '../src/domain/ref-name.js';
 import type { Command } from './command.js';
+import { UsageError } from './usage-error.js';
 import { buildLine } from './describe-build.js';
 
 export const build: Command = {
@@ -11,9 +12,9 @@ export const build: Command = {
     examples: ['build demo#master', 'build acme/api#feature-x', 'build demo'],
   },
   async run(ctx, args) {
-    if (args.length === 0 || !args[0]) return { text: 'usage: build <repo>[#<ref>]', kind: 'error', ephemeral: true };
+    if (args.length === 0 || !args[0]) throw new UsageError();
     // `build demo#my branch`: the words after the first belong to the ref, which cannot have a space.
-    if (args.length > 1) return { text: spacedTarget(args), kind: 'error', ephemeral: true };
+    if (args.length > 1) throw new UsageError(spacedTarget(args));
     const target = parseTarget(args[0]);
     const b = await ctx.builds.create({ repo: target.repo, ref: target.ref }, ctx);
     const url = ctx.builds.buildUrl(b.id);
@@ -25,7 +26,7 @@ export const build: Command = {
 function spacedTarget(args: string[]): string {
   const typed = quoteUntrusted(args.join(' '));
   if (args[0]!.includes('#')) {
-    return `${typed} has a space in its ref: branch and tag names cannot contain spaces (git refuses them). usage: build <repo>[#<ref>]`;
+    return `${typed} has a space in its ref: branch and tag names cannot contain spaces (git refuses them).`;
   }
   return `build takes one target, <repo>[#<ref>], and got ${args.length} words: ${typed}. To build a branch, join them with #: build ${quoteUntrusted(args[0]!).slice(1, -1)}#<branch>`;
 }

@@ -1,4 +1,5 @@
 import type { Command } from './command.js';
+import { UsageError } from './usage-error.js';
 import { parseBuildId } from './parse-command.js';
 import { buildLine } from './describe-build.js';
 
@@ -13,7 +14,7 @@ export const cancel: Command = {
   },
   async run(ctx, args) {
     const id = parseBuildId(args[0]);
-    if (!id) return { text: 'usage: cancel <build>', kind: 'error', ephemeral: true };
+    if (!id) throw new UsageError();
     const b = await ctx.builds.cancel(id, ctx);
     return { text: `Cancelled ${buildLine(b)}`, build: b, kind: 'ok' };
   },

@@ -1,4 +1,5 @@
 import type { Command } from './command.js';
+import { UsageError } from './usage-error.js';
 import { parseBuildId } from './parse-command.js';
 import { buildLine } from './describe-build.js';
 
@@ -14,7 +15,7 @@ function decideCommand(decision: 'pass' | 'fail', name: string, aliases: string[
     },
     async run(ctx, args) {
       const id = parseBuildId(args[0]);
-      if (!id || args.length > 2) return { text: `usage: ${name} <build> [<stage>]`, kind: 'error', ephemeral: true };
+      if (!id || args.length > 2) throw new UsageError();
       const { build, outcome } = await ctx.builds.decide(id, args[1], decision, ctx);
       const stage = build.stages.find((s) => s.checkpointState && (args[1] ? s.name === args[1] : true));
       const state = stage?.checkpointState;

@@ -8,10 +8,6 @@ const icons: Record<RunStatus, string> = {
   failed_infra: '⚠', cancelled: '■', skipped: '–',
 };
 
-export function statusIcon(status: RunStatus): string {
-  return icons[status];
-}
-
 /** One line: `#42 demo#master (abc1234) ✔ success`. */
 export function buildLine(b: Build): string {
   return `#${b.id} ${b.repo}#${b.ref} (${shortSha(b.sha)}) ${icons[b.status]} ${b.status}`;

@@ -2,7 +2,7 @@ import type { Command, CommandContext, CommandHelp } from './command.js';
 
 /** Renders help from the registry; `help` is built from each command's own data. */
 export function renderHelp(commands: readonly Command[], only?: Command): string {
-  if (only) return renderOne(only.name, only.help, only.aliases);
+  if (only) return renderOne(only.help, only.aliases);
   const width = Math.max(...commands.map((c) => c.help.usage.length));
   const lines = ['Bosun commands (prefix with /ci in Slack, @bosun in Zulip, `bosun` in a terminal):'];
   for (const c of commands) lines.push(`  ${c.help.usage.padEnd(width)}  ${c.help.description.split('. ')[0]!.replace(/\.$/, '')}`);
@@ -10,7 +10,7 @@ export function renderHelp(commands: readonly Command[], only?: Command): string
   return lines.join('\n');
 }
 
-function renderOne(name: string, help: CommandHelp, aliases: string[] = []): string {
+function renderOne(help: CommandHelp, aliases: string[] = []): string {
   return [
     `${help.usage}`,
     `  ${help.description}`,
@@ -18,7 +18,7 @@ function renderOne(name: string, help: CommandHelp, aliases: string[] = []): str
     ...(aliases.length ? [`  Also: ${aliases.join(', ')}`] : []),
     '  Examples:',
     ...help.examples.map((e) => `    ${e}`),
-  ].join('\n') + (name ? '' : '');
+  ].join('\n');
 }
 
 /** The commands this server can run for this context: help lists only these. */

@@ -1,4 +1,5 @@
 import type { Command } from './command.js';
+import { UsageError } from './usage-error.js';
 import { parseDuration, requireLeases, shortTime, hasLeases } from './lease-service.js';
 
 /**
@@ -27,7 +28,7 @@ export const lease: Command = {
     const forAt = words.findIndex((w) => w.toLowerCase() === 'for');
     if (forAt >= 0) {
       const d = parseDuration(words[forAt + 1]);
-      if (!d || words.length !== forAt + 2) return { text: 'usage: lease [<pool>] [<attribute>…] [for <duration>] — durations look like 30m, 2h, 1d', kind: 'error', ephemeral: true };
+      if (!d || words.length !== forAt + 2) throw new UsageError('Durations look like 30m, 2h or 1d, after the word for, last.');
       ttlSec = d;
       words.splice(forAt, 2);
     }

@@ -1,4 +1,5 @@
 import type { Command } from './command.js';
+import { UsageError } from './usage-error.js';
 import { parseBuildId } from './parse-command.js';
 
 export const logs: Command = {
@@ -12,7 +13,7 @@ export const logs: Command = {
   },
   async run(ctx, args) {
     const id = parseBuildId(args[0]);
-    if (!id) return { text: 'usage: logs <build> [<stage>[/<step>]] [--lines N]', kind: 'error', ephemeral: true };
+    if (!id) throw new UsageError();
     let lines = 30;
     let target: { stage?: string; step?: string } = {};
     for (let i = 1; i < args.length; i++) {

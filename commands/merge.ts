@@ -1,5 +1,6 @@
 import { UserError } from '../src/errors.js';
 import type { Command, CommandContext, GithubCommands } from './command.js';
+import { UsageError } from './usage-error.js';
 
 let provided: GithubCommands | undefined;
 
@@ -34,7 +35,7 @@ export const merge: Command = {
   },
   async run(ctx, args) {
     const target = parsePullTarget(args[0]) ?? (args.length === 0 && ctx.pullRequest ? ctx.pullRequest : null);
-    if (!target || args.length > 1) return { text: 'usage: merge <owner/repo>#<pull request>', kind: 'error', ephemeral: true };
+    if (!target || args.length > 1) throw new UsageError();
     const text = await requireGithub(ctx).merge(target, ctx);
     return { text, kind: text.startsWith('Cannot') ? 'error' : 'ok' };
   },

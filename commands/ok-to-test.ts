@@ -1,4 +1,5 @@
 import type { Command } from './command.js';
+import { UsageError } from './usage-error.js';
 import { parsePullTarget, requireGithub } from './merge.js';
 
 export const okToTest: Command = {
@@ -11,7 +12,7 @@ export const okToTest: Command = {
   },
   async run(ctx, args) {
     const target = parsePullTarget(args[0]) ?? (args.length === 0 ? ctx.pullRequest : undefined);
-    if (!target || args.length > 1) return { text: 'usage: ok-to-test [<owner/repo>#<pull request>]', kind: 'error', ephemeral: true };
+    if (!target || args.length > 1) throw new UsageError();
     return { text: await requireGithub(ctx).okToTest(target, ctx), kind: 'ok' };
   },
 };

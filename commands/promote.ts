@@ -1,5 +1,6 @@
 import { validateRepoName } from '../src/domain/ref-name.js';
 import type { Command } from './command.js';
+import { UsageError } from './usage-error.js';
 import { requireGithub } from './merge.js';
 
 export const promote: Command = {
@@ -12,7 +13,7 @@ export const promote: Command = {
   },
   async run(ctx, args) {
     const word = args[0] ?? ctx.pullRequest?.repo;
-    if (!word || args.length > 1) return { text: 'usage: promote <owner/repo>', kind: 'error', ephemeral: true };
+    if (!word || args.length > 1) throw new UsageError();
     const { text, build } = await requireGithub(ctx).promote(validateRepoName(word), ctx);
     return { text, kind: build ? 'ok' : 'error', ...(build ? { build } : {}) };
   },

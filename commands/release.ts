@@ -1,4 +1,5 @@
 import type { Command } from './command.js';
+import { UsageError } from './usage-error.js';
 import { requireLeases, hasLeases } from './lease-service.js';
 
 export const release: Command = {
@@ -13,7 +14,7 @@ export const release: Command = {
   },
   async run(ctx, args) {
     const id = args[0]?.toUpperCase();
-    if (!id || args.length > 1) return { text: 'usage: release <lease> — e.g. release L-12', kind: 'error', ephemeral: true };
+    if (!id || args.length > 1) throw new UsageError();
     const l = await requireLeases(ctx).release(id, ctx);
     if (l.state === 'cancelled') return { text: `You left the line for ${l.pool} (${l.id}).`, kind: 'ok' };
     return { text: `Released ${l.item} (${l.id}). Thanks!`, kind: 'ok' };

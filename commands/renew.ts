@@ -1,4 +1,5 @@
 import type { Command } from './command.js';
+import { UsageError } from './usage-error.js';
 import { parseDuration, requireLeases, shortTime, hasLeases } from './lease-service.js';
 
 export const renew: Command = {
@@ -14,7 +15,7 @@ export const renew: Command = {
   async run(ctx, args) {
     const id = args[0]?.toUpperCase();
     const ttl = args[1] === undefined ? undefined : parseDuration(args[1]);
-    if (!id || ttl === null || args.length > 2) return { text: 'usage: renew <lease> [<duration>] — e.g. renew L-12 1h', kind: 'error', ephemeral: true };
+    if (!id || ttl === null || args.length > 2) throw new UsageError();
     const l = await requireLeases(ctx).renew(id, ttl, ctx);
     return { text: `Renewed ${l.id}: ${l.item} is yours until ${shortTime(l.expiresAt)}.`, kind: 'ok' };
   },

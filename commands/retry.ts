@@ -1,4 +1,5 @@
 import type { Command } from './command.js';
+import { UsageError } from './usage-error.js';
 import { parseBuildId } from './parse-command.js';
 import { buildLine } from './describe-build.js';
 
@@ -13,7 +14,7 @@ export const retry: Command = {
   },
   async run(ctx, args) {
     const id = parseBuildId(args[0]);
-    if (!id || args.slice(1).some((a) => a !== '--failed')) return { text: 'usage: retry <build> [--failed]', kind: 'error', ephemeral: true };
+    if (!id || args.slice(1).some((a) => a !== '--failed')) throw new UsageError();
     const fromFailed = args.includes('--failed');
     const b = await ctx.builds.retry(id, fromFailed, ctx);
     return { text: `${fromFailed ? 'Retrying from the failed step' : 'Rebuilding as'} ${buildLine(b)}`, build: b, kind: 'ok' };

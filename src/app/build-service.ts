@@ -10,11 +10,11 @@ import { retryBuild } from '../pipeline/retry-build.js';
 import { decideCheckpoint } from '../pipeline/decide-checkpoint.js';
 import type { PipelineDeps } from '../pipeline/pipeline-deps.js';
 import { keys as makeKeys } from '../storage/keys.js';
+import { buildUrl } from '../domain/build-url.js';
 
 /** BuildService over the pipeline verbs, with the per-user build rate limit (R27). */
 export function makeBuildService(deps: PipelineDeps, redis: Redis, prefix = 'bosun'): BuildService {
   const k = makeKeys(prefix);
-  const publicUrl = deps.config.http.publicUrl;
 
   async function checkRate(ctx: CommandContext): Promise<void> {
     const bucket = k.rate(`build:${ctx.actor.id}:${Math.floor(Date.now() / 60_000)}`);
@@ -55,7 +55,8 @@ export function makeBuildService(deps: PipelineDeps, redis: Redis, prefix = 'bos
       if (!pick) return null;
       return { ...pick, lines: await deps.logs.tail(id, pick.stage, pick.step, lines) };
     },
-    buildUrl: (id) => (publicUrl ? `${publicUrl.replace(/\/$/, '')}/builds/${id}` : undefined),
+    // Read at call time: the server learns its address (the default public URL) after listening.
+    buildUrl: (id) => buildUrl(deps.config.http.publicUrl, id),
   };
 }
 

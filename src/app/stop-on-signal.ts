@@ -1,7 +1,7 @@
 import type { Logger } from '../logger.js';
 
 /** However stuck a shutdown step is (BullMQ closing on a Redis that is gone), Bosun exits by then. */
-export const shutdownDeadlineMs = 20_000;
+const shutdownDeadlineMs = 20_000;
 
 /**
  * Waits for SIGTERM or SIGINT, then runs `close` and exits. Stopping is bounded: if `close`

@@ -33,7 +33,7 @@ export interface ClientConfigInput {
 }
 
 /** `$XDG_CONFIG_HOME/bosun/config.yml`, else `~/.config/bosun/config.yml`; undefined without a home. */
-export function configFilePath(env: NodeJS.ProcessEnv): string | undefined {
+function configFilePath(env: NodeJS.ProcessEnv): string | undefined {
   if (env.XDG_CONFIG_HOME) return join(env.XDG_CONFIG_HOME, 'bosun', 'config.yml');
   if (env.HOME) return join(env.HOME, '.config', 'bosun', 'config.yml');
   return undefined;
@@ -104,7 +104,7 @@ function readTrimmed(file: string): string | undefined {
  * The login file is YAML restricted to flat `key: value` lines (`url`, `token`), read without a
  * YAML library. Anything else is refused by name rather than half understood.
  */
-export function readLoginFile(file: string): { url?: string; token?: string } {
+function readLoginFile(file: string): { url?: string; token?: string } {
   const out: { url?: string; token?: string } = {};
   const lines = readFileSync(file, 'utf8').split(/\r?\n/);
   lines.forEach((raw, i) => {

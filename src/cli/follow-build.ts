@@ -18,7 +18,7 @@ export interface FollowOptions {
 }
 
 /** The process exit code for a build's result: 0 success, 1 failed, 2 failed_infra, 3 cancelled. */
-export function exitCodeOf(status: RunStatus): number {
+function exitCodeOf(status: RunStatus): number {
   if (status === 'success') return 0;
   if (status === 'failed_infra') return 2;
   if (status === 'cancelled') return 3;
@@ -85,7 +85,7 @@ export async function followBuild(api: FollowApi, id: string, opts: FollowOption
 }
 
 /** `✔ test/unit: success in 1.2s`, `✘ test/mem: failed, out of memory (limit 512 MiB), after 2.0s`. */
-export function endLine(key: string, step: StepRun): string {
+function endLine(key: string, step: StepRun): string {
   const icon = icons[step.status] ?? '•';
   const took = duration(step.startedAt, step.finishedAt);
   if (step.status === 'success') return `${icon} ${key}: success${took ? ` in ${took}` : ''}`;
@@ -94,7 +94,7 @@ export function endLine(key: string, step: StepRun): string {
 }
 
 /** The step's ending for people, with the timeout it hit. */
-export function whyStepEnded(step: StepRun): string {
+function whyStepEnded(step: StepRun): string {
   const ending = stepEnding(step);
   if (step.reason === 'timeout') return `timed out (its timeout is ${formatSeconds(step.plan.timeoutSec)})`;
   return ending;
@@ -147,7 +147,7 @@ function duration(from: string | undefined, to: string | undefined): string {
 }
 
 /** `0.8s`, `12s`, `2m05s`, `1h02m`. */
-export function formatDuration(ms: number): string {
+function formatDuration(ms: number): string {
   if (ms < 10_000) return `${(ms / 1000).toFixed(1)}s`;
   return formatSeconds(Math.round(ms / 1000));
 }

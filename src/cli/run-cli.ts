@@ -175,7 +175,7 @@ function wholeLogTarget(args: string[]): { id: string; stage: string; step: stri
 }
 
 /** Joins argv for the command parser: a word with spaces or quotes is quoted, as it was in the shell. */
-export function quoteWords(words: readonly string[]): string {
+function quoteWords(words: readonly string[]): string {
   return words.map((w) => (w === '' || /[\s"\\]/.test(w) ? `"${w.replace(/["\\]/g, '\\$&')}"` : w)).join(' ');
 }
 

@@ -37,7 +37,6 @@ export type BuildEvent =
     }
   | { type: 'checkpoint.decided'; buildId: string; stage: string; decision: 'pass' | 'fail' | 'timeout'; actor: Actor }
   | LeaseEvent
-  | { type: 'deploy.done'; buildId: string; environment: string; sha: string; image?: string }
   /** An outgoing webhook stopped after persistent failure (src/events/webhooks). */
   | { type: 'webhook.disabled'; webhook: string; reason: string; failures: number; text: string }
   /**

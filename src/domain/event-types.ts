@@ -1,11 +1,11 @@
 import type { BuildEventType } from './build-event.js';
 
 /** Every event type on the stream, at run time (config validation, filters). */
-export const eventTypes = [
+const eventTypes = [
   'build.created', 'build.status', 'stage.status', 'step.status', 'log.chunk',
   'checkpoint.waiting', 'checkpoint.decided',
   'lease.granted', 'lease.waiting', 'lease.renewed', 'lease.released', 'lease.reminder', 'lease.expired', 'lease.item',
-  'stage.notice', 'deploy.done', 'webhook.disabled', 'push.refused',
+  'stage.notice', 'webhook.disabled', 'push.refused',
 ] as const satisfies readonly BuildEventType[];
 
 // Fails to compile when a BuildEvent type is missing from the list above.

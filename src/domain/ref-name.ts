@@ -10,8 +10,8 @@ import { UserError } from '../errors.js';
  * read as an option: `--upload-pack=touch pwned`). Non-ASCII names are refused outright, which
  * also removes bidi overrides (U+202E) and homoglyphs from everything we echo.
  */
-export const maxRefLength = 200;
-export const maxRepoLength = 100;
+const maxRefLength = 200;
+const maxRepoLength = 100;
 
 /**
  * Bosun policy, on top of git's rules: these mean something to a shell or to chat markup.

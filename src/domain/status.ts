@@ -21,10 +21,6 @@ export type RunStatus =
   | 'cancelled'
   | 'skipped';
 
-export const runStatuses = [
-  'pending', 'queued', 'running', 'waiting', 'success', 'failed', 'failed_infra', 'cancelled', 'skipped',
-] as const satisfies readonly RunStatus[];
-
 /** The one transitions table. A status absent from a row's targets cannot follow it. */
 export const transitions: Readonly<Record<RunStatus, readonly RunStatus[]>> = {
   pending: ['queued', 'running', 'skipped', 'cancelled', 'failed'],

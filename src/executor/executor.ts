@@ -65,7 +65,7 @@ export interface Executor {
   close(): Promise<void>;
 }
 
-export type ExecutorName = 'local' | 'docker' | 'swarm' | 'fake';
+export type ExecutorName = 'local' | 'docker' | 'swarm';
 
 export interface StepSpec {
   buildId: string;

@@ -2,7 +2,7 @@ import type { StepSecret } from './executor.js';
 import { shellQuote } from './step-script.js';
 
 /** Secret names and the variables they are exported as: safe as file names and shell words. */
-export const secretNamePattern = /^[A-Za-z_][A-Za-z0-9_]{0,127}$/;
+const secretNamePattern = /^[A-Za-z_][A-Za-z0-9_]{0,127}$/;
 
 /**
  * The script lines a step with secrets runs before its first command (never echoed):

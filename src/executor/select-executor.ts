@@ -51,7 +51,7 @@ export async function selectExecutor(opts: SelectExecutorOptions): Promise<Execu
 type EngineKind = { kind: 'none'; detail: string } | { kind: 'swarm' } | { kind: 'plain' };
 
 /** What the engine is: absent, a plain engine, or an active swarm manager. */
-export async function probeEngine(docker: Docker, timeoutMs = 3000): Promise<EngineKind> {
+async function probeEngine(docker: Docker, timeoutMs = 3000): Promise<EngineKind> {
   let timer: NodeJS.Timeout | undefined;
   const timeout = new Promise<never>((_, reject) => {
     timer = setTimeout(() => reject(new Error(`no answer within ${timeoutMs} ms`)), timeoutMs);

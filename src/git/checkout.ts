@@ -57,7 +57,7 @@ async function forgetMirror(gitDir: string, sha: string): Promise<void> {
 }
 
 /** Whether `dir` is a checkout of `sha` (reads `.git/HEAD`: a detached checkout's HEAD holds the sha; no git process). */
-export async function isCheckoutOf(dir: string, sha: string): Promise<boolean> {
+async function isCheckoutOf(dir: string, sha: string): Promise<boolean> {
   const head = await readFile(join(dir, '.git', 'HEAD'), 'utf8').catch(() => '');
   return head.trim() === sha;
 }

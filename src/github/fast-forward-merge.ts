@@ -55,7 +55,7 @@ export async function fastForwardMerge(deps: MergeDeps, target: { repo: string; 
 }
 
 /** Why the required stages are not all green on `sha`, or null when they are. */
-export function whyChecksNotGreen(required: readonly string[], builds: readonly Build[], sha: string): string | null {
+function whyChecksNotGreen(required: readonly string[], builds: readonly Build[], sha: string): string | null {
   const onSha = builds.filter((b) => b.sha === sha);
   for (const name of required) {
     const stage = onSha.map((b) => b.stages.find((s) => s.name === name)).find((s) => s !== undefined);

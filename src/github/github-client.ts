@@ -1,6 +1,5 @@
 import { Octokit } from '@octokit/rest';
 import type { Logger } from '../logger.js';
-import { InfraError } from '../errors.js';
 
 export type CommitState = 'pending' | 'success' | 'failure' | 'error';
 export type CompareStatus = 'ahead' | 'behind' | 'identical' | 'diverged';
@@ -153,9 +152,4 @@ export function retryAfterSec(err: unknown): number | null {
     return Math.max(0, Number(headers['x-ratelimit-reset']) - Math.floor(Date.now() / 1000));
   }
   return status === 429 ? 1 : null;
-}
-
-/** Wraps an unexpected GitHub failure with coordinates, as infrastructure (retryable). */
-export function githubError(what: string, err: unknown): InfraError {
-  return new InfraError('infra', `GitHub ${what} failed (${statusOf(err) ?? 'network'})`, { cause: err });
 }

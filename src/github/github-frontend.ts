@@ -30,7 +30,7 @@ export function githubFrontend(core: Core, builds: BuildService): Frontend | nul
   const client = new GithubClient({ baseUrl: github.apiUrl, maxRetryAfterSec: github.maxRetryAfterSec, ...(github.token ? { token: github.token } : {}) }, log);
   const inbox = new RedisInbox(core.redis, core.prefix, log);
   const okStore = new OkToTestStore(core.redis, core.prefix);
-  const buildUrl = (id: string) => (core.config.http.publicUrl ? `${core.config.http.publicUrl.replace(/\/$/, '')}/builds/${id}` : undefined);
+  const buildUrl = (id: string) => builds.buildUrl(id);
 
   const commands: GithubCommands = {
     merge: (target, ctx) => fastForwardMerge({

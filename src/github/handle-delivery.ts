@@ -142,7 +142,7 @@ async function reportRefusal(deps: DeliveryDeps, r: { repo: string; sha: string;
 }
 
 /** The commit status context of a refusal (a build's statuses are per stage, `bosun/<stage>`). */
-export const refusedContext = 'bosun';
+const refusedContext = 'bosun';
 
 const commandLine = /^\/ci[ \t]+(.+)$/m;
 

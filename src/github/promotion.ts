@@ -19,7 +19,7 @@ export interface PromotionDeps {
   client: PromotionClient;
 }
 
-export const promotionStage = 'promote';
+const promotionStage = 'promote';
 
 /**
  * `/ci promote owner/repo`: picks the newest master build that is fully green (e2e included)
@@ -65,7 +65,7 @@ function isFullyGreen(b: Build): boolean {
   return b.status === 'success' && b.stages.some((s) => s.name === 'e2e') && b.stages.every((s) => s.status === 'success');
 }
 
-export function promotionPlan(repo: string, sha: string, github: GithubConfig): ExecutionPlan {
+function promotionPlan(repo: string, sha: string, github: GithubConfig): ExecutionPlan {
   return {
     specPath: '(promotion)',
     skipped: [],

@@ -11,7 +11,7 @@ if redis.call('SET', KEYS[1], '1', 'NX', 'EX', ARGV[1]) then
 end
 return 0`;
 
-export const deliveryTtlSec = 7 * 24 * 3600;
+const deliveryTtlSec = 7 * 24 * 3600;
 /** Infrastructure failures are retried this often; user errors (bad ref, unknown repo) never. */
 const maxAttempts = 4;
 

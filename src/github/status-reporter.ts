@@ -27,7 +27,7 @@ export interface ReporterDeps {
   checkRuns: boolean;
 }
 
-export function stageContext(stage: string): string {
+function stageContext(stage: string): string {
   return `bosun/${stage}`;
 }
 
@@ -111,7 +111,7 @@ export function makeStatusReporter(deps: ReporterDeps): EventHandler {
   };
 }
 
-export function stateOf(status: RunStatus): CommitState {
+function stateOf(status: RunStatus): CommitState {
   if (status === 'success') return 'success';
   if (status === 'failed' || status === 'skipped') return 'failure';
   if (status === 'failed_infra' || status === 'cancelled') return 'error';

@@ -6,7 +6,7 @@ import { handledEvents, schemaFor, type HandledEvent } from './webhook-payloads.
 
 export const webhookPath = '/github/webhooks';
 /** GitHub caps payloads at 25 MB; we accept no more (R6). */
-export const webhookBodyLimit = 25 * 1024 * 1024;
+const webhookBodyLimit = 25 * 1024 * 1024;
 
 /** One verified, schema-checked delivery, as handed to the inbox. */
 export interface Delivery {

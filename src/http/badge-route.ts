@@ -16,12 +16,12 @@ const looks: Record<RunStatus | 'none', { text: string; colour: string }> = {
   none: { text: 'no builds', colour: '#9f9f9f' },
 };
 
-export function escapeXml(s: string): string {
+function escapeXml(s: string): string {
   return s.replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&apos;' })[c] ?? c);
 }
 
 /** A flat two-part badge (label | message), sized by a per-character estimate of Verdana 11px. */
-export function renderBadge(label: string, message: string, colour: string): string {
+function renderBadge(label: string, message: string, colour: string): string {
   const width = (s: string) => Math.round([...s].length * 6.5 + 10);
   const lw = width(label);
   const mw = width(message);

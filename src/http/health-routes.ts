@@ -14,7 +14,7 @@ export interface ReadinessCheck {
 }
 
 /** A check that has not answered within this is reported as failing. */
-export const checkTimeoutMs = 2000;
+const checkTimeoutMs = 2000;
 
 /**
  * `/healthz` is liveness: it answers from the process alone (never Redis), so an orchestrator

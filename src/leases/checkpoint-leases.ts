@@ -17,7 +17,7 @@ function checkpointHolder(buildId: string, stage: string) {
  * the reaper and the watchdog race at the same instant and the phone goes back as "expired,
  * not renewed" instead of "checkpoint timed out".
  */
-export const CHECKPOINT_LEASE_GRACE_SEC = 60;
+const CHECKPOINT_LEASE_GRACE_SEC = 60;
 
 /**
  * Hook before a stage reaches its checkpoint (in `finishStage`): when the checkpoint asks for

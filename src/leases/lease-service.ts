@@ -24,7 +24,7 @@ export function makeLeaseService(manager: LeaseManager): LeaseService {
 }
 
 /** The `lease` grammar's pool choice: a named pool, else the first pool with an item having every attribute. */
-export function resolvePool(manager: LeaseManager, words: string[]): { pool: string; attributes: string[] } {
+function resolvePool(manager: LeaseManager, words: string[]): { pool: string; attributes: string[] } {
   const pools = manager.pools;
   const names = Object.keys(pools);
   let rest = words.map((w) => w.toLowerCase());

@@ -16,7 +16,7 @@ export interface HeldResources {
 const pollMs = 250;
 
 /** The holder a stage's leases are under (never a person, so no one can release it from chat but admins). */
-export function stageHolder(buildId: string, stage: string): Actor {
+function stageHolder(buildId: string, stage: string): Actor {
   return { id: `build:${buildId}/${stage}`, name: `build #${buildId} ${stage}` };
 }
 

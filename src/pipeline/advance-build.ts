@@ -2,7 +2,7 @@ import type { Build, StageRun } from '../domain/build.js';
 import type { BuildEvent } from '../domain/build-event.js';
 import { isTerminal, type RunStatus } from '../domain/status.js';
 import type { PipelineDeps } from './pipeline-deps.js';
-import { setBuildStatus, setStageStatus, nowIso } from './transition.js';
+import { setBuildStatus, setStageStatus, setStepStatus, nowIso } from './transition.js';
 import { startBuild } from './start-build.js';
 import { routingLabels } from './step-placement.js';
 
@@ -39,7 +39,7 @@ function step(b: Build): BuildEvent[] | null {
       const needs = stage.needs.map((n) => b.stages.find((s) => s.name === n)?.status ?? 'success');
       if (needs.some((s) => isTerminal(s) && s !== 'success')) {
         events.push(...setStageStatus(b, stage, 'skipped', now));
-        for (const st of stage.steps) if (st.status === 'pending') st.status = 'skipped';
+        for (const st of stage.steps) if (st.status === 'pending') events.push(...setStepStatus(b, stage, st, 'skipped', now));
         changed = true;
       } else if (needs.every((s) => s === 'success')) {
         events.push(...setStageStatus(b, stage, 'queued', now));
@@ -51,7 +51,7 @@ function step(b: Build): BuildEvent[] | null {
 }
 
 /** The build's status as implied by its stages. */
-export function buildStatusFrom(stages: StageRun[], current: RunStatus): RunStatus {
+function buildStatusFrom(stages: StageRun[], current: RunStatus): RunStatus {
   if (stages.some((s) => s.status === 'running' || s.status === 'queued')) return current === 'queued' ? 'running' : current === 'waiting' ? 'running' : current;
   if (stages.some((s) => s.status === 'waiting')) return 'waiting';
   if (stages.some((s) => s.status === 'pending')) return current;

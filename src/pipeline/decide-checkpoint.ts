@@ -89,7 +89,7 @@ export async function decideCheckpoint(deps: PipelineDeps, input: DecideInput): 
 }
 
 /** Why this actor may not decide, or null when they may. */
-export function whyNot(deps: Pick<PipelineDeps, 'config'>, build: Build, group: string, actor: Actor): string | null {
+function whyNot(deps: Pick<PipelineDeps, 'config'>, build: Build, group: string, actor: Actor): string | null {
   if (actor.id === build.trigger.actor.id) return `${actor.name} started build #${build.id} and cannot approve it (no self-approval)`;
   const members = deps.config.groups[group] ?? [];
   if (!members.includes(actor.id)) return `${actor.name} is not in the approver group "${group}"`;

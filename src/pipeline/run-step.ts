@@ -10,6 +10,7 @@ import type { PipelineDeps, WorkerDeps } from './pipeline-deps.js';
 import { setStepStatus, nowIso, type StepEnd } from './transition.js';
 import { stepPlacement } from './step-placement.js';
 import { auditDelivery, deliveryNotes, stepSecrets } from './step-secrets.js';
+import { buildUrl } from '../domain/build-url.js';
 
 export interface StepResult {
   status: 'success' | 'failed' | 'failed_infra' | 'cancelled';
@@ -226,6 +227,7 @@ function buildEnv(deps: WorkerDeps, build: Build, stage: string, step: string): 
     env.BOSUN_UPSTREAM_REPO = build.trigger.upstream.repo;
     env.BOSUN_UPSTREAM_SHA = build.trigger.upstream.sha;
   }
-  if (deps.config.http.publicUrl) env.BOSUN_BUILD_URL = `${deps.config.http.publicUrl}/builds/${build.id}`;
+  const url = buildUrl(deps.config.http.publicUrl, build.id);
+  if (url) env.BOSUN_BUILD_URL = url;
   return env;
 }

@@ -19,11 +19,11 @@ import type { BuildSpec, ResourceRequest, SecretRequest, Service, ServiceReady, 
 import { parseDuration } from '../../spec-schema/duration.js';
 import { matchBranch } from './match-branch.js';
 
-export const DEFAULT_STEP_TIMEOUT_SEC = 30 * 60;
-export const DEFAULT_CHECKPOINT_TIMEOUT_SEC = 24 * 3600;
-export const DEFAULT_SERVICE_READY_SEC = 60;
-export const DEFAULT_SERVICE_INTERVAL_SEC = 1;
-export const DEFAULT_SERVICE_RETRIES = 3;
+const DEFAULT_STEP_TIMEOUT_SEC = 30 * 60;
+const DEFAULT_CHECKPOINT_TIMEOUT_SEC = 24 * 3600;
+const DEFAULT_SERVICE_READY_SEC = 60;
+const DEFAULT_SERVICE_INTERVAL_SEC = 1;
+const DEFAULT_SERVICE_RETRIES = 3;
 
 export interface PlanDefaults {
   timeoutSec?: number;
@@ -44,7 +44,7 @@ export function compilePlan(spec: BuildSpec, ctx: TriggerContext, specPath: stri
 }
 
 /** Why `on:` excludes this trigger, or undefined when the stage runs. */
-export function filterMismatch(on: TriggerFilter | undefined, ctx: TriggerContext): string | undefined {
+function filterMismatch(on: TriggerFilter | undefined, ctx: TriggerContext): string | undefined {
   if (on?.events && !on.events.some((e) => eventCovers(e, ctx.event))) {
     return `on.events [${on.events.join(', ')}] does not include ${ctx.event}`;
   }

@@ -57,7 +57,7 @@ export function findDeepNesting(text: string, max = MAX_NESTING): DepthViolation
  * key's indentation is not seen as a level), never more for well-formed YAML, so it refuses only what the exact
  * CST measure above would also refuse.
  */
-export function scanNesting(text: string, max = MAX_NESTING): DepthViolation | undefined {
+function scanNesting(text: string, max = MAX_NESTING): DepthViolation | undefined {
   const blocks: number[] = [];
   let flow = 0;
   let offset = 0;

@@ -13,7 +13,7 @@ import { formatPath, type SpecError } from './spec-error.js';
 import { ungrantedSecrets, type SecretGrants } from './secret-grants.js';
 
 export const MAX_SPEC_BYTES = 256 * 1024;
-export const MAX_ALIAS_COUNT = 50;
+const MAX_ALIAS_COUNT = 50;
 /**
  * Every problem is listed up to this many (a real file never has more); past it, one last line
  * says how many more there are, so a 256 KiB file of garbage cannot make a megabyte of errors.

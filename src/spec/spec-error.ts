@@ -43,7 +43,7 @@ export class SpecInvalidError extends UserError {
 }
 
 /** Every error, one per line, under a count when there are several. */
-export function describeSpecErrors(lines: readonly string[]): string {
+function describeSpecErrors(lines: readonly string[]): string {
   if (lines.length === 0) return 'the build spec is invalid';
   if (lines.length === 1) return lines[0]!;
   return [`${lines.length} problems in the build spec:`, ...lines].join('\n');

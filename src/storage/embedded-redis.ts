@@ -23,7 +23,7 @@ const OwnerRecord = z.object({
 type OwnerRecord = z.infer<typeof OwnerRecord>;
 
 /** Restart delays after unexpected exits: 0.5 s doubling to 30 s; reset after a minute up. */
-export const restartBackoff = { firstMs: 500, maxMs: 30_000, stableMs: 60_000 };
+const restartBackoff = { firstMs: 500, maxMs: 30_000, stableMs: 60_000 };
 const startTimeoutMs = 30_000;
 const stopTimeoutMs = 10_000;
 

@@ -10,7 +10,7 @@ export interface ProcessIdentity {
   start: string | null;
 }
 
-export function processStart(pid: number): string | null {
+function processStart(pid: number): string | null {
   try {
     const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
     // The command name (field 2) is in parentheses and may itself hold spaces or ')'.

@@ -2,7 +2,7 @@ import { Redis, type RedisOptions } from 'ioredis';
 import { UserError } from '../errors.js';
 
 /** ioredis options for a URL (`redis://`, `rediss://`) or a unix socket path. */
-export function redisOptions(target: { url?: string; socketPath?: string }): RedisOptions & { url?: string } {
+function redisOptions(target: { url?: string; socketPath?: string }): RedisOptions & { url?: string } {
   // Workers and QueueEvents need maxRetriesPerRequest: null (BullMQ); one setting for all.
   return target.socketPath
     ? { path: target.socketPath, maxRetriesPerRequest: null }

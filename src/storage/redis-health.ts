@@ -10,7 +10,7 @@ export interface RedisHealthOptions {
   retryAfterSec: number;
 }
 
-export const defaultRedisHealthOptions: RedisHealthOptions = { pingIntervalMs: 1000, pingTimeoutMs: 1000, retryAfterSec: 5 };
+const defaultRedisHealthOptions: RedisHealthOptions = { pingIntervalMs: 1000, pingTimeoutMs: 1000, retryAfterSec: 5 };
 
 export type RedisCheck = { ok: true; latencyMs: number } | { ok: false; error: string };
 

@@ -25,10 +25,10 @@ function recordingBuilds(): BuildService & { created: { repo: string; ref: strin
 
 const cases: { typed: string; says: string; builds: number }[] = [
   { typed: 'build demo#master', says: 'Queued #1 demo#master (aaaaaaa) ◌ queued', builds: 1 },
-  { typed: 'build demo#my branch', says: '"demo#my branch" has a space in its ref: branch and tag names cannot contain spaces (git refuses them). usage: build <repo>[#<ref>]', builds: 0 },
+  { typed: 'build demo#my branch', says: '"demo#my branch" has a space in its ref: branch and tag names cannot contain spaces (git refuses them).', builds: 0 },
   { typed: 'build demo master', says: 'build takes one target, <repo>[#<ref>], and got 2 words: "demo master". To build a branch, join them with #: build demo#<branch>', builds: 0 },
   { typed: 'build "demo#my branch"', says: 'invalid ref "my branch": must not contain whitespace', builds: 0 },
-  { typed: 'build', says: 'usage: build <repo>[#<ref>]', builds: 0 },
+  { typed: 'build', says: 'usage: build <repo>[#<branch|tag|sha>] — e.g. build demo#master, build acme/api#feature-x', builds: 0 },
 ];
 
 describe('build, as typed in chat', () => {

@@ -133,10 +133,10 @@ test('GET /api/events needs the token, streams every build and lease, and resume
   const all = (await bosun.server.core.bus.range('-', 100_000)).filter((e) => e.type !== 'log.chunk');
   const start = all[0]!.id;
   const auth = { authorization: `Bearer ${testToken}` };
-  const firstPart = await readSse(`${url}?after=${start}&types=build.*,stage.*,step.*,lease.*,checkpoint.*,webhook.*,deploy.*`, auth, (ev) => ev.length >= 40, 20_000);
+  const firstPart = await readSse(`${url}?after=${start}&types=build.*,stage.*,step.*,lease.*,checkpoint.*,webhook.*,push.*`, auth, (ev) => ev.length >= 40, 20_000);
   assert.equal(firstPart.events.length >= 40, true);
   const lastSeen = firstPart.events.at(-1)!.id!;
-  const secondPart = await readSse(`${url}?types=build.*,stage.*,step.*,lease.*,checkpoint.*,webhook.*,deploy.*`, { ...auth, 'last-event-id': lastSeen }, (ev) => ev.at(-1)?.id === all.at(-1)!.id, 20_000);
+  const secondPart = await readSse(`${url}?types=build.*,stage.*,step.*,lease.*,checkpoint.*,webhook.*,push.*`, { ...auth, 'last-event-id': lastSeen }, (ev) => ev.at(-1)?.id === all.at(-1)!.id, 20_000);
   const seen = [...firstPart.events, ...secondPart.events].map((e) => e.id);
   assert.deepEqual(seen, all.slice(1).map((e) => e.id), 'every event after the start, once, in order');
   const parsed = JSON.parse(secondPart.events.at(-1)!.data) as StoredEvent;

@@ -57,7 +57,7 @@ test('chat: A leases a device, B is told they are second, A releases, B is notif
 test('the lease grammar: unknown attributes and bad durations are explained', async () => {
   const carol = ctx('slack:T1/UC', 'carol');
   assert.match((await dispatch('lease ios-17', carol)).text, /no pool has an item with ios-17; pools: device/);
-  assert.match((await dispatch('lease device for ever', carol)).text, /durations look like 30m, 2h, 1d/);
+  assert.match((await dispatch('lease device for ever', carol)).text, /Durations look like 30m, 2h or 1d, after the word for, last\.\nusage: lease /);
   assert.match((await dispatch('renew L-999', carol)).text, /there is no lease L-999/);
   assert.match((await dispatch('help lease', carol)).text, /lease \[<pool>\] \[<attribute>…\] \[for <duration>\]/);
 });

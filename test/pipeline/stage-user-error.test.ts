@@ -2,22 +2,15 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { startHarness, type Harness } from '../support/bosun-harness.js';
 import { makeRepo } from '../support/git-repo.js';
-import { LocalExecutor } from '../../src/executor/local/local-executor.js';
-import type { StepSpec } from '../../src/executor/executor.js';
+import { FakeExecutor } from '../fakes/fake-executor.js';
 import { UserError } from '../../src/errors.js';
-import { createLogger } from '../../src/logger.js';
 
-/** The local executor, except that a step named `missing-image` cannot start (as a container executor refuses a missing image). */
-class RefusingExecutor extends LocalExecutor {
-  override async start(spec: StepSpec) {
-    if (spec.step === 'missing-image') throw new UserError('bad_request', `image ${spec.image} is not on this engine`);
-    return super.start(spec);
-  }
-}
+/** A step named `missing-image` cannot start, as a container executor refuses a missing image. */
+const executor = new FakeExecutor('local').script('missing-image', { startError: new UserError('bad_request', 'image any is not on this engine') });
 
 let h: Harness;
 before(async () => {
-  h = await startHarness({}, { executor: (dataDir) => new RefusingExecutor({ instanceId: 'refuse', dataDir, log: createLogger('silent'), timeoutGraceMs: 2000 }) });
+  h = await startHarness({}, { executor: () => executor });
 });
 after(async () => {
   await h?.stop();
@@ -37,4 +30,5 @@ test('a step that cannot start fails its stage and build; later stages are skipp
 
   assert.equal(b.status, 'failed');
   assert.deepEqual(b.stages.map((s) => [s.name, s.status]), [['build', 'failed'], ['deploy', 'skipped']]);
+  assert.deepEqual(executor.calls.filter((c) => c.startsWith('start ')), ['start build/missing-image'], 'the deploy stage never started a step');
 });

@@ -13,7 +13,7 @@ export interface FastifySlackReceiverOptions {
 }
 
 /** Slack's chat routes take at most 1 MiB, refused before buffering (R6). */
-export const slackBodyLimit = 1024 * 1024;
+const slackBodyLimit = 1024 * 1024;
 /** Slack wants an answer within 3 s; listeners ack first, so this is a safety net. */
 const ackDeadlineMs = 2500;
 

@@ -27,7 +27,7 @@ export interface ListenerDeps {
 const privateConfirmations = new Set(['build', 'retry', 'cancel', 'pass', 'approve', 'fail', 'reject']);
 
 /** `slack:<team>/<user>`: stable ids only, never display names (R9). */
-export function slackActor(team: string | undefined, user: string, name?: string): { id: string; name: string } {
+function slackActor(team: string | undefined, user: string, name?: string): { id: string; name: string } {
   return { id: `slack:${team ?? 'T0'}/${user}`, name: name || user };
 }
 

@@ -161,7 +161,7 @@ export function renderReply(reply: { text: string; code?: string[] }): SlackMess
  * Whole lines of `text` within `max` characters (a Slack section holds 3000): every spec error
  * fits in practice; past that, a last line says how many more the build page lists.
  */
-export function fitLines(text: string, max: number): string {
+function fitLines(text: string, max: number): string {
   if (text.length <= max) return text;
   const lines = text.split('\n');
   const kept: string[] = [];

@@ -36,7 +36,7 @@ export const slackFrontend: FrontendFactory = async (core, builds) => {
   const api = redactingSlackApi(app.client as unknown as SlackApi, core.redact);
   const store = new ThreadStore(core.redis, core.prefix);
   const liveLog = new LiveLog({ api, store, logs: core.logs, limiter: new RateLimiter(config.logEditsPerMinute), intervalMs: config.logEditIntervalMs, log });
-  const reporter = new ThreadReporter({ api, store, liveLog, builds, logs: core.logs, config, buildUrl: (id) => builds.buildUrl(id) ?? linkTo(core.config.http.publicUrl, id), log });
+  const reporter = new ThreadReporter({ api, store, liveLog, builds, logs: core.logs, config, buildUrl: (id) => builds.buildUrl(id), log });
   registerListeners(app, {
     builds, api, command: config.command, log, firstSeen, services: commandServices(core),
     unavailable: () => (core.redisHealth.up ? null : redisUnavailableMessage(core.redisHealth.retryAfterSec)),
@@ -81,6 +81,3 @@ function boltLogger(log: Logger, initial: LogLevel): BoltLogger {
 }
 
 /** The build page link; the public URL may only be known once the server listens. */
-function linkTo(publicUrl: string | undefined, id: string): string | undefined {
-  return publicUrl ? `${publicUrl.replace(/\/$/, '')}/builds/${encodeURIComponent(id)}` : undefined;
-}

@@ -13,7 +13,7 @@ export const OutgoingWebhook = z.object({
 export type OutgoingWebhook = z.infer<typeof OutgoingWebhook>;
 
 /** Chat routes take at most 1 MiB, refused before buffering (R6). */
-export const zulipBodyLimit = 1024 * 1024;
+const zulipBodyLimit = 1024 * 1024;
 
 /** Constant-time token check: both sides hashed first, so neither length nor content leaks (R5). */
 export function tokenMatches(given: string, expected: string): boolean {

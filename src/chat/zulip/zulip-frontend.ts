@@ -30,7 +30,7 @@ export const zulipFrontend: FrontendFactory = async (core, builds) => {
   const bot = { userId: 0, fullName: 'Bosun' };
   const mention = () => `@**${bot.fullName}**`;
   const streamOf = (build: Build) => streamFor(config, build);
-  const buildUrl = (id: string) => builds.buildUrl(id) ?? linkTo(core.config.http.publicUrl, id);
+  const buildUrl = (id: string) => builds.buildUrl(id);
   const liveLog = new ZulipLiveLog({ api, store, logs: core.logs, limiter: new RateLimiter(config.logEditsPerMinute), intervalMs: config.logEditIntervalMs, log });
   const reporter = new TopicReporter({
     api, store, liveLog, builds, logs: core.logs, streamOf, realmHost: host, reactions: config.mode === 'events', dmOnFinish: config.dmOnFinish, buildUrl, log,
@@ -89,6 +89,3 @@ export function streamFor(config: Pick<ZulipConfig, 'streams' | 'defaultStream'>
   return config.defaultStream ?? null;
 }
 
-function linkTo(publicUrl: string | undefined, id: string): string | undefined {
-  return publicUrl ? `${publicUrl.replace(/\/$/, '')}/builds/${encodeURIComponent(id)}` : undefined;
-}

@@ -32,7 +32,7 @@ const doneTtlSec = 7 * 24 * 3600;
 const claimTtlSec = 15 * 60;
 
 /** `zulip:<realm-host>/<user_id>`: stable ids only, never names or emails (R5, R9). */
-export function zulipActor(realmHost: string, userId: number, name: string): Actor {
+function zulipActor(realmHost: string, userId: number, name: string): Actor {
   return { id: `zulip:${realmHost}/${userId}`, name: name || `user ${userId}` };
 }
 

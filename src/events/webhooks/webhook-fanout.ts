@@ -10,7 +10,7 @@ import type { OutboxEntry, WebhookStore } from './webhook-store.js';
  * happened) at the top, the event's own fields under `data`. `id` is the event's stream id,
  * also sent as `webhook-id`.
  */
-export function webhookBody(event: StoredEvent): string {
+function webhookBody(event: StoredEvent): string {
   const { id, at, type, ...data } = event;
   return JSON.stringify({ id, type, timestamp: at, data });
 }
@@ -69,7 +69,7 @@ function oldest(ids: string[]): string {
   return min;
 }
 
-export function compareIds(a: string, b: string): number {
+function compareIds(a: string, b: string): number {
   const [am = 0, as = 0] = a.split('-').map(Number);
   const [bm = 0, bs = 0] = b.split('-').map(Number);
   return am !== bm ? am - bm : as - bs;

@@ -14,7 +14,7 @@ export interface Firewall {
 }
 
 /** The engine host's iptables (Bosun runs as root beside dockerd). */
-export const hostIptables: Firewall = {
+const hostIptables: Firewall = {
   save: () => run('iptables-save', ['-t', 'filter']),
   restore: async (batch) => {
     await run('iptables-restore', ['-w', '5', '--noflush'], batch);

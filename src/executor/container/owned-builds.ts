@@ -6,7 +6,7 @@ import { labelKeys } from '../executor.js';
  * or its config network) made by this instance, found by label. Used to sweep what crashed
  * builds left behind; `reap` only sees step resources, whose labels name a step.
  */
-export async function ownedBuildIds(docker: Docker, instanceId: string): Promise<Set<string>> {
+async function ownedBuildIds(docker: Docker, instanceId: string): Promise<Set<string>> {
   const filters = JSON.stringify({ label: [`${labelKeys.managed}=true`, `${labelKeys.instance}=${instanceId}`, 'bosun.role'] });
   const ids = new Set<string>();
   const add = (labels: Record<string, string> | null | undefined): void => {

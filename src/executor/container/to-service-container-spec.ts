@@ -11,7 +11,7 @@ export interface ServiceContainerTarget {
 }
 
 /** How long one probe may take before it counts as failed. */
-export const probeTimeoutSec = 10;
+const probeTimeoutSec = 10;
 
 /**
  * A service as a plain container (pure; unit-testable). The isolation of a step (R15, R16,

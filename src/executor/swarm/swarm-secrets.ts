@@ -17,7 +17,7 @@ interface SecretListEntry {
 }
 
 /** Labels on a secret marking it as a step's (beside the step's own labels). */
-export const secretRoleLabel = { 'bosun.role': 'secret' } as const;
+const secretRoleLabel = { 'bosun.role': 'secret' } as const;
 
 /**
  * A swarm step's secrets as Docker secrets (R14): created per step run (`bosun-<random>`,

@@ -3,17 +3,17 @@
  * next to the floors: `docker run --rm` and a bare one-shot service via the API.
  * Then the wall time of `concurrent` one-step builds started at once (executors) against as
  * many bare one-shot services.
- * Not a test. Run: npx tsx test/executor/measure-latency.ts [runs=10] [concurrent=20]
+ * Not a test. Run: npx tsx bench/executor-latency.ts [runs=10] [concurrent=20]
  */
 import { execFileSync } from 'node:child_process';
 import Docker from 'dockerode';
-import { silentLogger } from '../../src/logger.js';
-import type { Executor } from '../../src/executor/executor.js';
-import { DockerExecutor } from '../../src/executor/docker/docker-executor.js';
-import { LocalExecutor } from '../../src/executor/local/local-executor.js';
-import { SwarmExecutor } from '../../src/executor/swarm/swarm-executor.js';
-import { collect, makeSpec, makeWorkspace } from './contract-support.js';
-import { busyboxImage } from './docker-harness.js';
+import { silentLogger } from '../src/logger.js';
+import type { Executor } from '../src/executor/executor.js';
+import { DockerExecutor } from '../src/executor/docker/docker-executor.js';
+import { LocalExecutor } from '../src/executor/local/local-executor.js';
+import { SwarmExecutor } from '../src/executor/swarm/swarm-executor.js';
+import { collect, makeSpec, makeWorkspace } from '../test/executor/contract-support.js';
+import { busyboxImage } from '../test/executor/docker-harness.js';
 
 const runs = Number(process.argv[2] ?? 10);
 const concurrent = Number(process.argv[3] ?? 20);
