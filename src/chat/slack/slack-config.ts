@@ -28,8 +28,11 @@ export const SlackConfig = z
     defaultChannel: z.string().optional(),
     /** Per-channel notification settings, by channel id. */
     channels: z.record(z.string(), SlackChannelSettings).default({}),
-    /** DM the requester when their build finishes or waits at a checkpoint. */
-    dmOnFinish: z.boolean().default(true),
+    /**
+     * When the requester of a build started from Slack gets a DM: `failures` (default: the build
+     * failed, or it waits at a checkpoint), `always` (also successes and cancellations), `never`.
+     */
+    dmRequester: z.enum(['failures', 'always', 'never']).default('failures'),
     /** Minimum gap between edits of one live-log message (≈ 1/s). */
     logEditIntervalMs: z.number().int().positive().default(1000),
     /** Global budget for live-log edits across all builds (Slack Tier 3 is ~50/min). */

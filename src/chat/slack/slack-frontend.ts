@@ -10,7 +10,7 @@ import { FastifySlackReceiver } from './fastify-slack-receiver.js';
 import { LiveLog } from './live-log.js';
 import { RateLimiter } from './rate-limiter.js';
 import { registerListeners } from './register-listeners.js';
-import { redactingSlackApi, type SlackApi } from './slack-api.js';
+import { quietSlackApi, redactingSlackApi, type SlackApi } from './slack-api.js';
 import { ThreadReporter } from './thread-reporter.js';
 import { ThreadStore } from './thread-store.js';
 
@@ -33,7 +33,7 @@ export const slackFrontend: FrontendFactory = async (core, builds) => {
     : null;
   const receiver = httpReceiver ?? new SocketModeReceiver({ appToken: config.appToken ?? '', logger, installerOptions: { clientOptions } });
   const app = new App({ token: config.botToken, receiver, clientOptions, logger, logLevel: LogLevel.WARN });
-  const api = redactingSlackApi(app.client as unknown as SlackApi, core.redact);
+  const api = quietSlackApi(redactingSlackApi(app.client as unknown as SlackApi, core.redact));
   const store = new ThreadStore(core.redis, core.prefix);
   const liveLog = new LiveLog({ api, store, logs: core.logs, limiter: new RateLimiter(config.logEditsPerMinute), intervalMs: config.logEditIntervalMs, log });
   const reporter = new ThreadReporter({ api, store, liveLog, builds, logs: core.logs, config, buildUrl: (id) => builds.buildUrl(id) ?? linkTo(core.config.http.publicUrl, id), log });

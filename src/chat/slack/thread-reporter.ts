@@ -16,7 +16,7 @@ export interface ThreadReporterDeps {
   liveLog: LiveLog;
   builds: { get(id: string): Promise<Build | null> };
   logs: { tail(b: string, s: string, st: string, n: number): Promise<LogLine[]>; read(b: string, s: string, st: string): Promise<LogLine[]> };
-  config: Pick<SlackConfig, 'defaultChannel' | 'channels' | 'dmOnFinish'>;
+  config: Pick<SlackConfig, 'defaultChannel' | 'channels' | 'dmRequester'>;
   buildUrl(id: string): string | undefined;
   log: Logger;
 }
@@ -58,11 +58,17 @@ export class ThreadReporter implements EventHandler {
         await this.onBuildStatus(build, target, wants);
         return;
       case 'stage.status': {
-        const root = await this.updateRoot(build);
+        // The stage reply first, then the root. The root is rendered from the build as it is
+        // now; once the build has ended only its own build.status event turns the root final,
+        // so no stage reply can follow a root that already says how the build ended.
+        const root = await this.deps.store.root(build.id);
         const stage = build.stages.find((s) => s.name === event.stage);
-        if (root && stage && wants('stages') && event.status !== 'pending' && event.status !== 'queued') {
+        // A stage that starts is shown by the root's stage line and its steps' log messages; a
+        // reply is posted only when it ends or waits, so the thread stays short.
+        if (root && stage && wants('stages') && !['pending', 'queued', 'running'].includes(event.status)) {
           await this.deps.api.chat.postMessage({ channel: root.channel, thread_ts: root.ts, ...renderStage({ ...stage, status: event.status }) });
         }
+        if (!isTerminal(build.status) && event.status !== 'pending' && event.status !== 'queued') await this.updateRoot(build);
         return;
       }
       case 'log.chunk': {
@@ -81,7 +87,7 @@ export class ThreadReporter implements EventHandler {
         if (!(await this.deps.store.once(build.id, `cp-posted:${event.stage}`))) return;
         const posted = await this.deps.api.chat.postMessage({ channel: root.channel, thread_ts: root.ts, ...renderCheckpoint(event, isApproval(build, event.stage)) });
         if (posted.ts) await this.deps.store.set(build.id, `cp:${event.stage}`, posted.ts);
-        if (this.deps.config.dmOnFinish) await this.dmRequester(build, `cp:${event.stage}`, renderWaitingDm(build, event.stage, event.approvers, this.deps.buildUrl(build.id)));
+        if (this.deps.config.dmRequester !== 'never') await this.dmRequester(build, `cp:${event.stage}`, renderWaitingDm(build, event.stage, event.approvers, this.deps.buildUrl(build.id)));
         return;
       }
       case 'checkpoint.decided': {
@@ -129,7 +135,8 @@ export class ThreadReporter implements EventHandler {
     if (failed && wants('failures')) await this.ensureRoot(build, target);
     if (build.status === 'success' && wants('successes')) await this.ensureRoot(build, target);
     await this.updateRoot(build);
-    if (isTerminal(build.status) && this.deps.config.dmOnFinish) await this.dmRequester(build, build.status, renderFinishedDm(build, this.deps.buildUrl(build.id)));
+    const dm = this.deps.config.dmRequester;
+    if (isTerminal(build.status) && (dm === 'always' || (dm === 'failures' && failed))) await this.dmRequester(build, build.status, renderFinishedDm(build, this.deps.buildUrl(build.id)));
   }
 
   private async onStepEnd(build: Build, target: Target, stage: string, step: string, status: string, wants: (k: SlackNotify) => boolean): Promise<void> {
