@@ -4,6 +4,7 @@ import type { EventBus } from '../events/event-bus.js';
 import type { AuditLog } from '../storage/audit-log.js';
 import type { Logger } from '../logger.js';
 import { UserError } from '../errors.js';
+import { humanTime } from '../domain/human-time.js';
 import { healthCheckFor, type Pools, type PoolConfig } from './pool-config.js';
 import type { LeaseEvent } from '../domain/lease-event.js';
 import { buildRef, clampTtl, csv, describe, grantedEvent, splitCsv, toLease } from './lease-record.js';
@@ -158,7 +159,7 @@ export class LeaseManager {
     if (reply[0] === 'err') await this.deny('lease.renew', actor, before, reply[1] ?? 'error', opts);
     const lease = await this.require(id);
     await this.record('lease.renew', actor, 'ok', `${id} until ${lease.expiresAt}`, opts);
-    await this.emit({ type: 'lease.renewed', leaseId: id, pool: lease.pool, item: lease.item ?? '', holder: lease.holder, expiresAt: lease.expiresAt ?? '', text: `${lease.id} (${lease.item}) now runs until ${lease.expiresAt}.`, ...buildRef(lease) });
+    await this.emit({ type: 'lease.renewed', leaseId: id, pool: lease.pool, item: lease.item ?? '', holder: lease.holder, expiresAt: lease.expiresAt ?? '', text: `${lease.id} (${lease.item}) now runs until ${humanTime(lease.expiresAt)}.`, ...buildRef(lease) });
     return lease;
   }
 
@@ -232,7 +233,7 @@ export class LeaseManager {
       await this.emit({
         type: 'lease.reminder', leaseId: id, pool: lease.pool, item: lease.item ?? '', holder: lease.holder, expiresAt: lease.expiresAt,
         actions: { extend: `renew ${id}`, release: `release ${id}` }, ...buildRef(lease),
-        text: `${lease.holder.name}, your lease ${id} on ${lease.item} ends at ${lease.expiresAt}. Extend or release it?`,
+        text: `${lease.holder.name}, your lease ${id} on ${lease.item} ends at ${humanTime(lease.expiresAt)}. Extend or release it?`,
       });
     }
     return out;

@@ -3,6 +3,8 @@ import type { Actor, Build, StageRun } from '../../domain/build.js';
 import { shortSha } from '../../domain/build.js';
 import type { RunStatus } from '../../domain/status.js';
 import { codeBlock, escapeSlack } from '../../domain/escape-chat.js';
+import { ranFor } from '../../domain/human-time.js';
+import { slackDate } from './slack-date.js';
 
 /** A message as Slack takes it: fallback text plus Block Kit blocks. Pure data, no I/O. */
 export interface SlackMessage {
@@ -39,7 +41,7 @@ function button(text: string, actionId: string, value: string, style?: 'primary'
 /** The build's root message: status, repo, ref, commit, requester; Cancel / Retry / View log. */
 export function renderRoot(build: Build, buildUrl?: string): SlackMessage {
   const title = `${emoji[build.status]} Build #${build.id} ${escapeSlack(build.repo)}#${escapeSlack(build.ref)}: ${build.status}`;
-  const stages = build.stages.map((s) => `${emoji[s.status]} ${escapeSlack(s.name)}`).join('   ');
+  const stages = build.stages.map((s) => `${emoji[s.status]} ${escapeSlack(s.name)}${withSpace(ranFor(s))}`).join('   ');
   const facts = `*Commit* \`${shortSha(build.sha) || '…'}\` · *Started by* ${actorLabel(build.trigger.actor)} via ${escapeSlack(build.trigger.source)}`;
   const error = build.error ? `\n${escapeSlack(fitLines(build.error.message, 2500))}` : '';
   const buttons: SlackBlock[] = [];
@@ -59,9 +61,14 @@ export function renderRoot(build: Build, buildUrl?: string): SlackMessage {
 export function renderStage(stage: StageRun): SlackMessage {
   const steps = stage.steps.filter((s) => s.status !== 'pending').map((s) => {
     const ending = stepEnding(s);
-    return `${emoji[s.status]} ${escapeSlack(s.name)}${ending ? ` (${escapeSlack(ending)})` : ''}`;
+    return `${emoji[s.status]} ${escapeSlack(s.name)}${withSpace(ranFor(s))}${ending ? ` (${escapeSlack(ending)})` : ''}`;
   });
-  return { text: `${emoji[stage.status]} Stage *${escapeSlack(stage.name)}*: ${stage.status}${steps.length ? ` — ${steps.join(', ')}` : ''}` };
+  return { text: `${emoji[stage.status]} Stage *${escapeSlack(stage.name)}*: ${stage.status}${withSpace(ranFor(stage))}${steps.length ? ` — ${steps.join(', ')}` : ''}` };
+}
+
+/** ` 12s` for a non-empty duration, else nothing. */
+function withSpace(text: string): string {
+  return text ? ` ${text}` : '';
 }
 
 /** The live-log message: the last ~3.5k characters of a step's log, in a code block. */
@@ -121,7 +128,7 @@ export function renderCheckpoint(cp: CheckpointInfo, isPromotion: boolean): Slac
     `:raised_hand: *${words.title}* for stage *${escapeSlack(cp.stage)}* of build #${cp.buildId}`,
     escapeSlack(cp.instructions),
     ...cp.checklist.map((c) => `• ${escapeSlack(c)}`),
-    `Approvers: ${escapeSlack(cp.approvers)} · Deadline: ${escapeSlack(cp.deadline)}${cp.resource ? ` · Resource: ${escapeSlack(cp.resource)}` : ''}`,
+    `Approvers: ${escapeSlack(cp.approvers)} · Deadline: ${slackDate(cp.deadline)}${cp.resource ? ` · Resource: ${escapeSlack(cp.resource)}` : ''}`,
   ];
   const text = lines.filter(Boolean).join('\n');
   return {
@@ -138,7 +145,7 @@ export function renderDecided(cp: { buildId: string; stage: string }, decision: 
   const words = checkpointWords(isPromotion);
   const verb = decision === 'timeout' ? 'Timed out' : decision === 'pass' ? `${words.pass === 'Approve' ? 'Approved' : 'Passed'}` : `${words.fail === 'Reject' ? 'Rejected' : 'Failed'}`;
   const who = decision === 'timeout' ? '' : ` by ${actorLabel(actor)}`;
-  const text = `${decision === 'pass' ? ':white_check_mark:' : ':x:'} ${verb}${who} at ${escapeSlack(at)} — stage *${escapeSlack(cp.stage)}* of build #${cp.buildId}`;
+  const text = `${decision === 'pass' ? ':white_check_mark:' : ':x:'} ${verb}${who} ${slackDate(at)} — stage *${escapeSlack(cp.stage)}* of build #${cp.buildId}`;
   return { text, blocks: [{ type: 'section', text: { type: 'mrkdwn', text } }] };
 }
 
