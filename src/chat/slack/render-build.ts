@@ -120,15 +120,30 @@ export function checkpointWords(isPromotion: boolean): { pass: string; fail: str
   return isPromotion ? { pass: 'Approve', fail: 'Reject', title: 'Approval needed' } : { pass: 'Pass', fail: 'Fail', title: 'Manual check needed' };
 }
 
-/** Checkpoint waiting: instructions, checklist, deadline, resource and the two buttons. */
-export function renderCheckpoint(cp: CheckpointInfo, isPromotion: boolean): SlackMessage {
+/** What a card is about, beyond the checkpoint itself: the build, who asked, where else it is. */
+export interface CheckpointContext {
+  build: Pick<Build, 'id' | 'repo' | 'ref' | 'sha' | 'trigger'>;
+  buildUrl?: string;
+  /** First line of the card: who must act (the approver channel's copy). */
+  mention?: string;
+  /** The channel the approvers' copy is in (shown on the thread's card). */
+  approverChannel?: string;
+}
+
+/** Checkpoint waiting: what is asked of whom, for which commit, by when, and the two buttons. */
+export function renderCheckpoint(cp: CheckpointInfo, isPromotion: boolean, ctx?: CheckpointContext): SlackMessage {
   const words = checkpointWords(isPromotion);
   const value = `${cp.buildId}|${cp.stage}`;
+  const b = ctx?.build;
+  const buildRef = ctx?.buildUrl ? `<${ctx.buildUrl}|build #${cp.buildId}>` : `build #${cp.buildId}`;
   const lines = [
-    `:raised_hand: *${words.title}* for stage *${escapeSlack(cp.stage)}* of build #${cp.buildId}`,
+    ctx?.mention ?? '',
+    `:raised_hand: *${words.title}* for stage *${escapeSlack(cp.stage)}* of ${buildRef}`,
+    b ? `*Repository* ${escapeSlack(b.repo)}#${escapeSlack(b.ref)} · *Commit* \`${shortSha(b.sha) || '…'}\` · *Asked by* ${actorLabel(b.trigger.actor)}` : '',
     escapeSlack(cp.instructions),
     ...cp.checklist.map((c) => `• ${escapeSlack(c)}`),
     `Approvers: ${escapeSlack(cp.approvers)} · Deadline: ${slackDate(cp.deadline)}${cp.resource ? ` · Resource: ${escapeSlack(cp.resource)}` : ''}`,
+    ctx?.approverChannel ? `The approvers were asked in <#${ctx.approverChannel}>.` : '',
   ];
   const text = lines.filter(Boolean).join('\n');
   return {
@@ -147,6 +162,21 @@ export function renderDecided(cp: { buildId: string; stage: string }, decision: 
   const who = decision === 'timeout' ? '' : ` by ${actorLabel(actor)}`;
   const text = `${decision === 'pass' ? ':white_check_mark:' : ':x:'} ${verb}${who} ${slackDate(at)} — stage *${escapeSlack(cp.stage)}* of build #${cp.buildId}`;
   return { text, blocks: [{ type: 'section', text: { type: 'mrkdwn', text } }] };
+}
+
+/**
+ * Who an approver channel's card mentions: the Slack user group when configured, else every
+ * member of the group with a Slack id (`slack:<team>/<user>`). Empty when there is nobody.
+ */
+export function approverMention(members: string[], userGroup?: string): string {
+  if (userGroup) return `<!subteam^${userGroup}>`;
+  return members.map((id) => /^slack:[A-Z0-9]+\/([A-Z0-9]+)$/.exec(id)?.[1]).filter(Boolean).map((u) => `<@${u}>`).join(' ');
+}
+
+/** The DM to the requester when someone decided on their build's checkpoint. */
+export function renderDecisionDm(build: Build, stage: string, decision: 'pass' | 'fail' | 'timeout', actor: Actor, at: string, isPromotion: boolean, buildUrl?: string): SlackMessage {
+  const decided = renderDecided({ buildId: build.id, stage }, decision, actor, at, isPromotion).text;
+  return { text: `${decided} (${escapeSlack(build.repo)}#${escapeSlack(build.ref)}, your build)${buildUrl ? ` — <${buildUrl}|details>` : ''}` };
 }
 
 /** The DM to the requester. */

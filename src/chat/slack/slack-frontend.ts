@@ -13,6 +13,7 @@ import { registerListeners } from './register-listeners.js';
 import { quietSlackApi, redactingSlackApi, type SlackApi } from './slack-api.js';
 import { ThreadReporter } from './thread-reporter.js';
 import { ThreadStore } from './thread-store.js';
+import { UserError } from '../../errors.js';
 
 /**
  * The Slack front end and build-thread reporter. Socket Mode (default) or HTTP mode on
@@ -22,6 +23,9 @@ import { ThreadStore } from './thread-store.js';
 export const slackFrontend: FrontendFactory = async (core, builds) => {
   const config = core.config.slack;
   if (!config) return null;
+  for (const group of Object.keys(config.approverChannels)) {
+    if (!core.config.groups[group]) throw new UserError('config_invalid', `slack.approverChannels.${group}: there is no group "${group}" in groups`);
+  }
   const { App, LogLevel, SocketModeReceiver } = await import('@slack/bolt');
   const log = core.log.child({ component: 'slack' });
   const dedupeTtlSec = config.timestampWindowSec * 2 + 60;
@@ -36,7 +40,7 @@ export const slackFrontend: FrontendFactory = async (core, builds) => {
   const api = quietSlackApi(redactingSlackApi(app.client as unknown as SlackApi, core.redact));
   const store = new ThreadStore(core.redis, core.prefix);
   const liveLog = new LiveLog({ api, store, logs: core.logs, limiter: new RateLimiter(config.logEditsPerMinute), intervalMs: config.logEditIntervalMs, log });
-  const reporter = new ThreadReporter({ api, store, liveLog, builds, logs: core.logs, config, buildUrl: (id) => builds.buildUrl(id) ?? linkTo(core.config.http.publicUrl, id), log });
+  const reporter = new ThreadReporter({ api, store, liveLog, builds, logs: core.logs, config, groups: core.config.groups, buildUrl: (id) => builds.buildUrl(id) ?? linkTo(core.config.http.publicUrl, id), log });
   registerListeners(app, {
     builds, api, command: config.command, log, firstSeen, services: commandServices(core),
     unavailable: () => (core.redisHealth.up ? null : redisUnavailableMessage(core.redisHealth.retryAfterSec)),

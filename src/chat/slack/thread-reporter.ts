@@ -8,7 +8,7 @@ import type { SlackApi } from './slack-api.js';
 import type { SlackConfig, SlackNotify } from './slack-config.js';
 import type { LiveLog } from './live-log.js';
 import type { ThreadRef, ThreadStore } from './thread-store.js';
-import { renderCheckpoint, renderDecided, renderFailure, renderFinishedDm, renderRoot, renderStage, renderWaitingDm, type SlackMessage } from './render-build.js';
+import { approverMention, renderCheckpoint, renderDecided, renderDecisionDm, renderFailure, renderFinishedDm, renderRoot, renderStage, renderWaitingDm, type SlackMessage } from './render-build.js';
 
 export interface ThreadReporterDeps {
   api: SlackApi;
@@ -16,7 +16,9 @@ export interface ThreadReporterDeps {
   liveLog: LiveLog;
   builds: { get(id: string): Promise<Build | null> };
   logs: { tail(b: string, s: string, st: string, n: number): Promise<LogLine[]>; read(b: string, s: string, st: string): Promise<LogLine[]> };
-  config: Pick<SlackConfig, 'defaultChannel' | 'channels' | 'dmRequester'>;
+  config: Pick<SlackConfig, 'defaultChannel' | 'channels' | 'dmRequester'> & Partial<Pick<SlackConfig, 'approverChannels'>>;
+  /** Approver groups (`groups` of the server config): whom an approver channel's card mentions. */
+  groups?: Record<string, string[]>;
   buildUrl(id: string): string | undefined;
   log: Logger;
 }
@@ -85,17 +87,34 @@ export class ThreadReporter implements EventHandler {
         if (!wants('approvals')) return;
         const root = await this.ensureRoot(build, target);
         if (!(await this.deps.store.once(build.id, `cp-posted:${event.stage}`))) return;
-        const posted = await this.deps.api.chat.postMessage({ channel: root.channel, thread_ts: root.ts, ...renderCheckpoint(event, isApproval(build, event.stage)) });
+        const approval = isApproval(build, event.stage);
+        const buildUrl = this.deps.buildUrl(build.id);
+        // The approvers' copy first, so the thread's card can point at it.
+        const where = this.deps.config.approverChannels?.[event.approvers];
+        if (where) {
+          const mention = approverMention(this.deps.groups?.[event.approvers] ?? [], where.userGroup);
+          const copy = await this.deps.api.chat.postMessage({ channel: where.channel, unfurl_links: false, ...renderCheckpoint(event, approval, { build, ...(buildUrl ? { buildUrl } : {}), ...(mention ? { mention } : {}) }) });
+          if (copy.ts) await this.deps.store.set(build.id, `cp-copy:${event.stage}`, `${copy.channel ?? where.channel} ${copy.ts}`);
+        }
+        const card = renderCheckpoint(event, approval, { build, ...(buildUrl ? { buildUrl } : {}), ...(where ? { approverChannel: where.channel } : {}) });
+        const posted = await this.deps.api.chat.postMessage({ channel: root.channel, thread_ts: root.ts, unfurl_links: false, ...card });
         if (posted.ts) await this.deps.store.set(build.id, `cp:${event.stage}`, posted.ts);
         if (this.deps.config.dmRequester !== 'never') await this.dmRequester(build, `cp:${event.stage}`, renderWaitingDm(build, event.stage, event.approvers, this.deps.buildUrl(build.id)));
         return;
       }
       case 'checkpoint.decided': {
+        // Every copy of the card says who decided and when, without buttons; the requester is told.
         const root = await this.deps.store.root(build.id);
         const ts = await this.deps.store.get(build.id, `cp:${event.stage}`);
-        if (!root || !ts) return;
+        const copy = (await this.deps.store.get(build.id, `cp-copy:${event.stage}`))?.split(' ');
         const at = build.stages.find((s) => s.name === event.stage)?.checkpointState?.decision?.at ?? event.at;
-        await this.deps.api.chat.update({ channel: root.channel, ts, ...renderDecided(event, event.decision, event.actor, at, isApproval(build, event.stage)) });
+        const approval = isApproval(build, event.stage);
+        const decided = renderDecided(event, event.decision, event.actor, at, approval);
+        if (copy?.[0] && copy[1]) await this.deps.api.chat.update({ channel: copy[0], ts: copy[1], ...decided });
+        if (root && ts) await this.deps.api.chat.update({ channel: root.channel, ts, ...decided });
+        if ((root || copy) && this.deps.config.dmRequester !== 'never') {
+          await this.dmRequester(build, `cp-decided:${event.stage}`, renderDecisionDm(build, event.stage, event.decision, event.actor, at, approval, this.deps.buildUrl(build.id)));
+        }
         return;
       }
       default:
