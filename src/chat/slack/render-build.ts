@@ -124,6 +124,8 @@ export function checkpointWords(isPromotion: boolean): { pass: string; fail: str
 export interface CheckpointContext {
   build: Pick<Build, 'id' | 'repo' | 'ref' | 'sha' | 'trigger'>;
   buildUrl?: string;
+  /** The first line of the commit's message, when known. */
+  commitTitle?: string;
   /** First line of the card: who must act (the approver channel's copy). */
   mention?: string;
   /** The channel the approvers' copy is in (shown on the thread's card). */
@@ -139,7 +141,7 @@ export function renderCheckpoint(cp: CheckpointInfo, isPromotion: boolean, ctx?:
   const lines = [
     ctx?.mention ?? '',
     `:raised_hand: *${words.title}* for stage *${escapeSlack(cp.stage)}* of ${buildRef}`,
-    b ? `*Repository* ${escapeSlack(b.repo)}#${escapeSlack(b.ref)} · *Commit* \`${shortSha(b.sha) || '…'}\` · *Asked by* ${actorLabel(b.trigger.actor)}` : '',
+    b ? `*Repository* ${escapeSlack(b.repo)}#${escapeSlack(b.ref)} · *Commit* \`${shortSha(b.sha) || '…'}\`${ctx?.commitTitle ? ` ${escapeSlack(ctx.commitTitle.slice(0, 200))}` : ''} · *Asked by* ${actorLabel(b.trigger.actor)}` : '',
     escapeSlack(cp.instructions),
     ...cp.checklist.map((c) => `• ${escapeSlack(c)}`),
     `Approvers: ${escapeSlack(cp.approvers)} · Deadline: ${slackDate(cp.deadline)}${cp.resource ? ` · Resource: ${escapeSlack(cp.resource)}` : ''}`,

@@ -20,6 +20,8 @@ export interface ThreadReporterDeps {
   /** Approver groups (`groups` of the server config): whom an approver channel's card mentions. */
   groups?: Record<string, string[]>;
   buildUrl(id: string): string | undefined;
+  /** The first line of a build's commit message, best effort (shown on approval cards). */
+  commitTitle?(build: Build): Promise<string | undefined>;
   log: Logger;
 }
 
@@ -89,14 +91,16 @@ export class ThreadReporter implements EventHandler {
         if (!(await this.deps.store.once(build.id, `cp-posted:${event.stage}`))) return;
         const approval = isApproval(build, event.stage);
         const buildUrl = this.deps.buildUrl(build.id);
+        const commitTitle = await this.deps.commitTitle?.(build);
+        const about = { build, ...(buildUrl ? { buildUrl } : {}), ...(commitTitle ? { commitTitle } : {}) };
         // The approvers' copy first, so the thread's card can point at it.
         const where = this.deps.config.approverChannels?.[event.approvers];
         if (where) {
           const mention = approverMention(this.deps.groups?.[event.approvers] ?? [], where.userGroup);
-          const copy = await this.deps.api.chat.postMessage({ channel: where.channel, unfurl_links: false, ...renderCheckpoint(event, approval, { build, ...(buildUrl ? { buildUrl } : {}), ...(mention ? { mention } : {}) }) });
+          const copy = await this.deps.api.chat.postMessage({ channel: where.channel, unfurl_links: false, ...renderCheckpoint(event, approval, { ...about, ...(mention ? { mention } : {}) }) });
           if (copy.ts) await this.deps.store.set(build.id, `cp-copy:${event.stage}`, `${copy.channel ?? where.channel} ${copy.ts}`);
         }
-        const card = renderCheckpoint(event, approval, { build, ...(buildUrl ? { buildUrl } : {}), ...(where ? { approverChannel: where.channel } : {}) });
+        const card = renderCheckpoint(event, approval, { ...about, ...(where ? { approverChannel: where.channel } : {}) });
         const posted = await this.deps.api.chat.postMessage({ channel: root.channel, thread_ts: root.ts, unfurl_links: false, ...card });
         if (posted.ts) await this.deps.store.set(build.id, `cp:${event.stage}`, posted.ts);
         if (this.deps.config.dmRequester !== 'never') await this.dmRequester(build, `cp:${event.stage}`, renderWaitingDm(build, event.stage, event.approvers, this.deps.buildUrl(build.id)));

@@ -18,6 +18,7 @@ before(async () => {
     approverChannels: { leads: { channel: 'CAPPROVE' } },
   });
   const repo = await makeRepo(bed.h.dataDir, 'gated', { 'bosun.yml': gatedSpec });
+  await repo.commit({ 'NOTES.md': 'gate\n' }, 'Add the <!channel> gate');
   bed.h.server.core.config.repos.gated = { url: repo.url, defaultBranch: 'master', secrets: [] };
 });
 after(async () => {
@@ -35,7 +36,7 @@ test('the approval card goes to the approvers\' channel mentioning them, linked 
   process.stderr.write(`approver card: ${shown}\n`);
   assert.match(shown, /^<@ULEAD1> <@ULEAD2>\n/, 'the group\'s Slack members are mentioned');
   assert.match(shown, /Approval needed\* for stage \*test\*/);
-  assert.match(shown, /\*Repository\* gated#master · \*Commit\* `[0-9a-f]{7}` · \*Asked by\* <@UASK>/);
+  assert.match(shown, /\*Repository\* gated#master · \*Commit\* `[0-9a-f]{7}` Add the &lt;!channel&gt; gate · \*Asked by\* <@UASK>/, 'the commit\'s title, escaped');
   assert.match(shown, /Deadline: <!date\^\d+\^\{date_short_pretty\} \{time\}\|\d+ \w{3} \d\d:\d\d UTC>/);
   assert.ok(hasButtons(card));
   const inThread = await fake.waitFor(() => fake.channel('CDEV')[0]!.replies.find((r) => /Approval needed/.test(r.text)), 10_000, 'card in the thread');
