@@ -14,7 +14,7 @@ export interface SlackMessage {
 export type SlackBlock = Record<string, unknown>;
 
 /** Action ids of the buttons Bosun renders; the listeners route on these. */
-export const actionIds = { cancel: 'bosun_cancel', retry: 'bosun_retry', viewLog: 'bosun_view_log', pass: 'bosun_pass', fail: 'bosun_fail' } as const;
+export const actionIds = { cancel: 'bosun_cancel', retry: 'bosun_retry', viewLog: 'bosun_view_log', pass: 'bosun_pass', fail: 'bosun_fail', leaseExtend: 'bosun_lease_extend', leaseRelease: 'bosun_lease_release' } as const;
 
 /** Live-log excerpts keep the last this many characters (a section holds 3,000; a message 40,000). */
 export const excerptChars = 3500;
@@ -189,6 +189,20 @@ export function renderFinishedDm(build: Build, buildUrl?: string): SlackMessage 
 /** The DM to the requester when their build waits for someone. */
 export function renderWaitingDm(build: Build, stage: string, approvers: string, buildUrl?: string): SlackMessage {
   return { text: `${emoji.waiting} Your build #${build.id} ${escapeSlack(build.repo)}#${escapeSlack(build.ref)} is waiting at stage ${escapeSlack(stage)} for ${escapeSlack(approvers)}${buildUrl ? ` — <${buildUrl}|details>` : ''}` };
+}
+
+/**
+ * The lease reminder DM: its text (already escaped) and Extend / Release buttons whose values
+ * are the commands they run (`renew L-2`, `release L-2`).
+ */
+export function renderLeaseReminder(text: string, actions: { extend: string; release: string }, leaseId: string): SlackMessage {
+  return {
+    text,
+    blocks: [
+      { type: 'section', text: { type: 'mrkdwn', text } },
+      { type: 'actions', block_id: `lease:${leaseId}`, elements: [button('Extend', actionIds.leaseExtend, actions.extend, 'primary'), button('Release', actionIds.leaseRelease, actions.release)] },
+    ],
+  };
 }
 
 /** A command reply for Slack: untrusted text escaped, code lines in a block. */
