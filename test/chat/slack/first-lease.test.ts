@@ -2,6 +2,7 @@ import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { startSlackBed, type SlackBed } from './slack-test-bed.js';
 import { FakeSlack } from '../../fakes/fake-slack.js';
+import { Pools } from '../../../src/leases/pool-config.js';
 
 // Issue 16: the first `lease device` right after a start answered "you are #2 in line" while the
 // device was free — new items waited for the janitor's first pass (a second later), and the
@@ -36,4 +37,9 @@ test('the first lease right after a start is granted at once; the first waiter i
   await bed.command('lease device', 'USECOND', { channel: 'CL3' });
   const second = await fake.waitFor(() => said(fake, 'USECOND', 'CL3')[0], 10_000, 'second lease answer');
   assert.match(second, /you are #1 in line behind/);
+});
+
+test('a pool whose reminder lead is not shorter than its default term is a config error', () => {
+  assert.throws(() => Pools.parse({ device: { items: [{ id: 'p1' }], defaultTtlSec: 600, reminderLeadSec: 600 } }), /reminder lead \(600 s\) must be shorter than the default lease term/);
+  assert.doesNotThrow(() => Pools.parse({ device: { items: [{ id: 'p1' }], defaultTtlSec: 601, reminderLeadSec: 600 } }));
 });
