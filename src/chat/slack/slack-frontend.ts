@@ -57,6 +57,7 @@ export const slackFrontend: FrontendFactory = async (core, builds) => {
       core.bus.subscribe(new RefusalNotifier(api, config, firstSeen));
       core.bus.subscribe(new StageNoticeNotifier(api, store, firstSeen));
       log.info({ mode: config.mode }, 'Slack front end started');
+      if (!core.config.http.publicUrl) log.warn('http.publicUrl (BOSUN_PUBLIC_URL) is not set: Slack messages and approval cards carry no link to the build page');
     },
     async ready() {
       if (httpReceiver) return { ok: true, detail: 'HTTP mode (Slack calls us)' };
