@@ -39,7 +39,7 @@ export const lease: Command = {
     }
     const behind = result.ahead ? ` behind ${result.ahead}` : '';
     return {
-      text: `Nothing free in ${l.pool} right now: you are #${result.position + 1} in line${behind} (request ${l.id}). I'll tell you when it is yours; \`release ${l.id}\` leaves the line.`,
+      text: `Nothing free in ${l.pool} right now: you are #${result.position} in line${behind} (request ${l.id}). I'll tell you when it is yours; \`release ${l.id}\` leaves the line.`,
       kind: 'ok',
     };
   },

@@ -40,7 +40,7 @@ export async function leaseForCheckpoint(deps: Pick<PipelineDeps, 'store' | 'lea
   const result = await deps.leases.acquire(req.pool, req.attributes, checkpointHolder(buildId, stageName), ttlSec, { buildId, stage: stageName, source: 'checkpoint', uncapped: true });
   const l = result.lease;
   if (result.status === 'granted') return { leaseId: l.id, resourceLabel: `${l.item} (${l.pool}) — lease ${l.id}` };
-  return { leaseId: l.id, resourceLabel: `waiting for ${describe(l.pool, l.attributes)}: #${result.position + 1} in line${result.ahead ? ` behind ${result.ahead}` : ''} — lease ${l.id}` };
+  return { leaseId: l.id, resourceLabel: `waiting for ${describe(l.pool, l.attributes)}: #${result.position} in line${result.ahead ? ` behind ${result.ahead}` : ''} — lease ${l.id}` };
 }
 
 /** What `leaseForCheckpoint` gives the checkpoint: its lease and how to show it. */

@@ -25,11 +25,15 @@ export async function leaseHousekeeping(leases: LeaseManager, log: Logger): Prom
   return { expired, cleaned, reminded };
 }
 
-/** Runs `leaseHousekeeping` every `intervalMs` (never overlapping); returns a stop function that waits for a pass in flight. */
-export function startHousekeeping(leases: LeaseManager, log: Logger, intervalMs: number): () => Promise<void> {
+/**
+ * Runs `leaseHousekeeping` at once, then every `intervalMs` (never overlapping); returns the
+ * first pass (so a caller can wait for new items' first health checks before taking requests)
+ * and a stop function that waits for a pass in flight.
+ */
+export function startHousekeeping(leases: LeaseManager, log: Logger, intervalMs: number): { first: Promise<unknown>; stop: () => Promise<void> } {
   let current: Promise<unknown> = Promise.resolve();
   let busy = false;
-  const timer = setInterval(() => {
+  const pass = (): void => {
     if (busy) return;
     busy = true;
     current = leaseHousekeeping(leases, log)
@@ -37,10 +41,16 @@ export function startHousekeeping(leases: LeaseManager, log: Logger, intervalMs:
       .finally(() => {
         busy = false;
       });
-  }, intervalMs);
+  };
+  pass();
+  const first = current;
+  const timer = setInterval(pass, intervalMs);
   timer.unref();
-  return async () => {
-    clearInterval(timer);
-    await current;
+  return {
+    first,
+    stop: async () => {
+      clearInterval(timer);
+      await current;
+    },
   };
 }

@@ -4,7 +4,8 @@ import type { EventBus } from '../events/event-bus.js';
 import type { AuditLog } from '../storage/audit-log.js';
 import type { Logger } from '../logger.js';
 import { UserError } from '../errors.js';
-import type { Pools, PoolConfig } from './pool-config.js';
+import { humanTime } from '../domain/human-time.js';
+import { healthCheckFor, type Pools, type PoolConfig } from './pool-config.js';
 import type { LeaseEvent } from '../domain/lease-event.js';
 import { buildRef, clampTtl, csv, describe, grantedEvent, splitCsv, toLease } from './lease-record.js';
 import {
@@ -101,10 +102,10 @@ export class LeaseManager {
     return !!group && (this.config.groups[group] ?? []).includes(actor.id);
   }
 
-  /** Loads every configured pool's items into Redis; new items wait for the janitor first. */
+  /** Loads every configured pool's items into Redis; new items with a health check wait for the janitor first, others are free. */
   async sync(): Promise<void> {
     for (const [name, pool] of Object.entries(this.config.pools)) {
-      const args = pool.items.flatMap((i) => [i.id, csv(i.attributes)]);
+      const args = pool.items.flatMap((i) => [i.id, csv(i.attributes), healthCheckFor(pool, i) ? '1' : '0']);
       await this.eval(syncPoolScript, name, ...args);
     }
   }
@@ -128,7 +129,7 @@ export class LeaseManager {
     await this.record('lease.wait', holder, 'ok', `${lease.id} ${poolName} position ${position}`, opts);
     await this.emit({
       type: 'lease.waiting', leaseId: lease.id, pool: poolName, holder, position, ...(ahead ? { ahead } : {}), ...buildRef(lease),
-      text: `${holder.name} is #${position + 1} in line for ${describe(poolName, attributes)}${ahead ? ` behind ${ahead}` : ''}.`,
+      text: `${holder.name} is #${position} in line for ${describe(poolName, attributes)}${ahead ? ` behind ${ahead}` : ''}.`,
     });
     return { status: 'waiting', lease, position, ...(ahead ? { ahead } : {}) };
   }
@@ -158,7 +159,7 @@ export class LeaseManager {
     if (reply[0] === 'err') await this.deny('lease.renew', actor, before, reply[1] ?? 'error', opts);
     const lease = await this.require(id);
     await this.record('lease.renew', actor, 'ok', `${id} until ${lease.expiresAt}`, opts);
-    await this.emit({ type: 'lease.renewed', leaseId: id, pool: lease.pool, item: lease.item ?? '', holder: lease.holder, expiresAt: lease.expiresAt ?? '', text: `${lease.id} (${lease.item}) now runs until ${lease.expiresAt}.`, ...buildRef(lease) });
+    await this.emit({ type: 'lease.renewed', leaseId: id, pool: lease.pool, item: lease.item ?? '', holder: lease.holder, expiresAt: lease.expiresAt ?? '', text: `${lease.id} (${lease.item}) now runs until ${humanTime(lease.expiresAt)}.`, ...buildRef(lease) });
     return lease;
   }
 
@@ -232,7 +233,7 @@ export class LeaseManager {
       await this.emit({
         type: 'lease.reminder', leaseId: id, pool: lease.pool, item: lease.item ?? '', holder: lease.holder, expiresAt: lease.expiresAt,
         actions: { extend: `renew ${id}`, release: `release ${id}` }, ...buildRef(lease),
-        text: `${lease.holder.name}, your lease ${id} on ${lease.item} ends at ${lease.expiresAt}. Extend or release it?`,
+        text: `${lease.holder.name}, your lease ${id} on ${lease.item} ends at ${humanTime(lease.expiresAt)}. Extend or release it?`,
       });
     }
     return out;

@@ -1,4 +1,5 @@
 import type { PoolConfig } from './pool-config.js';
+import { humanTime } from '../domain/human-time.js';
 import type { LeaseEvent } from '../domain/lease-event.js';
 import type { Lease, LeaseState } from './lease-manager.js';
 
@@ -42,6 +43,6 @@ export function grantedEvent(lease: Lease): LeaseEvent {
   return {
     type: 'lease.granted', leaseId: lease.id, pool: lease.pool, item: lease.item ?? '', attributes: lease.attributes, holder: lease.holder,
     expiresAt: lease.expiresAt ?? '', token: lease.token ?? 0, ...buildRef(lease),
-    text: `${lease.holder.name}: ${lease.item} (${lease.pool}) is yours until ${lease.expiresAt} — lease ${lease.id}.`,
+    text: `${lease.holder.name}: ${lease.item} (${lease.pool}) is yours until ${humanTime(lease.expiresAt)} — lease ${lease.id}.`,
   };
 }

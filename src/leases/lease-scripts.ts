@@ -58,20 +58,24 @@ end
 `;
 
 /**
- * Sync one pool's items from config. ARGV: prefix, pool, then (item, ",attrs,") pairs.
- * New items start `dirty` so the janitor checks them before the first grant; existing items
- * keep their state and only get their attributes refreshed.
+ * Sync one pool's items from config. ARGV: prefix, pool, then (item, ",attrs,", checked) triples,
+ * checked = '1' when the item has a health check. New items with a health check start `dirty` so
+ * the janitor checks them before the first grant; new items without one start `free` (there is
+ * nothing to check, so a request right after a start gets them at once). Existing items keep
+ * their state and only get their attributes refreshed.
  */
 export const syncPoolScript = `${prelude}
 local pool = ARGV[2]
 redis.call('DEL', k('pool', pool))
 local n = 0
-for i = 3, #ARGV, 2 do
-  local item, attrs = ARGV[i], ARGV[i + 1]
+for i = 3, #ARGV, 3 do
+  local item, attrs, checked = ARGV[i], ARGV[i + 1], ARGV[i + 2]
   n = n + 1
   redis.call('ZADD', k('pool', pool), n, item)
   redis.call('HSET', k('item', pool, item), 'attrs', attrs)
-  if redis.call('HSETNX', k('item', pool, item), 'state', 'dirty') == 1 then
+  local initial = 'free'
+  if checked == '1' then initial = 'dirty' end
+  if redis.call('HSETNX', k('item', pool, item), 'state', initial) == 1 and initial == 'dirty' then
     redis.call('SADD', k('dirty'), pool .. '/' .. item)
   end
 end

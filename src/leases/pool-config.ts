@@ -30,6 +30,11 @@ export const PoolConfig = z.strictObject({
   reminderLeadSec: z.number().int().nonnegative().default(600),
   /** Group (from `groups`) whose members may renew or release anyone's lease in this pool. */
   admins: z.string().optional(),
+}).superRefine((p, ctx) => {
+  // A lead as long as the default term would remind people the moment they get an item.
+  if (p.reminderLeadSec >= p.defaultTtlSec) {
+    ctx.addIssue({ code: 'custom', path: ['reminderLeadSec'], message: `the reminder lead (${p.reminderLeadSec} s) must be shorter than the default lease term defaultTtlSec (${p.defaultTtlSec} s)` });
+  }
 });
 export type PoolConfig = z.infer<typeof PoolConfig>;
 

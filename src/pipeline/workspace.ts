@@ -16,7 +16,7 @@ export function workspacePath(config: ServerConfig, buildId: string): string {
 const mirrorsByDir = new Map<string, GitMirrors>();
 
 /** The repository mirrors under `<dataDir>/git-mirrors`, shared by this host's builds. */
-function gitMirrors(config: Pick<ServerConfig, 'dataDir'>): GitMirrors {
+export function gitMirrors(config: Pick<ServerConfig, 'dataDir'>): GitMirrors {
   const dir = join(config.dataDir, 'git-mirrors');
   let mirrors = mirrorsByDir.get(dir);
   if (!mirrors) {

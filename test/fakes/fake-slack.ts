@@ -47,6 +47,8 @@ export class FakeSlack {
   readonly ephemerals: { channel: string; user: string; text: string }[] = [];
   readonly files: FakeFile[] = [];
   readonly dms = new Map<string, string>();
+  /** `chat.update` calls that changed nothing a reader sees (same text and blocks as before). */
+  identicalUpdates = 0;
   url = '';
   private server!: Server;
   private wss!: WebSocketServer;
@@ -193,6 +195,7 @@ export class FakeSlack {
       case 'chat.update': {
         const m = this.messages.get(a.ts);
         if (!m || m.channel !== a.channel) return { ok: false, error: 'message_not_found' };
+        if ((a.text ?? m.text) === m.text && JSON.stringify(a.blocks ?? null) === JSON.stringify(m.blocks ?? null)) this.identicalUpdates++;
         m.text = a.text ?? m.text;
         m.blocks = a.blocks;
         m.edits++;

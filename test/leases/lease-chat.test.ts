@@ -30,12 +30,12 @@ test('chat: A leases a device, B is told they are second, A releases, B is notif
   const aliceLease = /lease (L-\d+)/.exec(a.text)![1]!;
 
   const b = await dispatch('lease android pixel-7', bob);
-  assert.match(b.text, /you are #2 in line behind alice \(request (L-\d+)\)/, b.text);
+  assert.match(b.text, /you are #1 in line behind alice \(request (L-\d+)\)/, b.text);
   const bobLease = /request (L-\d+)/.exec(b.text)![1]!;
 
   const board = await dispatch('leases', bob);
   assert.match(board.text, /pixel-1 \[android, pixel-7\]: alice since .* until .* — L-\d+/);
-  assert.match(board.text, /#2 in line: bob wants android, pixel-7/);
+  assert.match(board.text, /#1 in line: bob wants android, pixel-7/);
   const notMine = await dispatch(`release ${aliceLease}`, bob);
   assert.match(notMine.text, /held by alice; only they or a pool admin/);
 

@@ -51,7 +51,7 @@ test('a stage that needs a device waits in line behind a person, gets the device
   await h.waitFor(id, (b) => b.stages[0]?.status === 'waiting');
   const waiting = await waitEvent((e) => e.type === 'lease.waiting' && e.buildId === id);
   assert.equal(waiting.type === 'lease.waiting' && waiting.ahead, 'alice');
-  assert.match(waiting.type === 'lease.waiting' ? waiting.text : '', /build #\d+ e2e is #2 in line for device \(pixel-7\) behind alice/);
+  assert.match(waiting.type === 'lease.waiting' ? waiting.text : '', /build #\d+ e2e is #1 in line for device \(pixel-7\) behind alice/);
 
   await dispatch(`release ${aliceLease}`, alice);
   const done = await h.waitDone(id, 30_000);

@@ -12,8 +12,11 @@ import { labelKeys } from '../../src/executor/executor.js';
 import type { Build } from '../../src/domain/build.js';
 
 // Issue 12 part 3, R20/R22 for services: a worker killed with SIGKILL while a step runs beside
-// its stage's service; another worker takes the stage over, starts the service afresh (the dead
-// worker's container replaced), runs the interrupted step again, and nothing is left after.
+// its stage's service, and the step's container lost with it (removed, as after a node reboot);
+// another worker takes the stage over, finds the step's fate unknown, and as the step is marked
+// idempotent starts the service afresh (the dead worker's container replaced), runs the
+// interrupted step again, and nothing is left after. (A step whose container still runs is
+// re-attached instead: test/cli/crash-resume.test.ts.)
 // Locks a little longer than worker-crash.test.ts: containers make the workers busier on a loaded machine.
 const queue = { lockDurationMs: 3000, stalledIntervalMs: 1000, maxStalledCount: 1, watchdogIntervalMs: 1000 };
 const instanceId = `svccrash${process.pid}`;
@@ -35,7 +38,7 @@ test('a worker killed mid-stage: the next worker recreates the stage\'s services
       '    steps:',
       '      - name: first', '        run: redis-cli -h cache set marker from-the-first-run',
       // The workspace volume outlives the worker: the first run marks it and hangs.
-      '      - name: second', '        run:', '          - "if [ ! -e /workspace/.second-ran ]; then touch /workspace/.second-ran; sleep 600; fi"', '          - echo "second run says $(redis-cli -h cache ping), marker=[$(redis-cli -h cache get marker)]"',
+      '      - name: second', '        idempotent: true', '        run:', '          - "if [ ! -e /workspace/.second-ran ]; then touch /workspace/.second-ran; sleep 600; fi"', '          - echo "second run says $(redis-cli -h cache ping), marker=[$(redis-cli -h cache get marker)]"',
       '',
     ].join('\n'),
   });
@@ -71,6 +74,8 @@ test('a worker killed mid-stage: the next worker recreates the stage\'s services
     await new Promise((r) => setTimeout(r, 1000)); // the step marks the workspace
 
     w1.kill('SIGKILL');
+    const lost = b.stages[0]!.steps[1]!.executorRef!.replace(/^docker:/, '');
+    await docker.getContainer(lost).remove({ force: true });
     w2 = startWorkerProcess({ redisUrl: redis.url, dir, name: 'two', config: workerConfig, executor: 'docker' });
     while (b.status !== 'success' && b.status !== 'failed' && b.status !== 'failed_infra' && Date.now() < deadline + 60_000) {
       await new Promise((r) => setTimeout(r, 200));

@@ -1,5 +1,8 @@
 import type { StoredEvent } from '../../domain/build-event.js';
 import { escapeSlack } from '../../domain/escape-chat.js';
+import { humanTime } from '../../domain/human-time.js';
+import { slackDate } from './slack-date.js';
+import { renderLeaseReminder } from './render-build.js';
 import type { EventHandler } from '../../events/event-bus.js';
 import type { SlackApi } from './slack-api.js';
 
@@ -28,7 +31,13 @@ export class LeaseNotifier implements EventHandler {
     const channel = opened.channel?.id;
     if (!channel) return;
     let text = escapeSlack(event.text);
-    if (event.type === 'lease.reminder') text += `\nExtend: \`/ci ${escapeSlack(event.actions.extend)}\` · Release: \`/ci ${escapeSlack(event.actions.release)}\``;
+    // The event's text says when in UTC; in Slack each reader sees their own time.
+    if ('expiresAt' in event && event.expiresAt) text = text.replace(escapeSlack(humanTime(event.expiresAt)), slackDate(event.expiresAt));
+    if (event.type === 'lease.reminder') {
+      text += `\nExtend: \`/ci ${escapeSlack(event.actions.extend)}\` · Release: \`/ci ${escapeSlack(event.actions.release)}\``;
+      await this.api.chat.postMessage({ channel, ...renderLeaseReminder(text, event.actions, event.leaseId) });
+      return;
+    }
     await this.api.chat.postMessage({ channel, text });
   }
 }

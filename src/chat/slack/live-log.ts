@@ -39,7 +39,8 @@ export class LiveLog {
     const key = `${buildId}\n${stage}\n${step}`;
     let entry = this.entries.get(key);
     if (!entry) {
-      entry = { thread, dirty: false, lastAt: 0 };
+      // The first post waits one interval too: a step that ends sooner gets one message, its final one.
+      entry = { thread, dirty: false, lastAt: Date.now() };
       this.entries.set(key, entry);
     }
     entry.dirty = true;

@@ -80,6 +80,37 @@ export function registerListeners(app: App, deps: ListenerDeps): void {
     await ack();
   });
 
+  // The lease reminder's buttons run the command in their value (only these two grammars), as
+  // the clicker; the reminder is then replaced by the outcome, without buttons.
+  for (const id of [actionIds.leaseExtend, actionIds.leaseRelease]) {
+    app.action(id, async ({ ack, body, action }) => {
+      await ack();
+      if (body.type !== 'block_actions' || action.type !== 'button') return;
+      const channel = body.channel?.id ?? body.container?.channel_id;
+      const ts = body.message?.ts ?? body.container?.message_ts;
+      const user = body.user.id;
+      const value = action.value ?? '';
+      const grammar = id === actionIds.leaseExtend ? /^renew L-\d{1,15}( \d{1,4}[mhd])?$/ : /^release L-\d{1,15}$/;
+      if (!channel || !grammar.test(value)) return;
+      const actionTs = (action as { action_ts?: string }).action_ts ?? body.trigger_id;
+      if (!(await deps.firstSeen(`act:${user}:${actionTs}`))) return;
+      const down = deps.unavailable?.();
+      if (down) return void (await api.chat.postEphemeral({ channel, user, text: down }).catch(() => undefined));
+      const ctx: CommandContext = {
+        actor: slackActor(body.user.team_id ?? body.team?.id, user, body.user.username ?? body.user.name), source: 'slack', builds, ...deps.services,
+        chat: { platform: 'slack', channel }, eventId: `${user}:${actionTs}`,
+      };
+      try {
+        const reply = await dispatch(value, ctx);
+        const text = renderReply(reply).text;
+        if (reply.kind === 'ok' && ts) await api.chat.update({ channel, ts, text: `${id === actionIds.leaseExtend ? ':hourglass:' : ':wave:'} ${text}`, blocks: [] });
+        else await api.chat.postMessage({ channel, text });
+      } catch (err) {
+        log.warn({ err, value }, 'Slack lease button failed');
+      }
+    });
+  }
+
   for (const id of [actionIds.cancel, actionIds.retry, actionIds.pass, actionIds.fail]) {
     app.action(id, async ({ ack, body, action }) => {
       await ack();

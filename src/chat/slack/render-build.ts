@@ -3,6 +3,8 @@ import type { Actor, Build, StageRun } from '../../domain/build.js';
 import { shortSha } from '../../domain/build.js';
 import type { RunStatus } from '../../domain/status.js';
 import { codeBlock, escapeSlack } from '../../domain/escape-chat.js';
+import { ranFor } from '../../domain/human-time.js';
+import { slackDate } from './slack-date.js';
 
 /** A message as Slack takes it: fallback text plus Block Kit blocks. Pure data, no I/O. */
 export interface SlackMessage {
@@ -12,7 +14,7 @@ export interface SlackMessage {
 export type SlackBlock = Record<string, unknown>;
 
 /** Action ids of the buttons Bosun renders; the listeners route on these. */
-export const actionIds = { cancel: 'bosun_cancel', retry: 'bosun_retry', viewLog: 'bosun_view_log', pass: 'bosun_pass', fail: 'bosun_fail' } as const;
+export const actionIds = { cancel: 'bosun_cancel', retry: 'bosun_retry', viewLog: 'bosun_view_log', pass: 'bosun_pass', fail: 'bosun_fail', leaseExtend: 'bosun_lease_extend', leaseRelease: 'bosun_lease_release' } as const;
 
 /** Live-log excerpts keep the last this many characters (a section holds 3,000; a message 40,000). */
 export const excerptChars = 3500;
@@ -39,7 +41,7 @@ function button(text: string, actionId: string, value: string, style?: 'primary'
 /** The build's root message: status, repo, ref, commit, requester; Cancel / Retry / View log. */
 export function renderRoot(build: Build, buildUrl?: string): SlackMessage {
   const title = `${emoji[build.status]} Build #${build.id} ${escapeSlack(build.repo)}#${escapeSlack(build.ref)}: ${build.status}`;
-  const stages = build.stages.map((s) => `${emoji[s.status]} ${escapeSlack(s.name)}`).join('   ');
+  const stages = build.stages.map((s) => `${emoji[s.status]} ${escapeSlack(s.name)}${withSpace(ranFor(s))}`).join('   ');
   const facts = `*Commit* \`${shortSha(build.sha) || '…'}\` · *Started by* ${actorLabel(build.trigger.actor)} via ${escapeSlack(build.trigger.source)}`;
   const error = build.error ? `\n${escapeSlack(fitLines(build.error.message, 2500))}` : '';
   const buttons: SlackBlock[] = [];
@@ -59,9 +61,14 @@ export function renderRoot(build: Build, buildUrl?: string): SlackMessage {
 export function renderStage(stage: StageRun): SlackMessage {
   const steps = stage.steps.filter((s) => s.status !== 'pending').map((s) => {
     const ending = stepEnding(s);
-    return `${emoji[s.status]} ${escapeSlack(s.name)}${ending ? ` (${escapeSlack(ending)})` : ''}`;
+    return `${emoji[s.status]} ${escapeSlack(s.name)}${withSpace(ranFor(s))}${ending ? ` (${escapeSlack(ending)})` : ''}`;
   });
-  return { text: `${emoji[stage.status]} Stage *${escapeSlack(stage.name)}*: ${stage.status}${steps.length ? ` — ${steps.join(', ')}` : ''}` };
+  return { text: `${emoji[stage.status]} Stage *${escapeSlack(stage.name)}*: ${stage.status}${withSpace(ranFor(stage))}${steps.length ? ` — ${steps.join(', ')}` : ''}` };
+}
+
+/** ` 12s` for a non-empty duration, else nothing. */
+function withSpace(text: string): string {
+  return text ? ` ${text}` : '';
 }
 
 /** The live-log message: the last ~3.5k characters of a step's log, in a code block. */
@@ -113,15 +120,32 @@ export function checkpointWords(isPromotion: boolean): { pass: string; fail: str
   return isPromotion ? { pass: 'Approve', fail: 'Reject', title: 'Approval needed' } : { pass: 'Pass', fail: 'Fail', title: 'Manual check needed' };
 }
 
-/** Checkpoint waiting: instructions, checklist, deadline, resource and the two buttons. */
-export function renderCheckpoint(cp: CheckpointInfo, isPromotion: boolean): SlackMessage {
+/** What a card is about, beyond the checkpoint itself: the build, who asked, where else it is. */
+export interface CheckpointContext {
+  build: Pick<Build, 'id' | 'repo' | 'ref' | 'sha' | 'trigger'>;
+  buildUrl?: string;
+  /** The first line of the commit's message, when known. */
+  commitTitle?: string;
+  /** First line of the card: who must act (the approver channel's copy). */
+  mention?: string;
+  /** The channel the approvers' copy is in (shown on the thread's card). */
+  approverChannel?: string;
+}
+
+/** Checkpoint waiting: what is asked of whom, for which commit, by when, and the two buttons. */
+export function renderCheckpoint(cp: CheckpointInfo, isPromotion: boolean, ctx?: CheckpointContext): SlackMessage {
   const words = checkpointWords(isPromotion);
   const value = `${cp.buildId}|${cp.stage}`;
+  const b = ctx?.build;
+  const buildRef = ctx?.buildUrl ? `<${ctx.buildUrl}|build #${cp.buildId}>` : `build #${cp.buildId}`;
   const lines = [
-    `:raised_hand: *${words.title}* for stage *${escapeSlack(cp.stage)}* of build #${cp.buildId}`,
+    ctx?.mention ?? '',
+    `:raised_hand: *${words.title}* for stage *${escapeSlack(cp.stage)}* of ${buildRef}`,
+    b ? `*Repository* ${escapeSlack(b.repo)}#${escapeSlack(b.ref)} · *Commit* \`${shortSha(b.sha) || '…'}\`${ctx?.commitTitle ? ` ${escapeSlack(ctx.commitTitle.slice(0, 200))}` : ''} · *Asked by* ${actorLabel(b.trigger.actor)}` : '',
     escapeSlack(cp.instructions),
     ...cp.checklist.map((c) => `• ${escapeSlack(c)}`),
-    `Approvers: ${escapeSlack(cp.approvers)} · Deadline: ${escapeSlack(cp.deadline)}${cp.resource ? ` · Resource: ${escapeSlack(cp.resource)}` : ''}`,
+    `Approvers: ${escapeSlack(cp.approvers)} · Deadline: ${slackDate(cp.deadline)}${cp.resource ? ` · Resource: ${escapeSlack(cp.resource)}` : ''}`,
+    ctx?.approverChannel ? `The approvers were asked in <#${ctx.approverChannel}>.` : '',
   ];
   const text = lines.filter(Boolean).join('\n');
   return {
@@ -138,8 +162,23 @@ export function renderDecided(cp: { buildId: string; stage: string }, decision: 
   const words = checkpointWords(isPromotion);
   const verb = decision === 'timeout' ? 'Timed out' : decision === 'pass' ? `${words.pass === 'Approve' ? 'Approved' : 'Passed'}` : `${words.fail === 'Reject' ? 'Rejected' : 'Failed'}`;
   const who = decision === 'timeout' ? '' : ` by ${actorLabel(actor)}`;
-  const text = `${decision === 'pass' ? ':white_check_mark:' : ':x:'} ${verb}${who} at ${escapeSlack(at)} — stage *${escapeSlack(cp.stage)}* of build #${cp.buildId}`;
+  const text = `${decision === 'pass' ? ':white_check_mark:' : ':x:'} ${verb}${who} ${slackDate(at)} — stage *${escapeSlack(cp.stage)}* of build #${cp.buildId}`;
   return { text, blocks: [{ type: 'section', text: { type: 'mrkdwn', text } }] };
+}
+
+/**
+ * Who an approver channel's card mentions: the Slack user group when configured, else every
+ * member of the group with a Slack id (`slack:<team>/<user>`). Empty when there is nobody.
+ */
+export function approverMention(members: string[], userGroup?: string): string {
+  if (userGroup) return `<!subteam^${userGroup}>`;
+  return members.map((id) => /^slack:[A-Z0-9]+\/([A-Z0-9]+)$/.exec(id)?.[1]).filter(Boolean).map((u) => `<@${u}>`).join(' ');
+}
+
+/** The DM to the requester when someone decided on their build's checkpoint. */
+export function renderDecisionDm(build: Build, stage: string, decision: 'pass' | 'fail' | 'timeout', actor: Actor, at: string, isPromotion: boolean, buildUrl?: string): SlackMessage {
+  const decided = renderDecided({ buildId: build.id, stage }, decision, actor, at, isPromotion).text;
+  return { text: `${decided} (${escapeSlack(build.repo)}#${escapeSlack(build.ref)}, your build)${buildUrl ? ` — <${buildUrl}|details>` : ''}` };
 }
 
 /** The DM to the requester. */
@@ -150,6 +189,20 @@ export function renderFinishedDm(build: Build, buildUrl?: string): SlackMessage 
 /** The DM to the requester when their build waits for someone. */
 export function renderWaitingDm(build: Build, stage: string, approvers: string, buildUrl?: string): SlackMessage {
   return { text: `${emoji.waiting} Your build #${build.id} ${escapeSlack(build.repo)}#${escapeSlack(build.ref)} is waiting at stage ${escapeSlack(stage)} for ${escapeSlack(approvers)}${buildUrl ? ` — <${buildUrl}|details>` : ''}` };
+}
+
+/**
+ * The lease reminder DM: its text (already escaped) and Extend / Release buttons whose values
+ * are the commands they run (`renew L-2`, `release L-2`).
+ */
+export function renderLeaseReminder(text: string, actions: { extend: string; release: string }, leaseId: string): SlackMessage {
+  return {
+    text,
+    blocks: [
+      { type: 'section', text: { type: 'mrkdwn', text } },
+      { type: 'actions', block_id: `lease:${leaseId}`, elements: [button('Extend', actionIds.leaseExtend, actions.extend, 'primary'), button('Release', actionIds.leaseRelease, actions.release)] },
+    ],
+  };
 }
 
 /** A command reply for Slack: untrusted text escaped, code lines in a block. */

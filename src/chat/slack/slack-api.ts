@@ -40,3 +40,49 @@ export function redactingSlackApi(api: SlackApi, redact: (text: string) => strin
     filesUploadV2: (a) => api.filesUploadV2({ ...a, content: redact(a.content), ...(a.initial_comment ? { initial_comment: redact(a.initial_comment) } : {}) }),
   };
 }
+
+/** How many messages' last content `quietSlackApi` remembers (oldest forgotten first). */
+const rememberedMessages = 5000;
+
+/**
+ * Never sends a `chat.update` whose text and blocks equal what was last sent for that message
+ * (by this process: its post or its last update). A refused call forgets the message, so the
+ * next update goes through. After a restart the first update of a message is always sent.
+ */
+export function quietSlackApi(api: SlackApi): SlackApi & { skippedUpdates(): number } {
+  const last = new Map<string, string>();
+  let skipped = 0;
+  const remember = (key: string, content: string): void => {
+    last.delete(key);
+    last.set(key, content);
+    if (last.size > rememberedMessages) last.delete(last.keys().next().value as string);
+  };
+  const contentOf = (a: { text: string; blocks?: SlackBlock[] }): string => JSON.stringify([a.text, a.blocks ?? null]);
+  return {
+    ...api,
+    chat: {
+      ...api.chat,
+      async postMessage(a) {
+        const posted = await api.chat.postMessage(a);
+        if (posted.ts) remember(`${posted.channel ?? a.channel}/${posted.ts}`, contentOf(a));
+        return posted;
+      },
+      async update(a) {
+        const key = `${a.channel}/${a.ts}`;
+        const content = contentOf(a);
+        if (last.get(key) === content) {
+          skipped++;
+          return { ok: true, skipped: 'unchanged' };
+        }
+        remember(key, content);
+        try {
+          return await api.chat.update(a);
+        } catch (err) {
+          last.delete(key);
+          throw err;
+        }
+      },
+    },
+    skippedUpdates: () => skipped,
+  };
+}

@@ -10,6 +10,15 @@ export const SlackChannelSettings = z.strictObject({
 });
 export type SlackChannelSettings = z.infer<typeof SlackChannelSettings>;
 
+/** Where an approver group's decision cards go (`slack.approverChannels.<group>`). */
+export const SlackApproverChannel = z.strictObject({
+  /** Channel id (`C0123ABC`) the card is posted in, besides the build thread. */
+  channel: z.string().regex(/^[CG][A-Z0-9]+$/, 'a Slack channel id such as C0123ABC'),
+  /** A Slack user group id (`S0123ABC`), mentioned as `<!subteam^S0123ABC>`; without it the group's Slack members are mentioned one by one. */
+  userGroup: z.string().regex(/^S[A-Z0-9]+$/, 'a Slack user group id such as S0123ABC').optional(),
+});
+export type SlackApproverChannel = z.infer<typeof SlackApproverChannel>;
+
 /** The `slack` section of the server config. Env: SLACK_BOT_TOKEN, SLACK_APP_TOKEN, SLACK_SIGNING_SECRET, SLACK_API_URL, SLACK_MODE. */
 export const SlackConfig = z
   .strictObject({
@@ -28,8 +37,13 @@ export const SlackConfig = z
     defaultChannel: z.string().optional(),
     /** Per-channel notification settings, by channel id. */
     channels: z.record(z.string(), SlackChannelSettings).default({}),
-    /** DM the requester when their build finishes or waits at a checkpoint. */
-    dmOnFinish: z.boolean().default(true),
+    /**
+     * When the requester of a build started from Slack gets a DM: `failures` (default: the build
+     * failed, or it waits at a checkpoint), `always` (also successes and cancellations), `never`.
+     */
+    dmRequester: z.enum(['failures', 'always', 'never']).default('failures'),
+    /** Per approver group (a name from `groups`): the channel its decision cards also go to, mentioning the group. */
+    approverChannels: z.record(z.string(), SlackApproverChannel).default({}),
     /** Minimum gap between edits of one live-log message (≈ 1/s). */
     logEditIntervalMs: z.number().int().positive().default(1000),
     /** Global budget for live-log edits across all builds (Slack Tier 3 is ~50/min). */

@@ -10,9 +10,12 @@ import { FastifySlackReceiver } from './fastify-slack-receiver.js';
 import { LiveLog } from './live-log.js';
 import { RateLimiter } from './rate-limiter.js';
 import { registerListeners } from './register-listeners.js';
-import { redactingSlackApi, type SlackApi } from './slack-api.js';
+import { quietSlackApi, redactingSlackApi, type SlackApi } from './slack-api.js';
 import { ThreadReporter } from './thread-reporter.js';
 import { ThreadStore } from './thread-store.js';
+import { UserError } from '../../errors.js';
+import { commitTitle } from '../../git/commit-title.js';
+import { gitMirrors } from '../../pipeline/workspace.js';
 
 /**
  * The Slack front end and build-thread reporter. Socket Mode (default) or HTTP mode on
@@ -22,6 +25,9 @@ import { ThreadStore } from './thread-store.js';
 export const slackFrontend: FrontendFactory = async (core, builds) => {
   const config = core.config.slack;
   if (!config) return null;
+  for (const group of Object.keys(config.approverChannels)) {
+    if (!core.config.groups[group]) throw new UserError('config_invalid', `slack.approverChannels.${group}: there is no group "${group}" in groups`);
+  }
   const { App, LogLevel, SocketModeReceiver } = await import('@slack/bolt');
   const log = core.log.child({ component: 'slack' });
   const dedupeTtlSec = config.timestampWindowSec * 2 + 60;
@@ -33,10 +39,10 @@ export const slackFrontend: FrontendFactory = async (core, builds) => {
     : null;
   const receiver = httpReceiver ?? new SocketModeReceiver({ appToken: config.appToken ?? '', logger, installerOptions: { clientOptions } });
   const app = new App({ token: config.botToken, receiver, clientOptions, logger, logLevel: LogLevel.WARN });
-  const api = redactingSlackApi(app.client as unknown as SlackApi, core.redact);
+  const api = quietSlackApi(redactingSlackApi(app.client as unknown as SlackApi, core.redact));
   const store = new ThreadStore(core.redis, core.prefix);
   const liveLog = new LiveLog({ api, store, logs: core.logs, limiter: new RateLimiter(config.logEditsPerMinute), intervalMs: config.logEditIntervalMs, log });
-  const reporter = new ThreadReporter({ api, store, liveLog, builds, logs: core.logs, config, buildUrl: (id) => builds.buildUrl(id), log });
+  const reporter = new ThreadReporter({ api, store, liveLog, builds, logs: core.logs, config, groups: core.config.groups, buildUrl: (id) => builds.buildUrl(id), commitTitle: (b) => commitTitle(core.config, gitMirrors(core.config), b.repo, b.sha), log });
   registerListeners(app, {
     builds, api, command: config.command, log, firstSeen, services: commandServices(core),
     unavailable: () => (core.redisHealth.up ? null : redisUnavailableMessage(core.redisHealth.retryAfterSec)),
@@ -51,6 +57,7 @@ export const slackFrontend: FrontendFactory = async (core, builds) => {
       core.bus.subscribe(new RefusalNotifier(api, config, firstSeen));
       core.bus.subscribe(new StageNoticeNotifier(api, store, firstSeen));
       log.info({ mode: config.mode }, 'Slack front end started');
+      if (!core.config.http.publicUrl) log.warn('http.publicUrl (BOSUN_PUBLIC_URL) is not set: Slack messages and approval cards carry no link to the build page');
     },
     async ready() {
       if (httpReceiver) return { ok: true, detail: 'HTTP mode (Slack calls us)' };

@@ -8,7 +8,7 @@ import type { SlackApi } from './slack-api.js';
 import type { SlackConfig, SlackNotify } from './slack-config.js';
 import type { LiveLog } from './live-log.js';
 import type { ThreadRef, ThreadStore } from './thread-store.js';
-import { renderCheckpoint, renderDecided, renderFailure, renderFinishedDm, renderRoot, renderStage, renderWaitingDm, type SlackMessage } from './render-build.js';
+import { approverMention, renderCheckpoint, renderDecided, renderDecisionDm, renderFailure, renderFinishedDm, renderRoot, renderStage, renderWaitingDm, type SlackMessage } from './render-build.js';
 
 export interface ThreadReporterDeps {
   api: SlackApi;
@@ -16,8 +16,12 @@ export interface ThreadReporterDeps {
   liveLog: LiveLog;
   builds: { get(id: string): Promise<Build | null> };
   logs: { tail(b: string, s: string, st: string, n: number): Promise<LogLine[]>; read(b: string, s: string, st: string): Promise<LogLine[]> };
-  config: Pick<SlackConfig, 'defaultChannel' | 'channels' | 'dmOnFinish'>;
+  config: Pick<SlackConfig, 'defaultChannel' | 'channels' | 'dmRequester'> & Partial<Pick<SlackConfig, 'approverChannels'>>;
+  /** Approver groups (`groups` of the server config): whom an approver channel's card mentions. */
+  groups?: Record<string, string[]>;
   buildUrl(id: string): string | undefined;
+  /** The first line of a build's commit message, best effort (shown on approval cards). */
+  commitTitle?(build: Build): Promise<string | undefined>;
   log: Logger;
 }
 
@@ -58,11 +62,17 @@ export class ThreadReporter implements EventHandler {
         await this.onBuildStatus(build, target, wants);
         return;
       case 'stage.status': {
-        const root = await this.updateRoot(build);
+        // The stage reply first, then the root. The root is rendered from the build as it is
+        // now; once the build has ended only its own build.status event turns the root final,
+        // so no stage reply can follow a root that already says how the build ended.
+        const root = await this.deps.store.root(build.id);
         const stage = build.stages.find((s) => s.name === event.stage);
-        if (root && stage && wants('stages') && event.status !== 'pending' && event.status !== 'queued') {
+        // A stage that starts is shown by the root's stage line and its steps' log messages; a
+        // reply is posted only when it ends or waits, so the thread stays short.
+        if (root && stage && wants('stages') && !['pending', 'queued', 'running'].includes(event.status)) {
           await this.deps.api.chat.postMessage({ channel: root.channel, thread_ts: root.ts, ...renderStage({ ...stage, status: event.status }) });
         }
+        if (!isTerminal(build.status) && event.status !== 'pending' && event.status !== 'queued') await this.updateRoot(build);
         return;
       }
       case 'log.chunk': {
@@ -79,17 +89,36 @@ export class ThreadReporter implements EventHandler {
         if (!wants('approvals')) return;
         const root = await this.ensureRoot(build, target);
         if (!(await this.deps.store.once(build.id, `cp-posted:${event.stage}`))) return;
-        const posted = await this.deps.api.chat.postMessage({ channel: root.channel, thread_ts: root.ts, ...renderCheckpoint(event, isApproval(build, event.stage)) });
+        const approval = isApproval(build, event.stage);
+        const buildUrl = this.deps.buildUrl(build.id);
+        const commitTitle = await this.deps.commitTitle?.(build);
+        const about = { build, ...(buildUrl ? { buildUrl } : {}), ...(commitTitle ? { commitTitle } : {}) };
+        // The approvers' copy first, so the thread's card can point at it.
+        const where = this.deps.config.approverChannels?.[event.approvers];
+        if (where) {
+          const mention = approverMention(this.deps.groups?.[event.approvers] ?? [], where.userGroup);
+          const copy = await this.deps.api.chat.postMessage({ channel: where.channel, unfurl_links: false, ...renderCheckpoint(event, approval, { ...about, ...(mention ? { mention } : {}) }) });
+          if (copy.ts) await this.deps.store.set(build.id, `cp-copy:${event.stage}`, `${copy.channel ?? where.channel} ${copy.ts}`);
+        }
+        const card = renderCheckpoint(event, approval, { ...about, ...(where ? { approverChannel: where.channel } : {}) });
+        const posted = await this.deps.api.chat.postMessage({ channel: root.channel, thread_ts: root.ts, unfurl_links: false, ...card });
         if (posted.ts) await this.deps.store.set(build.id, `cp:${event.stage}`, posted.ts);
-        if (this.deps.config.dmOnFinish) await this.dmRequester(build, `cp:${event.stage}`, renderWaitingDm(build, event.stage, event.approvers, this.deps.buildUrl(build.id)));
+        if (this.deps.config.dmRequester !== 'never') await this.dmRequester(build, `cp:${event.stage}`, renderWaitingDm(build, event.stage, event.approvers, this.deps.buildUrl(build.id)));
         return;
       }
       case 'checkpoint.decided': {
+        // Every copy of the card says who decided and when, without buttons; the requester is told.
         const root = await this.deps.store.root(build.id);
         const ts = await this.deps.store.get(build.id, `cp:${event.stage}`);
-        if (!root || !ts) return;
+        const copy = (await this.deps.store.get(build.id, `cp-copy:${event.stage}`))?.split(' ');
         const at = build.stages.find((s) => s.name === event.stage)?.checkpointState?.decision?.at ?? event.at;
-        await this.deps.api.chat.update({ channel: root.channel, ts, ...renderDecided(event, event.decision, event.actor, at, isApproval(build, event.stage)) });
+        const approval = isApproval(build, event.stage);
+        const decided = renderDecided(event, event.decision, event.actor, at, approval);
+        if (copy?.[0] && copy[1]) await this.deps.api.chat.update({ channel: copy[0], ts: copy[1], ...decided });
+        if (root && ts) await this.deps.api.chat.update({ channel: root.channel, ts, ...decided });
+        if ((root || copy) && this.deps.config.dmRequester !== 'never') {
+          await this.dmRequester(build, `cp-decided:${event.stage}`, renderDecisionDm(build, event.stage, event.decision, event.actor, at, approval, this.deps.buildUrl(build.id)));
+        }
         return;
       }
       default:
@@ -129,7 +158,8 @@ export class ThreadReporter implements EventHandler {
     if (failed && wants('failures')) await this.ensureRoot(build, target);
     if (build.status === 'success' && wants('successes')) await this.ensureRoot(build, target);
     await this.updateRoot(build);
-    if (isTerminal(build.status) && this.deps.config.dmOnFinish) await this.dmRequester(build, build.status, renderFinishedDm(build, this.deps.buildUrl(build.id)));
+    const dm = this.deps.config.dmRequester;
+    if (isTerminal(build.status) && (dm === 'always' || (dm === 'failures' && failed))) await this.dmRequester(build, build.status, renderFinishedDm(build, this.deps.buildUrl(build.id)));
   }
 
   private async onStepEnd(build: Build, target: Target, stage: string, step: string, status: string, wants: (k: SlackNotify) => boolean): Promise<void> {

@@ -50,7 +50,7 @@ export async function scenarioCheckpoint(bed: SlackBed, channel: string): Promis
   assert.equal(done.stages[1]!.status, 'success', 'the pipeline continues');
   const decided = await fake.waitFor(() => {
     const m = fake.messages.get(cp.ts)!;
-    return m.text.includes(`${words.done} by <@UQA1> at `) ? m : null;
+    return m.text.includes(`${words.done} by <@UQA1> <!date^`) ? m : null;
   }, 5000, 'decided message');
   assert.ok(!decided.blocks?.some((b) => b.type === 'actions'), 'buttons removed after the decision');
   assert.match(FakeSlack.plain(decided), /stage \*test\*/);

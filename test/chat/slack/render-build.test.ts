@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { Build } from '../../../src/domain/build.js';
-import { actionIds, renderCheckpoint, renderDecided, renderFailure, renderLogExcerpt, renderReply, renderRoot } from '../../../src/chat/slack/render-build.js';
+import { actionIds, renderCheckpoint, renderDecided, renderFailure, renderLogExcerpt, renderReply, renderRoot, renderStage } from '../../../src/chat/slack/render-build.js';
 
 function build(over: Partial<Build> = {}): Build {
   return {
@@ -67,7 +67,7 @@ test('checkpoint: a manual test asks Pass / Fail, a promotion Approve / Reject, 
 
 test('decided: says who and when, and has no buttons', () => {
   const msg = renderDecided({ buildId: '7', stage: 'deploy' }, 'pass', { id: 'slack:T1/UQA', name: 'qa' }, '2026-01-01T01:00:00Z', true);
-  assert.match(msg.text, /Approved by <@UQA> at 2026-01-01T01:00:00Z/);
+  assert.match(msg.text, /Approved by <@UQA> <!date\^1767229200\^\{date_short_pretty\} \{time\}\|1 Jan 01:00 UTC>/);
   assert.deepEqual(buttonsOf(msg.blocks), []);
 });
 
@@ -94,4 +94,23 @@ test('root: an invalid spec shows every error, one per line; past what a Slack s
   assert.ok(section.length <= 3000, `${section.length} characters`);
   assert.match(section, /bosun\.yml:1:1 stages\.s0/);
   assert.match(section, /… \d+ more lines on the build page$/);
+});
+
+test('times are Slack dates each reader sees in their own zone, with a readable UTC fallback', () => {
+  const card = renderCheckpoint({ buildId: '7', stage: 'deploy', instructions: 'ship it', checklist: [], approvers: 'leads', deadline: '2026-12-06T09:05:06.298Z' }, true);
+  assert.match(card.text, /Deadline: <!date\^1796547906\^\{date_short_pretty\} \{time\}\|6 Dec 09:05 UTC>/);
+  assert.ok(!card.text.includes('2026-12-06T09:05'), 'no raw ISO time');
+  const decided = renderDecided({ buildId: '7', stage: 'deploy' }, 'pass', { id: 'slack:T1/ULEAD', name: 'lead' }, '2026-12-06T09:05:06.298Z', true);
+  assert.match(decided.text, /Approved by <@ULEAD> <!date\^1796547906\^\{date_short_pretty\} \{time\}\|6 Dec 09:05 UTC> — stage \*deploy\*/);
+});
+
+test('stage lines carry durations: the root\'s stage list, the stage reply and each step', () => {
+  const stage = {
+    name: 'test', status: 'success', needs: [], labels: [], resources: [], startedAt: '2026-01-01T00:00:00Z', finishedAt: '2026-01-01T00:00:12Z',
+    steps: [{ name: 'unit', status: 'success', runs: 1, startedAt: '2026-01-01T00:00:01Z', finishedAt: '2026-01-01T00:00:04.400Z' }],
+  };
+  const root = renderRoot(build({ status: 'success', stages: [stage] as unknown as Build['stages'] }));
+  assert.match(JSON.stringify(root.blocks), /:white_check_mark: test 12s/);
+  const reply = renderStage(stage as unknown as Build['stages'][number]);
+  assert.equal(reply.text, ':white_check_mark: Stage *test*: success 12s — :white_check_mark: unit 3s');
 });

@@ -48,7 +48,7 @@ function reporter(api: SlackApi, prefix: string): ThreadReporter {
   const liveLog = new LiveLog({ api, store, logs, limiter: new RateLimiter(6000), intervalMs: 10, log: silentLogger() });
   return new ThreadReporter({
     api, store, liveLog, logs, builds: { get: async () => build },
-    config: { channels: {}, dmOnFinish: false }, buildUrl: () => undefined, log: silentLogger(),
+    config: { channels: {}, dmRequester: 'never' }, buildUrl: () => undefined, log: silentLogger(),
   });
 }
 

@@ -93,7 +93,7 @@ test('a lease hand-over between two Zulip users: granted, waiting, released, gra
   const granted = await fake.waitFor(() => fake.dms(people.alice).find((m) => /^Granted: pixel-1/.test(m.content)), 10_000, 'alice is granted');
   const aliceLease = /lease (L-\d+)/.exec(granted.content)![1]!;
   fake.say(people.bob, { stream: 'ci', topic: 'devices' }, '@**Bosun** lease android');
-  const waiting = await fake.waitFor(() => fake.topic('ci', 'devices').find((m) => /you are #2 in line behind alice/.test(m.content)), 10_000, 'bob waits');
+  const waiting = await fake.waitFor(() => fake.topic('ci', 'devices').find((m) => /you are #1 in line behind alice/.test(m.content)), 10_000, 'bob waits');
   const bobLease = /request (L-\d+)/.exec(waiting.content)![1]!;
   fake.say(people.bob, 'dm', `release ${aliceLease}`);
   await fake.waitFor(() => fake.dms(people.bob).find((m) => /held by alice; only they or a pool admin/.test(m.content)), 10_000, 'bob cannot release it');

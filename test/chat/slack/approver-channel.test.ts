@@ -1,0 +1,65 @@
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { startSlackBed, buildIdOf, type SlackBed } from './slack-test-bed.js';
+import { FakeSlack } from '../../fakes/fake-slack.js';
+import { makeRepo } from '../../support/git-repo.js';
+import { actionIds, approverMention } from '../../../src/chat/slack/render-build.js';
+import { SlackConfig } from '../../../src/chat/slack/slack-config.js';
+
+const gatedSpec = [
+  'version: 1', 'image: any', 'stages:', '  test:', '    steps:', '      - name: unit', '        run: echo ok',
+  '    checkpoint:', '      kind: approval', '      instructions: Ship to staging?', '      timeout: 4h', '      approvers: leads',
+  '  after:', '    needs: [test]', '    steps:', '      - name: go', '        run: echo done', '',
+].join('\n');
+
+let bed: SlackBed;
+before(async () => {
+  bed = await startSlackBed('socket', { groups: { leads: ['slack:T1/ULEAD1', 'slack:T1/ULEAD2', 'cli:carol'] } }, {
+    approverChannels: { leads: { channel: 'CAPPROVE' } },
+  });
+  const repo = await makeRepo(bed.h.dataDir, 'gated', { 'bosun.yml': gatedSpec });
+  await repo.commit({ 'NOTES.md': 'gate\n' }, 'Add the <!channel> gate');
+  bed.h.server.core.config.repos.gated = { url: repo.url, defaultBranch: 'master', secrets: [] };
+});
+after(async () => {
+  await bed?.stop();
+});
+
+const hasButtons = (m: { blocks?: any[] }) => (m.blocks ?? []).some((b) => b.type === 'actions');
+
+test('the approval card goes to the approvers\' channel mentioning them, linked from the thread; after the decision every copy says who and when, and the requester is told', async () => {
+  const { fake, h } = bed;
+  await bed.command('build gated#master', 'UASK', { channel: 'CDEV' });
+  const card = await fake.waitFor(() => fake.channel('CAPPROVE')[0]?.root, 20_000, 'card in the approvers\' channel');
+  const id = buildIdOf(fake.channel('CDEV')[0]!.root.text);
+  const shown = FakeSlack.plain(card);
+  process.stderr.write(`approver card: ${shown}\n`);
+  assert.match(shown, /^<@ULEAD1> <@ULEAD2>\n/, 'the group\'s Slack members are mentioned');
+  assert.match(shown, /Approval needed\* for stage \*test\*/);
+  assert.match(shown, /\*Repository\* gated#master · \*Commit\* `[0-9a-f]{7}` Add the &lt;!channel&gt; gate · \*Asked by\* <@UASK>/, 'the commit\'s title, escaped');
+  assert.match(shown, /Deadline: <!date\^\d+\^\{date_short_pretty\} \{time\}\|\d+ \w{3} \d\d:\d\d UTC>/);
+  assert.ok(hasButtons(card));
+  const inThread = await fake.waitFor(() => fake.channel('CDEV')[0]!.replies.find((r) => /Approval needed/.test(r.text)), 10_000, 'card in the thread');
+  assert.match(inThread.text, /The approvers were asked in <#CAPPROVE>\./);
+
+  const value = `${id}|test`;
+  await bed.click(actionIds.pass, value, 'ULEAD2', { channel: 'CAPPROVE', ts: card.ts });
+  const done = await h.waitDone(id);
+  assert.equal(done.status, 'success');
+  for (const ts of [card.ts, inThread.ts]) {
+    const m = await fake.waitFor(() => {
+      const now = fake.messages.get(ts)!;
+      return /Approved by <@ULEAD2> <!date\^/.test(now.text) ? now : null;
+    }, 5000, 'decided card');
+    assert.ok(!hasButtons(m), 'no buttons after the decision');
+  }
+  const dm = await fake.waitFor(() => [...fake.messages.values()].find((m) => m.channel === 'DUASK' && /Approved by <@ULEAD2>/.test(m.text)), 5000, 'requester told');
+  assert.match(dm.text, /your build/);
+});
+
+test('a configured Slack user group is mentioned instead of the members; an approver channel must name a Slack channel', () => {
+  assert.equal(approverMention(['slack:T1/U1'], 'S0LEADS'), '<!subteam^S0LEADS>');
+  assert.equal(approverMention(['slack:T1/U1', 'cli:bob', 'zulip:z.example/4']), '<@U1>');
+  const base = { mode: 'socket', botToken: 'x', appToken: 'y' };
+  assert.throws(() => SlackConfig.parse({ ...base, approverChannels: { leads: { channel: '#general' } } }), /Slack channel id/);
+});
