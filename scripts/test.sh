@@ -15,7 +15,8 @@ echo "== tests"
 shopt -s globstar nullglob
 files=()
 for f in test/**/*.test.ts; do [[ $f == test/multinode/* ]] || files+=("$f"); done
-node --import tsx --test --test-concurrency="${BOSUN_TEST_CONCURRENCY:-2}" --test-timeout=600000 "${files[@]}"
+# `npm run bench` takes /tmp/bosun-bench.lock alone: tests and the bench never overlap.
+flock -s -o /tmp/bosun-bench.lock node --import tsx --test --test-concurrency="${BOSUN_TEST_CONCURRENCY:-2}" --test-timeout=600000 "${files[@]}"
 
 # Multi-node phase, alone: these tests join a second engine to the swarm, then kill and
 # drain it, which must not disturb the Docker tests above. BOSUN_MULTINODE=0 skips the phase
@@ -24,5 +25,5 @@ if [[ ${BOSUN_MULTINODE:-1} != 0 || -n ${CI:-} ]]; then
   echo "== multi-node tests"
   trap 'bash scripts/multinode-down.sh' EXIT
   bash scripts/multinode-up.sh
-  node --import tsx --test --test-concurrency=1 --test-timeout=600000 test/multinode/*.test.ts
+  flock -s -o /tmp/bosun-bench.lock node --import tsx --test --test-concurrency=1 --test-timeout=600000 test/multinode/*.test.ts
 fi
