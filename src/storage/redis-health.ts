@@ -4,21 +4,27 @@ import type { Logger } from '../logger.js';
 export interface RedisHealthOptions {
   /** How often a PING checks a connection that looks fine (a hung server keeps its socket). */
   pingIntervalMs: number;
-  /** A PING not answered within this is an outage. */
+  /** A PING not answered within this counts as a failed check. */
   pingTimeoutMs: number;
+  /**
+   * Failed checks in a row that make an outage (a closed connection is one at once). One slow
+   * PING is not an outage: on a busy machine, or during a pause of Bosun's own event loop,
+   * a healthy Redis can miss a deadline, and a 503 then would refuse a webhook GitHub never resends.
+   */
+  failuresBeforeDown: number;
   /** What `Retry-After` tells callers while Redis is unreachable. */
   retryAfterSec: number;
 }
 
-const defaultRedisHealthOptions: RedisHealthOptions = { pingIntervalMs: 1000, pingTimeoutMs: 1000, retryAfterSec: 5 };
+const defaultRedisHealthOptions: RedisHealthOptions = { pingIntervalMs: 1000, pingTimeoutMs: 2000, failuresBeforeDown: 2, retryAfterSec: 5 };
 
 export type RedisCheck = { ok: true; latencyMs: number } | { ok: false; error: string };
 
 /**
  * Whether Bosun's Redis can be used right now: the one place request paths consult before
- * touching Redis. Down as soon as the shared connection closes (a killed server) or a PING
- * goes unanswered for `pingTimeoutMs` (a hung one); up again when the connection is ready and
- * a PING answers. Listeners hear each change (the HTTP gate answers waiting requests with 503).
+ * touching Redis. Down as soon as the shared connection closes (a killed server) or when
+ * `failuresBeforeDown` PINGs in a row go unanswered for `pingTimeoutMs` (a hung one); up again
+ * when the connection is ready and a PING answers. Listeners hear each change (the HTTP gate answers waiting requests with 503).
  *
  * Lifecycle: `start()` once after the connection is ready; `stop()` clears the timer and is
  * safe twice. Not concurrent-safe beyond Node's single thread (no locking needed).
@@ -26,6 +32,7 @@ export type RedisCheck = { ok: true; latencyMs: number } | { ok: false; error: s
 export class RedisHealth {
   private state: { up: true } | { up: false; reason: string; since: number } = { up: true };
   private timer: NodeJS.Timeout | null = null;
+  private failures = 0;
   private readonly listeners = new Set<(up: boolean) => void>();
   private readonly onClose = () => this.markDown('connection to Redis lost');
   private readonly onReady = () => void this.tick();
@@ -95,8 +102,13 @@ export class RedisHealth {
 
   private async tick(): Promise<void> {
     const r = await this.check();
-    if (r.ok) this.markUp();
-    else this.markDown(r.error);
+    if (r.ok) {
+      this.failures = 0;
+      this.markUp();
+      return;
+    }
+    this.failures += 1;
+    if (this.redis.status !== 'ready' || this.failures >= this.options.failuresBeforeDown) this.markDown(r.error);
   }
 
   private markUp(): void {

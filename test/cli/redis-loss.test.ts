@@ -48,7 +48,8 @@ async function startBosun(): Promise<Running> {
         server.kill('SIGKILL');
         await exited(10_000);
       }
-      rmSync(dataDir, { recursive: true, force: true });
+      // The embedded redis-server dies with Bosun (pdeathsig) but may still be writing its AOF for a moment.
+      rmSync(dataDir, { recursive: true, force: true, maxRetries: 20, retryDelay: 100 });
     },
   };
 }
