@@ -1,4 +1,5 @@
 import type { OutputChunk } from '../executor.js';
+import type { OutputQueue } from '../output-queue.js';
 
 /**
  * Splits Docker's multiplexed stream (8-byte header: stream type, 3 zero bytes, payload
@@ -30,4 +31,14 @@ export class Demuxer {
   get pendingBytes(): number {
     return this.#pending.length;
   }
+}
+
+/** Feeds a container's attach stream into `queue`, demultiplexed; the attach stream ends by itself once the container has exited, and the output ends with it. */
+export function pipeAttached(attached: NodeJS.ReadableStream, queue: OutputQueue): void {
+  const demuxer = new Demuxer((stream, data) => queue.push(stream, data));
+  queue.addSource(attached);
+  attached.on('data', (chunk: Buffer) => demuxer.write(chunk));
+  attached.once('end', () => queue.end());
+  attached.once('close', () => queue.end());
+  attached.once('error', (err) => queue.fail(err));
 }

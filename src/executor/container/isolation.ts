@@ -38,3 +38,31 @@ export function secretsTmpfsOptions(secrets: readonly { value: string }[]): stri
   const mib = Math.max(1, Math.ceil(bytes / 2 ** 20));
   return `rw,noexec,nosuid,nodev,size=${mib}m,uid=${uid},gid=${gid},mode=0700`;
 }
+
+/** The tmpfs mounts (mode 1777) over the read-only root, each capped at `sizeBytes`. */
+export function tmpfsMounts(sizeBytes: number): { Type: 'tmpfs'; Source: string; Target: string; TmpfsOptions: { SizeBytes: number; Mode: number } }[] {
+  return tmpfsTargets.map((path) => ({ Type: 'tmpfs' as const, Source: '', Target: path, TmpfsOptions: { SizeBytes: sizeBytes, Mode: 0o1777 } }));
+}
+
+/**
+ * The HostConfig every container Bosun runs gets (steps and service containers alike): init as
+ * PID 1, no privilege, every capability dropped, no new privileges, a read-only root, the
+ * limits (memory without swap), never restarted by the engine, logs kept for reading back.
+ * Callers add their mounts and network.
+ */
+export function isolatedHostConfig(limits: { cpus: number; memoryBytes: number; pids: number }) {
+  return {
+    Init: true,
+    Privileged: false,
+    CapDrop: ['ALL'],
+    CapAdd: [] as string[],
+    SecurityOpt: ['no-new-privileges'],
+    ReadonlyRootfs: true,
+    NanoCpus: Math.round(limits.cpus * 1e9),
+    Memory: limits.memoryBytes,
+    MemorySwap: limits.memoryBytes,
+    PidsLimit: limits.pids,
+    RestartPolicy: { Name: 'no' },
+    LogConfig: { Type: 'json-file', Config: {} },
+  };
+}

@@ -2,7 +2,7 @@ import type Docker from 'dockerode';
 import { randomBytes } from 'node:crypto';
 import { labelKeys, type OutputChunk, type ServiceHandle, type ServiceSpec, type ServiceState } from '../executor.js';
 import { OutputQueue } from '../output-queue.js';
-import { Demuxer } from './demuxer.js';
+import { pipeAttached } from './demuxer.js';
 import { engineError, ignoreNotFound } from './docker-errors.js';
 import { resolveImage } from './resolve-image.js';
 import { toServiceContainerSpec } from './to-service-container-spec.js';
@@ -93,12 +93,7 @@ class ServiceContainer implements ServiceHandle {
     const queue = new OutputQueue();
     this.#queue = queue;
     this.output = queue;
-    const demuxer = new Demuxer((stream, data) => queue.push(stream, data));
-    queue.addSource(attached);
-    attached.on('data', (chunk: Buffer) => demuxer.write(chunk));
-    attached.once('end', () => queue.end());
-    attached.once('close', () => queue.end());
-    attached.once('error', (err) => queue.fail(err));
+    pipeAttached(attached, queue);
   }
 
   async ready(): Promise<ServiceState> {

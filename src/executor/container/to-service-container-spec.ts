@@ -1,6 +1,6 @@
 import type { ContainerCreateOptions } from 'dockerode';
 import type { ServiceReadyProbe, ServiceSpec } from '../executor.js';
-import { containerEnv, stepHome, stepUser, tmpfsBytes, tmpfsTargets } from './isolation.js';
+import { containerEnv, isolatedHostConfig, stepHome, stepUser, tmpfsBytes, tmpfsMounts } from './isolation.js';
 
 export interface ServiceContainerTarget {
   name: string;
@@ -45,20 +45,9 @@ export function toServiceContainerSpec(spec: ServiceSpec, target: ServiceContain
     StopSignal: 'SIGTERM',
     ...(healthcheck ? { Healthcheck: healthcheck } : {}),
     HostConfig: {
-      Init: true,
-      Privileged: false,
-      CapDrop: ['ALL'],
-      CapAdd: [],
-      SecurityOpt: ['no-new-privileges'],
-      ReadonlyRootfs: true,
-      Mounts: tmpfsTargets.map((path) => ({ Type: 'tmpfs' as const, Source: '', Target: path, TmpfsOptions: { SizeBytes: tmpfsSize, Mode: 0o1777 } })),
-      NanoCpus: Math.round(spec.limits.cpus * 1e9),
-      Memory: spec.limits.memoryBytes,
-      MemorySwap: spec.limits.memoryBytes,
-      PidsLimit: spec.limits.pids,
+      ...isolatedHostConfig(spec.limits),
+      Mounts: tmpfsMounts(tmpfsSize),
       NetworkMode: target.networkId,
-      RestartPolicy: { Name: 'no' },
-      LogConfig: { Type: 'json-file', Config: {} },
     },
     NetworkingConfig: { EndpointsConfig: { [target.networkId]: { Aliases: [spec.name] } } },
   };

@@ -3,7 +3,7 @@ import { InfraError } from '../../errors.js';
 import type { OutputChunk, StepHandle, StepOutcome } from '../executor.js';
 import { OutputQueue } from '../output-queue.js';
 import { StepLifecycle } from '../step-lifecycle.js';
-import { Demuxer } from '../container/demuxer.js';
+import { pipeAttached } from '../container/demuxer.js';
 import { ignoreNotFound } from '../container/docker-errors.js';
 import { TaskLog, containerLog } from '../swarm/task-log.js';
 
@@ -129,14 +129,4 @@ export class DockerStep implements StepHandle {
       throw new InfraError('executor', `lost track of container ${this.#container.id}: ${String(err)}`, { cause: err });
     }
   }
-}
-
-/** The attach stream ends by itself once the container has exited; the output ends with it. */
-function pipeAttached(attached: NodeJS.ReadableStream, queue: OutputQueue): void {
-  const demuxer = new Demuxer((stream, data) => queue.push(stream, data));
-  queue.addSource(attached);
-  attached.on('data', (chunk: Buffer) => demuxer.write(chunk));
-  attached.once('end', () => queue.end());
-  attached.once('close', () => queue.end());
-  attached.once('error', (err) => queue.fail(err));
 }

@@ -2,7 +2,7 @@ import type { ContainerCreateOptions } from 'dockerode';
 import { containerSecretsDir, secretsDirVariable, type StepSpec } from '../executor.js';
 import { stepScript } from '../step-script.js';
 import { secretsPreamble } from '../secret-script.js';
-import { containerEnv, containerWorkdir, secretsTmpfsOptions, stepUser, tmpfsBytes, tmpfsTargets, workspaceMount } from '../container/isolation.js';
+import { containerEnv, containerWorkdir, isolatedHostConfig, secretsTmpfsOptions, stepUser, tmpfsBytes, tmpfsMounts, workspaceMount } from '../container/isolation.js';
 
 export interface ContainerTarget {
   name: string;
@@ -51,25 +51,11 @@ export function toContainerSpec(spec: StepSpec, target: ContainerTarget): Contai
     ...(withSecrets ? { StdinOnce: true } : {}),
     StopSignal: 'SIGTERM',
     HostConfig: {
-      Init: true,
-      Privileged: false,
-      CapDrop: ['ALL'],
-      CapAdd: [],
-      SecurityOpt: ['no-new-privileges'],
-      ReadonlyRootfs: true,
-      Mounts: [
-        { Type: 'volume', Source: target.volumeName, Target: workspaceMount },
-        ...tmpfsTargets.map((path) => ({ Type: 'tmpfs' as const, Source: '', Target: path, TmpfsOptions: { SizeBytes: tmpfsSize, Mode: 0o1777 } })),
-      ],
+      ...isolatedHostConfig(spec.limits),
+      Mounts: [{ Type: 'volume', Source: target.volumeName, Target: workspaceMount }, ...tmpfsMounts(tmpfsSize)],
       ...(withSecrets ? { Tmpfs: { [containerSecretsDir]: secretsTmpfsOptions(secrets) } } : {}),
-      NanoCpus: Math.round(spec.limits.cpus * 1e9),
-      Memory: spec.limits.memoryBytes,
-      MemorySwap: spec.limits.memoryBytes,
-      PidsLimit: spec.limits.pids,
       NetworkMode: target.networkName,
       ...(target.dns && target.dns.length > 0 ? { Dns: target.dns } : {}),
-      RestartPolicy: { Name: 'no' },
-      LogConfig: { Type: 'json-file', Config: {} },
     },
   };
 }
