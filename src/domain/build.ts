@@ -1,5 +1,7 @@
 import type { RunStatus } from './status.js';
 import type { TriggerEvent, PlanCheckpoint, PlanService, PlanStep, ResourceRequest } from './plan.js';
+import type { Publication } from './publication.js';
+import type { TestSummary } from './test-report.js';
 
 /** Who asked, identified by a stable id on its platform (never a display name). */
 export interface Actor {
@@ -90,6 +92,8 @@ export interface StageRun {
   finishedAt?: string;
   /** Why a queued stage is not moving, for people (no worker has its labels); shown while it stays queued. */
   notice?: string;
+  /** Totals and failing tests from the stage's JUnit reports (`reports:`), once read. */
+  tests?: TestSummary;
 }
 
 /** A checkpoint that asks for a go/no-go decision (Approve / Reject) rather than a manual test (Pass / Fail). */
@@ -124,6 +128,8 @@ export interface Build {
   attempt: number;
   /** The build this one re-runs, for a whole-build retry. */
   retryOf?: string;
+  /** Deliverables this build published (images by digest, Python distributions), in order. */
+  published?: Publication[];
   /** Optimistic-concurrency version; bumped on every write. */
   version: number;
 }
