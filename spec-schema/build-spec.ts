@@ -10,7 +10,9 @@
  * `src/spec/secret-grants.ts`), and untrusted builds never receive any.
  *
  * Not supported yet, and refused with "not supported yet" (see `NOT_SUPPORTED_KEYS`): `deploy`
- * and `publish` (deliverables and deploys are Bosun's acts, to come).
+ * (deploys are Bosun's acts, to come). `publish` names deliverables Bosun itself builds and
+ * uploads after the stage's steps (docs/publish.md); where they go and with which credentials
+ * comes from server config.
  */
 import { z } from 'zod';
 import { DURATION_MESSAGE, DURATION_PATTERN, MAX_DURATION_SEC, parseDuration } from './duration.js';
@@ -52,7 +54,7 @@ export const Duration = z.union(
 );
 
 /** Keys people will write that Bosun does not run yet; parse-spec says so instead of ignoring them. */
-export const NOT_SUPPORTED_KEYS: readonly string[] = ['deploy', 'publish'];
+export const NOT_SUPPORTED_KEYS: readonly string[] = ['deploy'];
 
 const SECRET_NAME_PATTERN = /^[A-Za-z_][A-Za-z0-9_]{0,127}$/;
 const SECRET_NAME_MESSAGE = 'expected a secret name from server config (letters, digits and `_`, not starting with a digit)';
@@ -166,6 +168,30 @@ export const Checkpoint = z.strictObject({
   resource: ResourceRequest.optional().describe('A resource leased for the tester while the checkpoint waits.'),
 });
 
+// `registry.example[:port]/path/name`: the registry host is the first part and must look like a
+// host (a dot or a port, or `localhost`), so an image is never pushed somewhere implied; no tag or
+// digest (Bosun tags with the commit sha and records the digest).
+const PUBLISH_IMAGE_PATTERN = /^(?:localhost|[a-z0-9-]+(?:\.[a-z0-9-]+)+|[a-z0-9.-]+:[0-9]{1,5})(?::[0-9]{1,5})?(?:\/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)+$/;
+const PUBLISH_IMAGE_MESSAGE = 'expected an image repository with its registry and no tag, like registry.example/acme/api or 127.0.0.1:5000/acme/api (Bosun tags it with the commit sha)';
+const RelativePath = z.string().regex(WORKDIR_PATTERN, { error: 'expected a relative path inside the repository (no leading `/`, no `..`)' });
+
+export const DockerPublish = z.strictObject({
+  image: z.string({ error: PUBLISH_IMAGE_MESSAGE }).max(255).regex(PUBLISH_IMAGE_PATTERN, { error: PUBLISH_IMAGE_MESSAGE })
+    .describe('Image repository, registry included (registry.example/acme/api); the registry must be in server config (publish.docker.registries).'),
+  dockerfile: RelativePath.optional().describe('Dockerfile, relative to `context`; default `Dockerfile`.'),
+  context: RelativePath.optional().describe('Build context, relative to the repository root; default the root.'),
+});
+
+export const PypiPublish = z.strictObject({
+  repository: Name.describe('Repository name from server config (publish.pypi.repositories).'),
+  package_dir: RelativePath.optional().describe('Directory whose `dist/` a step filled with the sdist and wheels, relative to the repository root; default the root.'),
+});
+
+export const PublishTarget = z.union([
+  z.strictObject({ docker: DockerPublish }),
+  z.strictObject({ pypi: PypiPublish }),
+], { error: 'expected `docker: { image, dockerfile?, context? }` or `pypi: { repository, package_dir? }`' });
+
 export const Stage = z.strictObject({
   on: TriggerFilter.optional().describe('When the stage runs; omitted = every trigger.'),
   needs: z.array(Name).optional().describe('Stages that must succeed first.'),
@@ -178,6 +204,8 @@ export const Stage = z.strictObject({
   steps: z.array(Step).min(1, { error: 'expected at least one step' }).optional().describe('Run in order; the first failure fails the stage.'),
   checkpoint: Checkpoint.optional().describe('A manual test a person passes or fails before the stage completes.'),
   secrets: Secrets.optional().describe('Secrets every step of this stage reads (added to each step\'s own `secrets`).'),
+  publish: z.array(PublishTarget).min(1).max(10).optional()
+    .describe('Deliverables Bosun builds and uploads once the steps succeed (trusted builds only): Docker images, Python distributions. See docs/publish.md.'),
 });
 
 export const BuildSpec = z
@@ -200,6 +228,7 @@ export type TriggerFilter = z.infer<typeof TriggerFilter>;
 export type SecretRequest = z.infer<typeof SecretRequest>;
 export type Service = z.infer<typeof Service>;
 export type ServiceReady = z.infer<typeof ServiceReady>;
+export type PublishTarget = z.infer<typeof PublishTarget>;
 
 interface SpecShape {
   image?: string;
@@ -217,8 +246,8 @@ function checkSpec(spec: SpecShape, ctx: z.RefinementCtx): void {
 
 function checkStage(spec: SpecShape, name: string, stage: Stage, ctx: z.RefinementCtx): void {
   const at = ['stages', name];
-  if (!stage.steps && !stage.checkpoint) {
-    ctx.addIssue({ code: 'custom', path: at, message: `stage \`${name}\` does nothing: give it steps or a checkpoint` });
+  if (!stage.steps && !stage.checkpoint && !stage.publish) {
+    ctx.addIssue({ code: 'custom', path: at, message: `stage \`${name}\` does nothing: give it steps, a checkpoint or publish` });
   }
   if (stage.secrets && !stage.steps) ctx.addIssue({ code: 'custom', path: [...at, 'secrets'], message: 'secrets are for steps: this stage has none' });
   (stage.needs ?? []).forEach((need, i) => {

@@ -1,5 +1,5 @@
 import type { RunStatus } from './status.js';
-import type { TriggerEvent, PlanCheckpoint, PlanService, PlanStep, ResourceRequest } from './plan.js';
+import type { TriggerEvent, PlanCheckpoint, PlanPublish, PlanService, PlanStep, ResourceRequest } from './plan.js';
 import type { Publication } from './publication.js';
 import type { TestSummary } from './test-report.js';
 
@@ -94,6 +94,10 @@ export interface StageRun {
   notice?: string;
   /** Totals and failing tests from the stage's JUnit reports (`reports:`), once read. */
   tests?: TestSummary;
+  /** What Bosun publishes once the steps succeed (`publish:`); results go to `Build.published`. */
+  publish?: PlanPublish[];
+  /** Why publishing failed (the stage failed for it), naming the registry or index. */
+  publishError?: string;
 }
 
 /** A checkpoint that asks for a go/no-go decision (Approve / Reject) rather than a manual test (Pass / Fail). */

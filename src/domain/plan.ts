@@ -77,6 +77,14 @@ export type PlanServiceReady = ({ kind: 'run'; commands: string[] } | { kind: 't
   retries: number;
 };
 
+/**
+ * A deliverable Bosun builds and uploads after the stage's steps succeed (`publish:`), with
+ * every default filled in. Where it goes (registry, index, credentials) comes from server config.
+ */
+export type PlanPublish =
+  | { kind: 'docker'; /** Repository with its registry, no tag: `registry.example/acme/api`. */ image: string; /** Relative to the repository root. */ context: string; /** Relative to `context`. */ dockerfile: string }
+  | { kind: 'pypi'; /** Repository name from server config. */ repository: string; /** Relative to the repository root; its `dist/` holds the files. */ packageDir: string };
+
 export interface PlanStage {
   name: string;
   /** Stages that must succeed first. */
@@ -88,6 +96,8 @@ export interface PlanStage {
   labels: string[];
   /** Present only when the spec declares services. */
   services?: PlanService[];
+  /** Present only when the spec declares `publish:`. */
+  publish?: PlanPublish[];
 }
 
 export interface ExecutionPlan {
