@@ -10,6 +10,7 @@ import { SlackConfig } from './chat/slack/slack-config.js';
 import { ZulipConfig, realmHost as zulipRealmHost } from './chat/zulip/zulip-config.js';
 import { WebhookDelivery, WebhookEndpoints } from './events/webhooks/webhook-config.js';
 import { NetworkConfig } from './executor/container/egress-policy.js';
+import { PublishConfig, checkPublishSecrets } from './publish/publish-config.js';
 
 /** Root of the Bosun installation (where package.json and examples/ live). */
 export const installRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..');
@@ -126,6 +127,8 @@ export const ServerConfig = z.strictObject({
   /** Outgoing webhooks (Standard Webhooks signatures); see docs/integrations.md. */
   webhooks: WebhookEndpoints.default([]),
   webhookDelivery: WebhookDelivery.prefault({}),
+  /** Registries and package indexes `publish:` may upload to, with Bosun's credentials; see docs/publish.md. */
+  publish: PublishConfig.prefault({}),
 }).superRefine((c, ctx) => {
   // A Zulip id that can never match (an email, a name, another realm) would silently lock approvers out.
   for (const [group, members] of Object.entries(c.groups)) {
@@ -168,6 +171,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Serv
   for (const repo of Object.values(config.repos)) repo.url = repo.url.replaceAll('${dataDir}', config.dataDir);
   addDemoRepo(config);
   checkGrantedSecrets(config);
+  checkPublishSecrets(config.publish, config.secrets);
   return config;
 }
 

@@ -13,6 +13,7 @@ import { resumeStep } from './resume-step.js';
 import { reachCheckpoint } from './reach-checkpoint.js';
 import { acquireStageResources, waitingOnResources, type HeldResources } from '../leases/stage-leases.js';
 import { leaseForCheckpoint, releaseCheckpointLease } from '../leases/checkpoint-leases.js';
+import { publishStage } from '../publish/publish-stage.js';
 
 /**
  * Verb (on a worker): run one stage's steps in order. Safe under at-least-once delivery
@@ -125,6 +126,11 @@ export async function runStage(deps: WorkerDeps, buildId: string, stageName: str
       }
     }
     await services?.stop();
+    // Deliverables are Bosun's act, once every step passed (docs/publish.md).
+    if (outcome === 'success' && stage.publish?.length) {
+      outcome = await publishStage(deps, buildId, stageName, workspace, { cancelled: () => cancelled, onStarted: (stop) => { stopCurrent = stop; if (cancelled) stop(); } });
+      stopCurrent = null;
+    }
     await finishStage(deps, buildId, stageName, outcome);
   } catch (err) {
     if (!(err instanceof CodedError) || err.retryable) throw err;
