@@ -126,3 +126,31 @@ test('an image whose registry is not in server config fails the stage, naming th
   assert.equal(b.status, 'failed');
   assert.equal(b.stages[0]?.publishError, 'registry registry.example of registry.example/acme/api is not in server config (publish.docker.registries)');
 });
+
+test('a registry and an index open to named repositories only refuse the others, naming the config entry', async (t) => {
+  if (!h || !registry) return t.skip('no Docker engine');
+  const image = `${registry.host}/${namespace}/other-team`;
+  await addRepo('intruder', { 'bosun.yml': spec(image), Dockerfile: 'FROM bosun/busybox:1\n', ...packageFiles('intruder', '1.0.0', 'x') });
+  const config = h.server.core.config.publish;
+  const registryEntry = config.docker.registries[0]!;
+  const indexEntry = config.pypi.repositories.internal!;
+  registryEntry.repos = ['shop'];
+  try {
+    const res = await h.api('POST', '/api/builds', { repo: 'intruder', ref: 'master' });
+    const b = await h.waitDone(res.json.build.id, 300_000);
+    assert.equal(b.status, 'failed');
+    assert.equal(b.stages[0]?.publishError, `repository intruder may not publish to registry ${registry.host} (publish.docker.registries: repos)`);
+    assert.equal(await registry.manifestDigest(`${namespace}/other-team`, b.sha), null);
+
+    delete registryEntry.repos;
+    indexEntry.repos = ['shop'];
+    const second = await h.api('POST', '/api/builds', { repo: 'intruder', ref: 'master' });
+    const b2 = await h.waitDone(second.json.build.id, 300_000);
+    images.push(`${image}:${b2.sha}`);
+    assert.equal(b2.stages[0]?.publishError, 'repository intruder may not publish to Python repository internal (publish.pypi.repositories.internal.repos)');
+    assert.ok(!index.uploads.some((u) => u.name === 'intruder'));
+  } finally {
+    delete registryEntry.repos;
+    delete indexEntry.repos;
+  }
+});
