@@ -134,3 +134,22 @@ function secret(config: ServerConfig, name: string): string {
   if (value === undefined) throw new PublishError(`secret ${name} has no value`);
   return value;
 }
+
+/**
+ * For a stage whose worker died after its steps passed: true when every `publish:` target was
+ * recorded. When not, the stage must not pass as if it had published: `lostWhilePublishing`
+ * records why, and the stage ends `failed_infra` (a retry publishes again, idempotently).
+ */
+export function publishedAll(build: Build, stageName: string): boolean {
+  const wanted = findStage(build, stageName)?.publish?.length ?? 0;
+  return (build.published ?? []).filter((p) => p.stage === stageName).length >= wanted;
+}
+
+export async function lostWhilePublishing(deps: Pick<WorkerDeps, 'store'>, buildId: string, stageName: string): Promise<void> {
+  await deps.store.update(buildId, (b) => {
+    const s = findStage(b, stageName);
+    if (!s) return null;
+    s.publishError = 'the worker died while publishing; retry the build (publishing the same commit again is safe)';
+    return [];
+  });
+}
