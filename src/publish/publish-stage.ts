@@ -10,8 +10,11 @@ import { publishImage, type PublishEngine } from './docker-publish.js';
 import { publishDistributions } from './pypi-publish.js';
 import { PublishError } from './publish-error.js';
 
-/** The pseudo-step whose log holds what publishing said (like `service:<name>` for services). */
-export const PUBLISH_LOG_STEP = 'publish';
+/**
+ * The pseudo-step whose log holds what publishing said (like `service:<name>` for services);
+ * the colon keeps it apart from every real step name.
+ */
+export const PUBLISH_LOG_STEP = 'bosun:publish';
 
 export type PublishOutcome = 'success' | 'failed' | 'cancelled';
 
@@ -37,7 +40,7 @@ export async function publishStage(deps: WorkerDeps, buildId: string, stageName:
   const targets = findStage(build, stageName)?.publish ?? [];
   if (targets.length === 0) return 'success';
   const log = deps.log.child({ buildId, stage: stageName, publish: true });
-  if (findStage(build, stageName)?.steps.length) await deps.logs.reset(buildId, stageName, PUBLISH_LOG_STEP).catch(() => undefined);
+  await deps.logs.reset(buildId, stageName, PUBLISH_LOG_STEP);
   const writer = new StepLogWriter({
     append: async (firstLine, batch) => {
       await deps.logs.append(buildId, stageName, PUBLISH_LOG_STEP, firstLine, batch);

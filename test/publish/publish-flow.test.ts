@@ -8,6 +8,7 @@ import { startRegistry, type TestRegistry } from '../support/registry.js';
 import { startPypiIndex, type TestPypiIndex } from '../support/pypi-index.js';
 import { createBuild } from '../../src/pipeline/create-build.js';
 import { describeBuild } from '../../commands/describe-build.js';
+import { pickStep } from '../../src/app/build-service.js';
 import { renderStage } from '../../src/chat/slack/render-build.js';
 import type { DockerPublication, PypiPublication } from '../../src/domain/publication.js';
 import { buildDistCommand, packageFiles } from './python-package.js';
@@ -80,7 +81,7 @@ test('a stage that passes publishes its image by digest and its Python release, 
   const stage = b.stages[0];
   assert.ok(stage);
   assert.ok(renderStage(stage, b.published).text.includes(`published ${docker?.ref}`));
-  const log = await h.api('GET', `/api/builds/${b.id}/logs/release/publish`);
+  const log = await h.api('GET', `/api/builds/${b.id}/logs/release/bosun:publish`);
   assert.match(String(log.json), /bosun: pushed .*@sha256:/);
   assert.ok(!String(log.json).includes(registry.password) && !String(log.json).includes(index.password), 'no password in the publish log');
 
@@ -114,6 +115,10 @@ test('an untrusted build (a fork) runs its steps but is refused publishing; noth
   assert.equal(index.uploads.length, uploads);
   assert.equal(await registry.manifestDigest(`${namespace}/fork`, b.sha), null);
   assert.match(describeBuild(b), /⇪ publish failed: publish refused: this build is untrusted/);
+  // `bosun logs <build>` shows what publishing said when it is what failed.
+  const tail = await h.api('GET', `/api/builds/${b.id}/logs/release/bosun:publish`);
+  assert.match(String(tail.json), /bosun: publish refused: this build is untrusted/);
+  assert.deepEqual(pickStep(b, {}), { stage: 'release', step: 'bosun:publish' });
 });
 
 test('an image whose registry is not in server config fails the stage, naming the registry', async (t) => {
