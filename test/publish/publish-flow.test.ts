@@ -159,3 +159,22 @@ test('a registry and an index open to named repositories only refuse the others,
     delete indexEntry.repos;
   }
 });
+
+test('a stage with publish: alone publishes what an earlier stage of the build left in the workspace', async (t) => {
+  if (!h || !registry) return t.skip('no Docker engine');
+  await addRepo('two-stage', {
+    'bosun.yml': [
+      'version: 1', 'image: any', 'stages:', '  build:', '    steps:',
+      '      - name: dist', `        run: ${JSON.stringify(buildDistCommand)}`,
+      '  release:', '    needs: [build]', '    publish:', '      - pypi: { repository: internal }', '',
+    ].join('\n'),
+    ...packageFiles('two-stage', '0.9.0', 'x'),
+  });
+
+  const res = await h.api('POST', '/api/builds', { repo: 'two-stage', ref: 'master' });
+  const b = await h.waitDone(res.json.build.id, 300_000);
+
+  assert.equal(b.status, 'success', JSON.stringify(b.stages));
+  assert.deepEqual(b.published?.map((p) => [p.stage, p.kind, p.kind === 'pypi' ? `${p.package} ${p.version}` : '']), [['release', 'pypi', 'two-stage 0.9.0']]);
+  assert.ok(index.uploads.some((u) => u.name === 'two-stage'));
+});
