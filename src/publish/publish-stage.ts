@@ -40,6 +40,15 @@ export async function publishStage(deps: WorkerDeps, buildId: string, stageName:
   const targets = findStage(build, stageName)?.publish ?? [];
   if (targets.length === 0) return 'success';
   const log = deps.log.child({ buildId, stage: stageName, publish: true });
+  // A retry from the failed step publishes again: the earlier attempt's reason goes.
+  if (findStage(build, stageName)?.publishError) {
+    await deps.store.update(buildId, (b) => {
+      const s = findStage(b, stageName);
+      if (!s?.publishError) return null;
+      delete s.publishError;
+      return [];
+    });
+  }
   await deps.logs.reset(buildId, stageName, PUBLISH_LOG_STEP);
   const writer = new StepLogWriter({
     append: async (firstLine, batch) => {

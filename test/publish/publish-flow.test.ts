@@ -132,7 +132,7 @@ test('an image whose registry is not in server config fails the stage, naming th
   assert.equal(b.stages[0]?.publishError, 'registry registry.example of registry.example/acme/api is not in server config (publish.docker.registries)');
 });
 
-test('a registry and an index open to named repositories only refuse the others, naming the config entry', async (t) => {
+test('a registry and an index open to named repositories only refuse the others, naming the config entry; retry --failed publishes once allowed', async (t) => {
   if (!h || !registry) return t.skip('no Docker engine');
   const image = `${registry.host}/${namespace}/other-team`;
   await addRepo('intruder', { 'bosun.yml': spec(image), Dockerfile: 'FROM bosun/busybox:1\n', ...packageFiles('intruder', '1.0.0', 'x') });
@@ -142,18 +142,28 @@ test('a registry and an index open to named repositories only refuse the others,
   registryEntry.repos = ['shop'];
   try {
     const res = await h.api('POST', '/api/builds', { repo: 'intruder', ref: 'master' });
-    const b = await h.waitDone(res.json.build.id, 300_000);
+    const id = res.json.build.id as string;
+    const b = await h.waitDone(id, 300_000);
+    images.push(`${image}:${b.sha}`);
     assert.equal(b.status, 'failed');
     assert.equal(b.stages[0]?.publishError, `repository intruder may not publish to registry ${registry.host} (publish.docker.registries: repos)`);
     assert.equal(await registry.manifestDigest(`${namespace}/other-team`, b.sha), null);
 
     delete registryEntry.repos;
     indexEntry.repos = ['shop'];
-    const second = await h.api('POST', '/api/builds', { repo: 'intruder', ref: 'master' });
-    const b2 = await h.waitDone(second.json.build.id, 300_000);
-    images.push(`${image}:${b2.sha}`);
+    await h.api('POST', `/api/builds/${id}/retry`, { fromFailed: true });
+    const b2 = await h.waitFor(id, (x) => x.attempt === 2 && x.status === 'failed', 300_000);
     assert.equal(b2.stages[0]?.publishError, 'repository intruder may not publish to Python repository internal (publish.pypi.repositories.internal.repos)');
+    const digest = await registry.manifestDigest(`${namespace}/other-team`, b.sha);
+    assert.deepEqual(b2.published?.map((p) => (p.kind === 'docker' ? p.digest : p.package)), [digest]);
     assert.ok(!index.uploads.some((u) => u.name === 'intruder'));
+
+    delete indexEntry.repos;
+    await h.api('POST', `/api/builds/${id}/retry`, { fromFailed: true });
+    const b3 = await h.waitFor(id, (x) => x.attempt === 3 && x.status === 'success', 300_000);
+    assert.equal(b3.stages[0]?.publishError, undefined);
+    assert.equal(b3.stages[0]?.steps[0]?.runs, 1, 'the passed step is not run again');
+    assert.deepEqual(b3.published?.map((p) => (p.kind === 'docker' ? p.digest : p.package)), [digest, 'intruder']);
   } finally {
     delete registryEntry.repos;
     delete indexEntry.repos;
