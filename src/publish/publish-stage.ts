@@ -18,6 +18,9 @@ export const PUBLISH_LOG_STEP = 'bosun:publish';
 
 export type PublishOutcome = 'success' | 'failed' | 'cancelled';
 
+/** The longest a Python release's uploads (and index reads) may take. */
+const PYPI_TIMEOUT_MS = 15 * 60_000;
+
 /** What publishing needs besides the worker's dependencies (tests pass their own engine). */
 export interface PublishOptions {
   engine?: PublishEngine;
@@ -121,7 +124,12 @@ async function publishOne(deps: WorkerDeps, build: Build, stage: string, workspa
   if (repo.repos && !repo.repos.includes(build.repo)) throw new PublishError(`repository ${build.repo} may not publish to Python repository ${target.repository} (publish.pypi.repositories.${target.repository}.repos)`);
   const result = await publishDistributions({
     workspace, packageDir: target.packageDir, repository: target.repository, uploadUrl: repo.uploadUrl, indexUrl: repo.indexUrl,
-    username: repo.username, password: secret(config, repo.passwordSecret), signal, onLine,
+    username: repo.username, password: secret(config, repo.passwordSecret), signal: AbortSignal.any([signal, AbortSignal.timeout(PYPI_TIMEOUT_MS)]), onLine,
+  }).catch((err: unknown) => {
+    if (!signal.aborted && err instanceof PublishError && /TimeoutError|aborted/i.test(err.message)) {
+      throw new PublishError(`index ${target.repository} did not answer within ${PYPI_TIMEOUT_MS / 60_000} minutes`, { cause: err });
+    }
+    throw err;
   });
   return {
     kind: 'pypi', stage, repository: target.repository, package: result.name, version: result.version, files: result.files,
