@@ -4,6 +4,7 @@ import type { ServerConfig } from '../../config.js';
 import { CodedError } from '../../errors.js';
 import type { Logger } from '../../logger.js';
 import { HttpError } from '../api-routes.js';
+import { redisFree } from '../redis-gate.js';
 import { Scope } from './auth-config.js';
 import type { AuthLayer } from './auth-layer.js';
 import type { ApiTokenStore } from './api-token-store.js';
@@ -51,7 +52,8 @@ export function registerAuthRoutes(app: FastifyInstance, deps: AuthRoutesDeps): 
   const base = () => (config.http.publicUrl ?? '').replace(/\/+$/, '');
   const redirectUri = (provider: string) => `${base()}/auth/${provider}/callback`;
 
-  app.get('/auth/login', { config: { auth: 'open' } }, async (req, reply) => {
+  // Redis-free, like the static console it guards: a signed-out visitor is sent here even while Redis is down.
+  app.get('/auth/login', { config: { ...redisFree, auth: 'open' } }, async (req, reply) => {
     const next = safeNext((req.query as Record<string, unknown>).next);
     const q = `?next=${encodeURIComponent(next)}`;
     const buttons = [
