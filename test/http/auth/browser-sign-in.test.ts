@@ -13,7 +13,7 @@ const spec = 'version: 1\nimage: any\nstages:\n  test:\n    steps:\n      - name
 // A real browser against a real OpenID Connect provider (oidc-provider, shaped like Slack's):
 // a signed-out visitor sees nothing of a private repository, a forged form post is refused,
 // and signing in with "Slack" lands on the page asked for, signed in as slack:<team>/<user>.
-describe('sign in with Slack (OIDC) in Chromium', { skip: existsSync(chromiumPath) ? false : `${chromiumPath} is not installed` }, () => {
+describe('sign in with Slack (OIDC) in Chromium', { skip: existsSync(chromiumPath) || process.env.CI ? false : `${chromiumPath} is not installed (scripts/install-deps.sh installs it)` }, () => {
   let h: Harness;
   let idp: OidcTestProvider;
   let browser: Browser;
