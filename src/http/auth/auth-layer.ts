@@ -184,6 +184,7 @@ export function registerAuthLayer(app: FastifyInstance, deps: AuthLayerDeps): Au
     },
     secure,
   };
+  app.decorate('bosunAuth', layer);
   return layer;
 }
 

@@ -1,6 +1,7 @@
 import type { FastifyRequest } from 'fastify';
 import type { Actor } from '../../domain/build.js';
 import type { Scope } from './auth-config.js';
+import type { AuthLayer } from './auth-layer.js';
 
 /** Who is calling and what they may do, as decided by the auth layer for each request. */
 export interface Principal {
@@ -15,6 +16,10 @@ export interface Principal {
 }
 
 declare module 'fastify' {
+  interface FastifyInstance {
+    /** The auth layer, for routes registered by any part of Bosun (`req.server.bosunAuth`). */
+    bosunAuth: AuthLayer;
+  }
   interface FastifyRequest {
     /** Set by the auth layer's onRequest hook; null = signed out, no (valid) token. */
     principal: Principal | null;

@@ -1,7 +1,7 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
-import { chromium, type Browser } from 'playwright-core';
+import { chromium, type Browser, type BrowserContext } from 'playwright-core';
 import { startHarness, type Harness } from '../../support/bosun-harness.js';
 import { makeRepo } from '../../support/git-repo.js';
 import { freePort } from '../../support/redis-server.js';
@@ -32,6 +32,13 @@ describe('sign in with Slack (OIDC) in Chromium', { skip: existsSync(chromiumPat
     browser = await chromium.launch({ executablePath: chromiumPath, args: ['--no-sandbox', '--disable-background-networking'], timeout: 60_000 });
   });
 
+  /** A browser context that reaches only this machine (the provider's page imports a web font: refused). */
+  async function localContext(): Promise<BrowserContext> {
+    const context = await browser.newContext();
+    await context.route('**/*', (route) => (new URL(route.request().url()).hostname === '127.0.0.1' ? route.continue() : route.abort()));
+    return context;
+  }
+
   after(async () => {
     await browser?.close();
     await idp?.stop();
@@ -39,7 +46,7 @@ describe('sign in with Slack (OIDC) in Chromium', { skip: existsSync(chromiumPat
   });
 
   test('signed out, a private build shows nothing but the sign-in page; signing in through the OIDC provider lands on it', async () => {
-    const context = await browser.newContext();
+    const context = await localContext();
     const page = await context.newPage();
     page.setDefaultTimeout(30_000);
     try {
@@ -73,7 +80,7 @@ describe('sign in with Slack (OIDC) in Chromium', { skip: existsSync(chromiumPat
   });
 
   test('signed in, a forged form post without the CSRF token is refused; the real form works; sign-out ends it', async () => {
-    const context = await browser.newContext();
+    const context = await localContext();
     const page = await context.newPage();
     page.setDefaultTimeout(30_000);
     try {
