@@ -4,6 +4,7 @@ import { startHarness, testToken, type Harness } from '../../support/bosun-harne
 import { makeRepo } from '../../support/git-repo.js';
 import { FakeGithubOAuth } from '../../fakes/fake-github-oauth.js';
 import { http } from './auth-http.js';
+import { runCli } from '../../../src/cli/run-cli.js';
 
 const spec = 'version: 1\nimage: any\nstages:\n  test:\n    steps:\n      - name: unit\n        run: [echo private-log-line-42]\n';
 
@@ -198,6 +199,26 @@ describe('sign-in, sessions, CSRF and scoped API tokens', () => {
     assert.equal((await http('GET', `${h.url}/api/builds/${privateBuild}`, { headers: b })).status, 200, 'the other token still works');
     assert.equal((await http('DELETE', `${h.url}/api/tokens/${reader.json.id}`, { cookie, headers })).status, 404);
     await h.waitDone(built.json.build.id);
+  });
+
+  test('the CLI works with a user\'s token, within its scopes', async () => {
+    const { cookie, csrf } = await signInWithGithub();
+    const reader = await http('POST', `${h.url}/api/tokens`, { cookie, headers: { 'x-csrf-token': csrf }, body: { name: 'cli', scopes: ['read'] } });
+    const cli = async (...argv: string[]) => {
+      let stdout = '';
+      let stderr = '';
+      const code = await runCli({
+        argv: ['--url', h.url, '--token', reader.json.token, ...argv], env: { HOME: h.dataDir }, cwd: h.dataDir,
+        stdout: { write: (t) => void (stdout += t) }, stderr: { write: (t) => void (stderr += t) }, readStdin: async () => '',
+      });
+      return { code, out: stdout + stderr };
+    };
+    const logs = await cli('logs', privateBuild, 'test/unit');
+    assert.equal(logs.code, 0, logs.out);
+    assert.match(logs.out, /private-log-line-42/);
+    const build = await cli('build', 'secret');
+    assert.equal(build.code, 1);
+    assert.match(build.out, /lacks the build scope/);
   });
 
   test('sign-out needs the CSRF token, clears the cookie and revokes the session', async () => {
