@@ -3,6 +3,7 @@ import { z } from 'zod';
 import type { ServerConfig } from '../../config.js';
 import { CodedError } from '../../errors.js';
 import type { Logger } from '../../logger.js';
+import type { AuditEntry } from '../../storage/audit-log.js';
 import { HttpError } from '../api-routes.js';
 import { redisFree } from '../redis-gate.js';
 import { Scope } from './auth-config.js';
@@ -35,6 +36,8 @@ export interface AuthRoutesDeps {
   codec: SignedCodec;
   tokens: ApiTokenStore;
   log: Logger;
+  /** The audit trail: sign-ins (and refusals), sign-outs, tokens made and revoked. */
+  audit(entry: AuditEntry): Promise<void>;
   fetchFn?: typeof fetch;
 }
 
@@ -89,15 +92,18 @@ export function registerAuthRoutes(app: FastifyInstance, deps: AuthRoutesDeps): 
       }
       if (!layer.maySignIn(actor.id)) {
         deps.log.info({ actor: actor.id }, 'sign-in refused: not in auth.allow');
+        await deps.audit({ action: 'auth.sign_in', actorId: actor.id, source: provider, outcome: 'denied', detail: 'not in auth.allow' });
         return page(reply.code(403), 'Not allowed', `<h2>Not allowed</h2><p>${esc(actor.name)} (<code>${esc(actor.id)}</code>) may not sign in to this Bosun. An administrator can add this id to <code>auth.allow</code>.</p>`);
       }
       layer.signIn(reply, actor);
+      await deps.audit({ action: 'auth.sign_in', actorId: actor.id, source: provider, outcome: 'ok' });
       deps.log.info({ actor: actor.id, provider }, 'signed in');
       return reply.redirect(pending.data.next, 302);
     });
   }
 
   app.post('/auth/logout', { config: { auth: 'self' } }, async (req, reply) => {
+    if (req.principal?.via === 'session') await deps.audit({ action: 'auth.sign_out', actorId: req.principal.actor.id, source: 'web', outcome: 'ok' });
     await layer.signOut(req, reply);
     return reply.redirect('/auth/login', 303);
   });
@@ -115,12 +121,13 @@ export function registerAuthRoutes(app: FastifyInstance, deps: AuthRoutesDeps): 
     const body = TokenBody.safeParse(req.body);
     if (!body.success) return tokensPage(req, reply.code(400), { error: body.error.issues[0]?.message ?? 'invalid' });
     const created = await tokens.create(p.actor, body.data.name, body.data.scopes);
+    await deps.audit({ action: 'auth.token_create', actorId: p.actor.id, source: 'web', outcome: 'ok', detail: `${created.info.id} ${created.info.scopes.join(',')}` });
     return tokensPage(req, reply.code(201), { token: created.token, name: created.info.name });
   });
   app.post('/auth/tokens/:id/revoke', { config: { auth: 'signed-in' } }, async (req, reply) => {
     const p = requireSession(req);
     const { id } = parseOr400(TokenId, req.params);
-    await tokens.revoke(p.actor.id, id);
+    if (await tokens.revoke(p.actor.id, id)) await deps.audit({ action: 'auth.token_revoke', actorId: p.actor.id, source: 'web', outcome: 'ok', detail: id });
     return reply.redirect('/auth/tokens', 303);
   });
 
@@ -152,6 +159,7 @@ export function registerAuthRoutes(app: FastifyInstance, deps: AuthRoutesDeps): 
     const beyond = body.scopes.filter((s) => !p.scopes.has(s));
     if (beyond.length > 0) throw new HttpError(403, 'forbidden', `a token cannot have more than its creator: ${beyond.join(', ')}`);
     const created = await tokens.create(p.actor, body.name, body.scopes);
+    await deps.audit({ action: 'auth.token_create', actorId: p.actor.id, source: 'api', outcome: 'ok', detail: `${created.info.id} ${created.info.scopes.join(',')}` });
     return reply.code(201).send({ token: created.token, ...created.info });
   });
   app.delete('/api/tokens/:id', async (req) => {
@@ -159,6 +167,7 @@ export function registerAuthRoutes(app: FastifyInstance, deps: AuthRoutesDeps): 
     if (!p) throw new HttpError(401, 'unauthorized', 'sign in or use an API token (Authorization: Bearer …)');
     const { id } = parseOr400(TokenId, req.params);
     if (!(await tokens.revoke(p.actor.id, id))) throw new HttpError(404, 'not_found', `no token ${id} of yours`);
+    await deps.audit({ action: 'auth.token_revoke', actorId: p.actor.id, source: 'api', outcome: 'ok', detail: id });
     return { revoked: id };
   });
 }

@@ -21,7 +21,7 @@ export async function setUpAuth(app: FastifyInstance, core: Core): Promise<AuthL
     config: core.config, redis: core.redis, prefix: core.prefix, codec, tokens, log,
     buildRepo: async (id) => (await core.store.get(id))?.repo ?? null,
   });
-  registerAuthRoutes(app, { config: core.config, layer, codec, tokens, log });
+  registerAuthRoutes(app, { config: core.config, layer, codec, tokens, log, audit: (entry) => core.audit.record(entry) });
   return layer;
 }
 

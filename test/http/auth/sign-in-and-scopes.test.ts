@@ -199,6 +199,11 @@ describe('sign-in, sessions, CSRF and scoped API tokens', () => {
     assert.equal((await http('GET', `${h.url}/api/builds/${privateBuild}`, { headers: b })).status, 200, 'the other token still works');
     assert.equal((await http('DELETE', `${h.url}/api/tokens/${reader.json.id}`, { cookie, headers })).status, 404);
     await h.waitDone(built.json.build.id);
+
+    const audit = await http('GET', `${h.url}/api/audit?limit=1000`, { headers: { authorization: `Bearer ${testToken}` } });
+    const mine = audit.json.entries.filter((e: { actorId: string; action: string }) => e.actorId === 'github:583231' && e.action.startsWith('auth.'));
+    for (const action of ['auth.sign_in', 'auth.token_create', 'auth.token_revoke']) assert.ok(mine.some((e: { action: string }) => e.action === action), `${action} is in the audit trail`);
+    assert.ok(audit.json.entries.some((e: { actorId: string; action: string; outcome: string }) => e.actorId === 'github:999' && e.action === 'auth.sign_in' && e.outcome === 'denied'), 'refused sign-ins too');
   });
 
   test('the CLI works with a user\'s token, within its scopes', async () => {
