@@ -16,6 +16,8 @@ export async function setUpAuth(app: FastifyInstance, core: Core): Promise<AuthL
   const log = core.log.child({ unit: 'auth' });
   const keys = core.config.auth.sessionKeys.length > 0 ? core.config.auth.sessionKeys : [await sessionKeyFile(core.config.dataDir)];
   const codec = new SignedCodec(keys);
+  const { slack, github, allow } = core.config.auth;
+  if ((slack || github) && allow.length === 0) log.warn('auth: a sign-in provider is configured but auth.allow is empty, so nobody can sign in (docs/auth.md)');
   const tokens = new ApiTokenStore(core.redis, core.prefix);
   const layer = registerAuthLayer(app, {
     config: core.config, redis: core.redis, prefix: core.prefix, codec, tokens, log,
