@@ -4,13 +4,14 @@ import type { SlackApi } from './slack-api.js';
 import type { RateLimiter } from './rate-limiter.js';
 import type { ThreadRef, ThreadStore } from './thread-store.js';
 import { renderLogExcerpt } from './render-build.js';
+import { BatchedEdits } from '../batched-edits.js';
 
-interface Entry {
+/** One step's live log: where it is posted. */
+interface StepLog {
+  buildId: string;
+  stage: string;
+  step: string;
   thread: ThreadRef;
-  timer?: NodeJS.Timeout;
-  running?: Promise<void>;
-  dirty: boolean;
-  lastAt: number;
 }
 
 export interface LiveLogDeps {
@@ -27,73 +28,46 @@ const tailLines = 200;
 
 /**
  * One live-log message per step, edited in place as lines arrive. Edits are batched (at most
- * one per `intervalMs` per message, and through the global limiter), and every edit re-reads
- * the log store's tail instead of appending deltas, so a dropped or rate-limited edit loses
- * no line: the next one shows them. `finish` makes the final edit and waits for it.
+ * one per `intervalMs` per message, and through the global limiter: `BatchedEdits`), and every
+ * edit re-reads the log store's tail instead of appending deltas, so a dropped or rate-limited
+ * edit loses no line: the next one shows them. `finish` makes the final edit and waits for it.
  */
 export class LiveLog {
-  private readonly entries = new Map<string, Entry>();
-  constructor(private readonly deps: LiveLogDeps) {}
+  private readonly edits: BatchedEdits<StepLog>;
+  constructor(private readonly deps: LiveLogDeps) {
+    this.edits = new BatchedEdits<StepLog>({
+      writer: { write: (item, final) => this.write(item, final), posted: async (item) => Boolean(await deps.store.get(item.buildId, field(item.stage, item.step))) },
+      limiter: deps.limiter,
+      intervalMs: deps.intervalMs,
+      // The first post waits one interval too: a step that ends sooner gets one message, its final one.
+      firstWriteWaits: true,
+      finalAttempts: 1,
+      onError: (err, { buildId, stage, step }) => deps.log.warn({ err, buildId, stage, step }, 'Slack live-log edit failed'),
+    });
+  }
 
   touch(buildId: string, stage: string, step: string, thread: ThreadRef): void {
-    const key = `${buildId}\n${stage}\n${step}`;
-    let entry = this.entries.get(key);
-    if (!entry) {
-      // The first post waits one interval too: a step that ends sooner gets one message, its final one.
-      entry = { thread, dirty: false, lastAt: Date.now() };
-      this.entries.set(key, entry);
-    }
-    entry.dirty = true;
-    this.schedule(key, entry, buildId, stage, step);
+    this.edits.touch(`${buildId}\n${stage}\n${step}`, { buildId, stage, step, thread });
   }
 
-  async finish(buildId: string, stage: string, step: string, thread: ThreadRef): Promise<void> {
-    const key = `${buildId}\n${stage}\n${step}`;
-    const entry = this.entries.get(key) ?? { thread, dirty: true, lastAt: 0 };
-    this.entries.delete(key);
-    clearTimeout(entry.timer);
-    await entry.running;
-    const hasMessage = await this.deps.store.get(buildId, field(stage, step));
-    if (!hasMessage && !entry.dirty) return;
-    await this.edit(entry, buildId, stage, step, true);
+  finish(buildId: string, stage: string, step: string, thread: ThreadRef): Promise<void> {
+    return this.edits.finish(`${buildId}\n${stage}\n${step}`, { buildId, stage, step, thread });
   }
 
-  async stop(): Promise<void> {
-    for (const entry of this.entries.values()) clearTimeout(entry.timer);
-    await Promise.all([...this.entries.values()].map((e) => e.running));
-    this.entries.clear();
+  stop(): Promise<void> {
+    return this.edits.stop();
   }
 
-  private schedule(key: string, entry: Entry, buildId: string, stage: string, step: string): void {
-    if (entry.timer || entry.running) return;
-    const delay = Math.max(0, entry.lastAt + this.deps.intervalMs - Date.now());
-    entry.timer = setTimeout(() => {
-      entry.timer = undefined;
-      entry.running = this.edit(entry, buildId, stage, step, false).finally(() => {
-        entry.running = undefined;
-        if (entry.dirty && this.entries.get(key) === entry) this.schedule(key, entry, buildId, stage, step);
-      });
-    }, delay);
-  }
-
-  private async edit(entry: Entry, buildId: string, stage: string, step: string, done: boolean): Promise<void> {
-    entry.dirty = false;
-    try {
-      await this.deps.limiter.take();
-      entry.lastAt = Date.now();
-      const lines = await this.deps.logs.tail(buildId, stage, step, tailLines);
-      const msg = renderLogExcerpt(stage, step, lines.map((l) => l.text), done);
-      const ts = await this.deps.store.get(buildId, field(stage, step));
-      if (!ts && lines.length === 0) return; // a silent step gets no log message
-      if (ts) {
-        await this.deps.api.chat.update({ channel: entry.thread.channel, ts, ...msg });
-      } else {
-        const posted = await this.deps.api.chat.postMessage({ channel: entry.thread.channel, thread_ts: entry.thread.ts, ...msg });
-        if (posted.ts) await this.deps.store.set(buildId, field(stage, step), posted.ts);
-      }
-    } catch (err) {
-      entry.dirty = true;
-      this.deps.log.warn({ err, buildId, stage, step }, 'Slack live-log edit failed');
+  private async write({ buildId, stage, step, thread }: StepLog, done: boolean): Promise<void> {
+    const lines = await this.deps.logs.tail(buildId, stage, step, tailLines);
+    const msg = renderLogExcerpt(stage, step, lines.map((l) => l.text), done);
+    const ts = await this.deps.store.get(buildId, field(stage, step));
+    if (!ts && lines.length === 0) return; // a silent step gets no log message
+    if (ts) {
+      await this.deps.api.chat.update({ channel: thread.channel, ts, ...msg });
+    } else {
+      const posted = await this.deps.api.chat.postMessage({ channel: thread.channel, thread_ts: thread.ts, ...msg });
+      if (posted.ts) await this.deps.store.set(buildId, field(stage, step), posted.ts);
     }
   }
 }

@@ -4,13 +4,14 @@ import type { RateLimiter } from '../slack/rate-limiter.js';
 import { editRefused, type ZulipApi } from './zulip-api.js';
 import type { TopicRef, TopicStore } from './topic-store.js';
 import { renderLogExcerpt } from './render-topic.js';
+import { BatchedEdits } from '../batched-edits.js';
 
-interface Entry {
+/** One step's live log: where it is posted. */
+interface StepLog {
+  buildId: string;
+  stage: string;
+  step: string;
   topic: TopicRef;
-  timer?: NodeJS.Timeout;
-  running?: Promise<void>;
-  dirty: boolean;
-  lastAt: number;
 }
 
 export interface ZulipLiveLogDeps {
@@ -27,82 +28,50 @@ const tailLines = 200;
 /**
  * One live-log message per step in the build's topic, edited in place (`PATCH
  * /messages/{id}`) as lines arrive: at most one edit per `intervalMs` per message and through
- * the process-wide limiter. Every edit re-reads the log store's tail instead of sending deltas,
+ * the process-wide limiter (`BatchedEdits`). Every edit re-reads the log store's tail instead of sending deltas,
  * so an edit lost to a 429 (after its Retry-After waits) or an error loses no line: the next
  * edit shows them. `finish` makes the final edit and waits for it.
  */
 export class ZulipLiveLog {
-  private readonly entries = new Map<string, Entry>();
-  constructor(private readonly deps: ZulipLiveLogDeps) {}
+  private readonly edits: BatchedEdits<StepLog>;
+  constructor(private readonly deps: ZulipLiveLogDeps) {
+    this.edits = new BatchedEdits<StepLog>({
+      writer: { write: (item, final) => this.write(item, final), posted: async (item) => Boolean(await deps.store.get(item.buildId, field(item.stage, item.step))) },
+      limiter: deps.limiter,
+      intervalMs: deps.intervalMs,
+      firstWriteWaits: false,
+      // The final edit must land: try again (each attempt already waits out 429s) a few times.
+      finalAttempts: 3,
+      onError: (err, { buildId, stage, step }) => deps.log.warn({ err, buildId, stage, step }, 'Zulip live-log edit failed'),
+    });
+  }
 
   touch(buildId: string, stage: string, step: string, topic: TopicRef): void {
-    const key = `${buildId}\n${stage}\n${step}`;
-    let entry = this.entries.get(key);
-    if (!entry) {
-      entry = { topic, dirty: false, lastAt: 0 };
-      this.entries.set(key, entry);
-    }
-    entry.dirty = true;
-    this.schedule(key, entry, buildId, stage, step);
+    this.edits.touch(`${buildId}\n${stage}\n${step}`, { buildId, stage, step, topic });
   }
 
-  async finish(buildId: string, stage: string, step: string, topic: TopicRef): Promise<void> {
-    const key = `${buildId}\n${stage}\n${step}`;
-    const entry = this.entries.get(key) ?? { topic, dirty: true, lastAt: 0 };
-    this.entries.delete(key);
-    clearTimeout(entry.timer);
-    await entry.running;
-    const hasMessage = await this.deps.store.get(buildId, field(stage, step));
-    if (!hasMessage && !entry.dirty) return;
-    // The final edit must land: try again (each attempt already waits out 429s) a few times.
-    for (let attempt = 0; attempt < 3; attempt++) {
-      if (await this.edit(entry, buildId, stage, step, true)) return;
-    }
+  finish(buildId: string, stage: string, step: string, topic: TopicRef): Promise<void> {
+    return this.edits.finish(`${buildId}\n${stage}\n${step}`, { buildId, stage, step, topic });
   }
 
-  async stop(): Promise<void> {
-    for (const entry of this.entries.values()) clearTimeout(entry.timer);
-    await Promise.all([...this.entries.values()].map((e) => e.running));
-    this.entries.clear();
+  stop(): Promise<void> {
+    return this.edits.stop();
   }
 
-  private schedule(key: string, entry: Entry, buildId: string, stage: string, step: string): void {
-    if (entry.timer || entry.running) return;
-    const delay = Math.max(0, entry.lastAt + this.deps.intervalMs - Date.now());
-    entry.timer = setTimeout(() => {
-      entry.timer = undefined;
-      entry.running = this.edit(entry, buildId, stage, step, false).then(() => undefined).finally(() => {
-        entry.running = undefined;
-        if (entry.dirty && this.entries.get(key) === entry) this.schedule(key, entry, buildId, stage, step);
-      });
-    }, delay);
-  }
-
-  /** One edit (or the first post); false when it failed and the entry stays dirty. */
-  private async edit(entry: Entry, buildId: string, stage: string, step: string, done: boolean): Promise<boolean> {
-    entry.dirty = false;
-    try {
-      await this.deps.limiter.take();
-      entry.lastAt = Date.now();
-      const lines = await this.deps.logs.tail(buildId, stage, step, tailLines);
-      const content = renderLogExcerpt(stage, step, lines.map((l) => l.text), done);
-      const id = await this.deps.store.get(buildId, field(stage, step));
-      if (!id && lines.length === 0) return true; // a silent step gets no log message
-      const refused = id ? await this.deps.api.edit(id, content).then(() => false, (err: unknown) => {
-        if (editRefused(err)) return true;
-        throw err;
-      }) : true;
-      if (refused) {
-        // No message yet, or Zulip no longer lets us edit it (edit time limit): post a new one.
-        const posted = await this.deps.api.send({ stream: entry.topic.stream, topic: entry.topic.topic }, content);
-        await this.deps.store.set(buildId, field(stage, step), posted);
-      }
-      entry.lastAt = Date.now();
-      return true;
-    } catch (err) {
-      entry.dirty = true;
-      this.deps.log.warn({ err, buildId, stage, step }, 'Zulip live-log edit failed');
-      return false;
+  /** One edit (or the first post). */
+  private async write({ buildId, stage, step, topic }: StepLog, done: boolean): Promise<void> {
+    const lines = await this.deps.logs.tail(buildId, stage, step, tailLines);
+    const content = renderLogExcerpt(stage, step, lines.map((l) => l.text), done);
+    const id = await this.deps.store.get(buildId, field(stage, step));
+    if (!id && lines.length === 0) return; // a silent step gets no log message
+    const refused = id ? await this.deps.api.edit(id, content).then(() => false, (err: unknown) => {
+      if (editRefused(err)) return true;
+      throw err;
+    }) : true;
+    if (refused) {
+      // No message yet, or Zulip no longer lets us edit it (edit time limit): post a new one.
+      const posted = await this.deps.api.send({ stream: topic.stream, topic: topic.topic }, content);
+      await this.deps.store.set(buildId, field(stage, step), posted);
     }
   }
 }
