@@ -67,6 +67,7 @@ const rows: Row[] = [
     options: { firstWriteWaits: true, intervalMs: 10_000 },
     async run(e) {
       e.touch('a', 'a');
+      await sleep(50);
       e.touch('a', 'a');
       await e.finish('a', 'a');
     },
