@@ -4,15 +4,7 @@ import type { RateLimiter } from '../slack/rate-limiter.js';
 import { editRefused, type ZulipApi } from './zulip-api.js';
 import type { TopicRef, TopicStore } from './topic-store.js';
 import { renderLogExcerpt } from './render-topic.js';
-import { BatchedEdits } from '../batched-edits.js';
-
-/** One step's live log: where it is posted. */
-interface StepLog {
-  buildId: string;
-  stage: string;
-  step: string;
-  topic: TopicRef;
-}
+import { StepLiveLog, stepLogField, type StepLog } from '../step-live-log.js';
 
 export interface ZulipLiveLogDeps {
   api: ZulipApi;
@@ -23,47 +15,20 @@ export interface ZulipLiveLogDeps {
   log: Logger;
 }
 
-const tailLines = 200;
-
 /**
  * One live-log message per step in the build's topic, edited in place (`PATCH
- * /messages/{id}`) as lines arrive: at most one edit per `intervalMs` per message and through
- * the process-wide limiter (`BatchedEdits`). Every edit re-reads the log store's tail instead of sending deltas,
- * so an edit lost to a 429 (after its Retry-After waits) or an error loses no line: the next
- * edit shows them. `finish` makes the final edit and waits for it.
+ * /messages/{id}`) as lines arrive; batching, the limiter and the final edit are
+ * `StepLiveLog`'s. An edit lost to a 429 (after its Retry-After waits) or an error loses no
+ * line, and the next edit is spaced from the end of the last one. The final edit must land:
+ * it is tried three times.
  */
-export class ZulipLiveLog {
-  private readonly edits: BatchedEdits<StepLog>;
+export class ZulipLiveLog extends StepLiveLog<TopicRef, number> {
   constructor(private readonly deps: ZulipLiveLogDeps) {
-    this.edits = new BatchedEdits<StepLog>({
-      writer: { write: (item, final) => this.write(item, final), posted: async (item) => Boolean(await deps.store.get(item.buildId, field(item.stage, item.step))) },
-      limiter: deps.limiter,
-      intervalMs: deps.intervalMs,
-      firstWriteWaits: false,
-      // The final edit must land: try again (each attempt already waits out 429s) a few times.
-      finalAttempts: 3,
-      onError: (err, { buildId, stage, step }) => deps.log.warn({ err, buildId, stage, step }, 'Zulip live-log edit failed'),
-    });
+    super(deps, { platform: 'Zulip', firstWriteWaits: false, finalAttempts: 3 });
   }
 
-  touch(buildId: string, stage: string, step: string, topic: TopicRef): void {
-    this.edits.touch(`${buildId}\n${stage}\n${step}`, { buildId, stage, step, topic });
-  }
-
-  finish(buildId: string, stage: string, step: string, topic: TopicRef): Promise<void> {
-    return this.edits.finish(`${buildId}\n${stage}\n${step}`, { buildId, stage, step, topic });
-  }
-
-  stop(): Promise<void> {
-    return this.edits.stop();
-  }
-
-  /** One edit (or the first post). */
-  private async write({ buildId, stage, step, topic }: StepLog, done: boolean): Promise<void> {
-    const lines = await this.deps.logs.tail(buildId, stage, step, tailLines);
-    const content = renderLogExcerpt(stage, step, lines.map((l) => l.text), done);
-    const id = await this.deps.store.get(buildId, field(stage, step));
-    if (!id && lines.length === 0) return; // a silent step gets no log message
+  protected async show({ buildId, stage, step, where: topic }: StepLog<TopicRef>, lines: string[], id: number | null, done: boolean): Promise<void> {
+    const content = renderLogExcerpt(stage, step, lines, done);
     const refused = id ? await this.deps.api.edit(id, content).then(() => false, (err: unknown) => {
       if (editRefused(err)) return true;
       throw err;
@@ -71,11 +36,7 @@ export class ZulipLiveLog {
     if (refused) {
       // No message yet, or Zulip no longer lets us edit it (edit time limit): post a new one.
       const posted = await this.deps.api.send({ stream: topic.stream, topic: topic.topic }, content);
-      await this.deps.store.set(buildId, field(stage, step), posted);
+      await this.deps.store.set(buildId, stepLogField(stage, step), posted);
     }
   }
-}
-
-function field(stage: string, step: string): string {
-  return `log:${stage}/${step}`;
 }
