@@ -25,6 +25,8 @@ if [[ "${BOSUN_WITH_DOCKER:-0}" == 1 ]]; then
   command -v twine >/dev/null || need+=(twine)
   /usr/bin/python3 -c 'import setuptools, wheel' 2>/dev/null || need+=(python3-setuptools python3-wheel)
   /usr/bin/python3 -m pip --version >/dev/null 2>&1 || need+=(python3-pip)
+  # The browser tests (sign-in, the web console) drive the distribution's Chromium with playwright-core.
+  [[ -x /usr/bin/chromium ]] || need+=(chromium)
 fi
 
 if ((${#need[@]})); then
