@@ -77,6 +77,19 @@ export type PlanServiceReady = ({ kind: 'run'; commands: string[] } | { kind: 't
   retries: number;
 };
 
+/**
+ * The stage's cache (`cache:`): restored into the workspace before its first step, saved after
+ * it succeeds when the rendered key missed. See src/cache/ and docs/caches.md.
+ */
+export interface PlanCache {
+  /** Key template as written: literal text and `{{ hashFiles('glob', …) }}`, rendered at run time. */
+  key: string;
+  /** Paths relative to the workspace (validated by the schema). */
+  paths: string[];
+  /** Key prefixes tried in order on a miss. */
+  restoreKeys: string[];
+}
+
 export interface PlanStage {
   name: string;
   /** Stages that must succeed first. */
@@ -88,6 +101,8 @@ export interface PlanStage {
   labels: string[];
   /** Present only when the spec declares services. */
   services?: PlanService[];
+  /** Present only when the spec declares a cache. */
+  cache?: PlanCache;
 }
 
 export interface ExecutionPlan {

@@ -98,6 +98,7 @@ function compileStage(spec: BuildSpec, name: string, stage: Stage, defaults: Pla
   if (stage.checkpoint) out.checkpoint = compileCheckpoint(stage.checkpoint);
   const services = Object.entries(stage.services ?? {});
   if (services.length > 0) out.services = services.map(([serviceName, s]) => compileService(serviceName, s));
+  if (stage.cache) out.cache = { key: stage.cache.key, paths: stage.cache.paths.map((p) => p.replace(/\/$/, '')), restoreKeys: [...(stage.cache['restore-keys'] ?? [])] };
   return out;
 }
 
