@@ -3,7 +3,7 @@ import type Docker from 'dockerode';
 import { labelKeys } from '../executor/executor.js';
 import { engineError, ignoreNotFound, statusCode } from '../executor/container/docker-errors.js';
 import { stepUser, workspaceMount } from '../executor/container/isolation.js';
-import { buildLabels } from '../executor/container/resource-names.js';
+import { buildLabels, workspaceVolumeName } from '../executor/container/resource-names.js';
 import { resolveImage } from '../executor/container/resolve-image.js';
 import { WorkspaceVolumes } from '../executor/container/workspace-volume.js';
 import type { WorkspaceFiles, WorkspaceTarget } from './workspace-files.js';
@@ -47,6 +47,9 @@ export class VolumeWorkspaceFiles implements WorkspaceFiles {
   }
 
   async read(target: WorkspaceTarget, path: string, consume: (tar: NodeJS.ReadableStream) => Promise<void>): Promise<boolean> {
+    // Saving reads what the steps left: a volume that does not exist holds nothing (it is never made here).
+    const volume = this.#docker.getVolume(workspaceVolumeName(this.#instanceId, target.buildId));
+    if (!(await volume.inspect().then(() => true, (err: unknown) => (statusCode(err) === 404 ? false : Promise.reject(engineError('could not inspect the workspace volume', err)))))) return false;
     return this.#withHelper(target, 'save', async (helper) => {
       let stream: NodeJS.ReadableStream;
       try {
