@@ -91,6 +91,10 @@ for (const e of executors) {
       assert.doesNotMatch(installLog, /POISON/);
       assert.match(await log(trusted, 'cache:save'), /saved .* to trusted\/branch-master-/);
 
+      // A trusted build of the same pull request number reads its own trusted namespace, never the fork's.
+      const trustedPr = await build('master', { event: 'pull_request', pullRequest: 7, baseRef: 'master' });
+      assert.match(await log(trustedPr, 'install'), /: hit \(trusted\/branch-master-[0-9a-f]+\)(?:.*\n)+using cached: requests==2\.31 clean $/m);
+
       // The fork's next build restores its own (poisoned) cache: it exists, trusted builds just never read it.
       const forkAgain = await build('evil', { event: 'pull_request', pullRequest: 7, untrusted: true, baseRef: 'master' });
       assert.match(await log(forkAgain, 'install'), /hit \(untrusted\/pr-7\).*\n(?:.*\n)*using cached: requests==2\.31 POISON/);
