@@ -101,6 +101,37 @@ export function copyEntries(source: NodeJS.ReadableStream, pack: Pack, opts: Cop
   });
 }
 
+/**
+ * Reads the whole tar stream `source` and checks every entry (`entryProblem`, the budget) without
+ * writing anything: a restore checks the archive first, so a bad entry late in it never leaves a
+ * partial restore behind.
+ */
+export function checkEntries(source: NodeJS.ReadableStream, paths: readonly string[], limit: number): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const reader = extract();
+    let left = limit;
+    let failed = false;
+    const fail = (err: unknown): void => {
+      if (failed) return;
+      failed = true;
+      reader.destroy();
+      reject(err);
+    };
+    reader.on('entry', (header, stream, next) => {
+      stream.resume();
+      const problem = entryProblem(header, paths);
+      left -= header.type === 'file' || !header.type ? (header.size ?? 0) : 0;
+      if (problem) return fail(new CacheArchiveError(`cache refused: ${problem}`));
+      if (left < 0) return fail(new CacheArchiveError(`cache refused: more than ${formatBytes(limit)} (the repository's cache size limit)`));
+      stream.on('end', () => next());
+    });
+    reader.on('finish', () => failed || resolve());
+    reader.on('error', (err) => fail(err));
+    source.on('error', (err: unknown) => fail(err));
+    source.pipe(reader);
+  });
+}
+
 function mapHeader(header: Headers, opts: CopyOptions): Headers {
   const name = opts.prefix ? posix.join(opts.prefix, header.name) : header.name;
   const linkname = header.type === 'link' && header.linkname && opts.prefix ? posix.join(opts.prefix, header.linkname) : header.linkname;

@@ -7,7 +7,7 @@ import { CodedError } from '../errors.js';
 import { CacheStore, type CacheHit } from '../cache/cache-store.js';
 import { cacheScope, type CacheScope } from '../cache/cache-scope.js';
 import { gitCommitFiles, renderCacheKey } from '../cache/cache-key.js';
-import { addParentDirectories, CacheArchiveError, copyEntries, formatBytes } from '../cache/cache-archive.js';
+import { addParentDirectories, CacheArchiveError, checkEntries, copyEntries, formatBytes } from '../cache/cache-archive.js';
 import type { WorkspaceFiles, WorkspaceTarget } from '../cache/workspace-files.js';
 
 /**
@@ -140,8 +140,9 @@ export async function saveStageCache(deps: StageCacheDeps, build: Build, stage: 
 
 class NothingToSave extends Error {}
 
-/** Streams the archive through the entry checks into the workspace. */
+/** Checks the whole archive, then streams it (checked again) into the workspace. */
 async function putArchive(files: WorkspaceFiles, store: CacheStore, hit: CacheHit, paths: readonly string[], target: WorkspaceTarget, limit: number): Promise<void> {
+  await checkEntries(await store.open(hit), paths, limit);
   const source = await store.open(hit);
   const checked = tarPack();
   const copy = copyEntries(source, checked, { paths, prefix: '', owner: files.owner, budget: { left: limit, limit } }).then(() => checked.finalize());

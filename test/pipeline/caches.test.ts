@@ -12,6 +12,11 @@ import { createBuild } from '../../src/pipeline/create-build.js';
 import { silentLogger } from '../../src/logger.js';
 import type { Build, Trigger } from '../../src/domain/build.js';
 import { FakeExecutor } from '../fakes/fake-executor.js';
+import { join } from 'node:path';
+import { pack as tarPack } from 'tar-stream';
+import { CacheStore } from '../../src/cache/cache-store.js';
+import { branchScope } from '../../src/cache/cache-scope.js';
+import { gitCommitFiles, renderCacheKey } from '../../src/cache/cache-key.js';
 import { baseImage, engineForTests, sweepInstance, testInstanceId } from '../executor/docker-harness.js';
 
 // Issue 15 part 2 end to end: `cache:` restores before the first step and saves after the stage
@@ -139,6 +144,49 @@ for (const e of executors) {
     });
   });
 }
+
+describe('stage caches: bad archives and the size cap', { timeout: 300_000 }, () => {
+  let h: Harness;
+  let repo: Awaited<ReturnType<typeof makeRepo>>;
+  const repoName = 'cache-bad';
+  before(async () => {
+    h = await startHarness({ caches: { maxRepoMb: 1 } });
+    repo = await makeRepo(h.dataDir, repoName, { 'bosun.yml': spec('any', 'clean'), 'requirements.txt': 'requests==2.31\n' });
+    h.server.core.config.repos[repoName] = { url: repo.url, defaultBranch: 'master', secrets: [] };
+  });
+  after(async () => {
+    await h?.stop();
+  });
+  const log = async (b: Build, step: string): Promise<string> => String((await h.api('GET', `/api/builds/${b.id}/logs/test/${step}`)).json);
+  const build = async (): Promise<Build> => {
+    const res = await h.api('POST', '/api/builds', { repo: repoName, ref: 'master' });
+    const done = await h.waitDone(res.json.build.id, 120_000);
+    assert.equal(done.status, 'success', JSON.stringify(done.stages, null, 1));
+    return done;
+  };
+
+  it('a cache in the store holding a symlink out of the workspace is refused whole: nothing restored, the steps run without it', async () => {
+    // What a tampered store could hold: a good file first, then a link to the host's /etc/passwd.
+    const { key } = await renderCacheKey("deps-{{ hashFiles('requirements.txt') }}", gitCommitFiles(repo.dir, 'HEAD'));
+    const store = new CacheStore(join(h.dataDir, 'caches'), 2 ** 20);
+    const archive = tarPack();
+    archive.entry({ name: '.cache/deps/pkg.txt', mode: 0o644 }, 'requests==2.31\nstale\n');
+    archive.entry({ name: '.cache/deps/passwd', type: 'symlink', linkname: '/etc/passwd' });
+    archive.finalize();
+    await store.save(repoName, `trusted/${branchScope('master')}`, key, archive);
+
+    const b = await build();
+    const installLog = await log(b, 'install');
+    assert.match(installLog, /restoring deps-[0-9a-f]+ failed \(cache refused: \.cache\/deps\/passwd is a symlink to \/etc\/passwd, outside the workspace\); the steps run without it/);
+    assert.match(installLog, /^downloading$/m, 'not even the good entry before it was restored');
+  });
+
+  it('a cache over the repository\'s size cap is not saved, and the build still succeeds', async () => {
+    await repo.commit({ 'requirements.txt': 'big==1\n', 'bosun.yml': spec('any', 'clean', ['      - name: grow', '        run: head -c 1500000 /dev/zero > .cache/deps/big']) }, 'grow');
+    const b = await build();
+    assert.match(await log(b, 'cache:save'), /not saved: more than 1\.0 MiB \(the repository's cache size limit\)/);
+  });
+});
 
 describe('stage caches on a multi-node swarm', () => {
   it('are refused before the first step runs, saying why and what to do', async () => {
