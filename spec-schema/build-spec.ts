@@ -172,8 +172,9 @@ export const Checkpoint = z.strictObject({
 const CACHE_KEY_TEMPLATE_PATTERN = /^(?:[A-Za-z0-9._+-]|\{\{\s*hashFiles\(\s*'[^'\\]{1,255}'(?:\s*,\s*'[^'\\]{1,255}'){0,19}\s*\)\s*\}\})+$/;
 const CACHE_KEY_MESSAGE = "expected a key of letters, digits, `.`, `_`, `+`, `-` and `{{ hashFiles('path/or/glob', …) }}` (no `/`, no `..`, no other expressions)";
 const CACHE_PREFIX_PATTERN = /^[A-Za-z0-9._+-]{1,200}$/;
-// A cache path: relative to the workspace, never `~`, `/…`, `..`, `.git` or the workspace itself.
-const CACHE_PATH_PATTERN = /^(?![~/])(?!\.git(?:\/|$))(?!.*(?:^|\/)\.\.?(?:\/|$))[A-Za-z0-9._@+-]+(?:\/[A-Za-z0-9._@+-]+)*\/?$/;
+// A cache path: relative to the workspace (or `~/…`: the stage's HOME, kept in the workspace),
+// never `/…`, `..`, `.git` or the workspace itself.
+const CACHE_PATH_PATTERN = /^(?:~\/)?(?![~/])(?!\.git(?:\/|$))(?!.*(?:^|\/)\.\.?(?:\/|$))[A-Za-z0-9._@+-]+(?:\/[A-Za-z0-9._@+-]+)*\/?$/;
 
 /** The longest a cache key may be once rendered (a file name in the store, with room to spare). */
 export const MAX_CACHE_KEY_LENGTH = 200;
@@ -196,19 +197,18 @@ export const CachePath = z
 
 /** Why `path` cannot be a cache path, in a sentence; undefined when it can. */
 export function cachePathProblem(path: string): string | undefined {
-  if (path.startsWith('~')) {
-    return `cache path ${path}: paths are relative to the workspace; \`~\` is not supported (each step gets a fresh, empty HOME that no cache survives in): point the tool's cache into the workspace, e.g. env PIP_CACHE_DIR: .cache/pip and cache .cache/pip`;
-  }
+  if (path.startsWith('~') && !path.startsWith('~/')) return `cache path ${path}: \`~\` only as \`~/path\` (the steps' HOME), never another user's home`;
+  if (path === '~/' || path.startsWith('~//')) return `cache path ${path}: expected a path under HOME, like ~/.cache/pip`;
   if (path.startsWith('/')) return `cache path ${path}: expected a path relative to the workspace, not an absolute one`;
   if (path.split('/').some((part) => part === '..')) return `cache path ${path}: \`..\` would leave the workspace`;
-  if (!CACHE_PATH_PATTERN.test(path)) return `cache path ${path}: expected a relative path inside the workspace of letters, digits and \`._@+-\` (not \`.\`, not under \`.git\`)`;
+  if (!CACHE_PATH_PATTERN.test(path)) return `cache path ${path}: expected a relative path inside the workspace (or \`~/path\`) of letters, digits and \`._@+-\` (not \`.\`, not under \`.git\`)`;
   return undefined;
 }
 
 export const Cache = z.strictObject({
   key: CacheKeyTemplate.describe("The cache's name, e.g. `pip-{{ hashFiles('requirements.txt') }}`: restored when a cache of exactly this key exists, saved after the stage succeeds when none did. `hashFiles` takes paths or globs (`*`, `**`, `?`) of files in the build's commit."),
   paths: z.array(CachePath).min(1, { error: 'expected at least one path' }).max(20, { error: 'expected at most 20 paths' })
-    .describe('Directories or files, relative to the workspace (not `~`, not absolute, not `..`, not under `.git`), saved in and restored from the cache.'),
+    .describe('Directories or files saved in and restored from the cache: relative to the workspace, or `~/…` (then the stage\'s steps get a HOME kept in the workspace); not absolute, not `..`, not under `.git`.'),
   'restore-keys': z
     .array(z.string().regex(CACHE_PREFIX_PATTERN, { error: 'expected a key prefix of letters, digits, `.`, `_`, `+` and `-` (no `/`, at most 200 characters)' }).refine((k) => !k.includes('..'), { error: 'a restore key cannot contain `..`' }))
     .max(10, { error: 'expected at most 10 restore keys' })

@@ -13,7 +13,7 @@ import { resumeStep } from './resume-step.js';
 import { reachCheckpoint } from './reach-checkpoint.js';
 import { acquireStageResources, waitingOnResources, type HeldResources } from '../leases/stage-leases.js';
 import { leaseForCheckpoint, releaseCheckpointLease } from '../leases/checkpoint-leases.js';
-import { cacheSaveStep, restoreStageCache, saveStageCache, type StageCacheState } from './stage-cache.js';
+import { cacheHomePath, cacheSaveStep, restoreStageCache, saveStageCache, type StageCacheState } from './stage-cache.js';
 import { stepLogWriter } from './run-step.js';
 
 /**
@@ -96,6 +96,7 @@ export async function runStage(deps: WorkerDeps, buildId: string, stageName: str
       await failStepWith(deps, buildId, stageName, stage.steps[0].name, cache.notes, cache.refused, 'cache_refused');
       outcome = 'failed';
     }
+    const stageEnv = cache?.home ? { ...held.env, HOME: cacheHomePath(deps.executor.name, workspace) } : held.env;
     for (const planned of outcome === 'success' ? stage.steps : []) {
       // One read per step says both what the step is at and whether the build was cancelled.
       const latest = await deps.store.require(buildId);
@@ -110,7 +111,7 @@ export async function runStage(deps: WorkerDeps, buildId: string, stageName: str
         break;
       }
       const input: RunStepInput = {
-        build: latest, stage: stageName, step: planned.name, workspace, stageEnv: held.env, notes: cacheNotes,
+        build: latest, stage: stageName, step: planned.name, workspace, stageEnv, notes: cacheNotes,
         onStarted: (stop) => {
           stopCurrent = stop;
           if (cancelled) stop();

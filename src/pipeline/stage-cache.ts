@@ -9,6 +9,8 @@ import { cacheScope, type CacheScope } from '../cache/cache-scope.js';
 import { gitCommitFiles, renderCacheKey } from '../cache/cache-key.js';
 import { addParentDirectories, CacheArchiveError, checkEntries, copyEntries, formatBytes } from '../cache/cache-archive.js';
 import type { WorkspaceFiles, WorkspaceTarget } from '../cache/workspace-files.js';
+import { cacheHomeDir, usesHome, workspacePaths } from '../cache/cache-home.js';
+import { workspaceMount } from '../executor/container/isolation.js';
 
 /**
  * A stage's cache (`cache:`), around its steps: `restoreStageCache` before the first step,
@@ -44,6 +46,8 @@ export interface StageCacheState {
   notes: string[];
   /** Set when the stage must fail before its first step (the notes say why). */
   refused?: string;
+  /** The cache has `~/…` paths: the stage's steps get HOME = `cacheHomeDir` in the workspace. */
+  home?: boolean;
 }
 
 export function cacheStore(config: Pick<ServerConfig, 'dataDir' | 'caches'>): CacheStore {
@@ -74,14 +78,19 @@ export async function restoreStageCache(deps: StageCacheDeps, build: Build, stag
   const store = cacheStore(deps.config);
   const hit = await store.find(build.repo, scope.read, key, cache.restoreKeys);
   const exact = hit?.kind === 'exact';
-  if (!restore) return { key, scope, exact, notes };
+  const home = usesHome(cache.paths);
+  const target: WorkspaceTarget = { buildId: build.id, workspace, image: firstImage(stage) };
+  if (home) notes.push(`bosun: cache: HOME is ${cacheHomeDir} in the workspace for this stage's steps (the cache keeps ~/ paths)`);
+  if (!restore) return { key, scope, exact, notes, home };
+  // The HOME kept in the workspace exists before the first step, whatever the restore brings.
+  if (home) await putHome(deps.files, target);
   if (!hit) {
     notes.push(`bosun: cache ${key}: miss${cache.restoreKeys.length ? ` (no restore key matched: ${cache.restoreKeys.join(', ')})` : ''}; it is saved if the stage succeeds`);
-    return { key, scope, exact, notes };
+    return { key, scope, exact, notes, home };
   }
   const started = Date.now();
   try {
-    await putArchive(deps.files, store, hit, cache.paths, { buildId: build.id, workspace, image: firstImage(stage) }, deps.config.caches.maxRepoMb * 2 ** 20);
+    await putArchive(deps.files, store, hit, workspacePaths(cache.paths), target, deps.config.caches.maxRepoMb * 2 ** 20);
     const took = `${((Date.now() - started) / 1000).toFixed(2)} s`;
     notes.push(hit.kind === 'exact'
       ? `bosun: cache ${key}: hit (${hit.namespace}), restored ${formatBytes(hit.bytes)} in ${took}`
@@ -89,9 +98,9 @@ export async function restoreStageCache(deps: StageCacheDeps, build: Build, stag
   } catch (err) {
     if (err instanceof CodedError && err.retryable) deps.log.warn({ err, key }, 'Restoring a cache failed');
     notes.push(`bosun: cache ${key}: restoring ${hit.key} failed (${err instanceof Error ? err.message : String(err)}); the steps run without it`);
-    return { key, scope, exact: false, notes };
+    return { key, scope, exact: false, notes, home };
   }
-  return { key, scope, exact, notes };
+  return { key, scope, exact, notes, home };
 }
 
 /** Saves the stage's paths under the key when it missed; returns the lines for `cache:save`'s log. */
@@ -103,6 +112,7 @@ export async function saveStageCache(deps: StageCacheDeps, build: Build, stage: 
   // Another build may have saved it meanwhile (into a namespace this build reads).
   if ((await store.find(build.repo, state.scope.read, state.key, []))?.kind === 'exact') return [`bosun: cache ${state.key}: not saved (another build saved it first)`];
   const files = deps.files;
+  const paths = workspacePaths(cache.paths);
   const target: WorkspaceTarget = { buildId: build.id, workspace, image: firstImage(stage) };
   const limit = deps.config.caches.maxRepoMb * 2 ** 20;
   const budget = { left: limit, limit };
@@ -110,10 +120,10 @@ export async function saveStageCache(deps: StageCacheDeps, build: Build, stage: 
   const lines: string[] = [];
   let found = 0;
   const produce = (async () => {
-    await addParentDirectories(archive, cache.paths, files.owner);
-    for (const path of cache.paths) {
+    await addParentDirectories(archive, paths, files.owner);
+    for (const path of paths) {
       const prefix = posix.dirname(path) === '.' ? '' : posix.dirname(path);
-      const there = await files.read(target, path, (tar) => copyEntries(tar, archive, { paths: cache.paths, prefix, owner: files.owner, budget }));
+      const there = await files.read(target, path, (tar) => copyEntries(tar, archive, { paths, prefix, owner: files.owner, budget }));
       if (there) found += 1;
       else lines.push(`bosun: cache ${state.key}: ${path} does not exist in the workspace`);
     }
@@ -148,6 +158,18 @@ async function putArchive(files: WorkspaceFiles, store: CacheStore, hit: CacheHi
   const copy = copyEntries(source, checked, { paths, prefix: '', owner: files.owner, budget: { left: limit, limit } }).then(() => checked.finalize());
   copy.catch((err: unknown) => checked.destroy(err as Error));
   await Promise.all([copy, files.put(target, checked)]);
+}
+
+/** HOME for the steps of a stage caching `~/…` paths: the workspace's `cacheHomeDir` as the executor's steps see it. */
+export function cacheHomePath(executor: string, workspace: string): string {
+  return executor === 'local' ? join(workspace, cacheHomeDir) : `${workspaceMount}/${cacheHomeDir}`;
+}
+
+/** Makes the HOME kept in the workspace (and `.git` above it), owned by the step user. */
+async function putHome(files: WorkspaceFiles, target: WorkspaceTarget): Promise<void> {
+  const dirs = tarPack();
+  const made = addParentDirectories(dirs, [`${cacheHomeDir}/.`], files.owner).then(() => dirs.finalize());
+  await Promise.all([made, files.put(target, dirs)]);
 }
 
 /** The image the workspace helper is made from: the stage's first step's. */

@@ -24,6 +24,7 @@ describe('the cache: key in bosun.yml', () => {
   const accepted: [string, string][] = [
     ['a literal key and a workspace path', '{ key: deps-v1, paths: [.cache/pip] }'],
     ['hashFiles of one file, restore keys', `{ key: "pip-{{ hashFiles('requirements.txt') }}", paths: [.cache/pip, vendor/], restore-keys: [pip-] }`],
+    ['a path under HOME', '{ key: k, paths: ["~/.cache/pip", .cache/other] }'],
     ['hashFiles of several globs', `{ key: "npm-{{ hashFiles('**/package-lock.json', 'tools/*.lock') }}-x", paths: [node_modules] }`],
   ];
   for (const [name, cache] of accepted) it(`accepts ${name}`, () => assert.deepEqual(errors(cache), []));
@@ -33,7 +34,9 @@ describe('the cache: key in bosun.yml', () => {
     ['a key with ..', '{ key: a..b, paths: [x] }', /a cache key cannot contain `\.\.`/],
     ['an expression other than hashFiles', "{ key: \"x-{{ env.HOME }}\", paths: [x] }", /no other expressions/],
     ['a hashFiles glob leaving the repository', "{ key: \"x-{{ hashFiles('../secret') }}\", paths: [x] }", /cannot contain `\.\.`/],
-    ['a path under ~ (with what to do instead)', '{ key: k, paths: ["~/.cache/pip"] }', /`~` is not supported .*PIP_CACHE_DIR: \.cache\/pip/],
+    ['another user\'s home', '{ key: k, paths: ["~root/.cache"] }', /`~` only as `~\/path` \(the steps' HOME\), never another user's home/],
+    ['HOME itself', '{ key: k, paths: ["~/"] }', /expected a path under HOME/],
+    ['a ~ path climbing out', '{ key: k, paths: ["~/../../etc"] }', /`\.\.` would leave the workspace/],
     ['an absolute path', '{ key: k, paths: [/root/.cache] }', /relative to the workspace, not an absolute one/],
     ['a path escaping the workspace', '{ key: k, paths: [a/../../etc] }', /`\.\.` would leave the workspace/],
     ['the workspace itself', '{ key: k, paths: [.] }', /not `\.`, not under `\.git`/],

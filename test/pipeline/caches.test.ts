@@ -145,6 +145,54 @@ for (const e of executors) {
   });
 }
 
+for (const e of executors) {
+  describe(`stage caches under ~: ${e.name}`, { timeout: 300_000 }, () => {
+    let h: Harness;
+    const repoName = `cache-home-${e.name}`;
+    before(async () => {
+      h = await startHarness({ instanceId: testInstanceId }, { executor: e.make });
+      const home = [
+        'version: 1', `image: ${e.image}`, 'stages:', '  test:',
+        `    cache: { key: "home-{{ hashFiles('requirements.txt') }}", paths: [~/.cache/deps] }`,
+        '    steps:',
+        '      - name: install',
+        `        run: 'if [ -f "$HOME/.cache/deps/pkg.txt" ]; then echo "using cached: $(cat "$HOME/.cache/deps/pkg.txt")"; else echo "downloading"; mkdir -p "$HOME/.cache/deps"; cat requirements.txt > "$HOME/.cache/deps/pkg.txt"; fi'`,
+        '      - name: later',
+        `        run: ['test -f "$HOME/.cache/deps/pkg.txt"', 'echo "home=$HOME"', 'st=$(git status --porcelain)', 'echo "status=[$st]"']`,
+        '',
+      ].join('\n');
+      const repo = await makeRepo(h.dataDir, repoName, { 'bosun.yml': home, 'requirements.txt': 'flask==3\n' });
+      h.server.core.config.repos[repoName] = { url: repo.url, defaultBranch: 'master', secrets: [] };
+    });
+    after(async () => {
+      await h?.stop();
+      if (engine) await sweepInstance(engine as Docker);
+    });
+    const log = async (b: Build, step: string): Promise<string> => String((await h.api('GET', `/api/builds/${b.id}/logs/test/${step}`)).json);
+    const build = async (): Promise<Build> => {
+      const res = await h.api('POST', '/api/builds', { repo: repoName, ref: 'master' });
+      const done = await h.waitDone(res.json.build.id, 240_000);
+      assert.equal(done.status, 'success', JSON.stringify(done.stages, null, 1));
+      return done;
+    };
+
+    it('~/ paths: the stage\'s steps share a HOME kept in the workspace (git status stays clean), and the next build restores it', async () => {
+      const first = await build();
+      const firstLog = await log(first, 'install');
+      assert.match(firstLog, /HOME is \.git\/bosun-home in the workspace for this stage's steps/);
+      assert.match(firstLog, /^downloading$/m);
+      const later = await log(first, 'later');
+      assert.match(later, /^home=.*\/\.git\/bosun-home$/m, 'a later step of the stage sees the same HOME');
+      assert.match(later, /^status=\[\]$/m, 'git status stays clean');
+      assert.match(await log(first, 'cache:save'), /saved .* to trusted\//);
+      const second = await build();
+      const secondLog = await log(second, 'install');
+      assert.match(secondLog, /: hit \(trusted\//);
+      assert.match(secondLog, /^using cached: flask==3$/m);
+    });
+  });
+}
+
 describe('stage caches: bad archives and the size cap', { timeout: 300_000 }, () => {
   let h: Harness;
   let repo: Awaited<ReturnType<typeof makeRepo>>;
