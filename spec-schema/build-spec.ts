@@ -192,6 +192,56 @@ export const PublishTarget = z.union([
   z.strictObject({ pypi: PypiPublish }),
 ], { error: 'expected `docker: { image, dockerfile?, context? }` or `pypi: { repository, package_dir? }`' });
 
+// A cache key: literal text of letters, digits and `._+-`, and `{{ hashFiles('glob', …) }}`
+// expressions Bosun evaluates against the build's commit. No `/`, no `..`: it names a file in
+// the cache store. Checked again after rendering (src/cache/cache-key.ts).
+const CACHE_KEY_TEMPLATE_PATTERN = /^(?:[A-Za-z0-9._+-]|\{\{\s*hashFiles\(\s*'[^'\\]{1,255}'(?:\s*,\s*'[^'\\]{1,255}'){0,19}\s*\)\s*\}\})+$/;
+const CACHE_KEY_MESSAGE = "expected a key of letters, digits, `.`, `_`, `+`, `-` and `{{ hashFiles('path/or/glob', …) }}` (no `/`, no `..`, no other expressions)";
+const CACHE_PREFIX_PATTERN = /^[A-Za-z0-9._+-]{1,200}$/;
+// A cache path: relative to the workspace (or `~/…`: the stage's HOME, kept in the workspace),
+// never `/…`, `..`, `.git` or the workspace itself.
+const CACHE_PATH_PATTERN = /^(?:~\/)?(?![~/])(?!\.git(?:\/|$))(?!.*(?:^|\/)\.\.?(?:\/|$))[A-Za-z0-9._@+-]+(?:\/[A-Za-z0-9._@+-]+)*\/?$/;
+
+/** The longest a cache key may be once rendered (a file name in the store, with room to spare). */
+export const MAX_CACHE_KEY_LENGTH = 200;
+
+export const CacheKeyTemplate = z
+  .string({ error: CACHE_KEY_MESSAGE })
+  .max(1000, { error: 'expected a key template of at most 1000 characters' })
+  .regex(CACHE_KEY_TEMPLATE_PATTERN, { error: CACHE_KEY_MESSAGE })
+  .refine((k) => !k.includes('..'), { error: 'a cache key cannot contain `..`' });
+
+export const CachePath = z
+  .string({ error: 'expected a path' })
+  .max(255)
+  .superRefine((path, ctx) => {
+    const problem = cachePathProblem(path);
+    if (problem) ctx.addIssue({ code: 'custom', message: problem });
+  })
+  // For editors: the same rule as a pattern (the refinement above gives the specific message).
+  .meta({ pattern: CACHE_PATH_PATTERN.source });
+
+/** Why `path` cannot be a cache path, in a sentence; undefined when it can. */
+export function cachePathProblem(path: string): string | undefined {
+  if (path.startsWith('~') && !path.startsWith('~/')) return `cache path ${path}: \`~\` only as \`~/path\` (the steps' HOME), never another user's home`;
+  if (path === '~/' || path.startsWith('~//')) return `cache path ${path}: expected a path under HOME, like ~/.cache/pip`;
+  if (path.startsWith('/')) return `cache path ${path}: expected a path relative to the workspace, not an absolute one`;
+  if (path.split('/').some((part) => part === '..')) return `cache path ${path}: \`..\` would leave the workspace`;
+  if (!CACHE_PATH_PATTERN.test(path)) return `cache path ${path}: expected a relative path inside the workspace (or \`~/path\`) of letters, digits and \`._@+-\` (not \`.\`, not under \`.git\`)`;
+  return undefined;
+}
+
+export const Cache = z.strictObject({
+  key: CacheKeyTemplate.describe("The cache's name, e.g. `pip-{{ hashFiles('requirements.txt') }}`: restored when a cache of exactly this key exists, saved after the stage succeeds when none did. `hashFiles` takes paths or globs (`*`, `**`, `?`) of files in the build's commit."),
+  paths: z.array(CachePath).min(1, { error: 'expected at least one path' }).max(20, { error: 'expected at most 20 paths' })
+    .describe('Directories or files saved in and restored from the cache: relative to the workspace, or `~/…` (then the stage\'s steps get a HOME kept in the workspace); not absolute, not `..`, not under `.git`.'),
+  'restore-keys': z
+    .array(z.string().regex(CACHE_PREFIX_PATTERN, { error: 'expected a key prefix of letters, digits, `.`, `_`, `+` and `-` (no `/`, at most 200 characters)' }).refine((k) => !k.includes('..'), { error: 'a restore key cannot contain `..`' }))
+    .max(10, { error: 'expected at most 10 restore keys' })
+    .optional()
+    .describe('Key prefixes tried in order when the key misses: the most recently used cache whose key starts with one is restored (a partial hit), and the stage then saves under the full key.'),
+});
+
 export const Stage = z.strictObject({
   on: TriggerFilter.optional().describe('When the stage runs; omitted = every trigger.'),
   needs: z.array(Name).optional().describe('Stages that must succeed first.'),
@@ -206,6 +256,7 @@ export const Stage = z.strictObject({
   secrets: Secrets.optional().describe('Secrets every step of this stage reads (added to each step\'s own `secrets`).'),
   publish: z.array(PublishTarget).min(1).max(10).optional()
     .describe('Deliverables Bosun builds and uploads once the steps succeed (trusted builds only): Docker images, Python distributions. See docs/publish.md.'),
+  cache: Cache.optional().describe('Files restored before the first step and saved after the stage succeeds (docs/caches.md).'),
 });
 
 export const BuildSpec = z
@@ -229,6 +280,7 @@ export type SecretRequest = z.infer<typeof SecretRequest>;
 export type Service = z.infer<typeof Service>;
 export type ServiceReady = z.infer<typeof ServiceReady>;
 export type PublishTarget = z.infer<typeof PublishTarget>;
+export type Cache = z.infer<typeof Cache>;
 
 interface SpecShape {
   image?: string;
@@ -250,6 +302,7 @@ function checkStage(spec: SpecShape, name: string, stage: Stage, ctx: z.Refineme
     ctx.addIssue({ code: 'custom', path: at, message: `stage \`${name}\` does nothing: give it steps, a checkpoint or publish` });
   }
   if (stage.secrets && !stage.steps) ctx.addIssue({ code: 'custom', path: [...at, 'secrets'], message: 'secrets are for steps: this stage has none' });
+  if (stage.cache && !stage.steps) ctx.addIssue({ code: 'custom', path: [...at, 'cache'], message: 'a cache is for steps: this stage has none' });
   (stage.needs ?? []).forEach((need, i) => {
     if (need === name) ctx.addIssue({ code: 'custom', path: [...at, 'needs', i], message: `stage \`${name}\` cannot need itself` });
     else if (!Object.hasOwn(spec.stages, need)) ctx.addIssue({ code: 'custom', path: [...at, 'needs', i], message: `unknown stage \`${need}\`` });

@@ -106,6 +106,13 @@ export const ServerConfig = z.strictObject({
   /** Secret values by name; redacted from every log and message (R13). */
   secrets: z.record(z.string(), z.string()).default({}),
   limits: Limits.prefault({}),
+  /** Stage caches (`cache:` in bosun.yml), kept under `<dataDir>/caches`; see docs/caches.md. */
+  caches: z
+    .strictObject({
+      /** Size cap per repository (all its namespaces); least recently used caches are evicted past it. */
+      maxRepoMb: z.number().int().positive().default(2048),
+    })
+    .prefault({}),
   /** Named groups of actor ids (`slack:T1/U1`, `cli:alice`), used for approvals and admin. */
   groups: z.record(z.string(), z.array(z.string())).default({}),
   /** Passes a checkpoint needs from a group (N of M); default 1. */

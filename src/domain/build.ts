@@ -1,5 +1,5 @@
 import type { RunStatus } from './status.js';
-import type { TriggerEvent, PlanCheckpoint, PlanPublish, PlanService, PlanStep, ResourceRequest } from './plan.js';
+import type { TriggerEvent, PlanCache, PlanCheckpoint, PlanPublish, PlanService, PlanStep, ResourceRequest } from './plan.js';
 import type { Publication } from './publication.js';
 import type { TestSummary } from './test-report.js';
 
@@ -22,6 +22,8 @@ export interface Trigger {
   pullRequest?: number;
   /** True when the change comes from an untrusted author (fork / outsider): no secrets. */
   untrusted?: boolean;
+  /** A pull request's base branch (its caches are the ones the build may read). */
+  baseRef?: string;
   /** Where chat replies for this build go (channel/thread), opaque to the pipeline. */
   chat?: { platform: string; channel: string; thread?: string };
   /** For a downstream build: the upstream repository and commit it tests against. */
@@ -87,6 +89,8 @@ export interface StageRun {
   checkpointState?: CheckpointState;
   /** Service containers started before the steps (their logs: pseudo-steps `service:<name>`). */
   services?: PlanService[];
+  /** The stage's cache (`cache:`), restored before its first step and saved after it succeeds. */
+  cache?: PlanCache;
   steps: StepRun[];
   startedAt?: string;
   finishedAt?: string;

@@ -12,6 +12,7 @@ export function stagesFromPlan(plan: ExecutionPlan): StageRun[] {
     ...(s.checkpoint ? { checkpoint: s.checkpoint } : {}),
     ...(s.services?.length ? { services: s.services } : {}),
     ...(s.publish?.length ? { publish: s.publish } : {}),
+    ...(s.cache ? { cache: s.cache } : {}),
     steps: s.steps.map((st) => ({ name: st.name, status: 'pending', image: st.image, plan: st, runs: 0 })),
   }));
 }

@@ -99,6 +99,7 @@ function compileStage(spec: BuildSpec, name: string, stage: Stage, defaults: Pla
   const services = Object.entries(stage.services ?? {});
   if (services.length > 0) out.services = services.map(([serviceName, s]) => compileService(serviceName, s));
   if (stage.publish?.length) out.publish = stage.publish.map(compilePublish);
+  if (stage.cache) out.cache = { key: stage.cache.key, paths: stage.cache.paths.map((p) => p.replace(/\/$/, '')), restoreKeys: [...(stage.cache['restore-keys'] ?? [])] };
   return out;
 }
 
