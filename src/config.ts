@@ -10,6 +10,7 @@ import { SlackConfig } from './chat/slack/slack-config.js';
 import { ZulipConfig, realmHost as zulipRealmHost } from './chat/zulip/zulip-config.js';
 import { WebhookDelivery, WebhookEndpoints } from './events/webhooks/webhook-config.js';
 import { NetworkConfig } from './executor/container/egress-policy.js';
+import { ArtifactsConfig } from './artifacts/artifacts-config.js';
 
 /** Root of the Bosun installation (where package.json and examples/ live). */
 export const installRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..');
@@ -126,6 +127,8 @@ export const ServerConfig = z.strictObject({
   /** Outgoing webhooks (Standard Webhooks signatures); see docs/integrations.md. */
   webhooks: WebhookEndpoints.default([]),
   webhookDelivery: WebhookDelivery.prefault({}),
+  /** Kept files (`artifacts:`) and test reports: caps and retention; see docs/artifacts.md. */
+  artifacts: ArtifactsConfig.prefault({}),
 }).superRefine((c, ctx) => {
   // A Zulip id that can never match (an email, a name, another realm) would silently lock approvers out.
   for (const [group, members] of Object.entries(c.groups)) {

@@ -3,6 +3,7 @@ import type { BuildService } from '../../commands/command.js';
 import type { Core } from '../app/open-core.js';
 import { makeTokenAuth } from './api-auth.js';
 import { registerApiRoutes } from './api-routes.js';
+import { registerArtifactRoutes } from './artifact-routes.js';
 import { registerWebRoutes } from './web-routes.js';
 import { registerHealthRoutes, type ReadinessCheck } from './health-routes.js';
 import { registerRedisGate } from './redis-gate.js';
@@ -28,6 +29,7 @@ export async function createHttpServer(core: Core, builds: BuildService, plugins
   registerHealthRoutes(app, checks);
   const auth = makeTokenAuth(core.config.apiTokens);
   registerApiRoutes(app, core, builds, auth);
+  registerArtifactRoutes(app, core, auth);
   registerWebRoutes(app);
   for (const plugin of plugins) await plugin(app);
   return app;

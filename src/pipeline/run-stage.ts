@@ -9,6 +9,8 @@ import { setBuildStatus, setStageStatus, setStepStatus, nowIso } from './transit
 import { ensureWorkspace } from './workspace.js';
 import { StageServices, failStepOnService, failStepWith } from './stage-services.js';
 import { runStep, type RunStepInput, type StepResult } from './run-step.js';
+import { stepOutputs } from './step-outputs.js';
+import { bringNeeds } from './bring-needs.js';
 import { resumeStep } from './resume-step.js';
 import { reachCheckpoint } from './reach-checkpoint.js';
 import { acquireStageResources, waitingOnResources, type HeldResources } from '../leases/stage-leases.js';
@@ -85,6 +87,7 @@ export async function runStage(deps: WorkerDeps, buildId: string, stageName: str
   try {
     held = await acquireStageResources(deps, initial, stage, () => cancelled);
     const workspace = await ensureWorkspace(deps.config, initial);
+    let inputsNote = stage.needs.length ? await bringNeeds(deps, await deps.store.require(buildId), stage, workspace) : undefined;
     let outcome: StageOutcome = 'success';
     for (const planned of stage.steps) {
       // One read per step says both what the step is at and whether the build was cancelled.
@@ -99,8 +102,10 @@ export async function runStage(deps: WorkerDeps, buildId: string, stageName: str
         outcome = 'cancelled';
         break;
       }
+      const collect = stepOutputs(deps, latest, stageName, planned.name, workspace);
       const input: RunStepInput = {
         build: latest, stage: stageName, step: planned.name, workspace, stageEnv: held.env,
+        ...(collect ? { collect } : {}),
         onStarted: (stop) => {
           stopCurrent = stop;
           if (cancelled) stop();
@@ -117,7 +122,9 @@ export async function runStage(deps: WorkerDeps, buildId: string, stageName: str
           break;
         }
       }
-      const result: StepResult = 'runAgain' in resumed ? await runStep(deps, { ...input, ...(resumed.runAgain ? { note: resumed.runAgain } : {}) }) : resumed;
+      const note = [inputsNote, 'runAgain' in resumed ? resumed.runAgain : undefined].filter(Boolean).join('\n');
+      if ('runAgain' in resumed) inputsNote = undefined;
+      const result: StepResult = 'runAgain' in resumed ? await runStep(deps, { ...input, ...(note ? { note } : {}) }) : resumed;
       stopCurrent = null;
       if (result.status !== 'success') {
         outcome = result.status;

@@ -11,6 +11,8 @@ export function stagesFromPlan(plan: ExecutionPlan): StageRun[] {
     resources: s.resources,
     ...(s.checkpoint ? { checkpoint: s.checkpoint } : {}),
     ...(s.services?.length ? { services: s.services } : {}),
+    ...(s.artifacts ? { artifacts: s.artifacts } : {}),
+    ...(s.reports ? { reports: s.reports } : {}),
     steps: s.steps.map((st) => ({ name: st.name, status: 'pending', image: st.image, plan: st, runs: 0 })),
   }));
 }

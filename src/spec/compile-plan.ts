@@ -98,6 +98,8 @@ function compileStage(spec: BuildSpec, name: string, stage: Stage, defaults: Pla
   if (stage.checkpoint) out.checkpoint = compileCheckpoint(stage.checkpoint);
   const services = Object.entries(stage.services ?? {});
   if (services.length > 0) out.services = services.map(([serviceName, s]) => compileService(serviceName, s));
+  if (stage.artifacts) out.artifacts = [...stage.artifacts];
+  if (stage.reports) out.reports = [...stage.reports];
   return out;
 }
 
@@ -114,6 +116,8 @@ function compileStep(spec: BuildSpec, step: Step, defaults: PlanDefaults, stageS
     workdir: normalizeWorkdir(step.workdir),
     ...(secrets.length ? { secrets } : {}),
     ...(step.idempotent ? { idempotent: true } : {}),
+    ...(step.artifacts ? { artifacts: [...step.artifacts] } : {}),
+    ...(step.reports ? { reports: [...step.reports] } : {}),
   };
 }
 
