@@ -1,7 +1,9 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { readdirSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { runCli } from '../../src/cli/run-cli.js';
 import { join } from 'node:path';
 import { startHarness, testToken, type Harness } from '../support/bosun-harness.js';
 import { makeRepo } from '../support/git-repo.js';
@@ -68,6 +70,24 @@ test('a step keeps its artifacts with sha256, refuses a symlink to /etc/passwd a
   assert.equal(sha(body), sha('wheel'));
   assert.equal(res.headers.get('x-bosun-sha256'), sha('wheel'));
   assert.equal((await fetch(`${h.url}/api/builds/${id}/artifacts/dist/app.whl`)).status, 401);
+  // The thin CLI: list, download with the sha256 checked, refuse an unknown path.
+  const cli = async (...args: string[]) => {
+    let text = '';
+    const cwd = mkdtempSync(join(tmpdir(), 'bosun-art-cli-'));
+    const code = await runCli({ argv: ['--url', h.url, '--token', testToken, 'artifacts', ...args], env: {}, cwd, stdout: { write: (t: string) => void (text += t) }, stderr: { write: (t: string) => void (text += t) }, readStdin: async () => '' });
+    return { code, text, cwd };
+  };
+  const listed = await cli(id);
+  assert.equal(listed.code, 0);
+  assert.match(listed.text, new RegExp(`dist/app\\.whl\\t5\\tsha256:${sha('wheel')}\\t\\(build/make\\)`));
+  const got = await cli(id, '--get', 'dist/app.whl');
+  assert.equal(got.code, 0, got.text);
+  assert.equal(sha(readFileSync(join(got.cwd, 'app.whl'))), sha('wheel'));
+  assert.match(got.text, /sha256:[0-9a-f]{64} verified/);
+  const missing = await cli(id, '--get', 'dist/passwd');
+  assert.equal(missing.code, 1);
+  assert.match(missing.text, /kept no artifact dist\/passwd; it kept: dist\/app\.whl, dist\/sub\/deep\.txt/);
+  assert.equal((await cli('x')).code, 1);
   for (const bad of ['dist/passwd', 'dist/big.bin', '..%2f..%2fetc%2fpasswd', 'dist/%2e%2e/%2e%2e/%2e%2e/etc/passwd']) {
     const r = await fetch(`${h.url}/api/builds/${id}/artifacts/${bad}`, { headers: { authorization: `Bearer ${testToken}` } });
     assert.equal(r.status, 404, bad);
