@@ -84,9 +84,22 @@ function messageOf(node: unknown): string | undefined {
 }
 
 function text(value: unknown): string | undefined {
-  if (typeof value === 'string') return value;
+  if (typeof value === 'string') return decodeEntities(value);
   if (typeof value === 'number') return String(value);
   return undefined;
+}
+
+const predefined: Record<string, string> = { lt: '<', gt: '>', amp: '&', quot: '"', apos: "'" };
+
+/** XML's five predefined entities and character references (`&#233;`, `&#xE9;`); anything else stays as written. */
+function decodeEntities(value: string): string {
+  return value.replace(/&(lt|gt|amp|quot|apos|#[0-9]{1,7}|#x[0-9A-Fa-f]{1,6});/g, (whole, name: string) => {
+    if (name.startsWith('#')) {
+      const code = name[1] === 'x' ? parseInt(name.slice(2), 16) : parseInt(name.slice(1), 10);
+      return code > 0 && code <= 0x10ffff ? String.fromCodePoint(code) : whole;
+    }
+    return predefined[name] ?? whole;
+  });
 }
 
 function asArray(value: unknown): unknown[] {
