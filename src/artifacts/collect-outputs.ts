@@ -113,6 +113,15 @@ export async function collectOutputs(store: ArtifactStore, tar: WorkspaceTar, re
     tar.stream.pipe(reader);
   });
 
+  // Files the executor left out for their size (never read): the same lines as if read.
+  for (const { path, size } of tar.oversized ?? []) {
+    matched.push(path);
+    if (reportGlobs.matches(path) && size > req.caps.maxReportBytes) {
+      reportProblems.push(`${path}: larger than ${formatBytes(req.caps.maxReportBytes)}; not read`);
+      notes.push(`bosun: test report ${path} not read: larger than ${formatBytes(req.caps.maxReportBytes)} (artifacts.maxReportBytes)`);
+    }
+    if (artifactGlobs.matches(path)) notes.push(`bosun: artifact ${path} not kept: ${formatBytes(size)} is over the ${formatBytes(req.caps.maxFileBytes)} per-file cap (artifacts.maxFileBytes)`);
+  }
   for (const glob of req.artifacts) {
     const one = new GlobSet([glob]);
     if (!matched.some((p) => one.matches(p))) notes.push(`bosun: artifacts: nothing matched ${glob}`);

@@ -35,31 +35,50 @@ export interface WorkspaceRead {
   node?: StepNode;
   /** Whether to send the file (`dir` false) or walk the directory (`dir` true) at a workspace-relative path. */
   wants(path: string, dir: boolean): boolean;
+  /**
+   * A route that cannot filter where the files are and must buffer (another swarm node) fails
+   * with a clear error rather than read more than this many bytes (default 1 GiB).
+   */
+  maxBytes?: number;
+  /** Files larger than this need not be sent; a route that skips them lists them in `WorkspaceTar.oversized`. */
+  maxFileBytes?: number;
 }
 
 /** A tar of workspace files; with `prefix`, every entry sits under that directory (`workspace/…`) and is re-rooted by the reader. */
 export interface WorkspaceTar {
   stream: Readable;
   prefix?: string;
+  /** Wanted files over `WorkspaceRead.maxFileBytes` left out of the tar (complete once `stream` ended). */
+  oversized?: { path: string; size: number }[];
 }
 
-/** A tar of a directory on this host, filtered by `wants`; symlinks stay symlinks (lstat). */
-export function hostDirectoryTar(dir: string, wants: WorkspaceRead['wants']): Readable {
-  return pack(dir, {
+/**
+ * A tar of a directory on this host, filtered by `wants`; symlinks stay symlinks (lstat). Wanted
+ * files over `maxFileBytes` are never read: they are listed in `oversized` instead.
+ */
+export function hostDirectoryTar(dir: string, wants: WorkspaceRead['wants'], maxFileBytes?: number): WorkspaceTar {
+  const oversized: { path: string; size: number }[] = [];
+  const stream = pack(dir, {
     dereference: false,
     ignore: (name: string) => {
       const rel = relative(dir, name).split(sep).join('/');
       if (rel === '') return false;
       if (rel === '.git' || rel.startsWith('.git/')) return true;
-      let isDir: boolean;
+      let info;
       try {
-        isDir = lstatSync(name).isDirectory();
+        info = lstatSync(name);
       } catch {
         return true;
       }
-      return !wants(rel, isDir);
+      if (!wants(rel, info.isDirectory())) return true;
+      if (info.isFile() && maxFileBytes !== undefined && info.size > maxFileBytes) {
+        oversized.push({ path: rel, size: info.size });
+        return true;
+      }
+      return false;
     },
   }) as unknown as Readable;
+  return { stream, oversized };
 }
 
 /**
@@ -73,7 +92,7 @@ export async function volumeTar(docker: Docker, instanceId: string, req: Workspa
   const volume = docker.getVolume(volumeName);
   try {
     const dir = opts.direct === false ? undefined : await hostVolumeDirectory(volume);
-    if (dir) return { stream: hostDirectoryTar(dir, req.wants) };
+    if (dir) return hostDirectoryTar(dir, req.wants, req.maxFileBytes);
     const helper = await docker.createContainer({
       Image: req.image,
       Entrypoint: ['/bin/sh'],
@@ -107,9 +126,11 @@ export async function volumeTar(docker: Docker, instanceId: string, req: Workspa
  * volume: a one-shot service pinned to that node, from the step's image (which must have
  * `tar` and `base64`, as Debian-, Alpine- and busybox-based images do), mounting the volume
  * read-only, with no network, writes `tar | base64` to its log; Bosun reads the log through the
- * manager once the task completed and decodes it. The service is removed afterwards.
+ * manager once the task completed and decodes it. The service is removed afterwards. It sends
+ * the whole workspace (minus `.git`) and buffers it, so it stops past `req.maxBytes` with an error.
  */
 export async function remoteVolumeTar(docker: Docker, instanceId: string, req: WorkspaceRead & { node: StepNode }, timeoutMs = 120_000): Promise<Readable> {
+  const limit = req.maxBytes ?? 1024 ** 3;
   const labels = { ...buildLabels(req.buildId, instanceId), 'bosun.role': 'collect' };
   let service: Docker.Service | undefined;
   try {
@@ -120,7 +141,7 @@ export async function remoteVolumeTar(docker: Docker, instanceId: string, req: W
         ContainerSpec: {
           Image: req.image,
           Labels: labels,
-          Command: ['/bin/sh', '-c', `cd ${workspaceMount} && tar -cf - --exclude=./.git . | base64`],
+          Command: ['/bin/sh', '-c', `cd ${workspaceMount} && tar -cf - --exclude=./.git . | head -c ${limit + 1} | base64`],
           User: stepUser,
           ReadOnly: true,
           CapabilityDrop: ['ALL'],
@@ -149,7 +170,9 @@ export async function remoteVolumeTar(docker: Docker, instanceId: string, req: W
     const muxed = Buffer.isBuffer(raw) ? raw : await collect(raw as unknown as NodeJS.ReadableStream);
     const parts: Buffer[] = [];
     new Demuxer((stream, data) => stream === 'stdout' && parts.push(data)).write(muxed);
-    return Readable.from([Buffer.from(Buffer.concat(parts).toString('latin1').replace(/[^A-Za-z0-9+/=]/g, ''), 'base64')]);
+    const tar = Buffer.from(Buffer.concat(parts).toString('latin1').replace(/[^A-Za-z0-9+/=]/g, ''), 'base64');
+    if (tar.length > limit) throw new Error(`the workspace there is larger than ${limit} bytes, more than this route reads (artifacts.maxBuildBytes); keep fewer or smaller files`);
+    return Readable.from([tar]);
   } catch (err) {
     throw engineError(`could not read the workspace of build ${req.buildId} on node ${req.node.hostname || req.node.id}`, err);
   } finally {

@@ -39,6 +39,8 @@ export function stepOutputs(deps: WorkerDeps, build: Build, stageName: string, s
       const tar = await deps.executor.readWorkspace({
         buildId: build.id, workspace, image: step.plan.image, ...(outcome.node ? { node: outcome.node } : {}),
         wants: (path, dir) => (dir ? wanted.mayContain(path) : wanted.matches(path)),
+        maxBytes: deps.config.artifacts.maxBuildBytes + deps.config.artifacts.maxReportBytes,
+        maxFileBytes: Math.max(deps.config.artifacts.maxFileBytes, deps.config.artifacts.maxReportBytes),
       });
       const current = await deps.store.require(build.id);
       const kept = (current.artifacts ?? []).reduce((n, f) => n + f.size, 0);

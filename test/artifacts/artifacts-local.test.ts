@@ -41,6 +41,7 @@ test('a step keeps its artifacts with sha256, refuses a symlink to /etc/passwd a
     '          - printf deep > dist/sub/deep.txt',
     '          - ln -s /etc/passwd dist/passwd',
     '          - head -c 3000 /dev/zero > dist/big.bin',
+    '          - truncate -s 10G dist/huge.bin',
     '        artifacts: [dist/**, missing/*.txt]',
     '  check:', '    needs: [build]', '    steps:',
     '      - name: see', '        run: [cat dist/app.whl]',
@@ -52,6 +53,8 @@ test('a step keeps its artifacts with sha256, refuses a symlink to /etc/passwd a
   const text = await log('build', 'make');
   assert.match(text, /artifact dist\/passwd is a symlink \(to \/etc\/passwd\): not read/);
   assert.match(text, /artifact dist\/big\.bin not kept: 2\.9 KiB is over the 2 KiB per-file cap/);
+  // A 10 GB (sparse) file is refused from its size alone, never read.
+  assert.match(text, /artifact dist\/huge\.bin not kept: 10 GiB is over the 2 KiB per-file cap \(artifacts\.maxFileBytes\)/);
   assert.match(text, /kept artifact dist\/app\.whl \(5 B, sha256 [0-9a-f]{64}\)/);
   assert.match(text, /nothing matched missing\/\*\.txt/);
   assert.match(await log('check', 'see'), /wheel/);
@@ -88,7 +91,7 @@ test('a step keeps its artifacts with sha256, refuses a symlink to /etc/passwd a
   assert.equal(missing.code, 1);
   assert.match(missing.text, /kept no artifact dist\/passwd; it kept: dist\/app\.whl, dist\/sub\/deep\.txt/);
   assert.equal((await cli('x')).code, 1);
-  for (const bad of ['dist/passwd', 'dist/big.bin', '..%2f..%2fetc%2fpasswd', 'dist/%2e%2e/%2e%2e/%2e%2e/etc/passwd']) {
+  for (const bad of ['dist/passwd', 'dist/big.bin', 'dist/huge.bin', '..%2f..%2fetc%2fpasswd', 'dist/%2e%2e/%2e%2e/%2e%2e/etc/passwd']) {
     const r = await fetch(`${h.url}/api/builds/${id}/artifacts/${bad}`, { headers: { authorization: `Bearer ${testToken}` } });
     assert.equal(r.status, 404, bad);
   }

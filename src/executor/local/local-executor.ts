@@ -146,7 +146,7 @@ export class LocalExecutor implements Executor {
 
   /** Steps run in the host workspace itself: read it there. */
   async readWorkspace(req: WorkspaceRead): Promise<WorkspaceTar> {
-    return { stream: hostDirectoryTar(req.workspace, req.wants) };
+    return hostDirectoryTar(req.workspace, req.wants, req.maxFileBytes);
   }
 
   async close(): Promise<void> {}
