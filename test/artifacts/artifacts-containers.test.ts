@@ -6,7 +6,7 @@ import { makeRepo } from '../support/git-repo.js';
 import { DockerExecutor } from '../../src/executor/docker/docker-executor.js';
 import { SwarmExecutor } from '../../src/executor/swarm/swarm-executor.js';
 import type { Executor } from '../../src/executor/executor.js';
-import { volumeTar } from '../../src/executor/workspace-files.js';
+import { remoteVolumeTar, volumeTar } from '../../src/executor/workspace-files.js';
 import { collectOutputs } from '../../src/artifacts/collect-outputs.js';
 import { DataDirArtifactStore } from '../../src/artifacts/artifact-store.js';
 import { GlobSet } from '../../src/artifacts/glob-match.js';
@@ -59,19 +59,19 @@ for (const e of executors) {
 }
 
 if (engine) {
-  it('through a helper container (Bosun not root on the engine host): the same files, re-rooted', async () => {
+  it('through a helper container (Bosun not root on the engine host) and through a one-shot service on the node: the same files', async () => {
     const docker = new DockerExecutor({ docker: engine, instanceId: testInstanceId, log: silentLogger(), timeoutGraceMs: 2000 });
     const h = await startHarness({ instanceId: testInstanceId }, { executor: () => docker });
     try {
       const name = 'art-helper';
       const repo = await makeRepo(h.dataDir, name, {
-        'bosun.yml': ['version: 1', `image: ${baseImage}`, 'stages:', '  build:', '    steps:', '      - name: make', '        run: [mkdir -p out, printf abc > out/a.txt, ln -s /etc/passwd out/p]', ''].join('\n'),
+        'bosun.yml': ['version: 1', `image: ${baseImage}`, 'stages:', '  build:', '    steps:', '      - name: make', '        run: [mkdir -p out, printf abc > out/a.txt, ln -s /etc/passwd out/p, exit 1]', ''].join('\n'),
       });
       h.server.core.config.repos[name] = { url: repo.url, defaultBranch: 'master', secrets: [] };
       const id = (await h.api('POST', '/api/builds', { repo: name, ref: 'master' })).json.build.id as string;
-      // Keep the volume: read it after the build, before cleanup would matter (the volume outlives the build's steps).
+      // A failed build keeps its workspace volume (for `retry --failed`): read it after the build.
       const b = await h.waitDone(id, 120_000);
-      assert.equal(b.status, 'success');
+      assert.equal(b.status, 'failed');
       const globs = new GlobSet(['out/**']);
       const tar = await volumeTar(engine, testInstanceId, { buildId: id, workspace: '', image: baseImage, wants: (p, d) => (d ? globs.mayContain(p) : globs.matches(p)) }, { direct: false });
       assert.equal(tar.prefix, 'workspace');
@@ -81,8 +81,20 @@ if (engine) {
       });
       assert.deepEqual(result.artifacts.map((f) => [f.path, f.sha256]), [['out/a.txt', sha('abc')]]);
       assert.ok(result.notes.some((n) => /out\/p is a symlink/.test(n)), result.notes.join('\n'));
+
+      // The other-node route (a one-shot service pinned to the node, tar | base64 in its log),
+      // run here on this node: the same files; past its byte limit, a clear error.
+      const nodeId = ((await engine.info()) as { Swarm?: { NodeID?: string } }).Swarm?.NodeID ?? '';
+      const wants = (p: string, d: boolean) => (d ? globs.mayContain(p) : globs.matches(p));
+      const remote = await remoteVolumeTar(engine, testInstanceId, { buildId: id, workspace: '', image: baseImage, node: { id: nodeId, hostname: 'here' }, wants });
+      const viaService = await collectOutputs(new DataDirArtifactStore(h.dataDir), { stream: remote }, {
+        repo: name, buildId: `${id}-remote`, stage: 'build', step: 'make', artifacts: ['out/**'], reports: [], keptBytes: 0,
+        caps: { maxFileBytes: 1024, maxBuildBytes: 4096, maxReportBytes: 1024 },
+      });
+      assert.deepEqual(viaService.artifacts.map((f) => [f.path, f.sha256]), [['out/a.txt', sha('abc')]]);
+      await assert.rejects(remoteVolumeTar(engine, testInstanceId, { buildId: id, workspace: '', image: baseImage, node: { id: nodeId, hostname: 'here' }, wants, maxBytes: 100 }), /larger than 100 bytes/);
     } finally {
-      await h.stop();
+      await h.stop(); // the file's `after` sweeps this instance's volumes
     }
   });
 }
