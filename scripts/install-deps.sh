@@ -15,6 +15,8 @@ if [[ "${BOSUN_WITH_DOCKER:-0}" == 1 ]]; then
   command -v ip >/dev/null || need+=(iproute2)
   # The Prometheus client's text parser: test/integrations checks /metrics with it.
   /usr/bin/python3 -c 'import prometheus_client' 2>/dev/null || need+=(python3-prometheus-client)
+  # A real pytest writing JUnit XML: test/artifacts/test-reports.test.ts (`reports:`).
+  /usr/bin/python3 -c 'import pytest' 2>/dev/null || need+=(python3-pytest)
   # Egress rules (iptables beside dockerd) and the egress tests' DNS server (dnsmasq, the binary only).
   command -v iptables-restore >/dev/null || need+=(iptables)
   command -v dnsmasq >/dev/null || need+=(dnsmasq-base)

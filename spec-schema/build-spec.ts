@@ -76,6 +76,16 @@ export const SecretRequest = z.union(
 
 const Secrets = z.array(SecretRequest).min(1).max(50);
 
+// Workspace-relative globs (`dist/**`, `reports/*.xml`): `*` and `?` within a path segment,
+// `**` for any number of segments; no leading `/`, no `..` (see src/artifacts/glob-match.ts).
+const OUTPUT_GLOB_PATTERN = /^(?!\/)(?!.*(?:^|\/)\.\.(?:\/|$))[A-Za-z0-9._/*?@+-]{1,255}$/;
+const OutputGlobs = z
+  .array(z.string().regex(OUTPUT_GLOB_PATTERN, { error: 'expected a workspace-relative glob like dist/** or reports/*.xml (letters, digits, `._-@+/*?`; no leading `/`, no `..`)' }))
+  .min(1)
+  .max(50);
+const ArtifactGlobs = OutputGlobs.describe('Files to keep from the workspace after this step (also when it fails): downloadable with `bosun artifacts`, and brought into the workspace of stages that `need` this one. Globs: `*`, `?`, `**`.');
+const ReportGlobs = OutputGlobs.describe('JUnit XML files to read after this step (also when it fails): totals and failing tests go on the build. Globs: `*`, `?`, `**`.');
+
 const Image = z.string().regex(IMAGE_PATTERN, { error: 'expected an image reference like node:20 or registry.example/app@sha256:…' });
 
 const Env = z.record(
@@ -114,6 +124,8 @@ export const Step = z.strictObject({
     .boolean({ error: 'expected true or false' })
     .optional()
     .describe('Safe to run twice. After a crash, a step whose outcome Bosun cannot find out is run again only when this is true; otherwise it fails (failed_infra) for you to retry.'),
+  artifacts: ArtifactGlobs.optional(),
+  reports: ReportGlobs.optional(),
 });
 
 // A service's name is its host name on the build's network: one DNS label (RFC 1123), starting
@@ -257,6 +269,8 @@ export const Stage = z.strictObject({
   publish: z.array(PublishTarget).min(1).max(10).optional()
     .describe('Deliverables Bosun builds and uploads once the steps succeed (trusted builds only): Docker images, Python distributions. See docs/publish.md.'),
   cache: Cache.optional().describe('Files restored before the first step and saved after the stage succeeds (docs/caches.md).'),
+  artifacts: ArtifactGlobs.optional().describe('Files to keep after the stage\'s last step that ran (also when the stage fails): downloadable with `bosun artifacts`, and brought into the workspace of stages that `need` this one. Globs: `*`, `?`, `**`.'),
+  reports: ReportGlobs.optional().describe('JUnit XML files read after the stage\'s last step that ran (also when the stage fails). Globs: `*`, `?`, `**`.'),
 });
 
 export const BuildSpec = z
@@ -300,6 +314,9 @@ function checkStage(spec: SpecShape, name: string, stage: Stage, ctx: z.Refineme
   const at = ['stages', name];
   if (!stage.steps && !stage.checkpoint && !stage.publish) {
     ctx.addIssue({ code: 'custom', path: at, message: `stage \`${name}\` does nothing: give it steps, a checkpoint or publish` });
+  }
+  for (const key of ['artifacts', 'reports'] as const) {
+    if (stage[key] && !stage.steps) ctx.addIssue({ code: 'custom', path: [...at, key], message: `${key} are collected after steps: this stage has none` });
   }
   if (stage.secrets && !stage.steps) ctx.addIssue({ code: 'custom', path: [...at, 'secrets'], message: 'secrets are for steps: this stage has none' });
   if (stage.cache && !stage.steps) ctx.addIssue({ code: 'custom', path: [...at, 'cache'], message: 'a cache is for steps: this stage has none' });

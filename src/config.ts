@@ -12,6 +12,7 @@ import { WebhookDelivery, WebhookEndpoints } from './events/webhooks/webhook-con
 import { NetworkConfig } from './executor/container/egress-policy.js';
 import { PublishConfig, checkPublishSecrets } from './publish/publish-config.js';
 import { AuthConfig } from './http/auth/auth-config.js';
+import { ArtifactsConfig } from './artifacts/artifacts-config.js';
 
 /** Root of the Bosun installation (where package.json and examples/ live). */
 export const installRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..');
@@ -141,6 +142,8 @@ export const ServerConfig = z.strictObject({
   publish: PublishConfig.prefault({}),
   /** Sign-in, sessions, API token scopes (docs/auth.md). */
   auth: AuthConfig.prefault({}),
+  /** Kept files (`artifacts:`) and test reports: caps and retention; see docs/artifacts.md. */
+  artifacts: ArtifactsConfig.prefault({}),
 }).superRefine((c, ctx) => {
   c.auth.allow.forEach((rule, i) => {
     if (rule.startsWith('group:') && !c.groups[rule.slice('group:'.length)]) ctx.addIssue({ code: 'custom', path: ['auth', 'allow', i], message: `"${rule}": no such group in groups` });

@@ -2,6 +2,7 @@ import type { RunStatus } from './status.js';
 import type { TriggerEvent, PlanCache, PlanCheckpoint, PlanPublish, PlanService, PlanStep, ResourceRequest } from './plan.js';
 import type { Publication } from './publication.js';
 import type { TestSummary } from './test-report.js';
+import type { ArtifactFile } from './artifact.js';
 
 /** Who asked, identified by a stable id on its platform (never a display name). */
 export interface Actor {
@@ -96,6 +97,10 @@ export interface StageRun {
   finishedAt?: string;
   /** Why a queued stage is not moving, for people (no worker has its labels); shown while it stays queued. */
   notice?: string;
+  /** Globs collected after the stage's last step that ran (`artifacts:` on the stage). */
+  artifacts?: string[];
+  /** JUnit globs read after the stage's last step that ran (`reports:` on the stage). */
+  reports?: string[];
   /** Totals and failing tests from the stage's JUnit reports (`reports:`), once read. */
   tests?: TestSummary;
   /** What Bosun publishes once the steps succeed (`publish:`); results go to `Build.published`. */
@@ -138,6 +143,8 @@ export interface Build {
   retryOf?: string;
   /** Deliverables this build published (images by digest, Python distributions), in order. */
   published?: Publication[];
+  /** Files kept from the build's workspaces (`artifacts:`), in the order collected. */
+  artifacts?: ArtifactFile[];
   /** Optimistic-concurrency version; bumped on every write. */
   version: number;
 }

@@ -28,6 +28,10 @@ export interface PlanStep {
   secrets?: PlanSecret[];
   /** Safe to run again when its fate after a crash is unknown (`idempotent: true`); absent = false. */
   idempotent?: boolean;
+  /** Workspace-relative globs collected after the step (`artifacts:`); absent = none. */
+  artifacts?: string[];
+  /** Workspace-relative globs of JUnit XML files read after the step (`reports:`); absent = none. */
+  reports?: string[];
 }
 
 export interface PlanSecret {
@@ -113,6 +117,10 @@ export interface PlanStage {
   publish?: PlanPublish[];
   /** Present only when the spec declares a cache. */
   cache?: PlanCache;
+  /** Globs collected after the stage's last step that ran (`artifacts:` on the stage). */
+  artifacts?: string[];
+  /** JUnit globs read after the stage's last step that ran (`reports:` on the stage). */
+  reports?: string[];
 }
 
 export interface ExecutionPlan {

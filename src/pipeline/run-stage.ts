@@ -9,6 +9,8 @@ import { setBuildStatus, setStageStatus, setStepStatus, nowIso } from './transit
 import { ensureWorkspace } from './workspace.js';
 import { StageServices, failStepOnService, failStepWith } from './stage-services.js';
 import { runStep, type RunStepInput, type StepResult } from './run-step.js';
+import { stepOutputs } from './step-outputs.js';
+import { bringNeeds } from './bring-needs.js';
 import { resumeStep } from './resume-step.js';
 import { reachCheckpoint } from './reach-checkpoint.js';
 import { acquireStageResources, waitingOnResources, type HeldResources } from '../leases/stage-leases.js';
@@ -88,6 +90,7 @@ export async function runStage(deps: WorkerDeps, buildId: string, stageName: str
   try {
     held = await acquireStageResources(deps, initial, stage, () => cancelled);
     const workspace = await ensureWorkspace(deps, initial);
+    let inputsNote = stage.needs.length ? await bringNeeds(deps, await deps.store.require(buildId), stage, workspace) : undefined;
     let outcome: StageOutcome = 'success';
     // The cache is restored only into a stage none of whose steps has started yet.
     const cacheDeps = { config: deps.config, log, ...(deps.workspaceFiles ? { files: deps.workspaceFiles } : {}) };
@@ -111,8 +114,10 @@ export async function runStage(deps: WorkerDeps, buildId: string, stageName: str
         outcome = 'cancelled';
         break;
       }
+      const collect = stepOutputs(deps, latest, stageName, planned.name, workspace);
       const input: RunStepInput = {
         build: latest, stage: stageName, step: planned.name, workspace, stageEnv, notes: cacheNotes,
+        ...(collect ? { collect } : {}),
         onStarted: (stop) => {
           stopCurrent = stop;
           if (cancelled) stop();
@@ -129,7 +134,9 @@ export async function runStage(deps: WorkerDeps, buildId: string, stageName: str
           break;
         }
       }
-      const result: StepResult = 'runAgain' in resumed ? await runStep(deps, { ...input, ...(resumed.runAgain ? { note: resumed.runAgain } : {}) }) : resumed;
+      const note = [inputsNote, 'runAgain' in resumed ? resumed.runAgain : undefined].filter(Boolean).join('\n');
+      if ('runAgain' in resumed) inputsNote = undefined;
+      const result: StepResult = 'runAgain' in resumed ? await runStep(deps, { ...input, ...(note ? { note } : {}) }) : resumed;
       cacheNotes = [];
       stopCurrent = null;
       if (result.status !== 'success') {

@@ -100,6 +100,8 @@ function compileStage(spec: BuildSpec, name: string, stage: Stage, defaults: Pla
   if (services.length > 0) out.services = services.map(([serviceName, s]) => compileService(serviceName, s));
   if (stage.publish?.length) out.publish = stage.publish.map(compilePublish);
   if (stage.cache) out.cache = { key: stage.cache.key, paths: stage.cache.paths.map((p) => p.replace(/\/$/, '')), restoreKeys: [...(stage.cache['restore-keys'] ?? [])] };
+  if (stage.artifacts) out.artifacts = [...stage.artifacts];
+  if (stage.reports) out.reports = [...stage.reports];
   return out;
 }
 
@@ -123,6 +125,8 @@ function compileStep(spec: BuildSpec, step: Step, defaults: PlanDefaults, stageS
     workdir: normalizeWorkdir(step.workdir),
     ...(secrets.length ? { secrets } : {}),
     ...(step.idempotent ? { idempotent: true } : {}),
+    ...(step.artifacts ? { artifacts: [...step.artifacts] } : {}),
+    ...(step.reports ? { reports: [...step.reports] } : {}),
   };
 }
 
