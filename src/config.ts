@@ -10,6 +10,7 @@ import { SlackConfig } from './chat/slack/slack-config.js';
 import { ZulipConfig, realmHost as zulipRealmHost } from './chat/zulip/zulip-config.js';
 import { WebhookDelivery, WebhookEndpoints } from './events/webhooks/webhook-config.js';
 import { NetworkConfig } from './executor/container/egress-policy.js';
+import { Environments, environmentProblems } from './deploys/environment-config.js';
 
 /** Root of the Bosun installation (where package.json and examples/ live). */
 export const installRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..');
@@ -126,7 +127,10 @@ export const ServerConfig = z.strictObject({
   /** Outgoing webhooks (Standard Webhooks signatures); see docs/integrations.md. */
   webhooks: WebhookEndpoints.default([]),
   webhookDelivery: WebhookDelivery.prefault({}),
+  /** Deploy environments (staging, production): targets, approvers, auto-deploy; see docs/deploys.md. */
+  environments: Environments.default({}),
 }).superRefine((c, ctx) => {
+  for (const [path, message] of environmentProblems(c)) ctx.addIssue({ code: 'custom', path, message });
   // A Zulip id that can never match (an email, a name, another realm) would silently lock approvers out.
   for (const [group, members] of Object.entries(c.groups)) {
     members.forEach((id, i) => {

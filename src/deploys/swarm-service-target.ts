@@ -1,0 +1,99 @@
+import type Docker from 'dockerode';
+import type { Deploy } from '../domain/deploy.js';
+import { InfraError } from '../errors.js';
+import type { Logger } from '../logger.js';
+import type { DeployTarget, TargetResult } from './deploy-target.js';
+import type { SwarmServiceTarget } from './environment-config.js';
+
+/** How often convergence is polled (`UpdateStatus`). */
+const pollMs = 500;
+
+interface ServiceInfo {
+  Version: { Index: number };
+  Spec: { TaskTemplate: { ContainerSpec: { Image: string } } } & Record<string, unknown>;
+  PreviousSpec?: { TaskTemplate?: { ContainerSpec?: { Image?: string } } };
+  UpdateStatus?: { State?: string; Message?: string; StartedAt?: string };
+}
+
+/**
+ * Deploys by updating an existing Swarm service to the digest, with `docker service update`
+ * semantics through the engine API: one task at a time in the configured order, Swarm
+ * watching each new task for `monitorSec` (a failed or unhealthy task fails the update),
+ * `FailureAction: rollback` so Swarm itself puts the previous spec back, and Bosun waiting
+ * for `UpdateStatus` to settle:
+ * `completed` → succeeded; `rollback_completed` → rolled_back (the previous digest runs);
+ * `paused` / `rollback_paused` or no settlement within `healthTimeoutSec` → failed.
+ * The image is the digest reference and nothing else, so the service runs exactly what was
+ * published.
+ */
+export class SwarmServiceDeployTarget implements DeployTarget {
+  constructor(
+    private readonly docker: Docker,
+    private readonly cfg: SwarmServiceTarget,
+    private readonly log: Logger,
+  ) {}
+
+  private async inspect(): Promise<ServiceInfo> {
+    try {
+      return (await this.docker.getService(this.cfg.name).inspect()) as ServiceInfo;
+    } catch (err) {
+      throw new InfraError('executor', `Swarm service "${this.cfg.name}" could not be inspected: ${(err as Error).message}`, { cause: err });
+    }
+  }
+
+  async current(): Promise<string | null> {
+    return (await this.inspect()).Spec.TaskTemplate.ContainerSpec.Image ?? null;
+  }
+
+  async apply(deploy: Deploy, signal: AbortSignal): Promise<TargetResult> {
+    const info = await this.inspect();
+    const image = info.Spec.TaskTemplate.ContainerSpec.Image;
+    const state = info.UpdateStatus?.State;
+    if (image === deploy.ref && state !== 'updating' && state !== 'rollback_started') {
+      return { outcome: 'succeeded', reason: `${this.cfg.name} already runs this digest` };
+    }
+    const monitorNs = this.cfg.monitorSec * 1e9;
+    const spec = structuredClone(info.Spec) as ServiceInfo['Spec'] & { TaskTemplate: Record<string, unknown> & { ContainerSpec: Record<string, unknown>; ForceUpdate?: number } };
+    spec.TaskTemplate.ContainerSpec.Image = deploy.ref;
+    spec.UpdateConfig = { Parallelism: 1, Delay: 0, Order: this.cfg.updateOrder, FailureAction: 'rollback', Monitor: monitorNs, MaxFailureRatio: 0 };
+    spec.RollbackConfig = { Parallelism: 1, Delay: 0, Order: this.cfg.updateOrder, FailureAction: 'pause', Monitor: monitorNs, MaxFailureRatio: 0 };
+    spec.Labels = { ...(spec.Labels as Record<string, string> | undefined), 'bosun.deploy': deploy.id, 'bosun.deploy.build': deploy.buildId };
+    try {
+      await this.docker.getService(this.cfg.name).update({ _query: { version: info.Version.Index }, _body: spec } as never);
+    } catch (err) {
+      throw new InfraError('executor', `Swarm refused the update of "${this.cfg.name}": ${(err as Error).message}`, { cause: err });
+    }
+    this.log.info({ service: this.cfg.name, deployId: deploy.id, ref: deploy.ref }, 'Swarm service update sent');
+    return this.settle(deploy, signal, info.UpdateStatus?.StartedAt);
+  }
+
+  /** Polls until the update settles, the deadline passes, or `signal` aborts. */
+  private async settle(deploy: Deploy, signal: AbortSignal, previousStart: string | undefined): Promise<TargetResult> {
+    const deadline = Date.now() + this.cfg.healthTimeoutSec * 1000;
+    while (!signal.aborted) {
+      // Until Swarm starts this update, UpdateStatus still describes the previous one.
+      const started = (await this.inspect()).UpdateStatus?.StartedAt;
+      const seen = started === undefined || started === previousStart ? 'in_progress' : await this.observe(deploy);
+      if (seen !== 'in_progress') return seen;
+      if (Date.now() > deadline) {
+        return { outcome: 'failed', reason: `${this.cfg.name} did not converge within ${this.cfg.healthTimeoutSec}s` };
+      }
+      await new Promise((r) => setTimeout(r, pollMs));
+    }
+    return { outcome: 'failed', reason: 'the deploy was interrupted' };
+  }
+
+  async observe(deploy: Deploy): Promise<TargetResult | 'in_progress'> {
+    const info = await this.inspect();
+    const image = info.Spec.TaskTemplate.ContainerSpec.Image;
+    const st = info.UpdateStatus?.State;
+    const msg = info.UpdateStatus?.Message ? `: ${info.UpdateStatus.Message}` : '';
+    if (st === 'updating' || st === 'rollback_started') return 'in_progress';
+    if (st === 'rollback_completed') {
+      return { outcome: 'rolled_back', reason: `the new task failed its health check or exited; Swarm rolled ${this.cfg.name} back to ${image}${msg}` };
+    }
+    if (st === 'paused' || st === 'rollback_paused') return { outcome: 'failed', reason: `the update of ${this.cfg.name} is ${st}${msg}` };
+    if (image === deploy.ref) return { outcome: 'succeeded' };
+    return { outcome: 'failed', reason: `${this.cfg.name} runs ${image}, not this deploy's digest` };
+  }
+}
