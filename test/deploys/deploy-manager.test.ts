@@ -184,7 +184,7 @@ describe('one deploy per environment at a time', () => {
     await m2.watchdogPass();
     await w.waitState(rb.deploy.id, ['succeeded']);
     assert.equal(w.target.maxActive, 1);
-    assert.deepEqual(w.target.applies, [pa.published![0]!.ref, pb.published![0]!.ref]);
+    assert.deepEqual(w.target.applies, [publication('a').ref, publication('b').ref]);
     await Promise.all([m1.close(), m2.close()]);
   });
 

@@ -72,16 +72,21 @@ export async function publishImage(registry: LocalRegistry, name: string, opts: 
   }
 }
 
-/** A finished build record of `repo` at `sha` (the given stages green), made through the build store. */
-export async function recordBuild(store: BuildStore, input: { repo: string; sha: string; ref?: string; stages?: string[]; status?: Build['status']; event?: 'push' | 'manual' }): Promise<Build> {
+/**
+ * A finished build record of `repo` at `sha` (the given stages green), made through the build
+ * store. With `publication`, the build carries it when it is written, and with `announce`, its
+ * `build.status` event goes on the stream (what subscribers such as auto-deploy react to).
+ */
+export async function recordBuild(store: BuildStore, input: { repo: string; sha: string; ref?: string; stages?: string[]; status?: Build['status']; event?: 'push' | 'manual'; publication?: DockerPublication; announce?: boolean }): Promise<Build> {
   const id = await store.nextId();
   const now = new Date().toISOString();
   const build: Build = {
     id, repo: input.repo, ref: input.ref ?? 'master', sha: input.sha, status: input.status ?? 'success', attempt: 1, version: 0, createdAt: now, finishedAt: now,
     trigger: { event: input.event ?? 'push', source: 'github', actor: { id: 'github:1', name: 'dev' } },
     stages: (input.stages ?? ['test']).map((name) => ({ name, status: 'success', needs: [], labels: [], resources: [], steps: [] })),
+    ...(input.publication ? { published: [input.publication] } : {}),
   };
-  await store.create(build, []);
+  await store.create(build, input.announce ? [{ type: 'build.status', buildId: id, status: build.status, previous: 'running' }] : []);
   return build;
 }
 
