@@ -104,7 +104,7 @@ test('deploy, approve (never by the requester alone), lock, auto-deploy, rollbac
 
   // Production needs release's approval; the requester cannot give it.
   const asked = await say(`deploy demo@${b1.id} to production`);
-  const prodId = /Deploy #(\d+)/.exec(asked)?.[1]!;
+  const prodId = /Deploy #(\d+)/.exec(asked)?.[1] ?? '';
   const approvalBuild = /`approve (\d+)`/.exec(asked)?.[1];
   assert.ok(approvalBuild, asked);
   await h.waitFor(approvalBuild, (b) => b.status === 'waiting');
@@ -146,7 +146,7 @@ test('deploy, approve (never by the requester alone), lock, auto-deploy, rollbac
 
   // Rollback puts the previous good digest back.
   const rb = await say('rollback demo staging');
-  const rbId = /Deploy #(\d+)/.exec(rb)?.[1]!;
+  const rbId = /Deploy #(\d+)/.exec(rb)?.[1] ?? '';
   assert.equal((await waitDeploy(store, rbId, ['succeeded', 'failed'])).ref, v1.ref);
   const envs = await say('envs demo');
   assert.match(envs, new RegExp(`staging: ${v1.digest.slice(7, 19)} .* by tester`));
