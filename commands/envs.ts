@@ -1,7 +1,6 @@
 import { validateRepoName } from '../src/domain/ref-name.js';
 import { shortSha } from '../src/domain/build.js';
 import { shortDigest } from '../src/domain/deploy.js';
-import { humanDuration } from '../src/domain/human-time.js';
 import type { Command } from './command.js';
 import { UsageError } from './usage-error.js';
 import { hasDeploys, requireDeploys } from './deploy-service.js';
@@ -25,7 +24,7 @@ export const envs: Command = {
     const lines = list.map((e) => {
       const c = e.current;
       const now = c
-        ? `${shortDigest(c.digest)} ${shortSha(c.sha)} build #${c.buildId}, ${humanDuration(Date.now() - Date.parse(c.finishedAt ?? c.createdAt))} ago by ${c.requestedBy.name} (deploy #${c.id})`
+        ? `${shortDigest(c.digest)} ${shortSha(c.sha)} build #${c.buildId}, ${age(Date.now() - Date.parse(c.finishedAt ?? c.createdAt))} ago by ${c.requestedBy.name} (deploy #${c.id})`
         : 'nothing deployed by Bosun yet';
       const extra = [
         ...(e.lock ? [`LOCKED by ${e.lock.by.name}: ${e.lock.reason}`] : []),
@@ -36,3 +35,12 @@ export const envs: Command = {
     return { text: `Environments of ${repo}:`, code: lines, kind: 'ok' };
   },
 };
+
+/** A coarse age for people: `40s`, `3m`, `5h`, `2d`. */
+function age(ms: number): string {
+  const s = Math.max(0, Math.floor(ms / 1000));
+  if (s < 60) return `${s}s`;
+  if (s < 3600) return `${Math.floor(s / 60)}m`;
+  if (s < 86400) return `${Math.floor(s / 3600)}h`;
+  return `${Math.floor(s / 86400)}d`;
+}

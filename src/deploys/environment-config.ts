@@ -1,6 +1,6 @@
 import { z } from 'zod';
 
-const name = z.string().regex(/^[a-z0-9][a-z0-9_.-]{0,62}$/, 'expected a lowercase name (letters, digits, `-`, `_`, `.`)');
+const environmentName = /^[a-z0-9][a-z0-9_.-]{0,62}$/;
 
 /**
  * A Docker Swarm service Bosun updates to the deployed digest (`docker service update`
@@ -35,7 +35,7 @@ export type RunTarget = z.infer<typeof RunTarget>;
 export const DeployTargetConfig = z.union([
   z.strictObject({ swarmService: SwarmServiceTarget }),
   z.strictObject({ run: RunTarget }),
-], { error: 'target: expected { swarmService: { name, … } } or { run: { image, commands, … } }' });
+], { error: 'expected { swarmService: { name, … } } or { run: { image, commands, … } }' });
 export type DeployTargetConfig = z.infer<typeof DeployTargetConfig>;
 
 /**
@@ -57,7 +57,7 @@ export const EnvironmentConfig = z.strictObject({
 });
 export type EnvironmentConfig = z.infer<typeof EnvironmentConfig>;
 
-export const Environments = z.record(name, EnvironmentConfig);
+export const Environments = z.record(z.string(), EnvironmentConfig);
 export type Environments = z.infer<typeof Environments>;
 
 /** Cross-checks against the rest of the server config; each problem as [path, message]. */
@@ -70,6 +70,7 @@ export function environmentProblems(c: {
   const out: [(string | number)[], string][] = [];
   const services = new Map<string, string>();
   for (const [env, e] of Object.entries(c.environments)) {
+    if (!environmentName.test(env)) out.push([['environments', env], 'expected a lowercase name (letters, digits, `-`, `_`, `.`; chat commands name it)']);
     if (!Object.hasOwn(c.repos, e.repo) && e.repo !== 'demo') out.push([['environments', env, 'repo'], `"${e.repo}" is not a configured repository (repos:)`]);
     if (e.approvers && !Object.hasOwn(c.groups, e.approvers)) out.push([['environments', env, 'approvers'], `"${e.approvers}" is not a group in groups:`]);
     if ('run' in e.target) {
