@@ -11,8 +11,8 @@ const pollMs = 500;
 interface ServiceInfo {
   Version: { Index: number };
   Spec: { TaskTemplate: { ContainerSpec: { Image: string } } } & Record<string, unknown>;
-  PreviousSpec?: { TaskTemplate?: { ContainerSpec?: { Image?: string } } };
-  UpdateStatus?: { State?: string; Message?: string; StartedAt?: string };
+  PreviousSpec?: { Labels?: Record<string, string>; TaskTemplate?: { ContainerSpec?: { Image?: string } } };
+  UpdateStatus?: { State?: string; Message?: string; StartedAt?: string; CompletedAt?: string };
 }
 
 /**
@@ -83,17 +83,35 @@ export class SwarmServiceDeployTarget implements DeployTarget {
     return { outcome: 'failed', reason: 'the deploy was interrupted' };
   }
 
+  /**
+   * Reads how this deploy's update stands. The update carries the deploy's id as the service
+   * label `bosun.deploy`: in the spec while it rolls out or after it completed; a rollback
+   * that started after the deploy did is its rollback. Neither (and the digest not running)
+   * means the update never reached Swarm: nothing changed.
+   */
   async observe(deploy: Deploy): Promise<TargetResult | 'in_progress'> {
     const info = await this.inspect();
     const image = info.Spec.TaskTemplate.ContainerSpec.Image;
     const st = info.UpdateStatus?.State;
     const msg = info.UpdateStatus?.Message ? `: ${info.UpdateStatus.Message}` : '';
-    if (st === 'updating' || st === 'rollback_started') return 'in_progress';
-    if (st === 'rollback_completed') {
-      return { outcome: 'rolled_back', reason: `the new task failed its health check or exited; Swarm rolled ${this.cfg.name} back to ${image}${msg}` };
+    const ours = (info.Spec.Labels as Record<string, string> | undefined)?.['bosun.deploy'] === deploy.id;
+    // After a rollback Swarm restores the previous spec and keeps no copy of ours: a rollback
+    // that started after this deploy did is this deploy's (deploys of a service never overlap).
+    const since = Date.parse(deploy.startedAt ?? deploy.createdAt);
+    const oursBefore = info.PreviousSpec?.Labels?.['bosun.deploy'] === deploy.id || Date.parse(info.UpdateStatus?.StartedAt ?? '') >= since;
+    if (ours) {
+      if (st === 'completed') return { outcome: 'succeeded' };
+      if (st === 'paused') return { outcome: 'failed', reason: `the update of ${this.cfg.name} is paused${msg}` };
+      return 'in_progress'; // updating, not started yet, or a rollback of it starting
     }
-    if (st === 'paused' || st === 'rollback_paused') return { outcome: 'failed', reason: `the update of ${this.cfg.name} is ${st}${msg}` };
-    if (image === deploy.ref) return { outcome: 'succeeded' };
-    return { outcome: 'failed', reason: `${this.cfg.name} runs ${image}, not this deploy's digest` };
+    if (oursBefore && st?.startsWith('rollback')) {
+      if (st === 'rollback_started') return 'in_progress';
+      if (st === 'rollback_completed') {
+        return { outcome: 'rolled_back', reason: `the new task failed its health check or exited; Swarm rolled ${this.cfg.name} back to ${image}${msg}` };
+      }
+      return { outcome: 'failed', reason: `the rollback of ${this.cfg.name} is ${st}${msg}` };
+    }
+    if (image === deploy.ref && st !== 'updating' && st !== 'rollback_started') return { outcome: 'succeeded', reason: `${this.cfg.name} already ran this digest` };
+    return { outcome: 'failed', reason: `the update never reached Swarm: ${this.cfg.name} still runs ${image}; nothing changed` };
   }
 }

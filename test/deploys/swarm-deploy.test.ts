@@ -1,6 +1,8 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import Docker from 'dockerode';
+import { spawn } from 'node:child_process';
+import { join } from 'node:path';
 import { requireDocker } from '../support/require-docker.js';
 import { startRedis, type TestRedis } from '../support/redis-server.js';
 import { publishImage, recordBuild, recordPublication, startLocalRegistry, type LocalRegistry } from '../support/published-image.js';
@@ -13,6 +15,7 @@ import { SwarmServiceDeployTarget } from '../../src/deploys/swarm-service-target
 import { SwarmServiceTarget } from '../../src/deploys/environment-config.js';
 import type { DockerPublication } from '../../src/domain/publication.js';
 import type { Deploy } from '../../src/domain/deploy.js';
+import type { DeployTarget } from '../../src/deploys/deploy-target.js';
 import { silentLogger } from '../../src/logger.js';
 
 // A real single-node swarm: a service is the staging target; deploys update it to digests a
@@ -21,7 +24,7 @@ const docker = new Docker();
 const serviceName = `bosun-test-deploy-${process.pid}`;
 let redis: TestRedis;
 let registry: LocalRegistry;
-let v1: DockerPublication, v2: DockerPublication, broken: DockerPublication;
+let v1: DockerPublication, v2: DockerPublication, v3: DockerPublication, broken: DockerPublication;
 let available = true;
 
 before(async () => {
@@ -32,6 +35,7 @@ before(async () => {
   const name = `bosun-test/app-${process.pid}`;
   v1 = await publishImage(registry, name, { tag: 'v1' });
   v2 = await publishImage(registry, name, { tag: 'v2' });
+  v3 = await publishImage(registry, name, { tag: 'v3' });
   broken = await publishImage(registry, name, { tag: 'broken', healthy: false });
   await docker.createService({
     Name: serviceName, Labels: { 'bosun.test': 'deploys' },
@@ -98,4 +102,62 @@ test('a swarm-service deploy runs the new digest; a broken image is rolled back 
   assert.equal(await serviceImage(), v2.ref, 'the service spec is the previous digest again');
   assert.deepEqual(await runningTaskImage(), [v2.ref], 'the task that runs is the previous digest');
   await manager.close();
+});
+
+test('a runner killed with -9 mid-deploy: the environment stays held until the watchdog resolves it from the service, which was updated once', { timeout: 300_000 }, async (t) => {
+  if (!available) return t.skip('no Docker');
+  const client = redis.client();
+  const prefix = 'kill9';
+  const builds = new BuildStore(client, prefix);
+  const store = new DeployStore(client, prefix);
+  const build = await recordBuild(builds, { repo: 'acme/api', sha: 'd'.repeat(40) });
+  await recordPublication(builds, build.id, v3);
+  const before = (await docker.getService(serviceName).inspect()) as { Version: { Index: number } };
+
+  const child = spawn(process.execPath, ['--import', 'tsx', join(import.meta.dirname, 'deploy-runner-child.ts'), redis.url, prefix, serviceName, build.id], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const exited = new Promise((r) => child.once('exit', r));
+  let id = '';
+  const deadline = Date.now() + 60_000;
+  try {
+    for (;;) {
+      id ||= /deploy (\d+)/.exec(String(child.stdout.read() ?? ''))?.[1] ?? '';
+      const d = id ? await store.get(id) : null;
+      const labels = ((await docker.getService(serviceName).inspect()) as { Spec: { Labels?: Record<string, string> } }).Spec.Labels ?? {};
+      if (d?.state === 'running' && labels['bosun.deploy'] === id) break; // the update reached Swarm
+      if (Date.now() > deadline || child.exitCode !== null) throw new Error(`the child never sent the update: ${JSON.stringify(d)}`);
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  } finally {
+    child.kill('SIGKILL');
+    await exited;
+  }
+  assert.equal((await store.get(id))?.state, 'running', 'killed mid-deploy');
+  assert.ok(await store.mutexHolder('staging'), 'the environment is still held by the dead runner');
+
+  const cfg = SwarmServiceTarget.parse({ name: serviceName, monitorSec: 3, healthTimeoutSec: 120 });
+  let applies = 0;
+  const real = new SwarmServiceDeployTarget(docker, cfg, silentLogger());
+  const counting: DeployTarget = { apply: (d, s) => (applies++, real.apply(d, s)), observe: (d) => real.observe(d), current: () => real.current() };
+  const survivor = new DeployManager({
+    environments: { staging: { repo: 'acme/api', requires: [], target: { swarmService: cfg } } },
+    approvalsRequired: () => 1, store, builds, bus: new EventBus(client, silentLogger(), prefix), audit: new AuditLog(client, prefix), log: silentLogger(),
+    target: () => counting, leaseMs: 1500,
+  });
+  let resolved: Deploy | null = null;
+  const until = Date.now() + 120_000;
+  while (Date.now() < until) {
+    await survivor.watchdogPass();
+    resolved = await store.get(id);
+    if (resolved && resolved.state !== 'running') break;
+    await new Promise((r) => setTimeout(r, 500));
+  }
+  assert.equal(resolved?.state, 'succeeded', resolved?.reason);
+  assert.match(resolved?.reason ?? '', /resolved by the watchdog after its runner stopped/);
+  assert.equal(applies, 0, 'the survivor never applied it again');
+  assert.equal(await store.mutexHolder('staging'), null, 'the environment is free again');
+  const after = (await docker.getService(serviceName).inspect()) as { Version: { Index: number }; Spec: { Labels: Record<string, string>; TaskTemplate: { ContainerSpec: { Image: string } } } };
+  assert.equal(after.Spec.TaskTemplate.ContainerSpec.Image, v3.ref);
+  assert.equal(after.Spec.Labels['bosun.deploy'], id, 'the update the service runs is the dead runner\'s one');
+  assert.ok(after.Version.Index > before.Version.Index);
+  await survivor.close();
 });
