@@ -19,6 +19,7 @@ import { SwarmServiceDeployTarget } from './swarm-service-target.js';
 import { RunDeployTarget } from './run-deploy-target.js';
 import { githubDeployments } from './github-deployments.js';
 import { provideDeploys } from './deploy-registry.js';
+import { deployPromotion } from './promotion-deploy.js';
 import type { Actor } from '../domain/build.js';
 
 /** Who auto-deploys: Bosun itself (so any approver may approve an auto-deploy). */
@@ -49,9 +50,16 @@ export const deployFrontend: FrontendFactory = (core) => {
           const build = await core.store.get(event.buildId);
           if (!build) return;
           await manager.onBuildFinished(build);
+          const productionBranch = core.config.github?.productionBranch;
+          if (productionBranch) {
+            await deployPromotion({ manager, builds: core.store, environments, productionBranch, log }, build)
+              .catch((err: unknown) => log.warn({ err, buildId: build.id }, 'Deploying a promotion was refused'));
+          }
           if (build.status !== 'success' || build.trigger.event !== 'push') return;
           for (const [name, env] of Object.entries(environments)) {
             if (env.repo !== build.repo || env.autoDeploy?.branch !== build.ref || !pickImage(build, env)) continue;
+            // The production push a promotion made: its approved digest is deployed already.
+            if (await manager.hasDeployedCommit(name, build.sha)) continue;
             await manager.request({ repo: build.repo, selector: build.id, environment: name, kind: 'auto', actor: autoDeployer, source: 'auto-deploy', ...(build.trigger.chat ? { chat: build.trigger.chat } : {}) })
               .then((r) => log.info({ buildId: build.id, environment: name, deployId: r.deploy.id }, 'Auto-deploy requested'))
               .catch((err: unknown) => log.warn({ err, buildId: build.id, environment: name }, 'Auto-deploy refused'));

@@ -55,6 +55,12 @@ export interface DeployRequest {
   chat?: { platform: string; channel: string; thread?: string };
   /** For `rollback`: deploy exactly this publication (taken from history). */
   publication?: { build: Build; image: DockerPublication };
+  /**
+   * Approvals already given for exactly this commit (a promotion's checkpoint): they stand
+   * for the environment's approval when they come from its approver group, are enough, and
+   * none is the requester's.
+   */
+  approvedBy?: { group: string; approvals: { actor: Actor; at: string }[] };
 }
 
 const digestRef = /^[^@\s]+@sha256:[0-9a-f]{64}$/;
@@ -131,15 +137,20 @@ export class DeployManager {
       if (await this.deps.store.claimDigest(req.environment, image.digest, id)) return deny(`another deploy of ${shortDigest(image.digest)} to ${req.environment} just started`, 'conflict');
     }
     const now = new Date().toISOString();
+    const pre = req.approvedBy;
+    const preApproved = !!env.approvers && !!pre && pre.group === env.approvers
+      && new Set(pre.approvals.map((a) => a.actor.id)).size >= this.deps.approvalsRequired(env.approvers)
+      && !pre.approvals.some((a) => a.actor.id === req.actor.id);
+    const needsApproval = !!env.approvers && !preApproved;
     const deploy: Deploy = {
       id, environment: req.environment, repo: req.repo, buildId: build.id, sha: build.sha,
       image: image.image, digest: image.digest, ref: image.ref, kind: req.kind, requestedBy: req.actor, source: req.source,
-      state: env.approvers ? 'awaiting_approval' : 'queued', approvals: [], createdAt: now, version: 0,
+      state: needsApproval ? 'awaiting_approval' : 'queued', approvals: preApproved && pre ? pre.approvals : [], createdAt: now, version: 0,
     };
     await this.deps.store.create(deploy);
     await this.deps.audit.record({ action: `deploy.${req.kind}`, actorId: req.actor.id, source: req.source, outcome: 'ok', buildId: build.id, sha: build.sha, detail: `deploy #${id}: ${image.ref} → ${req.environment}` });
     const what = `${req.repo}@${shortSha(build.sha)} (build #${build.id}, ${shortDigest(image.digest)})`;
-    if (env.approvers) {
+    if (needsApproval && env.approvers) {
       const approval = await this.openApproval(deploy, env, build, req);
       await this.emit(deploy, `Deploy #${id} of ${what} to ${req.environment} waits for approval from ${env.approvers} (build #${approval.id}).`);
       return {
@@ -400,6 +411,12 @@ export class DeployManager {
       }
     }
     return actions;
+  }
+
+  /** True when a deploy of this commit to the environment is in flight or succeeded (a promotion deployed it). */
+  async hasDeployedCommit(environment: string, sha: string): Promise<boolean> {
+    const hist = await this.deps.store.history({ environment }, 50);
+    return hist.some((d) => d.sha === sha && (d.state === 'succeeded' || !isDeployFinished(d.state)));
   }
 
   /** The last deploy that succeeded in the environment (what runs there now, as far as Bosun did it). */

@@ -14,6 +14,7 @@ import { DeployManager } from '../../src/deploys/deploy-manager.js';
 import type { DeployTarget, TargetResult } from '../../src/deploys/deploy-target.js';
 import { Environments } from '../../src/deploys/environment-config.js';
 import { githubDeployments } from '../../src/deploys/github-deployments.js';
+import { deployPromotion } from '../../src/deploys/promotion-deploy.js';
 import { GithubClient } from '../../src/github/github-client.js';
 import type { Deploy } from '../../src/domain/deploy.js';
 import type { DockerPublication } from '../../src/domain/publication.js';
@@ -262,5 +263,55 @@ describe('history, rollback and GitHub Deployments', () => {
     } finally {
       await gh.stop();
     }
+  });
+});
+
+describe('a promotion deploys the digest that was approved', () => {
+  async function promotionWorld(approvers: string) {
+    const w = await world();
+    const environments = Environments.parse({ production: { repo: 'acme/api', approvers: 'release', autoDeploy: { branch: 'production' }, target: { swarmService: { name: 'api-prod' } } } });
+    const opened: string[] = [];
+    const client = redis.client();
+    const m = new DeployManager({
+      environments, approvalsRequired: () => 1, store: w.store, builds: w.builds, bus: new EventBus(client, silentLogger(), 'promo'), audit: w.audit, log: silentLogger(),
+      target: () => w.target,
+      approvalBuilds: { create: async (input) => (opened.push(input.sha), recordBuild(w.builds, { repo: 'acme/api', sha: input.sha, status: 'waiting', event: 'manual' })) },
+    });
+    const candidate = await w.published('a');
+    const promotion = await recordBuild(w.builds, { repo: 'acme/api', sha: 'a'.repeat(40), event: 'manual' });
+    const { build } = await w.builds.update(promotion.id, (b) => {
+      b.trigger = { event: 'promotion', source: 'slack', actor: alice };
+      b.stages = [{
+        name: 'promote', status: 'success', needs: [], labels: [], resources: [], steps: [],
+        checkpoint: { instructions: '', checklist: [], timeoutSec: 60, approvers, kind: 'approval' },
+        checkpointState: {
+          deadline: '', requestedBy: alice.id, required: 1, sha: b.sha, approvals: [{ actor: { id: 'slack:T/bob', name: 'bob' }, decision: 'pass', at: '', source: 'slack' }],
+          decision: { actor: { id: 'slack:T/bob', name: 'bob' }, decision: 'pass', at: '', source: 'slack' },
+        },
+      }];
+      return [];
+    });
+    const ids = await deployPromotion({ manager: m, builds: w.builds, environments, productionBranch: 'production', log: silentLogger() }, build);
+    return { w, m, ids, candidate, opened };
+  }
+
+  it('approved by the production approvers: production runs the promoted commit\'s digest, with their approval, without asking again', async () => {
+    const { w, m, ids, candidate, opened } = await promotionWorld('release');
+    assert.equal(ids.length, 1);
+    const d = await w.waitState(ids[0]!, ['succeeded']);
+    assert.equal(d.buildId, candidate.id);
+    assert.equal(d.ref, publication('a').ref);
+    assert.deepEqual(d.approvals.map((a) => a.actor.name), ['bob']);
+    assert.deepEqual(opened, []);
+    assert.equal(await m.hasDeployedCommit('production', 'a'.repeat(40)), true, 'the production push build will not deploy a rebuild');
+    await m.close();
+  });
+
+  it('approved by another group: the production approvers are still asked', async () => {
+    const { w, m, ids, opened } = await promotionWorld('qa');
+    assert.equal((await w.store.get(ids[0]!))?.state, 'awaiting_approval');
+    assert.deepEqual(opened, ['a'.repeat(40)]);
+    assert.deepEqual(w.target.applies, []);
+    await m.close();
   });
 });
