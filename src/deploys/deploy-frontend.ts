@@ -59,7 +59,7 @@ export const deployFrontend: FrontendFactory = (core) => {
           for (const [name, env] of Object.entries(environments)) {
             if (env.repo !== build.repo || env.autoDeploy?.branch !== build.ref || !pickImage(build, env)) continue;
             // The production push a promotion made: its approved digest is deployed already.
-            if (await manager.hasDeployedCommit(name, build.sha)) continue;
+            if (await manager.hasPromotedCommit(name, build.sha)) continue;
             await manager.request({ repo: build.repo, selector: build.id, environment: name, kind: 'auto', actor: autoDeployer, source: 'auto-deploy', ...(build.trigger.chat ? { chat: build.trigger.chat } : {}) })
               .then((r) => log.info({ buildId: build.id, environment: name, deployId: r.deploy.id }, 'Auto-deploy requested'))
               .catch((err: unknown) => log.warn({ err, buildId: build.id, environment: name }, 'Auto-deploy refused'));

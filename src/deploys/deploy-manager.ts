@@ -413,10 +413,10 @@ export class DeployManager {
     return actions;
   }
 
-  /** True when a deploy of this commit to the environment is in flight or succeeded (a promotion deployed it). */
-  async hasDeployedCommit(environment: string, sha: string): Promise<boolean> {
+  /** True when a promotion's deploy of this commit to the environment is in flight or succeeded. */
+  async hasPromotedCommit(environment: string, sha: string): Promise<boolean> {
     const hist = await this.deps.store.history({ environment }, 50);
-    return hist.some((d) => d.sha === sha && (d.state === 'succeeded' || !isDeployFinished(d.state)));
+    return hist.some((d) => d.sha === sha && d.source === 'promotion' && (d.state === 'succeeded' || !isDeployFinished(d.state)));
   }
 
   /** The last deploy that succeeded in the environment (what runs there now, as far as Bosun did it). */

@@ -248,6 +248,7 @@ describe('history, rollback and GitHub Deployments', () => {
       assert.equal(rolled.kind, 'rollback');
       assert.equal(rolled.ref, publication('a').ref);
       assert.equal(w.target.runs, publication('a').ref);
+      await m.close(); // lets the runner post the last status
 
       assert.deepEqual(gh.deployments.map((d) => [d.repo, d.ref, d.environment, d.statuses.map((s) => s.state)]), [
         ['acme/api', 'a'.repeat(40), 'staging', ['in_progress', 'success']],
@@ -259,7 +260,6 @@ describe('history, rollback and GitHub Deployments', () => {
       assert.deepEqual(hist.map((d) => [d.kind, d.state]), [['rollback', 'succeeded'], ['deploy', 'succeeded'], ['deploy', 'succeeded']]);
       const audit = (await w.audit.list()).map((e) => e.action);
       assert.equal(audit.filter((x) => x === 'deploy.succeeded').length, 3);
-      await m.close();
     } finally {
       await gh.stop();
     }
@@ -303,7 +303,7 @@ describe('a promotion deploys the digest that was approved', () => {
     assert.equal(d.ref, publication('a').ref);
     assert.deepEqual(d.approvals.map((a) => a.actor.name), ['bob']);
     assert.deepEqual(opened, []);
-    assert.equal(await m.hasDeployedCommit('production', 'a'.repeat(40)), true, 'the production push build will not deploy a rebuild');
+    assert.equal(await m.hasPromotedCommit('production', 'a'.repeat(40)), true, 'the production push build will not deploy a rebuild');
     await m.close();
   });
 
