@@ -57,7 +57,7 @@ export class SwarmServiceDeployTarget implements DeployTarget {
     spec.TaskTemplate.ContainerSpec.Image = deploy.ref;
     spec.UpdateConfig = { Parallelism: 1, Delay: 0, Order: this.cfg.updateOrder, FailureAction: 'rollback', Monitor: monitorNs, MaxFailureRatio: 0 };
     spec.RollbackConfig = { Parallelism: 1, Delay: 0, Order: this.cfg.updateOrder, FailureAction: 'pause', Monitor: monitorNs, MaxFailureRatio: 0 };
-    spec.Labels = { ...(spec.Labels as Record<string, string> | undefined), 'bosun.deploy': deploy.id, 'bosun.deploy.build': deploy.buildId };
+    spec.Labels = { ...(spec.Labels as Record<string, string> | undefined), 'bosun.deploy': deployLabel(deploy), 'bosun.deploy.build': deploy.buildId };
     try {
       await this.docker.getService(this.cfg.name).update({ _query: { version: info.Version.Index }, _body: spec } as never);
     } catch (err) {
@@ -94,18 +94,21 @@ export class SwarmServiceDeployTarget implements DeployTarget {
     const image = info.Spec.TaskTemplate.ContainerSpec.Image;
     const st = info.UpdateStatus?.State;
     const msg = info.UpdateStatus?.Message ? `: ${info.UpdateStatus.Message}` : '';
-    const ours = (info.Spec.Labels as Record<string, string> | undefined)?.['bosun.deploy'] === deploy.id;
+    const ours = (info.Spec.Labels as Record<string, string> | undefined)?.['bosun.deploy'] === deployLabel(deploy);
     // After a rollback Swarm restores the previous spec and keeps no copy of ours: a rollback
     // that started after this deploy did is this deploy's (deploys of a service never overlap).
     const since = Date.parse(deploy.startedAt ?? deploy.createdAt);
-    const oursBefore = info.PreviousSpec?.Labels?.['bosun.deploy'] === deploy.id || Date.parse(info.UpdateStatus?.StartedAt ?? '') >= since;
+    const oursBefore = info.PreviousSpec?.Labels?.['bosun.deploy'] === deployLabel(deploy) || Date.parse(info.UpdateStatus?.StartedAt ?? '') >= since;
+    // Past its time (a runner died and nobody watched it settle): failed, so the environment is freed.
+    const overdue = Date.now() - since > (this.cfg.healthTimeoutSec + 60) * 1000;
+    const waiting = (): TargetResult | 'in_progress' => (overdue ? { outcome: 'failed', reason: `${this.cfg.name} did not settle within ${this.cfg.healthTimeoutSec}s (${st ?? 'no update status'})` } : 'in_progress');
     if (ours) {
       if (st === 'completed') return { outcome: 'succeeded' };
       if (st === 'paused') return { outcome: 'failed', reason: `the update of ${this.cfg.name} is paused${msg}` };
-      return 'in_progress'; // updating, not started yet, or a rollback of it starting
+      return waiting(); // updating, not started yet, or a rollback of it starting
     }
     if (oursBefore && st?.startsWith('rollback')) {
-      if (st === 'rollback_started') return 'in_progress';
+      if (st === 'rollback_started') return waiting();
       if (st === 'rollback_completed') {
         return { outcome: 'rolled_back', reason: `the new task failed its health check or exited; Swarm rolled ${this.cfg.name} back to ${image}${msg}` };
       }
@@ -114,4 +117,9 @@ export class SwarmServiceDeployTarget implements DeployTarget {
     if (image === deploy.ref && st !== 'updating' && st !== 'rollback_started') return { outcome: 'succeeded', reason: `${this.cfg.name} already ran this digest` };
     return { outcome: 'failed', reason: `the update never reached Swarm: ${this.cfg.name} still runs ${image}; nothing changed` };
   }
+}
+
+/** The service label naming the deploy an update belongs to: its id and creation time (unique across Bosun instances). */
+export function deployLabel(deploy: Deploy): string {
+  return `${deploy.id}@${deploy.createdAt}`;
 }

@@ -11,7 +11,7 @@ import { AuditLog } from '../../src/storage/audit-log.js';
 import { EventBus } from '../../src/events/event-bus.js';
 import { DeployStore } from '../../src/deploys/deploy-store.js';
 import { DeployManager } from '../../src/deploys/deploy-manager.js';
-import { SwarmServiceDeployTarget } from '../../src/deploys/swarm-service-target.js';
+import { SwarmServiceDeployTarget, deployLabel } from '../../src/deploys/swarm-service-target.js';
 import { SwarmServiceTarget } from '../../src/deploys/environment-config.js';
 import type { DockerPublication } from '../../src/domain/publication.js';
 import type { Deploy } from '../../src/domain/deploy.js';
@@ -123,7 +123,7 @@ test('a runner killed with -9 mid-deploy: the environment stays held until the w
       id ||= /deploy (\d+)/.exec(String(child.stdout.read() ?? ''))?.[1] ?? '';
       const d = id ? await store.get(id) : null;
       const labels = ((await docker.getService(serviceName).inspect()) as { Spec: { Labels?: Record<string, string> } }).Spec.Labels ?? {};
-      if (d?.state === 'running' && labels['bosun.deploy'] === id) break; // the update reached Swarm
+      if (d?.state === 'running' && labels['bosun.deploy'] === deployLabel(d)) break; // the update reached Swarm
       if (Date.now() > deadline || child.exitCode !== null) throw new Error(`the child never sent the update: ${JSON.stringify(d)}`);
       await new Promise((r) => setTimeout(r, 50));
     }
@@ -151,13 +151,14 @@ test('a runner killed with -9 mid-deploy: the environment stays held until the w
     if (resolved && resolved.state !== 'running') break;
     await new Promise((r) => setTimeout(r, 500));
   }
-  assert.equal(resolved?.state, 'succeeded', resolved?.reason);
+  const seen = (await docker.getService(serviceName).inspect()) as { UpdateStatus?: unknown; Spec: { Labels?: unknown } };
+  assert.equal(resolved?.state, 'succeeded', `${resolved?.reason ?? ''} service: ${JSON.stringify({ u: seen.UpdateStatus, l: seen.Spec.Labels })}`);
   assert.match(resolved?.reason ?? '', /resolved by the watchdog after its runner stopped/);
   assert.equal(applies, 0, 'the survivor never applied it again');
   assert.equal(await store.mutexHolder('staging'), null, 'the environment is free again');
   const after = (await docker.getService(serviceName).inspect()) as { Version: { Index: number }; Spec: { Labels: Record<string, string>; TaskTemplate: { ContainerSpec: { Image: string } } } };
   assert.equal(after.Spec.TaskTemplate.ContainerSpec.Image, v3.ref);
-  assert.equal(after.Spec.Labels['bosun.deploy'], id, 'the update the service runs is the dead runner\'s one');
+  assert.equal(after.Spec.Labels['bosun.deploy'], deployLabel(resolved!), 'the update the service runs is the dead runner\'s one');
   assert.ok(after.Version.Index > before.Version.Index);
   await survivor.close();
 });
