@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startHarness, testToken, type Harness } from '../support/bosun-harness.js';
 import { requireDocker } from '../support/require-docker.js';
-import { publishImage, recordBuild, startLocalRegistry, type LocalRegistry } from '../support/published-image.js';
+import { publishImage, removePublishedImages, recordBuild, startLocalRegistry, type LocalRegistry } from '../support/published-image.js';
 import { DeployStore } from '../../src/deploys/deploy-store.js';
 import { resolveRef } from '../../src/git/git.js';
 import type { Deploy } from '../../src/domain/deploy.js';
@@ -55,6 +55,7 @@ before(async () => {
 after(async () => {
   if (!available) return;
   await h?.stop();
+  await removePublishedImages([v1, v2]);
   await registry?.stop();
   rmSync(outDir, { recursive: true, force: true });
 });

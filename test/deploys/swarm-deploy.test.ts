@@ -5,7 +5,7 @@ import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { requireDocker } from '../support/require-docker.js';
 import { startRedis, type TestRedis } from '../support/redis-server.js';
-import { publishImage, recordBuild, recordPublication, startLocalRegistry, type LocalRegistry } from '../support/published-image.js';
+import { publishImage, removePublishedImages, recordBuild, recordPublication, startLocalRegistry, type LocalRegistry } from '../support/published-image.js';
 import { BuildStore } from '../../src/storage/build-store.js';
 import { AuditLog } from '../../src/storage/audit-log.js';
 import { EventBus } from '../../src/events/event-bus.js';
@@ -47,6 +47,7 @@ before(async () => {
 after(async () => {
   if (!available) return;
   await docker.getService(serviceName).remove().catch(() => undefined);
+  await removePublishedImages([v1, v2, v3, broken]);
   await registry?.stop();
   await redis?.stop();
 });

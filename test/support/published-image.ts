@@ -98,3 +98,9 @@ export async function recordPublication(store: BuildStore, buildId: string, pub:
   });
   return build;
 }
+
+/** Removes the local tags `publishImage` made (the registry's copies go with the registry). */
+export async function removePublishedImages(pubs: (DockerPublication | undefined)[]): Promise<void> {
+  const tags = pubs.filter((p): p is DockerPublication => p !== undefined).map((p) => `${p.image}:${p.tag}`);
+  if (tags.length > 0) await run('docker', ['rmi', '-f', ...tags], { timeout: 60_000 }).catch(() => undefined);
+}
