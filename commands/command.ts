@@ -1,6 +1,7 @@
 import type { Actor, Build } from '../src/domain/build.js';
 import type { LogLine } from '../src/logs/log-store.js';
 import type { LeaseService } from './lease-service.js';
+import type { DeployService } from './deploy-service.js';
 
 /** Help for one command, kept beside its code; `help` renders it (Prow help providers). */
 export interface CommandHelp {
@@ -32,6 +33,8 @@ export interface CommandContext {
   builds: BuildService;
   /** Resource leases, when the server has pools (see commands/lease-service.ts). */
   leases?: LeaseService;
+  /** Deploys to environments, when the server has environments (see commands/deploy-service.ts). */
+  deploys?: DeployService;
   /** GitHub merges and promotions, when GitHub is configured (see commands/merge.ts). */
   github?: GithubCommands;
   /** The pull request a command was typed on (GitHub PR comments). */

@@ -12,6 +12,10 @@ import { release } from './release.js';
 import { merge } from './merge.js';
 import { promote } from './promote.js';
 import { okToTest } from './ok-to-test.js';
+import { deploy } from './deploy.js';
+import { rollback } from './rollback.js';
+import { envs } from './envs.js';
+import { lockEnv, unlockEnv } from './lock-env.js';
 import { makeHelpCommand } from './help.js';
 
 /**
@@ -23,5 +27,6 @@ import { makeHelpCommand } from './help.js';
  */
 export const commands: readonly Command[] = Object.freeze([
   build, status, logs, cancel, retry, pass, fail, lease, leases, renew, release, merge, promote, okToTest,
+  deploy, rollback, envs, lockEnv, unlockEnv,
   makeHelpCommand(() => commands),
 ]);

@@ -13,6 +13,7 @@ import { NetworkConfig } from './executor/container/egress-policy.js';
 import { PublishConfig, checkPublishSecrets } from './publish/publish-config.js';
 import { AuthConfig } from './http/auth/auth-config.js';
 import { ArtifactsConfig } from './artifacts/artifacts-config.js';
+import { Environments, environmentProblems } from './deploys/environment-config.js';
 
 /** Root of the Bosun installation (where package.json and examples/ live). */
 export const installRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..');
@@ -144,10 +145,13 @@ export const ServerConfig = z.strictObject({
   auth: AuthConfig.prefault({}),
   /** Kept files (`artifacts:`) and test reports: caps and retention; see docs/artifacts.md. */
   artifacts: ArtifactsConfig.prefault({}),
+  /** Deploy environments (staging, production): targets, approvers, auto-deploy; see docs/deploys.md. */
+  environments: Environments.default({}),
 }).superRefine((c, ctx) => {
   c.auth.allow.forEach((rule, i) => {
     if (rule.startsWith('group:') && !c.groups[rule.slice('group:'.length)]) ctx.addIssue({ code: 'custom', path: ['auth', 'allow', i], message: `"${rule}": no such group in groups` });
   });
+  for (const [path, message] of environmentProblems(c)) ctx.addIssue({ code: 'custom', path, message });
   // A Zulip id that can never match (an email, a name, another realm) would silently lock approvers out.
   for (const [group, members] of Object.entries(c.groups)) {
     members.forEach((id, i) => {

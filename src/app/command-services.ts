@@ -1,6 +1,7 @@
 import type { CommandServices } from '../../commands/command.js';
 import { makeLeaseService } from '../leases/lease-service.js';
 import type { Core } from './open-core.js';
+import { deploysFor } from '../deploys/deploy-registry.js';
 
 /**
  * The optional services every front end puts into its command contexts (beside `builds`),
@@ -14,6 +15,9 @@ export function commandServices(core: Core): CommandServices {
     ...(leases ? { leases } : {}),
     get github() {
       return core.provided.github;
+    },
+    get deploys() {
+      return deploysFor(core);
     },
   };
 }

@@ -1,3 +1,4 @@
+import type { DeployService } from '../../commands/deploy-service.js';
 import type { Redis } from 'ioredis';
 import type { ServerConfig } from '../config.js';
 import type { Logger } from '../logger.js';
@@ -44,7 +45,7 @@ export interface Core {
    * front end puts its merge/promote/ok-to-test service here while it runs (see
    * `commandServices`).
    */
-  provided: { github?: GithubCommands | undefined };
+  provided: { github?: GithubCommands | undefined; deploys?: DeployService | undefined };
   /** Redacts every configured secret from a whole string (chat text, status text). */
   redact(text: string): string;
   close(): Promise<void>;

@@ -1,6 +1,7 @@
 import type { RunStatus } from './status.js';
 import type { Actor, BuildError } from './build.js';
 import type { LeaseEvent } from './lease-event.js';
+import type { DeployEvent } from './deploy.js';
 
 /**
  * Every state change is one of these, published on the durable event stream.
@@ -37,6 +38,8 @@ export type BuildEvent =
     }
   | { type: 'checkpoint.decided'; buildId: string; stage: string; decision: 'pass' | 'fail' | 'timeout'; actor: Actor }
   | LeaseEvent
+  /** A deploy changed state (src/deploys). */
+  | DeployEvent
   /** An outgoing webhook stopped after persistent failure (src/events/webhooks). */
   | { type: 'webhook.disabled'; webhook: string; reason: string; failures: number; text: string }
   /**

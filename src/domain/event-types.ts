@@ -5,7 +5,7 @@ const eventTypes = [
   'build.created', 'build.status', 'stage.status', 'step.status', 'log.chunk',
   'checkpoint.waiting', 'checkpoint.decided',
   'lease.granted', 'lease.waiting', 'lease.renewed', 'lease.released', 'lease.reminder', 'lease.expired', 'lease.item',
-  'stage.notice', 'webhook.disabled', 'push.refused',
+  'stage.notice', 'webhook.disabled', 'push.refused', 'deploy.status',
 ] as const satisfies readonly BuildEventType[];
 
 // Fails to compile when a BuildEvent type is missing from the list above.

@@ -132,6 +132,23 @@ export class GithubClient {
     return res.data.map((v) => ({ userId: v.user?.id ?? 0, login: v.user?.login ?? '', state: v.state, commitId: v.commit_id ?? null }));
   }
 
+  /** A GitHub deployment of a commit to an environment (no merge of the default branch, no required contexts: Bosun checked). */
+  async createDeployment(r: RepoId, d: { sha: string; environment: string; description: string; payload: Record<string, string>; production: boolean }): Promise<number> {
+    const res = await this.call('deployments.create', () => this.octokit.repos.createDeployment({
+      ...r, ref: d.sha, environment: d.environment, description: d.description.slice(0, 140), payload: d.payload,
+      auto_merge: false, required_contexts: [], transient_environment: false, production_environment: d.production,
+    }));
+    const id = (res.data as { id?: number }).id;
+    if (typeof id !== 'number') throw new Error(`GitHub did not create the deployment: ${JSON.stringify(res.data).slice(0, 200)}`);
+    return id;
+  }
+
+  async createDeploymentStatus(r: RepoId, id: number, s: { state: 'queued' | 'in_progress' | 'success' | 'failure' | 'error' | 'inactive'; description: string; logUrl?: string }): Promise<void> {
+    await this.call('deployments.status', () => this.octokit.repos.createDeploymentStatus({
+      ...r, deployment_id: id, state: s.state, description: s.description.slice(0, 140), ...(s.logUrl ? { log_url: s.logUrl } : {}),
+    }));
+  }
+
   async createComment(r: RepoId, n: number, body: string): Promise<void> {
     await this.call('issues.createComment', () => this.octokit.issues.createComment({ ...r, issue_number: n, body }));
   }

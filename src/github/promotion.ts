@@ -32,8 +32,9 @@ export async function requestPromotion(deps: PromotionDeps, repo: string, ctx: C
   const cfg = deps.core.config.repos[repo];
   if (!cfg) throw new UserError('unknown_repo', `repository "${repo}" is not configured in Bosun`);
   const builds = await deps.core.store.list({ repo, limit: 200 });
-  const candidate = builds.find((b) => b.ref === cfg.defaultBranch && b.trigger.event === 'push' && isFullyGreen(b));
-  if (!candidate) return { text: `Nothing to promote: no fully green ${cfg.defaultBranch} build of ${repo} (test, staging and e2e).` };
+  const required = promotionRequires(deps.core.config, deps.github, repo);
+  const candidate = builds.find((b) => b.ref === cfg.defaultBranch && b.trigger.event === 'push' && isFullyGreen(b, required));
+  if (!candidate) return { text: `Nothing to promote: no fully green ${cfg.defaultBranch} build of ${repo} (every stage green${required.length ? `, ${required.join(', ')} included` : ''}).` };
   for (const target of deps.github.downstream[repo] ?? []) {
     const down = await latestDownstreamBuild(deps.core, target, { repo, sha: candidate.sha });
     if (down?.status !== 'success') {
@@ -61,8 +62,18 @@ export async function requestPromotion(deps: PromotionDeps, repo: string, ctx: C
   };
 }
 
-function isFullyGreen(b: Build): boolean {
-  return b.status === 'success' && b.stages.some((s) => s.name === 'e2e') && b.stages.every((s) => s.status === 'success');
+function isFullyGreen(b: Build, required: readonly string[]): boolean {
+  return b.status === 'success' && required.every((r) => b.stages.some((s) => s.name === r)) && b.stages.every((s) => s.status === 'success');
+}
+
+/**
+ * The stages a promotion needs green: the `requires` of the repository's production
+ * environment (the one whose `autoDeploy.branch` is the production branch), or `e2e` when the
+ * server config declares no such environment.
+ */
+export function promotionRequires(config: Pick<Core['config'], 'environments'>, github: Pick<GithubConfig, 'productionBranch'>, repo: string): string[] {
+  const production = Object.values(config.environments ?? {}).find((e) => e.repo === repo && e.autoDeploy?.branch === github.productionBranch);
+  return production ? production.requires : ['e2e'];
 }
 
 function promotionPlan(repo: string, sha: string, github: GithubConfig): ExecutionPlan {

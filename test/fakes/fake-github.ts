@@ -48,6 +48,8 @@ export class FakeGithub {
   readonly checkRuns = new Map<number, { repo: string; name: string; head_sha: string; status: string; conclusion?: string; output?: { title: string; summary: string } }>();
   readonly comments: { repo: string; number: number; body: string }[] = [];
   readonly deliveries: { id: string; event: string; status: number }[] = [];
+  /** GitHub Deployments created, with their statuses in order. */
+  readonly deployments: { id: number; repo: string; ref: string; environment: string; description: string; payload: unknown; statuses: { state: string; description: string }[] }[] = [];
   private readonly repos = new Map<string, FakeRepo>();
   private readonly failures: { pattern: RegExp; status: number; headers: Record<string, string>; times: number }[] = [];
   private server: Server | null = null;
@@ -193,6 +195,20 @@ export class FakeGithub {
       if (!run) throw new HttpFailure(404, 'Not Found');
       Object.assign(run, { status: body.status ?? run.status, conclusion: body.conclusion, output: body.output ?? run.output });
       return [200, { id: Number(r[1]) }];
+    }
+    if (method === 'POST' && rest === 'deployments') {
+      this.repo(repo);
+      if (typeof body.ref !== 'string' || typeof body.environment !== 'string') throw new HttpFailure(422, 'ref and environment are required');
+      const id = this.deployments.length + 1;
+      this.deployments.push({ id, repo, ref: body.ref, environment: body.environment, description: body.description ?? '', payload: body.payload, statuses: [] });
+      return [201, { id, ref: body.ref, environment: body.environment }];
+    }
+    if (method === 'POST' && (r = /^deployments\/(\d+)\/statuses$/.exec(rest))) {
+      const dep = this.deployments.find((d) => d.id === Number(r![1]) && d.repo === repo);
+      if (!dep) throw new HttpFailure(404, 'Not Found');
+      if (!['error', 'failure', 'inactive', 'in_progress', 'queued', 'pending', 'success'].includes(body.state)) throw new HttpFailure(422, `invalid state ${body.state}`);
+      dep.statuses.push({ state: body.state, description: body.description ?? '' });
+      return [201, { id: dep.statuses.length, state: body.state }];
     }
     if (method === 'GET' && (r = /^git\/ref\/(.+)$/.exec(rest))) {
       const ref = decodeURIComponent(r[1]!);

@@ -1,6 +1,8 @@
 import { isApproval, type Build } from '../../domain/build.js';
 import type { StoredEvent } from '../../domain/build-event.js';
 import { isTerminal } from '../../domain/status.js';
+import { isDeployFinished } from '../../domain/deploy.js';
+import { escapeSlack } from '../../domain/escape-chat.js';
 import type { EventHandler } from '../../events/event-bus.js';
 import type { Logger } from '../../logger.js';
 import type { LogLine } from '../../logs/log-store.js';
@@ -119,6 +121,14 @@ export class ThreadReporter implements EventHandler {
         if ((root || copy) && this.deps.config.dmRequester !== 'never') {
           await this.dmRequester(build, `cp-decided:${event.stage}`, renderDecisionDm(build, event.stage, event.decision, event.actor, at, approval, this.deps.buildUrl(build.id)));
         }
+        return;
+      }
+      case 'deploy.status': {
+        // A deploy of this build's image ended: one reply in the build's thread, once.
+        if (!isDeployFinished(event.state)) return;
+        const root = await this.deps.store.root(build.id);
+        if (!root || !(await this.deps.store.once(build.id, `deploy:${event.deployId}`))) return;
+        await this.deps.api.chat.postMessage({ channel: root.channel, thread_ts: root.ts, text: escapeSlack(event.text) });
         return;
       }
       default:
