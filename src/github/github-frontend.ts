@@ -7,7 +7,9 @@ import type { Frontend } from '../app/frontend.js';
 import type { Core } from '../app/open-core.js';
 import { shortSha } from '../domain/build.js';
 import { GithubClient, repoId } from './github-client.js';
-import { requireSecrets } from './verify-signature.js';
+import { AppTokens } from './app-tokens.js';
+import { appPrivateKey, checkRunsOn } from './github-config.js';
+import { WebhookVerifier } from './webhook-verifier.js';
 import { webhookRoute } from './webhook-route.js';
 import { RedisInbox } from './redis-inbox.js';
 import { handleDelivery, okToTestContext, startPullRequestBuild } from './handle-delivery.js';
@@ -25,9 +27,15 @@ import { makePromotionWatcher, requestPromotion } from './promotion.js';
 export function githubFrontend(core: Core, builds: BuildService): Frontend | null {
   const github = core.config.github;
   if (!github) return null;
-  const secrets = requireSecrets(github.webhookSecrets);
+  const verifier = new WebhookVerifier(github.webhookSecrets);
   const log = core.log.child({ frontend: 'github' });
-  const client = new GithubClient({ baseUrl: github.apiUrl, maxRetryAfterSec: github.maxRetryAfterSec, ...(github.token ? { token: github.token } : {}) }, log);
+  const appTokens = github.app
+    ? new AppTokens({ appId: github.app.appId, privateKey: appPrivateKey(github.app), baseUrl: github.apiUrl, marginSec: github.app.tokenMarginSec }, log)
+    : undefined;
+  const client = new GithubClient({
+    baseUrl: github.apiUrl, maxRetryAfterSec: github.maxRetryAfterSec,
+    ...(appTokens ? { tokens: appTokens } : github.token ? { token: github.token } : {}),
+  }, log);
   const inbox = new RedisInbox(core.redis, core.prefix, log);
   const okStore = new OkToTestStore(core.redis, core.prefix);
   const buildUrl = (id: string) => builds.buildUrl(id);
@@ -55,16 +63,16 @@ export function githubFrontend(core: Core, builds: BuildService): Frontend | nul
 
   return {
     name: 'github',
-    http: webhookRoute(secrets, inbox, log),
+    http: webhookRoute(verifier, inbox, log),
     async start() {
       provideGithubCommands(commands);
-      inbox.start((d) => handleDelivery({ core, builds, github, client, okToTest: okStore, commands }, d));
+      inbox.start((d) => handleDelivery({ core, builds, github, client, okToTest: okStore, commands, ...(appTokens ? { installations: appTokens } : {}) }, d));
       core.bus.subscribe(makeStatusReporter({
         client, redis: core.redis, prefix: core.prefix, log,
         getBuild: (id) => core.store.get(id),
         tail: (id, stage, step, n) => core.logs.tail(id, stage, step, n),
         isGithubRepo: (repo) => repo.includes('/') && core.config.repos[repo] !== undefined,
-        buildUrl, checkRuns: github.checkRuns,
+        buildUrl, checkRuns: checkRunsOn(github),
       }));
       core.bus.subscribe(makePromotionWatcher({ core, github, client }));
     },

@@ -2,7 +2,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import { randomUUID } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
 import { git } from '../../src/git/git.js';
-import { signBody } from '../../src/github/verify-signature.js';
+import { signBody } from './github-signature.js';
 import { pushPayload, type GithubUser } from './fake-github-payloads.js';
 
 export interface RecordedRequest {
