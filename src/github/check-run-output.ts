@@ -32,7 +32,9 @@ const ansi = /\u001b\[[0-9;?]*[ -/]*[@-~]/g;
 /** Python: `  File "app/x.py", line 12, in f`. */
 const pythonFrame = /^\s*File "([^"]+)", line (\d+)/;
 /** tsc: `src/a.ts(3,5): error TS2322: …`. */
-const tscLine = /^\s*([^\s()][^()]*?\.[A-Za-z0-9]+)\((\d+),(\d+)\): (error|warning) (TS\d+: .*)$/;
+const tscLine = /^\s*([^\s()'"]+\.[A-Za-z0-9]+)\((\d+),(\d+)\): (error|warning) (TS\d+: .*)$/;
+/** The shell's echo of a command (`+ cmd`, `$ cmd`) is not output. */
+const commandEcho = /^[+$] /;
 /** go vet, gcc, eslint-unix, pytest: `./a.go:3:5: …`, `tests/t.py:12: AssertionError`. */
 const fileLineCol = /^\s*(?:vet: )?((?:\.{1,2}\/)?[\w@+\-./]+\.[A-Za-z0-9]+):(\d+)(?::(\d+))?:\s*(.*)$/;
 
@@ -69,6 +71,7 @@ export function annotationsFromOutput(lines: readonly string[]): Annotation[] {
   let inTraceback = false;
   for (const rawLine of lines) {
     const line = rawLine.replace(ansi, '').replace(/\r$/, '');
+    if (commandEcho.test(line)) continue;
     if (/^Traceback \(most recent call last\):/.test(line)) {
       inTraceback = true;
       frame = undefined;

@@ -60,14 +60,16 @@ export class GithubClient {
         const { owner, repo } = options as { owner?: unknown; repo?: unknown };
         if (typeof owner !== 'string' || typeof repo !== 'string') return request(options);
         const token = await tokens.token(owner, repo);
+        // Octokit passes its own copy of the options to each hook; the header is set on it.
+        options.headers.authorization = `token ${token}`;
         try {
-          return await request({ ...options, headers: { ...options.headers, authorization: `token ${token}` } });
+          return await request(options);
         } catch (err) {
           if (statusOf(err) !== 401) throw err;
           tokens.invalidate(owner, token);
           this.log.info({ owner, url: options.url }, 'GitHub refused the token (401); retrying with a fresh one');
-          const fresh = await tokens.token(owner, repo);
-          return request({ ...options, headers: { ...options.headers, authorization: `token ${fresh}` } });
+          options.headers.authorization = `token ${await tokens.token(owner, repo)}`;
+          return request(options);
         }
       });
     }
