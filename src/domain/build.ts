@@ -20,6 +20,11 @@ export interface Trigger {
   deliveryId?: string;
   /** Pull request number, when the build is for one. */
   pullRequest?: number;
+  /**
+   * A pull request's head branch name as its author named it, when `ref` is the fetchable
+   * `pull/N/head` (forks, ok-to-test): branch filters see this name, not `pull/N/head`.
+   */
+  headBranch?: string;
   /** True when the change comes from an untrusted author (fork / outsider): no secrets. */
   untrusted?: boolean;
   /** Where chat replies for this build go (channel/thread), opaque to the pipeline. */

@@ -54,7 +54,7 @@ export function githubFrontend(core: Core, builds: BuildService): Frontend | nul
       await core.audit.record({ action: 'github.ok-to-test', actorId: ctx.actor.id, source: ctx.source, outcome: 'ok', sha: pull.headSha, detail: `${pr.repo}#${pr.number}` });
       await client.createCommitStatus(repoId(pr.repo), pull.headSha, { state: 'success', context: okToTestContext, description: `approved by ${ctx.actor.name} for this commit only` });
       if (await core.store.claimOnce(`github:seen:pr:${pr.repo}#${pr.number}:${pull.headSha}`)) {
-        await startPullRequestBuild({ core }, { repo: pr.repo, number: pr.number, headRef: `pull/${pr.number}/head`, sha: pull.headSha, untrusted: true, actor: ctx.actor });
+        await startPullRequestBuild({ core }, { repo: pr.repo, number: pr.number, headRef: `pull/${pr.number}/head`, headBranch: pull.headRef, sha: pull.headSha, untrusted: true, actor: ctx.actor });
       }
       return `ok-to-test: ${pr.repo}#${pr.number} at ${shortSha(pull.headSha)} will be tested (without secrets); a new push needs a new approval.`;
     },

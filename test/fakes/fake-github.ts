@@ -356,15 +356,38 @@ export class FakeGithub {
     return 'diverged';
   }
 
+  /** The next `n` ref updates wait for each other and then run at once (a deterministic race). */
+  gateRefUpdates(n: number): void {
+    let release!: () => void;
+    this.refGate = { waiting: 0, n, open: new Promise<void>((r) => (release = r)), release };
+  }
+
+  private refGate: { waiting: number; n: number; open: Promise<void>; release(): void } | null = null;
+
+  /**
+   * `PATCH /git/refs/{ref}` as GitHub does it: without `force`, the new commit must have the
+   * current one as an ancestor, and the write is a compare-and-swap on the value read, so of
+   * two racing updates exactly one lands; the other gets 422 "Update is not a fast forward".
+   */
   private async updateRef(repo: string, ref: string, sha: string, force: boolean): Promise<[number, unknown]> {
     const full = `refs/${ref}`;
+    const gate = this.refGate;
+    if (gate) {
+      gate.waiting += 1;
+      if (gate.waiting >= gate.n) {
+        this.refGate = null;
+        gate.release();
+      }
+      await gate.open;
+    }
     const old = await this.rev(repo, full).catch(() => null);
     if (!old) throw new HttpFailure(422, 'Reference does not exist');
     if (!force && !(await this.isAncestor(repo, old, sha))) throw new HttpFailure(422, 'Update is not a fast forward');
     try {
       await git(['update-ref', full, sha, old], { cwd: this.repo(repo).dir });
     } catch {
-      throw new HttpFailure(422, 'Reference cannot be updated');
+      // Another update moved the ref between our read and our write.
+      throw new HttpFailure(422, 'Update is not a fast forward');
     }
     this.pushed(repo, full, old, sha);
     return [200, { ref: full, object: { sha, type: 'commit' } }];
