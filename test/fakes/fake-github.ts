@@ -1,15 +1,27 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { randomBytes, randomUUID, verify as verifySignature, type KeyObject } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
+import { createRequire } from 'node:module';
 import { git } from '../../src/git/git.js';
 import { signBody } from './github-signature.js';
 import { pushPayload, type GithubUser } from './fake-github-payloads.js';
+
+/**
+ * GitHub's own example responses (from @octokit/openapi, `components.examples`, extracted to
+ * test/fixtures/github-api-examples.json): the fake answers in these shapes with its own
+ * values filled in, and test/github/fake-github-contract.test.ts validates what it answers
+ * against GitHub's schemas.
+ */
+const examples = createRequire(import.meta.url)('../fixtures/github-api-examples.json') as Record<string, any>;
+const example = (name: string): any => structuredClone(examples[name]);
 
 export interface RecordedRequest {
   method: string;
   path: string;
   body: any;
   status: number;
+  /** What the fake answered. */
+  response?: unknown;
   /** `app` (a verified JWT), `installation` (a valid installation token) or `none`. */
   auth?: 'app' | 'installation' | 'none';
 }
@@ -199,7 +211,7 @@ export class FakeGithub {
       status = err instanceof HttpFailure ? err.status : 500;
       out = { message: err instanceof Error ? err.message : String(err), documentation_url: 'https://docs.github.com/rest', status: String(status) };
     }
-    this.requests.push({ method, path, body, status });
+    this.requests.push({ method, path, body, status, response: out });
     res.writeHead(status, { 'content-type': 'application/json', ...headers });
     res.end(status === 204 ? undefined : JSON.stringify(out));
   }
@@ -267,7 +279,9 @@ export class FakeGithub {
       const token = `ghs_${randomBytes(18).toString('hex')}`;
       const expiresAtMs = Date.now() + app!.tokenTtlSec * 1000;
       this.installationTokens.set(token, { installationId: id, account, expiresAtMs });
-      return [201, { token, expires_at: new Date(expiresAtMs).toISOString().replace(/\.\d{3}Z$/, 'Z'), permissions: { checks: 'write', statuses: 'write', contents: 'write', pull_requests: 'write', metadata: 'read' }, repository_selection: 'all' }];
+      const t = example('installation-token');
+      delete t.repositories;
+      return [201, { ...t, token, expires_at: new Date(expiresAtMs).toISOString().replace(/\.\d{3}Z$/, 'Z'), permissions: { checks: 'write', statuses: 'write', contents: 'write', pull_requests: 'write', metadata: 'read' }, repository_selection: 'all' }];
     }
     return null;
   }
@@ -286,7 +300,7 @@ export class FakeGithub {
     if (method === 'POST' && (r = /^statuses\/([0-9a-f]{40})$/.exec(rest))) {
       this.repo(repo);
       this.statuses.push({ repo, sha: r[1]!, state: body.state, context: body.context, description: body.description, target_url: body.target_url });
-      return [201, { id: this.statuses.length, state: body.state, context: body.context }];
+      return [201, { ...example('status'), id: this.statuses.length, state: body.state, context: body.context, description: body.description ?? null, target_url: body.target_url ?? null }];
     }
     if (method === 'POST' && rest === 'check-runs') {
       this.repo(repo);
@@ -318,27 +332,32 @@ export class FakeGithub {
       const ref = decodeURIComponent(r[1]!);
       const sha = await this.rev(repo, `refs/${ref}`).catch(() => null);
       if (!sha) throw new HttpFailure(404, 'Not Found');
-      return [200, { ref: `refs/${ref}`, object: { sha, type: 'commit' } }];
+      return [200, refShape(repo, `refs/${ref}`, sha)];
     }
     if (method === 'PATCH' && (r = /^git\/refs\/(.+)$/.exec(rest))) return this.updateRef(repo, decodeURIComponent(r[1]!), body.sha, body.force === true);
     if (method === 'POST' && rest === 'git/refs') return this.createRef(repo, body.ref, body.sha);
     if (method === 'GET' && (r = /^compare\/(.+)$/.exec(rest))) {
       const [base = '', head = ''] = decodeURIComponent(r[1]!).split('...');
-      return [200, { status: await this.compare(repo, base, head) }];
+      return [200, { ...example('commit-comparison'), status: await this.compare(repo, base, head), commits: [], files: [] }];
     }
     if (method === 'GET' && (r = /^pulls\/(\d+)$/.exec(rest))) {
       const pull = this.repo(repo).pulls.get(Number(r[1]));
       if (!pull) throw new HttpFailure(404, 'Not Found');
       const sha = await this.headOf(repo, pull.number);
+      const ex = example('pull-request');
       return [200, {
-        number: pull.number, state: pull.state, user: pull.user,
-        head: { sha, ref: pull.headRef, repo: { full_name: repo } }, base: { ref: pull.baseRef, repo: { full_name: repo } },
+        ...ex, number: pull.number, state: pull.state, user: { ...ex.user, id: pull.user.id, login: pull.user.login }, requested_teams: [],
+        head: { ...ex.head, sha, ref: pull.headRef, repo: { ...ex.head.repo, full_name: repo } },
+        base: { ...ex.base, ref: pull.baseRef, repo: { ...ex.base.repo, full_name: repo } },
       }];
     }
-    if (method === 'GET' && (r = /^pulls\/(\d+)\/reviews$/.exec(rest))) return [200, this.repo(repo).reviews.get(Number(r[1])) ?? []];
+    if (method === 'GET' && (r = /^pulls\/(\d+)\/reviews$/.exec(rest))) {
+      const ex = example('pull-request-review-items')[0];
+      return [200, (this.repo(repo).reviews.get(Number(r[1])) ?? []).map((v) => ({ ...ex, id: v.id, user: { ...ex.user, id: v.user.id, login: v.user.login }, state: v.state, commit_id: v.commit_id }))];
+    }
     if (method === 'POST' && (r = /^issues\/(\d+)\/comments$/.exec(rest))) {
       this.comments.push({ repo, number: Number(r[1]), body: body.body });
-      return [201, { id: this.comments.length, body: body.body }];
+      return [201, { ...example('issue-comment'), id: this.comments.length, body: body.body }];
     }
     throw new HttpFailure(404, 'Not Found');
   }
@@ -390,7 +409,7 @@ export class FakeGithub {
       throw new HttpFailure(422, 'Update is not a fast forward');
     }
     this.pushed(repo, full, old, sha);
-    return [200, { ref: full, object: { sha, type: 'commit' } }];
+    return [200, refShape(repo, full, sha)];
   }
 
   private async createRef(repo: string, full: string, sha: string): Promise<[number, unknown]> {
@@ -400,7 +419,7 @@ export class FakeGithub {
       throw new HttpFailure(422, 'Reference already exists');
     }
     this.pushed(repo, full, undefined, sha);
-    return [201, { ref: full, object: { sha, type: 'commit' } }];
+    return [201, refShape(repo, full, sha)];
   }
 
   /** A ref moved: GitHub sends a push webhook. */
@@ -414,26 +433,25 @@ export class FakeGithub {
 
 function checkRunShape(run: FakeCheckRun): Record<string, unknown> {
   const api = `https://api.github.com/repos/${run.repo}`;
+  const ex = example('check-run');
   return {
-    id: run.id, head_sha: run.head_sha, node_id: `CR_${run.id}`, external_id: run.external_id, url: `${api}/check-runs/${run.id}`,
+    ...ex, id: run.id, head_sha: run.head_sha, node_id: `CR_${run.id}`, external_id: run.external_id, url: `${api}/check-runs/${run.id}`,
     html_url: `https://github.com/${run.repo}/runs/${run.id}`, details_url: run.details_url, status: run.status, conclusion: run.conclusion ?? null,
     started_at: run.started_at, completed_at: run.completed_at ?? null, name: run.name,
     output: { title: run.output?.title ?? null, summary: run.output?.summary ?? null, text: null, annotations_count: run.annotations.length, annotations_url: `${api}/check-runs/${run.id}/annotations` },
-    check_suite: { id: run.check_suite }, app: null, pull_requests: [],
+    check_suite: { id: run.check_suite }, pull_requests: [],
   };
 }
 
 function installation(id: number, owner: string, appId: number): Record<string, unknown> {
-  return {
-    id, app_id: appId, app_slug: 'bosun', target_id: 1, target_type: 'Organization',
-    account: { login: owner, id: 1, type: 'Organization' },
-    repository_selection: 'all', permissions: { checks: 'write', statuses: 'write', contents: 'write', pull_requests: 'write', metadata: 'read' },
-    events: ['push', 'pull_request', 'issue_comment', 'check_run', 'check_suite'],
-    created_at: '2026-01-01T00:00:00Z', updated_at: '2026-01-01T00:00:00Z',
-    access_tokens_url: `https://api.github.com/app/installations/${id}/access_tokens`,
-    repositories_url: 'https://api.github.com/installation/repositories', html_url: `https://github.com/organizations/${owner}/settings/installations/${id}`,
-    single_file_name: null, suspended_at: null, suspended_by: null,
-  };
+  const ex = example('installation');
+  const stamp = '2026-01-01T00:00:00Z';
+  return { ...ex, id, app_id: appId, account: { ...ex.account, login: owner, name: owner, slug: owner, created_at: stamp, updated_at: stamp }, suspended_at: null, suspended_by: null };
+}
+
+function refShape(repo: string, ref: string, sha: string): Record<string, unknown> {
+  const ex = example('git-ref');
+  return { ...ex, ref, url: `https://api.github.com/repos/${repo}/git/${ref}`, object: { ...ex.object, sha, type: 'commit', url: `https://api.github.com/repos/${repo}/git/commits/${sha}` } };
 }
 
 class HttpFailure extends Error {

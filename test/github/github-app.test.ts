@@ -10,7 +10,7 @@ import { AppTokens } from '../../src/github/app-tokens.js';
 import { GithubClient } from '../../src/github/github-client.js';
 import { loadConfig } from '../../src/config.js';
 import { FakeGithub } from '../fakes/fake-github.js';
-import { pushPayload } from '../fakes/fake-github-payloads.js';
+import { installationReposPayload, pushPayload, requestedActionPayload } from '../fakes/fake-github-payloads.js';
 import { startGithubHarness, eventually, type GithubHarness } from './github-harness.js';
 
 /** A real RSA key, as GitHub hands out for an App (PKCS#1 PEM). */
@@ -111,10 +111,7 @@ test('the installation token expires: the 401 is answered with a fresh token and
 test('"Re-run failed" on the check run runs retry --failed on that build', async () => {
   const [build] = await builds(() => true);
   const run = [...g.gh.checkRuns.values()].find((c) => c.head_sha === build!.sha)!;
-  const res = await g.gh.deliver('check_run', {
-    action: 'requested_action', check_run: { id: run.id, name: run.name, head_sha: run.head_sha, external_id: run.external_id },
-    requested_action: { identifier: 'rerun-failed' }, repository: { full_name: 'acme/api', fork: false }, sender,
-  });
+  const res = await g.gh.deliver('check_run', requestedActionPayload({ repo: 'acme/api', checkRun: run, identifier: 'rerun-failed', sender }));
   assert.equal(res.status, 202);
   const again = await eventually(() => g.h.server.core.store.get(build!.id), (b) => (b?.attempt ?? 0) > build!.attempt);
   assert.equal(again!.id, build!.id, 'the same build, from its failed step');
@@ -122,10 +119,7 @@ test('"Re-run failed" on the check run runs retry --failed on that build', async
 
 test('an installation event for a repository not in server config is logged and ignored', async () => {
   const count = (await builds(() => true)).length;
-  const res = await g.gh.deliver('installation_repositories', {
-    action: 'added', installation: { id: installationId, account: { login: 'acme' } },
-    repositories_added: [{ full_name: 'acme/unknown' }], repositories_removed: [], sender,
-  });
+  const res = await g.gh.deliver('installation_repositories', installationReposPayload({ installationId, account: 'acme', added: ['acme/unknown'] }));
   assert.equal(res.status, 202);
   await g.gh.settled();
   assert.equal((await builds(() => true)).length, count);
