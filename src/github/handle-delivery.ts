@@ -7,7 +7,7 @@ import type { GithubConfig } from './github-config.js';
 import { repoId, type GithubClient } from './github-client.js';
 import { isTrustedUser, type OkToTestStore } from './trust.js';
 import type { Delivery } from './webhook-route.js';
-import type { CheckRunPayload, InstallationPayload, IssueCommentPayload, PullRequestPayload, PushPayload } from './webhook-payloads.js';
+import type { CheckRunPayload, CheckSuitePayload, InstallationPayload, IssueCommentPayload, PullRequestPayload, PushPayload } from './webhook-payloads.js';
 import type { Logger } from '../logger.js';
 import { rerunFailedAction } from './check-run-output.js';
 import { startDownstream } from './downstream.js';
@@ -45,7 +45,16 @@ export async function handleDelivery(deps: DeliveryDeps, d: Delivery): Promise<v
   if (d.event === 'push') return onPush(deps, d.id, d.payload as PushPayload);
   if (d.event === 'pull_request') return onPullRequest(deps, d.id, d.payload as PullRequestPayload);
   if (d.event === 'issue_comment') return onComment(deps, d.id, d.payload as IssueCommentPayload);
+  if (d.event === 'check_suite') return onCheckSuite(deps, d.id, d.payload as CheckSuitePayload);
   return onCheckRun(deps, d.id, d.payload as CheckRunPayload);
+}
+
+/** "Re-run all checks" on a commit: its newest build runs again as a new build. */
+async function onCheckSuite(deps: DeliveryDeps, id: string, p: CheckSuitePayload): Promise<void> {
+  const recent = await deps.core.store.list({ repo: p.repository.full_name, limit: 200 });
+  const build = recent.find((b) => b.sha === p.check_suite.head_sha);
+  if (!build) return;
+  await deps.builds.retry(build.id, false, { actor: { id: `github:${p.sender.id}`, name: p.sender.login }, source: 'github', eventId: id, builds: deps.builds });
 }
 
 /**

@@ -13,6 +13,7 @@ type GithubPull = Payload<'pull_request.opened'>;
 type GithubComment = Payload<'issue_comment.created'>;
 type GithubCheckRun = Payload<'check_run.requested_action'>;
 type GithubInstallation = Payload<'installation.created'>;
+type GithubCheckSuite = Payload<'check_suite.rerequested'>;
 type GithubInstallationRepos = Payload<'installation_repositories.added'>;
 
 const Sha = z.string().regex(/^[0-9a-f]{40}$/);
@@ -91,6 +92,20 @@ export const CheckRunPayload: z.ZodType<CheckRunPayload> = z.object({
   sender: User,
 });
 
+/** "Re-run all checks" on the commit (`check_suite` / `rerequested`). */
+export interface CheckSuitePayload {
+  action: string;
+  check_suite: Pick<GithubCheckSuite['check_suite'], 'head_sha'>;
+  repository: RepoFields;
+  sender: UserFields;
+}
+export const CheckSuitePayload: z.ZodType<CheckSuitePayload> = z.object({
+  action: z.string(),
+  check_suite: z.object({ head_sha: Sha }),
+  repository: Repository,
+  sender: User,
+});
+
 /** `installation` / `installation_repositories`: which repositories the App was given or lost. */
 export interface InstallationPayload {
   action: string;
@@ -114,12 +129,13 @@ export const handledEvents: Record<string, readonly string[] | null> = {
   pull_request: ['opened', 'synchronize', 'reopened'],
   issue_comment: ['created'],
   check_run: ['rerequested', 'requested_action'],
+  check_suite: ['rerequested'],
   installation: ['created', 'deleted', 'suspend', 'unsuspend', 'new_permissions_accepted'],
   installation_repositories: ['added', 'removed'],
 };
 
 export const schemaFor = {
-  push: PushPayload, pull_request: PullRequestPayload, issue_comment: IssueCommentPayload, check_run: CheckRunPayload,
+  push: PushPayload, pull_request: PullRequestPayload, issue_comment: IssueCommentPayload, check_run: CheckRunPayload, check_suite: CheckSuitePayload,
   installation: InstallationPayload, installation_repositories: InstallationPayload,
 } as const;
 export type HandledEvent = keyof typeof schemaFor;

@@ -100,3 +100,11 @@ export function installationReposPayload(o: { installationId: number; account: s
   p.repositories_removed = [];
   return p;
 }
+
+/** "Re-run all checks" on a commit (`check_suite` / `rerequested`). */
+export function checkSuiteRerequestedPayload(o: { repo: string; headSha: string; sender: GithubUser }): Record<string, any> {
+  const p = withRepo(example('check_suite', 'rerequested'), o.repo);
+  p.check_suite = { ...p.check_suite, head_sha: o.headSha };
+  p.sender = { ...p.sender, id: o.sender.id, login: o.sender.login };
+  return p;
+}

@@ -14,7 +14,7 @@ import { AppTokens } from '../../src/github/app-tokens.js';
 import { GithubClient } from '../../src/github/github-client.js';
 import { FakeGithub } from '../fakes/fake-github.js';
 import {
-  checkRunPayload, installationReposPayload, issueCommentPayload, pullRequestPayload, pushPayload, requestedActionPayload,
+  checkRunPayload, checkSuiteRerequestedPayload, installationReposPayload, issueCommentPayload, pullRequestPayload, pushPayload, requestedActionPayload,
 } from '../fakes/fake-github-payloads.js';
 import { GithubOpenApi } from './openapi-schemas.js';
 
@@ -145,6 +145,7 @@ test('webhook payloads the tests send validate against @octokit/webhooks-schemas
     ['issue_comment$created', issueCommentPayload({ repo: 'acme/api', number: 3, body: '/ci merge acme/api#3', user })],
     ['check_run$rerequested', checkRunPayload({ repo: 'acme/api', headSha: sha, sender: user })],
     ['check_run$requested_action', requestedActionPayload({ repo: 'acme/api', checkRun: { id: 9, name: 'bosun/test', head_sha: sha, external_id: '1/test' }, identifier: 'rerun-failed', sender: user })],
+    ['check_suite$rerequested', checkSuiteRerequestedPayload({ repo: 'acme/api', headSha: sha, sender: user })],
     ['installation_repositories$added', installationReposPayload({ installationId: 5, account: 'acme', added: ['acme/unknown'] })],
   ];
   const problems: string[] = [];

@@ -10,7 +10,7 @@ import { AppTokens } from '../../src/github/app-tokens.js';
 import { GithubClient } from '../../src/github/github-client.js';
 import { loadConfig } from '../../src/config.js';
 import { FakeGithub } from '../fakes/fake-github.js';
-import { installationReposPayload, pushPayload, requestedActionPayload } from '../fakes/fake-github-payloads.js';
+import { checkSuiteRerequestedPayload, installationReposPayload, pushPayload, requestedActionPayload } from '../fakes/fake-github-payloads.js';
 import { startGithubHarness, eventually, type GithubHarness } from './github-harness.js';
 
 /** A real RSA key, as GitHub hands out for an App (PKCS#1 PEM). */
@@ -115,6 +115,16 @@ test('"Re-run failed" on the check run runs retry --failed on that build', async
   assert.equal(res.status, 202);
   const again = await eventually(() => g.h.server.core.store.get(build!.id), (b) => (b?.attempt ?? 0) > build!.attempt);
   assert.equal(again!.id, build!.id, 'the same build, from its failed step');
+});
+
+test('"Re-run all checks" on the commit (check_suite rerequested) runs its build again as a new build', async () => {
+  const [newest] = await builds(() => true);
+  const latest = await g.h.waitDone(newest!.id);
+  const count = (await builds((b) => b.sha === latest!.sha)).length;
+  const res = await g.gh.deliver('check_suite', checkSuiteRerequestedPayload({ repo: 'acme/api', headSha: latest!.sha, sender }));
+  assert.equal(res.status, 202);
+  const again = await eventually(() => builds((b) => b.sha === latest!.sha), (b) => b.length === count + 1);
+  assert.ok(again.some((b) => b.retryOf));
 });
 
 test('an installation event for a repository not in server config is logged and ignored', async () => {
