@@ -2,6 +2,7 @@ import { stepEnding } from '../src/domain/step-ending.js';
 import type { Build } from '../src/domain/build.js';
 import { shortSha } from '../src/domain/build.js';
 import type { RunStatus } from '../src/domain/status.js';
+import { stagePublishLines } from '../src/domain/describe-publication.js';
 
 const icons: Record<RunStatus, string> = {
   pending: '○', queued: '◌', running: '▶', waiting: '⏸', success: '✔', failed: '✘',
@@ -25,6 +26,7 @@ export function describeBuild(b: Build): string {
       const where = step.node ? ` on ${step.node.hostname} (${step.node.id.slice(0, 12)})` : '';
       lines.push(`      ${icons[step.status]} ${step.name}: ${step.status}${ending ? ` (${ending})` : ''}${where}`);
     }
+    for (const line of stagePublishLines(stage, b.published)) lines.push(`      ⇪ ${line}`);
   }
   return lines.join('\n');
 }

@@ -10,6 +10,8 @@ import { SlackConfig } from './chat/slack/slack-config.js';
 import { ZulipConfig, realmHost as zulipRealmHost } from './chat/zulip/zulip-config.js';
 import { WebhookDelivery, WebhookEndpoints } from './events/webhooks/webhook-config.js';
 import { NetworkConfig } from './executor/container/egress-policy.js';
+import { PublishConfig, checkPublishSecrets } from './publish/publish-config.js';
+import { AuthConfig } from './http/auth/auth-config.js';
 
 /** Root of the Bosun installation (where package.json and examples/ live). */
 export const installRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..');
@@ -25,6 +27,8 @@ export const RepoConfig = z.strictObject({
    * delivered as files (docs/secrets.md). Each must have a value.
    */
   secrets: z.array(z.string().regex(/^[A-Za-z_][A-Za-z0-9_]{0,127}$/, 'expected a secret name (letters, digits, `_`)')).default([]),
+  /** Anyone may read this repository's builds and logs without signing in (docs/auth.md). */
+  public: z.boolean().optional(),
 });
 export type RepoConfig = z.infer<typeof RepoConfig>;
 
@@ -102,6 +106,13 @@ export const ServerConfig = z.strictObject({
   /** Secret values by name; redacted from every log and message (R13). */
   secrets: z.record(z.string(), z.string()).default({}),
   limits: Limits.prefault({}),
+  /** Stage caches (`cache:` in bosun.yml), kept under `<dataDir>/caches`; see docs/caches.md. */
+  caches: z
+    .strictObject({
+      /** Size cap per repository (all its namespaces); least recently used caches are evicted past it. */
+      maxRepoMb: z.number().int().positive().default(2048),
+    })
+    .prefault({}),
   /** Named groups of actor ids (`slack:T1/U1`, `cli:alice`), used for approvals and admin. */
   groups: z.record(z.string(), z.array(z.string())).default({}),
   /** Passes a checkpoint needs from a group (N of M); default 1. */
@@ -126,7 +137,14 @@ export const ServerConfig = z.strictObject({
   /** Outgoing webhooks (Standard Webhooks signatures); see docs/integrations.md. */
   webhooks: WebhookEndpoints.default([]),
   webhookDelivery: WebhookDelivery.prefault({}),
+  /** Registries and package indexes `publish:` may upload to, with Bosun's credentials; see docs/publish.md. */
+  publish: PublishConfig.prefault({}),
+  /** Sign-in, sessions, API token scopes (docs/auth.md). */
+  auth: AuthConfig.prefault({}),
 }).superRefine((c, ctx) => {
+  c.auth.allow.forEach((rule, i) => {
+    if (rule.startsWith('group:') && !c.groups[rule.slice('group:'.length)]) ctx.addIssue({ code: 'custom', path: ['auth', 'allow', i], message: `"${rule}": no such group in groups` });
+  });
   // A Zulip id that can never match (an email, a name, another realm) would silently lock approvers out.
   for (const [group, members] of Object.entries(c.groups)) {
     members.forEach((id, i) => {
@@ -168,6 +186,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Serv
   for (const repo of Object.values(config.repos)) repo.url = repo.url.replaceAll('${dataDir}', config.dataDir);
   addDemoRepo(config);
   checkGrantedSecrets(config);
+  checkPublishSecrets(config.publish, config.secrets);
   if (config.github) checkGithubConfig(config.github);
   return config;
 }
@@ -186,6 +205,7 @@ function checkGrantedSecrets(config: ServerConfig): void {
 const fileVariables = [
   'BOSUN_API_TOKEN', 'REDIS_URL', 'SLACK_BOT_TOKEN', 'SLACK_APP_TOKEN', 'SLACK_SIGNING_SECRET',
   'GITHUB_WEBHOOK_SECRET', 'GITHUB_TOKEN', 'GITHUB_PRIVATE_KEY', 'ZULIP_API_KEY', 'ZULIP_WEBHOOK_TOKEN',
+  'BOSUN_SESSION_KEYS',
 ];
 
 /** Resolves `<NAME>_FILE` into `<NAME>` (the file's content, trailing newline trimmed). */
@@ -229,6 +249,7 @@ function applyEnv(target: Record<string, unknown>, env: NodeJS.ProcessEnv): void
     tokens.push({ name: 'env', token: env.BOSUN_API_TOKEN });
     target.apiTokens = tokens;
   }
+  if (env.BOSUN_SESSION_KEYS) target.auth = { ...(target.auth as Record<string, unknown> | undefined), sessionKeys: env.BOSUN_SESSION_KEYS.split(',').map((k) => k.trim()) };
   const secrets = { ...(target.secrets as Record<string, string> | undefined) };
   for (const [key, value] of Object.entries(env)) {
     if (key.startsWith('BOSUN_SECRET_') && !key.endsWith('_FILE') && value) secrets[key.slice('BOSUN_SECRET_'.length)] = value;

@@ -1,5 +1,5 @@
 import type { RunStatus } from './status.js';
-import type { TriggerEvent, PlanCheckpoint, PlanService, PlanStep, ResourceRequest } from './plan.js';
+import type { TriggerEvent, PlanCache, PlanCheckpoint, PlanPublish, PlanService, PlanStep, ResourceRequest } from './plan.js';
 import type { Publication } from './publication.js';
 import type { TestSummary } from './test-report.js';
 
@@ -27,6 +27,8 @@ export interface Trigger {
   headBranch?: string;
   /** True when the change comes from an untrusted author (fork / outsider): no secrets. */
   untrusted?: boolean;
+  /** A pull request's base branch (its caches are the ones the build may read). */
+  baseRef?: string;
   /** Where chat replies for this build go (channel/thread), opaque to the pipeline. */
   chat?: { platform: string; channel: string; thread?: string };
   /** For a downstream build: the upstream repository and commit it tests against. */
@@ -92,6 +94,8 @@ export interface StageRun {
   checkpointState?: CheckpointState;
   /** Service containers started before the steps (their logs: pseudo-steps `service:<name>`). */
   services?: PlanService[];
+  /** The stage's cache (`cache:`), restored before its first step and saved after it succeeds. */
+  cache?: PlanCache;
   steps: StepRun[];
   startedAt?: string;
   finishedAt?: string;
@@ -99,6 +103,10 @@ export interface StageRun {
   notice?: string;
   /** Totals and failing tests from the stage's JUnit reports (`reports:`), once read. */
   tests?: TestSummary;
+  /** What Bosun publishes once the steps succeed (`publish:`); results go to `Build.published`. */
+  publish?: PlanPublish[];
+  /** Why publishing failed (the stage failed for it), naming the registry or index. */
+  publishError?: string;
 }
 
 /** A checkpoint that asks for a go/no-go decision (Approve / Reject) rather than a manual test (Pass / Fail). */

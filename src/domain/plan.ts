@@ -77,6 +77,27 @@ export type PlanServiceReady = ({ kind: 'run'; commands: string[] } | { kind: 't
   retries: number;
 };
 
+/**
+ * A deliverable Bosun builds and uploads after the stage's steps succeed (`publish:`), with
+ * every default filled in. Where it goes (registry, index, credentials) comes from server config.
+ */
+export type PlanPublish =
+  | { kind: 'docker'; /** Repository with its registry, no tag: `registry.example/acme/api`. */ image: string; /** Relative to the repository root. */ context: string; /** Relative to `context`. */ dockerfile: string }
+  | { kind: 'pypi'; /** Repository name from server config. */ repository: string; /** Relative to the repository root; its `dist/` holds the files. */ packageDir: string };
+
+/**
+ * The stage's cache (`cache:`): restored into the workspace before its first step, saved after
+ * it succeeds when the rendered key missed. See src/cache/ and docs/caches.md.
+ */
+export interface PlanCache {
+  /** Key template as written: literal text and `{{ hashFiles('glob', …) }}`, rendered at run time. */
+  key: string;
+  /** Paths relative to the workspace (validated by the schema). */
+  paths: string[];
+  /** Key prefixes tried in order on a miss. */
+  restoreKeys: string[];
+}
+
 export interface PlanStage {
   name: string;
   /** Stages that must succeed first. */
@@ -88,6 +109,10 @@ export interface PlanStage {
   labels: string[];
   /** Present only when the spec declares services. */
   services?: PlanService[];
+  /** Present only when the spec declares `publish:`. */
+  publish?: PlanPublish[];
+  /** Present only when the spec declares a cache. */
+  cache?: PlanCache;
 }
 
 export interface ExecutionPlan {

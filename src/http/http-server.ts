@@ -1,7 +1,7 @@
 import Fastify, { type FastifyInstance } from 'fastify';
 import type { BuildService } from '../../commands/command.js';
 import type { Core } from '../app/open-core.js';
-import { makeTokenAuth } from './api-auth.js';
+import { setUpAuth } from './auth/set-up-auth.js';
 import { registerApiRoutes } from './api-routes.js';
 import { registerWebRoutes } from './web-routes.js';
 import { registerHealthRoutes, type ReadinessCheck } from './health-routes.js';
@@ -14,7 +14,8 @@ export type HttpPlugin = (app: FastifyInstance) => void | Promise<void>;
  * The HTTP server: API, SSE, web console, and whatever front ends register. Bodies are
  * capped by fastify before buffering (1 MiB default; routes may set their own, R6) and
  * slow clients are cut off by request and header timeouts. While Redis is unreachable every
- * route but the health checks and the static console answers 503 (`registerRedisGate`).
+ * route but the health checks and the static console answers 503 (`registerRedisGate`). Who may
+ * read and do what is decided by the auth layer (`setUpAuth`, docs/auth.md), before any route.
  */
 export async function createHttpServer(core: Core, builds: BuildService, plugins: HttpPlugin[] = [], checks: ReadinessCheck[] = []): Promise<FastifyInstance> {
   const app = Fastify({
@@ -26,7 +27,7 @@ export async function createHttpServer(core: Core, builds: BuildService, plugins
   });
   registerRedisGate(app, core.redisHealth);
   registerHealthRoutes(app, checks);
-  const auth = makeTokenAuth(core.config.apiTokens);
+  const auth = await setUpAuth(app, core);
   registerApiRoutes(app, core, builds, auth);
   registerWebRoutes(app);
   for (const plugin of plugins) await plugin(app);

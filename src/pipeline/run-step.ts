@@ -28,6 +28,8 @@ export interface RunStepInput {
   onStarted(stop: () => void): void;
   /** A line of Bosun's own the step's (new) log starts with (why it runs again). */
   note?: string;
+  /** More lines of Bosun's own for the top of the log (the stage's cache restore). */
+  notes?: string[];
 }
 
 /**
@@ -62,6 +64,7 @@ export async function runStep(deps: WorkerDeps, input: RunStepInput): Promise<St
 
   const writer = stepLogWriter(deps, build.id, stage, step);
   if (input.note) writer.note(input.note);
+  for (const note of input.notes ?? []) writer.note(note);
 
   // Once, before the step's own output: what its traffic may reach (a refused connection explained).
   if (deps.executor.network) writer.note(`bosun: network ${deps.executor.network}`);

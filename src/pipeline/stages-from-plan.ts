@@ -11,6 +11,8 @@ export function stagesFromPlan(plan: ExecutionPlan): StageRun[] {
     resources: s.resources,
     ...(s.checkpoint ? { checkpoint: s.checkpoint } : {}),
     ...(s.services?.length ? { services: s.services } : {}),
+    ...(s.publish?.length ? { publish: s.publish } : {}),
+    ...(s.cache ? { cache: s.cache } : {}),
     steps: s.steps.map((st) => ({ name: st.name, status: 'pending', image: st.image, plan: st, runs: 0 })),
   }));
 }

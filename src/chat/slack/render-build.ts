@@ -5,6 +5,8 @@ import type { RunStatus } from '../../domain/status.js';
 import { codeBlock, escapeSlack } from '../../domain/escape-chat.js';
 import { ranFor } from '../../domain/human-time.js';
 import { slackDate } from './slack-date.js';
+import type { Publication } from '../../domain/publication.js';
+import { stagePublishLines } from '../../domain/describe-publication.js';
 
 /** A message as Slack takes it: fallback text plus Block Kit blocks. Pure data, no I/O. */
 export interface SlackMessage {
@@ -58,12 +60,13 @@ export function renderRoot(build: Build, buildUrl?: string): SlackMessage {
 }
 
 /** A thread reply for a stage transition. */
-export function renderStage(stage: StageRun): SlackMessage {
+export function renderStage(stage: StageRun, published?: readonly Publication[]): SlackMessage {
   const steps = stage.steps.filter((s) => s.status !== 'pending').map((s) => {
     const ending = stepEnding(s);
     return `${emoji[s.status]} ${escapeSlack(s.name)}${withSpace(ranFor(s))}${ending ? ` (${escapeSlack(ending)})` : ''}`;
   });
-  return { text: `${emoji[stage.status]} Stage *${escapeSlack(stage.name)}*: ${stage.status}${withSpace(ranFor(stage))}${steps.length ? ` — ${steps.join(', ')}` : ''}` };
+  const publish = stagePublishLines(stage, published).map((line) => `\n${escapeSlack(line)}`).join('');
+  return { text: `${emoji[stage.status]} Stage *${escapeSlack(stage.name)}*: ${stage.status}${withSpace(ranFor(stage))}${steps.length ? ` — ${steps.join(', ')}` : ''}${publish}` };
 }
 
 /** ` 12s` for a non-empty duration, else nothing. */

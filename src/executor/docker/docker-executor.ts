@@ -63,6 +63,11 @@ export class DockerExecutor implements Executor {
     this.#volumes = new WorkspaceVolumes(opts.docker, opts.instanceId);
   }
 
+  /** The instance its per-build resources are named after (stage caches reach the same workspace volume). */
+  get instanceId(): string {
+    return this.#opts.instanceId;
+  }
+
   async start(spec: StepSpec): Promise<StepHandle> {
     const { docker } = this.#opts;
     const workdir = await workingDirectory(spec.workspace, spec.workdir);

@@ -122,6 +122,11 @@ export class SwarmExecutor implements Executor {
     this.#secrets = new SwarmSecrets(opts.docker);
   }
 
+  /** The instance its per-build resources are named after (stage caches reach the same workspace volume). */
+  get instanceId(): string {
+    return this.#opts.instanceId;
+  }
+
   async start(spec: StepSpec): Promise<StepHandle> {
     const { docker } = this.#opts;
     const workdir = await workingDirectory(spec.workspace, spec.workdir);
