@@ -5,7 +5,7 @@ import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import { UserError } from './errors.js';
 import { Pools } from './leases/pool-config.js';
-import { GithubConfig } from './github/github-config.js';
+import { checkGithubConfig, GithubConfig } from './github/github-config.js';
 import { SlackConfig } from './chat/slack/slack-config.js';
 import { ZulipConfig, realmHost as zulipRealmHost } from './chat/zulip/zulip-config.js';
 import { WebhookDelivery, WebhookEndpoints } from './events/webhooks/webhook-config.js';
@@ -194,6 +194,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Serv
   addDemoRepo(config);
   checkGrantedSecrets(config);
   checkPublishSecrets(config.publish, config.secrets);
+  if (config.github) checkGithubConfig(config.github);
   return config;
 }
 
@@ -278,11 +279,18 @@ function applyEnv(target: Record<string, unknown>, env: NodeJS.ProcessEnv): void
     if (env.ZULIP_WEBHOOK_TOKEN) zulip.webhookToken = env.ZULIP_WEBHOOK_TOKEN;
     target.zulip = zulip;
   }
-  if (env.GITHUB_WEBHOOK_SECRET !== undefined || env.GITHUB_TOKEN || env.GITHUB_API_URL) {
+  if (env.GITHUB_WEBHOOK_SECRET !== undefined || env.GITHUB_TOKEN || env.GITHUB_API_URL || env.GITHUB_APP_ID || env.GITHUB_PRIVATE_KEY) {
     const github = { ...(target.github as Record<string, unknown> | undefined) };
     if (env.GITHUB_WEBHOOK_SECRET !== undefined) github.webhookSecrets = env.GITHUB_WEBHOOK_SECRET.split(',').map((s) => s.trim());
     if (env.GITHUB_TOKEN) github.token = env.GITHUB_TOKEN;
     if (env.GITHUB_API_URL) github.apiUrl = env.GITHUB_API_URL;
+    if (env.GITHUB_APP_ID || env.GITHUB_PRIVATE_KEY) {
+      github.app = {
+        ...(github.app as Record<string, unknown> | undefined),
+        ...(env.GITHUB_APP_ID ? { appId: env.GITHUB_APP_ID } : {}),
+        ...(env.GITHUB_PRIVATE_KEY ? { privateKey: env.GITHUB_PRIVATE_KEY } : {}),
+      };
+    }
     target.github = github;
   }
 }

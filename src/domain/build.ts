@@ -21,6 +21,11 @@ export interface Trigger {
   deliveryId?: string;
   /** Pull request number, when the build is for one. */
   pullRequest?: number;
+  /**
+   * A pull request's head branch name as its author named it, when `ref` is the fetchable
+   * `pull/N/head` (forks, ok-to-test): branch filters see this name, not `pull/N/head`.
+   */
+  headBranch?: string;
   /** True when the change comes from an untrusted author (fork / outsider): no secrets. */
   untrusted?: boolean;
   /** A pull request's base branch (its caches are the ones the build may read). */

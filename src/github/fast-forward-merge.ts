@@ -42,9 +42,12 @@ export async function fastForwardMerge(deps: MergeDeps, target: { repo: string; 
   const checks = whyChecksNotGreen(deps.github.requiredStages, await deps.listBuilds(target.repo), pull.headSha);
   if (checks) return deny(checks);
 
-  const missing = missingApprovals(await deps.client.listReviews(r, target.number), pull.authorId, deps.github.requiredApprovals);
+  const missing = missingApprovals(await deps.client.listReviews(r, target.number), pull.authorId, deps.github.requiredApprovals, pull.headSha);
   if (missing.changesRequestedBy) return deny(`changes requested by ${missing.changesRequestedBy}`);
-  if (missing.count > 0) return deny(`needs ${missing.count} more approving review${missing.count === 1 ? '' : 's'}`);
+  if (missing.count > 0) {
+    const stale = missing.stale ? ` (${missing.stale} approval${missing.stale === 1 ? ' is' : 's are'} for an older commit)` : '';
+    return deny(`needs ${missing.count} more approving review${missing.count === 1 ? '' : 's'} on ${shortSha(pull.headSha)}${stale}`);
+  }
 
   if (relation !== 'identical' && !(await deps.client.fastForwardRef(r, `heads/${base}`, pull.headSha))) {
     const now = await deps.client.getRef(r, `heads/${base}`);
@@ -67,14 +70,23 @@ function whyChecksNotGreen(required: readonly string[], builds: readonly Build[]
   return null;
 }
 
-/** Approvals still needed: each reviewer's latest review counts once; the author's never. */
-export function missingApprovals(reviews: readonly { userId: number; login: string; state: string }[], authorId: number, required: number): { count: number; changesRequestedBy?: string } {
-  const latest = new Map<number, { login: string; state: string }>();
+/**
+ * Approvals still needed: each reviewer's latest review counts once; the author's never; an
+ * approval counts only on the exact head commit (`headSha`), so a push after it needs a new
+ * one. A request for changes blocks whatever commit it was made on, until that reviewer
+ * approves.
+ */
+export function missingApprovals(
+  reviews: readonly { userId: number; login: string; state: string; commitId?: string | null }[], authorId: number, required: number, headSha?: string,
+): { count: number; changesRequestedBy?: string; stale?: number } {
+  const latest = new Map<number, { login: string; state: string; commitId?: string | null }>();
   for (const r of reviews) {
-    if (r.userId === authorId || r.state === 'COMMENTED' || r.state === 'PENDING') continue;
+    if (r.userId === authorId || r.state === 'COMMENTED' || r.state === 'PENDING' || r.state === 'DISMISSED') continue;
     latest.set(r.userId, r);
   }
   const blocking = [...latest.values()].find((r) => r.state === 'CHANGES_REQUESTED');
-  const approved = [...latest.values()].filter((r) => r.state === 'APPROVED').length;
-  return { count: Math.max(required - approved, 0), ...(blocking ? { changesRequestedBy: blocking.login } : {}) };
+  const approvals = [...latest.values()].filter((r) => r.state === 'APPROVED');
+  const current = approvals.filter((r) => headSha === undefined || r.commitId === headSha).length;
+  const stale = approvals.length - current;
+  return { count: Math.max(required - current, 0), ...(blocking ? { changesRequestedBy: blocking.login } : {}), ...(stale > 0 ? { stale } : {}) };
 }

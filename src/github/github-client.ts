@@ -1,5 +1,7 @@
 import { Octokit } from '@octokit/rest';
 import type { Logger } from '../logger.js';
+import { staticTokens, type TokenSource } from './app-tokens.js';
+import type { Annotation } from './check-run-output.js';
 
 export type CommitState = 'pending' | 'success' | 'failure' | 'error';
 export type CompareStatus = 'ahead' | 'behind' | 'identical' | 'diverged';
@@ -35,21 +37,42 @@ export function repoId(fullName: string): RepoId {
 /**
  * The GitHub REST calls Bosun makes, over Octokit. Rate limits (429, or 403 with
  * `Retry-After` / an exhausted quota) are waited out and retried a few times (R24).
+ * Credentials come from `tokens` per repository owner (a static token, or a GitHub App's
+ * installation tokens); a 401 drops that token and the call is sent once more with a fresh
+ * one, so an expired installation token never fails a call.
  * Errors other than rate limits propagate as Octokit's RequestError (`status` set).
  */
 export class GithubClient {
   private readonly octokit: Octokit;
 
   constructor(
-    opts: { token?: string; baseUrl: string; maxRetryAfterSec: number },
+    opts: { token?: string; tokens?: TokenSource; baseUrl: string; maxRetryAfterSec: number },
     private readonly log: Logger,
     private readonly sleep: (ms: number) => Promise<void> = (ms) => new Promise((r) => setTimeout(r, ms)),
   ) {
     this.octokit = new Octokit({
-      ...(opts.token ? { auth: opts.token } : {}),
       baseUrl: opts.baseUrl.replace(/\/$/, ''),
       log: { debug: () => undefined, info: () => undefined, warn: () => undefined, error: () => undefined },
     });
+    const tokens = opts.tokens ?? (opts.token ? staticTokens(opts.token) : undefined);
+    if (tokens) {
+      this.octokit.hook.wrap('request', async (request, options) => {
+        const { owner, repo } = options as { owner?: unknown; repo?: unknown };
+        if (typeof owner !== 'string' || typeof repo !== 'string') return request(options);
+        const token = await tokens.token(owner, repo);
+        // Octokit passes its own copy of the options to each hook; the header is set on it.
+        options.headers.authorization = `token ${token}`;
+        try {
+          return await request(options);
+        } catch (err) {
+          if (statusOf(err) !== 401) throw err;
+          tokens.invalidate(owner, token);
+          this.log.info({ owner, url: options.url }, 'GitHub refused the token (401); retrying with a fresh one');
+          options.headers.authorization = `token ${await tokens.token(owner, repo)}`;
+          return request(options);
+        }
+      });
+    }
     this.maxRetryAfterSec = opts.maxRetryAfterSec;
   }
 
@@ -83,11 +106,20 @@ export class GithubClient {
     return res.data.id;
   }
 
-  async updateCheckRun(r: RepoId, id: number, c: { conclusion?: 'success' | 'failure' | 'cancelled' | 'neutral'; title: string; summary: string }): Promise<void> {
+  /**
+   * Updates a check run: `conclusion` completes it; `annotations` (at most 50 per call, as
+   * GitHub requires) are appended to those already there; `actions` are its buttons.
+   */
+  async updateCheckRun(r: RepoId, id: number, c: {
+    conclusion?: 'success' | 'failure' | 'cancelled' | 'neutral'; title: string; summary: string;
+    annotations?: Annotation[]; actions?: { label: string; description: string; identifier: string }[];
+  }): Promise<void> {
+    if ((c.annotations?.length ?? 0) > 50) throw new Error('GitHub takes at most 50 annotations per request');
     await this.call('checks.update', () => this.octokit.checks.update({
       ...r, check_run_id: id,
-      ...(c.conclusion ? { status: 'completed' as const, conclusion: c.conclusion } : { status: 'in_progress' as const }),
-      output: { title: c.title, summary: c.summary.slice(0, 60_000) },
+      ...(c.conclusion ? { status: 'completed' as const, conclusion: c.conclusion, completed_at: new Date().toISOString() } : {}),
+      output: { title: c.title.slice(0, 255), summary: c.summary.slice(0, 65_535), ...(c.annotations?.length ? { annotations: c.annotations } : {}) },
+      ...(c.actions ? { actions: c.actions } : {}),
     }));
   }
 

@@ -3,7 +3,9 @@ import type { Frontend } from '../app/frontend.js';
 import type { Core } from '../app/open-core.js';
 import { shortSha } from '../domain/build.js';
 import { GithubClient, repoId } from './github-client.js';
-import { requireSecrets } from './verify-signature.js';
+import { AppTokens } from './app-tokens.js';
+import { appPrivateKey, checkRunsOn } from './github-config.js';
+import { WebhookVerifier } from './webhook-verifier.js';
 import { webhookRoute } from './webhook-route.js';
 import { RedisInbox } from './redis-inbox.js';
 import { handleDelivery, okToTestContext, startPullRequestBuild } from './handle-delivery.js';
@@ -21,9 +23,15 @@ import { makePromotionWatcher, requestPromotion } from './promotion.js';
 export function githubFrontend(core: Core, builds: BuildService): Frontend | null {
   const github = core.config.github;
   if (!github) return null;
-  const secrets = requireSecrets(github.webhookSecrets);
+  const verifier = new WebhookVerifier(github.webhookSecrets);
   const log = core.log.child({ frontend: 'github' });
-  const client = new GithubClient({ baseUrl: github.apiUrl, maxRetryAfterSec: github.maxRetryAfterSec, ...(github.token ? { token: github.token } : {}) }, log);
+  const appTokens = github.app
+    ? new AppTokens({ appId: github.app.appId, privateKey: appPrivateKey(github.app), baseUrl: github.apiUrl, marginSec: github.app.tokenMarginSec }, log)
+    : undefined;
+  const client = new GithubClient({
+    baseUrl: github.apiUrl, maxRetryAfterSec: github.maxRetryAfterSec,
+    ...(appTokens ? { tokens: appTokens } : github.token ? { token: github.token } : {}),
+  }, log);
   const inbox = new RedisInbox(core.redis, core.prefix, log);
   const okStore = new OkToTestStore(core.redis, core.prefix);
   const buildUrl = (id: string) => builds.buildUrl(id);
@@ -42,7 +50,7 @@ export function githubFrontend(core: Core, builds: BuildService): Frontend | nul
       await core.audit.record({ action: 'github.ok-to-test', actorId: ctx.actor.id, source: ctx.source, outcome: 'ok', sha: pull.headSha, detail: `${pr.repo}#${pr.number}` });
       await client.createCommitStatus(repoId(pr.repo), pull.headSha, { state: 'success', context: okToTestContext, description: `approved by ${ctx.actor.name} for this commit only` });
       if (await core.store.claimOnce(`github:seen:pr:${pr.repo}#${pr.number}:${pull.headSha}`)) {
-        await startPullRequestBuild({ core }, { repo: pr.repo, number: pr.number, headRef: `pull/${pr.number}/head`, sha: pull.headSha, untrusted: true, actor: ctx.actor });
+        await startPullRequestBuild({ core }, { repo: pr.repo, number: pr.number, headRef: `pull/${pr.number}/head`, headBranch: pull.headRef, sha: pull.headSha, untrusted: true, actor: ctx.actor });
       }
       return `ok-to-test: ${pr.repo}#${pr.number} at ${shortSha(pull.headSha)} will be tested (without secrets); a new push needs a new approval.`;
     },
@@ -50,16 +58,16 @@ export function githubFrontend(core: Core, builds: BuildService): Frontend | nul
 
   return {
     name: 'github',
-    http: webhookRoute(secrets, inbox, log),
+    http: webhookRoute(verifier, inbox, log),
     async start() {
       core.provided.github = commands;
-      inbox.start((d) => handleDelivery({ core, builds, github, client, okToTest: okStore, commands }, d));
+      inbox.start((d) => handleDelivery({ core, builds, github, client, okToTest: okStore, commands, ...(appTokens ? { installations: appTokens } : {}) }, d));
       core.bus.subscribe(makeStatusReporter({
         client, redis: core.redis, prefix: core.prefix, log,
         getBuild: (id) => core.store.get(id),
         tail: (id, stage, step, n) => core.logs.tail(id, stage, step, n),
         isGithubRepo: (repo) => repo.includes('/') && core.config.repos[repo] !== undefined,
-        buildUrl, checkRuns: github.checkRuns,
+        buildUrl, checkRuns: checkRunsOn(github),
       }));
       core.bus.subscribe(makePromotionWatcher({ core, github, client }));
     },

@@ -7,7 +7,9 @@ import type { GithubConfig } from './github-config.js';
 import { repoId, type GithubClient } from './github-client.js';
 import { isTrustedUser, type OkToTestStore } from './trust.js';
 import type { Delivery } from './webhook-route.js';
-import type { CheckRunPayload, IssueCommentPayload, PullRequestPayload, PushPayload } from './webhook-payloads.js';
+import type { CheckRunPayload, CheckSuitePayload, InstallationPayload, IssueCommentPayload, PullRequestPayload, PushPayload } from './webhook-payloads.js';
+import type { Logger } from '../logger.js';
+import { rerunFailedAction } from './check-run-output.js';
 import { startDownstream } from './downstream.js';
 import { keys as makeKeys } from '../storage/keys.js';
 import { createHash } from 'node:crypto';
@@ -22,6 +24,8 @@ export interface DeliveryDeps {
   client: Pick<GithubClient, 'createCommitStatus' | 'createComment'>;
   okToTest: OkToTestStore;
   commands: GithubCommands;
+  /** With a GitHub App: forget the cached installation of an owner whose installation changed. */
+  installations?: { forgetInstallation(owner: string): void };
 }
 
 export const okToTestContext = 'bosun/ok-to-test';
@@ -29,6 +33,10 @@ export const okToTestContext = 'bosun/ok-to-test';
 /** Turns one verified delivery into pipeline work. Runs from the inbox, never in the request. */
 export async function handleDelivery(deps: DeliveryDeps, d: Delivery): Promise<void> {
   const log = deps.core.log.child({ deliveryId: d.id, event: d.event });
+  if (d.event === 'installation' || d.event === 'installation_repositories') {
+    onInstallation(deps, d.payload as InstallationPayload, log);
+    return;
+  }
   const repo = (d.payload as { repository: { full_name: string } }).repository.full_name;
   if (!deps.core.config.repos[repo]) {
     log.info({ repo }, 'Webhook for a repository that is not allowlisted; ignored');
@@ -37,7 +45,16 @@ export async function handleDelivery(deps: DeliveryDeps, d: Delivery): Promise<v
   if (d.event === 'push') return onPush(deps, d.id, d.payload as PushPayload);
   if (d.event === 'pull_request') return onPullRequest(deps, d.id, d.payload as PullRequestPayload);
   if (d.event === 'issue_comment') return onComment(deps, d.id, d.payload as IssueCommentPayload);
+  if (d.event === 'check_suite') return onCheckSuite(deps, d.id, d.payload as CheckSuitePayload);
   return onCheckRun(deps, d.id, d.payload as CheckRunPayload);
+}
+
+/** "Re-run all checks" on a commit: its newest build runs again as a new build. */
+async function onCheckSuite(deps: DeliveryDeps, id: string, p: CheckSuitePayload): Promise<void> {
+  const recent = await deps.core.store.list({ repo: p.repository.full_name, limit: 200 });
+  const build = recent.find((b) => b.sha === p.check_suite.head_sha);
+  if (!build) return;
+  await deps.builds.retry(build.id, false, { actor: { id: `github:${p.sender.id}`, name: p.sender.login }, source: 'github', eventId: id, builds: deps.builds });
 }
 
 /**
@@ -92,17 +109,18 @@ async function onPullRequest(deps: DeliveryDeps, id: string, p: PullRequestPaylo
     return;
   }
   await onFirstSighting(deps, `pr:${repo}#${p.number}:${pr.head.sha}`, () =>
-    startPullRequestBuild(deps, { repo, number: p.number, headRef: fork ? `pull/${p.number}/head` : pr.head.ref, sha: pr.head.sha, untrusted: !trusted, baseRef: pr.base.ref, actor: { id: `github:${pr.user.id}`, name: pr.user.login }, deliveryId: `github:${id}` }));
+    startPullRequestBuild(deps, { repo, number: p.number, headRef: fork ? `pull/${p.number}/head` : pr.head.ref, headBranch: pr.head.ref, sha: pr.head.sha, untrusted: !trusted, baseRef: pr.base.ref, actor: { id: `github:${pr.user.id}`, name: pr.user.login }, deliveryId: `github:${id}` }));
 }
 
 export async function startPullRequestBuild(
   deps: Pick<DeliveryDeps, 'core'>,
-  b: { repo: string; number: number; headRef: string; sha: string; untrusted: boolean; baseRef?: string; actor: { id: string; name: string }; deliveryId?: string },
+  b: { repo: string; number: number; headRef: string; headBranch?: string; sha: string; untrusted: boolean; baseRef?: string; actor: { id: string; name: string }; deliveryId?: string },
 ): Promise<void> {
   await createBuild(deps.core.deps, {
     repo: b.repo, ref: b.headRef, sha: b.sha,
     trigger: {
       event: 'pull_request', source: 'github', actor: b.actor, pullRequest: b.number,
+      ...(b.headBranch && b.headBranch !== b.headRef && refusalOf(b.headBranch) === undefined ? { headBranch: b.headBranch } : {}),
       ...(b.untrusted ? { untrusted: true } : {}), ...(b.baseRef ? { baseRef: b.baseRef } : {}), ...(b.deliveryId ? { deliveryId: b.deliveryId } : {}),
     },
   });
@@ -172,10 +190,35 @@ async function onComment(deps: DeliveryDeps, id: string, p: IssueCommentPayload)
   await deps.client.createComment(repoId(repo), p.issue.number, `@${user.login} ${reply.text}${code}`);
 }
 
+/**
+ * "Re-run" on a check run (`rerequested`) runs the build of that commit again; the "Re-run
+ * failed" button (`requested_action`, identifier `rerun-failed`) runs `retry --failed` on the
+ * build the check run belongs to (its `external_id` is `<build id>/<stage>`).
+ */
 async function onCheckRun(deps: DeliveryDeps, id: string, p: CheckRunPayload): Promise<void> {
   const repo = p.repository.full_name;
+  if (p.action === 'requested_action' && p.requested_action?.identifier !== rerunFailedAction) return;
   const recent = await deps.core.store.list({ repo, limit: 200 });
-  const build = recent.find((b) => b.sha === p.check_run.head_sha);
+  const buildId = p.check_run.external_id?.split('/')[0];
+  const build = recent.find((b) => b.id === buildId && b.sha === p.check_run.head_sha) ?? recent.find((b) => b.sha === p.check_run.head_sha);
   if (!build) return;
-  await deps.builds.retry(build.id, false, { actor: { id: `github:${p.sender.id}`, name: p.sender.login }, source: 'github', eventId: id, builds: deps.builds });
+  const fromFailed = p.action === 'requested_action';
+  await deps.builds.retry(build.id, fromFailed, { actor: { id: `github:${p.sender.id}`, name: p.sender.login }, source: 'github', eventId: id, builds: deps.builds });
+}
+
+/**
+ * The App was installed on (or removed from) repositories. Bosun builds only repositories in
+ * its server config: the others are logged and ignored; for configured ones the cached
+ * installation of their owner is dropped, so the next call looks it up again.
+ */
+function onInstallation(deps: DeliveryDeps, p: InstallationPayload, log: Logger): void {
+  const repos = [...(p.repositories ?? []), ...(p.repositories_added ?? []), ...(p.repositories_removed ?? [])].map((r) => r.full_name).filter((r): r is string => typeof r === 'string');
+  const known = repos.filter((r) => deps.core.config.repos[r] !== undefined);
+  const unknown = repos.filter((r) => deps.core.config.repos[r] === undefined);
+  if (unknown.length > 0) log.info({ action: p.action, installationId: p.installation.id, repos: unknown.slice(0, 20) }, 'App installation event for repositories not in server config; ignored');
+  const owners = new Set([...known.map((r) => r.split('/')[0] ?? ''), ...(p.installation.account ? [p.installation.account.login] : [])]);
+  if (known.length > 0 || p.action === 'deleted' || p.action === 'suspend') {
+    for (const owner of owners) deps.installations?.forgetInstallation(owner);
+    log.info({ action: p.action, installationId: p.installation.id, repos: known }, 'App installation changed');
+  }
 }

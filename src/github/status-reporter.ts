@@ -10,6 +10,12 @@ import { phaseOf, StatusRanks, type Rank } from './status-ranks.js';
 import { downstreamContext } from './downstream.js';
 import { summarizeSpecErrors } from '../spec/spec-error.js';
 import { stepEnding } from '../domain/step-ending.js';
+import { annotationBatches, annotationsFromOutput, annotationsFromTests, mergeAnnotations, rerunFailedButton, stageSummary, type Annotation } from './check-run-output.js';
+
+/** Lines of a failed step's log scanned for `file:line` references. */
+const outputLinesScanned = 500;
+/** Lines of a failed step's log shown in its check run summary. */
+const summaryTailLines = 20;
 
 /** The GitHub calls the reporter makes. */
 export type StatusClient = Pick<GithubClient, 'createCommitStatus' | 'createCheckRun' | 'updateCheckRun'>;
@@ -61,8 +67,27 @@ export function makeStatusReporter(deps: ReporterDeps): EventHandler {
       await deps.redis.set(key, String(id), 'EX', 30 * 24 * 3600);
     }
     const conclusion = conclusionOf(stage.status);
-    const summary = conclusion === 'failure' ? await failureSummary(build, stage) : describe(stage);
-    await deps.client.updateCheckRun(repoId(build.repo), id, { ...(conclusion ? { conclusion } : {}), title: describe(stage), summary });
+    if (!conclusion) {
+      await deps.client.updateCheckRun(repoId(build.repo), id, { title: describe(stage), summary: describe(stage) });
+      return;
+    }
+    const failed = stage.steps.filter((s) => s.status === 'failed' || s.status === 'failed_infra');
+    const fromOutput: Annotation[][] = [];
+    let tail: string[] = [];
+    for (const step of failed) {
+      const lines = (await deps.tail(build.id, stage.name, step.name, outputLinesScanned)).map((l) => l.text);
+      if (step === failed[0]) tail = lines.slice(-summaryTailLines);
+      const workdir = step.plan.workdir.replace(/^\.\/?/, '').replace(/\/$/, '');
+      fromOutput.push(annotationsFromOutput(lines).map((a) => (workdir ? { ...a, path: `${workdir}/${a.path}` } : a)));
+    }
+    const annotations = mergeAnnotations(annotationsFromTests(stage.tests), ...fromOutput);
+    const summary = stageSummary(stage, failed[0], tail, describe(stage));
+    const batches = annotationBatches(annotations);
+    const actions = conclusion === 'failure' ? [rerunFailedButton] : [];
+    const output = { title: describe(stage), summary };
+    await deps.client.updateCheckRun(repoId(build.repo), id, { conclusion, ...output, ...(batches[0] ? { annotations: batches[0] } : {}), actions });
+    // Annotations beyond the first 50 go in further updates (GitHub appends them).
+    for (const batch of batches.slice(1)) await deps.client.updateCheckRun(repoId(build.repo), id, { ...output, annotations: batch });
   }
 
   /** A build that failed before its stages (an invalid spec): one `bosun` check run listing every problem. */
@@ -72,15 +97,6 @@ export function makeStatusReporter(deps: ReporterDeps): EventHandler {
     const title = lines.length > 1 ? `${lines.length} problems in the build spec` : summarizeSpecErrors(lines, 100);
     const summary = `\`\`\`\n${lines.join('\n').replaceAll('```', "'''")}\n\`\`\``;
     await deps.client.updateCheckRun(repoId(build.repo), id, { conclusion: 'failure', title, summary });
-  }
-
-  async function failureSummary(build: Build, stage: StageRun): Promise<string> {
-    const step = stage.steps.find((s) => s.status === 'failed' || s.status === 'failed_infra');
-    if (!step) return describe(stage);
-    const lines = await deps.tail(build.id, stage.name, step.name, 20);
-    const text = lines.map((l) => l.text).join('\n').replaceAll('```', "'''");
-    const ending = stepEnding(step);
-    return `Step \`${step.name}\` failed${ending ? ` (${ending})` : ''}. Last lines:\n\n\`\`\`\n${text}\n\`\`\``;
   }
 
   return {

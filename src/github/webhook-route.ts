@@ -1,7 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import type { HttpPlugin } from '../http/http-server.js';
 import type { Logger } from '../logger.js';
-import { verifySignature } from './verify-signature.js';
+import type { WebhookVerifier } from './webhook-verifier.js';
 import { handledEvents, schemaFor, type HandledEvent } from './webhook-payloads.js';
 
 export const webhookPath = '/github/webhooks';
@@ -32,7 +32,7 @@ const ActionOnly = { parse: (v: unknown) => (typeof v === 'object' && v !== null
  * before anything parses them (R1), then the fields used are schema-checked (R6) and the
  * delivery is handed to the inbox and acknowledged with 202 (R3).
  */
-export function webhookRoute(secrets: readonly string[], inbox: DeliveryInbox, log: Logger): HttpPlugin {
+export function webhookRoute(verifier: Pick<WebhookVerifier, 'verify'>, inbox: DeliveryInbox, log: Logger): HttpPlugin {
   return async (app: FastifyInstance) => {
     await app.register(async (scope) => {
       scope.removeAllContentTypeParsers();
@@ -46,7 +46,7 @@ export function webhookRoute(secrets: readonly string[], inbox: DeliveryInbox, l
       scope.post(webhookPath, { bodyLimit: webhookBodyLimit }, async (req, reply) => {
         const body = req.body;
         if (!Buffer.isBuffer(body)) return reply.code(400).send({ error: 'body_missing' });
-        if (!verifySignature(secrets, body, req.headers['x-hub-signature-256'] as string | undefined)) {
+        if (!(await verifier.verify(body, req.headers['x-hub-signature-256'] as string | undefined))) {
           return reply.code(401).send({ error: 'signature_invalid' });
         }
         const id = header(req.headers['x-github-delivery']);

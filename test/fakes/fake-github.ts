@@ -1,15 +1,38 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import { randomUUID } from 'node:crypto';
+import { randomBytes, randomUUID, verify as verifySignature, type KeyObject } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
+import { createRequire } from 'node:module';
 import { git } from '../../src/git/git.js';
-import { signBody } from '../../src/github/verify-signature.js';
+import { signBody } from './github-signature.js';
 import { pushPayload, type GithubUser } from './fake-github-payloads.js';
+
+/**
+ * GitHub's own example responses (from @octokit/openapi, `components.examples`, extracted to
+ * test/fixtures/github-api-examples.json): the fake answers in these shapes with its own
+ * values filled in, and test/github/fake-github-contract.test.ts validates what it answers
+ * against GitHub's schemas.
+ */
+const examples = createRequire(import.meta.url)('../fixtures/github-api-examples.json') as Record<string, any>;
+const example = (name: string): any => structuredClone(examples[name]);
 
 export interface RecordedRequest {
   method: string;
   path: string;
   body: any;
   status: number;
+  /** What the fake answered. */
+  response?: unknown;
+  /** `app` (a verified JWT), `installation` (a valid installation token) or `none`. */
+  auth?: 'app' | 'installation' | 'none';
+}
+
+/** A GitHub App registered with the fake: its id, public key and installations per account. */
+export interface FakeApp {
+  id: number;
+  publicKey: KeyObject;
+  installations: Record<string, number>;
+  /** Lifetime of an installation token (GitHub: one hour). */
+  tokenTtlSec: number;
 }
 
 export interface FakeStatus {
@@ -19,6 +42,23 @@ export interface FakeStatus {
   context: string;
   description: string;
   target_url?: string;
+}
+
+export interface FakeCheckRun {
+  id: number;
+  repo: string;
+  name: string;
+  head_sha: string;
+  status: string;
+  conclusion?: string;
+  external_id: string | null;
+  details_url: string | null;
+  check_suite: number;
+  started_at: string;
+  completed_at?: string;
+  output?: { title: string; summary: string };
+  annotations: { path: string; start_line: number; end_line: number; annotation_level: string; message: string; title?: string; start_column?: number; end_column?: number }[];
+  actions: { label: string; description: string; identifier: string }[];
 }
 
 export interface FakePull {
@@ -45,7 +85,7 @@ interface FakeRepo {
 export class FakeGithub {
   readonly requests: RecordedRequest[] = [];
   readonly statuses: FakeStatus[] = [];
-  readonly checkRuns = new Map<number, { repo: string; name: string; head_sha: string; status: string; conclusion?: string; output?: { title: string; summary: string } }>();
+  readonly checkRuns = new Map<number, FakeCheckRun>();
   readonly comments: { repo: string; number: number; body: string }[] = [];
   readonly deliveries: { id: string; event: string; status: number }[] = [];
   /** GitHub Deployments created, with their statuses in order. */
@@ -58,6 +98,10 @@ export class FakeGithub {
   /** Where webhooks go, and the secret they are signed with. */
   webhook: { url: string; secret: string } | null = null;
   pusher: GithubUser = { id: 1, login: 'pusher' };
+  /** With an App registered, repository calls need one of its installation tokens (else 401), as on GitHub. */
+  app: FakeApp | null = null;
+  readonly installationTokens = new Map<string, { installationId: number; account: string; expiresAtMs: number }>();
+  readonly checkSuites = new Map<number, { repo: string; head_sha: string }>();
 
   async start(): Promise<this> {
     this.server = createServer((req, res) => void this.route(req, res));
@@ -163,38 +207,128 @@ export class FakeGithub {
         headers = failure.headers;
         out = { message: 'You have exceeded a secondary rate limit.' };
       } else {
-        [status, out] = await this.handle(method, path, body);
+        [status, out] = await this.handle(method, path, body, req.headers.authorization);
       }
     } catch (err) {
       status = err instanceof HttpFailure ? err.status : 500;
-      out = { message: err instanceof Error ? err.message : String(err) };
+      out = { message: err instanceof Error ? err.message : String(err), documentation_url: 'https://docs.github.com/rest', status: String(status) };
     }
-    this.requests.push({ method, path, body, status });
+    this.requests.push({ method, path, body, status, response: out });
     res.writeHead(status, { 'content-type': 'application/json', ...headers });
     res.end(status === 204 ? undefined : JSON.stringify(out));
   }
 
-  private async handle(method: string, path: string, body: any): Promise<[number, unknown]> {
+  /** GitHub refuses more than 50 annotations in one request (422), and appends them otherwise. */
+  private addAnnotations(run: FakeCheckRun, list: FakeCheckRun['annotations'] | undefined): void {
+    if (!list) return;
+    if (list.length > 50) throw new HttpFailure(422, 'Only 50 annotations are allowed per request');
+    for (const a of list) {
+      if (!a.path || !(a.start_line >= 1) || !(a.end_line >= a.start_line) || !['notice', 'warning', 'failure'].includes(a.annotation_level) || !a.message) throw new HttpFailure(422, 'Invalid annotation');
+    }
+    run.annotations.push(...list);
+  }
+
+  /** Every installation token issued so far stops working at once (as when they expire). */
+  expireInstallationTokens(): void {
+    for (const t of this.installationTokens.values()) t.expiresAtMs = 0;
+  }
+
+  /** The App's JWT: RS256 over header.payload with the App's key, `iss` = app id, at most 10 minutes long. */
+  private verifyJwt(authorization: string | undefined): void {
+    const app = this.app;
+    const m = /^bearer (.+)$/i.exec(authorization ?? '');
+    if (!app || !m) throw new HttpFailure(401, 'A JSON web token could not be decoded');
+    const [h = '', p = '', sig = ''] = m[1]!.split('.');
+    const header = JSON.parse(Buffer.from(h, 'base64url').toString('utf8')) as { alg?: string };
+    if (header.alg !== 'RS256') throw new HttpFailure(401, 'A JSON web token could not be decoded');
+    if (!verifySignature('RSA-SHA256', Buffer.from(`${h}.${p}`), app.publicKey, Buffer.from(sig, 'base64url'))) {
+      throw new HttpFailure(401, "'Issuer' claim ('iss') must be an Integer");
+    }
+    const claims = JSON.parse(Buffer.from(p, 'base64url').toString('utf8')) as { iss?: unknown; iat?: number; exp?: number };
+    const now = Math.floor(Date.now() / 1000);
+    if (String(claims.iss) !== String(app.id)) throw new HttpFailure(401, 'Integration not found');
+    if (!claims.exp || claims.exp <= now) throw new HttpFailure(401, "'Expiration time' claim ('exp') must be a numeric value representing the future time at which the assertion expires");
+    if (!claims.iat || claims.iat > now + 60 || claims.exp - claims.iat > 600) throw new HttpFailure(401, "'Expiration time' claim ('exp') is too far in the future");
+  }
+
+  /** A repository call with an App registered: a live installation token of the repository's owner, or 401. */
+  private checkInstallationToken(authorization: string | undefined, owner: string): void {
+    const m = /^(?:token|bearer) (.+)$/i.exec(authorization ?? '');
+    const t = m ? this.installationTokens.get(m[1]!) : undefined;
+    if (!t || t.expiresAtMs <= Date.now() || t.account !== owner) throw new HttpFailure(401, 'Bad credentials');
+  }
+
+  private async handleApp(method: string, path: string, authorization: string | undefined): Promise<[number, unknown] | null> {
+    const app = this.app;
+    let r: RegExpExecArray | null;
+    if (method === 'GET' && (r = /^\/repos\/([^/]+)\/([^/]+)\/installation$/.exec(path))) {
+      this.verifyJwt(authorization);
+      const owner = decodeURIComponent(r[1]!);
+      this.repo(`${owner}/${decodeURIComponent(r[2]!)}`);
+      const id = app?.installations[owner];
+      if (!id) throw new HttpFailure(404, 'Not Found');
+      return [200, installation(id, owner, app!.id)];
+    }
+    if (method === 'GET' && path === '/app/installations') {
+      this.verifyJwt(authorization);
+      return [200, Object.entries(app!.installations).map(([owner, id]) => installation(id, owner, app!.id))];
+    }
+    if (method === 'POST' && (r = /^\/app\/installations\/(\d+)\/access_tokens$/.exec(path))) {
+      this.verifyJwt(authorization);
+      const id = Number(r[1]);
+      const account = Object.entries(app!.installations).find(([, v]) => v === id)?.[0];
+      if (!account) throw new HttpFailure(404, 'Not Found');
+      const token = `ghs_${randomBytes(18).toString('hex')}`;
+      const expiresAtMs = Date.now() + app!.tokenTtlSec * 1000;
+      this.installationTokens.set(token, { installationId: id, account, expiresAtMs });
+      const t = example('installation-token');
+      delete t.repositories;
+      return [201, { ...t, token, expires_at: new Date(expiresAtMs).toISOString().replace(/\.\d{3}Z$/, 'Z'), permissions: { checks: 'write', statuses: 'write', contents: 'write', pull_requests: 'write', metadata: 'read' }, repository_selection: 'all' }];
+    }
+    return null;
+  }
+
+  private async handle(method: string, path: string, body: any, authorization?: string): Promise<[number, unknown]> {
+    if (this.app) {
+      const answered = await this.handleApp(method, path, authorization);
+      if (answered) return answered;
+    }
     const m = /^\/repos\/([^/]+)\/([^/]+)\/(.*)$/.exec(path);
     if (!m) throw new HttpFailure(404, 'Not Found');
+    if (this.app) this.checkInstallationToken(authorization, decodeURIComponent(m[1]!));
     const repo = `${decodeURIComponent(m[1]!)}/${decodeURIComponent(m[2]!)}`;
     const rest = m[3]!;
     let r: RegExpExecArray | null;
     if (method === 'POST' && (r = /^statuses\/([0-9a-f]{40})$/.exec(rest))) {
       this.repo(repo);
       this.statuses.push({ repo, sha: r[1]!, state: body.state, context: body.context, description: body.description, target_url: body.target_url });
-      return [201, { id: this.statuses.length, state: body.state, context: body.context }];
+      return [201, { ...example('status'), id: this.statuses.length, state: body.state, context: body.context, description: body.description ?? null, target_url: body.target_url ?? null }];
     }
     if (method === 'POST' && rest === 'check-runs') {
+      this.repo(repo);
       const id = this.checkRuns.size + 1;
-      this.checkRuns.set(id, { repo, name: body.name, head_sha: body.head_sha, status: body.status ?? 'queued', output: body.output });
-      return [201, { id }];
+      // GitHub puts every check run in the App's check suite for the head commit, creating it on first use.
+      let suite = [...this.checkSuites].find(([, v]) => v.repo === repo && v.head_sha === body.head_sha)?.[0];
+      if (!suite) {
+        suite = this.checkSuites.size + 1;
+        this.checkSuites.set(suite, { repo, head_sha: body.head_sha });
+      }
+      const run: FakeCheckRun = { id, repo, name: body.name, head_sha: body.head_sha, status: body.status ?? 'queued', external_id: body.external_id ?? null, details_url: body.details_url ?? null, check_suite: suite, annotations: [], actions: [], started_at: new Date().toISOString(), output: body.output };
+      this.addAnnotations(run, body.output?.annotations);
+      this.checkRuns.set(id, run);
+      return [201, checkRunShape(run)];
     }
     if (method === 'PATCH' && (r = /^check-runs\/(\d+)$/.exec(rest))) {
       const run = this.checkRuns.get(Number(r[1]));
-      if (!run) throw new HttpFailure(404, 'Not Found');
-      Object.assign(run, { status: body.status ?? run.status, conclusion: body.conclusion, output: body.output ?? run.output });
-      return [200, { id: Number(r[1]) }];
+      if (!run || run.repo !== repo) throw new HttpFailure(404, 'Not Found');
+      if (body.conclusion && body.status && body.status !== 'completed') throw new HttpFailure(422, 'Invalid request.');
+      this.addAnnotations(run, body.output?.annotations);
+      Object.assign(run, {
+        status: body.conclusion ? 'completed' : (body.status ?? run.status), conclusion: body.conclusion ?? run.conclusion,
+        output: body.output ? { title: body.output.title, summary: body.output.summary } : run.output, actions: body.actions ?? run.actions,
+        ...(body.conclusion ? { completed_at: body.completed_at ?? new Date().toISOString() } : {}),
+      });
+      return [200, checkRunShape(run)];
     }
     if (method === 'POST' && rest === 'deployments') {
       this.repo(repo);
@@ -214,27 +348,32 @@ export class FakeGithub {
       const ref = decodeURIComponent(r[1]!);
       const sha = await this.rev(repo, `refs/${ref}`).catch(() => null);
       if (!sha) throw new HttpFailure(404, 'Not Found');
-      return [200, { ref: `refs/${ref}`, object: { sha, type: 'commit' } }];
+      return [200, refShape(repo, `refs/${ref}`, sha)];
     }
     if (method === 'PATCH' && (r = /^git\/refs\/(.+)$/.exec(rest))) return this.updateRef(repo, decodeURIComponent(r[1]!), body.sha, body.force === true);
     if (method === 'POST' && rest === 'git/refs') return this.createRef(repo, body.ref, body.sha);
     if (method === 'GET' && (r = /^compare\/(.+)$/.exec(rest))) {
       const [base = '', head = ''] = decodeURIComponent(r[1]!).split('...');
-      return [200, { status: await this.compare(repo, base, head) }];
+      return [200, { ...example('commit-comparison'), status: await this.compare(repo, base, head), commits: [], files: [] }];
     }
     if (method === 'GET' && (r = /^pulls\/(\d+)$/.exec(rest))) {
       const pull = this.repo(repo).pulls.get(Number(r[1]));
       if (!pull) throw new HttpFailure(404, 'Not Found');
       const sha = await this.headOf(repo, pull.number);
+      const ex = example('pull-request');
       return [200, {
-        number: pull.number, state: pull.state, user: pull.user,
-        head: { sha, ref: pull.headRef, repo: { full_name: repo } }, base: { ref: pull.baseRef, repo: { full_name: repo } },
+        ...ex, number: pull.number, state: pull.state, user: { ...ex.user, id: pull.user.id, login: pull.user.login }, requested_teams: [],
+        head: { ...ex.head, sha, ref: pull.headRef, repo: { ...ex.head.repo, full_name: repo } },
+        base: { ...ex.base, ref: pull.baseRef, repo: { ...ex.base.repo, full_name: repo } },
       }];
     }
-    if (method === 'GET' && (r = /^pulls\/(\d+)\/reviews$/.exec(rest))) return [200, this.repo(repo).reviews.get(Number(r[1])) ?? []];
+    if (method === 'GET' && (r = /^pulls\/(\d+)\/reviews$/.exec(rest))) {
+      const ex = example('pull-request-review-items')[0];
+      return [200, (this.repo(repo).reviews.get(Number(r[1])) ?? []).map((v) => ({ ...ex, id: v.id, user: { ...ex.user, id: v.user.id, login: v.user.login }, state: v.state, commit_id: v.commit_id }))];
+    }
     if (method === 'POST' && (r = /^issues\/(\d+)\/comments$/.exec(rest))) {
       this.comments.push({ repo, number: Number(r[1]), body: body.body });
-      return [201, { id: this.comments.length, body: body.body }];
+      return [201, { ...example('issue-comment'), id: this.comments.length, body: body.body }];
     }
     throw new HttpFailure(404, 'Not Found');
   }
@@ -252,18 +391,41 @@ export class FakeGithub {
     return 'diverged';
   }
 
+  /** The next `n` ref updates wait for each other and then run at once (a deterministic race). */
+  gateRefUpdates(n: number): void {
+    let release!: () => void;
+    this.refGate = { waiting: 0, n, open: new Promise<void>((r) => (release = r)), release };
+  }
+
+  private refGate: { waiting: number; n: number; open: Promise<void>; release(): void } | null = null;
+
+  /**
+   * `PATCH /git/refs/{ref}` as GitHub does it: without `force`, the new commit must have the
+   * current one as an ancestor, and the write is a compare-and-swap on the value read, so of
+   * two racing updates exactly one lands; the other gets 422 "Update is not a fast forward".
+   */
   private async updateRef(repo: string, ref: string, sha: string, force: boolean): Promise<[number, unknown]> {
     const full = `refs/${ref}`;
+    const gate = this.refGate;
+    if (gate) {
+      gate.waiting += 1;
+      if (gate.waiting >= gate.n) {
+        this.refGate = null;
+        gate.release();
+      }
+      await gate.open;
+    }
     const old = await this.rev(repo, full).catch(() => null);
     if (!old) throw new HttpFailure(422, 'Reference does not exist');
     if (!force && !(await this.isAncestor(repo, old, sha))) throw new HttpFailure(422, 'Update is not a fast forward');
     try {
       await git(['update-ref', full, sha, old], { cwd: this.repo(repo).dir });
     } catch {
-      throw new HttpFailure(422, 'Reference cannot be updated');
+      // Another update moved the ref between our read and our write.
+      throw new HttpFailure(422, 'Update is not a fast forward');
     }
     this.pushed(repo, full, old, sha);
-    return [200, { ref: full, object: { sha, type: 'commit' } }];
+    return [200, refShape(repo, full, sha)];
   }
 
   private async createRef(repo: string, full: string, sha: string): Promise<[number, unknown]> {
@@ -273,7 +435,7 @@ export class FakeGithub {
       throw new HttpFailure(422, 'Reference already exists');
     }
     this.pushed(repo, full, undefined, sha);
-    return [201, { ref: full, object: { sha, type: 'commit' } }];
+    return [201, refShape(repo, full, sha)];
   }
 
   /** A ref moved: GitHub sends a push webhook. */
@@ -283,6 +445,29 @@ export class FakeGithub {
     this.pending.add(p);
     void p.finally(() => this.pending.delete(p));
   }
+}
+
+function checkRunShape(run: FakeCheckRun): Record<string, unknown> {
+  const api = `https://api.github.com/repos/${run.repo}`;
+  const ex = example('check-run');
+  return {
+    ...ex, id: run.id, head_sha: run.head_sha, node_id: `CR_${run.id}`, external_id: run.external_id, url: `${api}/check-runs/${run.id}`,
+    html_url: `https://github.com/${run.repo}/runs/${run.id}`, details_url: run.details_url, status: run.status, conclusion: run.conclusion ?? null,
+    started_at: run.started_at, completed_at: run.completed_at ?? null, name: run.name,
+    output: { title: run.output?.title ?? null, summary: run.output?.summary ?? null, text: null, annotations_count: run.annotations.length, annotations_url: `${api}/check-runs/${run.id}/annotations` },
+    check_suite: { id: run.check_suite }, pull_requests: [],
+  };
+}
+
+function installation(id: number, owner: string, appId: number): Record<string, unknown> {
+  const ex = example('installation');
+  const stamp = '2026-01-01T00:00:00Z';
+  return { ...ex, id, app_id: appId, account: { ...ex.account, login: owner, name: owner, slug: owner, created_at: stamp, updated_at: stamp }, suspended_at: null, suspended_by: null };
+}
+
+function refShape(repo: string, ref: string, sha: string): Record<string, unknown> {
+  const ex = example('git-ref');
+  return { ...ex, ref, url: `https://api.github.com/repos/${repo}/git/${ref}`, object: { ...ex.object, sha, type: 'commit', url: `https://api.github.com/repos/${repo}/git/commits/${sha}` } };
 }
 
 class HttpFailure extends Error {

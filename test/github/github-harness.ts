@@ -17,8 +17,9 @@ export async function startGithubHarness(
   overrides: ServerConfigInput = {},
   github: Record<string, unknown> = {},
   opts: Parameters<typeof startHarness>[1] = {},
+  fake: FakeGithub = new FakeGithub(),
 ): Promise<GithubHarness> {
-  const gh = await new FakeGithub().start();
+  const gh = await fake.start();
   const h = await startHarness({
     ...overrides,
     github: { webhookSecrets: [secret], token: 'ghs_faketoken0123456789', apiUrl: gh.url, ...github },

@@ -79,6 +79,10 @@ test('a pull request goes from opened to production through ff-only merge, stagi
   await g.gh.deliver('pull_request', pullRequestPayload({ action: 'synchronize', repo: 'acme/api', number: 1, headSha: head2, headRef: 'feature', user: dev, association: 'MEMBER' }));
   await eventually(() => g.gh.latest('acme/api', head2)['bosun/test'], (s) => s === 'success');
 
+  // The approval was for the old head: it no longer counts until the reviewer approves the new one.
+  assert.equal(await comment('/ci merge acme/api#1'), `@dev Cannot merge acme/api#1: needs 1 more approving review on ${head2.slice(0, 7)} (1 approval is for an older commit)`);
+  await g.gh.addReview('acme/api', 1, reviewer, 'APPROVED');
+
   // Now it fast-forwards master (never a merge commit).
   assert.equal(await comment('/ci merge acme/api#1'), `@dev Fast-forwarded acme/api master to ${head2.slice(0, 7)} (#1).`);
   assert.equal(await g.gh.rev('acme/api', 'refs/heads/master'), head2);

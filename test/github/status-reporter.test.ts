@@ -182,3 +182,26 @@ test('a stage that published says so on its commit status, an image by its diges
 
   assert.deepEqual(client.posted.map((p) => p.description), [`test: success — published ${digest}`, 'test: failed — registry registry.example: authentication refused']);
 });
+
+test('a check run with 120 annotations reaches GitHub in requests of at most 50, with the failing tests and a Re-run failed button', async () => {
+  const client = new GithubClient({ baseUrl: gh.url, token: 't', maxRetryAfterSec: 5 }, silentLogger());
+  const step = { name: 'tsc', status: 'failed' as const, image: 'any', runs: 1, exitCode: 2, plan: { name: 'tsc', image: 'any', commands: [], env: {}, timeoutSec: 60, workdir: 'web' } };
+  const build = snapshot('12', 'failed', 1, [step]);
+  build.stages[0]!.tests = { total: 3, failed: 1, errors: 0, skipped: 0, files: ['junit.xml'], failures: [{ name: 'suite.adds', message: 'expected 2', file: 'test/add.test.ts', line: 4 }] };
+  const lines = Array.from({ length: 119 }, (_, i) => ({ n: i + 1, text: `src/a.ts(${i + 1},1): error TS2322: bad` }));
+  const before = gh.requests.length;
+  const handle = reporterWith(client, 'batches', new Map([['1-0', build]]), true, async () => lines);
+
+  await handle('1-0');
+
+  const run = [...gh.checkRuns.values()].at(-1)!;
+  assert.equal(run.conclusion, 'failure');
+  assert.equal(run.annotations.length, 120);
+  assert.deepEqual(run.annotations.slice(0, 2).map((a) => `${a.path}:${a.start_line}`), ['test/add.test.ts:4', 'web/src/a.ts:1']);
+  const patches = gh.requests.slice(before).filter((r) => r.method === 'PATCH' && r.path.includes('/check-runs/'));
+  assert.deepEqual(patches.map((p) => p.body.output.annotations.length), [50, 50, 20]);
+  assert.ok(patches.every((p) => p.status === 200));
+  assert.match(run.output!.summary, /1 failed/);
+  assert.match(run.output!.summary, /`suite\.adds` \(test\/add\.test\.ts:4\): expected 2/);
+  assert.deepEqual(run.actions.map((a) => a.label), ['Re-run failed']);
+});

@@ -9,7 +9,7 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { makeRepo } from '../support/git-repo.js';
-import { signBody } from '../../src/github/verify-signature.js';
+import { signBody } from '../fakes/github-signature.js';
 import { loadConfig } from '../../src/config.js';
 import { githubFrontend } from '../../src/github/github-frontend.js';
 import type { Core } from '../../src/app/open-core.js';

@@ -1,7 +1,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { makeRepo } from '../support/git-repo.js';
-import { signBody } from '../../src/github/verify-signature.js';
+import { signBody } from '../fakes/github-signature.js';
 import { pushPayload } from '../fakes/fake-github-payloads.js';
 import { startGithubHarness, secret, testSpec, eventually, type GithubHarness } from '../github/github-harness.js';
 
