@@ -4,6 +4,8 @@ import type { Core } from '../app/open-core.js';
 import { makeTokenAuth } from './api-auth.js';
 import { registerApiRoutes } from './api-routes.js';
 import { registerWebRoutes } from './web-routes.js';
+import type { WebSession } from './web/web-session.js';
+import { commandServices } from '../app/command-services.js';
 import { registerHealthRoutes, type ReadinessCheck } from './health-routes.js';
 import { registerRedisGate } from './redis-gate.js';
 
@@ -16,7 +18,7 @@ export type HttpPlugin = (app: FastifyInstance) => void | Promise<void>;
  * slow clients are cut off by request and header timeouts. While Redis is unreachable every
  * route but the health checks and the static console answers 503 (`registerRedisGate`).
  */
-export async function createHttpServer(core: Core, builds: BuildService, plugins: HttpPlugin[] = [], checks: ReadinessCheck[] = []): Promise<FastifyInstance> {
+export async function createHttpServer(core: Core, builds: BuildService, plugins: HttpPlugin[] = [], checks: ReadinessCheck[] = [], web: { session?: WebSession } = {}): Promise<FastifyInstance> {
   const app = Fastify({
     logger: false,
     bodyLimit: 1024 * 1024,
@@ -28,7 +30,7 @@ export async function createHttpServer(core: Core, builds: BuildService, plugins
   registerHealthRoutes(app, checks);
   const auth = makeTokenAuth(core.config.apiTokens);
   registerApiRoutes(app, core, builds, auth);
-  registerWebRoutes(app);
+  registerWebRoutes(app, { store: core.store, logs: core.logs, builds, repos: () => Object.keys(core.config.repos), ...commandServices(core), ...(web.session ? { session: web.session } : {}) });
   for (const plugin of plugins) await plugin(app);
   return app;
 }
