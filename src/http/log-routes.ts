@@ -74,11 +74,13 @@ async function streamLogs(deps: LogRouteDeps, first: Build, steps: LogStep[], af
     lastPoll = Date.now();
     const build = await deps.store.get(first.id);
     if (!build) break;
-    if (build.attempt !== first.attempt) {
+    const now = logSteps(build);
+    // A retry restarts line numbers; a build whose plan was not known yet gains its steps.
+    if (build.attempt !== first.attempt || now.map((s) => s.key).join('\n') !== steps.map((s) => s.key).join('\n')) {
       sse.send('reload', { attempt: build.attempt });
       return;
     }
-    logSteps(build).forEach((s, i) => {
+    now.forEach((s, i) => {
       const json = JSON.stringify(s);
       if (i < shown.length && json !== shown[i]) {
         shown[i] = json;
@@ -94,7 +96,7 @@ async function streamLogs(deps: LogRouteDeps, first: Build, steps: LogStep[], af
     // A finished build: a log that never started will not start, and one still without its
     // end marker after `settleMs` (a lost worker) is as complete as it will get.
     const settled = Date.now() - terminalSince >= settleMs;
-    logSteps(build).forEach((s, i) => {
+    now.forEach((s, i) => {
       if (i >= steps.length || ended.has(i)) return;
       if (!settled && s.status !== 'pending' && s.status !== 'skipped') return;
       ended.add(i);

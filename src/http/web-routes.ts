@@ -9,6 +9,7 @@ import { redisFree } from './redis-gate.js';
 import { registerLogRoutes } from './log-routes.js';
 import { bundleConsole, type ConsoleBundle } from './web/console-bundle.js';
 import { layout } from './web/pages/layout.js';
+import { html, type SafeHtml } from './web/html.js';
 import { buildsPage, findBuilds, runStatuses, type BuildFilters } from './web/pages/builds-page.js';
 import { buildPage } from './web/pages/build-page.js';
 import { approvalsPage, waitingCheckpoints } from './web/pages/approvals-page.js';
@@ -41,7 +42,7 @@ export function registerWebRoutes(app: FastifyInstance, deps: WebConsoleDeps): v
   }));
   void script().catch(() => undefined); // built at start; a failure is retried (and shown) on first request
 
-  const page = async (req: FastifyRequest, reply: FastifyReply, title: string, body: (actor: Awaited<ReturnType<WebSession['actor']>>, csrf: string) => Promise<{ toString(): string }> | { toString(): string }, script = false) => {
+  const page = async (req: FastifyRequest, reply: FastifyReply, title: string, body: (actor: Awaited<ReturnType<WebSession['actor']>>, csrf: string) => Promise<SafeHtml> | SafeHtml, script = false) => {
     const actor = await session.actor(req);
     const csrf = actor ? await session.csrfToken(req) : '';
     const content = await body(actor, csrf);
@@ -50,7 +51,7 @@ export function registerWebRoutes(app: FastifyInstance, deps: WebConsoleDeps): v
       .header('cache-control', 'no-store')
       .header('x-content-type-options', 'nosniff')
       .header('content-security-policy', "default-src 'self'; script-src 'self'; style-src 'unsafe-inline'; img-src 'self' data:; frame-ancestors 'none'; form-action 'self'")
-      .send(layout({ title, actor, script, ...readNotice(app, req) }, { value: content.toString() } as never));
+      .send(layout({ title, actor, script, ...readNotice(app, req) }, content));
   };
 
   app.get('/assets/console.js', { config: redisFree }, async (req, reply) => {
@@ -69,7 +70,7 @@ export function registerWebRoutes(app: FastifyInstance, deps: WebConsoleDeps): v
   app.get('/builds/:id', async (req, reply) => {
     const id = (req.params as { id: string }).id;
     const build = /^\d{1,12}$/.test(id) ? await deps.store.get(id) : null;
-    if (!build) return reply.code(404).type('text/html; charset=utf-8').send(layout({ title: 'Not found', actor: null }, { value: `<h1>No build #${id.replace(/\D/g, '').slice(0, 12)}</h1>` } as never));
+    if (!build) return reply.code(404).type('text/html; charset=utf-8').send(layout({ title: 'Not found', actor: null }, html`<h1>No build #${id.slice(0, 12)}</h1>`));
     return page(req, reply, `#${build.id} ${build.repo}`, (actor, csrf) => buildPage(build, actor, csrf), true);
   });
 

@@ -28,6 +28,8 @@ interface Probe {
   streamOpens: number;
   loaded: boolean;
   hits: number;
+  /** A step's lines as shown, joined by newlines. */
+  text(step: number): string;
 }
 
 /**
@@ -40,7 +42,13 @@ function startLogViewer(root: HTMLElement, data: PageData): void {
   const steps: StepLog[] = [];
   const info = data.steps;
   const ended = info.map(() => false);
-  const probe: Probe = { steps: info.map((s) => ({ key: s.key, lines: 0, duplicates: 0, gaps: 0, ended: false })), streamOpens: 0, loaded: false, hits: 0 };
+  const probe: Probe = {
+    steps: info.map((s) => ({ key: s.key, lines: 0, duplicates: 0, gaps: 0, ended: false })),
+    streamOpens: 0,
+    loaded: false,
+    hits: 0,
+    text: (i) => steps[i]?.lines.join('\n') ?? '',
+  };
   (window as unknown as { bosunLog: Probe }).bosunLog = probe;
   const times: [number, number][][] = info.map(() => []);
   const timesLoaded = info.map(() => false);
