@@ -85,7 +85,7 @@ test('a running build streams every step live through a forced SSE reconnect, wi
     assert.equal(s.gaps, 0, `${s.key}: no lost line`);
   }
   assert.ok(seen.streamOpens >= 2, 'the page reconnected its stream');
-  console.log(`# live log: ${seen.steps.map((s) => `${s.key} ${s.lines} lines`).join(', ')}; stream connections ${streams.length}, resumed from ${resumed.lastEventId}`);
+  console.log(`live log: ${seen.steps.map((s) => `${s.key} ${s.lines} lines`).join(', ')}; stream connections ${streams.length}, resumed from ${resumed.lastEventId}`);
 
   // ANSI renders as colour and bold; `<script>` in the log stays text.
   await page.evaluate(() => (globalThis as any).document.querySelector('.step[data-i="0"]')?.scrollIntoView());

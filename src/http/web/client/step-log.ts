@@ -32,6 +32,8 @@ export class StepLog {
   private scheduled = false;
   private targetLine = 0;
   private stickToBottom = false;
+  /** The scroll scale the current scrollTop was set under (it shrinks as a huge log grows). */
+  private lastScale = 1;
   readonly viewport: HTMLDivElement;
   private readonly spacer: HTMLDivElement;
   private readonly layer: HTMLDivElement;
@@ -154,7 +156,8 @@ export class StepLog {
     if (mark) this.targetLine = n;
     this.stickToBottom = false;
     this.layout();
-    const y = this.rowOfLine(n) * rowHeight * this.scale() - this.viewport.clientHeight / 3;
+    this.lastScale = this.scale();
+    const y = this.rowOfLine(n) * rowHeight * this.lastScale - this.viewport.clientHeight / 3;
     this.viewport.scrollTop = Math.max(0, y);
     this.render();
   }
@@ -185,9 +188,12 @@ export class StepLog {
   /** Draws the rows in view. Cheap enough to run on every scroll frame. */
   render(): void {
     if (this.viewport.offsetParent === null) return; // folded away: drawn when shown
+    const before = this.viewport.scrollTop;
     this.layout();
-    if (this.stickToBottom) this.viewport.scrollTop = this.viewport.scrollHeight;
     const scale = this.scale();
+    if (this.stickToBottom) this.viewport.scrollTop = this.viewport.scrollHeight;
+    else if (scale !== this.lastScale) this.viewport.scrollTop = (before / this.lastScale) * scale; // keep the same lines in view
+    this.lastScale = scale;
     const top = this.viewport.scrollTop;
     const virtualTop = top / scale;
     const rows = this.rowCount;
