@@ -54,7 +54,8 @@ export function registerWebRoutes(app: FastifyInstance, deps: WebConsoleDeps): v
       .send(layout({ title, actor, script, ...readNotice(app, req) }, content));
   };
 
-  app.get('/assets/console.js', { config: redisFree }, async (req, reply) => {
+  // The script holds no data: it answers without Redis, and to signed-out visitors (`auth: 'open'` for the sign-in layer).
+  app.get('/assets/console.js', { config: { ...redisFree, auth: 'open' } as typeof redisFree }, async (req, reply) => {
     const b = await script();
     reply.header('etag', b.etag).header('cache-control', 'no-cache').type('text/javascript; charset=utf-8');
     if (req.headers['if-none-match'] === b.etag) return reply.code(304).send();

@@ -48,9 +48,12 @@ const backPaths = /^\/(?:approvals|leases|builds\/\d{1,12})?$/;
  */
 export function registerWebActions(app: FastifyInstance, deps: WebActionDeps): void {
   app.register(async (scope) => {
-    scope.addContentTypeParser('application/x-www-form-urlencoded', { parseAs: 'string', bodyLimit: 16 * 1024 }, (_req, body, done) => {
-      done(null, Object.fromEntries(new URLSearchParams(body as string)));
-    });
+    // Forms post urlencoded (unless another part of Bosun, e.g. the sign-in layer, already parses it).
+    if (!scope.hasContentTypeParser('application/x-www-form-urlencoded')) {
+      scope.addContentTypeParser('application/x-www-form-urlencoded', { parseAs: 'string', bodyLimit: 16 * 1024 }, (_req, body, done) => {
+        done(null, Object.fromEntries(new URLSearchParams(body as string)));
+      });
+    }
 
     const act = (handler: (req: FastifyRequest, form: Record<string, string>, ctx: CommandContext) => Promise<{ text: string; back: string }>) =>
       async (req: FastifyRequest, reply: FastifyReply) => {
