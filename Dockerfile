@@ -1,7 +1,9 @@
 # Bosun's own image. No public registry is reachable from the machines that build it, so the
 # base is a build argument naming a locally made image (scripts/build-base-images.sh makes
 # bosun/base:bookworm with debootstrap), and scripts/build-bosun-image.sh prepares `.image/`:
-# the Node.js binary, production node_modules, and redis-server unpacked from Debian packages.
+# the Node.js binary, production node_modules, redis-server unpacked from Debian packages, and
+# the sources compiled to JavaScript (`.image/js`, laid over /app beside the TypeScript), which
+# bin/bosun runs with plain node.
 #   docker build --build-arg BASE=bosun/base:bookworm -t bosun/bosun:dev .
 ARG BASE=bosun/base:bookworm
 
@@ -18,6 +20,7 @@ COPY spec-schema ./spec-schema
 COPY src ./src
 COPY examples ./examples
 COPY tsconfig.json ./
+COPY .image/js/ ./
 
 # Stage 2: the runtime, non-root, with a health check against the API.
 FROM ${BASE}

@@ -38,6 +38,9 @@ export interface CommandContext {
   pullRequest?: { repo: string; number: number };
 }
 
+/** The services a front end puts into its contexts beside `builds` (src/app/command-services.ts). */
+export type CommandServices = Pick<CommandContext, 'leases' | 'github'>;
+
 /** The narrow GitHub view commands use; implemented in `src/github`. Each returns the reply text. */
 export interface GithubCommands {
   merge(target: { repo: string; number: number }, ctx: CommandContext): Promise<string>;

@@ -9,16 +9,19 @@ import { lease } from './lease.js';
 import { leases } from './leases.js';
 import { renew } from './renew.js';
 import { release } from './release.js';
+import { merge } from './merge.js';
+import { promote } from './promote.js';
+import { okToTest } from './ok-to-test.js';
 import { makeHelpCommand } from './help.js';
 
-/** The explicit registry: every command Bosun understands, in the order help lists them. */
-export const commands: Command[] = [];
-commands.push(build, status, logs, cancel, retry, pass, fail, lease, leases, renew, release, makeHelpCommand(() => commands));
-
-/** Adds commands contributed by a feature (leases, promote, merge) to the registry. */
-export function registerCommands(...more: Command[]): void {
-  for (const c of more) {
-    if (commands.some((existing) => existing.name === c.name)) continue;
-    commands.splice(commands.length - 1, 0, c);
-  }
-}
+/**
+ * The explicit registry: every command Bosun understands, in the order help lists them. Fixed
+ * at load and never changed: a command whose service this server lacks (leases without pools,
+ * GitHub's without a `github` section) says so through `available`, which help and the
+ * contexts' services decide per server, so two Bosun instances in one process never differ in
+ * their commands through shared state.
+ */
+export const commands: readonly Command[] = Object.freeze([
+  build, status, logs, cancel, retry, pass, fail, lease, leases, renew, release, merge, promote, okToTest,
+  makeHelpCommand(() => commands),
+]);

@@ -2,21 +2,18 @@ import { UserError } from '../src/errors.js';
 import type { Command, CommandContext, GithubCommands } from './command.js';
 import { UsageError } from './usage-error.js';
 
-let provided: GithubCommands | undefined;
-
-/**
- * Set by the GitHub front end when it starts, so chat, the CLI and the API reach the same
- * service as PR comments do (their contexts carry no `github`). One server per process.
- */
-export function provideGithubCommands(service: GithubCommands | undefined): void {
-  provided = service;
-}
-
 /** The GitHub service, or a clear refusal when this server has no GitHub configured. */
 export function requireGithub(ctx: CommandContext): GithubCommands {
-  const service = ctx.github ?? provided;
-  if (!service) throw new UserError('bad_request', 'GitHub is not configured on this server');
-  return service;
+  if (!ctx.github) throw new UserError('bad_request', 'GitHub is not configured on this server');
+  return ctx.github;
+}
+
+/**
+ * True when the context reaches GitHub: every front end's contexts do once this server's GitHub
+ * front end has started (`commandServices`); help leaves the GitHub commands out otherwise.
+ */
+export function hasGithub(ctx: CommandContext): boolean {
+  return ctx.github !== undefined;
 }
 
 /** `owner/repo#123` → the pull request it names. */
@@ -33,6 +30,7 @@ export const merge: Command = {
     whoCanUse: 'Anyone who can talk to Bosun; on GitHub, owners, members and collaborators of the repository.',
     examples: ['merge acme/api#123'],
   },
+  available: hasGithub,
   async run(ctx, args) {
     const target = parsePullTarget(args[0]) ?? (args.length === 0 && ctx.pullRequest ? ctx.pullRequest : null);
     if (!target || args.length > 1) throw new UsageError();

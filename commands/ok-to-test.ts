@@ -1,6 +1,6 @@
 import type { Command } from './command.js';
 import { UsageError } from './usage-error.js';
-import { parsePullTarget, requireGithub } from './merge.js';
+import { hasGithub, parsePullTarget, requireGithub } from './merge.js';
 
 export const okToTest: Command = {
   name: 'ok-to-test',
@@ -10,6 +10,7 @@ export const okToTest: Command = {
     whoCanUse: 'Owners, members and collaborators of the repository, and the trusted users in the server config.',
     examples: ['ok-to-test', 'ok-to-test acme/api#7'],
   },
+  available: hasGithub,
   async run(ctx, args) {
     const target = parsePullTarget(args[0]) ?? (args.length === 0 ? ctx.pullRequest : undefined);
     if (!target || args.length > 1) throw new UsageError();

@@ -1,7 +1,7 @@
 import { validateRepoName } from '../src/domain/ref-name.js';
 import type { Command } from './command.js';
 import { UsageError } from './usage-error.js';
-import { requireGithub } from './merge.js';
+import { hasGithub, requireGithub } from './merge.js';
 
 export const promote: Command = {
   name: 'promote',
@@ -11,6 +11,7 @@ export const promote: Command = {
     whoCanUse: 'Anyone may ask; only members of the production approver group in the server config can approve, never the requester.',
     examples: ['promote acme/api'],
   },
+  available: hasGithub,
   async run(ctx, args) {
     const word = args[0] ?? ctx.pullRequest?.repo;
     if (!word || args.length > 1) throw new UsageError();

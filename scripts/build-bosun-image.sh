@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Builds Bosun's own image offline: prepares .image/ (the host's Node.js binary, production
-# node_modules, redis-server unpacked from Debian packages), then `docker build` FROM the
-# locally made base image. Idempotent; pass a tag as $1 (default bosun/bosun:dev).
+# node_modules, redis-server unpacked from Debian packages, the sources compiled to JavaScript
+# by tsconfig.image.json), then `docker build` FROM the locally made base image. Idempotent;
+# pass a tag as $1 (default bosun/bosun:dev).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 TAG=${1:-bosun/bosun:dev}
@@ -38,6 +39,13 @@ if [[ ! -x .image/redis-root/usr/bin/redis-server ]]; then
   for deb in "$work"/*.deb; do dpkg-deb -x "$deb" .image/redis-root; done
   rm -rf "$work" .image/redis-root/etc/redis .image/redis-root/lib/systemd .image/redis-root/usr/share/doc
 fi
+
+# Every source compiled to JavaScript beside its TypeScript (copied over /app): the image's
+# `bosun` then runs on plain node, never through tsx. The dev dependency typescript compiles
+# here, on the host; the image holds production dependencies only.
+log "compiling the sources (tsconfig.image.json)"
+rm -rf .image/js
+npx --no-install tsc -p tsconfig.image.json
 
 log "building $TAG from $BASE"
 docker build -q --build-arg "BASE=$BASE" -t "$TAG" . >/dev/null

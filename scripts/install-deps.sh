@@ -17,7 +17,7 @@ if [[ "${BOSUN_WITH_DOCKER:-0}" == 1 ]]; then
   # Egress rules (iptables beside dockerd) and the egress tests' DNS server (dnsmasq, the binary only).
   command -v iptables-restore >/dev/null || need+=(iptables)
   command -v dnsmasq >/dev/null || need+=(dnsmasq-base)
-  # The web console's browser tests (test/web) drive the distribution's Chromium with playwright-core.
+  # The browser tests (sign-in, the web console) drive the distribution's Chromium with playwright-core.
   [[ -x /usr/bin/chromium ]] || need+=(chromium)
 fi
 

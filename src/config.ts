@@ -10,6 +10,7 @@ import { SlackConfig } from './chat/slack/slack-config.js';
 import { ZulipConfig, realmHost as zulipRealmHost } from './chat/zulip/zulip-config.js';
 import { WebhookDelivery, WebhookEndpoints } from './events/webhooks/webhook-config.js';
 import { NetworkConfig } from './executor/container/egress-policy.js';
+import { AuthConfig } from './http/auth/auth-config.js';
 
 /** Root of the Bosun installation (where package.json and examples/ live). */
 export const installRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..');
@@ -25,6 +26,8 @@ export const RepoConfig = z.strictObject({
    * delivered as files (docs/secrets.md). Each must have a value.
    */
   secrets: z.array(z.string().regex(/^[A-Za-z_][A-Za-z0-9_]{0,127}$/, 'expected a secret name (letters, digits, `_`)')).default([]),
+  /** Anyone may read this repository's builds and logs without signing in (docs/auth.md). */
+  public: z.boolean().optional(),
 });
 export type RepoConfig = z.infer<typeof RepoConfig>;
 
@@ -126,7 +129,12 @@ export const ServerConfig = z.strictObject({
   /** Outgoing webhooks (Standard Webhooks signatures); see docs/integrations.md. */
   webhooks: WebhookEndpoints.default([]),
   webhookDelivery: WebhookDelivery.prefault({}),
+  /** Sign-in, sessions, API token scopes (docs/auth.md). */
+  auth: AuthConfig.prefault({}),
 }).superRefine((c, ctx) => {
+  c.auth.allow.forEach((rule, i) => {
+    if (rule.startsWith('group:') && !c.groups[rule.slice('group:'.length)]) ctx.addIssue({ code: 'custom', path: ['auth', 'allow', i], message: `"${rule}": no such group in groups` });
+  });
   // A Zulip id that can never match (an email, a name, another realm) would silently lock approvers out.
   for (const [group, members] of Object.entries(c.groups)) {
     members.forEach((id, i) => {
@@ -185,6 +193,7 @@ function checkGrantedSecrets(config: ServerConfig): void {
 const fileVariables = [
   'BOSUN_API_TOKEN', 'REDIS_URL', 'SLACK_BOT_TOKEN', 'SLACK_APP_TOKEN', 'SLACK_SIGNING_SECRET',
   'GITHUB_WEBHOOK_SECRET', 'GITHUB_TOKEN', 'GITHUB_PRIVATE_KEY', 'ZULIP_API_KEY', 'ZULIP_WEBHOOK_TOKEN',
+  'BOSUN_SESSION_KEYS',
 ];
 
 /** Resolves `<NAME>_FILE` into `<NAME>` (the file's content, trailing newline trimmed). */
@@ -228,6 +237,7 @@ function applyEnv(target: Record<string, unknown>, env: NodeJS.ProcessEnv): void
     tokens.push({ name: 'env', token: env.BOSUN_API_TOKEN });
     target.apiTokens = tokens;
   }
+  if (env.BOSUN_SESSION_KEYS) target.auth = { ...(target.auth as Record<string, unknown> | undefined), sessionKeys: env.BOSUN_SESSION_KEYS.split(',').map((k) => k.trim()) };
   const secrets = { ...(target.secrets as Record<string, string> | undefined) };
   for (const [key, value] of Object.entries(env)) {
     if (key.startsWith('BOSUN_SECRET_') && !key.endsWith('_FILE') && value) secrets[key.slice('BOSUN_SECRET_'.length)] = value;

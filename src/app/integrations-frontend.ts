@@ -5,6 +5,7 @@ import { registerEventsRoute } from '../http/events-route.js';
 import { registerBadgeRoute } from '../http/badge-route.js';
 import { registerAuditRoute } from '../http/audit-route.js';
 import { BosunMetrics } from '../metrics/bosun-metrics.js';
+import { principalCan } from '../http/auth/principal.js';
 import { WebhookStore } from '../events/webhooks/webhook-store.js';
 import { startWebhookFanout } from '../events/webhooks/webhook-fanout.js';
 import { startDispatcher } from '../events/webhooks/webhook-dispatcher.js';
@@ -30,9 +31,11 @@ export function integrationsFrontend(core: Core): Frontend {
       // The API token list is complete by now (startServer adds the generated one first).
       const auth = makeTokenAuth(core.config.apiTokens);
       metrics.plugin()(app);
-      registerEventsRoute(app, { bus: core.bus, auth });
+      registerEventsRoute(app, { bus: core.bus, canRead: (req) => principalCan(req, 'read') });
       registerAuditRoute(app, { audit: core.audit, auth });
-      registerBadgeRoute(app, { repos: () => Object.keys(core.config.repos), list: (repo) => core.store.list({ repo, limit: 200 }) });
+      registerBadgeRoute(app, { repos: () => Object.keys(core.config.repos), list: (repo) => core.store.list({ repo, limit: 200 }),
+        visible: (req, repo) => principalCan(req, 'read') || core.config.repos[repo]?.public === true,
+      });
       registerWebhookRoutes(app, {
         endpoints, store, bus: core.bus, auth,
         wake: (id) => dispatchers.get(id)?.wake(),

@@ -11,9 +11,13 @@ import { RedisControlChannel } from '../queue/control-channel.js';
 import { startEmbeddedRedis, type EmbeddedRedis } from '../storage/embedded-redis.js';
 import { assertRedisSafe, connectRedis } from '../storage/redis-connection.js';
 import type { PipelineDeps } from '../pipeline/pipeline-deps.js';
+import type { GithubCommands } from '../../commands/command.js';
 import { LeaseManager } from '../leases/lease-manager.js';
 import { RedisHealth } from '../storage/redis-health.js';
 import { bounded } from './bounded.js';
+import { GitMirrors } from '../git/git-mirrors.js';
+import { gitMirrorsDir } from '../pipeline/workspace.js';
+import { PlanCache } from '../pipeline/plan-cache.js';
 
 /** Each shutdown step waits at most this long (a Redis that is gone can hang BullMQ's close). */
 export const closeStepTimeoutMs = 3000;
@@ -35,6 +39,12 @@ export interface Core {
   queue: BullmqWorkQueue;
   control: RedisControlChannel;
   deps: PipelineDeps;
+  /**
+   * Services one front end offers every front end's commands, this instance's own: the GitHub
+   * front end puts its merge/promote/ok-to-test service here while it runs (see
+   * `commandServices`).
+   */
+  provided: { github?: GithubCommands | undefined };
   /** Redacts every configured secret from a whole string (chat text, status text). */
   redact(text: string): string;
   close(): Promise<void>;
@@ -73,10 +83,14 @@ export async function openCore(config: ServerConfig, log: Logger, opts: { prefix
   const audit = new AuditLog(redis, prefix, redact);
   const queue = new BullmqWorkQueue(redis, prefix);
   const control = new RedisControlChannel(redis, prefix);
-  const deps: PipelineDeps = { config, store, bus, logs, audit, queue, control, log, secrets: config.secrets };
+  // This instance's own caches: nothing of one Bosun is shared with another in the same process.
+  const mirrors = new GitMirrors(gitMirrorsDir(config));
+  const plans = new PlanCache();
+  const deps: PipelineDeps = { config, store, bus, logs, audit, queue, control, log, secrets: config.secrets, mirrors, plans };
   if (Object.keys(config.pools).length > 0) deps.leases = new LeaseManager(redis, prefix, config, bus, audit, log.child({ unit: 'leases' }));
   return {
     config, log, redis, redisHealth, redisTarget, prefix, store, bus, logs, audit, queue, control, deps, redact,
+    provided: {},
     async close() {
       redisHealth.stop();
       await bounded(log, 'event bus', () => bus.close(), closeStepTimeoutMs);

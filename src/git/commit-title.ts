@@ -5,7 +5,7 @@ import type { GitMirrors } from './git-mirrors.js';
 
 /**
  * The first line of a build's commit message, for people (an approval card), read from this
- * host's mirror of the repository (`gitMirrors(config)` of pipeline/workspace) (fetched into it if missing). Best effort: undefined when
+ * host's mirror of the repository (`PipelineDeps.mirrors`, fetched into it if missing). Best effort: undefined when
  * the repository is gone, the commit cannot be fetched, or it takes over `timeoutMs`.
  */
 export async function commitTitle(config: Pick<ServerConfig, 'repos' | 'github'>, mirrors: GitMirrors, repo: string, sha: string, timeoutMs = 5000): Promise<string | undefined> {

@@ -1,8 +1,4 @@
 import type { BuildService, GithubCommands } from '../../commands/command.js';
-import { registerCommands } from '../../commands/index.js';
-import { merge, provideGithubCommands } from '../../commands/merge.js';
-import { promote } from '../../commands/promote.js';
-import { okToTest } from '../../commands/ok-to-test.js';
 import type { Frontend } from '../app/frontend.js';
 import type { Core } from '../app/open-core.js';
 import { shortSha } from '../domain/build.js';
@@ -51,13 +47,12 @@ export function githubFrontend(core: Core, builds: BuildService): Frontend | nul
       return `ok-to-test: ${pr.repo}#${pr.number} at ${shortSha(pull.headSha)} will be tested (without secrets); a new push needs a new approval.`;
     },
   };
-  registerCommands(merge, promote, okToTest);
 
   return {
     name: 'github',
     http: webhookRoute(secrets, inbox, log),
     async start() {
-      provideGithubCommands(commands);
+      core.provided.github = commands;
       inbox.start((d) => handleDelivery({ core, builds, github, client, okToTest: okStore, commands }, d));
       core.bus.subscribe(makeStatusReporter({
         client, redis: core.redis, prefix: core.prefix, log,
@@ -69,7 +64,7 @@ export function githubFrontend(core: Core, builds: BuildService): Frontend | nul
       core.bus.subscribe(makePromotionWatcher({ core, github, client }));
     },
     async stop() {
-      provideGithubCommands(undefined);
+      if (core.provided.github === commands) core.provided.github = undefined;
       await inbox.stop();
     },
   };

@@ -10,6 +10,8 @@ import { openSse } from './sse.js';
 import { commandServices } from '../app/command-services.js';
 import { redisUnavailableCode, redisUnavailableMessage } from './redis-gate.js';
 import { sendRawLog } from './raw-log.js';
+import type { AuthLayer } from './auth/auth-layer.js';
+import { scopeForCommand } from './auth/command-scope.js';
 
 const CommandBody = z.strictObject({ text: z.string().min(1).max(2000) });
 const CreateBody = z.strictObject({ repo: z.string().min(1).max(200), ref: z.string().min(1).max(250).optional() });
@@ -18,22 +20,19 @@ const IdParams = z.object({ id: z.string().regex(/^\d{1,12}$/) });
 const LogParams = IdParams.extend({ stage: z.string().min(1).max(100), step: z.string().min(1).max(100) });
 
 /**
- * The HTTP API. Writes need a bearer token; reads are open to whoever can reach the
- * server (it binds to 127.0.0.1 by default). Everything goes through the same commands and
- * verbs as chat and the CLI.
+ * The HTTP API. Who may do what is the auth layer's (src/http/auth): reads need the `read`
+ * scope (a session or a token) unless the build's repository is public; starting, cancelling
+ * and retrying builds need `build`; commands need the scope of the command
+ * (`scopeForCommand`). Everything goes through the same commands and verbs as chat and the CLI.
  */
-export function registerApiRoutes(app: FastifyInstance, core: Core, builds: BuildService, auth: (h: string | undefined) => Actor | null): void {
+export function registerApiRoutes(app: FastifyInstance, core: Core, builds: BuildService, auth: AuthLayer): void {
   const services = commandServices(core);
   const ctxFor = (actor: Actor): CommandContext => ({ actor, source: 'api', builds, ...services });
-  const requireActor = (req: FastifyRequest): Actor => {
-    const actor = auth(req.headers.authorization);
-    if (!actor) throw new HttpError(401, 'unauthorized', 'a valid API token is required (Authorization: Bearer …)');
-    return actor;
-  };
+  const requireActor = (req: FastifyRequest, scope: 'build' | 'approve' | 'read' = 'build'): Actor => auth.requireScope(req, scope).actor;
 
   app.post('/api/commands', async (req) => {
-    const actor = requireActor(req);
     const body = parse(CommandBody, req.body);
+    const actor = requireActor(req, scopeForCommand(body.text));
     return dispatch(body.text, ctxFor(actor));
   });
 
@@ -46,7 +45,12 @@ export function registerApiRoutes(app: FastifyInstance, core: Core, builds: Buil
 
   app.get('/api/builds', async (req) => {
     const q = parse(z.object({ repo: z.string().optional(), limit: z.coerce.number().int().min(1).max(200).optional() }), req.query);
-    return { builds: await builds.list({ ...(q.repo ? { repo: q.repo } : {}), limit: q.limit ?? 20 }) };
+    const limit = q.limit ?? 20;
+    if (q.repo && !auth.canReadRepo(req, q.repo)) throw new HttpError(req.principal ? 403 : 401, req.principal ? 'forbidden' : 'unauthorized', 'sign in or use an API token with the read scope');
+    if (q.repo || req.principal?.scopes.has('read')) return { builds: await builds.list({ ...(q.repo ? { repo: q.repo } : {}), limit }) };
+    // Signed out: the public repositories' builds only.
+    const lists = await Promise.all(auth.publicRepos().map((repo) => builds.list({ repo, limit })));
+    return { builds: lists.flat().sort((a, b) => Number(b.id) - Number(a.id)).slice(0, limit) };
   });
 
   app.get('/api/builds/:id', async (req) => {

@@ -1,4 +1,4 @@
-import type { FastifyInstance } from 'fastify';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { Build } from '../domain/build.js';
 import type { RunStatus } from '../domain/status.js';
 
@@ -41,10 +41,12 @@ function renderBadge(label: string, message: string, colour: string): string {
  * `GET /badge/<repo>/<branch>.svg`: the status of the latest build of that branch, as an SVG
  * badge. `<repo>` is a configured repository key (`demo`, or `owner/name`); the branch may hold
  * slashes (`/badge/acme/api/feature/x.svg`): the longest configured repository that prefixes
- * the path wins. Unknown repositories are 404 (an image saying so). Open like the other
- * reads; `cache-control: no-cache` so README viewers revalidate, with an ETag to make that cheap.
+ * the path wins. Unknown repositories are 404 (an image saying so), and so are repositories the
+ * caller may not read (`visible`: public ones for everybody, docs/auth.md), so a badge tells a
+ * stranger nothing about a private one. `cache-control: no-cache` so README viewers revalidate,
+ * with an ETag to make that cheap.
  */
-export function registerBadgeRoute(app: FastifyInstance, deps: { repos(): string[]; list(repo: string): Promise<Build[]> }): void {
+export function registerBadgeRoute(app: FastifyInstance, deps: { repos(): string[]; list(repo: string): Promise<Build[]>; visible?(req: FastifyRequest, repo: string): boolean }): void {
   app.get('/badge/*', async (req, reply) => {
     const raw = (req.params as { '*': string })['*'];
     let path: string;
@@ -56,7 +58,7 @@ export function registerBadgeRoute(app: FastifyInstance, deps: { repos(): string
     const repo = path.endsWith('.svg') ? deps.repos().filter((r) => path.startsWith(`${r}/`)).sort((a, b) => b.length - a.length)[0] : undefined;
     const branch = repo ? path.slice(repo.length + 1, -'.svg'.length) : '';
     reply.type('image/svg+xml; charset=utf-8').header('cache-control', 'no-cache, max-age=0').header('x-content-type-options', 'nosniff');
-    if (!repo || branch === '') return reply.code(404).send(renderBadge('build', 'unknown repository', '#9f9f9f'));
+    if (!repo || branch === '' || (deps.visible && !deps.visible(req, repo))) return reply.code(404).send(renderBadge('build', 'unknown repository', '#9f9f9f'));
     const latest = (await deps.list(repo)).find((b) => b.ref === branch || b.ref === `refs/heads/${branch}`);
     const look = looks[latest?.status ?? 'none'];
     const svg = renderBadge('build', look.text, look.colour);

@@ -1,5 +1,4 @@
-import type { FastifyInstance } from 'fastify';
-import type { Actor } from '../domain/build.js';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { checkEventPattern, matchesEvent } from '../domain/event-types.js';
 import type { EventBus } from '../events/event-bus.js';
 import { HttpError } from './api-routes.js';
@@ -9,15 +8,15 @@ const eventId = /^\d{1,16}-\d{1,10}$/;
 
 /**
  * `GET /api/events`: every event on the stream (all builds, leases, webhooks) as server-sent
- * events, each with its stream id as the SSE `id`. Needs the API token, since it spans
- * everything. Resumable: a `Last-Event-ID` header (what EventSource sends on reconnect) or an
+ * events, each with its stream id as the SSE `id`. Needs the `read` scope (a session or a
+ * token), since it spans every repository. Resumable: a `Last-Event-ID` header (what EventSource sends on reconnect) or an
  * `after` query parameter continues right after that event, with no gap and no repeat while the
  * event is still on the stream; if the stream was trimmed past it (events may be missing), an
  * `events.gap` event says from where it resumes. Without either, it starts from now. `types=build.*,lease.*` filters.
  */
-export function registerEventsRoute(app: FastifyInstance, deps: { bus: EventBus; auth(header: string | undefined): Actor | null }): void {
+export function registerEventsRoute(app: FastifyInstance, deps: { bus: EventBus; canRead(req: FastifyRequest): boolean }): void {
   app.get('/api/events', async (req, reply) => {
-    if (!deps.auth(req.headers.authorization)) throw new HttpError(401, 'unauthorized', 'a valid API token is required (Authorization: Bearer …)');
+    if (!deps.canRead(req)) throw new HttpError(401, 'unauthorized', 'sign in or use an API token with the read scope (Authorization: Bearer …)');
     const query = req.query as Record<string, unknown>;
     const header = req.headers['last-event-id'];
     const after = typeof header === 'string' && header !== '' ? header : typeof query.after === 'string' ? query.after : undefined;

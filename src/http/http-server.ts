@@ -1,7 +1,7 @@
 import Fastify, { type FastifyInstance } from 'fastify';
 import type { BuildService } from '../../commands/command.js';
 import type { Core } from '../app/open-core.js';
-import { makeTokenAuth } from './api-auth.js';
+import { setUpAuth } from './auth/set-up-auth.js';
 import { registerApiRoutes } from './api-routes.js';
 import { registerWebRoutes } from './web-routes.js';
 import type { WebSession } from './web/web-session.js';
@@ -16,7 +16,8 @@ export type HttpPlugin = (app: FastifyInstance) => void | Promise<void>;
  * The HTTP server: API, SSE, web console, and whatever front ends register. Bodies are
  * capped by fastify before buffering (1 MiB default; routes may set their own, R6) and
  * slow clients are cut off by request and header timeouts. While Redis is unreachable every
- * route but the health checks and the static console answers 503 (`registerRedisGate`).
+ * route but the health checks and the static console answers 503 (`registerRedisGate`). Who may
+ * read and do what is decided by the auth layer (`setUpAuth`, docs/auth.md), before any route.
  */
 export async function createHttpServer(core: Core, builds: BuildService, plugins: HttpPlugin[] = [], checks: ReadinessCheck[] = [], web: { session?: WebSession } = {}): Promise<FastifyInstance> {
   const app = Fastify({
@@ -28,7 +29,7 @@ export async function createHttpServer(core: Core, builds: BuildService, plugins
   });
   registerRedisGate(app, core.redisHealth);
   registerHealthRoutes(app, checks);
-  const auth = makeTokenAuth(core.config.apiTokens);
+  const auth = await setUpAuth(app, core);
   registerApiRoutes(app, core, builds, auth);
   registerWebRoutes(app, { store: core.store, logs: core.logs, builds, repos: () => Object.keys(core.config.repos), ...commandServices(core), ...(web.session ? { session: web.session } : {}) });
   for (const plugin of plugins) await plugin(app);

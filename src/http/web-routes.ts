@@ -15,7 +15,7 @@ import { buildPage } from './web/pages/build-page.js';
 import { approvalsPage, waitingCheckpoints } from './web/pages/approvals-page.js';
 import { leasesPage } from './web/pages/leases-page.js';
 import { readNotice, registerWebActions } from './web/web-actions.js';
-import { signedOut, type WebSession } from './web/web-session.js';
+import { sessionFromAuth, type WebSession } from './web/web-session.js';
 
 /** What the web console reads and calls. */
 export interface WebConsoleDeps {
@@ -24,7 +24,7 @@ export interface WebConsoleDeps {
   builds: BuildService;
   leases?: LeaseService;
   repos(): string[];
-  /** Who is signed in, and the CSRF check (the sign-in layer provides it; default: nobody, read-only). */
+  /** Who is signed in, and the CSRF check (default: the sign-in layer's session, `sessionFromAuth`). */
   session?: WebSession;
 }
 
@@ -34,7 +34,7 @@ export interface WebConsoleDeps {
  * the live log stream, and the form posts (approve/reject, release/renew).
  */
 export function registerWebRoutes(app: FastifyInstance, deps: WebConsoleDeps): void {
-  const session = deps.session ?? signedOut;
+  const session = deps.session ?? sessionFromAuth();
   let bundle: Promise<ConsoleBundle> | null = null;
   const script = () => (bundle ??= bundleConsole().catch((err: unknown) => {
     bundle = null;
@@ -63,9 +63,11 @@ export function registerWebRoutes(app: FastifyInstance, deps: WebConsoleDeps): v
   });
 
   app.get('/', async (req, reply) => {
-    const f = filters(req.query as Record<string, unknown>, deps.repos());
+    // Signed out (or a token without `read`): only the repositories the server makes public.
+    const readable = deps.repos().filter((r) => req.server.bosunAuth?.canReadRepo(req, r) ?? true);
+    const f = { ...filters(req.query as Record<string, unknown>, readable), ...(readable.length < deps.repos().length ? { repos: new Set(readable) } : {}) };
     const result = await findBuilds(deps.store, f);
-    return page(req, reply, 'Builds', () => buildsPage(result, f, deps.repos()));
+    return page(req, reply, 'Builds', () => buildsPage(result, f, readable));
   });
 
   app.get('/builds/:id', async (req, reply) => {

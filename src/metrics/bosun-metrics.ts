@@ -136,7 +136,7 @@ export class BosunMetrics {
   }
 
   /**
-   * `GET /metrics` (Prometheus text format, open like the other reads), and the GitHub
+   * `GET /metrics` (Prometheus text format, open: aggregates only, docs/auth.md), and the GitHub
    * webhook ack timer: a root `onResponse` hook, so it must be registered before the GitHub
    * route's scope.
    */

@@ -6,6 +6,8 @@ import type { AuditLog } from '../storage/audit-log.js';
 import type { Logger } from '../logger.js';
 import type { ServerConfig } from '../config.js';
 import type { LeaseManager } from '../leases/lease-manager.js';
+import type { GitMirrors } from '../git/git-mirrors.js';
+import type { PlanCache } from './plan-cache.js';
 
 /** How the pipeline hands work to workers; implemented on BullMQ in `queue/`. */
 export interface WorkQueue {
@@ -43,6 +45,14 @@ export interface PipelineDeps {
   log: Logger;
   /** Resource leases (R25); absent when the server config has no pools. */
   leases?: LeaseManager;
+  /**
+   * This instance's repository mirrors (`<dataDir>/git-mirrors`, see `gitMirrorsDir`): its
+   * builds share fetches through it. Owned by the app wiring, never by a module, so two Bosun
+   * instances in one process (tests) share nothing but what is on disk.
+   */
+  mirrors: GitMirrors;
+  /** Plans this instance compiled, by spec bytes and trigger (owned like `mirrors`). */
+  plans: PlanCache;
 }
 
 /** What a stage worker needs on top: something to run steps with. */

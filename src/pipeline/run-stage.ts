@@ -84,7 +84,7 @@ export async function runStage(deps: WorkerDeps, buildId: string, stageName: str
   };
   try {
     held = await acquireStageResources(deps, initial, stage, () => cancelled);
-    const workspace = await ensureWorkspace(deps.config, initial);
+    const workspace = await ensureWorkspace(deps, initial);
     let outcome: StageOutcome = 'success';
     for (const planned of stage.steps) {
       // One read per step says both what the step is at and whether the build was cancelled.

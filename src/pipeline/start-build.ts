@@ -47,22 +47,19 @@ export async function startBuild(deps: PipelineDeps, build: Build): Promise<Buil
   return started;
 }
 
-/** Plans compiled in this process, by spec bytes and trigger. */
-const plans = new PlanCache();
-
 async function loadPlan(deps: PipelineDeps, build: Build): Promise<ExecutionPlan> {
-  const dir = await ensureWorkspace(deps.config, build);
+  const dir = await ensureWorkspace(deps, build);
   const file = await readSpecFile(dir);
   const timeoutSec = deps.config.limits.stepTimeoutDefaultSec;
   // The repository's grants are part of what the plan was checked against (R8).
   const granted = [...(deps.config.repos[build.repo]?.secrets ?? [])].sort();
   const key = PlanCache.key({ text: file.text, path: file.path, event: build.trigger.event, branch: build.ref, timeoutSec, granted });
-  const cached = plans.get(key);
+  const cached = deps.plans.get(key);
   if (cached) return cached;
   const parsed = parseSpec(file.text, file.path, { secrets: { granted, repo: build.repo } });
   if (!parsed.ok) throw new SpecInvalidError(parsed.errors);
   const plan = compilePlan(parsed.spec, { event: build.trigger.event, branch: build.ref }, file.path, { timeoutSec });
-  plans.set(key, plan);
+  deps.plans.set(key, plan);
   return plan;
 }
 

@@ -154,6 +154,10 @@ test('GET /api/events needs the token, streams every build and lease, and resume
 });
 
 test('badges show the latest build of a branch, escaped, with cache headers', async () => {
+  // Badges are for public repositories (README viewers are signed out); a private one looks unknown.
+  assert.equal((await fetch(`${bosun.url()}/badge/metered/master.svg`)).status, 404);
+  bosun.config.repos.metered!.public = true;
+  bosun.config.repos['metered-bad']!.public = true;
   const res = await fetch(`${bosun.url()}/badge/metered/master.svg`);
   assert.equal(res.status, 200);
   assert.match(res.headers.get('content-type') ?? '', /^image\/svg\+xml/);

@@ -22,7 +22,7 @@ after(async () => {
 /** A finished build whose one step's log is replaced by `total` lines (some coloured), as a step writing them would leave it. */
 async function buildWithBigLog(): Promise<string> {
   const repo = await makeRepo(h.dataDir, 'big', { 'bosun.yml': 'version: 1\nimage: any\nstages:\n  test:\n    steps:\n      - name: big\n        run: echo small\n' });
-  h.server.core.config.repos.big = { url: repo.url, defaultBranch: 'master', secrets: [] };
+  h.server.core.config.repos.big = { url: repo.url, defaultBranch: 'master', secrets: [], public: true };
   const created = await h.api('POST', '/api/builds', { repo: 'big' });
   const id = created.json.build.id as string;
   assert.equal((await h.waitDone(id, 120_000)).status, 'success');

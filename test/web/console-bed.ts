@@ -1,44 +1,31 @@
-import type { FastifyRequest } from 'fastify';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import type { Browser, Page } from 'playwright-core';
-import { HttpError } from '../../src/http/api-routes.js';
-import type { WebSession } from '../../src/http/web/web-session.js';
+import { SignedCodec, newSession } from '../../src/http/auth/session-codec.js';
+import { sessionCookie } from '../../src/http/auth/auth-layer.js';
 import { launchBrowser } from '../support/browser.js';
 
-/** The cookie the test session reads the signed-in actor's id from (the sign-in work replaces this in production). */
-export const actorCookie = 'bosun-test-actor';
+/** Who may sign in to the servers these tests start (server config `auth.allow`). */
+export const allowSlackTeam = { auth: { allow: ['slack:T1/*'] } };
 
 /**
- * A stand-in for the sign-in layer in these tests: the actor named by a cookie, and a CSRF
- * token derived from it that every form must echo. It plugs into the same `WebSession` hook.
+ * A signed-in session for `actorId`, as the sign-in flow would leave it (docs/auth.md): the
+ * session cookie signed with the server's key (`<dataDir>/session-key`), and its CSRF token.
  */
-export const cookieSession: WebSession = {
-  actor(req: FastifyRequest) {
-    const id = cookieOf(req, actorCookie);
-    return id ? { id, name: id.split('/').pop() ?? id } : null;
-  },
-  csrfToken: (req) => `csrf-${cookieOf(req, actorCookie) ?? ''}`,
-  verifyCsrf(req, token) {
-    const id = cookieOf(req, actorCookie);
-    if (!id || token !== `csrf-${id}`) throw new HttpError(403, 'forbidden', 'missing or wrong CSRF token');
-  },
-};
-
-function cookieOf(req: FastifyRequest, name: string): string | undefined {
-  for (const part of (req.headers.cookie ?? '').split(';')) {
-    const [k, ...v] = part.trim().split('=');
-    if (k === name) return decodeURIComponent(v.join('='));
-  }
-  return undefined;
+export function signedIn(dataDir: string, actorId: string): { cookie: string; value: string; csrf: string } {
+  const codec = new SignedCodec([readFileSync(join(dataDir, 'session-key'), 'utf8').trim()]);
+  const session = newSession({ id: actorId, name: actorId.split('/').pop() ?? actorId }, 3600);
+  return { cookie: sessionCookie, value: codec.sign('session', session), csrf: session.csrf };
 }
 
 /** One browser per test file; pages with generous timeouts (a loaded 2-core machine). */
-export async function openBrowser(): Promise<{ browser: Browser; page(opts?: { actor?: string; url?: string }): Promise<Page>; close(): Promise<void> }> {
+export async function openBrowser(): Promise<{ browser: Browser; page(opts?: { session?: { cookie: string; value: string }; url?: string }): Promise<Page>; close(): Promise<void> }> {
   const browser = await launchBrowser();
   return {
     browser,
     async page(opts = {}) {
       const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
-      if (opts.actor && opts.url) await context.addCookies([{ name: actorCookie, value: encodeURIComponent(opts.actor), url: opts.url }]);
+      if (opts.session && opts.url) await context.addCookies([{ name: opts.session.cookie, value: opts.session.value, url: opts.url }]);
       const page = await context.newPage();
       page.setDefaultTimeout(30_000);
       return page;

@@ -41,7 +41,7 @@ after(async () => {
 
 test('a running build streams every step live through a forced SSE reconnect, with no lost or doubled line', async () => {
   const repo = await makeRepo(h.dataDir, 'live', { 'bosun.yml': spec });
-  h.server.core.config.repos.live = { url: repo.url, defaultBranch: 'master', secrets: [] };
+  h.server.core.config.repos.live = { url: repo.url, defaultBranch: 'master', secrets: [], public: true };
 
   // Watch the log-stream connections so the test can cut one, and what they resume from.
   const streams: { socket: Socket; lastEventId: string | undefined; url: string }[] = [];
@@ -53,6 +53,7 @@ test('a running build streams every step live through a forced SSE reconnect, wi
   assert.equal(created.status, 201);
   const id = created.json.build.id as string;
   const page = await b.page();
+  let lastSeen = '';
   await page.goto(`${h.url}/builds/${id}`);
   type Probe = { steps: { key: string; lines: number; duplicates: number; gaps: number; ended: boolean }[]; streamOpens: number };
   const probe = () => page.evaluate(() => ((globalThis as any).bosunLog as Probe | undefined) ?? null);
@@ -62,9 +63,11 @@ test('a running build streams every step live through a forced SSE reconnect, wi
     const b = await h.server.core.store.get(id);
     if (b?.status === 'failed' || b?.status === 'failed_infra') throw new Error(`build failed: ${JSON.stringify(b.error ?? b.stages)}`);
     const p = await probe();
-    if (process.env.DEBUG_CONSOLE) console.log(b?.status, JSON.stringify(p), streams.length);
+    lastSeen = `build ${b?.status}, page ${JSON.stringify(p)}, ${streams.length} stream connections`;
     return (p?.steps[0]?.lines ?? 0) >= 10 && streams.length > 0;
-  }, 60_000, 'the first live lines');
+  }, 90_000, 'the first live lines').catch((err: Error) => {
+    throw new Error(`${err.message}; last seen: ${lastSeen}`);
+  });
   const before = await h.server.core.store.get(id);
   assert.ok(before && before.status !== 'success', 'the build is still running when the stream is cut');
   const cut = streams.length;

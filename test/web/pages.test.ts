@@ -4,7 +4,7 @@ import type { Build } from '../../src/domain/build.js';
 import { findBuilds, type BuildFilters } from '../../src/http/web/pages/builds-page.js';
 import { startHarness, type Harness } from '../support/bosun-harness.js';
 import { makeRepo } from '../support/git-repo.js';
-import { cookieSession, openBrowser } from './console-bed.js';
+import { allowSlackTeam, openBrowser, signedIn } from './console-bed.js';
 
 function fakeBuild(id: number, over: Partial<Build> = {}): Build {
   return {
@@ -41,8 +41,7 @@ let h: Harness;
 let b: Awaited<ReturnType<typeof openBrowser>>;
 before(async () => {
   h = await startHarness(
-    { pools: { device: { items: [{ id: 'pixel-1', attributes: ['android'] }], healthCheck: ['true'], reminderLeadSec: 0 } } } as never,
-    { webSession: cookieSession },
+    { pools: { device: { items: [{ id: 'pixel-1', attributes: ['android'] }], healthCheck: ['true'], reminderLeadSec: 0 } }, ...allowSlackTeam } as never,
   );
   b = await openBrowser();
 });
@@ -54,9 +53,12 @@ after(async () => {
 test('the builds page filters by repository, branch, status and person, with durations; the build page shows stages and failing tests', async () => {
   const repo = await makeRepo(h.dataDir, 'pages', { 'bosun.yml': 'version: 1\nimage: any\nstages:\n  test:\n    steps:\n      - name: unit\n        run: echo ok\n  lint:\n    needs: [test]\n    steps:\n      - name: style\n        run: echo fine\n' });
   await repo.commit({ 'bosun.yml': 'version: 1\nimage: any\nstages:\n  test:\n    steps:\n      - name: unit\n        run: exit 3\n' }, 'broken', 'feature/x');
-  h.server.core.config.repos.pages = { url: repo.url, defaultBranch: 'master', secrets: [] };
+  h.server.core.config.repos.pages = { url: repo.url, defaultBranch: 'master', secrets: [], public: true };
+  h.server.core.config.repos.secret = { url: repo.url, defaultBranch: 'master', secrets: [] };
   const good = (await h.api('POST', '/api/builds', { repo: 'pages' })).json.build.id as string;
   const bad = (await h.api('POST', '/api/builds', { repo: 'pages', ref: 'feature/x' })).json.build.id as string;
+  const hidden = (await h.api('POST', '/api/builds', { repo: 'secret' })).json.build.id as string;
+  await h.waitDone(hidden);
   assert.equal((await h.waitDone(good)).status, 'success');
   assert.equal((await h.waitDone(bad)).status, 'failed');
   // A JUnit summary, as the reports work records it on the stage.
@@ -70,7 +72,10 @@ test('the builds page filters by repository, branch, status and person, with dur
   assert.deepEqual(await page.locator('#builds tr[data-build]').evaluateAll((rows) => rows.map((r) => r.getAttribute('data-build'))), [bad]);
   assert.match((await page.locator(`tr[data-build="${bad}"]`).textContent()) ?? '', /\d+(ms|s)/, 'a duration');
   await page.goto(`${h.url}/?status=success`);
-  assert.deepEqual(await page.locator('#builds tr[data-build]').evaluateAll((rows) => rows.map((r) => r.getAttribute('data-build'))), [good]);
+  assert.deepEqual(await page.locator('#builds tr[data-build]').evaluateAll((rows) => rows.map((r) => r.getAttribute('data-build'))), [good], 'a signed-out visitor sees the public repository only');
+  const member = await b.page({ session: signedIn(h.dataDir, 'slack:T1/UMEMBER'), url: h.url });
+  await member.goto(`${h.url}/?status=success`);
+  assert.deepEqual(await member.locator('#builds tr[data-build]').evaluateAll((rows) => rows.map((r) => r.getAttribute('data-build'))), [hidden, good], 'signed in: every repository');
   await page.goto(`${h.url}/?person=nobody`);
   await page.locator('#builds', { hasText: 'No builds match these filters.' }).waitFor();
 
@@ -91,14 +96,14 @@ test('the leases page shows who holds what and who waits; the holder releases an
   assert.equal(held.status, 'granted');
   await leases.acquire('device', [], bob, 600);
 
-  const asBob = await b.page({ actor: bob.id, url: h.url });
+  const asBob = await b.page({ session: signedIn(h.dataDir, bob.id), url: h.url });
   await asBob.goto(`${h.url}/leases`);
   const row = asBob.locator('tr[data-item="pixel-1"]');
   assert.match((await row.textContent()) ?? '', /UALICE/);
   assert.equal(await row.locator('button').count(), 0, 'only the holder gets release/renew');
   assert.match((await asBob.locator('ol.line').textContent()) ?? '', /UBOB/);
 
-  const asAlice = await b.page({ actor: alice.id, url: h.url });
+  const asAlice = await b.page({ session: signedIn(h.dataDir, alice.id), url: h.url });
   await asAlice.goto(`${h.url}/leases`);
   await asAlice.selectOption('tr[data-item="pixel-1"] select[name="ttl"]', '2h');
   await asAlice.locator('tr[data-item="pixel-1"] button', { hasText: 'Renew' }).click();

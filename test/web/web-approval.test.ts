@@ -5,7 +5,7 @@ import { makeRepo } from '../support/git-repo.js';
 import { FakeSlack } from '../fakes/fake-slack.js';
 import { slashCommand } from '../fakes/fake-slack-requests.js';
 import { buildIdOf } from '../chat/slack/slack-test-bed.js';
-import { actorCookie, cookieSession, eventually, openBrowser } from './console-bed.js';
+import { allowSlackTeam, eventually, openBrowser, signedIn } from './console-bed.js';
 
 // Two of the qa group must pass the `test` checkpoint; the requester never may (R9).
 const gatedSpec = [
@@ -25,8 +25,8 @@ before(async () => {
       groups: { qa: ['slack:T1/UQA1', 'slack:T1/UQA2'] },
       approvals: { qa: 2 },
       slack: { mode: 'socket', botToken: 'xoxb-test', appToken: 'xapp-test', apiUrl: fake.apiUrl, logEditIntervalMs: 200, logEditsPerMinute: 600 },
+      ...allowSlackTeam,
     } as never,
-    { webSession: cookieSession },
   );
   await fake.connected();
   b = await openBrowser();
@@ -44,42 +44,36 @@ test('approvers approve from the web with the chat rules (no self-approval, 2 of
   const cp = await fake.waitFor(() => fake.channel('CWEB')[0]?.replies.find((r) => r.text.includes('Manual check needed')), 60_000, 'the checkpoint message in the thread');
   const id = buildIdOf(fake.channel('CWEB')[0]!.root.text);
 
-  // Signed out: the page shows the wait but no buttons.
-  const anon = await b.page();
-  await anon.goto(`${h.url}/approvals`);
-  await anon.locator(`tr[data-build="${id}"]`, { hasText: 'Try checkout on staging.' }).waitFor();
-  assert.equal(await anon.locator(`tr[data-build="${id}"] button`).count(), 0);
+  // Signed out: the approvals are not shown at all (reads need a session).
+  const anon = await fetch(`${h.url}/approvals`, { redirect: 'manual' });
+  assert.ok([302, 303, 401].includes(anon.status), `signed out gets ${anon.status}`);
+  assert.doesNotMatch(await anon.text(), /Try checkout/);
 
   // The requester is refused, as in chat.
-  const dev = await b.page({ actor: 'slack:T1/UDEV', url: h.url });
+  const dev = await b.page({ session: signedIn(h.dataDir, 'slack:T1/UDEV'), url: h.url });
   await dev.goto(`${h.url}/approvals`);
   await dev.locator(`tr[data-build="${id}"] button.approve`).click();
   await dev.locator('.notice.error', { hasText: 'cannot approve it (no self-approval)' }).waitFor();
 
-  // A forged form post (no CSRF token, another site) is refused before anything runs.
-  const forged = await fetch(`${h.url}/builds/${id}/stages/test/approve`, {
-    method: 'POST', redirect: 'manual',
-    headers: { cookie: `${actorCookie}=${encodeURIComponent('slack:T1/UQA1')}`, 'content-type': 'application/x-www-form-urlencoded', origin: 'http://evil.example' },
-    body: 'decision=approve',
+  // A forged form post (no CSRF token) is refused before anything runs; so is a cross-site one with the token.
+  const qa1Session = signedIn(h.dataDir, 'slack:T1/UQA1');
+  const post = (body: string, origin?: string) => fetch(`${h.url}/builds/${id}/stages/test/approve`, {
+    method: 'POST', redirect: 'manual', body,
+    headers: { cookie: `${qa1Session.cookie}=${qa1Session.value}`, 'content-type': 'application/x-www-form-urlencoded', ...(origin ? { origin } : {}) },
   });
-  assert.equal(forged.status, 403);
-  const crossSite = await fetch(`${h.url}/builds/${id}/stages/test/approve`, {
-    method: 'POST', redirect: 'manual',
-    headers: { cookie: `${actorCookie}=${encodeURIComponent('slack:T1/UQA1')}`, 'content-type': 'application/x-www-form-urlencoded', origin: 'http://evil.example' },
-    body: `decision=approve&_csrf=csrf-${encodeURIComponent('slack:T1/UQA1')}`,
-  });
-  assert.equal(crossSite.status, 403, 'the token alone does not make a cross-site post acceptable');
+  assert.equal((await post('decision=approve')).status, 403);
+  assert.equal((await post(`decision=approve&_csrf=${encodeURIComponent(qa1Session.csrf)}`, 'http://evil.example')).status, 403, 'the token alone does not make a cross-site post acceptable');
   assert.equal((await h.server.core.store.get(id))!.stages[0]!.checkpointState!.approvals.length, 0, 'refused posts change nothing');
 
   // First approver: recorded, one more needed (N of M).
-  const qa1 = await b.page({ actor: 'slack:T1/UQA1', url: h.url });
+  const qa1 = await b.page({ session: signedIn(h.dataDir, 'slack:T1/UQA1'), url: h.url });
   await qa1.goto(`${h.url}/builds/${id}`);
   await qa1.locator('[data-waiting="test"] button.approve').click();
   await qa1.locator('.notice', { hasText: `Approval recorded for #${id} test; 1 more needed.` }).waitFor();
   await qa1.locator('.stage[data-stage="test"] .approvals', { hasText: 'approved by UQA1' }).waitFor();
 
   // Second approver, from the approvals page: the checkpoint passes and the pipeline goes on.
-  const qa2 = await b.page({ actor: 'slack:T1/UQA2', url: h.url });
+  const qa2 = await b.page({ session: signedIn(h.dataDir, 'slack:T1/UQA2'), url: h.url });
   await qa2.goto(`${h.url}/approvals`);
   await qa2.locator(`tr[data-build="${id}"] button.approve`).click();
   await qa2.locator('.notice', { hasText: `Approved test of #${id}.` }).waitFor();

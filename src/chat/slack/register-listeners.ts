@@ -1,5 +1,5 @@
 import type { App } from '@slack/bolt';
-import type { BuildService, CommandContext } from '../../../commands/command.js';
+import type { BuildService, CommandContext, CommandServices } from '../../../commands/command.js';
 import { dispatch } from '../../../commands/dispatch.js';
 import { asCodedError, CodedError } from '../../errors.js';
 import type { Logger } from '../../logger.js';
@@ -14,8 +14,8 @@ export interface ListenerDeps {
   log: Logger;
   /** Marks an inbound id as seen; false when it was seen before (retry/replay dedupe, R4). */
   firstSeen(id: string): Promise<boolean>;
-  /** Optional services for command contexts (leases), the same every front end gives. */
-  services?: Pick<CommandContext, 'leases'>;
+  /** Optional services for command contexts (leases, GitHub), the same every front end gives. */
+  services?: CommandServices;
   /**
    * What to tell the person while Bosun's Redis is unreachable ("retry in N s"), or null when
    * it is reachable. Socket Mode acks before any work, so this is how the user hears of it.

@@ -15,7 +15,6 @@ import { ThreadReporter } from './thread-reporter.js';
 import { ThreadStore } from './thread-store.js';
 import { UserError } from '../../errors.js';
 import { commitTitle } from '../../git/commit-title.js';
-import { gitMirrors } from '../../pipeline/workspace.js';
 
 /**
  * The Slack front end and build-thread reporter. Socket Mode (default) or HTTP mode on
@@ -42,7 +41,7 @@ export const slackFrontend: FrontendFactory = async (core, builds) => {
   const api = quietSlackApi(redactingSlackApi(app.client as unknown as SlackApi, core.redact));
   const store = new ThreadStore(core.redis, core.prefix);
   const liveLog = new LiveLog({ api, store, logs: core.logs, limiter: new RateLimiter(config.logEditsPerMinute), intervalMs: config.logEditIntervalMs, log });
-  const reporter = new ThreadReporter({ api, store, liveLog, builds, logs: core.logs, config, groups: core.config.groups, buildUrl: (id) => builds.buildUrl(id), commitTitle: (b) => commitTitle(core.config, gitMirrors(core.config), b.repo, b.sha), log });
+  const reporter = new ThreadReporter({ api, store, liveLog, builds, logs: core.logs, config, groups: core.config.groups, buildUrl: (id) => builds.buildUrl(id), commitTitle: (b) => commitTitle(core.config, core.deps.mirrors, b.repo, b.sha), log });
   registerListeners(app, {
     builds, api, command: config.command, log, firstSeen, services: commandServices(core),
     unavailable: () => (core.redisHealth.up ? null : redisUnavailableMessage(core.redisHealth.retryAfterSec)),

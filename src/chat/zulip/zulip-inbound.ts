@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import type { Redis } from 'ioredis';
-import type { BuildService, CommandContext } from '../../../commands/command.js';
+import type { BuildService, CommandContext, CommandServices } from '../../../commands/command.js';
 import { dispatch } from '../../../commands/dispatch.js';
 import type { Actor, Build } from '../../domain/build.js';
 import { asCodedError, CodedError } from '../../errors.js';
@@ -13,7 +13,7 @@ import { silentMention, topicLink, zulipText } from './zulip-markdown.js';
 export interface ZulipInboundDeps {
   api: ZulipApi;
   builds: BuildService;
-  services: Pick<CommandContext, 'leases'>;
+  services: CommandServices;
   cards: TopicStore;
   redis: Redis;
   prefix: string;

@@ -14,6 +14,8 @@ export interface BuildFilters {
   person?: string;
   /** Where in the newest-first list this page starts scanning. */
   from: number;
+  /** Only these repositories (what the visitor may read); absent = all. */
+  repos?: ReadonlySet<string>;
 }
 
 const pageSize = 25;
@@ -26,6 +28,7 @@ export interface BuildLister {
 }
 
 export function buildMatches(b: Build, f: BuildFilters): boolean {
+  if (f.repos && !f.repos.has(b.repo)) return false;
   if (f.branch && b.ref !== f.branch && b.ref !== `refs/heads/${f.branch}`) return false;
   if (f.status && b.status !== f.status) return false;
   if (f.person) {
