@@ -30,7 +30,8 @@ export interface LogRouteDeps {
  *   (the build was retried: line numbers restart) and `done` (every log has ended; the client
  *   closes). Each `lines`/`end` event's id is the cursor `i:n,…` (last line seen per step), so
  *   a reconnecting EventSource resumes with `Last-Event-ID` with no gap and no repeat; the
- *   first connection passes what it already loaded as `?from=`.
+ *   first connection passes what it already loaded as `?from=`, and `steps`/`attempt` (how many
+ *   logs and which attempt its page shows: a page drawn from an older view is told to reload).
  * - `GET /api/builds/:id/logs/:stage/:step/times`: `{ batches: [[firstLine, epochMs], …] }`.
  */
 export function registerLogRoutes(app: FastifyInstance, deps: LogRouteDeps): void {
@@ -43,7 +44,13 @@ export function registerLogRoutes(app: FastifyInstance, deps: LogRouteDeps): voi
     const from = typeof header === 'string' && header !== '' ? header : (req.query as Record<string, unknown>).from;
     const after = parseLogCursor(typeof from === 'string' ? from : undefined, steps.length);
     const sse = openSse(req, reply);
-    await streamLogs(deps, build, steps, after, sse);
+    // The page was drawn from an older view of the build (before its plan was known, or before a
+    // retry): it must reload, since the step indexes and line numbers differ.
+    const q = req.query as Record<string, unknown>;
+    const pageSteps = typeof q.steps === 'string' ? Number(q.steps) : steps.length;
+    const pageAttempt = typeof q.attempt === 'string' ? Number(q.attempt) : build.attempt;
+    if (pageSteps !== steps.length || pageAttempt !== build.attempt) sse.send('reload', { attempt: build.attempt });
+    else await streamLogs(deps, build, steps, after, sse);
     sse.end();
   });
 

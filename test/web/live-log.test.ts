@@ -91,7 +91,13 @@ test('a running build streams every step live through a forced SSE reconnect, wi
   console.log(`live log: ${seen.steps.map((s) => `${s.key} ${s.lines} lines`).join(', ')}; stream connections ${streams.length}, resumed from ${resumed.lastEventId}`);
 
   // ANSI renders as colour and bold; `<script>` in the log stays text.
-  await page.evaluate(() => (globalThis as any).document.querySelector('.step[data-i="0"]')?.scrollIntoView());
+  // The first step's first lines: open it and scroll its log to the top (only rows in view are drawn).
+  await page.evaluate(() => {
+    const step = (globalThis as any).document.querySelector('.step[data-i="0"]');
+    if (step.classList.contains('closed')) step.querySelector('.step-head').click();
+    step.scrollIntoView();
+    step.querySelector('.viewport').scrollTop = 0;
+  });
   const red = page.locator('.step[data-i="0"] .ln .fc1', { hasText: 'red text' });
   await red.waitFor();
   assert.equal(await red.evaluate((el) => (globalThis as any).getComputedStyle(el).color), 'rgb(255, 123, 114)');

@@ -15,6 +15,7 @@ interface StepInfo {
 
 interface PageData {
   build: string;
+  attempt: number;
   status: string;
   steps: StepInfo[];
 }
@@ -174,19 +175,23 @@ function startLogViewer(root: HTMLElement, data: PageData): void {
   }
 
   function follow(): void {
-    const es = new EventSource(`/api/builds/${data.build}/log-stream?from=${cursor()}`);
+    const es = new EventSource(`/api/builds/${data.build}/log-stream?from=${cursor()}&steps=${info.length}&attempt=${data.attempt}`);
     es.addEventListener('open', () => probe.streamOpens++);
     es.addEventListener('lines', (e) => {
       const d = JSON.parse((e as MessageEvent<string>).data) as { s: number; n: number; lines: string[]; at: number };
+      if (!steps[d.s]) return;
       add(d.s, d.n, d.lines);
       times[d.s]!.push([d.n, d.at]);
       if (query) extendSearch(d.s, d.n, d.lines);
       openTarget();
     });
-    es.addEventListener('end', (e) => markEnded((JSON.parse((e as MessageEvent<string>).data) as { s: number }).s));
+    es.addEventListener('end', (e) => {
+      const { s } = JSON.parse((e as MessageEvent<string>).data) as { s: number };
+      if (steps[s]) markEnded(s);
+    });
     es.addEventListener('step', (e) => {
       const d = JSON.parse((e as MessageEvent<string>).data) as StepInfo & { s: number };
-      setStatus(d.s, d);
+      if (steps[d.s]) setStatus(d.s, d);
     });
     es.addEventListener('build', (e) => {
       const d = JSON.parse((e as MessageEvent<string>).data) as { status: string };

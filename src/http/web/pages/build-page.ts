@@ -96,5 +96,5 @@ ${steps.map((s, i) => {
 <div class="step-body"${open(s) ? '' : ' hidden'}></div></div>`;
   })}
 </section>
-<script type="application/json" id="log-data">${jsonScript({ build: b.id, status: b.status, steps })}</script>`;
+<script type="application/json" id="log-data">${jsonScript({ build: b.id, attempt: b.attempt, status: b.status, steps })}</script>`;
 }
