@@ -70,10 +70,14 @@ test('a running build streams every step live through a forced SSE reconnect, wi
   });
   const before = await h.server.core.store.get(id);
   assert.ok(before && before.status !== 'success', 'the build is still running when the stream is cut');
+  // Cut only once the current connection has delivered live lines (so the browser holds an event id).
+  const linesNow = async () => ((await probe())?.steps ?? []).reduce((n, st) => n + st.lines, 0);
+  const base = await linesNow();
+  await eventually(async () => (await linesNow()) > base + 2, 60_000, 'live lines on the current connection');
   const cut = streams.length;
   streams[cut - 1]!.socket.destroy();
   const resumed = await eventually(() => streams.slice(cut).find((s) => s.lastEventId), 30_000, 'the browser to reconnect with Last-Event-ID');
-  assert.match(resumed.lastEventId ?? '', /^0:\d+/, `the reconnect resumes from the last line seen (Last-Event-ID ${resumed.lastEventId})`);
+  assert.match(resumed.lastEventId ?? '', /^\d+:\d+/, `the reconnect resumes from the last line seen (Last-Event-ID ${resumed.lastEventId})`);
 
   const done = await h.waitDone(id, 120_000);
   assert.equal(done.status, 'success');
