@@ -2,6 +2,8 @@ import { stepEnding } from '../src/domain/step-ending.js';
 import type { Build } from '../src/domain/build.js';
 import { shortSha } from '../src/domain/build.js';
 import type { RunStatus } from '../src/domain/status.js';
+import { stagePublishLines } from '../src/domain/describe-publication.js';
+import { describeTests } from '../src/artifacts/junit-report.js';
 
 const icons: Record<RunStatus, string> = {
   pending: '○', queued: '◌', running: '▶', waiting: '⏸', success: '✔', failed: '✘',
@@ -25,6 +27,9 @@ export function describeBuild(b: Build): string {
       const where = step.node ? ` on ${step.node.hostname} (${step.node.id.slice(0, 12)})` : '';
       lines.push(`      ${icons[step.status]} ${step.name}: ${step.status}${ending ? ` (${ending})` : ''}${where}`);
     }
+    for (const line of stagePublishLines(stage, b.published)) lines.push(`      ⇪ ${line}`);
+    if (stage.tests) lines.push(`    test: ${describeTests(stage.tests)}`);
   }
+  if (b.artifacts?.length) lines.push(`  artifacts: ${b.artifacts.length} file${b.artifacts.length > 1 ? 's' : ''} (bosun artifacts ${b.id})`);
   return lines.join('\n');
 }

@@ -24,7 +24,10 @@ if [[ ! -d .image/node_modules ]] || [[ package-lock.json -nt .image/node_module
     log "installing production dependencies into .image/node_modules"
     rm -rf .image/prod && mkdir -p .image/prod
     cp package.json package-lock.json .image/prod/
-    (cd .image/prod && npm ci --omit=dev --no-audit --no-fund --ignore-scripts >/dev/null)
+    # Once more after a failure: npm's extraction can trip over another npm sharing its cache
+    # (seen once as TAR_ENTRY_ERROR ENOENT while other installs ran on the machine).
+    (cd .image/prod && { npm ci --omit=dev --no-audit --no-fund --ignore-scripts >/dev/null \
+      || { log "npm ci failed; once more with a cache of its own"; rm -rf node_modules; npm ci --cache "$PWD/.npm-cache" --omit=dev --no-audit --no-fund --ignore-scripts >/dev/null; }; })
     mv .image/prod/node_modules .image/node_modules && rm -rf .image/prod
     if mkdir -p "$(dirname "$CACHE")" 2>/dev/null; then tar -C .image -cf "$CACHE.tmp" node_modules && mv "$CACHE.tmp" "$CACHE"; fi
   fi

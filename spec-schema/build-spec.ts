@@ -10,7 +10,9 @@
  * `src/spec/secret-grants.ts`), and untrusted builds never receive any.
  *
  * Not supported yet, and refused with "not supported yet" (see `NOT_SUPPORTED_KEYS`): `deploy`
- * and `publish` (deliverables and deploys are Bosun's acts, to come).
+ * (deploys are Bosun's acts, to come). `publish` names deliverables Bosun itself builds and
+ * uploads after the stage's steps (docs/publish.md); where they go and with which credentials
+ * comes from server config.
  */
 import { z } from 'zod';
 import { DURATION_MESSAGE, DURATION_PATTERN, MAX_DURATION_SEC, parseDuration } from './duration.js';
@@ -52,7 +54,7 @@ export const Duration = z.union(
 );
 
 /** Keys people will write that Bosun does not run yet; parse-spec says so instead of ignoring them. */
-export const NOT_SUPPORTED_KEYS: readonly string[] = ['deploy', 'publish'];
+export const NOT_SUPPORTED_KEYS: readonly string[] = ['deploy'];
 
 const SECRET_NAME_PATTERN = /^[A-Za-z_][A-Za-z0-9_]{0,127}$/;
 const SECRET_NAME_MESSAGE = 'expected a secret name from server config (letters, digits and `_`, not starting with a digit)';
@@ -73,6 +75,16 @@ export const SecretRequest = z.union(
 );
 
 const Secrets = z.array(SecretRequest).min(1).max(50);
+
+// Workspace-relative globs (`dist/**`, `reports/*.xml`): `*` and `?` within a path segment,
+// `**` for any number of segments; no leading `/`, no `..` (see src/artifacts/glob-match.ts).
+const OUTPUT_GLOB_PATTERN = /^(?!\/)(?!.*(?:^|\/)\.\.(?:\/|$))[A-Za-z0-9._/*?@+-]{1,255}$/;
+const OutputGlobs = z
+  .array(z.string().regex(OUTPUT_GLOB_PATTERN, { error: 'expected a workspace-relative glob like dist/** or reports/*.xml (letters, digits, `._-@+/*?`; no leading `/`, no `..`)' }))
+  .min(1)
+  .max(50);
+const ArtifactGlobs = OutputGlobs.describe('Files to keep from the workspace after this step (also when it fails): downloadable with `bosun artifacts`, and brought into the workspace of stages that `need` this one. Globs: `*`, `?`, `**`.');
+const ReportGlobs = OutputGlobs.describe('JUnit XML files to read after this step (also when it fails): totals and failing tests go on the build. Globs: `*`, `?`, `**`.');
 
 const Image = z.string().regex(IMAGE_PATTERN, { error: 'expected an image reference like node:20 or registry.example/app@sha256:…' });
 
@@ -112,6 +124,8 @@ export const Step = z.strictObject({
     .boolean({ error: 'expected true or false' })
     .optional()
     .describe('Safe to run twice. After a crash, a step whose outcome Bosun cannot find out is run again only when this is true; otherwise it fails (failed_infra) for you to retry.'),
+  artifacts: ArtifactGlobs.optional(),
+  reports: ReportGlobs.optional(),
 });
 
 // A service's name is its host name on the build's network: one DNS label (RFC 1123), starting
@@ -166,6 +180,80 @@ export const Checkpoint = z.strictObject({
   resource: ResourceRequest.optional().describe('A resource leased for the tester while the checkpoint waits.'),
 });
 
+// `registry.example[:port]/path/name`: the registry host is the first part and must look like a
+// host (a dot or a port, or `localhost`), so an image is never pushed somewhere implied; no tag or
+// digest (Bosun tags with the commit sha and records the digest).
+const PUBLISH_IMAGE_PATTERN = /^(?:localhost|[a-z0-9-]+(?:\.[a-z0-9-]+)+|[a-z0-9.-]+:[0-9]{1,5})(?::[0-9]{1,5})?(?:\/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)+$/;
+const PUBLISH_IMAGE_MESSAGE = 'expected an image repository with its registry and no tag, like registry.example/acme/api or 127.0.0.1:5000/acme/api (Bosun tags it with the commit sha)';
+const RelativePath = z.string().regex(WORKDIR_PATTERN, { error: 'expected a relative path inside the repository (no leading `/`, no `..`)' });
+
+export const DockerPublish = z.strictObject({
+  image: z.string({ error: PUBLISH_IMAGE_MESSAGE }).max(255).regex(PUBLISH_IMAGE_PATTERN, { error: PUBLISH_IMAGE_MESSAGE })
+    .describe('Image repository, registry included (registry.example/acme/api); the registry must be in server config (publish.docker.registries).'),
+  dockerfile: RelativePath.optional().describe('Dockerfile, relative to `context`; default `Dockerfile`.'),
+  context: RelativePath.optional().describe('Build context, relative to the repository root; default the root.'),
+});
+
+export const PypiPublish = z.strictObject({
+  repository: Name.describe('Repository name from server config (publish.pypi.repositories).'),
+  package_dir: RelativePath.optional().describe('Directory whose `dist/` a step filled with the sdist and wheels, relative to the repository root; default the root.'),
+});
+
+export const PublishTarget = z.union([
+  z.strictObject({ docker: DockerPublish }),
+  z.strictObject({ pypi: PypiPublish }),
+], { error: 'expected `docker: { image, dockerfile?, context? }` or `pypi: { repository, package_dir? }`' });
+
+// A cache key: literal text of letters, digits and `._+-`, and `{{ hashFiles('glob', …) }}`
+// expressions Bosun evaluates against the build's commit. No `/`, no `..`: it names a file in
+// the cache store. Checked again after rendering (src/cache/cache-key.ts).
+const CACHE_KEY_TEMPLATE_PATTERN = /^(?:[A-Za-z0-9._+-]|\{\{\s*hashFiles\(\s*'[^'\\]{1,255}'(?:\s*,\s*'[^'\\]{1,255}'){0,19}\s*\)\s*\}\})+$/;
+const CACHE_KEY_MESSAGE = "expected a key of letters, digits, `.`, `_`, `+`, `-` and `{{ hashFiles('path/or/glob', …) }}` (no `/`, no `..`, no other expressions)";
+const CACHE_PREFIX_PATTERN = /^[A-Za-z0-9._+-]{1,200}$/;
+// A cache path: relative to the workspace (or `~/…`: the stage's HOME, kept in the workspace),
+// never `/…`, `..`, `.git` or the workspace itself.
+const CACHE_PATH_PATTERN = /^(?:~\/)?(?![~/])(?!\.git(?:\/|$))(?!.*(?:^|\/)\.\.?(?:\/|$))[A-Za-z0-9._@+-]+(?:\/[A-Za-z0-9._@+-]+)*\/?$/;
+
+/** The longest a cache key may be once rendered (a file name in the store, with room to spare). */
+export const MAX_CACHE_KEY_LENGTH = 200;
+
+export const CacheKeyTemplate = z
+  .string({ error: CACHE_KEY_MESSAGE })
+  .max(1000, { error: 'expected a key template of at most 1000 characters' })
+  .regex(CACHE_KEY_TEMPLATE_PATTERN, { error: CACHE_KEY_MESSAGE })
+  .refine((k) => !k.includes('..'), { error: 'a cache key cannot contain `..`' });
+
+export const CachePath = z
+  .string({ error: 'expected a path' })
+  .max(255)
+  .superRefine((path, ctx) => {
+    const problem = cachePathProblem(path);
+    if (problem) ctx.addIssue({ code: 'custom', message: problem });
+  })
+  // For editors: the same rule as a pattern (the refinement above gives the specific message).
+  .meta({ pattern: CACHE_PATH_PATTERN.source });
+
+/** Why `path` cannot be a cache path, in a sentence; undefined when it can. */
+export function cachePathProblem(path: string): string | undefined {
+  if (path.startsWith('~') && !path.startsWith('~/')) return `cache path ${path}: \`~\` only as \`~/path\` (the steps' HOME), never another user's home`;
+  if (path === '~/' || path.startsWith('~//')) return `cache path ${path}: expected a path under HOME, like ~/.cache/pip`;
+  if (path.startsWith('/')) return `cache path ${path}: expected a path relative to the workspace, not an absolute one`;
+  if (path.split('/').some((part) => part === '..')) return `cache path ${path}: \`..\` would leave the workspace`;
+  if (!CACHE_PATH_PATTERN.test(path)) return `cache path ${path}: expected a relative path inside the workspace (or \`~/path\`) of letters, digits and \`._@+-\` (not \`.\`, not under \`.git\`)`;
+  return undefined;
+}
+
+export const Cache = z.strictObject({
+  key: CacheKeyTemplate.describe("The cache's name, e.g. `pip-{{ hashFiles('requirements.txt') }}`: restored when a cache of exactly this key exists, saved after the stage succeeds when none did. `hashFiles` takes paths or globs (`*`, `**`, `?`) of files in the build's commit."),
+  paths: z.array(CachePath).min(1, { error: 'expected at least one path' }).max(20, { error: 'expected at most 20 paths' })
+    .describe('Directories or files saved in and restored from the cache: relative to the workspace, or `~/…` (then the stage\'s steps get a HOME kept in the workspace); not absolute, not `..`, not under `.git`.'),
+  'restore-keys': z
+    .array(z.string().regex(CACHE_PREFIX_PATTERN, { error: 'expected a key prefix of letters, digits, `.`, `_`, `+` and `-` (no `/`, at most 200 characters)' }).refine((k) => !k.includes('..'), { error: 'a restore key cannot contain `..`' }))
+    .max(10, { error: 'expected at most 10 restore keys' })
+    .optional()
+    .describe('Key prefixes tried in order when the key misses: the most recently used cache whose key starts with one is restored (a partial hit), and the stage then saves under the full key.'),
+});
+
 export const Stage = z.strictObject({
   on: TriggerFilter.optional().describe('When the stage runs; omitted = every trigger.'),
   needs: z.array(Name).optional().describe('Stages that must succeed first.'),
@@ -178,6 +266,11 @@ export const Stage = z.strictObject({
   steps: z.array(Step).min(1, { error: 'expected at least one step' }).optional().describe('Run in order; the first failure fails the stage.'),
   checkpoint: Checkpoint.optional().describe('A manual test a person passes or fails before the stage completes.'),
   secrets: Secrets.optional().describe('Secrets every step of this stage reads (added to each step\'s own `secrets`).'),
+  publish: z.array(PublishTarget).min(1).max(10).optional()
+    .describe('Deliverables Bosun builds and uploads once the steps succeed (trusted builds only): Docker images, Python distributions. See docs/publish.md.'),
+  cache: Cache.optional().describe('Files restored before the first step and saved after the stage succeeds (docs/caches.md).'),
+  artifacts: ArtifactGlobs.optional().describe('Files to keep after the stage\'s last step that ran (also when the stage fails): downloadable with `bosun artifacts`, and brought into the workspace of stages that `need` this one. Globs: `*`, `?`, `**`.'),
+  reports: ReportGlobs.optional().describe('JUnit XML files read after the stage\'s last step that ran (also when the stage fails). Globs: `*`, `?`, `**`.'),
 });
 
 export const BuildSpec = z
@@ -200,6 +293,8 @@ export type TriggerFilter = z.infer<typeof TriggerFilter>;
 export type SecretRequest = z.infer<typeof SecretRequest>;
 export type Service = z.infer<typeof Service>;
 export type ServiceReady = z.infer<typeof ServiceReady>;
+export type PublishTarget = z.infer<typeof PublishTarget>;
+export type Cache = z.infer<typeof Cache>;
 
 interface SpecShape {
   image?: string;
@@ -217,10 +312,14 @@ function checkSpec(spec: SpecShape, ctx: z.RefinementCtx): void {
 
 function checkStage(spec: SpecShape, name: string, stage: Stage, ctx: z.RefinementCtx): void {
   const at = ['stages', name];
-  if (!stage.steps && !stage.checkpoint) {
-    ctx.addIssue({ code: 'custom', path: at, message: `stage \`${name}\` does nothing: give it steps or a checkpoint` });
+  if (!stage.steps && !stage.checkpoint && !stage.publish) {
+    ctx.addIssue({ code: 'custom', path: at, message: `stage \`${name}\` does nothing: give it steps, a checkpoint or publish` });
+  }
+  for (const key of ['artifacts', 'reports'] as const) {
+    if (stage[key] && !stage.steps) ctx.addIssue({ code: 'custom', path: [...at, key], message: `${key} are collected after steps: this stage has none` });
   }
   if (stage.secrets && !stage.steps) ctx.addIssue({ code: 'custom', path: [...at, 'secrets'], message: 'secrets are for steps: this stage has none' });
+  if (stage.cache && !stage.steps) ctx.addIssue({ code: 'custom', path: [...at, 'cache'], message: 'a cache is for steps: this stage has none' });
   (stage.needs ?? []).forEach((need, i) => {
     if (need === name) ctx.addIssue({ code: 'custom', path: [...at, 'needs', i], message: `stage \`${name}\` cannot need itself` });
     else if (!Object.hasOwn(spec.stages, need)) ctx.addIssue({ code: 'custom', path: [...at, 'needs', i], message: `unknown stage \`${need}\`` });

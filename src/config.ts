@@ -10,7 +10,9 @@ import { SlackConfig } from './chat/slack/slack-config.js';
 import { ZulipConfig, realmHost as zulipRealmHost } from './chat/zulip/zulip-config.js';
 import { WebhookDelivery, WebhookEndpoints } from './events/webhooks/webhook-config.js';
 import { NetworkConfig } from './executor/container/egress-policy.js';
+import { PublishConfig, checkPublishSecrets } from './publish/publish-config.js';
 import { AuthConfig } from './http/auth/auth-config.js';
+import { ArtifactsConfig } from './artifacts/artifacts-config.js';
 
 /** Root of the Bosun installation (where package.json and examples/ live). */
 export const installRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..');
@@ -105,6 +107,13 @@ export const ServerConfig = z.strictObject({
   /** Secret values by name; redacted from every log and message (R13). */
   secrets: z.record(z.string(), z.string()).default({}),
   limits: Limits.prefault({}),
+  /** Stage caches (`cache:` in bosun.yml), kept under `<dataDir>/caches`; see docs/caches.md. */
+  caches: z
+    .strictObject({
+      /** Size cap per repository (all its namespaces); least recently used caches are evicted past it. */
+      maxRepoMb: z.number().int().positive().default(2048),
+    })
+    .prefault({}),
   /** Named groups of actor ids (`slack:T1/U1`, `cli:alice`), used for approvals and admin. */
   groups: z.record(z.string(), z.array(z.string())).default({}),
   /** Passes a checkpoint needs from a group (N of M); default 1. */
@@ -129,8 +138,12 @@ export const ServerConfig = z.strictObject({
   /** Outgoing webhooks (Standard Webhooks signatures); see docs/integrations.md. */
   webhooks: WebhookEndpoints.default([]),
   webhookDelivery: WebhookDelivery.prefault({}),
+  /** Registries and package indexes `publish:` may upload to, with Bosun's credentials; see docs/publish.md. */
+  publish: PublishConfig.prefault({}),
   /** Sign-in, sessions, API token scopes (docs/auth.md). */
   auth: AuthConfig.prefault({}),
+  /** Kept files (`artifacts:`) and test reports: caps and retention; see docs/artifacts.md. */
+  artifacts: ArtifactsConfig.prefault({}),
 }).superRefine((c, ctx) => {
   c.auth.allow.forEach((rule, i) => {
     if (rule.startsWith('group:') && !c.groups[rule.slice('group:'.length)]) ctx.addIssue({ code: 'custom', path: ['auth', 'allow', i], message: `"${rule}": no such group in groups` });
@@ -176,6 +189,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Serv
   for (const repo of Object.values(config.repos)) repo.url = repo.url.replaceAll('${dataDir}', config.dataDir);
   addDemoRepo(config);
   checkGrantedSecrets(config);
+  checkPublishSecrets(config.publish, config.secrets);
   return config;
 }
 

@@ -10,6 +10,7 @@ import { retryBuild } from '../pipeline/retry-build.js';
 import { decideCheckpoint } from '../pipeline/decide-checkpoint.js';
 import type { PipelineDeps } from '../pipeline/pipeline-deps.js';
 import { keys as makeKeys } from '../storage/keys.js';
+import { PUBLISH_LOG_STEP } from '../publish/publish-stage.js';
 import { buildUrl } from '../domain/build-url.js';
 
 /** BuildService over the pipeline verbs, with the per-user build rate limit (R27). */
@@ -68,6 +69,9 @@ export function pickStep(build: Build, target: { stage?: string; step?: string }
   // A service's log is the pseudo-step `service:<name>` of its stage.
   const service = target.step && stages.find((s) => (s.services ?? []).some((sv) => serviceStepName(sv.name) === target.step));
   if (service && target.step) return { stage: service.name, step: target.step };
+  // What publishing said is the pseudo-step `bosun:publish`; it is the log to show when publishing failed.
+  const publishing = target.step === PUBLISH_LOG_STEP ? stages.find((s) => s.publish?.length) : undefined;
+  if (publishing) return { stage: publishing.name, step: PUBLISH_LOG_STEP };
   if (target.step) {
     const found = steps.find((s) => s.step === target.step);
     if (!found) throw new UserError('not_found', `stage ${target.stage ?? '?'} has no step "${target.step}"`);
@@ -75,6 +79,8 @@ export function pickStep(build: Build, target: { stage?: string; step?: string }
   }
   const failing = steps.find((s) => s.status === 'failed' || s.status === 'failed_infra');
   if (failing) return failing;
+  const failedPublish = stages.find((s) => s.publishError);
+  if (failedPublish) return { stage: failedPublish.name, step: PUBLISH_LOG_STEP };
   const ran = steps.filter((s) => s.ran);
   return ran[ran.length - 1] ?? null;
 }

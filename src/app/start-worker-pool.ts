@@ -7,6 +7,7 @@ import type { WorkerDeps } from '../pipeline/pipeline-deps.js';
 import { startWorkers, type RunningWorkers } from '../queue/start-workers.js';
 import { connectRedis } from '../storage/redis-connection.js';
 import type { Core } from './open-core.js';
+import { workspaceFilesFor } from './workspace-files-for.js';
 
 export interface WorkerPool {
   executor: Executor;
@@ -24,7 +25,8 @@ export async function startWorkerPool(
 ): Promise<WorkerPool> {
   const executor = opts.executor ?? (await (await import('./make-executor.js')).makeExecutor(core.config, core.log));
   await core.control.listen();
-  const deps: WorkerDeps = { ...core.deps, executor, cancellations: core.control, instanceId: core.config.instanceId };
+  const workspaceFiles = workspaceFilesFor(core.config, executor);
+  const deps: WorkerDeps = { ...core.deps, executor, cancellations: core.control, instanceId: core.config.instanceId, ...(workspaceFiles ? { workspaceFiles } : {}) };
   await reapOrphans(core, executor);
   const connection = connectRedis(core.redisTarget);
   const stopSweep = startWorkspaceSweep(core, executor);

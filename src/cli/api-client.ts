@@ -1,6 +1,7 @@
 import { request as httpRequest, type IncomingMessage, type RequestOptions } from 'node:http';
 import type { Reply } from '../../commands/command.js';
 import type { Build } from '../domain/build.js';
+import type { ArtifactFile } from '../domain/artifact.js';
 
 /** Why a request failed, in words a person at a terminal can act on. */
 export class ApiError extends Error {
@@ -38,6 +39,21 @@ export class ApiClient {
     const body = await readBody(res);
     if (res.statusCode !== 200) throw new ApiError(errorMessage(body, res.statusCode ?? 0), res.statusCode ?? 0);
     return body;
+  }
+
+  /** The files a build kept (`artifacts:`). */
+  async artifacts(id: string): Promise<ArtifactFile[]> {
+    return (await this.json<{ artifacts: ArtifactFile[] }>('GET', `/api/builds/${encodeURIComponent(id)}/artifacts`)).artifacts;
+  }
+
+  /** One kept file, as a response to stream (status 200; otherwise an `ApiError`). */
+  async artifact(id: string, path: string): Promise<IncomingMessage> {
+    const res = await this.send('GET', `/api/builds/${encodeURIComponent(id)}/artifacts/${path.split('/').map(encodeURIComponent).join('/')}`);
+    if (res.statusCode !== 200) {
+      const status = res.statusCode ?? 0;
+      throw new ApiError(errorMessage(await readBody(res), status), status);
+    }
+    return res;
   }
 
   /** Follows one step's log over SSE, calling `onLine` per line, until it ends. */

@@ -2,6 +2,7 @@ import type { Reply } from '../../commands/command.js';
 import { ApiClient, ApiError } from './api-client.js';
 import { loadClientConfig, writeLoginFile, type ClientConfig } from './client-config.js';
 import { followBuild } from './follow-build.js';
+import { artifactsCommand } from './artifacts-command.js';
 
 /**
  * The `bosun` command line, for any command but `start` and `worker`. `start` and `worker` run Bosun (loaded only for them); `login`,
@@ -25,6 +26,7 @@ In this terminal:
   build <repo>[#<ref>] [--follow]          start a build; --follow shows it live, exit code = its result
   watch <build>                            follow a build live until it ends (also: logs <build> --follow)
   logs <build> <stage>/<step>              a step's whole log (-n N: its last N lines)
+  artifacts <build> [--get <path>]         the files a build kept; --get downloads one (--out F), sha256 checked
   help [<command>]                         this help, then the server's commands; with a command, its details
 
 Exit codes: 0 success; 1 failed build or refused command; 2 failed for an infrastructure reason; 3 cancelled.
@@ -59,6 +61,10 @@ export async function runCli(io: CliIo): Promise<number> {
       if (reply.kind === 'error' || !reply.build) return 1;
       return await followBuild(client(c), reply.build.id, { write: (t) => io.stdout.write(t), color });
     }
+    if (name === 'artifacts') {
+      const c = config();
+      return await artifactsCommand(client(c), args, { cwd: io.cwd, out, stdout: io.stdout as { write(data: Buffer | string): void } });
+    }
     if (name === 'logs' || name === 'log') {
       if (args.some(isFollowFlag)) return await watch(config(), args.find((a) => !isFollowFlag(a)), io, color);
       const whole = wholeLogTarget(args);
@@ -84,7 +90,7 @@ async function forward(c: ClientConfig, words: string[], out: (t: string) => voi
 
 async function help(c: ClientConfig, args: string[], out: (t: string) => void): Promise<number> {
   const topic = args[0];
-  if (topic && (serverCommands.has(topic) || ['login', 'watch'].includes(topic))) {
+  if (topic && (serverCommands.has(topic) || ['login', 'watch', 'artifacts'].includes(topic))) {
     out(localHelp.split('\n').filter((l) => l.trimStart().startsWith(`${topic} `)).join('\n'));
     return 0;
   }

@@ -1,7 +1,8 @@
 import type { RunStatus } from './status.js';
-import type { TriggerEvent, PlanCheckpoint, PlanService, PlanStep, ResourceRequest } from './plan.js';
+import type { TriggerEvent, PlanCache, PlanCheckpoint, PlanPublish, PlanService, PlanStep, ResourceRequest } from './plan.js';
 import type { Publication } from './publication.js';
 import type { TestSummary } from './test-report.js';
+import type { ArtifactFile } from './artifact.js';
 
 /** Who asked, identified by a stable id on its platform (never a display name). */
 export interface Actor {
@@ -22,6 +23,8 @@ export interface Trigger {
   pullRequest?: number;
   /** True when the change comes from an untrusted author (fork / outsider): no secrets. */
   untrusted?: boolean;
+  /** A pull request's base branch (its caches are the ones the build may read). */
+  baseRef?: string;
   /** Where chat replies for this build go (channel/thread), opaque to the pipeline. */
   chat?: { platform: string; channel: string; thread?: string };
   /** For a downstream build: the upstream repository and commit it tests against. */
@@ -87,13 +90,23 @@ export interface StageRun {
   checkpointState?: CheckpointState;
   /** Service containers started before the steps (their logs: pseudo-steps `service:<name>`). */
   services?: PlanService[];
+  /** The stage's cache (`cache:`), restored before its first step and saved after it succeeds. */
+  cache?: PlanCache;
   steps: StepRun[];
   startedAt?: string;
   finishedAt?: string;
   /** Why a queued stage is not moving, for people (no worker has its labels); shown while it stays queued. */
   notice?: string;
+  /** Globs collected after the stage's last step that ran (`artifacts:` on the stage). */
+  artifacts?: string[];
+  /** JUnit globs read after the stage's last step that ran (`reports:` on the stage). */
+  reports?: string[];
   /** Totals and failing tests from the stage's JUnit reports (`reports:`), once read. */
   tests?: TestSummary;
+  /** What Bosun publishes once the steps succeed (`publish:`); results go to `Build.published`. */
+  publish?: PlanPublish[];
+  /** Why publishing failed (the stage failed for it), naming the registry or index. */
+  publishError?: string;
 }
 
 /** A checkpoint that asks for a go/no-go decision (Approve / Reject) rather than a manual test (Pass / Fail). */
@@ -130,6 +143,8 @@ export interface Build {
   retryOf?: string;
   /** Deliverables this build published (images by digest, Python distributions), in order. */
   published?: Publication[];
+  /** Files kept from the build's workspaces (`artifacts:`), in the order collected. */
+  artifacts?: ArtifactFile[];
   /** Optimistic-concurrency version; bumped on every write. */
   version: number;
 }

@@ -28,6 +28,10 @@ export interface PlanStep {
   secrets?: PlanSecret[];
   /** Safe to run again when its fate after a crash is unknown (`idempotent: true`); absent = false. */
   idempotent?: boolean;
+  /** Workspace-relative globs collected after the step (`artifacts:`); absent = none. */
+  artifacts?: string[];
+  /** Workspace-relative globs of JUnit XML files read after the step (`reports:`); absent = none. */
+  reports?: string[];
 }
 
 export interface PlanSecret {
@@ -77,6 +81,27 @@ export type PlanServiceReady = ({ kind: 'run'; commands: string[] } | { kind: 't
   retries: number;
 };
 
+/**
+ * A deliverable Bosun builds and uploads after the stage's steps succeed (`publish:`), with
+ * every default filled in. Where it goes (registry, index, credentials) comes from server config.
+ */
+export type PlanPublish =
+  | { kind: 'docker'; /** Repository with its registry, no tag: `registry.example/acme/api`. */ image: string; /** Relative to the repository root. */ context: string; /** Relative to `context`. */ dockerfile: string }
+  | { kind: 'pypi'; /** Repository name from server config. */ repository: string; /** Relative to the repository root; its `dist/` holds the files. */ packageDir: string };
+
+/**
+ * The stage's cache (`cache:`): restored into the workspace before its first step, saved after
+ * it succeeds when the rendered key missed. See src/cache/ and docs/caches.md.
+ */
+export interface PlanCache {
+  /** Key template as written: literal text and `{{ hashFiles('glob', …) }}`, rendered at run time. */
+  key: string;
+  /** Paths relative to the workspace (validated by the schema). */
+  paths: string[];
+  /** Key prefixes tried in order on a miss. */
+  restoreKeys: string[];
+}
+
 export interface PlanStage {
   name: string;
   /** Stages that must succeed first. */
@@ -88,6 +113,14 @@ export interface PlanStage {
   labels: string[];
   /** Present only when the spec declares services. */
   services?: PlanService[];
+  /** Present only when the spec declares `publish:`. */
+  publish?: PlanPublish[];
+  /** Present only when the spec declares a cache. */
+  cache?: PlanCache;
+  /** Globs collected after the stage's last step that ran (`artifacts:` on the stage). */
+  artifacts?: string[];
+  /** JUnit globs read after the stage's last step that ran (`reports:` on the stage). */
+  reports?: string[];
 }
 
 export interface ExecutionPlan {

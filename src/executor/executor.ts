@@ -1,3 +1,5 @@
+import type { WorkspaceRead, WorkspaceTar } from './workspace-files.js';
+
 /**
  * The executor contract: how one step of a build runs somewhere (a local process, a
  * container, a one-shot Swarm service). The pipeline depends only on this file.
@@ -61,6 +63,13 @@ export interface Executor {
    * `service:<name>` and carry `bosun.service`).
    */
   startService?(spec: ServiceSpec): Promise<ServiceHandle>;
+  /**
+   * A tar of the build's workspace as its steps left it (the files `req.wants`), wherever they
+   * ran: see `workspace-files.ts` for the contract. Call it after the step ended, before
+   * `cleanupBuild`. Artifacts and test reports are read through it (all three executors have it;
+   * optional only for test fakes).
+   */
+  readWorkspace?(req: WorkspaceRead): Promise<WorkspaceTar>;
   /** Release connections and timers. */
   close(): Promise<void>;
 }

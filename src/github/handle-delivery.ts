@@ -92,18 +92,18 @@ async function onPullRequest(deps: DeliveryDeps, id: string, p: PullRequestPaylo
     return;
   }
   await onFirstSighting(deps, `pr:${repo}#${p.number}:${pr.head.sha}`, () =>
-    startPullRequestBuild(deps, { repo, number: p.number, headRef: fork ? `pull/${p.number}/head` : pr.head.ref, sha: pr.head.sha, untrusted: !trusted, actor: { id: `github:${pr.user.id}`, name: pr.user.login }, deliveryId: `github:${id}` }));
+    startPullRequestBuild(deps, { repo, number: p.number, headRef: fork ? `pull/${p.number}/head` : pr.head.ref, sha: pr.head.sha, untrusted: !trusted, baseRef: pr.base.ref, actor: { id: `github:${pr.user.id}`, name: pr.user.login }, deliveryId: `github:${id}` }));
 }
 
 export async function startPullRequestBuild(
   deps: Pick<DeliveryDeps, 'core'>,
-  b: { repo: string; number: number; headRef: string; sha: string; untrusted: boolean; actor: { id: string; name: string }; deliveryId?: string },
+  b: { repo: string; number: number; headRef: string; sha: string; untrusted: boolean; baseRef?: string; actor: { id: string; name: string }; deliveryId?: string },
 ): Promise<void> {
   await createBuild(deps.core.deps, {
     repo: b.repo, ref: b.headRef, sha: b.sha,
     trigger: {
       event: 'pull_request', source: 'github', actor: b.actor, pullRequest: b.number,
-      ...(b.untrusted ? { untrusted: true } : {}), ...(b.deliveryId ? { deliveryId: b.deliveryId } : {}),
+      ...(b.untrusted ? { untrusted: true } : {}), ...(b.baseRef ? { baseRef: b.baseRef } : {}), ...(b.deliveryId ? { deliveryId: b.deliveryId } : {}),
     },
   });
 }

@@ -49,7 +49,7 @@ export function makeStatusReporter(deps: ReporterDeps): EventHandler {
   }
 
   async function reportStage(build: Build, stage: StageRun, rank: Rank, url: string | undefined): Promise<void> {
-    const posted = await post(build.repo, build.sha, stageContext(stage.name), rank, { state: stateOf(stage.status), description: describe(stage), ...(url ? { targetUrl: url } : {}) });
+    const posted = await post(build.repo, build.sha, stageContext(stage.name), rank, { state: stateOf(stage.status), description: describe(stage, build.published), ...(url ? { targetUrl: url } : {}) });
     if (posted && deps.checkRuns) await reportCheckRun(build, stage, url);
   }
 
@@ -126,12 +126,19 @@ function conclusionOf(status: RunStatus): 'success' | 'failure' | 'cancelled' | 
   return undefined;
 }
 
-/** GitHub's status description: at most 140 characters. A failed stage names its step and why. */
-function describe(stage: StageRun): string {
+/**
+ * GitHub's status description: at most 140 characters. A failed stage names its step and why
+ * (or why publishing failed); a stage that published says what, an image by its digest.
+ */
+function describe(stage: StageRun, published?: Build['published']): string {
   if (stage.status === 'waiting') return `${stage.name}: waiting for approval`;
   if (stage.status === 'skipped') return `${stage.name}: skipped (an earlier stage did not pass)`;
   const failed = stage.status === 'failed' || stage.status === 'failed_infra' ? stage.steps.find((s) => s.status === stage.status) : undefined;
   const ending = failed ? stepEnding(failed) : '';
-  const text = failed ? `${stage.name}: ${stage.status} — step ${failed.name}${ending ? `: ${ending}` : ''}` : `${stage.name}: ${stage.status}`;
+  const mine = stage.status === 'success' ? (published ?? []).filter((p) => p.stage === stage.name) : [];
+  const text = failed ? `${stage.name}: ${stage.status} — step ${failed.name}${ending ? `: ${ending}` : ''}`
+    : stage.status === 'failed' && stage.publishError ? `${stage.name}: failed — ${stage.publishError}`
+      : mine.length ? `${stage.name}: ${stage.status} — published ${mine.map((p) => (p.kind === 'docker' ? p.digest : `${p.package} ${p.version}`)).join(', ')}`
+        : `${stage.name}: ${stage.status}`;
   return text.length > 140 ? `${text.slice(0, 139)}…` : text;
 }

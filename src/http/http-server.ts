@@ -3,6 +3,7 @@ import type { BuildService } from '../../commands/command.js';
 import type { Core } from '../app/open-core.js';
 import { setUpAuth } from './auth/set-up-auth.js';
 import { registerApiRoutes } from './api-routes.js';
+import { registerArtifactRoutes } from './artifact-routes.js';
 import { registerWebRoutes } from './web-routes.js';
 import type { WebSession } from './web/web-session.js';
 import { commandServices } from '../app/command-services.js';
@@ -31,6 +32,7 @@ export async function createHttpServer(core: Core, builds: BuildService, plugins
   registerHealthRoutes(app, checks);
   const auth = await setUpAuth(app, core);
   registerApiRoutes(app, core, builds, auth);
+  registerArtifactRoutes(app, core);
   registerWebRoutes(app, { store: core.store, logs: core.logs, builds, repos: () => Object.keys(core.config.repos), ...commandServices(core), ...(web.session ? { session: web.session } : {}) });
   for (const plugin of plugins) await plugin(app);
   return app;

@@ -8,6 +8,7 @@ import type { ServerConfig } from '../config.js';
 import type { LeaseManager } from '../leases/lease-manager.js';
 import type { GitMirrors } from '../git/git-mirrors.js';
 import type { PlanCache } from './plan-cache.js';
+import type { WorkspaceFiles } from '../cache/workspace-files.js';
 
 /** How the pipeline hands work to workers; implemented on BullMQ in `queue/`. */
 export interface WorkQueue {
@@ -61,6 +62,8 @@ export interface WorkerDeps extends PipelineDeps {
   cancellations: CancelWatcher;
   /** Labels this worker's resources carry (its instance id). */
   instanceId: string;
+  /** Moves files in and out of the workspaces its steps see (stage caches); absent: `cache:` is refused. */
+  workspaceFiles?: WorkspaceFiles;
 }
 
 /** Tells a worker when a build it is running gets cancelled. */

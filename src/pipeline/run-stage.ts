@@ -9,10 +9,15 @@ import { setBuildStatus, setStageStatus, setStepStatus, nowIso } from './transit
 import { ensureWorkspace } from './workspace.js';
 import { StageServices, failStepOnService, failStepWith } from './stage-services.js';
 import { runStep, type RunStepInput, type StepResult } from './run-step.js';
+import { stepOutputs } from './step-outputs.js';
+import { bringNeeds } from './bring-needs.js';
 import { resumeStep } from './resume-step.js';
 import { reachCheckpoint } from './reach-checkpoint.js';
 import { acquireStageResources, waitingOnResources, type HeldResources } from '../leases/stage-leases.js';
 import { leaseForCheckpoint, releaseCheckpointLease } from '../leases/checkpoint-leases.js';
+import { publishStage } from '../publish/publish-stage.js';
+import { cacheHomePath, cacheSaveStep, restoreStageCache, saveStageCache, type StageCacheState } from './stage-cache.js';
+import { stepLogWriter } from './run-step.js';
 
 /**
  * Verb (on a worker): run one stage's steps in order. Safe under at-least-once delivery
@@ -85,8 +90,18 @@ export async function runStage(deps: WorkerDeps, buildId: string, stageName: str
   try {
     held = await acquireStageResources(deps, initial, stage, () => cancelled);
     const workspace = await ensureWorkspace(deps, initial);
+    let inputsNote = stage.needs.length ? await bringNeeds(deps, await deps.store.require(buildId), stage, workspace) : undefined;
     let outcome: StageOutcome = 'success';
-    for (const planned of stage.steps) {
+    // The cache is restored only into a stage none of whose steps has started yet.
+    const cacheDeps = { config: deps.config, log, ...(deps.workspaceFiles ? { files: deps.workspaceFiles } : {}) };
+    const cache: StageCacheState | undefined = stage.cache ? await restoreStageCache(cacheDeps, initial, stage, workspace, stage.steps.every((s) => s.runs === 0)) : undefined;
+    let cacheNotes = cache?.notes ?? [];
+    if (cache?.refused && stage.steps[0]) {
+      await failStepWith(deps, buildId, stageName, stage.steps[0].name, cache.notes, cache.refused, 'cache_refused');
+      outcome = 'failed';
+    }
+    const stageEnv = cache?.home ? { ...held.env, HOME: cacheHomePath(deps.executor.name, workspace) } : held.env;
+    for (const planned of outcome === 'success' ? stage.steps : []) {
       // One read per step says both what the step is at and whether the build was cancelled.
       const latest = await deps.store.require(buildId);
       const current = findStep(latest, stageName, planned.name);
@@ -99,8 +114,10 @@ export async function runStage(deps: WorkerDeps, buildId: string, stageName: str
         outcome = 'cancelled';
         break;
       }
+      const collect = stepOutputs(deps, latest, stageName, planned.name, workspace);
       const input: RunStepInput = {
-        build: latest, stage: stageName, step: planned.name, workspace, stageEnv: held.env,
+        build: latest, stage: stageName, step: planned.name, workspace, stageEnv, notes: cacheNotes,
+        ...(collect ? { collect } : {}),
         onStarted: (stop) => {
           stopCurrent = stop;
           if (cancelled) stop();
@@ -117,7 +134,10 @@ export async function runStage(deps: WorkerDeps, buildId: string, stageName: str
           break;
         }
       }
-      const result: StepResult = 'runAgain' in resumed ? await runStep(deps, { ...input, ...(resumed.runAgain ? { note: resumed.runAgain } : {}) }) : resumed;
+      const note = [inputsNote, 'runAgain' in resumed ? resumed.runAgain : undefined].filter(Boolean).join('\n');
+      if ('runAgain' in resumed) inputsNote = undefined;
+      const result: StepResult = 'runAgain' in resumed ? await runStep(deps, { ...input, ...(note ? { note } : {}) }) : resumed;
+      cacheNotes = [];
       stopCurrent = null;
       if (result.status !== 'success') {
         outcome = result.status;
@@ -125,6 +145,13 @@ export async function runStage(deps: WorkerDeps, buildId: string, stageName: str
       }
     }
     await services?.stop();
+    // The cache holds what the steps made, saved before publishing (which cannot change it).
+    if (outcome === 'success' && cache) await saveCache(deps, buildId, stageName, cacheDeps, workspace, cache);
+    // Deliverables are Bosun's act, once every step passed (docs/publish.md).
+    if (outcome === 'success' && stage.publish?.length) {
+      outcome = await publishStage(deps, buildId, stageName, workspace, { cancelled: () => cancelled, onStarted: (stop) => { stopCurrent = stop; if (cancelled) stop(); } });
+      stopCurrent = null;
+    }
     await finishStage(deps, buildId, stageName, outcome);
   } catch (err) {
     if (!(err instanceof CodedError) || err.retryable) throw err;
@@ -142,6 +169,19 @@ export async function runStage(deps: WorkerDeps, buildId: string, stageName: str
 }
 
 type StageOutcome = 'success' | 'failed' | 'failed_infra' | 'cancelled';
+
+/** Saves the stage's cache (when its key missed) and writes how it went to the `cache:save` log. */
+async function saveCache(deps: WorkerDeps, buildId: string, stage: string, cacheDeps: Parameters<typeof saveStageCache>[0], workspace: string, state: StageCacheState): Promise<void> {
+  const build = await deps.store.require(buildId);
+  const run = findStage(build, stage);
+  if (!run) return;
+  const lines = await saveStageCache(cacheDeps, build, run, workspace, state);
+  if (lines.length === 0) return;
+  const writer = stepLogWriter(deps, buildId, stage, cacheSaveStep);
+  for (const line of lines) writer.note(line);
+  await writer.close();
+  await deps.logs.finish(buildId, stage, cacheSaveStep);
+}
 
 /** Records the stage's end: the outcome, and the steps that will not run marked skipped/cancelled. */
 export async function finishStage(deps: Pick<WorkerDeps, 'store' | 'config' | 'leases' | 'log'>, buildId: string, stageName: string, outcome: StageOutcome): Promise<void> {

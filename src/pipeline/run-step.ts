@@ -28,6 +28,10 @@ export interface RunStepInput {
   onStarted(stop: () => void): void;
   /** A line of Bosun's own the step's (new) log starts with (why it runs again). */
   note?: string;
+  /** More lines of Bosun's own for the top of the log (the stage's cache restore). */
+  notes?: string[];
+  /** After the step ended, before its log closes: collect what it left (artifacts, reports); lines for its log. */
+  collect?: FollowedStep['collect'];
 }
 
 /**
@@ -61,7 +65,8 @@ export async function runStep(deps: WorkerDeps, input: RunStepInput): Promise<St
   if (placement) spec.placement = placement;
 
   const writer = stepLogWriter(deps, build.id, stage, step);
-  if (input.note) writer.note(input.note);
+  if (input.note) for (const line of input.note.split('\n')) writer.note(line);
+  for (const note of input.notes ?? []) writer.note(note);
 
   // Once, before the step's own output: what its traffic may reach (a refused connection explained).
   if (deps.executor.network) writer.note(`bosun: network ${deps.executor.network}`);
@@ -87,7 +92,7 @@ export async function runStep(deps: WorkerDeps, input: RunStepInput): Promise<St
     st.executorRef = handle.ref;
     return [];
   });
-  return followStep(deps, { buildId: build.id, stage, step, onStarted: input.onStarted }, handle, writer);
+  return followStep(deps, { buildId: build.id, stage, step, onStarted: input.onStarted, ...(input.collect ? { collect: input.collect } : {}) }, handle, writer);
 }
 
 /** The step a handle runs, for `followStep`. */
@@ -97,6 +102,8 @@ export interface FollowedStep {
   step: string;
   /** Called at once with a function that stops the step (cancel). */
   onStarted(stop: () => void): void;
+  /** Called once the step ended (with its status), before its log closes; returns lines for the log. Must not throw. */
+  collect?(outcome: StepOutcome, status: StepResult['status']): Promise<string[]>;
 }
 
 /**
@@ -130,6 +137,7 @@ export async function followStep(deps: PipelineDeps, at: FollowedStep, handle: S
       outcome = { ...outcome, detail: outcome.detail ?? `limit ${deps.config.limits.memoryMb} MiB` };
       writer.note(`bosun: the step ran out of memory (${outcome.detail}) and was killed`);
     }
+    if (at.collect) for (const line of await at.collect(outcome, statusOf(outcome, stopRequested))) writer.note(line);
   } finally {
     await writer.close().catch((err: unknown) => log.warn({ err }, 'Writing the step log failed'));
     await deps.logs.finish(buildId, stage, step).catch((err: unknown) => log.warn({ err }, 'Archiving the step log failed'));

@@ -3,6 +3,7 @@ import type { Executor } from '../executor/executor.js';
 import type { PipelineDeps } from './pipeline-deps.js';
 import { followStep, recordStep, stepLogWriter, timeoutSecOf } from './run-step.js';
 import { unknownFateDetail } from './resume-step.js';
+import { lostWhilePublishing, publishedAll } from '../publish/publish-stage.js';
 
 /** What a stage that lost its worker for good ends as, or `wait` while its step still runs. */
 export type LostStageOutcome = 'success' | 'failed' | 'failed_infra' | 'wait';
@@ -51,9 +52,15 @@ export async function settleLostStage(deps: PipelineDeps, executor: Executor | u
       'bosun: the worker running this step died after the step ended; this log was read back from it (the step was not run again)',
     ]);
   }
-  const after = findStage(await deps.store.require(buildId), stageName);
+  const latest = await deps.store.require(buildId);
+  const after = findStage(latest, stageName);
   const statuses = after?.steps.map((s) => s.status) ?? [];
-  if (statuses.every((s) => s === 'success')) return 'success';
+  if (statuses.every((s) => s === 'success')) {
+    // Its steps passed but the worker died before publishing everything: not a success.
+    if (publishedAll(latest, stageName)) return 'success';
+    await lostWhilePublishing(deps, buildId, stageName);
+    return 'failed_infra';
+  }
   if (statuses.includes('failed')) return 'failed';
   return 'failed_infra';
 }

@@ -165,8 +165,8 @@ export async function failStepOnService(deps: WorkerDeps, buildId: string, stage
   await failStepWith(deps, buildId, stage, step, lines, `service ${failure.service} ${describeFailure(failure)}`);
 }
 
-/** Records `step` as failed without running it (reason `service_failed`), its log being `lines`. */
-export async function failStepWith(deps: WorkerDeps, buildId: string, stage: string, step: string, lines: string[], detail: string): Promise<void> {
+/** Records `step` as failed without running it (reason `service_failed` unless given), its log being `lines`. */
+export async function failStepWith(deps: WorkerDeps, buildId: string, stage: string, step: string, lines: string[], detail: string, reason = 'service_failed'): Promise<void> {
   const build = await deps.store.require(buildId);
   if ((findStep(build, stage, step)?.runs ?? 0) > 0) await deps.logs.reset(buildId, stage, step);
   const { build: current } = await deps.store.update(buildId, (b) => {
@@ -191,7 +191,7 @@ export async function failStepWith(deps: WorkerDeps, buildId: string, stage: str
     const s = findStage(b, stage);
     const st = findStep(b, stage, step);
     if (!s || !st || st.status !== 'running') return null;
-    return setStepStatus(b, s, st, 'failed', nowIso(), { exitCode: -1, reason: 'service_failed', detail });
+    return setStepStatus(b, s, st, 'failed', nowIso(), { exitCode: -1, reason, detail });
   });
 }
 

@@ -11,6 +11,10 @@ export function stagesFromPlan(plan: ExecutionPlan): StageRun[] {
     resources: s.resources,
     ...(s.checkpoint ? { checkpoint: s.checkpoint } : {}),
     ...(s.services?.length ? { services: s.services } : {}),
+    ...(s.publish?.length ? { publish: s.publish } : {}),
+    ...(s.cache ? { cache: s.cache } : {}),
+    ...(s.artifacts ? { artifacts: s.artifacts } : {}),
+    ...(s.reports ? { reports: s.reports } : {}),
     steps: s.steps.map((st) => ({ name: st.name, status: 'pending', image: st.image, plan: st, runs: 0 })),
   }));
 }

@@ -1,5 +1,5 @@
 import type { z } from 'zod';
-import { BuildSpec, Checkpoint, NOT_SUPPORTED_KEYS, PRIVILEGE_KEYS, ResourceRequest, Service, ServiceLimits, ServiceReady, Stage, Step, TriggerFilter } from '../../spec-schema/build-spec.js';
+import { BuildSpec, Checkpoint, DockerPublish, NOT_SUPPORTED_KEYS, PRIVILEGE_KEYS, PypiPublish, ResourceRequest, Service, ServiceLimits, ServiceReady, Stage, Step, TriggerFilter } from '../../spec-schema/build-spec.js';
 import type { Target } from './locate-node.js';
 
 /** A validation problem in human words, with where to point. */
@@ -13,12 +13,12 @@ const PRIVILEGE_MESSAGE = 'is not allowed in bosun.yml: privileges, mounts and n
 
 const NOT_SUPPORTED_MESSAGES: Record<string, string> = {
   deploy: 'not supported yet: Bosun does not deploy environments yet (deploy from a step, with the secrets it needs)',
-  publish: 'not supported yet: Bosun does not publish deliverables yet (build and upload them in a step, with the secrets it needs)',
 };
 
 const KNOWN_KEYS: readonly string[] = [
+  'docker', 'pypi',
   ...Object.keys(BuildSpec.shape),
-  ...[Stage, Step, Checkpoint, ResourceRequest, Service, ServiceReady, ServiceLimits, TriggerFilter].flatMap((s) => Object.keys(s.shape)),
+  ...[Stage, Step, Checkpoint, ResourceRequest, Service, ServiceReady, ServiceLimits, TriggerFilter, DockerPublish, PypiPublish].flatMap((s) => Object.keys(s.shape)),
 ];
 
 /** Turns zod issues into messages a person can act on ("expected a string", "unknown key `foo`"). */

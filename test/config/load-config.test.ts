@@ -59,3 +59,15 @@ test('a repository granted a secret with no value is refused at startup, naming 
   const config = loadConfig({ BOSUN_CONFIG: file, BOSUN_DATA_DIR: dir, BOSUN_SECRET_PYPI_TOKEN: 'pypi-secret-value', BOSUN_SECRET_NPM_TOKEN: 'npm-secret-value' });
   assert.deepEqual(config.repos['acme/api']?.secrets, ['PYPI_TOKEN', 'NPM_TOKEN']);
 });
+
+test('publish: registries and indexes take their passwords from server secrets, which must have a value', () => {
+  const publish = {
+    docker: { registries: [{ host: 'registry.example:5000', username: 'ci', passwordSecret: 'REGISTRY_PW' }] },
+    pypi: { repositories: { internal: { uploadUrl: 'https://pypi.example/legacy/', indexUrl: 'https://pypi.example/simple/', username: 'ci', passwordSecret: 'PYPI_PW' } } },
+  };
+  const config = loadConfig({ BOSUN_SECRET_REGISTRY_PW: 'r', BOSUN_SECRET_PYPI_PW: 'p' }, { dataDir: '/tmp/bosun-publish-config', publish });
+  assert.equal(config.publish.docker.registries[0]?.host, 'registry.example:5000');
+  assert.equal(config.publish.docker.timeoutSec, 1800);
+  assert.throws(() => loadConfig({ BOSUN_SECRET_PYPI_PW: 'p' }, { dataDir: '/tmp/bosun-publish-config', publish }), /publish\.docker\.registries\[0\]\.passwordSecret: secret REGISTRY_PW has no value/);
+  assert.throws(() => loadConfig({}, { dataDir: '/tmp/bosun-publish-config', publish: { docker: { registries: [{ host: 'https://registry.example', username: 'ci', passwordSecret: 'X' }] } } }), /publish\.docker\.registries\.0\.host: expected host or host:port/);
+});

@@ -167,3 +167,18 @@ test("a failed stage's commit status names the step and why it ended: out of mem
 
   assert.deepEqual(client.posted, [{ context: 'bosun/test', state: 'failure', description: 'test: failed — step mem: out of memory (limit 512 MiB)' }]);
 });
+
+test('a stage that published says so on its commit status, an image by its digest; a failed publish says why', async () => {
+  const client = recorder();
+  const digest = `sha256:${'d'.repeat(64)}`;
+  const published = snapshot('6', 'success');
+  published.published = [{ kind: 'docker', stage: 'test', image: 'registry.example/acme/api', tag: sha, digest, ref: `registry.example/acme/api@${digest}`, publishedAt: '' }];
+  const refused = snapshot('7', 'failed');
+  refused.stages[0]!.publishError = 'registry registry.example: authentication refused';
+  const handle = reporterWith(client, 'published', new Map([['1-0', published], ['2-0', refused]]));
+
+  await handle('1-0');
+  await handle('2-0');
+
+  assert.deepEqual(client.posted.map((p) => p.description), [`test: success — published ${digest}`, 'test: failed — registry registry.example: authentication refused']);
+});

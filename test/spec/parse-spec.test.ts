@@ -139,14 +139,28 @@ describe('parseSpec', () => {
     ]);
   });
 
-  it('refuses deploy and publish as not supported yet, wherever they are, with every other problem', () => {
+  it('refuses deploy as not supported yet, wherever it is, with every other problem', () => {
     const text = 'version: 1\nimage: a\nstages:\n  ship:\n    deploy: production\n    publish: [{ docker: { image: x } }]\n    steps:\n      - name: a\n        run: x\n        deploy: prod\n';
 
-    assert.deepEqual(errorsOf(parseSpec(text)).map((e) => e.replace(/: not supported yet.*$/, ': not supported yet')), [
+    assert.deepEqual(errorsOf(parseSpec(text)).map((e) => e.replace(/: (not supported yet|expected an image repository with its registry).*$/, ': $1')), [
       'bosun.yml:5:5 stages.ship.deploy: not supported yet',
-      'bosun.yml:6:5 stages.ship.publish: not supported yet',
+      'bosun.yml:6:34 stages.ship.publish[0].docker.image: expected an image repository with its registry',
       'bosun.yml:10:9 stages.ship.steps[0].deploy: not supported yet',
     ]);
+  });
+
+  it('reads publish: docker images and Python distributions, with their defaults in the plan', () => {
+    const text = 'version: 1\nimage: a\nstages:\n  ship:\n    steps: [{ name: a, run: x }]\n    publish:\n      - docker: { image: 127.0.0.1:5000/acme/api, context: app, dockerfile: build/Dockerfile }\n      - pypi: { repository: internal }\n';
+    const result = parseSpec(text);
+    assert.ok(result.ok, JSON.stringify(result));
+  });
+
+  it('refuses a publish entry that is neither docker nor pypi, and unknown keys in one', () => {
+    const text = 'version: 1\nimage: a\nstages:\n  ship:\n    steps: [{ name: a, run: x }]\n    publish:\n      - npm: { registry: x }\n      - docker: { image: registry.example/a, buildArgs: { A: b } }\n';
+    const errors = errorsOf(parseSpec(text));
+    assert.equal(errors.length, 2, errors.join('\n'));
+    assert.match(errors[0] ?? '', /^bosun\.yml:7:9 stages\.ship\.publish\[0\]/);
+    assert.match(errors[1] ?? '', /^bosun\.yml:8:46 stages\.ship\.publish\[1\]\.docker\.buildArgs: unknown key/);
   });
 
   it('lists several problems in file order', () => {

@@ -5,6 +5,9 @@ import type { RunStatus } from '../../domain/status.js';
 import { codeBlock, escapeSlack } from '../../domain/escape-chat.js';
 import { ranFor } from '../../domain/human-time.js';
 import { slackDate } from './slack-date.js';
+import type { Publication } from '../../domain/publication.js';
+import { stagePublishLines } from '../../domain/describe-publication.js';
+import { artifactsText, failingTestsText } from './render-outputs.js';
 
 /** A message as Slack takes it: fallback text plus Block Kit blocks. Pure data, no I/O. */
 export interface SlackMessage {
@@ -53,17 +56,20 @@ export function renderRoot(build: Build, buildUrl?: string): SlackMessage {
     { type: 'context', elements: [{ type: 'mrkdwn', text: facts }] },
   ];
   if (stages) blocks.push({ type: 'context', elements: [{ type: 'mrkdwn', text: stages }] });
+  const artifacts = finished.has(build.status) ? artifactsText(build) : '';
+  if (artifacts) blocks.push({ type: 'context', elements: [{ type: 'mrkdwn', text: artifacts }] });
   if (buttons.length) blocks.push({ type: 'actions', block_id: `build:${build.id}`, elements: buttons });
   return { text: title, blocks };
 }
 
 /** A thread reply for a stage transition. */
-export function renderStage(stage: StageRun): SlackMessage {
+export function renderStage(stage: StageRun, published?: readonly Publication[]): SlackMessage {
   const steps = stage.steps.filter((s) => s.status !== 'pending').map((s) => {
     const ending = stepEnding(s);
     return `${emoji[s.status]} ${escapeSlack(s.name)}${withSpace(ranFor(s))}${ending ? ` (${escapeSlack(ending)})` : ''}`;
   });
-  return { text: `${emoji[stage.status]} Stage *${escapeSlack(stage.name)}*: ${stage.status}${withSpace(ranFor(stage))}${steps.length ? ` — ${steps.join(', ')}` : ''}` };
+  const publish = stagePublishLines(stage, published).map((line) => `\n${escapeSlack(line)}`).join('');
+  return { text: `${emoji[stage.status]} Stage *${escapeSlack(stage.name)}*: ${stage.status}${withSpace(ranFor(stage))}${steps.length ? ` — ${steps.join(', ')}` : ''}${publish}` };
 }
 
 /** ` 12s` for a non-empty duration, else nothing. */
@@ -102,7 +108,8 @@ export function renderFailure(build: Build, stage: string, step: string, lines: 
   const body = lastLinesWithin(lines, failureChars);
   const head = `:x: Step ${escapeSlack(stage)} › ${escapeSlack(step)} failed${ending ? ` (${escapeSlack(ending)})` : ''}. Last ${body.split('\n').length} lines:`;
   const link = buildUrl ? `\nFull log: <${buildUrl}|build #${build.id}>` : '';
-  return { text: `${head}\n${codeBlock(body)}${link}` };
+  const tests = failingTestsText(build.stages.find((s) => s.name === stage));
+  return { text: `${tests ? `${tests}\n` : ''}${head}\n${codeBlock(body)}${link}` };
 }
 
 export interface CheckpointInfo {

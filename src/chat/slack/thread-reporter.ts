@@ -70,7 +70,7 @@ export class ThreadReporter implements EventHandler {
         // A stage that starts is shown by the root's stage line and its steps' log messages; a
         // reply is posted only when it ends or waits, so the thread stays short.
         if (root && stage && wants('stages') && !['pending', 'queued', 'running'].includes(event.status)) {
-          await this.deps.api.chat.postMessage({ channel: root.channel, thread_ts: root.ts, ...renderStage({ ...stage, status: event.status }) });
+          await this.deps.api.chat.postMessage({ channel: root.channel, thread_ts: root.ts, ...renderStage({ ...stage, status: event.status }, build.published) });
         }
         if (!isTerminal(build.status) && event.status !== 'pending' && event.status !== 'queued') await this.updateRoot(build);
         return;

@@ -14,6 +14,7 @@ import { WorkspaceVolumes } from '../container/workspace-volume.js';
 import { DockerStep } from './docker-step.js';
 import { toContainerSpec } from './to-container-spec.js';
 import { secretsPayload } from '../secret-script.js';
+import { volumeTar, type WorkspaceRead, type WorkspaceTar } from '../workspace-files.js';
 
 export interface DockerExecutorOptions {
   docker: Docker;
@@ -61,6 +62,11 @@ export class DockerExecutor implements Executor {
     this.#networks = new BuildNetworks(opts.docker, 'bridge', opts.instanceId, rules);
     this.network = policy ? describePolicy(policy) : describePolicy({ egress: 'none', allow: [], deny: [], dns: [] });
     this.#volumes = new WorkspaceVolumes(opts.docker, opts.instanceId);
+  }
+
+  /** The instance its per-build resources are named after (stage caches reach the same workspace volume). */
+  get instanceId(): string {
+    return this.#opts.instanceId;
   }
 
   async start(spec: StepSpec): Promise<StepHandle> {
@@ -156,6 +162,11 @@ export class DockerExecutor implements Executor {
     const cleaned = await reapOwnedBuilds(this.#opts.docker, this.#opts.instanceId, isLive, (id) => this.cleanupBuild(id));
     const rulesOnly = await this.#networks.sweepRules(isLive);
     return [...new Set([...cleaned, ...rulesOnly])];
+  }
+
+  /** The build's workspace volume (see `volumeTar`). */
+  async readWorkspace(req: WorkspaceRead): Promise<WorkspaceTar> {
+    return volumeTar(this.#opts.docker, this.#opts.instanceId, req);
   }
 
   async cleanupBuild(buildId: string): Promise<void> {

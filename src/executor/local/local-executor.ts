@@ -10,6 +10,7 @@ import { removeSecretFiles, writeSecretFiles } from './local-secrets.js';
 import { LocalRegistry } from './local-registry.js';
 import { parseLocalRef, processStartTime, signalLocalRef } from './local-ref.js';
 import { LocalStep } from './local-step.js';
+import { hostDirectoryTar, type WorkspaceRead, type WorkspaceTar } from '../workspace-files.js';
 
 export interface LocalExecutorOptions {
   instanceId: string;
@@ -142,6 +143,11 @@ export class LocalExecutor implements Executor {
   }
 
   async cleanupBuild(_buildId: string): Promise<void> {}
+
+  /** Steps run in the host workspace itself: read it there. */
+  async readWorkspace(req: WorkspaceRead): Promise<WorkspaceTar> {
+    return hostDirectoryTar(req.workspace, req.wants, req.maxFileBytes);
+  }
 
   async close(): Promise<void> {}
 }

@@ -22,6 +22,7 @@ import { toServiceSpec } from './to-service-spec.js';
 import { WorkspaceImages } from './workspace-images.js';
 import { RemoteWorkspaces } from './remote-workspaces.js';
 import { SwarmSecrets, type StepSecretRef } from './swarm-secrets.js';
+import { remoteVolumeTar, volumeTar, type WorkspaceRead, type WorkspaceTar } from '../workspace-files.js';
 
 export interface SwarmExecutorOptions {
   /** A client of a swarm manager. */
@@ -98,6 +99,8 @@ export class SwarmExecutor implements Executor {
   readonly #nodes: SwarmNodes | undefined;
   readonly #remote: RemoteWorkspaces | undefined;
   readonly #secrets: SwarmSecrets;
+  /** Multi-node: the last workspace image a step of the build ran from (every node it ran on has it). */
+  readonly #workspaceImage = new Map<string, string>();
   #nodeId: Promise<string> | undefined;
 
   constructor(opts: SwarmExecutorOptions) {
@@ -120,6 +123,11 @@ export class SwarmExecutor implements Executor {
     this.#nodes = multiNode ? new SwarmNodes(opts.docker) : undefined;
     this.#remote = multiNode ? new RemoteWorkspaces(opts.docker, opts.instanceId, opts.log) : undefined;
     this.#secrets = new SwarmSecrets(opts.docker);
+  }
+
+  /** The instance its per-build resources are named after (stage caches reach the same workspace volume). */
+  get instanceId(): string {
+    return this.#opts.instanceId;
   }
 
   async start(spec: StepSpec): Promise<StepHandle> {
@@ -175,6 +183,7 @@ export class SwarmExecutor implements Executor {
       ...(secretRefs.length ? { afterRemove: dropSecrets } : {}),
       ...(this.#nodes ? { nodes: this.#nodes, unschedulableAfterMs: this.#opts.unschedulableAfterMs ?? 120_000, constraints: where.constraints } : {}),
     });
+    if (this.#images) this.#workspaceImage.set(spec.buildId, where.image);
     if (this.#remote) {
       const remote = this.#remote;
       void step.wait().then((o) => o.node && remote.track(spec.buildId, o.node.id, where.image), () => undefined);
@@ -322,7 +331,21 @@ export class SwarmExecutor implements Executor {
     return [...new Set([...cleaned, ...rulesOnly])];
   }
 
+  /**
+   * The build's workspace volume where the step ran: on this node directly or through a helper
+   * (`volumeTar`); on another node (multi-node) through a one-shot service there, run from the
+   * build's workspace image, which that node has (`remoteVolumeTar`).
+   */
+  async readWorkspace(req: WorkspaceRead): Promise<WorkspaceTar> {
+    const { docker, instanceId } = this.#opts;
+    if (!this.#images || !req.node || req.node.id === (await this.#localNodeId())) return volumeTar(docker, instanceId, req);
+    const image = this.#workspaceImage.get(req.buildId);
+    if (!image) throw engineError(`could not read the workspace of build ${req.buildId}`, new Error('no workspace image of this build in this process'));
+    return { stream: await remoteVolumeTar(docker, instanceId, { ...req, node: req.node, image }) };
+  }
+
   async cleanupBuild(buildId: string): Promise<void> {
+    this.#workspaceImage.delete(buildId);
     // Services still attached would keep the network from going.
     await removeServiceContainers(this.#opts.docker, this.#opts.instanceId, { build: buildId });
     if (this.#remote) await this.#remote.sweep(buildId, await this.#localNodeId());

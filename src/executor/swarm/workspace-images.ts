@@ -1,3 +1,5 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import type Docker from 'dockerode';
 import { engineError, ignoreNotFound } from '../container/docker-errors.js';
 import { workspaceMount } from '../container/isolation.js';
@@ -40,12 +42,17 @@ export class WorkspaceImages {
     return `${this.#registry}/bosun-workspace`;
   }
 
-  /** The digest reference of `imageId` + the build's checkout (made and pushed once). */
+  /**
+   * The digest reference of `imageId` + the build's checkout (made and pushed once per content:
+   * when a stage brought needed artifacts into the checkout, `.git/bosun-inputs` changed and a
+   * new image is made for the steps from then on).
+   */
   ensure(buildId: string, workspace: string, imageId: string): Promise<string> {
-    const key = `${buildId}\n${imageId}`;
+    const inputs = readInputs(workspace);
+    const key = `${buildId}\n${imageId}\n${inputs}`;
     let pending = this.#pending.get(key);
     if (!pending) {
-      pending = this.#make(buildId, workspace, imageId);
+      pending = this.#make(buildId, workspace, imageId, inputs);
       this.#pending.set(key, pending);
       pending.catch(() => this.#pending.delete(key));
     }
@@ -66,8 +73,8 @@ export class WorkspaceImages {
     for (const digest of digests) await this.#deleteManifest(digest);
   }
 
-  async #make(buildId: string, workspace: string, imageId: string): Promise<string> {
-    const tag = `${this.#instanceId}-b${buildId}-${imageId.replace(/^sha256:/, '').slice(0, 12)}`;
+  async #make(buildId: string, workspace: string, imageId: string, inputs: string): Promise<string> {
+    const tag = `${this.#instanceId}-b${buildId}-${imageId.replace(/^sha256:/, '').slice(0, 12)}${inputs ? `-i${inputs.slice(0, 12)}` : ''}`;
     const labels = { ...buildLabels(buildId, this.#instanceId), 'bosun.role': 'workspace' };
     let container: Docker.Container | undefined;
     try {
@@ -112,6 +119,15 @@ export class WorkspaceImages {
     } catch (err) {
       this.#log.warn({ err, url }, 'Could not delete a workspace image from the registry');
     }
+  }
+}
+
+/** The hash `bringNeeds` wrote into the checkout (`.git/bosun-inputs`), or '' when none. */
+function readInputs(workspace: string): string {
+  try {
+    return readFileSync(join(workspace, '.git', 'bosun-inputs'), 'utf8').replace(/[^0-9a-f]/g, '').slice(0, 64);
+  } catch {
+    return '';
   }
 }
 

@@ -114,3 +114,13 @@ test('stage lines carry durations: the root\'s stage list, the stage reply and e
   const reply = renderStage(stage as unknown as Build['stages'][number]);
   assert.equal(reply.text, ':white_check_mark: Stage *test*: success 12s — :white_check_mark: unit 3s');
 });
+
+test('a stage reply lists what the stage published (images by digest) and why publishing failed', () => {
+  const digest = `sha256:${'e'.repeat(64)}`;
+  const stage = { name: 'release', status: 'failed', needs: [], labels: [], resources: [], steps: [], publishError: 'index internal (pypi.example) refused Bosun\'s credentials' } as unknown as Build['stages'][number];
+  const reply = renderStage(stage, [
+    { kind: 'docker', stage: 'release', image: 'registry.example/acme/api', tag: 'abc', digest, ref: `registry.example/acme/api@${digest}`, publishedAt: '' },
+    { kind: 'pypi', stage: 'other', repository: 'internal', package: 'x', version: '1', files: [], publishedAt: '' },
+  ]);
+  assert.equal(reply.text, `:x: Stage *release*: failed\npublished registry.example/acme/api@${digest}\npublish failed: index internal (pypi.example) refused Bosun's credentials`);
+});
