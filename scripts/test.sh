@@ -9,7 +9,7 @@ bash scripts/install-deps.sh
 if [[ -f scripts/docker-up.sh ]]; then bash scripts/docker-up.sh; fi
 
 echo "== lint"; npx eslint .
-echo "== typecheck"; npx tsc --noEmit
+echo "== typecheck"; npx tsc --noEmit; npx tsc -p tsconfig.web.json
 echo "== tests"
 # Node 20's test runner takes no globs: bash expands them.
 shopt -s globstar nullglob

@@ -19,6 +19,7 @@ import { bounded } from './bounded.js';
 import { closeStepTimeoutMs } from './open-core.js';
 import { dockerClient } from './make-executor.js';
 import type { ReadinessCheck } from '../http/health-routes.js';
+import type { WebSession } from '../http/web/web-session.js';
 
 /**
  * Workers get this long to close at shutdown: BullMQ waits for running jobs and for its
@@ -40,7 +41,7 @@ export interface RunningServer {
  * `bosun start`: the core, the demo repository, the HTTP server (API, web console, front
  * ends), the watchdog, and — unless `workers: 0` — in-process workers.
  */
-export async function startServer(config: ServerConfig, log: Logger, opts: { prefix?: string; plugins?: HttpPlugin[]; executor?: Executor; frontends?: FrontendFactory[] } = {}): Promise<RunningServer> {
+export async function startServer(config: ServerConfig, log: Logger, opts: { prefix?: string; plugins?: HttpPlugin[]; executor?: Executor; frontends?: FrontendFactory[]; webSession?: WebSession } = {}): Promise<RunningServer> {
   await mkdir(config.dataDir, { recursive: true });
   const core = await openCore(config, log, opts);
   try {
@@ -54,7 +55,7 @@ export async function startServer(config: ServerConfig, log: Logger, opts: { pre
     }
     const plugins = [...(opts.plugins ?? []), ...frontends.flatMap((f) => (f.http ? [f.http] : []))];
     const checks: ReadinessCheck[] = [{ name: 'redis', check: () => redisCheck(core) }];
-    const http = await createHttpServer(core, builds, plugins, checks);
+    const http = await createHttpServer(core, builds, plugins, checks, opts.webSession ? { session: opts.webSession } : {});
     const workers = config.workers > 0 ? await startWorkerPool(core, { advance: true, concurrency: config.workers, labels: config.workerLabels, ...(opts.executor ? { executor: opts.executor } : {}) }) : null;
     if (workers && workers.executor.name !== 'local') {
       const docker = dockerClient(config);

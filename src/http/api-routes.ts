@@ -9,6 +9,7 @@ import type { Core } from '../app/open-core.js';
 import { openSse } from './sse.js';
 import { commandServices } from '../app/command-services.js';
 import { redisUnavailableCode, redisUnavailableMessage } from './redis-gate.js';
+import { sendRawLog } from './raw-log.js';
 import type { AuthLayer } from './auth/auth-layer.js';
 import { scopeForCommand } from './auth/command-scope.js';
 
@@ -74,10 +75,9 @@ export function registerApiRoutes(app: FastifyInstance, core: Core, builds: Buil
 
   app.get('/api/builds/:id/logs/:stage/:step', async (req, reply) => {
     const p = parse(LogParams, req.params);
-    const follow = (req.query as Record<string, unknown>).follow;
-    if (follow === '1' || follow === 'true') return followLog(core, req, reply, p);
-    const lines = await core.logs.read(p.id, p.stage, p.step);
-    return reply.type('text/plain; charset=utf-8').send(lines.map((l) => l.text).join('\n') + (lines.length ? '\n' : ''));
+    const query = req.query as Record<string, unknown>;
+    if (query.follow === '1' || query.follow === 'true') return followLog(core, req, reply, p);
+    return sendRawLog(core.logs, reply, p, query.download === '1');
   });
 
   app.get('/api/builds/:id/events', async (req, reply) => {
@@ -115,7 +115,8 @@ export function registerApiRoutes(app: FastifyInstance, core: Core, builds: Buil
 
 async function followLog(core: Core, req: FastifyRequest, reply: FastifyReply, p: { id: string; stage: string; step: string }): Promise<void> {
   const sse = openSse(req, reply);
-  const after = Number((req.headers['last-event-id'] as string | undefined) ?? 0) || 0;
+  // Resume after the last line seen: EventSource's Last-Event-ID, else `?after=` (what a page already loaded).
+  const after = Number((req.headers['last-event-id'] as string | undefined) || (req.query as Record<string, unknown>).after || 0) || 0;
   for await (const line of core.logs.follow(p.id, p.stage, p.step, sse.signal, after)) sse.send('line', line, String(line.n));
   sse.send('end', {});
   sse.end();

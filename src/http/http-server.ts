@@ -5,6 +5,8 @@ import { setUpAuth } from './auth/set-up-auth.js';
 import { registerApiRoutes } from './api-routes.js';
 import { registerArtifactRoutes } from './artifact-routes.js';
 import { registerWebRoutes } from './web-routes.js';
+import type { WebSession } from './web/web-session.js';
+import { commandServices } from '../app/command-services.js';
 import { registerHealthRoutes, type ReadinessCheck } from './health-routes.js';
 import { registerRedisGate } from './redis-gate.js';
 
@@ -18,7 +20,7 @@ export type HttpPlugin = (app: FastifyInstance) => void | Promise<void>;
  * route but the health checks and the static console answers 503 (`registerRedisGate`). Who may
  * read and do what is decided by the auth layer (`setUpAuth`, docs/auth.md), before any route.
  */
-export async function createHttpServer(core: Core, builds: BuildService, plugins: HttpPlugin[] = [], checks: ReadinessCheck[] = []): Promise<FastifyInstance> {
+export async function createHttpServer(core: Core, builds: BuildService, plugins: HttpPlugin[] = [], checks: ReadinessCheck[] = [], web: { session?: WebSession } = {}): Promise<FastifyInstance> {
   const app = Fastify({
     logger: false,
     bodyLimit: 1024 * 1024,
@@ -31,7 +33,7 @@ export async function createHttpServer(core: Core, builds: BuildService, plugins
   const auth = await setUpAuth(app, core);
   registerApiRoutes(app, core, builds, auth);
   registerArtifactRoutes(app, core);
-  registerWebRoutes(app);
+  registerWebRoutes(app, { store: core.store, logs: core.logs, builds, repos: () => Object.keys(core.config.repos), ...commandServices(core), ...(web.session ? { session: web.session } : {}) });
   for (const plugin of plugins) await plugin(app);
   return app;
 }

@@ -1,13 +1,107 @@
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
-import type { FastifyInstance } from 'fastify';
-import { installRoot } from '../config.js';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { BuildService } from '../../commands/command.js';
+import type { LeaseService } from '../../commands/lease-service.js';
+import type { Build } from '../domain/build.js';
+import type { RunStatus } from '../domain/status.js';
+import type { LogStore } from '../logs/log-store.js';
+import type { BuildStore } from '../storage/build-store.js';
 import { redisFree } from './redis-gate.js';
+import { registerLogRoutes } from './log-routes.js';
+import { bundleConsole, type ConsoleBundle } from './web/console-bundle.js';
+import { layout } from './web/pages/layout.js';
+import { html, type SafeHtml } from './web/html.js';
+import { buildsPage, findBuilds, runStatuses, type BuildFilters } from './web/pages/builds-page.js';
+import { buildPage } from './web/pages/build-page.js';
+import { approvalsPage, waitingCheckpoints } from './web/pages/approvals-page.js';
+import { leasesPage } from './web/pages/leases-page.js';
+import { readNotice, registerWebActions } from './web/web-actions.js';
+import { sessionFromAuth, type WebSession } from './web/web-session.js';
 
-/** The web console: one static page that reads the API (builds, live log tail over SSE). */
-export function registerWebRoutes(app: FastifyInstance): void {
-  const page = () => readFileSync(join(installRoot, 'src', 'http', 'web', 'index.html'), 'utf8');
-  const send = (_req: unknown, reply: { type(t: string): { send(b: string): unknown } }) => reply.type('text/html; charset=utf-8').send(page());
-  app.get('/', { config: redisFree }, send);
-  app.get('/builds/:id', { config: redisFree }, send);
+/** What the web console reads and calls. */
+export interface WebConsoleDeps {
+  store: Pick<BuildStore, 'get' | 'list' | 'activeIds'>;
+  logs: LogStore;
+  builds: BuildService;
+  leases?: LeaseService;
+  repos(): string[];
+  /** Who is signed in, and the CSRF check (default: the sign-in layer's session, `sessionFromAuth`). */
+  session?: WebSession;
+}
+
+/**
+ * The web console: server-rendered pages (builds, a build with its stage graph and log
+ * viewer, waiting approvals, leases), the log viewer's script (bundled by esbuild at start),
+ * the live log stream, and the form posts (approve/reject, release/renew).
+ */
+export function registerWebRoutes(app: FastifyInstance, deps: WebConsoleDeps): void {
+  const session = deps.session ?? sessionFromAuth();
+  let bundle: Promise<ConsoleBundle> | null = null;
+  const script = () => (bundle ??= bundleConsole().catch((err: unknown) => {
+    bundle = null;
+    throw err;
+  }));
+  void script().catch(() => undefined); // built at start; a failure is retried (and shown) on first request
+
+  const page = async (req: FastifyRequest, reply: FastifyReply, title: string, body: (actor: Awaited<ReturnType<WebSession['actor']>>, csrf: string) => Promise<SafeHtml> | SafeHtml, script = false) => {
+    const actor = await session.actor(req);
+    const csrf = actor ? await session.csrfToken(req) : '';
+    const content = await body(actor, csrf);
+    return reply
+      .type('text/html; charset=utf-8')
+      .header('cache-control', 'no-store')
+      .header('x-content-type-options', 'nosniff')
+      .header('content-security-policy', "default-src 'self'; script-src 'self'; style-src 'unsafe-inline'; img-src 'self' data:; frame-ancestors 'none'; form-action 'self'")
+      .send(layout({ title, actor, script, ...readNotice(app, req) }, content));
+  };
+
+  // The script holds no data: it answers without Redis, and to signed-out visitors (`auth: 'open'` for the sign-in layer).
+  app.get('/assets/console.js', { config: { ...redisFree, auth: 'open' } as typeof redisFree }, async (req, reply) => {
+    const b = await script();
+    reply.header('etag', b.etag).header('cache-control', 'no-cache').type('text/javascript; charset=utf-8');
+    if (req.headers['if-none-match'] === b.etag) return reply.code(304).send();
+    return reply.send(b.js);
+  });
+
+  app.get('/', async (req, reply) => {
+    // Signed out (or a token without `read`): only the repositories the server makes public.
+    const readable = deps.repos().filter((r) => req.server.bosunAuth?.canReadRepo(req, r) ?? true);
+    const f = { ...filters(req.query as Record<string, unknown>, readable), ...(readable.length < deps.repos().length ? { repos: new Set(readable) } : {}) };
+    const result = await findBuilds(deps.store, f);
+    return page(req, reply, 'Builds', () => buildsPage(result, f, readable));
+  });
+
+  app.get('/builds/:id', async (req, reply) => {
+    const id = (req.params as { id: string }).id;
+    const build = /^\d{1,12}$/.test(id) ? await deps.store.get(id) : null;
+    if (!build) return reply.code(404).type('text/html; charset=utf-8').send(layout({ title: 'Not found', actor: null }, html`<h1>No build #${id.slice(0, 12)}</h1>`));
+    return page(req, reply, `#${build.id} ${build.repo}`, (actor, csrf) => buildPage(build, actor, csrf), true);
+  });
+
+  app.get('/approvals', async (req, reply) => {
+    const ids = await deps.store.activeIds();
+    const builds = (await Promise.all(ids.map((id) => deps.store.get(id)))).filter((b): b is Build => b !== null).sort((a, b) => Number(a.id) - Number(b.id));
+    return page(req, reply, 'Approvals', (actor, csrf) => approvalsPage(waitingCheckpoints(builds), actor, csrf));
+  });
+
+  app.get('/leases', async (req, reply) => {
+    const board = deps.leases ? await deps.leases.board() : null;
+    return page(req, reply, 'Leases', (actor, csrf) => leasesPage(board, actor, csrf));
+  });
+
+  registerLogRoutes(app, { store: deps.store, logs: deps.logs });
+  registerWebActions(app, { builds: deps.builds, session, ...(deps.leases ? { leases: deps.leases } : {}) });
+}
+
+function filters(q: Record<string, unknown>, repos: string[]): BuildFilters {
+  const str = (v: unknown) => (typeof v === 'string' && v.trim() !== '' ? v.trim().slice(0, 250) : undefined);
+  const repo = str(q.repo);
+  const status = str(q.status);
+  const from = Number(str(q.from) ?? 0);
+  return {
+    ...(repo && repos.includes(repo) ? { repo } : {}),
+    ...(str(q.branch) ? { branch: str(q.branch)! } : {}),
+    ...(status && runStatuses.includes(status as RunStatus) ? { status: status as RunStatus } : {}),
+    ...(str(q.person) ? { person: str(q.person)! } : {}),
+    from: Number.isInteger(from) && from >= 0 && from < 1e9 ? from : 0,
+  };
 }

@@ -111,6 +111,97 @@ export class LogStore {
     }
   }
 
+  /**
+   * Where a step's whole log is cheapest to read from: the archive file once the stream has
+   * ended (or expired) and the file exists, else the lines in the stream so far. The file and
+   * the lines number the same way (line k is the k-th line).
+   */
+  async rawSource(build: string, stage: string, step: string): Promise<{ file: string } | { lines: LogLine[] }> {
+    const key = this.k.log(build, stage, step);
+    const [last] = await this.redis.xrevrange(key, '+', '-', 'COUNT', 1);
+    const file = this.archivePath(build, stage, step);
+    const ended = !last || toEntry(last[1]) === 'end';
+    if (ended && (await stat(file).then(() => true, () => false))) return { file };
+    return { lines: await this.readStream(build, stage, step) };
+  }
+
+  /**
+   * When each batch of lines reached Bosun: `[firstLine, epochMs]` per batch, in order (a line's
+   * time is its batch's). Known while the step's stream is kept (`streamTtlSec`); empty after.
+   */
+  async batchTimes(build: string, stage: string, step: string): Promise<[number, number][]> {
+    const key = this.k.log(build, stage, step);
+    const out: [number, number][] = [];
+    let from = '-';
+    for (;;) {
+      const page = await this.redis.xrange(key, from, '+', 'COUNT', 200);
+      for (const [id, fields] of page) {
+        const first = fieldOf(fields, 'n');
+        if (first !== undefined) out.push([Number(first), Number(id.split('-')[0])]);
+      }
+      if (page.length < 200) return out;
+      from = `(${page[page.length - 1]![0]}`;
+    }
+  }
+
+  /**
+   * Follows several steps' logs at once on one connection (the web console's live tail):
+   * yields each new batch (lines after `after[i]` of step `i`, with the batch's time) and each
+   * end of a log, until `signal` aborts. A step whose log has not started yet is waited for.
+   * Between reads (at most every `blockMs`) it yields `{ tick: true }` so the caller can look
+   * at the build. The caller stops it when every log it wants has ended.
+   */
+  async *followSteps(
+    build: string,
+    steps: readonly { stage: string; step: string }[],
+    after: readonly number[],
+    signal: AbortSignal,
+    blockMs = 1000,
+  ): AsyncGenerator<{ step: number; lines: LogLine[]; at: number } | { step: number; end: true } | { tick: true }> {
+    const conn = quiet(this.redis.duplicate());
+    const onAbort = () => conn.disconnect();
+    signal.addEventListener('abort', onAbort, { once: true });
+    const keys = steps.map((s) => this.k.log(build, s.stage, s.step));
+    const cursors = keys.map(() => '0-0');
+    const ended = new Set<number>();
+    try {
+      while (!signal.aborted) {
+        const open = keys.map((_, i) => i).filter((i) => !ended.has(i));
+        if (open.length === 0) {
+          yield { tick: true };
+          await new Promise((r) => setTimeout(r, blockMs));
+          continue;
+        }
+        let reply: [string, [string, string[]][]][] | null;
+        try {
+          reply = (await conn.xread('COUNT', 1000, 'BLOCK', blockMs, 'STREAMS', ...open.map((i) => keys[i]!), ...open.map((i) => cursors[i]!))) as typeof reply;
+        } catch (err) {
+          if (signal.aborted) return;
+          throw err;
+        }
+        for (const [key, entries] of reply ?? []) {
+          const i = keys.indexOf(key);
+          if (i < 0) continue;
+          for (const [id, fields] of entries) {
+            cursors[i] = id;
+            const entry = toEntry(fields);
+            if (entry === 'end') {
+              ended.add(i);
+              yield { step: i, end: true };
+              break;
+            }
+            const fresh = entry.filter((l) => l.n > (after[i] ?? 0));
+            if (fresh.length > 0) yield { step: i, lines: fresh, at: Number(id.split('-')[0]) };
+          }
+        }
+        yield { tick: true };
+      }
+    } finally {
+      signal.removeEventListener('abort', onAbort);
+      conn.disconnect();
+    }
+  }
+
   private async readStream(build: string, stage: string, step: string): Promise<LogLine[]> {
     return linesOf(await this.redis.xrange(this.k.log(build, stage, step), '-', '+'));
   }
@@ -123,6 +214,11 @@ function linesOf(entries: [string, string[]][]): LogLine[] {
     if (entry !== 'end') out.push(...entry);
   }
   return out;
+}
+
+function fieldOf(fields: string[], name: string): string | undefined {
+  for (let i = 0; i + 1 < fields.length; i += 2) if (fields[i] === name) return fields[i + 1];
+  return undefined;
 }
 
 function toEntry(fields: string[]): LogLine[] | 'end' {

@@ -76,9 +76,11 @@ export class BuildStore {
   }
 
   /** Newest first. */
-  async list(opts: { repo?: string; limit?: number } = {}): Promise<Build[]> {
+  /** Newest first; `offset` skips that many (pages of the web console's builds list). */
+  async list(opts: { repo?: string; limit?: number; offset?: number } = {}): Promise<Build[]> {
     const key = opts.repo ? this.k.repoBuilds(opts.repo) : this.k.builds;
-    const ids = await this.redis.zrevrange(key, 0, (opts.limit ?? 20) - 1);
+    const from = opts.offset ?? 0;
+    const ids = await this.redis.zrevrange(key, from, from + (opts.limit ?? 20) - 1);
     const builds = await Promise.all(ids.map((id) => this.get(id)));
     return builds.filter((b): b is Build => b !== null);
   }

@@ -10,6 +10,7 @@ import type { Build } from '../../src/domain/build.js';
 import { isTerminal } from '../../src/domain/status.js';
 import type { HttpPlugin } from '../../src/http/http-server.js';
 import type { FrontendFactory } from '../../src/app/frontend.js';
+import type { WebSession } from '../../src/http/web/web-session.js';
 import { startRedis, type TestRedis } from './redis-server.js';
 
 export const testToken = 'test-token-0123456789abcdef';
@@ -28,7 +29,7 @@ export interface Harness {
 
 export async function startHarness(
   overrides: ServerConfigInput = {},
-  opts: { executor?: (dataDir: string) => Executor; executorAsync?: (dataDir: string) => Promise<Executor>; plugins?: HttpPlugin[]; frontends?: FrontendFactory[] } = {},
+  opts: { executor?: (dataDir: string) => Executor; executorAsync?: (dataDir: string) => Promise<Executor>; plugins?: HttpPlugin[]; frontends?: FrontendFactory[]; webSession?: WebSession } = {},
 ): Promise<Harness> {
   const redis = await startRedis();
   const dataDir = mkdtempSync(join(tmpdir(), 'bosun-test-'));
@@ -44,7 +45,7 @@ export async function startHarness(
   });
   const log = process.env.BOSUN_TEST_LOG ? createLogger(process.env.BOSUN_TEST_LOG) : silentLogger();
   const executor = (await opts.executorAsync?.(dataDir)) ?? opts.executor?.(dataDir) ?? new LocalExecutor({ instanceId: config.instanceId, dataDir, log, timeoutGraceMs: 2000 });
-  const server = await startServer(config, log, { executor, plugins: opts.plugins ?? [], frontends: opts.frontends ?? [] });
+  const server = await startServer(config, log, { executor, plugins: opts.plugins ?? [], frontends: opts.frontends ?? [], ...(opts.webSession ? { webSession: opts.webSession } : {}) });
   const url = server.url;
 
   const api: Harness['api'] = async (method, path, body) => {
