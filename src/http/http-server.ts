@@ -7,6 +7,7 @@ import { registerArtifactRoutes } from './artifact-routes.js';
 import { registerWebRoutes } from './web-routes.js';
 import type { WebSession } from './web/web-session.js';
 import { commandServices } from '../app/command-services.js';
+import { DeployStore } from '../deploys/deploy-store.js';
 import { registerHealthRoutes, type ReadinessCheck } from './health-routes.js';
 import { registerRedisGate } from './redis-gate.js';
 
@@ -33,7 +34,7 @@ export async function createHttpServer(core: Core, builds: BuildService, plugins
   const auth = await setUpAuth(app, core);
   registerApiRoutes(app, core, builds, auth);
   registerArtifactRoutes(app, core);
-  registerWebRoutes(app, { store: core.store, logs: core.logs, builds, repos: () => Object.keys(core.config.repos), ...commandServices(core), ...(web.session ? { session: web.session } : {}) });
+  registerWebRoutes(app, { store: core.store, logs: core.logs, builds, repos: () => Object.keys(core.config.repos), deployRecords: { environments: () => core.config.environments, store: new DeployStore(core.redis, core.prefix) }, ...commandServices(core), ...(web.session ? { session: web.session } : {}) });
   for (const plugin of plugins) await plugin(app);
   return app;
 }

@@ -14,6 +14,10 @@ import { buildsPage, findBuilds, runStatuses, type BuildFilters } from './web/pa
 import { buildPage } from './web/pages/build-page.js';
 import { approvalsPage, waitingCheckpoints } from './web/pages/approvals-page.js';
 import { leasesPage } from './web/pages/leases-page.js';
+import { environmentHistoryLength, environmentsPage, type EnvironmentBoard } from './web/pages/environments-page.js';
+import type { Deploy } from '../domain/deploy.js';
+import type { DeployStore } from '../deploys/deploy-store.js';
+import type { Environments } from '../deploys/environment-config.js';
 import { readNotice, registerWebActions } from './web/web-actions.js';
 import { sessionFromAuth, type WebSession } from './web/web-session.js';
 
@@ -26,11 +30,22 @@ export interface WebConsoleDeps {
   repos(): string[];
   /** Who is signed in, and the CSRF check (default: the sign-in layer's session, `sessionFromAuth`). */
   session?: WebSession;
+  /** Deploy records (read only): the environments page and a build's deploys. */
+  deployRecords?: DeployRecords;
 }
+
+/** What the console reads about deploys: the configured environments and the deploy store. */
+export interface DeployRecords {
+  environments(): Environments;
+  store: Pick<DeployStore, 'history' | 'getLock'>;
+}
+
+/** How many of a repository's newest deploys the build page searches for the build's own. */
+export const buildDeployScan = 200;
 
 /**
  * The web console: server-rendered pages (builds, a build with its stage graph and log
- * viewer, waiting approvals, leases), the log viewer's script (bundled by esbuild at start),
+ * viewer, waiting approvals, leases, environments), the log viewer's script (bundled by esbuild at start),
  * the live log stream, and the form posts (approve/reject, release/renew).
  */
 export function registerWebRoutes(app: FastifyInstance, deps: WebConsoleDeps): void {
@@ -74,7 +89,10 @@ export function registerWebRoutes(app: FastifyInstance, deps: WebConsoleDeps): v
     const id = (req.params as { id: string }).id;
     const build = /^\d{1,12}$/.test(id) ? await deps.store.get(id) : null;
     if (!build) return reply.code(404).type('text/html; charset=utf-8').send(layout({ title: 'Not found', actor: null }, html`<h1>No build #${id.slice(0, 12)}</h1>`));
-    return page(req, reply, `#${build.id} ${build.repo}`, (actor, csrf) => buildPage(build, actor, csrf), true);
+    const deploys: Deploy[] = deps.deployRecords
+      ? (await deps.deployRecords.store.history({ repo: build.repo }, buildDeployScan)).filter((d) => d.buildId === build.id)
+      : [];
+    return page(req, reply, `#${build.id} ${build.repo}`, (actor, csrf) => buildPage(build, actor, csrf, deploys), true);
   });
 
   app.get('/approvals', async (req, reply) => {
@@ -86,6 +104,23 @@ export function registerWebRoutes(app: FastifyInstance, deps: WebConsoleDeps): v
   app.get('/leases', async (req, reply) => {
     const board = deps.leases ? await deps.leases.board() : null;
     return page(req, reply, 'Leases', (actor, csrf) => leasesPage(board, actor, csrf));
+  });
+
+  // No `config.auth`: closed like every page (the `read` rule); a signed-out browser is sent to sign in.
+  app.get('/environments', async (req, reply) => {
+    const records = deps.deployRecords;
+    const configured = records ? Object.entries(records.environments()) : [];
+    let boards: EnvironmentBoard[] | null = null;
+    if (records && configured.length > 0) {
+      const readable = configured.filter(([, c]) => req.server.bosunAuth?.canReadRepo(req, c.repo) ?? true);
+      boards = await Promise.all(readable.sort(([a], [b]) => a.localeCompare(b)).map(async ([name, config]) => {
+        // What runs there: the last success among its 100 newest deploys (as `envs` does).
+        const [scan, lock] = await Promise.all([records.store.history({ environment: name }, 100), records.store.getLock(name)]);
+        const current = scan.find((d) => d.state === 'succeeded');
+        return { name, config, recent: scan.slice(0, environmentHistoryLength), ...(current ? { current } : {}), ...(lock ? { lock } : {}) };
+      }));
+    }
+    return page(req, reply, 'Environments', () => environmentsPage(boards));
   });
 
   registerLogRoutes(app, { store: deps.store, logs: deps.logs });

@@ -1,7 +1,13 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { Build } from '../../src/domain/build.js';
+import { createHash } from 'node:crypto';
+import type { Deploy } from '../../src/domain/deploy.js';
+import { DeployStore } from '../../src/deploys/deploy-store.js';
+import { EnvironmentConfig } from '../../src/deploys/environment-config.js';
 import { findBuilds, type BuildFilters } from '../../src/http/web/pages/builds-page.js';
+import { buildPage } from '../../src/http/web/pages/build-page.js';
+import { environmentsPage } from '../../src/http/web/pages/environments-page.js';
 import { startHarness, type Harness } from '../support/bosun-harness.js';
 import { makeRepo } from '../support/git-repo.js';
 import { allowSlackTeam, openBrowser, signedIn } from './console-bed.js';
@@ -34,6 +40,69 @@ for (const c of pages) {
     const r = await findBuilds(lister, c.filters);
     assert.deepEqual(r.builds.map((b) => b.id), c.ids);
     assert.equal(r.next, c.next);
+  });
+}
+
+const digest = `sha256:${'ab12'.repeat(16)}`;
+function fakeDeploy(id: string, over: Partial<Deploy> = {}): Deploy {
+  return {
+    id, environment: 'staging', repo: 'a', buildId: '7', sha: 'c0ffee'.padEnd(40, '0'), image: 'reg:5000/acme/api', digest, ref: `reg:5000/acme/api@${digest}`,
+    kind: 'deploy', requestedBy: { id: 'slack:T1/UDEP', name: 'deployer' }, source: 'slack', state: 'succeeded', approvals: [],
+    createdAt: '2026-01-01T10:00:00.000Z', startedAt: '2026-01-01T10:00:01.000Z', finishedAt: '2026-01-01T10:00:30.000Z', version: 3, ...over,
+  };
+}
+const hostile = '<script>alert(1)</script>';
+const published: Build['published'] = [
+  { kind: 'docker', stage: 'image', image: 'reg:5000/acme/api', tag: 'c0ffee', digest, ref: `reg:5000/acme/api@${digest}`, publishedAt: '2026-01-01T09:59:00.000Z' },
+  { kind: 'pypi', stage: 'wheel', repository: 'internal', package: 'acme-api', version: '1.2.0', files: [{ filename: 'acme_api-1.2.0-py3-none-any.whl', sha256: 'fe'.repeat(32) }], publishedAt: '2026-01-01T09:59:00.000Z' },
+];
+const staging = EnvironmentConfig.parse({ repo: 'a', approvers: 'ops', target: { swarmService: { name: 'acme-staging' } } });
+
+const rendered: { name: string; html: () => string; shows: RegExp[]; never?: RegExp[] }[] = [
+  {
+    name: 'the build page lists each artifact with its size, short sha256 and a download link to the API route',
+    html: () => buildPage(fakeBuild(7, { artifacts: [{ path: 'dist/app 1.whl', stage: 'build', step: 'wheel', size: 2048, sha256: '0123456789ab'.padEnd(64, 'c') }] }), null, '').value,
+    shows: [/<code>dist\/app 1\.whl<\/code>/, /2 KiB/, />0123456789ab<\/code>/, /href="\/api\/builds\/7\/artifacts\/dist\/app%201\.whl"/],
+  },
+  {
+    name: 'the build page shows what it published: the image by digest, the Python files with their hashes',
+    html: () => buildPage(fakeBuild(7, { published }), null, '').value,
+    shows: [new RegExp(`reg:5000/acme/api@${digest}`), /acme-api 1\.2\.0 to internal/, /acme_api-1\.2\.0-py3-none-any\.whl<\/code> <span class="muted">sha256<\/span> <code[^>]*>fefefefefefe</],
+  },
+  {
+    name: 'the build page lists the deploys of the build: environment, outcome, who and when',
+    html: () => buildPage(fakeBuild(7), null, '', [fakeDeploy('4', { state: 'failed', reason: 'the task did not become healthy' }), fakeDeploy('3')]).value,
+    shows: [/data-deploy="4".*href="\/environments#env-staging">staging<.*failed.*the task did not become healthy.*deployer.*1 Jan 10:00 UTC/s, /data-deploy="3".*succeeded/s],
+  },
+  {
+    name: 'a hostile artifact path is text, not markup, and its link is percent-encoded',
+    html: () => buildPage(fakeBuild(7, { artifacts: [{ path: `out/${hostile.replace('/', '_')}.txt`, stage: 'b', step: 's', size: 1, sha256: 'a'.repeat(64) }] }), null, '').value,
+    shows: [/&lt;script&gt;alert\(1\)&lt;_script&gt;\.txt/, /artifacts\/out\/%3Cscript%3Ealert\(1\)%3C_script%3E\.txt"/],
+    never: [/<script>alert/],
+  },
+  {
+    name: 'the environments page says what runs where, since when, who deployed it and who locked it and why',
+    html: () => environmentsPage([{ name: 'staging', config: staging, current: fakeDeploy('3'), recent: [fakeDeploy('4', { state: 'running', finishedAt: undefined as never }), fakeDeploy('3')], lock: { by: { id: 'slack:T1/UOPS', name: 'opsperson' }, reason: 'freeze for the audit', at: '2026-01-01T11:00:00.000Z' } }], Date.parse('2026-01-01T10:05:30.000Z')).value,
+    shows: [/data-env="staging".*swarm service acme-staging.*approvers ops.*>ab12ab12ab12<.*c0ffee0.*#7.*5m 00s ago.*deployer.*locked by <b>opsperson<\/b>.*freeze for the audit/s, /data-deploy="4".*running/s, /data-deploy="3".*succeeded/s],
+  },
+  {
+    name: 'a hostile lock reason is text, not markup',
+    html: () => environmentsPage([{ name: 'staging', config: staging, recent: [], lock: { by: { id: 'x', name: hostile }, reason: hostile, at: '2026-01-01T11:00:00.000Z' } }]).value,
+    shows: [/locked by <b>&lt;script&gt;alert\(1\)&lt;\/script&gt;<\/b>/, /nothing deployed by Bosun/, /No deploys yet/],
+    never: [/<script>alert/],
+  },
+  {
+    name: 'without environments the page says so',
+    html: () => environmentsPage(null).value,
+    shows: [/no environments configured/],
+  },
+];
+
+for (const c of rendered) {
+  test(`rendered: ${c.name}`, () => {
+    const out = c.html();
+    for (const re of c.shows) assert.match(out, re);
+    for (const re of c.never ?? []) assert.doesNotMatch(out, re);
   });
 }
 
@@ -110,4 +179,61 @@ test('the leases page shows who holds what and who waits; the holder releases an
   await asAlice.locator('.notice', { hasText: 'Renewed' }).waitFor();
   await asAlice.locator('tr[data-item="pixel-1"] button', { hasText: 'Release' }).click();
   await asAlice.locator('.notice', { hasText: 'Released pixel-1' }).waitFor();
+});
+
+test('a build page shows its artifacts (downloaded with the right sha256 when signed in, refused signed out), its publication and deploy; /environments lists the deploy and escapes a hostile lock reason', async () => {
+  const weird = '<script>x.txt';
+  const spec = `version: 1\nimage: any\nstages:\n  build:\n    steps:\n      - name: pack\n        run: ["mkdir -p dist", "printf 'wheel bytes %s' 42 > dist/app.whl", "printf pwned > 'dist/${weird}'"]\n        artifacts: [dist/**]\n`;
+  const repo = await makeRepo(h.dataDir, 'shipped', { 'bosun.yml': spec });
+  h.server.core.config.repos.shipped = { url: repo.url, defaultBranch: 'master', secrets: [] };
+  const id = (await h.api('POST', '/api/builds', { repo: 'shipped' })).json.build.id as string;
+  const done = await h.waitDone(id);
+  assert.equal(done.status, 'success', JSON.stringify(done.error));
+  const wheel = done.artifacts?.find((a) => a.path === 'dist/app.whl');
+  assert.ok(wheel, `artifacts recorded: ${JSON.stringify(done.artifacts)}`);
+  assert.equal(wheel.sha256, createHash('sha256').update('wheel bytes 42').digest('hex'));
+  await h.server.core.store.update(id, (x) => {
+    x.published = published.map((p) => ({ ...p }));
+    return [];
+  });
+
+  // A deploy record and a lock, written through the deploy store as the deploy manager writes them.
+  const core = h.server.core;
+  core.config.environments.staging = EnvironmentConfig.parse({ repo: 'shipped', target: { run: { image: 'any', commands: ['true'] } } });
+  const deploys = new DeployStore(core.redis, core.prefix);
+  const deployId = await deploys.nextId();
+  await deploys.create(fakeDeploy(deployId, { repo: 'shipped', buildId: id, sha: done.sha, requestedBy: { id: 'slack:T1/UDEP', name: 'deployer' } }));
+  await deploys.lock('staging', { by: { id: 'slack:T1/UOPS', name: 'opsperson' }, reason: hostile, at: new Date().toISOString() });
+
+  const session = signedIn(h.dataDir, 'slack:T1/UMEMBER');
+  const page = await b.page({ session, url: h.url });
+  await page.goto(`${h.url}/builds/${id}`);
+  const row = page.locator('#artifacts tr[data-artifact="dist/app.whl"]');
+  assert.match((await row.textContent()) ?? '', new RegExp(`dist/app\\.whl.*build/pack.*14 B.*${wheel.sha256.slice(0, 12)}`, 's'));
+  assert.equal(await page.locator('#artifacts tr[data-artifact]', { hasText: weird }).count(), 1, 'the hostile file name is shown as text');
+  const [download] = await Promise.all([page.waitForEvent('download'), row.locator('a', { hasText: 'download' }).click()]);
+  const { readFile } = await import('node:fs/promises');
+  assert.equal(createHash('sha256').update(await readFile((await download.path())!)).digest('hex'), wheel.sha256, 'the downloaded file has the recorded sha256');
+  assert.match((await page.locator('#published').textContent()) ?? '', new RegExp(`reg:5000/acme/api@${digest}.*acme_api-1\\.2\\.0-py3-none-any\\.whl`, 's'));
+  assert.match((await page.locator(`#deploys tr[data-deploy="${deployId}"]`).textContent()) ?? '', /staging.*succeeded.*ab12ab12ab12.*deployer/s);
+
+  const href = await row.locator('a').getAttribute('href');
+  const signedOut = await fetch(`${h.url}${href}`, { redirect: 'manual' });
+  assert.equal(signedOut.status, 401, 'a private repository\'s artifact needs a signed-in user or a token');
+  const withCookie = await fetch(`${h.url}${href}`, { headers: { cookie: `${session.cookie}=${session.value}` } });
+  assert.equal(withCookie.status, 200);
+  assert.equal(createHash('sha256').update(Buffer.from(await withCookie.arrayBuffer())).digest('hex'), wheel.sha256);
+
+  await page.locator('header nav a', { hasText: 'Environments' }).click();
+  await page.waitForURL(`${h.url}/environments`);
+  const env = page.locator('#environments tr[data-env="staging"]');
+  assert.match((await env.textContent()) ?? '', new RegExp(`shipped.*ab12ab12ab12.*${done.sha.slice(0, 7)}.*#${id}.*ago.*deployer.*locked by opsperson.*${hostile.replace(/[()]/g, '\\$&')}`, 's'), 'the lock reason is shown as text');
+  assert.equal(await page.locator('script:not([src])').count(), 0, 'no inline script came from the lock reason');
+  assert.match((await page.locator(`table.deploys[data-env="staging"] tr[data-deploy="${deployId}"]`).textContent()) ?? '', /succeeded/);
+
+  const anon = await fetch(`${h.url}/environments`, { redirect: 'manual', headers: { accept: 'text/html' } });
+  assert.equal(anon.status, 302, 'a signed-out browser is sent to sign in');
+  assert.doesNotMatch(await anon.text(), /opsperson/);
+  assert.equal((await fetch(`${h.url}/environments`)).status, 401, 'signed out without a browser: 401');
+  assert.match(anon.headers.get('location') ?? '', /^\/auth\/login/);
 });

@@ -6,6 +6,10 @@ import { html, jsonScript, type SafeHtml } from '../html.js';
 import { logSteps } from '../../log-steps.js';
 import { buildDuration, runDuration, statusBadge } from './bits.js';
 import { decisionForms } from './approvals-page.js';
+import { deployState } from './environments-page.js';
+import type { Deploy } from '../../../domain/deploy.js';
+import { shortDigest } from '../../../domain/deploy.js';
+import { formatBytes } from '../../../artifacts/artifact-store.js';
 
 /** Stages in columns by how deep their `needs` go: the graph reads left to right. */
 export function stageColumns(stages: readonly StageRun[]): StageRun[][] {
@@ -57,15 +61,35 @@ ${(t.problems ?? []).map((p) => html`<p class="muted">report problem: ${p}</p>`)
 
 function publishedSection(b: Build): SafeHtml {
   if (!b.published?.length) return html``;
-  return html`<h2>Published</h2><div class="box"><ul>${b.published.map((p) =>
+  return html`<h2>Published</h2><div class="box" id="published"><ul>${b.published.map((p) =>
     p.kind === 'docker'
-      ? html`<li>image <code>${p.ref}</code> <span class="muted">(stage ${p.stage}, ${humanTime(p.publishedAt)})</span></li>`
-      : html`<li>${p.package} ${p.version} to ${p.repository} <span class="muted">(${p.files.map((f) => f.filename).join(', ')})</span></li>`,
+      ? html`<li data-image="${p.image}">image <code>${p.ref}</code> <span class="muted">(tag ${p.tag}, stage ${p.stage}, ${humanTime(p.publishedAt)})</span></li>`
+      : html`<li data-package="${p.package}">${p.package} ${p.version} to ${p.repository}${p.alreadyPublished ? ' (already published)' : ''} <span class="muted">(stage ${p.stage}, ${humanTime(p.publishedAt)})</span>
+<ul>${p.files.map((f) => html`<li><code>${f.filename}</code> <span class="muted">sha256</span> <code title="${f.sha256}">${f.sha256.slice(0, 12)}</code></li>`)}</ul></li>`,
   )}</ul></div>`;
 }
 
-/** The build page: summary, stage graph, who approved what, failing tests, and the log viewer. */
-export function buildPage(b: Build, actor: Actor | null, csrf: string): SafeHtml {
+/** The authenticated download route of one artifact (each path segment encoded). */
+export function artifactHref(buildId: string, path: string): string {
+  return `/api/builds/${buildId}/artifacts/${path.split('/').map(encodeURIComponent).join('/')}`;
+}
+
+function artifactsSection(b: Build): SafeHtml {
+  if (!b.artifacts?.length) return html``;
+  return html`<h2>Artifacts</h2><table id="artifacts"><tr><th>path</th><th>from</th><th>size</th><th>sha256</th><th></th></tr>
+${b.artifacts.map((a) => html`<tr data-artifact="${a.path}"><td><code>${a.path}</code></td><td class="muted">${a.stage}/${a.step}</td><td>${formatBytes(a.size)}</td>
+<td><code title="${a.sha256}">${a.sha256.slice(0, 12)}</code></td><td><a href="${artifactHref(b.id, a.path)}" download>download</a></td></tr>`)}</table>`;
+}
+
+function deploysSection(deploys: readonly Deploy[]): SafeHtml {
+  if (deploys.length === 0) return html``;
+  return html`<h2>Deploys</h2><table id="deploys"><tr><th>environment</th><th>outcome</th><th>image</th><th>kind</th><th>who</th><th>when</th></tr>
+${deploys.map((d) => html`<tr data-deploy="${d.id}"><td><a href="/environments#env-${d.environment}">${d.environment}</a></td><td>${deployState(d)}${d.reason ? html` <span class="muted">${d.reason}</span>` : ''}</td>
+<td><code title="${d.ref}">${shortDigest(d.digest)}</code></td><td>${d.kind}</td><td>${d.requestedBy.name} <span class="muted">via ${d.source}</span></td><td>${humanTime(d.finishedAt ?? d.createdAt)}</td></tr>`)}</table>`;
+}
+
+/** The build page: summary, stage graph, who approved what, failing tests, artifacts, what it published, its deploys, and the log viewer. */
+export function buildPage(b: Build, actor: Actor | null, csrf: string, deploys: readonly Deploy[] = []): SafeHtml {
   const steps = logSteps(b);
   const waiting = b.stages.filter((s) => s.status === 'waiting' && s.checkpointState && !s.checkpointState.decision);
   const open = (st: (typeof steps)[number]) => st.status === 'running' || st.status === 'failed' || st.status === 'failed_infra' || steps.length === 1;
@@ -79,7 +103,9 @@ ${s.checkpoint?.checklist.length ? html`<ul>${s.checkpoint.checklist.map((c) => 
 <p class="muted">deadline ${humanTime(s.checkpointState!.deadline)} · needs ${s.checkpointState!.required} of group ${s.checkpoint?.approvers ?? '?'}; the requester cannot approve</p>
 ${decisionForms(b, s, actor, csrf, `/builds/${b.id}`)}</div>`)}
 ${testsSection(b)}
+${artifactsSection(b)}
 ${publishedSection(b)}
+${deploysSection(deploys)}
 <h2>Logs</h2>
 <section id="logs">
 <div class="toolbar"><input type="search" id="log-search" placeholder="search the logs" aria-label="search the logs">

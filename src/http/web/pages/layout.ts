@@ -23,7 +23,7 @@ export function layout(frame: PageFrame, body: SafeHtml): string {
 <style>${styles}</style>
 </head>
 <body>
-<header><a class="brand" href="/">⚓ Bosun</a><nav><a href="/">Builds</a><a href="/approvals">Approvals</a><a href="/leases">Leases</a></nav>
+<header><a class="brand" href="/">⚓ Bosun</a><nav><a href="/">Builds</a><a href="/approvals">Approvals</a><a href="/leases">Leases</a><a href="/environments">Environments</a></nav>
 <span class="who">${frame.actor ? html`signed in as <b>${frame.actor.name}</b>` : 'signed out (read-only)'}</span></header>
 <main>
 ${frame.notice ? html`<p class="notice ${frame.noticeKind ?? 'ok'}" role="status">${frame.notice}</p>` : ''}
