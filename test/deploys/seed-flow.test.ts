@@ -168,6 +168,9 @@ async function mergeChange(number: number, branch: string, version: string, mark
   const wheel = build.published?.find((p): p is PypiPublication => p.kind === 'pypi');
   assert.deepEqual([wheel?.package, wheel?.version], ['seed-app', version]);
   assert.ok(index!.uploads.some((u) => u.filename === `seed_app-${version}-py3-none-any.whl`), JSON.stringify(index!.uploads.map((u) => u.filename)));
+  // What GitHub shows on the commit: the release check names the digest and the Python release.
+  const release = await eventually(() => g!.gh.statusesFor('acme/api', head, 'bosun/release'), (s) => s.at(-1)?.state === 'success', 60_000);
+  assert.equal(release.at(-1)!.description, `release: success — published ${pub.digest}, seed-app ${version}`);
   return { build, docker: pub, head };
 }
 
@@ -236,6 +239,7 @@ test('seed flow: PR → checks → /ci merge → publish image and wheel → sta
 
   // Rollback production: it needs the release group's approval, never the requester's.
   const asked = await comment('/ci rollback acme/api production', dev, 2);
+  assert.match(asked, new RegExp(`^@dev Deploy #\\d+ of acme/api@${one.head.slice(0, 7)} \\(build #${one.build.id}, ${one.docker.digest.slice(7, 19)}\\) to production needs 1 approval\\(s\\) from "release" \\(not dev\\)`));
   const approvalBuild = /`(?:\/ci )?approve (\d+)`/.exec(asked)?.[1];
   const rollbackId = /Deploy #(\d+)/.exec(asked)?.[1];
   assert.ok(approvalBuild && rollbackId, asked);
@@ -250,6 +254,16 @@ test('seed flow: PR → checks → /ci merge → publish image and wheel → sta
   assert.match(envLine(envs, 'production'), new RegExp(`production: ${one.docker.digest.slice(7, 19)} ${one.head.slice(0, 7)} build #${one.build.id}, .* ago by dev`));
   assert.match(envLine(envs, 'staging'), new RegExp(`staging: ${two.docker.digest.slice(7, 19)}`));
   assert.equal((await serviceRuns(stagingService)).spec, two.docker.ref, 'staging is untouched by the production rollback');
+
+  // Production got exactly the promoted digests and the rollback; the push builds of the
+  // production branch the promotions made deployed nothing over them (no auto-deploy there).
+  const store = new DeployStore(g.h.server.core.redis, g.h.server.core.prefix);
+  assert.deepEqual((await store.history({ environment: 'production' }, 50)).map((d) => [d.kind, d.state, d.buildId]).reverse(), [
+    ['deploy', 'succeeded', one.build.id], ['deploy', 'succeeded', two.build.id], ['rollback', 'succeeded', one.build.id],
+  ]);
+  assert.deepEqual((await store.history({ environment: 'staging' }, 50)).map((d) => [d.kind, d.state, d.buildId]).reverse(), [
+    ['auto', 'succeeded', one.build.id], ['auto', 'succeeded', two.build.id],
+  ]);
 
   // GitHub's environment view agrees: a deployment per deploy, each ending success.
   const deployments = await eventually(() => gh.deployments.filter((d) => d.repo === 'acme/api'), (ds) => ds.length === 5 && ds.every((d) => d.statuses.at(-1)?.state === 'success'), 60_000);
