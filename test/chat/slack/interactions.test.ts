@@ -59,7 +59,8 @@ test('Cancel stops the build and the root message offers Retry; Retry starts a n
   const second = await bed.fake.waitFor(() => bed.fake.channel('C7')[1], 10_000, 'retry root');
   const retryId = buildIdOf(second.root.text);
   assert.notEqual(retryId, id);
-  assert.ok(ephemeralsFor('UCAN').some((t) => t.includes(`Retrying as build #${retryId}`)));
+  // The private reply and the new root race each other: wait for it rather than assume it came first.
+  await bed.fake.waitFor(() => ephemeralsFor('UCAN').some((t) => t.includes(`Retrying as build #${retryId}`)) || null, 10_000, 'the Retrying reply');
   await bed.h.waitFor(retryId, (b) => b.status === 'running');
   await bed.click(actionIds.cancel, retryId, 'UCAN', { channel: 'C7', ts: second.root.ts });
   await bed.h.waitDone(retryId, 30_000);
