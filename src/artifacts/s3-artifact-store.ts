@@ -40,7 +40,8 @@ export function s3Credentials(config: Pick<S3StoreConfig, 'accessKeyIdFile' | 's
  * on the data-directory store never pays for it.
  *
  * - `put` spools the stream to a temporary file (hashing and capping it as it goes), then
- *   uploads it with its length in one PutObject: an object appears whole or not at all.
+ *   uploads it with its length in one PutObject (three attempts on a 5xx or a network error):
+ *   an object appears whole or not at all.
  * - `builds` lists the prefix (ListObjectsV2, paged) and dates a build by its newest object.
  * - `removeBuild` lists the build's keys and deletes each (DeleteObject; idempotent).
  * S3 errors other than "no such key" are infrastructure errors (retried by the queue).
@@ -77,15 +78,25 @@ export class S3ArtifactStore implements ArtifactStore {
       await pipeline(content, meter, createWriteStream(temp, { flags: 'wx', mode: 0o600 }));
       const sha256 = hash.digest('hex');
       const { client, sdk } = await this.#sdk();
-      await this.#call('PutObject', key, () => client.send(new sdk.PutObjectCommand({
-        Bucket: this.#config.bucket,
-        Key: key,
-        Body: createReadStream(temp),
-        ContentLength: size,
-        ContentType: 'application/octet-stream',
-        Metadata: { sha256 },
-      })));
-      return { size, sha256 };
+      // The SDK never retries a streamed body, so a transient failure (a 5xx, a dropped
+      // connection) is retried here, each attempt reading the spooled file afresh.
+      for (let attempt = 1; ; attempt++) {
+        try {
+          await client.send(new sdk.PutObjectCommand({
+            Bucket: this.#config.bucket,
+            Key: key,
+            Body: createReadStream(temp),
+            ContentLength: size,
+            ContentType: 'application/octet-stream',
+            Metadata: { sha256 },
+          }));
+          return { size, sha256 };
+        } catch (err) {
+          const status = (err as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode;
+          if (attempt >= 3 || (status !== undefined && status < 500)) throw this.#infra('PutObject', key, err);
+          await new Promise((r) => setTimeout(r, 200 * attempt));
+        }
+      }
     } finally {
       await rm(temp, { force: true });
     }
@@ -171,6 +182,8 @@ export class S3ArtifactStore implements ArtifactStore {
         requestChecksumCalculation: 'WHEN_REQUIRED',
         responseChecksumValidation: 'WHEN_REQUIRED',
         maxAttempts: 3,
+        // The SDK's own warnings went to the console; Bosun reports S3 failures in its errors.
+        logger: { debug: () => undefined, info: () => undefined, warn: () => undefined, error: () => undefined },
       }),
     }));
     return this.#client;

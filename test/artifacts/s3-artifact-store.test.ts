@@ -84,6 +84,13 @@ test('S3ArtifactStore: put hashes and stores under the prefix, open streams it b
   // Over the cap: rejected, nothing stored.
   await assert.rejects(store.put('acme/api', '7', 'big.bin', Readable.from([Buffer.alloc(2000)]), 1000), ArtifactTooLargeError);
   assert.equal(s3.objects('bosun-artifacts').has('ci/acme%2Fapi/7/big.bin'), false);
+  // A transient failure (503) is retried with the spooled file; three in a row are an error.
+  s3.failPuts(2);
+  assert.equal((await store.put('acme/api', '7', 'retried.txt', Readable.from(['again']), 100)).sha256, sha('again'));
+  assert.equal(s3.objects('bosun-artifacts').get('ci/acme%2Fapi/7/retried.txt')?.body.toString(), 'again');
+  s3.failPuts(3);
+  await assert.rejects(store.put('acme/api', '7', 'lost.txt', Readable.from(['x']), 100), /PutObject .* failed \(HTTP 503\): SlowDown/);
+  s3.failPuts(0);
   if (existsSync(aws)) {
     // What Bosun stored is an ordinary object to another client.
     const listed = await awsCli(['s3', 'ls', 's3://bosun-artifacts/ci/', '--recursive']);

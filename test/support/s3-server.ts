@@ -16,6 +16,10 @@ export interface S3TestServer {
   /** Every request as `METHOD /path?query -> status`. */
   requests: string[];
   objects(bucket: string): Map<string, StoredObject>;
+  /** Deletes a bucket and its objects (requests to it then answer NoSuchBucket). */
+  dropBucket(bucket: string): void;
+  /** The next `n` object PUTs answer 503 SlowDown (a transient failure). */
+  failPuts(n: number): void;
   close(): Promise<void>;
 }
 
@@ -28,6 +32,7 @@ interface StoredObject {
 export async function startS3Server(opts: { accessKeyId: string; secretAccessKey: string; buckets?: string[] }): Promise<S3TestServer> {
   const buckets = new Map<string, Map<string, StoredObject>>((opts.buckets ?? []).map((b) => [b, new Map()]));
   const requests: string[] = [];
+  let failingPuts = 0;
 
   const server = createServer((req, res) => {
     const chunks: Buffer[] = [];
@@ -64,6 +69,10 @@ export async function startS3Server(opts: { accessKeyId: string; secretAccessKey
       return send(res, 501, error('NotImplemented', `${method} on a bucket is not supported`));
     }
     if (!bucket) return send(res, 404, error('NoSuchBucket', `no bucket ${bucketName}`), method === 'HEAD');
+    if (method === 'PUT' && failingPuts > 0) {
+      failingPuts--;
+      return send(res, 503, error('SlowDown', 'Please reduce your request rate.'));
+    }
     if (method === 'PUT') {
       if (req.headers['x-amz-copy-source']) return send(res, 501, error('NotImplemented', 'CopyObject is not supported'));
       const etag = `"${createHash('md5').update(body).digest('hex')}"`;
@@ -98,6 +107,8 @@ export async function startS3Server(opts: { accessKeyId: string; secretAccessKey
     endpoint: `http://127.0.0.1:${port}`,
     requests,
     objects: (bucket) => buckets.get(bucket) ?? new Map(),
+    dropBucket: (bucket) => void buckets.delete(bucket),
+    failPuts: (n) => void (failingPuts = n),
     close: () => new Promise<void>((resolve) => {
       server.closeAllConnections();
       server.close(() => resolve());
