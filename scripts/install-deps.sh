@@ -2,7 +2,7 @@
 # Installs what Bosun needs from the system, idempotently: redis-server and git always;
 # docker.io, debootstrap, docker-registry, iptables and dnsmasq-base when BOSUN_WITH_DOCKER=1 (tests and
 # the container executors), with what the publishing tests use (openssl, apache2-utils, twine, Python's
-# setuptools, wheel and pip).
+# setuptools, wheel and pip), and the AWS CLI for the S3 artifact store's tests.
 set -euo pipefail
 
 need=()
@@ -29,6 +29,8 @@ if [[ "${BOSUN_WITH_DOCKER:-0}" == 1 ]]; then
   /usr/bin/python3 -m pip --version >/dev/null 2>&1 || need+=(python3-pip)
   # The browser tests (sign-in, the web console) drive the distribution's Chromium with playwright-core.
   [[ -x /usr/bin/chromium ]] || need+=(chromium)
+  # A real S3 client pinning the test S3 server (test/artifacts/s3-artifact-store.test.ts).
+  [[ -x /usr/bin/aws ]] || need+=(awscli)
 fi
 
 if ((${#need[@]})); then

@@ -12,7 +12,7 @@ import { startWorkerPool, type WorkerPool } from './start-worker-pool.js';
 import { createHttpServer, type HttpPlugin } from '../http/http-server.js';
 import { startWatchdog } from '../pipeline/watchdog.js';
 import { startArtifactSweeper } from '../artifacts/artifact-sweeper.js';
-import { DataDirArtifactStore } from '../artifacts/artifact-store.js';
+import { artifactStoreFor } from '../artifacts/open-artifact-store.js';
 import type { Frontend, FrontendFactory } from './frontend.js';
 import { frontendFactories } from './frontends.js';
 import { bounded } from './bounded.js';
@@ -63,7 +63,7 @@ export async function startServer(config: ServerConfig, log: Logger, opts: { pre
     }
     for (const fe of frontends) if (fe.ready) checks.push({ name: fe.name, check: () => fe.ready?.() ?? Promise.resolve({ ok: true }) });
     const stopWatchdog = startWatchdog(core.deps, core.queue, config.queue.watchdogIntervalMs, workers?.executor);
-    const stopArtifactSweeper = startArtifactSweeper(new DataDirArtifactStore(config.dataDir), config.artifacts, log);
+    const stopArtifactSweeper = startArtifactSweeper(artifactStoreFor(config), config.artifacts, log);
     const address = await http.listen({ host: config.http.host, port: config.http.port });
     const url = config.http.publicUrl ?? address;
     if (!config.http.publicUrl) config.http.publicUrl = address;

@@ -1,6 +1,7 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { Core } from '../app/open-core.js';
-import { checkArtifactPath, DataDirArtifactStore, type ArtifactStore } from '../artifacts/artifact-store.js';
+import { checkArtifactPath, type ArtifactStore } from '../artifacts/artifact-store.js';
+import { artifactStoreFor } from '../artifacts/open-artifact-store.js';
 import { HttpError } from './api-routes.js';
 
 /**
@@ -11,7 +12,7 @@ import { HttpError } from './api-routes.js';
  *   with `content-length`, `content-disposition: attachment` and `x-bosun-sha256`. Only a
  *   path the build recorded is served (so `..` and anything not kept is 404).
  */
-export function registerArtifactRoutes(app: FastifyInstance, core: Core, store: ArtifactStore = new DataDirArtifactStore(core.config.dataDir)): void {
+export function registerArtifactRoutes(app: FastifyInstance, core: Core, store: ArtifactStore = artifactStoreFor(core.config)): void {
   const buildOf = async (req: FastifyRequest) => {
     const id = (req.params as { id?: string }).id ?? '';
     if (!/^\d{1,12}$/.test(id)) throw new HttpError(400, 'bad_request', 'id: expected a build number');

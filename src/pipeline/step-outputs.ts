@@ -3,14 +3,15 @@ import { findStage, findStep } from '../domain/build.js';
 import type { StepOutcome } from '../executor/executor.js';
 import { collectOutputs } from '../artifacts/collect-outputs.js';
 import { mergeSummaries } from '../artifacts/junit-report.js';
-import { DataDirArtifactStore, type ArtifactStore } from '../artifacts/artifact-store.js';
+import type { ArtifactStore } from '../artifacts/artifact-store.js';
+import { artifactStoreFor } from '../artifacts/open-artifact-store.js';
 import { GlobSet } from '../artifacts/glob-match.js';
 import type { WorkerDeps } from './pipeline-deps.js';
 import type { StepResult } from './run-step.js';
 
-/** The artifact store of these deps: the data directory's (the only kind there is). */
+/** The artifact store of these deps: the one given, else the one server config `artifacts.store` names. */
 export function artifactStoreOf(deps: Pick<WorkerDeps, 'config'> & { artifacts?: ArtifactStore }): ArtifactStore {
-  return deps.artifacts ?? new DataDirArtifactStore(deps.config.dataDir);
+  return deps.artifacts ?? artifactStoreFor(deps.config);
 }
 
 /**
