@@ -210,7 +210,11 @@ function gatesText(facts: ApprovalFacts): string {
   const parts = facts.gates.map((s) => {
     const bad = s.tests ? s.tests.failed + s.tests.errors : 0;
     const tests = s.tests ? (bad > 0 ? `, ${bad} failing test${bad === 1 ? '' : 's'} of ${s.tests.total}` : `, ${s.tests.total} tests passed`) : '';
-    return `${emoji[s.status]} ${escapeSlack(s.name)} ${s.status}${withSpace(ranFor(s))}${tests}`;
+    // The checkpoint's own stage waits once its steps passed: show how they went.
+    const waiting = s.status === 'waiting' && s.steps.every((st) => st.status === 'success' || st.status === 'skipped');
+    const lastEnd = s.steps.map((st) => st.finishedAt ?? '').sort().pop();
+    const ran = waiting ? ranFor({ ...(s.startedAt ? { startedAt: s.startedAt } : {}), ...(lastEnd ? { finishedAt: lastEnd } : {}) }) : ranFor(s);
+    return `${emoji[waiting ? 'success' : s.status]} ${escapeSlack(s.name)} ${waiting ? 'steps passed' : s.status}${withSpace(ran)}${tests}`;
   });
   return `*Gates*${facts.gatesOf ? ` (build #${facts.gatesOf})` : ''}: ${parts.join(' · ')}`;
 }

@@ -49,10 +49,16 @@ after(async () => {
 
 const config = () => ({ repos: { 'acme/api': { url: repo.url, defaultBranch: 'master', secrets: [] } } }) as never;
 const actor = { id: 'slack:T1/UASK', name: 'asker' };
-const stage = (name: string, status: StageRun['status'], secs: number, tests?: StageRun['tests']): StageRun => ({
-  name, status, needs: [], labels: [], resources: [], startedAt: '2026-12-06T09:00:00.000Z', finishedAt: new Date(Date.parse('2026-12-06T09:00:00.000Z') + secs * 1000).toISOString(),
-  steps: [{ name: 'run', status, image: 'x', plan: {} as never, runs: 1 }], ...(tests ? { tests } : {}),
-});
+const t0 = '2026-12-06T09:00:00.000Z';
+const stage = (name: string, status: StageRun['status'], secs: number, tests?: StageRun['tests']): StageRun => {
+  const times = { startedAt: t0, finishedAt: new Date(Date.parse(t0) + secs * 1000).toISOString() };
+  return { name, status, needs: [], labels: [], resources: [], ...times, steps: [{ name: 'run', status, image: 'x', plan: {} as never, runs: 1, ...times }], ...(tests ? { tests } : {}) };
+};
+/** A stage waiting at its checkpoint: its steps passed, the stage has not ended. */
+const waitingStage = (name: string, secs: number): StageRun => {
+  const ran = stage(name, 'success', secs);
+  return { ...ran, status: 'waiting', finishedAt: undefined as never };
+};
 
 function deployScenario() {
   const head = shas[shas.length - 1]!;
@@ -139,7 +145,7 @@ test('a plain checkpoint card: commits since the branch\'s previous successful b
   };
   const build: Build = {
     id: '21', repo: 'acme/api', ref: 'master', sha: shas[6]!, status: 'waiting', attempt: 1, version: 1, createdAt: '2026-12-06T09:00:00Z', trigger: { event: 'push', source: 'slack', actor },
-    stages: [stage('lint', 'success', 2), { ...stage('test', 'waiting', 30), needs: ['lint'] }, { ...stage('later', 'pending', 0), needs: ['test'] }],
+    stages: [stage('lint', 'success', 2), { ...waitingStage('test', 30), needs: ['lint'] }, { ...stage('later', 'pending', 0), needs: ['test'] }],
   };
   const other: Build = { ...prev, id: '19', ref: 'feature', sha: shas[0]! };
   const deps: ApprovalFactsDeps = {
@@ -151,7 +157,7 @@ test('a plain checkpoint card: commits since the branch\'s previous successful b
   const all = sectionTexts(card).join('\n');
   assert.match(all, /\*2 commits\* since build #20, the previous successful build of master by Alice, Bob/);
   assert.doesNotMatch(all, /Environment|and \d+ more/);
-  assert.match(all, /\*Gates\* \(build #21\): :white_check_mark: lint success 2s · :double_vertical_bar: test waiting 30s$/m);
+  assert.match(all, /\*Gates\* \(build #21\): :white_check_mark: lint success 2s · :white_check_mark: test steps passed 30s$/m);
   assert.ok(buttonsOf(card).every((b) => !('confirm' in b)), 'no confirm dialog outside production-like environments');
 });
 
