@@ -8,6 +8,7 @@ import { slackDate } from './slack-date.js';
 import type { Publication } from '../../domain/publication.js';
 import { stagePublishLines } from '../../domain/describe-publication.js';
 import { artifactsText, failingTestsText } from './render-outputs.js';
+import type { ApprovalFacts } from '../approval-facts.js';
 
 /** A message as Slack takes it: fallback text plus Block Kit blocks. Pure data, no I/O. */
 export interface SlackMessage {
@@ -137,30 +138,96 @@ export interface CheckpointContext {
   mention?: string;
   /** The channel the approvers' copy is in (shown on the thread's card). */
   approverChannel?: string;
+  /** Environment, commit range and gating stages (src/chat/approval-facts.ts). */
+  facts?: ApprovalFacts;
 }
 
-/** Checkpoint waiting: what is asked of whom, for which commit, by when, and the two buttons. */
+/** Commit titles listed on a card; the rest are counted ("and N more"). */
+export const listedCommits = 5;
+/** Authors named on a card; the rest are counted. */
+const listedAuthors = 8;
+/** A section's text holds at most 3,000 characters; keep a margin. */
+const sectionChars = 2900;
+
+/** Checkpoint waiting: what is asked of whom, for which commits and gate results, by when, and the two buttons. */
 export function renderCheckpoint(cp: CheckpointInfo, isPromotion: boolean, ctx?: CheckpointContext): SlackMessage {
   const words = checkpointWords(isPromotion);
   const value = `${cp.buildId}|${cp.stage}`;
   const b = ctx?.build;
+  const facts = ctx?.facts;
   const buildRef = ctx?.buildUrl ? `<${ctx.buildUrl}|build #${cp.buildId}>` : `build #${cp.buildId}`;
-  const lines = [
+  const head = [
     ctx?.mention ?? '',
     `:raised_hand: *${words.title}* for stage *${escapeSlack(cp.stage)}* of ${buildRef}`,
-    b ? `*Repository* ${escapeSlack(b.repo)}#${escapeSlack(b.ref)} · *Commit* \`${shortSha(b.sha) || '…'}\`${ctx?.commitTitle ? ` ${escapeSlack(ctx.commitTitle.slice(0, 200))}` : ''} · *Asked by* ${actorLabel(b.trigger.actor)}` : '',
-    escapeSlack(cp.instructions),
-    ...cp.checklist.map((c) => `• ${escapeSlack(c)}`),
+    b ? `*Repository* ${escapeSlack(b.repo)}#${escapeSlack(b.ref)}${facts?.environment ? ` · *Environment* ${escapeSlack(facts.environment)}` : ''} · *Commit* \`${shortSha(b.sha) || '…'}\`${ctx?.commitTitle ? ` ${escapeSlack(ctx.commitTitle.slice(0, 200))}` : ''} · *Asked by* ${actorLabel(b.trigger.actor)}` : '',
+  ];
+  const ask = [escapeSlack(cp.instructions), ...cp.checklist.map((c) => `• ${escapeSlack(c)}`)];
+  const foot = [
     `Approvers: ${escapeSlack(cp.approvers)} · Deadline: ${slackDate(cp.deadline)}${cp.resource ? ` · Resource: ${escapeSlack(cp.resource)}` : ''}`,
     ctx?.approverChannel ? `The approvers were asked in <#${ctx.approverChannel}>.` : '',
   ];
-  const text = lines.filter(Boolean).join('\n');
+  const sections = [head, facts ? [commitsText(facts)] : [], facts ? [gatesText(facts)] : [], ask, foot]
+    .map((lines) => fitLines(lines.filter(Boolean).join('\n'), sectionChars))
+    .filter(Boolean);
+  const confirm = facts?.productionLike ? (verb: string) => confirmDialog(verb, cp, b?.repo, facts.environment) : undefined;
   return {
-    text,
+    text: sections.join('\n'),
     blocks: [
-      { type: 'section', text: { type: 'mrkdwn', text } },
-      { type: 'actions', block_id: `checkpoint:${value}`, elements: [button(words.pass, actionIds.pass, value, 'primary'), button(words.fail, actionIds.fail, value, 'danger')] },
+      ...sections.map((text) => ({ type: 'section', text: { type: 'mrkdwn', text } })),
+      {
+        type: 'actions', block_id: `checkpoint:${value}`, elements: [
+          { ...button(words.pass, actionIds.pass, value, 'primary'), ...(confirm ? { confirm: confirm(words.pass) } : {}) },
+          { ...button(words.fail, actionIds.fail, value, 'danger'), ...(confirm ? { confirm: confirm(words.fail) } : {}) },
+        ],
+      },
     ],
+  };
+}
+
+/** `*3 commits* since …, by A, B (compare)` and the first titles; says so when the range is unknown. */
+function commitsText(facts: ApprovalFacts): string {
+  const since = facts.since ? escapeSlack(facts.since) : '';
+  const r = facts.range;
+  if (!r) return since ? `*Commits* since ${since}: not known (the mirror could not say)` : '';
+  if (r.total === 0) return `*No new commits* since ${since || 'the last one'}`;
+  const authors = [...new Set(r.commits.map((c) => c.author))];
+  const named = authors.slice(0, listedAuthors).map((a) => escapeSlack(a.slice(0, 60))).join(', ');
+  const others = authors.length > listedAuthors ? ` and ${authors.length - listedAuthors} more` : '';
+  const readNote = r.total > r.commits.length ? ` (authors of the newest ${r.commits.length})` : '';
+  const compare = r.compareUrl ? ` · <${r.compareUrl}|compare>` : '';
+  const lines = r.commits.slice(0, listedCommits).map((c) => `• \`${shortSha(c.sha)}\` ${escapeSlack(c.title.slice(0, 200))} — ${escapeSlack(c.author.slice(0, 60))}`);
+  const more = r.total - lines.length;
+  return [
+    `*${r.total} commit${r.total === 1 ? '' : 's'}* since ${since || `\`${shortSha(r.base)}\``} by ${named}${others}${readNote}${compare}`,
+    ...lines,
+    ...(more > 0 ? [`and ${more} more`] : []),
+  ].join('\n');
+}
+
+/** `*Gates* (build #4): ✅ unit 12s · ❌ e2e 3m 05s, 2 failing tests`. */
+function gatesText(facts: ApprovalFacts): string {
+  if (facts.gates.length === 0) return '';
+  const parts = facts.gates.map((s) => {
+    const bad = s.tests ? s.tests.failed + s.tests.errors : 0;
+    const tests = s.tests ? (bad > 0 ? `, ${bad} failing test${bad === 1 ? '' : 's'} of ${s.tests.total}` : `, ${s.tests.total} tests passed`) : '';
+    // The checkpoint's own stage waits once its steps passed: show how they went.
+    const waiting = s.status === 'waiting' && s.steps.every((st) => st.status === 'success' || st.status === 'skipped');
+    const lastEnd = s.steps.map((st) => st.finishedAt ?? '').sort().pop();
+    const ran = waiting ? ranFor({ ...(s.startedAt ? { startedAt: s.startedAt } : {}), ...(lastEnd ? { finishedAt: lastEnd } : {}) }) : ranFor(s);
+    return `${emoji[waiting ? 'success' : s.status]} ${escapeSlack(s.name)} ${waiting ? 'steps passed' : s.status}${withSpace(ran)}${tests}`;
+  });
+  return `*Gates*${facts.gatesOf ? ` (build #${facts.gatesOf})` : ''}: ${parts.join(' · ')}`;
+}
+
+/** Slack's confirmation dialog (plain text: title ≤ 100, text ≤ 300, buttons ≤ 30 characters). */
+function confirmDialog(verb: string, cp: CheckpointInfo, repo: string | undefined, environment: string | undefined): SlackBlock {
+  const what = `${repo ?? `build #${cp.buildId}`}${environment ? ` to ${environment}` : ''}`;
+  return {
+    title: { type: 'plain_text', text: `${verb}?`.slice(0, 100) },
+    text: { type: 'plain_text', text: `${verb} ${what} (stage ${cp.stage} of build #${cp.buildId})?`.slice(0, 300) },
+    confirm: { type: 'plain_text', text: verb.slice(0, 30) },
+    deny: { type: 'plain_text', text: 'Cancel' },
+    ...(verb === 'Reject' || verb === 'Fail' ? { style: 'danger' } : {}),
   };
 }
 

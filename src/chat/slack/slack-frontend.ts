@@ -15,6 +15,9 @@ import { ThreadReporter } from './thread-reporter.js';
 import { ThreadStore } from './thread-store.js';
 import { UserError } from '../../errors.js';
 import { commitTitle } from '../../git/commit-title.js';
+import { commitRange } from '../../git/commit-range.js';
+import { DeployStore } from '../../deploys/deploy-store.js';
+import { approvalFacts } from '../approval-facts.js';
 
 /**
  * The Slack front end and build-thread reporter. Socket Mode (default) or HTTP mode on
@@ -41,7 +44,14 @@ export const slackFrontend: FrontendFactory = async (core, builds) => {
   const api = quietSlackApi(redactingSlackApi(app.client as unknown as SlackApi, core.redact));
   const store = new ThreadStore(core.redis, core.prefix);
   const liveLog = new LiveLog({ api, store, logs: core.logs, limiter: new RateLimiter(config.logEditsPerMinute), intervalMs: config.logEditIntervalMs, log });
-  const reporter = new ThreadReporter({ api, store, liveLog, builds, logs: core.logs, config, groups: core.config.groups, buildUrl: (id) => builds.buildUrl(id), commitTitle: (b) => commitTitle(core.config, core.deps.mirrors, b.repo, b.sha), log });
+  const reporter = new ThreadReporter({ api, store, liveLog, builds, logs: core.logs, config, groups: core.config.groups, buildUrl: (id) => builds.buildUrl(id), commitTitle: (b) => commitTitle(core.config, core.deps.mirrors, b.repo, b.sha),
+    approvalFacts: (b, stage) => approvalFacts(b, stage, {
+      builds: core.store,
+      ...(Object.keys(core.config.environments).length ? { deploys: new DeployStore(core.redis, core.prefix) } : {}),
+      hasApprovers: (env) => !!core.config.environments[env]?.approvers,
+      range: (repo, base, head) => commitRange(core.config, core.deps.mirrors, repo, base, head),
+    }),
+    log });
   registerListeners(app, {
     builds, api, command: config.command, log, firstSeen, services: commandServices(core),
     unavailable: () => (core.redisHealth.up ? null : redisUnavailableMessage(core.redisHealth.retryAfterSec)),

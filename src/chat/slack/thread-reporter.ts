@@ -7,6 +7,7 @@ import type { EventHandler } from '../../events/event-bus.js';
 import type { Logger } from '../../logger.js';
 import type { LogLine } from '../../logs/log-store.js';
 import type { SlackApi } from './slack-api.js';
+import type { ApprovalFacts } from '../approval-facts.js';
 import type { SlackConfig, SlackNotify } from './slack-config.js';
 import type { LiveLog } from './live-log.js';
 import type { ThreadRef, ThreadStore } from './thread-store.js';
@@ -24,6 +25,8 @@ export interface ThreadReporterDeps {
   buildUrl(id: string): string | undefined;
   /** The first line of a build's commit message, best effort (shown on approval cards). */
   commitTitle?(build: Build): Promise<string | undefined>;
+  /** Environment, commit range and gating stages for a checkpoint's card, best effort. */
+  approvalFacts?(build: Build, stage: string): Promise<ApprovalFacts | undefined>;
   log: Logger;
 }
 
@@ -93,8 +96,11 @@ export class ThreadReporter implements EventHandler {
         if (!(await this.deps.store.once(build.id, `cp-posted:${event.stage}`))) return;
         const approval = isApproval(build, event.stage);
         const buildUrl = this.deps.buildUrl(build.id);
-        const commitTitle = await this.deps.commitTitle?.(build);
-        const about = { build, ...(buildUrl ? { buildUrl } : {}), ...(commitTitle ? { commitTitle } : {}) };
+        const [commitTitle, facts] = await Promise.all([
+          this.deps.commitTitle?.(build),
+          this.deps.approvalFacts?.(build, event.stage).catch((err: unknown) => void this.deps.log.warn({ err, buildId: build.id }, 'approval card facts unavailable')),
+        ]);
+        const about = { build, ...(buildUrl ? { buildUrl } : {}), ...(commitTitle ? { commitTitle } : {}), ...(facts ? { facts } : {}) };
         // The approvers' copy first, so the thread's card can point at it.
         const where = this.deps.config.approverChannels?.[event.approvers];
         if (where) {

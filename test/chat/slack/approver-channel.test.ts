@@ -5,6 +5,7 @@ import { FakeSlack } from '../../fakes/fake-slack.js';
 import { makeRepo } from '../../support/git-repo.js';
 import { actionIds, approverMention } from '../../../src/chat/slack/render-build.js';
 import { SlackConfig } from '../../../src/chat/slack/slack-config.js';
+import { git } from '../../../src/git/git.js';
 
 const gatedSpec = [
   'version: 1', 'image: any', 'stages:', '  test:', '    steps:', '      - name: unit', '        run: echo ok',
@@ -62,4 +63,27 @@ test('a configured Slack user group is mentioned instead of the members; an appr
   assert.equal(approverMention(['slack:T1/U1', 'cli:bob', 'zulip:z.example/4']), '<@U1>');
   const base = { mode: 'socket', botToken: 'x', appToken: 'y' };
   assert.throws(() => SlackConfig.parse({ ...base, approverChannels: { leads: { channel: '#general' } } }), /Slack channel id/);
+});
+
+test('the next build\'s card lists the commits since the previous successful build of the branch (escaped) and its gate results, with no confirm dialog outside production', async () => {
+  const { fake, h } = bed;
+  const repo = h.server.core.config.repos.gated!;
+  const dir = new URL(repo.url).pathname;
+  await git(['commit', '-q', '--allow-empty', '--author=Mallory <m@example.invalid>', '-m', 'Fix <!channel> login <https://evil.example|x>'], { cwd: dir });
+  await git(['commit', '-q', '--allow-empty', '--author=Alice <a@example.invalid>', '-m', 'Tidy up'], { cwd: dir });
+  const before = fake.channel('CAPPROVE').length;
+  await bed.command('build gated#master', 'UASK', { channel: 'CDEV' });
+  const card = await fake.waitFor(() => fake.channel('CAPPROVE')[before]?.root, 20_000, 'second card in the approvers\' channel');
+  const shown = (card.blocks ?? []).filter((b) => b.type === 'section').map((b) => b.text.text).join('\n');
+  process.stderr.write(`second card:\n${shown}\n`);
+  const first = (await h.server.core.store.list({ repo: 'gated', limit: 10 })).find((b) => b.status === 'success')!;
+  assert.match(shown, new RegExp(`\\*2 commits\\* since build #${first.id}, the previous successful build of master by Alice, Mallory\n`));
+  assert.match(shown, /• `[0-9a-f]{7}` Tidy up — Alice\n• `[0-9a-f]{7}` Fix &lt;!channel&gt; login &lt;https:\/\/evil\.example\|x&gt; — Mallory/);
+  assert.doesNotMatch(shown, /<!channel>|<https:\/\/evil/);
+  assert.match(shown, /\*Gates\* \(build #\d+\): :white_check_mark: test steps passed( \d+(ms|s))?$/m);
+  const buttons = card.blocks!.find((b) => b.type === 'actions')!.elements as Record<string, unknown>[];
+  assert.ok(buttons.every((b) => !('confirm' in b)), 'no confirm dialog for a checkpoint outside a production-like environment');
+  const id = buildIdOf(fake.channel('CDEV').at(-1)!.root.text);
+  await bed.click(actionIds.fail, `${id}|test`, 'ULEAD1', { channel: 'CAPPROVE', ts: card.ts });
+  assert.equal((await h.waitDone(id)).status, 'failed');
 });

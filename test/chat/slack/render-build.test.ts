@@ -57,7 +57,7 @@ test('checkpoint: a manual test asks Pass / Fail, a promotion Approve / Reject, 
   const cp = { buildId: '7', stage: 'e2e', instructions: 'Try <it>', checklist: ['Login'], approvers: 'qa', deadline: '2026-01-01T04:00:00Z', resource: 'pixel-7' };
   const manual = renderCheckpoint(cp, false);
   const promo = renderCheckpoint(cp, true);
-  const labels = (m: typeof manual) => m.blocks![1]!.elements as { text: { text: string }; value: string; action_id: string }[];
+  const labels = (m: typeof manual) => m.blocks!.find((b) => b.type === 'actions')!.elements as { text: { text: string }; value: string; action_id: string }[];
   assert.deepEqual(labels(manual).map((e) => e.text.text), ['Pass', 'Fail']);
   assert.deepEqual(labels(promo).map((e) => e.text.text), ['Approve', 'Reject']);
   assert.deepEqual(labels(manual).map((e) => e.value), ['7|e2e', '7|e2e']);
