@@ -84,9 +84,10 @@ export class BosunRig {
         ? {}
         : {
             executor: () => {
-              executor = kind === 'swarm'
-                ? new SwarmExecutor({ docker: opts.docker, instanceId: opts.instanceId, log, timeoutGraceMs: 2000, egress })
-                : new DockerExecutor({ docker: opts.docker, instanceId: opts.instanceId, log, timeoutGraceMs: 2000, egress });
+              executor =
+                kind === 'swarm'
+                  ? new SwarmExecutor({ docker: opts.docker, instanceId: opts.instanceId, log, timeoutGraceMs: 2000, egress })
+                  : new DockerExecutor({ docker: opts.docker, instanceId: opts.instanceId, log, timeoutGraceMs: 2000, egress });
               return executor;
             },
           },

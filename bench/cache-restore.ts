@@ -29,7 +29,9 @@ const arg = (name: string, fallback: number): number => {
 };
 const rateKiB = arg('rate-kib', 2048);
 const blobMb = arg('blob-mb', 50);
-const wheels = ['/usr/share/python-wheels/pip-23.0.1-py3-none-any.whl', '/usr/share/python-wheels/setuptools-66.1.1-py3-none-any.whl'].filter((w) => existsSync(w));
+const wheels = ['/usr/share/python-wheels/pip-23.0.1-py3-none-any.whl', '/usr/share/python-wheels/setuptools-66.1.1-py3-none-any.whl'].filter((w) =>
+  existsSync(w),
+);
 
 /** A PEP 503 index of `wheels`, each file sent at `rateKiB` KiB/s. */
 function startIndex(): Promise<{ server: Server; url: string }> {
@@ -53,15 +55,20 @@ function startIndex(): Promise<{ server: Server; url: string }> {
     });
     stream.on('end', () => res.end());
   });
-  return new Promise((resolve) => server.listen(0, '127.0.0.1', () => {
-    const address = server.address();
-    resolve({ server, url: `http://127.0.0.1:${typeof address === 'object' && address ? address.port : 0}` });
-  }));
+  return new Promise((resolve) =>
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      resolve({ server, url: `http://127.0.0.1:${typeof address === 'object' && address ? address.port : 0}` });
+    }),
+  );
 }
 
 function spec(image: string, install: string): string {
   return [
-    'version: 1', `image: ${image}`, 'stages:', '  test:',
+    'version: 1',
+    `image: ${image}`,
+    'stages:',
+    '  test:',
     '    cache:',
     `      key: "deps-{{ hashFiles('requirements.txt') }}"`,
     '      paths: [.cache/wheels]',
@@ -74,7 +81,11 @@ function spec(image: string, install: string): string {
 
 async function twoBuilds(h: Harness, repoName: string): Promise<void> {
   for (const round of ['first (cache empty)', 'second (same lockfile)']) {
-    const { build } = await createBuild(h.server.core.deps, { repo: repoName, ref: 'master', trigger: { event: 'manual', source: 'cli', actor: { id: 'cli:bench', name: 'bench' } } });
+    const { build } = await createBuild(h.server.core.deps, {
+      repo: repoName,
+      ref: 'master',
+      trigger: { event: 'manual', source: 'cli', actor: { id: 'cli:bench', name: 'bench' } },
+    });
     const done: Build = await h.waitDone(build!.id, 600_000);
     const step = done.stages[0]!.steps[0]!;
     const seconds = (Date.parse(step.finishedAt!) - Date.parse(step.startedAt!)) / 1000;
@@ -89,7 +100,9 @@ async function twoBuilds(h: Harness, repoName: string): Promise<void> {
 async function main(): Promise<void> {
   if (wheels.length === 0) throw new Error('no wheels in /usr/share/python-wheels (apt-get install python3-pip-whl)');
   const index = await startIndex();
-  console.log(`pip download of ${wheels.map((w) => basename(w)).join(', ')} (${(wheels.reduce((s, w) => s + statSync(w).size, 0) / 2 ** 20).toFixed(1)} MiB) at ${rateKiB} KiB/s, local executor:`);
+  console.log(
+    `pip download of ${wheels.map((w) => basename(w)).join(', ')} (${(wheels.reduce((s, w) => s + statSync(w).size, 0) / 2 ** 20).toFixed(1)} MiB) at ${rateKiB} KiB/s, local executor:`,
+  );
   const local = await startHarness({});
   try {
     const install = `if [ -d .cache/wheels ]; then echo cached; else echo downloading; /usr/bin/python3 -m pip download -q --no-cache-dir --no-deps --only-binary :all: -d .cache/wheels -i ${index.url}/simple pip==23.0.1 setuptools==66.1.1; fi; ls .cache/wheels`;
@@ -102,7 +115,13 @@ async function main(): Promise<void> {
   }
 
   const docker = new Docker();
-  if (!(await docker.ping().then(() => true, () => false))) return;
+  if (
+    !(await docker.ping().then(
+      () => true,
+      () => false,
+    ))
+  )
+    return;
   const instanceId = `bench-cache-${process.pid}`;
   console.log(`\na ${blobMb} MiB cache restored into a workspace volume, docker executor:`);
   const h = await startHarness({ instanceId }, { executor: () => new DockerExecutor({ docker, instanceId, log: silentLogger() }) });
@@ -114,7 +133,11 @@ async function main(): Promise<void> {
   } finally {
     await h.stop();
     const volumes = await docker.listVolumes({ filters: JSON.stringify({ label: [`bosun.instance=${instanceId}`] }) });
-    for (const v of volumes.Volumes ?? []) await docker.getVolume(v.Name).remove().catch(() => undefined);
+    for (const v of volumes.Volumes ?? [])
+      await docker
+        .getVolume(v.Name)
+        .remove()
+        .catch(() => undefined);
   }
 }
 

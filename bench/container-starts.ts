@@ -12,7 +12,9 @@ export class ContainerStarts {
 
   static async open(docker: Docker): Promise<ContainerStarts> {
     const self = new ContainerStarts();
-    const stream = (await docker.getEvents({ filters: JSON.stringify({ type: ['container'], event: ['start'] }) } as never)) as unknown as NodeJS.ReadableStream;
+    const stream = (await docker.getEvents({
+      filters: JSON.stringify({ type: ['container'], event: ['start'] }),
+    } as never)) as unknown as NodeJS.ReadableStream;
     self.#stream = stream;
     let buffered = '';
     stream.on('data', (chunk: Buffer) => {
@@ -37,7 +39,11 @@ export class ContainerStarts {
     }
     const attrs = event.Actor?.Attributes ?? {};
     const at = (event.timeNano ?? 0) / 1e6;
-    const key = attrs['bench.run'] ? `bench:${attrs['bench.run']}` : attrs['bosun.instance'] && attrs['bosun.build'] ? `${attrs['bosun.instance']}/${attrs['bosun.build']}` : undefined;
+    const key = attrs['bench.run']
+      ? `bench:${attrs['bench.run']}`
+      : attrs['bosun.instance'] && attrs['bosun.build']
+        ? `${attrs['bosun.instance']}/${attrs['bosun.build']}`
+        : undefined;
     if (!key || this.#starts.has(key)) return;
     this.#starts.set(key, at);
     this.#waiters.get(key)?.();

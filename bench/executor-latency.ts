@@ -59,7 +59,15 @@ async function concurrentBare(imageId: string): Promise<number> {
 }
 
 async function bareService(imageId: string, name: string): Promise<void> {
-  const created = (await docker.createService({ Name: name, TaskTemplate: { ContainerSpec: { Image: imageId, Command: ['/bin/sh', '-c', 'true'] }, RestartPolicy: { Condition: 'none' }, LogDriver: { Name: 'json-file' } }, Mode: { Replicated: { Replicas: 1 } } })) as { id: string };
+  const created = (await docker.createService({
+    Name: name,
+    TaskTemplate: {
+      ContainerSpec: { Image: imageId, Command: ['/bin/sh', '-c', 'true'] },
+      RestartPolicy: { Condition: 'none' },
+      LogDriver: { Name: 'json-file' },
+    },
+    Mode: { Replicated: { Replicas: 1 } },
+  })) as { id: string };
   for (;;) {
     const tasks = (await docker.listTasks({ filters: JSON.stringify({ service: [created.id] }) })) as Array<{ Status: { State: string } }>;
     if (tasks[0] && ['complete', 'failed', 'rejected'].includes(tasks[0].Status.State)) break;
@@ -72,7 +80,15 @@ async function timeBareService(imageId: string): Promise<number[]> {
   const times: number[] = [];
   for (let i = 0; i <= runs; i += 1) {
     const started = performance.now();
-    const created = (await docker.createService({ Name: `bare-${process.pid}-${i}`, TaskTemplate: { ContainerSpec: { Image: imageId, Command: ['/bin/sh', '-c', 'true'] }, RestartPolicy: { Condition: 'none' }, LogDriver: { Name: 'json-file' } }, Mode: { Replicated: { Replicas: 1 } } })) as { id: string };
+    const created = (await docker.createService({
+      Name: `bare-${process.pid}-${i}`,
+      TaskTemplate: {
+        ContainerSpec: { Image: imageId, Command: ['/bin/sh', '-c', 'true'] },
+        RestartPolicy: { Condition: 'none' },
+        LogDriver: { Name: 'json-file' },
+      },
+      Mode: { Replicated: { Replicas: 1 } },
+    })) as { id: string };
     for (;;) {
       const tasks = (await docker.listTasks({ filters: JSON.stringify({ service: [created.id] }) })) as Array<{ Status: { State: string } }>;
       if (tasks[0] && ['complete', 'failed', 'rejected'].includes(tasks[0].Status.State)) break;
@@ -108,4 +124,6 @@ console.log(summary('floor: docker run --rm (CLI)', timeDockerRun()));
 console.log(summary('docker executor', await timeExecutor(new DockerExecutor({ docker, instanceId, log }))));
 console.log(summary('floor: bare one-shot service (API)', await timeBareService(imageId)));
 console.log(summary('swarm executor', await timeExecutor(new SwarmExecutor({ docker, instanceId, log }))));
-console.log(`${concurrent} at once: bare services ${(await concurrentBare(imageId)).toFixed(0)} ms, swarm executor ${(await concurrentExecutor(new SwarmExecutor({ docker, instanceId, log }))).toFixed(0)} ms, docker executor ${(await concurrentExecutor(new DockerExecutor({ docker, instanceId, log }))).toFixed(0)} ms`);
+console.log(
+  `${concurrent} at once: bare services ${(await concurrentBare(imageId)).toFixed(0)} ms, swarm executor ${(await concurrentExecutor(new SwarmExecutor({ docker, instanceId, log }))).toFixed(0)} ms, docker executor ${(await concurrentExecutor(new DockerExecutor({ docker, instanceId, log }))).toFixed(0)} ms`,
+);

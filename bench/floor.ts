@@ -44,7 +44,11 @@ function localNodeId(docker: Docker): Promise<string> {
  * swarm executor does) until terminal, then removed.
  */
 export async function bareServiceOnce(
-  docker: Docker, imageId: string, benchId: string, runId: string, pollMs = 100,
+  docker: Docker,
+  imageId: string,
+  benchId: string,
+  runId: string,
+  pollMs = 100,
   extra: { Networks?: { Target: string }[]; Mounts?: { Type: 'volume'; Source: string; Target: string }[] } = {},
 ): Promise<FloorRun> {
   const labels = { [benchLabel]: benchId, 'bench.run': runId };
@@ -80,15 +84,26 @@ async function toCompletion(docker: Docker, id: string, what: string, pollMs: nu
       await new Promise((resolve) => setTimeout(resolve, pollMs));
     }
   } finally {
-    await docker.getService(id).remove().catch(() => undefined);
+    await docker
+      .getService(id)
+      .remove()
+      .catch(() => undefined);
   }
 }
 
 /** Removes services and containers the floor left (by label). */
 export async function sweepFloor(docker: Docker, benchId: string): Promise<void> {
   const filters = JSON.stringify({ label: [`${benchLabel}=${benchId}`] });
-  for (const s of await docker.listServices({ filters })) await docker.getService(s.ID).remove().catch(() => undefined);
-  for (const c of await docker.listContainers({ all: true, filters })) await docker.getContainer(c.Id).remove({ force: true }).catch(() => undefined);
+  for (const s of await docker.listServices({ filters }))
+    await docker
+      .getService(s.ID)
+      .remove()
+      .catch(() => undefined);
+  for (const c of await docker.listContainers({ all: true, filters }))
+    await docker
+      .getContainer(c.Id)
+      .remove({ force: true })
+      .catch(() => undefined);
 }
 
 /**
@@ -124,11 +139,27 @@ export class IsolatedFloor {
     const volumeName = `bench-iso-${runId}`;
     const [networkId] = await Promise.all([this.#networks.ensure(runId), this.#docker.createVolume({ Name: volumeName, Labels: labels })]);
     const spec: StepSpec = {
-      buildId: runId, stage: 'bench', step: 'floor', image: this.#imageId, commands: ['true'], env: {}, workspace: '/nonexistent', workdir: '',
-      timeoutSec: 600, limits: { cpus: 1, memoryBytes: 1024 * 1024 * 1024, pids: 512 }, labels,
+      buildId: runId,
+      stage: 'bench',
+      step: 'floor',
+      image: this.#imageId,
+      commands: ['true'],
+      env: {},
+      workspace: '/nonexistent',
+      workdir: '',
+      timeoutSec: 600,
+      limits: { cpus: 1, memoryBytes: 1024 * 1024 * 1024, pids: 512 },
+      labels,
     };
     const options = toServiceSpec(spec, {
-      name: `bench-iso-${runId}`, image: this.#imageId, networkId, volumeName, workdir: '', labels, constraints: nodeId ? [`node.id==${nodeId}`] : [], stopGraceMs: 10_000,
+      name: `bench-iso-${runId}`,
+      image: this.#imageId,
+      networkId,
+      volumeName,
+      workdir: '',
+      labels,
+      constraints: nodeId ? [`node.id==${nodeId}`] : [],
+      stopGraceMs: 10_000,
     });
     const created = (await this.#docker.createService(options)) as { id?: string; ID?: string };
     await toCompletion(this.#docker, created.id ?? created.ID ?? '', `isolated service ${runId}`, pollMs);
@@ -140,7 +171,13 @@ export class IsolatedFloor {
     for (const runId of this.#made.splice(0)) {
       await this.#networks.remove(runId).catch(() => undefined);
       for (let i = 0; i < 50; i++) {
-        const gone = await this.#docker.getVolume(`bench-iso-${runId}`).remove().then(() => true, (err: { statusCode?: number }) => err.statusCode === 404);
+        const gone = await this.#docker
+          .getVolume(`bench-iso-${runId}`)
+          .remove()
+          .then(
+            () => true,
+            (err: { statusCode?: number }) => err.statusCode === 404,
+          );
         if (gone) break;
         await new Promise((resolve) => setTimeout(resolve, 200));
       }

@@ -40,7 +40,9 @@ export async function timePieces(docker: Docker, imageId: string, benchId: strin
       const warm = i === 0;
       const sha = await time('git ls-remote (createBuild: resolveRef)', warm, () => resolveRef(repo.url, 'master'));
       const dir = join(root, 'ws', String(i));
-      await time('git checkout, fresh (startBuild: clone --depth=1 from the host mirror, which has the commit)', warm, () => checkout(repo.url, sha, dir, { mirrors }));
+      await time('git checkout, fresh (startBuild: clone --depth=1 from the host mirror, which has the commit)', warm, () =>
+        checkout(repo.url, sha, dir, { mirrors }),
+      );
       await time('git checkout, existing (runStage: .git/HEAD check)', warm, () => checkout(repo.url, sha, dir, { mirrors }));
       await time('resolveImage (image inspect)', warm, () => resolveImage(docker, 'bosun/busybox:1'));
 
@@ -48,14 +50,20 @@ export async function timePieces(docker: Docker, imageId: string, benchId: strin
       const netId = await time('swarm-bridge network + config network: create', warm, () => swarmNets.ensure(id));
       const volume = await time('workspace volume: create + helper + putArchive(tar) + rename', warm, () => volumes.ensure(id, dir, imageId));
       await time('bare one-shot service (floor B)', warm, () => bareServiceOnce(docker, imageId, benchId, `pb${process.pid}-${i}`));
-      await time('bare one-shot service + build network', warm, () => bareServiceOnce(docker, imageId, benchId, `pm${process.pid}-${i}`, 100, { Networks: [{ Target: netId }] }));
-      await time('bare one-shot service + workspace volume mount', warm, () => bareServiceOnce(docker, imageId, benchId, `pv${process.pid}-${i}`, 100, {
-        Mounts: [{ Type: 'volume', Source: volume, Target: '/workspace' }],
-      }));
-      await time('bare one-shot service + build network + volume mount', warm, () => bareServiceOnce(docker, imageId, benchId, `pn${process.pid}-${i}`, 100, {
-        Networks: [{ Target: netId }],
-        Mounts: [{ Type: 'volume', Source: volume, Target: '/workspace' }],
-      }));
+      await time('bare one-shot service + build network', warm, () =>
+        bareServiceOnce(docker, imageId, benchId, `pm${process.pid}-${i}`, 100, { Networks: [{ Target: netId }] }),
+      );
+      await time('bare one-shot service + workspace volume mount', warm, () =>
+        bareServiceOnce(docker, imageId, benchId, `pv${process.pid}-${i}`, 100, {
+          Mounts: [{ Type: 'volume', Source: volume, Target: '/workspace' }],
+        }),
+      );
+      await time('bare one-shot service + build network + volume mount', warm, () =>
+        bareServiceOnce(docker, imageId, benchId, `pn${process.pid}-${i}`, 100, {
+          Networks: [{ Target: netId }],
+          Mounts: [{ Type: 'volume', Source: volume, Target: '/workspace' }],
+        }),
+      );
       await time('workspace volume: remove (marker + volume)', warm, () => volumes.remove(id));
       await time('swarm-bridge network + config network: remove', warm, () => swarmNets.remove(id));
       const bid = `${benchId}-q${i}`;

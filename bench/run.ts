@@ -55,7 +55,9 @@ function parseArgs(argv: string[]): Args {
     else if (a === '--skip-local') args.skipLocal = true;
     else if (a === '--only') args.only = new Set((argv[++i] ?? '').split(','));
     else if (a === '--help' || a === '-h') {
-      console.log('npm run bench [-- --n 20] [--builds 50] [--concurrency 4] [--warmup 2] [--quick] [--skip-local] [--only swarm,docker,local,throughput,memory,pieces]');
+      console.log(
+        'npm run bench [-- --n 20] [--builds 50] [--concurrency 4] [--warmup 2] [--quick] [--skip-local] [--only swarm,docker,local,throughput,memory,pieces]',
+      );
       process.exit(0);
     } else throw new Error(`unknown argument ${a}`);
   }
@@ -79,7 +81,10 @@ function progress(text: string): void {
 /** Fields of /proc/<pid>/stat from the third (state) on, so field n is at index n - 3. */
 function procStat(pid: number | 'self'): number[] {
   const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  return stat.slice(stat.lastIndexOf(')') + 2).split(' ').map(Number);
+  return stat
+    .slice(stat.lastIndexOf(')') + 2)
+    .split(' ')
+    .map(Number);
 }
 
 /** CPU seconds the whole machine has been busy (all processes, all cores), from /proc/stat. */
@@ -116,11 +121,15 @@ async function preflight(): Promise<string> {
     throw new Error(`no Docker engine answers (${(err as Error).message}); run: bash scripts/docker-up.sh`, { cause: err });
   }
   const info = (await docker.info()) as { Swarm?: { LocalNodeState?: string; ControlAvailable?: boolean } };
-  if (info.Swarm?.LocalNodeState !== 'active' || !info.Swarm.ControlAvailable) throw new Error('the engine is not a swarm manager; run: bash scripts/docker-up.sh');
+  if (info.Swarm?.LocalNodeState !== 'active' || !info.Swarm.ControlAvailable)
+    throw new Error('the engine is not a swarm manager; run: bash scripts/docker-up.sh');
   return (await docker.getImage(busyboxImage).inspect()).Id;
 }
 
-interface FloorSample { totalMs: number; toStartMs: number }
+interface FloorSample {
+  totalMs: number;
+  toStartMs: number;
+}
 
 async function floorSample(run: Promise<FloorRun>, starts: ContainerStarts): Promise<FloorSample> {
   const r = await run;
@@ -171,9 +180,12 @@ async function latency(kind: ExecutorKind, imageId: string, starts: ContainerSta
   try {
     const floorName = kind === 'docker' ? 'A: docker run --rm (CLI)' : kind === 'swarm' ? 'B: bare one-shot service (API)' : undefined;
     let seq = 0;
-    const floorRun = kind === 'docker'
-      ? () => floorSample(dockerRunOnce(imageId, benchId, `a${seq++}`), starts)
-      : kind === 'swarm' ? () => floorSample(bareServiceOnce(docker, imageId, benchId, `b${process.pid}-${seq++}`), starts) : undefined;
+    const floorRun =
+      kind === 'docker'
+        ? () => floorSample(dockerRunOnce(imageId, benchId, `a${seq++}`), starts)
+        : kind === 'swarm'
+          ? () => floorSample(bareServiceOnce(docker, imageId, benchId, `b${process.pid}-${seq++}`), starts)
+          : undefined;
     const iso = kind === 'swarm' ? new IsolatedFloor(docker, imageId, benchId) : undefined;
     const isoRun = iso ? () => floorSample(iso.once(`c${process.pid}-${seq++}`), starts) : undefined;
     progress(`${kind}: warm-up (${args.warmup} each)`);
@@ -272,7 +284,8 @@ async function throughput(imageId: string, baselineRssMiB: number): Promise<Thro
     const machineCpu = machineCpuSec() - machine0;
     const timings = await Promise.all(triggered.map((t) => rig.timing(t.id, t.t0, undefined)));
     const failed = timings.filter((t) => t.status !== 'success');
-    if (failed.length > 0) throw new Error(`${failed.length} of the ${args.builds} builds did not succeed: ${failed.map((f) => `#${f.id} ${f.status}`).join(', ')}`);
+    if (failed.length > 0)
+      throw new Error(`${failed.length} of the ${args.builds} builds did not succeed: ${failed.map((f) => `#${f.id} ${f.status}`).join(', ')}`);
     progress('throughput: cleaning up the builds (not timed)');
     await pool(4, triggered.length, (i) => rig.cleanupBuild(triggered[i]!.id));
     const floorAfter = await floorRun(2);
@@ -325,7 +338,9 @@ async function main(): Promise<void> {
   const baselineRssMiB = process.memoryUsage().rss / MiB;
   const imageId = await preflight();
   const starts = await startsFor();
-  progress(`n=${args.n}, builds=${args.builds}, concurrency=${args.concurrency}, warm-up=${args.warmup}; load average ${loadBefore.map((l) => l.toFixed(2)).join(' ')} on ${cpus().length} CPUs`);
+  progress(
+    `n=${args.n}, builds=${args.builds}, concurrency=${args.concurrency}, warm-up=${args.warmup}; load average ${loadBefore.map((l) => l.toFixed(2)).join(' ')} on ${cpus().length} CPUs`,
+  );
   const results: Results = {};
   try {
     const want = (phase: string) => !args.only || args.only.has(phase);
@@ -375,20 +390,50 @@ function report(r: Results, imageId: string): void {
     const f = l.floor;
     rows.push([`bosun ${l.executor}: trigger → step record running`, ms(l.bosun.toStepRecord.median), ms(l.bosun.toStepRecord.p90), '', '']);
     if (l.executor !== 'local') {
-      rows.push([`bosun ${l.executor}: trigger → container start`, ms(l.bosun.toContainerStart.median), ms(l.bosun.toContainerStart.p90), f ? ratio(l.bosun.toContainerStart.median, f.toStart.median) : '', f ? ratio(l.bosun.toContainerStart.p90, f.toStart.p90) : '']);
+      rows.push([
+        `bosun ${l.executor}: trigger → container start`,
+        ms(l.bosun.toContainerStart.median),
+        ms(l.bosun.toContainerStart.p90),
+        f ? ratio(l.bosun.toContainerStart.median, f.toStart.median) : '',
+        f ? ratio(l.bosun.toContainerStart.p90, f.toStart.p90) : '',
+      ]);
     }
-    rows.push([`bosun ${l.executor}: trigger → build finished`, ms(l.bosun.toFinished.median), ms(l.bosun.toFinished.p90), f ? ratio(l.bosun.toFinished.median, f.total.median) : '', f ? ratio(l.bosun.toFinished.p90, f.total.p90) : '']);
+    rows.push([
+      `bosun ${l.executor}: trigger → build finished`,
+      ms(l.bosun.toFinished.median),
+      ms(l.bosun.toFinished.p90),
+      f ? ratio(l.bosun.toFinished.median, f.total.median) : '',
+      f ? ratio(l.bosun.toFinished.p90, f.total.p90) : '',
+    ]);
   };
   floorRow(r.swarm);
   if (r.swarm?.isolated) {
     const c = r.swarm.isolated;
-    rows.push(['floor C: isolated one-shot service (Bosun\'s spec, own network + volume): end to end', ms(c.total.median), ms(c.total.p90), r.swarm.floor ? ratio(c.total.median, r.swarm.floor.total.median) : '', r.swarm.floor ? ratio(c.total.p90, r.swarm.floor.total.p90) : '']);
-    rows.push(['floor C: … to container start', ms(c.toStart.median), ms(c.toStart.p90), r.swarm.floor ? ratio(c.toStart.median, r.swarm.floor.toStart.median) : '', r.swarm.floor ? ratio(c.toStart.p90, r.swarm.floor.toStart.p90) : '']);
+    rows.push([
+      "floor C: isolated one-shot service (Bosun's spec, own network + volume): end to end",
+      ms(c.total.median),
+      ms(c.total.p90),
+      r.swarm.floor ? ratio(c.total.median, r.swarm.floor.total.median) : '',
+      r.swarm.floor ? ratio(c.total.p90, r.swarm.floor.total.p90) : '',
+    ]);
+    rows.push([
+      'floor C: … to container start',
+      ms(c.toStart.median),
+      ms(c.toStart.p90),
+      r.swarm.floor ? ratio(c.toStart.median, r.swarm.floor.toStart.median) : '',
+      r.swarm.floor ? ratio(c.toStart.p90, r.swarm.floor.toStart.p90) : '',
+    ]);
   }
   bosunRows(r.swarm);
   if (r.swarm?.isolated) {
     const c = r.swarm.isolated;
-    rows.push(['bosun swarm: trigger → build finished, vs floor C', ms(r.swarm.bosun.toFinished.median), ms(r.swarm.bosun.toFinished.p90), ratio(r.swarm.bosun.toFinished.median, c.total.median), ratio(r.swarm.bosun.toFinished.p90, c.total.p90)]);
+    rows.push([
+      'bosun swarm: trigger → build finished, vs floor C',
+      ms(r.swarm.bosun.toFinished.median),
+      ms(r.swarm.bosun.toFinished.p90),
+      ratio(r.swarm.bosun.toFinished.median, c.total.median),
+      ratio(r.swarm.bosun.toFinished.p90, c.total.p90),
+    ]);
   }
   floorRow(r.docker);
   bosunRows(r.docker);
@@ -398,35 +443,67 @@ function report(r: Results, imageId: string): void {
   const t = r.throughput;
   if (t) {
     out.push('');
-    out.push(`Throughput: ${t.builds} at once, concurrency ${t.concurrency} (Bosun: ${t.concurrency} in-process stage workers, swarm executor; floor: bare one-shot services in a pool of ${t.concurrency})`);
-    out.push(table([
-      ['', 'wall ms', 'per build ms', 'vs floor'],
-      [`floor: ${t.builds} bare one-shot services (mean of before ${ms(t.floorRunsMs[0]!)} / after ${ms(t.floorRunsMs[1]!)})`, ms(t.floorWallMs), ms(t.floorWallMs / t.builds), '1.00×'],
-      [`floor C: ${t.builds} isolated one-shot services (Bosun's spec, own network + volume)`, ms(t.isolatedWallMs), ms(t.isolatedWallMs / t.builds), ratio(t.isolatedWallMs, t.floorWallMs)],
-      [`bosun: ${t.builds} builds (swarm)`, ms(t.bosunWallMs), ms(t.bosunWallMs / t.builds), ratio(t.bosunWallMs, t.floorWallMs)],
-      [`bosun vs floor C`, '', '', ratio(t.bosunWallMs, t.isolatedWallMs)],
-    ]));
+    out.push(
+      `Throughput: ${t.builds} at once, concurrency ${t.concurrency} (Bosun: ${t.concurrency} in-process stage workers, swarm executor; floor: bare one-shot services in a pool of ${t.concurrency})`,
+    );
+    out.push(
+      table([
+        ['', 'wall ms', 'per build ms', 'vs floor'],
+        [
+          `floor: ${t.builds} bare one-shot services (mean of before ${ms(t.floorRunsMs[0]!)} / after ${ms(t.floorRunsMs[1]!)})`,
+          ms(t.floorWallMs),
+          ms(t.floorWallMs / t.builds),
+          '1.00×',
+        ],
+        [
+          `floor C: ${t.builds} isolated one-shot services (Bosun's spec, own network + volume)`,
+          ms(t.isolatedWallMs),
+          ms(t.isolatedWallMs / t.builds),
+          ratio(t.isolatedWallMs, t.floorWallMs),
+        ],
+        [`bosun: ${t.builds} builds (swarm)`, ms(t.bosunWallMs), ms(t.bosunWallMs / t.builds), ratio(t.bosunWallMs, t.floorWallMs)],
+        [`bosun vs floor C`, '', '', ratio(t.bosunWallMs, t.isolatedWallMs)],
+      ]),
+    );
     out.push('');
-    out.push(`Bosun CPU during the ${t.builds} builds: ${t.bosunCpuSec.toFixed(2)} s in its process (server + workers, in-process; includes the bench's small event reader) = ${t.cpuPerBuildSec.toFixed(3)} CPU-s/build;`);
-    out.push(`  plus ${t.bosunChildCpuSec.toFixed(2)} s in its child processes (run by the process helper: git ls-remote, clone from the host mirror, and the copy into the workspace volume) = ${t.cpuPerBuildWithChildrenSec.toFixed(3)} CPU-s/build with them. (dockerd/containerd CPU is not counted.)`);
-    out.push(`Whole machine busy CPU (/proc/stat: engine, containerd, runc, Bosun, anything else running): ${t.machineCpuPerBuildSec.toFixed(3)} CPU-s per Bosun build vs ${t.machineCpuPerFloorRunSec.toFixed(3)} per bare service = ${ratio(t.machineCpuPerBuildSec, t.machineCpuPerFloorRunSec)}; per isolated service (floor C) ${t.machineCpuPerIsolatedRunSec.toFixed(3)} = ${ratio(t.machineCpuPerIsolatedRunSec, t.machineCpuPerFloorRunSec)} of floor B;`);
-    out.push(`  without Bosun's process and children: ${(t.machineCpuPerBuildSec - t.cpuPerBuildWithChildrenSec).toFixed(3)} CPU-s per build (what the engine does for Bosun's steps, networks and volumes).`);
-    out.push(`Memory of the bench process (server + HTTP + advance worker + ${t.concurrency} stage workers in it, beside the bench, dockerode and the floors; it held ${t.idle.processBaselineRssMiB.toFixed(0)} MiB RSS with all code loaded under tsx, before any Bosun started):`);
-    out.push(`  fresh idle: RSS ${t.idle.freshRssMiB.toFixed(0)} MiB, heap used ${t.idle.freshHeapUsedMiB.toFixed(0)} MiB; idle after ${t.builds} builds: RSS ${t.idle.rssMiB.toFixed(0)} MiB, heap used ${t.idle.heapUsedMiB.toFixed(0)} / ${t.idle.heapTotalMiB.toFixed(0)} MiB`);
+    out.push(
+      `Bosun CPU during the ${t.builds} builds: ${t.bosunCpuSec.toFixed(2)} s in its process (server + workers, in-process; includes the bench's small event reader) = ${t.cpuPerBuildSec.toFixed(3)} CPU-s/build;`,
+    );
+    out.push(
+      `  plus ${t.bosunChildCpuSec.toFixed(2)} s in its child processes (run by the process helper: git ls-remote, clone from the host mirror, and the copy into the workspace volume) = ${t.cpuPerBuildWithChildrenSec.toFixed(3)} CPU-s/build with them. (dockerd/containerd CPU is not counted.)`,
+    );
+    out.push(
+      `Whole machine busy CPU (/proc/stat: engine, containerd, runc, Bosun, anything else running): ${t.machineCpuPerBuildSec.toFixed(3)} CPU-s per Bosun build vs ${t.machineCpuPerFloorRunSec.toFixed(3)} per bare service = ${ratio(t.machineCpuPerBuildSec, t.machineCpuPerFloorRunSec)}; per isolated service (floor C) ${t.machineCpuPerIsolatedRunSec.toFixed(3)} = ${ratio(t.machineCpuPerIsolatedRunSec, t.machineCpuPerFloorRunSec)} of floor B;`,
+    );
+    out.push(
+      `  without Bosun's process and children: ${(t.machineCpuPerBuildSec - t.cpuPerBuildWithChildrenSec).toFixed(3)} CPU-s per build (what the engine does for Bosun's steps, networks and volumes).`,
+    );
+    out.push(
+      `Memory of the bench process (server + HTTP + advance worker + ${t.concurrency} stage workers in it, beside the bench, dockerode and the floors; it held ${t.idle.processBaselineRssMiB.toFixed(0)} MiB RSS with all code loaded under tsx, before any Bosun started):`,
+    );
+    out.push(
+      `  fresh idle: RSS ${t.idle.freshRssMiB.toFixed(0)} MiB, heap used ${t.idle.freshHeapUsedMiB.toFixed(0)} MiB; idle after ${t.builds} builds: RSS ${t.idle.rssMiB.toFixed(0)} MiB, heap used ${t.idle.heapUsedMiB.toFixed(0)} / ${t.idle.heapTotalMiB.toFixed(0)} MiB`,
+    );
   }
 
   const m = r.memory;
   if (m) {
     out.push('');
-    out.push(`Memory of a real \`bosun start\` (its own process, as \`npm start\` runs it: server, HTTP, advance worker and ${m.workers} stage worker; embedded Redis), from /proc after ${m.idleSec} s idle:`);
+    out.push(
+      `Memory of a real \`bosun start\` (its own process, as \`npm start\` runs it: server, HTTP, advance worker and ${m.workers} stage worker; embedded Redis), from /proc after ${m.idleSec} s idle:`,
+    );
     const mib = (r: Resident) => `${r.rssMiB.toFixed(0)} / ${r.pssMiB.toFixed(0)} MiB`;
     const row = (name: string, p: ProcessTree) => [name, mib(p.bosun), mib(p.helper), `${bosunPssMiB(p).toFixed(0)} MiB`, mib(p.redis)];
-    out.push(table([
-      ['RSS / PSS', 'bosun start', 'process helper', 'Bosun total (PSS)', 'embedded redis-server'],
-      row('fresh, idle', m.fresh),
-      row(`after building demo#master (${m.buildStatus}), idle`, m.afterBuild),
-    ]));
-    out.push('  PSS splits the pages processes share (the node binary, libraries) among them, so the two processes\' PSS add up to what they occupy; their RSS would count those pages twice.');
+    out.push(
+      table([
+        ['RSS / PSS', 'bosun start', 'process helper', 'Bosun total (PSS)', 'embedded redis-server'],
+        row('fresh, idle', m.fresh),
+        row(`after building demo#master (${m.buildStatus}), idle`, m.afterBuild),
+      ]),
+    );
+    out.push(
+      "  PSS splits the pages processes share (the node binary, libraries) among them, so the two processes' PSS add up to what they occupy; their RSS would count those pages twice.",
+    );
   }
 
   out.push('');
@@ -438,7 +515,7 @@ function report(r: Results, imageId: string): void {
   }
   if (r.swarm?.isolated) {
     const v = r.swarm.bosun.toFinished.median / r.swarm.isolated.total.median;
-    targets.push(['(same bar against floor C, Bosun\'s isolation without Bosun; informational)', `${v.toFixed(2)}×`, '≤ 1.15×', pass(v <= 1.15)]);
+    targets.push(["(same bar against floor C, Bosun's isolation without Bosun; informational)", `${v.toFixed(2)}×`, '≤ 1.15×', pass(v <= 1.15)]);
   }
   if (r.docker?.floor) {
     const v = r.docker.bosun.toFinished.median / r.docker.floor.total.median;
@@ -450,13 +527,28 @@ function report(r: Results, imageId: string): void {
     const c = t.bosunWallMs / t.isolatedWallMs;
     targets.push([`(same bar against floor C, Bosun's isolation without Bosun; informational)`, `${c.toFixed(2)}×`, '≤ 1.2×', pass(c <= 1.2)]);
     targets.push(['Bosun CPU per build (own process)', `${t.cpuPerBuildSec.toFixed(3)} s`, '< 0.05 s', pass(t.cpuPerBuildSec < 0.05)]);
-    targets.push(['Bosun CPU per build (with git/tar children)', `${t.cpuPerBuildWithChildrenSec.toFixed(3)} s`, '< 0.05 s', pass(t.cpuPerBuildWithChildrenSec < 0.05)]);
+    targets.push([
+      'Bosun CPU per build (with git/tar children)',
+      `${t.cpuPerBuildWithChildrenSec.toFixed(3)} s`,
+      '< 0.05 s',
+      pass(t.cpuPerBuildWithChildrenSec < 0.05),
+    ]);
     const idleRss = Math.max(t.idle.rssMiB, t.idle.freshRssMiB);
-    targets.push([m ? '(idle RSS of the bench process with Bosun in it; informational)' : 'idle memory, server + workers (RSS of the bench process with Bosun in it)', `${idleRss.toFixed(0)} MiB`, '< 150 MiB', pass(idleRss < 150)]);
+    targets.push([
+      m ? '(idle RSS of the bench process with Bosun in it; informational)' : 'idle memory, server + workers (RSS of the bench process with Bosun in it)',
+      `${idleRss.toFixed(0)} MiB`,
+      '< 150 MiB',
+      pass(idleRss < 150),
+    ]);
   }
   if (m) {
     const worst = Math.max(bosunPssMiB(m.fresh), bosunPssMiB(m.afterBuild));
-    targets.push([`idle memory, bosun start with ${m.workers} worker + its process helper (PSS, worst of fresh / after a build)`, `${worst.toFixed(0)} MiB`, '< 150 MiB', pass(worst < 150)]);
+    targets.push([
+      `idle memory, bosun start with ${m.workers} worker + its process helper (PSS, worst of fresh / after a build)`,
+      `${worst.toFixed(0)} MiB`,
+      '< 150 MiB',
+      pass(worst < 150),
+    ]);
     const rss = Math.max(m.fresh.bosun.rssMiB, m.afterBuild.bosun.rssMiB);
     targets.push([`(RSS of the bosun start process alone, worst of the two; informational)`, `${rss.toFixed(0)} MiB`, '< 150 MiB', pass(rss < 150)]);
   }
@@ -466,7 +558,14 @@ function report(r: Results, imageId: string): void {
     if (!b) return;
     out.push('');
     out.push(title);
-    out.push(table([['segment', 'median ms', 'p90 ms'], ...Object.entries(b).filter(([, s]) => s.n > 0).map(([k, s]) => [k, ms(s.median), ms(s.p90)])]));
+    out.push(
+      table([
+        ['segment', 'median ms', 'p90 ms'],
+        ...Object.entries(b)
+          .filter(([, s]) => s.n > 0)
+          .map(([k, s]) => [k, ms(s.median), ms(s.p90)]),
+      ]),
+    );
   };
   breakdownTable('Breakdown, one build at a time (swarm), from the build record', r.swarm?.breakdown);
   breakdownTable('Breakdown, one build at a time (docker)', r.docker?.breakdown);
@@ -483,9 +582,22 @@ function report(r: Results, imageId: string): void {
 
   const dir = join(installRoot, '.bench');
   mkdirSync(dir, { recursive: true });
-  writeFileSync(join(dir, 'results.json'), JSON.stringify({
-    at: new Date().toISOString(), args, cpus: cpus().length, loadBefore, loadAfter, image: imageId, ...r,
-  }, null, 2) + '\n');
+  writeFileSync(
+    join(dir, 'results.json'),
+    JSON.stringify(
+      {
+        at: new Date().toISOString(),
+        args,
+        cpus: cpus().length,
+        loadBefore,
+        loadAfter,
+        image: imageId,
+        ...r,
+      },
+      null,
+      2,
+    ) + '\n',
+  );
 }
 
 main().then(

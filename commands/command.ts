@@ -59,7 +59,12 @@ export interface BuildService {
   cancel(id: string, ctx: CommandContext): Promise<Build>;
   retry(id: string, fromFailed: boolean, ctx: CommandContext): Promise<Build>;
   /** Pass or fail a waiting checkpoint (approval). 'recorded' = counted, more passes needed. */
-  decide(id: string, stage: string | undefined, decision: 'pass' | 'fail', ctx: CommandContext): Promise<{ build: Build; outcome: 'passed' | 'failed' | 'recorded' }>;
+  decide(
+    id: string,
+    stage: string | undefined,
+    decision: 'pass' | 'fail',
+    ctx: CommandContext,
+  ): Promise<{ build: Build; outcome: 'passed' | 'failed' | 'recorded' }>;
   /** Last lines of a step's log; defaults to the failing or latest step. */
   logTail(id: string, target: { stage?: string; step?: string }, lines: number): Promise<{ stage: string; step: string; lines: LogLine[] } | null>;
   /** Link to the build's page in the web console, if the server has a public URL. */

@@ -10,7 +10,7 @@ function decideCommand(decision: 'pass' | 'fail', name: string, aliases: string[
     help: {
       usage: `${name} <build> [<stage>]`,
       description,
-      whoCanUse: 'Members of the checkpoint\'s approver group in the server config; never the person who started the build.',
+      whoCanUse: "Members of the checkpoint's approver group in the server config; never the person who started the build.",
       examples: [`${name} #42`, `${name} 42 e2e`],
     },
     async run(ctx, args) {
@@ -23,7 +23,11 @@ function decideCommand(decision: 'pass' | 'fail', name: string, aliases: string[
         const left = state ? state.required - state.approvals.length : 0;
         return { text: `Approval recorded for ${buildLine(build)}; ${left} more needed.`, build, kind: 'ok' };
       }
-      return { text: `${outcome === 'passed' ? 'Passed' : 'Failed'} the checkpoint of ${stage?.name ?? 'the stage'} in ${buildLine(build)} (by ${ctx.actor.name}).`, build, kind: 'ok' };
+      return {
+        text: `${outcome === 'passed' ? 'Passed' : 'Failed'} the checkpoint of ${stage?.name ?? 'the stage'} in ${buildLine(build)} (by ${ctx.actor.name}).`,
+        build,
+        kind: 'ok',
+      };
     },
   };
 }

@@ -6,8 +6,15 @@ import { stagePublishLines } from '../src/domain/describe-publication.js';
 import { describeTests } from '../src/artifacts/junit-report.js';
 
 const icons: Record<RunStatus, string> = {
-  pending: '○', queued: '◌', running: '▶', waiting: '⏸', success: '✔', failed: '✘',
-  failed_infra: '⚠', cancelled: '■', skipped: '–',
+  pending: '○',
+  queued: '◌',
+  running: '▶',
+  waiting: '⏸',
+  success: '✔',
+  failed: '✘',
+  failed_infra: '⚠',
+  cancelled: '■',
+  skipped: '–',
 };
 
 /** One line: `#42 demo#master (abc1234) ✔ success`. */

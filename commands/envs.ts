@@ -11,7 +11,8 @@ export const envs: Command = {
   available: hasDeploys,
   help: {
     usage: 'envs <owner/repo>',
-    description: 'What runs where: per environment of the repository, the deployed digest, commit, build, how long ago and who deployed it; deploys in flight and locks.',
+    description:
+      'What runs where: per environment of the repository, the deployed digest, commit, build, how long ago and who deployed it; deploys in flight and locks.',
     whoCanUse: 'Anyone.',
     examples: ['envs acme/api'],
   },

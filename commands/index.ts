@@ -26,7 +26,24 @@ import { makeHelpCommand } from './help.js';
  * their commands through shared state.
  */
 export const commands: readonly Command[] = Object.freeze([
-  build, status, logs, cancel, retry, pass, fail, lease, leases, renew, release, merge, promote, okToTest,
-  deploy, rollback, envs, lockEnv, unlockEnv,
+  build,
+  status,
+  logs,
+  cancel,
+  retry,
+  pass,
+  fail,
+  lease,
+  leases,
+  renew,
+  release,
+  merge,
+  promote,
+  okToTest,
+  deploy,
+  rollback,
+  envs,
+  lockEnv,
+  unlockEnv,
   makeHelpCommand(() => commands),
 ]);

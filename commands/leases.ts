@@ -18,10 +18,16 @@ export const leases: Command = {
       for (const item of pool.items) {
         const attrs = item.attributes.length ? ` [${item.attributes.join(', ')}]` : '';
         const l = item.lease;
-        const who = l ? `${l.holder.name}${l.buildId ? ` (build #${l.buildId}${l.stage ? `/${l.stage}` : ''})` : ''} since ${shortTime(l.grantedAt)} until ${shortTime(l.expiresAt)} — ${l.id}` : item.state;
+        const who = l
+          ? `${l.holder.name}${l.buildId ? ` (build #${l.buildId}${l.stage ? `/${l.stage}` : ''})` : ''} since ${shortTime(l.grantedAt)} until ${shortTime(l.expiresAt)} — ${l.id}`
+          : item.state;
         lines.push(`  ${item.id}${attrs}: ${who}`);
       }
-      pool.waiting.forEach((w, i) => lines.push(`  #${i + 1} in line: ${w.holder.name}${w.attributes.length ? ` wants ${w.attributes.join(', ')}` : ''} (since ${shortTime(w.requestedAt)}) — ${w.id}`));
+      pool.waiting.forEach((w, i) =>
+        lines.push(
+          `  #${i + 1} in line: ${w.holder.name}${w.attributes.length ? ` wants ${w.attributes.join(', ')}` : ''} (since ${shortTime(w.requestedAt)}) — ${w.id}`,
+        ),
+      );
     }
     return { text: lines.length ? lines.join('\n') : 'No resource pools are configured.', code: lines, kind: 'ok' };
   },

@@ -25,7 +25,7 @@ export const unlockEnv: Command = {
   help: {
     usage: 'unlock <environment>',
     description: 'Unlock an environment so deploys run again (a deploy queued meanwhile starts).',
-    whoCanUse: 'Whoever locked it, or a member of the environment\'s approver group.',
+    whoCanUse: "Whoever locked it, or a member of the environment's approver group.",
     examples: ['unlock production'],
   },
   async run(ctx, args) {

@@ -7,7 +7,7 @@ export const logs: Command = {
   aliases: ['log'],
   help: {
     usage: 'logs <build> [<stage>[/<step>]] [--lines N]',
-    description: 'Show the last lines of a step\'s log (by default the failing or latest step), with a link to the full log.',
+    description: "Show the last lines of a step's log (by default the failing or latest step), with a link to the full log.",
     whoCanUse: 'Anyone.',
     examples: ['logs #42', 'logs 42 test/unit', 'logs 42 e2e --lines 100'],
   },

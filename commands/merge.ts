@@ -26,7 +26,8 @@ export const merge: Command = {
   name: 'merge',
   help: {
     usage: 'merge <owner/repo>#<pull request>',
-    description: 'Fast-forward the default branch to a pull request\'s head: only when it has the branch as an ancestor, its required checks are green and its reviews are approved. Otherwise says why.',
+    description:
+      "Fast-forward the default branch to a pull request's head: only when it has the branch as an ancestor, its required checks are green and its reviews are approved. Otherwise says why.",
     whoCanUse: 'Anyone who can talk to Bosun; on GitHub, owners, members and collaborators of the repository.',
     examples: ['merge acme/api#123'],
   },

@@ -7,7 +7,8 @@ export const promote: Command = {
   name: 'promote',
   help: {
     usage: 'promote <owner/repo>',
-    description: 'Ask to promote the newest fully green master commit (e2e on staging and downstream checks included) to production. The production approvers must approve it; the requester cannot.',
+    description:
+      'Ask to promote the newest fully green master commit (e2e on staging and downstream checks included) to production. The production approvers must approve it; the requester cannot.',
     whoCanUse: 'Anyone may ask; only members of the production approver group in the server config can approve, never the requester.',
     examples: ['promote acme/api'],
   },

@@ -8,7 +8,8 @@ export const retry: Command = {
   aliases: ['rebuild'],
   help: {
     usage: 'retry <build> [--failed]',
-    description: 'Run a finished build again: as a new build of the same commit, or with --failed the same build from its failed step (steps that passed are kept).',
+    description:
+      'Run a finished build again: as a new build of the same commit, or with --failed the same build from its failed step (steps that passed are kept).',
     whoCanUse: 'Anyone.',
     examples: ['retry #42', 'retry 42 --failed'],
   },

@@ -8,7 +8,8 @@ export const rollback: Command = {
   available: hasDeploys,
   help: {
     usage: 'rollback <owner/repo> <environment>',
-    description: 'Deploy again the previous image that ran successfully in the environment (the last good digest before the current one), with the same approvals as any deploy there.',
+    description:
+      'Deploy again the previous image that ran successfully in the environment (the last good digest before the current one), with the same approvals as any deploy there.',
     whoCanUse: 'Anyone may ask; where the environment has approvers, members of that group approve (never the requester).',
     examples: ['rollback acme/api production'],
   },

@@ -8,7 +8,7 @@ export BOSUN_WITH_DOCKER=1
 bash scripts/install-deps.sh
 if [[ -f scripts/docker-up.sh ]]; then bash scripts/docker-up.sh; fi
 
-echo "== lint"; npx eslint .
+echo "== lint"; npx eslint . && npx prettier --check . >/dev/null
 echo "== typecheck"; npx tsc --noEmit; npx tsc -p tsconfig.web.json
 echo "== tests"
 # Node 20's test runner takes no globs: bash expands them.

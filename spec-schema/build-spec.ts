@@ -19,9 +19,31 @@ import { DURATION_MESSAGE, DURATION_PATTERN, MAX_DURATION_SEC, parseDuration } f
 
 /** Keys people try in order to gain privilege; parse-spec turns them into an R8 error. */
 export const PRIVILEGE_KEYS: readonly string[] = [
-  'privileged', 'volumes', 'volume', 'mounts', 'mount', 'binds', 'network', 'networks',
-  'network_mode', 'cap_add', 'capabilities', 'devices', 'device', 'user', 'userns_mode', 'pid', 'ipc',
-  'security_opt', 'sysctls', 'extra_hosts', 'runtime', 'tmpfs', 'ulimits', 'cgroup_parent', 'docker_socket',
+  'privileged',
+  'volumes',
+  'volume',
+  'mounts',
+  'mount',
+  'binds',
+  'network',
+  'networks',
+  'network_mode',
+  'cap_add',
+  'capabilities',
+  'devices',
+  'device',
+  'user',
+  'userns_mode',
+  'pid',
+  'ipc',
+  'security_opt',
+  'sysctls',
+  'extra_hosts',
+  'runtime',
+  'tmpfs',
+  'ulimits',
+  'cgroup_parent',
+  'docker_socket',
 ];
 
 // Purely numeric names are refused: JS objects order integer-like keys first, which would lose
@@ -68,7 +90,10 @@ export const SecretRequest = z.union(
     SecretName,
     z.strictObject({
       name: SecretName,
-      env: z.string().regex(/^(?!__)(?!BOSUN_)[A-Za-z_][A-Za-z0-9_]{0,127}$/, { error: 'expected an environment variable name (letters, digits, `_`; not BOSUN_*)' }).optional(),
+      env: z
+        .string()
+        .regex(/^(?!__)(?!BOSUN_)[A-Za-z_][A-Za-z0-9_]{0,127}$/, { error: 'expected an environment variable name (letters, digits, `_`; not BOSUN_*)' })
+        .optional(),
     }),
   ],
   { error: 'expected a secret name, or `{ name: NAME, env: VARIABLE }`' },
@@ -80,11 +105,19 @@ const Secrets = z.array(SecretRequest).min(1).max(50);
 // `**` for any number of segments; no leading `/`, no `..` (see src/artifacts/glob-match.ts).
 const OUTPUT_GLOB_PATTERN = /^(?!\/)(?!.*(?:^|\/)\.\.(?:\/|$))[A-Za-z0-9._/*?@+-]{1,255}$/;
 const OutputGlobs = z
-  .array(z.string().regex(OUTPUT_GLOB_PATTERN, { error: 'expected a workspace-relative glob like dist/** or reports/*.xml (letters, digits, `._-@+/*?`; no leading `/`, no `..`)' }))
+  .array(
+    z.string().regex(OUTPUT_GLOB_PATTERN, {
+      error: 'expected a workspace-relative glob like dist/** or reports/*.xml (letters, digits, `._-@+/*?`; no leading `/`, no `..`)',
+    }),
+  )
   .min(1)
   .max(50);
-const ArtifactGlobs = OutputGlobs.describe('Files to keep from the workspace after this step (also when it fails): downloadable with `bosun artifacts`, and brought into the workspace of stages that `need` this one. Globs: `*`, `?`, `**`.');
-const ReportGlobs = OutputGlobs.describe('JUnit XML files to read after this step (also when it fails): totals and failing tests go on the build. Globs: `*`, `?`, `**`.');
+const ArtifactGlobs = OutputGlobs.describe(
+  'Files to keep from the workspace after this step (also when it fails): downloadable with `bosun artifacts`, and brought into the workspace of stages that `need` this one. Globs: `*`, `?`, `**`.',
+);
+const ReportGlobs = OutputGlobs.describe(
+  'JUnit XML files to read after this step (also when it fails): totals and failing tests go on the build. Globs: `*`, `?`, `**`.',
+);
 
 const Image = z.string().regex(IMAGE_PATTERN, { error: 'expected an image reference like node:20 or registry.example/app@sha256:…' });
 
@@ -102,8 +135,14 @@ export const ResourceRequest = z.strictObject({
 });
 
 export const TriggerFilter = z.strictObject({
-  branches: z.array(z.string().regex(BRANCH_GLOB_PATTERN, { error: 'expected a branch name or glob like feature/*' })).min(1).optional(),
-  events: z.array(z.enum(['push', 'pull_request', 'manual', 'promotion', 'downstream'])).min(1).optional(),
+  branches: z
+    .array(z.string().regex(BRANCH_GLOB_PATTERN, { error: 'expected a branch name or glob like feature/*' }))
+    .min(1)
+    .optional(),
+  events: z
+    .array(z.enum(['push', 'pull_request', 'manual', 'promotion', 'downstream']))
+    .min(1)
+    .optional(),
 });
 
 export const Step = z.strictObject({
@@ -119,11 +158,15 @@ export const Step = z.strictObject({
     .regex(WORKDIR_PATTERN, { error: 'expected a relative path inside the repository (no leading `/`, no `..`)' })
     .optional()
     .describe('Directory to run in, relative to the repository root.'),
-  secrets: Secrets.optional().describe('Secrets this step reads, by name (granted to the repository by server config; trusted builds only): files in $BOSUN_SECRETS_DIR (/run/secrets), or also a variable with `{ name, env }`.'),
+  secrets: Secrets.optional().describe(
+    'Secrets this step reads, by name (granted to the repository by server config; trusted builds only): files in $BOSUN_SECRETS_DIR (/run/secrets), or also a variable with `{ name, env }`.',
+  ),
   idempotent: z
     .boolean({ error: 'expected true or false' })
     .optional()
-    .describe('Safe to run twice. After a crash, a step whose outcome Bosun cannot find out is run again only when this is true; otherwise it fails (failed_infra) for you to retry.'),
+    .describe(
+      'Safe to run twice. After a crash, a step whose outcome Bosun cannot find out is run again only when this is true; otherwise it fails (failed_infra) for you to retry.',
+    ),
   artifacts: ArtifactGlobs.optional(),
   reports: ReportGlobs.optional(),
 });
@@ -131,9 +174,9 @@ export const Step = z.strictObject({
 // A service's name is its host name on the build's network: one DNS label (RFC 1123), starting
 // with a letter so it can never read as an address.
 const SERVICE_NAME_PATTERN = /^[a-z](?:[a-z0-9-]{0,61}[a-z0-9])?$/;
-export const ServiceName = z
-  .string({ error: 'expected a string' })
-  .regex(SERVICE_NAME_PATTERN, { error: 'expected a service name that is a DNS label: lowercase letters, digits and `-`, starting with a letter, at most 63 characters' });
+export const ServiceName = z.string({ error: 'expected a string' }).regex(SERVICE_NAME_PATTERN, {
+  error: 'expected a service name that is a DNS label: lowercase letters, digits and `-`, starting with a letter, at most 63 characters',
+});
 
 /** The most services one stage may ask for. */
 export const MAX_SERVICES_PER_STAGE = 8;
@@ -144,34 +187,55 @@ const Command = z.union([z.string().min(1), z.array(z.string().min(1)).min(1)], 
 
 export const ServiceReady = z.strictObject({
   run: Command.optional().describe('Shell commands run inside the service container (`/bin/sh -c`); ready once they exit 0.'),
-  tcp: z.int({ error: 'expected a port number' }).min(1, { error: 'expected a port number' }).max(65535, { error: 'expected a port number' }).optional()
+  tcp: z
+    .int({ error: 'expected a port number' })
+    .min(1, { error: 'expected a port number' })
+    .max(65535, { error: 'expected a port number' })
+    .optional()
     .describe('Ready once this port is listening inside the service container.'),
   interval: Duration.optional().describe('Time between probes; default 1s.'),
   timeout: Duration.optional().describe('How long the steps wait for the service to become ready before the stage fails; default 60s, at most 30m.'),
-  retries: z.int({ error: 'expected a whole number from 1 to 100' }).min(1, { error: 'expected a whole number from 1 to 100' }).max(100, { error: 'expected a whole number from 1 to 100' }).optional()
+  retries: z
+    .int({ error: 'expected a whole number from 1 to 100' })
+    .min(1, { error: 'expected a whole number from 1 to 100' })
+    .max(100, { error: 'expected a whole number from 1 to 100' })
+    .optional()
     .describe('Failed probes in a row, once ready, that make the service unhealthy (the stage fails); default 3.'),
 });
 
 export const ServiceLimits = z.strictObject({
-  cpus: z.number({ error: 'expected a number of CPUs like 0.5' }).positive({ error: 'expected a number of CPUs like 0.5' }).max(64, { error: 'expected at most 64 CPUs' }).optional()
-    .describe('CPUs for the service; at most the server\'s step limit.'),
-  memory: z.string({ error: 'expected a size like 256M or 1G' }).regex(/^[1-9][0-9]{0,6}[MG]$/, { error: 'expected a size like 256M or 1G' }).optional()
-    .describe('Memory for the service (M = MiB, G = GiB); at most the server\'s step limit.'),
+  cpus: z
+    .number({ error: 'expected a number of CPUs like 0.5' })
+    .positive({ error: 'expected a number of CPUs like 0.5' })
+    .max(64, { error: 'expected at most 64 CPUs' })
+    .optional()
+    .describe("CPUs for the service; at most the server's step limit."),
+  memory: z
+    .string({ error: 'expected a size like 256M or 1G' })
+    .regex(/^[1-9][0-9]{0,6}[MG]$/, { error: 'expected a size like 256M or 1G' })
+    .optional()
+    .describe("Memory for the service (M = MiB, G = GiB); at most the server's step limit."),
 });
 
 export const Service = z.strictObject({
-  image: Image.describe('The server image (run from the engine\'s local images, like step images).'),
+  image: Image.describe("The server image (run from the engine's local images, like step images)."),
   env: Env.optional().describe('Environment for the service. Values are strings: quote numbers and booleans.'),
-  command: z.array(z.string().max(1000), { error: 'expected a list of arguments' }).min(1).max(100).optional()
-    .describe('Arguments replacing the image\'s CMD (its ENTRYPOINT stays), like Compose `command`.'),
-  ready: ServiceReady.optional().describe('When the service counts as ready; omitted: the image\'s HEALTHCHECK if it has one, else once started.'),
-  limits: ServiceLimits.optional().describe('Lower limits than the server\'s step limits, which apply otherwise.'),
+  command: z
+    .array(z.string().max(1000), { error: 'expected a list of arguments' })
+    .min(1)
+    .max(100)
+    .optional()
+    .describe("Arguments replacing the image's CMD (its ENTRYPOINT stays), like Compose `command`."),
+  ready: ServiceReady.optional().describe("When the service counts as ready; omitted: the image's HEALTHCHECK if it has one, else once started."),
+  limits: ServiceLimits.optional().describe("Lower limits than the server's step limits, which apply otherwise."),
 });
 
 export const Checkpoint = z.strictObject({
   instructions: z.string().min(1).max(4000).describe('What to test, posted in the build thread.'),
   checklist: StringList.optional(),
-  timeout: Duration.optional().describe("How long to wait for a verdict before failing; default 24h. With a resource, at most the pool's maxTtlSec (server config)."),
+  timeout: Duration.optional().describe(
+    "How long to wait for a verdict before failing; default 24h. With a resource, at most the pool's maxTtlSec (server config).",
+  ),
   approvers: Name.describe('Approver group from server config.'),
   kind: z
     .enum(['test', 'approval'], { error: 'expected `test` or `approval`' })
@@ -184,11 +248,15 @@ export const Checkpoint = z.strictObject({
 // host (a dot or a port, or `localhost`), so an image is never pushed somewhere implied; no tag or
 // digest (Bosun tags with the commit sha and records the digest).
 const PUBLISH_IMAGE_PATTERN = /^(?:localhost|[a-z0-9-]+(?:\.[a-z0-9-]+)+|[a-z0-9.-]+:[0-9]{1,5})(?::[0-9]{1,5})?(?:\/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)+$/;
-const PUBLISH_IMAGE_MESSAGE = 'expected an image repository with its registry and no tag, like registry.example/acme/api or 127.0.0.1:5000/acme/api (Bosun tags it with the commit sha)';
+const PUBLISH_IMAGE_MESSAGE =
+  'expected an image repository with its registry and no tag, like registry.example/acme/api or 127.0.0.1:5000/acme/api (Bosun tags it with the commit sha)';
 const RelativePath = z.string().regex(WORKDIR_PATTERN, { error: 'expected a relative path inside the repository (no leading `/`, no `..`)' });
 
 export const DockerPublish = z.strictObject({
-  image: z.string({ error: PUBLISH_IMAGE_MESSAGE }).max(255).regex(PUBLISH_IMAGE_PATTERN, { error: PUBLISH_IMAGE_MESSAGE })
+  image: z
+    .string({ error: PUBLISH_IMAGE_MESSAGE })
+    .max(255)
+    .regex(PUBLISH_IMAGE_PATTERN, { error: PUBLISH_IMAGE_MESSAGE })
     .describe('Image repository, registry included (registry.example/acme/api); the registry must be in server config (publish.docker.registries).'),
   dockerfile: RelativePath.optional().describe('Dockerfile, relative to `context`; default `Dockerfile`.'),
   context: RelativePath.optional().describe('Build context, relative to the repository root; default the root.'),
@@ -196,19 +264,21 @@ export const DockerPublish = z.strictObject({
 
 export const PypiPublish = z.strictObject({
   repository: Name.describe('Repository name from server config (publish.pypi.repositories).'),
-  package_dir: RelativePath.optional().describe('Directory whose `dist/` a step filled with the sdist and wheels, relative to the repository root; default the root.'),
+  package_dir: RelativePath.optional().describe(
+    'Directory whose `dist/` a step filled with the sdist and wheels, relative to the repository root; default the root.',
+  ),
 });
 
-export const PublishTarget = z.union([
-  z.strictObject({ docker: DockerPublish }),
-  z.strictObject({ pypi: PypiPublish }),
-], { error: 'expected `docker: { image, dockerfile?, context? }` or `pypi: { repository, package_dir? }`' });
+export const PublishTarget = z.union([z.strictObject({ docker: DockerPublish }), z.strictObject({ pypi: PypiPublish })], {
+  error: 'expected `docker: { image, dockerfile?, context? }` or `pypi: { repository, package_dir? }`',
+});
 
 // A cache key: literal text of letters, digits and `._+-`, and `{{ hashFiles('glob', …) }}`
 // expressions Bosun evaluates against the build's commit. No `/`, no `..`: it names a file in
 // the cache store. Checked again after rendering (src/cache/cache-key.ts).
 const CACHE_KEY_TEMPLATE_PATTERN = /^(?:[A-Za-z0-9._+-]|\{\{\s*hashFiles\(\s*'[^'\\]{1,255}'(?:\s*,\s*'[^'\\]{1,255}'){0,19}\s*\)\s*\}\})+$/;
-const CACHE_KEY_MESSAGE = "expected a key of letters, digits, `.`, `_`, `+`, `-` and `{{ hashFiles('path/or/glob', …) }}` (no `/`, no `..`, no other expressions)";
+const CACHE_KEY_MESSAGE =
+  "expected a key of letters, digits, `.`, `_`, `+`, `-` and `{{ hashFiles('path/or/glob', …) }}` (no `/`, no `..`, no other expressions)";
 const CACHE_PREFIX_PATTERN = /^[A-Za-z0-9._+-]{1,200}$/;
 // A cache path: relative to the workspace (or `~/…`: the stage's HOME, kept in the workspace),
 // never `/…`, `..`, `.git` or the workspace itself.
@@ -239,19 +309,34 @@ export function cachePathProblem(path: string): string | undefined {
   if (path === '~/' || path.startsWith('~//')) return `cache path ${path}: expected a path under HOME, like ~/.cache/pip`;
   if (path.startsWith('/')) return `cache path ${path}: expected a path relative to the workspace, not an absolute one`;
   if (path.split('/').some((part) => part === '..')) return `cache path ${path}: \`..\` would leave the workspace`;
-  if (!CACHE_PATH_PATTERN.test(path)) return `cache path ${path}: expected a relative path inside the workspace (or \`~/path\`) of letters, digits and \`._@+-\` (not \`.\`, not under \`.git\`)`;
+  if (!CACHE_PATH_PATTERN.test(path))
+    return `cache path ${path}: expected a relative path inside the workspace (or \`~/path\`) of letters, digits and \`._@+-\` (not \`.\`, not under \`.git\`)`;
   return undefined;
 }
 
 export const Cache = z.strictObject({
-  key: CacheKeyTemplate.describe("The cache's name, e.g. `pip-{{ hashFiles('requirements.txt') }}`: restored when a cache of exactly this key exists, saved after the stage succeeds when none did. `hashFiles` takes paths or globs (`*`, `**`, `?`) of files in the build's commit."),
-  paths: z.array(CachePath).min(1, { error: 'expected at least one path' }).max(20, { error: 'expected at most 20 paths' })
-    .describe('Directories or files saved in and restored from the cache: relative to the workspace, or `~/…` (then the stage\'s steps get a HOME kept in the workspace); not absolute, not `..`, not under `.git`.'),
+  key: CacheKeyTemplate.describe(
+    "The cache's name, e.g. `pip-{{ hashFiles('requirements.txt') }}`: restored when a cache of exactly this key exists, saved after the stage succeeds when none did. `hashFiles` takes paths or globs (`*`, `**`, `?`) of files in the build's commit.",
+  ),
+  paths: z
+    .array(CachePath)
+    .min(1, { error: 'expected at least one path' })
+    .max(20, { error: 'expected at most 20 paths' })
+    .describe(
+      "Directories or files saved in and restored from the cache: relative to the workspace, or `~/…` (then the stage's steps get a HOME kept in the workspace); not absolute, not `..`, not under `.git`.",
+    ),
   'restore-keys': z
-    .array(z.string().regex(CACHE_PREFIX_PATTERN, { error: 'expected a key prefix of letters, digits, `.`, `_`, `+` and `-` (no `/`, at most 200 characters)' }).refine((k) => !k.includes('..'), { error: 'a restore key cannot contain `..`' }))
+    .array(
+      z
+        .string()
+        .regex(CACHE_PREFIX_PATTERN, { error: 'expected a key prefix of letters, digits, `.`, `_`, `+` and `-` (no `/`, at most 200 characters)' })
+        .refine((k) => !k.includes('..'), { error: 'a restore key cannot contain `..`' }),
+    )
     .max(10, { error: 'expected at most 10 restore keys' })
     .optional()
-    .describe('Key prefixes tried in order when the key misses: the most recently used cache whose key starts with one is restored (a partial hit), and the stage then saves under the full key.'),
+    .describe(
+      'Key prefixes tried in order when the key misses: the most recently used cache whose key starts with one is restored (a partial hit), and the stage then saves under the full key.',
+    ),
 });
 
 export const Stage = z.strictObject({
@@ -265,12 +350,18 @@ export const Stage = z.strictObject({
     .describe('Sidecar containers started before the steps, each reachable from them by its name (`cache:6379`).'),
   steps: z.array(Step).min(1, { error: 'expected at least one step' }).optional().describe('Run in order; the first failure fails the stage.'),
   checkpoint: Checkpoint.optional().describe('A manual test a person passes or fails before the stage completes.'),
-  secrets: Secrets.optional().describe('Secrets every step of this stage reads (added to each step\'s own `secrets`).'),
-  publish: z.array(PublishTarget).min(1).max(10).optional()
+  secrets: Secrets.optional().describe("Secrets every step of this stage reads (added to each step's own `secrets`)."),
+  publish: z
+    .array(PublishTarget)
+    .min(1)
+    .max(10)
+    .optional()
     .describe('Deliverables Bosun builds and uploads once the steps succeed (trusted builds only): Docker images, Python distributions. See docs/publish.md.'),
   cache: Cache.optional().describe('Files restored before the first step and saved after the stage succeeds (docs/caches.md).'),
-  artifacts: ArtifactGlobs.optional().describe('Files to keep after the stage\'s last step that ran (also when the stage fails): downloadable with `bosun artifacts`, and brought into the workspace of stages that `need` this one. Globs: `*`, `?`, `**`.'),
-  reports: ReportGlobs.optional().describe('JUnit XML files read after the stage\'s last step that ran (also when the stage fails). Globs: `*`, `?`, `**`.'),
+  artifacts: ArtifactGlobs.optional().describe(
+    "Files to keep after the stage's last step that ran (also when the stage fails): downloadable with `bosun artifacts`, and brought into the workspace of stages that `need` this one. Globs: `*`, `?`, `**`.",
+  ),
+  reports: ReportGlobs.optional().describe("JUnit XML files read after the stage's last step that ran (also when the stage fails). Globs: `*`, `?`, `**`."),
 });
 
 export const BuildSpec = z
@@ -326,7 +417,8 @@ function checkStage(spec: SpecShape, name: string, stage: Stage, ctx: z.Refineme
   });
   const seen = new Set<string>();
   (stage.steps ?? []).forEach((step, i) => {
-    if (seen.has(step.name)) ctx.addIssue({ code: 'custom', path: [...at, 'steps', i, 'name'], message: `duplicate step name \`${step.name}\` in stage \`${name}\`` });
+    if (seen.has(step.name))
+      ctx.addIssue({ code: 'custom', path: [...at, 'steps', i, 'name'], message: `duplicate step name \`${step.name}\` in stage \`${name}\`` });
     seen.add(step.name);
     if (!step.image && !spec.image) {
       ctx.addIssue({ code: 'custom', path: [...at, 'steps', i], message: 'no image: set `image` on the step or at the top level' });
@@ -360,7 +452,7 @@ function checkServices(spec: SpecShape, name: string, stage: Stage, ctx: z.Refin
     ctx.addIssue({ code: 'custom', path: at, message: `expected at most ${MAX_SERVICES_PER_STAGE} services in a stage` });
   }
   if (services.length > 0 && !stage.steps) {
-    ctx.addIssue({ code: 'custom', path: at, message: 'services are started for the stage\'s steps: give the stage steps' });
+    ctx.addIssue({ code: 'custom', path: at, message: "services are started for the stage's steps: give the stage steps" });
   }
   for (const [service, def] of services) {
     const ready = def.ready;
@@ -374,7 +466,8 @@ function checkServices(spec: SpecShape, name: string, stage: Stage, ctx: z.Refin
     const other = Object.entries(spec.stages).find(([o, s]) => o < name && Object.hasOwn(s.services ?? {}, service) && !ordered(spec.stages, o, name));
     if (other) {
       ctx.addIssue({
-        code: 'custom', path: [...at, service],
+        code: 'custom',
+        path: [...at, service],
         message: `service \`${service}\` is also in stage \`${other[0]}\`, which may run at the same time on the build's network; rename one, or make one stage need the other`,
       });
     }

@@ -49,7 +49,11 @@ export const Limits = z.strictObject({
   /** A stage queued this long with no worker for its labels gets a notice in its thread and `status`. */
   unassignedWarnSec: z.number().int().positive().default(60),
   /** How long a failed or cancelled build keeps its workspace for `retry --failed`. */
-  retainFailedWorkspaceSec: z.number().int().nonnegative().default(24 * 3600),
+  retainFailedWorkspaceSec: z
+    .number()
+    .int()
+    .nonnegative()
+    .default(24 * 3600),
 });
 export type Limits = z.infer<typeof Limits>;
 
@@ -61,7 +65,10 @@ export type Limits = z.infer<typeof Limits>;
  */
 export const SwarmConfig = z.strictObject({
   /** `host:port` of a registry every node pulls from; set = multi-node. */
-  registry: z.string().regex(/^[A-Za-z0-9.-]+(:\d+)?$/, 'expected host:port').optional(),
+  registry: z
+    .string()
+    .regex(/^[A-Za-z0-9.-]+(:\d+)?$/, 'expected host:port')
+    .optional(),
   /** Constraints on every step service (`node.labels.pool==ci`); multi-node only. */
   constraints: z.array(z.string().min(3)).default([]),
   /**
@@ -79,96 +86,108 @@ export const ApiToken = z.strictObject({
   token: z.string().min(16, 'API tokens must be at least 16 characters'),
 });
 
-export const ServerConfig = z.strictObject({
-  instanceId: z.string().regex(/^[a-z0-9-]+$/).default('bosun'),
-  dataDir: z.string().default('.data'),
-  http: z
-    .strictObject({
-      host: z.string().default('127.0.0.1'),
-      port: z.number().int().min(0).max(65535).default(8080),
-      /** Public base URL for links in chat and statuses. */
-      publicUrl: z.string().optional(),
-    })
-    .prefault({}),
-  /** `redis://…`; unset = an embedded redis-server under dataDir. */
-  redisUrl: z.string().optional(),
-  executor: z.enum(['auto', 'local', 'docker', 'swarm']).default('auto'),
-  /** Docker Engine: `unix:///var/run/docker.sock` (default) or `tcp://host:2375`. */
-  dockerHost: z.string().default('unix:///var/run/docker.sock'),
-  swarm: SwarmConfig.prefault({}),
-  /** Where steps' traffic may go (docker and swarm executors); see docs/network.md. */
-  network: NetworkConfig.prefault({}),
-  /** In-process stage workers started by `bosun start` (0 = front ends only). */
-  workers: z.number().int().min(0).default(2),
-  /** Labels of this process's workers (`bosun worker --labels macos`). */
-  workerLabels: z.array(z.string()).default([]),
-  logLevel: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info'),
-  apiTokens: z.array(ApiToken).default([]),
-  repos: z.record(z.string(), RepoConfig).default({}),
-  /** Secret values by name; redacted from every log and message (R13). */
-  secrets: z.record(z.string(), z.string()).default({}),
-  limits: Limits.prefault({}),
-  /** Stage caches (`cache:` in bosun.yml), kept under `<dataDir>/caches`; see docs/caches.md. */
-  caches: z
-    .strictObject({
-      /** Size cap per repository (all its namespaces); least recently used caches are evicted past it. */
-      maxRepoMb: z.number().int().positive().default(2048),
-    })
-    .prefault({}),
-  /** Named groups of actor ids (`slack:T1/U1`, `cli:alice`), used for approvals and admin. */
-  groups: z.record(z.string(), z.array(z.string())).default({}),
-  /** Passes a checkpoint needs from a group (N of M); default 1. */
-  approvals: z.record(z.string(), z.number().int().positive()).default({}),
-  /** Resource pools for leases (devices, accounts, lab machines); see src/leases/pool-config.ts. */
-  pools: Pools.default({}),
-  /** Queue tuning; tests shorten these (R20). */
-  queue: z
-    .strictObject({
-      lockDurationMs: z.number().int().positive().default(30_000),
-      stalledIntervalMs: z.number().int().positive().default(30_000),
-      maxStalledCount: z.number().int().nonnegative().default(1),
-      watchdogIntervalMs: z.number().int().positive().default(10_000),
-    })
-    .prefault({}),
-  /** GitHub webhooks, statuses, merges and promotions; absent = GitHub front end off. */
-  github: GithubConfig.optional(),
-  /** Slack front end and thread reporter; absent = Slack off. */
-  slack: SlackConfig.optional(),
-  /** Zulip front end and topic reporter; absent = Zulip off (see docs/zulip.md). */
-  zulip: ZulipConfig.optional(),
-  /** Outgoing webhooks (Standard Webhooks signatures); see docs/integrations.md. */
-  webhooks: WebhookEndpoints.default([]),
-  webhookDelivery: WebhookDelivery.prefault({}),
-  /** Registries and package indexes `publish:` may upload to, with Bosun's credentials; see docs/publish.md. */
-  publish: PublishConfig.prefault({}),
-  /** Sign-in, sessions, API token scopes (docs/auth.md). */
-  auth: AuthConfig.prefault({}),
-  /** Kept files (`artifacts:`) and test reports: caps and retention; see docs/artifacts.md. */
-  artifacts: ArtifactsConfig.prefault({}),
-  /** Deploy environments (staging, production): targets, approvers, auto-deploy; see docs/deploys.md. */
-  environments: Environments.default({}),
-}).superRefine((c, ctx) => {
-  c.auth.allow.forEach((rule, i) => {
-    if (rule.startsWith('group:') && !c.groups[rule.slice('group:'.length)]) ctx.addIssue({ code: 'custom', path: ['auth', 'allow', i], message: `"${rule}": no such group in groups` });
+export const ServerConfig = z
+  .strictObject({
+    instanceId: z
+      .string()
+      .regex(/^[a-z0-9-]+$/)
+      .default('bosun'),
+    dataDir: z.string().default('.data'),
+    http: z
+      .strictObject({
+        host: z.string().default('127.0.0.1'),
+        port: z.number().int().min(0).max(65535).default(8080),
+        /** Public base URL for links in chat and statuses. */
+        publicUrl: z.string().optional(),
+      })
+      .prefault({}),
+    /** `redis://…`; unset = an embedded redis-server under dataDir. */
+    redisUrl: z.string().optional(),
+    executor: z.enum(['auto', 'local', 'docker', 'swarm']).default('auto'),
+    /** Docker Engine: `unix:///var/run/docker.sock` (default) or `tcp://host:2375`. */
+    dockerHost: z.string().default('unix:///var/run/docker.sock'),
+    swarm: SwarmConfig.prefault({}),
+    /** Where steps' traffic may go (docker and swarm executors); see docs/network.md. */
+    network: NetworkConfig.prefault({}),
+    /** In-process stage workers started by `bosun start` (0 = front ends only). */
+    workers: z.number().int().min(0).default(2),
+    /** Labels of this process's workers (`bosun worker --labels macos`). */
+    workerLabels: z.array(z.string()).default([]),
+    logLevel: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info'),
+    apiTokens: z.array(ApiToken).default([]),
+    repos: z.record(z.string(), RepoConfig).default({}),
+    /** Secret values by name; redacted from every log and message (R13). */
+    secrets: z.record(z.string(), z.string()).default({}),
+    limits: Limits.prefault({}),
+    /** Stage caches (`cache:` in bosun.yml), kept under `<dataDir>/caches`; see docs/caches.md. */
+    caches: z
+      .strictObject({
+        /** Size cap per repository (all its namespaces); least recently used caches are evicted past it. */
+        maxRepoMb: z.number().int().positive().default(2048),
+      })
+      .prefault({}),
+    /** Named groups of actor ids (`slack:T1/U1`, `cli:alice`), used for approvals and admin. */
+    groups: z.record(z.string(), z.array(z.string())).default({}),
+    /** Passes a checkpoint needs from a group (N of M); default 1. */
+    approvals: z.record(z.string(), z.number().int().positive()).default({}),
+    /** Resource pools for leases (devices, accounts, lab machines); see src/leases/pool-config.ts. */
+    pools: Pools.default({}),
+    /** Queue tuning; tests shorten these (R20). */
+    queue: z
+      .strictObject({
+        lockDurationMs: z.number().int().positive().default(30_000),
+        stalledIntervalMs: z.number().int().positive().default(30_000),
+        maxStalledCount: z.number().int().nonnegative().default(1),
+        watchdogIntervalMs: z.number().int().positive().default(10_000),
+      })
+      .prefault({}),
+    /** GitHub webhooks, statuses, merges and promotions; absent = GitHub front end off. */
+    github: GithubConfig.optional(),
+    /** Slack front end and thread reporter; absent = Slack off. */
+    slack: SlackConfig.optional(),
+    /** Zulip front end and topic reporter; absent = Zulip off (see docs/zulip.md). */
+    zulip: ZulipConfig.optional(),
+    /** Outgoing webhooks (Standard Webhooks signatures); see docs/integrations.md. */
+    webhooks: WebhookEndpoints.default([]),
+    webhookDelivery: WebhookDelivery.prefault({}),
+    /** Registries and package indexes `publish:` may upload to, with Bosun's credentials; see docs/publish.md. */
+    publish: PublishConfig.prefault({}),
+    /** Sign-in, sessions, API token scopes (docs/auth.md). */
+    auth: AuthConfig.prefault({}),
+    /** Kept files (`artifacts:`) and test reports: caps and retention; see docs/artifacts.md. */
+    artifacts: ArtifactsConfig.prefault({}),
+    /** Deploy environments (staging, production): targets, approvers, auto-deploy; see docs/deploys.md. */
+    environments: Environments.default({}),
+  })
+  .superRefine((c, ctx) => {
+    c.auth.allow.forEach((rule, i) => {
+      if (rule.startsWith('group:') && !c.groups[rule.slice('group:'.length)])
+        ctx.addIssue({ code: 'custom', path: ['auth', 'allow', i], message: `"${rule}": no such group in groups` });
+    });
+    for (const [path, message] of environmentProblems(c)) ctx.addIssue({ code: 'custom', path, message });
+    // A Zulip id that can never match (an email, a name, another realm) would silently lock approvers out.
+    for (const [group, members] of Object.entries(c.groups)) {
+      members.forEach((id, i) => {
+        if (!id.startsWith('zulip:')) return;
+        const host = /^zulip:([^/\s]+)\/\d{1,12}$/.exec(id)?.[1];
+        if (!host)
+          ctx.addIssue({
+            code: 'custom',
+            path: ['groups', group, i],
+            message: `"${id}": Zulip ids are zulip:<realm host>/<user id>, e.g. zulip:chat.example.com/42`,
+          });
+        else if (c.zulip && host !== zulipRealmHost(c.zulip.realm))
+          ctx.addIssue({ code: 'custom', path: ['groups', group, i], message: `"${id}" is not of this Zulip realm (${zulipRealmHost(c.zulip.realm)})` });
+      });
+    }
+    if (c.swarm.registry && c.network.egress !== 'none') {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['network', 'egress'],
+        message: `${c.network.egress} is not available on a multi-node swarm (swarm.registry is set): egress rules must be on every node that runs a step, and Bosun installs them only on its own host; set network.egress: none`,
+      });
+    }
   });
-  for (const [path, message] of environmentProblems(c)) ctx.addIssue({ code: 'custom', path, message });
-  // A Zulip id that can never match (an email, a name, another realm) would silently lock approvers out.
-  for (const [group, members] of Object.entries(c.groups)) {
-    members.forEach((id, i) => {
-      if (!id.startsWith('zulip:')) return;
-      const host = /^zulip:([^/\s]+)\/\d{1,12}$/.exec(id)?.[1];
-      if (!host) ctx.addIssue({ code: 'custom', path: ['groups', group, i], message: `"${id}": Zulip ids are zulip:<realm host>/<user id>, e.g. zulip:chat.example.com/42` });
-      else if (c.zulip && host !== zulipRealmHost(c.zulip.realm)) ctx.addIssue({ code: 'custom', path: ['groups', group, i], message: `"${id}" is not of this Zulip realm (${zulipRealmHost(c.zulip.realm)})` });
-    });
-  }
-  if (c.swarm.registry && c.network.egress !== 'none') {
-    ctx.addIssue({
-      code: 'custom',
-      path: ['network', 'egress'],
-      message: `${c.network.egress} is not available on a multi-node swarm (swarm.registry is set): egress rules must be on every node that runs a step, and Bosun installs them only on its own host; set network.egress: none`,
-    });
-  }
-});
 export type ServerConfig = z.infer<typeof ServerConfig>;
 export type ServerConfigInput = z.input<typeof ServerConfig>;
 
@@ -203,22 +222,38 @@ function checkGrantedSecrets(config: ServerConfig): void {
   for (const [repo, settings] of Object.entries(config.repos)) {
     const missing = settings.secrets.filter((name) => !Object.hasOwn(config.secrets, name));
     if (missing.length > 0) {
-      throw new UserError('config_invalid', `invalid server config: repos.${repo}.secrets: ${missing.join(', ')} ${missing.length > 1 ? 'have' : 'has'} no value (set BOSUN_SECRET_${missing[0]} or BOSUN_SECRET_${missing[0]}_FILE)`);
+      throw new UserError(
+        'config_invalid',
+        `invalid server config: repos.${repo}.secrets: ${missing.join(', ')} ${missing.length > 1 ? 'have' : 'has'} no value (set BOSUN_SECRET_${missing[0]} or BOSUN_SECRET_${missing[0]}_FILE)`,
+      );
     }
   }
 }
 
 /** Variables that may instead be given as `<NAME>_FILE` (Docker secrets under /run/secrets). */
 const fileVariables = [
-  'BOSUN_API_TOKEN', 'REDIS_URL', 'SLACK_BOT_TOKEN', 'SLACK_APP_TOKEN', 'SLACK_SIGNING_SECRET',
-  'GITHUB_WEBHOOK_SECRET', 'GITHUB_TOKEN', 'GITHUB_PRIVATE_KEY', 'ZULIP_API_KEY', 'ZULIP_WEBHOOK_TOKEN',
+  'BOSUN_API_TOKEN',
+  'REDIS_URL',
+  'SLACK_BOT_TOKEN',
+  'SLACK_APP_TOKEN',
+  'SLACK_SIGNING_SECRET',
+  'GITHUB_WEBHOOK_SECRET',
+  'GITHUB_TOKEN',
+  'GITHUB_PRIVATE_KEY',
+  'ZULIP_API_KEY',
+  'ZULIP_WEBHOOK_TOKEN',
   'BOSUN_SESSION_KEYS',
 ];
 
 /** Resolves `<NAME>_FILE` into `<NAME>` (the file's content, trailing newline trimmed). */
 export function withFileSecrets(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
   const out = { ...env };
-  for (const name of [...fileVariables, ...Object.keys(env).filter((k) => k.startsWith('BOSUN_SECRET_') && k.endsWith('_FILE')).map((k) => k.slice(0, -5))]) {
+  for (const name of [
+    ...fileVariables,
+    ...Object.keys(env)
+      .filter((k) => k.startsWith('BOSUN_SECRET_') && k.endsWith('_FILE'))
+      .map((k) => k.slice(0, -5)),
+  ]) {
     const file = env[`${name}_FILE`];
     if (!file || out[name]) continue;
     if (!existsSync(file)) throw new UserError('config_invalid', `${name}_FILE points at ${file}, which does not exist`);
@@ -256,7 +291,8 @@ function applyEnv(target: Record<string, unknown>, env: NodeJS.ProcessEnv): void
     tokens.push({ name: 'env', token: env.BOSUN_API_TOKEN });
     target.apiTokens = tokens;
   }
-  if (env.BOSUN_SESSION_KEYS) target.auth = { ...(target.auth as Record<string, unknown> | undefined), sessionKeys: env.BOSUN_SESSION_KEYS.split(',').map((k) => k.trim()) };
+  if (env.BOSUN_SESSION_KEYS)
+    target.auth = { ...(target.auth as Record<string, unknown> | undefined), sessionKeys: env.BOSUN_SESSION_KEYS.split(',').map((k) => k.trim()) };
   const secrets = { ...(target.secrets as Record<string, string> | undefined) };
   for (const [key, value] of Object.entries(env)) {
     if (key.startsWith('BOSUN_SECRET_') && !key.endsWith('_FILE') && value) secrets[key.slice('BOSUN_SECRET_'.length)] = value;

@@ -35,7 +35,9 @@ export function makeBuildService(deps: PipelineDeps, redis: Redis, prefix = 'bos
         repo: input.repo,
         ref: input.ref ?? repoConfig?.defaultBranch ?? 'master',
         trigger: {
-          event: 'manual', source: ctx.source, actor: ctx.actor,
+          event: 'manual',
+          source: ctx.source,
+          actor: ctx.actor,
           ...(ctx.eventId ? { deliveryId: `${ctx.source}:${ctx.eventId}` } : {}),
           ...(ctx.chat ? { chat: ctx.chat } : {}),
         },
@@ -48,7 +50,14 @@ export function makeBuildService(deps: PipelineDeps, redis: Redis, prefix = 'bos
     cancel: (id, ctx) => cancelBuild(deps, id, ctx.actor, ctx.source),
     retry: (id, fromFailed, ctx) => retryBuild(deps, id, { fromFailed, actor: ctx.actor, source: ctx.source }),
     decide: (id, stage, decision, ctx) =>
-      decideCheckpoint(deps, { buildId: id, ...(stage ? { stage } : {}), decision, actor: ctx.actor, source: ctx.source, ...(ctx.eventId ? { eventId: ctx.eventId } : {}) }),
+      decideCheckpoint(deps, {
+        buildId: id,
+        ...(stage ? { stage } : {}),
+        decision,
+        actor: ctx.actor,
+        source: ctx.source,
+        ...(ctx.eventId ? { eventId: ctx.eventId } : {}),
+      }),
     async logTail(id, target, lines) {
       const build = await deps.store.get(id);
       if (!build) throw new UserError('unknown_build', `no build #${id}`);

@@ -10,4 +10,11 @@ import { deployFrontend } from '../deploys/deploy-frontend.js';
  * The explicit registry of front ends and reporters, in start order. Each factory returns
  * null when its part of the server config is absent.
  */
-export const frontendFactories: FrontendFactory[] = [integrationsFrontend, leaseHousekeepingFrontend, deployFrontend, githubFrontend, slackFrontend, zulipFrontend];
+export const frontendFactories: FrontendFactory[] = [
+  integrationsFrontend,
+  leaseHousekeepingFrontend,
+  deployFrontend,
+  githubFrontend,
+  slackFrontend,
+  zulipFrontend,
+];

@@ -33,11 +33,16 @@ export function integrationsFrontend(core: Core): Frontend {
       metrics.plugin()(app);
       registerEventsRoute(app, { bus: core.bus, canRead: (req) => principalCan(req, 'read') });
       registerAuditRoute(app, { audit: core.audit, auth });
-      registerBadgeRoute(app, { repos: () => Object.keys(core.config.repos), list: (repo) => core.store.list({ repo, limit: 200 }),
+      registerBadgeRoute(app, {
+        repos: () => Object.keys(core.config.repos),
+        list: (repo) => core.store.list({ repo, limit: 200 }),
         visible: (req, repo) => principalCan(req, 'read') || core.config.repos[repo]?.public === true,
       });
       registerWebhookRoutes(app, {
-        endpoints, store, bus: core.bus, auth,
+        endpoints,
+        store,
+        bus: core.bus,
+        auth,
         wake: (id) => dispatchers.get(id)?.wake(),
         audit: (action, actor, detail) => core.audit.record({ action, actorId: actor.id, source: 'api', outcome: 'ok', detail }),
       });
@@ -46,14 +51,23 @@ export function integrationsFrontend(core: Core): Frontend {
       await metrics.start();
       if (endpoints.length === 0) return;
       for (const endpoint of endpoints) {
-        dispatchers.set(endpoint.id, startDispatcher(endpoint, {
-          store, policy: core.config.webhookDelivery, log,
-          publish: (event) => core.bus.publish(event),
-          onAttempt: (id, outcome, seconds) => metrics.observeWebhookAttempt(id, outcome, seconds),
-        }));
+        dispatchers.set(
+          endpoint.id,
+          startDispatcher(endpoint, {
+            store,
+            policy: core.config.webhookDelivery,
+            log,
+            publish: (event) => core.bus.publish(event),
+            onAttempt: (id, outcome, seconds) => metrics.observeWebhookAttempt(id, outcome, seconds),
+          }),
+        );
       }
       fanout = startWebhookFanout({
-        bus: core.bus, store, endpoints, maxPending: core.config.webhookDelivery.maxPending, log,
+        bus: core.bus,
+        store,
+        endpoints,
+        maxPending: core.config.webhookDelivery.maxPending,
+        log,
         onQueued: () => {
           for (const d of dispatchers.values()) d.wake();
         },

@@ -25,7 +25,11 @@ export async function makeExecutor(config: ServerConfig, log: Logger): Promise<E
   const { selectExecutor } = await import('../executor/select-executor.js');
   const { registry, constraints, unschedulableAfterSec } = config.swarm;
   const executor = await selectExecutor({
-    docker: dockerClient(config), preferred: config.executor, instanceId: config.instanceId, dataDir: config.dataDir, log,
+    docker: dockerClient(config),
+    preferred: config.executor,
+    instanceId: config.instanceId,
+    dataDir: config.dataDir,
+    log,
     timeoutGraceMs: config.limits.killGraceSec * 1000,
     swarm: { ...(registry ? { registry } : {}), constraints, unschedulableAfterMs: unschedulableAfterSec * 1000 },
     egress: config.network,

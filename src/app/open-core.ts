@@ -90,7 +90,20 @@ export async function openCore(config: ServerConfig, log: Logger, opts: { prefix
   const deps: PipelineDeps = { config, store, bus, logs, audit, queue, control, log, secrets: config.secrets, mirrors, plans };
   if (Object.keys(config.pools).length > 0) deps.leases = new LeaseManager(redis, prefix, config, bus, audit, log.child({ unit: 'leases' }));
   return {
-    config, log, redis, redisHealth, redisTarget, prefix, store, bus, logs, audit, queue, control, deps, redact,
+    config,
+    log,
+    redis,
+    redisHealth,
+    redisTarget,
+    prefix,
+    store,
+    bus,
+    logs,
+    audit,
+    queue,
+    control,
+    deps,
+    redact,
     provided: {},
     async close() {
       redisHealth.stop();

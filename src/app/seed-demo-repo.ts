@@ -11,7 +11,13 @@ import { git } from '../git/git.js';
  */
 export async function seedDemoRepo(dataDir: string, source = join(installRoot, 'examples', 'demo')): Promise<string> {
   const bare = join(dataDir, 'repos', 'demo.git');
-  if (await stat(join(bare, 'HEAD')).then(() => true, () => false)) return bare;
+  if (
+    await stat(join(bare, 'HEAD')).then(
+      () => true,
+      () => false,
+    )
+  )
+    return bare;
   const work = await mkdtemp(join(tmpdir(), 'bosun-demo-'));
   try {
     await cp(source, work, { recursive: true });

@@ -41,7 +41,11 @@ export interface RunningServer {
  * `bosun start`: the core, the demo repository, the HTTP server (API, web console, front
  * ends), the watchdog, and — unless `workers: 0` — in-process workers.
  */
-export async function startServer(config: ServerConfig, log: Logger, opts: { prefix?: string; plugins?: HttpPlugin[]; executor?: Executor; frontends?: FrontendFactory[]; webSession?: WebSession } = {}): Promise<RunningServer> {
+export async function startServer(
+  config: ServerConfig,
+  log: Logger,
+  opts: { prefix?: string; plugins?: HttpPlugin[]; executor?: Executor; frontends?: FrontendFactory[]; webSession?: WebSession } = {},
+): Promise<RunningServer> {
   await mkdir(config.dataDir, { recursive: true });
   const core = await openCore(config, log, opts);
   try {
@@ -56,7 +60,15 @@ export async function startServer(config: ServerConfig, log: Logger, opts: { pre
     const plugins = [...(opts.plugins ?? []), ...frontends.flatMap((f) => (f.http ? [f.http] : []))];
     const checks: ReadinessCheck[] = [{ name: 'redis', check: () => redisCheck(core) }];
     const http = await createHttpServer(core, builds, plugins, checks, opts.webSession ? { session: opts.webSession } : {});
-    const workers = config.workers > 0 ? await startWorkerPool(core, { advance: true, concurrency: config.workers, labels: config.workerLabels, ...(opts.executor ? { executor: opts.executor } : {}) }) : null;
+    const workers =
+      config.workers > 0
+        ? await startWorkerPool(core, {
+            advance: true,
+            concurrency: config.workers,
+            labels: config.workerLabels,
+            ...(opts.executor ? { executor: opts.executor } : {}),
+          })
+        : null;
     if (workers && workers.executor.name !== 'local') {
       const docker = dockerClient(config);
       checks.push({ name: 'executor', check: async () => (await docker.ping(), { ok: true, detail: `${workers.executor.name}: engine answers` }) });
@@ -70,7 +82,10 @@ export async function startServer(config: ServerConfig, log: Logger, opts: { pre
     for (const fe of frontends) await fe.start?.();
     log.info({ url, executor: workers?.executor.name ?? 'none' }, 'Bosun is up');
     return {
-      core, http, url, workers,
+      core,
+      http,
+      url,
+      workers,
       frontends,
       async close() {
         stopWatchdog();
@@ -100,7 +115,10 @@ async function redisCheck(core: Core): Promise<{ ok: boolean; detail: string }> 
 async function ensureApiToken(config: ServerConfig): Promise<void> {
   if (config.apiTokens.length > 0) return;
   const file = join(config.dataDir, 'api-token');
-  let token = await readFile(file, 'utf8').then((t) => t.trim(), () => '');
+  let token = await readFile(file, 'utf8').then(
+    (t) => t.trim(),
+    () => '',
+  );
   if (token.length < 16) {
     token = randomBytes(24).toString('base64url');
     await writeFile(file, `${token}\n`, { mode: 0o600 });

@@ -19,19 +19,26 @@ export interface WorkerPool {
  * Stage (and optionally advance) workers in this process, with the executor for this host.
  * On start it reaps executor resources of this instance that no live build step claims (R22).
  */
-export async function startWorkerPool(
-  core: Core,
-  opts: { advance: boolean; concurrency: number; labels: string[]; executor?: Executor },
-): Promise<WorkerPool> {
+export async function startWorkerPool(core: Core, opts: { advance: boolean; concurrency: number; labels: string[]; executor?: Executor }): Promise<WorkerPool> {
   const executor = opts.executor ?? (await (await import('./make-executor.js')).makeExecutor(core.config, core.log));
   await core.control.listen();
   const workspaceFiles = workspaceFilesFor(core.config, executor);
-  const deps: WorkerDeps = { ...core.deps, executor, cancellations: core.control, instanceId: core.config.instanceId, ...(workspaceFiles ? { workspaceFiles } : {}) };
+  const deps: WorkerDeps = {
+    ...core.deps,
+    executor,
+    cancellations: core.control,
+    instanceId: core.config.instanceId,
+    ...(workspaceFiles ? { workspaceFiles } : {}),
+  };
   await reapOrphans(core, executor);
   const connection = connectRedis(core.redisTarget);
   const stopSweep = startWorkspaceSweep(core, executor);
   const workers = startWorkers(deps, {
-    connection, prefix: core.prefix, advance: opts.advance, stageConcurrency: opts.concurrency, labels: opts.labels,
+    connection,
+    prefix: core.prefix,
+    advance: opts.advance,
+    stageConcurrency: opts.concurrency,
+    labels: opts.labels,
   });
   return {
     executor,

@@ -8,7 +8,11 @@ import type { ArtifactStore, StoredBuild } from './artifact-store.js';
  * (by build number) of the same repository have artifacts. 0 turns either rule off. Returns
  * what it removed. Idempotent: several servers sharing a data directory may all sweep.
  */
-export async function sweepArtifacts(store: ArtifactStore, config: Pick<ArtifactsConfig, 'retainDays' | 'retainBuildsPerRepo'>, now = new Date()): Promise<StoredBuild[]> {
+export async function sweepArtifacts(
+  store: ArtifactStore,
+  config: Pick<ArtifactsConfig, 'retainDays' | 'retainBuildsPerRepo'>,
+  now = new Date(),
+): Promise<StoredBuild[]> {
   const byRepo = new Map<string, StoredBuild[]>();
   for (const b of await store.builds()) byRepo.set(b.repo, [...(byRepo.get(b.repo) ?? []), b]);
   const cutoff = config.retainDays > 0 ? now.getTime() - config.retainDays * 86_400_000 : -Infinity;
@@ -32,9 +36,12 @@ export function startArtifactSweeper(store: ArtifactStore, config: ArtifactsConf
     if (running) return;
     running = true;
     void sweepArtifacts(store, config)
-      .then((removed) => {
-        if (removed.length > 0) log.info({ removed: removed.map((b) => `${b.repo}#${b.buildId}`) }, 'Removed builds\' artifacts past retention');
-      }, (err: unknown) => log.warn({ err }, 'Sweeping artifacts failed'))
+      .then(
+        (removed) => {
+          if (removed.length > 0) log.info({ removed: removed.map((b) => `${b.repo}#${b.buildId}`) }, "Removed builds' artifacts past retention");
+        },
+        (err: unknown) => log.warn({ err }, 'Sweeping artifacts failed'),
+      )
       .finally(() => (running = false));
   };
   const first = setTimeout(sweep, 5000);

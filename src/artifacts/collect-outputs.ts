@@ -81,9 +81,14 @@ export async function collectOutputs(store: ArtifactStore, tar: WorkspaceTar, re
       }
       if (isArtifact) {
         if (size > req.caps.maxFileBytes) {
-          notes.push(`bosun: artifact ${path} not kept: ${formatBytes(size)} is over the ${formatBytes(req.caps.maxFileBytes)} per-file cap (artifacts.maxFileBytes)`);
+          notes.push(
+            `bosun: artifact ${path} not kept: ${formatBytes(size)} is over the ${formatBytes(req.caps.maxFileBytes)} per-file cap (artifacts.maxFileBytes)`,
+          );
         } else if (keptBytes + size > req.caps.maxBuildBytes) {
-          if (!buildCapNoted) notes.push(`bosun: artifacts capped: the build keeps at most ${formatBytes(req.caps.maxBuildBytes)} (artifacts.maxBuildBytes); ${path} and later files not kept`);
+          if (!buildCapNoted)
+            notes.push(
+              `bosun: artifacts capped: the build keeps at most ${formatBytes(req.caps.maxBuildBytes)} (artifacts.maxBuildBytes); ${path} and later files not kept`,
+            );
           else notes.push(`bosun: artifact ${path} not kept (build cap)`);
           buildCapNoted = true;
         } else {
@@ -120,7 +125,10 @@ export async function collectOutputs(store: ArtifactStore, tar: WorkspaceTar, re
       reportProblems.push(`${path}: larger than ${formatBytes(req.caps.maxReportBytes)}; not read`);
       notes.push(`bosun: test report ${path} not read: larger than ${formatBytes(req.caps.maxReportBytes)} (artifacts.maxReportBytes)`);
     }
-    if (artifactGlobs.matches(path)) notes.push(`bosun: artifact ${path} not kept: ${formatBytes(size)} is over the ${formatBytes(req.caps.maxFileBytes)} per-file cap (artifacts.maxFileBytes)`);
+    if (artifactGlobs.matches(path))
+      notes.push(
+        `bosun: artifact ${path} not kept: ${formatBytes(size)} is over the ${formatBytes(req.caps.maxFileBytes)} per-file cap (artifacts.maxFileBytes)`,
+      );
   }
   for (const glob of req.artifacts) {
     const one = new GlobSet([glob]);

@@ -9,7 +9,12 @@ export class GlobSet {
   readonly #globs: Segment[][];
 
   constructor(globs: readonly string[]) {
-    this.#globs = globs.map((g) => g.split('/').filter((s) => s !== '' && s !== '.').map(compileSegment));
+    this.#globs = globs.map((g) =>
+      g
+        .split('/')
+        .filter((s) => s !== '' && s !== '.')
+        .map(compileSegment),
+    );
   }
 
   /**
@@ -39,7 +44,10 @@ type Segment = '**' | RegExp;
 
 function compileSegment(segment: string): Segment {
   if (segment === '**') return '**';
-  const body = segment.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '[^/]*').replace(/\?/g, '[^/]');
+  const body = segment
+    .replace(/[.+^${}()|[\]\\]/g, '\\$&')
+    .replace(/\*/g, '[^/]*')
+    .replace(/\?/g, '[^/]');
   return new RegExp(`^${body}$`);
 }
 

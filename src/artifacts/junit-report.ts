@@ -78,7 +78,10 @@ function addCase(tc: Node, summary: TestSummary): void {
 
 function messageOf(node: unknown): string | undefined {
   const raw = typeof node === 'object' && node !== null ? (text((node as Node).message) ?? text((node as Node)['#text'])) : text(node);
-  const first = raw?.split('\n').find((l) => l.trim() !== '')?.trim();
+  const first = raw
+    ?.split('\n')
+    .find((l) => l.trim() !== '')
+    ?.trim();
   if (!first) return undefined;
   return first.length > maxMessageChars ? `${first.slice(0, maxMessageChars - 1)}…` : first;
 }

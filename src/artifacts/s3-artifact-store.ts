@@ -11,14 +11,20 @@ import type { S3StoreConfig } from './artifacts-config.js';
 import { ArtifactTooLargeError, checkArtifactPath, type ArtifactStore, type StoredBuild } from './artifact-store.js';
 
 /** The access key pair of an S3 store: from the configured files, else from the environment. */
-export function s3Credentials(config: Pick<S3StoreConfig, 'accessKeyIdFile' | 'secretAccessKeyFile'>, env: NodeJS.ProcessEnv = process.env): { accessKeyId: string; secretAccessKey: string } {
+export function s3Credentials(
+  config: Pick<S3StoreConfig, 'accessKeyIdFile' | 'secretAccessKeyFile'>,
+  env: NodeJS.ProcessEnv = process.env,
+): { accessKeyId: string; secretAccessKey: string } {
   if (config.accessKeyIdFile && config.secretAccessKeyFile) {
     const read = (field: string, file: string): string => {
       let text: string;
       try {
         text = readFileSync(file, 'utf8').trim();
       } catch (err) {
-        throw new UserError('config_invalid', `invalid server config: artifacts.store.${field}: cannot read ${file} (${(err as NodeJS.ErrnoException).code ?? String(err)})`);
+        throw new UserError(
+          'config_invalid',
+          `invalid server config: artifacts.store.${field}: cannot read ${file} (${(err as NodeJS.ErrnoException).code ?? String(err)})`,
+        );
       }
       if (!text) throw new UserError('config_invalid', `invalid server config: artifacts.store.${field}: ${file} is empty`);
       return text;
@@ -28,7 +34,10 @@ export function s3Credentials(config: Pick<S3StoreConfig, 'accessKeyIdFile' | 's
   const accessKeyId = env.AWS_ACCESS_KEY_ID?.trim();
   const secretAccessKey = env.AWS_SECRET_ACCESS_KEY?.trim();
   if (!accessKeyId || !secretAccessKey) {
-    throw new UserError('config_invalid', 'invalid server config: artifacts.store (kind: s3) has no credentials: set accessKeyIdFile and secretAccessKeyFile, or the environment variables AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY');
+    throw new UserError(
+      'config_invalid',
+      'invalid server config: artifacts.store (kind: s3) has no credentials: set accessKeyIdFile and secretAccessKeyFile, or the environment variables AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY',
+    );
   }
   return { accessKeyId, secretAccessKey };
 }
@@ -82,14 +91,16 @@ export class S3ArtifactStore implements ArtifactStore {
       // connection) is retried here, each attempt reading the spooled file afresh.
       for (let attempt = 1; ; attempt++) {
         try {
-          await client.send(new sdk.PutObjectCommand({
-            Bucket: this.#config.bucket,
-            Key: key,
-            Body: createReadStream(temp),
-            ContentLength: size,
-            ContentType: 'application/octet-stream',
-            Metadata: { sha256 },
-          }));
+          await client.send(
+            new sdk.PutObjectCommand({
+              Bucket: this.#config.bucket,
+              Key: key,
+              Body: createReadStream(temp),
+              ContentLength: size,
+              ContentType: 'application/octet-stream',
+              Metadata: { sha256 },
+            }),
+          );
           return { size, sha256 };
         } catch (err) {
           const status = (err as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode;
@@ -110,7 +121,12 @@ export class S3ArtifactStore implements ArtifactStore {
       const out = await client.send(new sdk.GetObjectCommand({ Bucket: this.#config.bucket, Key: key }));
       return { stream: out.Body as Readable, size: out.ContentLength ?? 0 };
     } catch (err) {
-      if (err instanceof sdk.NoSuchKey || (err as { name?: string }).name === 'NoSuchKey' || (err as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode === 404) return undefined;
+      if (
+        err instanceof sdk.NoSuchKey ||
+        (err as { name?: string }).name === 'NoSuchKey' ||
+        (err as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode === 404
+      )
+        return undefined;
       throw this.#infra('GetObject', key, err);
     }
   }
@@ -141,7 +157,9 @@ export class S3ArtifactStore implements ArtifactStore {
     const out: { key: string; lastModified: Date }[] = [];
     let token: string | undefined;
     for (let page = 0; page < 100_000; page++) {
-      const res = await this.#call('ListObjectsV2', prefix, () => client.send(new sdk.ListObjectsV2Command({ Bucket: this.#config.bucket, Prefix: prefix || undefined, ContinuationToken: token })));
+      const res = await this.#call('ListObjectsV2', prefix, () =>
+        client.send(new sdk.ListObjectsV2Command({ Bucket: this.#config.bucket, Prefix: prefix || undefined, ContinuationToken: token })),
+      );
       for (const o of res.Contents ?? []) if (o.Key) out.push({ key: o.Key, lastModified: o.LastModified ?? new Date(0) });
       token = res.IsTruncated ? res.NextContinuationToken : undefined;
       if (!token) break;
@@ -166,7 +184,11 @@ export class S3ArtifactStore implements ArtifactStore {
   #infra(op: string, key: string, err: unknown): InfraError {
     const e = err as { name?: string; message?: string; $metadata?: { httpStatusCode?: number } };
     const status = e.$metadata?.httpStatusCode ? ` (HTTP ${e.$metadata.httpStatusCode})` : '';
-    return new InfraError('infra', `S3 artifact store: ${op} s3://${this.#config.bucket}/${key} failed${status}: ${e.name ?? 'Error'}: ${e.message ?? String(err)}`, { cause: err });
+    return new InfraError(
+      'infra',
+      `S3 artifact store: ${op} s3://${this.#config.bucket}/${key} failed${status}: ${e.name ?? 'Error'}: ${e.message ?? String(err)}`,
+      { cause: err },
+    );
   }
 
   #sdk(): Promise<{ client: S3Client; sdk: typeof import('@aws-sdk/client-s3') }> {

@@ -55,7 +55,8 @@ export function entryProblem(header: Pick<Headers, 'name' | 'type' | 'linkname'>
   }
   if (type === 'link') {
     const target = normalizeName(header.linkname ?? '');
-    if (target === undefined || !paths.some((p) => target === p || target.startsWith(`${p}/`))) return `${name} is a hard link to ${header.linkname}, outside the cache's paths`;
+    if (target === undefined || !paths.some((p) => target === p || target.startsWith(`${p}/`)))
+      return `${name} is a hard link to ${header.linkname}, outside the cache's paths`;
   }
   return undefined;
 }
@@ -161,9 +162,15 @@ export function addParentDirectories(pack: Pack, paths: readonly string[], owner
     for (let i = 1; i < parts.length; i++) dirs.add(parts.slice(0, i).join('/'));
   }
   return [...dirs].sort().reduce(
-    (prev, dir) => prev.then(() => new Promise<void>((resolve, reject) => {
-      pack.entry({ name: `${dir}/`, type: 'directory', mode: 0o755, uid: owner.uid, gid: owner.gid, mtime: new Date() }, (err) => (err ? reject(err) : resolve()));
-    })),
+    (prev, dir) =>
+      prev.then(
+        () =>
+          new Promise<void>((resolve, reject) => {
+            pack.entry({ name: `${dir}/`, type: 'directory', mode: 0o755, uid: owner.uid, gid: owner.gid, mtime: new Date() }, (err) =>
+              err ? reject(err) : resolve(),
+            );
+          }),
+      ),
     Promise.resolve(),
   );
 }

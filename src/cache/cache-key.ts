@@ -34,7 +34,8 @@ const argument = /'([^'\\]+)'/g;
 export function checkCacheKey(key: string, what = 'cache key'): void {
   if (key.length === 0) throw new UserError('spec_invalid', `${what} is empty`);
   if (key.length > maxKeyLength) throw new UserError('spec_invalid', `${what} ${key.slice(0, 40)}… is ${key.length} characters long; at most ${maxKeyLength}`);
-  if (key.includes('/') || key.includes('\\')) throw new UserError('spec_invalid', `${what} ${key} contains a slash; keys are one name (letters, digits, \`._+-\`)`);
+  if (key.includes('/') || key.includes('\\'))
+    throw new UserError('spec_invalid', `${what} ${key} contains a slash; keys are one name (letters, digits, \`._+-\`)`);
   if (key.includes('..')) throw new UserError('spec_invalid', `${what} ${key} contains \`..\``);
   if (!KEY_PATTERN.test(key)) throw new UserError('spec_invalid', `${what} ${key} has characters other than letters, digits and \`._+-\``);
 }
@@ -57,7 +58,8 @@ export async function renderCacheKey(template: string, files: CommitFiles): Prom
   }
   parts.push(template.slice(last));
   const key = parts.join('');
-  if (key.includes('{{') || key.includes('}}')) throw new UserError('spec_invalid', `cache key ${template}: only {{ hashFiles('…') }} expressions are supported`);
+  if (key.includes('{{') || key.includes('}}'))
+    throw new UserError('spec_invalid', `cache key ${template}: only {{ hashFiles('…') }} expressions are supported`);
   checkCacheKey(key);
   return { key, notes };
 }

@@ -38,6 +38,9 @@ export function cacheScope(build: Pick<Build, 'ref' | 'trigger'>, defaultBranch:
 
 /** `branch-<readable>-<hash>`: a directory name for any ref (slashes and all), never two refs in one. */
 export function branchScope(ref: string): string {
-  const readable = ref.replace(/[^A-Za-z0-9._-]/g, '_').replace(/^\.+/, '_').slice(0, 60);
+  const readable = ref
+    .replace(/[^A-Za-z0-9._-]/g, '_')
+    .replace(/^\.+/, '_')
+    .slice(0, 60);
   return `branch-${readable}-${createHash('sha256').update(ref).digest('hex').slice(0, 8)}`;
 }

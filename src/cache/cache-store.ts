@@ -120,7 +120,8 @@ export class CacheStore {
         for (const name of await readdir(dir).catch(() => [] as string[])) {
           if (!name.endsWith('.tar')) continue;
           const found = await stat(join(dir, name)).catch(() => undefined);
-          if (found?.isFile()) archives.push({ file: join(dir, name), label: `${trust}/${scope}/${name.slice(0, -4)}`, bytes: found.size, used: found.mtimeMs });
+          if (found?.isFile())
+            archives.push({ file: join(dir, name), label: `${trust}/${scope}/${name.slice(0, -4)}`, bytes: found.size, used: found.mtimeMs });
         }
       }
     }
@@ -137,7 +138,10 @@ export class CacheStore {
 
   /** The repository's directory: its name made safe, plus a hash of it. */
   repoDir(repo: string): string {
-    const readable = repo.replace(/[^A-Za-z0-9._-]/g, '_').replace(/^\.+/, '_').slice(0, 60);
+    const readable = repo
+      .replace(/[^A-Za-z0-9._-]/g, '_')
+      .replace(/^\.+/, '_')
+      .slice(0, 60);
     return join(this.root, `${readable}-${createHash('sha256').update(repo).digest('hex').slice(0, 8)}`);
   }
 

@@ -49,7 +49,13 @@ export class VolumeWorkspaceFiles implements WorkspaceFiles {
   async read(target: WorkspaceTarget, path: string, consume: (tar: NodeJS.ReadableStream) => Promise<void>): Promise<boolean> {
     // Saving reads what the steps left: a volume that does not exist holds nothing (it is never made here).
     const volume = this.#docker.getVolume(workspaceVolumeName(this.#instanceId, target.buildId));
-    if (!(await volume.inspect().then(() => true, (err: unknown) => (statusCode(err) === 404 ? false : Promise.reject(engineError('could not inspect the workspace volume', err)))))) return false;
+    if (
+      !(await volume.inspect().then(
+        () => true,
+        (err: unknown) => (statusCode(err) === 404 ? false : Promise.reject(engineError('could not inspect the workspace volume', err))),
+      ))
+    )
+      return false;
     return this.#withHelper(target, 'save', async (helper) => {
       let stream: NodeJS.ReadableStream;
       try {
@@ -70,7 +76,10 @@ export class VolumeWorkspaceFiles implements WorkspaceFiles {
     let helper: Docker.Container;
     try {
       helper = await this.#docker.createContainer({
-        name: `bosun-${this.#instanceId}-cache-${role}-${target.buildId}-${randomBytes(3).toString('hex')}`.toLowerCase().replace(/[^a-z0-9_.-]/g, '-').slice(0, 63),
+        name: `bosun-${this.#instanceId}-cache-${role}-${target.buildId}-${randomBytes(3).toString('hex')}`
+          .toLowerCase()
+          .replace(/[^a-z0-9_.-]/g, '-')
+          .slice(0, 63),
         Image: imageId,
         Entrypoint: ['/bin/sh'],
         Cmd: ['-c', 'true'],

@@ -25,7 +25,11 @@ export interface ApprovalFacts {
 export interface ApprovalFactsDeps {
   builds: { get(id: string): Promise<Build | null>; list(opts: { repo?: string; limit?: number }): Promise<Build[]> };
   /** The deploy records (absent when the server has no environments). */
-  deploys?: { deployForApproval(buildId: string): Promise<string | null>; get(id: string): Promise<Deploy | null>; history(by: { environment: string }, limit?: number): Promise<Deploy[]> };
+  deploys?: {
+    deployForApproval(buildId: string): Promise<string | null>;
+    get(id: string): Promise<Deploy | null>;
+    history(by: { environment: string }, limit?: number): Promise<Deploy[]>;
+  };
   /** Whether an environment has approvers. */
   hasApprovers(environment: string): boolean;
   range(repo: string, base: string, head: string): Promise<CommitRange | undefined>;
@@ -55,8 +59,9 @@ export async function approvalFacts(build: Build, stage: string, deps: ApprovalF
       ...(deployed ? { gatesOf: deployed.id } : {}),
     };
   }
-  const previous = (await deps.builds.list({ repo: build.repo, limit: previousBuildWindow }).catch(() => []))
-    .find((b) => b.id !== build.id && b.ref === build.ref && b.status === 'success' && b.sha !== build.sha && b.createdAt < build.createdAt);
+  const previous = (await deps.builds.list({ repo: build.repo, limit: previousBuildWindow }).catch(() => [])).find(
+    (b) => b.id !== build.id && b.ref === build.ref && b.status === 'success' && b.sha !== build.sha && b.createdAt < build.createdAt,
+  );
   const range = previous ? await deps.range(build.repo, previous.sha, build.sha) : undefined;
   return {
     productionLike: false,

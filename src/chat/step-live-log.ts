@@ -75,6 +75,11 @@ export abstract class StepLiveLog<Where, Id> {
     const lines = await this.#deps.logs.tail(log.buildId, log.stage, log.step, tailLines);
     const id = await this.#deps.store.get(log.buildId, stepLogField(log.stage, log.step));
     if (id === null && lines.length === 0) return; // a silent step gets no log message
-    await this.show(log, lines.map((l) => l.text), id, final);
+    await this.show(
+      log,
+      lines.map((l) => l.text),
+      id,
+      final,
+    );
   }
 }

@@ -15,12 +15,22 @@ export const artifactsUsage = 'usage: bosun artifacts <build> [--get <path> [--o
  * listed or saved and verified; 1 when the build, the file or the check fails (a file that
  * fails the check is not left behind).
  */
-export async function artifactsCommand(api: ApiClient, args: string[], io: { cwd: string; out(text: string): void; stdout: { write(data: Buffer | string): void } }): Promise<number> {
+export async function artifactsCommand(
+  api: ApiClient,
+  args: string[],
+  io: { cwd: string; out(text: string): void; stdout: { write(data: Buffer | string): void } },
+): Promise<number> {
   const id = /^#?(\d{1,12})$/.exec(args[0] ?? '')?.[1];
   const rest = args.slice(1);
   const get = valueOf(rest, '--get');
   const out = valueOf(rest, '--out') ?? valueOf(rest, '-o');
-  if (!id || get === null || out === null || (out !== undefined && get === undefined) || rest.some((a, i) => !a.startsWith('-') && !['--get', '--out', '-o'].includes(rest[i - 1] ?? ''))) {
+  if (
+    !id ||
+    get === null ||
+    out === null ||
+    (out !== undefined && get === undefined) ||
+    rest.some((a, i) => !a.startsWith('-') && !['--get', '--out', '-o'].includes(rest[i - 1] ?? ''))
+  ) {
     io.out(artifactsUsage);
     return 1;
   }

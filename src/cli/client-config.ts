@@ -129,7 +129,9 @@ export function writeLoginFile(env: NodeJS.ProcessEnv, login: { url: string; tok
   const file = configFilePath(env);
   if (!file) throw new Error('cannot write the config file: neither XDG_CONFIG_HOME nor HOME is set');
   mkdirSync(dirname(file), { recursive: true, mode: 0o700 });
-  writeFileSync(file, `# Written by \`bosun login\`; keep it private.\nurl: ${JSON.stringify(login.url)}\ntoken: ${JSON.stringify(login.token)}\n`, { mode: 0o600 });
+  writeFileSync(file, `# Written by \`bosun login\`; keep it private.\nurl: ${JSON.stringify(login.url)}\ntoken: ${JSON.stringify(login.token)}\n`, {
+    mode: 0o600,
+  });
   chmodSync(file, 0o600);
   return file;
 }

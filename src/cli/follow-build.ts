@@ -131,7 +131,12 @@ function firstFailingStep(build: Build): { stage: StageRun; step: StepRun } | un
 function noteStage(stage: StageRun, id: string, noticed: Set<string>, say: (l: string) => void, paint: (c: string | undefined, t: string) => string): void {
   if (stage.status === 'waiting' && !noticed.has(`${stage.name}:waiting`)) {
     noticed.add(`${stage.name}:waiting`);
-    say(paint(colours.waiting, `${icons.waiting} ${stage.name}: waiting for a decision — \`bosun pass ${id} ${stage.name}\` or \`bosun fail ${id} ${stage.name}\``));
+    say(
+      paint(
+        colours.waiting,
+        `${icons.waiting} ${stage.name}: waiting for a decision — \`bosun pass ${id} ${stage.name}\` or \`bosun fail ${id} ${stage.name}\``,
+      ),
+    );
   }
   const notice = stage.notice;
   if (notice && stage.status === 'queued' && !noticed.has(`${stage.name}:notice`)) {

@@ -23,7 +23,11 @@ async function main(): Promise<void> {
     return;
   }
   process.exitCode = await runCli({
-    argv, env: process.env, cwd: process.cwd(), stdout: process.stdout, stderr: process.stderr,
+    argv,
+    env: process.env,
+    cwd: process.cwd(),
+    stdout: process.stdout,
+    stderr: process.stderr,
     readStdin: async () => {
       if (process.stdin.isTTY) return '';
       let text = '';

@@ -66,7 +66,13 @@ export async function runCli(io: CliIo): Promise<number> {
       return await artifactsCommand(client(c), args, { cwd: io.cwd, out, stdout: io.stdout as { write(data: Buffer | string): void } });
     }
     if (name === 'logs' || name === 'log') {
-      if (args.some(isFollowFlag)) return await watch(config(), args.find((a) => !isFollowFlag(a)), io, color);
+      if (args.some(isFollowFlag))
+        return await watch(
+          config(),
+          args.find((a) => !isFollowFlag(a)),
+          io,
+          color,
+        );
       const whole = wholeLogTarget(args);
       if (whole) {
         io.stdout.write(await client(config()).log(whole.id, whole.stage, whole.step));
@@ -91,7 +97,12 @@ async function forward(c: ClientConfig, words: string[], out: (t: string) => voi
 async function help(c: ClientConfig, args: string[], out: (t: string) => void): Promise<number> {
   const topic = args[0];
   if (topic && (serverCommands.has(topic) || ['login', 'watch', 'artifacts'].includes(topic))) {
-    out(localHelp.split('\n').filter((l) => l.trimStart().startsWith(`${topic} `)).join('\n'));
+    out(
+      localHelp
+        .split('\n')
+        .filter((l) => l.trimStart().startsWith(`${topic} `))
+        .join('\n'),
+    );
     return 0;
   }
   if (topic) return forward(c, ['help', ...args], out);
@@ -146,7 +157,8 @@ async function send(c: ClientConfig, text: string): Promise<Reply> {
       const where = c.tokenFrom ? `the token from ${c.tokenFrom} was refused` : `no API token found; looked at: ${c.looked.join(', ')}`;
       throw new Error(`${c.url} (from ${c.urlFrom}) needs a valid API token: ${where}. Run \`bosun login <url>\` or set BOSUN_API_TOKEN.`, { cause: err });
     }
-    if (err instanceof ApiError && err.status === 0) throw new Error(`${err.message}; the URL came from ${c.urlFrom} — is \`bosun start\` running there?`, { cause: err });
+    if (err instanceof ApiError && err.status === 0)
+      throw new Error(`${err.message}; the URL came from ${c.urlFrom} — is \`bosun start\` running there?`, { cause: err });
     throw err;
   }
 }
@@ -184,4 +196,3 @@ function wholeLogTarget(args: string[]): { id: string; stage: string; step: stri
 function quoteWords(words: readonly string[]): string {
   return words.map((w) => (w === '' || /[\s"\\]/.test(w) ? `"${w.replace(/["\\]/g, '\\$&')}"` : w)).join(' ');
 }
-

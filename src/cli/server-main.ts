@@ -36,7 +36,10 @@ export async function runServerCommand(argv: readonly string[]): Promise<void> {
     .option('--labels <labels>', 'comma-separated worker labels, e.g. macos', '')
     .option('--concurrency <n>', 'stages run at once', '2')
     .action(async (opts: { labels: string; concurrency: string }) => {
-      const labels = opts.labels.split(',').map((l) => l.trim()).filter(Boolean);
+      const labels = opts.labels
+        .split(',')
+        .map((l) => l.trim())
+        .filter(Boolean);
       // Labelled workers do OS-specific work outside Linux containers: the local executor (BOSUN_EXECUTOR still wins).
       const config = loadConfig(process.env, { workerLabels: labels, ...(labels.length ? { executor: 'local' as const } : {}) });
       const log = createLogger(config.logLevel);

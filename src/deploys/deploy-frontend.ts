@@ -46,15 +46,25 @@ export const deployFrontend: FrontendFactory = (core) => {
           await manager.onBuildFinished(build);
           const productionBranch = core.config.github?.productionBranch;
           if (productionBranch) {
-            await deployPromotion({ manager, builds: core.store, environments, productionBranch, log }, build)
-              .catch((err: unknown) => log.warn({ err, buildId: build.id }, 'Deploying a promotion was refused'));
+            await deployPromotion({ manager, builds: core.store, environments, productionBranch, log }, build).catch((err: unknown) =>
+              log.warn({ err, buildId: build.id }, 'Deploying a promotion was refused'),
+            );
           }
           if (build.status !== 'success' || build.trigger.event !== 'push') return;
           for (const [name, env] of Object.entries(environments)) {
             if (env.repo !== build.repo || env.autoDeploy?.branch !== build.ref || !pickImage(build, env)) continue;
             // The production push a promotion made: its approved digest is deployed already.
             if (await manager.hasPromotedCommit(name, build.sha)) continue;
-            await manager.request({ repo: build.repo, selector: build.id, environment: name, kind: 'auto', actor: autoDeployer, source: 'auto-deploy', ...(build.trigger.chat ? { chat: build.trigger.chat } : {}) })
+            await manager
+              .request({
+                repo: build.repo,
+                selector: build.id,
+                environment: name,
+                kind: 'auto',
+                actor: autoDeployer,
+                source: 'auto-deploy',
+                ...(build.trigger.chat ? { chat: build.trigger.chat } : {}),
+              })
               .then((r) => log.info({ buildId: build.id, environment: name, deployId: r.deploy.id }, 'Auto-deploy requested'))
               .catch((err: unknown) => log.warn({ err, buildId: build.id, environment: name }, 'Auto-deploy refused'));
           }
@@ -83,41 +93,56 @@ export function makeDeployManager(core: Core): DeployManager {
     let t = targets.get(name);
     if (t) return t;
     const env = config.environments[name]!;
-    t = 'swarmService' in env.target
-      ? new SwarmServiceDeployTarget(docker, env.target.swarmService, log)
-      : new RunDeployTarget(name, env.target.run, {
-          executor: () => (executor ??= makeExecutor(config, log)),
-          secrets: config.secrets, instanceId: config.instanceId, workDir: `${config.dataDir}/deploys`, log,
-          limits: { cpus: config.limits.cpus, memoryBytes: config.limits.memoryMb * 1024 * 1024, pids: config.limits.pids },
-          onLine: (d, line) => log.info({ deployId: d.id, environment: name, line: core.redact(line) }, 'deploy step'),
-        });
+    t =
+      'swarmService' in env.target
+        ? new SwarmServiceDeployTarget(docker, env.target.swarmService, log)
+        : new RunDeployTarget(name, env.target.run, {
+            executor: () => (executor ??= makeExecutor(config, log)),
+            secrets: config.secrets,
+            instanceId: config.instanceId,
+            workDir: `${config.dataDir}/deploys`,
+            log,
+            limits: { cpus: config.limits.cpus, memoryBytes: config.limits.memoryMb * 1024 * 1024, pids: config.limits.pids },
+            onLine: (d, line) => log.info({ deployId: d.id, environment: name, line: core.redact(line) }, 'deploy step'),
+          });
     targets.set(name, t);
     return t;
   };
   const github = config.github;
-  const githubClient = github ? new GithubClient({ baseUrl: github.apiUrl, maxRetryAfterSec: github.maxRetryAfterSec, ...(github.token ? { token: github.token } : {}) }, log) : undefined;
+  const githubClient = github
+    ? new GithubClient({ baseUrl: github.apiUrl, maxRetryAfterSec: github.maxRetryAfterSec, ...(github.token ? { token: github.token } : {}) }, log)
+    : undefined;
   return new DeployManager({
     environments: config.environments,
     approvalsRequired: (group) => config.approvals[group] ?? 1,
     store: new DeployStore(core.redis, core.prefix),
-    builds: core.store, bus: core.bus, audit: core.audit, log, target,
+    builds: core.store,
+    bus: core.bus,
+    audit: core.audit,
+    log,
+    target,
     approvalTimeoutSec: github?.promotionTimeoutSec ?? 24 * 3600,
     approvalBuilds: {
       async create(input) {
         const { build } = await createBuild(core.deps, {
-          repo: input.repo, ref: input.ref, sha: input.sha, plan: input.plan,
+          repo: input.repo,
+          ref: input.ref,
+          sha: input.sha,
+          plan: input.plan,
           trigger: { event: 'manual', source: input.source, actor: input.actor, ...(input.chat ? { chat: input.chat } : {}) },
         });
         if (!build) throw new Error('the approval build was not created');
         return build;
       },
     },
-    ...(githubClient && github ? {
-      github: githubDeployments(githubClient, {
-        isGithubRepo: (repo) => repo.includes('/') && config.repos[repo] !== undefined,
-        production: (env) => config.environments[env]?.autoDeploy?.branch === github.productionBranch,
-      }),
-    } : {}),
+    ...(githubClient && github
+      ? {
+          github: githubDeployments(githubClient, {
+            isGithubRepo: (repo) => repo.includes('/') && config.repos[repo] !== undefined,
+            production: (env) => config.environments[env]?.autoDeploy?.branch === github.productionBranch,
+          }),
+        }
+      : {}),
   });
 }
 
@@ -137,8 +162,13 @@ export function deployService(core: Core, manager: DeployManager): DeployService
         const pending = hist.filter((d) => !isDeployFinished(d.state));
         const lock = await store.getLock(name);
         out.push({
-          name, repo, ...(current ? { current } : {}), ...(pending.length ? { pending } : {}), ...(lock ? { lock } : {}),
-          ...(env.approvers ? { approvers: env.approvers } : {}), ...(env.autoDeploy ? { autoDeployBranch: env.autoDeploy.branch } : {}),
+          name,
+          repo,
+          ...(current ? { current } : {}),
+          ...(pending.length ? { pending } : {}),
+          ...(lock ? { lock } : {}),
+          ...(env.approvers ? { approvers: env.approvers } : {}),
+          ...(env.autoDeploy ? { autoDeployBranch: env.autoDeploy.branch } : {}),
         });
       }
       return out;

@@ -23,7 +23,15 @@ export interface DeploymentReporter {
 
 /** Makes and reads the approval build of a deploy (a one-stage build holding a checkpoint). */
 export interface ApprovalBuilds {
-  create(input: { repo: string; ref: string; sha: string; plan: ExecutionPlan; actor: Actor; source: string; chat?: { platform: string; channel: string; thread?: string } }): Promise<Build>;
+  create(input: {
+    repo: string;
+    ref: string;
+    sha: string;
+    plan: ExecutionPlan;
+    actor: Actor;
+    source: string;
+    chat?: { platform: string; channel: string; thread?: string };
+  }): Promise<Build>;
 }
 
 export interface DeployManagerDeps {
@@ -101,7 +109,13 @@ export class DeployManager {
 
   async request(req: DeployRequest): Promise<{ deploy: Deploy; text: string }> {
     const deny = async (reason: string, code: 'bad_request' | 'not_found' | 'forbidden' | 'conflict' = 'bad_request'): Promise<never> => {
-      await this.deps.audit.record({ action: `deploy.${req.kind}`, actorId: req.actor.id, source: req.source, outcome: 'denied', detail: `${req.repo} → ${req.environment}: ${reason}` });
+      await this.deps.audit.record({
+        action: `deploy.${req.kind}`,
+        actorId: req.actor.id,
+        source: req.source,
+        outcome: 'denied',
+        detail: `${req.repo} → ${req.environment}: ${reason}`,
+      });
       throw new UserError(code, reason);
     };
     const env = this.deps.environments[req.environment];
@@ -111,18 +125,27 @@ export class DeployManager {
     }
     if (env.repo !== req.repo) return deny(`${req.environment} deploys ${env.repo}, not ${req.repo}; nothing deployed`);
     const lock = await this.deps.store.getLock(req.environment);
-    if (lock) return deny(`${req.environment} is locked by ${lock.by.name} since ${lock.at}: ${lock.reason} — nothing deployed (\`unlock ${req.environment}\` when it may deploy again)`, 'forbidden');
+    if (lock)
+      return deny(
+        `${req.environment} is locked by ${lock.by.name} since ${lock.at}: ${lock.reason} — nothing deployed (\`unlock ${req.environment}\` when it may deploy again)`,
+        'forbidden',
+      );
 
     const found = req.publication ?? (await this.resolve(req, env).catch((err: unknown) => deny(asCodedError(err).message)));
     const { build, image } = found;
-    if (!digestRef.test(image.ref) || image.ref !== `${image.image}@${image.digest}`) return deny(`"${image.ref}" is not an image by digest (image@sha256:…); nothing deployed`);
+    if (!digestRef.test(image.ref) || image.ref !== `${image.image}@${image.digest}`)
+      return deny(`"${image.ref}" is not an image by digest (image@sha256:…); nothing deployed`);
     for (const stage of env.requires) {
       const s = build.stages.find((x) => x.name === stage);
-      if (s?.status !== 'success') return deny(`${req.environment} requires stage ${stage} green, and build #${build.id} has it ${s?.status ?? 'missing'}; nothing deployed`);
+      if (s?.status !== 'success')
+        return deny(`${req.environment} requires stage ${stage} green, and build #${build.id} has it ${s?.status ?? 'missing'}; nothing deployed`);
     }
     const current = await this.currentDeploy(req.environment);
     if (current?.ref === image.ref && req.kind !== 'rollback') {
-      return { deploy: current, text: `${req.environment} already runs ${req.repo}@${shortSha(current.sha)} (${shortDigest(current.digest)}), deploy #${current.id}; nothing to do.` };
+      return {
+        deploy: current,
+        text: `${req.environment} already runs ${req.repo}@${shortSha(current.sha)} (${shortDigest(current.digest)}), deploy #${current.id}; nothing to do.`,
+      };
     }
 
     const id = await this.deps.store.nextId();
@@ -130,25 +153,52 @@ export class DeployManager {
     if (holder) {
       const existing = await this.deps.store.get(holder);
       if (existing && !isDeployFinished(existing.state)) {
-        return { deploy: existing, text: `Deploy #${existing.id} of ${shortDigest(image.digest)} to ${req.environment} is already ${existing.state.replace('_', ' ')}; not starting another.` };
+        return {
+          deploy: existing,
+          text: `Deploy #${existing.id} of ${shortDigest(image.digest)} to ${req.environment} is already ${existing.state.replace('_', ' ')}; not starting another.`,
+        };
       }
       // A key left by a deploy that ended without releasing it (crash): take it over.
       await this.deps.store.releaseDigest(req.environment, image.digest, holder);
-      if (await this.deps.store.claimDigest(req.environment, image.digest, id)) return deny(`another deploy of ${shortDigest(image.digest)} to ${req.environment} just started`, 'conflict');
+      if (await this.deps.store.claimDigest(req.environment, image.digest, id))
+        return deny(`another deploy of ${shortDigest(image.digest)} to ${req.environment} just started`, 'conflict');
     }
     const now = new Date().toISOString();
     const pre = req.approvedBy;
-    const preApproved = !!env.approvers && !!pre && pre.group === env.approvers
-      && new Set(pre.approvals.map((a) => a.actor.id)).size >= this.deps.approvalsRequired(env.approvers)
-      && !pre.approvals.some((a) => a.actor.id === req.actor.id);
+    const preApproved =
+      !!env.approvers &&
+      !!pre &&
+      pre.group === env.approvers &&
+      new Set(pre.approvals.map((a) => a.actor.id)).size >= this.deps.approvalsRequired(env.approvers) &&
+      !pre.approvals.some((a) => a.actor.id === req.actor.id);
     const needsApproval = !!env.approvers && !preApproved;
     const deploy: Deploy = {
-      id, environment: req.environment, repo: req.repo, buildId: build.id, sha: build.sha,
-      image: image.image, digest: image.digest, ref: image.ref, kind: req.kind, requestedBy: req.actor, source: req.source,
-      state: needsApproval ? 'awaiting_approval' : 'queued', approvals: preApproved && pre ? pre.approvals : [], createdAt: now, version: 0,
+      id,
+      environment: req.environment,
+      repo: req.repo,
+      buildId: build.id,
+      sha: build.sha,
+      image: image.image,
+      digest: image.digest,
+      ref: image.ref,
+      kind: req.kind,
+      requestedBy: req.actor,
+      source: req.source,
+      state: needsApproval ? 'awaiting_approval' : 'queued',
+      approvals: preApproved && pre ? pre.approvals : [],
+      createdAt: now,
+      version: 0,
     };
     await this.deps.store.create(deploy);
-    await this.deps.audit.record({ action: `deploy.${req.kind}`, actorId: req.actor.id, source: req.source, outcome: 'ok', buildId: build.id, sha: build.sha, detail: `deploy #${id}: ${image.ref} → ${req.environment}` });
+    await this.deps.audit.record({
+      action: `deploy.${req.kind}`,
+      actorId: req.actor.id,
+      source: req.source,
+      outcome: 'ok',
+      buildId: build.id,
+      sha: build.sha,
+      detail: `deploy #${id}: ${image.ref} → ${req.environment}`,
+    });
     const what = `${req.repo}@${shortSha(build.sha)} (build #${build.id}, ${shortDigest(image.digest)})`;
     if (needsApproval && env.approvers) {
       const approval = await this.openApproval(deploy, env, build, req);
@@ -175,7 +225,10 @@ export class DeployManager {
       throw new UserError('bad_request', `${sel.slice(0, 19)}… is not an image published by a build of ${req.repo}; nothing deployed`);
     }
     if (sel && /[:@]/.test(sel)) {
-      throw new UserError('bad_request', `"${sel}" looks like an image tag or reference; deploys take a build (#42), a commit, or a digest (sha256:…) that ${req.repo} published — never a tag`);
+      throw new UserError(
+        'bad_request',
+        `"${sel}" looks like an image tag or reference; deploys take a build (#42), a commit, or a digest (sha256:…) that ${req.repo} published — never a tag`,
+      );
     }
     let build: Build | undefined;
     if (sel && /^#?\d{1,6}$/.test(sel)) {
@@ -193,30 +246,50 @@ export class DeployManager {
     const image = pickImage(build, env);
     if (!image) {
       const several = (build.published ?? []).filter((p) => p.kind === 'docker').length > 1;
-      throw new UserError('bad_request', several
-        ? `build #${build.id} published several images; set environments.${req.environment}.image to choose one`
-        : `build #${build.id} of ${req.repo} published no image${env.image ? ` ${env.image}` : ''}: an unpublished commit cannot be deployed`);
+      throw new UserError(
+        'bad_request',
+        several
+          ? `build #${build.id} published several images; set environments.${req.environment}.image to choose one`
+          : `build #${build.id} of ${req.repo} published no image${env.image ? ` ${env.image}` : ''}: an unpublished commit cannot be deployed`,
+      );
     }
-    if (build.status !== 'success' && req.kind !== 'rollback') throw new UserError('bad_request', `build #${build.id} is ${build.status}; only a successful build deploys`);
+    if (build.status !== 'success' && req.kind !== 'rollback')
+      throw new UserError('bad_request', `build #${build.id} is ${build.status}; only a successful build deploys`);
     return { build, image };
   }
 
   private async openApproval(deploy: Deploy, env: EnvironmentConfig, build: Build, req: DeployRequest): Promise<Build> {
     if (!this.deps.approvalBuilds) throw new UserError('bad_request', 'approvals are not available on this server');
     const current = await this.currentDeploy(deploy.environment);
-    const now = current ? `it runs ${current.repo}@${shortSha(current.sha)} (${shortDigest(current.digest)}, deploy #${current.id}) now` : 'nothing deployed there yet';
+    const now = current
+      ? `it runs ${current.repo}@${shortSha(current.sha)} (${shortDigest(current.digest)}, deploy #${current.id}) now`
+      : 'nothing deployed there yet';
     const approval = await this.deps.approvalBuilds.create({
-      repo: deploy.repo, ref: build.ref, sha: deploy.sha, actor: req.actor, source: req.source, ...(req.chat ? { chat: req.chat } : {}),
+      repo: deploy.repo,
+      ref: build.ref,
+      sha: deploy.sha,
+      actor: req.actor,
+      source: req.source,
+      ...(req.chat ? { chat: req.chat } : {}),
       plan: {
-        specPath: '(deploy)', skipped: [],
-        stages: [{
-          name: `deploy-${deploy.environment}`, needs: [], steps: [], resources: [], labels: [],
-          checkpoint: {
-            instructions: `${deploy.kind === 'rollback' ? 'Roll back' : 'Deploy'} ${deploy.repo}@${shortSha(deploy.sha)} (build #${build.id}, image ${shortDigest(deploy.digest)}) to ${deploy.environment}; ${now}. Deploy #${deploy.id}.`,
-            checklist: build.stages.map((s) => `${s.name}: ${s.status}`),
-            timeoutSec: this.deps.approvalTimeoutSec ?? 24 * 3600, approvers: env.approvers!, kind: 'approval',
+        specPath: '(deploy)',
+        skipped: [],
+        stages: [
+          {
+            name: `deploy-${deploy.environment}`,
+            needs: [],
+            steps: [],
+            resources: [],
+            labels: [],
+            checkpoint: {
+              instructions: `${deploy.kind === 'rollback' ? 'Roll back' : 'Deploy'} ${deploy.repo}@${shortSha(deploy.sha)} (build #${build.id}, image ${shortDigest(deploy.digest)}) to ${deploy.environment}; ${now}. Deploy #${deploy.id}.`,
+              checklist: build.stages.map((s) => `${s.name}: ${s.status}`),
+              timeoutSec: this.deps.approvalTimeoutSec ?? 24 * 3600,
+              approvers: env.approvers!,
+              kind: 'approval',
+            },
           },
-        }],
+        ],
       },
     });
     await this.deps.store.linkApproval(approval.id, deploy.id);
@@ -232,7 +305,9 @@ export class DeployManager {
     const cp = stage?.checkpointState;
     const approved = build.status === 'success' && cp?.decision?.decision === 'pass' && cp.sha === build.sha;
     if (!approved) {
-      const why = cp?.decision ? `${cp.decision.decision === 'timeout' ? 'the approval timed out' : `rejected by ${cp.decision.actor.name}`}` : `its approval build #${build.id} ended ${build.status}`;
+      const why = cp?.decision
+        ? `${cp.decision.decision === 'timeout' ? 'the approval timed out' : `rejected by ${cp.decision.actor.name}`}`
+        : `its approval build #${build.id} ended ${build.status}`;
       await this.finish(id, 'refused', why, ['awaiting_approval']);
       return;
     }
@@ -298,14 +373,23 @@ export class DeployManager {
     await this.deps.store.addRunning(id);
     const ac = new AbortController();
     this.running.set(id, ac);
-    const renew = setInterval(() => {
-      void this.deps.store.renewMutex(deploy.environment, holder, this.leaseMs).then((held) => {
-        if (!held) ac.abort();
-      }, () => undefined);
-    }, Math.max(Math.floor(this.leaseMs / 3), 50));
+    const renew = setInterval(
+      () => {
+        void this.deps.store.renewMutex(deploy.environment, holder, this.leaseMs).then(
+          (held) => {
+            if (!held) ac.abort();
+          },
+          () => undefined,
+        );
+      },
+      Math.max(Math.floor(this.leaseMs / 3), 50),
+    );
     try {
       await this.reportGithubStart(deploy);
-      await this.emit(deploy, `Deploy #${id}: ${deploy.environment} is being updated to ${deploy.repo}@${shortSha(deploy.sha)} (${shortDigest(deploy.digest)}).`);
+      await this.emit(
+        deploy,
+        `Deploy #${id}: ${deploy.environment} is being updated to ${deploy.repo}@${shortSha(deploy.sha)} (${shortDigest(deploy.digest)}).`,
+      );
       await this.deps.store.markApplied(id);
       let result;
       try {
@@ -335,7 +419,12 @@ export class DeployManager {
   }
 
   /** Ends a deploy with an outcome (only from one of `from`, default any unfinished state). */
-  async finish(id: string, outcome: 'succeeded' | 'failed' | 'rolled_back' | 'superseded' | 'refused', reason?: string, from?: DeployState[]): Promise<boolean> {
+  async finish(
+    id: string,
+    outcome: 'succeeded' | 'failed' | 'rolled_back' | 'superseded' | 'refused',
+    reason?: string,
+    from?: DeployState[],
+  ): Promise<boolean> {
     const { deploy, changed } = await this.deps.store.update(id, (d) => {
       if (isDeployFinished(d.state) || (from && !from.includes(d.state))) return false;
       d.state = outcome;
@@ -349,25 +438,49 @@ export class DeployManager {
     await this.deps.store.releaseDigest(deploy.environment, deploy.digest, id);
     await this.deps.store.clearQueued(deploy.environment, id);
     await this.deps.audit.record({
-      action: `deploy.${outcome}`, actorId: deploy.requestedBy.id, source: deploy.source, outcome: outcome === 'succeeded' ? 'ok' : outcome === 'refused' ? 'denied' : 'error',
-      buildId: deploy.buildId, sha: deploy.sha, detail: `deploy #${id} ${deploy.ref} → ${deploy.environment}${reason ? `: ${reason}` : ''}`,
+      action: `deploy.${outcome}`,
+      actorId: deploy.requestedBy.id,
+      source: deploy.source,
+      outcome: outcome === 'succeeded' ? 'ok' : outcome === 'refused' ? 'denied' : 'error',
+      buildId: deploy.buildId,
+      sha: deploy.sha,
+      detail: `deploy #${id} ${deploy.ref} → ${deploy.environment}${reason ? `: ${reason}` : ''}`,
     });
     const words: Record<typeof outcome, string> = {
-      succeeded: 'now runs', failed: 'failed to deploy', rolled_back: 'was rolled back from', superseded: 'was superseded before deploying', refused: 'was refused',
+      succeeded: 'now runs',
+      failed: 'failed to deploy',
+      rolled_back: 'was rolled back from',
+      superseded: 'was superseded before deploying',
+      refused: 'was refused',
     };
-    await this.emit(deploy, `Deploy #${id}: ${deploy.environment} ${words[outcome]} ${deploy.repo}@${shortSha(deploy.sha)} (${shortDigest(deploy.digest)})${reason ? ` — ${reason}` : ''}.`);
+    await this.emit(
+      deploy,
+      `Deploy #${id}: ${deploy.environment} ${words[outcome]} ${deploy.repo}@${shortSha(deploy.sha)} (${shortDigest(deploy.digest)})${reason ? ` — ${reason}` : ''}.`,
+    );
     if (this.deps.github && deploy.githubDeploymentId !== undefined) {
       const state = outcome === 'succeeded' ? 'success' : outcome === 'failed' ? 'failure' : 'error';
-      await this.deps.github.status(deploy, state, `${outcome}${reason ? `: ${reason}` : ''}`).catch((err: unknown) => this.deps.log.warn({ err, deployId: id }, 'GitHub deployment status failed'));
+      await this.deps.github
+        .status(deploy, state, `${outcome}${reason ? `: ${reason}` : ''}`)
+        .catch((err: unknown) => this.deps.log.warn({ err, deployId: id }, 'GitHub deployment status failed'));
     }
     return true;
   }
 
   private async emit(d: Deploy, text: string): Promise<void> {
-    await this.deps.bus.publish({
-      type: 'deploy.status', deployId: d.id, environment: d.environment, repo: d.repo, buildId: d.buildId, sha: d.sha, ref: d.ref,
-      state: d.state, actor: d.requestedBy, text,
-    }).catch((err: unknown) => this.deps.log.warn({ err, deployId: d.id }, 'Publishing a deploy event failed'));
+    await this.deps.bus
+      .publish({
+        type: 'deploy.status',
+        deployId: d.id,
+        environment: d.environment,
+        repo: d.repo,
+        buildId: d.buildId,
+        sha: d.sha,
+        ref: d.ref,
+        state: d.state,
+        actor: d.requestedBy,
+        text,
+      })
+      .catch((err: unknown) => this.deps.log.warn({ err, deployId: d.id }, 'Publishing a deploy event failed'));
   }
 
   /**
@@ -393,7 +506,10 @@ export class DeployManager {
           actions.push(`failed ${id} (not applied)`);
           continue;
         }
-        const seen = await this.deps.target(d.environment).observe(d).catch((err: unknown) => ({ outcome: 'failed' as const, reason: asCodedError(err).message }));
+        const seen = await this.deps
+          .target(d.environment)
+          .observe(d)
+          .catch((err: unknown) => ({ outcome: 'failed' as const, reason: asCodedError(err).message }));
         if (seen === 'in_progress') {
           actions.push(`waiting ${id}`);
           continue; // our lease lapses; the next pass looks again
@@ -432,11 +548,23 @@ export class DeployManager {
     return hist.find((d) => d.ref !== current?.ref) ?? null;
   }
 
-  async rollback(input: { repo: string; environment: string; actor: Actor; source: string; chat?: DeployRequest['chat'] }): Promise<{ deploy: Deploy; text: string }> {
+  async rollback(input: {
+    repo: string;
+    environment: string;
+    actor: Actor;
+    source: string;
+    chat?: DeployRequest['chat'];
+  }): Promise<{ deploy: Deploy; text: string }> {
     this.environment(input.environment);
     const prev = await this.previousGood(input.environment);
     if (!prev) {
-      await this.deps.audit.record({ action: 'deploy.rollback', actorId: input.actor.id, source: input.source, outcome: 'denied', detail: `${input.environment}: no previous good deploy` });
+      await this.deps.audit.record({
+        action: 'deploy.rollback',
+        actorId: input.actor.id,
+        source: input.source,
+        outcome: 'denied',
+        detail: `${input.environment}: no previous good deploy`,
+      });
       throw new UserError('bad_request', `${input.environment} has no earlier successful deploy to roll back to; nothing deployed`);
     }
     const build = await this.deps.builds.get(prev.buildId);
@@ -449,7 +577,13 @@ export class DeployManager {
     this.environment(environment);
     const lock: EnvironmentLock = { by: actor, reason, at: new Date().toISOString() };
     const existing = await this.deps.store.lock(environment, lock);
-    await this.deps.audit.record({ action: 'deploy.lock', actorId: actor.id, source, outcome: existing ? 'denied' : 'ok', detail: `${environment}: ${existing ? `already locked by ${existing.by.name}` : reason}` });
+    await this.deps.audit.record({
+      action: 'deploy.lock',
+      actorId: actor.id,
+      source,
+      outcome: existing ? 'denied' : 'ok',
+      detail: `${environment}: ${existing ? `already locked by ${existing.by.name}` : reason}`,
+    });
     return existing ? { lock: existing, already: true } : { lock, already: false };
   }
 
@@ -458,8 +592,17 @@ export class DeployManager {
     const lock = await this.deps.store.getLock(environment);
     if (!lock) return null;
     if (lock.by.id !== actor.id && env.approvers && !isApprover(env.approvers)) {
-      await this.deps.audit.record({ action: 'deploy.unlock', actorId: actor.id, source, outcome: 'denied', detail: `${environment} locked by ${lock.by.name}` });
-      throw new UserError('forbidden', `${environment} was locked by ${lock.by.name} (${lock.reason}); only they or a member of "${env.approvers}" may unlock it`);
+      await this.deps.audit.record({
+        action: 'deploy.unlock',
+        actorId: actor.id,
+        source,
+        outcome: 'denied',
+        detail: `${environment} locked by ${lock.by.name}`,
+      });
+      throw new UserError(
+        'forbidden',
+        `${environment} was locked by ${lock.by.name} (${lock.reason}); only they or a member of "${env.approvers}" may unlock it`,
+      );
     }
     await this.deps.store.unlock(environment);
     await this.deps.audit.record({ action: 'deploy.unlock', actorId: actor.id, source, outcome: 'ok', detail: `${environment} (was: ${lock.reason})` });

@@ -26,7 +26,10 @@ export interface EnvironmentLock {
  */
 export class DeployStore {
   private readonly p: string;
-  constructor(private readonly redis: Redis, prefix = 'bosun') {
+  constructor(
+    private readonly redis: Redis,
+    prefix = 'bosun',
+  ) {
     this.p = `${prefix}:deploy`;
     redis.defineCommand('bosunDeployCas', { numberOfKeys: 1, lua: CAS_LUA });
     redis.defineCommand('bosunDeployIfEq', { numberOfKeys: 1, lua: IF_EQ_LUA });
@@ -44,7 +47,8 @@ export class DeployStore {
     const score = String(Date.parse(d.createdAt));
     const ok = await this.redis.hsetnx(`${this.p}:${d.id}`, 'json', JSON.stringify(d));
     if (ok !== 1) throw new UserError('conflict', `deploy ${d.id} already exists`);
-    await this.redis.multi()
+    await this.redis
+      .multi()
       .hset(`${this.p}:${d.id}`, 'version', String(d.version))
       .zadd(`${this.p}:env:${d.environment}`, score, d.id)
       .zadd(`${this.p}:repo:${d.repo}`, score, d.id)

@@ -28,14 +28,18 @@ export const RunTarget = z.strictObject({
   commands: z.array(z.string().min(1)).min(1),
   /** Server secrets (`secrets:`) the deploy step gets; each must have a value. */
   secrets: z.array(z.string().regex(/^[A-Za-z_][A-Za-z0-9_]{0,127}$/, 'expected a secret name')).default([]),
-  timeoutSec: z.number().int().positive().max(24 * 3600).default(900),
+  timeoutSec: z
+    .number()
+    .int()
+    .positive()
+    .max(24 * 3600)
+    .default(900),
 });
 export type RunTarget = z.infer<typeof RunTarget>;
 
-export const DeployTargetConfig = z.union([
-  z.strictObject({ swarmService: SwarmServiceTarget }),
-  z.strictObject({ run: RunTarget }),
-], { error: 'expected { swarmService: { name, … } } or { run: { image, commands, … } }' });
+export const DeployTargetConfig = z.union([z.strictObject({ swarmService: SwarmServiceTarget }), z.strictObject({ run: RunTarget })], {
+  error: 'expected { swarmService: { name, … } } or { run: { image, commands, … } }',
+});
 export type DeployTargetConfig = z.infer<typeof DeployTargetConfig>;
 
 /**
@@ -66,7 +70,7 @@ export function environmentProblems(c: {
   repos: Record<string, unknown>;
   groups: Record<string, unknown>;
   secrets: Record<string, string>;
-}): [ (string | number)[], string ][] {
+}): [(string | number)[], string][] {
   const out: [(string | number)[], string][] = [];
   const services = new Map<string, string>();
   for (const [env, e] of Object.entries(c.environments)) {
@@ -75,11 +79,16 @@ export function environmentProblems(c: {
     if (e.approvers && !Object.hasOwn(c.groups, e.approvers)) out.push([['environments', env, 'approvers'], `"${e.approvers}" is not a group in groups:`]);
     if ('run' in e.target) {
       for (const s of e.target.run.secrets) {
-        if (!Object.hasOwn(c.secrets, s)) out.push([['environments', env, 'target', 'run', 'secrets'], `${s} has no value (set BOSUN_SECRET_${s} or secrets.${s})`]);
+        if (!Object.hasOwn(c.secrets, s))
+          out.push([['environments', env, 'target', 'run', 'secrets'], `${s} has no value (set BOSUN_SECRET_${s} or secrets.${s})`]);
       }
     } else {
       const other = services.get(e.target.swarmService.name);
-      if (other) out.push([['environments', env, 'target', 'swarmService', 'name'], `service "${e.target.swarmService.name}" is already the target of environment ${other}`]);
+      if (other)
+        out.push([
+          ['environments', env, 'target', 'swarmService', 'name'],
+          `service "${e.target.swarmService.name}" is already the target of environment ${other}`,
+        ]);
       services.set(e.target.swarmService.name, env);
     }
   }

@@ -9,12 +9,17 @@ import type { DeploymentReporter } from './deploy-manager.js';
  * digest reference), and a status for each state, so GitHub's environment view agrees with
  * Bosun's history.
  */
-export function githubDeployments(client: Pick<GithubClient, 'createDeployment' | 'createDeploymentStatus'>, opts: { isGithubRepo: (repo: string) => boolean; production: (environment: string) => boolean }): DeploymentReporter {
+export function githubDeployments(
+  client: Pick<GithubClient, 'createDeployment' | 'createDeploymentStatus'>,
+  opts: { isGithubRepo: (repo: string) => boolean; production: (environment: string) => boolean },
+): DeploymentReporter {
   return {
     async created(d: Deploy) {
       if (!opts.isGithubRepo(d.repo)) return null;
       return client.createDeployment(repoId(d.repo), {
-        sha: d.sha, environment: d.environment, production: opts.production(d.environment),
+        sha: d.sha,
+        environment: d.environment,
+        production: opts.production(d.environment),
         description: `Bosun deploy #${d.id} (${d.kind}) of build #${d.buildId}`,
         payload: { image: d.image, digest: d.digest, ref: d.ref, bosunDeploy: d.id },
       });

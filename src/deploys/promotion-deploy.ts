@@ -12,7 +12,13 @@ import type { Environments } from './environment-config.js';
  * environment's approval when they come from the same group (see `DeployRequest.approvedBy`).
  */
 export async function deployPromotion(
-  deps: { manager: DeployManager; builds: { list(o: { repo: string; limit: number }): Promise<Build[]> }; environments: Environments; productionBranch: string; log: Logger },
+  deps: {
+    manager: DeployManager;
+    builds: { list(o: { repo: string; limit: number }): Promise<Build[]> };
+    environments: Environments;
+    productionBranch: string;
+    log: Logger;
+  },
   build: Build,
 ): Promise<string[]> {
   if (build.trigger.event !== 'promotion' || build.status !== 'success') return [];
@@ -22,14 +28,20 @@ export async function deployPromotion(
   const started: string[] = [];
   for (const [name, env] of Object.entries(deps.environments)) {
     if (env.repo !== build.repo || env.autoDeploy?.branch !== deps.productionBranch) continue;
-    const candidate = (await deps.builds.list({ repo: build.repo, limit: 200 }))
-      .find((b) => b.sha === build.sha && b.trigger.event === 'push' && b.status === 'success' && pickImage(b, env));
+    const candidate = (await deps.builds.list({ repo: build.repo, limit: 200 })).find(
+      (b) => b.sha === build.sha && b.trigger.event === 'push' && b.status === 'success' && pickImage(b, env),
+    );
     if (!candidate) {
       deps.log.info({ buildId: build.id, environment: name }, 'Promotion: the promoted commit published no image; nothing to deploy');
       continue;
     }
     const r = await deps.manager.request({
-      repo: build.repo, selector: candidate.id, environment: name, kind: 'deploy', actor: build.trigger.actor, source: 'promotion',
+      repo: build.repo,
+      selector: candidate.id,
+      environment: name,
+      kind: 'deploy',
+      actor: build.trigger.actor,
+      source: 'promotion',
       approvedBy: { group: stage.checkpoint.approvers, approvals: cp.approvals.map((a) => ({ actor: a.actor, at: a.at })) },
       ...(build.trigger.chat ? { chat: build.trigger.chat } : {}),
     });

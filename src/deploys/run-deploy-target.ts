@@ -50,13 +50,30 @@ export class RunDeployTarget implements DeployTarget {
     const tail: string[] = [];
     try {
       handle = await executor.start({
-        buildId: stepBuild, stage: 'deploy', step: this.environment, image: this.cfg.image, commands: this.cfg.commands,
+        buildId: stepBuild,
+        stage: 'deploy',
+        step: this.environment,
+        image: this.cfg.image,
+        commands: this.cfg.commands,
         env: {
-          BOSUN_DEPLOY_REF: deploy.ref, BOSUN_DEPLOY_IMAGE: deploy.image, BOSUN_DEPLOY_DIGEST: deploy.digest,
-          BOSUN_DEPLOY_SHA: deploy.sha, BOSUN_DEPLOY_ENVIRONMENT: deploy.environment, BOSUN_DEPLOY_ID: deploy.id,
+          BOSUN_DEPLOY_REF: deploy.ref,
+          BOSUN_DEPLOY_IMAGE: deploy.image,
+          BOSUN_DEPLOY_DIGEST: deploy.digest,
+          BOSUN_DEPLOY_SHA: deploy.sha,
+          BOSUN_DEPLOY_ENVIRONMENT: deploy.environment,
+          BOSUN_DEPLOY_ID: deploy.id,
         },
-        workspace, workdir: '.', timeoutSec: this.cfg.timeoutSec, limits: this.deps.limits,
-        labels: { 'bosun.instance': this.deps.instanceId, 'bosun.build': stepBuild, 'bosun.stage': 'deploy', 'bosun.step': this.environment, 'bosun.deploy': deploy.id },
+        workspace,
+        workdir: '.',
+        timeoutSec: this.cfg.timeoutSec,
+        limits: this.deps.limits,
+        labels: {
+          'bosun.instance': this.deps.instanceId,
+          'bosun.build': stepBuild,
+          'bosun.stage': 'deploy',
+          'bosun.step': this.environment,
+          'bosun.deploy': deploy.id,
+        },
         secrets: this.cfg.secrets.map((name) => ({ name, value: this.deps.secrets[name] ?? '', env: [name] })),
       });
       const h = handle;
@@ -89,6 +106,9 @@ export class RunDeployTarget implements DeployTarget {
   }
 
   async observe(): Promise<TargetResult> {
-    return { outcome: 'failed', reason: 'its deploy step was cut off with its runner; Bosun does not run a deploy step twice — check the environment and deploy again' };
+    return {
+      outcome: 'failed',
+      reason: 'its deploy step was cut off with its runner; Bosun does not run a deploy step twice — check the environment and deploy again',
+    };
   }
 }

@@ -53,7 +53,9 @@ export class SwarmServiceDeployTarget implements DeployTarget {
       return { outcome: 'succeeded', reason: `${this.cfg.name} already runs this digest` };
     }
     const monitorNs = this.cfg.monitorSec * 1e9;
-    const spec = structuredClone(info.Spec) as ServiceInfo['Spec'] & { TaskTemplate: Record<string, unknown> & { ContainerSpec: Record<string, unknown>; ForceUpdate?: number } };
+    const spec = structuredClone(info.Spec) as ServiceInfo['Spec'] & {
+      TaskTemplate: Record<string, unknown> & { ContainerSpec: Record<string, unknown>; ForceUpdate?: number };
+    };
     spec.TaskTemplate.ContainerSpec.Image = deploy.ref;
     spec.UpdateConfig = { Parallelism: 1, Delay: 0, Order: this.cfg.updateOrder, FailureAction: 'rollback', Monitor: monitorNs, MaxFailureRatio: 0 };
     spec.RollbackConfig = { Parallelism: 1, Delay: 0, Order: this.cfg.updateOrder, FailureAction: 'pause', Monitor: monitorNs, MaxFailureRatio: 0 };
@@ -101,7 +103,10 @@ export class SwarmServiceDeployTarget implements DeployTarget {
     const oursBefore = info.PreviousSpec?.Labels?.['bosun.deploy'] === deployLabel(deploy) || Date.parse(info.UpdateStatus?.StartedAt ?? '') >= since;
     // Past its time (a runner died and nobody watched it settle): failed, so the environment is freed.
     const overdue = Date.now() - since > (this.cfg.healthTimeoutSec + 60) * 1000;
-    const waiting = (): TargetResult | 'in_progress' => (overdue ? { outcome: 'failed', reason: `${this.cfg.name} did not settle within ${this.cfg.healthTimeoutSec}s (${st ?? 'no update status'})` } : 'in_progress');
+    const waiting = (): TargetResult | 'in_progress' =>
+      overdue
+        ? { outcome: 'failed', reason: `${this.cfg.name} did not settle within ${this.cfg.healthTimeoutSec}s (${st ?? 'no update status'})` }
+        : 'in_progress';
     if (ours) {
       if (st === 'completed') return { outcome: 'succeeded' };
       if (st === 'paused') return { outcome: 'failed', reason: `the update of ${this.cfg.name} is paused${msg}` };
@@ -114,7 +119,8 @@ export class SwarmServiceDeployTarget implements DeployTarget {
       }
       return { outcome: 'failed', reason: `the rollback of ${this.cfg.name} is ${st}${msg}` };
     }
-    if (image === deploy.ref && st !== 'updating' && st !== 'rollback_started') return { outcome: 'succeeded', reason: `${this.cfg.name} already ran this digest` };
+    if (image === deploy.ref && st !== 'updating' && st !== 'rollback_started')
+      return { outcome: 'succeeded', reason: `${this.cfg.name} already ran this digest` };
     return { outcome: 'failed', reason: `the update never reached Swarm: ${this.cfg.name} still runs ${image}; nothing changed` };
   }
 }

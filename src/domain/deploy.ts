@@ -1,15 +1,7 @@
 import type { Actor } from './build.js';
 
 /** Where a deploy is: waiting states, then exactly one outcome. */
-export type DeployState =
-  | 'awaiting_approval'
-  | 'queued'
-  | 'running'
-  | 'succeeded'
-  | 'failed'
-  | 'rolled_back'
-  | 'superseded'
-  | 'refused';
+export type DeployState = 'awaiting_approval' | 'queued' | 'running' | 'succeeded' | 'failed' | 'rolled_back' | 'superseded' | 'refused';
 
 export const deployOutcomes = ['succeeded', 'failed', 'rolled_back', 'superseded', 'refused'] as const;
 export type DeployOutcome = (typeof deployOutcomes)[number];

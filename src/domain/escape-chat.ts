@@ -23,11 +23,13 @@ export function codeBlock(text: string): string {
 
 /** Zulip markdown: neutralise @**mentions**, @_**silent**_, and link syntax, so untrusted text cannot ping or forge links. */
 export function escapeZulip(text: string): string {
-  return text
-    // Mentions (@**all**, @_**Name**_, @*group*) and stream links (#**stream>topic**) need
-    // the sigil right before `*` or `_`.
-    .replace(/([@#])(?=[*_])/g, `$1${zeroWidthSpace}`)
-    // Inline links [text](url), reference links [text][id] and definitions [id]: url all need
-    // `]` immediately followed by `(`, `[` or `:`.
-    .replace(/\](?=[([:])/g, `]${zeroWidthSpace}`);
+  return (
+    text
+      // Mentions (@**all**, @_**Name**_, @*group*) and stream links (#**stream>topic**) need
+      // the sigil right before `*` or `_`.
+      .replace(/([@#])(?=[*_])/g, `$1${zeroWidthSpace}`)
+      // Inline links [text](url), reference links [text][id] and definitions [id]: url all need
+      // `]` immediately followed by `(`, `[` or `:`.
+      .replace(/\](?=[([:])/g, `]${zeroWidthSpace}`)
+  );
 }

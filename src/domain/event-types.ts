@@ -2,10 +2,24 @@ import type { BuildEventType } from './build-event.js';
 
 /** Every event type on the stream, at run time (config validation, filters). */
 const eventTypes = [
-  'build.created', 'build.status', 'stage.status', 'step.status', 'log.chunk',
-  'checkpoint.waiting', 'checkpoint.decided',
-  'lease.granted', 'lease.waiting', 'lease.renewed', 'lease.released', 'lease.reminder', 'lease.expired', 'lease.item',
-  'stage.notice', 'webhook.disabled', 'push.refused', 'deploy.status',
+  'build.created',
+  'build.status',
+  'stage.status',
+  'step.status',
+  'log.chunk',
+  'checkpoint.waiting',
+  'checkpoint.decided',
+  'lease.granted',
+  'lease.waiting',
+  'lease.renewed',
+  'lease.released',
+  'lease.reminder',
+  'lease.expired',
+  'lease.item',
+  'stage.notice',
+  'webhook.disabled',
+  'push.refused',
+  'deploy.status',
 ] as const satisfies readonly BuildEventType[];
 
 // Fails to compile when a BuildEvent type is missing from the list above.
@@ -24,7 +38,9 @@ export function checkEventPattern(pattern: string): string | null {
     const family = pattern.slice(0, -1);
     return eventTypes.some((t) => t.startsWith(family)) ? null : `"${pattern}" matches no event type (known: ${eventTypes.join(', ')})`;
   }
-  return (eventTypes as readonly string[]).includes(pattern) ? null : `unknown event type "${pattern}" (known: ${eventTypes.join(', ')}, or a family like build.*)`;
+  return (eventTypes as readonly string[]).includes(pattern)
+    ? null
+    : `unknown event type "${pattern}" (known: ${eventTypes.join(', ')}, or a family like build.*)`;
 }
 
 /** True when `type` matches one of the patterns (see `checkEventPattern`). */

@@ -6,7 +6,19 @@ import type { Actor } from './build.js';
  * `holder` says whom to notify (DM), `buildId`/`stage` which build thread it belongs to.
  */
 export type LeaseEvent =
-  | { type: 'lease.granted'; leaseId: string; pool: string; item: string; attributes: string[]; holder: Actor; expiresAt: string; token: number; text: string; buildId?: string; stage?: string }
+  | {
+      type: 'lease.granted';
+      leaseId: string;
+      pool: string;
+      item: string;
+      attributes: string[];
+      holder: Actor;
+      expiresAt: string;
+      token: number;
+      text: string;
+      buildId?: string;
+      stage?: string;
+    }
   | { type: 'lease.waiting'; leaseId: string; pool: string; holder: Actor; position: number; ahead?: string; text: string; buildId?: string; stage?: string }
   | { type: 'lease.renewed'; leaseId: string; pool: string; item: string; holder: Actor; expiresAt: string; text: string; buildId?: string }
   | { type: 'lease.released'; leaseId: string; pool: string; item: string; reason: string; holder?: Actor; text: string; buildId?: string; stage?: string }

@@ -86,8 +86,17 @@ export type PlanServiceReady = ({ kind: 'run'; commands: string[] } | { kind: 't
  * every default filled in. Where it goes (registry, index, credentials) comes from server config.
  */
 export type PlanPublish =
-  | { kind: 'docker'; /** Repository with its registry, no tag: `registry.example/acme/api`. */ image: string; /** Relative to the repository root. */ context: string; /** Relative to `context`. */ dockerfile: string }
-  | { kind: 'pypi'; /** Repository name from server config. */ repository: string; /** Relative to the repository root; its `dist/` holds the files. */ packageDir: string };
+  | {
+      kind: 'docker';
+      /** Repository with its registry, no tag: `registry.example/acme/api`. */ image: string;
+      /** Relative to the repository root. */ context: string;
+      /** Relative to `context`. */ dockerfile: string;
+    }
+  | {
+      kind: 'pypi';
+      /** Repository name from server config. */ repository: string;
+      /** Relative to the repository root; its `dist/` holds the files. */ packageDir: string;
+    };
 
 /**
  * The stage's cache (`cache:`): restored into the workspace before its first step, saved after

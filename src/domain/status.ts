@@ -10,16 +10,7 @@
  * - `cancelled`: stopped on request.
  * - `skipped`: not run because an earlier stage failed or its filters did not match.
  */
-export type RunStatus =
-  | 'pending'
-  | 'queued'
-  | 'running'
-  | 'waiting'
-  | 'success'
-  | 'failed'
-  | 'failed_infra'
-  | 'cancelled'
-  | 'skipped';
+export type RunStatus = 'pending' | 'queued' | 'running' | 'waiting' | 'success' | 'failed' | 'failed_infra' | 'cancelled' | 'skipped';
 
 /** The one transitions table. A status absent from a row's targets cannot follow it. */
 export const transitions: Readonly<Record<RunStatus, readonly RunStatus[]>> = {

@@ -69,9 +69,8 @@ export class EventBus {
       while (!stopped) {
         let reply: [string, [string, string[]][]][] | null;
         try {
-          reply = (await conn.xreadgroup(
-            'GROUP', group, consumer, 'COUNT', 100, 'BLOCK', opts.blockMs ?? 2000, 'STREAMS', this.key, cursor,
-          )) as [string, [string, string[]][]][] | null;
+          reply = (await conn.xreadgroup('GROUP', group, consumer, 'COUNT', 100, 'BLOCK', opts.blockMs ?? 2000, 'STREAMS', this.key, cursor)) as
+            [string, [string, string[]][]][] | null;
         } catch (err) {
           if (stopped) return;
           this.log.warn({ err, subscriber: group }, 'Event read failed; retrying');
@@ -105,9 +104,7 @@ export class EventBus {
       while (!signal.aborted) {
         let reply: [string, [string, string[]][]][] | null;
         try {
-          reply = (await conn.xread('COUNT', 500, 'BLOCK', blockMs, 'STREAMS', this.key, cursor)) as
-            | [string, [string, string[]][]][]
-            | null;
+          reply = (await conn.xread('COUNT', 500, 'BLOCK', blockMs, 'STREAMS', this.key, cursor)) as [string, [string, string[]][]][] | null;
         } catch (err) {
           if (signal.aborted) return;
           throw err;

@@ -35,11 +35,14 @@ export class StepLifecycle {
 
   armTimeout(ms: number, graceMs: number): void {
     clearTimeout(this.#timer);
-    this.#timer = setTimeout(() => {
-      if (this.#done) return;
-      this.reason ??= 'timeout';
-      void this.#terminate(graceMs).catch(() => undefined);
-    }, Math.max(0, ms));
+    this.#timer = setTimeout(
+      () => {
+        if (this.#done) return;
+        this.reason ??= 'timeout';
+        void this.#terminate(graceMs).catch(() => undefined);
+      },
+      Math.max(0, ms),
+    );
   }
 
   async stop(graceMs: number): Promise<void> {

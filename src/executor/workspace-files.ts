@@ -135,7 +135,10 @@ export async function remoteVolumeTar(docker: Docker, instanceId: string, req: W
   let service: Docker.Service | undefined;
   try {
     const created = (await docker.createService({
-      Name: `bosun-${instanceId}-collect-${req.buildId}-${Date.now().toString(36)}`.toLowerCase().replace(/[^a-z0-9-]/g, '-').slice(0, 63),
+      Name: `bosun-${instanceId}-collect-${req.buildId}-${Date.now().toString(36)}`
+        .toLowerCase()
+        .replace(/[^a-z0-9-]/g, '-')
+        .slice(0, 63),
       Labels: labels,
       TaskTemplate: {
         ContainerSpec: {
@@ -145,7 +148,15 @@ export async function remoteVolumeTar(docker: Docker, instanceId: string, req: W
           User: stepUser,
           ReadOnly: true,
           CapabilityDrop: ['ALL'],
-          Mounts: [{ Type: 'volume', Source: workspaceVolumeName(instanceId, req.buildId), Target: workspaceMount, ReadOnly: true, VolumeOptions: { NoCopy: true, Labels: labels, DriverConfig: { Name: 'local', Options: {} } } }],
+          Mounts: [
+            {
+              Type: 'volume',
+              Source: workspaceVolumeName(instanceId, req.buildId),
+              Target: workspaceMount,
+              ReadOnly: true,
+              VolumeOptions: { NoCopy: true, Labels: labels, DriverConfig: { Name: 'local', Options: {} } },
+            },
+          ],
         },
         RestartPolicy: { Condition: 'none', MaxAttempts: 0 },
         Placement: { Constraints: [`node.id==${req.node.id}`] },
@@ -160,7 +171,8 @@ export async function remoteVolumeTar(docker: Docker, instanceId: string, req: W
       const task = tasks[0];
       const state = task?.Status.State;
       if (state && terminalStates.has(state)) {
-        if (state !== 'complete') throw new Error(`the collecting task ended ${state}${task?.Status.Err ? `: ${task.Status.Err}` : ''} (does the image have tar and base64?)`);
+        if (state !== 'complete')
+          throw new Error(`the collecting task ended ${state}${task?.Status.Err ? `: ${task.Status.Err}` : ''} (does the image have tar and base64?)`);
         break;
       }
       if (Date.now() > deadline) throw new Error(`no result within ${timeoutMs} ms (task ${state ?? 'not scheduled'})`);
@@ -170,8 +182,14 @@ export async function remoteVolumeTar(docker: Docker, instanceId: string, req: W
     const muxed = Buffer.isBuffer(raw) ? raw : await collect(raw as unknown as NodeJS.ReadableStream);
     const parts: Buffer[] = [];
     new Demuxer((stream, data) => stream === 'stdout' && parts.push(data)).write(muxed);
-    const tar = Buffer.from(Buffer.concat(parts).toString('latin1').replace(/[^A-Za-z0-9+/=]/g, ''), 'base64');
-    if (tar.length > limit) throw new Error(`the workspace there is larger than ${limit} bytes, more than this route reads (artifacts.maxBuildBytes); keep fewer or smaller files`);
+    const tar = Buffer.from(
+      Buffer.concat(parts)
+        .toString('latin1')
+        .replace(/[^A-Za-z0-9+/=]/g, ''),
+      'base64',
+    );
+    if (tar.length > limit)
+      throw new Error(`the workspace there is larger than ${limit} bytes, more than this route reads (artifacts.maxBuildBytes); keep fewer or smaller files`);
     return Readable.from([tar]);
   } catch (err) {
     throw engineError(`could not read the workspace of build ${req.buildId} on node ${req.node.hostname || req.node.id}`, err);

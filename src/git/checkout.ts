@@ -16,7 +16,12 @@ import { commitRef, type GitMirrors } from './git-mirrors.js';
  * lacks it; the checkout itself is one `git clone` from the mirror (each git process costs this
  * large process a fork). A token only travels in `extraEnv` (see `GitMirrors`).
  */
-export async function checkout(url: string, sha: string, dir: string, opts: { mirrors: GitMirrors; extraEnv?: Record<string, string> | undefined }): Promise<void> {
+export async function checkout(
+  url: string,
+  sha: string,
+  dir: string,
+  opts: { mirrors: GitMirrors; extraEnv?: Record<string, string> | undefined },
+): Promise<void> {
   if (!isSha(sha)) throw new UserError('bad_request', 'checkout needs a full commit sha');
   if (await isCheckoutOf(dir, sha)) return;
   const mirror = await opts.mirrors.ensureCommit(url, sha, opts.extraEnv);
@@ -26,8 +31,19 @@ export async function checkout(url: string, sha: string, dir: string, opts: { mi
   try {
     await mkdir(dirname(tmp), { recursive: true });
     await git([
-      '-c', 'advice.detachedHead=false', 'clone', '-q', '--template=', '--depth=1', '--single-branch', '--no-tags',
-      '--branch', commitRef(sha).slice('refs/tags/'.length), '--', pathToFileURL(mirror).href, tmp,
+      '-c',
+      'advice.detachedHead=false',
+      'clone',
+      '-q',
+      '--template=',
+      '--depth=1',
+      '--single-branch',
+      '--no-tags',
+      '--branch',
+      commitRef(sha).slice('refs/tags/'.length),
+      '--',
+      pathToFileURL(mirror).href,
+      tmp,
     ]);
     await forgetMirror(join(tmp, '.git'), sha);
     if (await isCheckoutOf(dir, sha)) return;

@@ -33,7 +33,12 @@ export const maxRangeCommits = 50;
  * takes over `timeoutMs`. Reads at most `maxRangeCommits` commits' titles and authors.
  */
 export async function commitRange(
-  config: Pick<ServerConfig, 'repos' | 'github'>, mirrors: GitMirrors, repo: string, base: string, head: string, timeoutMs = 5000,
+  config: Pick<ServerConfig, 'repos' | 'github'>,
+  mirrors: GitMirrors,
+  repo: string,
+  base: string,
+  head: string,
+  timeoutMs = 5000,
 ): Promise<CommitRange | undefined> {
   const url = config.repos[repo]?.url;
   if (!url || !isSha(base) || !isSha(head)) return undefined;
@@ -45,10 +50,13 @@ export async function commitRange(
     const range = `${base}..${head}`;
     const total = Number((await git(['rev-list', '--count', range, '--'], { cwd: mirror, timeoutMs })).trim()) || 0;
     const out = await git(['log', `--max-count=${maxRangeCommits}`, '--format=%H%x1f%an%x1f%s', range, '--'], { cwd: mirror, timeoutMs });
-    const commits = out.split('\n').filter(Boolean).map((line) => {
-      const [sha = '', author = '', title = ''] = line.split('\x1f');
-      return { sha, author, title };
-    });
+    const commits = out
+      .split('\n')
+      .filter(Boolean)
+      .map((line) => {
+        const [sha = '', author = '', title = ''] = line.split('\x1f');
+        return { sha, author, title };
+      });
     const compareUrl = githubCompareUrl(url, base, head);
     return { base, head, total, commits, ...(compareUrl ? { compareUrl } : {}) };
   })();

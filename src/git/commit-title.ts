@@ -8,7 +8,13 @@ import type { GitMirrors } from './git-mirrors.js';
  * host's mirror of the repository (`PipelineDeps.mirrors`, fetched into it if missing). Best effort: undefined when
  * the repository is gone, the commit cannot be fetched, or it takes over `timeoutMs`.
  */
-export async function commitTitle(config: Pick<ServerConfig, 'repos' | 'github'>, mirrors: GitMirrors, repo: string, sha: string, timeoutMs = 5000): Promise<string | undefined> {
+export async function commitTitle(
+  config: Pick<ServerConfig, 'repos' | 'github'>,
+  mirrors: GitMirrors,
+  repo: string,
+  sha: string,
+  timeoutMs = 5000,
+): Promise<string | undefined> {
   const url = config.repos[repo]?.url;
   if (!url) return undefined;
   let timer: NodeJS.Timeout | undefined;

@@ -90,5 +90,8 @@ async function fetchInto(mirror: string, url: string, sha: string, extraEnv?: Re
 }
 
 async function exists(path: string): Promise<boolean> {
-  return access(path).then(() => true, () => false);
+  return access(path).then(
+    () => true,
+    () => false,
+  );
 }

@@ -86,7 +86,8 @@ export function annotationsFromOutput(lines: readonly string[]): Annotation[] {
     if (inTraceback) {
       if (/^\s/.test(line) || line.length === 0) continue;
       // The exception line ends the traceback.
-      if (frame) add({ path: frame.path, start_line: frame.line, end_line: frame.line, annotation_level: 'failure', title: 'Python exception', message: line.trim() });
+      if (frame)
+        add({ path: frame.path, start_line: frame.line, end_line: frame.line, annotation_level: 'failure', title: 'Python exception', message: line.trim() });
       inTraceback = false;
       frame = undefined;
       continue;
@@ -96,7 +97,15 @@ export function annotationsFromOutput(lines: readonly string[]): Annotation[] {
       const path = repoPath(ts[1]!);
       if (!path) continue;
       const l = Number(ts[2]);
-      add({ path, start_line: l, end_line: l, start_column: Number(ts[3]), end_column: Number(ts[3]), annotation_level: ts[4] === 'warning' ? 'warning' : 'failure', message: ts[5]! });
+      add({
+        path,
+        start_line: l,
+        end_line: l,
+        start_column: Number(ts[3]),
+        end_column: Number(ts[3]),
+        annotation_level: ts[4] === 'warning' ? 'warning' : 'failure',
+        message: ts[5]!,
+      });
       continue;
     }
     const fl = fileLineCol.exec(line);
@@ -110,7 +119,8 @@ export function annotationsFromOutput(lines: readonly string[]): Annotation[] {
       add({ path, start_line: l, end_line: l, ...(col ? { start_column: col, end_column: col } : {}), annotation_level: level, message });
     }
   }
-  if (inTraceback && frame) add({ path: frame.path, start_line: frame.line, end_line: frame.line, annotation_level: 'failure', title: 'Python exception', message: 'Traceback' });
+  if (inTraceback && frame)
+    add({ path: frame.path, start_line: frame.line, end_line: frame.line, annotation_level: 'failure', title: 'Python exception', message: 'Traceback' });
   return out;
 }
 
@@ -120,7 +130,14 @@ export function annotationsFromTests(tests: TestSummary | undefined): Annotation
   for (const t of tests?.failures ?? []) {
     const path = t.file ? repoPath(t.file) : undefined;
     if (!path || !t.line || t.line < 1) continue;
-    out.push({ path, start_line: t.line, end_line: t.line, annotation_level: 'failure', title: `Test failed: ${t.name}`.slice(0, 255), message: (t.message ?? 'failed').slice(0, maxMessage) });
+    out.push({
+      path,
+      start_line: t.line,
+      end_line: t.line,
+      annotation_level: 'failure',
+      title: `Test failed: ${t.name}`.slice(0, 255),
+      message: (t.message ?? 'failed').slice(0, maxMessage),
+    });
   }
   return out;
 }

@@ -20,9 +20,12 @@ export async function startDownstream(core: Core, github: GithubConfig, upstream
       continue;
     }
     await createBuild(core.deps, {
-      repo: target, ref: cfg.defaultBranch,
+      repo: target,
+      ref: cfg.defaultBranch,
       trigger: {
-        event: 'downstream', source: 'github', actor: { id: 'bosun:downstream', name: 'Bosun' },
+        event: 'downstream',
+        source: 'github',
+        actor: { id: 'bosun:downstream', name: 'Bosun' },
         deliveryId: `github:${upstream.deliveryId}:downstream:${target}`,
         upstream: { repo: upstream.repo, sha: upstream.sha },
       },

@@ -64,7 +64,8 @@ function whyChecksNotGreen(required: readonly string[], builds: readonly Build[]
     const stage = onSha.map((b) => b.stages.find((s) => s.name === name)).find((s) => s !== undefined);
     if (!stage) return `check \`${name}\` has not run on ${shortSha(sha)}`;
     if (stage.status === 'success') continue;
-    if (stage.status === 'failed' || stage.status === 'failed_infra' || stage.status === 'cancelled' || stage.status === 'skipped') return `check \`${name}\` failed`;
+    if (stage.status === 'failed' || stage.status === 'failed_infra' || stage.status === 'cancelled' || stage.status === 'skipped')
+      return `check \`${name}\` failed`;
     return `check \`${name}\` is still ${stage.status}`;
   }
   return null;
@@ -77,7 +78,10 @@ function whyChecksNotGreen(required: readonly string[], builds: readonly Build[]
  * approves.
  */
 export function missingApprovals(
-  reviews: readonly { userId: number; login: string; state: string; commitId?: string | null }[], authorId: number, required: number, headSha?: string,
+  reviews: readonly { userId: number; login: string; state: string; commitId?: string | null }[],
+  authorId: number,
+  required: number,
+  headSha?: string,
 ): { count: number; changesRequestedBy?: string; stale?: number } {
   const latest = new Map<number, { login: string; state: string; commitId?: string | null }>();
   for (const r of reviews) {

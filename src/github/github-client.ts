@@ -92,17 +92,29 @@ export class GithubClient {
   }
 
   async createCommitStatus(r: RepoId, sha: string, s: { state: CommitState; context: string; description: string; targetUrl?: string }): Promise<void> {
-    await this.call('statuses', () => this.octokit.repos.createCommitStatus({
-      ...r, sha, state: s.state, context: s.context, description: s.description.slice(0, 140),
-      ...(s.targetUrl ? { target_url: s.targetUrl } : {}),
-    }));
+    await this.call('statuses', () =>
+      this.octokit.repos.createCommitStatus({
+        ...r,
+        sha,
+        state: s.state,
+        context: s.context,
+        description: s.description.slice(0, 140),
+        ...(s.targetUrl ? { target_url: s.targetUrl } : {}),
+      }),
+    );
   }
 
   async createCheckRun(r: RepoId, c: { name: string; headSha: string; externalId: string; detailsUrl?: string }): Promise<number> {
-    const res = await this.call('checks.create', () => this.octokit.checks.create({
-      ...r, name: c.name, head_sha: c.headSha, status: 'in_progress', external_id: c.externalId,
-      ...(c.detailsUrl ? { details_url: c.detailsUrl } : {}),
-    }));
+    const res = await this.call('checks.create', () =>
+      this.octokit.checks.create({
+        ...r,
+        name: c.name,
+        head_sha: c.headSha,
+        status: 'in_progress',
+        external_id: c.externalId,
+        ...(c.detailsUrl ? { details_url: c.detailsUrl } : {}),
+      }),
+    );
     return res.data.id;
   }
 
@@ -110,17 +122,27 @@ export class GithubClient {
    * Updates a check run: `conclusion` completes it; `annotations` (at most 50 per call, as
    * GitHub requires) are appended to those already there; `actions` are its buttons.
    */
-  async updateCheckRun(r: RepoId, id: number, c: {
-    conclusion?: 'success' | 'failure' | 'cancelled' | 'neutral'; title: string; summary: string;
-    annotations?: Annotation[]; actions?: { label: string; description: string; identifier: string }[];
-  }): Promise<void> {
+  async updateCheckRun(
+    r: RepoId,
+    id: number,
+    c: {
+      conclusion?: 'success' | 'failure' | 'cancelled' | 'neutral';
+      title: string;
+      summary: string;
+      annotations?: Annotation[];
+      actions?: { label: string; description: string; identifier: string }[];
+    },
+  ): Promise<void> {
     if ((c.annotations?.length ?? 0) > 50) throw new Error('GitHub takes at most 50 annotations per request');
-    await this.call('checks.update', () => this.octokit.checks.update({
-      ...r, check_run_id: id,
-      ...(c.conclusion ? { status: 'completed' as const, conclusion: c.conclusion, completed_at: new Date().toISOString() } : {}),
-      output: { title: c.title.slice(0, 255), summary: c.summary.slice(0, 65_535), ...(c.annotations?.length ? { annotations: c.annotations } : {}) },
-      ...(c.actions ? { actions: c.actions } : {}),
-    }));
+    await this.call('checks.update', () =>
+      this.octokit.checks.update({
+        ...r,
+        check_run_id: id,
+        ...(c.conclusion ? { status: 'completed' as const, conclusion: c.conclusion, completed_at: new Date().toISOString() } : {}),
+        output: { title: c.title.slice(0, 255), summary: c.summary.slice(0, 65_535), ...(c.annotations?.length ? { annotations: c.annotations } : {}) },
+        ...(c.actions ? { actions: c.actions } : {}),
+      }),
+    );
   }
 
   async getRef(r: RepoId, ref: string): Promise<string | null> {
@@ -165,20 +187,42 @@ export class GithubClient {
   }
 
   /** A GitHub deployment of a commit to an environment (no merge of the default branch, no required contexts: Bosun checked). */
-  async createDeployment(r: RepoId, d: { sha: string; environment: string; description: string; payload: Record<string, string>; production: boolean }): Promise<number> {
-    const res = await this.call('deployments.create', () => this.octokit.repos.createDeployment({
-      ...r, ref: d.sha, environment: d.environment, description: d.description.slice(0, 140), payload: d.payload,
-      auto_merge: false, required_contexts: [], transient_environment: false, production_environment: d.production,
-    }));
+  async createDeployment(
+    r: RepoId,
+    d: { sha: string; environment: string; description: string; payload: Record<string, string>; production: boolean },
+  ): Promise<number> {
+    const res = await this.call('deployments.create', () =>
+      this.octokit.repos.createDeployment({
+        ...r,
+        ref: d.sha,
+        environment: d.environment,
+        description: d.description.slice(0, 140),
+        payload: d.payload,
+        auto_merge: false,
+        required_contexts: [],
+        transient_environment: false,
+        production_environment: d.production,
+      }),
+    );
     const id = (res.data as { id?: number }).id;
     if (typeof id !== 'number') throw new Error(`GitHub did not create the deployment: ${JSON.stringify(res.data).slice(0, 200)}`);
     return id;
   }
 
-  async createDeploymentStatus(r: RepoId, id: number, s: { state: 'queued' | 'in_progress' | 'success' | 'failure' | 'error' | 'inactive'; description: string; logUrl?: string }): Promise<void> {
-    await this.call('deployments.status', () => this.octokit.repos.createDeploymentStatus({
-      ...r, deployment_id: id, state: s.state, description: s.description.slice(0, 140), ...(s.logUrl ? { log_url: s.logUrl } : {}),
-    }));
+  async createDeploymentStatus(
+    r: RepoId,
+    id: number,
+    s: { state: 'queued' | 'in_progress' | 'success' | 'failure' | 'error' | 'inactive'; description: string; logUrl?: string },
+  ): Promise<void> {
+    await this.call('deployments.status', () =>
+      this.octokit.repos.createDeploymentStatus({
+        ...r,
+        deployment_id: id,
+        state: s.state,
+        description: s.description.slice(0, 140),
+        ...(s.logUrl ? { log_url: s.logUrl } : {}),
+      }),
+    );
   }
 
   async createComment(r: RepoId, n: number, body: string): Promise<void> {

@@ -43,7 +43,11 @@ export const GithubConfig = z.strictObject({
   /** Approver group (from `groups`) for promotions. */
   productionApprovers: z.string().default('release'),
   /** Promotion approvals expire after this many seconds. */
-  promotionTimeoutSec: z.number().int().positive().default(24 * 3600),
+  promotionTimeoutSec: z
+    .number()
+    .int()
+    .positive()
+    .default(24 * 3600),
   /** `{ 'acme/api': ['acme/web'] }`: acme/web's tests run on each new master commit of acme/api. */
   downstream: z.record(z.string(), z.array(z.string())).default({}),
   /** Retry budget for rate-limited API calls (429/403 with Retry-After), in seconds. */
@@ -55,13 +59,15 @@ export type GithubConfig = z.infer<typeof GithubConfig>;
 export function appPrivateKey(app: GithubAppConfig): string {
   let key = app.privateKey;
   if (!key && app.privateKeyFile) {
-    if (!existsSync(app.privateKeyFile)) throw new UserError('config_invalid', `github.app.privateKeyFile points at ${app.privateKeyFile}, which does not exist`);
+    if (!existsSync(app.privateKeyFile))
+      throw new UserError('config_invalid', `github.app.privateKeyFile points at ${app.privateKeyFile}, which does not exist`);
     key = readFileSync(app.privateKeyFile, 'utf8');
   }
   if (!key) throw new UserError('config_invalid', 'github.app needs privateKey or privateKeyFile (GITHUB_PRIVATE_KEY or GITHUB_PRIVATE_KEY_FILE)');
   // Environment variables often carry the PEM with literal \n.
   key = key.includes('\\n') && !key.includes('\n') ? key.replaceAll('\\n', '\n') : key;
-  if (!/-----BEGIN (RSA )?PRIVATE KEY-----/.test(key)) throw new UserError('config_invalid', 'github.app private key is not a PEM RSA private key (the .pem file GitHub gave for the App)');
+  if (!/-----BEGIN (RSA )?PRIVATE KEY-----/.test(key))
+    throw new UserError('config_invalid', 'github.app private key is not a PEM RSA private key (the .pem file GitHub gave for the App)');
   return key;
 }
 
@@ -72,6 +78,10 @@ export function checkRunsOn(github: GithubConfig): boolean {
 
 /** Fails fast on a GitHub section that cannot authenticate as configured. */
 export function checkGithubConfig(github: GithubConfig): void {
-  if (github.app && github.token) throw new UserError('config_invalid', 'invalid server config: github: set either token (GITHUB_TOKEN) or app (GITHUB_APP_ID + GITHUB_PRIVATE_KEY), not both');
+  if (github.app && github.token)
+    throw new UserError(
+      'config_invalid',
+      'invalid server config: github: set either token (GITHUB_TOKEN) or app (GITHUB_APP_ID + GITHUB_PRIVATE_KEY), not both',
+    );
   if (github.app) appPrivateKey(github.app);
 }

@@ -54,7 +54,12 @@ async function onCheckSuite(deps: DeliveryDeps, id: string, p: CheckSuitePayload
   const recent = await deps.core.store.list({ repo: p.repository.full_name, limit: 200 });
   const build = recent.find((b) => b.sha === p.check_suite.head_sha);
   if (!build) return;
-  await deps.builds.retry(build.id, false, { actor: { id: `github:${p.sender.id}`, name: p.sender.login }, source: 'github', eventId: id, builds: deps.builds });
+  await deps.builds.retry(build.id, false, {
+    actor: { id: `github:${p.sender.id}`, name: p.sender.login },
+    source: 'github',
+    eventId: id,
+    builds: deps.builds,
+  });
 }
 
 /**
@@ -84,7 +89,9 @@ async function onPush(deps: DeliveryDeps, id: string, p: PushPayload): Promise<v
   }
   await onFirstSighting(deps, `push:${repo}:${branch}:${p.after}`, async () => {
     await createBuild(deps.core.deps, {
-      repo, ref: branch, sha: p.after,
+      repo,
+      ref: branch,
+      sha: p.after,
       trigger: { event: 'push', source: 'github', actor: { id: `github:${p.sender.id}`, name: p.sender.login }, deliveryId: `github:${id}` },
     });
   });
@@ -99,29 +106,65 @@ async function onPullRequest(deps: DeliveryDeps, id: string, p: PullRequestPaylo
   const trusted = !fork && isTrustedUser(deps.github, pr.user.id, pr.author_association);
   if (!trusted && !(await deps.okToTest.isApproved(repo, p.number, pr.head.sha))) {
     await deps.client.createCommitStatus(repoId(repo), pr.head.sha, {
-      state: 'pending', context: okToTestContext, description: 'needs /ci ok-to-test from a trusted user',
+      state: 'pending',
+      context: okToTestContext,
+      description: 'needs /ci ok-to-test from a trusted user',
     });
     return;
   }
   const refused = fork ? undefined : refusalOf(pr.head.ref);
   if (refused) {
-    await reportRefusal(deps, { repo, sha: pr.head.sha, reason: refused, actor: { id: `github:${pr.user.id}`, name: pr.user.login }, what: `pull request #${p.number}` });
+    await reportRefusal(deps, {
+      repo,
+      sha: pr.head.sha,
+      reason: refused,
+      actor: { id: `github:${pr.user.id}`, name: pr.user.login },
+      what: `pull request #${p.number}`,
+    });
     return;
   }
   await onFirstSighting(deps, `pr:${repo}#${p.number}:${pr.head.sha}`, () =>
-    startPullRequestBuild(deps, { repo, number: p.number, headRef: fork ? `pull/${p.number}/head` : pr.head.ref, headBranch: pr.head.ref, sha: pr.head.sha, untrusted: !trusted, baseRef: pr.base.ref, actor: { id: `github:${pr.user.id}`, name: pr.user.login }, deliveryId: `github:${id}` }));
+    startPullRequestBuild(deps, {
+      repo,
+      number: p.number,
+      headRef: fork ? `pull/${p.number}/head` : pr.head.ref,
+      headBranch: pr.head.ref,
+      sha: pr.head.sha,
+      untrusted: !trusted,
+      baseRef: pr.base.ref,
+      actor: { id: `github:${pr.user.id}`, name: pr.user.login },
+      deliveryId: `github:${id}`,
+    }),
+  );
 }
 
 export async function startPullRequestBuild(
   deps: Pick<DeliveryDeps, 'core'>,
-  b: { repo: string; number: number; headRef: string; headBranch?: string; sha: string; untrusted: boolean; baseRef?: string; actor: { id: string; name: string }; deliveryId?: string },
+  b: {
+    repo: string;
+    number: number;
+    headRef: string;
+    headBranch?: string;
+    sha: string;
+    untrusted: boolean;
+    baseRef?: string;
+    actor: { id: string; name: string };
+    deliveryId?: string;
+  },
 ): Promise<void> {
   await createBuild(deps.core.deps, {
-    repo: b.repo, ref: b.headRef, sha: b.sha,
+    repo: b.repo,
+    ref: b.headRef,
+    sha: b.sha,
     trigger: {
-      event: 'pull_request', source: 'github', actor: b.actor, pullRequest: b.number,
+      event: 'pull_request',
+      source: 'github',
+      actor: b.actor,
+      pullRequest: b.number,
       ...(b.headBranch && b.headBranch !== b.headRef && refusalOf(b.headBranch) === undefined ? { headBranch: b.headBranch } : {}),
-      ...(b.untrusted ? { untrusted: true } : {}), ...(b.baseRef ? { baseRef: b.baseRef } : {}), ...(b.deliveryId ? { deliveryId: b.deliveryId } : {}),
+      ...(b.untrusted ? { untrusted: true } : {}),
+      ...(b.baseRef ? { baseRef: b.baseRef } : {}),
+      ...(b.deliveryId ? { deliveryId: b.deliveryId } : {}),
     },
   });
 }
@@ -150,7 +193,8 @@ async function reportRefusal(deps: DeliveryDeps, r: { repo: string; sha: string;
   await onFirstSighting(deps, `refused:${r.repo}:${r.sha}:${digest}`, async () => {
     const description = `Bosun did not build this: ${r.reason}`;
     await deps.client.createCommitStatus(repoId(r.repo), r.sha, {
-      state: 'failure', context: refusedContext,
+      state: 'failure',
+      context: refusedContext,
       description: description.length > maxDescription ? `${description.slice(0, maxDescription - 1)}…` : description,
     });
     const text = `Bosun did not build ${r.what} to ${r.repo} (${shortSha(r.sha)}) by ${r.actor.name}: ${r.reason}`;
@@ -180,9 +224,10 @@ async function onComment(deps: DeliveryDeps, id: string, p: IssueCommentPayload)
     pullRequest: { repo, number: p.issue.number },
     github: {
       ...deps.commands,
-      okToTest: (pr, c) => (isTrustedUser(deps.github, user.id, association)
-        ? deps.commands.okToTest(pr, c)
-        : Promise.resolve(`${user.login} is not trusted to approve tests here (needs OWNER, MEMBER or COLLABORATOR).`)),
+      okToTest: (pr, c) =>
+        isTrustedUser(deps.github, user.id, association)
+          ? deps.commands.okToTest(pr, c)
+          : Promise.resolve(`${user.login} is not trusted to approve tests here (needs OWNER, MEMBER or COLLABORATOR).`),
     },
   };
   const reply = await dispatch(m[1].trim(), ctx);
@@ -203,7 +248,12 @@ async function onCheckRun(deps: DeliveryDeps, id: string, p: CheckRunPayload): P
   const build = recent.find((b) => b.id === buildId && b.sha === p.check_run.head_sha) ?? recent.find((b) => b.sha === p.check_run.head_sha);
   if (!build) return;
   const fromFailed = p.action === 'requested_action';
-  await deps.builds.retry(build.id, fromFailed, { actor: { id: `github:${p.sender.id}`, name: p.sender.login }, source: 'github', eventId: id, builds: deps.builds });
+  await deps.builds.retry(build.id, fromFailed, {
+    actor: { id: `github:${p.sender.id}`, name: p.sender.login },
+    source: 'github',
+    eventId: id,
+    builds: deps.builds,
+  });
 }
 
 /**
@@ -212,10 +262,16 @@ async function onCheckRun(deps: DeliveryDeps, id: string, p: CheckRunPayload): P
  * installation of their owner is dropped, so the next call looks it up again.
  */
 function onInstallation(deps: DeliveryDeps, p: InstallationPayload, log: Logger): void {
-  const repos = [...(p.repositories ?? []), ...(p.repositories_added ?? []), ...(p.repositories_removed ?? [])].map((r) => r.full_name).filter((r): r is string => typeof r === 'string');
+  const repos = [...(p.repositories ?? []), ...(p.repositories_added ?? []), ...(p.repositories_removed ?? [])]
+    .map((r) => r.full_name)
+    .filter((r): r is string => typeof r === 'string');
   const known = repos.filter((r) => deps.core.config.repos[r] !== undefined);
   const unknown = repos.filter((r) => deps.core.config.repos[r] === undefined);
-  if (unknown.length > 0) log.info({ action: p.action, installationId: p.installation.id, repos: unknown.slice(0, 20) }, 'App installation event for repositories not in server config; ignored');
+  if (unknown.length > 0)
+    log.info(
+      { action: p.action, installationId: p.installation.id, repos: unknown.slice(0, 20) },
+      'App installation event for repositories not in server config; ignored',
+    );
   const owners = new Set([...known.map((r) => r.split('/')[0] ?? ''), ...(p.installation.account ? [p.installation.account.login] : [])]);
   if (known.length > 0 || p.action === 'deleted' || p.action === 'suspend') {
     for (const owner of owners) deps.installations?.forgetInstallation(owner);

@@ -34,7 +34,10 @@ export async function requestPromotion(deps: PromotionDeps, repo: string, ctx: C
   const builds = await deps.core.store.list({ repo, limit: 200 });
   const required = promotionRequires(deps.core.config, deps.github, repo);
   const candidate = builds.find((b) => b.ref === cfg.defaultBranch && b.trigger.event === 'push' && isFullyGreen(b, required));
-  if (!candidate) return { text: `Nothing to promote: no fully green ${cfg.defaultBranch} build of ${repo} (every stage green${required.length ? `, ${required.join(', ')} included` : ''}).` };
+  if (!candidate)
+    return {
+      text: `Nothing to promote: no fully green ${cfg.defaultBranch} build of ${repo} (every stage green${required.length ? `, ${required.join(', ')} included` : ''}).`,
+    };
   for (const target of deps.github.downstream[repo] ?? []) {
     const down = await latestDownstreamBuild(deps.core, target, { repo, sha: candidate.sha });
     if (down?.status !== 'success') {
@@ -43,13 +46,19 @@ export async function requestPromotion(deps: PromotionDeps, repo: string, ctx: C
   }
   const production = await deps.client.getRef(repoId(repo), `heads/${deps.github.productionBranch}`);
   if (production === candidate.sha) return { text: `${repo}@${shortSha(candidate.sha)} is already in ${deps.github.productionBranch}.` };
-  const open = builds.find((b) => b.trigger.event === 'promotion' && b.sha === candidate.sha && (b.status === 'waiting' || b.status === 'running' || b.status === 'queued'));
+  const open = builds.find(
+    (b) => b.trigger.event === 'promotion' && b.sha === candidate.sha && (b.status === 'waiting' || b.status === 'running' || b.status === 'queued'),
+  );
   if (open) return { text: `Promotion of ${repo}@${shortSha(candidate.sha)} is already waiting: build #${open.id}.`, build: open };
 
   const { build } = await createBuild(deps.core.deps, {
-    repo, ref: cfg.defaultBranch, sha: candidate.sha,
+    repo,
+    ref: cfg.defaultBranch,
+    sha: candidate.sha,
     trigger: {
-      event: 'promotion', source: ctx.source, actor: ctx.actor,
+      event: 'promotion',
+      source: ctx.source,
+      actor: ctx.actor,
       ...(ctx.eventId ? { deliveryId: `${ctx.source}:${ctx.eventId}:promote` } : {}),
       ...(ctx.chat ? { chat: ctx.chat } : {}),
     },
@@ -80,13 +89,22 @@ function promotionPlan(repo: string, sha: string, github: GithubConfig): Executi
   return {
     specPath: '(promotion)',
     skipped: [],
-    stages: [{
-      name: promotionStage, needs: [], steps: [], resources: [], labels: [],
-      checkpoint: {
-        instructions: `Promote ${repo}@${shortSha(sha)} to ${github.productionBranch}.`,
-        checklist: [], timeoutSec: github.promotionTimeoutSec, approvers: github.productionApprovers, kind: 'approval',
+    stages: [
+      {
+        name: promotionStage,
+        needs: [],
+        steps: [],
+        resources: [],
+        labels: [],
+        checkpoint: {
+          instructions: `Promote ${repo}@${shortSha(sha)} to ${github.productionBranch}.`,
+          checklist: [],
+          timeoutSec: github.promotionTimeoutSec,
+          approvers: github.productionApprovers,
+          kind: 'approval',
+        },
       },
-    }],
+    ],
   };
 }
 
@@ -108,7 +126,12 @@ export function makePromotionWatcher(deps: PromotionDeps): EventHandler {
       if (current === null) await deps.client.createRef(r, ref, build.sha);
       else if (!(await deps.client.fastForwardRef(r, ref, build.sha))) outcome = 'denied';
       await deps.core.audit.record({
-        action: 'deploy.promote', actorId: approval.decision.actor.id, source: 'github', outcome, buildId: build.id, sha: build.sha,
+        action: 'deploy.promote',
+        actorId: approval.decision.actor.id,
+        source: 'github',
+        outcome,
+        buildId: build.id,
+        sha: build.sha,
         detail: outcome === 'ok' ? `${deps.github.productionBranch} → ${build.sha}` : `${deps.github.productionBranch} is not an ancestor of ${build.sha}`,
       });
       deps.core.log.info({ buildId: build.id, sha: build.sha, outcome }, 'Promotion ref update');

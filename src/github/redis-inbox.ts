@@ -48,7 +48,9 @@ export class RedisInbox implements DeliveryInbox {
     this.conn = conn;
     this.loop = (async () => {
       // Anything left in processing was interrupted by a crash: run it again.
-      while (await conn.lmove(this.key('processing'), this.key('inbox'), 'RIGHT', 'LEFT')) { /* requeued */ }
+      while (await conn.lmove(this.key('processing'), this.key('inbox'), 'RIGHT', 'LEFT')) {
+        /* requeued */
+      }
       while (!this.stopped) {
         let item: string | null;
         try {

@@ -43,7 +43,16 @@ export class StatusRanks {
   }
 
   private async run(repo: string, sha: string, context: string, r: Rank, write: boolean): Promise<boolean> {
-    const res = await this.redis.eval(setIfNewer, 1, this.key(repo, sha, context), String(r.build), String(r.attempt), String(r.phase), String(30 * 24 * 3600), write ? '1' : '0');
+    const res = await this.redis.eval(
+      setIfNewer,
+      1,
+      this.key(repo, sha, context),
+      String(r.build),
+      String(r.attempt),
+      String(r.phase),
+      String(30 * 24 * 3600),
+      write ? '1' : '0',
+    );
     return res === 1;
   }
 

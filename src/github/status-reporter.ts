@@ -10,7 +10,15 @@ import { phaseOf, StatusRanks, type Rank } from './status-ranks.js';
 import { downstreamContext } from './downstream.js';
 import { summarizeSpecErrors } from '../spec/spec-error.js';
 import { stepEnding } from '../domain/step-ending.js';
-import { annotationBatches, annotationsFromOutput, annotationsFromTests, mergeAnnotations, rerunFailedButton, stageSummary, type Annotation } from './check-run-output.js';
+import {
+  annotationBatches,
+  annotationsFromOutput,
+  annotationsFromTests,
+  mergeAnnotations,
+  rerunFailedButton,
+  stageSummary,
+  type Annotation,
+} from './check-run-output.js';
 
 /** Lines of a failed step's log scanned for `file:line` references. */
 const outputLinesScanned = 500;
@@ -47,7 +55,13 @@ function stageContext(stage: string): string {
 export function makeStatusReporter(deps: ReporterDeps): EventHandler {
   const ranks = new StatusRanks(deps.redis, deps.prefix);
 
-  async function post(repo: string, sha: string, context: string, rank: Rank, s: { state: CommitState; description: string; targetUrl?: string }): Promise<boolean> {
+  async function post(
+    repo: string,
+    sha: string,
+    context: string,
+    rank: Rank,
+    s: { state: CommitState; description: string; targetUrl?: string },
+  ): Promise<boolean> {
     if (!(await ranks.isNewer(repo, sha, context, rank))) return false;
     await deps.client.createCommitStatus(repoId(repo), sha, { ...s, context });
     await ranks.record(repo, sha, context, rank);
@@ -55,7 +69,11 @@ export function makeStatusReporter(deps: ReporterDeps): EventHandler {
   }
 
   async function reportStage(build: Build, stage: StageRun, rank: Rank, url: string | undefined): Promise<void> {
-    const posted = await post(build.repo, build.sha, stageContext(stage.name), rank, { state: stateOf(stage.status), description: describe(stage, build.published), ...(url ? { targetUrl: url } : {}) });
+    const posted = await post(build.repo, build.sha, stageContext(stage.name), rank, {
+      state: stateOf(stage.status),
+      description: describe(stage, build.published),
+      ...(url ? { targetUrl: url } : {}),
+    });
     if (posted && deps.checkRuns) await reportCheckRun(build, stage, url);
   }
 
@@ -63,7 +81,12 @@ export function makeStatusReporter(deps: ReporterDeps): EventHandler {
     const key = `${deps.prefix}:github:check:${build.id}:${build.attempt}:${stage.name}`;
     let id = Number(await deps.redis.get(key));
     if (!id) {
-      id = await deps.client.createCheckRun(repoId(build.repo), { name: stageContext(stage.name), headSha: build.sha, externalId: `${build.id}/${stage.name}`, ...(url ? { detailsUrl: url } : {}) });
+      id = await deps.client.createCheckRun(repoId(build.repo), {
+        name: stageContext(stage.name),
+        headSha: build.sha,
+        externalId: `${build.id}/${stage.name}`,
+        ...(url ? { detailsUrl: url } : {}),
+      });
       await deps.redis.set(key, String(id), 'EX', 30 * 24 * 3600);
     }
     const conclusion = conclusionOf(stage.status);
@@ -92,7 +115,12 @@ export function makeStatusReporter(deps: ReporterDeps): EventHandler {
 
   /** A build that failed before its stages (an invalid spec): one `bosun` check run listing every problem. */
   async function reportBuildError(build: Build, error: NonNullable<Build['error']>, url: string | undefined): Promise<void> {
-    const id = await deps.client.createCheckRun(repoId(build.repo), { name: 'bosun', headSha: build.sha, externalId: `${build.id}/${build.attempt}`, ...(url ? { detailsUrl: url } : {}) });
+    const id = await deps.client.createCheckRun(repoId(build.repo), {
+      name: 'bosun',
+      headSha: build.sha,
+      externalId: `${build.id}/${build.attempt}`,
+      ...(url ? { detailsUrl: url } : {}),
+    });
     const lines = error.details ?? [error.message];
     const title = lines.length > 1 ? `${lines.length} problems in the build spec` : summarizeSpecErrors(lines, 100);
     const summary = `\`\`\`\n${lines.join('\n').replaceAll('```', "'''")}\n\`\`\``;
@@ -114,14 +142,28 @@ export function makeStatusReporter(deps: ReporterDeps): EventHandler {
         // A status holds 140 characters: the count and the first problem; the check run has them all.
         const error = build.error;
         const description = error.details ? summarizeSpecErrors(error.details) : summarizeSpecErrors([error.message]);
-        const posted = await post(build.repo, build.sha, 'bosun', { build: buildNum, attempt: build.attempt, phase: 4 }, { state: 'failure', description, ...(url ? { targetUrl: url } : {}) });
+        const posted = await post(
+          build.repo,
+          build.sha,
+          'bosun',
+          { build: buildNum, attempt: build.attempt, phase: 4 },
+          { state: 'failure', description, ...(url ? { targetUrl: url } : {}) },
+        );
         if (posted && deps.checkRuns) await reportBuildError(build, error, url);
       }
       const up = build.trigger.upstream;
       if (up && deps.isGithubRepo(up.repo)) {
-        await post(up.repo, up.sha, downstreamContext(build.repo), { build: buildNum, attempt: build.attempt, phase: phaseOf(build.status) }, {
-          state: stateOf(build.status), description: `${build.repo} #${build.id}: ${build.status}`, ...(url ? { targetUrl: url } : {}),
-        });
+        await post(
+          up.repo,
+          up.sha,
+          downstreamContext(build.repo),
+          { build: buildNum, attempt: build.attempt, phase: phaseOf(build.status) },
+          {
+            state: stateOf(build.status),
+            description: `${build.repo} #${build.id}: ${build.status}`,
+            ...(url ? { targetUrl: url } : {}),
+          },
+        );
       }
     },
   };
@@ -152,9 +194,12 @@ function describe(stage: StageRun, published?: Build['published']): string {
   const failed = stage.status === 'failed' || stage.status === 'failed_infra' ? stage.steps.find((s) => s.status === stage.status) : undefined;
   const ending = failed ? stepEnding(failed) : '';
   const mine = stage.status === 'success' ? (published ?? []).filter((p) => p.stage === stage.name) : [];
-  const text = failed ? `${stage.name}: ${stage.status} — step ${failed.name}${ending ? `: ${ending}` : ''}`
-    : stage.status === 'failed' && stage.publishError ? `${stage.name}: failed — ${stage.publishError}`
-      : mine.length ? `${stage.name}: ${stage.status} — published ${mine.map((p) => (p.kind === 'docker' ? p.digest : `${p.package} ${p.version}`)).join(', ')}`
+  const text = failed
+    ? `${stage.name}: ${stage.status} — step ${failed.name}${ending ? `: ${ending}` : ''}`
+    : stage.status === 'failed' && stage.publishError
+      ? `${stage.name}: failed — ${stage.publishError}`
+      : mine.length
+        ? `${stage.name}: ${stage.status} — published ${mine.map((p) => (p.kind === 'docker' ? p.digest : `${p.package} ${p.version}`)).join(', ')}`
         : `${stage.name}: ${stage.status}`;
   return text.length > 140 ? `${text.slice(0, 139)}…` : text;
 }

@@ -114,7 +114,10 @@ export interface InstallationPayload {
   repositories_added?: Pick<GithubInstallationRepos['repositories_added'][number], 'full_name'>[] | undefined;
   repositories_removed?: Pick<GithubInstallationRepos['repositories_removed'][number], 'full_name'>[] | undefined;
 }
-const RepoNames = z.array(z.object({ full_name: z.string().max(200) })).max(10_000).optional();
+const RepoNames = z
+  .array(z.object({ full_name: z.string().max(200) }))
+  .max(10_000)
+  .optional();
 export const InstallationPayload: z.ZodType<InstallationPayload> = z.object({
   action: z.string(),
   installation: z.object({ id: z.number().int(), account: z.object({ login: z.string() }).nullable() }),
@@ -135,7 +138,12 @@ export const handledEvents: Record<string, readonly string[] | null> = {
 };
 
 export const schemaFor = {
-  push: PushPayload, pull_request: PullRequestPayload, issue_comment: IssueCommentPayload, check_run: CheckRunPayload, check_suite: CheckSuitePayload,
-  installation: InstallationPayload, installation_repositories: InstallationPayload,
+  push: PushPayload,
+  pull_request: PullRequestPayload,
+  issue_comment: IssueCommentPayload,
+  check_run: CheckRunPayload,
+  check_suite: CheckSuitePayload,
+  installation: InstallationPayload,
+  installation_repositories: InstallationPayload,
 } as const;
 export type HandledEvent = keyof typeof schemaFor;

@@ -46,11 +46,17 @@ export function registerApiRoutes(app: FastifyInstance, core: Core, builds: Buil
   app.get('/api/builds', async (req) => {
     const q = parse(z.object({ repo: z.string().optional(), limit: z.coerce.number().int().min(1).max(200).optional() }), req.query);
     const limit = q.limit ?? 20;
-    if (q.repo && !auth.canReadRepo(req, q.repo)) throw new HttpError(req.principal ? 403 : 401, req.principal ? 'forbidden' : 'unauthorized', 'sign in or use an API token with the read scope');
+    if (q.repo && !auth.canReadRepo(req, q.repo))
+      throw new HttpError(req.principal ? 403 : 401, req.principal ? 'forbidden' : 'unauthorized', 'sign in or use an API token with the read scope');
     if (q.repo || req.principal?.scopes.has('read')) return { builds: await builds.list({ ...(q.repo ? { repo: q.repo } : {}), limit }) };
     // Signed out: the public repositories' builds only.
     const lists = await Promise.all(auth.publicRepos().map((repo) => builds.list({ repo, limit })));
-    return { builds: lists.flat().sort((a, b) => Number(b.id) - Number(a.id)).slice(0, limit) };
+    return {
+      builds: lists
+        .flat()
+        .sort((a, b) => Number(b.id) - Number(a.id))
+        .slice(0, limit),
+    };
   });
 
   app.get('/api/builds/:id', async (req) => {
@@ -99,11 +105,23 @@ export function registerApiRoutes(app: FastifyInstance, core: Core, builds: Buil
     // A command cut off by Redis going away: the same answer the gate gives.
     if (!core.redisHealth.up) {
       const retryAfterSec = core.redisHealth.retryAfterSec;
-      return reply.code(503).header('retry-after', String(retryAfterSec)).send({ error: redisUnavailableCode, message: redisUnavailableMessage(retryAfterSec), retryAfterSec });
+      return reply
+        .code(503)
+        .header('retry-after', String(retryAfterSec))
+        .send({ error: redisUnavailableCode, message: redisUnavailableMessage(retryAfterSec), retryAfterSec });
     }
     if (err instanceof HttpError) return reply.code(err.status).send({ error: err.code, message: err.message });
     if (err instanceof CodedError && !err.retryable) {
-      const status = err.code === 'unknown_build' || err.code === 'not_found' ? 404 : err.code === 'rate_limited' ? 429 : err.code === 'forbidden' ? 403 : err.code === 'invalid_transition' || err.code === 'conflict' ? 409 : 400;
+      const status =
+        err.code === 'unknown_build' || err.code === 'not_found'
+          ? 404
+          : err.code === 'rate_limited'
+            ? 429
+            : err.code === 'forbidden'
+              ? 403
+              : err.code === 'invalid_transition' || err.code === 'conflict'
+                ? 409
+                : 400;
       return reply.code(status).send({ error: err.code, message: err.message });
     }
     const e = err as { statusCode?: number; code?: string; message?: string };

@@ -46,7 +46,10 @@ function renderBadge(label: string, message: string, colour: string): string {
  * stranger nothing about a private one. `cache-control: no-cache` so README viewers revalidate,
  * with an ETag to make that cheap.
  */
-export function registerBadgeRoute(app: FastifyInstance, deps: { repos(): string[]; list(repo: string): Promise<Build[]>; visible?(req: FastifyRequest, repo: string): boolean }): void {
+export function registerBadgeRoute(
+  app: FastifyInstance,
+  deps: { repos(): string[]; list(repo: string): Promise<Build[]>; visible?(req: FastifyRequest, repo: string): boolean },
+): void {
   app.get('/badge/*', async (req, reply) => {
     const raw = (req.params as { '*': string })['*'];
     let path: string;
@@ -55,10 +58,16 @@ export function registerBadgeRoute(app: FastifyInstance, deps: { repos(): string
     } catch {
       path = '';
     }
-    const repo = path.endsWith('.svg') ? deps.repos().filter((r) => path.startsWith(`${r}/`)).sort((a, b) => b.length - a.length)[0] : undefined;
+    const repo = path.endsWith('.svg')
+      ? deps
+          .repos()
+          .filter((r) => path.startsWith(`${r}/`))
+          .sort((a, b) => b.length - a.length)[0]
+      : undefined;
     const branch = repo ? path.slice(repo.length + 1, -'.svg'.length) : '';
     reply.type('image/svg+xml; charset=utf-8').header('cache-control', 'no-cache, max-age=0').header('x-content-type-options', 'nosniff');
-    if (!repo || branch === '' || (deps.visible && !deps.visible(req, repo))) return reply.code(404).send(renderBadge('build', 'unknown repository', '#9f9f9f'));
+    if (!repo || branch === '' || (deps.visible && !deps.visible(req, repo)))
+      return reply.code(404).send(renderBadge('build', 'unknown repository', '#9f9f9f'));
     const latest = (await deps.list(repo)).find((b) => b.ref === branch || b.ref === `refs/heads/${branch}`);
     const look = looks[latest?.status ?? 'none'];
     const svg = renderBadge('build', look.text, look.colour);

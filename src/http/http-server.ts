@@ -21,7 +21,13 @@ export type HttpPlugin = (app: FastifyInstance) => void | Promise<void>;
  * route but the health checks and the static console answers 503 (`registerRedisGate`). Who may
  * read and do what is decided by the auth layer (`setUpAuth`, docs/auth.md), before any route.
  */
-export async function createHttpServer(core: Core, builds: BuildService, plugins: HttpPlugin[] = [], checks: ReadinessCheck[] = [], web: { session?: WebSession } = {}): Promise<FastifyInstance> {
+export async function createHttpServer(
+  core: Core,
+  builds: BuildService,
+  plugins: HttpPlugin[] = [],
+  checks: ReadinessCheck[] = [],
+  web: { session?: WebSession } = {},
+): Promise<FastifyInstance> {
   const app = Fastify({
     logger: false,
     bodyLimit: 1024 * 1024,
@@ -34,7 +40,15 @@ export async function createHttpServer(core: Core, builds: BuildService, plugins
   const auth = await setUpAuth(app, core);
   registerApiRoutes(app, core, builds, auth);
   registerArtifactRoutes(app, core);
-  registerWebRoutes(app, { store: core.store, logs: core.logs, builds, repos: () => Object.keys(core.config.repos), deployRecords: { environments: () => core.config.environments, store: new DeployStore(core.redis, core.prefix) }, ...commandServices(core), ...(web.session ? { session: web.session } : {}) });
+  registerWebRoutes(app, {
+    store: core.store,
+    logs: core.logs,
+    builds,
+    repos: () => Object.keys(core.config.repos),
+    deployRecords: { environments: () => core.config.environments, store: new DeployStore(core.redis, core.prefix) },
+    ...commandServices(core),
+    ...(web.session ? { session: web.session } : {}),
+  });
   for (const plugin of plugins) await plugin(app);
   return app;
 }

@@ -33,7 +33,10 @@ export function logSteps(build: Build): LogStep[] {
 
 function view(stage: string, step: StepRun): LogStep {
   return {
-    stage, step: step.name, key: `${stage}/${step.name}`, status: step.status,
+    stage,
+    step: step.name,
+    key: `${stage}/${step.name}`,
+    status: step.status,
     ...(step.startedAt ? { startedAt: step.startedAt } : {}),
     ...(step.finishedAt ? { finishedAt: step.finishedAt } : {}),
     ...(step.exitCode !== undefined ? { exitCode: step.exitCode } : {}),

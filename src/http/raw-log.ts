@@ -7,7 +7,12 @@ import type { LogStore } from '../logs/log-store.js';
  * else from the live stream. `download` asks the browser to save it. `x-bosun-lines` carries
  * the line count when known up front.
  */
-export async function sendRawLog(logs: Pick<LogStore, 'rawSource'>, reply: FastifyReply, p: { id: string; stage: string; step: string }, download: boolean): Promise<FastifyReply> {
+export async function sendRawLog(
+  logs: Pick<LogStore, 'rawSource'>,
+  reply: FastifyReply,
+  p: { id: string; stage: string; step: string },
+  download: boolean,
+): Promise<FastifyReply> {
   const source = await logs.rawSource(p.id, p.stage, p.step);
   reply.type('text/plain; charset=utf-8').header('x-content-type-options', 'nosniff').header('cache-control', 'no-store');
   if (download) reply.header('content-disposition', `attachment; filename="build-${p.id}-${safeName(p.stage)}-${safeName(p.step)}.log"`);

@@ -51,13 +51,20 @@ export const buildDeployScan = 200;
 export function registerWebRoutes(app: FastifyInstance, deps: WebConsoleDeps): void {
   const session = deps.session ?? sessionFromAuth();
   let bundle: Promise<ConsoleBundle> | null = null;
-  const script = () => (bundle ??= bundleConsole().catch((err: unknown) => {
-    bundle = null;
-    throw err;
-  }));
+  const script = () =>
+    (bundle ??= bundleConsole().catch((err: unknown) => {
+      bundle = null;
+      throw err;
+    }));
   void script().catch(() => undefined); // built at start; a failure is retried (and shown) on first request
 
-  const page = async (req: FastifyRequest, reply: FastifyReply, title: string, body: (actor: Awaited<ReturnType<WebSession['actor']>>, csrf: string) => Promise<SafeHtml> | SafeHtml, script = false) => {
+  const page = async (
+    req: FastifyRequest,
+    reply: FastifyReply,
+    title: string,
+    body: (actor: Awaited<ReturnType<WebSession['actor']>>, csrf: string) => Promise<SafeHtml> | SafeHtml,
+    script = false,
+  ) => {
     const actor = await session.actor(req);
     const csrf = actor ? await session.csrfToken(req) : '';
     const content = await body(actor, csrf);
@@ -65,7 +72,10 @@ export function registerWebRoutes(app: FastifyInstance, deps: WebConsoleDeps): v
       .type('text/html; charset=utf-8')
       .header('cache-control', 'no-store')
       .header('x-content-type-options', 'nosniff')
-      .header('content-security-policy', "default-src 'self'; script-src 'self'; style-src 'unsafe-inline'; img-src 'self' data:; frame-ancestors 'none'; form-action 'self'")
+      .header(
+        'content-security-policy',
+        "default-src 'self'; script-src 'self'; style-src 'unsafe-inline'; img-src 'self' data:; frame-ancestors 'none'; form-action 'self'",
+      )
       .send(layout({ title, actor, script, ...readNotice(app, req) }, content));
   };
 
@@ -88,7 +98,11 @@ export function registerWebRoutes(app: FastifyInstance, deps: WebConsoleDeps): v
   app.get('/builds/:id', async (req, reply) => {
     const id = (req.params as { id: string }).id;
     const build = /^\d{1,12}$/.test(id) ? await deps.store.get(id) : null;
-    if (!build) return reply.code(404).type('text/html; charset=utf-8').send(layout({ title: 'Not found', actor: null }, html`<h1>No build #${id.slice(0, 12)}</h1>`));
+    if (!build)
+      return reply
+        .code(404)
+        .type('text/html; charset=utf-8')
+        .send(layout({ title: 'Not found', actor: null }, html`<h1>No build #${id.slice(0, 12)}</h1>`));
     const deploys: Deploy[] = deps.deployRecords
       ? (await deps.deployRecords.store.history({ repo: build.repo }, buildDeployScan)).filter((d) => d.buildId === build.id)
       : [];
@@ -113,12 +127,16 @@ export function registerWebRoutes(app: FastifyInstance, deps: WebConsoleDeps): v
     let boards: EnvironmentBoard[] | null = null;
     if (records && configured.length > 0) {
       const readable = configured.filter(([, c]) => req.server.bosunAuth?.canReadRepo(req, c.repo) ?? true);
-      boards = await Promise.all(readable.sort(([a], [b]) => a.localeCompare(b)).map(async ([name, config]) => {
-        // What runs there: the last success among its 100 newest deploys (as `envs` does).
-        const [scan, lock] = await Promise.all([records.store.history({ environment: name }, 100), records.store.getLock(name)]);
-        const current = scan.find((d) => d.state === 'succeeded');
-        return { name, config, recent: scan.slice(0, environmentHistoryLength), ...(current ? { current } : {}), ...(lock ? { lock } : {}) };
-      }));
+      boards = await Promise.all(
+        readable
+          .sort(([a], [b]) => a.localeCompare(b))
+          .map(async ([name, config]) => {
+            // What runs there: the last success among its 100 newest deploys (as `envs` does).
+            const [scan, lock] = await Promise.all([records.store.history({ environment: name }, 100), records.store.getLock(name)]);
+            const current = scan.find((d) => d.state === 'succeeded');
+            return { name, config, recent: scan.slice(0, environmentHistoryLength), ...(current ? { current } : {}), ...(lock ? { lock } : {}) };
+          }),
+      );
     }
     return page(req, reply, 'Environments', () => environmentsPage(boards));
   });

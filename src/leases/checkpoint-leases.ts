@@ -37,10 +37,18 @@ export async function leaseForCheckpoint(deps: Pick<PipelineDeps, 'store' | 'lea
   const req = cp?.resource;
   if (!cp || !req || !deps.leases || stage.checkpointState?.leaseId) return {};
   const ttlSec = checkpointTimeoutSec(cp, deps.leases.pools) + CHECKPOINT_LEASE_GRACE_SEC;
-  const result = await deps.leases.acquire(req.pool, req.attributes, checkpointHolder(buildId, stageName), ttlSec, { buildId, stage: stageName, source: 'checkpoint', uncapped: true });
+  const result = await deps.leases.acquire(req.pool, req.attributes, checkpointHolder(buildId, stageName), ttlSec, {
+    buildId,
+    stage: stageName,
+    source: 'checkpoint',
+    uncapped: true,
+  });
   const l = result.lease;
   if (result.status === 'granted') return { leaseId: l.id, resourceLabel: `${l.item} (${l.pool}) — lease ${l.id}` };
-  return { leaseId: l.id, resourceLabel: `waiting for ${describe(l.pool, l.attributes)}: #${result.position} in line${result.ahead ? ` behind ${result.ahead}` : ''} — lease ${l.id}` };
+  return {
+    leaseId: l.id,
+    resourceLabel: `waiting for ${describe(l.pool, l.attributes)}: #${result.position} in line${result.ahead ? ` behind ${result.ahead}` : ''} — lease ${l.id}`,
+  };
 }
 
 /** What `leaseForCheckpoint` gives the checkpoint: its lease and how to show it. */
@@ -64,6 +72,7 @@ export async function releaseCheckpointLease(deps: Pick<PipelineDeps, 'leases' |
   if (!id || !deps.leases) return;
   const lease = await deps.leases.get(id);
   if (!lease || (lease.state !== 'active' && lease.state !== 'waiting')) return;
-  await deps.leases.release(id, lease.holder, lease.token, 'checkpoint decided', { admin: true, buildId: build.id, source: 'checkpoint' })
+  await deps.leases
+    .release(id, lease.holder, lease.token, 'checkpoint decided', { admin: true, buildId: build.id, source: 'checkpoint' })
     .catch((err: unknown) => deps.log.warn({ err, buildId: build.id, leaseId: id }, 'Releasing a checkpoint lease failed'));
 }

@@ -26,10 +26,7 @@ export const leaseHousekeepingFrontend: FrontendFactory = (core) => {
       // The first pass health-checks new items before chat takes requests (front ends start in
       // order, this one before Slack and Zulip), so a request right after a start finds them free.
       let timer: NodeJS.Timeout | undefined;
-      const waited = await Promise.race([
-        run.first.then(() => true),
-        new Promise<boolean>((r) => (timer = setTimeout(() => r(false), firstPassWaitMs))),
-      ]);
+      const waited = await Promise.race([run.first.then(() => true), new Promise<boolean>((r) => (timer = setTimeout(() => r(false), firstPassWaitMs)))]);
       clearTimeout(timer);
       if (!waited) log.warn({ waitedMs: firstPassWaitMs }, 'The first lease health checks are still running; items become free as they pass');
     },

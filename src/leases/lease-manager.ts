@@ -9,7 +9,15 @@ import { healthCheckFor, type Pools, type PoolConfig } from './pool-config.js';
 import type { LeaseEvent } from '../domain/lease-event.js';
 import { buildRef, clampTtl, csv, describe, grantedEvent, splitCsv, toLease } from './lease-record.js';
 import {
-  acquireScript, renewScript, releaseScript, reapScript, claimDirtyScript, finishCleanScript, syncPoolScript, markRemindedScript, takeOverScript,
+  acquireScript,
+  renewScript,
+  releaseScript,
+  reapScript,
+  claimDirtyScript,
+  finishCleanScript,
+  syncPoolScript,
+  markRemindedScript,
+  takeOverScript,
 } from './lease-scripts.js';
 
 export type LeaseState = 'waiting' | 'active' | 'released' | 'expired' | 'cancelled';
@@ -33,9 +41,7 @@ export interface Lease {
   stage?: string;
 }
 
-export type AcquireResult =
-  | { status: 'granted'; lease: Lease }
-  | { status: 'waiting'; lease: Lease; position: number; ahead?: string };
+export type AcquireResult = { status: 'granted'; lease: Lease } | { status: 'waiting'; lease: Lease; position: number; ahead?: string };
 
 export interface LeaseOpts {
   buildId?: string;
@@ -113,7 +119,17 @@ export class LeaseManager {
   async acquire(poolName: string, attributes: string[], holder: Actor, ttlSec: number | undefined, opts: LeaseOpts = {}): Promise<AcquireResult> {
     const pool = this.pool(poolName);
     const ttl = opts.uncapped && ttlSec !== undefined ? Math.max(1, ttlSec) : clampTtl(pool, ttlSec);
-    const reply = (await this.eval(acquireScript, poolName, csv(attributes), holder.id, holder.name, String(ttl), String(Date.now()), opts.buildId ?? '', opts.stage ?? '')) as (string | number)[];
+    const reply = (await this.eval(
+      acquireScript,
+      poolName,
+      csv(attributes),
+      holder.id,
+      holder.name,
+      String(ttl),
+      String(Date.now()),
+      opts.buildId ?? '',
+      opts.stage ?? '',
+    )) as (string | number)[];
     if (reply[0] === 'err') {
       await this.record('lease.acquire', holder, 'denied', `no item in ${poolName} has ${attributes.join(' ')}`, opts);
       throw new UserError('lease_denied', `no item in pool "${poolName}" has ${attributes.length ? attributes.join(', ') : 'that'}`);
@@ -128,7 +144,13 @@ export class LeaseManager {
     const ahead = await this.aheadOf(lease);
     await this.record('lease.wait', holder, 'ok', `${lease.id} ${poolName} position ${position}`, opts);
     await this.emit({
-      type: 'lease.waiting', leaseId: lease.id, pool: poolName, holder, position, ...(ahead ? { ahead } : {}), ...buildRef(lease),
+      type: 'lease.waiting',
+      leaseId: lease.id,
+      pool: poolName,
+      holder,
+      position,
+      ...(ahead ? { ahead } : {}),
+      ...buildRef(lease),
       text: `${holder.name} is #${position} in line for ${describe(poolName, attributes)}${ahead ? ` behind ${ahead}` : ''}.`,
     });
     return { status: 'waiting', lease, position, ...(ahead ? { ahead } : {}) };
@@ -155,23 +177,57 @@ export class LeaseManager {
     const before = await this.require(id);
     const ttl = clampTtl(this.pool(before.pool), ttlSec ?? before.ttlSec);
     const admin = opts.admin === true || this.isAdmin(before.pool, actor);
-    const reply = (await this.eval(renewScript, id, actor.id, admin ? '1' : '0', token === undefined ? '' : String(token), String(ttl), String(Date.now()))) as string[];
+    const reply = (await this.eval(
+      renewScript,
+      id,
+      actor.id,
+      admin ? '1' : '0',
+      token === undefined ? '' : String(token),
+      String(ttl),
+      String(Date.now()),
+    )) as string[];
     if (reply[0] === 'err') await this.deny('lease.renew', actor, before, reply[1] ?? 'error', opts);
     const lease = await this.require(id);
     await this.record('lease.renew', actor, 'ok', `${id} until ${lease.expiresAt}`, opts);
-    await this.emit({ type: 'lease.renewed', leaseId: id, pool: lease.pool, item: lease.item ?? '', holder: lease.holder, expiresAt: lease.expiresAt ?? '', text: `${lease.id} (${lease.item}) now runs until ${humanTime(lease.expiresAt)}.`, ...buildRef(lease) });
+    await this.emit({
+      type: 'lease.renewed',
+      leaseId: id,
+      pool: lease.pool,
+      item: lease.item ?? '',
+      holder: lease.holder,
+      expiresAt: lease.expiresAt ?? '',
+      text: `${lease.id} (${lease.item}) now runs until ${humanTime(lease.expiresAt)}.`,
+      ...buildRef(lease),
+    });
     return lease;
   }
 
   async release(id: string, actor: Actor, token: number | undefined, reason: string, opts: LeaseOpts = {}): Promise<Lease> {
     const before = await this.require(id);
     const admin = opts.admin === true || this.isAdmin(before.pool, actor);
-    const reply = (await this.eval(releaseScript, id, actor.id, admin ? '1' : '0', token === undefined ? '' : String(token), String(Date.now()), reason)) as string[];
+    const reply = (await this.eval(
+      releaseScript,
+      id,
+      actor.id,
+      admin ? '1' : '0',
+      token === undefined ? '' : String(token),
+      String(Date.now()),
+      reason,
+    )) as string[];
     if (reply[0] === 'err') await this.deny('lease.release', actor, before, reply[1] ?? 'error', opts);
     const lease = await this.require(id);
     await this.record('lease.release', actor, 'ok', `${id} ${reply[0]} (${reason})`, opts);
     if (reply[0] === 'released') {
-      await this.emit({ type: 'lease.released', leaseId: id, pool: lease.pool, item: lease.item ?? '', reason, holder: lease.holder, text: `${lease.holder.name} released ${lease.item} (${lease.id}); it goes to the janitor.`, ...buildRef(lease) });
+      await this.emit({
+        type: 'lease.released',
+        leaseId: id,
+        pool: lease.pool,
+        item: lease.item ?? '',
+        reason,
+        holder: lease.holder,
+        text: `${lease.holder.name} released ${lease.item} (${lease.id}); it goes to the janitor.`,
+        ...buildRef(lease),
+      });
     }
     return lease;
   }
@@ -184,7 +240,15 @@ export class LeaseManager {
       const lease = await this.require(id);
       out.push(lease);
       await this.record('lease.expire', lease.holder, 'ok', `${id} ${lease.pool}/${lease.item}`, { ...buildRef(lease), source: 'reaper' });
-      await this.emit({ type: 'lease.expired', leaseId: id, pool: lease.pool, item: lease.item ?? '', holder: lease.holder, text: `${lease.id} on ${lease.item} expired; it was not renewed.`, ...buildRef(lease) });
+      await this.emit({
+        type: 'lease.expired',
+        leaseId: id,
+        pool: lease.pool,
+        item: lease.item ?? '',
+        holder: lease.holder,
+        text: `${lease.id} on ${lease.item} expired; it was not renewed.`,
+        ...buildRef(lease),
+      });
     }
     return out;
   }
@@ -213,7 +277,10 @@ export class LeaseManager {
       return null;
     }
     const lease = await this.require(reply[1] ?? '');
-    await this.record('lease.grant', lease.holder, 'ok', `${lease.id} ${pool}/${item} token ${lease.token} (from the wait list)`, { ...buildRef(lease), source: 'janitor' });
+    await this.record('lease.grant', lease.holder, 'ok', `${lease.id} ${pool}/${item} token ${lease.token} (from the wait list)`, {
+      ...buildRef(lease),
+      source: 'janitor',
+    });
     await this.emit(grantedEvent(lease));
     return lease;
   }
@@ -231,8 +298,14 @@ export class LeaseManager {
       if (Number(await this.eval(markRemindedScript, id)) !== 1) continue;
       out.push(lease);
       await this.emit({
-        type: 'lease.reminder', leaseId: id, pool: lease.pool, item: lease.item ?? '', holder: lease.holder, expiresAt: lease.expiresAt,
-        actions: { extend: `renew ${id}`, release: `release ${id}` }, ...buildRef(lease),
+        type: 'lease.reminder',
+        leaseId: id,
+        pool: lease.pool,
+        item: lease.item ?? '',
+        holder: lease.holder,
+        expiresAt: lease.expiresAt,
+        actions: { extend: `renew ${id}`, release: `release ${id}` },
+        ...buildRef(lease),
         text: `${lease.holder.name}, your lease ${id} on ${lease.item} ends at ${humanTime(lease.expiresAt)}. Extend or release it?`,
       });
     }
@@ -288,7 +361,8 @@ export class LeaseManager {
   private async deny(action: string, actor: Actor, lease: Lease, code: string, opts: LeaseOpts): Promise<never> {
     await this.record(action, actor, 'denied', `${lease.id} ${code}`, opts);
     if (code === 'forbidden') throw new UserError('forbidden', `${lease.id} is held by ${lease.holder.name}; only they or a pool admin can do that`);
-    if (code === 'stale_token') throw new UserError('lease_denied', `${lease.id} is no longer the current lease on ${lease.item ?? 'its item'} (stale fencing token)`);
+    if (code === 'stale_token')
+      throw new UserError('lease_denied', `${lease.id} is no longer the current lease on ${lease.item ?? 'its item'} (stale fencing token)`);
     if (code.startsWith('not_active')) throw new UserError('lease_denied', `${lease.id} is ${lease.state}, not active`);
     throw new UserError('lease_denied', `${lease.id}: ${code}`);
   }

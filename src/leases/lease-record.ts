@@ -23,11 +23,19 @@ function iso(ms: string | undefined): string | undefined {
 export function toLease(h: Record<string, string>): Lease {
   const opt = <K extends string, V>(key: K, v: V | undefined | '') => (v === undefined || v === '' ? {} : ({ [key]: v } as Record<K, V>));
   return {
-    id: h.id!, pool: h.pool!, attributes: splitCsv(h.attrs), holder: { id: h.holderId!, name: h.holderName! },
-    state: h.state as LeaseState, ttlSec: Number(h.ttl), requestedAt: iso(h.requestedAt)!,
-    ...opt('item', h.item), ...opt('token', h.token ? Number(h.token) : undefined),
-    ...opt('grantedAt', iso(h.grantedAt)), ...opt('expiresAt', iso(h.expiresAt)),
-    ...opt('buildId', h.buildId), ...opt('stage', h.stage),
+    id: h.id!,
+    pool: h.pool!,
+    attributes: splitCsv(h.attrs),
+    holder: { id: h.holderId!, name: h.holderName! },
+    state: h.state as LeaseState,
+    ttlSec: Number(h.ttl),
+    requestedAt: iso(h.requestedAt)!,
+    ...opt('item', h.item),
+    ...opt('token', h.token ? Number(h.token) : undefined),
+    ...opt('grantedAt', iso(h.grantedAt)),
+    ...opt('expiresAt', iso(h.expiresAt)),
+    ...opt('buildId', h.buildId),
+    ...opt('stage', h.stage),
   };
 }
 
@@ -41,8 +49,15 @@ export function describe(pool: string, attributes: string[]): string {
 
 export function grantedEvent(lease: Lease): LeaseEvent {
   return {
-    type: 'lease.granted', leaseId: lease.id, pool: lease.pool, item: lease.item ?? '', attributes: lease.attributes, holder: lease.holder,
-    expiresAt: lease.expiresAt ?? '', token: lease.token ?? 0, ...buildRef(lease),
+    type: 'lease.granted',
+    leaseId: lease.id,
+    pool: lease.pool,
+    item: lease.item ?? '',
+    attributes: lease.attributes,
+    holder: lease.holder,
+    expiresAt: lease.expiresAt ?? '',
+    token: lease.token ?? 0,
+    ...buildRef(lease),
     text: `${lease.holder.name}: ${lease.item} (${lease.pool}) is yours until ${humanTime(lease.expiresAt)} — lease ${lease.id}.`,
   };
 }

@@ -42,7 +42,8 @@ export async function acquireStageResources(deps: PipelineDeps, build: Build, st
   const release = async (reason: string) => {
     for (const t of timers.splice(0)) clearInterval(t);
     for (const l of held.splice(0)) {
-      await deps.leases?.release(l.id, l.holder, l.token, reason, { admin: true, buildId: build.id, source: 'pipeline' })
+      await deps.leases
+        ?.release(l.id, l.holder, l.token, reason, { admin: true, buildId: build.id, source: 'pipeline' })
         .catch((err: unknown) => deps.log.warn({ err, buildId: build.id, leaseId: l.id }, 'Releasing a stage lease failed'));
     }
   };
@@ -55,7 +56,13 @@ export async function acquireStageResources(deps: PipelineDeps, build: Build, st
     for (const req of stage.resources) {
       const ttl = leases.pool(req.pool).pipelineTtlSec;
       const opts = { buildId: build.id, stage: stage.name, source: 'pipeline' };
-      const first = (await leases.takeOver(req.pool, holder, held.map((l) => l.id), opts)) ?? (await leases.acquire(req.pool, req.attributes, holder, ttl, opts));
+      const first =
+        (await leases.takeOver(
+          req.pool,
+          holder,
+          held.map((l) => l.id),
+          opts,
+        )) ?? (await leases.acquire(req.pool, req.attributes, holder, ttl, opts));
       let lease = first.lease;
       if (first.status === 'waiting') {
         await setStage(deps, build.id, stage.name, 'waiting');
@@ -69,7 +76,8 @@ export async function acquireStageResources(deps: PipelineDeps, build: Build, st
           await new Promise((r) => setTimeout(r, pollMs));
           lease = await leases.require(lease.id);
         }
-        if (lease.state !== 'active') throw new UserError('lease_denied', `the request ${lease.id} for ${req.pool} ended (${lease.state}) before it was granted`);
+        if (lease.state !== 'active')
+          throw new UserError('lease_denied', `the request ${lease.id} for ${req.pool} ended (${lease.state}) before it was granted`);
         await setStage(deps, build.id, stage.name, 'running');
       }
       held.push(lease);
@@ -89,10 +97,14 @@ export async function acquireStageResources(deps: PipelineDeps, build: Build, st
 }
 
 function renewEvery(deps: PipelineDeps, lease: Lease, ttlSec: number): NodeJS.Timeout {
-  const timer = setInterval(() => {
-    void deps.leases?.renew(lease.id, lease.holder, lease.token, ttlSec, { admin: true, buildId: lease.buildId ?? '', source: 'pipeline' })
-      .catch((err: unknown) => deps.log.warn({ err, leaseId: lease.id }, 'Renewing a stage lease failed'));
-  }, Math.max(500, (ttlSec * 1000) / 3));
+  const timer = setInterval(
+    () => {
+      void deps.leases
+        ?.renew(lease.id, lease.holder, lease.token, ttlSec, { admin: true, buildId: lease.buildId ?? '', source: 'pipeline' })
+        .catch((err: unknown) => deps.log.warn({ err, leaseId: lease.id }, 'Renewing a stage lease failed'));
+    },
+    Math.max(500, (ttlSec * 1000) / 3),
+  );
   timer.unref();
   return timer;
 }

@@ -66,7 +66,10 @@ export class LogStore {
     const fromStream = await this.readStream(build, stage, step);
     if (fromStream.length > 0) return fromStream;
     const file = this.archivePath(build, stage, step);
-    const exists = await stat(file).then(() => true, () => false);
+    const exists = await stat(file).then(
+      () => true,
+      () => false,
+    );
     if (!exists) return [];
     const text = await readFile(file, 'utf8');
     const lines = text.endsWith('\n') ? text.slice(0, -1).split('\n') : text.split('\n');
@@ -121,7 +124,14 @@ export class LogStore {
     const [last] = await this.redis.xrevrange(key, '+', '-', 'COUNT', 1);
     const file = this.archivePath(build, stage, step);
     const ended = !last || toEntry(last[1]) === 'end';
-    if (ended && (await stat(file).then(() => true, () => false))) return { file };
+    if (
+      ended &&
+      (await stat(file).then(
+        () => true,
+        () => false,
+      ))
+    )
+      return { file };
     return { lines: await this.readStream(build, stage, step) };
   }
 

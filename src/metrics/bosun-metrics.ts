@@ -21,15 +21,65 @@ const maxPendingTimes = 10_000;
  */
 export class BosunMetrics {
   readonly registry = new Registry();
-  private readonly builds = new Counter({ name: 'bosun_builds_total', help: 'Builds that ended, by outcome (a retried build counts once per attempt).', labelNames: ['status'], registers: [this.registry] });
-  private readonly steps = new Counter({ name: 'bosun_steps_total', help: 'Steps that ended, by outcome.', labelNames: ['status'], registers: [this.registry] });
-  private readonly buildDuration = new Histogram({ name: 'bosun_build_duration_seconds', help: 'Build run time, start to end, by outcome.', labelNames: ['status'], buckets: durationBuckets, registers: [this.registry] });
-  private readonly stepDuration = new Histogram({ name: 'bosun_step_duration_seconds', help: 'Step run time, by outcome (steps that ran).', labelNames: ['status'], buckets: durationBuckets, registers: [this.registry] });
-  private readonly queueWait = new Histogram({ name: 'bosun_stage_queue_wait_seconds', help: 'Time a stage waited in the queue before a worker started it.', buckets: [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 1800], registers: [this.registry] });
-  private readonly leaseWait = new Histogram({ name: 'bosun_lease_wait_seconds', help: 'Time from asking for a lease to its grant (0 when granted at once), by pool.', labelNames: ['pool'], buckets: [0, 1, 5, 30, 60, 300, 900, 3600, 14400], registers: [this.registry] });
-  private readonly ackLatency = new Histogram({ name: 'bosun_github_webhook_ack_seconds', help: 'Time to answer a GitHub webhook delivery, by HTTP status (this process).', labelNames: ['code'], buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5], registers: [this.registry] });
-  private readonly webhookAttempts = new Counter({ name: 'bosun_webhook_deliveries_total', help: 'Outgoing webhook delivery attempts, by endpoint and outcome (this process).', labelNames: ['webhook', 'outcome'], registers: [this.registry] });
-  private readonly webhookLatency = new Histogram({ name: 'bosun_webhook_delivery_seconds', help: 'Time an outgoing webhook receiver took to answer (this process).', labelNames: ['webhook'], buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10], registers: [this.registry] });
+  private readonly builds = new Counter({
+    name: 'bosun_builds_total',
+    help: 'Builds that ended, by outcome (a retried build counts once per attempt).',
+    labelNames: ['status'],
+    registers: [this.registry],
+  });
+  private readonly steps = new Counter({
+    name: 'bosun_steps_total',
+    help: 'Steps that ended, by outcome.',
+    labelNames: ['status'],
+    registers: [this.registry],
+  });
+  private readonly buildDuration = new Histogram({
+    name: 'bosun_build_duration_seconds',
+    help: 'Build run time, start to end, by outcome.',
+    labelNames: ['status'],
+    buckets: durationBuckets,
+    registers: [this.registry],
+  });
+  private readonly stepDuration = new Histogram({
+    name: 'bosun_step_duration_seconds',
+    help: 'Step run time, by outcome (steps that ran).',
+    labelNames: ['status'],
+    buckets: durationBuckets,
+    registers: [this.registry],
+  });
+  private readonly queueWait = new Histogram({
+    name: 'bosun_stage_queue_wait_seconds',
+    help: 'Time a stage waited in the queue before a worker started it.',
+    buckets: [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 1800],
+    registers: [this.registry],
+  });
+  private readonly leaseWait = new Histogram({
+    name: 'bosun_lease_wait_seconds',
+    help: 'Time from asking for a lease to its grant (0 when granted at once), by pool.',
+    labelNames: ['pool'],
+    buckets: [0, 1, 5, 30, 60, 300, 900, 3600, 14400],
+    registers: [this.registry],
+  });
+  private readonly ackLatency = new Histogram({
+    name: 'bosun_github_webhook_ack_seconds',
+    help: 'Time to answer a GitHub webhook delivery, by HTTP status (this process).',
+    labelNames: ['code'],
+    buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
+    registers: [this.registry],
+  });
+  private readonly webhookAttempts = new Counter({
+    name: 'bosun_webhook_deliveries_total',
+    help: 'Outgoing webhook delivery attempts, by endpoint and outcome (this process).',
+    labelNames: ['webhook', 'outcome'],
+    registers: [this.registry],
+  });
+  private readonly webhookLatency = new Histogram({
+    name: 'bosun_webhook_delivery_seconds',
+    help: 'Time an outgoing webhook receiver took to answer (this process).',
+    labelNames: ['webhook'],
+    buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+    registers: [this.registry],
+  });
   private readonly queuedAt = new Map<string, number>();
   private readonly leaseAskedAt = new Map<string, number>();
   private controller: AbortController | null = null;
@@ -38,7 +88,10 @@ export class BosunMetrics {
   constructor(private readonly core: Core) {
     const queues = [advanceQueueName, stageQueueName([]), ...(core.config.workerLabels.length ? [stageQueueName(core.config.workerLabels)] : [])];
     new Gauge({
-      name: 'bosun_queue_jobs', help: 'Jobs in each BullMQ queue, by state (read at scrape time).', labelNames: ['queue', 'state'], registers: [this.registry],
+      name: 'bosun_queue_jobs',
+      help: 'Jobs in each BullMQ queue, by state (read at scrape time).',
+      labelNames: ['queue', 'state'],
+      registers: [this.registry],
       async collect() {
         this.reset();
         for (const name of queues) {
@@ -48,7 +101,9 @@ export class BosunMetrics {
       },
     });
     new Gauge({
-      name: 'bosun_builds_active', help: 'Builds not yet ended (read at scrape time).', registers: [this.registry],
+      name: 'bosun_builds_active',
+      help: 'Builds not yet ended (read at scrape time).',
+      registers: [this.registry],
       async collect() {
         this.set((await core.store.activeIds()).length);
       },

@@ -52,7 +52,8 @@ function step(b: Build): BuildEvent[] | null {
 
 /** The build's status as implied by its stages. */
 function buildStatusFrom(stages: StageRun[], current: RunStatus): RunStatus {
-  if (stages.some((s) => s.status === 'running' || s.status === 'queued')) return current === 'queued' ? 'running' : current === 'waiting' ? 'running' : current;
+  if (stages.some((s) => s.status === 'running' || s.status === 'queued'))
+    return current === 'queued' ? 'running' : current === 'waiting' ? 'running' : current;
   if (stages.some((s) => s.status === 'waiting')) return 'waiting';
   if (stages.some((s) => s.status === 'pending')) return current;
   if (stages.some((s) => s.status === 'failed')) return 'failed';

@@ -53,7 +53,9 @@ export async function bringNeeds(deps: WorkerDeps, build: Build, stage: StageRun
     await pipeline(opened.stream, createWriteStream(target, { flags: 'wx', mode: 0o644 }));
     brought.push(file.path);
   }
-  const stamp = createHash('sha256').update(files.map((f) => `${f.path}\0${f.sha256}`).join('\n')).digest('hex');
+  const stamp = createHash('sha256')
+    .update(files.map((f) => `${f.path}\0${f.sha256}`).join('\n'))
+    .digest('hex');
   await writeFile(join(workspace, workspaceInputsFile), stamp);
   const from = [...needed].filter((n) => files.some((f) => f.stage === n)).join(', ');
   return `bosun: brought ${brought.length} artifact${brought.length === 1 ? '' : 's'} of ${from} into the workspace${brought.length ? `: ${brought.slice(0, 10).join(', ')}${brought.length > 10 ? ', …' : ''}` : ''}${skipped.length ? `; skipped ${skipped.join(', ')}` : ''}`;

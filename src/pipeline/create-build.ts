@@ -33,7 +33,13 @@ export async function createBuild(deps: PipelineDeps, input: CreateBuildInput): 
   const repo = validateRepoName(input.repo);
   const repoConfig = config.repos[repo];
   if (!repoConfig) {
-    await audit.record({ action: 'build.create', actorId: input.trigger.actor.id, source: input.trigger.source, outcome: 'denied', detail: `unknown repo ${repo}` });
+    await audit.record({
+      action: 'build.create',
+      actorId: input.trigger.actor.id,
+      source: input.trigger.source,
+      outcome: 'denied',
+      detail: `unknown repo ${repo}`,
+    });
     const known = Object.keys(config.repos).sort().join(', ');
     throw new UserError('unknown_repo', `repository "${repo}" is not configured in Bosun (known: ${known || 'none'})`);
   }
@@ -68,8 +74,13 @@ export async function createBuild(deps: PipelineDeps, input: CreateBuildInput): 
   ]);
   if (dedupeKey) await store.setDedupeValue(dedupeKey, id);
   await audit.record({
-    action: 'build.create', actorId: input.trigger.actor.id, source: input.trigger.source, outcome: 'ok',
-    buildId: id, sha, ...(input.trigger.deliveryId ? { eventId: input.trigger.deliveryId } : {}),
+    action: 'build.create',
+    actorId: input.trigger.actor.id,
+    source: input.trigger.source,
+    outcome: 'ok',
+    buildId: id,
+    sha,
+    ...(input.trigger.deliveryId ? { eventId: input.trigger.deliveryId } : {}),
   });
   deps.log.info({ buildId: id, repo, ref, sha }, 'Build created');
   await deps.queue.advance(id);

@@ -31,8 +31,14 @@ export async function decideCheckpoint(deps: PipelineDeps, input: DecideInput): 
   const stageName = input.stage ?? before.stages.find((s) => s.status === 'waiting' && s.checkpointState)?.name;
   const audit = (outcome: 'ok' | 'denied', detail: string) =>
     deps.audit.record({
-      action: `checkpoint.${input.decision}`, actorId: input.actor.id, source: input.source, outcome, buildId: input.buildId,
-      sha: before.sha, detail, ...(input.eventId ? { eventId: input.eventId } : {}),
+      action: `checkpoint.${input.decision}`,
+      actorId: input.actor.id,
+      source: input.source,
+      outcome,
+      buildId: input.buildId,
+      sha: before.sha,
+      detail,
+      ...(input.eventId ? { eventId: input.eventId } : {}),
     });
   const stage = stageName ? findStage(before, stageName) : undefined;
   if (!stage?.checkpoint) {

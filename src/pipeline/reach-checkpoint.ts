@@ -24,8 +24,14 @@ export function reachCheckpoint(config: ServerConfig, b: Build, s: StageRun, now
   };
   const events = setStageStatus(b, s, 'waiting', now);
   events.push({
-    type: 'checkpoint.waiting', buildId: b.id, stage: s.name, instructions: cp.instructions, checklist: cp.checklist,
-    approvers: cp.approvers, deadline, ...(extra.resourceLabel ? { resource: extra.resourceLabel } : {}),
+    type: 'checkpoint.waiting',
+    buildId: b.id,
+    stage: s.name,
+    instructions: cp.instructions,
+    checklist: cp.checklist,
+    approvers: cp.approvers,
+    deadline,
+    ...(extra.resourceLabel ? { resource: extra.resourceLabel } : {}),
   });
   if (!b.stages.some((x) => x.status === 'running' || x.status === 'queued')) events.push(...setBuildStatus(b, 'waiting', now));
   return events;

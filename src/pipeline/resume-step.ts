@@ -33,9 +33,10 @@ export async function resumeStep(deps: WorkerDeps, input: RunStepInput): Promise
       // The engine kept the whole output: the log is written again from its first line.
       await deps.logs.reset(build.id, stage, step);
       const writer = stepLogWriter(deps, build.id, stage, step);
-      const note = fate.state === 'running'
-        ? 'bosun: the worker running this step died; the step ran on, and this log was read back from it (the step was not run again)'
-        : 'bosun: the worker running this step died after the step ended; this log was read back from it (the step was not run again)';
+      const note =
+        fate.state === 'running'
+          ? 'bosun: the worker running this step died; the step ran on, and this log was read back from it (the step was not run again)'
+          : 'bosun: the worker running this step died after the step ended; this log was read back from it (the step was not run again)';
       return followStep(deps, { buildId: build.id, stage, step, onStarted: input.onStarted }, handle, writer, [note]);
     }
     why = fate.detail ?? (fate.state === 'running' ? 'it still runs but cannot be followed from here' : 'it is gone');
@@ -52,7 +53,13 @@ export async function resumeStep(deps: WorkerDeps, input: RunStepInput): Promise
     return { runAgain: `bosun: the worker running this step died and what became of the step is unknown (${why}); it is marked idempotent, so it runs again` };
   }
   log.warn({ why }, 'Step fate unknown after a crash; failing it');
-  await appendNote(deps, build.id, stage, step, `bosun: the worker running this step died and what became of the step is unknown (${why}); it was not run again: ${unknownFateDetail}, or mark it \`idempotent: true\``);
+  await appendNote(
+    deps,
+    build.id,
+    stage,
+    step,
+    `bosun: the worker running this step died and what became of the step is unknown (${why}); it was not run again: ${unknownFateDetail}, or mark it \`idempotent: true\``,
+  );
   await deps.logs.finish(build.id, stage, step).catch((err: unknown) => log.warn({ err }, 'Archiving the step log failed'));
   await recordStep(deps, build.id, stage, step, 'failed_infra', { reason: 'worker_lost', detail: unknownFateDetail });
   return { status: 'failed_infra' };

@@ -12,16 +12,14 @@ import { setBuildStatus, setStageStatus, setStepStatus, nowIso } from './transit
  * - fromFailed: the same build, again from its first step that did not succeed; steps
  *   that succeeded keep their result and are not run again.
  */
-export async function retryBuild(
-  deps: PipelineDeps,
-  buildId: string,
-  opts: { fromFailed: boolean; actor: Actor; source: string },
-): Promise<Build> {
+export async function retryBuild(deps: PipelineDeps, buildId: string, opts: { fromFailed: boolean; actor: Actor; source: string }): Promise<Build> {
   const before = await deps.store.require(buildId);
   if (!isTerminal(before.status)) throw new UserError('invalid_transition', `build #${buildId} is still ${before.status}; cancel it first`);
   if (!opts.fromFailed) {
     const { build } = await createBuild(deps, {
-      repo: before.repo, ref: before.ref, sha: before.sha,
+      repo: before.repo,
+      ref: before.ref,
+      sha: before.sha,
       trigger: { ...before.trigger, actor: opts.actor, source: opts.source, deliveryId: undefined },
       retryOf: before.id,
     });
@@ -29,7 +27,10 @@ export async function retryBuild(
     return build;
   }
   if (!isRetryable(before.status)) {
-    throw new UserError('invalid_transition', `build #${buildId} ${before.status === 'success' ? 'succeeded' : `is ${before.status}`}; only failed or cancelled builds retry from the failed step`);
+    throw new UserError(
+      'invalid_transition',
+      `build #${buildId} ${before.status === 'success' ? 'succeeded' : `is ${before.status}`}; only failed or cancelled builds retry from the failed step`,
+    );
   }
   const { build } = await deps.store.update(buildId, (b) => {
     if (!isRetryable(b.status)) return null;
@@ -49,7 +50,15 @@ export async function retryBuild(
     events.push(...setBuildStatus(b, 'queued', now));
     return events;
   });
-  await deps.audit.record({ action: 'build.retry', actorId: opts.actor.id, source: opts.source, outcome: 'ok', buildId, sha: build.sha, detail: 'from failed step' });
+  await deps.audit.record({
+    action: 'build.retry',
+    actorId: opts.actor.id,
+    source: opts.source,
+    outcome: 'ok',
+    buildId,
+    sha: build.sha,
+    detail: 'from failed step',
+  });
   await deps.queue.advance(buildId);
   return build;
 }

@@ -94,7 +94,15 @@ export async function runStage(deps: WorkerDeps, buildId: string, stageName: str
     let outcome: StageOutcome = 'success';
     // The cache is restored only into a stage none of whose steps has started yet.
     const cacheDeps = { config: deps.config, log, ...(deps.workspaceFiles ? { files: deps.workspaceFiles } : {}) };
-    const cache: StageCacheState | undefined = stage.cache ? await restoreStageCache(cacheDeps, initial, stage, workspace, stage.steps.every((s) => s.runs === 0)) : undefined;
+    const cache: StageCacheState | undefined = stage.cache
+      ? await restoreStageCache(
+          cacheDeps,
+          initial,
+          stage,
+          workspace,
+          stage.steps.every((s) => s.runs === 0),
+        )
+      : undefined;
     let cacheNotes = cache?.notes ?? [];
     if (cache?.refused && stage.steps[0]) {
       await failStepWith(deps, buildId, stageName, stage.steps[0].name, cache.notes, cache.refused, 'cache_refused');
@@ -116,7 +124,12 @@ export async function runStage(deps: WorkerDeps, buildId: string, stageName: str
       }
       const collect = stepOutputs(deps, latest, stageName, planned.name, workspace);
       const input: RunStepInput = {
-        build: latest, stage: stageName, step: planned.name, workspace, stageEnv, notes: cacheNotes,
+        build: latest,
+        stage: stageName,
+        step: planned.name,
+        workspace,
+        stageEnv,
+        notes: cacheNotes,
         ...(collect ? { collect } : {}),
         onStarted: (stop) => {
           stopCurrent = stop;
@@ -149,7 +162,13 @@ export async function runStage(deps: WorkerDeps, buildId: string, stageName: str
     if (outcome === 'success' && cache) await saveCache(deps, buildId, stageName, cacheDeps, workspace, cache);
     // Deliverables are Bosun's act, once every step passed (docs/publish.md).
     if (outcome === 'success' && stage.publish?.length) {
-      outcome = await publishStage(deps, buildId, stageName, workspace, { cancelled: () => cancelled, onStarted: (stop) => { stopCurrent = stop; if (cancelled) stop(); } });
+      outcome = await publishStage(deps, buildId, stageName, workspace, {
+        cancelled: () => cancelled,
+        onStarted: (stop) => {
+          stopCurrent = stop;
+          if (cancelled) stop();
+        },
+      });
       stopCurrent = null;
     }
     await finishStage(deps, buildId, stageName, outcome);
@@ -171,7 +190,14 @@ export async function runStage(deps: WorkerDeps, buildId: string, stageName: str
 type StageOutcome = 'success' | 'failed' | 'failed_infra' | 'cancelled';
 
 /** Saves the stage's cache (when its key missed) and writes how it went to the `cache:save` log. */
-async function saveCache(deps: WorkerDeps, buildId: string, stage: string, cacheDeps: Parameters<typeof saveStageCache>[0], workspace: string, state: StageCacheState): Promise<void> {
+async function saveCache(
+  deps: WorkerDeps,
+  buildId: string,
+  stage: string,
+  cacheDeps: Parameters<typeof saveStageCache>[0],
+  workspace: string,
+  state: StageCacheState,
+): Promise<void> {
   const build = await deps.store.require(buildId);
   const run = findStage(build, stage);
   if (!run) return;
@@ -184,7 +210,12 @@ async function saveCache(deps: WorkerDeps, buildId: string, stage: string, cache
 }
 
 /** Records the stage's end: the outcome, and the steps that will not run marked skipped/cancelled. */
-export async function finishStage(deps: Pick<WorkerDeps, 'store' | 'config' | 'leases' | 'log'>, buildId: string, stageName: string, outcome: StageOutcome): Promise<void> {
+export async function finishStage(
+  deps: Pick<WorkerDeps, 'store' | 'config' | 'leases' | 'log'>,
+  buildId: string,
+  stageName: string,
+  outcome: StageOutcome,
+): Promise<void> {
   const checkpointLease = outcome === 'success' ? await leaseForCheckpoint(deps, buildId, stageName) : {};
   const { build } = await deps.store.update(buildId, (b) => {
     const s = findStage(b, stageName);

@@ -129,7 +129,9 @@ export async function followStep(deps: PipelineDeps, at: FollowedStep, handle: S
     await pump;
     for (const note of notes) writer.note(note);
     if (outcome.reason === 'node_lost') {
-      writer.note(`bosun: ${outcome.detail ?? 'the node running this step was lost'}; the step failed for an infrastructure reason and was not run again (retry it with \`/ci retry ${buildId} --failed\`)`);
+      writer.note(
+        `bosun: ${outcome.detail ?? 'the node running this step was lost'}; the step failed for an infrastructure reason and was not run again (retry it with \`/ci retry ${buildId} --failed\`)`,
+      );
     }
     if (outcome.reason === 'unschedulable') writer.note(`bosun: the step never started: ${outcome.detail ?? 'no node could take it'}`);
     if (outcome.reason === 'oom') {
@@ -176,8 +178,12 @@ export function statusOf(outcome: StepOutcome, stopRequested = false): StepResul
 
 /** Records how a `running` step ended (nothing when it is no longer running). */
 export async function recordStep(
-  deps: Pick<WorkerDeps, 'store'>, buildId: string, stage: string, step: string,
-  status: StepResult['status'], extra: StepEnd,
+  deps: Pick<WorkerDeps, 'store'>,
+  buildId: string,
+  stage: string,
+  step: string,
+  status: StepResult['status'],
+  extra: StepEnd,
 ): Promise<void> {
   await deps.store.update(buildId, (b) => {
     const s = findStage(b, stage);

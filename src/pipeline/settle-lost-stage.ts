@@ -48,9 +48,13 @@ export async function settleLostStage(deps: PipelineDeps, executor: Executor | u
     }
     log.warn({ fate }, 'Step of a lost stage had ended; recording its real outcome');
     await deps.logs.reset(buildId, stageName, step.name);
-    await followStep(deps, { buildId, stage: stageName, step: step.name, onStarted: () => undefined }, handle, stepLogWriter(deps, buildId, stageName, step.name), [
-      'bosun: the worker running this step died after the step ended; this log was read back from it (the step was not run again)',
-    ]);
+    await followStep(
+      deps,
+      { buildId, stage: stageName, step: step.name, onStarted: () => undefined },
+      handle,
+      stepLogWriter(deps, buildId, stageName, step.name),
+      ['bosun: the worker running this step died after the step ended; this log was read back from it (the step was not run again)'],
+    );
   }
   const latest = await deps.store.require(buildId);
   const after = findStage(latest, stageName);

@@ -55,7 +55,13 @@ export function cacheStore(config: Pick<ServerConfig, 'dataDir' | 'caches'>): Ca
 }
 
 /** Renders the key and, when `restore`, restores the best cache into the workspace. */
-export async function restoreStageCache(deps: StageCacheDeps, build: Build, stage: StageRun, workspace: string, restore: boolean): Promise<StageCacheState | undefined> {
+export async function restoreStageCache(
+  deps: StageCacheDeps,
+  build: Build,
+  stage: StageRun,
+  workspace: string,
+  restore: boolean,
+): Promise<StageCacheState | undefined> {
   const cache = stage.cache;
   if (!cache) return undefined;
   const defaultBranch = deps.config.repos[build.repo]?.defaultBranch ?? 'master';
@@ -63,7 +69,9 @@ export async function restoreStageCache(deps: StageCacheDeps, build: Build, stag
   const notes: string[] = [];
   const fail = (why: string): StageCacheState => ({ key: '', scope, exact: false, notes: [...notes, `bosun: the step did not run: ${why}`], refused: why });
   if (!deps.files) {
-    return fail('cache: is not available with this executor: a multi-node swarm (swarm.registry set) runs steps on nodes whose workspace volumes Bosun cannot reach; remove `cache:` or run this repository on one node');
+    return fail(
+      'cache: is not available with this executor: a multi-node swarm (swarm.registry set) runs steps on nodes whose workspace volumes Bosun cannot reach; remove `cache:` or run this repository on one node',
+    );
   }
   let key: string;
   try {
@@ -74,7 +82,8 @@ export async function restoreStageCache(deps: StageCacheDeps, build: Build, stag
     if (err instanceof CodedError && !err.retryable) return fail(err.message);
     throw err;
   }
-  if (scope.untrusted) notes.push(`bosun: cache: untrusted build: reads ${scope.read.join(', ')}; saves only to ${scope.write}, which trusted builds never read`);
+  if (scope.untrusted)
+    notes.push(`bosun: cache: untrusted build: reads ${scope.read.join(', ')}; saves only to ${scope.write}, which trusted builds never read`);
   const store = cacheStore(deps.config);
   const hit = await store.find(build.repo, scope.read, key, cache.restoreKeys);
   const exact = hit?.kind === 'exact';
@@ -85,16 +94,20 @@ export async function restoreStageCache(deps: StageCacheDeps, build: Build, stag
   // The HOME kept in the workspace exists before the first step, whatever the restore brings.
   if (home) await putHome(deps.files, target);
   if (!hit) {
-    notes.push(`bosun: cache ${key}: miss${cache.restoreKeys.length ? ` (no restore key matched: ${cache.restoreKeys.join(', ')})` : ''}; it is saved if the stage succeeds`);
+    notes.push(
+      `bosun: cache ${key}: miss${cache.restoreKeys.length ? ` (no restore key matched: ${cache.restoreKeys.join(', ')})` : ''}; it is saved if the stage succeeds`,
+    );
     return { key, scope, exact, notes, home };
   }
   const started = Date.now();
   try {
     await putArchive(deps.files, store, hit, workspacePaths(cache.paths), target, deps.config.caches.maxRepoMb * 2 ** 20);
     const took = `${((Date.now() - started) / 1000).toFixed(2)} s`;
-    notes.push(hit.kind === 'exact'
-      ? `bosun: cache ${key}: hit (${hit.namespace}), restored ${formatBytes(hit.bytes)} in ${took}`
-      : `bosun: cache ${key}: partial hit on ${hit.key} (restore key ${hit.prefix}, ${hit.namespace}), restored ${formatBytes(hit.bytes)} in ${took}; saved as ${key} if the stage succeeds`);
+    notes.push(
+      hit.kind === 'exact'
+        ? `bosun: cache ${key}: hit (${hit.namespace}), restored ${formatBytes(hit.bytes)} in ${took}`
+        : `bosun: cache ${key}: partial hit on ${hit.key} (restore key ${hit.prefix}, ${hit.namespace}), restored ${formatBytes(hit.bytes)} in ${took}; saved as ${key} if the stage succeeds`,
+    );
   } catch (err) {
     if (err instanceof CodedError && err.retryable) deps.log.warn({ err, key }, 'Restoring a cache failed');
     notes.push(`bosun: cache ${key}: restoring ${hit.key} failed (${err instanceof Error ? err.message : String(err)}); the steps run without it`);
@@ -110,7 +123,8 @@ export async function saveStageCache(deps: StageCacheDeps, build: Build, stage: 
   if (state.exact) return [`bosun: cache ${state.key}: not saved (it was restored as it is)`];
   const store = cacheStore(deps.config);
   // Another build may have saved it meanwhile (into a namespace this build reads).
-  if ((await store.find(build.repo, state.scope.read, state.key, []))?.kind === 'exact') return [`bosun: cache ${state.key}: not saved (another build saved it first)`];
+  if ((await store.find(build.repo, state.scope.read, state.key, []))?.kind === 'exact')
+    return [`bosun: cache ${state.key}: not saved (another build saved it first)`];
   const files = deps.files;
   const paths = workspacePaths(cache.paths);
   const target: WorkspaceTarget = { buildId: build.id, workspace, image: firstImage(stage) };
@@ -135,9 +149,13 @@ export async function saveStageCache(deps: StageCacheDeps, build: Build, stage: 
   try {
     const [, saved] = await Promise.all([produce, store.save(build.repo, state.scope.write, state.key, archive)]);
     lines.push(`bosun: cache ${state.key}: saved ${formatBytes(saved.bytes)} to ${state.scope.write} in ${((Date.now() - started) / 1000).toFixed(2)} s`);
-    if (saved.evicted.length) lines.push(`bosun: cache: evicted (least recently used, over the ${formatBytes(limit)} cap of ${build.repo}): ${saved.evicted.join(', ')}`);
+    if (saved.evicted.length)
+      lines.push(`bosun: cache: evicted (least recently used, over the ${formatBytes(limit)} cap of ${build.repo}): ${saved.evicted.join(', ')}`);
   } catch (err) {
-    const why = await produce.then(() => err, (e: unknown) => e);
+    const why = await produce.then(
+      () => err,
+      (e: unknown) => e,
+    );
     if (why instanceof NothingToSave) lines.push(`bosun: cache ${state.key}: not saved: none of its paths exist (${cache.paths.join(', ')})`);
     else if (why instanceof CacheArchiveError) lines.push(`bosun: cache ${state.key}: not saved: ${why.message.replace(/^cache refused: /, '')}`);
     else {
@@ -151,7 +169,14 @@ export async function saveStageCache(deps: StageCacheDeps, build: Build, stage: 
 class NothingToSave extends Error {}
 
 /** Checks the whole archive, then streams it (checked again) into the workspace. */
-async function putArchive(files: WorkspaceFiles, store: CacheStore, hit: CacheHit, paths: readonly string[], target: WorkspaceTarget, limit: number): Promise<void> {
+async function putArchive(
+  files: WorkspaceFiles,
+  store: CacheStore,
+  hit: CacheHit,
+  paths: readonly string[],
+  target: WorkspaceTarget,
+  limit: number,
+): Promise<void> {
   await checkEntries(await store.open(hit), paths, limit);
   const source = await store.open(hit);
   const checked = tarPack();

@@ -45,7 +45,10 @@ export class StageServices {
     const services = new StageServices(deps, build.id, stage.name);
     const startService = deps.executor.startService?.bind(deps.executor);
     if (!startService) {
-      throw new UserError('bad_request', `stage ${stage.name} asks for services, which the ${deps.executor.name} executor cannot isolate; run it on a docker or swarm worker`);
+      throw new UserError(
+        'bad_request',
+        `stage ${stage.name} asks for services, which the ${deps.executor.name} executor cannot isolate; run it on a docker or swarm worker`,
+      );
     }
     try {
       for (const plan of stage.services ?? []) await services.#startOne(plan, startService);
@@ -87,12 +90,16 @@ export class StageServices {
   stop(): Promise<void> {
     this.#stopped ??= (async () => {
       const log = this.#deps.log.child({ buildId: this.#buildId, stage: this.#stage });
-      await Promise.all(this.#running.map(async ({ plan, handle, pump, writer }) => {
-        await handle.destroy().catch((err: unknown) => log.warn({ err, service: plan.name }, 'Removing the service failed'));
-        await pump;
-        await writer.close().catch((err: unknown) => log.warn({ err, service: plan.name }, 'Writing the service log failed'));
-        await this.#deps.logs.finish(this.#buildId, this.#stage, serviceStepName(plan.name)).catch((err: unknown) => log.warn({ err }, 'Archiving the service log failed'));
-      }));
+      await Promise.all(
+        this.#running.map(async ({ plan, handle, pump, writer }) => {
+          await handle.destroy().catch((err: unknown) => log.warn({ err, service: plan.name }, 'Removing the service failed'));
+          await pump;
+          await writer.close().catch((err: unknown) => log.warn({ err, service: plan.name }, 'Writing the service log failed'));
+          await this.#deps.logs
+            .finish(this.#buildId, this.#stage, serviceStepName(plan.name))
+            .catch((err: unknown) => log.warn({ err }, 'Archiving the service log failed'));
+        }),
+      );
     })();
     return this.#stopped;
   }
@@ -156,17 +163,34 @@ export function serviceSpecFor(deps: Pick<WorkerDeps, 'config' | 'instanceId'>, 
  * which service, why, and ends with the service's last log lines. A user error (the spec's
  * service), so nothing is retried.
  */
-export async function failStepOnService(deps: WorkerDeps, buildId: string, stage: string, step: string, failure: ServiceFailure, tail: string[]): Promise<void> {
+export async function failStepOnService(
+  deps: WorkerDeps,
+  buildId: string,
+  stage: string,
+  step: string,
+  failure: ServiceFailure,
+  tail: string[],
+): Promise<void> {
   const lines = [
     `bosun: the step did not run: service \`${failure.service}\` (${failure.image}) ${describeFailure(failure)}`,
-    tail.length > 0 ? `bosun: last ${tail.length} lines of its log (all of it: ${stage}/${serviceStepName(failure.service)}):` : 'bosun: it wrote nothing to its log',
+    tail.length > 0
+      ? `bosun: last ${tail.length} lines of its log (all of it: ${stage}/${serviceStepName(failure.service)}):`
+      : 'bosun: it wrote nothing to its log',
     ...tail.map((line) => `${failure.service} | ${line}`),
   ];
   await failStepWith(deps, buildId, stage, step, lines, `service ${failure.service} ${describeFailure(failure)}`);
 }
 
 /** Records `step` as failed without running it (reason `service_failed` unless given), its log being `lines`. */
-export async function failStepWith(deps: WorkerDeps, buildId: string, stage: string, step: string, lines: string[], detail: string, reason = 'service_failed'): Promise<void> {
+export async function failStepWith(
+  deps: WorkerDeps,
+  buildId: string,
+  stage: string,
+  step: string,
+  lines: string[],
+  detail: string,
+  reason = 'service_failed',
+): Promise<void> {
   const build = await deps.store.require(buildId);
   if ((findStep(build, stage, step)?.runs ?? 0) > 0) await deps.logs.reset(buildId, stage, step);
   const { build: current } = await deps.store.update(buildId, (b) => {
@@ -178,12 +202,15 @@ export async function failStepWith(deps: WorkerDeps, buildId: string, stage: str
     return setStepStatus(b, s, st, 'running', nowIso());
   });
   if (findStep(current, stage, step)?.status !== 'running') return;
-  const writer = new StepLogWriter({
-    append: async (firstLine, batch) => {
-      await deps.logs.append(buildId, stage, step, firstLine, batch);
-      await deps.bus.publish({ type: 'log.chunk', buildId, stage, step, lines: batch, firstLine });
+  const writer = new StepLogWriter(
+    {
+      append: async (firstLine, batch) => {
+        await deps.logs.append(buildId, stage, step, firstLine, batch);
+        await deps.bus.publish({ type: 'log.chunk', buildId, stage, step, lines: batch, firstLine });
+      },
     },
-  }, deps.secrets);
+    deps.secrets,
+  );
   for (const line of lines) writer.note(line);
   await writer.close();
   await deps.logs.finish(buildId, stage, step);
@@ -197,8 +224,11 @@ export async function failStepWith(deps: WorkerDeps, buildId: string, stage: str
 
 function describeFailure(f: ServiceFailure): string {
   switch (f.state) {
-    case 'timeout': return `was never ready: ${f.detail}`;
-    case 'unhealthy': return `became unhealthy: ${f.detail}`;
-    default: return `stopped: ${f.detail}`;
+    case 'timeout':
+      return `was never ready: ${f.detail}`;
+    case 'unhealthy':
+      return `became unhealthy: ${f.detail}`;
+    default:
+      return `stopped: ${f.detail}`;
   }
 }

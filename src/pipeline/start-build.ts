@@ -53,7 +53,14 @@ async function loadPlan(deps: PipelineDeps, build: Build): Promise<ExecutionPlan
   const timeoutSec = deps.config.limits.stepTimeoutDefaultSec;
   // The repository's grants are part of what the plan was checked against (R8).
   const granted = [...(deps.config.repos[build.repo]?.secrets ?? [])].sort();
-  const key = PlanCache.key({ text: file.text, path: file.path, event: build.trigger.event, branch: build.trigger.headBranch ?? build.ref, timeoutSec, granted });
+  const key = PlanCache.key({
+    text: file.text,
+    path: file.path,
+    event: build.trigger.event,
+    branch: build.trigger.headBranch ?? build.ref,
+    timeoutSec,
+    granted,
+  });
   const cached = deps.plans.get(key);
   if (cached) return cached;
   const parsed = parseSpec(file.text, file.path, { secrets: { granted, repo: build.repo } });

@@ -21,7 +21,13 @@ export function artifactStoreOf(deps: Pick<WorkerDeps, 'config'> & { artifacts?:
  * (a failing test step's reports are the point), never when it was cancelled or its node was
  * lost. What is kept is recorded on the build (`Build.artifacts`, the stage's `tests`).
  */
-export function stepOutputs(deps: WorkerDeps, build: Build, stageName: string, stepName: string, workspace: string): ((outcome: StepOutcome, status: StepResult['status']) => Promise<string[]>) | undefined {
+export function stepOutputs(
+  deps: WorkerDeps,
+  build: Build,
+  stageName: string,
+  stepName: string,
+  workspace: string,
+): ((outcome: StepOutcome, status: StepResult['status']) => Promise<string[]>) | undefined {
   const stage = findStage(build, stageName);
   const step = findStep(build, stageName, stepName);
   if (!stage || !step) return undefined;
@@ -38,7 +44,10 @@ export function stepOutputs(deps: WorkerDeps, build: Build, stageName: string, s
     try {
       const wanted = new GlobSet([...globs.artifacts, ...globs.reports]);
       const tar = await deps.executor.readWorkspace({
-        buildId: build.id, workspace, image: step.plan.image, ...(outcome.node ? { node: outcome.node } : {}),
+        buildId: build.id,
+        workspace,
+        image: step.plan.image,
+        ...(outcome.node ? { node: outcome.node } : {}),
         wants: (path, dir) => (dir ? wanted.mayContain(path) : wanted.matches(path)),
         maxBytes: deps.config.artifacts.maxBuildBytes + deps.config.artifacts.maxReportBytes,
         maxFileBytes: Math.max(deps.config.artifacts.maxFileBytes, deps.config.artifacts.maxReportBytes),
@@ -47,7 +56,12 @@ export function stepOutputs(deps: WorkerDeps, build: Build, stageName: string, s
       const kept = (current.artifacts ?? []).reduce((n, f) => n + f.size, 0);
       const { artifacts: caps } = deps.config;
       const result = await collectOutputs(artifactStoreOf(deps), tar, {
-        repo: build.repo, buildId: build.id, stage: stageName, step: stepName, ...globs, keptBytes: kept,
+        repo: build.repo,
+        buildId: build.id,
+        stage: stageName,
+        step: stepName,
+        ...globs,
+        keptBytes: kept,
         caps: { maxFileBytes: caps.maxFileBytes, maxBuildBytes: caps.maxBuildBytes, maxReportBytes: caps.maxReportBytes },
       });
       if (result.artifacts.length > 0 || result.tests) {

@@ -17,7 +17,7 @@ export interface SecretDelivery {
 }
 
 export const untrustedReason = 'untrusted build (fork or outsider pull request, or approved with ok-to-test)';
-export const pullRefReason = 'a pull request ref built by hand (pull/N/… can be a fork\'s code; use /ci ok-to-test on the pull request)';
+export const pullRefReason = "a pull request ref built by hand (pull/N/… can be a fork's code; use /ci ok-to-test on the pull request)";
 
 /** `pull/7/head`, `pull/7/merge`: GitHub's refs for a pull request's code, a fork's included. */
 const pullRequestRef = /^pull\/\d+\//;
@@ -68,7 +68,9 @@ export async function auditDelivery(audit: Pick<AuditLog, 'record'>, build: Buil
   }
   if (delivery.withheld.length > 0) {
     await audit.record({
-      ...base, action: 'secret.withhold', outcome: 'denied',
+      ...base,
+      action: 'secret.withhold',
+      outcome: 'denied',
       secrets: delivery.withheld.map((w) => w.name).join(','),
       detail: [...new Set(delivery.withheld.map((w) => w.reason))].join('; '),
     });

@@ -42,14 +42,7 @@ export interface StepEnd {
   node?: { id: string; hostname: string };
 }
 
-export function setStepStatus(
-  build: Build,
-  stage: StageRun,
-  step: StepRun,
-  to: RunStatus,
-  now: string,
-  extra: StepEnd = {},
-): BuildEvent[] {
+export function setStepStatus(build: Build, stage: StageRun, step: StepRun, to: RunStatus, now: string, extra: StepEnd = {}): BuildEvent[] {
   const from = step.status;
   if (from === to && extra.exitCode === undefined) return [];
   if (from !== to && !canTransition(from, to)) {

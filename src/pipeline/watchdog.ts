@@ -51,8 +51,13 @@ export async function watchdogPass(deps: PipelineDeps, jobs: StageJobInspector, 
     }
     for (const stage of build.stages) {
       if (stage.status === 'waiting' && stage.checkpointState && Date.parse(stage.checkpointState.deadline) <= Date.now()) {
-        await decideCheckpoint(deps, { buildId: id, stage: stage.name, decision: 'timeout', actor: { id: 'bosun', name: 'Bosun (timeout)' }, source: 'watchdog' })
-          .catch((err: unknown) => deps.log.warn({ err, buildId: id }, 'Timing out a checkpoint failed'));
+        await decideCheckpoint(deps, {
+          buildId: id,
+          stage: stage.name,
+          decision: 'timeout',
+          actor: { id: 'bosun', name: 'Bosun (timeout)' },
+          source: 'watchdog',
+        }).catch((err: unknown) => deps.log.warn({ err, buildId: id }, 'Timing out a checkpoint failed'));
         actions.push(`timed out ${id}/${stage.name}`);
         continue;
       }
@@ -97,9 +102,10 @@ async function noticeUnassigned(deps: PipelineDeps, jobs: StageJobInspector, bui
   const since = Math.max(...ready.map((t) => Date.parse(t) || 0));
   if (Date.now() - since < deps.config.limits.unassignedWarnSec * 1000) return false;
   if ((await jobs.workersFor(labels)) > 0) return false;
-  const text = labels.length > 0
-    ? `no worker with the labels ${labels.join(', ')} is running, so this stage waits; start one with \`bosun worker --labels ${labels.join(',')}\``
-    : 'no worker is running, so this stage waits; start one with `bosun worker`';
+  const text =
+    labels.length > 0
+      ? `no worker with the labels ${labels.join(', ')} is running, so this stage waits; start one with \`bosun worker --labels ${labels.join(',')}\``
+      : 'no worker is running, so this stage waits; start one with `bosun worker`';
   const { changed } = await deps.store.update(build.id, (b) => {
     const s = findStage(b, stage.name);
     if (!s || s.status !== 'queued' || s.notice) return null;

@@ -20,7 +20,14 @@ export class RunError extends Error {
   }
 }
 
-interface Reply { id: number; ok: boolean; message?: string; code?: number | string | null; stdout: string; stderr: string }
+interface Reply {
+  id: number;
+  ok: boolean;
+  message?: string;
+  code?: number | string | null;
+  stdout: string;
+  stderr: string;
+}
 
 /**
  * The helper: a plain Node process (no tsx, no app code loaded, ~40 MiB) that runs each
@@ -84,7 +91,11 @@ export class ProcessRunner {
       serialization: 'json',
     });
     child.on('message', (reply: Reply) => {
-      this.#settle(reply.id, reply.ok ? undefined : () => new RunError(reply.message ?? 'command failed', reply.stdout, reply.stderr, reply.code ?? null), reply);
+      this.#settle(
+        reply.id,
+        reply.ok ? undefined : () => new RunError(reply.message ?? 'command failed', reply.stdout, reply.stderr, reply.code ?? null),
+        reply,
+      );
     });
     const lost = (why: string) => {
       if (this.#child === child) this.#child = undefined;

@@ -62,8 +62,12 @@ export async function readRelease(dir: string, shownAs: string): Promise<DistRel
     version = parsed.version;
     releases.add(`${name} ${version}`);
     files.push({
-      filename, content, filetype: parsed.filetype, pyversion: parsed.pyversion,
-      sha256: createHash('sha256').update(content).digest('hex'), md5: createHash('md5').update(content).digest('hex'),
+      filename,
+      content,
+      filetype: parsed.filetype,
+      pyversion: parsed.pyversion,
+      sha256: createHash('sha256').update(content).digest('hex'),
+      md5: createHash('md5').update(content).digest('hex'),
     });
   }
   if (files.length === 0) throw new PublishError(`no wheel or sdist in ${shownAs} (a step must build them first, e.g. python3 -m build)`);
@@ -82,7 +86,7 @@ function wheelMetadata(zip: Buffer): Record<string, string> {
     for (const line of text.toString('utf8').split(/\r?\n/)) {
       if (line === '') break;
       const m = /^([A-Za-z-]+): (.*)$/.exec(line);
-      if (m && !(m[1] as string in out)) out[m[1] as string] = m[2] as string;
+      if (m && !((m[1] as string) in out)) out[m[1] as string] = m[2] as string;
     }
     return out;
   } catch {

@@ -64,8 +64,16 @@ export async function publishImage(input: DockerPublishInput): Promise<DockerPub
   let buildStream: NodeJS.ReadableStream;
   try {
     buildStream = await engine.buildImage(pack(context, { ignore: (name: string) => relative(context, name).split(sep)[0] === '.git' }), {
-      t: ref, dockerfile: input.dockerfile, networkmode: 'none', rm: true, forcerm: true, pull: false,
-      memory, memswap: memory, cpuperiod: 100_000, cpuquota: Math.round(input.limits.cpus * 100_000),
+      t: ref,
+      dockerfile: input.dockerfile,
+      networkmode: 'none',
+      rm: true,
+      forcerm: true,
+      pull: false,
+      memory,
+      memswap: memory,
+      cpuperiod: 100_000,
+      cpuquota: Math.round(input.limits.cpus * 100_000),
       labels: { 'org.opencontainers.image.revision': sha },
       abortSignal: input.signal,
     } as Docker.ImageBuildOptions);
@@ -98,7 +106,7 @@ export async function publishImage(input: DockerPublishInput): Promise<DockerPub
 /** The digest the registry serves for `ref`, or undefined when it has no such tag. */
 async function registryDigest(engine: PublishEngine, ref: string, authconfig: object, host: string): Promise<string | undefined> {
   try {
-    const info = await engine.getImage(ref).distribution({ authconfig }) as { Descriptor?: { digest?: string } };
+    const info = (await engine.getImage(ref).distribution({ authconfig })) as { Descriptor?: { digest?: string } };
     return info.Descriptor?.digest;
   } catch (err) {
     const status = (err as { statusCode?: number }).statusCode;
@@ -111,7 +119,8 @@ async function registryDigest(engine: PublishEngine, ref: string, authconfig: ob
 /** The engine's words about a registry, with the usual causes said plainly. */
 function registryReason(message: string): string {
   const text = message.replace(/^\(HTTP code \d+\)\s*(server error|unexpected)?\s*-\s*/, '').trim();
-  if (/no basic auth credentials|unauthorized|authentication required|401/i.test(text)) return `authentication refused (check publish.docker.registries username and password): ${text}`;
+  if (/no basic auth credentials|unauthorized|authentication required|401/i.test(text))
+    return `authentication refused (check publish.docker.registries username and password): ${text}`;
   if (/connection refused|no such host|i\/o timeout|dial tcp|context deadline/i.test(text)) return `unreachable: ${text}`;
   if (/x509|certificate/i.test(text)) return `TLS certificate not trusted by the engine (put its CA in /etc/docker/certs.d/<host>/ca.crt): ${text}`;
   return text;
@@ -128,13 +137,17 @@ interface ProgressEvent {
 function follow(engine: PublishEngine, stream: NodeJS.ReadableStream, onEvent: (event: ProgressEvent) => void): Promise<{ error?: string }> {
   return new Promise((resolve) => {
     let error: string | undefined;
-    engine.modem.followProgress(stream, (err: Error | null) => {
-      if (err && !error) error = err.message;
-      resolve(error ? { error } : {});
-    }, (event: ProgressEvent) => {
-      if (event.error !== undefined && !error) error = String(event.errorDetail?.message ?? event.error).trim();
-      onEvent(event);
-    });
+    engine.modem.followProgress(
+      stream,
+      (err: Error | null) => {
+        if (err && !error) error = err.message;
+        resolve(error ? { error } : {});
+      },
+      (event: ProgressEvent) => {
+        if (event.error !== undefined && !error) error = String(event.errorDetail?.message ?? event.error).trim();
+        onEvent(event);
+      },
+    );
   });
 }
 

@@ -35,15 +35,19 @@ export const PypiRepositoryConfig = z.strictObject({
 export type PypiRepositoryConfig = z.infer<typeof PypiRepositoryConfig>;
 
 export const PublishConfig = z.strictObject({
-  docker: z.strictObject({
-    registries: z.array(RegistryConfig).default([]),
-    /** Longest an image build and push may take, in seconds. */
-    timeoutSec: z.number().int().positive().default(1800),
-  }).prefault({}),
-  pypi: z.strictObject({
-    /** By name, as `publish: - pypi: { repository: <name> }` refers to them. */
-    repositories: z.record(z.string().regex(/^[a-z0-9][a-z0-9_-]{0,62}$/, 'expected a lowercase name'), PypiRepositoryConfig).default({}),
-  }).prefault({}),
+  docker: z
+    .strictObject({
+      registries: z.array(RegistryConfig).default([]),
+      /** Longest an image build and push may take, in seconds. */
+      timeoutSec: z.number().int().positive().default(1800),
+    })
+    .prefault({}),
+  pypi: z
+    .strictObject({
+      /** By name, as `publish: - pypi: { repository: <name> }` refers to them. */
+      repositories: z.record(z.string().regex(/^[a-z0-9][a-z0-9_-]{0,62}$/, 'expected a lowercase name'), PypiRepositoryConfig).default({}),
+    })
+    .prefault({}),
 });
 export type PublishConfig = z.infer<typeof PublishConfig>;
 
@@ -55,7 +59,10 @@ export function checkPublishSecrets(publish: PublishConfig, secrets: Record<stri
   ];
   for (const { at, name } of named) {
     if (!Object.hasOwn(secrets, name)) {
-      throw new UserError('config_invalid', `invalid server config: ${at}.passwordSecret: secret ${name} has no value (set BOSUN_SECRET_${name} or BOSUN_SECRET_${name}_FILE)`);
+      throw new UserError(
+        'config_invalid',
+        `invalid server config: ${at}.passwordSecret: secret ${name} has no value (set BOSUN_SECRET_${name} or BOSUN_SECRET_${name}_FILE)`,
+      );
     }
   }
 }

@@ -53,12 +53,15 @@ export async function publishStage(deps: WorkerDeps, buildId: string, stageName:
     });
   }
   await deps.logs.reset(buildId, stageName, PUBLISH_LOG_STEP);
-  const writer = new StepLogWriter({
-    append: async (firstLine, batch) => {
-      await deps.logs.append(buildId, stageName, PUBLISH_LOG_STEP, firstLine, batch);
-      await deps.bus.publish({ type: 'log.chunk', buildId, stage: stageName, step: PUBLISH_LOG_STEP, lines: batch, firstLine });
+  const writer = new StepLogWriter(
+    {
+      append: async (firstLine, batch) => {
+        await deps.logs.append(buildId, stageName, PUBLISH_LOG_STEP, firstLine, batch);
+        await deps.bus.publish({ type: 'log.chunk', buildId, stage: stageName, step: PUBLISH_LOG_STEP, lines: batch, firstLine });
+      },
     },
-  }, deps.secrets);
+    deps.secrets,
+  );
   let outcome: PublishOutcome = 'success';
   try {
     if (build.trigger.untrusted) {
@@ -74,8 +77,17 @@ export async function publishStage(deps: WorkerDeps, buildId: string, stageName:
       const publication = await publishOne(deps, build, stageName, workspace, target, opts, controller.signal, (line) => writer.note(line));
       await record(deps, buildId, publication);
       await deps.audit.record({
-        action: 'publish', actorId: build.trigger.actor.id, source: build.trigger.source, outcome: 'ok', buildId, sha: build.sha, stage: stageName,
-        detail: publication.kind === 'docker' ? `${publication.ref}` : `${publication.repository} ${publication.package} ${publication.version}${publication.alreadyPublished ? ' (already published)' : ''}`,
+        action: 'publish',
+        actorId: build.trigger.actor.id,
+        source: build.trigger.source,
+        outcome: 'ok',
+        buildId,
+        sha: build.sha,
+        stage: stageName,
+        detail:
+          publication.kind === 'docker'
+            ? `${publication.ref}`
+            : `${publication.repository} ${publication.package} ${publication.version}${publication.alreadyPublished ? ' (already published)' : ''}`,
       });
     }
   } catch (err) {
@@ -91,7 +103,16 @@ export async function publishStage(deps: WorkerDeps, buildId: string, stageName:
         s.publishError = message;
         return [];
       });
-      await deps.audit.record({ action: 'publish', actorId: build.trigger.actor.id, source: build.trigger.source, outcome: build.trigger.untrusted ? 'denied' : 'error', buildId, sha: build.sha, stage: stageName, detail: message });
+      await deps.audit.record({
+        action: 'publish',
+        actorId: build.trigger.actor.id,
+        source: build.trigger.source,
+        outcome: build.trigger.untrusted ? 'denied' : 'error',
+        buildId,
+        sha: build.sha,
+        stage: stageName,
+        detail: message,
+      });
       outcome = 'failed';
     }
   } finally {
@@ -101,30 +122,66 @@ export async function publishStage(deps: WorkerDeps, buildId: string, stageName:
   return outcome;
 }
 
-async function publishOne(deps: WorkerDeps, build: Build, stage: string, workspace: string, target: PlanPublish, opts: PublishOptions, signal: AbortSignal, onLine: (line: string) => void): Promise<Publication> {
+async function publishOne(
+  deps: WorkerDeps,
+  build: Build,
+  stage: string,
+  workspace: string,
+  target: PlanPublish,
+  opts: PublishOptions,
+  signal: AbortSignal,
+  onLine: (line: string) => void,
+): Promise<Publication> {
   const config = deps.config;
   if (target.kind === 'docker') {
     const registry = config.publish.docker.registries.find((r) => target.image.startsWith(`${r.host}/`));
     if (!registry) throw new PublishError(`registry ${target.image.split('/')[0]} of ${target.image} is not in server config (publish.docker.registries)`);
-    if (registry.repos && !registry.repos.includes(build.repo)) throw new PublishError(`repository ${build.repo} may not publish to registry ${registry.host} (publish.docker.registries: repos)`);
+    if (registry.repos && !registry.repos.includes(build.repo))
+      throw new PublishError(`repository ${build.repo} may not publish to registry ${registry.host} (publish.docker.registries: repos)`);
     const timeout = AbortSignal.timeout(config.publish.docker.timeoutSec * 1000);
     const result = await publishImage({
-      engine: opts.engine ?? dockerClient(config), workspace, image: target.image, context: target.context, dockerfile: target.dockerfile, sha: build.sha,
+      engine: opts.engine ?? dockerClient(config),
+      workspace,
+      image: target.image,
+      context: target.context,
+      dockerfile: target.dockerfile,
+      sha: build.sha,
       registry: { host: registry.host, username: registry.username, password: secret(config, registry.passwordSecret) },
       limits: { cpus: config.limits.cpus, memoryMb: config.limits.memoryMb },
-      signal: AbortSignal.any([signal, timeout]), onLine,
+      signal: AbortSignal.any([signal, timeout]),
+      onLine,
     }).catch((err: unknown) => {
-      if (timeout.aborted) throw new PublishError(`publishing ${target.image} took longer than ${config.publish.docker.timeoutSec}s (publish.docker.timeoutSec)`);
+      if (timeout.aborted)
+        throw new PublishError(`publishing ${target.image} took longer than ${config.publish.docker.timeoutSec}s (publish.docker.timeoutSec)`);
       throw err;
     });
-    return { kind: 'docker', stage, image: target.image, tag: result.tag, digest: result.digest, ref: `${target.image}@${result.digest}`, publishedAt: new Date().toISOString() };
+    return {
+      kind: 'docker',
+      stage,
+      image: target.image,
+      tag: result.tag,
+      digest: result.digest,
+      ref: `${target.image}@${result.digest}`,
+      publishedAt: new Date().toISOString(),
+    };
   }
   const repo = config.publish.pypi.repositories[target.repository];
-  if (!repo || !Object.hasOwn(config.publish.pypi.repositories, target.repository)) throw new PublishError(`Python repository ${target.repository} is not in server config (publish.pypi.repositories)`);
-  if (repo.repos && !repo.repos.includes(build.repo)) throw new PublishError(`repository ${build.repo} may not publish to Python repository ${target.repository} (publish.pypi.repositories.${target.repository}.repos)`);
+  if (!repo || !Object.hasOwn(config.publish.pypi.repositories, target.repository))
+    throw new PublishError(`Python repository ${target.repository} is not in server config (publish.pypi.repositories)`);
+  if (repo.repos && !repo.repos.includes(build.repo))
+    throw new PublishError(
+      `repository ${build.repo} may not publish to Python repository ${target.repository} (publish.pypi.repositories.${target.repository}.repos)`,
+    );
   const result = await publishDistributions({
-    workspace, packageDir: target.packageDir, repository: target.repository, uploadUrl: repo.uploadUrl, indexUrl: repo.indexUrl,
-    username: repo.username, password: secret(config, repo.passwordSecret), signal: AbortSignal.any([signal, AbortSignal.timeout(PYPI_TIMEOUT_MS)]), onLine,
+    workspace,
+    packageDir: target.packageDir,
+    repository: target.repository,
+    uploadUrl: repo.uploadUrl,
+    indexUrl: repo.indexUrl,
+    username: repo.username,
+    password: secret(config, repo.passwordSecret),
+    signal: AbortSignal.any([signal, AbortSignal.timeout(PYPI_TIMEOUT_MS)]),
+    onLine,
   }).catch((err: unknown) => {
     if (!signal.aborted && err instanceof PublishError && /TimeoutError|aborted/i.test(err.message)) {
       throw new PublishError(`index ${target.repository} did not answer within ${PYPI_TIMEOUT_MS / 60_000} minutes`, { cause: err });
@@ -132,16 +189,26 @@ async function publishOne(deps: WorkerDeps, build: Build, stage: string, workspa
     throw err;
   });
   return {
-    kind: 'pypi', stage, repository: target.repository, package: result.name, version: result.version, files: result.files,
-    ...(result.alreadyPublished ? { alreadyPublished: true } : {}), publishedAt: new Date().toISOString(),
+    kind: 'pypi',
+    stage,
+    repository: target.repository,
+    package: result.name,
+    version: result.version,
+    files: result.files,
+    ...(result.alreadyPublished ? { alreadyPublished: true } : {}),
+    publishedAt: new Date().toISOString(),
   };
 }
 
 /** Adds the publication to the build, replacing an earlier record of the same deliverable (a re-run). */
 async function record(deps: WorkerDeps, buildId: string, publication: Publication): Promise<void> {
   await deps.store.update(buildId, (b) => {
-    const same = (p: Publication): boolean => p.stage === publication.stage && p.kind === publication.kind
-      && (p.kind === 'docker' ? p.image === (publication as typeof p).image : p.repository === (publication as typeof p).repository && p.package === (publication as typeof p).package);
+    const same = (p: Publication): boolean =>
+      p.stage === publication.stage &&
+      p.kind === publication.kind &&
+      (p.kind === 'docker'
+        ? p.image === (publication as typeof p).image
+        : p.repository === (publication as typeof p).repository && p.package === (publication as typeof p).package);
     const published = (b.published ?? []).filter((p) => !same(p));
     published.push(publication);
     b.published = published;

@@ -55,7 +55,8 @@ export async function publishDistributions(input: PypiPublishInput): Promise<Pyp
     uploaded += 1;
   }
   return {
-    name: release.name, version: release.version,
+    name: release.name,
+    version: release.version,
     files: release.files.map((f) => ({ filename: f.filename, sha256: f.sha256 })),
     alreadyPublished: uploaded === 0,
   };
@@ -66,7 +67,9 @@ function sameOrConflict(existing: Map<string, string>, file: DistFile, release: 
   const hash = existing.get(file.filename);
   if (hash === undefined) return false;
   if (hash === file.sha256) return true;
-  throw new PublishError(`${release.name} ${release.version} is already published in ${where} with different contents (${file.filename}: sha256 ${hash} there, ${file.sha256} here); publish a new version`);
+  throw new PublishError(
+    `${release.name} ${release.version} is already published in ${where} with different contents (${file.filename}: sha256 ${hash} there, ${file.sha256} here); publish a new version`,
+  );
 }
 
 /** filename → sha256 from the project's PEP 503 page (empty when the project is not there). */
@@ -74,7 +77,8 @@ async function indexedHashes(input: PypiPublishInput, name: string, auth: string
   const url = `${input.indexUrl.replace(/\/?$/, '/')}${name}/`;
   const res = await request(url, { headers: { authorization: auth, accept: 'text/html' }, signal: input.signal }, where);
   if (res.status === 404) return new Map();
-  if (res.status === 401 || res.status === 403) throw new PublishError(`${where} refused Bosun's credentials reading ${url} (HTTP ${res.status}); check publish.pypi.repositories.${input.repository}`);
+  if (res.status === 401 || res.status === 403)
+    throw new PublishError(`${where} refused Bosun's credentials reading ${url} (HTTP ${res.status}); check publish.pypi.repositories.${input.repository}`);
   if (res.status !== 200) throw new PublishError(`${where} answered HTTP ${res.status} for ${url}`);
   const out = new Map<string, string>();
   for (const m of res.body.matchAll(/<a\s[^>]*href="([^"]*)"[^>]*>([^<]*)<\/a>/gi)) {
@@ -96,16 +100,28 @@ async function upload(input: PypiPublishInput, release: DistRelease, file: DistF
   form.set('pyversion', file.pyversion);
   form.set('sha256_digest', file.sha256);
   form.set('md5_digest', file.md5);
-  for (const [field, key] of [['summary', 'Summary'], ['requires_python', 'Requires-Python'], ['license', 'License'], ['home_page', 'Home-page']] as const) {
+  for (const [field, key] of [
+    ['summary', 'Summary'],
+    ['requires_python', 'Requires-Python'],
+    ['license', 'License'],
+    ['home_page', 'Home-page'],
+  ] as const) {
     const value = release.metadata[key];
     if (value) form.set(field, value);
   }
   form.set('content', new Blob([file.content]), file.filename);
   const res = await request(input.uploadUrl, { method: 'POST', body: form, headers: { authorization: auth }, signal: input.signal }, where);
   if (res.status >= 200 && res.status < 300) return 'ok';
-  if (res.status === 401 || res.status === 403) throw new PublishError(`${where} refused Bosun's credentials (HTTP ${res.status}); check publish.pypi.repositories.${input.repository}`);
+  if (res.status === 401 || res.status === 403)
+    throw new PublishError(`${where} refused Bosun's credentials (HTTP ${res.status}); check publish.pypi.repositories.${input.repository}`);
   if ((res.status === 400 || res.status === 409) && /already exists/i.test(res.body)) return 'exists';
-  throw new PublishError(`${where} refused ${file.filename}: HTTP ${res.status} ${res.body.replace(/<[^>]*>/g, ' ').replace(/\s+/g, ' ').trim().slice(0, 300)}`);
+  throw new PublishError(
+    `${where} refused ${file.filename}: HTTP ${res.status} ${res.body
+      .replace(/<[^>]*>/g, ' ')
+      .replace(/\s+/g, ' ')
+      .trim()
+      .slice(0, 300)}`,
+  );
 }
 
 async function request(url: string, init: RequestInit, where: string): Promise<{ status: number; body: string }> {

@@ -36,12 +36,16 @@ export class BullmqWorkQueue implements WorkQueue {
   }
 
   async advance(buildId: string): Promise<void> {
-    await this.queue(advanceQueueName).add('advance', { buildId }, {
-      attempts: 5,
-      backoff: { type: 'exponential', delay: 500 },
-      removeOnComplete: 1000,
-      removeOnFail: 5000,
-    });
+    await this.queue(advanceQueueName).add(
+      'advance',
+      { buildId },
+      {
+        attempts: 5,
+        backoff: { type: 'exponential', delay: 500 },
+        removeOnComplete: 1000,
+        removeOnFail: 5000,
+      },
+    );
   }
 
   async runStage(buildId: string, stage: string, attempt: number, labels: string[]): Promise<void> {
@@ -61,7 +65,12 @@ export class BullmqWorkQueue implements WorkQueue {
 
   async claimStage(buildId: string, stage: string, owner: string, ttlMs: number): Promise<boolean> {
     const held = await this.scripts.bosunClaimStage(
-      this.k.stageClaim(buildId, stage), this.k.heartbeat(buildId, stage), owner, String(ttlMs), String(Date.now()), String(heartbeatTtlSec),
+      this.k.stageClaim(buildId, stage),
+      this.k.heartbeat(buildId, stage),
+      owner,
+      String(ttlMs),
+      String(Date.now()),
+      String(heartbeatTtlSec),
     );
     return held === 1;
   }

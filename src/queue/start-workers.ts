@@ -61,27 +61,35 @@ export function startWorkers(deps: WorkerDeps, opts: WorkerOptions): RunningWork
   const stageDeps: WorkerDeps = opts.advance ? { ...deps, queue: inlineAdvance(deps.queue, advanceAndClean, deps.log) } : deps;
 
   if (opts.advance) {
-    const w = new Worker(advanceQueueName, async (job: Job) => {
-      const data = AdvanceJob.parse(job.data);
-      await unrecoverableOnUserError(() => advanceAndClean(data.buildId));
-    }, { ...common, concurrency: 4 });
+    const w = new Worker(
+      advanceQueueName,
+      async (job: Job) => {
+        const data = AdvanceJob.parse(job.data);
+        await unrecoverableOnUserError(() => advanceAndClean(data.buildId));
+      },
+      { ...common, concurrency: 4 },
+    );
     w.on('error', (err) => deps.log.warn({ err }, 'Advance worker error'));
     workers.push(w);
   }
 
   if (opts.stageConcurrency > 0) {
-    const w = new Worker(stageQueueName(opts.labels), async (job: Job, token?: string) => {
-      const data = StageJob.parse(job.data);
-      try {
-        await unrecoverableOnUserError(() => runStage(stageDeps, data.buildId, data.stage, data.attempt));
-      } catch (err) {
-        if (!(err instanceof StageBusyError)) throw err;
-        // Another live worker holds the stage: look again later, without using up an attempt.
-        deps.log.info({ buildId: data.buildId, stage: data.stage }, 'Stage held by another worker; retrying later');
-        await job.moveToDelayed(Date.now() + stageBusyDelayMs, token);
-        throw new DelayedError();
-      }
-    }, { ...common, concurrency: opts.stageConcurrency });
+    const w = new Worker(
+      stageQueueName(opts.labels),
+      async (job: Job, token?: string) => {
+        const data = StageJob.parse(job.data);
+        try {
+          await unrecoverableOnUserError(() => runStage(stageDeps, data.buildId, data.stage, data.attempt));
+        } catch (err) {
+          if (!(err instanceof StageBusyError)) throw err;
+          // Another live worker holds the stage: look again later, without using up an attempt.
+          deps.log.info({ buildId: data.buildId, stage: data.stage }, 'Stage held by another worker; retrying later');
+          await job.moveToDelayed(Date.now() + stageBusyDelayMs, token);
+          throw new DelayedError();
+        }
+      },
+      { ...common, concurrency: opts.stageConcurrency },
+    );
     w.on('error', (err) => deps.log.warn({ err }, 'Stage worker error'));
     w.on('failed', (job, err) => {
       if (!job) return;

@@ -14,8 +14,29 @@
  *     master changed; each matches only itself.
  * A stage whose `needs` do not all run is skipped too, with the reason.
  */
-import type { ExecutionPlan, PlanCheckpoint, PlanPublish, PlanSecret, PlanService, PlanServiceReady, PlanStage, PlanStep, TriggerContext, TriggerEvent } from '../domain/plan.js';
-import type { BuildSpec, PublishTarget, ResourceRequest, SecretRequest, Service, ServiceReady, Stage, Step, TriggerFilter } from '../../spec-schema/build-spec.js';
+import type {
+  ExecutionPlan,
+  PlanCheckpoint,
+  PlanPublish,
+  PlanSecret,
+  PlanService,
+  PlanServiceReady,
+  PlanStage,
+  PlanStep,
+  TriggerContext,
+  TriggerEvent,
+} from '../domain/plan.js';
+import type {
+  BuildSpec,
+  PublishTarget,
+  ResourceRequest,
+  SecretRequest,
+  Service,
+  ServiceReady,
+  Stage,
+  Step,
+  TriggerFilter,
+} from '../../spec-schema/build-spec.js';
 import { parseDuration } from '../../spec-schema/duration.js';
 import { matchBranch } from './match-branch.js';
 
@@ -99,7 +120,8 @@ function compileStage(spec: BuildSpec, name: string, stage: Stage, defaults: Pla
   const services = Object.entries(stage.services ?? {});
   if (services.length > 0) out.services = services.map(([serviceName, s]) => compileService(serviceName, s));
   if (stage.publish?.length) out.publish = stage.publish.map(compilePublish);
-  if (stage.cache) out.cache = { key: stage.cache.key, paths: stage.cache.paths.map((p) => p.replace(/\/$/, '')), restoreKeys: [...(stage.cache['restore-keys'] ?? [])] };
+  if (stage.cache)
+    out.cache = { key: stage.cache.key, paths: stage.cache.paths.map((p) => p.replace(/\/$/, '')), restoreKeys: [...(stage.cache['restore-keys'] ?? [])] };
   if (stage.artifacts) out.artifacts = [...stage.artifacts];
   if (stage.reports) out.reports = [...stage.reports];
   return out;
@@ -107,7 +129,12 @@ function compileStage(spec: BuildSpec, name: string, stage: Stage, defaults: Pla
 
 function compilePublish(target: PublishTarget): PlanPublish {
   if ('docker' in target) {
-    return { kind: 'docker', image: target.docker.image, context: normalizeWorkdir(target.docker.context), dockerfile: normalizeWorkdir(target.docker.dockerfile ?? 'Dockerfile') };
+    return {
+      kind: 'docker',
+      image: target.docker.image,
+      context: normalizeWorkdir(target.docker.context),
+      dockerfile: normalizeWorkdir(target.docker.dockerfile ?? 'Dockerfile'),
+    };
   }
   return { kind: 'pypi', repository: target.pypi.repository, packageDir: normalizeWorkdir(target.pypi.package_dir) };
 }

@@ -1,5 +1,19 @@
 import type { z } from 'zod';
-import { BuildSpec, Checkpoint, DockerPublish, NOT_SUPPORTED_KEYS, PRIVILEGE_KEYS, PypiPublish, ResourceRequest, Service, ServiceLimits, ServiceReady, Stage, Step, TriggerFilter } from '../../spec-schema/build-spec.js';
+import {
+  BuildSpec,
+  Checkpoint,
+  DockerPublish,
+  NOT_SUPPORTED_KEYS,
+  PRIVILEGE_KEYS,
+  PypiPublish,
+  ResourceRequest,
+  Service,
+  ServiceLimits,
+  ServiceReady,
+  Stage,
+  Step,
+  TriggerFilter,
+} from '../../spec-schema/build-spec.js';
 import type { Target } from './locate-node.js';
 
 /** A validation problem in human words, with where to point. */
@@ -16,9 +30,12 @@ const NOT_SUPPORTED_MESSAGES: Record<string, string> = {
 };
 
 const KNOWN_KEYS: readonly string[] = [
-  'docker', 'pypi',
+  'docker',
+  'pypi',
   ...Object.keys(BuildSpec.shape),
-  ...[Stage, Step, Checkpoint, ResourceRequest, Service, ServiceReady, ServiceLimits, TriggerFilter, DockerPublish, PypiPublish].flatMap((s) => Object.keys(s.shape)),
+  ...[Stage, Step, Checkpoint, ResourceRequest, Service, ServiceReady, ServiceLimits, TriggerFilter, DockerPublish, PypiPublish].flatMap((s) =>
+    Object.keys(s.shape),
+  ),
 ];
 
 /** Turns zod issues into messages a person can act on ("expected a string", "unknown key `foo`"). */
@@ -68,12 +85,21 @@ function describeType(issue: z.core.$ZodIssueInvalidType, path: PropertyKey[]): 
 
 function typeName(expected: string): string {
   switch (expected) {
-    case 'string': return 'a string';
-    case 'number': case 'int': return 'a number';
-    case 'array': return 'a list';
-    case 'object': case 'record': case 'map': return 'a map';
-    case 'boolean': return 'true or false';
-    default: return expected;
+    case 'string':
+      return 'a string';
+    case 'number':
+    case 'int':
+      return 'a number';
+    case 'array':
+      return 'a list';
+    case 'object':
+    case 'record':
+    case 'map':
+      return 'a map';
+    case 'boolean':
+      return 'true or false';
+    default:
+      return expected;
   }
 }
 
@@ -94,7 +120,8 @@ function tooBig(issue: z.core.$ZodIssueTooBig): string {
 function unknownKey(key: string, path: PropertyKey[]): string {
   if (NOT_SUPPORTED_KEYS.includes(key)) return NOT_SUPPORTED_MESSAGES[key] ?? 'not supported yet';
   if (PRIVILEGE_KEYS.includes(key)) return `${key} ${PRIVILEGE_MESSAGE}`;
-  if (key === 'secrets' && path.length === 0) return '`secrets` goes on a stage or a step (`secrets: [NAME]`); server config decides which ones a repository may use';
+  if (key === 'secrets' && path.length === 0)
+    return '`secrets` goes on a stage or a step (`secrets: [NAME]`); server config decides which ones a repository may use';
   const guess = closest(key);
   return guess ? `unknown key \`${key}\` (did you mean \`${guess}\`?)` : `unknown key \`${key}\``;
 }

@@ -205,7 +205,10 @@ function finish(errors: SpecError[]): SpecError[] {
   unique.sort((a, b) => a.line - b.line || a.col - b.col);
   if (unique.length <= MAX_ERRORS) return unique;
   const last = unique[MAX_ERRORS - 1]!;
-  return [...unique.slice(0, MAX_ERRORS), { file: last.file, line: last.line, col: last.col, path: '', message: `${unique.length - MAX_ERRORS} more problems are not listed; fix these first` }];
+  return [
+    ...unique.slice(0, MAX_ERRORS),
+    { file: last.file, line: last.line, col: last.col, path: '', message: `${unique.length - MAX_ERRORS} more problems are not listed; fix these first` },
+  ];
 }
 
 function failure(file: string, message: string): ParseResult {

@@ -16,7 +16,7 @@ export interface SecretGrants {
  */
 export function ungrantedSecrets(data: unknown, grants: SecretGrants): Problem[] {
   const granted = new Set(grants.granted);
-  const where = grants.repo ? `repos.${grants.repo}.secrets` : 'the repository\'s `secrets`';
+  const where = grants.repo ? `repos.${grants.repo}.secrets` : "the repository's `secrets`";
   const problems: Problem[] = [];
   const check = (requests: unknown, at: PropertyKey[]): void => {
     if (!Array.isArray(requests)) return;
@@ -24,7 +24,11 @@ export function ungrantedSecrets(data: unknown, grants: SecretGrants): Problem[]
       const named = isObject(request) && typeof request.name === 'string';
       const name = typeof request === 'string' ? request : named ? (request as { name: string }).name : undefined;
       if (name === undefined || granted.has(name)) return;
-      problems.push({ path: named ? [...at, i, 'name'] : [...at, i], target: 'value', message: `secret \`${name}\` is not granted to this repository (server config ${where} does not list it)` });
+      problems.push({
+        path: named ? [...at, i, 'name'] : [...at, i],
+        target: 'value',
+        message: `secret \`${name}\` is not granted to this repository (server config ${where} does not list it)`,
+      });
     });
   };
   const stages = isObject(data) ? data.stages : undefined;
@@ -32,7 +36,8 @@ export function ungrantedSecrets(data: unknown, grants: SecretGrants): Problem[]
   for (const [stageName, stage] of Object.entries(stages)) {
     if (!isObject(stage)) continue;
     check(stage.secrets, ['stages', stageName, 'secrets']);
-    if (Array.isArray(stage.steps)) stage.steps.forEach((step: unknown, i) => isObject(step) && check(step.secrets, ['stages', stageName, 'steps', i, 'secrets']));
+    if (Array.isArray(stage.steps))
+      stage.steps.forEach((step: unknown, i) => isObject(step) && check(step.secrets, ['stages', stageName, 'steps', i, 'secrets']));
   }
   return problems;
 }

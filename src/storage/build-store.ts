@@ -40,8 +40,15 @@ export class BuildStore {
 
   async create(build: Build, events: BuildEvent[]): Promise<void> {
     const ok = await this.scripts.bosunCreateBuild(
-      this.k.build(build.id), this.k.builds, this.k.activeBuilds, this.k.repoBuilds(build.repo), this.k.events,
-      JSON.stringify(build), String(Date.parse(build.createdAt)), build.id, String(this.eventsMaxLen),
+      this.k.build(build.id),
+      this.k.builds,
+      this.k.activeBuilds,
+      this.k.repoBuilds(build.repo),
+      this.k.events,
+      JSON.stringify(build),
+      String(Date.parse(build.createdAt)),
+      build.id,
+      String(this.eventsMaxLen),
       ...events.map((e) => JSON.stringify(e)),
     );
     if (ok !== 1) throw new UserError('conflict', `build ${build.id} already exists`);
@@ -115,9 +122,15 @@ export class BuildStore {
       next.version = version + 1;
       const nextJson = JSON.stringify(next);
       const reply = await this.scripts.bosunUpdateBuild(
-        this.k.build(id), this.k.activeBuilds, this.k.events,
-        String(version), nextJson, id, isTerminal(next.status) && next.status !== 'skipped' ? '0' : '1',
-        String(this.eventsMaxLen), ...events.map((e) => JSON.stringify(e)),
+        this.k.build(id),
+        this.k.activeBuilds,
+        this.k.events,
+        String(version),
+        nextJson,
+        id,
+        isTerminal(next.status) && next.status !== 'skipped' ? '0' : '1',
+        String(this.eventsMaxLen),
+        ...events.map((e) => JSON.stringify(e)),
       );
       if (reply === 1) {
         this.remember(id, nextJson);

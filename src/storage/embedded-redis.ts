@@ -82,7 +82,8 @@ class RedisSupervisor {
       throw new InfraError('infra', `embedded redis-server did not start (see ${join(this.dir, 'redis.log')}); is redis-server installed?`);
     }
     this.adopt(child);
-    if (this.wrapper.length === 0) this.log.warn('setpriv --pdeathsig is not available: the embedded Redis outlives a killed Bosun until the next start stops it');
+    if (this.wrapper.length === 0)
+      this.log.warn('setpriv --pdeathsig is not available: the embedded Redis outlives a killed Bosun until the next start stops it');
   }
 
   async stop(): Promise<void> {
@@ -100,10 +101,30 @@ class RedisSupervisor {
   }
 
   private spawn(): ChildProcess {
-    const argv = [...this.wrapper, 'redis-server',
-      '--port', '0', '--unixsocket', this.socketPath, '--unixsocketperm', '700', '--dir', this.dir,
-      '--appendonly', 'yes', '--appendfsync', 'everysec', '--maxmemory-policy', 'noeviction',
-      '--save', '', '--daemonize', 'no', '--logfile', join(this.dir, 'redis.log')];
+    const argv = [
+      ...this.wrapper,
+      'redis-server',
+      '--port',
+      '0',
+      '--unixsocket',
+      this.socketPath,
+      '--unixsocketperm',
+      '700',
+      '--dir',
+      this.dir,
+      '--appendonly',
+      'yes',
+      '--appendfsync',
+      'everysec',
+      '--maxmemory-policy',
+      'noeviction',
+      '--save',
+      '',
+      '--daemonize',
+      'no',
+      '--logfile',
+      join(this.dir, 'redis.log'),
+    ];
     const child = spawn(argv[0] ?? 'redis-server', argv.slice(1), { stdio: 'ignore' });
     child.once('error', (err) => this.log.error({ err }, 'Embedded Redis could not be spawned'));
     this.child = child;
@@ -170,7 +191,10 @@ async function stopOrphan(socketPath: string, record: OwnerRecord | null, log: L
   const pid = record && isAlive(record.redis) ? record.redis.pid : await serverPid(socketPath);
   const cmd = pid ? commandLine(pid) : [];
   if (!pid || !cmd.some((a) => a.includes('redis-server'))) {
-    throw new InfraError('infra', `a server answers on ${socketPath} that no live Bosun owns and that cannot be identified as a redis-server; stop it and start again`);
+    throw new InfraError(
+      'infra',
+      `a server answers on ${socketPath} that no live Bosun owns and that cannot be identified as a redis-server; stop it and start again`,
+    );
   }
   log.warn({ pid, socket: socketPath, ownerPid: record?.owner.pid }, 'Stopping an orphaned embedded Redis left by a Bosun that is gone');
   const id = identityOf(pid);

@@ -4,9 +4,7 @@ import { UserError } from '../errors.js';
 /** ioredis options for a URL (`redis://`, `rediss://`) or a unix socket path. */
 function redisOptions(target: { url?: string; socketPath?: string }): RedisOptions & { url?: string } {
   // Workers and QueueEvents need maxRetriesPerRequest: null (BullMQ); one setting for all.
-  return target.socketPath
-    ? { path: target.socketPath, maxRetriesPerRequest: null }
-    : { maxRetriesPerRequest: null, url: target.url };
+  return target.socketPath ? { path: target.socketPath, maxRetriesPerRequest: null } : { maxRetriesPerRequest: null, url: target.url };
 }
 
 export function connectRedis(target: { url?: string; socketPath?: string }): Redis {

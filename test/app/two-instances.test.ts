@@ -10,7 +10,10 @@ let plain: Harness;
 
 before(async () => {
   // Nothing answers on port 9: a merge that reaches this GitHub fails to connect.
-  withGithub = await startHarness({ workers: 0, github: { webhookSecrets: ['two-instances-secret-0123456789'], token: 'ghs_faketoken0123456789', apiUrl: 'http://127.0.0.1:9' } });
+  withGithub = await startHarness({
+    workers: 0,
+    github: { webhookSecrets: ['two-instances-secret-0123456789'], token: 'ghs_faketoken0123456789', apiUrl: 'http://127.0.0.1:9' },
+  });
   plain = await startHarness({ workers: 0 });
 });
 after(async () => {

@@ -33,7 +33,7 @@ test('retention: builds past the age limit, and past the newest N of their repos
     assert.ok(await store.open('acme/api', '12', 'dist/app.whl'));
     // Again: nothing more to do; 0 turns a rule off.
     assert.deepEqual(await sweepArtifacts(store, { retainDays: 30, retainBuildsPerRepo: 3 }, now), []);
-    assert.deepEqual((await sweepArtifacts(store, { retainDays: 0, retainBuildsPerRepo: 0 }, new Date(now.getTime() + 1000 * day))), []);
+    assert.deepEqual(await sweepArtifacts(store, { retainDays: 0, retainBuildsPerRepo: 0 }, new Date(now.getTime() + 1000 * day)), []);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

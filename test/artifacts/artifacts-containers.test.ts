@@ -17,10 +17,12 @@ import { baseImage, engineForTests, sweepInstance, testInstanceId } from '../exe
 // executors (docker, swarm on one node), whatever the steps left there.
 const sha = (s: string): string => createHash('sha256').update(s).digest('hex');
 const engine = await engineForTests(true);
-const executors: { name: string; make(): Executor }[] = engine ? [
-  { name: 'docker', make: () => new DockerExecutor({ docker: engine, instanceId: testInstanceId, log: silentLogger(), timeoutGraceMs: 2000 }) },
-  { name: 'swarm', make: () => new SwarmExecutor({ docker: engine, instanceId: testInstanceId, log: silentLogger(), timeoutGraceMs: 2000 }) },
-] : [];
+const executors: { name: string; make(): Executor }[] = engine
+  ? [
+      { name: 'docker', make: () => new DockerExecutor({ docker: engine, instanceId: testInstanceId, log: silentLogger(), timeoutGraceMs: 2000 }) },
+      { name: 'swarm', make: () => new SwarmExecutor({ docker: engine, instanceId: testInstanceId, log: silentLogger(), timeoutGraceMs: 2000 }) },
+    ]
+  : [];
 
 after(async () => {
   if (engine) await sweepInstance(engine, testInstanceId).catch(() => undefined);
@@ -37,12 +39,20 @@ for (const e of executors) {
       const name = `art-${e.name}`;
       const repo = await makeRepo(h.dataDir, name, {
         'bosun.yml': [
-          'version: 1', `image: ${baseImage}`, 'stages:',
-          '  build:', '    artifacts: [dist/**]', '    steps:',
+          'version: 1',
+          `image: ${baseImage}`,
+          'stages:',
+          '  build:',
+          '    artifacts: [dist/**]',
+          '    steps:',
           '      - name: make',
           '        run: [mkdir -p dist, printf wheel > dist/app.whl, ln -s /etc/passwd dist/passwd]',
-          '  check:', '    needs: [build]', '    steps:',
-          '      - name: see', '        run: [cat dist/app.whl]', '',
+          '  check:',
+          '    needs: [build]',
+          '    steps:',
+          '      - name: see',
+          '        run: [cat dist/app.whl]',
+          '',
         ].join('\n'),
       });
       h.server.core.config.repos[name] = { url: repo.url, defaultBranch: 'master', secrets: [] };
@@ -51,7 +61,10 @@ for (const e of executors) {
       const b = await h.waitDone(id, 120_000);
       const log = String((await h.api('GET', `/api/builds/${id}/logs/build/make`)).json);
       assert.equal(b.status, 'success', log);
-      assert.deepEqual(b.artifacts?.map((f) => [f.path, f.sha256]), [['dist/app.whl', sha('wheel')]]);
+      assert.deepEqual(
+        b.artifacts?.map((f) => [f.path, f.sha256]),
+        [['dist/app.whl', sha('wheel')]],
+      );
       assert.match(log, /dist\/passwd is a symlink \(to \/etc\/passwd\): not read/);
       assert.match(String((await h.api('GET', `/api/builds/${id}/logs/check/see`)).json), /wheel/);
     });
@@ -65,7 +78,16 @@ if (engine) {
     try {
       const name = 'art-helper';
       const repo = await makeRepo(h.dataDir, name, {
-        'bosun.yml': ['version: 1', `image: ${baseImage}`, 'stages:', '  build:', '    steps:', '      - name: make', '        run: [mkdir -p out, printf abc > out/a.txt, ln -s /etc/passwd out/p, exit 1]', ''].join('\n'),
+        'bosun.yml': [
+          'version: 1',
+          `image: ${baseImage}`,
+          'stages:',
+          '  build:',
+          '    steps:',
+          '      - name: make',
+          '        run: [mkdir -p out, printf abc > out/a.txt, ln -s /etc/passwd out/p, exit 1]',
+          '',
+        ].join('\n'),
       });
       h.server.core.config.repos[name] = { url: repo.url, defaultBranch: 'master', secrets: [] };
       const id = (await h.api('POST', '/api/builds', { repo: name, ref: 'master' })).json.build.id as string;
@@ -73,26 +95,65 @@ if (engine) {
       const b = await h.waitDone(id, 120_000);
       assert.equal(b.status, 'failed');
       const globs = new GlobSet(['out/**']);
-      const tar = await volumeTar(engine, testInstanceId, { buildId: id, workspace: '', image: baseImage, wants: (p, d) => (d ? globs.mayContain(p) : globs.matches(p)) }, { direct: false });
+      const tar = await volumeTar(
+        engine,
+        testInstanceId,
+        { buildId: id, workspace: '', image: baseImage, wants: (p, d) => (d ? globs.mayContain(p) : globs.matches(p)) },
+        { direct: false },
+      );
       assert.equal(tar.prefix, 'workspace');
       const result = await collectOutputs(new DataDirArtifactStore(h.dataDir), tar, {
-        repo: name, buildId: `${id}-helper`, stage: 'build', step: 'make', artifacts: ['out/**'], reports: [], keptBytes: 0,
+        repo: name,
+        buildId: `${id}-helper`,
+        stage: 'build',
+        step: 'make',
+        artifacts: ['out/**'],
+        reports: [],
+        keptBytes: 0,
         caps: { maxFileBytes: 1024, maxBuildBytes: 4096, maxReportBytes: 1024 },
       });
-      assert.deepEqual(result.artifacts.map((f) => [f.path, f.sha256]), [['out/a.txt', sha('abc')]]);
-      assert.ok(result.notes.some((n) => /out\/p is a symlink/.test(n)), result.notes.join('\n'));
+      assert.deepEqual(
+        result.artifacts.map((f) => [f.path, f.sha256]),
+        [['out/a.txt', sha('abc')]],
+      );
+      assert.ok(
+        result.notes.some((n) => /out\/p is a symlink/.test(n)),
+        result.notes.join('\n'),
+      );
 
       // The other-node route (a one-shot service pinned to the node, tar | base64 in its log),
       // run here on this node: the same files; past its byte limit, a clear error.
       const nodeId = ((await engine.info()) as { Swarm?: { NodeID?: string } }).Swarm?.NodeID ?? '';
       const wants = (p: string, d: boolean) => (d ? globs.mayContain(p) : globs.matches(p));
-      const remote = await remoteVolumeTar(engine, testInstanceId, { buildId: id, workspace: '', image: baseImage, node: { id: nodeId, hostname: 'here' }, wants });
-      const viaService = await collectOutputs(new DataDirArtifactStore(h.dataDir), { stream: remote }, {
-        repo: name, buildId: `${id}-remote`, stage: 'build', step: 'make', artifacts: ['out/**'], reports: [], keptBytes: 0,
-        caps: { maxFileBytes: 1024, maxBuildBytes: 4096, maxReportBytes: 1024 },
+      const remote = await remoteVolumeTar(engine, testInstanceId, {
+        buildId: id,
+        workspace: '',
+        image: baseImage,
+        node: { id: nodeId, hostname: 'here' },
+        wants,
       });
-      assert.deepEqual(viaService.artifacts.map((f) => [f.path, f.sha256]), [['out/a.txt', sha('abc')]]);
-      await assert.rejects(remoteVolumeTar(engine, testInstanceId, { buildId: id, workspace: '', image: baseImage, node: { id: nodeId, hostname: 'here' }, wants, maxBytes: 100 }), /larger than 100 bytes/);
+      const viaService = await collectOutputs(
+        new DataDirArtifactStore(h.dataDir),
+        { stream: remote },
+        {
+          repo: name,
+          buildId: `${id}-remote`,
+          stage: 'build',
+          step: 'make',
+          artifacts: ['out/**'],
+          reports: [],
+          keptBytes: 0,
+          caps: { maxFileBytes: 1024, maxBuildBytes: 4096, maxReportBytes: 1024 },
+        },
+      );
+      assert.deepEqual(
+        viaService.artifacts.map((f) => [f.path, f.sha256]),
+        [['out/a.txt', sha('abc')]],
+      );
+      await assert.rejects(
+        remoteVolumeTar(engine, testInstanceId, { buildId: id, workspace: '', image: baseImage, node: { id: nodeId, hostname: 'here' }, wants, maxBytes: 100 }),
+        /larger than 100 bytes/,
+      );
     } finally {
       await h.stop(); // the file's `after` sweeps this instance's volumes
     }

@@ -32,8 +32,11 @@ async function runBuild(name: string, yml: string[]): Promise<{ id: string; log:
 
 test('a step keeps its artifacts with sha256, refuses a symlink to /etc/passwd and caps a large file; a needing stage sees them', async () => {
   const { id, log } = await runBuild('art-keep', [
-    'version: 1', 'image: any', 'stages:',
-    '  build:', '    steps:',
+    'version: 1',
+    'image: any',
+    'stages:',
+    '  build:',
+    '    steps:',
     '      - name: make',
     '        run:',
     '          - mkdir -p dist/sub',
@@ -43,13 +46,19 @@ test('a step keeps its artifacts with sha256, refuses a symlink to /etc/passwd a
     '          - head -c 3000 /dev/zero > dist/big.bin',
     '          - truncate -s 10G dist/huge.bin',
     '        artifacts: [dist/**, missing/*.txt]',
-    '  check:', '    needs: [build]', '    steps:',
-    '      - name: see', '        run: [cat dist/app.whl]',
+    '  check:',
+    '    needs: [build]',
+    '    steps:',
+    '      - name: see',
+    '        run: [cat dist/app.whl]',
   ]);
   const b = (await h.api('GET', `/api/builds/${id}`)).json.build;
   assert.equal(b.status, 'success');
   const kept = (b.artifacts as { path: string; sha256: string; size: number; stage: string }[]).map((f) => [f.path, f.sha256, f.size, f.stage]).sort();
-  assert.deepEqual(kept, [['dist/app.whl', sha('wheel'), 5, 'build'], ['dist/sub/deep.txt', sha('deep'), 4, 'build']]);
+  assert.deepEqual(kept, [
+    ['dist/app.whl', sha('wheel'), 5, 'build'],
+    ['dist/sub/deep.txt', sha('deep'), 4, 'build'],
+  ]);
   const text = await log('build', 'make');
   assert.match(text, /artifact dist\/passwd is a symlink \(to \/etc\/passwd\): not read/);
   assert.match(text, /artifact dist\/big\.bin not kept: 2\.9 KiB is over the 2 KiB per-file cap/);
@@ -59,7 +68,9 @@ test('a step keeps its artifacts with sha256, refuses a symlink to /etc/passwd a
   assert.match(text, /nothing matched missing\/\*\.txt/);
   assert.match(await log('check', 'see'), /wheel/);
   // Nothing but the two files is in the store: /etc/passwd was never read.
-  const stored = readdirSync(join(h.dataDir, 'artifacts', 'art-keep', id, 'dist'), { recursive: true }).map(String).sort();
+  const stored = readdirSync(join(h.dataDir, 'artifacts', 'art-keep', id, 'dist'), { recursive: true })
+    .map(String)
+    .sort();
   assert.deepEqual(stored, ['app.whl', 'sub', 'sub/deep.txt']);
 
   const listing = await h.api('GET', `/api/builds/${id}/artifacts`);
@@ -77,7 +88,14 @@ test('a step keeps its artifacts with sha256, refuses a symlink to /etc/passwd a
   const cli = async (...args: string[]) => {
     let text = '';
     const cwd = mkdtempSync(join(tmpdir(), 'bosun-art-cli-'));
-    const code = await runCli({ argv: ['--url', h.url, '--token', testToken, 'artifacts', ...args], env: {}, cwd, stdout: { write: (t: string) => void (text += t) }, stderr: { write: (t: string) => void (text += t) }, readStdin: async () => '' });
+    const code = await runCli({
+      argv: ['--url', h.url, '--token', testToken, 'artifacts', ...args],
+      env: {},
+      cwd,
+      stdout: { write: (t: string) => void (text += t) },
+      stderr: { write: (t: string) => void (text += t) },
+      readStdin: async () => '',
+    });
     return { code, text, cwd };
   };
   const listed = await cli(id);
@@ -99,8 +117,11 @@ test('a step keeps its artifacts with sha256, refuses a symlink to /etc/passwd a
 
 test('past the per-build cap files are not kept, with one clear line; the build result is unchanged', async () => {
   const { id, log } = await runBuild('art-cap', [
-    'version: 1', 'image: any', 'stages:',
-    '  build:', '    steps:',
+    'version: 1',
+    'image: any',
+    'stages:',
+    '  build:',
+    '    steps:',
     '      - name: make',
     '        run:',
     '          - mkdir -p out',
@@ -109,7 +130,7 @@ test('past the per-build cap files are not kept, with one clear line; the build 
     '    artifacts: [out]',
   ]);
   const b = (await h.api('GET', `/api/builds/${id}`)).json.build;
-  assert.equal(b.status, 'failed', JSON.stringify(b, null, 1) + await log('build', 'make'));
+  assert.equal(b.status, 'failed', JSON.stringify(b, null, 1) + (await log('build', 'make')));
   assert.equal(b.stages[0].steps[0].exitCode, 3);
   // Collected on failure too (stage-level `artifacts`), up to the 5000-byte build cap: two files.
   assert.equal(b.artifacts.length, 2);

@@ -22,7 +22,14 @@ before(async () => {
   writeFileSync(join(secrets, 'secret'), `${keys.secretAccessKey}\n`);
   h = await startHarness({
     artifacts: {
-      store: { kind: 's3', endpoint: s3.endpoint, bucket: 'bosun-e2e', prefix: 'bosun/', accessKeyIdFile: join(secrets, 'id'), secretAccessKeyFile: join(secrets, 'secret') },
+      store: {
+        kind: 's3',
+        endpoint: s3.endpoint,
+        bucket: 'bosun-e2e',
+        prefix: 'bosun/',
+        accessKeyIdFile: join(secrets, 'id'),
+        secretAccessKeyFile: join(secrets, 'secret'),
+      },
       retainBuildsPerRepo: 1,
       sweepIntervalSec: 1,
     },
@@ -50,13 +57,19 @@ const objectKeys = (): string[] => [...s3.objects('bosun-e2e').keys()].sort();
 
 test('a build keeps its artifacts in the S3 bucket, a needing stage gets them, the API serves them with their sha256, the sweeper deletes them', async () => {
   const yml = [
-    'version: 1', 'image: any', 'stages:',
-    '  build:', '    steps:',
+    'version: 1',
+    'image: any',
+    'stages:',
+    '  build:',
+    '    steps:',
     '      - name: wheel',
     '        run: [mkdir -p dist, head -c 70000 /dev/urandom > dist/app.whl, sha256sum dist/app.whl > dist/app.whl.sha256]',
     '        artifacts: [dist/**]',
-    '  check:', '    needs: [build]', '    steps:',
-    '      - name: verify', '        run: [sha256sum -c dist/app.whl.sha256]',
+    '  check:',
+    '    needs: [build]',
+    '    steps:',
+    '      - name: verify',
+    '        run: [sha256sum -c dist/app.whl.sha256]',
   ];
   const first = await runBuild('s3-art', yml);
   const b = (await h.api('GET', `/api/builds/${first}`)).json.build;
@@ -88,13 +101,30 @@ test('a build keeps its artifacts in the S3 bucket, a needing stage gets them, t
   assert.match(JSON.stringify(gone.json), /no longer stored/);
   // Every request the server saw was signed with the configured key (the server refuses others).
   assert.ok(s3.requests.some((r) => r.startsWith('DELETE /bosun-e2e/bosun/s3-art/')));
-  assert.deepEqual(s3.requests.filter((r) => / -> (403|5\d\d)$/.test(r)), []);
+  assert.deepEqual(
+    s3.requests.filter((r) => / -> (403|5\d\d)$/.test(r)),
+    [],
+  );
 
   // The bucket gone: the file is not kept, the step log says why, the build still succeeds.
   s3.dropBucket('bosun-e2e');
-  const third = await runBuild('s3-art-nobucket', ['version: 1', 'image: any', 'stages:', '  build:', '    steps:', '      - name: make', '        run: [printf x > out.txt]', '        artifacts: [out.txt]']);
+  const third = await runBuild('s3-art-nobucket', [
+    'version: 1',
+    'image: any',
+    'stages:',
+    '  build:',
+    '    steps:',
+    '      - name: make',
+    '        run: [printf x > out.txt]',
+    '        artifacts: [out.txt]',
+  ]);
   const tb = (await h.api('GET', `/api/builds/${third}`)).json.build;
   assert.equal(tb.status, 'success');
   assert.deepEqual(tb.artifacts ?? [], []);
-  assert.match(String((await h.api('GET', `/api/builds/${third}/logs/build/make`)).json), new RegExp(`artifact out\\.txt not kept: could not store it: S3 artifact store: PutObject s3://bosun-e2e/bosun/s3-art-nobucket/${third}/out\\.txt failed \\(HTTP 404\\): NoSuchBucket`));
+  assert.match(
+    String((await h.api('GET', `/api/builds/${third}/logs/build/make`)).json),
+    new RegExp(
+      `artifact out\\.txt not kept: could not store it: S3 artifact store: PutObject s3://bosun-e2e/bosun/s3-art-nobucket/${third}/out\\.txt failed \\(HTTP 404\\): NoSuchBucket`,
+    ),
+  );
 });

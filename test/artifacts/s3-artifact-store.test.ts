@@ -34,40 +34,59 @@ const sha = (s: string | Buffer): string => createHash('sha256').update(s).diges
 
 function awsCli(args: string[], creds = keys): Promise<{ code: number; out: string }> {
   return new Promise((resolve) => {
-    execFile(aws, ['--endpoint-url', s3.endpoint, '--region', 'us-east-1', ...args], {
-      timeout: 60_000,
-      env: { PATH: process.env.PATH, HOME: dir, AWS_ACCESS_KEY_ID: creds.accessKeyId, AWS_SECRET_ACCESS_KEY: creds.secretAccessKey, AWS_CONFIG_FILE: '/dev/null', AWS_SHARED_CREDENTIALS_FILE: '/dev/null', AWS_EC2_METADATA_DISABLED: 'true', AWS_PAGER: '' },
-    }, (err, stdout, stderr) => resolve({ code: err ? (typeof err.code === 'number' ? err.code : 1) : 0, out: stdout + stderr }));
+    execFile(
+      aws,
+      ['--endpoint-url', s3.endpoint, '--region', 'us-east-1', ...args],
+      {
+        timeout: 60_000,
+        env: {
+          PATH: process.env.PATH,
+          HOME: dir,
+          AWS_ACCESS_KEY_ID: creds.accessKeyId,
+          AWS_SECRET_ACCESS_KEY: creds.secretAccessKey,
+          AWS_CONFIG_FILE: '/dev/null',
+          AWS_SHARED_CREDENTIALS_FILE: '/dev/null',
+          AWS_EC2_METADATA_DISABLED: 'true',
+          AWS_PAGER: '',
+        },
+      },
+      (err, stdout, stderr) => resolve({ code: err ? (typeof err.code === 'number' ? err.code : 1) : 0, out: stdout + stderr }),
+    );
   });
 }
 
-const storeConfig = (over: Partial<S3StoreConfig> = {}): S3StoreConfig => S3StoreConfig.parse({ kind: 's3', endpoint: s3.endpoint, bucket: 'bosun-artifacts', prefix: 'ci/', ...over }) as S3StoreConfig;
+const storeConfig = (over: Partial<S3StoreConfig> = {}): S3StoreConfig =>
+  S3StoreConfig.parse({ kind: 's3', endpoint: s3.endpoint, bucket: 'bosun-artifacts', prefix: 'ci/', ...over }) as S3StoreConfig;
 
-test('the test S3 server speaks S3 to the real AWS CLI with the right key, and refuses a wrong secret or key id', { skip: !existsSync(aws) && 'no /usr/bin/aws (apt-get install awscli)' }, async () => {
-  const file = join(dir, 'hello.txt');
-  writeFileSync(file, 'hello from the aws cli\n');
-  const put = await awsCli(['s3', 'cp', file, 's3://bosun-artifacts/cli/dir/hello world.txt']);
-  assert.equal(put.code, 0, put.out);
-  assert.equal(s3.objects('bosun-artifacts').get('cli/dir/hello world.txt')?.body.toString(), 'hello from the aws cli\n');
-  const ls = await awsCli(['s3', 'ls', 's3://bosun-artifacts/cli/', '--recursive']);
-  assert.equal(ls.code, 0, ls.out);
-  assert.match(ls.out, /23 cli\/dir\/hello world\.txt/);
-  const get = await awsCli(['s3', 'cp', 's3://bosun-artifacts/cli/dir/hello world.txt', '-']);
-  assert.equal(get.code, 0, get.out);
-  assert.equal(get.out, 'hello from the aws cli\n');
+test(
+  'the test S3 server speaks S3 to the real AWS CLI with the right key, and refuses a wrong secret or key id',
+  { skip: !existsSync(aws) && 'no /usr/bin/aws (apt-get install awscli)' },
+  async () => {
+    const file = join(dir, 'hello.txt');
+    writeFileSync(file, 'hello from the aws cli\n');
+    const put = await awsCli(['s3', 'cp', file, 's3://bosun-artifacts/cli/dir/hello world.txt']);
+    assert.equal(put.code, 0, put.out);
+    assert.equal(s3.objects('bosun-artifacts').get('cli/dir/hello world.txt')?.body.toString(), 'hello from the aws cli\n');
+    const ls = await awsCli(['s3', 'ls', 's3://bosun-artifacts/cli/', '--recursive']);
+    assert.equal(ls.code, 0, ls.out);
+    assert.match(ls.out, /23 cli\/dir\/hello world\.txt/);
+    const get = await awsCli(['s3', 'cp', 's3://bosun-artifacts/cli/dir/hello world.txt', '-']);
+    assert.equal(get.code, 0, get.out);
+    assert.equal(get.out, 'hello from the aws cli\n');
 
-  const wrongSecret = await awsCli(['s3', 'ls', 's3://bosun-artifacts/cli/', '--recursive'], { ...keys, secretAccessKey: 'not-the-secret' });
-  assert.notEqual(wrongSecret.code, 0);
-  assert.match(wrongSecret.out, /SignatureDoesNotMatch/);
-  const wrongId = await awsCli(['s3', 'cp', file, 's3://bosun-artifacts/cli/evil.txt'], { ...keys, accessKeyId: 'SOMEONEELSE' });
-  assert.notEqual(wrongId.code, 0);
-  assert.match(wrongId.out, /InvalidAccessKeyId/);
-  assert.equal(s3.objects('bosun-artifacts').has('cli/evil.txt'), false);
+    const wrongSecret = await awsCli(['s3', 'ls', 's3://bosun-artifacts/cli/', '--recursive'], { ...keys, secretAccessKey: 'not-the-secret' });
+    assert.notEqual(wrongSecret.code, 0);
+    assert.match(wrongSecret.out, /SignatureDoesNotMatch/);
+    const wrongId = await awsCli(['s3', 'cp', file, 's3://bosun-artifacts/cli/evil.txt'], { ...keys, accessKeyId: 'SOMEONEELSE' });
+    assert.notEqual(wrongId.code, 0);
+    assert.match(wrongId.out, /InvalidAccessKeyId/);
+    assert.equal(s3.objects('bosun-artifacts').has('cli/evil.txt'), false);
 
-  const rm = await awsCli(['s3', 'rm', 's3://bosun-artifacts/cli/dir/hello world.txt']);
-  assert.equal(rm.code, 0, rm.out);
-  assert.equal(s3.objects('bosun-artifacts').has('cli/dir/hello world.txt'), false);
-});
+    const rm = await awsCli(['s3', 'rm', 's3://bosun-artifacts/cli/dir/hello world.txt']);
+    assert.equal(rm.code, 0, rm.out);
+    assert.equal(s3.objects('bosun-artifacts').has('cli/dir/hello world.txt'), false);
+  },
+);
 
 test('S3ArtifactStore: put hashes and stores under the prefix, open streams it back, a missing file is undefined', async () => {
   const store = new S3ArtifactStore(storeConfig(), env);
@@ -98,9 +117,14 @@ test('S3ArtifactStore: put hashes and stores under the prefix, open streams it b
   }
 });
 
-test('S3ArtifactStore: builds are listed by prefix and the retention sweeper deletes old and surplus builds\' objects', async () => {
+test("S3ArtifactStore: builds are listed by prefix and the retention sweeper deletes old and surplus builds' objects", async () => {
   const store = new S3ArtifactStore(storeConfig({ prefix: 'sweep/' }), env);
-  for (const [repo, id] of [['acme/api', '1'], ['acme/api', '2'], ['acme/api', '3'], ['demo', '4']] as const) {
+  for (const [repo, id] of [
+    ['acme/api', '1'],
+    ['acme/api', '2'],
+    ['acme/api', '3'],
+    ['demo', '4'],
+  ] as const) {
     await store.put(repo, id, 'a.txt', Readable.from([`${repo}${id}`]), 100);
     await store.put(repo, id, 'sub/b.txt', Readable.from(['b']), 100);
   }
@@ -109,9 +133,20 @@ test('S3ArtifactStore: builds are listed by prefix and the retention sweeper del
   const listed = (await store.builds()).map((b) => `${b.repo}#${b.buildId}`).sort();
   assert.deepEqual(listed, ['acme/api#1', 'acme/api#2', 'acme/api#3', 'demo#4']);
   const removed = await sweepArtifacts(store, { retainDays: 30, retainBuildsPerRepo: 2 });
-  assert.deepEqual(removed.map((b) => `${b.repo}#${b.buildId}`), ['acme/api#1']);
+  assert.deepEqual(
+    removed.map((b) => `${b.repo}#${b.buildId}`),
+    ['acme/api#1'],
+  );
   const keysLeft = [...s3.objects('bosun-artifacts').keys()].filter((k) => k.startsWith('sweep/') || k.startsWith('other/')).sort();
-  assert.deepEqual(keysLeft, ['other/acme%2Fapi/1/a.txt', 'sweep/acme%2Fapi/2/a.txt', 'sweep/acme%2Fapi/2/sub/b.txt', 'sweep/acme%2Fapi/3/a.txt', 'sweep/acme%2Fapi/3/sub/b.txt', 'sweep/demo/4/a.txt', 'sweep/demo/4/sub/b.txt']);
+  assert.deepEqual(keysLeft, [
+    'other/acme%2Fapi/1/a.txt',
+    'sweep/acme%2Fapi/2/a.txt',
+    'sweep/acme%2Fapi/2/sub/b.txt',
+    'sweep/acme%2Fapi/3/a.txt',
+    'sweep/acme%2Fapi/3/sub/b.txt',
+    'sweep/demo/4/a.txt',
+    'sweep/demo/4/sub/b.txt',
+  ]);
   // By age: a day past 30 days from now, everything under the prefix goes; idempotent.
   const later = new Date(Date.now() + 31 * 86_400_000);
   assert.equal((await sweepArtifacts(store, { retainDays: 30, retainBuildsPerRepo: 0 }, later)).length, 3);
@@ -119,7 +154,7 @@ test('S3ArtifactStore: builds are listed by prefix and the retention sweeper del
   assert.deepEqual(await sweepArtifacts(store, { retainDays: 30, retainBuildsPerRepo: 0 }, later), []);
 });
 
-test('S3ArtifactStore: a wrong secret is an infrastructure error naming the operation and S3\'s code', async () => {
+test("S3ArtifactStore: a wrong secret is an infrastructure error naming the operation and S3's code", async () => {
   const store = new S3ArtifactStore(storeConfig(), { ...env, AWS_SECRET_ACCESS_KEY: 'wrong' });
   await assert.rejects(store.put('demo', '1', 'a.txt', Readable.from(['a']), 100), (err: Error & { code?: string; retryable?: boolean }) => {
     assert.equal(err.code, 'infra');
@@ -142,7 +177,11 @@ test('server config artifacts.store: the data directory by default; s3 needs a U
     [{ kind: 's3', endpoint: 'http://m:9000', bucket: 'bosun', accessKeyIdFile: '/run/secrets/id' }, /give both accessKeyIdFile and secretAccessKeyFile/],
     [{ kind: 's3', endpoint: 'http://m:9000', bucket: 'bosun', secret: 'x' }, /artifacts\.store/],
   ] as const) {
-    assert.throws(() => loadConfig({}, { ...base, artifacts: { store } } as never), (err: Error) => (assert.match(err.message, message), true), JSON.stringify(store));
+    assert.throws(
+      () => loadConfig({}, { ...base, artifacts: { store } } as never),
+      (err: Error) => (assert.match(err.message, message), true),
+      JSON.stringify(store),
+    );
   }
   // Credentials: the files, else the environment, else a clear error.
   const id = join(dir, 'key-id');
@@ -150,7 +189,13 @@ test('server config artifacts.store: the data directory by default; s3 needs a U
   writeFileSync(id, `${keys.accessKeyId}\n`);
   writeFileSync(secret, `${keys.secretAccessKey}\n`);
   assert.ok(new S3ArtifactStore(storeConfig({ accessKeyIdFile: id, secretAccessKeyFile: secret }), {}));
-  assert.throws(() => new S3ArtifactStore(storeConfig({ accessKeyIdFile: id, secretAccessKeyFile: join(dir, 'missing') }), {}), /artifacts\.store\.secretAccessKeyFile: cannot read .*missing \(ENOENT\)/);
-  assert.throws(() => new S3ArtifactStore(storeConfig(), {}), /has no credentials: set accessKeyIdFile and secretAccessKeyFile, or the environment variables AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY/);
+  assert.throws(
+    () => new S3ArtifactStore(storeConfig({ accessKeyIdFile: id, secretAccessKeyFile: join(dir, 'missing') }), {}),
+    /artifacts\.store\.secretAccessKeyFile: cannot read .*missing \(ENOENT\)/,
+  );
+  assert.throws(
+    () => new S3ArtifactStore(storeConfig(), {}),
+    /has no credentials: set accessKeyIdFile and secretAccessKeyFile, or the environment variables AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY/,
+  );
   assert.equal(readFileSync(id, 'utf8').trim(), keys.accessKeyId);
 });

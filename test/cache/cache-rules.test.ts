@@ -32,9 +32,9 @@ describe('the cache: key in bosun.yml', () => {
   const refused: [string, string, RegExp][] = [
     ['a key with a slash', '{ key: a/b, paths: [x] }', /cache\.key: expected a key of letters.*no `\/`/],
     ['a key with ..', '{ key: a..b, paths: [x] }', /a cache key cannot contain `\.\.`/],
-    ['an expression other than hashFiles', "{ key: \"x-{{ env.HOME }}\", paths: [x] }", /no other expressions/],
-    ['a hashFiles glob leaving the repository', "{ key: \"x-{{ hashFiles('../secret') }}\", paths: [x] }", /cannot contain `\.\.`/],
-    ['another user\'s home', '{ key: k, paths: ["~root/.cache"] }', /`~` only as `~\/path` \(the steps' HOME\), never another user's home/],
+    ['an expression other than hashFiles', '{ key: "x-{{ env.HOME }}", paths: [x] }', /no other expressions/],
+    ['a hashFiles glob leaving the repository', '{ key: "x-{{ hashFiles(\'../secret\') }}", paths: [x] }', /cannot contain `\.\.`/],
+    ["another user's home", '{ key: k, paths: ["~root/.cache"] }', /`~` only as `~\/path` \(the steps' HOME\), never another user's home/],
     ['HOME itself', '{ key: k, paths: ["~/"] }', /expected a path under HOME/],
     ['a ~ path climbing out', '{ key: k, paths: ["~/../../etc"] }', /`\.\.` would leave the workspace/],
     ['an absolute path', '{ key: k, paths: [/root/.cache] }', /relative to the workspace, not an absolute one/],
@@ -47,7 +47,10 @@ describe('the cache: key in bosun.yml', () => {
   for (const [name, cache, message] of refused) {
     it(`refuses ${name}`, () => {
       const found = errors(cache);
-      assert.ok(found.some((e) => message.test(e)), found.join('\n'));
+      assert.ok(
+        found.some((e) => message.test(e)),
+        found.join('\n'),
+      );
     });
   }
 
@@ -68,7 +71,7 @@ describe('cache keys', () => {
   ];
   const list = { list: async () => files };
 
-  it('hashFiles depends on the matched files\' paths and contents only, in any order', () => {
+  it("hashFiles depends on the matched files' paths and contents only, in any order", () => {
     const one = hashFiles(files, ['requirements.txt']);
     assert.equal(one.count, 1);
     assert.equal(hashFiles([...files].reverse(), ['requirements.txt']).hash, one.hash);
@@ -80,9 +83,13 @@ describe('cache keys', () => {
 
   it('globs: * stays in a segment, ** crosses them, ? is one character', () => {
     const table: [string, string, boolean][] = [
-      ['*.txt', 'requirements.txt', true], ['*.txt', 'sub/requirements.txt', false],
-      ['**/*.txt', 'sub/requirements.txt', true], ['**/*.txt', 'requirements.txt', true],
-      ['sub/**', 'sub/deep/x.lock', true], ['re?uirements.txt', 'requirements.txt', true], ['a.b', 'axb', false],
+      ['*.txt', 'requirements.txt', true],
+      ['*.txt', 'sub/requirements.txt', false],
+      ['**/*.txt', 'sub/requirements.txt', true],
+      ['**/*.txt', 'requirements.txt', true],
+      ['sub/**', 'sub/deep/x.lock', true],
+      ['re?uirements.txt', 'requirements.txt', true],
+      ['a.b', 'axb', false],
     ];
     for (const [glob, path, matches] of table) assert.equal(globToRegExp(glob).test(path), matches, `${glob} vs ${path}`);
     assert.throws(() => globToRegExp('/etc/passwd'), /relative to the repository root/);
@@ -99,9 +106,18 @@ describe('cache keys', () => {
 
   it('refuses keys that cannot name one file: slashes, .., too long, other characters', () => {
     const table: [string, RegExp][] = [
-      ['a/b', /contains a slash/], ['..', /contains `\.\.`/], ['x'.repeat(201), /201 characters long; at most 200/], ['a b', /characters other than/], ['', /is empty/],
+      ['a/b', /contains a slash/],
+      ['..', /contains `\.\.`/],
+      ['x'.repeat(201), /201 characters long; at most 200/],
+      ['a b', /characters other than/],
+      ['', /is empty/],
     ];
-    for (const [key, message] of table) assert.throws(() => checkCacheKey(key), (err: unknown) => err instanceof UserError && message.test(err.message), key);
+    for (const [key, message] of table)
+      assert.throws(
+        () => checkCacheKey(key),
+        (err: unknown) => err instanceof UserError && message.test(err.message),
+        key,
+      );
     checkCacheKey('pip-0123.abc_+x');
   });
 });
@@ -109,11 +125,41 @@ describe('cache keys', () => {
 describe('cache namespaces (no cache poisoning)', () => {
   const actor = { id: 'github:1', name: 'a' };
   const table: { name: string; ref: string; trigger: Parameters<typeof cacheScope>[0]['trigger']; write: RegExp; read: RegExp[] }[] = [
-    { name: 'a push to the default branch reads and writes its own trusted namespace', ref: 'master', trigger: { event: 'push', source: 'github', actor }, write: /^trusted\/branch-master-/, read: [/^trusted\/branch-master-/] },
-    { name: 'a feature branch also reads the default branch', ref: 'feature/x', trigger: { event: 'push', source: 'github', actor }, write: /^trusted\/branch-feature_x-/, read: [/^trusted\/branch-feature_x-/, /^trusted\/branch-master-/] },
-    { name: 'a trusted pull request writes its own namespace and reads its base branch', ref: 'feature/x', trigger: { event: 'pull_request', source: 'github', actor, pullRequest: 4, baseRef: 'release' }, write: /^trusted\/pr-4$/, read: [/^trusted\/pr-4$/, /^trusted\/branch-release-/] },
-    { name: 'a fork pull request writes only the untrusted namespace and reads the base branch', ref: 'pull/7/head', trigger: { event: 'pull_request', source: 'github', actor, pullRequest: 7, untrusted: true }, write: /^untrusted\/pr-7$/, read: [/^untrusted\/pr-7$/, /^trusted\/branch-master-/] },
-    { name: 'a pull request ref built by hand counts as untrusted', ref: 'pull/7/head', trigger: { event: 'manual', source: 'cli', actor }, write: /^untrusted\/branch-pull_7_head-/, read: [/^untrusted\//, /^trusted\/branch-master-/] },
+    {
+      name: 'a push to the default branch reads and writes its own trusted namespace',
+      ref: 'master',
+      trigger: { event: 'push', source: 'github', actor },
+      write: /^trusted\/branch-master-/,
+      read: [/^trusted\/branch-master-/],
+    },
+    {
+      name: 'a feature branch also reads the default branch',
+      ref: 'feature/x',
+      trigger: { event: 'push', source: 'github', actor },
+      write: /^trusted\/branch-feature_x-/,
+      read: [/^trusted\/branch-feature_x-/, /^trusted\/branch-master-/],
+    },
+    {
+      name: 'a trusted pull request writes its own namespace and reads its base branch',
+      ref: 'feature/x',
+      trigger: { event: 'pull_request', source: 'github', actor, pullRequest: 4, baseRef: 'release' },
+      write: /^trusted\/pr-4$/,
+      read: [/^trusted\/pr-4$/, /^trusted\/branch-release-/],
+    },
+    {
+      name: 'a fork pull request writes only the untrusted namespace and reads the base branch',
+      ref: 'pull/7/head',
+      trigger: { event: 'pull_request', source: 'github', actor, pullRequest: 7, untrusted: true },
+      write: /^untrusted\/pr-7$/,
+      read: [/^untrusted\/pr-7$/, /^trusted\/branch-master-/],
+    },
+    {
+      name: 'a pull request ref built by hand counts as untrusted',
+      ref: 'pull/7/head',
+      trigger: { event: 'manual', source: 'cli', actor },
+      write: /^untrusted\/branch-pull_7_head-/,
+      read: [/^untrusted\//, /^trusted\/branch-master-/],
+    },
   ];
   for (const c of table) {
     it(c.name, () => {
@@ -128,7 +174,10 @@ describe('cache namespaces (no cache poisoning)', () => {
     for (const trigger of [{ event: 'push' as const }, { event: 'pull_request' as const, pullRequest: 7 }, { event: 'manual' as const }]) {
       for (const ref of ['master', 'feature/x', 'pull-7']) {
         const scope = cacheScope({ ref, trigger: { ...trigger, source: 'github', actor } }, 'master');
-        assert.ok(scope.read.every((ns) => ns.startsWith('trusted/')), scope.read.join(', '));
+        assert.ok(
+          scope.read.every((ns) => ns.startsWith('trusted/')),
+          scope.read.join(', '),
+        );
       }
     }
   });
@@ -142,7 +191,11 @@ describe('cache namespaces (no cache poisoning)', () => {
 
 describe('what a cache archive may hold', () => {
   const paths = ['.cache/pip', 'vendor'];
-  const table: { name: string; header: { name: string; type?: 'file' | 'directory' | 'symlink' | 'link' | 'fifo' | 'character-device'; linkname?: string }; problem?: RegExp }[] = [
+  const table: {
+    name: string;
+    header: { name: string; type?: 'file' | 'directory' | 'symlink' | 'link' | 'fifo' | 'character-device'; linkname?: string };
+    problem?: RegExp;
+  }[] = [
     { name: 'a file inside a path', header: { name: '.cache/pip/http/a', type: 'file' } },
     { name: 'a directory above a path', header: { name: '.cache/', type: 'directory' } },
     { name: 'a symlink inside the workspace', header: { name: 'vendor/bin/tool', type: 'symlink', linkname: '../lib/tool.js' } },
@@ -151,8 +204,16 @@ describe('what a cache archive may hold', () => {
     { name: 'a file above a path (only directories may be)', header: { name: '.cache', type: 'file' }, problem: /outside the cache's paths/ },
     { name: 'an absolute name', header: { name: '/etc/passwd', type: 'file' }, problem: /not a path inside the workspace/ },
     { name: 'a name climbing out', header: { name: 'vendor/../../etc/passwd', type: 'file' }, problem: /not a path inside the workspace/ },
-    { name: 'a symlink to an absolute path', header: { name: 'vendor/passwd', type: 'symlink', linkname: '/etc/passwd' }, problem: /symlink to \/etc\/passwd, outside the workspace/ },
-    { name: 'a symlink climbing out of the workspace', header: { name: 'vendor/x', type: 'symlink', linkname: '../../../etc' }, problem: /outside the workspace/ },
+    {
+      name: 'a symlink to an absolute path',
+      header: { name: 'vendor/passwd', type: 'symlink', linkname: '/etc/passwd' },
+      problem: /symlink to \/etc\/passwd, outside the workspace/,
+    },
+    {
+      name: 'a symlink climbing out of the workspace',
+      header: { name: 'vendor/x', type: 'symlink', linkname: '../../../etc' },
+      problem: /outside the workspace/,
+    },
     { name: 'a hard link outside the paths', header: { name: 'vendor/x', type: 'link', linkname: 'bosun.yml' }, problem: /hard link to bosun\.yml/ },
     { name: 'a FIFO', header: { name: 'vendor/pipe', type: 'fifo' }, problem: /is a fifo; caches hold only files, directories and links/ },
     { name: 'a device', header: { name: 'vendor/null', type: 'character-device' }, problem: /character-device/ },

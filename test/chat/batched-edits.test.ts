@@ -9,7 +9,9 @@ function recordingWriter(failures: Record<string, number> = {}) {
   const posted = new Set<string>();
   const left = { ...failures };
   return {
-    writes, errors, posted,
+    writes,
+    errors,
+    posted,
     options(over: Partial<BatchedEditsOptions<string>> = {}): BatchedEditsOptions<string> {
       return {
         writer: {

@@ -17,7 +17,10 @@ const bosun = join(root, 'bin', 'bosun');
 async function buildDist(): Promise<void> {
   // .scratch/ is ignored by git and eslint, and on the same file system as dist/.
   const tmp = join('.scratch', `dist-${process.pid}`);
-  await exec(process.execPath, [join(root, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', 'tsconfig.cli.json', '--outDir', tmp], { cwd: root, timeout: 300_000 });
+  await exec(process.execPath, [join(root, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', 'tsconfig.cli.json', '--outDir', tmp], {
+    cwd: root,
+    timeout: 300_000,
+  });
   rmSync(join(root, 'dist'), { recursive: true, force: true });
   renameSync(join(root, tmp), join(root, 'dist'));
 }
@@ -85,9 +88,16 @@ describe('the bosun command', () => {
       }
     };
     visit(join(root, 'dist', 'src', 'cli', 'main.js'));
-    assert.deepEqual([...bare].filter((s) => !s.startsWith('node:')), []);
+    assert.deepEqual(
+      [...bare].filter((s) => !s.startsWith('node:')),
+      [],
+    );
     const files = [...seen].map((f) => f.slice(join(root, 'dist').length + 1)).sort();
-    assert.deepEqual(files.filter((f) => !/^src\/(cli|domain)\//.test(f)), [], `loaded: ${files.join(', ')}`);
+    assert.deepEqual(
+      files.filter((f) => !/^src\/(cli|domain)\//.test(f)),
+      [],
+      `loaded: ${files.join(', ')}`,
+    );
   });
 });
 
@@ -107,7 +117,10 @@ describe('chat commands from the terminal', () => {
       const args = c.args[0] === '--url' ? ['--url', api.url, ...c.args.slice(2)] : c.args;
       const r = await run(args, { env: { BOSUN_URL: api.url } });
       assert.equal(r.stderr, '');
-      assert.deepEqual(api.commands.map((x) => x.text), [c.sends]);
+      assert.deepEqual(
+        api.commands.map((x) => x.text),
+        [c.sends],
+      );
       assert.equal(r.stdout, `ran: ${c.sends}\n`);
       assert.equal(r.code, 0);
     });
@@ -123,8 +136,14 @@ describe('chat commands from the terminal', () => {
     }
   });
 
-  it('help lists the terminal commands, then the server\'s own commands', async () => {
-    api.reply = (text) => ({ text: text === 'help' ? 'Bosun commands (prefix with /ci in Slack, @bosun in Zulip, `bosun` in a terminal):\n  status [<build> | <repo>]  Show one build' : '?', kind: 'help' });
+  it("help lists the terminal commands, then the server's own commands", async () => {
+    api.reply = (text) => ({
+      text:
+        text === 'help'
+          ? 'Bosun commands (prefix with /ci in Slack, @bosun in Zulip, `bosun` in a terminal):\n  status [<build> | <repo>]  Show one build'
+          : '?',
+      kind: 'help',
+    });
     try {
       const r = await run(['help'], { env: { BOSUN_URL: api.url } });
       const lines = r.stdout.split('\n');
@@ -141,7 +160,10 @@ describe('chat commands from the terminal', () => {
   it('help without a server still shows the terminal commands, and says where the chat commands come from', async () => {
     const r = await run(['help'], { env: { BOSUN_URL: 'http://127.0.0.1:1' } });
     assert.match(r.stdout, /^usage: bosun /);
-    assert.match(r.stdout, /\nThe chat commands \(status, lease, pass, …\) come from the server, which did not answer: cannot reach Bosun at http:\/\/127\.0\.0\.1:1 \(ECONNREFUSED\); the URL came from BOSUN_URL/);
+    assert.match(
+      r.stdout,
+      /\nThe chat commands \(status, lease, pass, …\) come from the server, which did not answer: cannot reach Bosun at http:\/\/127\.0\.0\.1:1 \(ECONNREFUSED\); the URL came from BOSUN_URL/,
+    );
     assert.equal(r.code, 0);
   });
 
@@ -173,9 +195,25 @@ describe('where the token comes from', () => {
   });
 
   const cases: { name: string; args?: string[]; env?: () => Record<string, string>; cwd: () => string; sent: string }[] = [
-    { name: '--token wins over everything', args: ['--token', 'token-from-flag'], env: () => ({ BOSUN_API_TOKEN: 'token-from-env' }), cwd: () => join(project, 'a', 'b'), sent: 'Bearer token-from-flag' },
-    { name: 'then BOSUN_API_TOKEN', env: () => ({ BOSUN_API_TOKEN: 'token-from-env', BOSUN_DATA_DIR: join(scratch, 'elsewhere') }), cwd: () => project, sent: 'Bearer token-from-env' },
-    { name: 'then $BOSUN_DATA_DIR/api-token', env: () => ({ BOSUN_DATA_DIR: join(scratch, 'elsewhere') }), cwd: () => project, sent: 'Bearer token-from-data-dir' },
+    {
+      name: '--token wins over everything',
+      args: ['--token', 'token-from-flag'],
+      env: () => ({ BOSUN_API_TOKEN: 'token-from-env' }),
+      cwd: () => join(project, 'a', 'b'),
+      sent: 'Bearer token-from-flag',
+    },
+    {
+      name: 'then BOSUN_API_TOKEN',
+      env: () => ({ BOSUN_API_TOKEN: 'token-from-env', BOSUN_DATA_DIR: join(scratch, 'elsewhere') }),
+      cwd: () => project,
+      sent: 'Bearer token-from-env',
+    },
+    {
+      name: 'then $BOSUN_DATA_DIR/api-token',
+      env: () => ({ BOSUN_DATA_DIR: join(scratch, 'elsewhere') }),
+      cwd: () => project,
+      sent: 'Bearer token-from-data-dir',
+    },
     { name: 'then the nearest .data/api-token from the current directory up', cwd: () => join(project, 'a', 'b'), sent: 'Bearer token-from-dot-data' },
   ];
   for (const c of cases) {
@@ -183,7 +221,10 @@ describe('where the token comes from', () => {
       api.commands.length = 0;
       const r = await run([...(c.args ?? []), 'status'], { env: { BOSUN_URL: api.url, ...c.env?.() }, cwd: c.cwd() });
       assert.equal(r.code, 0, r.stderr);
-      assert.deepEqual(api.commands.map((x) => x.authorization), [c.sent]);
+      assert.deepEqual(
+        api.commands.map((x) => x.authorization),
+        [c.sent],
+      );
     });
   }
 
@@ -205,7 +246,10 @@ describe('where the token comes from', () => {
       api.commands.length = 0;
       const later = await run(['status'], { env: { HOME: loginHome } });
       assert.equal(later.code, 0, later.stderr);
-      assert.deepEqual(api.commands.map((x) => x.authorization), ['Bearer the-real-token']);
+      assert.deepEqual(
+        api.commands.map((x) => x.authorization),
+        ['Bearer the-real-token'],
+      );
     } finally {
       api.token = undefined;
     }
@@ -215,7 +259,10 @@ describe('where the token comes from', () => {
     api.token = 'the-real-token';
     try {
       const r = await run(['status'], { env: { BOSUN_URL: api.url }, cwd: work });
-      assert.equal(r.stderr, `bosun: ${api.url} (from BOSUN_URL) needs a valid API token: no API token found; looked at: --token, BOSUN_API_TOKEN, $BOSUN_DATA_DIR/api-token (BOSUN_DATA_DIR unset), .data/api-token in ${work} and its parents, ${join(home, '.config', 'bosun', 'config.yml')} (absent). Run \`bosun login <url>\` or set BOSUN_API_TOKEN.\n`);
+      assert.equal(
+        r.stderr,
+        `bosun: ${api.url} (from BOSUN_URL) needs a valid API token: no API token found; looked at: --token, BOSUN_API_TOKEN, $BOSUN_DATA_DIR/api-token (BOSUN_DATA_DIR unset), .data/api-token in ${work} and its parents, ${join(home, '.config', 'bosun', 'config.yml')} (absent). Run \`bosun login <url>\` or set BOSUN_API_TOKEN.\n`,
+      );
       assert.equal(r.code, 1);
     } finally {
       api.token = undefined;
@@ -227,28 +274,57 @@ describe('build --follow and watch', () => {
   const plan = (name: string, timeoutSec = 600) => ({ name, image: 'img', commands: [], env: {}, timeoutSec, workdir: '.' });
   const at = (sec: number) => new Date(Date.UTC(2026, 11, 6, 9, 0, 0) + sec * 1000).toISOString();
   const step = (name: string, status: RunStatus, from: number, to: number, extra: Partial<StepRun> = {}): StepRun => ({
-    name, status, image: 'img', plan: plan(name, extra.plan?.timeoutSec), runs: status === 'skipped' ? 0 : 1, startedAt: at(from), finishedAt: at(to), ...extra,
+    name,
+    status,
+    image: 'img',
+    plan: plan(name, extra.plan?.timeoutSec),
+    runs: status === 'skipped' ? 0 : 1,
+    startedAt: at(from),
+    finishedAt: at(to),
+    ...extra,
   });
   const build = (id: string, status: RunStatus, stages: Build['stages']): Build => ({
-    id, repo: 'demo', ref: 'master', sha: 'a'.repeat(40), status, stages, attempt: 1, version: 1, createdAt: at(0), finishedAt: at(4),
+    id,
+    repo: 'demo',
+    ref: 'master',
+    sha: 'a'.repeat(40),
+    status,
+    stages,
+    attempt: 1,
+    version: 1,
+    createdAt: at(0),
+    finishedAt: at(4),
     trigger: { event: 'manual', source: 'cli', actor: { id: 'api:env', name: 'env' } },
   });
   const stage = (name: string, status: RunStatus, steps: StepRun[]) => ({ name, status, needs: [], labels: [], resources: [], steps });
 
   before(() => {
-    api.builds.set('6', build('6', 'failed', [
-      stage('test', 'failed', [
-        step('unit', 'success', 0, 1.2, { exitCode: 0 }),
-        step('mem', 'failed', 1.2, 3.2, { exitCode: 137, reason: 'oom', detail: 'limit 512 MiB' }),
+    api.builds.set(
+      '6',
+      build('6', 'failed', [
+        stage('test', 'failed', [
+          step('unit', 'success', 0, 1.2, { exitCode: 0 }),
+          step('mem', 'failed', 1.2, 3.2, { exitCode: 137, reason: 'oom', detail: 'limit 512 MiB' }),
+        ]),
+        stage('e2e', 'skipped', [step('smoke', 'skipped', 0, 0)]),
       ]),
-      stage('e2e', 'skipped', [step('smoke', 'skipped', 0, 0)]),
-    ]));
+    );
     api.logs.set('6/test/unit', ['Ran 3 tests', 'OK']);
     api.logs.set('6/test/mem', ['allocating', 'Killed', 'bosun: the step ran out of memory (limit 512 MiB) and was killed']);
     api.builds.set('7', build('7', 'success', [stage('test', 'success', [step('unit', 'success', 0, 12.4, { exitCode: 0 })])]));
     api.logs.set('7/test/unit', ['OK']);
-    api.builds.set('8', build('8', 'failed', [stage('test', 'failed', [step('slow', 'failed', 0, 3.9, { exitCode: 124, reason: 'timeout', plan: plan('slow', 3) })])]));
-    api.builds.set('10', build('10', 'failed_infra', [stage('test', 'failed_infra', [step('soak', 'failed_infra', 0, 2, { exitCode: -1, reason: 'node_lost', detail: 'node vm (ynxl4hcc3gig) went down while the step ran' })])]));
+    api.builds.set(
+      '8',
+      build('8', 'failed', [stage('test', 'failed', [step('slow', 'failed', 0, 3.9, { exitCode: 124, reason: 'timeout', plan: plan('slow', 3) })])]),
+    );
+    api.builds.set(
+      '10',
+      build('10', 'failed_infra', [
+        stage('test', 'failed_infra', [
+          step('soak', 'failed_infra', 0, 2, { exitCode: -1, reason: 'node_lost', detail: 'node vm (ynxl4hcc3gig) went down while the step ran' }),
+        ]),
+      ]),
+    );
     api.builds.set('11', { ...build('11', 'failed', []), error: { code: 'spec_invalid', message: 'bosun.yml:3:5 stages.test.steps: expected an array' } });
   });
 
@@ -283,8 +359,26 @@ describe('build --follow and watch', () => {
 
   const endings: { id: string; says: string[]; code: number }[] = [
     { id: '7', says: ['--- test/unit', 'OK', '✔ test/unit: success in 12s', '=== build #7 success in 4.0s', ''], code: 0 },
-    { id: '8', says: ['--- test/slow', '✘ test/slow: failed, timed out (its timeout is 3s), after 3.9s', '=== build #8 failed after 4.0s: step test/slow failed: timed out (its timeout is 3s)', ''], code: 1 },
-    { id: '10', says: ['--- test/soak', '⚠ test/soak: failed_infra, node lost: node vm (ynxl4hcc3gig) went down while the step ran, after 2.0s', '=== build #10 failed_infra after 4.0s: step test/soak failed_infra: node lost: node vm (ynxl4hcc3gig) went down while the step ran', ''], code: 2 },
+    {
+      id: '8',
+      says: [
+        '--- test/slow',
+        '✘ test/slow: failed, timed out (its timeout is 3s), after 3.9s',
+        '=== build #8 failed after 4.0s: step test/slow failed: timed out (its timeout is 3s)',
+        '',
+      ],
+      code: 1,
+    },
+    {
+      id: '10',
+      says: [
+        '--- test/soak',
+        '⚠ test/soak: failed_infra, node lost: node vm (ynxl4hcc3gig) went down while the step ran, after 2.0s',
+        '=== build #10 failed_infra after 4.0s: step test/soak failed_infra: node lost: node vm (ynxl4hcc3gig) went down while the step ran',
+        '',
+      ],
+      code: 2,
+    },
     { id: '11', says: ['=== build #11 failed after 4.0s: bosun.yml:3:5 stages.test.steps: expected an array', ''], code: 1 },
   ];
   for (const e of endings) {
@@ -299,10 +393,28 @@ describe('build --follow and watch', () => {
 describe('a stage that waits for a worker nobody runs', () => {
   it('watch shows the notice while it waits, then the end; a cancelled build exits 3', async () => {
     const notice = 'no worker with the labels macos is running, so this stage waits; start one with `bosun worker --labels macos`';
-    const base = { repo: 'demo', ref: 'master', sha: 'a'.repeat(40), attempt: 1, version: 1, createdAt: '2026-12-06T09:00:00.000Z', trigger: { event: 'manual' as const, source: 'cli', actor: { id: 'api:env', name: 'env' } } };
+    const base = {
+      repo: 'demo',
+      ref: 'master',
+      sha: 'a'.repeat(40),
+      attempt: 1,
+      version: 1,
+      createdAt: '2026-12-06T09:00:00.000Z',
+      trigger: { event: 'manual' as const, source: 'cli', actor: { id: 'api:env', name: 'env' } },
+    };
     const stage = { name: 'mac', needs: [], labels: ['macos'], resources: [], steps: [] };
     api.builds.set('12', { ...base, id: '12', status: 'running', stages: [{ ...stage, status: 'queued', notice }] });
-    const cancelLater = setTimeout(() => api.builds.set('12', { ...base, id: '12', status: 'cancelled', finishedAt: '2026-12-06T09:01:05.000Z', stages: [{ ...stage, status: 'cancelled', notice }] }), 1500);
+    const cancelLater = setTimeout(
+      () =>
+        api.builds.set('12', {
+          ...base,
+          id: '12',
+          status: 'cancelled',
+          finishedAt: '2026-12-06T09:01:05.000Z',
+          stages: [{ ...stage, status: 'cancelled', notice }],
+        }),
+      1500,
+    );
     try {
       const r = await run(['watch', '12'], { env: { BOSUN_URL: api.url } });
       assert.deepEqual(r.stdout.split('\n'), [`⚠ mac: ${notice}`, '=== build #12 cancelled after 1m05s', '']);

@@ -96,7 +96,11 @@ async function stepExited(engine: Docker, ref: string): Promise<boolean> {
 /** How many containers carrying the step's labels the engine started since `since` (seconds). */
 async function containerStarts(engine: Docker, instance: string, buildId: string, since: number): Promise<number> {
   const labels = [`bosun.instance=${instance}`, `bosun.build=${buildId}`, 'bosun.step=deploy'];
-  const stream = (await engine.getEvents({ since, until: Math.ceil(Date.now() / 1000) + 1, filters: JSON.stringify({ type: ['container'], event: ['start'], label: labels }) })) as NodeJS.ReadableStream;
+  const stream = (await engine.getEvents({
+    since,
+    until: Math.ceil(Date.now() / 1000) + 1,
+    filters: JSON.stringify({ type: ['container'], event: ['start'], label: labels }),
+  })) as NodeJS.ReadableStream;
   let text = '';
   for await (const chunk of stream) text += String(chunk);
   return text.split('\n').filter((line) => line.trim()).length;
@@ -109,13 +113,15 @@ const cases = [
     name: 'restarted while the step still runs: it is followed to its end, not run again, and its whole log kept',
     run: ['echo deploying', 'sleep 12', 'echo deployed'],
     waitForExit: false,
-    status: 'success', exitCode: 0,
+    status: 'success',
+    exitCode: 0,
   },
   {
     name: 'restarted after the step ended: its real exit code is recorded, it is not run again, and its whole log kept',
     run: ['echo deploying', 'sleep 4', 'echo deployed', 'exit 3'],
     waitForExit: true,
-    status: 'failed', exitCode: 3,
+    status: 'failed',
+    exitCode: 3,
   },
 ] as const;
 
@@ -128,17 +134,37 @@ for (const executor of ['docker', 'swarm'] as const) {
       const name = `${executor}-${c.waitForExit ? 'ended' : 'running'}`;
       const instance = `cr${process.pid}-${executor}-${c.waitForExit ? 'e' : 'r'}`;
       const repo = await makeRepo(dir, name, {
-        'bosun.yml': ['version: 1', `image: ${busyboxImage}`, 'stages:', '  deploy:', '    steps:', '      - name: deploy', '        run:', ...c.run.map((r) => `          - ${r}`), ''].join('\n'),
+        'bosun.yml': [
+          'version: 1',
+          `image: ${busyboxImage}`,
+          'stages:',
+          '  deploy:',
+          '    steps:',
+          '      - name: deploy',
+          '        run:',
+          ...c.run.map((r) => `          - ${r}`),
+          '',
+        ].join('\n'),
       });
       const configFile = join(dir, `${name}.json`);
-      writeFileSync(configFile, JSON.stringify({
-        instanceId: instance, apiTokens: [{ name: 't', token }], repos: { app: { url: repo.url } },
-        queue: { lockDurationMs: 2000, stalledIntervalMs: 1000, maxStalledCount: 1, watchdogIntervalMs: 1000 },
-        limits: { killGraceSec: 1 },
-      }));
+      writeFileSync(
+        configFile,
+        JSON.stringify({
+          instanceId: instance,
+          apiTokens: [{ name: 't', token }],
+          repos: { app: { url: repo.url } },
+          queue: { lockDurationMs: 2000, stalledIntervalMs: 1000, maxStalledCount: 1, watchdogIntervalMs: 1000 },
+          limits: { killGraceSec: 1 },
+        }),
+      );
       const env = {
-        PATH: process.env.PATH, HOME: process.env.HOME, REDIS_URL: redis.url, BOSUN_CONFIG: configFile,
-        BOSUN_DATA_DIR: join(dir, `data-${name}`), BOSUN_EXECUTOR: executor, BOSUN_LOG_LEVEL: process.env.BOSUN_TEST_LOG ?? 'warn',
+        PATH: process.env.PATH,
+        HOME: process.env.HOME,
+        REDIS_URL: redis.url,
+        BOSUN_CONFIG: configFile,
+        BOSUN_DATA_DIR: join(dir, `data-${name}`),
+        BOSUN_EXECUTOR: executor,
+        BOSUN_LOG_LEVEL: process.env.BOSUN_TEST_LOG ?? 'warn',
       };
       const since = Math.floor(Date.now() / 1000) - 1;
 

@@ -28,7 +28,14 @@ interface Running {
 async function startBosun(): Promise<Running> {
   const dataDir = mkdtempSync(join(tmpdir(), 'bosun-redis-loss-'));
   const port = await freePort();
-  const env = { PATH: process.env.PATH, HOME: process.env.HOME, BOSUN_DATA_DIR: dataDir, BOSUN_PORT: String(port), BOSUN_EXECUTOR: 'local', BOSUN_LOG_LEVEL: 'warn' };
+  const env = {
+    PATH: process.env.PATH,
+    HOME: process.env.HOME,
+    BOSUN_DATA_DIR: dataDir,
+    BOSUN_PORT: String(port),
+    BOSUN_EXECUTOR: 'local',
+    BOSUN_LOG_LEVEL: 'warn',
+  };
   const server = spawn(bosun, ['start'], { env, stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   server.stdout!.on('data', (d: Buffer) => (out += d.toString()));
@@ -42,7 +49,12 @@ async function startBosun(): Promise<Running> {
   while (!out.includes('Bosun is running at') && Date.now() < deadline && server.exitCode === null) await new Promise((r) => setTimeout(r, 100));
   assert.match(out, /Bosun is running at/, out);
   return {
-    server, env, url: `http://127.0.0.1:${port}`, socket: join(dataDir, 'redis', 'redis.sock'), output: () => out, exited,
+    server,
+    env,
+    url: `http://127.0.0.1:${port}`,
+    socket: join(dataDir, 'redis', 'redis.sock'),
+    output: () => out,
+    exited,
     async cleanup() {
       if (!(await exited(0))) {
         server.kill('SIGKILL');
@@ -80,7 +92,12 @@ test('kill -9 of `bosun start` takes its embedded redis-server with it', async (
     assert.ok(redisPid, 'the embedded redis-server answers');
     b.server.kill('SIGKILL');
     assert.ok(await b.exited(10_000));
-    await until(() => alive(redisPid), (a) => !a, 15_000, 'the embedded redis-server outlived Bosun');
+    await until(
+      () => alive(redisPid),
+      (a) => !a,
+      15_000,
+      'the embedded redis-server outlived Bosun',
+    );
   } finally {
     if (redisPid && alive(redisPid)) process.kill(redisPid, 'SIGKILL');
     await b.cleanup();
@@ -95,10 +112,20 @@ test('a killed embedded redis-server is restarted on the same data and the event
     assert.ok(id, queued.stdout);
     const first = (await redisPidOn(b.socket))!;
     process.kill(first, 'SIGKILL');
-    const second = await until(() => redisPidOn(b.socket), (pid) => pid !== null && pid !== first, 20_000, 'no redis-server came back');
+    const second = await until(
+      () => redisPidOn(b.socket),
+      (pid) => pid !== null && pid !== first,
+      20_000,
+      'no redis-server came back',
+    );
     assert.ok(second);
     assert.match(b.output(), /Embedded Redis exited unexpectedly; restarting it/);
-    await until(() => readyz(b.url), (r) => r.status === 200, 20_000, 'Bosun did not become ready again');
+    await until(
+      () => readyz(b.url),
+      (r) => r.status === 200,
+      20_000,
+      'Bosun did not become ready again',
+    );
     const status = await run(bosun, ['status', id], { env: b.env, timeout: 15_000 });
     assert.match(status.stdout, new RegExp(`#${id} demo#master`), 'the build recorded before the crash is still there');
     const after = await run(bosun, ['build', 'demo#master', '--follow'], { env: b.env, timeout: 120_000 });
@@ -114,7 +141,12 @@ test('a hung embedded Redis: /readyz says so, the CLI is told to retry at once, 
   try {
     assert.equal((await readyz(b.url)).status, 200);
     process.kill(redisPid, 'SIGSTOP'); // alive but answering nothing: no restart can help
-    const down = await until(() => readyz(b.url), (r) => r.status === 503, 15_000, '/readyz kept saying ready');
+    const down = await until(
+      () => readyz(b.url),
+      (r) => r.status === 503,
+      15_000,
+      '/readyz kept saying ready',
+    );
     assert.equal(down.json.checks.redis.ok, false);
     assert.equal((await fetch(`${b.url}/healthz`)).status, 200, 'still live');
 
@@ -132,7 +164,12 @@ test('a hung embedded Redis: /readyz says so, the CLI is told to retry at once, 
   } finally {
     if (alive(redisPid)) {
       process.kill(redisPid, 'SIGCONT');
-      await until(() => alive(redisPid), (a) => !a, 15_000, 'the embedded redis-server outlived Bosun').catch(() => process.kill(redisPid, 'SIGKILL'));
+      await until(
+        () => alive(redisPid),
+        (a) => !a,
+        15_000,
+        'the embedded redis-server outlived Bosun',
+      ).catch(() => process.kill(redisPid, 'SIGKILL'));
     }
     await b.cleanup();
   }

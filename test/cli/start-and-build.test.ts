@@ -16,7 +16,14 @@ const bosun = join(process.cwd(), 'bin', 'bosun');
 test('bosun start serves the embedded defaults and bosun build demo#master --follow succeeds', async () => {
   const dataDir = mkdtempSync(join(tmpdir(), 'bosun-cli-'));
   const port = await freePort();
-  const env = { PATH: process.env.PATH, HOME: process.env.HOME, BOSUN_DATA_DIR: dataDir, BOSUN_PORT: String(port), BOSUN_EXECUTOR: 'local', BOSUN_LOG_LEVEL: 'warn' };
+  const env = {
+    PATH: process.env.PATH,
+    HOME: process.env.HOME,
+    BOSUN_DATA_DIR: dataDir,
+    BOSUN_PORT: String(port),
+    BOSUN_EXECUTOR: 'local',
+    BOSUN_LOG_LEVEL: 'warn',
+  };
   const server = spawn(bosun, ['start'], { env, stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   server.stdout.on('data', (d: Buffer) => (out += d.toString()));

@@ -11,13 +11,30 @@ function recordingBuilds(): BuildService & { created: { repo: string; ref: strin
     created,
     async create(input) {
       created.push(input);
-      return { id: '1', repo: input.repo, ref: input.ref ?? 'master', sha: 'a'.repeat(40), status: 'queued', stages: [], attempt: 1, version: 0, createdAt: '', trigger: { event: 'manual', source: 'slack', actor: { id: 'slack:T/U', name: 'u' } } } as Build;
+      return {
+        id: '1',
+        repo: input.repo,
+        ref: input.ref ?? 'master',
+        sha: 'a'.repeat(40),
+        status: 'queued',
+        stages: [],
+        attempt: 1,
+        version: 0,
+        createdAt: '',
+        trigger: { event: 'manual', source: 'slack', actor: { id: 'slack:T/U', name: 'u' } },
+      } as Build;
     },
     get: async () => null,
     list: async () => [],
-    cancel: async () => { throw new Error('unused'); },
-    retry: async () => { throw new Error('unused'); },
-    decide: async () => { throw new Error('unused'); },
+    cancel: async () => {
+      throw new Error('unused');
+    },
+    retry: async () => {
+      throw new Error('unused');
+    },
+    decide: async () => {
+      throw new Error('unused');
+    },
     logTail: async () => null,
     buildUrl: () => undefined,
   };
@@ -26,7 +43,11 @@ function recordingBuilds(): BuildService & { created: { repo: string; ref: strin
 const cases: { typed: string; says: string; builds: number }[] = [
   { typed: 'build demo#master', says: 'Queued #1 demo#master (aaaaaaa) ◌ queued', builds: 1 },
   { typed: 'build demo#my branch', says: '"demo#my branch" has a space in its ref: branch and tag names cannot contain spaces (git refuses them).', builds: 0 },
-  { typed: 'build demo master', says: 'build takes one target, <repo>[#<ref>], and got 2 words: "demo master". To build a branch, join them with #: build demo#<branch>', builds: 0 },
+  {
+    typed: 'build demo master',
+    says: 'build takes one target, <repo>[#<ref>], and got 2 words: "demo master". To build a branch, join them with #: build demo#<branch>',
+    builds: 0,
+  },
   { typed: 'build "demo#my branch"', says: 'invalid ref "my branch": must not contain whitespace', builds: 0 },
   { typed: 'build', says: 'usage: build <repo>[#<branch|tag|sha>] — e.g. build demo#master, build acme/api#feature-x', builds: 0 },
 ];

@@ -22,7 +22,11 @@ const cases: { typed: string; says: string; calls: string[] }[] = [
   { typed: 'retry 42 --everything', says: 'usage: retry <build> [--failed] — e.g. retry #42, retry 42 --failed', calls: [] },
   { typed: 'pass 42 e2e', says: 'Passed the checkpoint of the stage in #42 demo#master (aaaaaaa) ▶ running (by alice).', calls: ['pass 42 e2e'] },
   { typed: 'reject 42 e2e extra', says: 'usage: fail <build> [<stage>] — e.g. fail #42, fail 42 e2e', calls: [] },
-  { typed: 'logs 42 test/unit --lines 5', says: 'Build #42 test/unit, last 1 lines — full log: http://127.0.0.1:8080/builds/42', calls: ['logs 42 test/unit 5'] },
+  {
+    typed: 'logs 42 test/unit --lines 5',
+    says: 'Build #42 test/unit, last 1 lines — full log: http://127.0.0.1:8080/builds/42',
+    calls: ['logs 42 test/unit 5'],
+  },
   { typed: 'logs', says: 'usage: logs <build> [<stage>[/<step>]] [--lines N] — e.g. logs #42, logs 42 test/unit', calls: [] },
   { typed: 'renew L-1 1h', says: 'Renewed L-1: pixel-7 is yours until 2030-01-01 10:00 UTC.', calls: ['renew L-1 3600'] },
   { typed: 'renew L-1 soon', says: 'usage: renew <lease> [<duration>] — e.g. renew L-12, renew L-12 1h', calls: [] },
@@ -43,7 +47,13 @@ describe('commands, as typed, against fake services', () => {
   for (const c of cases) {
     it(`\`${c.typed}\` → ${c.says.split('\n')[0]}`, async () => {
       const services = fakeCommandServices();
-      const ctx: CommandContext = { actor: { id: 'slack:T/UA', name: 'alice' }, source: 'slack', builds: services.builds, leases: services.leases, github: services.github };
+      const ctx: CommandContext = {
+        actor: { id: 'slack:T/UA', name: 'alice' },
+        source: 'slack',
+        builds: services.builds,
+        leases: services.leases,
+        github: services.github,
+      };
       const reply = await dispatch(c.typed, ctx, all);
       assert.equal(reply.text, c.says);
       assert.deepEqual(services.calls, c.calls);

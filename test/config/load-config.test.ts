@@ -34,7 +34,12 @@ test('multi-node Swarm: a registry from the environment, placement labels from t
   const file = join(dir, 'swarm.yml');
   writeFileSync(file, 'swarm:\n  constraints: [node.labels.pool==ci]\n  placement: { arm64: [node.platform.arch==aarch64] }\n');
   const config = loadConfig({ BOSUN_CONFIG: file, BOSUN_SWARM_REGISTRY: 'registry.internal:5000' });
-  assert.deepEqual(config.swarm, { registry: 'registry.internal:5000', constraints: ['node.labels.pool==ci'], placement: { arm64: ['node.platform.arch==aarch64'] }, unschedulableAfterSec: 120 });
+  assert.deepEqual(config.swarm, {
+    registry: 'registry.internal:5000',
+    constraints: ['node.labels.pool==ci'],
+    placement: { arm64: ['node.platform.arch==aarch64'] },
+    unschedulableAfterSec: 120,
+  });
   assert.equal(loadConfig({ BOSUN_SWARM_REGISTRY: '' }).swarm.registry, undefined, 'the stack file passes an empty value');
 });
 
@@ -55,19 +60,44 @@ test('a repository granted a secret with no value is refused at startup, naming 
   const file = join(dir, 'grants.yml');
   writeFileSync(file, 'repos:\n  acme/api: { url: "https://example.invalid/acme/api.git", secrets: [PYPI_TOKEN, NPM_TOKEN] }\n');
 
-  assert.throws(() => loadConfig({ BOSUN_CONFIG: file, BOSUN_DATA_DIR: dir, BOSUN_SECRET_PYPI_TOKEN: 'pypi-secret-value' }), /repos\.acme\/api\.secrets: NPM_TOKEN has no value \(set BOSUN_SECRET_NPM_TOKEN or BOSUN_SECRET_NPM_TOKEN_FILE\)/);
-  const config = loadConfig({ BOSUN_CONFIG: file, BOSUN_DATA_DIR: dir, BOSUN_SECRET_PYPI_TOKEN: 'pypi-secret-value', BOSUN_SECRET_NPM_TOKEN: 'npm-secret-value' });
+  assert.throws(
+    () => loadConfig({ BOSUN_CONFIG: file, BOSUN_DATA_DIR: dir, BOSUN_SECRET_PYPI_TOKEN: 'pypi-secret-value' }),
+    /repos\.acme\/api\.secrets: NPM_TOKEN has no value \(set BOSUN_SECRET_NPM_TOKEN or BOSUN_SECRET_NPM_TOKEN_FILE\)/,
+  );
+  const config = loadConfig({
+    BOSUN_CONFIG: file,
+    BOSUN_DATA_DIR: dir,
+    BOSUN_SECRET_PYPI_TOKEN: 'pypi-secret-value',
+    BOSUN_SECRET_NPM_TOKEN: 'npm-secret-value',
+  });
   assert.deepEqual(config.repos['acme/api']?.secrets, ['PYPI_TOKEN', 'NPM_TOKEN']);
 });
 
 test('publish: registries and indexes take their passwords from server secrets, which must have a value', () => {
   const publish = {
     docker: { registries: [{ host: 'registry.example:5000', username: 'ci', passwordSecret: 'REGISTRY_PW' }] },
-    pypi: { repositories: { internal: { uploadUrl: 'https://pypi.example/legacy/', indexUrl: 'https://pypi.example/simple/', username: 'ci', passwordSecret: 'PYPI_PW' } } },
+    pypi: {
+      repositories: {
+        internal: { uploadUrl: 'https://pypi.example/legacy/', indexUrl: 'https://pypi.example/simple/', username: 'ci', passwordSecret: 'PYPI_PW' },
+      },
+    },
   };
   const config = loadConfig({ BOSUN_SECRET_REGISTRY_PW: 'r', BOSUN_SECRET_PYPI_PW: 'p' }, { dataDir: '/tmp/bosun-publish-config', publish });
   assert.equal(config.publish.docker.registries[0]?.host, 'registry.example:5000');
   assert.equal(config.publish.docker.timeoutSec, 1800);
-  assert.throws(() => loadConfig({ BOSUN_SECRET_PYPI_PW: 'p' }, { dataDir: '/tmp/bosun-publish-config', publish }), /publish\.docker\.registries\[0\]\.passwordSecret: secret REGISTRY_PW has no value/);
-  assert.throws(() => loadConfig({}, { dataDir: '/tmp/bosun-publish-config', publish: { docker: { registries: [{ host: 'https://registry.example', username: 'ci', passwordSecret: 'X' }] } } }), /publish\.docker\.registries\.0\.host: expected host or host:port/);
+  assert.throws(
+    () => loadConfig({ BOSUN_SECRET_PYPI_PW: 'p' }, { dataDir: '/tmp/bosun-publish-config', publish }),
+    /publish\.docker\.registries\[0\]\.passwordSecret: secret REGISTRY_PW has no value/,
+  );
+  assert.throws(
+    () =>
+      loadConfig(
+        {},
+        {
+          dataDir: '/tmp/bosun-publish-config',
+          publish: { docker: { registries: [{ host: 'https://registry.example', username: 'ci', passwordSecret: 'X' }] } },
+        },
+      ),
+    /publish\.docker\.registries\.0\.host: expected host or host:port/,
+  );
 });

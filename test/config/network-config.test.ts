@@ -25,7 +25,11 @@ const invalid: [string, Record<string, unknown>, RegExp][] = [
   ['a proxy without a scheme', { network: { proxy: { http: 'proxy:3128' } } }, /network\.proxy\.http: expected http:\/\/host:port/],
   ['a name server given by name', { network: { dns: ['dns.internal'] } }, /network\.dns\.0: expected an IPv4 address/],
   ['an unknown key', { network: { egres: 'none' } }, /network/],
-  ['egress internet on a multi-node swarm', { swarm: { registry: 'registry.internal:5000' }, network: { egress: 'internet' } }, /network\.egress: internet is not available on a multi-node swarm/],
+  [
+    'egress internet on a multi-node swarm',
+    { swarm: { registry: 'registry.internal:5000' }, network: { egress: 'internet' } },
+    /network\.egress: internet is not available on a multi-node swarm/,
+  ],
 ];
 for (const [name, overrides, message] of invalid) {
   test(`network config with ${name} fails fast naming the field`, () => {
@@ -43,14 +47,23 @@ test('allow/deny entries: an address, a CIDR, either with a port', () => {
 test('proxy settings become upper- and lower-case variables; none without a proxy', () => {
   assert.deepEqual(proxyEnv(undefined), {});
   assert.deepEqual(proxyEnv({ http: 'http://10.0.0.5:3128', noProxy: ['localhost', '.internal'] }), {
-    HTTP_PROXY: 'http://10.0.0.5:3128', http_proxy: 'http://10.0.0.5:3128', NO_PROXY: 'localhost,.internal', no_proxy: 'localhost,.internal',
+    HTTP_PROXY: 'http://10.0.0.5:3128',
+    http_proxy: 'http://10.0.0.5:3128',
+    NO_PROXY: 'localhost,.internal',
+    no_proxy: 'localhost,.internal',
   });
 });
 
 test('the policy line names what is blocked and what is let through', () => {
   const line = (input: unknown): string => describePolicy(NetworkConfig.parse(input));
   assert.equal(line({ egress: 'none' }), 'egress=none (no route out: the build network is internal)');
-  assert.match(line({}), /^egress=internet \(this host, link-local incl\. 169\.254\.169\.254 and other builds are blocked; private ranges 10\.0\.0\.0\/8 172\.16\.0\.0\/12 192\.168\.0\.0\/16 100\.64\.0\.0\/10 blocked\)$/);
+  assert.match(
+    line({}),
+    /^egress=internet \(this host, link-local incl\. 169\.254\.169\.254 and other builds are blocked; private ranges 10\.0\.0\.0\/8 172\.16\.0\.0\/12 192\.168\.0\.0\/16 100\.64\.0\.0\/10 blocked\)$/,
+  );
   assert.match(line({ allow: ['10.1.0.0/16'], deny: ['203.0.113.0/24'] }), /blocked except 10\.1\.0\.0\/16\); denied: 203\.0\.113\.0\/24$/);
-  assert.match(line({ egress: 'allowlist', allow: ['10.1.2.3:443'], proxy: { http: 'http://10.0.0.5:3128' } }), /^egress=allowlist \(allowed: 10\.1\.2\.3:443, and DNS; .*\); http proxy http:\/\/10\.0\.0\.5:3128$/);
+  assert.match(
+    line({ egress: 'allowlist', allow: ['10.1.2.3:443'], proxy: { http: 'http://10.0.0.5:3128' } }),
+    /^egress=allowlist \(allowed: 10\.1\.2\.3:443, and DNS; .*\); http proxy http:\/\/10\.0\.0\.5:3128$/,
+  );
 });

@@ -126,7 +126,8 @@ async function watchServices(until: Promise<unknown>): Promise<Array<Record<stri
 async function addressesOf(name: string): Promise<string[]> {
   const ids = (await sh('docker', ['ps', '-q', '--filter', `label=com.docker.swarm.service.name=${stack}_${name}`])).split('\n').filter(Boolean);
   const out: string[] = [];
-  for (const id of ids) out.push(...(await sh('docker', ['inspect', '-f', '{{range .NetworkSettings.Networks}}{{.IPAddress}} {{end}}', id])).split(/\s+/).filter(Boolean));
+  for (const id of ids)
+    out.push(...(await sh('docker', ['inspect', '-f', '{{range .NetworkSettings.Networks}}{{.IPAddress}} {{end}}', id])).split(/\s+/).filter(Boolean));
   return out;
 }
 
@@ -142,7 +143,13 @@ test('the stack deploys server, workers and Redis on the swarm; its builds run e
 
   await sh('docker', ['secret', 'create', secret, '-'], { input: token });
   // The stack's defaults (BOSUN_EXECUTOR unset: swarm), with this run's names.
-  const env: NodeJS.ProcessEnv = { BOSUN_IMAGE: tag, BOSUN_WORKERS: '2', BOSUN_API_TOKEN_SECRET: secret, BOSUN_INSTANCE_ID: instance, BOSUN_EXECUTOR: undefined };
+  const env: NodeJS.ProcessEnv = {
+    BOSUN_IMAGE: tag,
+    BOSUN_WORKERS: '2',
+    BOSUN_API_TOKEN_SECRET: secret,
+    BOSUN_INSTANCE_ID: instance,
+    BOSUN_EXECUTOR: undefined,
+  };
   await sh('docker', ['stack', 'deploy', '--resolve-image', 'never', '-c', file, stack], { env });
 
   let services = '';
@@ -177,7 +184,10 @@ test('the stack deploys server, workers and Redis on the swarm; its builds run e
   const demo = await demoRun;
   assert.match(demo, /--- test\/unit[\s\S]*OK/, demo);
   assert.match(demo, /=== build #\d+ success/, demo);
-  assert.ok(demoServices.some((l) => l[labelKeys.step] === 'unit' && l[labelKeys.managed] === 'true'), JSON.stringify(demoServices));
+  assert.ok(
+    demoServices.some((l) => l[labelKeys.step] === 'unit' && l[labelKeys.managed] === 'true'),
+    JSON.stringify(demoServices),
+  );
 
   // A branch of the demo whose step probes its sandbox from inside.
   const spec = [
@@ -194,11 +204,21 @@ test('the stack deploys server, workers and Redis on the swarm; its builds run e
     '',
   ].join('\n');
   const push = [
-    'set -e', 'd=$(mktemp -d)', 'git clone -q /data/repos/demo.git "$d"', 'cd "$d"', `git checkout -q -b ${branch}`,
-    "cat > bosun.yml <<'EOF_SPEC'", spec, 'EOF_SPEC',
-    "cat > probe.py <<'EOF_PROBE'", probe, 'EOF_PROBE',
-    'git add -A', 'git -c user.name=stack-test -c user.email=stack-test@example.invalid commit -q -m "probe the sandbox"',
-    `git push -q origin ${branch}`, 'rm -rf "$d"',
+    'set -e',
+    'd=$(mktemp -d)',
+    'git clone -q /data/repos/demo.git "$d"',
+    'cd "$d"',
+    `git checkout -q -b ${branch}`,
+    "cat > bosun.yml <<'EOF_SPEC'",
+    spec,
+    'EOF_SPEC',
+    "cat > probe.py <<'EOF_PROBE'",
+    probe,
+    'EOF_PROBE',
+    'git add -A',
+    'git -c user.name=stack-test -c user.email=stack-test@example.invalid commit -q -m "probe the sandbox"',
+    `git push -q origin ${branch}`,
+    'rm -rf "$d"',
   ].join('\n');
   await sh('docker', ['exec', server, 'sh', '-c', push]);
 

@@ -31,7 +31,8 @@ before(async () => {
   outDir = mkdtempSync(join(tmpdir(), 'bosun-deployed-'));
   const run = (env: string) => ({
     run: {
-      image: 'bosun/busybox:1', secrets: ['DEPLOY_TOKEN'],
+      image: 'bosun/busybox:1',
+      secrets: ['DEPLOY_TOKEN'],
       commands: [
         `test "$(cat "$BOSUN_SECRETS_DIR/DEPLOY_TOKEN")" = "${secret}"`,
         `test "$DEPLOY_TOKEN" = "${secret}"`,
@@ -41,7 +42,10 @@ before(async () => {
   });
   h = await startHarness({
     executor: 'local',
-    apiTokens: [{ name: 'tester', token: testToken }, { name: 'bob', token: bobToken }],
+    apiTokens: [
+      { name: 'tester', token: testToken },
+      { name: 'bob', token: bobToken },
+    ],
     groups: { release: ['api:bob'] },
     secrets: { DEPLOY_TOKEN: secret },
     queue: { watchdogIntervalMs: 500 },
@@ -61,7 +65,11 @@ after(async () => {
 });
 
 async function say(text: string, token = testToken): Promise<string> {
-  const res = await fetch(`${h.url}/api/commands`, { method: 'POST', headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' }, body: JSON.stringify({ text }) });
+  const res = await fetch(`${h.url}/api/commands`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+    body: JSON.stringify({ text }),
+  });
   const json = (await res.json()) as { text: string; code?: string[] };
   return [json.text, ...(json.code ?? [])].join('\n');
 }
@@ -112,11 +120,14 @@ test('deploy, approve (never by the requester alone), lock, auto-deploy, rollbac
   assert.match(await say(`approve ${approvalBuild}`), /tester started build #\d+ and cannot approve it \(no self-approval\)/);
   await new Promise((r) => setTimeout(r, 500));
   assert.equal((await store.get(prodId))?.state, 'awaiting_approval');
-  assert.deepEqual(deployed(), [`staging ${v1.ref}`], 'nothing deployed on the requester\'s own approval');
+  assert.deepEqual(deployed(), [`staging ${v1.ref}`], "nothing deployed on the requester's own approval");
   assert.match(await say(`approve ${approvalBuild}`, bobToken), /Passed the checkpoint/);
   const prod = await waitDeploy(store, prodId, ['succeeded', 'failed']);
   assert.equal(prod.state, 'succeeded', prod.reason);
-  assert.deepEqual(prod.approvals.map((a) => a.actor.id), ['api:bob']);
+  assert.deepEqual(
+    prod.approvals.map((a) => a.actor.id),
+    ['api:bob'],
+  );
   assert.deepEqual(deployed(), [`staging ${v1.ref}`, `production ${v1.ref}`]);
 
   // A locked environment refuses, saying who and why. Where there are approvers, only the
@@ -143,7 +154,10 @@ test('deploy, approve (never by the requester alone), lock, auto-deploy, rollbac
   })();
   assert.equal(auto.kind, 'auto');
   assert.equal(auto.ref, v2.ref);
-  assert.match(await say('envs demo'), new RegExp(`staging: ${v2.digest.slice(7, 19)} ${sha.slice(0, 7)} build #${pushed.id}, .* ago by Bosun \\(auto-deploy\\)`));
+  assert.match(
+    await say('envs demo'),
+    new RegExp(`staging: ${v2.digest.slice(7, 19)} ${sha.slice(0, 7)} build #${pushed.id}, .* ago by Bosun \\(auto-deploy\\)`),
+  );
 
   // Rollback puts the previous good digest back.
   const rb = await say('rollback demo staging');
@@ -160,6 +174,9 @@ test('deploy, approve (never by the requester alone), lock, auto-deploy, rollbac
     await new Promise((r) => setTimeout(r, 100));
     audit = (await core.audit.list(500)).filter((e) => e.action.startsWith('deploy.'));
   }
-  assert.ok(audit.some((e) => e.action === 'deploy.deploy' && e.outcome === 'denied'), 'refusals audited');
+  assert.ok(
+    audit.some((e) => e.action === 'deploy.deploy' && e.outcome === 'denied'),
+    'refusals audited',
+  );
   assert.equal(audit.filter((e) => e.action === 'deploy.succeeded').length, 4);
 });

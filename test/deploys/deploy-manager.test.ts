@@ -81,13 +81,26 @@ async function world(opts: { leaseMs?: number; github?: FakeGithub } = {}) {
     staging: { repo: 'acme/api', target: { swarmService: { name: 'api-staging' } } },
     production: { repo: 'acme/api', requires: ['e2e'], target: { swarmService: { name: 'api-prod' } } },
   });
-  const make = (leaseMs = opts.leaseMs) => new DeployManager({
-    environments, approvalsRequired: () => 1, store, builds, bus: new EventBus(client, silentLogger(), prefix), audit, log: silentLogger(),
-    target: () => target, ...(leaseMs ? { leaseMs } : {}),
-    ...(opts.github ? {
-      github: githubDeployments(new GithubClient({ baseUrl: opts.github.url, maxRetryAfterSec: 1, token: 't' }, silentLogger()), { isGithubRepo: () => true, production: (e) => e === 'production' }),
-    } : {}),
-  });
+  const make = (leaseMs = opts.leaseMs) =>
+    new DeployManager({
+      environments,
+      approvalsRequired: () => 1,
+      store,
+      builds,
+      bus: new EventBus(client, silentLogger(), prefix),
+      audit,
+      log: silentLogger(),
+      target: () => target,
+      ...(leaseMs ? { leaseMs } : {}),
+      ...(opts.github
+        ? {
+            github: githubDeployments(new GithubClient({ baseUrl: opts.github.url, maxRetryAfterSec: 1, token: 't' }, silentLogger()), {
+              isGithubRepo: () => true,
+              production: (e) => e === 'production',
+            }),
+          }
+        : {}),
+    });
   const published = async (hexChar: string, stages?: string[]) => {
     const b = await recordBuild(builds, { repo: 'acme/api', sha: hexChar.repeat(40), ...(stages ? { stages } : {}) });
     return recordPublication(builds, b.id, publication(hexChar));
@@ -105,11 +118,36 @@ async function world(opts: { leaseMs?: number; github?: FakeGithub } = {}) {
 }
 
 describe('a deploy that must not happen is refused with its reason, and nothing is deployed', () => {
-  const cases: { name: string; setup?: (w: Awaited<ReturnType<typeof world>>, m: DeployManager) => Promise<void>; env?: string; repo?: string; selector: (w: Awaited<ReturnType<typeof world>>) => Promise<string>; says: RegExp }[] = [
-    { name: 'an unknown environment', env: 'prod', selector: async (w) => (await w.published('a')).id, says: /unknown environment "prod" \(known: production, staging\)/ },
-    { name: 'a repository the environment does not deploy', repo: 'acme/web', selector: async (w) => (await w.published('a')).id, says: /staging deploys acme\/api, not acme\/web/ },
-    { name: 'a digest the repository never published', selector: async (w) => (await w.published('a'), `sha256:${'e'.repeat(64)}`), says: /not an image published by a build of acme\/api/ },
-    { name: 'a build that published no image', selector: async (w) => (await recordBuild(w.builds, { repo: 'acme/api', sha: 'd'.repeat(40) })).id, says: /published no image: an unpublished commit cannot be deployed/ },
+  const cases: {
+    name: string;
+    setup?: (w: Awaited<ReturnType<typeof world>>, m: DeployManager) => Promise<void>;
+    env?: string;
+    repo?: string;
+    selector: (w: Awaited<ReturnType<typeof world>>) => Promise<string>;
+    says: RegExp;
+  }[] = [
+    {
+      name: 'an unknown environment',
+      env: 'prod',
+      selector: async (w) => (await w.published('a')).id,
+      says: /unknown environment "prod" \(known: production, staging\)/,
+    },
+    {
+      name: 'a repository the environment does not deploy',
+      repo: 'acme/web',
+      selector: async (w) => (await w.published('a')).id,
+      says: /staging deploys acme\/api, not acme\/web/,
+    },
+    {
+      name: 'a digest the repository never published',
+      selector: async (w) => (await w.published('a'), `sha256:${'e'.repeat(64)}`),
+      says: /not an image published by a build of acme\/api/,
+    },
+    {
+      name: 'a build that published no image',
+      selector: async (w) => (await recordBuild(w.builds, { repo: 'acme/api', sha: 'd'.repeat(40) })).id,
+      says: /published no image: an unpublished commit cannot be deployed/,
+    },
     { name: 'an image tag instead of a digest', selector: async (w) => (await w.published('a'), `${image}:v1`), says: /looks like an image tag.*never a tag/ },
     {
       name: 'a publication whose reference is a tag',
@@ -126,7 +164,12 @@ describe('a deploy that must not happen is refused with its reason, and nothing 
       selector: async (w) => (await w.published('a')).id,
       says: /staging is locked by bob since .*: incident 4711 — nothing deployed/,
     },
-    { name: 'a build without the stages the environment requires', env: 'production', selector: async (w) => (await w.published('a', ['test'])).id, says: /production requires stage e2e green, and build #\d+ has it missing/ },
+    {
+      name: 'a build without the stages the environment requires',
+      env: 'production',
+      selector: async (w) => (await w.published('a', ['test'])).id,
+      says: /production requires stage e2e green, and build #\d+ has it missing/,
+    },
   ];
   for (const c of cases) {
     it(c.name, async () => {
@@ -194,7 +237,9 @@ describe('one deploy per environment at a time', () => {
     const m = w.make();
     w.target.hold();
     const build = await w.published('a');
-    const [r1, r2] = await Promise.all([1, 2].map(() => m.request({ repo: 'acme/api', selector: build.id, environment: 'staging', kind: 'deploy', actor: alice, source: 'cli' })));
+    const [r1, r2] = await Promise.all(
+      [1, 2].map(() => m.request({ repo: 'acme/api', selector: build.id, environment: 'staging', kind: 'deploy', actor: alice, source: 'cli' })),
+    );
     assert.equal(r1!.deploy.id, r2!.deploy.id);
     w.target.release();
     await w.waitState(r1!.deploy.id, ['succeeded']);
@@ -210,12 +255,26 @@ describe('a runner that dies mid-deploy (kill -9)', () => {
     const w = await world({ leaseMs: 400 });
     const dying = w.make();
     w.target.hold();
-    const r = await dying.request({ repo: 'acme/api', selector: (await w.published('a')).id, environment: 'staging', kind: 'deploy', actor: alice, source: 'cli' });
+    const r = await dying.request({
+      repo: 'acme/api',
+      selector: (await w.published('a')).id,
+      environment: 'staging',
+      kind: 'deploy',
+      actor: alice,
+      source: 'cli',
+    });
     await w.waitState(r.deploy.id, ['running']);
     dying.abandonForTest(); // no more renewals, no finish, no release: what kill -9 leaves
     const survivor = w.make();
     assert.deepEqual(await survivor.watchdogPass(), [], 'the lease is still live: nothing to resolve yet');
-    const next = await survivor.request({ repo: 'acme/api', selector: (await w.published('b')).id, environment: 'staging', kind: 'deploy', actor: alice, source: 'cli' });
+    const next = await survivor.request({
+      repo: 'acme/api',
+      selector: (await w.published('b')).id,
+      environment: 'staging',
+      kind: 'deploy',
+      actor: alice,
+      source: 'cli',
+    });
     await new Promise((res) => setTimeout(res, 200));
     assert.equal((await w.store.get(next.deploy.id))?.state, 'queued', 'the environment is still held by the dead runner');
     await new Promise((res) => setTimeout(res, 500));
@@ -226,7 +285,7 @@ describe('a runner that dies mid-deploy (kill -9)', () => {
     assert.match(resolved?.reason ?? '', /resolved by the watchdog/);
     w.target.release();
     await w.waitState(next.deploy.id, ['succeeded']);
-    assert.deepEqual(w.target.applies, [publication('a').ref, publication('b').ref], 'the dead runner\'s deploy was applied once');
+    assert.deepEqual(w.target.applies, [publication('a').ref, publication('b').ref], "the dead runner's deploy was applied once");
     await survivor.close();
   });
 });
@@ -238,9 +297,23 @@ describe('history, rollback and GitHub Deployments', () => {
     try {
       const w = await world({ github: gh });
       const m = w.make();
-      const a = await m.request({ repo: 'acme/api', selector: (await w.published('a')).id, environment: 'staging', kind: 'deploy', actor: alice, source: 'cli' });
+      const a = await m.request({
+        repo: 'acme/api',
+        selector: (await w.published('a')).id,
+        environment: 'staging',
+        kind: 'deploy',
+        actor: alice,
+        source: 'cli',
+      });
       await w.waitState(a.deploy.id, ['succeeded']);
-      const b = await m.request({ repo: 'acme/api', selector: (await w.published('b')).id, environment: 'staging', kind: 'deploy', actor: alice, source: 'cli' });
+      const b = await m.request({
+        repo: 'acme/api',
+        selector: (await w.published('b')).id,
+        environment: 'staging',
+        kind: 'deploy',
+        actor: alice,
+        source: 'cli',
+      });
       const bDone = await w.waitState(b.deploy.id, ['succeeded']);
       assert.equal(bDone.previousRef, publication('a').ref);
       const back = await m.rollback({ repo: 'acme/api', environment: 'staging', actor: alice, source: 'cli' });
@@ -250,14 +323,24 @@ describe('history, rollback and GitHub Deployments', () => {
       assert.equal(w.target.runs, publication('a').ref);
       await m.close(); // lets the runner post the last status
 
-      assert.deepEqual(gh.deployments.map((d) => [d.repo, d.ref, d.environment, d.statuses.map((s) => s.state)]), [
-        ['acme/api', 'a'.repeat(40), 'staging', ['in_progress', 'success']],
-        ['acme/api', 'b'.repeat(40), 'staging', ['in_progress', 'success']],
-        ['acme/api', 'a'.repeat(40), 'staging', ['in_progress', 'success']],
-      ]);
+      assert.deepEqual(
+        gh.deployments.map((d) => [d.repo, d.ref, d.environment, d.statuses.map((s) => s.state)]),
+        [
+          ['acme/api', 'a'.repeat(40), 'staging', ['in_progress', 'success']],
+          ['acme/api', 'b'.repeat(40), 'staging', ['in_progress', 'success']],
+          ['acme/api', 'a'.repeat(40), 'staging', ['in_progress', 'success']],
+        ],
+      );
       assert.deepEqual(gh.deployments[0]!.payload, { image, digest: publication('a').digest, ref: publication('a').ref, bosunDeploy: a.deploy.id });
       const hist = await w.store.history({ environment: 'staging' });
-      assert.deepEqual(hist.map((d) => [d.kind, d.state]), [['rollback', 'succeeded'], ['deploy', 'succeeded'], ['deploy', 'succeeded']]);
+      assert.deepEqual(
+        hist.map((d) => [d.kind, d.state]),
+        [
+          ['rollback', 'succeeded'],
+          ['deploy', 'succeeded'],
+          ['deploy', 'succeeded'],
+        ],
+      );
       const audit = (await w.audit.list()).map((e) => e.action);
       assert.equal(audit.filter((x) => x === 'deploy.succeeded').length, 3);
     } finally {
@@ -269,39 +352,63 @@ describe('history, rollback and GitHub Deployments', () => {
 describe('a promotion deploys the digest that was approved', () => {
   async function promotionWorld(approvers: string) {
     const w = await world();
-    const environments = Environments.parse({ production: { repo: 'acme/api', approvers: 'release', autoDeploy: { branch: 'production' }, target: { swarmService: { name: 'api-prod' } } } });
+    const environments = Environments.parse({
+      production: { repo: 'acme/api', approvers: 'release', autoDeploy: { branch: 'production' }, target: { swarmService: { name: 'api-prod' } } },
+    });
     const opened: string[] = [];
     const client = redis.client();
     const m = new DeployManager({
-      environments, approvalsRequired: () => 1, store: w.store, builds: w.builds, bus: new EventBus(client, silentLogger(), 'promo'), audit: w.audit, log: silentLogger(),
+      environments,
+      approvalsRequired: () => 1,
+      store: w.store,
+      builds: w.builds,
+      bus: new EventBus(client, silentLogger(), 'promo'),
+      audit: w.audit,
+      log: silentLogger(),
       target: () => w.target,
-      approvalBuilds: { create: async (input) => (opened.push(input.sha), recordBuild(w.builds, { repo: 'acme/api', sha: input.sha, status: 'waiting', event: 'manual' })) },
+      approvalBuilds: {
+        create: async (input) => (opened.push(input.sha), recordBuild(w.builds, { repo: 'acme/api', sha: input.sha, status: 'waiting', event: 'manual' })),
+      },
     });
     const candidate = await w.published('a');
     const promotion = await recordBuild(w.builds, { repo: 'acme/api', sha: 'a'.repeat(40), event: 'manual' });
     const { build } = await w.builds.update(promotion.id, (b) => {
       b.trigger = { event: 'promotion', source: 'slack', actor: alice };
-      b.stages = [{
-        name: 'promote', status: 'success', needs: [], labels: [], resources: [], steps: [],
-        checkpoint: { instructions: '', checklist: [], timeoutSec: 60, approvers, kind: 'approval' },
-        checkpointState: {
-          deadline: '', requestedBy: alice.id, required: 1, sha: b.sha, approvals: [{ actor: { id: 'slack:T/bob', name: 'bob' }, decision: 'pass', at: '', source: 'slack' }],
-          decision: { actor: { id: 'slack:T/bob', name: 'bob' }, decision: 'pass', at: '', source: 'slack' },
+      b.stages = [
+        {
+          name: 'promote',
+          status: 'success',
+          needs: [],
+          labels: [],
+          resources: [],
+          steps: [],
+          checkpoint: { instructions: '', checklist: [], timeoutSec: 60, approvers, kind: 'approval' },
+          checkpointState: {
+            deadline: '',
+            requestedBy: alice.id,
+            required: 1,
+            sha: b.sha,
+            approvals: [{ actor: { id: 'slack:T/bob', name: 'bob' }, decision: 'pass', at: '', source: 'slack' }],
+            decision: { actor: { id: 'slack:T/bob', name: 'bob' }, decision: 'pass', at: '', source: 'slack' },
+          },
         },
-      }];
+      ];
       return [];
     });
     const ids = await deployPromotion({ manager: m, builds: w.builds, environments, productionBranch: 'production', log: silentLogger() }, build);
     return { w, m, ids, candidate, opened };
   }
 
-  it('approved by the production approvers: production runs the promoted commit\'s digest, with their approval, without asking again', async () => {
+  it("approved by the production approvers: production runs the promoted commit's digest, with their approval, without asking again", async () => {
     const { w, m, ids, candidate, opened } = await promotionWorld('release');
     assert.equal(ids.length, 1);
     const d = await w.waitState(ids[0]!, ['succeeded']);
     assert.equal(d.buildId, candidate.id);
     assert.equal(d.ref, publication('a').ref);
-    assert.deepEqual(d.approvals.map((a) => a.actor.name), ['bob']);
+    assert.deepEqual(
+      d.approvals.map((a) => a.actor.name),
+      ['bob'],
+    );
     assert.deepEqual(opened, []);
     assert.equal(await m.hasPromotedCommit('production', 'a'.repeat(40)), true, 'the production push build will not deploy a rebuild');
     await m.close();

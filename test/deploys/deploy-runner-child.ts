@@ -17,10 +17,22 @@ const client = new Redis(url, { maxRetriesPerRequest: null });
 const cfg = SwarmServiceTarget.parse({ name: service, monitorSec: 3, healthTimeoutSec: 120 });
 const manager = new DeployManager({
   environments: { staging: { repo: 'acme/api', requires: [], target: { swarmService: cfg } } },
-  approvalsRequired: () => 1, store: new DeployStore(client, prefix), builds: new BuildStore(client, prefix),
-  bus: new EventBus(client, silentLogger(), prefix), audit: new AuditLog(client, prefix), log: silentLogger(),
-  target: () => new SwarmServiceDeployTarget(new Docker(), cfg, silentLogger()), leaseMs: 1500,
+  approvalsRequired: () => 1,
+  store: new DeployStore(client, prefix),
+  builds: new BuildStore(client, prefix),
+  bus: new EventBus(client, silentLogger(), prefix),
+  audit: new AuditLog(client, prefix),
+  log: silentLogger(),
+  target: () => new SwarmServiceDeployTarget(new Docker(), cfg, silentLogger()),
+  leaseMs: 1500,
 });
-const r = await manager.request({ repo: 'acme/api', selector: buildId, environment: 'staging', kind: 'deploy', actor: { id: 'cli:child', name: 'child' }, source: 'cli' });
+const r = await manager.request({
+  repo: 'acme/api',
+  selector: buildId,
+  environment: 'staging',
+  kind: 'deploy',
+  actor: { id: 'cli:child', name: 'child' },
+  source: 'cli',
+});
 process.stdout.write(`deploy ${r.deploy.id}\n`);
 setInterval(() => undefined, 1000);

@@ -41,12 +41,28 @@ const images: string[] = [];
 
 function spec(image: string): string {
   return [
-    'version: 1', 'image: any', 'stages:',
-    '  test:', '    steps:', '      - name: unit', '        run: grep -q "^v" version.txt',
-    '  release:', '    on: { branches: [master] }', '    needs: [test]', '    steps:',
-    '      - name: dist', `        run: ${JSON.stringify(buildDistCommand)}`,
-    '    publish:', `      - docker: { image: ${image} }`, '      - pypi: { repository: internal }',
-    '  e2e:', '    on: { branches: [master] }', '    needs: [release]', '    steps:', '      - name: smoke', '        run: test -f version.txt && echo e2e ok',
+    'version: 1',
+    'image: any',
+    'stages:',
+    '  test:',
+    '    steps:',
+    '      - name: unit',
+    '        run: grep -q "^v" version.txt',
+    '  release:',
+    '    on: { branches: [master] }',
+    '    needs: [test]',
+    '    steps:',
+    '      - name: dist',
+    `        run: ${JSON.stringify(buildDistCommand)}`,
+    '    publish:',
+    `      - docker: { image: ${image} }`,
+    '      - pypi: { repository: internal }',
+    '  e2e:',
+    '    on: { branches: [master] }',
+    '    needs: [release]',
+    '    steps:',
+    '      - name: smoke',
+    '        run: test -f version.txt && echo e2e ok',
     '',
   ].join('\n');
 }
@@ -67,8 +83,13 @@ before(async () => {
   repo = await makeRepo(root, 'api', { 'bosun.yml': spec(`${registry.host}/${namespace}/api`), ...files('1.0.0', 'v0') });
   for (const name of [stagingService, productionService]) {
     await docker.createService({
-      Name: name, Labels: { 'bosun.test': 'seed-flow' },
-      TaskTemplate: { ContainerSpec: { Image: 'bosun/busybox:1', Command: ['sleep', '100000'], StopGracePeriod: 1e9 } as never, RestartPolicy: { Condition: 'any', MaxAttempts: 0 }, LogDriver: { Name: 'json-file' } },
+      Name: name,
+      Labels: { 'bosun.test': 'seed-flow' },
+      TaskTemplate: {
+        ContainerSpec: { Image: 'bosun/busybox:1', Command: ['sleep', '100000'], StopGracePeriod: 1e9 } as never,
+        RestartPolicy: { Condition: 'any', MaxAttempts: 0 },
+        LogDriver: { Name: 'json-file' },
+      },
       Mode: { Replicated: { Replicas: 1 } },
     } as never);
   }
@@ -80,7 +101,9 @@ before(async () => {
       secrets: { REGISTRY_PASSWORD: registry.password, PYPI_PASSWORD: index.password },
       publish: {
         docker: { registries: [{ host: registry.host, username: registry.username, passwordSecret: 'REGISTRY_PASSWORD' }] },
-        pypi: { repositories: { internal: { uploadUrl: index.uploadUrl, indexUrl: index.indexUrl, username: index.username, passwordSecret: 'PYPI_PASSWORD' } } },
+        pypi: {
+          repositories: { internal: { uploadUrl: index.uploadUrl, indexUrl: index.indexUrl, username: index.username, passwordSecret: 'PYPI_PASSWORD' } },
+        },
       },
       queue: { watchdogIntervalMs: 1000 },
       environments: {
@@ -94,8 +117,16 @@ before(async () => {
 });
 
 after(async () => {
-  for (const name of [stagingService, productionService]) await docker.getService(name).remove().catch(() => undefined);
-  for (const ref of images) await docker.getImage(ref).remove({ force: true }).catch(() => undefined);
+  for (const name of [stagingService, productionService])
+    await docker
+      .getService(name)
+      .remove()
+      .catch(() => undefined);
+  for (const ref of images)
+    await docker
+      .getImage(ref)
+      .remove({ force: true })
+      .catch(() => undefined);
   await g?.stop();
   await index?.stop();
   await registry?.stop();
@@ -112,52 +143,102 @@ async function comment(body: string, user = dev, number = 1): Promise<string> {
   const count = gh.comments.length;
   const res = await gh.deliver('issue_comment', issueCommentPayload({ repo: 'acme/api', number, body, user, association: 'MEMBER' }));
   assert.equal(res.status, 202);
-  const all = await eventually(() => gh.comments, (c) => c.length > count, 60_000);
+  const all = await eventually(
+    () => gh.comments,
+    (c) => c.length > count,
+    60_000,
+  );
   return all[count]!.body;
 }
 
 /** The image the service's spec names and the images of its running tasks (what actually runs). */
 async function serviceRuns(name: string): Promise<{ spec: string; running: string[] }> {
   const info = (await docker.getService(name).inspect()) as { Spec: { TaskTemplate: { ContainerSpec: { Image: string } } } };
-  const tasks = (await docker.listTasks({ filters: JSON.stringify({ service: [name], 'desired-state': ['running'] }) })) as { Status: { State: string }; Spec: { ContainerSpec: { Image: string } } }[];
-  return { spec: info.Spec.TaskTemplate.ContainerSpec.Image, running: tasks.filter((t) => t.Status.State === 'running').map((t) => t.Spec.ContainerSpec.Image) };
+  const tasks = (await docker.listTasks({ filters: JSON.stringify({ service: [name], 'desired-state': ['running'] }) })) as {
+    Status: { State: string };
+    Spec: { ContainerSpec: { Image: string } };
+  }[];
+  return {
+    spec: info.Spec.TaskTemplate.ContainerSpec.Image,
+    running: tasks.filter((t) => t.Status.State === 'running').map((t) => t.Spec.ContainerSpec.Image),
+  };
 }
 
 async function waitRunning(name: string, ref: string): Promise<void> {
-  await eventually(() => serviceRuns(name), (s) => s.spec === ref && s.running.length === 1 && s.running[0] === ref, 180_000);
+  await eventually(
+    () => serviceRuns(name),
+    (s) => s.spec === ref && s.running.length === 1 && s.running[0] === ref,
+    180_000,
+  );
 }
 
 async function lastDeploy(environment: string, pred: (d: Deploy) => boolean = () => true): Promise<Deploy> {
   const store = new DeployStore(g!.h.server.core.redis, g!.h.server.core.prefix);
-  return eventually(async () => (await store.history({ environment }, 50)).find(pred), (d) => d !== undefined && ['succeeded', 'failed', 'rolled_back', 'refused', 'superseded'].includes(d.state), 180_000) as Promise<Deploy>;
+  return eventually(
+    async () => (await store.history({ environment }, 50)).find(pred),
+    (d) => d !== undefined && ['succeeded', 'failed', 'rolled_back', 'refused', 'superseded'].includes(d.state),
+    180_000,
+  ) as Promise<Deploy>;
 }
 
 /**
  * One change from a pull request to master: PR opened → its checks → reviewed → `/ci merge`
  * → the push build on master (test, release with publishing, e2e). Returns the push build.
  */
-async function mergeChange(number: number, branch: string, version: string, marker: string): Promise<{ build: Build; docker: DockerPublication; head: string }> {
+async function mergeChange(
+  number: number,
+  branch: string,
+  version: string,
+  marker: string,
+): Promise<{ build: Build; docker: DockerPublication; head: string }> {
   const gh = g!.gh;
   await git(['checkout', '-q', 'master'], { cwd: repo.dir });
   const head = await repo.commit(files(version, marker), `change ${marker}`, branch);
   await git(['checkout', '-q', '--detach'], { cwd: repo.dir });
   gh.addPull('acme/api', { number, headRef: branch, baseRef: 'master', user: dev });
 
-  await gh.deliver('pull_request', pullRequestPayload({ action: 'opened', repo: 'acme/api', number, headSha: head, headRef: branch, user: dev, association: 'MEMBER' }));
-  const [prBuild] = await eventually(() => builds((b) => b.sha === head && b.trigger.event !== 'push'), (b) => b.length === 1, 60_000);
+  await gh.deliver(
+    'pull_request',
+    pullRequestPayload({ action: 'opened', repo: 'acme/api', number, headSha: head, headRef: branch, user: dev, association: 'MEMBER' }),
+  );
+  const [prBuild] = await eventually(
+    () => builds((b) => b.sha === head && b.trigger.event !== 'push'),
+    (b) => b.length === 1,
+    60_000,
+  );
   const donePr = await g!.h.waitDone(prBuild!.id, 300_000);
   assert.equal(donePr.status, 'success', JSON.stringify(donePr.stages));
-  assert.deepEqual(donePr.stages.map((s) => s.name), ['test'], 'a pull request runs its checks and publishes nothing');
+  assert.deepEqual(
+    donePr.stages.map((s) => s.name),
+    ['test'],
+    'a pull request runs its checks and publishes nothing',
+  );
   assert.equal(donePr.published, undefined);
-  await eventually(() => gh.latest('acme/api', head)['bosun/test'], (s) => s === 'success', 60_000);
+  await eventually(
+    () => gh.latest('acme/api', head)['bosun/test'],
+    (s) => s === 'success',
+    60_000,
+  );
 
   await gh.addReview('acme/api', number, reviewer, 'APPROVED');
   assert.equal(await comment(`/ci merge acme/api#${number}`, dev, number), `@dev Fast-forwarded acme/api master to ${head.slice(0, 7)} (#${number}).`);
   assert.equal(await gh.rev('acme/api', 'refs/heads/master'), head);
 
-  const [push] = await eventually(() => builds((b) => b.sha === head && b.ref === 'master' && b.trigger.event === 'push'), (b) => b.length === 1, 60_000);
+  const [push] = await eventually(
+    () => builds((b) => b.sha === head && b.ref === 'master' && b.trigger.event === 'push'),
+    (b) => b.length === 1,
+    60_000,
+  );
   const build = await g!.h.waitDone(push!.id, 600_000);
-  assert.deepEqual(build.stages.map((s) => [s.name, s.status]), [['test', 'success'], ['release', 'success'], ['e2e', 'success']], JSON.stringify(build.stages));
+  assert.deepEqual(
+    build.stages.map((s) => [s.name, s.status]),
+    [
+      ['test', 'success'],
+      ['release', 'success'],
+      ['e2e', 'success'],
+    ],
+    JSON.stringify(build.stages),
+  );
   const pub = build.published?.find((p): p is DockerPublication => p.kind === 'docker');
   assert.ok(pub, JSON.stringify(build.published));
   images.push(`${pub.image}:${pub.tag}`);
@@ -167,9 +248,16 @@ async function mergeChange(number: number, branch: string, version: string, mark
   // And the wheel and sdist are in the index.
   const wheel = build.published?.find((p): p is PypiPublication => p.kind === 'pypi');
   assert.deepEqual([wheel?.package, wheel?.version], ['seed-app', version]);
-  assert.ok(index!.uploads.some((u) => u.filename === `seed_app-${version}-py3-none-any.whl`), JSON.stringify(index!.uploads.map((u) => u.filename)));
+  assert.ok(
+    index!.uploads.some((u) => u.filename === `seed_app-${version}-py3-none-any.whl`),
+    JSON.stringify(index!.uploads.map((u) => u.filename)),
+  );
   // What GitHub shows on the commit: the release check names the digest and the Python release.
-  const release = await eventually(() => g!.gh.statusesFor('acme/api', head, 'bosun/release'), (s) => s.at(-1)?.state === 'success', 60_000);
+  const release = await eventually(
+    () => g!.gh.statusesFor('acme/api', head, 'bosun/release'),
+    (s) => s.at(-1)?.state === 'success',
+    60_000,
+  );
   assert.equal(release.at(-1)!.description, `release: success — published ${pub.digest}, seed-app ${version}`);
   return { build, docker: pub, head };
 }
@@ -184,7 +272,11 @@ async function promote(head: string, number: number): Promise<string> {
   assert.match(await comment(`/ci approve ${promotionId}`, dev, number), /cannot approve it \(no self-approval\)/);
   assert.match(await comment(`/ci approve ${promotionId}`, reviewer, number), /^@rel-eng Passed the checkpoint of promote/);
   assert.equal((await g!.h.waitDone(promotionId)).status, 'success');
-  await eventually(() => g!.gh.rev('acme/api', 'refs/heads/production').catch(() => null), (sha) => sha === head, 60_000);
+  await eventually(
+    () => g!.gh.rev('acme/api', 'refs/heads/production').catch(() => null),
+    (sha) => sha === head,
+    60_000,
+  );
   return promotionId;
 }
 
@@ -192,84 +284,122 @@ function envLine(envs: string, name: string): string {
   return envs.split('\n').find((l) => l.includes(`${name}: `)) ?? `(no ${name} line in: ${envs})`;
 }
 
-test('seed flow: PR → checks → /ci merge → publish image and wheel → staging → e2e → /ci promote → approved production runs staging\'s digest; a second change; /ci rollback', { timeout: 1_500_000 }, async (t) => {
-  if (!g || !registry || !index) return t.skip('no Docker engine');
-  const gh = g.gh;
+test(
+  "seed flow: PR → checks → /ci merge → publish image and wheel → staging → e2e → /ci promote → approved production runs staging's digest; a second change; /ci rollback",
+  { timeout: 1_500_000 },
+  async (t) => {
+    if (!g || !registry || !index) return t.skip('no Docker engine');
+    const gh = g.gh;
 
-  let envs = await comment('/ci envs acme/api');
-  assert.match(envLine(envs, 'staging'), /staging: nothing deployed by Bosun yet/);
-  assert.match(envLine(envs, 'production'), /production: nothing deployed by Bosun yet/);
+    let envs = await comment('/ci envs acme/api');
+    assert.match(envLine(envs, 'staging'), /staging: nothing deployed by Bosun yet/);
+    assert.match(envLine(envs, 'production'), /production: nothing deployed by Bosun yet/);
 
-  // Change 1: PR → checks → merge → push build publishes → staging runs the new digest.
-  const one = await mergeChange(1, 'feature-1', '1.1.0', 'v1');
-  await waitRunning(stagingService, one.docker.ref);
-  const staged1 = await lastDeploy('staging', (d) => d.buildId === one.build.id);
-  assert.deepEqual([staged1.state, staged1.kind, staged1.ref], ['succeeded', 'auto', one.docker.ref]);
-  envs = await comment('/ci envs acme/api');
-  assert.match(envLine(envs, 'staging'), new RegExp(`staging: ${one.docker.digest.slice(7, 19)} ${one.head.slice(0, 7)} build #${one.build.id}, .* ago by Bosun \\(auto-deploy\\)`));
-  assert.match(envLine(envs, 'production'), /nothing deployed by Bosun yet/);
-  assert.equal((await serviceRuns(productionService)).spec, 'bosun/busybox:1', 'production untouched before promotion');
+    // Change 1: PR → checks → merge → push build publishes → staging runs the new digest.
+    const one = await mergeChange(1, 'feature-1', '1.1.0', 'v1');
+    await waitRunning(stagingService, one.docker.ref);
+    const staged1 = await lastDeploy('staging', (d) => d.buildId === one.build.id);
+    assert.deepEqual([staged1.state, staged1.kind, staged1.ref], ['succeeded', 'auto', one.docker.ref]);
+    envs = await comment('/ci envs acme/api');
+    assert.match(
+      envLine(envs, 'staging'),
+      new RegExp(`staging: ${one.docker.digest.slice(7, 19)} ${one.head.slice(0, 7)} build #${one.build.id}, .* ago by Bosun \\(auto-deploy\\)`),
+    );
+    assert.match(envLine(envs, 'production'), /nothing deployed by Bosun yet/);
+    assert.equal((await serviceRuns(productionService)).spec, 'bosun/busybox:1', 'production untouched before promotion');
 
-  // Promote: the requester cannot approve; the reviewer does; production runs exactly staging's digest.
-  await promote(one.head, 1);
-  await waitRunning(productionService, one.docker.ref);
-  const prod1 = await lastDeploy('production', (d) => d.buildId === one.build.id);
-  assert.equal(prod1.state, 'succeeded', prod1.reason);
-  assert.equal(prod1.digest, staged1.digest, 'production runs the digest staging ran');
-  assert.deepEqual(prod1.approvals.map((a) => a.actor.id), [`github:${reviewer.id}`]);
-  envs = await comment('/ci envs acme/api');
-  assert.match(envLine(envs, 'production'), new RegExp(`production: ${one.docker.digest.slice(7, 19)} ${one.head.slice(0, 7)} build #${one.build.id}`));
-  assert.match(envLine(envs, 'staging'), new RegExp(`staging: ${one.docker.digest.slice(7, 19)}`));
+    // Promote: the requester cannot approve; the reviewer does; production runs exactly staging's digest.
+    await promote(one.head, 1);
+    await waitRunning(productionService, one.docker.ref);
+    const prod1 = await lastDeploy('production', (d) => d.buildId === one.build.id);
+    assert.equal(prod1.state, 'succeeded', prod1.reason);
+    assert.equal(prod1.digest, staged1.digest, 'production runs the digest staging ran');
+    assert.deepEqual(
+      prod1.approvals.map((a) => a.actor.id),
+      [`github:${reviewer.id}`],
+    );
+    envs = await comment('/ci envs acme/api');
+    assert.match(envLine(envs, 'production'), new RegExp(`production: ${one.docker.digest.slice(7, 19)} ${one.head.slice(0, 7)} build #${one.build.id}`));
+    assert.match(envLine(envs, 'staging'), new RegExp(`staging: ${one.docker.digest.slice(7, 19)}`));
 
-  // Change 2 goes the same way.
-  const two = await mergeChange(2, 'feature-2', '1.2.0', 'v2');
-  assert.notEqual(two.docker.digest, one.docker.digest);
-  await waitRunning(stagingService, two.docker.ref);
-  const staged2 = await lastDeploy('staging', (d) => d.buildId === two.build.id);
-  assert.deepEqual([staged2.state, staged2.kind, staged2.ref], ['succeeded', 'auto', two.docker.ref]);
-  assert.equal((await serviceRuns(productionService)).spec, one.docker.ref, 'production keeps the approved digest until the next promotion');
-  envs = await comment('/ci envs acme/api', dev, 2);
-  assert.match(envLine(envs, 'staging'), new RegExp(`staging: ${two.docker.digest.slice(7, 19)} ${two.head.slice(0, 7)} build #${two.build.id}`));
-  assert.match(envLine(envs, 'production'), new RegExp(`production: ${one.docker.digest.slice(7, 19)}`));
-  await promote(two.head, 2);
-  await waitRunning(productionService, two.docker.ref);
-  assert.equal((await lastDeploy('production', (d) => d.buildId === two.build.id)).state, 'succeeded');
-  envs = await comment('/ci envs acme/api', dev, 2);
-  assert.match(envLine(envs, 'production'), new RegExp(`production: ${two.docker.digest.slice(7, 19)} ${two.head.slice(0, 7)} build #${two.build.id}`));
+    // Change 2 goes the same way.
+    const two = await mergeChange(2, 'feature-2', '1.2.0', 'v2');
+    assert.notEqual(two.docker.digest, one.docker.digest);
+    await waitRunning(stagingService, two.docker.ref);
+    const staged2 = await lastDeploy('staging', (d) => d.buildId === two.build.id);
+    assert.deepEqual([staged2.state, staged2.kind, staged2.ref], ['succeeded', 'auto', two.docker.ref]);
+    assert.equal((await serviceRuns(productionService)).spec, one.docker.ref, 'production keeps the approved digest until the next promotion');
+    envs = await comment('/ci envs acme/api', dev, 2);
+    assert.match(envLine(envs, 'staging'), new RegExp(`staging: ${two.docker.digest.slice(7, 19)} ${two.head.slice(0, 7)} build #${two.build.id}`));
+    assert.match(envLine(envs, 'production'), new RegExp(`production: ${one.docker.digest.slice(7, 19)}`));
+    await promote(two.head, 2);
+    await waitRunning(productionService, two.docker.ref);
+    assert.equal((await lastDeploy('production', (d) => d.buildId === two.build.id)).state, 'succeeded');
+    envs = await comment('/ci envs acme/api', dev, 2);
+    assert.match(envLine(envs, 'production'), new RegExp(`production: ${two.docker.digest.slice(7, 19)} ${two.head.slice(0, 7)} build #${two.build.id}`));
 
-  // Rollback production: it needs the release group's approval, never the requester's.
-  const asked = await comment('/ci rollback acme/api production', dev, 2);
-  assert.match(asked, new RegExp(`^@dev Deploy #\\d+ of acme/api@${one.head.slice(0, 7)} \\(build #${one.build.id}, ${one.docker.digest.slice(7, 19)}\\) to production needs 1 approval\\(s\\) from "release" \\(not dev\\)`));
-  const approvalBuild = /`(?:\/ci )?approve (\d+)`/.exec(asked)?.[1];
-  const rollbackId = /Deploy #(\d+)/.exec(asked)?.[1];
-  assert.ok(approvalBuild && rollbackId, asked);
-  await g.h.waitFor(approvalBuild, (b) => b.status === 'waiting');
-  assert.match(await comment(`/ci approve ${approvalBuild}`, dev, 2), /cannot approve it \(no self-approval\)/);
-  assert.equal((await serviceRuns(productionService)).spec, two.docker.ref, 'nothing rolled back on the requester\'s own approval');
-  assert.match(await comment(`/ci approve ${approvalBuild}`, reviewer, 2), /Passed the checkpoint/);
-  await waitRunning(productionService, one.docker.ref);
-  const rolled = await lastDeploy('production', (d) => d.id === rollbackId);
-  assert.deepEqual([rolled.state, rolled.kind, rolled.ref], ['succeeded', 'rollback', one.docker.ref]);
-  envs = await comment('/ci envs acme/api', dev, 2);
-  assert.match(envLine(envs, 'production'), new RegExp(`production: ${one.docker.digest.slice(7, 19)} ${one.head.slice(0, 7)} build #${one.build.id}, .* ago by dev`));
-  assert.match(envLine(envs, 'staging'), new RegExp(`staging: ${two.docker.digest.slice(7, 19)}`));
-  assert.equal((await serviceRuns(stagingService)).spec, two.docker.ref, 'staging is untouched by the production rollback');
+    // Rollback production: it needs the release group's approval, never the requester's.
+    const asked = await comment('/ci rollback acme/api production', dev, 2);
+    assert.match(
+      asked,
+      new RegExp(
+        `^@dev Deploy #\\d+ of acme/api@${one.head.slice(0, 7)} \\(build #${one.build.id}, ${one.docker.digest.slice(7, 19)}\\) to production needs 1 approval\\(s\\) from "release" \\(not dev\\)`,
+      ),
+    );
+    const approvalBuild = /`(?:\/ci )?approve (\d+)`/.exec(asked)?.[1];
+    const rollbackId = /Deploy #(\d+)/.exec(asked)?.[1];
+    assert.ok(approvalBuild && rollbackId, asked);
+    await g.h.waitFor(approvalBuild, (b) => b.status === 'waiting');
+    assert.match(await comment(`/ci approve ${approvalBuild}`, dev, 2), /cannot approve it \(no self-approval\)/);
+    assert.equal((await serviceRuns(productionService)).spec, two.docker.ref, "nothing rolled back on the requester's own approval");
+    assert.match(await comment(`/ci approve ${approvalBuild}`, reviewer, 2), /Passed the checkpoint/);
+    await waitRunning(productionService, one.docker.ref);
+    const rolled = await lastDeploy('production', (d) => d.id === rollbackId);
+    assert.deepEqual([rolled.state, rolled.kind, rolled.ref], ['succeeded', 'rollback', one.docker.ref]);
+    envs = await comment('/ci envs acme/api', dev, 2);
+    assert.match(
+      envLine(envs, 'production'),
+      new RegExp(`production: ${one.docker.digest.slice(7, 19)} ${one.head.slice(0, 7)} build #${one.build.id}, .* ago by dev`),
+    );
+    assert.match(envLine(envs, 'staging'), new RegExp(`staging: ${two.docker.digest.slice(7, 19)}`));
+    assert.equal((await serviceRuns(stagingService)).spec, two.docker.ref, 'staging is untouched by the production rollback');
 
-  // Production got exactly the promoted digests and the rollback; the push builds of the
-  // production branch the promotions made deployed nothing over them (no auto-deploy there).
-  const store = new DeployStore(g.h.server.core.redis, g.h.server.core.prefix);
-  assert.deepEqual((await store.history({ environment: 'production' }, 50)).map((d) => [d.kind, d.state, d.buildId]).reverse(), [
-    ['deploy', 'succeeded', one.build.id], ['deploy', 'succeeded', two.build.id], ['rollback', 'succeeded', one.build.id],
-  ]);
-  assert.deepEqual((await store.history({ environment: 'staging' }, 50)).map((d) => [d.kind, d.state, d.buildId]).reverse(), [
-    ['auto', 'succeeded', one.build.id], ['auto', 'succeeded', two.build.id],
-  ]);
+    // Production got exactly the promoted digests and the rollback; the push builds of the
+    // production branch the promotions made deployed nothing over them (no auto-deploy there).
+    const store = new DeployStore(g.h.server.core.redis, g.h.server.core.prefix);
+    assert.deepEqual((await store.history({ environment: 'production' }, 50)).map((d) => [d.kind, d.state, d.buildId]).reverse(), [
+      ['deploy', 'succeeded', one.build.id],
+      ['deploy', 'succeeded', two.build.id],
+      ['rollback', 'succeeded', one.build.id],
+    ]);
+    assert.deepEqual((await store.history({ environment: 'staging' }, 50)).map((d) => [d.kind, d.state, d.buildId]).reverse(), [
+      ['auto', 'succeeded', one.build.id],
+      ['auto', 'succeeded', two.build.id],
+    ]);
 
-  // GitHub's environment view agrees: a deployment per deploy, each ending success.
-  const deployments = await eventually(() => gh.deployments.filter((d) => d.repo === 'acme/api'), (ds) => ds.length === 5 && ds.every((d) => d.statuses.at(-1)?.state === 'success'), 60_000);
-  assert.deepEqual(deployments.map((d) => [d.environment, d.ref]), [
-    ['staging', one.head], ['production', one.head], ['staging', two.head], ['production', two.head], ['production', one.head],
-  ]);
-  assert.deepEqual(deployments.map((d) => (d.payload as { digest: string }).digest), [one.docker.digest, one.docker.digest, two.docker.digest, two.docker.digest, one.docker.digest]);
-  assert.deepEqual(deployments[0]!.statuses.map((s) => s.state), ['in_progress', 'success']);
-});
+    // GitHub's environment view agrees: a deployment per deploy, each ending success.
+    const deployments = await eventually(
+      () => gh.deployments.filter((d) => d.repo === 'acme/api'),
+      (ds) => ds.length === 5 && ds.every((d) => d.statuses.at(-1)?.state === 'success'),
+      60_000,
+    );
+    assert.deepEqual(
+      deployments.map((d) => [d.environment, d.ref]),
+      [
+        ['staging', one.head],
+        ['production', one.head],
+        ['staging', two.head],
+        ['production', two.head],
+        ['production', one.head],
+      ],
+    );
+    assert.deepEqual(
+      deployments.map((d) => (d.payload as { digest: string }).digest),
+      [one.docker.digest, one.docker.digest, two.docker.digest, two.docker.digest, one.docker.digest],
+    );
+    assert.deepEqual(
+      deployments[0]!.statuses.map((s) => s.state),
+      ['in_progress', 'success'],
+    );
+  },
+);

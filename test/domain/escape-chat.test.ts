@@ -20,13 +20,15 @@ describe('escapeSlack', () => {
   }
 
   it('property: the output has no < or >, and every & starts an entity we wrote', () => {
-    fc.assert(fc.property(fc.string({ unit: 'binary' }), (text) => {
-      const out = escapeSlack(text);
+    fc.assert(
+      fc.property(fc.string({ unit: 'binary' }), (text) => {
+        const out = escapeSlack(text);
 
-      assert.ok(!/[<>]/.test(out));
-      assert.ok(!/&(?!amp;|lt;|gt;)/.test(out));
-      assert.equal(out.replace(/&lt;/g, '<').replace(/&gt;/g, '>').replace(/&amp;/g, '&'), text);
-    }));
+        assert.ok(!/[<>]/.test(out));
+        assert.ok(!/&(?!amp;|lt;|gt;)/.test(out));
+        assert.equal(out.replace(/&lt;/g, '<').replace(/&gt;/g, '>').replace(/&amp;/g, '&'), text);
+      }),
+    );
   });
 });
 
@@ -46,13 +48,15 @@ describe('codeBlock', () => {
   });
 
   it('property: the only ``` are our two fences', () => {
-    fc.assert(fc.property(fc.string({ unit: fc.constantFrom('`', '`', 'a', '\n', '<', '&') }), (text) => {
-      const out = codeBlock(text);
+    fc.assert(
+      fc.property(fc.string({ unit: fc.constantFrom('`', '`', 'a', '\n', '<', '&') }), (text) => {
+        const out = codeBlock(text);
 
-      assert.equal(out.split('```').length - 1, 2);
-      assert.ok(out.startsWith('```\n') && out.endsWith('\n```'));
-      assert.ok(!/[<>]/.test(out));
-    }));
+        assert.equal(out.split('```').length - 1, 2);
+        assert.ok(out.startsWith('```\n') && out.endsWith('\n```'));
+        assert.ok(!/[<>]/.test(out));
+      }),
+    );
   });
 });
 
@@ -76,12 +80,14 @@ describe('escapeZulip', () => {
 
   it('property: no mention or link trigger survives, and removing the zero-width spaces gives the text back', () => {
     const unit = fc.constantFrom('@', '#', '*', '_', '[', ']', '(', ':', 'a', ' ');
-    fc.assert(fc.property(fc.string({ unit }), (text) => {
-      const out = escapeZulip(text);
+    fc.assert(
+      fc.property(fc.string({ unit }), (text) => {
+        const out = escapeZulip(text);
 
-      assert.ok(!/[@#][*_]/.test(out));
-      assert.ok(!/\][([:]/.test(out));
-      assert.equal(out.replaceAll(zwsp, ''), text);
-    }));
+        assert.ok(!/[@#][*_]/.test(out));
+        assert.ok(!/\][([:]/.test(out));
+        assert.equal(out.replaceAll(zwsp, ''), text);
+      }),
+    );
   });
 });

@@ -17,7 +17,7 @@ function rejectsWith(fn: () => unknown, rule: string): void {
 describe('validateRefName', () => {
   const rejected: { name: string; ref: string; rule: string }[] = [
     // R11's list.
-    { name: 'GitHub\'s injection example (a valid git ref, refused by Bosun policy)', ref: 'zzz";echo${IFS}"hello";#', rule: 'shell metacharacters' },
+    { name: "GitHub's injection example (a valid git ref, refused by Bosun policy)", ref: 'zzz";echo${IFS}"hello";#', rule: 'shell metacharacters' },
     { name: 'an option smuggled as a ref', ref: '--upload-pack=touch pwned', rule: 'whitespace' },
     { name: 'an option without spaces', ref: '--upload-pack=touch', rule: 'must not start with -' },
     { name: 'command substitution', ref: '$(id)', rule: 'shell metacharacters' },
@@ -70,7 +70,21 @@ describe('validateRefName', () => {
     rejectsWith(() => validateRefName('a@{'), 'shell metacharacters');
   });
 
-  const accepted = ['master', 'main', 'feature/x-1', 'release/1.2.3', 'dependabot/npm_and_yarn/foo-1.2', 'renovate/node-20.x', 'v1.0.0', 'user@host', 'a+b=c,d', 'fix_%20', 'a/b.c/d', 'x'.repeat(200), 'ab12cd'.repeat(6) + 'abcd'];
+  const accepted = [
+    'master',
+    'main',
+    'feature/x-1',
+    'release/1.2.3',
+    'dependabot/npm_and_yarn/foo-1.2',
+    'renovate/node-20.x',
+    'v1.0.0',
+    'user@host',
+    'a+b=c,d',
+    'fix_%20',
+    'a/b.c/d',
+    'x'.repeat(200),
+    'ab12cd'.repeat(6) + 'abcd',
+  ];
   for (const ref of accepted) {
     it(`accepts ${ref.length > 40 ? `${ref.slice(0, 20)}… (${ref.length} chars)` : ref}`, () => {
       assert.equal(validateRefName(ref), ref);
@@ -78,16 +92,22 @@ describe('validateRefName', () => {
   }
 
   it('quotes the offending input inertly in its message', () => {
-    assert.throws(() => validateRefName('<!channel>\u202E`x`'), (err: unknown) => {
-      assert.ok(err instanceof UserError);
-      assert.ok(!/[<>`\u202E]/.test(err.message), err.message);
-      assert.ok(err.message.includes('\\u003c!channel\\u003e\\u202e'), err.message);
-      return true;
-    });
+    assert.throws(
+      () => validateRefName('<!channel>\u202E`x`'),
+      (err: unknown) => {
+        assert.ok(err instanceof UserError);
+        assert.ok(!/[<>`\u202E]/.test(err.message), err.message);
+        assert.ok(err.message.includes('\\u003c!channel\\u003e\\u202e'), err.message);
+        return true;
+      },
+    );
   });
 
   it('truncates a long offending input in its message', () => {
-    assert.throws(() => validateRefName('a'.repeat(300)), (err: unknown) => err instanceof Error && err.message.length < 150);
+    assert.throws(
+      () => validateRefName('a'.repeat(300)),
+      (err: unknown) => err instanceof Error && err.message.length < 150,
+    );
   });
 
   it('property: any string is either refused with a UserError or returned unchanged, safe for argv', () => {
@@ -95,20 +115,23 @@ describe('validateRefName', () => {
       fc.string({ unit: 'binary', maxLength: 40 }),
       fc.string({ unit: fc.constantFrom('a', 'b', '-', '.', '/', '@', '{', 'l', 'o', 'c', 'k', '$', ' ', '\u202e', '~'), maxLength: 20 }),
     );
-    fc.assert(fc.property(anyText, (ref) => {
-      let result: string;
-      try {
-        result = validateRefName(ref);
-      } catch (err) {
-        assert.ok(err instanceof UserError && err.code === 'bad_request');
-        return;
-      }
+    fc.assert(
+      fc.property(anyText, (ref) => {
+        let result: string;
+        try {
+          result = validateRefName(ref);
+        } catch (err) {
+          assert.ok(err instanceof UserError && err.code === 'bad_request');
+          return;
+        }
 
-      assert.equal(result, ref);
-      assert.ok(!result.startsWith('-'));
-      assert.ok(safeRefCharacters.test(result), JSON.stringify(result));
-      assert.ok(!result.includes('..') && !result.includes('//') && !result.endsWith('.lock'));
-    }), { numRuns: 2000 });
+        assert.equal(result, ref);
+        assert.ok(!result.startsWith('-'));
+        assert.ok(safeRefCharacters.test(result), JSON.stringify(result));
+        assert.ok(!result.includes('..') && !result.includes('//') && !result.endsWith('.lock'));
+      }),
+      { numRuns: 2000 },
+    );
   });
 });
 
@@ -124,7 +147,27 @@ function gitAccepts(ref: string): boolean {
 
 describe('validateRefName agrees with git check-ref-format', () => {
   it('every git rule case we reject is rejected by git too, except for Bosun-only policy', () => {
-    const gitInvalid = ['a..b', 'x.lock', 'feature/.hidden', '.main', 'feature//x', 'feature/', '/main', 'main@{1}', 'main~1', 'main^2', 'a:b', 'a?b', 'a*b', 'a[b', 'a\\b', 'main.', '@', 'a\u0007b', 'a b'];
+    const gitInvalid = [
+      'a..b',
+      'x.lock',
+      'feature/.hidden',
+      '.main',
+      'feature//x',
+      'feature/',
+      '/main',
+      'main@{1}',
+      'main~1',
+      'main^2',
+      'a:b',
+      'a?b',
+      'a*b',
+      'a[b',
+      'a\\b',
+      'main.',
+      '@',
+      'a\u0007b',
+      'a b',
+    ];
     for (const ref of gitInvalid) {
       assert.equal(gitAccepts(ref), false, `git accepts ${JSON.stringify(ref)}`);
       assert.throws(() => validateRefName(ref), UserError);
@@ -133,16 +176,19 @@ describe('validateRefName agrees with git check-ref-format', () => {
 
   it('property: every name we accept, git accepts', () => {
     const unit = fc.constantFrom('a', 'Z', '0', '-', '.', '/', '@', '_', '+', '=', ',', '%', ']', 'l', 'o', 'c', 'k', '{', '~');
-    fc.assert(fc.property(fc.string({ unit, maxLength: 16 }), (ref) => {
-      let accepted = true;
-      try {
-        validateRefName(ref);
-      } catch {
-        accepted = false;
-      }
+    fc.assert(
+      fc.property(fc.string({ unit, maxLength: 16 }), (ref) => {
+        let accepted = true;
+        try {
+          validateRefName(ref);
+        } catch {
+          accepted = false;
+        }
 
-      if (accepted) assert.ok(gitAccepts(ref), `git refuses ${JSON.stringify(ref)}, which we accepted`);
-    }), { numRuns: 200 });
+        if (accepted) assert.ok(gitAccepts(ref), `git refuses ${JSON.stringify(ref)}, which we accepted`);
+      }),
+      { numRuns: 200 },
+    );
   });
 });
 
@@ -218,19 +264,22 @@ describe('parseTarget', () => {
   }
 
   it('property: whatever the text, the result is validated or a UserError is thrown', () => {
-    fc.assert(fc.property(fc.string({ unit: 'binary', maxLength: 40 }), (text) => {
-      let target: ReturnType<typeof parseTarget>;
-      try {
-        target = parseTarget(text);
-      } catch (err) {
-        assert.ok(err instanceof UserError && err.code === 'bad_request');
-        return;
-      }
+    fc.assert(
+      fc.property(fc.string({ unit: 'binary', maxLength: 40 }), (text) => {
+        let target: ReturnType<typeof parseTarget>;
+        try {
+          target = parseTarget(text);
+        } catch (err) {
+          assert.ok(err instanceof UserError && err.code === 'bad_request');
+          return;
+        }
 
-      assert.equal(validateRepoName(target.repo), target.repo);
-      if (target.ref !== null) assert.equal(validateRefName(target.ref), target.ref);
-      assert.ok(target.ref === null || target.pr === null);
-    }), { numRuns: 1000 });
+        assert.equal(validateRepoName(target.repo), target.repo);
+        if (target.ref !== null) assert.equal(validateRefName(target.ref), target.ref);
+        assert.ok(target.ref === null || target.pr === null);
+      }),
+      { numRuns: 1000 },
+    );
   });
 });
 

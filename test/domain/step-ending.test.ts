@@ -13,9 +13,15 @@ const cases: Array<{ step: Pick<StepRun, 'status' | 'exitCode' | 'reason' | 'det
   { step: { status: 'failed', exitCode: 137, reason: 'oom' }, says: 'out of memory' },
   { step: { status: 'failed', exitCode: 137, reason: 'oom', detail: 'limit 512 MiB' }, says: 'out of memory (limit 512 MiB)' },
   { step: { status: 'failed', exitCode: -1, reason: 'start_failed' }, says: 'could not start' },
-  { step: { status: 'failed_infra', exitCode: -1, reason: 'node_lost', detail: 'node vm (ynxl4hcc3gig) went down while the step ran' }, says: 'node lost: node vm (ynxl4hcc3gig) went down while the step ran' },
+  {
+    step: { status: 'failed_infra', exitCode: -1, reason: 'node_lost', detail: 'node vm (ynxl4hcc3gig) went down while the step ran' },
+    says: 'node lost: node vm (ynxl4hcc3gig) went down while the step ran',
+  },
   { step: { status: 'failed_infra', exitCode: -1, reason: 'node_lost' }, says: 'node lost' },
-  { step: { status: 'failed', exitCode: -1, reason: 'service_failed', detail: 'service db was never ready: not ready after 60 s' }, says: 'did not run: service db was never ready: not ready after 60 s' },
+  {
+    step: { status: 'failed', exitCode: -1, reason: 'service_failed', detail: 'service db was never ready: not ready after 60 s' },
+    says: 'did not run: service db was never ready: not ready after 60 s',
+  },
   { step: { status: 'failed', exitCode: -1, reason: 'something_new' }, says: 'something_new' },
 ];
 
@@ -31,7 +37,14 @@ describe('stepEnding', () => {
   });
 
   it('the Slack stage reply says which node was lost', () => {
-    const step = { name: 'soak', status: 'failed_infra', exitCode: -1, reason: 'node_lost', detail: 'node vm (ynxl4hcc3gig) went down while the step ran', runs: 1 } as StepRun;
+    const step = {
+      name: 'soak',
+      status: 'failed_infra',
+      exitCode: -1,
+      reason: 'node_lost',
+      detail: 'node vm (ynxl4hcc3gig) went down while the step ran',
+      runs: 1,
+    } as StepRun;
     const stage = { name: 'long', status: 'failed_infra', steps: [step] } as unknown as StageRun;
     assert.match(renderStage(stage).text, /soak \(node lost: node vm \(ynxl4hcc3gig\) went down while the step ran\)/);
   });

@@ -8,7 +8,8 @@ import type { SwarmTask } from '../../src/executor/swarm/swarm-task.js';
 
 const service = 'svc1';
 const swarm = { 'com.docker.swarm.task.id': 't1', 'com.docker.swarm.node.id': 'n1' };
-const event = (action: string, attributes: Record<string, string>, id = 'c1') => JSON.stringify({ Type: 'container', Action: action, id, Actor: { ID: id, Attributes: { ...swarm, ...attributes } } });
+const event = (action: string, attributes: Record<string, string>, id = 'c1') =>
+  JSON.stringify({ Type: 'container', Action: action, id, Actor: { ID: id, Attributes: { ...swarm, ...attributes } } });
 const ids = { serviceId: service, containerId: 'c1', taskId: 't1', nodeId: 'n1' };
 
 describe('parseContainerEvent', () => {
@@ -46,7 +47,7 @@ const until = async (ok: () => boolean) => {
 };
 
 describe('ContainerEvents', () => {
-  it('asks for start/die of this instance\'s step containers, and delivers events split across chunks', async () => {
+  it("asks for start/die of this instance's step containers, and delivers events split across chunks", async () => {
     const { docker, streams, filters } = fakeEvents();
     const events = new ContainerEvents(docker, 'inst', 20);
     const got: ContainerEvent[] = [];
@@ -59,7 +60,10 @@ describe('ContainerEvents', () => {
     streams[0]!.write(wire.slice(50, 200));
     streams[0]!.write(wire.slice(200));
     await until(() => got.length === 2);
-    assert.deepEqual(got.map((e) => e.action), ['start', 'die']);
+    assert.deepEqual(
+      got.map((e) => e.action),
+      ['start', 'die'],
+    );
     events.close();
   });
 
@@ -80,7 +84,7 @@ describe('ContainerEvents', () => {
 });
 
 describe('TaskWatcher with container events', () => {
-  it('reports a start as running and a die as the task\'s end with its exit code, before any poll says so', async () => {
+  it("reports a start as running and a die as the task's end with its exit code, before any poll says so", async () => {
     const { docker: eventsDocker, streams } = fakeEvents();
     let polls = 0;
     // The poll always says "running": only the events can end the task here.
@@ -94,10 +98,20 @@ describe('TaskWatcher with container events', () => {
     const events = new ContainerEvents(eventsDocker, 'inst', 20);
     const watcher = new TaskWatcher(docker, 10, events, 10_000);
     const seen: SwarmTask[][] = [];
-    watcher.watch(service, (tasks) => seen.push(tasks), (err) => assert.fail(String(err)));
-    watcher.watch('other', () => undefined, () => undefined);
+    watcher.watch(
+      service,
+      (tasks) => seen.push(tasks),
+      (err) => assert.fail(String(err)),
+    );
+    watcher.watch(
+      'other',
+      () => undefined,
+      () => undefined,
+    );
     await until(() => streams.length === 1 && polls >= 1);
-    streams[0]!.write(`${event('start', { 'com.docker.swarm.service.id': service })}\n${event('die', { 'com.docker.swarm.service.id': 'unwatched', exitCode: '0' })}\n`);
+    streams[0]!.write(
+      `${event('start', { 'com.docker.swarm.service.id': service })}\n${event('die', { 'com.docker.swarm.service.id': 'unwatched', exitCode: '0' })}\n`,
+    );
     streams[0]!.write(`${event('die', { 'com.docker.swarm.service.id': service, exitCode: '2' })}\n`);
     await until(() => seen.some((tasks) => tasks[0]?.Status.State === 'failed'));
     const states = seen.map((tasks) => tasks[0]?.Status.State);

@@ -60,7 +60,10 @@ export function runExecutorContract(name: string, makeExecutor: () => Promise<Co
     it("the step sees spec.env and nothing of Bosun's own environment", caseOptions, async () => {
       process.env.BOSUN_CONTRACT_SECRET = 'do-not-leak';
 
-      const { out } = await runStep(h.executor, spec({ env: { GREETING: 'hello world', QUOTE: `it's "quoted"` }, commands: ['echo "$GREETING|$QUOTE"', 'env'] }));
+      const { out } = await runStep(
+        h.executor,
+        spec({ env: { GREETING: 'hello world', QUOTE: `it's "quoted"` }, commands: ['echo "$GREETING|$QUOTE"', 'env'] }),
+      );
 
       assert.match(out.stdout, /^hello world\|it's "quoted"$/m);
       assert.doesNotMatch(out.stdout, /do-not-leak/);
@@ -235,7 +238,10 @@ export function runExecutorContract(name: string, makeExecutor: () => Promise<Co
         ? spec({ buildId: failBuild, labels: labelsFor(failBuild), image: 'bosun/does-not-exist:1' })
         : spec({ buildId: failBuild, labels: labelsFor(failBuild), workdir: 'no/such/dir' });
 
-      const err = await h.executor.start(bad).then(() => undefined, (e: unknown) => e);
+      const err = await h.executor.start(bad).then(
+        () => undefined,
+        (e: unknown) => e,
+      );
 
       assert.ok(err instanceof CodedError, `expected a coded error, got ${String(err)}`);
       if (h.enforcesMemory) {
@@ -266,7 +272,10 @@ export function runExecutorContract(name: string, makeExecutor: () => Promise<Co
         return;
       }
 
-      const { outcome } = await runStep(h.executor, spec({ limits: { cpus: 1, memoryBytes: 32 * 2 ** 20, pids: 64 }, commands: ['dd if=/dev/zero of=/dev/null bs=128M count=1'] }));
+      const { outcome } = await runStep(
+        h.executor,
+        spec({ limits: { cpus: 1, memoryBytes: 32 * 2 ** 20, pids: 64 }, commands: ['dd if=/dev/zero of=/dev/null bs=128M count=1'] }),
+      );
 
       assert.equal(outcome.reason, 'oom');
       assert.notEqual(outcome.exitCode, 0);
@@ -363,7 +372,18 @@ export function runIsolationContract(name: string, makeExecutor: () => Promise<C
     });
 
     it('inside the step: no capabilities, a read-only root, a non-root user, writable /tmp and HOME', caseOptions, async () => {
-      const { out } = await runStep(h.executor, spec({ commands: ['grep -E "^Cap(Eff|Prm|Bnd)" /proc/self/status', 'id -u', 'touch /evil 2>/dev/null && echo ROOT-WRITABLE || echo root-read-only', 'touch /tmp/x "$HOME/x" && echo tmp-ok', 'touch /workspace/x && echo ws-ok'] }));
+      const { out } = await runStep(
+        h.executor,
+        spec({
+          commands: [
+            'grep -E "^Cap(Eff|Prm|Bnd)" /proc/self/status',
+            'id -u',
+            'touch /evil 2>/dev/null && echo ROOT-WRITABLE || echo root-read-only',
+            'touch /tmp/x "$HOME/x" && echo tmp-ok',
+            'touch /workspace/x && echo ws-ok',
+          ],
+        }),
+      );
 
       assert.match(out.stdout, /^CapEff:\s+0000000000000000$/m);
       assert.match(out.stdout, /^CapBnd:\s+0000000000000000$/m);
@@ -389,7 +409,14 @@ export function runIsolationContract(name: string, makeExecutor: () => Promise<C
     });
 
     it('a fork bomb is contained by the pids limit', caseOptions, async () => {
-      const { outcome, out } = await runStep(h.executor, spec({ timeoutSec: 20, limits: { cpus: 1, memoryBytes: 128 * 2 ** 20, pids: 32 }, commands: ['i=0; while [ $i -lt 100 ]; do sleep 5 & i=$((i+1)); done; echo spawned'] }));
+      const { outcome, out } = await runStep(
+        h.executor,
+        spec({
+          timeoutSec: 20,
+          limits: { cpus: 1, memoryBytes: 128 * 2 ** 20, pids: 32 },
+          commands: ['i=0; while [ $i -lt 100 ]; do sleep 5 & i=$((i+1)); done; echo spawned'],
+        }),
+      );
 
       assert.notEqual(outcome.exitCode, 0, out.stdout);
       assert.match(out.stderr, /can't fork|Resource temporarily unavailable/);

@@ -19,18 +19,30 @@ for (const c of cases) {
   test(`the demo pipeline succeeds in containers: ${c.name}`, async (t) => {
     if (!(await requireDocker(t))) return;
     let executor: Executor | undefined;
-    const h = await startHarness({}, {
-      executorAsync: async (dataDir) => {
-        executor = await selectExecutor({ docker: dockerClient(loadConfig({})), preferred: c.preferred, instanceId: `demo${process.pid}`, dataDir, log: silentLogger() });
-        return executor;
+    const h = await startHarness(
+      {},
+      {
+        executorAsync: async (dataDir) => {
+          executor = await selectExecutor({
+            docker: dockerClient(loadConfig({})),
+            preferred: c.preferred,
+            instanceId: `demo${process.pid}`,
+            dataDir,
+            log: silentLogger(),
+          });
+          return executor;
+        },
       },
-    });
+    );
     try {
       const res = await h.api('POST', '/api/builds', { repo: 'demo', ref: 'master' });
       const b = await h.waitDone(res.json.build.id, 240_000);
 
       assert.equal(b.status, 'success', JSON.stringify(b.stages));
-      assert.deepEqual(b.stages.flatMap((s) => s.steps.map((st) => st.executor)), ['test', 'test', 'e2e'].map(() => c.expect));
+      assert.deepEqual(
+        b.stages.flatMap((s) => s.steps.map((st) => st.executor)),
+        ['test', 'test', 'e2e'].map(() => c.expect),
+      );
       const log = await h.api('GET', `/api/builds/${b.id}/logs/test/unit`);
       assert.match(log.json, /Python 3\./);
     } finally {

@@ -69,21 +69,45 @@ export async function sweepInstance(docker: Docker, instanceId = testInstanceId)
   const label = JSON.stringify({ label: [`${labelKeys.instance}=${instanceId}`] });
   const info = (await docker.info()) as { Swarm?: { ControlAvailable?: boolean } };
   if (info.Swarm?.ControlAvailable) {
-    for (const service of await docker.listServices({ filters: label })) await docker.getService(service.ID).remove().catch(() => undefined);
+    for (const service of await docker.listServices({ filters: label }))
+      await docker
+        .getService(service.ID)
+        .remove()
+        .catch(() => undefined);
     await new Promise((resolve) => setTimeout(resolve, 300));
     const secrets = (await docker.listSecrets({ filters: label })) as unknown as Array<{ ID: string }>;
-    for (const secret of secrets) await docker.getSecret(secret.ID).remove().catch(() => undefined);
+    for (const secret of secrets)
+      await docker
+        .getSecret(secret.ID)
+        .remove()
+        .catch(() => undefined);
   }
-  for (const c of await docker.listContainers({ all: true, filters: label })) await docker.getContainer(c.Id).remove({ force: true }).catch(() => undefined);
+  for (const c of await docker.listContainers({ all: true, filters: label }))
+    await docker
+      .getContainer(c.Id)
+      .remove({ force: true })
+      .catch(() => undefined);
   await new Promise((resolve) => setTimeout(resolve, 500));
   const { Volumes: volumes } = await docker.listVolumes({ filters: label });
-  for (const v of volumes ?? []) await docker.getVolume(v.Name).remove().catch(() => undefined);
+  for (const v of volumes ?? [])
+    await docker
+      .getVolume(v.Name)
+      .remove()
+      .catch(() => undefined);
   // Swarm-scoped bridges cannot carry labels: sweep this run's networks by name, then the labelled config networks.
   const networks = await docker.listNetworks();
   const ours = networks.filter((n) => n.Name.startsWith(`bosun-${instanceId.toLowerCase()}`.slice(0, 26)));
-  for (const n of ours) await docker.getNetwork(n.Id).remove().catch(() => undefined);
+  for (const n of ours)
+    await docker
+      .getNetwork(n.Id)
+      .remove()
+      .catch(() => undefined);
   await new Promise((resolve) => setTimeout(resolve, 500));
-  for (const n of await docker.listNetworks({ filters: label })) await docker.getNetwork(n.Id).remove().catch(() => undefined);
+  for (const n of await docker.listNetworks({ filters: label }))
+    await docker
+      .getNetwork(n.Id)
+      .remove()
+      .catch(() => undefined);
 }
 
 /** Isolation facts of a plain container, read back from the engine. */
@@ -120,14 +144,18 @@ export async function serviceIsolation(docker: Docker, serviceId: string): Promi
   const limits = task.Resources?.Limits ?? {};
   let containerId: string | undefined;
   for (let i = 0; i < 100 && !containerId; i += 1) {
-    const tasks = (await docker.listTasks({ filters: JSON.stringify({ service: [serviceId] }) })) as Array<{ Status?: { State?: string; ContainerStatus?: { ContainerID?: string } } }>;
+    const tasks = (await docker.listTasks({ filters: JSON.stringify({ service: [serviceId] }) })) as Array<{
+      Status?: { State?: string; ContainerStatus?: { ContainerID?: string } };
+    }>;
     const running = tasks.find((t) => t.Status?.State === 'running');
     containerId = running?.Status?.ContainerStatus?.ContainerID;
     if (!containerId) await new Promise((resolve) => setTimeout(resolve, 100));
   }
   if (!containerId) throw new Error('the task never ran');
   const container = await containerIsolation(docker, containerId);
-  const networks = await Promise.all((task.Networks ?? []).map(async (n) => ((await docker.getNetwork(n.Target ?? '').inspect()) as { Internal?: boolean }).Internal === true));
+  const networks = await Promise.all(
+    (task.Networks ?? []).map(async (n) => ((await docker.getNetwork(n.Target ?? '').inspect()) as { Internal?: boolean }).Internal === true),
+  );
   const mounts = (spec.Mounts ?? []) as Array<{ Type?: string; Source?: string }>;
   return {
     privileged: container.privileged,
@@ -146,7 +174,18 @@ export async function serviceIsolation(docker: Docker, serviceId: string): Promi
 /** Step containers of this build that were made with secrets (an open stdin). */
 export async function secretContainers(docker: Docker, buildId: string): Promise<string[]> {
   const list = await docker.listContainers({ all: true, filters: JSON.stringify({ label: [`${labelKeys.build}=${buildId}`] }) });
-  const withStdin = await Promise.all(list.map(async (c) => ((await docker.getContainer(c.Id).inspect().catch(() => undefined))?.Config.OpenStdin ? c.Id : undefined)));
+  const withStdin = await Promise.all(
+    list.map(async (c) =>
+      (
+        await docker
+          .getContainer(c.Id)
+          .inspect()
+          .catch(() => undefined)
+      )?.Config.OpenStdin
+        ? c.Id
+        : undefined,
+    ),
+  );
   return withStdin.filter((id): id is string => id !== undefined);
 }
 
@@ -159,8 +198,15 @@ export async function buildSecrets(docker: Docker, buildId: string): Promise<str
 /** A service, its task containers and the Docker secrets it references, as inspect shows them. */
 export async function serviceInspectText(docker: Docker, serviceId: string): Promise<string> {
   const service = (await docker.getService(serviceId).inspect()) as { Spec: Docker.ServiceSpec };
-  const tasks = (await docker.listTasks({ filters: JSON.stringify({ service: [serviceId] }) })) as Array<{ Status?: { ContainerStatus?: { ContainerID?: string } } }>;
-  const containers = await Promise.all(tasks.map((t) => t.Status?.ContainerStatus?.ContainerID).filter(Boolean).map((id) => docker.getContainer(id!).inspect()));
+  const tasks = (await docker.listTasks({ filters: JSON.stringify({ service: [serviceId] }) })) as Array<{
+    Status?: { ContainerStatus?: { ContainerID?: string } };
+  }>;
+  const containers = await Promise.all(
+    tasks
+      .map((t) => t.Status?.ContainerStatus?.ContainerID)
+      .filter(Boolean)
+      .map((id) => docker.getContainer(id!).inspect()),
+  );
   const refs = ((service.Spec.TaskTemplate as Docker.ContainerTaskSpec).ContainerSpec?.Secrets ?? []) as Array<{ SecretID?: string }>;
   const secrets = await Promise.all(refs.map((r) => docker.getSecret(r.SecretID ?? '').inspect()));
   return JSON.stringify({ service, tasks, containers, secrets });

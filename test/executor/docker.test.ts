@@ -2,7 +2,17 @@ import { silentLogger } from '../../src/logger.js';
 import { DockerExecutor } from '../../src/executor/docker/docker-executor.js';
 import { runExecutorContract, runIsolationContract } from './contract.js';
 import type { ContractHarness } from './contract-support.js';
-import { baseImage, buildResources, busyboxImage, containerIsolation, engineForTests, secretContainers, stepContainers, sweepInstance, testInstanceId } from './docker-harness.js';
+import {
+  baseImage,
+  buildResources,
+  busyboxImage,
+  containerIsolation,
+  engineForTests,
+  secretContainers,
+  stepContainers,
+  sweepInstance,
+  testInstanceId,
+} from './docker-harness.js';
 import { runSecretsContract } from './secrets-contract.js';
 
 const docker = await engineForTests(false);

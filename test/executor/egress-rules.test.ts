@@ -12,7 +12,11 @@ import type Docker from 'dockerode';
 
 const names = egressNames('bosun', '42');
 const policy = (input: unknown = {}): NetworkConfig => NetworkConfig.parse(input);
-const rulesOf = (batch: string, chain: string): string[] => batch.split('\n').filter((l) => l.startsWith(`-A ${chain} `)).map((l) => l.slice(`-A ${chain} `.length));
+const rulesOf = (batch: string, chain: string): string[] =>
+  batch
+    .split('\n')
+    .filter((l) => l.startsWith(`-A ${chain} `))
+    .map((l) => l.slice(`-A ${chain} `.length));
 
 /** A recording firewall that keeps the filter table as `iptables-save` text (only what the rules touch). */
 class FakeFirewall implements Firewall {
@@ -33,7 +37,11 @@ class FakeFirewall implements Firewall {
       if (line.startsWith('-A ')) lines.push(line);
       if (line.startsWith('-I ')) lines.push(line.replace(/^-I (\S+) 1 /, '-A $1 '));
       if (line.startsWith('-D ')) lines.splice(lines.indexOf(line.replace(/^-D /, '-A ')), 1);
-      if (line.startsWith('-X ')) lines.splice(lines.findIndex((l) => l.startsWith(`:${line.slice(3)} `)), 1);
+      if (line.startsWith('-X '))
+        lines.splice(
+          lines.findIndex((l) => l.startsWith(`:${line.slice(3)} `)),
+          1,
+        );
       if (line.startsWith('-F ')) lines.splice(0, lines.length, ...lines.filter((l) => !l.startsWith(`-A ${line.slice(3)} `)));
     }
     this.table = `${lines.join('\n')}\n`;
@@ -49,29 +57,37 @@ describe('egress rules', () => {
   });
 
   const cases: Array<[string, unknown, string[]]> = [
-    ['internet: replies, same bridge and DNS pass; link-local, then private ranges refused; the rest passes', {}, [
-      '-m conntrack --ctstate RELATED,ESTABLISHED -j RETURN',
-      `-o ${names.bridge} -j RETURN`,
-      '-d 192.0.2.53 -p tcp -m tcp --dport 53 -j RETURN',
-      '-d 192.0.2.53 -p udp -m udp --dport 53 -j RETURN',
-      '-d 169.254.0.0/16 -j REJECT --reject-with icmp-admin-prohibited',
-      '-d 10.0.0.0/8 -j REJECT --reject-with icmp-admin-prohibited',
-      '-d 172.16.0.0/12 -j REJECT --reject-with icmp-admin-prohibited',
-      '-d 192.168.0.0/16 -j REJECT --reject-with icmp-admin-prohibited',
-      '-d 100.64.0.0/10 -j REJECT --reject-with icmp-admin-prohibited',
-      '-j RETURN',
-    ]],
-    ['allowlist: deny before allow, then everything else refused', { egress: 'allowlist', allow: ['10.1.2.3:5432'], deny: ['10.1.2.3/32'] }, [
-      '-m conntrack --ctstate RELATED,ESTABLISHED -j RETURN',
-      `-o ${names.bridge} -j RETURN`,
-      '-d 192.0.2.53 -p tcp -m tcp --dport 53 -j RETURN',
-      '-d 192.0.2.53 -p udp -m udp --dport 53 -j RETURN',
-      '-d 169.254.0.0/16 -j REJECT --reject-with icmp-admin-prohibited',
-      '-d 10.1.2.3/32 -j REJECT --reject-with icmp-admin-prohibited',
-      '-d 10.1.2.3 -p tcp -m tcp --dport 5432 -j RETURN',
-      '-d 10.1.2.3 -p udp -m udp --dport 5432 -j RETURN',
-      '-j REJECT --reject-with icmp-admin-prohibited',
-    ]],
+    [
+      'internet: replies, same bridge and DNS pass; link-local, then private ranges refused; the rest passes',
+      {},
+      [
+        '-m conntrack --ctstate RELATED,ESTABLISHED -j RETURN',
+        `-o ${names.bridge} -j RETURN`,
+        '-d 192.0.2.53 -p tcp -m tcp --dport 53 -j RETURN',
+        '-d 192.0.2.53 -p udp -m udp --dport 53 -j RETURN',
+        '-d 169.254.0.0/16 -j REJECT --reject-with icmp-admin-prohibited',
+        '-d 10.0.0.0/8 -j REJECT --reject-with icmp-admin-prohibited',
+        '-d 172.16.0.0/12 -j REJECT --reject-with icmp-admin-prohibited',
+        '-d 192.168.0.0/16 -j REJECT --reject-with icmp-admin-prohibited',
+        '-d 100.64.0.0/10 -j REJECT --reject-with icmp-admin-prohibited',
+        '-j RETURN',
+      ],
+    ],
+    [
+      'allowlist: deny before allow, then everything else refused',
+      { egress: 'allowlist', allow: ['10.1.2.3:5432'], deny: ['10.1.2.3/32'] },
+      [
+        '-m conntrack --ctstate RELATED,ESTABLISHED -j RETURN',
+        `-o ${names.bridge} -j RETURN`,
+        '-d 192.0.2.53 -p tcp -m tcp --dport 53 -j RETURN',
+        '-d 192.0.2.53 -p udp -m udp --dport 53 -j RETURN',
+        '-d 169.254.0.0/16 -j REJECT --reject-with icmp-admin-prohibited',
+        '-d 10.1.2.3/32 -j REJECT --reject-with icmp-admin-prohibited',
+        '-d 10.1.2.3 -p tcp -m tcp --dport 5432 -j RETURN',
+        '-d 10.1.2.3 -p udp -m udp --dport 5432 -j RETURN',
+        '-j REJECT --reject-with icmp-admin-prohibited',
+      ],
+    ],
   ];
   for (const [name, input, forward] of cases) {
     it(`forwarded traffic, ${name}`, () => {
@@ -126,7 +142,7 @@ describe('egress rules', () => {
     assert.deepEqual([...taggedBuilds(await firewall.save(), 'other')], ['1']);
   });
 
-  it('name servers: the host\'s IPv4 resolvers from resolv.conf, loopback left out (Docker answers those itself)', async () => {
+  it("name servers: the host's IPv4 resolvers from resolv.conf, loopback left out (Docker answers those itself)", async () => {
     const dir = mkdtempSync(join(tmpdir(), 'bosun-resolv-'));
     writeFileSync(join(dir, 'resolv.conf'), 'search x\nnameserver 127.0.0.53\nnameserver 192.0.2.53\nnameserver fd00::53\n');
     const firewall = new FakeFirewall();
@@ -151,7 +167,10 @@ describe('egress rules', () => {
 
   it('a multi-node swarm executor refuses a policy that needs rules on other nodes, and takes none', async () => {
     const common = { docker: {} as Docker, instanceId: 'bosun', log: silentLogger(), registry: '10.0.0.9:5000' };
-    assert.throws(() => new SwarmExecutor({ ...common, egress: policy() }), (err: unknown) => err instanceof UserError && /not available on a multi-node swarm.*network\.egress: none/.test(err.message));
+    assert.throws(
+      () => new SwarmExecutor({ ...common, egress: policy() }),
+      (err: unknown) => err instanceof UserError && /not available on a multi-node swarm.*network\.egress: none/.test(err.message),
+    );
     const none = new SwarmExecutor({ ...common, egress: policy({ egress: 'none' }) });
     assert.match(none.network, /^egress=none/);
     await none.close();

@@ -42,7 +42,7 @@ const probe = `python3 -c '${probeScript}'`;
 
 /** Fetch pip from the index by name, then `pip download` a package by name through it. */
 const pipDownload = (indexUrl: string, pkg: string): string[] => [
-  'python3 -c "import urllib.request; urllib.request.urlretrieve(\'http://pypi.test/files/pip.whl\', \'/tmp/pip.whl\')"',
+  "python3 -c \"import urllib.request; urllib.request.urlretrieve('http://pypi.test/files/pip.whl', '/tmp/pip.whl')\"",
   `python3 /tmp/pip.whl/pip download --no-cache-dir --disable-pip-version-check --retries 0 --timeout 5 --index-url ${indexUrl} --trusted-host pypi.test -d /tmp/dl ${pkg}`,
 ];
 
@@ -103,16 +103,23 @@ if (docker && !problem) {
         it('egress internet: this host (any address, any port), the private host, the metadata address and another build are unreachable', async () => {
           const { executor, spec } = make(policy());
           const host = await greeter();
-          const other = await executor.start(spec(`eg${runId}${kind}o`, {
-            commands: ['python3 -c \'import socket; s=socket.socket(); s.bind(("0.0.0.0", 8080)); s.listen(); print("ADDR", socket.gethostbyname(socket.gethostname()), flush=True)\nwhile True: c,_=s.accept(); c.sendall(b"HELLO-OTHER-BUILD\\n"); c.close()\''],
-          }));
+          const other = await executor.start(
+            spec(`eg${runId}${kind}o`, {
+              commands: [
+                'python3 -c \'import socket; s=socket.socket(); s.bind(("0.0.0.0", 8080)); s.listen(); print("ADDR", socket.gethostbyname(socket.gethostname()), flush=True)\nwhile True: c,_=s.accept(); c.sendall(b"HELLO-OTHER-BUILD\\n"); c.close()\'',
+              ],
+            }),
+          );
           let otherOut = '';
           const otherDone = collect(other.output, (text) => (otherOut = text));
           try {
             await waitFor('the other build to listen', () => /^ADDR \S+$/m.test(otherOut), 60_000);
             const otherAddr = /^ADDR (\S+)$/m.exec(otherOut)![1]!;
             // Controls: from the host, the other build's listener and the greeter answer.
-            assert.match(execFileSync('python3', ['-c', `import socket; print(socket.create_connection(("${otherAddr}", 8080), timeout=3).recv(64))`]).toString(), /HELLO-OTHER-BUILD/);
+            assert.match(
+              execFileSync('python3', ['-c', `import socket; print(socket.create_connection(("${otherAddr}", 8080), timeout=3).recv(64))`]).toString(),
+              /HELLO-OTHER-BUILD/,
+            );
             const hostPorts = hostAddresses().flatMap((ip) => [`${ip}:${host.port}`, `${ip}:2375`, `${ip}:2376`, `${ip}:2377`]);
             const targets = [...hostPorts, `${world.privateHost}:80`, `${world.metadata}:80`, `${otherAddr}:8080`, `${world.internet}:80`];
             const hitsBefore = { private: world.hits(world.privateHost), metadata: world.hits(world.metadata) };
@@ -139,7 +146,13 @@ if (docker && !problem) {
           const { executor, spec } = make(policy({ egress: 'none' }));
           const before = world.hits(world.internet);
 
-          const { outcome, out } = await runStep(executor, spec(`eg${runId}${kind}n`, { env: { PROBES: `${world.internet}:80 ${world.privateHost}:80 ${world.metadata}:80` }, commands: [probe, ...pipDownload(world.indexUrl, 'six')] }));
+          const { outcome, out } = await runStep(
+            executor,
+            spec(`eg${runId}${kind}n`, {
+              env: { PROBES: `${world.internet}:80 ${world.privateHost}:80 ${world.metadata}:80` },
+              commands: [probe, ...pipDownload(world.indexUrl, 'six')],
+            }),
+          );
 
           assert.notEqual(outcome.exitCode, 0);
           assert.doesNotMatch(out.stdout, /^OPEN/m, out.stdout);
@@ -150,18 +163,27 @@ if (docker && !problem) {
         it('egress allowlist: exactly what it names is reachable', async () => {
           const { executor, spec } = make(policy({ egress: 'allowlist', allow: [`${world.privateHost}:80`] }));
 
-          const { out } = await runStep(executor, spec(`eg${runId}${kind}a`, { env: { PROBES: `${world.privateHost}:80 ${world.privateHost}:81 ${world.internet}:80 ${world.metadata}:80` }, commands: [probe] }));
+          const { out } = await runStep(
+            executor,
+            spec(`eg${runId}${kind}a`, {
+              env: { PROBES: `${world.privateHost}:80 ${world.privateHost}:81 ${world.internet}:80 ${world.metadata}:80` },
+              commands: [probe],
+            }),
+          );
 
           assert.match(out.stdout, new RegExp(`^OPEN ${world.privateHost.replace(/\./g, '\\.')}:80 HELLO-`, 'm'), out.stdout);
           assert.equal(out.stdout.split('\n').filter((l) => l.startsWith('SHUT')).length, 3, out.stdout);
         });
 
         it('proxy settings reach the step in upper and lower case', async () => {
-          const { executor, spec } = make(policy({ proxy: { http: 'http://198.51.100.10:3128', https: 'http://198.51.100.10:3128', noProxy: ['localhost', '.internal'] } }));
+          const { executor, spec } = make(
+            policy({ proxy: { http: 'http://198.51.100.10:3128', https: 'http://198.51.100.10:3128', noProxy: ['localhost', '.internal'] } }),
+          );
 
           const { out } = await runStep(executor, spec(`eg${runId}${kind}x`, { commands: ['env | grep -i _proxy= | sort'] }));
 
-          for (const name of ['HTTP_PROXY', 'http_proxy', 'HTTPS_PROXY', 'https_proxy']) assert.match(out.stdout, new RegExp(`^${name}=http://198\\.51\\.100\\.10:3128$`, 'm'));
+          for (const name of ['HTTP_PROXY', 'http_proxy', 'HTTPS_PROXY', 'https_proxy'])
+            assert.match(out.stdout, new RegExp(`^${name}=http://198\\.51\\.100\\.10:3128$`, 'm'));
           for (const name of ['NO_PROXY', 'no_proxy']) assert.match(out.stdout, new RegExp(`^${name}=localhost,\\.internal$`, 'm'));
         });
 
@@ -201,26 +223,43 @@ if (docker && !problem) {
     // A small project: its tests import `six`, which a step installs from the index by name.
     const project = (dependency: string): Record<string, string> => ({
       'bosun.yml': [
-        'version: 1', 'image: bosun/base:bookworm', 'stages:', '  test:', '    steps:', '      - name: unit', '        run:',
-        '          - python3 -c "import urllib.request; urllib.request.urlretrieve(\'http://pypi.test/files/pip.whl\', \'/tmp/pip.whl\')"',
+        'version: 1',
+        'image: bosun/base:bookworm',
+        'stages:',
+        '  test:',
+        '    steps:',
+        '      - name: unit',
+        '        run:',
+        "          - python3 -c \"import urllib.request; urllib.request.urlretrieve('http://pypi.test/files/pip.whl', '/tmp/pip.whl')\"",
         `          - python3 /tmp/pip.whl/pip install --no-cache-dir --disable-pip-version-check --retries 0 --index-url http://pypi.test/simple/ --trusted-host pypi.test --target /tmp/deps ${dependency}`,
-        '          - PYTHONPATH=/tmp/deps python3 -m unittest discover -s tests -v', '',
+        '          - PYTHONPATH=/tmp/deps python3 -m unittest discover -s tests -v',
+        '',
       ].join('\n'),
-      'tests/test_six.py': 'import unittest\nimport six\n\nclass T(unittest.TestCase):\n    def test_text_type(self):\n        self.assertIs(six.text_type, str)\n',
+      'tests/test_six.py':
+        'import unittest\nimport six\n\nclass T(unittest.TestCase):\n    def test_text_type(self):\n        self.assertIs(six.text_type, str)\n',
     });
 
     for (const [name, dependency, status, expected] of [
       ['with the dependency on the index: green, the policy line first in the log', 'six', 'success', /test_text_type .* ok/],
-      ['with the dependency missing from the index: failed with pip\'s own error', 'six-missing-dependency', 'failed', /No matching distribution found for six-missing-dependency/],
+      [
+        "with the dependency missing from the index: failed with pip's own error",
+        'six-missing-dependency',
+        'failed',
+        /No matching distribution found for six-missing-dependency/,
+      ],
     ] as const) {
       it(name, async () => {
         const egress = NetworkConfig.parse({ dns: [world.dns] });
         const instanceId = `${testInstanceId}p`;
         let executor: Executor | undefined;
         let buildId: string | undefined;
-        const h = await startHarness({ instanceId, network: egress }, {
-          executorAsync: async (dataDir) => (executor = await selectExecutor({ docker: engine, preferred: 'docker', instanceId, dataDir, log: silentLogger(), egress })),
-        });
+        const h = await startHarness(
+          { instanceId, network: egress },
+          {
+            executorAsync: async (dataDir) =>
+              (executor = await selectExecutor({ docker: engine, preferred: 'docker', instanceId, dataDir, log: silentLogger(), egress })),
+          },
+        );
         try {
           const repo = await makeRepo(h.dataDir, 'app', project(dependency));
           h.server.core.config.repos.app = { url: repo.url, defaultBranch: 'master', secrets: [] };
@@ -233,7 +272,7 @@ if (docker && !problem) {
 
           assert.equal(b.status, status, text);
           assert.match(text, /bosun: network egress=internet \(this host, link-local incl\. 169\.254\.169\.254 and other builds are blocked/);
-          assert.ok(text.indexOf('bosun: network egress=') < text.indexOf('+ python3'), 'the policy comes before the step\'s own output');
+          assert.ok(text.indexOf('bosun: network egress=') < text.indexOf('+ python3'), "the policy comes before the step's own output");
           assert.match(text, expected);
         } finally {
           await h.stop();

@@ -52,7 +52,13 @@ describe('OutputQueue', () => {
     for await (const chunk of queue) chunks.push(chunk);
 
     assert.deepEqual(calls, ['pause', 'resume']);
-    assert.deepEqual(chunks.map((c) => [c.stream, c.data.toString()]), [['stdout', '0123456789ab'], ['stderr', 'x']]);
+    assert.deepEqual(
+      chunks.map((c) => [c.stream, c.data.toString()]),
+      [
+        ['stdout', '0123456789ab'],
+        ['stderr', 'x'],
+      ],
+    );
   });
 
   it('ends with the error given to fail() after the buffered chunks', async () => {

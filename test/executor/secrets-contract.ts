@@ -49,18 +49,20 @@ export function runSecretsContract(name: string, makeExecutor: () => Promise<Sec
     });
 
     it('a step reads each secret as a file and as the variables it asked for; inspect shows no value', caseOptions, async () => {
-      const handle = await h.executor.start(spec({
-        secrets,
-        commands: [
-          'echo "dir=$BOSUN_SECRETS_DIR"',
-          'echo "file=$(sha256sum "$BOSUN_SECRETS_DIR/PYPI_TOKEN" | cut -c1-64)"',
-          'echo "env=$(printf %s "$TWINE_PASSWORD" | sha256sum | cut -c1-64)"',
-          'echo "npm=$(printf %s "$NPM_TOKEN" | sha256sum | cut -c1-64) $(printf %s "$NODE_AUTH_TOKEN" | sha256sum | cut -c1-64)"',
-          'echo "mode=$(stat -c %a "$BOSUN_SECRETS_DIR/PYPI_TOKEN") dir=$(stat -c %a "$BOSUN_SECRETS_DIR") owner=$(stat -c %u "$BOSUN_SECRETS_DIR/PYPI_TOKEN") me=$(id -u)"',
-          'echo ready',
-          'sleep 60',
-        ],
-      }));
+      const handle = await h.executor.start(
+        spec({
+          secrets,
+          commands: [
+            'echo "dir=$BOSUN_SECRETS_DIR"',
+            'echo "file=$(sha256sum "$BOSUN_SECRETS_DIR/PYPI_TOKEN" | cut -c1-64)"',
+            'echo "env=$(printf %s "$TWINE_PASSWORD" | sha256sum | cut -c1-64)"',
+            'echo "npm=$(printf %s "$NPM_TOKEN" | sha256sum | cut -c1-64) $(printf %s "$NODE_AUTH_TOKEN" | sha256sum | cut -c1-64)"',
+            'echo "mode=$(stat -c %a "$BOSUN_SECRETS_DIR/PYPI_TOKEN") dir=$(stat -c %a "$BOSUN_SECRETS_DIR") owner=$(stat -c %u "$BOSUN_SECRETS_DIR/PYPI_TOKEN") me=$(id -u)"',
+            'echo ready',
+            'sleep 60',
+          ],
+        }),
+      );
       let seen = '';
       const output = collect(handle.output, (text) => (seen = text));
       try {
@@ -92,21 +94,26 @@ export function runSecretsContract(name: string, makeExecutor: () => Promise<Sec
     });
 
     it('a step with no secrets has no secrets directory and no variables', caseOptions, async () => {
-      const { outcome, out } = await runStep(h.executor, spec({ commands: ['echo "[${BOSUN_SECRETS_DIR:-none}] [${TWINE_PASSWORD:-none}]"', 'ls /run/secrets 2>/dev/null || echo no-run-secrets'] }));
+      const { outcome, out } = await runStep(
+        h.executor,
+        spec({ commands: ['echo "[${BOSUN_SECRETS_DIR:-none}] [${TWINE_PASSWORD:-none}]"', 'ls /run/secrets 2>/dev/null || echo no-run-secrets'] }),
+      );
 
       assert.equal(outcome.exitCode, 0, out.stderr);
       assert.match(out.stdout, /^\[none\] \[none\]$/m);
       if (h.enforcesMemory) assert.match(out.stdout, /^no-run-secrets$/m);
     });
 
-    it('reap after a crash removes an orphaned step\'s secrets with it (R22)', caseOptions, async () => {
+    it("reap after a crash removes an orphaned step's secrets with it (R22)", caseOptions, async () => {
       const orphanBuild = `${buildId}o`;
-      const handle = await h.executor.start(spec({
-        buildId: orphanBuild,
-        labels: { [labelKeys.build]: orphanBuild, [labelKeys.stage]: 'test', [labelKeys.step]: 'orphan' },
-        secrets: [secrets[1]!],
-        commands: ['echo "dir=$BOSUN_SECRETS_DIR"', 'sleep 120'],
-      }));
+      const handle = await h.executor.start(
+        spec({
+          buildId: orphanBuild,
+          labels: { [labelKeys.build]: orphanBuild, [labelKeys.stage]: 'test', [labelKeys.step]: 'orphan' },
+          secrets: [secrets[1]!],
+          commands: ['echo "dir=$BOSUN_SECRETS_DIR"', 'sleep 120'],
+        }),
+      );
       let seen = '';
       const output = collect(handle.output, (text) => (seen = text));
       await waitFor('the step to run', () => /^dir=.+$/m.test(seen), 60_000);
@@ -116,7 +123,7 @@ export function runSecretsContract(name: string, makeExecutor: () => Promise<Sec
       // As the reconciler does after a restart: nothing claims this build any more.
       await h.executor.reap((labels) => labels[labelKeys.build] !== orphanBuild);
 
-      await waitFor('the orphan\'s secrets to be gone', async () => (await h.secretResources(orphanBuild, dir)).length === 0, 30_000);
+      await waitFor("the orphan's secrets to be gone", async () => (await h.secretResources(orphanBuild, dir)).length === 0, 30_000);
       await handle.wait().catch(() => undefined);
       await handle.destroy();
       await output.catch(() => undefined);
@@ -125,12 +132,15 @@ export function runSecretsContract(name: string, makeExecutor: () => Promise<Sec
 
     it('a step that ends by itself leaves no secret behind, and its commands read EOF on stdin', caseOptions, async () => {
       const stepBuild = `${buildId}e`;
-      const { outcome, out } = await runStep(h.executor, spec({
-        buildId: stepBuild,
-        labels: { [labelKeys.build]: stepBuild, [labelKeys.stage]: 'test', [labelKeys.step]: 'eof' },
-        secrets: [secrets[1]!],
-        commands: ['echo "dir=$BOSUN_SECRETS_DIR"', 'if read -r line; then echo "stdin had data"; else echo stdin-eof; fi'],
-      }));
+      const { outcome, out } = await runStep(
+        h.executor,
+        spec({
+          buildId: stepBuild,
+          labels: { [labelKeys.build]: stepBuild, [labelKeys.stage]: 'test', [labelKeys.step]: 'eof' },
+          secrets: [secrets[1]!],
+          commands: ['echo "dir=$BOSUN_SECRETS_DIR"', 'if read -r line; then echo "stdin had data"; else echo stdin-eof; fi'],
+        }),
+      );
 
       assert.equal(outcome.exitCode, 0, out.stderr);
       assert.match(out.stdout, /^stdin-eof$/m);

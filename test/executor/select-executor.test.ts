@@ -9,10 +9,15 @@ import { silentLogger } from '../../src/logger.js';
 import { selectExecutor, type SelectExecutorOptions } from '../../src/executor/select-executor.js';
 import { engineForTests } from './docker-harness.js';
 
-const base = (): Omit<SelectExecutorOptions, 'docker' | 'preferred'> => ({ instanceId: 'select-test', dataDir: mkdtempSync(join(tmpdir(), 'bosun-select-')), log: silentLogger() });
+const base = (): Omit<SelectExecutorOptions, 'docker' | 'preferred'> => ({
+  instanceId: 'select-test',
+  dataDir: mkdtempSync(join(tmpdir(), 'bosun-select-')),
+  log: silentLogger(),
+});
 const missingSocket = (): Docker => new Docker({ socketPath: join(tmpdir(), `no-such-docker-${process.pid}.sock`) });
 /** A recording stand-in for a plain (non-swarm) engine: answers ping and info only. */
-const plainEngine = (): Docker => ({ ping: async () => 'OK', info: async () => ({ Swarm: { LocalNodeState: 'inactive', ControlAvailable: false } }) }) as unknown as Docker;
+const plainEngine = (): Docker =>
+  ({ ping: async () => 'OK', info: async () => ({ Swarm: { LocalNodeState: 'inactive', ControlAvailable: false } }) }) as unknown as Docker;
 
 describe('selectExecutor', () => {
   const cases: Array<{ name: string; docker: () => Docker | null; preferred?: SelectExecutorOptions['preferred']; expect: string }> = [

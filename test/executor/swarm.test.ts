@@ -5,7 +5,18 @@ import { silentLogger } from '../../src/logger.js';
 import { SwarmExecutor } from '../../src/executor/swarm/swarm-executor.js';
 import { runExecutorContract, runIsolationContract } from './contract.js';
 import { collect, makeSpec, makeWorkspace, runId, waitFor, type ContractHarness } from './contract-support.js';
-import { baseImage, buildResources, buildSecrets, busyboxImage, engineForTests, serviceInspectText, serviceIsolation, stepServices, sweepInstance, testInstanceId } from './docker-harness.js';
+import {
+  baseImage,
+  buildResources,
+  buildSecrets,
+  busyboxImage,
+  engineForTests,
+  serviceInspectText,
+  serviceIsolation,
+  stepServices,
+  sweepInstance,
+  testInstanceId,
+} from './docker-harness.js';
 import { runSecretsContract } from './secrets-contract.js';
 
 const docker = await engineForTests(true);

@@ -21,7 +21,10 @@ class RecordingSource implements LogSource {
   #answer: () => void = () => undefined;
   readonly #answered: Promise<void>;
 
-  constructor(readonly all: Buffer, opts: { answerFollow?: boolean } = {}) {
+  constructor(
+    readonly all: Buffer,
+    opts: { answerFollow?: boolean } = {},
+  ) {
     this.#answered = opts.answerFollow === false ? new Promise((r) => (this.#answer = r)) : Promise.resolve();
   }
 

@@ -20,7 +20,16 @@ const spec: StepSpec = {
 const imageId = 'sha256:' + 'a'.repeat(64);
 
 describe('toServiceSpec', () => {
-  const service = toServiceSpec(spec, { name: 'bosun-42-test-unit-abcd', image: imageId, networkId: 'net1', volumeName: 'bosun-ws-42', workdir: 'pkg', labels: { l: 'v' }, constraints: ['node.id==node1'], stopGraceMs: 10_000 });
+  const service = toServiceSpec(spec, {
+    name: 'bosun-42-test-unit-abcd',
+    image: imageId,
+    networkId: 'net1',
+    volumeName: 'bosun-ws-42',
+    workdir: 'pkg',
+    labels: { l: 'v' },
+    constraints: ['node.id==node1'],
+    stopGraceMs: 10_000,
+  });
   const task = service.TaskTemplate as NonNullable<typeof service.TaskTemplate> & { ContainerSpec: NonNullable<unknown> };
   const container = (service.TaskTemplate as { ContainerSpec: Record<string, unknown> }).ContainerSpec;
 
@@ -113,7 +122,17 @@ describe('a step with secrets: the runtime specs carry names and references, nev
 
   it('service: the Docker secrets by reference, and the export in the script', () => {
     const ref = { SecretID: 'sid', SecretName: 'bosun-abc', File: { Name: 'PYPI_TOKEN', UID: '1000', GID: '1000', Mode: 0o400 } };
-    const s = toServiceSpec(withSecrets, { name: 'n', image: imageId, networkId: 'net', volumeName: 'vol', workdir: 'pkg', labels: {}, constraints: [], stopGraceMs: 1000, secrets: [ref] });
+    const s = toServiceSpec(withSecrets, {
+      name: 'n',
+      image: imageId,
+      networkId: 'net',
+      volumeName: 'vol',
+      workdir: 'pkg',
+      labels: {},
+      constraints: [],
+      stopGraceMs: 1000,
+      secrets: [ref],
+    });
     const container = (s.TaskTemplate as { ContainerSpec: { Secrets?: unknown[]; Env?: string[]; Args?: string[] } }).ContainerSpec;
 
     assert.ok(!JSON.stringify(s).includes(value));

@@ -8,15 +8,33 @@ import { tcpListenScript, toServiceContainerSpec } from '../../src/executor/cont
 import type { ServiceReadyProbe, ServiceSpec } from '../../src/executor/executor.js';
 
 function serviceSpec(ready: ServiceReadyProbe, more: Partial<ServiceSpec> = {}): ServiceSpec {
-  return { buildId: '7', stage: 'test', name: 'cache', image: 'redis:7', env: { A: '1' }, ready, limits: { cpus: 0.5, memoryBytes: 256 * 2 ** 20, pids: 128 }, labels: { 'bosun.build': '7' }, ...more };
+  return {
+    buildId: '7',
+    stage: 'test',
+    name: 'cache',
+    image: 'redis:7',
+    env: { A: '1' },
+    ready,
+    limits: { cpus: 0.5, memoryBytes: 256 * 2 ** 20, pids: 128 },
+    labels: { 'bosun.build': '7' },
+    ...more,
+  };
 }
 const target = { name: 'bosun-7-test-svc-cache-1', imageId: 'sha256:abc', networkId: 'net1', labels: { 'bosun.build': '7' } };
 const timing = { intervalSec: 2, timeoutSec: 30, retries: 4 };
 
 const probes: { name: string; ready: ServiceReadyProbe; test: string[] | undefined }[] = [
-  { name: 'run: the commands as one shell script that stops at the first failure', ready: { kind: 'run', commands: ['redis-cli ping', 'true'], ...timing }, test: ['CMD-SHELL', 'set -e\nredis-cli ping\ntrue'] },
-  { name: 'tcp: a /bin/sh loop over /proc/net/tcp for the port in LISTEN', ready: { kind: 'tcp', port: 6379, ...timing }, test: ['CMD-SHELL', tcpListenScript(6379)] },
-  { name: 'image: no health check of ours (the image\'s HEALTHCHECK applies)', ready: { kind: 'image', ...timing }, test: undefined },
+  {
+    name: 'run: the commands as one shell script that stops at the first failure',
+    ready: { kind: 'run', commands: ['redis-cli ping', 'true'], ...timing },
+    test: ['CMD-SHELL', 'set -e\nredis-cli ping\ntrue'],
+  },
+  {
+    name: 'tcp: a /bin/sh loop over /proc/net/tcp for the port in LISTEN',
+    ready: { kind: 'tcp', port: 6379, ...timing },
+    test: ['CMD-SHELL', tcpListenScript(6379)],
+  },
+  { name: "image: no health check of ours (the image's HEALTHCHECK applies)", ready: { kind: 'image', ...timing }, test: undefined },
 ];
 
 for (const p of probes) {
@@ -33,7 +51,7 @@ test('a service container is isolated like a step and aliased by its name on the
   const spec = toServiceContainerSpec(serviceSpec({ kind: 'image', ...timing }, { command: ['redis-server', '--port', '6380'] }), target);
 
   assert.deepEqual(spec.Cmd, ['redis-server', '--port', '6380']);
-  assert.equal(spec.Entrypoint, undefined, 'the image\'s entrypoint stays');
+  assert.equal(spec.Entrypoint, undefined, "the image's entrypoint stays");
   assert.equal(spec.User, '1000:1000');
   const host = spec.HostConfig!;
   assert.deepEqual(
@@ -41,7 +59,14 @@ test('a service container is isolated like a step and aliased by its name on the
     [false, ['ALL'], [], ['no-new-privileges'], true, true, { Name: 'no' }, 'net1'],
   );
   assert.deepEqual([host.NanoCpus, host.Memory, host.MemorySwap, host.PidsLimit], [0.5e9, 256 * 2 ** 20, 256 * 2 ** 20, 128]);
-  assert.deepEqual(host.Mounts?.map((m) => [m.Type, m.Target]), [['tmpfs', '/tmp'], ['tmpfs', '/home/bosun']], 'no workspace, no host path');
+  assert.deepEqual(
+    host.Mounts?.map((m) => [m.Type, m.Target]),
+    [
+      ['tmpfs', '/tmp'],
+      ['tmpfs', '/home/bosun'],
+    ],
+    'no workspace, no host path',
+  );
   assert.equal(host.Binds, undefined);
   assert.deepEqual(spec.NetworkingConfig, { EndpointsConfig: { net1: { Aliases: ['cache'] } } });
 });

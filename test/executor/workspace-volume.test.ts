@@ -29,7 +29,11 @@ async function listing(volume: string): Promise<string> {
   const container = await docker!.createContainer({
     Image: (await docker!.getImage(busyboxImage).inspect()).Id,
     User: '1000:1000',
-    Cmd: ['sh', '-c', 'cd /workspace && find . | sort | while read -r p; do printf "%s %s %s\\n" "$(stat -c "%u:%g %a %F" "$p")" "$p" "$(readlink "$p")"; done; test -w . && echo writable'],
+    Cmd: [
+      'sh',
+      '-c',
+      'cd /workspace && find . | sort | while read -r p; do printf "%s %s %s\\n" "$(stat -c "%u:%g %a %F" "$p")" "$p" "$(readlink "$p")"; done; test -w . && echo writable',
+    ],
     NetworkDisabled: true,
     HostConfig: { AutoRemove: false, Mounts: [{ Type: 'volume', Source: volume, Target: '/workspace' }] },
   });
@@ -74,8 +78,14 @@ describe('WorkspaceVolumes: the host copy and the helper container fill a volume
     assert.match(seenDirect, /^writable$/m);
     assert.equal(statSync('/etc/passwd').uid, passwdOwner);
     // Only the helper way leaves a marker container.
-    const markers = await docker!.listContainers({ all: true, filters: JSON.stringify({ name: [workspaceMarkerName(testInstanceId, direct.buildId), workspaceMarkerName(testInstanceId, helper.buildId)] }) });
-    assert.deepEqual(markers.map((m) => m.Names[0]), [`/${workspaceMarkerName(testInstanceId, helper.buildId)}`]);
+    const markers = await docker!.listContainers({
+      all: true,
+      filters: JSON.stringify({ name: [workspaceMarkerName(testInstanceId, direct.buildId), workspaceMarkerName(testInstanceId, helper.buildId)] }),
+    });
+    assert.deepEqual(
+      markers.map((m) => m.Names[0]),
+      [`/${workspaceMarkerName(testInstanceId, helper.buildId)}`],
+    );
   });
 
   it('remove takes the volume either way, and the marker container the helper way left', async () => {

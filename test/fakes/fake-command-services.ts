@@ -6,7 +6,15 @@ import { UserError } from '../../src/errors.js';
 /** A build as the fakes return it: `#<id> demo#master (aaaaaaa)`. */
 export function fakeBuild(id: string, status: Build['status'] = 'queued'): Build {
   return {
-    id, repo: 'demo', ref: 'master', sha: 'a'.repeat(40), status, stages: [], attempt: 1, version: 0, createdAt: '2026-01-01T00:00:00.000Z',
+    id,
+    repo: 'demo',
+    ref: 'master',
+    sha: 'a'.repeat(40),
+    status,
+    stages: [],
+    attempt: 1,
+    version: 0,
+    createdAt: '2026-01-01T00:00:00.000Z',
     trigger: { event: 'manual', source: 'slack', actor: { id: 'slack:T/U', name: 'u' } },
   };
 }
@@ -23,7 +31,14 @@ export function fakeCommandServices(): { calls: string[]; builds: BuildService; 
     return fakeBuild(id, 'running');
   };
   const lease = (id: string): LeaseView => ({
-    id, pool: 'phones', attributes: [], holder: { id: 'slack:T/U', name: 'u' }, state: 'active', requestedAt: '', item: 'pixel-7', expiresAt: '2030-01-01T10:00:00.000Z',
+    id,
+    pool: 'phones',
+    attributes: [],
+    holder: { id: 'slack:T/U', name: 'u' },
+    state: 'active',
+    requestedAt: '',
+    item: 'pixel-7',
+    expiresAt: '2030-01-01T10:00:00.000Z',
   });
   const builds: BuildService = {
     async create(input) {

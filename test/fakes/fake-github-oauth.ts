@@ -51,10 +51,14 @@ export class FakeGithubOAuth {
           return;
         }
         if (req.method === 'POST' && url.pathname === '/login/oauth/access_token') {
-          const p: Record<string, string> = (req.headers['content-type'] ?? '').includes('json') ? (JSON.parse(body || '{}') as Record<string, string>) : Object.fromEntries(new URLSearchParams(body));
+          const p: Record<string, string> = (req.headers['content-type'] ?? '').includes('json')
+            ? (JSON.parse(body || '{}') as Record<string, string>)
+            : Object.fromEntries(new URLSearchParams(body));
           const grant = p.code ? this.codes.get(p.code) : undefined;
-          if (p.client_id !== this.clientId || p.client_secret !== this.clientSecret) return json(200, { error: 'incorrect_client_credentials', error_description: 'The client_id and/or client_secret passed are incorrect.' });
-          if (!grant || (p.redirect_uri && p.redirect_uri !== grant.redirectUri)) return json(200, { error: 'bad_verification_code', error_description: 'The code passed is incorrect or expired.' });
+          if (p.client_id !== this.clientId || p.client_secret !== this.clientSecret)
+            return json(200, { error: 'incorrect_client_credentials', error_description: 'The client_id and/or client_secret passed are incorrect.' });
+          if (!grant || (p.redirect_uri && p.redirect_uri !== grant.redirectUri))
+            return json(200, { error: 'bad_verification_code', error_description: 'The code passed is incorrect or expired.' });
           this.codes.delete(p.code ?? '');
           const token = `gho_${randomBytes(16).toString('hex')}`;
           this.tokens.set(token, grant.user);

@@ -42,8 +42,15 @@ export function pushPayload(o: { repo: string; ref: string; before?: string; aft
 }
 
 export function pullRequestPayload(o: {
-  action: 'opened' | 'synchronize' | 'reopened' | 'closed'; repo: string; number: number; headSha: string; headRef: string;
-  baseRef?: string; user: GithubUser; association?: string; fork?: boolean;
+  action: 'opened' | 'synchronize' | 'reopened' | 'closed';
+  repo: string;
+  number: number;
+  headSha: string;
+  headRef: string;
+  baseRef?: string;
+  user: GithubUser;
+  association?: string;
+  fork?: boolean;
 }): Record<string, any> {
   const p = withRepo(example('pull_request', 'opened'), o.repo);
   p.action = o.action;
@@ -52,7 +59,12 @@ export function pullRequestPayload(o: {
   pr.number = o.number;
   pr.user = { ...pr.user, id: o.user.id, login: o.user.login };
   pr.author_association = o.association ?? 'MEMBER';
-  pr.head = { ...pr.head, sha: o.headSha, ref: o.headRef, repo: { ...pr.head.repo, full_name: o.fork ? `${o.user.login}/${o.repo.split('/')[1]}` : o.repo, fork: !!o.fork } };
+  pr.head = {
+    ...pr.head,
+    sha: o.headSha,
+    ref: o.headRef,
+    repo: { ...pr.head.repo, full_name: o.fork ? `${o.user.login}/${o.repo.split('/')[1]}` : o.repo, fork: !!o.fork },
+  };
   pr.base = { ...pr.base, ref: o.baseRef ?? 'master', repo: { ...pr.base.repo, full_name: o.repo } };
   pr.head.repo = currentRepo(pr.head.repo);
   pr.base.repo = currentRepo(pr.base.repo);
@@ -62,15 +74,33 @@ export function pullRequestPayload(o: {
   return p;
 }
 
-export function issueCommentPayload(o: { repo: string; number: number; body: string; user: GithubUser; association?: string; onPullRequest?: boolean }): Record<string, any> {
+export function issueCommentPayload(o: {
+  repo: string;
+  number: number;
+  body: string;
+  user: GithubUser;
+  association?: string;
+  onPullRequest?: boolean;
+}): Record<string, any> {
   const p = withRepo(example('issue_comment', 'created'), o.repo);
   p.issue = {
-    ...p.issue, number: o.number, active_lock_reason: p.issue.active_lock_reason ?? null, reactions: p.issue.reactions ?? reactions(p.issue.url),
+    ...p.issue,
+    number: o.number,
+    active_lock_reason: p.issue.active_lock_reason ?? null,
+    reactions: p.issue.reactions ?? reactions(p.issue.url),
     labels: (p.issue.labels ?? []).map((l: Record<string, any>) => ({ ...l, description: l.description ?? null })),
   };
   if (o.onPullRequest ?? true) p.issue.pull_request = { url: `https://api.github.com/repos/${o.repo}/pulls/${o.number}` };
   else delete p.issue.pull_request;
-  p.comment = { ...p.comment, performed_via_github_app: p.comment.performed_via_github_app ?? null, reactions: p.comment.reactions ?? reactions(p.comment.url), id: Math.floor(Math.random() * 1e9), body: o.body, user: { ...p.comment.user, id: o.user.id, login: o.user.login }, author_association: o.association ?? 'MEMBER' };
+  p.comment = {
+    ...p.comment,
+    performed_via_github_app: p.comment.performed_via_github_app ?? null,
+    reactions: p.comment.reactions ?? reactions(p.comment.url),
+    id: Math.floor(Math.random() * 1e9),
+    body: o.body,
+    user: { ...p.comment.user, id: o.user.id, login: o.user.login },
+    author_association: o.association ?? 'MEMBER',
+  };
   p.sender = { ...p.sender, id: o.user.id, login: o.user.login };
   return p;
 }
@@ -83,7 +113,12 @@ export function checkRunPayload(o: { repo: string; headSha: string; sender: Gith
 }
 
 /** "Re-run failed" clicked on a check run (`check_run` / `requested_action`). */
-export function requestedActionPayload(o: { repo: string; checkRun: { id: number; name: string; head_sha: string; external_id: string | null }; identifier: string; sender: GithubUser }): Record<string, any> {
+export function requestedActionPayload(o: {
+  repo: string;
+  checkRun: { id: number; name: string; head_sha: string; external_id: string | null };
+  identifier: string;
+  sender: GithubUser;
+}): Record<string, any> {
   const p = withRepo(example('check_run', 'requested_action'), o.repo);
   p.check_run = { ...p.check_run, id: o.checkRun.id, name: o.checkRun.name, head_sha: o.checkRun.head_sha, external_id: o.checkRun.external_id ?? '' };
   p.requested_action = { identifier: o.identifier };
@@ -94,9 +129,22 @@ export function requestedActionPayload(o: { repo: string; checkRun: { id: number
 /** The App given access to more repositories (`installation_repositories` / `added`). */
 export function installationReposPayload(o: { installationId: number; account: string; added: string[] }): Record<string, any> {
   const p = example('installation_repositories', 'added');
-  p.installation = { ...p.installation, id: o.installationId, account: { ...p.installation.account, login: o.account }, suspended_at: null, suspended_by: null };
+  p.installation = {
+    ...p.installation,
+    id: o.installationId,
+    account: { ...p.installation.account, login: o.account },
+    suspended_at: null,
+    suspended_by: null,
+  };
   p.requester = p.requester ?? null;
-  p.repositories_added = o.added.map((full_name, i) => ({ ...(p.repositories_added[0] ?? {}), id: 9000 + i, full_name, name: full_name.split('/')[1] ?? full_name, node_id: `R_${i}`, private: false }));
+  p.repositories_added = o.added.map((full_name, i) => ({
+    ...(p.repositories_added[0] ?? {}),
+    id: 9000 + i,
+    full_name,
+    name: full_name.split('/')[1] ?? full_name,
+    node_id: `R_${i}`,
+    private: false,
+  }));
   p.repositories_removed = [];
   return p;
 }

@@ -57,7 +57,16 @@ export interface FakeCheckRun {
   started_at: string;
   completed_at?: string;
   output?: { title: string; summary: string };
-  annotations: { path: string; start_line: number; end_line: number; annotation_level: string; message: string; title?: string; start_column?: number; end_column?: number }[];
+  annotations: {
+    path: string;
+    start_line: number;
+    end_line: number;
+    annotation_level: string;
+    message: string;
+    title?: string;
+    start_column?: number;
+    end_column?: number;
+  }[];
   actions: { label: string; description: string; identifier: string }[];
 }
 
@@ -89,7 +98,15 @@ export class FakeGithub {
   readonly comments: { repo: string; number: number; body: string }[] = [];
   readonly deliveries: { id: string; event: string; status: number }[] = [];
   /** GitHub Deployments created, with their statuses in order. */
-  readonly deployments: { id: number; repo: string; ref: string; environment: string; description: string; payload: unknown; statuses: { state: string; description: string }[] }[] = [];
+  readonly deployments: {
+    id: number;
+    repo: string;
+    ref: string;
+    environment: string;
+    description: string;
+    payload: unknown;
+    statuses: { state: string; description: string }[];
+  }[] = [];
   private readonly repos = new Map<string, FakeRepo>();
   private readonly failures: { pattern: RegExp; status: number; headers: Record<string, string>; times: number }[] = [];
   private server: Server | null = null;
@@ -168,8 +185,11 @@ export class FakeGithub {
     const res = await fetch(this.webhook.url, {
       method: 'POST',
       headers: {
-        'content-type': 'application/json', 'x-github-event': event, 'x-github-delivery': id,
-        'x-hub-signature-256': signBody(opts.secret ?? this.webhook.secret, body), 'user-agent': 'GitHub-Hookshot/fake',
+        'content-type': 'application/json',
+        'x-github-event': event,
+        'x-github-delivery': id,
+        'x-hub-signature-256': signBody(opts.secret ?? this.webhook.secret, body),
+        'user-agent': 'GitHub-Hookshot/fake',
       },
       body,
     });
@@ -223,7 +243,8 @@ export class FakeGithub {
     if (!list) return;
     if (list.length > 50) throw new HttpFailure(422, 'Only 50 annotations are allowed per request');
     for (const a of list) {
-      if (!a.path || !(a.start_line >= 1) || !(a.end_line >= a.start_line) || !['notice', 'warning', 'failure'].includes(a.annotation_level) || !a.message) throw new HttpFailure(422, 'Invalid annotation');
+      if (!a.path || !(a.start_line >= 1) || !(a.end_line >= a.start_line) || !['notice', 'warning', 'failure'].includes(a.annotation_level) || !a.message)
+        throw new HttpFailure(422, 'Invalid annotation');
     }
     run.annotations.push(...list);
   }
@@ -247,8 +268,10 @@ export class FakeGithub {
     const claims = JSON.parse(Buffer.from(p, 'base64url').toString('utf8')) as { iss?: unknown; iat?: number; exp?: number };
     const now = Math.floor(Date.now() / 1000);
     if (String(claims.iss) !== String(app.id)) throw new HttpFailure(401, 'Integration not found');
-    if (!claims.exp || claims.exp <= now) throw new HttpFailure(401, "'Expiration time' claim ('exp') must be a numeric value representing the future time at which the assertion expires");
-    if (!claims.iat || claims.iat > now + 60 || claims.exp - claims.iat > 600) throw new HttpFailure(401, "'Expiration time' claim ('exp') is too far in the future");
+    if (!claims.exp || claims.exp <= now)
+      throw new HttpFailure(401, "'Expiration time' claim ('exp') must be a numeric value representing the future time at which the assertion expires");
+    if (!claims.iat || claims.iat > now + 60 || claims.exp - claims.iat > 600)
+      throw new HttpFailure(401, "'Expiration time' claim ('exp') is too far in the future");
   }
 
   /** A repository call with an App registered: a live installation token of the repository's owner, or 401. */
@@ -283,7 +306,16 @@ export class FakeGithub {
       this.installationTokens.set(token, { installationId: id, account, expiresAtMs });
       const t = example('installation-token');
       delete t.repositories;
-      return [201, { ...t, token, expires_at: new Date(expiresAtMs).toISOString().replace(/\.\d{3}Z$/, 'Z'), permissions: { checks: 'write', statuses: 'write', contents: 'write', pull_requests: 'write', metadata: 'read' }, repository_selection: 'all' }];
+      return [
+        201,
+        {
+          ...t,
+          token,
+          expires_at: new Date(expiresAtMs).toISOString().replace(/\.\d{3}Z$/, 'Z'),
+          permissions: { checks: 'write', statuses: 'write', contents: 'write', pull_requests: 'write', metadata: 'read' },
+          repository_selection: 'all',
+        },
+      ];
     }
     return null;
   }
@@ -302,7 +334,17 @@ export class FakeGithub {
     if (method === 'POST' && (r = /^statuses\/([0-9a-f]{40})$/.exec(rest))) {
       this.repo(repo);
       this.statuses.push({ repo, sha: r[1]!, state: body.state, context: body.context, description: body.description, target_url: body.target_url });
-      return [201, { ...example('status'), id: this.statuses.length, state: body.state, context: body.context, description: body.description ?? null, target_url: body.target_url ?? null }];
+      return [
+        201,
+        {
+          ...example('status'),
+          id: this.statuses.length,
+          state: body.state,
+          context: body.context,
+          description: body.description ?? null,
+          target_url: body.target_url ?? null,
+        },
+      ];
     }
     if (method === 'POST' && rest === 'check-runs') {
       this.repo(repo);
@@ -313,7 +355,20 @@ export class FakeGithub {
         suite = this.checkSuites.size + 1;
         this.checkSuites.set(suite, { repo, head_sha: body.head_sha });
       }
-      const run: FakeCheckRun = { id, repo, name: body.name, head_sha: body.head_sha, status: body.status ?? 'queued', external_id: body.external_id ?? null, details_url: body.details_url ?? null, check_suite: suite, annotations: [], actions: [], started_at: new Date().toISOString(), output: body.output };
+      const run: FakeCheckRun = {
+        id,
+        repo,
+        name: body.name,
+        head_sha: body.head_sha,
+        status: body.status ?? 'queued',
+        external_id: body.external_id ?? null,
+        details_url: body.details_url ?? null,
+        check_suite: suite,
+        annotations: [],
+        actions: [],
+        started_at: new Date().toISOString(),
+        output: body.output,
+      };
       this.addAnnotations(run, body.output?.annotations);
       this.checkRuns.set(id, run);
       return [201, checkRunShape(run)];
@@ -324,8 +379,10 @@ export class FakeGithub {
       if (body.conclusion && body.status && body.status !== 'completed') throw new HttpFailure(422, 'Invalid request.');
       this.addAnnotations(run, body.output?.annotations);
       Object.assign(run, {
-        status: body.conclusion ? 'completed' : (body.status ?? run.status), conclusion: body.conclusion ?? run.conclusion,
-        output: body.output ? { title: body.output.title, summary: body.output.summary } : run.output, actions: body.actions ?? run.actions,
+        status: body.conclusion ? 'completed' : (body.status ?? run.status),
+        conclusion: body.conclusion ?? run.conclusion,
+        output: body.output ? { title: body.output.title, summary: body.output.summary } : run.output,
+        actions: body.actions ?? run.actions,
         ...(body.conclusion ? { completed_at: body.completed_at ?? new Date().toISOString() } : {}),
       });
       return [200, checkRunShape(run)];
@@ -334,13 +391,22 @@ export class FakeGithub {
       this.repo(repo);
       if (typeof body.ref !== 'string' || typeof body.environment !== 'string') throw new HttpFailure(422, 'ref and environment are required');
       const id = this.deployments.length + 1;
-      this.deployments.push({ id, repo, ref: body.ref, environment: body.environment, description: body.description ?? '', payload: body.payload, statuses: [] });
+      this.deployments.push({
+        id,
+        repo,
+        ref: body.ref,
+        environment: body.environment,
+        description: body.description ?? '',
+        payload: body.payload,
+        statuses: [],
+      });
       return [201, { id, ref: body.ref, environment: body.environment }];
     }
     if (method === 'POST' && (r = /^deployments\/(\d+)\/statuses$/.exec(rest))) {
       const dep = this.deployments.find((d) => d.id === Number(r![1]) && d.repo === repo);
       if (!dep) throw new HttpFailure(404, 'Not Found');
-      if (!['error', 'failure', 'inactive', 'in_progress', 'queued', 'pending', 'success'].includes(body.state)) throw new HttpFailure(422, `invalid state ${body.state}`);
+      if (!['error', 'failure', 'inactive', 'in_progress', 'queued', 'pending', 'success'].includes(body.state))
+        throw new HttpFailure(422, `invalid state ${body.state}`);
       dep.statuses.push({ state: body.state, description: body.description ?? '' });
       return [201, { id: dep.statuses.length, state: body.state }];
     }
@@ -361,15 +427,31 @@ export class FakeGithub {
       if (!pull) throw new HttpFailure(404, 'Not Found');
       const sha = await this.headOf(repo, pull.number);
       const ex = example('pull-request');
-      return [200, {
-        ...ex, number: pull.number, state: pull.state, user: { ...ex.user, id: pull.user.id, login: pull.user.login }, requested_teams: [],
-        head: { ...ex.head, sha, ref: pull.headRef, repo: { ...ex.head.repo, full_name: repo } },
-        base: { ...ex.base, ref: pull.baseRef, repo: { ...ex.base.repo, full_name: repo } },
-      }];
+      return [
+        200,
+        {
+          ...ex,
+          number: pull.number,
+          state: pull.state,
+          user: { ...ex.user, id: pull.user.id, login: pull.user.login },
+          requested_teams: [],
+          head: { ...ex.head, sha, ref: pull.headRef, repo: { ...ex.head.repo, full_name: repo } },
+          base: { ...ex.base, ref: pull.baseRef, repo: { ...ex.base.repo, full_name: repo } },
+        },
+      ];
     }
     if (method === 'GET' && (r = /^pulls\/(\d+)\/reviews$/.exec(rest))) {
       const ex = example('pull-request-review-items')[0];
-      return [200, (this.repo(repo).reviews.get(Number(r[1])) ?? []).map((v) => ({ ...ex, id: v.id, user: { ...ex.user, id: v.user.id, login: v.user.login }, state: v.state, commit_id: v.commit_id }))];
+      return [
+        200,
+        (this.repo(repo).reviews.get(Number(r[1])) ?? []).map((v) => ({
+          ...ex,
+          id: v.id,
+          user: { ...ex.user, id: v.user.id, login: v.user.login },
+          state: v.state,
+          commit_id: v.commit_id,
+        })),
+      ];
     }
     if (method === 'POST' && (r = /^issues\/(\d+)\/comments$/.exec(rest))) {
       this.comments.push({ repo, number: Number(r[1]), body: body.body });
@@ -379,7 +461,10 @@ export class FakeGithub {
   }
 
   private async isAncestor(repo: string, a: string, b: string): Promise<boolean> {
-    return git(['merge-base', '--is-ancestor', '--end-of-options', a, b], { cwd: this.repo(repo).dir }).then(() => true, () => false);
+    return git(['merge-base', '--is-ancestor', '--end-of-options', a, b], { cwd: this.repo(repo).dir }).then(
+      () => true,
+      () => false,
+    );
   }
 
   private async compare(repo: string, base: string, head: string): Promise<string> {
@@ -451,23 +536,52 @@ function checkRunShape(run: FakeCheckRun): Record<string, unknown> {
   const api = `https://api.github.com/repos/${run.repo}`;
   const ex = example('check-run');
   return {
-    ...ex, id: run.id, head_sha: run.head_sha, node_id: `CR_${run.id}`, external_id: run.external_id, url: `${api}/check-runs/${run.id}`,
-    html_url: `https://github.com/${run.repo}/runs/${run.id}`, details_url: run.details_url, status: run.status, conclusion: run.conclusion ?? null,
-    started_at: run.started_at, completed_at: run.completed_at ?? null, name: run.name,
-    output: { title: run.output?.title ?? null, summary: run.output?.summary ?? null, text: null, annotations_count: run.annotations.length, annotations_url: `${api}/check-runs/${run.id}/annotations` },
-    check_suite: { id: run.check_suite }, pull_requests: [],
+    ...ex,
+    id: run.id,
+    head_sha: run.head_sha,
+    node_id: `CR_${run.id}`,
+    external_id: run.external_id,
+    url: `${api}/check-runs/${run.id}`,
+    html_url: `https://github.com/${run.repo}/runs/${run.id}`,
+    details_url: run.details_url,
+    status: run.status,
+    conclusion: run.conclusion ?? null,
+    started_at: run.started_at,
+    completed_at: run.completed_at ?? null,
+    name: run.name,
+    output: {
+      title: run.output?.title ?? null,
+      summary: run.output?.summary ?? null,
+      text: null,
+      annotations_count: run.annotations.length,
+      annotations_url: `${api}/check-runs/${run.id}/annotations`,
+    },
+    check_suite: { id: run.check_suite },
+    pull_requests: [],
   };
 }
 
 function installation(id: number, owner: string, appId: number): Record<string, unknown> {
   const ex = example('installation');
   const stamp = '2026-01-01T00:00:00Z';
-  return { ...ex, id, app_id: appId, account: { ...ex.account, login: owner, name: owner, slug: owner, created_at: stamp, updated_at: stamp }, suspended_at: null, suspended_by: null };
+  return {
+    ...ex,
+    id,
+    app_id: appId,
+    account: { ...ex.account, login: owner, name: owner, slug: owner, created_at: stamp, updated_at: stamp },
+    suspended_at: null,
+    suspended_by: null,
+  };
 }
 
 function refShape(repo: string, ref: string, sha: string): Record<string, unknown> {
   const ex = example('git-ref');
-  return { ...ex, ref, url: `https://api.github.com/repos/${repo}/git/${ref}`, object: { ...ex.object, sha, type: 'commit', url: `https://api.github.com/repos/${repo}/git/commits/${sha}` } };
+  return {
+    ...ex,
+    ref,
+    url: `https://api.github.com/repos/${repo}/git/${ref}`,
+    object: { ...ex.object, sha, type: 'commit', url: `https://api.github.com/repos/${repo}/git/commits/${sha}` },
+  };
 }
 
 class HttpFailure extends Error {

@@ -86,11 +86,13 @@ export class FakeSlack {
   /** Root messages of a channel in order, each with its thread replies and files. */
   channel(channel: string): { root: FakeMessage; replies: FakeMessage[]; files: FakeFile[] }[] {
     const all = [...this.messages.values()].filter((m) => m.channel === channel);
-    return all.filter((m) => !m.thread_ts).map((root) => ({
-      root,
-      replies: all.filter((m) => m.thread_ts === root.ts),
-      files: this.files.filter((f) => f.channel === channel && f.thread_ts === root.ts),
-    }));
+    return all
+      .filter((m) => !m.thread_ts)
+      .map((root) => ({
+        root,
+        replies: all.filter((m) => m.thread_ts === root.ts),
+        files: this.files.filter((f) => f.channel === channel && f.thread_ts === root.ts),
+      }));
   }
 
   /** Text of a message including its blocks' text, as a reader sees it. */
@@ -236,7 +238,7 @@ function parseArgs(raw: string, contentType: string): Record<string, any> {
   if (contentType.includes('application/json')) return JSON.parse(raw) as Record<string, any>;
   const out: Record<string, any> = {};
   for (const [k, v] of new URLSearchParams(raw)) {
-    out[k] = (k === 'blocks' || k === 'attachments') ? JSON.parse(v) : v;
+    out[k] = k === 'blocks' || k === 'attachments' ? JSON.parse(v) : v;
   }
   return out;
 }

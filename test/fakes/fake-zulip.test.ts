@@ -3,7 +3,16 @@ import assert from 'node:assert/strict';
 import type { z } from 'zod';
 import { FakeZulip } from './fake-zulip.js';
 import {
-  BadEventQueueIdError, GetEventsResponse, GetMessageResponse, GetMessagesResponse, JsonError, JsonSuccessBase, OwnUserResponse, RateLimitedError, RegisterResponse, SendMessageResponse,
+  BadEventQueueIdError,
+  GetEventsResponse,
+  GetMessageResponse,
+  GetMessagesResponse,
+  JsonError,
+  JsonSuccessBase,
+  OwnUserResponse,
+  RateLimitedError,
+  RegisterResponse,
+  SendMessageResponse,
 } from './zulip-api-schemas.js';
 
 // The fake answers as Zulip's OpenAPI description says a Zulip answers (schemas copied into
@@ -23,7 +32,9 @@ after(async () => {
 async function call(method: string, path: string, params: Record<string, string> = {}, asForm = method !== 'GET'): Promise<{ status: number; json: unknown }> {
   const q = new URLSearchParams(params);
   const res = await fetch(`${fake.url}/api/v1${path}${asForm ? '' : `?${q}`}`, {
-    method, headers: { authorization: auth, ...(asForm ? { 'content-type': 'application/x-www-form-urlencoded' } : {}) }, ...(asForm ? { body: q.toString() } : {}),
+    method,
+    headers: { authorization: auth, ...(asForm ? { 'content-type': 'application/x-www-form-urlencoded' } : {}) },
+    ...(asForm ? { body: q.toString() } : {}),
   });
   return { status: res.status, json: await res.json() };
 }
@@ -42,16 +53,29 @@ test('fake Zulip answers match the OpenAPI schemas: users/me, register, events (
   valid(JsonSuccessBase, await call('POST', `/messages/${sent.id}/reactions`, { emoji_name: 'check' }));
   valid(JsonSuccessBase, await call('PATCH', `/messages/${sent.id}`, { content: 'edited' }));
   const events = valid(GetEventsResponse, await call('GET', '/events', { queue_id: reg.queue_id!, last_event_id: '-1' }));
-  assert.deepEqual(events.events.map((e) => e.type), ['message', 'message', 'reaction']);
+  assert.deepEqual(
+    events.events.map((e) => e.type),
+    ['message', 'message', 'reaction'],
+  );
   const first = events.events[0]!;
   assert.equal(first.type === 'message' && first.flags.includes('mentioned'), true);
   const heartbeat = valid(GetEventsResponse, await call('GET', '/events', { queue_id: reg.queue_id!, last_event_id: String(events.events.at(-1)?.id ?? -1) }));
-  assert.deepEqual(heartbeat.events.map((e) => e.type), ['heartbeat'], 'an idle long-poll ends with a heartbeat');
+  assert.deepEqual(
+    heartbeat.events.map((e) => e.type),
+    ['heartbeat'],
+    'an idle long-poll ends with a heartbeat',
+  );
   const history = valid(GetMessagesResponse, await call('GET', '/messages', { anchor: String(msgId), num_before: '0', num_after: '10' }));
-  assert.deepEqual(history.messages.map((m) => m.id), [msgId, sent.id]);
+  assert.deepEqual(
+    history.messages.map((m) => m.id),
+    [msgId, sent.id],
+  );
   assert.equal(fake.messages.get(sent.id)!.content, 'edited');
   const one = valid(GetMessageResponse, await call('GET', `/messages/${sent.id}`, { apply_markdown: 'false' }));
-  assert.deepEqual(one.message.reactions.map((r) => r.emoji_name), ['check']);
+  assert.deepEqual(
+    one.message.reactions.map((r) => r.emoji_name),
+    ['check'],
+  );
 });
 
 test('fake Zulip errors match the OpenAPI schemas: BAD_EVENT_QUEUE_ID, RATE_LIMIT_HIT with Retry-After, a bad key, a missing argument', async () => {

@@ -75,9 +75,12 @@ export class FakeZulip {
   static async start(): Promise<FakeZulip> {
     const fake = new FakeZulip();
     fake.users.set(fake.bot.user_id, fake.bot);
-    fake.server = createServer((req, res) => void fake.route(req, res).catch((err: unknown) => {
-      res.writeHead(500).end(JSON.stringify({ result: 'error', msg: String(err) }));
-    }));
+    fake.server = createServer(
+      (req, res) =>
+        void fake.route(req, res).catch((err: unknown) => {
+          res.writeHead(500).end(JSON.stringify({ result: 'error', msg: String(err) }));
+        }),
+    );
     await new Promise<void>((r) => fake.server.listen(0, '127.0.0.1', r));
     fake.url = `http://127.0.0.1:${(fake.server.address() as AddressInfo).port}`;
     return fake;
@@ -101,9 +104,31 @@ export class FakeZulip {
   /** A person posts a message: in a stream topic, or as a DM to the bot. Returns its id. */
   say(userId: number, where: { stream: string; topic: string } | 'dm', content: string): number {
     const id = this.nextMessageId++;
-    const m: FakeZulipMessage = where === 'dm'
-      ? { id, sender_id: userId, type: 'private', topic: '', to: [userId, this.bot.user_id], content, edits: 0, timestamp: Math.floor(Date.now() / 1000), reactions: [] }
-      : { id, sender_id: userId, type: 'stream', stream: where.stream, topic: where.topic, to: [], content, edits: 0, timestamp: Math.floor(Date.now() / 1000), reactions: [] };
+    const m: FakeZulipMessage =
+      where === 'dm'
+        ? {
+            id,
+            sender_id: userId,
+            type: 'private',
+            topic: '',
+            to: [userId, this.bot.user_id],
+            content,
+            edits: 0,
+            timestamp: Math.floor(Date.now() / 1000),
+            reactions: [],
+          }
+        : {
+            id,
+            sender_id: userId,
+            type: 'stream',
+            stream: where.stream,
+            topic: where.topic,
+            to: [],
+            content,
+            edits: 0,
+            timestamp: Math.floor(Date.now() / 1000),
+            reactions: [],
+          };
     this.messages.set(id, m);
     this.fanOut(m);
     return id;
@@ -171,13 +196,33 @@ export class FakeZulip {
   apiMessage(m: FakeZulipMessage, viewer: number): Record<string, unknown> {
     const sender = this.users.get(m.sender_id);
     return {
-      id: m.id, sender_id: m.sender_id, sender_full_name: sender?.full_name ?? '', sender_email: sender?.email ?? '',
-      sender_realm_str: 'zulip', avatar_url: null, client: 'website', content: m.content, content_type: 'text/x-markdown', is_me_message: false,
-      type: m.type, recipient_id: m.type === 'stream' ? 10 : 20 + m.to.reduce((a, b) => a + b, 0),
+      id: m.id,
+      sender_id: m.sender_id,
+      sender_full_name: sender?.full_name ?? '',
+      sender_email: sender?.email ?? '',
+      sender_realm_str: 'zulip',
+      avatar_url: null,
+      client: 'website',
+      content: m.content,
+      content_type: 'text/x-markdown',
+      is_me_message: false,
+      type: m.type,
+      recipient_id: m.type === 'stream' ? 10 : 20 + m.to.reduce((a, b) => a + b, 0),
       ...(m.type === 'stream'
         ? { display_recipient: m.stream, stream_id: 10, subject: m.topic }
-        : { display_recipient: m.to.map((id) => ({ id, email: this.users.get(id)?.email ?? '', full_name: this.users.get(id)?.full_name ?? '', is_mirror_dummy: false })), subject: '' }),
-      timestamp: m.timestamp, topic_links: [], submessages: [], reactions: m.reactions.map((r) => ({ ...r })),
+        : {
+            display_recipient: m.to.map((id) => ({
+              id,
+              email: this.users.get(id)?.email ?? '',
+              full_name: this.users.get(id)?.full_name ?? '',
+              is_mirror_dummy: false,
+            })),
+            subject: '',
+          }),
+      timestamp: m.timestamp,
+      topic_links: [],
+      submessages: [],
+      reactions: m.reactions.map((r) => ({ ...r })),
       flags: this.flagsFor(m, viewer),
     };
   }
@@ -206,7 +251,16 @@ export class FakeZulip {
     m.reactions.push({ user_id: userId, emoji_name: emojiName, emoji_code: code, reaction_type: 'unicode_emoji' });
     const u = this.users.get(userId);
     for (const q of this.queues.values()) {
-      this.push(q, { type: 'reaction', op: 'add', user_id: userId, user: { user_id: userId, email: u?.email ?? '', full_name: u?.full_name ?? '' }, message_id: m.id, emoji_name: emojiName, emoji_code: code, reaction_type: 'unicode_emoji' });
+      this.push(q, {
+        type: 'reaction',
+        op: 'add',
+        user_id: userId,
+        user: { user_id: userId, email: u?.email ?? '', full_name: u?.full_name ?? '' },
+        message_id: m.id,
+        emoji_name: emojiName,
+        emoji_code: code,
+        reaction_type: 'unicode_emoji',
+      });
     }
     return true;
   }
@@ -236,7 +290,11 @@ export class FakeZulip {
     const method = req.method ?? 'GET';
     const params: Record<string, string> = Object.fromEntries(url.searchParams);
     if (chunks.length > 0) {
-      const form = await new Request(url, { method: 'POST', headers: { 'content-type': req.headers['content-type'] ?? '' }, body: Buffer.concat(chunks) }).formData();
+      const form = await new Request(url, {
+        method: 'POST',
+        headers: { 'content-type': req.headers['content-type'] ?? '' },
+        body: Buffer.concat(chunks),
+      }).formData();
       for (const [k, v] of form) params[k] = typeof v === 'string' ? v : '';
     }
     const path = url.pathname;
@@ -250,18 +308,33 @@ export class FakeZulip {
     const [email, key] = auth ? Buffer.from(auth, 'base64').toString().split(':') : [];
     if (email !== this.bot.email || key !== this.apiKey) return error(401, 'UNAUTHORIZED', 'Invalid API key');
     const waitSec = path !== '/api/v1/events' ? this.rateLimit?.({ method, path, params }) : null;
-    if (waitSec) return error(429, 'RATE_LIMIT_HIT', 'API usage exceeded rate limit', { 'retry-after': waitSec }, { 'retry-after': String(waitSec), 'x-ratelimit-remaining': '0' });
+    if (waitSec)
+      return error(
+        429,
+        'RATE_LIMIT_HIT',
+        'API usage exceeded rate limit',
+        { 'retry-after': waitSec },
+        { 'retry-after': String(waitSec), 'x-ratelimit-remaining': '0' },
+      );
     const ok = (body: Record<string, unknown> = {}) => this.json(res, 200, { result: 'success', msg: '', ...body });
     const me = this.bot.user_id;
 
-    if (method === 'GET' && path === '/api/v1/users/me') return ok({ user_id: me, email: this.bot.email, full_name: this.bot.full_name, is_bot: true, is_admin: false, role: 400 });
+    if (method === 'GET' && path === '/api/v1/users/me')
+      return ok({ user_id: me, email: this.bot.email, full_name: this.bot.full_name, is_bot: true, is_admin: false, role: 400 });
     if (method === 'POST' && path === '/api/v1/register') {
       if (params.apply_markdown !== 'false') return error(400, 'BAD_REQUEST', 'Bosun must ask for raw markdown (apply_markdown=false)');
       const types = JSON.parse(params.event_types ?? '[]') as string[];
       if (!types.includes('message')) return error(400, 'BAD_REQUEST', 'expected message events');
       const q: Queue = { id: randomUUID(), userId: me, events: [], nextEventId: 0 };
       this.queues.set(q.id, q);
-      return ok({ queue_id: q.id, last_event_id: -1, zulip_version: '10.0', zulip_feature_level: 300, event_queue_longpoll_timeout_seconds: 90, max_message_id: this.nextMessageId - 1 });
+      return ok({
+        queue_id: q.id,
+        last_event_id: -1,
+        zulip_version: '10.0',
+        zulip_feature_level: 300,
+        event_queue_longpoll_timeout_seconds: 90,
+        max_message_id: this.nextMessageId - 1,
+      });
     }
     if (path === '/api/v1/events' && method === 'GET' && this.failPolls > 0) {
       this.failPolls--;
@@ -300,11 +373,32 @@ export class FakeZulip {
       if (params.type === 'stream' || params.type === 'channel') {
         const topic = params.topic ?? params.subject ?? '';
         if (!topic || topic.length > 60) return error(400, 'BAD_REQUEST', 'Invalid topic');
-        m = { id, sender_id: me, type: 'stream', stream: params.to ?? '', topic, to: [], content, edits: 0, timestamp: Math.floor(Date.now() / 1000), reactions: [] };
+        m = {
+          id,
+          sender_id: me,
+          type: 'stream',
+          stream: params.to ?? '',
+          topic,
+          to: [],
+          content,
+          edits: 0,
+          timestamp: Math.floor(Date.now() / 1000),
+          reactions: [],
+        };
       } else if (params.type === 'private' || params.type === 'direct') {
         const to = JSON.parse(params.to ?? '[]') as number[];
         if (!Array.isArray(to) || to.some((u) => !this.users.has(u))) return error(400, 'BAD_REQUEST', 'Invalid user ID');
-        m = { id, sender_id: me, type: 'private', topic: '', to: [...new Set([me, ...to])], content, edits: 0, timestamp: Math.floor(Date.now() / 1000), reactions: [] };
+        m = {
+          id,
+          sender_id: me,
+          type: 'private',
+          topic: '',
+          to: [...new Set([me, ...to])],
+          content,
+          edits: 0,
+          timestamp: Math.floor(Date.now() / 1000),
+          reactions: [],
+        };
       } else {
         return error(400, 'BAD_REQUEST', 'Invalid message type');
       }
@@ -316,8 +410,18 @@ export class FakeZulip {
     if (method === 'GET' && path === '/api/v1/messages') {
       const anchor = Number(params.anchor);
       const after = Number(params.num_after ?? 0);
-      const visible = [...this.messages.values()].filter((m) => m.type === 'stream' || m.to.includes(me)).filter((m) => m.id >= anchor).slice(0, after + 1);
-      return ok({ messages: visible.map((m) => this.apiMessage(m, me)), anchor, found_newest: true, found_oldest: false, found_anchor: visible[0]?.id === anchor, history_limited: false });
+      const visible = [...this.messages.values()]
+        .filter((m) => m.type === 'stream' || m.to.includes(me))
+        .filter((m) => m.id >= anchor)
+        .slice(0, after + 1);
+      return ok({
+        messages: visible.map((m) => this.apiMessage(m, me)),
+        anchor,
+        found_newest: true,
+        found_oldest: false,
+        found_anchor: visible[0]?.id === anchor,
+        history_limited: false,
+      });
     }
     const edit = /^\/api\/v1\/messages\/(\d+)$/.exec(path);
     if (edit && method === 'GET') {
@@ -330,7 +434,8 @@ export class FakeZulip {
       if (!m) return error(400, 'BAD_REQUEST', 'Invalid message(s)');
       if (m.sender_id !== me) return error(400, 'BAD_REQUEST', "You don't have permission to edit this message");
       if (params.content === undefined) return error(400, 'BAD_REQUEST', 'Nothing to change');
-      if (this.editLimitMs !== null && Date.now() - (m.postedAt ?? 0) > this.editLimitMs) return error(400, 'BAD_REQUEST', 'The time limit for editing this message has passed');
+      if (this.editLimitMs !== null && Date.now() - (m.postedAt ?? 0) > this.editLimitMs)
+        return error(400, 'BAD_REQUEST', 'The time limit for editing this message has passed');
       if (params.content.length > 10_000) return error(400, 'BAD_REQUEST', 'Message too long');
       m.content = params.content;
       m.edits++;

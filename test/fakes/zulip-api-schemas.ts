@@ -21,7 +21,14 @@ export const MessagesBase = z.object({
   display_recipient: z.union([z.string(), z.array(DisplayRecipientUser)]),
   id: z.number().int(),
   is_me_message: z.boolean(),
-  reactions: z.array(z.object({ emoji_name: z.string(), emoji_code: z.string(), reaction_type: z.enum(['unicode_emoji', 'realm_emoji', 'zulip_extra_emoji']), user_id: z.number().int() })),
+  reactions: z.array(
+    z.object({
+      emoji_name: z.string(),
+      emoji_code: z.string(),
+      reaction_type: z.enum(['unicode_emoji', 'realm_emoji', 'zulip_extra_emoji']),
+      user_id: z.number().int(),
+    }),
+  ),
   recipient_id: z.number().int(),
   sender_email: z.string(),
   sender_full_name: z.string(),
@@ -45,15 +52,26 @@ export const RegisterResponse = JsonSuccessBase.extend({
 });
 export const MessageEvent = z.object({ id: z.number().int(), type: z.literal('message'), message: MessagesBase, flags: z.array(z.string()) });
 export const ReactionEvent = z.object({
-  id: z.number().int(), type: z.literal('reaction'), op: z.enum(['add', 'remove']), user_id: z.number().int(),
-  user: z.object({ user_id: z.number().int(), email: z.string(), full_name: z.string() }), message_id: z.number().int(),
-  emoji_name: z.string(), emoji_code: z.string(), reaction_type: z.enum(['unicode_emoji', 'realm_emoji', 'zulip_extra_emoji']),
+  id: z.number().int(),
+  type: z.literal('reaction'),
+  op: z.enum(['add', 'remove']),
+  user_id: z.number().int(),
+  user: z.object({ user_id: z.number().int(), email: z.string(), full_name: z.string() }),
+  message_id: z.number().int(),
+  emoji_name: z.string(),
+  emoji_code: z.string(),
+  reaction_type: z.enum(['unicode_emoji', 'realm_emoji', 'zulip_extra_emoji']),
 });
 export const HeartbeatEvent = z.object({ id: z.number().int(), type: z.literal('heartbeat') });
 export const GetEventsResponse = JsonSuccessBase.extend({ events: z.array(z.union([MessageEvent, ReactionEvent, HeartbeatEvent])), queue_id: z.string() });
 export const SendMessageResponse = JsonSuccessBase.extend({ id: z.number().int() });
 export const GetMessagesResponse = JsonSuccessBase.extend({
-  anchor: z.number().int(), found_newest: z.boolean(), found_oldest: z.boolean(), found_anchor: z.boolean(), history_limited: z.boolean(), messages: z.array(MessagesBase),
+  anchor: z.number().int(),
+  found_newest: z.boolean(),
+  found_oldest: z.boolean(),
+  found_anchor: z.boolean(),
+  history_limited: z.boolean(),
+  messages: z.array(MessagesBase),
 });
 export const OwnUserResponse = JsonSuccessBase.extend({ user_id: z.number().int(), email: z.string(), full_name: z.string(), is_bot: z.boolean() });
 export const GetMessageResponse = JsonSuccessBase.extend({ message: MessagesBase, raw_content: z.string() });

@@ -10,7 +10,7 @@ import { makeRepo } from '../support/git-repo.js';
 
 async function setup() {
   const root = mkdtempSync(join(tmpdir(), 'bosun-checkout-'));
-  const repo = await makeRepo(root, 'api', { 'README': 'hello\n', 'src/a.txt': 'a\n' });
+  const repo = await makeRepo(root, 'api', { README: 'hello\n', 'src/a.txt': 'a\n' });
   const sha = (await git(['rev-parse', 'HEAD'], { cwd: repo.dir })).trim();
   const mirrorsDir = join(root, 'git-mirrors');
   return { root, repo, sha, mirrorsDir, mirrors: new GitMirrors(mirrorsDir) };

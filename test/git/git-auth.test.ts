@@ -23,14 +23,20 @@ test('checkout sends the token as an http header, and it lands in neither the UR
   const mirrorsDir = mkdtempSync(join(tmpdir(), 'bosun-auth-mirrors-'));
   const mirrors = new GitMirrors(mirrorsDir);
   try {
-    const err = await checkout(url, 'a'.repeat(40), dir, { mirrors, extraEnv: tokenAuthEnv(url, token) }).then(() => null, (e: unknown) => e as Error);
+    const err = await checkout(url, 'a'.repeat(40), dir, { mirrors, extraEnv: tokenAuthEnv(url, token) }).then(
+      () => null,
+      (e: unknown) => e as Error,
+    );
 
     assert.ok(err, 'the fake server has no repository');
     assert.ok(seen.includes(`Basic ${Buffer.from(`x-access-token:${token}`).toString('base64')}`), JSON.stringify(seen));
     assert.ok(!existsSync(dir), 'a failed checkout leaves no half-made directory (nor a .git/config to hold a token)');
     assert.deepEqual(readdirSync(join(dir, '..')), [], 'nor a temporary one beside it');
     const mirrorFiles = readdirSync(mirrorsDir, { recursive: true, withFileTypes: true }).filter((e) => e.isFile());
-    assert.ok(mirrorFiles.some((e) => e.name === 'config'), 'the mirror was made (and is searched below)');
+    assert.ok(
+      mirrorFiles.some((e) => e.name === 'config'),
+      'the mirror was made (and is searched below)',
+    );
     for (const f of mirrorFiles) {
       const text = readFileSync(join(f.parentPath, f.name), 'latin1');
       assert.ok(!text.includes(token) && !text.includes('x-access-token') && !text.includes('Authorization'), `${f.name} holds no credential`);

@@ -14,7 +14,13 @@ import { AppTokens } from '../../src/github/app-tokens.js';
 import { GithubClient } from '../../src/github/github-client.js';
 import { FakeGithub } from '../fakes/fake-github.js';
 import {
-  checkRunPayload, checkSuiteRerequestedPayload, installationReposPayload, issueCommentPayload, pullRequestPayload, pushPayload, requestedActionPayload,
+  checkRunPayload,
+  checkSuiteRerequestedPayload,
+  installationReposPayload,
+  issueCommentPayload,
+  pullRequestPayload,
+  pushPayload,
+  requestedActionPayload,
 } from '../fakes/fake-github-payloads.js';
 import { GithubOpenApi } from './openapi-schemas.js';
 
@@ -25,7 +31,11 @@ import { GithubOpenApi } from './openapi-schemas.js';
  * must validate against @octokit/webhooks-schemas. The fake cannot drift from the real service
  * without this failing.
  */
-const { privateKey, publicKey } = generateKeyPairSync('rsa', { modulusLength: 2048, privateKeyEncoding: { type: 'pkcs1', format: 'pem' }, publicKeyEncoding: { type: 'spki', format: 'pem' } });
+const { privateKey, publicKey } = generateKeyPairSync('rsa', {
+  modulusLength: 2048,
+  privateKeyEncoding: { type: 'pkcs1', format: 'pem' },
+  publicKeyEncoding: { type: 'spki', format: 'pem' },
+});
 const appId = 31337;
 const r = { owner: 'acme', repo: 'api' };
 const user = { id: 101, login: 'dev' };
@@ -63,7 +73,9 @@ async function exerciseFake(): Promise<void> {
   await client.createCommitStatus(r, head, { state: 'pending', context: 'bosun/test', description: 'running', targetUrl: 'http://bosun.test/builds/1' });
   const id = await client.createCheckRun(r, { name: 'bosun/test', headSha: head, externalId: '1/test', detailsUrl: 'http://bosun.test/builds/1' });
   await client.updateCheckRun(r, id, {
-    conclusion: 'failure', title: 'test: failed', summary: 'Step `unit` failed',
+    conclusion: 'failure',
+    title: 'test: failed',
+    summary: 'Step `unit` failed',
     annotations: [{ path: 'src/a.ts', start_line: 3, end_line: 3, start_column: 5, end_column: 5, annotation_level: 'failure', message: 'TS2322' }],
     actions: [{ label: 'Re-run failed', description: 'Run the failed steps again', identifier: 'rerun-failed' }],
   });
@@ -106,17 +118,30 @@ test("every route the fake answers is GitHub's, with a documented status and a b
       continue;
     }
     if (validate && !validate(req.response)) {
-      problems.push(`${req.method} ${op.template} ${req.status}: ${JSON.stringify(validate.errors?.map((e) => `${e.instancePath} ${e.schemaPath} ${e.message}`))}`);
+      problems.push(
+        `${req.method} ${op.template} ${req.status}: ${JSON.stringify(validate.errors?.map((e) => `${e.instancePath} ${e.schemaPath} ${e.message}`))}`,
+      );
     }
   }
   assert.deepEqual(problems, []);
   for (const expected of [
-    'POST /repos/{owner}/{repo}/statuses/{sha} 201', 'POST /repos/{owner}/{repo}/check-runs 201', 'PATCH /repos/{owner}/{repo}/check-runs/{check_run_id} 200',
-    'GET /repos/{owner}/{repo}/git/ref/{ref} 200', 'GET /repos/{owner}/{repo}/git/ref/{ref} 404', 'GET /repos/{owner}/{repo}/compare/{basehead} 200',
-    'GET /repos/{owner}/{repo}/pulls/{pull_number} 200', 'GET /repos/{owner}/{repo}/pulls/{pull_number}/reviews 200',
-    'POST /repos/{owner}/{repo}/issues/{issue_number}/comments 201', 'PATCH /repos/{owner}/{repo}/git/refs/{ref} 200', 'PATCH /repos/{owner}/{repo}/git/refs/{ref} 422',
-    'POST /repos/{owner}/{repo}/git/refs 201', 'POST /repos/{owner}/{repo}/git/refs 422', 'GET /repos/{owner}/{repo}/installation 200',
-    'POST /app/installations/{installation_id}/access_tokens 201', 'GET /app/installations 200', 'POST /repos/{owner}/{repo}/statuses/{sha} 401',
+    'POST /repos/{owner}/{repo}/statuses/{sha} 201',
+    'POST /repos/{owner}/{repo}/check-runs 201',
+    'PATCH /repos/{owner}/{repo}/check-runs/{check_run_id} 200',
+    'GET /repos/{owner}/{repo}/git/ref/{ref} 200',
+    'GET /repos/{owner}/{repo}/git/ref/{ref} 404',
+    'GET /repos/{owner}/{repo}/compare/{basehead} 200',
+    'GET /repos/{owner}/{repo}/pulls/{pull_number} 200',
+    'GET /repos/{owner}/{repo}/pulls/{pull_number}/reviews 200',
+    'POST /repos/{owner}/{repo}/issues/{issue_number}/comments 201',
+    'PATCH /repos/{owner}/{repo}/git/refs/{ref} 200',
+    'PATCH /repos/{owner}/{repo}/git/refs/{ref} 422',
+    'POST /repos/{owner}/{repo}/git/refs 201',
+    'POST /repos/{owner}/{repo}/git/refs 422',
+    'GET /repos/{owner}/{repo}/installation 200',
+    'POST /app/installations/{installation_id}/access_tokens 201',
+    'GET /app/installations 200',
+    'POST /repos/{owner}/{repo}/statuses/{sha} 401',
   ]) {
     assert.ok(seen.has(expected), `the fake was exercised on ${expected}`);
   }
@@ -141,10 +166,25 @@ test('webhook payloads the tests send validate against @octokit/webhooks-schemas
   const cases: [string, unknown][] = [
     ['push$event', pushPayload({ repo: 'acme/api', ref: 'refs/heads/master', after: sha, sender: user })],
     ['pull_request$opened', pullRequestPayload({ action: 'opened', repo: 'acme/api', number: 3, headSha: sha, headRef: 'feature', user })],
-    ['pull_request$synchronize', { ...pullRequestPayload({ action: 'synchronize', repo: 'acme/api', number: 3, headSha: sha, headRef: 'feature', user }), before: 'a'.repeat(40), after: sha }],
+    [
+      'pull_request$synchronize',
+      {
+        ...pullRequestPayload({ action: 'synchronize', repo: 'acme/api', number: 3, headSha: sha, headRef: 'feature', user }),
+        before: 'a'.repeat(40),
+        after: sha,
+      },
+    ],
     ['issue_comment$created', issueCommentPayload({ repo: 'acme/api', number: 3, body: '/ci merge acme/api#3', user })],
     ['check_run$rerequested', checkRunPayload({ repo: 'acme/api', headSha: sha, sender: user })],
-    ['check_run$requested_action', requestedActionPayload({ repo: 'acme/api', checkRun: { id: 9, name: 'bosun/test', head_sha: sha, external_id: '1/test' }, identifier: 'rerun-failed', sender: user })],
+    [
+      'check_run$requested_action',
+      requestedActionPayload({
+        repo: 'acme/api',
+        checkRun: { id: 9, name: 'bosun/test', head_sha: sha, external_id: '1/test' },
+        identifier: 'rerun-failed',
+        sender: user,
+      }),
+    ],
     ['check_suite$rerequested', checkSuiteRerequestedPayload({ repo: 'acme/api', headSha: sha, sender: user })],
     ['installation_repositories$added', installationReposPayload({ installationId: 5, account: 'acme', added: ['acme/unknown'] })],
   ];

@@ -14,25 +14,32 @@ import { checkSuiteRerequestedPayload, installationReposPayload, pushPayload, re
 import { startGithubHarness, eventually, type GithubHarness } from './github-harness.js';
 
 /** A real RSA key, as GitHub hands out for an App (PKCS#1 PEM). */
-const { privateKey, publicKey } = generateKeyPairSync('rsa', { modulusLength: 2048, privateKeyEncoding: { type: 'pkcs1', format: 'pem' }, publicKeyEncoding: { type: 'spki', format: 'pem' } });
+const { privateKey, publicKey } = generateKeyPairSync('rsa', {
+  modulusLength: 2048,
+  privateKeyEncoding: { type: 'pkcs1', format: 'pem' },
+  publicKeyEncoding: { type: 'spki', format: 'pem' },
+});
 const appId = 4242;
 const installationId = 77;
 const sender = { id: 101, login: 'dev' };
 
 /** A step whose output has a tsc error, a Python traceback and a go vet finding, then fails. */
 const failingSpec = JSON.stringify({
-  version: 1, image: 'any',
+  version: 1,
+  image: 'any',
   stages: {
     test: {
-      steps: [{
-        name: 'unit',
-        run: [
-          "echo 'src/a.ts(3,5): error TS2322: Type number is not assignable to type string.'",
-          "printf 'Traceback (most recent call last):\\n  File \"/usr/lib/python3/runpy.py\", line 86, in _run_code\\n  File \"/workspace/app/x.py\", line 12, in f\\nValueError: bad input\\n'",
-          "echo './cmd/main.go:7:2: fmt.Printf format %d has arg name of wrong type string'",
-          'exit 1',
-        ],
-      }],
+      steps: [
+        {
+          name: 'unit',
+          run: [
+            "echo 'src/a.ts(3,5): error TS2322: Type number is not assignable to type string.'",
+            'printf \'Traceback (most recent call last):\\n  File "/usr/lib/python3/runpy.py", line 86, in _run_code\\n  File "/workspace/app/x.py", line 12, in f\\nValueError: bad input\\n\'',
+            "echo './cmd/main.go:7:2: fmt.Printf format %d has arg name of wrong type string'",
+            'exit 1',
+          ],
+        },
+      ],
     },
   },
 });
@@ -62,10 +69,16 @@ async function pushAndWait(files: Record<string, string>, branch: string): Promi
   const sha = await repo.commit(files, branch);
   const res = await g.gh.deliver('push', pushPayload({ repo: 'acme/api', ref: 'refs/heads/master', after: sha, sender }));
   assert.equal(res.status, 202);
-  const [b] = await eventually(() => builds((x) => x.sha === sha), (x) => x.length === 1);
+  const [b] = await eventually(
+    () => builds((x) => x.sha === sha),
+    (x) => x.length === 1,
+  );
   const done = await g.h.waitDone(b!.id);
   // The check run is completed by the reporter after the build ends.
-  await eventually(() => [...g.gh.checkRuns.values()].filter((c) => c.head_sha === sha && c.status === 'completed'), (c) => c.length === 1);
+  await eventually(
+    () => [...g.gh.checkRuns.values()].filter((c) => c.head_sha === sha && c.status === 'completed'),
+    (c) => c.length === 1,
+  );
   return done;
 }
 
@@ -83,11 +96,19 @@ test('App flow: a JWT signed with the App key gets an installation token; the ch
   assert.equal(run.external_id, `${build.id}/test`);
   assert.match(run.output!.summary, /Step `unit` failed \(exit 1\)/);
   assert.match(run.output!.summary, /ValueError: bad input/);
-  assert.deepEqual(run.annotations.map((a) => [a.path, a.start_line, a.annotation_level]), [
-    ['src/a.ts', 3, 'failure'], ['app/x.py', 12, 'failure'], ['cmd/main.go', 7, 'failure'],
-  ]);
+  assert.deepEqual(
+    run.annotations.map((a) => [a.path, a.start_line, a.annotation_level]),
+    [
+      ['src/a.ts', 3, 'failure'],
+      ['app/x.py', 12, 'failure'],
+      ['cmd/main.go', 7, 'failure'],
+    ],
+  );
   assert.equal(run.annotations[1]!.message, 'ValueError: bad input');
-  assert.deepEqual(run.actions.map((a) => a.identifier), ['rerun-failed']);
+  assert.deepEqual(
+    run.actions.map((a) => a.identifier),
+    ['rerun-failed'],
+  );
   assert.equal(g.gh.checkSuites.get(run.check_suite)?.head_sha, build.sha, 'the check run sits in the check suite GitHub made for the head commit');
   // Commit statuses still go out beside the check run.
   assert.equal(g.gh.latest('acme/api', build.sha)['bosun/test'], 'failure');
@@ -101,7 +122,10 @@ test('the installation token expires: the 401 is answered with a fresh token and
   const build = await pushAndWait({ 'x.txt': '2' }, 'second');
 
   const after = g.gh.requests.slice(firstCall).filter((r) => r.path.startsWith('/repos/acme/api/'));
-  assert.ok(after.some((r) => r.status === 401), 'a call met the expired token');
+  assert.ok(
+    after.some((r) => r.status === 401),
+    'a call met the expired token',
+  );
   assert.equal(tokenRequests().length, before + 1, 'one new token');
   assert.equal(g.gh.latest('acme/api', build.sha)['bosun/test'], 'failure', 'the statuses all landed');
   const run = [...g.gh.checkRuns.values()].find((c) => c.head_sha === build.sha)!;
@@ -113,7 +137,10 @@ test('"Re-run failed" on the check run runs retry --failed on that build', async
   const run = [...g.gh.checkRuns.values()].find((c) => c.head_sha === build!.sha)!;
   const res = await g.gh.deliver('check_run', requestedActionPayload({ repo: 'acme/api', checkRun: run, identifier: 'rerun-failed', sender }));
   assert.equal(res.status, 202);
-  const again = await eventually(() => g.h.server.core.store.get(build!.id), (b) => (b?.attempt ?? 0) > build!.attempt);
+  const again = await eventually(
+    () => g.h.server.core.store.get(build!.id),
+    (b) => (b?.attempt ?? 0) > build!.attempt,
+  );
   assert.equal(again!.id, build!.id, 'the same build, from its failed step');
 });
 
@@ -123,7 +150,10 @@ test('"Re-run all checks" on the commit (check_suite rerequested) runs its build
   const count = (await builds((b) => b.sha === latest!.sha)).length;
   const res = await g.gh.deliver('check_suite', checkSuiteRerequestedPayload({ repo: 'acme/api', headSha: latest!.sha, sender }));
   assert.equal(res.status, 202);
-  const again = await eventually(() => builds((b) => b.sha === latest!.sha), (b) => b.length === count + 1);
+  const again = await eventually(
+    () => builds((b) => b.sha === latest!.sha),
+    (b) => b.length === count + 1,
+  );
   assert.ok(again.some((b) => b.retryOf));
 });
 
@@ -166,5 +196,8 @@ test('config: the App key comes from GITHUB_PRIVATE_KEY(_FILE); a token and an A
   assert.equal(fromFile.github?.app?.privateKey, privateKey.replace(/\n$/, ''));
   assert.throws(() => loadConfig({ ...base, GITHUB_PRIVATE_KEY: 'not a key' }), /not a PEM RSA private key/);
   assert.throws(() => loadConfig({ ...base, GITHUB_PRIVATE_KEY_FILE: keyFile, GITHUB_TOKEN: 'ghp_x' }), /either token .* or app/);
-  assert.throws(() => loadConfig({ GITHUB_WEBHOOK_SECRET: 's3cret', GITHUB_APP_ID: '4242', BOSUN_DATA_DIR: base.BOSUN_DATA_DIR }), /privateKey or privateKeyFile/);
+  assert.throws(
+    () => loadConfig({ GITHUB_WEBHOOK_SECRET: 's3cret', GITHUB_APP_ID: '4242', BOSUN_DATA_DIR: base.BOSUN_DATA_DIR }),
+    /privateKey or privateKeyFile/,
+  );
 });

@@ -20,14 +20,19 @@ export async function startGithubHarness(
   fake: FakeGithub = new FakeGithub(),
 ): Promise<GithubHarness> {
   const gh = await fake.start();
-  const h = await startHarness({
-    ...overrides,
-    github: { webhookSecrets: [secret], token: 'ghs_faketoken0123456789', apiUrl: gh.url, ...github },
-  }, opts);
+  const h = await startHarness(
+    {
+      ...overrides,
+      github: { webhookSecrets: [secret], token: 'ghs_faketoken0123456789', apiUrl: gh.url, ...github },
+    },
+    opts,
+  );
   const webhookUrl = `${h.url}${webhookPath}`;
   gh.webhook = { url: webhookUrl, secret };
   return {
-    h, gh, webhookUrl,
+    h,
+    gh,
+    webhookUrl,
     async stop() {
       await gh.stop();
       await h.stop();
@@ -35,9 +40,7 @@ export async function startGithubHarness(
   };
 }
 
-export const testSpec = [
-  'version: 1', 'image: any', 'stages:', '  test:', '    steps:', '      - name: unit', '        run: echo ok', '',
-].join('\n');
+export const testSpec = ['version: 1', 'image: any', 'stages:', '  test:', '    steps:', '      - name: unit', '        run: echo ok', ''].join('\n');
 
 /** Polls until `pred` holds (for things outside the build record: statuses, comments). */
 export async function eventually<T>(fn: () => T | Promise<T>, pred: (v: T) => boolean, timeoutMs = 30_000): Promise<T> {

@@ -31,7 +31,10 @@ async function openPull(number: number, branch: string, run: string): Promise<st
   await git(['checkout', '-q', '--detach'], { cwd: repo.dir });
   g.gh.addPull('acme/api', { number, headRef: branch, baseRef: 'master', user: dev });
   await g.gh.deliver('pull_request', pullRequestPayload({ action: 'opened', repo: 'acme/api', number, headSha: sha, headRef: branch, user: dev }));
-  const [b] = await eventually(() => builds((x) => x.sha === sha), (x) => x.length === 1);
+  const [b] = await eventually(
+    () => builds((x) => x.sha === sha),
+    (x) => x.length === 1,
+  );
   await g.h.waitDone(b!.id);
   return sha;
 }
@@ -39,7 +42,12 @@ async function openPull(number: number, branch: string, run: string): Promise<st
 async function mergeReply(number: number): Promise<string> {
   const before = g.gh.comments.length;
   await g.gh.deliver('issue_comment', issueCommentPayload({ repo: 'acme/api', number, body: `/ci merge acme/api#${number}`, user: dev }));
-  return (await eventually(() => g.gh.comments, (c) => c.length > before))[before]!.body;
+  return (
+    await eventually(
+      () => g.gh.comments,
+      (c) => c.length > before,
+    )
+  )[before]!.body;
 }
 
 test('merge says "check `test` failed" when the head is red, and never moves master', async () => {
@@ -76,15 +84,48 @@ test('a reporter that cannot reach GitHub never fails the build', async () => {
 test('a re-requested check run retries the build of that commit', async () => {
   const sha = await openPull(14, 'flaky', 'echo ok');
   await g.gh.deliver('check_run', checkRunPayload({ repo: 'acme/api', headSha: sha, sender: dev }));
-  const again = await eventually(() => builds((x) => x.sha === sha), (x) => x.length === 2);
+  const again = await eventually(
+    () => builds((x) => x.sha === sha),
+    (x) => x.length === 2,
+  );
   assert.ok(again.some((b) => b.retryOf));
 });
 
 test('review policy: latest review per person counts; changes requested blocks', () => {
   assert.deepEqual(missingApprovals([{ userId: 2, login: 'r', state: 'APPROVED' }], 1, 1), { count: 0 });
-  assert.deepEqual(missingApprovals([{ userId: 2, login: 'r', state: 'APPROVED' }, { userId: 2, login: 'r', state: 'APPROVED' }], 1, 2), { count: 1 });
-  assert.deepEqual(missingApprovals([{ userId: 2, login: 'r', state: 'APPROVED' }, { userId: 2, login: 'r', state: 'CHANGES_REQUESTED' }], 1, 1), { count: 1, changesRequestedBy: 'r' });
-  assert.deepEqual(missingApprovals([{ userId: 2, login: 'r', state: 'CHANGES_REQUESTED' }, { userId: 2, login: 'r', state: 'APPROVED' }], 1, 1), { count: 0 });
+  assert.deepEqual(
+    missingApprovals(
+      [
+        { userId: 2, login: 'r', state: 'APPROVED' },
+        { userId: 2, login: 'r', state: 'APPROVED' },
+      ],
+      1,
+      2,
+    ),
+    { count: 1 },
+  );
+  assert.deepEqual(
+    missingApprovals(
+      [
+        { userId: 2, login: 'r', state: 'APPROVED' },
+        { userId: 2, login: 'r', state: 'CHANGES_REQUESTED' },
+      ],
+      1,
+      1,
+    ),
+    { count: 1, changesRequestedBy: 'r' },
+  );
+  assert.deepEqual(
+    missingApprovals(
+      [
+        { userId: 2, login: 'r', state: 'CHANGES_REQUESTED' },
+        { userId: 2, login: 'r', state: 'APPROVED' },
+      ],
+      1,
+      1,
+    ),
+    { count: 0 },
+  );
 });
 
 test('an approval on an older head does not count after a new push', async () => {
@@ -94,8 +135,14 @@ test('an approval on an older head does not count after a new push', async () =>
   const second = await repo.commit({ 'more.txt': 'more' }, 'pushed-again');
   await git(['checkout', '-q', '--detach'], { cwd: repo.dir });
   assert.notEqual(first, second);
-  await g.gh.deliver('pull_request', pullRequestPayload({ action: 'synchronize', repo: 'acme/api', number: 15, headSha: second, headRef: 'pushed-again', user: dev }));
-  const [b] = await eventually(() => builds((x) => x.sha === second), (x) => x.length === 1);
+  await g.gh.deliver(
+    'pull_request',
+    pullRequestPayload({ action: 'synchronize', repo: 'acme/api', number: 15, headSha: second, headRef: 'pushed-again', user: dev }),
+  );
+  const [b] = await eventually(
+    () => builds((x) => x.sha === second),
+    (x) => x.length === 1,
+  );
   await g.h.waitDone(b!.id);
 
   assert.match(await mergeReply(15), /needs 1 more approving review on [0-9a-f]{7,} \(1 approval is for an older commit\)$/);
@@ -122,23 +169,57 @@ test('two /ci merge for two green, approved PRs at the same moment: exactly one 
   assert.notEqual(master, masterBefore);
   assert.match(refused[0]!, new RegExp(`not fast-forwardable: rebase on master@${master.slice(0, 7)}`));
   const updates = g.gh.requests.filter((r) => r.method === 'PATCH' && decodeURIComponent(r.path) === '/repos/acme/api/git/refs/heads/master');
-  assert.deepEqual(updates.slice(-2).map((u) => u.status).sort(), [200, 422]);
+  assert.deepEqual(
+    updates
+      .slice(-2)
+      .map((u) => u.status)
+      .sort(),
+    [200, 422],
+  );
   assert.ok(updates.slice(-2).every((u) => u.body.force === false));
 });
 
 test('a fork pull request is built from pull/N/head but its branch filters see the head branch name', async () => {
-  const filtered = ['version: 1', 'image: any', 'stages:', '  test:', '    on: { branches: [feature/*] }', '    steps:', '      - name: unit', '        run: echo ok', ''].join('\n');
+  const filtered = [
+    'version: 1',
+    'image: any',
+    'stages:',
+    '  test:',
+    '    on: { branches: [feature/*] }',
+    '    steps:',
+    '      - name: unit',
+    '        run: echo ok',
+    '',
+  ].join('\n');
   await git(['checkout', '-q', '-B', 'feature/forked', 'master'], { cwd: repo.dir });
   const sha = await repo.commit({ 'bosun.yml': filtered }, 'feature/forked');
   await git(['update-ref', 'refs/pull/18/head', sha], { cwd: repo.dir });
   await git(['checkout', '-q', '--detach'], { cwd: repo.dir });
   g.gh.addPull('acme/api', { number: 18, headRef: 'feature/forked', baseRef: 'master', user: dev });
-  await g.gh.deliver('pull_request', pullRequestPayload({ action: 'opened', repo: 'acme/api', number: 18, headSha: sha, headRef: 'feature/forked', user: dev, fork: true, association: 'OWNER' }));
+  await g.gh.deliver(
+    'pull_request',
+    pullRequestPayload({
+      action: 'opened',
+      repo: 'acme/api',
+      number: 18,
+      headSha: sha,
+      headRef: 'feature/forked',
+      user: dev,
+      fork: true,
+      association: 'OWNER',
+    }),
+  );
   await g.gh.deliver('issue_comment', issueCommentPayload({ repo: 'acme/api', number: 18, body: '/ci ok-to-test', user: reviewer }));
-  const [built] = await eventually(() => builds((x) => x.sha === sha), (x) => x.length === 1);
+  const [built] = await eventually(
+    () => builds((x) => x.sha === sha),
+    (x) => x.length === 1,
+  );
   const done = await g.h.waitDone(built!.id);
 
   assert.equal(done.ref, 'pull/18/head');
   assert.equal(done.trigger.headBranch, 'feature/forked');
-  assert.deepEqual(done.stages.map((s) => [s.name, s.status]), [['test', 'success']]);
+  assert.deepEqual(
+    done.stages.map((s) => [s.name, s.status]),
+    [['test', 'success']],
+  );
 });

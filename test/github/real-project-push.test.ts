@@ -39,7 +39,7 @@ const spec = [
   '        timeout: 3m',
   '        run:',
   // The base image has python3 but no pip: fetch pip's own wheel from the index and run it.
-  '          - python3 -c "import urllib.request; urllib.request.urlretrieve(\'http://pypi.test/files/pip.whl\', \'/tmp/pip.whl\')"',
+  "          - python3 -c \"import urllib.request; urllib.request.urlretrieve('http://pypi.test/files/pip.whl', '/tmp/pip.whl')\"",
   '          - python3 /tmp/pip.whl/pip install --no-cache-dir --disable-pip-version-check --retries 0 --timeout 10 --index-url http://pypi.test/simple/ --trusted-host pypi.test --target /tmp/deps pytest',
   '          - PYTHONPATH=/tmp/deps PYTHONDONTWRITEBYTECODE=1 python3 -m pytest -p no:cacheprovider -q toolz',
   '',
@@ -49,7 +49,10 @@ const spec = [
 function unpackProject(into: string): void {
   const dl = mkdtempSync(join(tmpdir(), 'bosun-real-project-'));
   try {
-    execFileSync('python3', ['-m', 'pip', 'download', '--quiet', '--retries', '0', '--no-deps', '--only-binary=:all:', '-d', dl, project], { stdio: 'pipe', timeout: 120_000 });
+    execFileSync('python3', ['-m', 'pip', 'download', '--quiet', '--retries', '0', '--no-deps', '--only-binary=:all:', '-d', dl, project], {
+      stdio: 'pipe',
+      timeout: 120_000,
+    });
     const wheel = readdirSync(dl).find((f) => f.startsWith(`${project}-`) && f.endsWith('.whl'));
     if (!wheel) throw new Error(`no ${project} wheel in the local pip mirror`);
     execFileSync('python3', ['-m', 'zipfile', '-e', join(dl, wheel), join(dl, 'src')], { stdio: 'pipe' });
@@ -76,9 +79,14 @@ if (docker && !problem) {
       world = await startEgressWorld({ wheels: testDependencies });
       const instanceId = `${testInstanceId}rp`;
       const egress = NetworkConfig.parse({ dns: [world.dns] });
-      g = await startGithubHarness({ instanceId, network: egress }, {}, {
-        executorAsync: async (dataDir) => (executor = await selectExecutor({ docker: engine, preferred: 'docker', instanceId, dataDir, log: silentLogger(), egress })),
-      });
+      g = await startGithubHarness(
+        { instanceId, network: egress },
+        {},
+        {
+          executorAsync: async (dataDir) =>
+            (executor = await selectExecutor({ docker: engine, preferred: 'docker', instanceId, dataDir, log: silentLogger(), egress })),
+        },
+      );
       repo = await makeRepo(g.h.dataDir, 'toolz', { 'bosun.yml': spec });
       unpackProject(repo.dir);
       await repo.commit({}, `${project} as published, with its tests`);
@@ -96,21 +104,29 @@ if (docker && !problem) {
     /** Pushes a commit to master the way GitHub reports it, and waits for its build to finish. */
     async function push(message: string): Promise<{ sha: string; status: string; log: string; state: string }> {
       const before = (await g.h.server.core.store.list({ repo: repoName, limit: 100 })).length;
-      const old = (await g.gh.rev(repoName, 'refs/heads/master'));
+      const old = await g.gh.rev(repoName, 'refs/heads/master');
       const sha = await repo.commit({}, message);
       const res = await g.gh.deliver('push', pushPayload({ repo: repoName, ref: 'refs/heads/master', before: old, after: sha, sender: pusher }));
       assert.equal(res.status, 202, res.body);
-      const [build] = await eventually(async () => (await g.h.server.core.store.list({ repo: repoName, limit: 100 })).filter((b) => b.sha === sha), (b) => b.length === 1, 30_000);
+      const [build] = await eventually(
+        async () => (await g.h.server.core.store.list({ repo: repoName, limit: 100 })).filter((b) => b.sha === sha),
+        (b) => b.length === 1,
+        30_000,
+      );
       assert.equal(build!.trigger.event, 'push');
       assert.equal((await g.h.server.core.store.list({ repo: repoName, limit: 100 })).length, before + 1);
       builds.push(build!.id);
       const done = await g.h.waitDone(build!.id, 240_000);
       const lines = await g.h.server.core.logs.tail(done.id, 'test', 'unit', 5000);
-      const state = (await eventually(() => g.gh.latest(repoName, sha)['bosun/test'], (s) => s === 'success' || s === 'failure')) ?? '';
+      const state =
+        (await eventually(
+          () => g.gh.latest(repoName, sha)['bosun/test'],
+          (s) => s === 'success' || s === 'failure',
+        )) ?? '';
       return { sha, status: done.status, log: lines.map((l) => l.text).join('\n'), state };
     }
 
-    it('builds green: pip installs pytest from the index by name, and the project\'s own tests pass', async () => {
+    it("builds green: pip installs pytest from the index by name, and the project's own tests pass", async () => {
       const hitsBefore = world.hits(world.internet);
 
       const { status, log, state } = await push('build me');
@@ -124,7 +140,7 @@ if (docker && !problem) {
       assert.equal(state, 'success');
     });
 
-    it('with pytest missing from the index, the next push fails with pip\'s own error and a failure status', async () => {
+    it("with pytest missing from the index, the next push fails with pip's own error and a failure status", async () => {
       world.withdraw('pytest');
 
       const { status, log, state } = await push('build me again');

@@ -34,7 +34,11 @@ test('an infrastructure failure is retried; a user error is not', async () => {
   try {
     await inbox.accept(delivery('flaky'));
     await inbox.accept(delivery('bad'));
-    await eventually(() => seen.filter((x) => x === 'flaky').length, (n) => n === 2, 10_000);
+    await eventually(
+      () => seen.filter((x) => x === 'flaky').length,
+      (n) => n === 2,
+      10_000,
+    );
     await new Promise((r) => setTimeout(r, 1500));
     assert.equal(seen.filter((x) => x === 'bad').length, 1);
   } finally {
@@ -51,7 +55,11 @@ test('work cut short by a crash is picked up at the next start', async () => {
     seen.push(d.id);
   });
   try {
-    await eventually(() => seen, (s) => s.includes('interrupted'), 10_000);
+    await eventually(
+      () => seen,
+      (s) => s.includes('interrupted'),
+      10_000,
+    );
     assert.equal(await client.llen('crash:github:processing'), 0);
   } finally {
     await inbox.stop();

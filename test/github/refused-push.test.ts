@@ -31,7 +31,11 @@ after(async () => {
 
 const refused: { label: string; branch: string; why: string }[] = [
   { label: '<!channel>', branch: '<!channel>', why: 'invalid ref "\\u003c!channel\\u003e": must not contain shell metacharacters ;$`"\'|&<>(){}\\!#' },
-  { label: 'a name with U+202E', branch: 'fix-\u202Etxt.exe', why: 'invalid ref "fix-\\u202etxt.exe": must not contain control or invisible formatting characters' },
+  {
+    label: 'a name with U+202E',
+    branch: 'fix-\u202Etxt.exe',
+    why: 'invalid ref "fix-\\u202etxt.exe": must not contain control or invisible formatting characters',
+  },
   { label: 'a 303-character name', branch: 'b'.repeat(303), why: `invalid ref "${'b'.repeat(60)}...": must be at most 200 characters` },
 ];
 
@@ -41,15 +45,32 @@ for (const [i, c] of refused.entries()) {
     const res = await g.gh.deliver('push', pushPayload({ repo: 'acme/api', ref: `refs/heads/${c.branch}`, after: sha, sender: pusher }));
     assert.equal(res.status, 202);
 
-    const [status] = await eventually(() => g.gh.statusesFor('acme/api', sha), (s) => s.length > 0);
+    const [status] = await eventually(
+      () => g.gh.statusesFor('acme/api', sha),
+      (s) => s.length > 0,
+    );
     const description = `Bosun did not build this: ${c.why}`;
-    assert.deepEqual({ context: status!.context, state: status!.state, description: status!.description }, {
-      context: 'bosun', state: 'failure', description: description.length > 140 ? `${description.slice(0, 139)}…` : description,
-    });
+    assert.deepEqual(
+      { context: status!.context, state: status!.state, description: status!.description },
+      {
+        context: 'bosun',
+        state: 'failure',
+        description: description.length > 140 ? `${description.slice(0, 139)}…` : description,
+      },
+    );
 
-    const text = `:no_entry: Bosun did not build a push to acme/api (${sha.slice(0, 7)}) by pusher: ${c.why}`.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
-    const posts = await eventually(() => slack.callsOf('chat.postMessage').filter((call) => call.args.channel === buildsChannel && String(call.args.text).includes(sha.slice(0, 7))), (p) => p.length > 0);
-    assert.deepEqual(posts.map((p) => p.args.text), [text]);
+    const text = `:no_entry: Bosun did not build a push to acme/api (${sha.slice(0, 7)}) by pusher: ${c.why}`
+      .replace(/&/g, '&amp;')
+      .replace(/</g, '&lt;')
+      .replace(/>/g, '&gt;');
+    const posts = await eventually(
+      () => slack.callsOf('chat.postMessage').filter((call) => call.args.channel === buildsChannel && String(call.args.text).includes(sha.slice(0, 7))),
+      (p) => p.length > 0,
+    );
+    assert.deepEqual(
+      posts.map((p) => p.args.text),
+      [text],
+    );
     assert.ok(!String(posts[0]!.args.text).includes('<!channel>'), 'the branch name cannot ping the channel');
 
     // Redelivered (GitHub retries, or a second subscription): told once.

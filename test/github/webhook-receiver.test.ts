@@ -73,7 +73,10 @@ test('signature failures get 401 and JSON.parse never sees the body', async () =
     assert.equal(parsed.filter((t) => t.includes('"after"')).length, 0, 'no webhook body was parsed before verification');
     const ok = await post(body, signed('push', body));
     assert.equal(ok.status, 202);
-    assert.ok(parsed.some((t) => t === body), 'the spy does see bodies once they verify');
+    assert.ok(
+      parsed.some((t) => t === body),
+      'the spy does see bodies once they verify',
+    );
   } finally {
     JSON.parse = realParse;
   }
@@ -106,7 +109,16 @@ test('unknown events and actions are acknowledged and ignored', async () => {
 
 test('a body over 25 MiB is refused with 413 by Content-Length, before reading', async () => {
   const res = await new Promise<number>((resolve, reject) => {
-    const req = request(g.webhookUrl, { method: 'POST', headers: { 'content-type': 'application/json', 'content-length': String(26 * 1024 * 1024), 'x-github-event': 'push', 'x-github-delivery': 'big-1', 'x-hub-signature-256': `sha256=${'0'.repeat(64)}` } });
+    const req = request(g.webhookUrl, {
+      method: 'POST',
+      headers: {
+        'content-type': 'application/json',
+        'content-length': String(26 * 1024 * 1024),
+        'x-github-event': 'push',
+        'x-github-delivery': 'big-1',
+        'x-hub-signature-256': `sha256=${'0'.repeat(64)}`,
+      },
+    });
     req.on('response', (r) => resolve(r.statusCode ?? 0));
     req.on('error', reject);
     req.write('{');
@@ -140,7 +152,9 @@ test('a 26 MiB chunked body gets 413 and RSS grows by less than 30 MB', async ()
     sock.on('error', () => setTimeout(finish, 1000));
     sock.on('close', () => setTimeout(finish, 100));
     sock.on('connect', () => {
-      sock.write(`POST ${url.pathname} HTTP/1.1\r\nHost: ${url.host}\r\ncontent-type: application/json\r\ntransfer-encoding: chunked\r\nx-github-event: push\r\nx-github-delivery: big-2\r\nx-hub-signature-256: sha256=${'0'.repeat(64)}\r\n\r\n`);
+      sock.write(
+        `POST ${url.pathname} HTTP/1.1\r\nHost: ${url.host}\r\ncontent-type: application/json\r\ntransfer-encoding: chunked\r\nx-github-event: push\r\nx-github-delivery: big-2\r\nx-hub-signature-256: sha256=${'0'.repeat(64)}\r\n\r\n`,
+      );
       const chunk = Buffer.concat([Buffer.from(`${(64 * 1024).toString(16)}\r\n`), Buffer.alloc(64 * 1024, 0x20), Buffer.from('\r\n')]);
       const pump = () => {
         while (!done && !sock.destroyed && sent < 26 * 1024 * 1024) {
@@ -172,12 +186,21 @@ test('the same delivery 50 times at once, and again after it finished, makes one
   const body = pushBody(sha, 'refs/heads/dedupe');
   const id = crypto.randomUUID();
   const results = await Promise.all(Array.from({ length: 50 }, () => post(body, signed('push', body, id))));
-  assert.ok(results.every((r) => r.status === 202), JSON.stringify(results.map((r) => r.status)));
+  assert.ok(
+    results.every((r) => r.status === 202),
+    JSON.stringify(results.map((r) => r.status)),
+  );
   assert.equal(results.filter((r) => r.text.includes('queued')).length, 1);
 
-  const build = await eventually(() => buildsFor(sha), (b) => b.length > 0);
+  const build = await eventually(
+    () => buildsFor(sha),
+    (b) => b.length > 0,
+  );
   await g.h.waitDone(build[0]!.id);
-  await eventually(() => g.gh.statusesFor('acme/api', sha, 'bosun/test').filter((s) => s.state === 'success').length, (n) => n === 1);
+  await eventually(
+    () => g.gh.statusesFor('acme/api', sha, 'bosun/test').filter((s) => s.state === 'success').length,
+    (n) => n === 1,
+  );
 
   assert.equal((await post(body, signed('push', body, id))).status, 202);
   const sameChangeNewGuid = await post(body, signed('push', body));
@@ -188,7 +211,9 @@ test('the same delivery 50 times at once, and again after it finished, makes one
 });
 
 test('a burst of 500 distinct deliveries: every one acked 202 and queued exactly once', async () => {
-  const bodies = Array.from({ length: 500 }, (_, i) => JSON.stringify(pushPayload({ repo: 'acme/not-allowlisted', ref: `refs/heads/b${i}`, after: headSha, sender })));
+  const bodies = Array.from({ length: 500 }, (_, i) =>
+    JSON.stringify(pushPayload({ repo: 'acme/not-allowlisted', ref: `refs/heads/b${i}`, after: headSha, sender })),
+  );
   const latencies: number[] = [];
   let next = 0;
   const worker = async () => {
@@ -214,7 +239,14 @@ test('an empty webhook secret makes startup fail, and `bosun start` exit non-zer
   const dataDir = mkdtempSync(join(tmpdir(), 'bosun-empty-secret-'));
   const code = await new Promise<number | null>((resolve) => {
     const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', 'start', '--port', '0', '--workers', '0'], {
-      env: { PATH: process.env.PATH, HOME: process.env.HOME, BOSUN_DATA_DIR: dataDir, REDIS_URL: g.h.redis.url, GITHUB_WEBHOOK_SECRET: '', BOSUN_LOG_LEVEL: 'silent' },
+      env: {
+        PATH: process.env.PATH,
+        HOME: process.env.HOME,
+        BOSUN_DATA_DIR: dataDir,
+        REDIS_URL: g.h.redis.url,
+        GITHUB_WEBHOOK_SECRET: '',
+        BOSUN_LOG_LEVEL: 'silent',
+      },
       stdio: 'ignore',
     });
     const timer = setTimeout(() => child.kill('SIGKILL'), 30_000);

@@ -43,8 +43,17 @@ test('old and new secrets both verify during a rotation', async () => {
 });
 
 test('an empty secret, or none, refuses to start', () => {
-  assert.throws(() => requireSecrets([]), (e: unknown) => e instanceof UserError && e.code === 'config_invalid');
-  assert.throws(() => requireSecrets(['good', '']), (e: unknown) => e instanceof UserError && e.code === 'config_invalid');
-  assert.throws(() => new WebhookVerifier(['']), (e: unknown) => e instanceof UserError && e.code === 'config_invalid');
+  assert.throws(
+    () => requireSecrets([]),
+    (e: unknown) => e instanceof UserError && e.code === 'config_invalid',
+  );
+  assert.throws(
+    () => requireSecrets(['good', '']),
+    (e: unknown) => e instanceof UserError && e.code === 'config_invalid',
+  );
+  assert.throws(
+    () => new WebhookVerifier(['']),
+    (e: unknown) => e instanceof UserError && e.code === 'config_invalid',
+  );
   assert.deepEqual(requireSecrets(['a', 'b']), ['a', 'b']);
 });

@@ -30,9 +30,12 @@ const engines: { name: string; dockerHost: string; ok: boolean }[] = [
 for (const e of engines) {
   test(`/readyz with a container executor pings its engine — ${e.name}`, async (t) => {
     if (!(await requireDocker(t))) return;
-    const h = await startHarness({ dockerHost: e.dockerHost }, {
-      executor: () => new DockerExecutor({ docker: new Docker(), instanceId: `readyz-${process.pid}`, log: silentLogger(), timeoutGraceMs: 2000 }),
-    });
+    const h = await startHarness(
+      { dockerHost: e.dockerHost },
+      {
+        executor: () => new DockerExecutor({ docker: new Docker(), instanceId: `readyz-${process.pid}`, log: silentLogger(), timeoutGraceMs: 2000 }),
+      },
+    );
     try {
       const r = await readyz(h.url);
       assert.equal(r.status, e.ok ? 200 : 503, JSON.stringify(r.json));

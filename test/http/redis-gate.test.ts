@@ -66,7 +66,7 @@ test('while Redis is unreachable', async (t) => {
         assert.equal(res.status, c.status);
         if (c.status !== 503) return;
         assert.equal(res.headers.get('retry-after'), '7');
-        assert.deepEqual(await res.json(), { error: 'redis_unavailable', message: 'Bosun\'s Redis is unreachable, retry in 7 s', retryAfterSec: 7 });
+        assert.deepEqual(await res.json(), { error: 'redis_unavailable', message: "Bosun's Redis is unreachable, retry in 7 s", retryAfterSec: 7 });
       });
     }
   } finally {
@@ -117,18 +117,27 @@ test('/readyz is 200 with the breakdown when every check passes, 503 with it whe
     redis: async () => ({ ok: true, detail: 'PONG in 1 ms' }),
     executor: async () => ({ ok: true, detail: 'engine answers' }),
   };
-  const a = await app(health, Object.keys(verdicts).map((name) => ({ name, check: () => verdicts[name]!() })));
+  const a = await app(
+    health,
+    Object.keys(verdicts).map((name) => ({ name, check: () => verdicts[name]!() })),
+  );
   const readyz = async () => {
     const res = await fetch(`${a.url}/readyz`, { signal: AbortSignal.timeout(10_000) });
     return { status: res.status, json: (await res.json()) as { checks: Record<string, unknown> } };
   };
   try {
-    assert.deepEqual(await readyz(), { status: 200, json: { ready: true, checks: { redis: { ok: true, detail: 'PONG in 1 ms' }, executor: { ok: true, detail: 'engine answers' } } } });
+    assert.deepEqual(await readyz(), {
+      status: 200,
+      json: { ready: true, checks: { redis: { ok: true, detail: 'PONG in 1 ms' }, executor: { ok: true, detail: 'engine answers' } } },
+    });
 
     verdicts.executor = async () => {
       throw new Error('connect ENOENT /var/run/docker.sock');
     };
-    assert.deepEqual(await readyz(), { status: 503, json: { ready: false, checks: { redis: { ok: true, detail: 'PONG in 1 ms' }, executor: { ok: false, detail: 'connect ENOENT /var/run/docker.sock' } } } });
+    assert.deepEqual(await readyz(), {
+      status: 503,
+      json: { ready: false, checks: { redis: { ok: true, detail: 'PONG in 1 ms' }, executor: { ok: false, detail: 'connect ENOENT /var/run/docker.sock' } } },
+    });
 
     verdicts.executor = () => new Promise(() => undefined); // an engine that never answers
     const hung = await readyz();

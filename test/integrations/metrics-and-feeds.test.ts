@@ -23,7 +23,8 @@ before(async () => {
   });
   await bosun.addEchoRepo('metered', ['compile', 'unit']);
   const failing = await makeRepo(bosun.dataDir, 'metered-bad', {
-    'bosun.yml': 'version: 1\nimage: any\nstages:\n  test:\n    steps:\n      - name: compile\n        run: echo ok\n      - name: unit\n        run: exit 1\n      - name: never\n        run: echo no\n',
+    'bosun.yml':
+      'version: 1\nimage: any\nstages:\n  test:\n    steps:\n      - name: compile\n        run: echo ok\n      - name: unit\n        run: exit 1\n      - name: never\n        run: echo no\n',
   });
   bosun.config.repos['metered-bad'] = { url: failing.url, defaultBranch: 'master', secrets: [] };
 });
@@ -51,7 +52,11 @@ function value(families: Map<string, MetricFamily>, name: string, labels: Record
   return family?.samples.find((s) => (s.name === name || s.name === `${name}_total`) && matches(s.labels, labels))?.value ?? 0;
 }
 
-function histogram(families: Map<string, MetricFamily>, name: string, labels: Record<string, string> = {}): { count: number; sum: number; buckets: Record<string, number> } {
+function histogram(
+  families: Map<string, MetricFamily>,
+  name: string,
+  labels: Record<string, string> = {},
+): { count: number; sum: number; buckets: Record<string, number> } {
   const samples = families.get(name)?.samples.filter((s) => matches(s.labels, labels)) ?? [];
   return {
     count: samples.find((s) => s.name === `${name}_count`)?.value ?? 0,
@@ -62,13 +67,20 @@ function histogram(families: Map<string, MetricFamily>, name: string, labels: Re
 
 test('/metrics scrapes cleanly and its figures match a run of 20 builds', async () => {
   const from = await bosun.server.core.bus.lastId();
-  const created = await Promise.all(Array.from({ length: good + bad }, (_, i) => bosun.api('POST', '/api/builds', { repo: i < bad ? 'metered-bad' : 'metered', ref: 'master' })));
+  const created = await Promise.all(
+    Array.from({ length: good + bad }, (_, i) => bosun.api('POST', '/api/builds', { repo: i < bad ? 'metered-bad' : 'metered', ref: 'master' })),
+  );
   buildIds = created.map((r) => r.json.build.id as string);
   const done = await Promise.all(buildIds.map((id) => bosun.waitDone(id, 180_000)));
   assert.deepEqual(done.filter((b) => b.status === 'success').length, good);
 
   // Counted from the event stream: wait until the collector has seen the last build end.
-  const { families, contentType } = await until(scrape, (s) => value(s.families, 'bosun_builds_total', { status: 'success' }) + value(s.families, 'bosun_builds_total', { status: 'failed' }) === good + bad, 20_000, 'the metrics to count every build');
+  const { families, contentType } = await until(
+    scrape,
+    (s) => value(s.families, 'bosun_builds_total', { status: 'success' }) + value(s.families, 'bosun_builds_total', { status: 'failed' }) === good + bad,
+    20_000,
+    'the metrics to count every build',
+  );
   assert.match(contentType ?? '', /^text\/plain; version=0\.0\.4/);
   assert.equal(value(families, 'bosun_builds_total', { status: 'success' }), good);
   assert.equal(value(families, 'bosun_builds_total', { status: 'failed' }), bad);
@@ -86,7 +98,9 @@ test('/metrics scrapes cleanly and its figures match a run of 20 builds', async 
   assert.equal(histogram(families, 'bosun_step_duration_seconds', { status: 'failed' }).count, bad);
 
   const events = await bosun.server.core.bus.range(from, 100_000);
-  const queued = new Set(events.filter((e) => e.type === 'stage.status' && e.status === 'queued').map((e) => e.type === 'stage.status' && `${e.buildId}/${e.stage}`));
+  const queued = new Set(
+    events.filter((e) => e.type === 'stage.status' && e.status === 'queued').map((e) => e.type === 'stage.status' && `${e.buildId}/${e.stage}`),
+  );
   const started = events.filter((e) => e.type === 'stage.status' && e.status === 'running' && queued.has(`${e.buildId}/${e.stage}`)).length;
   assert.ok(started >= good + bad, `every stage went through the queue (${started})`);
   assert.equal(histogram(families, 'bosun_stage_queue_wait_seconds').count, started);
@@ -106,7 +120,12 @@ test('lease waits are measured from asking to the grant', async () => {
   assert.equal(second.status, 'waiting');
   await new Promise((r) => setTimeout(r, 300));
   await leases.release(first.lease.id, alice, undefined, 'done');
-  const { families } = await until(scrape, (s) => histogram(s.families, 'bosun_lease_wait_seconds', { pool: 'phones' }).count === 2, 20_000, 'two lease grants');
+  const { families } = await until(
+    scrape,
+    (s) => histogram(s.families, 'bosun_lease_wait_seconds', { pool: 'phones' }).count === 2,
+    20_000,
+    'two lease grants',
+  );
   const waits = histogram(families, 'bosun_lease_wait_seconds', { pool: 'phones' });
   assert.equal(waits.buckets['0'], 1, 'the first was granted at once');
   assert.ok(waits.sum >= 0.29 && waits.sum < 30, `bob waited about 0.3 s (${waits.sum})`);
@@ -115,7 +134,17 @@ test('lease waits are measured from asking to the grant', async () => {
 test('GitHub webhook acks are timed by status code', async () => {
   const body = JSON.stringify({ zen: 'Keep it logically awesome.', hook_id: 1 });
   const sign = (b: string) => `sha256=${createHmac('sha256', githubSecret).update(b).digest('hex')}`;
-  const post = (signature: string) => fetch(`${bosun.url()}/github/webhooks`, { method: 'POST', body, headers: { 'content-type': 'application/json', 'x-github-event': 'ping', 'x-github-delivery': `d-${Math.random().toString(16).slice(2)}`, 'x-hub-signature-256': signature } });
+  const post = (signature: string) =>
+    fetch(`${bosun.url()}/github/webhooks`, {
+      method: 'POST',
+      body,
+      headers: {
+        'content-type': 'application/json',
+        'x-github-event': 'ping',
+        'x-github-delivery': `d-${Math.random().toString(16).slice(2)}`,
+        'x-hub-signature-256': signature,
+      },
+    });
   assert.equal((await post(sign(body))).status, 202);
   assert.equal((await post(sign(body))).status, 202);
   assert.equal((await post(sign('tampered'))).status, 401);
@@ -133,12 +162,26 @@ test('GET /api/events needs the token, streams every build and lease, and resume
   const all = (await bosun.server.core.bus.range('-', 100_000)).filter((e) => e.type !== 'log.chunk');
   const start = all[0]!.id;
   const auth = { authorization: `Bearer ${testToken}` };
-  const firstPart = await readSse(`${url}?after=${start}&types=build.*,stage.*,step.*,lease.*,checkpoint.*,webhook.*,push.*`, auth, (ev) => ev.length >= 40, 20_000);
+  const firstPart = await readSse(
+    `${url}?after=${start}&types=build.*,stage.*,step.*,lease.*,checkpoint.*,webhook.*,push.*`,
+    auth,
+    (ev) => ev.length >= 40,
+    20_000,
+  );
   assert.equal(firstPart.events.length >= 40, true);
   const lastSeen = firstPart.events.at(-1)!.id!;
-  const secondPart = await readSse(`${url}?types=build.*,stage.*,step.*,lease.*,checkpoint.*,webhook.*,push.*`, { ...auth, 'last-event-id': lastSeen }, (ev) => ev.at(-1)?.id === all.at(-1)!.id, 20_000);
+  const secondPart = await readSse(
+    `${url}?types=build.*,stage.*,step.*,lease.*,checkpoint.*,webhook.*,push.*`,
+    { ...auth, 'last-event-id': lastSeen },
+    (ev) => ev.at(-1)?.id === all.at(-1)!.id,
+    20_000,
+  );
   const seen = [...firstPart.events, ...secondPart.events].map((e) => e.id);
-  assert.deepEqual(seen, all.slice(1).map((e) => e.id), 'every event after the start, once, in order');
+  assert.deepEqual(
+    seen,
+    all.slice(1).map((e) => e.id),
+    'every event after the start, once, in order',
+  );
   const parsed = JSON.parse(secondPart.events.at(-1)!.data) as StoredEvent;
   assert.equal(parsed.id, all.at(-1)!.id);
   assert.equal(secondPart.events.at(-1)!.event, parsed.type);
@@ -177,7 +220,10 @@ test('GET /api/audit gives the audit trail to token holders only', async () => {
   assert.equal((await bosun.api('GET', '/api/audit', undefined, null)).status, 401);
   const res = await bosun.api('GET', '/api/audit?limit=1000');
   assert.equal(res.status, 200);
-  assert.ok(res.json.entries.some((e: any) => e.action === 'build.create' && e.actorId === 'api:tester'), JSON.stringify(res.json.entries.slice(0, 3)));
+  assert.ok(
+    res.json.entries.some((e: any) => e.action === 'build.create' && e.actorId === 'api:tester'),
+    JSON.stringify(res.json.entries.slice(0, 3)),
+  );
   assert.ok(res.json.entries.some((e: any) => e.action.startsWith('lease.')));
 });
 

@@ -32,18 +32,32 @@ export interface RestartableBosun {
 export async function startBosun(overrides: ServerConfigInput = {}, opts: { logLines?: string[] } = {}): Promise<RestartableBosun> {
   const redis = await startRedis();
   const dataDir = mkdtempSync(join(tmpdir(), 'bosun-integ-'));
-  const config = loadConfig({}, {
-    dataDir, redisUrl: redis.url, http: { host: '127.0.0.1', port: 0 },
-    apiTokens: [{ name: 'tester', token: testToken }], logLevel: 'silent', workers: 2, limits: { killGraceSec: 2 },
-    ...overrides,
-  });
+  const config = loadConfig(
+    {},
+    {
+      dataDir,
+      redisUrl: redis.url,
+      http: { host: '127.0.0.1', port: 0 },
+      apiTokens: [{ name: 'tester', token: testToken }],
+      logLevel: 'silent',
+      workers: 2,
+      limits: { killGraceSec: 2 },
+      ...overrides,
+    },
+  );
   const lines = opts.logLines;
-  const log = lines ? pino({ level: 'warn' }, { write: (line: string) => void lines.push(line) }) : process.env.BOSUN_TEST_LOG ? createLogger(process.env.BOSUN_TEST_LOG) : silentLogger();
+  const log = lines
+    ? pino({ level: 'warn' }, { write: (line: string) => void lines.push(line) })
+    : process.env.BOSUN_TEST_LOG
+      ? createLogger(process.env.BOSUN_TEST_LOG)
+      : silentLogger();
   let executor = new LocalExecutor({ instanceId: config.instanceId, dataDir, log, timeoutGraceMs: 2000 });
   let server = await startServer(config, log, { executor });
 
   const self: RestartableBosun = {
-    config, redis, dataDir,
+    config,
+    redis,
+    dataDir,
     get server() {
       return server;
     },
@@ -80,7 +94,15 @@ export async function startBosun(overrides: ServerConfigInput = {}, opts: { logL
       server = await startServer(config, log, { executor });
     },
     async addEchoRepo(name, steps = ['one', 'two']) {
-      const spec = ['version: 1', 'image: any', 'stages:', '  test:', '    steps:', ...steps.flatMap((s) => [`      - name: ${s}`, `        run: echo ${s}`]), ''].join('\n');
+      const spec = [
+        'version: 1',
+        'image: any',
+        'stages:',
+        '  test:',
+        '    steps:',
+        ...steps.flatMap((s) => [`      - name: ${s}`, `        run: echo ${s}`]),
+        '',
+      ].join('\n');
       const repo = await makeRepo(dataDir, name, { 'bosun.yml': spec });
       config.repos[name] = { url: repo.url, defaultBranch: 'master', secrets: [] };
     },

@@ -9,7 +9,12 @@ export interface SseEvent {
  * Reads a server-sent event stream with fetch until `stop(events)` is true or `timeoutMs`
  * passes, then disconnects (as a browser's EventSource would on a network drop).
  */
-export async function readSse(url: string, headers: Record<string, string>, stop: (events: SseEvent[]) => boolean, timeoutMs: number): Promise<{ status: number; events: SseEvent[] }> {
+export async function readSse(
+  url: string,
+  headers: Record<string, string>,
+  stop: (events: SseEvent[]) => boolean,
+  timeoutMs: number,
+): Promise<{ status: number; events: SseEvent[] }> {
   const controller = new AbortController();
   const timer = setTimeout(() => controller.abort(), timeoutMs);
   const events: SseEvent[] = [];

@@ -34,7 +34,12 @@ after(async () => {
 
 async function buildsTotal(url: string): Promise<number> {
   const families = await parsePrometheusText(await (await fetch(`${url}/metrics`)).text());
-  return families.find((f) => f.name === 'bosun_builds')?.samples.filter((s) => s.name === 'bosun_builds_total').reduce((a, s) => a + s.value, 0) ?? 0;
+  return (
+    families
+      .find((f) => f.name === 'bosun_builds')
+      ?.samples.filter((s) => s.name === 'bosun_builds_total')
+      .reduce((a, s) => a + s.value, 0) ?? 0
+  );
 }
 
 test('two server processes on one Redis send each event once and report the same build counts', async () => {
@@ -42,12 +47,28 @@ test('two server processes on one Redis send each event once and report the same
   for (let i = 0; i < 4; i++) ids.push((await bosun.api('POST', '/api/builds', { repo: 'shared', ref: 'master' })).json.build.id);
   for (const id of ids) await bosun.waitDone(id);
 
-  const expected = (await bosun.server.core.bus.range('-', 100_000)).filter((e) => matchesEvent(events, e.type) && ids.includes(('buildId' in e ? e.buildId : undefined) ?? ''));
-  await until(() => receiver.unique().length, (n) => n >= expected.length, 30_000, `${expected.length} deliveries`);
+  const expected = (await bosun.server.core.bus.range('-', 100_000)).filter(
+    (e) => matchesEvent(events, e.type) && ids.includes(('buildId' in e ? e.buildId : undefined) ?? ''),
+  );
+  await until(
+    () => receiver.unique().length,
+    (n) => n >= expected.length,
+    30_000,
+    `${expected.length} deliveries`,
+  );
   await new Promise((r) => setTimeout(r, 1000));
   assert.equal(receiver.received.length, expected.length, 'no event sent twice, though both processes run the fan-out and a dispatcher');
-  assert.deepEqual(receiver.received.map((r) => r.id), expected.map((e) => e.id), 'in stream order');
+  assert.deepEqual(
+    receiver.received.map((r) => r.id),
+    expected.map((e) => e.id),
+    'in stream order',
+  );
 
-  const counts = await until(async () => [await buildsTotal(bosun.url()), await buildsTotal(second.url)], (c) => c[0] === ids.length && c[1] === ids.length, 20_000, 'both processes to count every build');
+  const counts = await until(
+    async () => [await buildsTotal(bosun.url()), await buildsTotal(second.url)],
+    (c) => c[0] === ids.length && c[1] === ids.length,
+    20_000,
+    'both processes to count every build',
+  );
   assert.deepEqual(counts, [ids.length, ids.length]);
 });

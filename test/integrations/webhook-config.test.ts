@@ -11,11 +11,22 @@ import { checkEventPattern, matchesEvent } from '../../src/domain/event-types.js
 import { testWebhookSecret } from './webhook-receiver.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'bosun-webhook-config-'));
-const hook = (over: Record<string, unknown>) => ({ id: 'feed', url: 'https://hooks.example.test/bosun', events: ['build.*'], secret: testWebhookSecret, ...over });
+const hook = (over: Record<string, unknown>) => ({
+  id: 'feed',
+  url: 'https://hooks.example.test/bosun',
+  events: ['build.*'],
+  secret: testWebhookSecret,
+  ...over,
+});
 const load = (webhooks: unknown[]) => loadConfig({}, { dataDir: dir, webhooks } as never);
 
 test('signatures verify with the Standard Webhooks reference library, and a changed byte does not', () => {
-  const body = JSON.stringify({ id: '1765000000000-0', type: 'build.status', timestamp: '2026-12-06T10:00:00.000Z', data: { buildId: '1', status: 'success' } });
+  const body = JSON.stringify({
+    id: '1765000000000-0',
+    type: 'build.status',
+    timestamp: '2026-12-06T10:00:00.000Z',
+    data: { buildId: '1', status: 'success' },
+  });
   const now = Math.floor(Date.now() / 1000);
   const headers = signWebhook(testWebhookSecret, '1765000000000-0', now, body);
   assert.match(headers['webhook-signature']!, /^v1,[A-Za-z0-9+/]+=*$/);
@@ -42,7 +53,10 @@ const refused: [string, Record<string, unknown>, RegExp][] = [
 ];
 for (const [name, over, message] of refused) {
   test(`webhook config refuses ${name}`, () => {
-    assert.throws(() => load([hook(over)]), (err: Error) => message.test(err.message) && /^invalid server config: webhooks\.0/.test(err.message));
+    assert.throws(
+      () => load([hook(over)]),
+      (err: Error) => message.test(err.message) && /^invalid server config: webhooks\.0/.test(err.message),
+    );
   });
 }
 

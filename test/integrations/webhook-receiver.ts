@@ -46,7 +46,13 @@ export class WebhookReceiver {
         } catch {
           payload = undefined;
         }
-        this.received.push({ id: String(req.headers['webhook-id']), headers: req.headers, body, verified: payload !== undefined, ...(payload ? { payload } : {}) });
+        this.received.push({
+          id: String(req.headers['webhook-id']),
+          headers: req.headers,
+          body,
+          verified: payload !== undefined,
+          ...(payload ? { payload } : {}),
+        });
         res.writeHead(payload ? this.answer : 401, { 'content-type': 'text/plain' }).end(payload ? 'ok' : 'bad signature');
       });
     });

@@ -22,8 +22,14 @@ after(async () => {
 function manager(prefix: string, pools: unknown, groups: Record<string, string[]> = {}) {
   const events: BuildEvent[] = [];
   const audit: AuditEntry[] = [];
-  const leases = new LeaseManager(conn, prefix, { pools: Pools.parse(pools), groups },
-    { publish: async (e) => (events.push(e), '') }, { record: async (e) => void audit.push(e) }, silentLogger());
+  const leases = new LeaseManager(
+    conn,
+    prefix,
+    { pools: Pools.parse(pools), groups },
+    { publish: async (e) => (events.push(e), '') },
+    { record: async (e) => void audit.push(e) },
+    silentLogger(),
+  );
   return { leases, events, audit };
 }
 
@@ -43,7 +49,10 @@ test('100 concurrent requests on 10 items never double-allocate, and the wait li
   const tokens = granted.map((r) => r.lease.token);
   assert.equal(new Set(tokens).size, 10, 'every grant has its own fencing token');
   const waiting = results.filter((r) => r.status === 'waiting');
-  assert.deepEqual(waiting.map((r) => r.position).sort((a, b) => a - b), Array.from({ length: 90 }, (_, i) => i + 1));
+  assert.deepEqual(
+    waiting.map((r) => r.position).sort((a, b) => a - b),
+    Array.from({ length: 90 }, (_, i) => i + 1),
+  );
   const queue = (await leases.waiting('device')).map((l) => l.id);
 
   const servedOrder: string[] = [];
@@ -93,7 +102,10 @@ test('an expired lease goes dirty; a failing health check marks the item broken;
   const { leases, events } = manager('t3', pools, { ops: ['cli:admin'] });
   await leases.sync();
   await leaseHousekeeping(leases, silentLogger());
-  assert.deepEqual((await leases.items('lab')).map((i) => i.state), ['broken', 'free']);
+  assert.deepEqual(
+    (await leases.items('lab')).map((i) => i.state),
+    ['broken', 'free'],
+  );
 
   const a = await leases.acquire('lab', [], actor(1), 2);
   assert.equal(a.lease.item, 'box-2');

@@ -15,7 +15,14 @@ before(async () => {
     pools: {
       device: { items: [{ id: 'pixel-1', attributes: ['android', 'pixel-7'] }], healthCheck: ['true'], pipelineTtlSec: 3 },
       // maxTtlSec far below the checkpoints' 4 h: such a checkpoint waits at most 60 s, and its lease outlives that deadline.
-      phone: { items: [{ id: 'iphone-1', attributes: ['ios-17'] }, { id: 'iphone-2', attributes: ['ios-17'] }], healthCheck: ['true'], maxTtlSec: 60 },
+      phone: {
+        items: [
+          { id: 'iphone-1', attributes: ['ios-17'] },
+          { id: 'iphone-2', attributes: ['ios-17'] },
+        ],
+        healthCheck: ['true'],
+        maxTtlSec: 60,
+      },
     },
   });
 });
@@ -38,8 +45,14 @@ async function addRepo(name: string, spec: string[]): Promise<void> {
 
 test('a stage that needs a device waits in line behind a person, gets the device in its env, and gives it back', async () => {
   await addRepo('needs-device', [
-    'version: 1', 'image: any', 'stages:', '  e2e:', '    resources: [{ pool: device, attributes: [pixel-7] }]',
-    '    steps:', '      - name: run', '        run: echo "on device $BOSUN_RESOURCE_DEVICE token $BOSUN_RESOURCE_DEVICE_TOKEN"',
+    'version: 1',
+    'image: any',
+    'stages:',
+    '  e2e:',
+    '    resources: [{ pool: device, attributes: [pixel-7] }]',
+    '    steps:',
+    '      - name: run',
+    '        run: echo "on device $BOSUN_RESOURCE_DEVICE token $BOSUN_RESOURCE_DEVICE_TOKEN"',
   ]);
   await waitEvent((e) => e.type === 'lease.item' && e.item === 'pixel-1' && e.state === 'free');
   const alice = ctx('slack:T1/UA', 'alice');
@@ -65,10 +78,24 @@ test('a stage that needs a device waits in line behind a person, gets the device
 });
 
 const checkpointSpec = (timeout: string) => [
-  'version: 1', 'image: any', 'stages:', '  staging:', '    steps:', '      - name: deploy', '        run: echo deployed',
-  '    checkpoint:', '      instructions: Try the release on a phone.', '      checklist: [Login works, Push arrives]', `      timeout: ${timeout}`,
-  '      approvers: qa', '      resource: { pool: phone, attributes: [ios-17] }',
-  '  prod:', '    needs: [staging]', '    steps:', '      - name: go', '        run: echo live',
+  'version: 1',
+  'image: any',
+  'stages:',
+  '  staging:',
+  '    steps:',
+  '      - name: deploy',
+  '        run: echo deployed',
+  '    checkpoint:',
+  '      instructions: Try the release on a phone.',
+  '      checklist: [Login works, Push arrives]',
+  `      timeout: ${timeout}`,
+  '      approvers: qa',
+  '      resource: { pool: phone, attributes: [ios-17] }',
+  '  prod:',
+  '    needs: [staging]',
+  '    steps:',
+  '      - name: go',
+  '        run: echo live',
 ];
 
 test('a checkpoint leases a phone for the tester; Pass resumes the pipeline and releases the phone', async () => {
@@ -116,8 +143,14 @@ test('a checkpoint nobody decides times out, fails the build, and releases its p
 test('cancelling builds gives back a checkpoint phone and takes a waiting stage out of the line', async () => {
   await addRepo('manual-qa-cancel', checkpointSpec('4h'));
   await addRepo('needs-device-2', [
-    'version: 1', 'image: any', 'stages:', '  e2e:', '    resources: [{ pool: device, attributes: [android] }]',
-    '    steps:', '      - name: run', '        run: echo never',
+    'version: 1',
+    'image: any',
+    'stages:',
+    '  e2e:',
+    '    resources: [{ pool: device, attributes: [android] }]',
+    '    steps:',
+    '      - name: run',
+    '        run: echo never',
   ]);
   const dev = ctx('slack:T1/UDEV', 'dev');
   const paused = await dispatch('build manual-qa-cancel#master', dev);

@@ -37,9 +37,27 @@ function ctx(server: RunningServer, id: string, name: string): CommandContext {
 
 test('a build paused at a checkpoint with a leased phone survives a restart and can still be passed', async () => {
   const repo = await makeRepo(h.dataDir, 'release-qa', {
-    'bosun.yml': ['version: 1', 'image: any', 'stages:', '  staging:', '    steps:', '      - name: deploy', '        run: echo deployed',
-      '    checkpoint:', '      instructions: Check the release on an iPhone.', '      checklist: [Login works]', '      timeout: 4h', '      approvers: qa',
-      '      resource: { pool: phone, attributes: [ios-17] }', '  prod:', '    needs: [staging]', '    steps:', '      - name: go', '        run: echo live', ''].join('\n'),
+    'bosun.yml': [
+      'version: 1',
+      'image: any',
+      'stages:',
+      '  staging:',
+      '    steps:',
+      '      - name: deploy',
+      '        run: echo deployed',
+      '    checkpoint:',
+      '      instructions: Check the release on an iPhone.',
+      '      checklist: [Login works]',
+      '      timeout: 4h',
+      '      approvers: qa',
+      '      resource: { pool: phone, attributes: [ios-17] }',
+      '  prod:',
+      '    needs: [staging]',
+      '    steps:',
+      '      - name: go',
+      '        run: echo live',
+      '',
+    ].join('\n'),
   });
   h.server.core.config.repos['release-qa'] = { url: repo.url, defaultBranch: 'master', secrets: [] };
   const deadline = Date.now() + 10_000;

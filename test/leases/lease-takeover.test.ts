@@ -38,9 +38,20 @@ const waitEvent = (pred: (e: StoredEvent) => boolean, timeoutMs = 30_000): Promi
 test('a stage resumed on another worker after kill -9 takes over its device with a new fencing token; the old token is refused', async () => {
   const started = join(dir, 'rig-started');
   const repo = await makeRepo(dir, 'rig-job', {
-    'bosun.yml': ['version: 1', 'image: any', 'stages:', '  hil:', '    resources: [{ pool: rig, attributes: [] }]',
-      '    steps:', '      - name: flash', '        idempotent: true', '        run:', `          - 'if [ ! -f ${started} ]; then touch ${started}; sleep 600; fi'`,
-      '          - echo "lease $BOSUN_RESOURCE_RIG_LEASE token $BOSUN_RESOURCE_RIG_TOKEN"', ''].join('\n'),
+    'bosun.yml': [
+      'version: 1',
+      'image: any',
+      'stages:',
+      '  hil:',
+      '    resources: [{ pool: rig, attributes: [] }]',
+      '    steps:',
+      '      - name: flash',
+      '        idempotent: true',
+      '        run:',
+      `          - 'if [ ! -f ${started} ]; then touch ${started}; sleep 600; fi'`,
+      '          - echo "lease $BOSUN_RESOURCE_RIG_LEASE token $BOSUN_RESOURCE_RIG_TOKEN"',
+      '',
+    ].join('\n'),
   });
   h.server.core.config.repos['rig-job'] = { url: repo.url, defaultBranch: 'master', secrets: [] };
   await waitEvent((e) => e.type === 'lease.item' && e.item === 'rig-1' && e.state === 'free');

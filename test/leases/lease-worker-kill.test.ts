@@ -38,12 +38,28 @@ const waitEvent = (pred: (e: StoredEvent) => boolean, timeoutMs = 30_000): Promi
 test('kill -9 of the worker holding a device: the lease expires, the janitor checks the item, the next in line gets it', async () => {
   const started = join(dir, 'started');
   const repo = await makeRepo(dir, 'device-job', {
-    'bosun.yml': ['version: 1', 'image: any', 'stages:', '  e2e:', '    resources: [{ pool: device, attributes: [android] }]',
-      '    steps:', '      - name: flash', '        run:', `          - touch ${started}`, '          - sleep 600', ''].join('\n'),
+    'bosun.yml': [
+      'version: 1',
+      'image: any',
+      'stages:',
+      '  e2e:',
+      '    resources: [{ pool: device, attributes: [android] }]',
+      '    steps:',
+      '      - name: flash',
+      '        run:',
+      `          - touch ${started}`,
+      '          - sleep 600',
+      '',
+    ].join('\n'),
   });
   h.server.core.config.repos['device-job'] = { url: repo.url, defaultBranch: 'master', secrets: [] };
   await waitEvent((e) => e.type === 'lease.item' && e.item === 'pixel-1' && e.state === 'free');
-  worker = startWorkerProcess({ redisUrl: h.redis.url, dir, name: 'holder', config: { queue, pools, repos: { 'device-job': { url: repo.url } }, limits: { killGraceSec: 1 } } });
+  worker = startWorkerProcess({
+    redisUrl: h.redis.url,
+    dir,
+    name: 'holder',
+    config: { queue, pools, repos: { 'device-job': { url: repo.url } }, limits: { killGraceSec: 1 } },
+  });
 
   const build = await dispatch('build device-job#master', ctx('slack:T1/UDEV', 'dev'));
   const id = build.build!.id;
@@ -56,7 +72,11 @@ test('kill -9 of the worker holding a device: the lease expires, the janitor che
   assert.match(asked.text, new RegExp(`you are #1 in line behind build #${id} e2e`));
   const bobLease = /request (L-\d+)/.exec(asked.text)![1]!;
   await new Promise((r) => setTimeout(r, 2500));
-  assert.equal((await h.server.core.deps.leases!.require(grant.type === 'lease.granted' ? grant.leaseId : '')).state, 'active', 'heartbeats keep it past its 2 s TTL');
+  assert.equal(
+    (await h.server.core.deps.leases!.require(grant.type === 'lease.granted' ? grant.leaseId : '')).state,
+    'active',
+    'heartbeats keep it past its 2 s TTL',
+  );
 
   const killedAt = Date.now();
   await stopProcess(worker, 'SIGKILL');
@@ -69,7 +89,10 @@ test('kill -9 of the worker holding a device: the lease expires, the janitor che
   assert.equal(toBob.type === 'lease.granted' && toBob.item, 'pixel-1');
   assert.match(toBob.type === 'lease.granted' ? toBob.text : '', /^bob: pixel-1 \(device\) is yours/);
   const audit = await h.server.core.audit.list(1000);
-  assert.ok(audit.some((a) => a.action === 'lease.clean' && a.detail === 'device/pixel-1 healthy' && a.at >= new Date(killedAt).toISOString()), 'the item passed the janitor');
+  assert.ok(
+    audit.some((a) => a.action === 'lease.clean' && a.detail === 'device/pixel-1 healthy' && a.at >= new Date(killedAt).toISOString()),
+    'the item passed the janitor',
+  );
   if (grant.type !== 'lease.granted') throw new Error('unreachable');
   await assert.rejects(
     h.server.core.deps.leases!.renew(grant.leaseId, grant.holder, grant.token, 2, { admin: true }),

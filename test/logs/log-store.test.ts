@@ -25,10 +25,21 @@ test('finish archives every line, ends the stream once (twice is harmless) and s
 
   assert.equal(readFileSync(logs.archivePath('1', 'test', 'unit'), 'utf8'), 'one\ntwo\nthree\n');
   const entries = await r.xrange('lt1:log:1:test:unit', '-', '+');
-  assert.deepEqual(entries.map(([, f]) => f[0]), ['n', 'n', 'end'], 'one end marker, last');
+  assert.deepEqual(
+    entries.map(([, f]) => f[0]),
+    ['n', 'n', 'end'],
+    'one end marker, last',
+  );
   const ttl = await r.ttl('lt1:log:1:test:unit');
   assert.ok(ttl > 3000 && ttl <= 3600, `expiry set (${ttl})`);
-  assert.deepEqual((await logs.read('1', 'test', 'unit')).map((l) => [l.n, l.text]), [[1, 'one'], [2, 'two'], [3, 'three']]);
+  assert.deepEqual(
+    (await logs.read('1', 'test', 'unit')).map((l) => [l.n, l.text]),
+    [
+      [1, 'one'],
+      [2, 'two'],
+      [3, 'three'],
+    ],
+  );
 });
 
 test('a follower sees the lines and stops at the end marker; an empty log archives as an empty file', async () => {
@@ -48,7 +59,7 @@ test('a follower sees the lines and stops at the end marker; an empty log archiv
   assert.equal(readFileSync(logs.archivePath('2', 'test', 'empty'), 'utf8'), '');
 });
 
-test('a service\'s log (pseudo-step `service:<name>`) archives apart from a step named alike, and reads back from the archive', async () => {
+test("a service's log (pseudo-step `service:<name>`) archives apart from a step named alike, and reads back from the archive", async () => {
   const r = redis.client();
   const logs = new LogStore(r, mkdtempSync(join(tmpdir(), 'bosun-logs-')), 'lt3', 3600);
   await logs.append('5', 'test', 'service:cache', 1, ['Ready to accept connections']);
@@ -59,5 +70,8 @@ test('a service\'s log (pseudo-step `service:<name>`) archives apart from a step
   assert.notEqual(logs.archivePath('5', 'test', 'service:cache'), logs.archivePath('5', 'test', 'service_cache'));
   assert.equal(readFileSync(logs.archivePath('5', 'test', 'service:cache'), 'utf8'), 'Ready to accept connections\n');
   await r.del('lt3:log:5:test:service:cache');
-  assert.deepEqual((await logs.read('5', 'test', 'service:cache')).map((l) => l.text), ['Ready to accept connections']);
+  assert.deepEqual(
+    (await logs.read('5', 'test', 'service:cache')).map((l) => l.text),
+    ['Ready to accept connections'],
+  );
 });

@@ -31,7 +31,9 @@ it('redacts a 100,000-line log with 20 secrets in 4 KiB writes within 5 s', (t) 
   const out = streamLog(redactor, bytes);
   const warmMs = performance.now() - warm;
 
-  t.diagnostic(`${(bytes.length / 1e6).toFixed(1)} MB: cold ${coldMs.toFixed(0)} ms, warm ${warmMs.toFixed(0)} ms = ${(bytes.length / 1e3 / warmMs).toFixed(0)} MB/s`);
+  t.diagnostic(
+    `${(bytes.length / 1e6).toFixed(1)} MB: cold ${coldMs.toFixed(0)} ms, warm ${warmMs.toFixed(0)} ms = ${(bytes.length / 1e3 / warmMs).toFixed(0)} MB/s`,
+  );
   assert.ok(coldMs < 5000);
   assert.equal(out.split('[REDACTED]').length - 1, 100);
   for (const value of values) assert.ok(!out.includes(value));

@@ -32,11 +32,23 @@ describe('secretVariants', () => {
   const cases: { name: string; value: string; includes: string[] }[] = [
     { name: 'keeps the raw value', value: 'hunter2-secret', includes: ['hunter2-secret'] },
     { name: 'adds standalone base64, std and url-safe', value: 'a?b>c~d?', includes: ['YT9iPmN+ZD8=', 'YT9iPmN-ZD8', 'YT9iPmN-ZD8='] },
-    { name: 'adds the base64 chars stable at byte offset 1', value: 'hunter2-secret', includes: [Buffer.from('xhunter2-secret').toString('base64').slice(2, 20)] },
-    { name: 'adds the base64 chars stable at byte offset 2', value: 'hunter2-secret', includes: [Buffer.from('xyhunter2-secret').toString('base64').slice(3, 21)] },
+    {
+      name: 'adds the base64 chars stable at byte offset 1',
+      value: 'hunter2-secret',
+      includes: [Buffer.from('xhunter2-secret').toString('base64').slice(2, 20)],
+    },
+    {
+      name: 'adds the base64 chars stable at byte offset 2',
+      value: 'hunter2-secret',
+      includes: [Buffer.from('xyhunter2-secret').toString('base64').slice(3, 21)],
+    },
     { name: 'adds the URL-encoded form and the form-encoded one', value: 'a b/c&d', includes: ['a%20b%2Fc%26d', 'a+b%2Fc%26d'] },
     { name: 'adds the JSON-escaped form without quotes', value: 'say "hi"\\now', includes: ['say \\"hi\\"\\\\now'] },
-    { name: 'adds the JSON forms of Python (\\uXXXX for non-ASCII) and PHP (\\/ for /)', value: 'pässwörd/42', includes: ['p\\u00e4ssw\\u00f6rd/42', 'pässwörd\\/42'] },
+    {
+      name: 'adds the JSON forms of Python (\\uXXXX for non-ASCII) and PHP (\\/ for /)',
+      value: 'pässwörd/42',
+      includes: ['p\\u00e4ssw\\u00f6rd/42', 'pässwörd\\/42'],
+    },
     { name: 'adds each long line of a multi-line value', value: 'first-line\r\nsecond-line\nab\n', includes: ['first-line', 'second-line'] },
   ];
   for (const c of cases) {
@@ -57,8 +69,11 @@ describe('secretVariants', () => {
   it('refuses a value shorter than 6 characters, naming the secret and never its value', () => {
     assert.throws(
       () => secretVariants('DB_PASSWORD', 'tiny5'),
-      (err: unknown) => err instanceof UserError && err.code === 'bad_request'
-        && err.message === 'secret DB_PASSWORD is shorter than 6 characters' && !err.message.includes('tiny5'),
+      (err: unknown) =>
+        err instanceof UserError &&
+        err.code === 'bad_request' &&
+        err.message === 'secret DB_PASSWORD is shorter than 6 characters' &&
+        !err.message.includes('tiny5'),
     );
   });
 
@@ -75,17 +90,47 @@ describe('secretVariants', () => {
 describe('Redactor', () => {
   const cases: { name: string; secrets: Record<string, string>; chunks: string[]; expected: string; mask?: string }[] = [
     { name: 'masks a secret inside one write', secrets: { T: 'hunter2-secret' }, chunks: ['token=hunter2-secret ok'], expected: 'token=[REDACTED] ok' },
-    { name: 'masks a secret split across writes', secrets: { T: 'hunter2-secret' }, chunks: ['token=hun', 'ter2-se', 'cret ok'], expected: 'token=[REDACTED] ok' },
+    {
+      name: 'masks a secret split across writes',
+      secrets: { T: 'hunter2-secret' },
+      chunks: ['token=hun', 'ter2-se', 'cret ok'],
+      expected: 'token=[REDACTED] ok',
+    },
     { name: 'masks a secret that ends exactly at flush', secrets: { T: 'hunter2-secret' }, chunks: ['token=hunter2-sec', 'ret'], expected: 'token=[REDACTED]' },
     { name: 'releases a partial match unchanged at flush', secrets: { T: 'hunter2-secret' }, chunks: ['token=hunter2-sec'], expected: 'token=hunter2-sec' },
-    { name: 'finds a secret after a false start that overlaps it (aaaab in aaaaab)', secrets: { T: 'aaaaab' }, chunks: ['aaaaaa', 'ab'], expected: 'aa[REDACTED]' },
+    {
+      name: 'finds a secret after a false start that overlaps it (aaaab in aaaaab)',
+      secrets: { T: 'aaaaab' },
+      chunks: ['aaaaaa', 'ab'],
+      expected: 'aa[REDACTED]',
+    },
     { name: 'merges overlapping secrets into one mask', secrets: { A: 'abcdefgh', B: 'efghijkl' }, chunks: ['[abcdefghijkl]'], expected: '[[REDACTED]]' },
     { name: 'merges adjacent secrets into one mask', secrets: { A: 'abcdefgh', B: 'ijklmnop' }, chunks: ['abcdefgh', 'ijklmnop!'], expected: '[REDACTED]!' },
-    { name: 'merges a secret into a mask already released', secrets: { A: 'abcdef', B: 'defghijklmn' }, chunks: ['abcdef', 'ghijklmn.'], expected: '[REDACTED].' },
+    {
+      name: 'merges a secret into a mask already released',
+      secrets: { A: 'abcdef', B: 'defghijklmn' },
+      chunks: ['abcdef', 'ghijklmn.'],
+      expected: '[REDACTED].',
+    },
     { name: 'masks a secret nested inside a longer one once', secrets: { A: 'xxsecretxx', B: 'secret' }, chunks: ['<xxsecretxx>'], expected: '<[REDACTED]>' },
-    { name: 'masks repeated occurrences separately when text separates them', secrets: { T: 'hunter2-secret' }, chunks: ['hunter2-secret hunter2-secret'], expected: '[REDACTED] [REDACTED]' },
-    { name: 'masks the standalone base64 form', secrets: { T: 'hunter2-secret' }, chunks: [`b64=${Buffer.from('hunter2-secret').toString('base64')};`], expected: 'b64=[REDACTED];' },
-    { name: 'masks each line of a multi-line secret printed with CRLF', secrets: { K: 'line-one-aaaa\nline-two-bbbb' }, chunks: ['line-one-aaaa\r\nline-two-bbbb\r\n'], expected: '[REDACTED]\r\n[REDACTED]\r\n' },
+    {
+      name: 'masks repeated occurrences separately when text separates them',
+      secrets: { T: 'hunter2-secret' },
+      chunks: ['hunter2-secret hunter2-secret'],
+      expected: '[REDACTED] [REDACTED]',
+    },
+    {
+      name: 'masks the standalone base64 form',
+      secrets: { T: 'hunter2-secret' },
+      chunks: [`b64=${Buffer.from('hunter2-secret').toString('base64')};`],
+      expected: 'b64=[REDACTED];',
+    },
+    {
+      name: 'masks each line of a multi-line secret printed with CRLF',
+      secrets: { K: 'line-one-aaaa\nline-two-bbbb' },
+      chunks: ['line-one-aaaa\r\nline-two-bbbb\r\n'],
+      expected: '[REDACTED]\r\n[REDACTED]\r\n',
+    },
     { name: 'uses a custom mask', secrets: { T: 'hunter2-secret' }, chunks: ['x hunter2-secret'], expected: 'x ***', mask: '***' },
     { name: 'passes text through untouched with no secrets', secrets: {}, chunks: ['any ', 'text\r\n'], expected: 'any text\r\n' },
   ];
@@ -161,7 +206,9 @@ describe('Redactor regression corpus (test/logs/fuzz)', () => {
     expected: string;
   }
   const dir = new URL('./fuzz/', import.meta.url);
-  for (const file of readdirSync(dir).filter((f) => f.endsWith('.json')).sort()) {
+  for (const file of readdirSync(dir)
+    .filter((f) => f.endsWith('.json'))
+    .sort()) {
     const c = JSON.parse(readFileSync(new URL(file, dir), 'utf8')) as CorpusCase;
     it(`${file}: ${c.description}`, () => {
       const out = streamBytes(new Redactor(c.secrets), c.input, c.boundaries);
@@ -181,10 +228,8 @@ describe('Redactor properties', () => {
   // multibyte characters exercise line splitting and UTF-8 decoding. The mask's characters
   // are outside it, so a mask can never combine with its neighbours into a secret.
   const unit = fc.constantFrom('a', 'b', 'a', 'b', 'c', '\r', '\n', 'é', '€', '😀');
-  const secretValue = fc.string({ unit, minLength: minSecretLength, maxLength: 14 })
-    .filter((s) => [...s].length >= minSecretLength);
-  const secretsArb = fc.uniqueArray(secretValue, { minLength: 1, maxLength: 4 })
-    .map((values) => Object.fromEntries(values.map((v, i) => [`S${i}`, v])));
+  const secretValue = fc.string({ unit, minLength: minSecretLength, maxLength: 14 }).filter((s) => [...s].length >= minSecretLength);
+  const secretsArb = fc.uniqueArray(secretValue, { minLength: 1, maxLength: 4 }).map((values) => Object.fromEntries(values.map((v, i) => [`S${i}`, v])));
   const filler = fc.string({ unit, maxLength: 12 });
 
   /** Input built from filler and secrets (raw or a registered variant), plus byte cut points. */
@@ -205,50 +250,68 @@ describe('Redactor properties', () => {
   }
 
   it('output never contains a secret or any registered variant, whatever the write boundaries', () => {
-    fc.assert(fc.property(scenario, ({ secrets, input, cuts, oneByte }) => {
-      const out = streamBytes(new Redactor(secrets), input, cutsFor(input, cuts, oneByte));
+    fc.assert(
+      fc.property(scenario, ({ secrets, input, cuts, oneByte }) => {
+        const out = streamBytes(new Redactor(secrets), input, cutsFor(input, cuts, oneByte));
 
-      for (const variant of allVariants(secrets)) assert.ok(!out.includes(variant), `leaked ${JSON.stringify(variant)}`);
-    }), { numRuns: runs });
+        for (const variant of allVariants(secrets)) assert.ok(!out.includes(variant), `leaked ${JSON.stringify(variant)}`);
+      }),
+      { numRuns: runs },
+    );
   });
 
   it('streaming output equals one-shot redact(), whatever the write boundaries', () => {
-    fc.assert(fc.property(scenario, ({ secrets, input, cuts, oneByte }) => {
-      const streamed = streamBytes(new Redactor(secrets), input, cutsFor(input, cuts, oneByte));
+    fc.assert(
+      fc.property(scenario, ({ secrets, input, cuts, oneByte }) => {
+        const streamed = streamBytes(new Redactor(secrets), input, cutsFor(input, cuts, oneByte));
 
-      assert.equal(streamed, new Redactor(secrets).redact(input));
-    }), { numRuns: runs });
+        assert.equal(streamed, new Redactor(secrets).redact(input));
+      }),
+      { numRuns: runs },
+    );
   });
 
   it('text without secrets passes through byte-identical, held back by at most the longest variant − 1', () => {
-    fc.assert(fc.property(secretsArb, fc.string({ unit, maxLength: 80 }), fc.array(fc.nat({ max: 100 })), (secrets, input, cuts) => {
-      const variants = allVariants(secrets);
-      fc.pre(variants.every((v) => !input.includes(v)));
-      const longest = Math.max(...variants.map((v) => v.length));
-      const redactor = new Redactor(secrets);
-      const bytes = Buffer.from(input, 'utf8');
-      let out = '';
-      let from = 0;
+    fc.assert(
+      fc.property(secretsArb, fc.string({ unit, maxLength: 80 }), fc.array(fc.nat({ max: 100 })), (secrets, input, cuts) => {
+        const variants = allVariants(secrets);
+        fc.pre(variants.every((v) => !input.includes(v)));
+        const longest = Math.max(...variants.map((v) => v.length));
+        const redactor = new Redactor(secrets);
+        const bytes = Buffer.from(input, 'utf8');
+        let out = '';
+        let from = 0;
 
-      for (const cut of [...new Set(cuts)].filter((c) => c < bytes.length).sort((a, b) => a - b).concat(bytes.length)) {
-        out += redactor.write(bytes.subarray(from, cut));
-        from = cut;
-        const seen = bytes.subarray(0, from).toString('utf8').replace(/\uFFFD$/, '');
-        assert.ok(out.length >= seen.length - (longest - 1), `held back ${seen.length - out.length} chars`);
-      }
-      out += redactor.flush();
+        for (const cut of [...new Set(cuts)]
+          .filter((c) => c < bytes.length)
+          .sort((a, b) => a - b)
+          .concat(bytes.length)) {
+          out += redactor.write(bytes.subarray(from, cut));
+          from = cut;
+          const seen = bytes
+            .subarray(0, from)
+            .toString('utf8')
+            .replace(/\uFFFD$/, '');
+          assert.ok(out.length >= seen.length - (longest - 1), `held back ${seen.length - out.length} chars`);
+        }
+        out += redactor.flush();
 
-      assert.equal(Buffer.from(out, 'utf8').equals(bytes), true);
-    }), { numRuns: Math.ceil(runs * 0.6) });
+        assert.equal(Buffer.from(out, 'utf8').equals(bytes), true);
+      }),
+      { numRuns: Math.ceil(runs * 0.6) },
+    );
   });
 
   it('output length: with an empty mask it never grows, and it shrinks by at least each secret', () => {
-    fc.assert(fc.property(scenario, ({ secrets, input, cuts }) => {
-      const out = streamBytes(new Redactor(secrets, ''), input, cuts);
-      const raw = Object.values(secrets).filter((s) => input.includes(s));
+    fc.assert(
+      fc.property(scenario, ({ secrets, input, cuts }) => {
+        const out = streamBytes(new Redactor(secrets, ''), input, cuts);
+        const raw = Object.values(secrets).filter((s) => input.includes(s));
 
-      assert.ok(out.length <= input.length);
-      if (raw.length > 0) assert.ok(out.length <= input.length - Math.min(...raw.map((s) => s.length)));
-    }), { numRuns: Math.ceil(runs * 0.6) });
+        assert.ok(out.length <= input.length);
+        if (raw.length > 0) assert.ok(out.length <= input.length - Math.min(...raw.map((s) => s.length)));
+      }),
+      { numRuns: Math.ceil(runs * 0.6) },
+    );
   });
 });

@@ -29,7 +29,11 @@ after(async () => {
     await setNodeLabel(nodes.node2Id, 'bosun.artzone', undefined).catch(() => undefined);
   }
   const left = await manager.listImages({ filters: JSON.stringify({ label: [`bosun.instance=${instanceId}`] }) }).catch(() => []);
-  for (const image of left) await manager.getImage(image.Id).remove({ force: true }).catch(() => undefined);
+  for (const image of left)
+    await manager
+      .getImage(image.Id)
+      .remove({ force: true })
+      .catch(() => undefined);
   if (dir) rmSync(dir, { recursive: true, force: true });
 });
 
@@ -40,19 +44,36 @@ it('an artifact made on node A reaches a needing stage on node B and downloads w
   await setNodeLabel(node2Id, 'bosun.artzone', 'b');
   const repo = await makeRepo(dir, 'app', {
     'bosun.yml': [
-      'version: 1', 'image: bosun/base:bookworm', 'stages:',
-      '  build:', '    labels: [zone-a]', '    steps:',
+      'version: 1',
+      'image: bosun/base:bookworm',
+      'stages:',
+      '  build:',
+      '    labels: [zone-a]',
+      '    steps:',
       '      - name: wheel',
       '        run: [mkdir -p dist, "head -c 50000 /dev/urandom > dist/app.whl", sha256sum dist/app.whl]',
       '        artifacts: [dist/*.whl]',
-      '  check:', '    labels: [zone-b]', '    needs: [build]', '    artifacts: [report/*]', '    steps:',
-      '      - name: see', '        run: [sha256sum dist/app.whl, mkdir -p report, echo from-b > report/b.txt]',
+      '  check:',
+      '    labels: [zone-b]',
+      '    needs: [build]',
+      '    artifacts: [report/*]',
+      '    steps:',
+      '      - name: see',
+      '        run: [sha256sum dist/app.whl, mkdir -p report, echo from-b > report/b.txt]',
       '',
     ].join('\n'),
   });
-  const h = await startHarness({ instanceId, repos: { app: { url: repo.url } }, swarm: { registry, placement: { 'zone-a': ['node.labels.bosun.artzone==a'], 'zone-b': ['node.labels.bosun.artzone==b'] } }, limits: { killGraceSec: 2 } }, {
-    executor: () => new SwarmExecutor({ docker: manager, instanceId, log: silentLogger(), timeoutGraceMs: 2000, registry }),
-  });
+  const h = await startHarness(
+    {
+      instanceId,
+      repos: { app: { url: repo.url } },
+      swarm: { registry, placement: { 'zone-a': ['node.labels.bosun.artzone==a'], 'zone-b': ['node.labels.bosun.artzone==b'] } },
+      limits: { killGraceSec: 2 },
+    },
+    {
+      executor: () => new SwarmExecutor({ docker: manager, instanceId, log: silentLogger(), timeoutGraceMs: 2000, registry }),
+    },
+  );
   try {
     const res = await h.api('POST', '/api/builds', { repo: 'app', ref: 'master' });
     assert.equal(res.status, 201, JSON.stringify(res.json));
@@ -72,16 +93,28 @@ it('an artifact made on node A reaches a needing stage on node B and downloads w
     assert.match(seen, /brought 1 artifact of build into the workspace: dist\/app\.whl/);
 
     // A file made on node B is read there (a one-shot service on that node) and kept too.
-    assert.deepEqual(b.artifacts?.filter((f) => f.stage === 'check').map((f) => [f.path, f.sha256]), [['report/b.txt', createHash('sha256').update('from-b\n').digest('hex')]]);
+    assert.deepEqual(
+      b.artifacts?.filter((f) => f.stage === 'check').map((f) => [f.path, f.sha256]),
+      [['report/b.txt', createHash('sha256').update('from-b\n').digest('hex')]],
+    );
 
     const cwd = mkdtempSync(join(dir, 'cli-'));
     let text = '';
     const code = await runCli({
-      argv: ['--url', h.url, '--token', testToken, 'artifacts', b.id, '--get', 'dist/app.whl'], env: {}, cwd,
-      stdout: { write: (s: string) => void (text += s) }, stderr: { write: (s: string) => void (text += s) }, readStdin: async () => '',
+      argv: ['--url', h.url, '--token', testToken, 'artifacts', b.id, '--get', 'dist/app.whl'],
+      env: {},
+      cwd,
+      stdout: { write: (s: string) => void (text += s) },
+      stderr: { write: (s: string) => void (text += s) },
+      readStdin: async () => '',
     });
     assert.equal(code, 0, text);
-    assert.equal(createHash('sha256').update(readFileSync(join(cwd, 'app.whl'))).digest('hex'), recorded.sha256);
+    assert.equal(
+      createHash('sha256')
+        .update(readFileSync(join(cwd, 'app.whl')))
+        .digest('hex'),
+      recorded.sha256,
+    );
     t.diagnostic(`dist/app.whl sha256 ${recorded.sha256}: recorded, seen on node B, downloaded`);
   } finally {
     await h.stop();

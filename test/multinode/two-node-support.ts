@@ -23,7 +23,7 @@ export interface TwoNodes {
  * scripts/test.sh brings it up for this phase. Elsewhere the test is skipped with a reason.
  */
 export async function requireTwoNodes(t?: { skip(msg: string): void }): Promise<TwoNodes | undefined> {
-  const found = await twoNodes().catch((err: unknown) => err instanceof Error ? err.message : String(err));
+  const found = await twoNodes().catch((err: unknown) => (err instanceof Error ? err.message : String(err)));
   if (typeof found !== 'string') return found;
   if (process.env.CI) throw new Error(`the two-node swarm is required in CI (scripts/multinode-up.sh): ${found}`);
   t?.skip(`no two-node swarm here (${found}); run scripts/multinode-up.sh`);
@@ -72,7 +72,12 @@ export function watchTasks(instanceId: string): { seen: Map<string, SeenTask>; s
       try {
         const services = await manager.listServices({ filters: JSON.stringify({ label: [`bosun.instance=${instanceId}`] }) });
         if (services.length > 0) {
-          const tasks = (await manager.listTasks({ filters: JSON.stringify({ service: services.map((s) => s.ID) }) })) as Array<{ ID: string; ServiceID: string; NodeID?: string; Status: { State: string } }>;
+          const tasks = (await manager.listTasks({ filters: JSON.stringify({ service: services.map((s) => s.ID) }) })) as Array<{
+            ID: string;
+            ServiceID: string;
+            NodeID?: string;
+            Status: { State: string };
+          }>;
           for (const task of tasks) {
             const svc = services.find((s) => s.ID === task.ServiceID);
             seen.set(task.ID, {

@@ -28,12 +28,21 @@ async function until(check: () => boolean | Promise<boolean>, timeoutMs: number,
 
 async function harnessFor(dir: string, swarm: Partial<SwarmConfig>, files: Record<string, string>): Promise<Harness> {
   const repo = await makeRepo(dir, 'app', files);
-  return startHarness({ instanceId, repos: { app: { url: repo.url } }, swarm, limits: { killGraceSec: 2 } }, {
-    executor: () => new SwarmExecutor({
-      docker: manager, instanceId, log: silentLogger(), timeoutGraceMs: 2000, registry, constraints: swarm.constraints ?? [],
-      unschedulableAfterMs: (swarm.unschedulableAfterSec ?? 120) * 1000,
-    }),
-  });
+  return startHarness(
+    { instanceId, repos: { app: { url: repo.url } }, swarm, limits: { killGraceSec: 2 } },
+    {
+      executor: () =>
+        new SwarmExecutor({
+          docker: manager,
+          instanceId,
+          log: silentLogger(),
+          timeoutGraceMs: 2000,
+          registry,
+          constraints: swarm.constraints ?? [],
+          unschedulableAfterMs: (swarm.unschedulableAfterSec ?? 120) * 1000,
+        }),
+    },
+  );
 }
 
 describe('a two-node swarm', () => {
@@ -53,11 +62,15 @@ describe('a two-node swarm', () => {
     for (const [id, key] of labels) await setNodeLabel(id, key, undefined).catch(() => undefined);
     // Failed builds keep their workspace for `retry --failed`; this run's are dropped here.
     const left = await manager.listImages({ filters: JSON.stringify({ label: [`bosun.instance=${instanceId}`] }) });
-    for (const image of left) await manager.getImage(image.Id).remove({ force: true }).catch(() => undefined);
+    for (const image of left)
+      await manager
+        .getImage(image.Id)
+        .remove({ force: true })
+        .catch(() => undefined);
     rmSync(dir, { recursive: true, force: true });
   });
 
-  it('places a build\'s stages on both nodes by their labels, from images pulled by digest', async (t) => {
+  it("places a build's stages on both nodes by their labels, from images pulled by digest", async (t) => {
     if (!nodes) return t.skip('no two-node swarm');
     const { managerId, node2Id } = nodes;
     // Nobody loaded the step image on the worker node by hand: it arrives from the registry.
@@ -65,18 +78,32 @@ describe('a two-node swarm', () => {
     assert.ok(!(await node2.listImages()).some((i) => i.Id === baseId), 'node2 does not have the step image before the build');
     await label(managerId, 'bosun.zone', 'a');
     await label(node2Id, 'bosun.zone', 'b');
-    const h = await harnessFor(dir, { registry, placement: { 'zone-a': ['node.labels.bosun.zone==a'], 'zone-b': ['node.labels.bosun.zone==b'] } }, {
-      'README.md': 'hello from the checkout\n',
-      'bosun.yml': [
-        'version: 1', 'image: bosun/base:bookworm', 'stages:',
-        '  build:', '    labels: [zone-a]', '    steps:',
-        '      - name: compile', '        run: [grep -q "hello from the checkout" README.md, echo built > out-a.txt, sleep 1]',
-        '  ship:', '    labels: [zone-b]', '    needs: [build]', '    steps:',
-        '      - name: package', '        run: [grep -q "hello from the checkout" README.md, echo packaged > out-b.txt, sleep 1]',
-        '      - name: check', '        run: [cat out-b.txt, sleep 1]',
-        '',
-      ].join('\n'),
-    });
+    const h = await harnessFor(
+      dir,
+      { registry, placement: { 'zone-a': ['node.labels.bosun.zone==a'], 'zone-b': ['node.labels.bosun.zone==b'] } },
+      {
+        'README.md': 'hello from the checkout\n',
+        'bosun.yml': [
+          'version: 1',
+          'image: bosun/base:bookworm',
+          'stages:',
+          '  build:',
+          '    labels: [zone-a]',
+          '    steps:',
+          '      - name: compile',
+          '        run: [grep -q "hello from the checkout" README.md, echo built > out-a.txt, sleep 1]',
+          '  ship:',
+          '    labels: [zone-b]',
+          '    needs: [build]',
+          '    steps:',
+          '      - name: package',
+          '        run: [grep -q "hello from the checkout" README.md, echo packaged > out-b.txt, sleep 1]',
+          '      - name: check',
+          '        run: [cat out-b.txt, sleep 1]',
+          '',
+        ].join('\n'),
+      },
+    );
     const watch = watchTasks(instanceId);
     try {
       const res = await h.api('POST', '/api/builds', { repo: 'app', ref: 'master' });
@@ -100,15 +127,24 @@ describe('a two-node swarm', () => {
       assert.match(log.json, /packaged/);
       // The worker node pulled the step image (as the workspace image's layers) by digest.
       const pulled = await node2.listImages();
-      assert.ok(pulled.some((i) => (i.RepoDigests ?? []).some((d) => tasks.some((x) => x.image === d))), 'node2 holds the image it pulled by digest');
+      assert.ok(
+        pulled.some((i) => (i.RepoDigests ?? []).some((d) => tasks.some((x) => x.image === d))),
+        'node2 holds the image it pulled by digest',
+      );
 
       // Cleanup once the build finished: node2's copy of the workspace is emptied (its volume
       // is out of the manager's reach), the workspace images leave the manager and the registry.
       const volume = await node2.getVolume(`bosun-${instanceId}-ws-${b.id}`).inspect();
       await until(() => readdirSync(volume.Mountpoint).length === 0, 90_000, `node2's workspace volume is emptied (${volume.Mountpoint})`);
-      await until(async () => (await manager.listImages({ filters: JSON.stringify({ label: [`bosun.build=${b.id}`, `bosun.instance=${instanceId}`] }) })).length === 0, 30_000, 'workspace images removed on the manager');
+      await until(
+        async () => (await manager.listImages({ filters: JSON.stringify({ label: [`bosun.build=${b.id}`, `bosun.instance=${instanceId}`] }) })).length === 0,
+        30_000,
+        'workspace images removed on the manager',
+      );
       for (const image of new Set(tasks.map((x) => x.image))) {
-        const res = await fetch(`http://${registry}/v2/bosun-workspace/manifests/${image.split('@')[1]}`, { headers: { accept: 'application/vnd.docker.distribution.manifest.v2+json' } });
+        const res = await fetch(`http://${registry}/v2/bosun-workspace/manifests/${image.split('@')[1]}`, {
+          headers: { accept: 'application/vnd.docker.distribution.manifest.v2+json' },
+        });
         assert.equal(res.status, 404, `the registry deleted ${image}`);
       }
     } finally {
@@ -121,15 +157,28 @@ describe('a two-node swarm', () => {
     if (!nodes) return t.skip('no two-node swarm');
     const { node2Id } = nodes;
     await label(node2Id, 'bosun.pool', 'drain-test');
-    const h = await harnessFor(dir, { registry, constraints: ['node.labels.bosun.pool==drain-test'] }, {
-      'bosun.yml': ['version: 1', 'image: bosun/base:bookworm', 'stages:', '  long:', '    steps:', '      - name: soak', '        run: [echo started, sleep 600]', ''].join('\n'),
-    });
+    const h = await harnessFor(
+      dir,
+      { registry, constraints: ['node.labels.bosun.pool==drain-test'] },
+      {
+        'bosun.yml': [
+          'version: 1',
+          'image: bosun/base:bookworm',
+          'stages:',
+          '  long:',
+          '    steps:',
+          '      - name: soak',
+          '        run: [echo started, sleep 600]',
+          '',
+        ].join('\n'),
+      },
+    );
     const watch = watchTasks(instanceId);
     try {
       const res = await h.api('POST', '/api/builds', { repo: 'app', ref: 'master' });
       const id = res.json.build.id as string;
       const soak = () => [...watch.seen.values()].filter((x) => x.labels['bosun.build'] === id);
-      await until(() => soak().some((x) => x.state === 'running'), 120_000, 'the step\'s task runs');
+      await until(() => soak().some((x) => x.state === 'running'), 120_000, "the step's task runs");
       assert.equal(soak()[0]?.nodeId, node2Id);
 
       await drain(node2Id, 'drain');
@@ -151,9 +200,15 @@ describe('a two-node swarm', () => {
 
   it('fails a step no node can take after the placement wait, saying which constraints', async (t) => {
     if (!nodes) return t.skip('no two-node swarm');
-    const h = await harnessFor(dir, { registry, constraints: ['node.labels.bosun.pool==nowhere'], unschedulableAfterSec: 2 }, {
-      'bosun.yml': ['version: 1', 'image: bosun/base:bookworm', 'stages:', '  test:', '    steps:', '      - name: unit', '        run: echo never', ''].join('\n'),
-    });
+    const h = await harnessFor(
+      dir,
+      { registry, constraints: ['node.labels.bosun.pool==nowhere'], unschedulableAfterSec: 2 },
+      {
+        'bosun.yml': ['version: 1', 'image: bosun/base:bookworm', 'stages:', '  test:', '    steps:', '      - name: unit', '        run: echo never', ''].join(
+          '\n',
+        ),
+      },
+    );
     const watch = watchTasks(instanceId);
     try {
       const res = await h.api('POST', '/api/builds', { repo: 'app', ref: 'master' });
@@ -165,7 +220,10 @@ describe('a two-node swarm', () => {
       assert.match(describeBuild(b), /unit: failed_infra \(not scheduled: no node could take it for 2 s/);
       const tasks = [...watch.seen.values()].filter((x) => x.labels['bosun.build'] === b.id);
       assert.equal(tasks.length, 1, 'one task, seen');
-      assert.ok(tasks.every((x) => x.state === 'pending'), `the task never left pending: ${JSON.stringify(tasks)}`);
+      assert.ok(
+        tasks.every((x) => x.state === 'pending'),
+        `the task never left pending: ${JSON.stringify(tasks)}`,
+      );
       const left = await manager.listServices({ filters: JSON.stringify({ label: [`bosun.build=${b.id}`, `bosun.instance=${instanceId}`] }) });
       assert.deepEqual(left, [], 'its service was removed');
     } finally {
@@ -179,23 +237,33 @@ describe('a two-node swarm', () => {
     const { managerId, node2Id } = nodes;
     // Only node2 is in the `ci` pool at first, so the step lands there.
     await label(node2Id, 'bosun.pool', 'ci');
-    const h = await harnessFor(dir, { registry, constraints: ['node.labels.bosun.pool==ci'] }, {
-      'bosun.yml': [
-        'version: 1', 'image: bosun/base:bookworm', 'stages:', '  long:', '    steps:',
-        // `prepare` leaves a file in the workspace of the node it ran on; `soak` sleeps while it
-        // sees it. The retry lands on the manager, whose workspace is a fresh checkout: it passes.
-        '      - name: prepare', '        run: touch prepared',
-        '      - name: soak', '        run: [echo started, "if [ -f prepared ]; then sleep 600; fi", echo finished]',
-        '',
-      ].join('\n'),
-    });
+    const h = await harnessFor(
+      dir,
+      { registry, constraints: ['node.labels.bosun.pool==ci'] },
+      {
+        'bosun.yml': [
+          'version: 1',
+          'image: bosun/base:bookworm',
+          'stages:',
+          '  long:',
+          '    steps:',
+          // `prepare` leaves a file in the workspace of the node it ran on; `soak` sleeps while it
+          // sees it. The retry lands on the manager, whose workspace is a fresh checkout: it passes.
+          '      - name: prepare',
+          '        run: touch prepared',
+          '      - name: soak',
+          '        run: [echo started, "if [ -f prepared ]; then sleep 600; fi", echo finished]',
+          '',
+        ].join('\n'),
+      },
+    );
     const watch = watchTasks(instanceId);
     try {
       const res = await h.api('POST', '/api/builds', { repo: 'app', ref: 'master' });
       const id = res.json.build.id as string;
       await h.waitFor(id, (b) => b.stages[0]?.steps[1]?.status === 'running', 120_000);
       const soak = () => [...watch.seen.values()].filter((x) => x.labels['bosun.build'] === id && x.labels['bosun.step'] === 'soak');
-      await until(() => soak().some((x) => x.state === 'running'), 60_000, 'the step\'s task runs');
+      await until(() => soak().some((x) => x.state === 'running'), 60_000, "the step's task runs");
       assert.equal(soak()[0]?.nodeId, node2Id, 'the step runs on node2');
 
       const killedAt = Date.now();
@@ -212,7 +280,11 @@ describe('a two-node swarm', () => {
       await new Promise((r) => setTimeout(r, 3000));
       assert.equal(soak().length, 1, `tasks for the step: ${JSON.stringify(soak())}`);
       const left = await manager.listServices({ filters: JSON.stringify({ label: [`bosun.build=${id}`, `bosun.instance=${instanceId}`] }) });
-      assert.deepEqual(left.map((s) => s.Spec?.Name), [], 'the step service was removed');
+      assert.deepEqual(
+        left.map((s) => s.Spec?.Name),
+        [],
+        'the step service was removed',
+      );
       const log = await h.api('GET', `/api/builds/${id}/logs/long/soak`);
       assert.match(log.json, /went down while the step ran; the step failed for an infrastructure reason/);
       assert.match(describeBuild(failed), /soak: failed_infra \(node lost: node .* went down while the step ran\)/);

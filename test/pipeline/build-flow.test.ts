@@ -19,7 +19,13 @@ test('the demo repository builds on master: test then e2e, each step logged', as
   const b = await h.waitDone(id);
 
   assert.equal(b.status, 'success', JSON.stringify(b.stages));
-  assert.deepEqual(b.stages.map((s) => [s.name, s.status]), [['test', 'success'], ['e2e', 'success']]);
+  assert.deepEqual(
+    b.stages.map((s) => [s.name, s.status]),
+    [
+      ['test', 'success'],
+      ['e2e', 'success'],
+    ],
+  );
   const log = await h.api('GET', `/api/builds/${id}/logs/test/unit`);
   assert.match(log.json, /\+ python3 -m unittest discover -s tests -v/);
   assert.match(log.json, /OK/);
@@ -42,10 +48,22 @@ test('a spec with a type error fails the build at once with file:line:col path: 
 test('a failing step fails its stage, skips the rest, and retry --failed re-runs only what failed', async () => {
   const repo = await makeRepo(h.dataDir, 'flaky', {
     'bosun.yml': [
-      'version: 1', 'image: any', 'stages:', '  test:', '    steps:',
-      '      - name: first', '        run: echo first-ran',
-      '      - name: second', '        run:', "          - 'test -f marker || { touch marker; echo failing; exit 3; }'",
-      '  e2e:', '    needs: [test]', '    steps:', '      - name: smoke', '        run: [echo smoke]', '',
+      'version: 1',
+      'image: any',
+      'stages:',
+      '  test:',
+      '    steps:',
+      '      - name: first',
+      '        run: echo first-ran',
+      '      - name: second',
+      '        run:',
+      "          - 'test -f marker || { touch marker; echo failing; exit 3; }'",
+      '  e2e:',
+      '    needs: [test]',
+      '    steps:',
+      '      - name: smoke',
+      '        run: [echo smoke]',
+      '',
     ].join('\n'),
   });
   h.server.core.config.repos.flaky = { url: repo.url, defaultBranch: 'master', secrets: [] };
@@ -55,8 +73,20 @@ test('a failing step fails its stage, skips the rest, and retry --failed re-runs
   const failed = await h.waitDone(id);
 
   assert.equal(failed.status, 'failed');
-  assert.deepEqual(failed.stages.map((s) => [s.name, s.status]), [['test', 'failed'], ['e2e', 'skipped']]);
-  assert.deepEqual(failed.stages[0]!.steps.map((s) => [s.name, s.status, s.exitCode]), [['first', 'success', 0], ['second', 'failed', 3]]);
+  assert.deepEqual(
+    failed.stages.map((s) => [s.name, s.status]),
+    [
+      ['test', 'failed'],
+      ['e2e', 'skipped'],
+    ],
+  );
+  assert.deepEqual(
+    failed.stages[0]!.steps.map((s) => [s.name, s.status, s.exitCode]),
+    [
+      ['first', 'success', 0],
+      ['second', 'failed', 3],
+    ],
+  );
 
   const retried = await h.api('POST', `/api/builds/${id}/retry`, { fromFailed: true });
   assert.equal(retried.status, 200);

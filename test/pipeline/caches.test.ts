@@ -28,7 +28,10 @@ import { baseImage, engineForTests, sweepInstance, testInstanceId } from '../exe
 /** The "install" step: downloads (writes the lockfile and a marker into the cache) only when the cache lacks it. */
 function spec(image: string, marker: string, extra: string[] = []): string {
   return [
-    'version: 1', `image: ${image}`, 'stages:', '  test:',
+    'version: 1',
+    `image: ${image}`,
+    'stages:',
+    '  test:',
     '    cache:',
     `      key: "deps-{{ hashFiles('requirements.txt') }}"`,
     '      paths: [.cache/deps]',
@@ -47,10 +50,20 @@ function spec(image: string, marker: string, extra: string[] = []): string {
 const engine = await engineForTests(true);
 const executors: { name: string; image: string; make(dataDir: string): Executor }[] = [
   { name: 'local', image: 'any', make: (dataDir) => new LocalExecutor({ instanceId: testInstanceId, dataDir, log: silentLogger(), timeoutGraceMs: 2000 }) },
-  ...(engine ? [
-    { name: 'docker', image: baseImage, make: () => new DockerExecutor({ docker: engine, instanceId: testInstanceId, log: silentLogger(), timeoutGraceMs: 2000 }) },
-    { name: 'swarm', image: baseImage, make: () => new SwarmExecutor({ docker: engine, instanceId: testInstanceId, log: silentLogger(), timeoutGraceMs: 2000 }) },
-  ] : []),
+  ...(engine
+    ? [
+        {
+          name: 'docker',
+          image: baseImage,
+          make: () => new DockerExecutor({ docker: engine, instanceId: testInstanceId, log: silentLogger(), timeoutGraceMs: 2000 }),
+        },
+        {
+          name: 'swarm',
+          image: baseImage,
+          make: () => new SwarmExecutor({ docker: engine, instanceId: testInstanceId, log: silentLogger(), timeoutGraceMs: 2000 }),
+        },
+      ]
+    : []),
 ];
 
 for (const e of executors) {
@@ -73,7 +86,11 @@ for (const e of executors) {
 
     const log = async (b: Build, step: string): Promise<string> => String((await h.api('GET', `/api/builds/${b.id}/logs/test/${step}`)).json);
     const build = async (ref: string, trigger: Partial<Trigger> = {}): Promise<Build> => {
-      const { build: created } = await createBuild(h.server.core.deps, { repo: repoName, ref, trigger: { event: 'push', source: 'github', actor, ...trigger } });
+      const { build: created } = await createBuild(h.server.core.deps, {
+        repo: repoName,
+        ref,
+        trigger: { event: 'push', source: 'github', actor, ...trigger },
+      });
       const done = await h.waitDone(created!.id, 240_000);
       assert.equal(done.status, 'success', JSON.stringify(done.stages, null, 1));
       return done;
@@ -124,7 +141,7 @@ for (const e of executors) {
       assert.match(await log(again, 'install'), /: hit \(trusted/);
     });
 
-    it('a pull request from a trusted branch reads its base branch\'s cache and writes only its own namespace', async () => {
+    it("a pull request from a trusted branch reads its base branch's cache and writes only its own namespace", async () => {
       await repo.commit({ 'notes.txt': 'x' }, 'feature', 'feature');
       const prBuild = await build('feature', { event: 'pull_request', pullRequest: 9, baseRef: 'master' });
       assert.match(await log(prBuild, 'install'), /: hit \(trusted\/branch-master-/);
@@ -132,10 +149,7 @@ for (const e of executors) {
     });
 
     it('a symlink out of the workspace is never saved, and the build still succeeds', async () => {
-      const link = [
-        '      - name: plant',
-        '        run: ln -sf /etc/passwd .cache/deps/passwd',
-      ];
+      const link = ['      - name: plant', '        run: ln -sf /etc/passwd .cache/deps/passwd'];
       await repo.commit({ 'bosun.yml': spec(e.image, 'clean', link), 'requirements.txt': 'requests==2.33\n' }, 'plant a link', 'linky');
       const planted = await build('linky');
       const saveLog = await log(planted, 'cache:save');
@@ -152,7 +166,10 @@ for (const e of executors) {
     before(async () => {
       h = await startHarness({ instanceId: testInstanceId }, { executor: e.make });
       const home = [
-        'version: 1', `image: ${e.image}`, 'stages:', '  test:',
+        'version: 1',
+        `image: ${e.image}`,
+        'stages:',
+        '  test:',
         `    cache: { key: "home-{{ hashFiles('requirements.txt') }}", paths: [~/.cache/deps] }`,
         '    steps:',
         '      - name: install',
@@ -176,7 +193,7 @@ for (const e of executors) {
       return done;
     };
 
-    it('~/ paths: the stage\'s steps share a HOME kept in the workspace (git status stays clean), and the next build restores it', async () => {
+    it("~/ paths: the stage's steps share a HOME kept in the workspace (git status stays clean), and the next build restores it", async () => {
       const first = await build();
       const firstLog = await log(first, 'install');
       assert.match(firstLog, /HOME is \.git\/bosun-home in the workspace for this stage's steps/);
@@ -225,12 +242,18 @@ describe('stage caches: bad archives and the size cap', { timeout: 300_000 }, ()
 
     const b = await build();
     const installLog = await log(b, 'install');
-    assert.match(installLog, /restoring deps-[0-9a-f]+ failed \(cache refused: \.cache\/deps\/passwd is a symlink to \/etc\/passwd, outside the workspace\); the steps run without it/);
+    assert.match(
+      installLog,
+      /restoring deps-[0-9a-f]+ failed \(cache refused: \.cache\/deps\/passwd is a symlink to \/etc\/passwd, outside the workspace\); the steps run without it/,
+    );
     assert.match(installLog, /^downloading$/m, 'not even the good entry before it was restored');
   });
 
-  it('a cache over the repository\'s size cap is not saved, and the build still succeeds', async () => {
-    await repo.commit({ 'requirements.txt': 'big==1\n', 'bosun.yml': spec('any', 'clean', ['      - name: grow', '        run: head -c 1500000 /dev/zero > .cache/deps/big']) }, 'grow');
+  it("a cache over the repository's size cap is not saved, and the build still succeeds", async () => {
+    await repo.commit(
+      { 'requirements.txt': 'big==1\n', 'bosun.yml': spec('any', 'clean', ['      - name: grow', '        run: head -c 1500000 /dev/zero > .cache/deps/big']) },
+      'grow',
+    );
     const b = await build();
     assert.match(await log(b, 'cache:save'), /not saved: more than 1\.0 MiB \(the repository's cache size limit\)/);
   });
@@ -249,7 +272,10 @@ describe('stage caches on a multi-node swarm', () => {
       assert.equal(b.status, 'failed');
       const [install, check] = b.stages[0]!.steps;
       assert.deepEqual([install!.status, install!.reason, check!.status], ['failed', 'cache_refused', 'skipped']);
-      assert.match(String((await h.api('GET', `/api/builds/${b.id}/logs/test/install`)).json), /the step did not run: cache: is not available with this executor: a multi-node swarm/);
+      assert.match(
+        String((await h.api('GET', `/api/builds/${b.id}/logs/test/install`)).json),
+        /the step did not run: cache: is not available with this executor: a multi-node swarm/,
+      );
       assert.equal(executor.started.length, 0, 'no step was started');
     } finally {
       await h.stop();

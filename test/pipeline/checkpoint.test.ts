@@ -14,11 +14,27 @@ after(async () => {
   await h?.stop();
 });
 
-const spec = (timeout: string) => [
-  'version: 1', 'image: any', 'stages:', '  test:', '    steps:', '      - name: unit', '        run: echo ok',
-  '    checkpoint:', '      instructions: Try it on staging.', '      checklist: [Login works]', `      timeout: ${timeout}`, '      approvers: qa',
-  '  deploy:', '    needs: [test]', '    steps:', '      - name: go', '        run: echo deployed', '',
-].join('\n');
+const spec = (timeout: string) =>
+  [
+    'version: 1',
+    'image: any',
+    'stages:',
+    '  test:',
+    '    steps:',
+    '      - name: unit',
+    '        run: echo ok',
+    '    checkpoint:',
+    '      instructions: Try it on staging.',
+    '      checklist: [Login works]',
+    `      timeout: ${timeout}`,
+    '      approvers: qa',
+    '  deploy:',
+    '    needs: [test]',
+    '    steps:',
+    '      - name: go',
+    '        run: echo deployed',
+    '',
+  ].join('\n');
 
 function ctx(id: string, name: string): CommandContext {
   return { actor: { id, name }, source: 'slack', builds: makeBuildService(h.server.core.deps, h.server.core.redis) };

@@ -13,15 +13,25 @@ import { silentLogger } from '../../src/logger.js';
 // An out-of-memory step used to show only `Killed` (the record said `oom`): now its record,
 // its log, `status` and `bosun watch` all say "out of memory (limit 32 MiB)".
 const spec = [
-  'version: 1', 'image: bosun/busybox:1', 'stages:', '  test:', '    steps:',
-  '      - name: mem', '        run: dd if=/dev/zero of=/dev/null bs=128M count=1', '',
+  'version: 1',
+  'image: bosun/busybox:1',
+  'stages:',
+  '  test:',
+  '    steps:',
+  '      - name: mem',
+  '        run: dd if=/dev/zero of=/dev/null bs=128M count=1',
+  '',
 ].join('\n');
 
 test('an out-of-memory step says so, with its limit, in its record, log, status and bosun watch', async (t) => {
   if (!(await requireDocker(t))) return;
-  const h = await startHarness({ limits: { memoryMb: 32, killGraceSec: 2 } }, {
-    executorAsync: async (dataDir) => selectExecutor({ docker: dockerClient(loadConfig({})), preferred: 'docker', instanceId: `oom${process.pid}`, dataDir, log: silentLogger() }),
-  });
+  const h = await startHarness(
+    { limits: { memoryMb: 32, killGraceSec: 2 } },
+    {
+      executorAsync: async (dataDir) =>
+        selectExecutor({ docker: dockerClient(loadConfig({})), preferred: 'docker', instanceId: `oom${process.pid}`, dataDir, log: silentLogger() }),
+    },
+  );
   try {
     const repo = await makeRepo(h.dataDir, 'hungry', { 'bosun.yml': spec });
     h.server.core.config.repos.hungry = { url: repo.url, defaultBranch: 'master', secrets: [] };
@@ -36,8 +46,12 @@ test('an out-of-memory step says so, with its limit, in its record, log, status 
     assert.ok(status.json.text.split('\n').includes('      ✘ mem: failed (out of memory (limit 32 MiB))'), status.json.text);
 
     const watched = await new Promise<{ out: string; code: number }>((resolve) => {
-      execFile(join(process.cwd(), 'bin', 'bosun'), ['watch', b.id], { env: { PATH: process.env.PATH ?? '', HOME: h.dataDir, BOSUN_URL: h.url, BOSUN_API_TOKEN: testToken }, timeout: 60_000 },
-        (err, stdout) => resolve({ out: stdout, code: err ? ((err as { code?: number }).code ?? 1) : 0 }));
+      execFile(
+        join(process.cwd(), 'bin', 'bosun'),
+        ['watch', b.id],
+        { env: { PATH: process.env.PATH ?? '', HOME: h.dataDir, BOSUN_URL: h.url, BOSUN_API_TOKEN: testToken }, timeout: 60_000 },
+        (err, stdout) => resolve({ out: stdout, code: err ? ((err as { code?: number }).code ?? 1) : 0 }),
+      );
     });
     const lines = watched.out.trimEnd().split('\n');
     assert.match(lines.find((l) => l.startsWith('✘ test/mem')) ?? '', /^✘ test\/mem: failed, out of memory \(limit 32 MiB\), after \d+\.\ds$/);

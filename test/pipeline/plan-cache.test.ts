@@ -43,5 +43,8 @@ test('only the newest plans are kept', () => {
   const keys = ['a', 'b', 'c'].map((branch) => PlanCache.key({ ...source, branch }));
   for (const key of keys) cache.set(key, plan);
 
-  assert.deepEqual(keys.map((key) => cache.get(key) !== undefined), [false, true, true]);
+  assert.deepEqual(
+    keys.map((key) => cache.get(key) !== undefined),
+    [false, true, true],
+  );
 });

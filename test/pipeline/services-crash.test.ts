@@ -21,10 +21,18 @@ import type { Build } from '../../src/domain/build.js';
 const queue = { lockDurationMs: 3000, stalledIntervalMs: 1000, maxStalledCount: 1, watchdogIntervalMs: 1000 };
 const instanceId = `svccrash${process.pid}`;
 
-test('a worker killed mid-stage: the next worker recreates the stage\'s services and the build passes', async (t) => {
+test("a worker killed mid-stage: the next worker recreates the stage's services and the build passes", async (t) => {
   if (!(await requireDocker(t))) return;
   const docker = new Docker();
-  if (!(await docker.getImage('bosun/redis-test:7').inspect().then(() => true, () => false))) {
+  if (
+    !(await docker
+      .getImage('bosun/redis-test:7')
+      .inspect()
+      .then(
+        () => true,
+        () => false,
+      ))
+  ) {
     if (process.env.CI) throw new Error('bosun/redis-test:7 is missing: run scripts/build-base-images.sh');
     return t.skip('no bosun/redis-test:7 (scripts/build-base-images.sh)');
   }
@@ -33,12 +41,21 @@ test('a worker killed mid-stage: the next worker recreates the stage\'s services
   const repoUrl = `file://${join(dir, 'src-repos', 'svc-crashy')}`;
   await makeRepo(dir, 'svc-crashy', {
     'bosun.yml': [
-      'version: 1', 'image: bosun/redis-test:7', 'stages:', '  test:',
-      '    services:', '      cache: { image: bosun/redis-test:7, ready: { run: redis-cli ping } }',
+      'version: 1',
+      'image: bosun/redis-test:7',
+      'stages:',
+      '  test:',
+      '    services:',
+      '      cache: { image: bosun/redis-test:7, ready: { run: redis-cli ping } }',
       '    steps:',
-      '      - name: first', '        run: redis-cli -h cache set marker from-the-first-run',
+      '      - name: first',
+      '        run: redis-cli -h cache set marker from-the-first-run',
       // The workspace volume outlives the worker: the first run marks it and hangs.
-      '      - name: second', '        idempotent: true', '        run:', '          - "if [ ! -e /workspace/.second-ran ]; then touch /workspace/.second-ran; sleep 600; fi"', '          - echo "second run says $(redis-cli -h cache ping), marker=[$(redis-cli -h cache get marker)]"',
+      '      - name: second',
+      '        idempotent: true',
+      '        run:',
+      '          - "if [ ! -e /workspace/.second-ran ]; then touch /workspace/.second-ran; sleep 600; fi"',
+      '          - echo "second run says $(redis-cli -h cache ping), marker=[$(redis-cli -h cache get marker)]"',
       '',
     ].join('\n'),
   });
@@ -47,18 +64,49 @@ test('a worker killed mid-stage: the next worker recreates the stage\'s services
   const { loadConfig } = await import('../../src/config.js');
   const { silentLogger } = await import('../../src/logger.js');
   const { startWorkerPool } = await import('../../src/app/start-worker-pool.js');
-  const config = loadConfig({}, {
-    instanceId, dataDir: join(dir, 'server'), redisUrl: redis.url, http: { port: 0 }, workers: 0, queue, logLevel: 'silent',
-    apiTokens: [{ name: 't', token: 'test-token-0123456789abcdef' }], repos: { 'svc-crashy': { url: repoUrl } },
-  });
+  const config = loadConfig(
+    {},
+    {
+      instanceId,
+      dataDir: join(dir, 'server'),
+      redisUrl: redis.url,
+      http: { port: 0 },
+      workers: 0,
+      queue,
+      logLevel: 'silent',
+      apiTokens: [{ name: 't', token: 'test-token-0123456789abcdef' }],
+      repos: { 'svc-crashy': { url: repoUrl } },
+    },
+  );
   const server = await startServer(config, silentLogger());
-  const advance = await startWorkerPool(server.core, { advance: true, concurrency: 0, labels: [], executor: { name: 'local', start: () => { throw new Error('unused'); }, destroyRef: async () => undefined, reap: async () => [], cleanupBuild: async () => undefined, close: async () => undefined } as never });
-  const serviceContainers = async (id: string) => (await docker.listContainers({ all: true, filters: JSON.stringify({ label: [`${labelKeys.instance}=${instanceId}`, `${labelKeys.build}=${id}`, labelKeys.service] }) })).map((c) => c.Id);
+  const advance = await startWorkerPool(server.core, {
+    advance: true,
+    concurrency: 0,
+    labels: [],
+    executor: {
+      name: 'local',
+      start: () => {
+        throw new Error('unused');
+      },
+      destroyRef: async () => undefined,
+      reap: async () => [],
+      cleanupBuild: async () => undefined,
+      close: async () => undefined,
+    } as never,
+  });
+  const serviceContainers = async (id: string) =>
+    (
+      await docker.listContainers({
+        all: true,
+        filters: JSON.stringify({ label: [`${labelKeys.instance}=${instanceId}`, `${labelKeys.build}=${id}`, labelKeys.service] }),
+      })
+    ).map((c) => c.Id);
   const w1 = startWorkerProcess({ redisUrl: redis.url, dir, name: 'one', config: workerConfig, executor: 'docker' });
   let w2: ReturnType<typeof startWorkerProcess> | undefined;
   try {
     const res = await fetch(`${server.url}/api/builds`, {
-      method: 'POST', headers: { authorization: 'Bearer test-token-0123456789abcdef', 'content-type': 'application/json' },
+      method: 'POST',
+      headers: { authorization: 'Bearer test-token-0123456789abcdef', 'content-type': 'application/json' },
       body: JSON.stringify({ repo: 'svc-crashy', ref: 'master' }),
     });
     const id = ((await res.json()) as { build: { id: string } }).build.id;
@@ -83,11 +131,15 @@ test('a worker killed mid-stage: the next worker recreates the stage\'s services
     }
 
     assert.equal(b.status, 'success', JSON.stringify(b.stages));
-    assert.deepEqual(b.stages[0]!.steps.map((s) => s.runs), [1, 2], 'step 1 ran once, step 2 again');
+    assert.deepEqual(
+      b.stages[0]!.steps.map((s) => s.runs),
+      [1, 2],
+      'step 1 ran once, step 2 again',
+    );
     // A fresh service, not the dead worker's: what the first run stored is gone.
     assert.match((await server.core.logs.read(id, 'test', 'second')).map((l) => l.text).join('\n'), /second run says PONG, marker=\[\]/);
     const left = await serviceContainers(id);
-    assert.deepEqual(left, [], 'the dead worker\'s service and the new one are gone');
+    assert.deepEqual(left, [], "the dead worker's service and the new one are gone");
   } finally {
     if (w2) await stopProcess(w2);
     await stopProcess(w1, 'SIGKILL');
@@ -95,7 +147,10 @@ test('a worker killed mid-stage: the next worker recreates the stage\'s services
     await server.close();
     await redis.stop();
     for (const c of await docker.listContainers({ all: true, filters: JSON.stringify({ label: [`${labelKeys.instance}=${instanceId}`] }) })) {
-      await docker.getContainer(c.Id).remove({ force: true }).catch(() => undefined);
+      await docker
+        .getContainer(c.Id)
+        .remove({ force: true })
+        .catch(() => undefined);
     }
     const { DockerExecutor } = await import('../../src/executor/docker/docker-executor.js');
     await new DockerExecutor({ docker, instanceId, log: silentLogger() }).reapBuilds(() => false).catch(() => undefined);

@@ -72,11 +72,7 @@ const scenarios: Scenario[] = [
   },
   {
     name: 'a service never ready within its timeout fails the stage with its last log lines',
-    services: [
-      '      db:',
-      `        image: ${redisImage}`,
-      '        ready: { tcp: 6399, timeout: 4s }',
-    ],
+    services: ['      db:', `        image: ${redisImage}`, '        ready: { tcp: 6399, timeout: 4s }'],
     steps: ['      - name: first', '        run: echo never runs', '      - name: second', '        run: echo never runs either'],
     async check(h, b) {
       assert.equal(b.status, 'failed');
@@ -145,7 +141,10 @@ const scenarios: Scenario[] = [
     steps: ['      - name: first', '        run: sleep 7', '      - name: second', '        run: echo never runs'],
     async check(h, b) {
       assert.equal(b.status, 'failed');
-      assert.deepEqual(b.stages[0]!.steps.map((s) => s.status), ['success', 'failed']);
+      assert.deepEqual(
+        b.stages[0]!.steps.map((s) => s.status),
+        ['success', 'failed'],
+      );
       const text = await log(h, b.id, 'second');
       assert.match(text, /service `db` \(bosun\/redis-test:7\) became unhealthy: its health check failed \(last probe: exit 1/);
       assert.match(text, /db \| lost my marbles/);
@@ -155,7 +154,10 @@ const scenarios: Scenario[] = [
 
 /** Containers of this build still on the engine (steps and services). */
 async function leftovers(docker: Docker, buildLabel: string, instanceId: string, ...more: string[]): Promise<string[]> {
-  const list = await docker.listContainers({ all: true, filters: JSON.stringify({ label: [`${labelKeys.build}=${buildLabel}`, `${labelKeys.instance}=${instanceId}`, ...more] }) });
+  const list = await docker.listContainers({
+    all: true,
+    filters: JSON.stringify({ label: [`${labelKeys.build}=${buildLabel}`, `${labelKeys.instance}=${instanceId}`, ...more] }),
+  });
   return list.filter((c) => c.Labels['bosun.role'] === undefined).map((c) => `${c.Names[0]} (${c.State})`);
 }
 
@@ -176,15 +178,24 @@ for (const kind of executors) {
       ok = await requireDocker();
       if (!ok) return;
       // The image is made by scripts/build-base-images.sh (docker-up.sh runs it): required in CI.
-      ok = await docker.getImage(redisImage).inspect().then(() => true, () => false);
+      ok = await docker
+        .getImage(redisImage)
+        .inspect()
+        .then(
+          () => true,
+          () => false,
+        );
       if (!ok && process.env.CI) throw new Error(`${redisImage} is missing: run scripts/build-base-images.sh`);
       if (!ok) return;
-      h = await startHarness({ instanceId }, {
-        executorAsync: async () => {
-          executor = kind.make(docker, instanceId);
-          return executor;
+      h = await startHarness(
+        { instanceId },
+        {
+          executorAsync: async () => {
+            executor = kind.make(docker, instanceId);
+            return executor;
+          },
         },
-      });
+      );
     });
     after(async () => {
       // The builds' networks and volumes (a failed build keeps them for `retry --failed`).
@@ -192,7 +203,11 @@ for (const kind of executors) {
       await h?.stop();
       // Whatever a failed assertion left: this instance's containers.
       const list = await docker.listContainers({ all: true, filters: JSON.stringify({ label: [`${labelKeys.instance}=${instanceId}`] }) });
-      for (const c of list) await docker.getContainer(c.Id).remove({ force: true }).catch(() => undefined);
+      for (const c of list)
+        await docker
+          .getContainer(c.Id)
+          .remove({ force: true })
+          .catch(() => undefined);
     });
 
     for (const [i, s] of scenarios.entries()) {
@@ -217,7 +232,7 @@ for (const kind of executors) {
       });
     }
 
-    test('cancelling the build while a step runs removes the stage\'s services', async (t) => {
+    test("cancelling the build while a step runs removes the stage's services", async (t) => {
       if (!ok || !h) return t.skip(`no Docker engine or no ${redisImage}`);
       const repoName = `svc-${kind.name}-cancel`;
       const repo = await makeRepo(h.dataDir, repoName, {
@@ -240,7 +255,10 @@ for (const kind of executors) {
       if (!ok || !h || !executor) return t.skip(`no Docker engine or no ${redisImage}`);
       const repoName = `svc-${kind.name}-reap`;
       const repo = await makeRepo(h.dataDir, repoName, {
-        'bosun.yml': spec([`      cache: { image: ${redisImage}, ready: { run: redis-cli ping } }`], ['      - name: wait', '        run: [sleep 4, redis-cli -h cache ping]']),
+        'bosun.yml': spec(
+          [`      cache: { image: ${redisImage}, ready: { run: redis-cli ping } }`],
+          ['      - name: wait', '        run: [sleep 4, redis-cli -h cache ping]'],
+        ),
       });
       h.server.core.config.repos[repoName] = { url: repo.url, defaultBranch: 'master', secrets: [] };
       const res = await h.api('POST', '/api/builds', { repo: repoName, ref: 'master' });
@@ -256,7 +274,7 @@ for (const kind of executors) {
       assert.match(await log(h, id, 'wait'), /PONG/);
     });
 
-    test('a crashed worker\'s services are gone after the startup reap', async (t) => {
+    test("a crashed worker's services are gone after the startup reap", async (t) => {
       if (!ok || !executor || !h) return t.skip(`no Docker engine or no ${redisImage}`);
       const buildId = `crash${runId}`;
       const plan = { name: 'cache', image: redisImage, env: {}, ready: { kind: 'image' as const, intervalSec: 1, timeoutSec: 30, retries: 3 }, limits: {} };
@@ -269,17 +287,35 @@ for (const kind of executors) {
       const id = handle.ref.slice('docker:'.length);
       const facts = await containerIsolation(docker, id);
       assert.deepEqual(
-        { privileged: facts.privileged, capAdd: facts.capAdd, capDrop: facts.capDrop, binds: facts.bindMounts, readonly: facts.readonlyRootfs, user: facts.user, memory: facts.memoryBytes },
+        {
+          privileged: facts.privileged,
+          capAdd: facts.capAdd,
+          capDrop: facts.capDrop,
+          binds: facts.bindMounts,
+          readonly: facts.readonlyRootfs,
+          user: facts.user,
+          memory: facts.memoryBytes,
+        },
         { privileged: false, capAdd: [], capDrop: ['ALL'], binds: [], readonly: true, user: '1000:1000', memory: 256 * 2 ** 20 },
       );
       const networks = Object.entries((await docker.getContainer(id).inspect()).NetworkSettings.Networks ?? {});
-      assert.deepEqual(networks.map(([name, n]) => [name, n.Aliases?.includes('cache')]), [[buildNetworkName(instanceId, buildId), true]], 'only the build\'s network, under its name');
+      assert.deepEqual(
+        networks.map(([name, n]) => [name, n.Aliases?.includes('cache')]),
+        [[buildNetworkName(instanceId, buildId), true]],
+        "only the build's network, under its name",
+      );
 
       // A resumed stage starts its services again: the earlier run's container is replaced.
       const again = await executor.startService!(serviceSpecFor({ config, instanceId }, buildId, 'test', plan));
       assert.notEqual(again.ref, handle.ref);
       assert.deepEqual((await leftovers(docker, buildId, instanceId)).length, 1, 'one container for the service');
-      await docker.getContainer(id).inspect().then(() => assert.fail('the first run\'s container is gone'), (err: { statusCode?: number }) => assert.equal(err.statusCode, 404));
+      await docker
+        .getContainer(id)
+        .inspect()
+        .then(
+          () => assert.fail("the first run's container is gone"),
+          (err: { statusCode?: number }) => assert.equal(err.statusCode, 404),
+        );
 
       // The worker "dies" here: nothing stops the service. A new worker's startup reaps.
       const removed = await executor.reap(() => false);
@@ -294,9 +330,14 @@ for (const kind of executors) {
 }
 
 test('the local executor refuses services with a clear error (it cannot isolate them)', async () => {
-  const h = await startHarness({}, { executor: (dataDir) => new LocalExecutor({ instanceId: `svclocal${runId}`, dataDir, log: silentLogger(), timeoutGraceMs: 2000 }) });
+  const h = await startHarness(
+    {},
+    { executor: (dataDir) => new LocalExecutor({ instanceId: `svclocal${runId}`, dataDir, log: silentLogger(), timeoutGraceMs: 2000 }) },
+  );
   try {
-    const repo = await makeRepo(h.dataDir, 'svc-local', { 'bosun.yml': spec(['      cache: { image: redis:7 }'], ['      - name: unit', '        run: echo never runs']) });
+    const repo = await makeRepo(h.dataDir, 'svc-local', {
+      'bosun.yml': spec(['      cache: { image: redis:7 }'], ['      - name: unit', '        run: echo never runs']),
+    });
     h.server.core.config.repos['svc-local'] = { url: repo.url, defaultBranch: 'master', secrets: [] };
 
     const res = await h.api('POST', '/api/builds', { repo: 'svc-local', ref: 'master' });
@@ -311,7 +352,12 @@ test('the local executor refuses services with a clear error (it cannot isolate 
 });
 
 test('the swarm executor refuses services when steps run on several nodes (not supported yet)', async () => {
-  const executor = new SwarmExecutor({ docker: new Docker({ host: '127.0.0.1', port: 1 }), instanceId: `svcmulti${runId}`, log: silentLogger(), registry: '127.0.0.1:1' });
+  const executor = new SwarmExecutor({
+    docker: new Docker({ host: '127.0.0.1', port: 1 }),
+    instanceId: `svcmulti${runId}`,
+    log: silentLogger(),
+    registry: '127.0.0.1:1',
+  });
   const plan = { name: 'cache', image: redisImage, env: {}, ready: { kind: 'image' as const, intervalSec: 1, timeoutSec: 30, retries: 3 }, limits: {} };
   try {
     await assert.rejects(executor.startService(serviceSpecFor({ config: loadConfig({}, {}), instanceId: 'x' }, '1', 'test', plan)), (err: Error) => {
@@ -324,10 +370,20 @@ test('the swarm executor refuses services when steps run on several nodes (not s
   }
 });
 
-test('`logs <build> <stage>/service:<name>` picks a service\'s log; an unknown one is refused', () => {
+test("`logs <build> <stage>/service:<name>` picks a service's log; an unknown one is refused", () => {
   const build = {
     id: '9',
-    stages: [{ name: 'test', status: 'failed', needs: [], labels: [], resources: [], steps: [{ name: 'unit', status: 'failed', image: 'x', runs: 1 }], services: [{ name: 'cache' }] }],
+    stages: [
+      {
+        name: 'test',
+        status: 'failed',
+        needs: [],
+        labels: [],
+        resources: [],
+        steps: [{ name: 'unit', status: 'failed', image: 'x', runs: 1 }],
+        services: [{ name: 'cache' }],
+      },
+    ],
   } as unknown as Build;
 
   assert.deepEqual(pickStep(build, { stage: 'test', step: 'service:cache' }), { stage: 'test', step: 'service:cache' });

@@ -19,8 +19,19 @@ after(async () => {
 test('a step that cannot start fails its stage and build; later stages are skipped', async () => {
   const repo = await makeRepo(h.dataDir, 'refused', {
     'bosun.yml': [
-      'version: 1', 'image: any', 'stages:', '  build:', '    steps:', '      - name: missing-image', '        run: echo never',
-      '  deploy:', '    needs: [build]', '    steps:', '      - name: ship', '        run: echo shipped', '',
+      'version: 1',
+      'image: any',
+      'stages:',
+      '  build:',
+      '    steps:',
+      '      - name: missing-image',
+      '        run: echo never',
+      '  deploy:',
+      '    needs: [build]',
+      '    steps:',
+      '      - name: ship',
+      '        run: echo shipped',
+      '',
     ].join('\n'),
   });
   h.server.core.config.repos.refused = { url: repo.url, defaultBranch: 'master', secrets: [] };
@@ -29,6 +40,16 @@ test('a step that cannot start fails its stage and build; later stages are skipp
   const b = await h.waitDone(res.json.build.id);
 
   assert.equal(b.status, 'failed');
-  assert.deepEqual(b.stages.map((s) => [s.name, s.status]), [['build', 'failed'], ['deploy', 'skipped']]);
-  assert.deepEqual(executor.calls.filter((c) => c.startsWith('start ')), ['start build/missing-image'], 'the deploy stage never started a step');
+  assert.deepEqual(
+    b.stages.map((s) => [s.name, s.status]),
+    [
+      ['build', 'failed'],
+      ['deploy', 'skipped'],
+    ],
+  );
+  assert.deepEqual(
+    executor.calls.filter((c) => c.startsWith('start ')),
+    ['start build/missing-image'],
+    'the deploy stage never started a step',
+  );
 });

@@ -23,7 +23,10 @@ const sha256 = (text: string): string => createHash('sha256').update(text, 'utf8
 
 function spec(image: string): string {
   return [
-    'version: 1', `image: ${image}`, 'stages:', '  release:',
+    'version: 1',
+    `image: ${image}`,
+    'stages:',
+    '  release:',
     '    secrets: [SIGNING_KEY]',
     '    steps:',
     '      - name: upload',
@@ -44,10 +47,20 @@ function spec(image: string): string {
 const engine = await engineForTests(true);
 const executors: { name: string; image: string; make(dataDir: string): Executor }[] = [
   { name: 'local', image: 'any', make: (dataDir) => new LocalExecutor({ instanceId: testInstanceId, dataDir, log: silentLogger(), timeoutGraceMs: 2000 }) },
-  ...(engine ? [
-    { name: 'docker', image: baseImage, make: () => new DockerExecutor({ docker: engine, instanceId: testInstanceId, log: silentLogger(), timeoutGraceMs: 2000 }) },
-    { name: 'swarm', image: baseImage, make: () => new SwarmExecutor({ docker: engine, instanceId: testInstanceId, log: silentLogger(), timeoutGraceMs: 2000 }) },
-  ] : []),
+  ...(engine
+    ? [
+        {
+          name: 'docker',
+          image: baseImage,
+          make: () => new DockerExecutor({ docker: engine, instanceId: testInstanceId, log: silentLogger(), timeoutGraceMs: 2000 }),
+        },
+        {
+          name: 'swarm',
+          image: baseImage,
+          make: () => new SwarmExecutor({ docker: engine, instanceId: testInstanceId, log: silentLogger(), timeoutGraceMs: 2000 }),
+        },
+      ]
+    : []),
 ];
 
 for (const e of executors) {
@@ -66,8 +79,10 @@ for (const e of executors) {
       if (engine) await sweepInstance(engine as Docker);
     });
 
-    const log = async (b: Build, stage: string, step: string): Promise<string> => (await h.api('GET', `/api/builds/${b.id}/logs/${stage}/${step}`)).json as string;
-    const auditOf = async (b: Build) => (await h.server.core.audit.list(10_000)).filter((entry) => entry.buildId === b.id && entry.action.startsWith('secret.'));
+    const log = async (b: Build, stage: string, step: string): Promise<string> =>
+      (await h.api('GET', `/api/builds/${b.id}/logs/${stage}/${step}`)).json as string;
+    const auditOf = async (b: Build) =>
+      (await h.server.core.audit.list(10_000)).filter((entry) => entry.buildId === b.id && entry.action.startsWith('secret.'));
 
     it('a trusted build: the declared step reads its secrets as files and variable, redacted if printed; the undeclared step gets nothing', async () => {
       const res = await h.api('POST', '/api/builds', { repo: repoName, ref: 'master' });
@@ -84,13 +99,17 @@ for (const e of executors) {
       assert.match(undeclared, /^dir=\[\] var=\[\]$/m);
       assert.match(undeclared, /^none-here$/m);
       const audit = await auditOf(b);
-      assert.deepEqual(audit.map((a) => [a.action, a.outcome, a.stage, a.step, a.secrets]), [['secret.deliver', 'ok', 'release', 'upload', 'SIGNING_KEY,PYPI_TOKEN']]);
+      assert.deepEqual(
+        audit.map((a) => [a.action, a.outcome, a.stage, a.step, a.secrets]),
+        [['secret.deliver', 'ok', 'release', 'upload', 'SIGNING_KEY,PYPI_TOKEN']],
+      );
       assert.ok(!JSON.stringify(await h.server.core.audit.list(10_000)).includes(token), 'no value in the audit trail');
     });
 
     it('an untrusted build (fork PR, ok-to-test): the step runs without the secrets and the log and audit say why', async () => {
       const { build } = await createBuild(h.server.core.deps, {
-        repo: repoName, ref: 'master',
+        repo: repoName,
+        ref: 'master',
         trigger: { event: 'pull_request', source: 'github', actor: { id: 'github:999', name: 'outsider' }, pullRequest: 7, untrusted: true },
       });
       const b = await h.waitDone(build!.id, 240_000);
@@ -103,7 +122,10 @@ for (const e of executors) {
       assert.doesNotMatch(upload, /^file=[0-9a-f]{64} /m, 'no secret file');
       assert.match(upload, /^echoed: nothing$/m);
       const audit = await auditOf(b);
-      assert.deepEqual(audit.map((a) => [a.action, a.outcome, a.stage, a.step, a.secrets]), [['secret.withhold', 'denied', 'release', 'upload', 'SIGNING_KEY,PYPI_TOKEN']]);
+      assert.deepEqual(
+        audit.map((a) => [a.action, a.outcome, a.stage, a.step, a.secrets]),
+        [['secret.withhold', 'denied', 'release', 'upload', 'SIGNING_KEY,PYPI_TOKEN']],
+      );
     });
 
     it('a secret server config does not grant the repository fails the build with its line, before anything runs', async () => {

@@ -20,7 +20,15 @@ function stageRun(name: string, status: RunStatus, needs: string[], steps: StepR
 
 function buildWith(status: RunStatus, stages: StageRun[]): Build {
   return {
-    id: '1', repo: 'demo', ref: 'master', sha: 'a'.repeat(40), status, createdAt: now, attempt: 1, version: 0, stages,
+    id: '1',
+    repo: 'demo',
+    ref: 'master',
+    sha: 'a'.repeat(40),
+    status,
+    createdAt: now,
+    attempt: 1,
+    version: 0,
+    stages,
     trigger: { event: 'manual', source: 'cli', actor: { id: 'cli:u', name: 'u' } },
   };
 }
@@ -31,7 +39,8 @@ function change(level: Level, from: RunStatus, to: RunStatus): { build: Build; s
   const stage = stageRun('st', level === 'stage' ? from : 'running', [], [step]);
   const build = buildWith(level === 'build' ? from : 'running', [stage]);
   const subject = () => (level === 'build' ? build.status : level === 'stage' ? stage.status : step.status);
-  const run = () => (level === 'build' ? setBuildStatus(build, to, now) : level === 'stage' ? setStageStatus(build, stage, to, now) : setStepStatus(build, stage, step, to, now));
+  const run = () =>
+    level === 'build' ? setBuildStatus(build, to, now) : level === 'stage' ? setStageStatus(build, stage, to, now) : setStepStatus(build, stage, step, to, now);
   return { build, subject, run };
 }
 
@@ -54,9 +63,15 @@ describe('the transitions table decides every status change', () => {
       if (verdict === 'allowed') {
         const events = c.run();
         assert.equal(c.subject(), to);
-        assert.deepEqual(events.map((e) => [e.type, 'status' in e ? e.status : undefined, 'previous' in e ? e.previous : undefined]), [[`${level}.status`, to, from]]);
+        assert.deepEqual(
+          events.map((e) => [e.type, 'status' in e ? e.status : undefined, 'previous' in e ? e.previous : undefined]),
+          [[`${level}.status`, to, from]],
+        );
       } else {
-        assert.throws(() => c.run(), (err) => err instanceof InvalidTransitionError && err.message.includes(`cannot become ${to}`));
+        assert.throws(
+          () => c.run(),
+          (err) => err instanceof InvalidTransitionError && err.message.includes(`cannot become ${to}`),
+        );
         assert.equal(c.subject(), from, 'the status is unchanged');
       }
     });
@@ -88,8 +103,17 @@ describe('advancing a build skips a stage whose need failed', () => {
     assert.equal(done.status, 'failed');
     const deploy = done.stages[1]!;
     assert.equal(deploy.status, 'skipped');
-    assert.deepEqual(deploy.steps.map((s) => [s.name, s.status, Boolean(s.finishedAt)]), [['push', 'skipped', true], ['notify', 'skipped', true]]);
+    assert.deepEqual(
+      deploy.steps.map((s) => [s.name, s.status, Boolean(s.finishedAt)]),
+      [
+        ['push', 'skipped', true],
+        ['notify', 'skipped', true],
+      ],
+    );
     const stepEvents = recorded.filter((e) => e.type === 'step.status').map((e) => e.type === 'step.status' && [e.step, e.status, e.previous]);
-    assert.deepEqual(stepEvents, [['push', 'skipped', 'pending'], ['notify', 'skipped', 'pending']]);
+    assert.deepEqual(stepEvents, [
+      ['push', 'skipped', 'pending'],
+      ['notify', 'skipped', 'pending'],
+    ]);
   });
 });

@@ -27,22 +27,47 @@ after(async () => {
 // A stage whose worker is gone for good (no live job, no heartbeat) with a step left running:
 // the watchdog asks the executor what became of the step before closing the stage, so a step
 // that finished keeps its real result and is never run again.
-const cases: { name: string; step: ScriptedStep | undefined; action: string; stage: string; stepStatus: string; exitCode?: number; detail?: string; log?: RegExp }[] = [
+const cases: {
+  name: string;
+  step: ScriptedStep | undefined;
+  action: string;
+  stage: string;
+  stepStatus: string;
+  exitCode?: number;
+  detail?: string;
+  log?: RegExp;
+}[] = [
   {
     name: 'a step that exited 0 while its worker was gone is recorded as a success, and so is its stage',
-    step: { fate: { state: 'exited', exitCode: 0 }, stdout: 'deployed\n' }, action: 'settled success', stage: 'success', stepStatus: 'success', exitCode: 0, log: /^deployed\nbosun: the worker running this step died after the step ended/,
+    step: { fate: { state: 'exited', exitCode: 0 }, stdout: 'deployed\n' },
+    action: 'settled success',
+    stage: 'success',
+    stepStatus: 'success',
+    exitCode: 0,
+    log: /^deployed\nbosun: the worker running this step died after the step ended/,
   },
   {
     name: 'a step that exited 3 is recorded as failed with exit code 3',
-    step: { fate: { state: 'exited', exitCode: 3 } }, action: 'settled failed', stage: 'failed', stepStatus: 'failed', exitCode: 3,
+    step: { fate: { state: 'exited', exitCode: 3 } },
+    action: 'settled failed',
+    stage: 'failed',
+    stepStatus: 'failed',
+    exitCode: 3,
   },
   {
     name: 'a step still running within its timeout is waited for: the stage stays running',
-    step: { fate: { state: 'running' } }, action: 'waiting', stage: 'running', stepStatus: 'running',
+    step: { fate: { state: 'running' } },
+    action: 'waiting',
+    stage: 'running',
+    stepStatus: 'running',
   },
   {
     name: 'a step whose fate cannot be known ends failed_infra: state unknown after a crash',
-    step: undefined, action: 'failed', stage: 'failed_infra', stepStatus: 'failed_infra', detail: 'state unknown after a crash — retry it yourself',
+    step: undefined,
+    action: 'failed',
+    stage: 'failed_infra',
+    stepStatus: 'failed_infra',
+    detail: 'state unknown after a crash — retry it yourself',
   },
 ];
 
@@ -54,16 +79,36 @@ for (const c of cases) {
     const logs = new LogStore(redis.client(), dataDir, prefix);
     const ref = `docker:c${seq}`;
     const build: Build = {
-      id: String(seq++), repo: 'demo', ref: 'master', sha: 'a'.repeat(40),
+      id: String(seq++),
+      repo: 'demo',
+      ref: 'master',
+      sha: 'a'.repeat(40),
       trigger: { event: 'manual', source: 'cli', actor: { id: 'u', name: 'u' } },
-      status: 'running', createdAt: new Date().toISOString(), attempt: 1, version: 0,
-      stages: [{
-        name: 'deploy', status: 'running', needs: [], labels: [], resources: [],
-        steps: [{
-          name: 'push', status: 'running', image: 'x', runs: 1, executor: 'docker', executorRef: ref, startedAt: new Date().toISOString(),
-          plan: { name: 'push', image: 'x', commands: ['true'], env: {}, timeoutSec: 600, workdir: '.' },
-        }],
-      }],
+      status: 'running',
+      createdAt: new Date().toISOString(),
+      attempt: 1,
+      version: 0,
+      stages: [
+        {
+          name: 'deploy',
+          status: 'running',
+          needs: [],
+          labels: [],
+          resources: [],
+          steps: [
+            {
+              name: 'push',
+              status: 'running',
+              image: 'x',
+              runs: 1,
+              executor: 'docker',
+              executorRef: ref,
+              startedAt: new Date().toISOString(),
+              plan: { name: 'push', image: 'x', commands: ['true'], env: {}, timeoutSec: 600, workdir: '.' },
+            },
+          ],
+        },
+      ],
     };
     await store.create(build, []);
     const executor = new FakeExecutor('docker');
@@ -72,7 +117,13 @@ for (const c of cases) {
     const queue: WorkQueue = { advance: async (id) => void queued.push(`advance ${id}`), runStage: async () => undefined };
     const jobs: StageJobInspector = { stageJobState: async () => 'failed', lastHeartbeat: async () => null, workersFor: async () => 1 };
     const deps = {
-      config: loadConfig({}, {}), store, logs, queue, log: silentLogger(), secrets: {}, bus: { publish: async () => undefined },
+      config: loadConfig({}, {}),
+      store,
+      logs,
+      queue,
+      log: silentLogger(),
+      secrets: {},
+      bus: { publish: async () => undefined },
     } as unknown as PipelineDeps;
 
     const actions = await watchdogPass(deps, jobs, 10_000, executor);

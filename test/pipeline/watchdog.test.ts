@@ -25,14 +25,58 @@ const staleMs = 10_000;
 // last heartbeat (R17, R20): only a running stage with neither a live job nor a recent beat has
 // lost its worker; only a queued stage with no live job is queued again.
 const cases: { name: string; stage: RunStatus; job: string; beatAgoMs: number | null; action: string | null; final: RunStatus; finishedAgoMs?: number }[] = [
-  { name: 'a running stage with a recent heartbeat is left alone, whatever its job', stage: 'running', job: 'missing', beatAgoMs: 1000, action: null, final: 'running' },
-  { name: 'a running stage whose heartbeat stopped but whose job is active is left alone', stage: 'running', job: 'active', beatAgoMs: 60_000, action: null, final: 'running' },
-  { name: 'a running stage with no heartbeat and no live job failed for an infrastructure reason', stage: 'running', job: 'missing', beatAgoMs: null, action: 'failed', final: 'failed_infra' },
-  { name: 'a running stage whose heartbeat stopped and whose job failed failed for an infrastructure reason', stage: 'running', job: 'failed', beatAgoMs: 60_000, action: 'failed', final: 'failed_infra' },
+  {
+    name: 'a running stage with a recent heartbeat is left alone, whatever its job',
+    stage: 'running',
+    job: 'missing',
+    beatAgoMs: 1000,
+    action: null,
+    final: 'running',
+  },
+  {
+    name: 'a running stage whose heartbeat stopped but whose job is active is left alone',
+    stage: 'running',
+    job: 'active',
+    beatAgoMs: 60_000,
+    action: null,
+    final: 'running',
+  },
+  {
+    name: 'a running stage with no heartbeat and no live job failed for an infrastructure reason',
+    stage: 'running',
+    job: 'missing',
+    beatAgoMs: null,
+    action: 'failed',
+    final: 'failed_infra',
+  },
+  {
+    name: 'a running stage whose heartbeat stopped and whose job failed failed for an infrastructure reason',
+    stage: 'running',
+    job: 'failed',
+    beatAgoMs: 60_000,
+    action: 'failed',
+    final: 'failed_infra',
+  },
   { name: 'a queued stage whose job waits is left alone', stage: 'queued', job: 'waiting', beatAgoMs: null, action: null, final: 'queued' },
   { name: 'a queued stage whose job is gone is queued again', stage: 'queued', job: 'missing', beatAgoMs: null, action: 'requeued', final: 'queued' },
-  { name: 'a running build whose last stage ended long ago was never advanced: it is advanced again', stage: 'success', job: 'missing', beatAgoMs: null, finishedAgoMs: 60_000, action: 'advanced', final: 'success' },
-  { name: 'a running build whose last stage just ended is left to its advance', stage: 'success', job: 'missing', beatAgoMs: null, finishedAgoMs: 1000, action: null, final: 'success' },
+  {
+    name: 'a running build whose last stage ended long ago was never advanced: it is advanced again',
+    stage: 'success',
+    job: 'missing',
+    beatAgoMs: null,
+    finishedAgoMs: 60_000,
+    action: 'advanced',
+    final: 'success',
+  },
+  {
+    name: 'a running build whose last stage just ended is left to its advance',
+    stage: 'success',
+    job: 'missing',
+    beatAgoMs: null,
+    finishedAgoMs: 1000,
+    action: null,
+    final: 'success',
+  },
 ];
 
 let seq = 1;
@@ -41,14 +85,34 @@ for (const c of cases) {
     const prefix = `w${seq}`;
     const store = new BuildStore(redis.client(), prefix);
     const build: Build = {
-      id: String(seq++), repo: 'demo', ref: 'master', sha: 'a'.repeat(40),
+      id: String(seq++),
+      repo: 'demo',
+      ref: 'master',
+      sha: 'a'.repeat(40),
       trigger: { event: 'manual', source: 'cli', actor: { id: 'u', name: 'u' } },
-      status: 'running', createdAt: new Date().toISOString(), attempt: 1, version: 0,
-      stages: [{
-        name: 'test', status: c.stage, needs: [], labels: [], resources: [],
-        ...(c.finishedAgoMs !== undefined ? { finishedAt: new Date(Date.now() - c.finishedAgoMs).toISOString() } : {}),
-        steps: [{ name: 'one', status: c.stage === 'running' ? 'running' : 'pending', image: 'x', runs: 0, plan: { name: 'one', image: 'x', commands: ['true'], env: {}, timeoutSec: 60 } as never }],
-      }],
+      status: 'running',
+      createdAt: new Date().toISOString(),
+      attempt: 1,
+      version: 0,
+      stages: [
+        {
+          name: 'test',
+          status: c.stage,
+          needs: [],
+          labels: [],
+          resources: [],
+          ...(c.finishedAgoMs !== undefined ? { finishedAt: new Date(Date.now() - c.finishedAgoMs).toISOString() } : {}),
+          steps: [
+            {
+              name: 'one',
+              status: c.stage === 'running' ? 'running' : 'pending',
+              image: 'x',
+              runs: 0,
+              plan: { name: 'one', image: 'x', commands: ['true'], env: {}, timeoutSec: 60 } as never,
+            },
+          ],
+        },
+      ],
     };
     await store.create(build, []);
     const queued: string[] = [];
@@ -74,8 +138,20 @@ for (const c of cases) {
 
 // A stage whose labels no worker has used to stay `queued` without a word.
 const unassigned: { name: string; labels: string[]; workers: number; queuedAgoSec: number; notice: string | undefined }[] = [
-  { name: 'a stage queued past unassignedWarnSec with no worker for its labels says so', labels: ['macos'], workers: 0, queuedAgoSec: 61, notice: 'no worker with the labels macos is running, so this stage waits; start one with `bosun worker --labels macos`' },
-  { name: 'a stage without labels and no worker at all says so too', labels: [], workers: 0, queuedAgoSec: 61, notice: 'no worker is running, so this stage waits; start one with `bosun worker`' },
+  {
+    name: 'a stage queued past unassignedWarnSec with no worker for its labels says so',
+    labels: ['macos'],
+    workers: 0,
+    queuedAgoSec: 61,
+    notice: 'no worker with the labels macos is running, so this stage waits; start one with `bosun worker --labels macos`',
+  },
+  {
+    name: 'a stage without labels and no worker at all says so too',
+    labels: [],
+    workers: 0,
+    queuedAgoSec: 61,
+    notice: 'no worker is running, so this stage waits; start one with `bosun worker`',
+  },
   { name: 'a stage with a worker for its labels waits in silence (its worker is busy)', labels: ['macos'], workers: 1, queuedAgoSec: 600, notice: undefined },
   { name: 'a stage queued for less than unassignedWarnSec waits in silence', labels: ['macos'], workers: 0, queuedAgoSec: 30, notice: undefined },
 ];
@@ -85,9 +161,16 @@ for (const c of unassigned) {
     const store = new BuildStore(redis.client(), prefix);
     const startedAt = new Date(Date.now() - c.queuedAgoSec * 1000).toISOString();
     const build: Build = {
-      id: String(seq++), repo: 'demo', ref: 'master', sha: 'a'.repeat(40),
+      id: String(seq++),
+      repo: 'demo',
+      ref: 'master',
+      sha: 'a'.repeat(40),
       trigger: { event: 'manual', source: 'cli', actor: { id: 'u', name: 'u' } },
-      status: 'running', createdAt: startedAt, startedAt, attempt: 1, version: 0,
+      status: 'running',
+      createdAt: startedAt,
+      startedAt,
+      attempt: 1,
+      version: 0,
       stages: [{ name: 'mac', status: 'queued', needs: [], labels: c.labels, resources: [], steps: [] }],
     };
     await store.create(build, []);
@@ -109,7 +192,10 @@ for (const c of unassigned) {
     assert.deepEqual(again, [], 'said once');
     if (c.notice) {
       const events = await new EventBus(redis.client(), silentLogger(), prefix).range();
-      assert.deepEqual(events.filter((e) => e.type === 'stage.notice').map((e) => 'text' in e && e.text), [c.notice]);
+      assert.deepEqual(
+        events.filter((e) => e.type === 'stage.notice').map((e) => 'text' in e && e.text),
+        [c.notice],
+      );
       assert.match(describeBuild(stored), new RegExp(`  ◌ mac: queued\\n    ⚠ ${c.notice.replace(/[.*+?^${}()|[\]\\`]/g, '\\$&')}`));
     }
   });

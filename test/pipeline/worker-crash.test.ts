@@ -33,13 +33,37 @@ before(async () => {
   const { startServer } = await import('../../src/app/start-server.js');
   const { loadConfig } = await import('../../src/config.js');
   const { silentLogger } = await import('../../src/logger.js');
-  const config = loadConfig({}, {
-    dataDir: join(dir, 'server'), redisUrl: h.redis.url, http: { port: 0 }, workers: 0, queue, logLevel: 'silent',
-    apiTokens: [{ name: 't', token: 'test-token-0123456789abcdef' }], repos: repos(),
-  });
+  const config = loadConfig(
+    {},
+    {
+      dataDir: join(dir, 'server'),
+      redisUrl: h.redis.url,
+      http: { port: 0 },
+      workers: 0,
+      queue,
+      logLevel: 'silent',
+      apiTokens: [{ name: 't', token: 'test-token-0123456789abcdef' }],
+      repos: repos(),
+    },
+  );
   server = await startServer(config, silentLogger());
   const { startWorkerPool } = await import('../../src/app/start-worker-pool.js');
-  advance = await startWorkerPool(server.core, { advance: true, concurrency: 0, labels: [], executor: { name: 'local', start: () => { throw new Error('unused'); }, destroyRef: async () => undefined, reap: async () => [], reapBuilds: async () => [], cleanupBuild: async () => undefined, close: async () => undefined } as never });
+  advance = await startWorkerPool(server.core, {
+    advance: true,
+    concurrency: 0,
+    labels: [],
+    executor: {
+      name: 'local',
+      start: () => {
+        throw new Error('unused');
+      },
+      destroyRef: async () => undefined,
+      reap: async () => [],
+      reapBuilds: async () => [],
+      cleanupBuild: async () => undefined,
+      close: async () => undefined,
+    } as never,
+  });
 });
 after(async () => {
   await advance?.close(true);
@@ -55,7 +79,8 @@ function startWorker(name: string): ChildProcess {
 
 async function build(repo: string): Promise<string> {
   const res = await fetch(`${server.url}/api/builds`, {
-    method: 'POST', headers: { authorization: 'Bearer test-token-0123456789abcdef', 'content-type': 'application/json' },
+    method: 'POST',
+    headers: { authorization: 'Bearer test-token-0123456789abcdef', 'content-type': 'application/json' },
     body: JSON.stringify({ repo, ref: 'master' }),
   });
   return ((await res.json()) as { build: { id: string } }).build.id;
@@ -96,9 +121,17 @@ test('a worker killed with SIGKILL mid-step: its step processes die with it, the
   const sleeper = join(dir, 'sleep.pid');
   await makeRepo(dir, 'crashy', {
     'bosun.yml': [
-      'version: 1', 'image: any', 'stages:', '  test:', '    steps:',
-      '      - name: first', `        run: echo ran >> ${counter}`,
-      '      - name: second', '        idempotent: true', '        run:', `          - touch ${started}`,
+      'version: 1',
+      'image: any',
+      'stages:',
+      '  test:',
+      '    steps:',
+      '      - name: first',
+      `        run: echo ran >> ${counter}`,
+      '      - name: second',
+      '        idempotent: true',
+      '        run:',
+      `          - touch ${started}`,
       `          - 'if [ "$(cat ${counter} | wc -l)" = 1 ] && [ ! -f ${started}.again ]; then sleep 600 & echo $! > ${sleeper}; touch ${started}.again; wait; fi'`,
       '',
     ].join('\n'),
@@ -110,14 +143,14 @@ test('a worker killed with SIGKILL mid-step: its step processes die with it, the
     const deadline = Date.now() + 150_000;
     await waitForFile(`${started}.again`, deadline);
     const sleepPid = Number(readFileSync(sleeper, 'utf8'));
-    assert.ok(alive(sleepPid), 'the step\'s sleep runs');
+    assert.ok(alive(sleepPid), "the step's sleep runs");
 
     w1.kill('SIGKILL');
     await new Promise((r) => w1.once('exit', r));
     // Before any other worker could clean up: the step's processes died with their worker.
     const goneBy = Date.now() + 10_000;
     while (alive(sleepPid) && Date.now() < goneBy) await new Promise((r) => setTimeout(r, 50));
-    assert.ok(!alive(sleepPid), 'the step\'s sleep 600 did not outlive its killed worker');
+    assert.ok(!alive(sleepPid), "the step's sleep 600 did not outlive its killed worker");
 
     w2 = startWorker('two');
     const b = await waitDone(id, deadline + 30_000);
@@ -126,7 +159,10 @@ test('a worker killed with SIGKILL mid-step: its step processes die with it, the
     assert.equal(b.stages[0]!.steps[0]!.runs, 1);
     assert.equal(b.stages[0]!.steps[1]!.runs, 2, 'the idempotent step ran again after the crash');
     const log = (await server.core.deps.logs.read(id, 'test', 'second')).map((l) => l.text).join('\n');
-    assert.match(log, /^bosun: the worker running this step died and what became of the step is unknown \(its process is gone, and with it its exit status\); it is marked idempotent, so it runs again\n/);
+    assert.match(
+      log,
+      /^bosun: the worker running this step died and what became of the step is unknown \(its process is gone, and with it its exit status\); it is marked idempotent, so it runs again\n/,
+    );
   } finally {
     w1.kill('SIGKILL');
     if (w2) await stop(w2);
@@ -137,9 +173,17 @@ test('a step not marked idempotent whose worker was killed ends failed_infra, "s
   const runs = join(dir, 'deploy-runs');
   await makeRepo(dir, 'unsafe', {
     'bosun.yml': [
-      'version: 1', 'image: any', 'stages:', '  test:', '    steps:',
-      '      - name: deploy', '        run:', `          - echo deploying >> ${runs}`, '          - sleep 600',
-      '      - name: after', '        run: echo never',
+      'version: 1',
+      'image: any',
+      'stages:',
+      '  test:',
+      '    steps:',
+      '      - name: deploy',
+      '        run:',
+      `          - echo deploying >> ${runs}`,
+      '          - sleep 600',
+      '      - name: after',
+      '        run: echo never',
       '',
     ].join('\n'),
   });

@@ -9,7 +9,11 @@ const opts = { env, timeoutMs: 10_000, maxBuffer: 1024 * 1024 };
 test('runs a command in the helper (not this process) with the given env and cwd, and no shell', async () => {
   const runner = new ProcessRunner();
   try {
-    const out = await runner.run('sh', ['-c', 'echo "$GREETING from $PPID in $(pwd)"; echo oops >&2', 'sh'], { ...opts, env: { ...env, GREETING: 'hi' }, cwd: '/tmp' });
+    const out = await runner.run('sh', ['-c', 'echo "$GREETING from $PPID in $(pwd)"; echo oops >&2', 'sh'], {
+      ...opts,
+      env: { ...env, GREETING: 'hi' },
+      cwd: '/tmp',
+    });
     assert.equal(out.stdout, `hi from ${runner.pid} in /tmp\n`, 'the parent of the command is the helper');
     assert.notEqual(runner.pid, process.pid);
     assert.equal(out.stderr, 'oops\n');
@@ -23,7 +27,10 @@ test('runs a command in the helper (not this process) with the given env and cwd
 test('a failing command rejects with its exit code and output; a slow one is killed at the timeout', async () => {
   const runner = new ProcessRunner();
   try {
-    const err = await runner.run('sh', ['-c', 'echo partial; echo bad >&2; exit 3'], opts).then(() => null, (e: unknown) => e);
+    const err = await runner.run('sh', ['-c', 'echo partial; echo bad >&2; exit 3'], opts).then(
+      () => null,
+      (e: unknown) => e,
+    );
     assert.ok(err instanceof RunError, String(err));
     assert.equal(err.code, 3);
     assert.equal(err.stdout, 'partial\n');

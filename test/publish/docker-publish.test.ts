@@ -25,7 +25,11 @@ before(async () => {
   root = await mkdtemp(join(tmpdir(), 'bosun-dpub-'));
 });
 after(async () => {
-  for (const ref of localImages) await docker.getImage(ref).remove({ force: true }).catch(() => undefined);
+  for (const ref of localImages)
+    await docker
+      .getImage(ref)
+      .remove({ force: true })
+      .catch(() => undefined);
   await registry?.stop();
   if (root) await rm(root, { recursive: true, force: true });
 });
@@ -43,9 +47,18 @@ function input(ws: string, over: Partial<DockerPublishInput> = {}): DockerPublis
   const lines: string[] = [];
   const r = registry as TestRegistry;
   const out = {
-    engine: docker, workspace: ws, image: image('api'), context: '.', dockerfile: 'Dockerfile', sha: 'a'.repeat(40),
-    registry: { host: r.host, username: r.username, password: r.password }, limits: { cpus: 1, memoryMb: 256 },
-    signal: AbortSignal.timeout(300_000), onLine: (l: string) => lines.push(l), lines, ...over,
+    engine: docker,
+    workspace: ws,
+    image: image('api'),
+    context: '.',
+    dockerfile: 'Dockerfile',
+    sha: 'a'.repeat(40),
+    registry: { host: r.host, username: r.username, password: r.password },
+    limits: { cpus: 1, memoryMb: 256 },
+    signal: AbortSignal.timeout(300_000),
+    onLine: (l: string) => lines.push(l),
+    lines,
+    ...over,
   };
   localImages.add(`${out.image}:${out.sha}`);
   return out;
@@ -58,7 +71,10 @@ describe('the test registry (docker-registry with TLS from a local CA and htpass
     localImages.add(ref);
     await docker.getImage('bosun/busybox:1').tag({ repo: image('anonymous'), tag: 'probe' });
 
-    const pushed = await run('docker', ['--config', join(root, 'no-login'), 'push', ref], { timeout: 120_000 }).then(() => null, (err: { stderr: string }) => err);
+    const pushed = await run('docker', ['--config', join(root, 'no-login'), 'push', ref], { timeout: 120_000 }).then(
+      () => null,
+      (err: { stderr: string }) => err,
+    );
 
     assert.ok(pushed, 'an anonymous push must fail');
     assert.match(pushed.stderr, /no basic auth credentials/);
@@ -66,10 +82,11 @@ describe('the test registry (docker-registry with TLS from a local CA and htpass
 });
 
 describe('publishing an image', () => {
-  test('builds from the workspace with no network, pushes with Bosun\'s credentials, and returns the registry\'s digest', async (t) => {
+  test("builds from the workspace with no network, pushes with Bosun's credentials, and returns the registry's digest", async (t) => {
     if (!registry) return t.skip('no Docker engine');
     const ws = await workspace('ws-1', {
-      Dockerfile: 'FROM bosun/busybox:1\n# network none: the build sees only its loopback interface\nRUN test "$(ls /sys/class/net)" = lo\nCOPY app.txt /app.txt\n',
+      Dockerfile:
+        'FROM bosun/busybox:1\n# network none: the build sees only its loopback interface\nRUN test "$(ls /sys/class/net)" = lo\nCOPY app.txt /app.txt\n',
       'app.txt': 'v1\n',
       '.git/config': 'never sent\n',
     });
@@ -81,7 +98,11 @@ describe('publishing an image', () => {
     assert.equal(result.tag, sha);
     assert.match(result.digest, /^sha256:[0-9a-f]{64}$/);
     assert.equal(await registry.manifestDigest(`bosun-test-${process.pid}/api`, sha), result.digest);
-    const { stdout } = await run('docker', ['run', '--rm', '--network', 'none', `${image('api')}:${sha}`, 'sh', '-c', 'cat /app.txt; ls -a / | grep -c "^.git$" || true'], { timeout: 60_000 });
+    const { stdout } = await run(
+      'docker',
+      ['run', '--rm', '--network', 'none', `${image('api')}:${sha}`, 'sh', '-c', 'cat /app.txt; ls -a / | grep -c "^.git$" || true'],
+      { timeout: 60_000 },
+    );
     assert.equal(stdout, 'v1\n0\n');
   });
 
@@ -96,23 +117,38 @@ describe('publishing an image', () => {
 
     assert.equal(result.alreadyPublished, true);
     assert.equal(result.digest, first);
-    assert.ok(again.lines.some((l) => /already in 127\.0\.0\.1:\d+ as sha256:/.test(l)), again.lines.join('\n'));
+    assert.ok(
+      again.lines.some((l) => /already in 127\.0\.0\.1:\d+ as sha256:/.test(l)),
+      again.lines.join('\n'),
+    );
   });
 
   test('a Dockerfile in a sub-context builds from that directory only', async (t) => {
     if (!registry) return t.skip('no Docker engine');
-    const ws = await workspace('ws-2', { 'svc/build/Containerfile': 'FROM bosun/busybox:1\nCOPY only.txt /only.txt\n', 'svc/only.txt': 'x\n', 'secret.txt': 'outside' });
+    const ws = await workspace('ws-2', {
+      'svc/build/Containerfile': 'FROM bosun/busybox:1\nCOPY only.txt /only.txt\n',
+      'svc/only.txt': 'x\n',
+      'secret.txt': 'outside',
+    });
     const result = await publishImage(input(ws, { context: 'svc', dockerfile: 'build/Containerfile', sha: '2'.repeat(40) }));
     assert.match(result.digest, /^sha256:/);
   });
 
   describe('fails with a reason naming the registry', () => {
     const cases: [string, () => Promise<Partial<DockerPublishInput>>, RegExp][] = [
-      ['wrong credentials', async () => ({ registry: { host: registry!.host, username: registry!.username, password: 'wrong' } }), /registry 127\.0\.0\.1:\d+: authentication refused/],
-      ['an unreachable registry', async () => {
-        const port = await freePort();
-        return { image: `127.0.0.1:${port}/acme/api`, registry: { host: `127.0.0.1:${port}`, username: 'u', password: 'p' } };
-      }, /registry 127\.0\.0\.1:\d+: unreachable: .*connection refused/],
+      [
+        'wrong credentials',
+        async () => ({ registry: { host: registry!.host, username: registry!.username, password: 'wrong' } }),
+        /registry 127\.0\.0\.1:\d+: authentication refused/,
+      ],
+      [
+        'an unreachable registry',
+        async () => {
+          const port = await freePort();
+          return { image: `127.0.0.1:${port}/acme/api`, registry: { host: `127.0.0.1:${port}`, username: 'u', password: 'p' } };
+        },
+        /registry 127\.0\.0\.1:\d+: unreachable: .*connection refused/,
+      ],
     ];
     for (const [name, over, expected] of cases) {
       test(name, async (t) => {

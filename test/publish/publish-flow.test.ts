@@ -38,7 +38,11 @@ before(async () => {
 });
 after(async () => {
   const docker = new Docker();
-  for (const ref of images) await docker.getImage(ref).remove({ force: true }).catch(() => undefined);
+  for (const ref of images)
+    await docker
+      .getImage(ref)
+      .remove({ force: true })
+      .catch(() => undefined);
   await h?.stop();
   await index?.stop();
   await registry?.stop();
@@ -46,9 +50,17 @@ after(async () => {
 
 function spec(image: string): string {
   return [
-    'version: 1', 'image: any', 'stages:', '  release:', '    steps:',
-    '      - name: dist', `        run: ${JSON.stringify(buildDistCommand)}`,
-    '    publish:', `      - docker: { image: ${image} }`, '      - pypi: { repository: internal }', '',
+    'version: 1',
+    'image: any',
+    'stages:',
+    '  release:',
+    '    steps:',
+    '      - name: dist',
+    `        run: ${JSON.stringify(buildDistCommand)}`,
+    '    publish:',
+    `      - docker: { image: ${image} }`,
+    '      - pypi: { repository: internal }',
+    '',
   ].join('\n');
 }
 
@@ -60,7 +72,11 @@ async function addRepo(name: string, files: Record<string, string>): Promise<voi
 test('a stage that passes publishes its image by digest and its Python release, shown in status and the thread', async (t) => {
   if (!h || !registry) return t.skip('no Docker engine');
   const image = `${registry.host}/${namespace}/shop`;
-  await addRepo('shop', { 'bosun.yml': spec(image), Dockerfile: 'FROM bosun/busybox:1\nCOPY shop_app.py /app/\n', ...packageFiles('shop-app', '3.1.0', 'shop') });
+  await addRepo('shop', {
+    'bosun.yml': spec(image),
+    Dockerfile: 'FROM bosun/busybox:1\nCOPY shop_app.py /app/\n',
+    ...packageFiles('shop-app', '3.1.0', 'shop'),
+  });
 
   const res = await h.api('POST', '/api/builds', { repo: 'shop', ref: 'master' });
   assert.equal(res.status, 201);
@@ -93,7 +109,10 @@ test('a stage that passes publishes its image by digest and its Python release, 
   const retried = await h.waitDone(again.json.build.id, 300_000);
   assert.equal(retried.published?.find((p) => p.kind === 'docker')?.digest, docker?.digest);
   assert.equal(retried.status, 'failed');
-  assert.match(retried.stages[0]?.publishError ?? '', /^shop-app 3\.1\.0 is already published in index internal \(127\.0\.0\.1:\d+\) with different contents \(shop-app-3\.1\.0\.tar\.gz: sha256 [0-9a-f]{64} there, [0-9a-f]{64} here\); publish a new version$/);
+  assert.match(
+    retried.stages[0]?.publishError ?? '',
+    /^shop-app 3\.1\.0 is already published in index internal \(127\.0\.0\.1:\d+\) with different contents \(shop-app-3\.1\.0\.tar\.gz: sha256 [0-9a-f]{64} there, [0-9a-f]{64} here\); publish a new version$/,
+  );
   assert.equal(index.uploads.length, 2);
 });
 
@@ -104,7 +123,9 @@ test('an untrusted build (a fork) runs its steps but is refused publishing; noth
   const uploads = index.uploads.length;
 
   const { build } = await createBuild(h.server.core.deps, {
-    repo: 'forked', ref: 'master', trigger: { event: 'pull_request', source: 'github', actor: { id: 'github:1', name: 'outsider' }, untrusted: true },
+    repo: 'forked',
+    ref: 'master',
+    trigger: { event: 'pull_request', source: 'github', actor: { id: 'github:1', name: 'outsider' }, untrusted: true },
   });
   const b = await h.waitDone(build?.id ?? '', 300_000);
 
@@ -123,7 +144,11 @@ test('an untrusted build (a fork) runs its steps but is refused publishing; noth
 
 test('an image whose registry is not in server config fails the stage, naming the registry', async (t) => {
   if (!h || !registry) return t.skip('no Docker engine');
-  await addRepo('elsewhere', { 'bosun.yml': spec('registry.example/acme/api'), Dockerfile: 'FROM bosun/busybox:1\n', ...packageFiles('elsewhere', '1.0.0', 'x') });
+  await addRepo('elsewhere', {
+    'bosun.yml': spec('registry.example/acme/api'),
+    Dockerfile: 'FROM bosun/busybox:1\n',
+    ...packageFiles('elsewhere', '1.0.0', 'x'),
+  });
 
   const res = await h.api('POST', '/api/builds', { repo: 'elsewhere', ref: 'master' });
   const b = await h.waitDone(res.json.build.id, 300_000);
@@ -155,7 +180,10 @@ test('a registry and an index open to named repositories only refuse the others,
     const b2 = await h.waitFor(id, (x) => x.attempt === 2 && x.status === 'failed', 300_000);
     assert.equal(b2.stages[0]?.publishError, 'repository intruder may not publish to Python repository internal (publish.pypi.repositories.internal.repos)');
     const digest = await registry.manifestDigest(`${namespace}/other-team`, b.sha);
-    assert.deepEqual(b2.published?.map((p) => (p.kind === 'docker' ? p.digest : p.package)), [digest]);
+    assert.deepEqual(
+      b2.published?.map((p) => (p.kind === 'docker' ? p.digest : p.package)),
+      [digest],
+    );
     assert.ok(!index.uploads.some((u) => u.name === 'intruder'));
 
     delete indexEntry.repos;
@@ -163,7 +191,10 @@ test('a registry and an index open to named repositories only refuse the others,
     const b3 = await h.waitFor(id, (x) => x.attempt === 3 && x.status === 'success', 300_000);
     assert.equal(b3.stages[0]?.publishError, undefined);
     assert.equal(b3.stages[0]?.steps[0]?.runs, 1, 'the passed step is not run again');
-    assert.deepEqual(b3.published?.map((p) => (p.kind === 'docker' ? p.digest : p.package)), [digest, 'intruder']);
+    assert.deepEqual(
+      b3.published?.map((p) => (p.kind === 'docker' ? p.digest : p.package)),
+      [digest, 'intruder'],
+    );
   } finally {
     delete registryEntry.repos;
     delete indexEntry.repos;
@@ -174,9 +205,18 @@ test('a stage with publish: alone publishes what an earlier stage of the build l
   if (!h || !registry) return t.skip('no Docker engine');
   await addRepo('two-stage', {
     'bosun.yml': [
-      'version: 1', 'image: any', 'stages:', '  build:', '    steps:',
-      '      - name: dist', `        run: ${JSON.stringify(buildDistCommand)}`,
-      '  release:', '    needs: [build]', '    publish:', '      - pypi: { repository: internal }', '',
+      'version: 1',
+      'image: any',
+      'stages:',
+      '  build:',
+      '    steps:',
+      '      - name: dist',
+      `        run: ${JSON.stringify(buildDistCommand)}`,
+      '  release:',
+      '    needs: [build]',
+      '    publish:',
+      '      - pypi: { repository: internal }',
+      '',
     ].join('\n'),
     ...packageFiles('two-stage', '0.9.0', 'x'),
   });
@@ -185,6 +225,9 @@ test('a stage with publish: alone publishes what an earlier stage of the build l
   const b = await h.waitDone(res.json.build.id, 300_000);
 
   assert.equal(b.status, 'success', JSON.stringify(b.stages));
-  assert.deepEqual(b.published?.map((p) => [p.stage, p.kind, p.kind === 'pypi' ? `${p.package} ${p.version}` : '']), [['release', 'pypi', 'two-stage 0.9.0']]);
+  assert.deepEqual(
+    b.published?.map((p) => [p.stage, p.kind, p.kind === 'pypi' ? `${p.package} ${p.version}` : '']),
+    [['release', 'pypi', 'two-stage 0.9.0']],
+  );
   assert.ok(index.uploads.some((u) => u.name === 'two-stage'));
 });

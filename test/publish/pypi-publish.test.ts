@@ -27,15 +27,26 @@ after(async () => {
 function input(workspace: string, over: Partial<PypiPublishInput> = {}): PypiPublishInput & { lines: string[] } {
   const lines: string[] = [];
   return {
-    workspace, packageDir: '.', repository: 'internal', uploadUrl: index.uploadUrl, indexUrl: index.indexUrl,
-    username: index.username, password: index.password, signal: AbortSignal.timeout(60_000), onLine: (l) => lines.push(l), lines, ...over,
+    workspace,
+    packageDir: '.',
+    repository: 'internal',
+    uploadUrl: index.uploadUrl,
+    indexUrl: index.indexUrl,
+    username: index.username,
+    password: index.password,
+    signal: AbortSignal.timeout(60_000),
+    onLine: (l) => lines.push(l),
+    lines,
+    ...over,
   };
 }
 
 /** Real twine, without a keyring (so it never waits for one) and never prompting. */
 function twine(args: string[], cwd: string) {
   return run('twine', ['upload', '--non-interactive', '--disable-progress-bar', ...args], {
-    cwd, timeout: 120_000, env: { ...process.env, PYTHON_KEYRING_BACKEND: 'keyring.backends.null.Keyring', TWINE_USERNAME: '', TWINE_PASSWORD: '' },
+    cwd,
+    timeout: 120_000,
+    env: { ...process.env, PYTHON_KEYRING_BACKEND: 'keyring.backends.null.Keyring', TWINE_USERNAME: '', TWINE_PASSWORD: '' },
   });
 }
 
@@ -44,15 +55,42 @@ describe('the local index, pinned with the real twine', () => {
     const dir = join(root, 'twine-pkg');
     await buildPackage(dir, 'twine-probe', '0.1.0', 'hi');
 
-    const refused = await twine(['--repository-url', index.uploadUrl, '-u', index.username, '-p', 'wrong-password', 'dist/*'].map((a) => a), dir).then(() => null, (err: { stdout: string; stderr: string }) => err);
+    const refused = await twine(
+      ['--repository-url', index.uploadUrl, '-u', index.username, '-p', 'wrong-password', 'dist/*'].map((a) => a),
+      dir,
+    ).then(
+      () => null,
+      (err: { stdout: string; stderr: string }) => err,
+    );
     assert.ok(refused, 'twine must fail with a wrong password');
     assert.match(`${refused.stdout}${refused.stderr}`, /401|Invalid or non-existent authentication/);
-    const anonymous = await twine(['--repository-url', index.uploadUrl, '-u', '', '-p', '', join(dir, 'dist', 'twine_probe-0.1.0-py3-none-any.whl')], dir).then(() => null, (err: unknown) => err);
+    const anonymous = await twine(['--repository-url', index.uploadUrl, '-u', '', '-p', '', join(dir, 'dist', 'twine_probe-0.1.0-py3-none-any.whl')], dir).then(
+      () => null,
+      (err: unknown) => err,
+    );
     assert.ok(anonymous, 'twine must fail without credentials');
     assert.equal(index.uploads.length, 0);
 
-    await twine(['--repository-url', index.uploadUrl, '-u', index.username, '-p', index.password, join(dir, 'dist', 'twine_probe-0.1.0-py3-none-any.whl'), join(dir, 'dist', 'twine-probe-0.1.0.tar.gz')], dir);
-    assert.deepEqual(index.uploads.map((u) => [u.name, u.version, u.fields.filetype]), [['twine-probe', '0.1.0', 'bdist_wheel'], ['twine-probe', '0.1.0', 'sdist']]);
+    await twine(
+      [
+        '--repository-url',
+        index.uploadUrl,
+        '-u',
+        index.username,
+        '-p',
+        index.password,
+        join(dir, 'dist', 'twine_probe-0.1.0-py3-none-any.whl'),
+        join(dir, 'dist', 'twine-probe-0.1.0.tar.gz'),
+      ],
+      dir,
+    );
+    assert.deepEqual(
+      index.uploads.map((u) => [u.name, u.version, u.fields.filetype]),
+      [
+        ['twine-probe', '0.1.0', 'bdist_wheel'],
+        ['twine-probe', '0.1.0', 'sdist'],
+      ],
+    );
   });
 });
 
@@ -73,8 +111,30 @@ describe('publishing a Python release', () => {
 
     const target = join(root, 'site');
     const authed = index.indexUrl.replace('http://', `http://${index.username}:${index.password}@`);
-    await run(systemPython, ['-m', 'pip', 'install', '--quiet', '--no-cache-dir', '--disable-pip-version-check', '--no-deps', '--only-binary', ':all:', '--target', target, '--index-url', authed, 'acme-tool==1.0.0'], { timeout: 120_000 });
-    const { stdout } = await run(systemPython, ['-c', 'import acme_tool; print(acme_tool.greeting())'], { env: { ...process.env, PYTHONPATH: target }, timeout: 30_000 });
+    await run(
+      systemPython,
+      [
+        '-m',
+        'pip',
+        'install',
+        '--quiet',
+        '--no-cache-dir',
+        '--disable-pip-version-check',
+        '--no-deps',
+        '--only-binary',
+        ':all:',
+        '--target',
+        target,
+        '--index-url',
+        authed,
+        'acme-tool==1.0.0',
+      ],
+      { timeout: 120_000 },
+    );
+    const { stdout } = await run(systemPython, ['-c', 'import acme_tool; print(acme_tool.greeting())'], {
+      env: { ...process.env, PYTHONPATH: target },
+      timeout: 30_000,
+    });
     assert.equal(stdout.trim(), 'hello from bosun');
   });
 
@@ -93,7 +153,10 @@ describe('publishing a Python release', () => {
     await buildPackage(dir, 'acme-tool', '1.0.0', 'a different body');
     const before = index.uploads.length;
 
-    await assert.rejects(publishDistributions(input(dir)), /acme-tool 1\.0\.0 is already published in index internal \(127\.0\.0\.1:\d+\) with different contents/);
+    await assert.rejects(
+      publishDistributions(input(dir)),
+      /acme-tool 1\.0\.0 is already published in index internal \(127\.0\.0\.1:\d+\) with different contents/,
+    );
     assert.equal(index.uploads.length, before);
   });
 
@@ -101,13 +164,19 @@ describe('publishing a Python release', () => {
     const dir = join(root, 'ws-3');
     await buildPackage(dir, 'acme-other', '2.0.0', 'x');
 
-    await assert.rejects(publishDistributions(input(dir, { password: 'nope' })), /index internal \(127\.0\.0\.1:\d+\) refused Bosun's credentials .*publish\.pypi\.repositories\.internal/);
+    await assert.rejects(
+      publishDistributions(input(dir, { password: 'nope' })),
+      /index internal \(127\.0\.0\.1:\d+\) refused Bosun's credentials .*publish\.pypi\.repositories\.internal/,
+    );
   });
 
   test('an unreachable index and a missing dist/ say so', async () => {
     const dir = join(root, 'ws-3');
     const closed = await freePort();
-    await assert.rejects(publishDistributions(input(dir, { indexUrl: `http://127.0.0.1:${closed}/simple/`, uploadUrl: `http://127.0.0.1:${closed}/legacy/` })), new RegExp(`index internal \\(127\\.0\\.0\\.1:${closed}\\) is unreachable: ECONNREFUSED`));
+    await assert.rejects(
+      publishDistributions(input(dir, { indexUrl: `http://127.0.0.1:${closed}/simple/`, uploadUrl: `http://127.0.0.1:${closed}/legacy/` })),
+      new RegExp(`index internal \\(127\\.0\\.0\\.1:${closed}\\) is unreachable: ECONNREFUSED`),
+    );
     const empty = join(root, 'ws-empty');
     await buildPackage(empty, 'x', '1', 'x');
     await rm(join(empty, 'dist'), { recursive: true });

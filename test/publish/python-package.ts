@@ -16,9 +16,19 @@ export function packageFiles(name: string, version: string, word: string): Recor
   const module = name.replaceAll('-', '_');
   return {
     'pyproject.toml': [
-      '[build-system]', 'requires = ["setuptools"]', 'build-backend = "setuptools.build_meta"', '',
-      '[project]', `name = "${name}"`, `version = "${version}"`, 'description = "A package Bosun publishes in tests"', 'requires-python = ">=3.9"', '',
-      '[tool.setuptools]', `py-modules = ["${module}"]`, '',
+      '[build-system]',
+      'requires = ["setuptools"]',
+      'build-backend = "setuptools.build_meta"',
+      '',
+      '[project]',
+      `name = "${name}"`,
+      `version = "${version}"`,
+      'description = "A package Bosun publishes in tests"',
+      'requires-python = ">=3.9"',
+      '',
+      '[tool.setuptools]',
+      `py-modules = ["${module}"]`,
+      '',
     ].join('\n'),
     [`${module}.py`]: `def greeting():\n    return ${JSON.stringify(word)}\n`,
   };

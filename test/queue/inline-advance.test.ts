@@ -22,9 +22,17 @@ function recordingQueue(): WorkQueue & { calls: string[] } {
 // to the advance job (which retries), and a user error is dropped as the advance worker would.
 const cases: { name: string; advanceNow: () => Promise<void>; jobs: string[] }[] = [
   { name: 'a build advanced here needs no advance job', advanceNow: async () => undefined, jobs: [] },
-  { name: 'an infrastructure failure here queues the advance job', advanceNow: async () => Promise.reject(new InfraError('conflict', 'build kept changing')), jobs: ['advance 7'] },
+  {
+    name: 'an infrastructure failure here queues the advance job',
+    advanceNow: async () => Promise.reject(new InfraError('conflict', 'build kept changing')),
+    jobs: ['advance 7'],
+  },
   { name: 'an unexpected failure here queues the advance job', advanceNow: async () => Promise.reject(new Error('boom')), jobs: ['advance 7'] },
-  { name: 'a user error here is dropped, as the advance worker would drop it', advanceNow: async () => Promise.reject(new UserError('unknown_build', 'no build #7')), jobs: [] },
+  {
+    name: 'a user error here is dropped, as the advance worker would drop it',
+    advanceNow: async () => Promise.reject(new UserError('unknown_build', 'no build #7')),
+    jobs: [],
+  },
 ];
 
 for (const c of cases) {
@@ -32,10 +40,14 @@ for (const c of cases) {
     const queue = recordingQueue();
     const advanced: string[] = [];
 
-    await inlineAdvance(queue, async (id) => {
-      advanced.push(id);
-      await c.advanceNow();
-    }, silentLogger()).advance('7');
+    await inlineAdvance(
+      queue,
+      async (id) => {
+        advanced.push(id);
+        await c.advanceNow();
+      },
+      silentLogger(),
+    ).advance('7');
 
     assert.deepEqual(advanced, ['7']);
     assert.deepEqual(queue.calls, c.jobs);

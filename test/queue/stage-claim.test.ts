@@ -11,7 +11,9 @@ import { BullmqWorkQueue } from '../../src/queue/bullmq-work-queue.js';
 test('a stage held by another live worker waits for its claim, then runs once', async () => {
   const h = await startHarness();
   try {
-    const repo = await makeRepo(h.dataDir, 'claimed', { 'bosun.yml': 'version: 1\nimage: any\nstages:\n  test:\n    steps:\n      - name: unit\n        run: echo ran\n' });
+    const repo = await makeRepo(h.dataDir, 'claimed', {
+      'bosun.yml': 'version: 1\nimage: any\nstages:\n  test:\n    steps:\n      - name: unit\n        run: echo ran\n',
+    });
     const core = h.server.core;
     (core.deps.config.repos as Record<string, unknown>).claimed = { url: repo.url, defaultBranch: 'master', secrets: [] };
     const queue = core.deps.queue;

@@ -32,19 +32,39 @@ before(async () => {
   const record = join(dir, 'record');
   const repo = await makeRepo(dir, 'fleet', {
     'bosun.yml': [
-      'version: 1', 'image: any', 'stages:', '  test:', '    steps:',
-      '      - name: record', `        run: echo "$BOSUN_BUILD_ID $BOSUN_WORKER_ID" >> ${record}`,
+      'version: 1',
+      'image: any',
+      'stages:',
+      '  test:',
+      '    steps:',
+      '      - name: record',
+      `        run: echo "$BOSUN_BUILD_ID $BOSUN_WORKER_ID" >> ${record}`,
       // Safe to run again: the killed worker's `work` step runs again on another worker.
-      '      - name: work', '        idempotent: true', '        run: sleep 1',
-      '  mac:', '    labels: [macos]', '    needs: [test]', '    steps:',
-      '      - name: where', `        run: echo "$BOSUN_BUILD_ID mac $BOSUN_WORKER_LABELS" >> ${record}-mac`, '',
+      '      - name: work',
+      '        idempotent: true',
+      '        run: sleep 1',
+      '  mac:',
+      '    labels: [macos]',
+      '    needs: [test]',
+      '    steps:',
+      '      - name: where',
+      `        run: echo "$BOSUN_BUILD_ID mac $BOSUN_WORKER_LABELS" >> ${record}-mac`,
+      '',
     ].join('\n'),
   });
   repoUrl = repo.url;
-  const config = loadConfig({}, {
-    dataDir: join(dir, 'server'), redisUrl: redis.url, http: { port: 0 }, workers: 0, queue, logLevel: 'silent',
-    repos: { fleet: { url: repoUrl } },
-  });
+  const config = loadConfig(
+    {},
+    {
+      dataDir: join(dir, 'server'),
+      redisUrl: redis.url,
+      http: { port: 0 },
+      workers: 0,
+      queue,
+      logLevel: 'silent',
+      repos: { fleet: { url: repoUrl } },
+    },
+  );
   server = await startServer(config, silentLogger());
 });
 
@@ -83,16 +103,27 @@ test('three workers share 30 builds; one killed with SIGKILL mid-step loses noth
 
   const builds = await waitAll(ids, 180_000);
 
-  assert.deepEqual(builds.map((b) => b.status), ids.map(() => 'success'), JSON.stringify(builds.filter((b) => b.status !== 'success').map((b) => [b.id, b.status, b.stages.map((s) => [s.name, s.status])])));
+  assert.deepEqual(
+    builds.map((b) => b.status),
+    ids.map(() => 'success'),
+    JSON.stringify(builds.filter((b) => b.status !== 'success').map((b) => [b.id, b.status, b.stages.map((s) => [s.name, s.status])])),
+  );
   const lines = readFileSync(join(dir, 'record'), 'utf8').trim().split('\n');
   const perBuild = new Map<string, number>();
   for (const l of lines) perBuild.set(l.split(' ')[0]!, (perBuild.get(l.split(' ')[0]!) ?? 0) + 1);
-  assert.deepEqual([...perBuild.values()], ids.map(() => 1), 'each build recorded exactly once');
+  assert.deepEqual(
+    [...perBuild.values()],
+    ids.map(() => 1),
+    'each build recorded exactly once',
+  );
   const usedWorkers = new Set(lines.map((l) => l.split(' ')[1]));
   assert.ok(usedWorkers.size >= 3, `work spread over the workers: ${[...usedWorkers].join(', ')}`);
   const mac = readFileSync(join(dir, 'record-mac'), 'utf8').trim().split('\n');
   assert.equal(mac.length, 30);
-  assert.ok(mac.every((l) => l.endsWith(' mac macos')), 'every labelled stage ran on the macos worker');
+  assert.ok(
+    mac.every((l) => l.endsWith(' mac macos')),
+    'every labelled stage ran on the macos worker',
+  );
 });
 
 /** The pid of the worker process running a `work` step (the parent of the step's shell). */

@@ -23,7 +23,7 @@ async function until(pred: () => Promise<boolean>, timeoutMs = 15_000): Promise<
 }
 
 // The watchdog's "no worker has these labels" notice rests on this count being true.
-test('workersFor counts the workers connected to a label set\'s stage queue, and only those', async () => {
+test("workersFor counts the workers connected to a label set's stage queue, and only those", async () => {
   const queue = new BullmqWorkQueue(redis.client(), 'wf');
   assert.equal(await queue.workersFor(['macos']), 0);
   const worker = new Worker(stageQueueName(['macos']), async () => undefined, { connection: redis.client(), prefix: 'wf:q' });

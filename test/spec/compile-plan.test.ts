@@ -29,7 +29,9 @@ function contextsOf(text: string): TriggerContext[] {
 }
 
 describe('compilePlan golden files (test/spec/golden: *.yaml → *.plan.json; UPDATE_GOLDEN=1 rewrites)', () => {
-  for (const name of readdirSync(goldenDir).filter((f) => f.endsWith('.yaml')).sort()) {
+  for (const name of readdirSync(goldenDir)
+    .filter((f) => f.endsWith('.yaml'))
+    .sort()) {
     it(name, () => {
       const text = readFileSync(`${goldenDir}${name}`, 'utf8');
       const plans = Object.fromEntries(contextsOf(text).map((ctx) => [`${ctx.event}@${ctx.branch}`, compilePlan(spec(text), ctx, 'bosun.yml')]));
@@ -60,7 +62,10 @@ describe('compilePlan', () => {
     const plan = compilePlan(s, { event: 'push', branch: 'main' }, '.bosun.yml', { timeoutSec: 600 });
 
     assert.equal(plan.specPath, '.bosun.yml');
-    assert.deepEqual(plan.stages[0]?.steps.map((st) => st.timeoutSec), [600, 300]);
+    assert.deepEqual(
+      plan.stages[0]?.steps.map((st) => st.timeoutSec),
+      [600, 300],
+    );
   });
 
   it('gives a checkpoint without a timeout 24 hours', () => {
@@ -73,7 +78,9 @@ describe('compilePlan', () => {
   });
 
   it('skips a stage whose needs are skipped transitively, naming the missing stage', () => {
-    const s = spec(`${base}  a:\n    on: { branches: [master] }\n    steps: [{ name: x, run: x }]\n  b:\n    needs: [a]\n    steps: [{ name: x, run: x }]\n  c:\n    needs: [b]\n    steps: [{ name: x, run: x }]\n`);
+    const s = spec(
+      `${base}  a:\n    on: { branches: [master] }\n    steps: [{ name: x, run: x }]\n  b:\n    needs: [a]\n    steps: [{ name: x, run: x }]\n  c:\n    needs: [b]\n    steps: [{ name: x, run: x }]\n`,
+    );
 
     const plan = compilePlan(s, { event: 'push', branch: 'dev' }, 'bosun.yml');
 

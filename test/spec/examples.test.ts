@@ -10,7 +10,9 @@ import { formatSpecError } from '../../src/spec/spec-error.js';
 const examples = fileURLToPath(new URL('../../spec-schema/examples/', import.meta.url));
 
 function yamlFiles(dir: string): string[] {
-  return readdirSync(dir).filter((f) => f.endsWith('.yaml')).sort();
+  return readdirSync(dir)
+    .filter((f) => f.endsWith('.yaml'))
+    .sort();
 }
 
 describe('valid examples parse', () => {
@@ -27,7 +29,10 @@ describe('invalid examples fail with the error on their first lines', () => {
   for (const name of yamlFiles(`${examples}invalid`)) {
     it(name, () => {
       const text = readFileSync(`${examples}invalid/${name}`, 'utf8');
-      const expected = text.split('\n').filter((l) => l.startsWith('# expect: ')).map((l) => l.slice('# expect: '.length));
+      const expected = text
+        .split('\n')
+        .filter((l) => l.startsWith('# expect: '))
+        .map((l) => l.slice('# expect: '.length));
       assert.ok(expected.length > 0, `${name} needs a "# expect: L:C path: message" line`);
 
       const result = parseSpec(text, 'bosun.yml');

@@ -119,7 +119,8 @@ describe('parseSpec', () => {
   });
 
   it('refuses a secret server config does not grant the repository, at its line; granted ones pass (R8)', () => {
-    const text = 'version: 1\nimage: a\nstages:\n  deploy:\n    secrets: [PROD_KEY]\n    steps:\n      - name: a\n        run: x\n        secrets: [PYPI_TOKEN, { name: SIGNING_KEY, env: KEY }]\n';
+    const text =
+      'version: 1\nimage: a\nstages:\n  deploy:\n    secrets: [PROD_KEY]\n    steps:\n      - name: a\n        run: x\n        secrets: [PYPI_TOKEN, { name: SIGNING_KEY, env: KEY }]\n';
     const grants = (granted: string[]) => ({ secrets: { granted, repo: 'acme/api' } });
 
     assert.deepEqual(errorsOf(parseSpec(text, 'bosun.yml', grants(['PYPI_TOKEN']))), [
@@ -133,30 +134,36 @@ describe('parseSpec', () => {
   it('lists an ungranted secret beside the schema errors, in file order', () => {
     const text = 'version: 1\nimage: a\nstages:\n  deploy:\n    secrets: [PROD_KEY]\n    deploy: production\n    steps: [{ name: a, run: x }]\n';
 
-    assert.deepEqual(errorsOf(parseSpec(text, 'bosun.yml', { secrets: { granted: [] } })).map((e) => e.replace(/(not supported yet|not granted to this repository).*$/, '$1')), [
-      'bosun.yml:5:15 stages.deploy.secrets[0]: secret `PROD_KEY` is not granted to this repository',
-      'bosun.yml:6:5 stages.deploy.deploy: not supported yet',
-    ]);
+    assert.deepEqual(
+      errorsOf(parseSpec(text, 'bosun.yml', { secrets: { granted: [] } })).map((e) => e.replace(/(not supported yet|not granted to this repository).*$/, '$1')),
+      ['bosun.yml:5:15 stages.deploy.secrets[0]: secret `PROD_KEY` is not granted to this repository', 'bosun.yml:6:5 stages.deploy.deploy: not supported yet'],
+    );
   });
 
   it('refuses deploy as not supported yet, wherever it is, with every other problem', () => {
-    const text = 'version: 1\nimage: a\nstages:\n  ship:\n    deploy: production\n    publish: [{ docker: { image: x } }]\n    steps:\n      - name: a\n        run: x\n        deploy: prod\n';
+    const text =
+      'version: 1\nimage: a\nstages:\n  ship:\n    deploy: production\n    publish: [{ docker: { image: x } }]\n    steps:\n      - name: a\n        run: x\n        deploy: prod\n';
 
-    assert.deepEqual(errorsOf(parseSpec(text)).map((e) => e.replace(/: (not supported yet|expected an image repository with its registry).*$/, ': $1')), [
-      'bosun.yml:5:5 stages.ship.deploy: not supported yet',
-      'bosun.yml:6:34 stages.ship.publish[0].docker.image: expected an image repository with its registry',
-      'bosun.yml:10:9 stages.ship.steps[0].deploy: not supported yet',
-    ]);
+    assert.deepEqual(
+      errorsOf(parseSpec(text)).map((e) => e.replace(/: (not supported yet|expected an image repository with its registry).*$/, ': $1')),
+      [
+        'bosun.yml:5:5 stages.ship.deploy: not supported yet',
+        'bosun.yml:6:34 stages.ship.publish[0].docker.image: expected an image repository with its registry',
+        'bosun.yml:10:9 stages.ship.steps[0].deploy: not supported yet',
+      ],
+    );
   });
 
   it('reads publish: docker images and Python distributions, with their defaults in the plan', () => {
-    const text = 'version: 1\nimage: a\nstages:\n  ship:\n    steps: [{ name: a, run: x }]\n    publish:\n      - docker: { image: 127.0.0.1:5000/acme/api, context: app, dockerfile: build/Dockerfile }\n      - pypi: { repository: internal }\n';
+    const text =
+      'version: 1\nimage: a\nstages:\n  ship:\n    steps: [{ name: a, run: x }]\n    publish:\n      - docker: { image: 127.0.0.1:5000/acme/api, context: app, dockerfile: build/Dockerfile }\n      - pypi: { repository: internal }\n';
     const result = parseSpec(text);
     assert.ok(result.ok, JSON.stringify(result));
   });
 
   it('refuses a publish entry that is neither docker nor pypi, and unknown keys in one', () => {
-    const text = 'version: 1\nimage: a\nstages:\n  ship:\n    steps: [{ name: a, run: x }]\n    publish:\n      - npm: { registry: x }\n      - docker: { image: registry.example/a, buildArgs: { A: b } }\n';
+    const text =
+      'version: 1\nimage: a\nstages:\n  ship:\n    steps: [{ name: a, run: x }]\n    publish:\n      - npm: { registry: x }\n      - docker: { image: registry.example/a, buildArgs: { A: b } }\n';
     const errors = errorsOf(parseSpec(text));
     assert.equal(errors.length, 2, errors.join('\n'));
     assert.match(errors[0] ?? '', /^bosun\.yml:7:9 stages\.ship\.publish\[0\]/);
@@ -260,7 +267,37 @@ describe('parseSpec hardening (R26)', () => {
 
 /** Strings built from YAML's own punctuation, which reach far more parser paths than random text. */
 function yamlish(): fc.Arbitrary<string> {
-  const pieces = ['version: 1\n', 'stages:\n', '  ', '- ', ': ', '[', ']', '{', '}', ',', '&a ', '*a', '!!str ', '? ', '|\n', '>\n', '"', "'", '#', '---\n', '...\n', '\n', 'x', 'steps', 'run', 'image', '<<: ', '%YAML 1.2\n', '\t'];
+  const pieces = [
+    'version: 1\n',
+    'stages:\n',
+    '  ',
+    '- ',
+    ': ',
+    '[',
+    ']',
+    '{',
+    '}',
+    ',',
+    '&a ',
+    '*a',
+    '!!str ',
+    '? ',
+    '|\n',
+    '>\n',
+    '"',
+    "'",
+    '#',
+    '---\n',
+    '...\n',
+    '\n',
+    'x',
+    'steps',
+    'run',
+    'image',
+    '<<: ',
+    '%YAML 1.2\n',
+    '\t',
+  ];
   return fc.array(fc.constantFrom(...pieces), { maxLength: 60 }).map((p) => p.join(''));
 }
 
@@ -314,7 +351,10 @@ describe('formatting', () => {
   it('a status-sized summary is the count and the first error, cut to 140 characters', () => {
     const long = `bosun.yml:3:5 stages.x: ${'y'.repeat(200)}`;
 
-    assert.equal(summarizeSpecErrors(['bosun.yml:3:5 stages.x: first', 'bosun.yml:9:1 second']), '2 problems in the build spec; first: bosun.yml:3:5 stages.x: first');
+    assert.equal(
+      summarizeSpecErrors(['bosun.yml:3:5 stages.x: first', 'bosun.yml:9:1 second']),
+      '2 problems in the build spec; first: bosun.yml:3:5 stages.x: first',
+    );
     assert.equal(summarizeSpecErrors(['bosun.yml:3:5 stages.x: first']), 'bosun.yml:3:5 stages.x: first');
     assert.equal(summarizeSpecErrors([long, long]).length, 140);
     assert.ok(summarizeSpecErrors([long, long]).endsWith('…'));

@@ -16,9 +16,16 @@ after(async () => {
 let nextId = 1;
 function build(): Build {
   return {
-    id: String(nextId++), repo: 'demo', ref: 'master', sha: 'a'.repeat(40),
+    id: String(nextId++),
+    repo: 'demo',
+    ref: 'master',
+    sha: 'a'.repeat(40),
     trigger: { event: 'manual', source: 'cli', actor: { id: 'u', name: 'u' } },
-    status: 'queued', stages: [], createdAt: new Date().toISOString(), attempt: 1, version: 0,
+    status: 'queued',
+    stages: [],
+    createdAt: new Date().toISOString(),
+    attempt: 1,
+    version: 0,
   };
 }
 
@@ -40,7 +47,8 @@ const cases: { name: string; run(a: BuildStore, b: BuildStore, id: string): Prom
       await a.update(id, (x) => note(x, 'a'));
       await a.update(id, (x) => note(x, 'b'));
     },
-    message: 'ab', writes: 2,
+    message: 'ab',
+    writes: 2,
   },
   {
     name: 'a write from a store whose last-seen record is old is applied on top of the newer one',
@@ -49,7 +57,8 @@ const cases: { name: string; run(a: BuildStore, b: BuildStore, id: string): Prom
       await b.update(id, (x) => note(x, 'b'));
       await a.update(id, (x) => note(x, 'a'));
     },
-    message: 'ba', writes: 2,
+    message: 'ba',
+    writes: 2,
   },
   {
     name: 'a mutate that declines on an old record is asked again with the current one',
@@ -59,7 +68,8 @@ const cases: { name: string; run(a: BuildStore, b: BuildStore, id: string): Prom
       const { changed } = await a.update(id, (x) => (x.error ? note(x, 'a') : null));
       assert.equal(changed, true);
     },
-    message: 'ba', writes: 2,
+    message: 'ba',
+    writes: 2,
   },
   {
     name: 'a mutate that declines on the current record writes nothing',
@@ -68,7 +78,8 @@ const cases: { name: string; run(a: BuildStore, b: BuildStore, id: string): Prom
       assert.equal(changed, false);
       assert.equal(seen.version, 0);
     },
-    message: '', writes: 0,
+    message: '',
+    writes: 0,
   },
 ];
 
@@ -92,7 +103,10 @@ for (const c of cases) {
 
 test('an update of a build that does not exist is an unknown_build error', async () => {
   const store = new BuildStore(redis.client(), 'missing');
-  await assert.rejects(store.update('404', (x) => note(x, 'a')), /no build #404/);
+  await assert.rejects(
+    store.update('404', (x) => note(x, 'a')),
+    /no build #404/,
+  );
 });
 
 test('an update of a build removed since this store last saw it is an unknown_build error', async () => {
@@ -103,7 +117,10 @@ test('an update of a build removed since this store last saw it is an unknown_bu
   await store.get(gone.id);
   await client.del(`removed:build:${gone.id}`);
 
-  await assert.rejects(store.update(gone.id, (x) => note(x, 'a')), /no build #/);
+  await assert.rejects(
+    store.update(gone.id, (x) => note(x, 'a')),
+    /no build #/,
+  );
 });
 
 test('getMany reads several builds in the order asked, null for one that does not exist', async () => {
@@ -114,5 +131,8 @@ test('getMany reads several builds in the order asked, null for one that does no
 
   const found = await store.getMany([second.id, '999999', first.id]);
 
-  assert.deepEqual(found.map((b) => b?.id ?? null), [second.id, null, first.id]);
+  assert.deepEqual(
+    found.map((b) => b?.id ?? null),
+    [second.id, null, first.id],
+  );
 });

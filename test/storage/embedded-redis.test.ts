@@ -27,9 +27,33 @@ async function plantServer(dataDir: string): Promise<ChildProcess> {
   const dir = join(dataDir, 'redis');
   mkdirSync(dir, { recursive: true });
   const socket = join(dir, 'redis.sock');
-  const child = spawn('redis-server', ['--port', '0', '--unixsocket', socket, '--unixsocketperm', '700', '--dir', dir,
-    '--appendonly', 'yes', '--maxmemory-policy', 'noeviction', '--save', '', '--daemonize', 'no'], { stdio: 'ignore' });
-  await until(() => redisPidOn(socket), (pid) => pid === child.pid, 10_000);
+  const child = spawn(
+    'redis-server',
+    [
+      '--port',
+      '0',
+      '--unixsocket',
+      socket,
+      '--unixsocketperm',
+      '700',
+      '--dir',
+      dir,
+      '--appendonly',
+      'yes',
+      '--maxmemory-policy',
+      'noeviction',
+      '--save',
+      '',
+      '--daemonize',
+      'no',
+    ],
+    { stdio: 'ignore' },
+  );
+  await until(
+    () => redisPidOn(socket),
+    (pid) => pid === child.pid,
+    10_000,
+  );
   return child;
 }
 
@@ -40,7 +64,11 @@ async function exitedProcessPid(): Promise<number> {
 }
 
 const cases: { name: string; owner: () => Promise<{ pid: number; start: string | null } | null>; adopted: boolean }[] = [
-  { name: 'left by a killed Bosun (its recorded owner is gone): stopped, and a fresh one started and owned', owner: async () => ({ pid: await exitedProcessPid(), start: '1' }), adopted: false },
+  {
+    name: 'left by a killed Bosun (its recorded owner is gone): stopped, and a fresh one started and owned',
+    owner: async () => ({ pid: await exitedProcessPid(), start: '1' }),
+    adopted: false,
+  },
   { name: 'with no owner record (an earlier Bosun): stopped, and a fresh one started and owned', owner: async () => null, adopted: false },
   { name: 'owned by another live Bosun process (a worker beside `bosun start`): used as a guest, not stopped', owner: async () => null, adopted: true },
 ];
@@ -58,12 +86,16 @@ for (const c of cases) {
       const pid = await redisPidOn(socketPath);
       if (c.adopted) {
         assert.equal(embedded.owned, false);
-        assert.equal(pid, planted.pid, 'the live owner\'s server is used');
+        assert.equal(pid, planted.pid, "the live owner's server is used");
         await embedded.stop();
-        assert.ok(alive(planted.pid!), 'a guest does not stop the owner\'s server');
+        assert.ok(alive(planted.pid!), "a guest does not stop the owner's server");
         return;
       }
-      await until(() => planted.exitCode !== null || planted.signalCode !== null, (gone) => gone, 15_000).catch(() => assert.fail('the orphan still runs'));
+      await until(
+        () => planted.exitCode !== null || planted.signalCode !== null,
+        (gone) => gone,
+        15_000,
+      ).catch(() => assert.fail('the orphan still runs'));
       assert.equal(embedded.owned, true);
       assert.ok(pid !== null && pid !== planted.pid, 'a fresh server answers');
       const record = JSON.parse(readFileSync(join(dataDir, 'redis', 'owner.json'), 'utf8'));
@@ -83,7 +115,15 @@ for (const c of cases) {
 test('an embedded redis-server that dies is restarted with backoff on the same data, and the event is logged', async () => {
   const dataDir = mkdtempSync(join(tmpdir(), 'bosun-embedded-'));
   const lines: string[] = [];
-  const log = pino({ level: 'info' }, new Writable({ write(chunk, _enc, done) { lines.push(String(chunk)); done(); } }));
+  const log = pino(
+    { level: 'info' },
+    new Writable({
+      write(chunk, _enc, done) {
+        lines.push(String(chunk));
+        done();
+      },
+    }),
+  );
   const embedded = await startEmbeddedRedis(dataDir, log);
   const c = new Redis({ path: embedded.socketPath, maxRetriesPerRequest: null });
   c.on('error', () => undefined);
@@ -91,11 +131,20 @@ test('an embedded redis-server that dies is restarted with backoff on the same d
     await c.set('kept', 'across the crash');
     const first = (await redisPidOn(embedded.socketPath))!;
     process.kill(first, 'SIGKILL');
-    const second = await until(() => redisPidOn(embedded.socketPath), (pid) => pid !== null && pid !== first).catch(() => assert.fail('no new redis-server answers'));
+    const second = await until(
+      () => redisPidOn(embedded.socketPath),
+      (pid) => pid !== null && pid !== first,
+    ).catch(() => assert.fail('no new redis-server answers'));
     assert.ok(!alive(first));
     assert.equal(await c.get('kept'), 'across the crash', 'the AOF was replayed');
-    assert.ok(lines.some((l) => l.includes('Embedded Redis exited unexpectedly')), lines.join(''));
-    await until(() => lines.some((l) => l.includes('Embedded Redis restarted')), (v) => v);
+    assert.ok(
+      lines.some((l) => l.includes('Embedded Redis exited unexpectedly')),
+      lines.join(''),
+    );
+    await until(
+      () => lines.some((l) => l.includes('Embedded Redis restarted')),
+      (v) => v,
+    );
     const record = JSON.parse(readFileSync(join(dataDir, 'redis', 'owner.json'), 'utf8'));
     assert.equal(record.redis.pid, second, 'the owner record names the new server');
   } finally {

@@ -116,12 +116,22 @@ test('a burst of 50 signed webhooks across a Redis outage: every acknowledged de
 
   await g.h.redis.restart();
   await eventually(ready, (r) => r.status === 200, 30_000);
-  for (const d of acked) await eventually(() => buildForRef(d.ref), (b) => b.length === 1, 30_000);
+  for (const d of acked)
+    await eventually(
+      () => buildForRef(d.ref),
+      (b) => b.length === 1,
+      30_000,
+    );
 
   // GitHub redelivers the refused ones (same delivery id): each becomes exactly one build.
   for (const d of refused) {
     const again = await sendDelivery(d);
     assert.equal(again.status, 202, JSON.stringify(again.json));
   }
-  for (const d of deliveries) await eventually(() => buildForRef(d.ref), (b) => b.length === 1, 30_000);
+  for (const d of deliveries)
+    await eventually(
+      () => buildForRef(d.ref),
+      (b) => b.length === 1,
+      30_000,
+    );
 });

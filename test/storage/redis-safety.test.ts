@@ -22,7 +22,10 @@ for (const c of cases) {
       const client = redis.client();
       for (const [k, v] of c.setup) await client.config('SET', k, v);
 
-      const result = await assertRedisSafe(client).then(() => null, (e: Error) => e.message);
+      const result = await assertRedisSafe(client).then(
+        () => null,
+        (e: Error) => e.message,
+      );
 
       if (c.refused) assert.match(result ?? '', c.refused);
       else assert.equal(result, null);
@@ -39,7 +42,10 @@ test('bosun start with an evicting REDIS_URL exits non-zero and says why', async
     const err = await run(join(process.cwd(), 'bin', 'bosun'), ['start'], {
       env: { PATH: process.env.PATH, HOME: process.env.HOME, REDIS_URL: redis.url, BOSUN_DATA_DIR: redis.dir, BOSUN_PORT: '0', BOSUN_LOG_LEVEL: 'silent' },
       timeout: 60_000,
-    }).then(() => null, (e: { code: number; stderr: string }) => e);
+    }).then(
+      () => null,
+      (e: { code: number; stderr: string }) => e,
+    );
     assert.ok(err, 'bosun start must fail');
     assert.notEqual(err.code, 0);
     assert.match(err.stderr, /refusing to use this Redis: maxmemory-policy is allkeys-lru/);

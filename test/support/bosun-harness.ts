@@ -29,23 +29,40 @@ export interface Harness {
 
 export async function startHarness(
   overrides: ServerConfigInput = {},
-  opts: { executor?: (dataDir: string) => Executor; executorAsync?: (dataDir: string) => Promise<Executor>; plugins?: HttpPlugin[]; frontends?: FrontendFactory[]; webSession?: WebSession } = {},
+  opts: {
+    executor?: (dataDir: string) => Executor;
+    executorAsync?: (dataDir: string) => Promise<Executor>;
+    plugins?: HttpPlugin[];
+    frontends?: FrontendFactory[];
+    webSession?: WebSession;
+  } = {},
 ): Promise<Harness> {
   const redis = await startRedis();
   const dataDir = mkdtempSync(join(tmpdir(), 'bosun-test-'));
-  const config = loadConfig({}, {
-    dataDir,
-    redisUrl: redis.url,
-    http: { host: '127.0.0.1', port: 0 },
-    apiTokens: [{ name: 'tester', token: testToken }],
-    logLevel: 'silent',
-    workers: 2,
-    limits: { killGraceSec: 2 },
-    ...overrides,
-  });
+  const config = loadConfig(
+    {},
+    {
+      dataDir,
+      redisUrl: redis.url,
+      http: { host: '127.0.0.1', port: 0 },
+      apiTokens: [{ name: 'tester', token: testToken }],
+      logLevel: 'silent',
+      workers: 2,
+      limits: { killGraceSec: 2 },
+      ...overrides,
+    },
+  );
   const log = process.env.BOSUN_TEST_LOG ? createLogger(process.env.BOSUN_TEST_LOG) : silentLogger();
-  const executor = (await opts.executorAsync?.(dataDir)) ?? opts.executor?.(dataDir) ?? new LocalExecutor({ instanceId: config.instanceId, dataDir, log, timeoutGraceMs: 2000 });
-  const server = await startServer(config, log, { executor, plugins: opts.plugins ?? [], frontends: opts.frontends ?? [], ...(opts.webSession ? { webSession: opts.webSession } : {}) });
+  const executor =
+    (await opts.executorAsync?.(dataDir)) ??
+    opts.executor?.(dataDir) ??
+    new LocalExecutor({ instanceId: config.instanceId, dataDir, log, timeoutGraceMs: 2000 });
+  const server = await startServer(config, log, {
+    executor,
+    plugins: opts.plugins ?? [],
+    frontends: opts.frontends ?? [],
+    ...(opts.webSession ? { webSession: opts.webSession } : {}),
+  });
   const url = server.url;
 
   const api: Harness['api'] = async (method, path, body) => {
@@ -76,7 +93,12 @@ export async function startHarness(
   };
 
   return {
-    server, redis, dataDir, url, api, waitFor,
+    server,
+    redis,
+    dataDir,
+    url,
+    api,
+    waitFor,
     waitDone: (id, t) => waitFor(id, (b) => isTerminal(b.status) && b.stages.every((s) => isTerminal(s.status) || s.status === 'pending'), t),
     async stop() {
       await server.close();

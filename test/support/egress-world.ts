@@ -126,7 +126,11 @@ async function startLocked(wheels: string[]): Promise<EgressWorld> {
 
   const teardown = (): void => {
     for (const child of children) child.kill('SIGKILL');
-    for (const args of [['route', 'del', `${metadata}/32`, 'dev', vethHost], ['link', 'del', vethHost], ['netns', 'del', ns]]) {
+    for (const args of [
+      ['route', 'del', `${metadata}/32`, 'dev', vethHost],
+      ['link', 'del', vethHost],
+      ['netns', 'del', ns],
+    ]) {
       try {
         ip(...args);
       } catch {
@@ -150,10 +154,12 @@ async function startLocked(wheels: string[]): Promise<EgressWorld> {
     inNs('link', 'set', vethNs, 'up');
     inNs('route', 'add', 'default', 'via', hostSide);
 
-    const servers = spawn('ip', ['netns', 'exec', ns, 'python3', '-u', join(here, 'egress-world.py'), join(dir, 'index'), internet, privateHost, metadata], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const servers = spawn('ip', ['netns', 'exec', ns, 'python3', '-u', join(here, 'egress-world.py'), join(dir, 'index'), internet, privateHost, metadata], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     children.push(servers);
     await new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error('the world\'s servers did not start within 10 s')), 10_000);
+      const timer = setTimeout(() => reject(new Error("the world's servers did not start within 10 s")), 10_000);
       let buffered = '';
       servers.stdout!.on('data', (chunk: Buffer) => {
         buffered += chunk.toString();
@@ -171,8 +177,26 @@ async function startLocked(wheels: string[]): Promise<EgressWorld> {
       servers.once('exit', (code) => reject(new Error(`the world's servers exited (${code})`)));
     });
 
-    const dnsmasq = spawn('ip', ['netns', 'exec', ns, 'dnsmasq', '--keep-in-foreground', '--conf-file=/dev/null', '--no-resolv', '--no-hosts',
-      '--bind-interfaces', `--listen-address=${internet}`, '--address=/pypi.test/' + internet, '--pid-file', '--user=root', '--log-facility=-'], { stdio: 'ignore' });
+    const dnsmasq = spawn(
+      'ip',
+      [
+        'netns',
+        'exec',
+        ns,
+        'dnsmasq',
+        '--keep-in-foreground',
+        '--conf-file=/dev/null',
+        '--no-resolv',
+        '--no-hosts',
+        '--bind-interfaces',
+        `--listen-address=${internet}`,
+        '--address=/pypi.test/' + internet,
+        '--pid-file',
+        '--user=root',
+        '--log-facility=-',
+      ],
+      { stdio: 'ignore' },
+    );
     children.push(dnsmasq);
     await waitForDns(ns);
   } catch (err) {
@@ -191,7 +215,13 @@ async function startLocked(wheels: string[]): Promise<EgressWorld> {
       const simple = join(dir, 'index', 'simple');
       rmSync(join(simple, name), { recursive: true, force: true });
       const listing = join(simple, 'index.html');
-      writeFileSync(listing, readFileSync(listing, 'utf8').split('\n').filter((line) => line !== `<a href="${name}/">${name}</a>`).join('\n'));
+      writeFileSync(
+        listing,
+        readFileSync(listing, 'utf8')
+          .split('\n')
+          .filter((line) => line !== `<a href="${name}/">${name}</a>`)
+          .join('\n'),
+      );
     },
     close: async () => {
       teardown();
@@ -206,14 +236,22 @@ function makeIndex(dir: string, wheels: string[]): void {
   mkdirSync(files, { recursive: true });
   // `pip download` works here only against the machine's local wheel mirror (pip config); no retries
   // of the default index, which is unreachable from here (each retry costs seconds per wheel).
-  execFileSync('python3', ['-m', 'pip', 'download', '--quiet', '--retries', '0', '--no-deps', '--only-binary=:all:', '-d', files, ...wheels], { stdio: 'pipe', timeout: 120_000 });
+  execFileSync('python3', ['-m', 'pip', 'download', '--quiet', '--retries', '0', '--no-deps', '--only-binary=:all:', '-d', files, ...wheels], {
+    stdio: 'pipe',
+    timeout: 120_000,
+  });
   const all = readdirSync(files).filter((f) => f.endsWith('.whl'));
   const simple = join(dir, 'index', 'simple');
   mkdirSync(simple);
   writeFileSync(join(simple, 'index.html'), `<!DOCTYPE html><html><body>\n${wheels.map((w) => `<a href="${w}/">${w}</a>`).join('\n')}\n</body></html>\n`);
   for (const name of wheels) {
     const mine = all.filter((f) => f.toLowerCase().startsWith(`${name}-`));
-    const links = mine.map((f) => `<a href="../../files/${f}#sha256=${createHash('sha256').update(readFileSync(join(files, f))).digest('hex')}">${f}</a>`);
+    const links = mine.map(
+      (f) =>
+        `<a href="../../files/${f}#sha256=${createHash('sha256')
+          .update(readFileSync(join(files, f)))
+          .digest('hex')}">${f}</a>`,
+    );
     mkdirSync(join(simple, name));
     writeFileSync(join(simple, name, 'index.html'), `<!DOCTYPE html><html><body>\n${links.join('\n')}\n</body></html>\n`);
   }
@@ -223,7 +261,8 @@ function makeIndex(dir: string, wheels: string[]): void {
 }
 
 async function waitForDns(ns: string): Promise<void> {
-  const probe = 'import socket,sys\nq=b"\\x12\\x34\\x01\\x00\\x00\\x01\\x00\\x00\\x00\\x00\\x00\\x00\\x04pypi\\x04test\\x00\\x00\\x01\\x00\\x01"\ns=socket.socket(socket.AF_INET,socket.SOCK_DGRAM);s.settimeout(0.5);s.sendto(q,(sys.argv[1],53));s.recv(512)';
+  const probe =
+    'import socket,sys\nq=b"\\x12\\x34\\x01\\x00\\x00\\x01\\x00\\x00\\x00\\x00\\x00\\x00\\x04pypi\\x04test\\x00\\x00\\x01\\x00\\x01"\ns=socket.socket(socket.AF_INET,socket.SOCK_DGRAM);s.settimeout(0.5);s.sendto(q,(sys.argv[1],53));s.recv(512)';
   for (let i = 0; i < 40; i += 1) {
     try {
       execFileSync('ip', ['netns', 'exec', ns, 'python3', '-c', probe, internet], { stdio: 'ignore', timeout: 5000 });

@@ -3,7 +3,11 @@ import { dirname, join } from 'node:path';
 import { git } from '../../src/git/git.js';
 
 /** A real git repository on disk with the given files committed on `master`. */
-export async function makeRepo(root: string, name: string, files: Record<string, string>): Promise<{ dir: string; url: string; commit(files: Record<string, string>, message?: string, branch?: string): Promise<string> }> {
+export async function makeRepo(
+  root: string,
+  name: string,
+  files: Record<string, string>,
+): Promise<{ dir: string; url: string; commit(files: Record<string, string>, message?: string, branch?: string): Promise<string> }> {
   const dir = join(root, 'src-repos', name);
   await mkdir(dir, { recursive: true });
   await git(['init', '-q', '-b', 'master'], { cwd: dir });

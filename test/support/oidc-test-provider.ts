@@ -13,17 +13,26 @@ export interface OidcTestProvider {
  * accepts any login name (which becomes the user id) and any password. ID tokens are really
  * signed (its development keys) and verified by the relying party.
  */
-export async function startOidcProvider(opts: { port: number; clientId: string; clientSecret: string; redirectUri: string; teamId: string; names?: Record<string, string> }): Promise<OidcTestProvider> {
+export async function startOidcProvider(opts: {
+  port: number;
+  clientId: string;
+  clientSecret: string;
+  redirectUri: string;
+  teamId: string;
+  names?: Record<string, string>;
+}): Promise<OidcTestProvider> {
   const issuer = `http://127.0.0.1:${opts.port}`;
   const provider = new Provider(issuer, {
-    clients: [{
-      client_id: opts.clientId,
-      client_secret: opts.clientSecret,
-      redirect_uris: [opts.redirectUri],
-      grant_types: ['authorization_code'],
-      response_types: ['code'],
-      token_endpoint_auth_method: 'client_secret_post',
-    }],
+    clients: [
+      {
+        client_id: opts.clientId,
+        client_secret: opts.clientSecret,
+        redirect_uris: [opts.redirectUri],
+        grant_types: ['authorization_code'],
+        response_types: ['code'],
+        token_endpoint_auth_method: 'client_secret_post',
+      },
+    ],
     claims: { openid: ['sub'], profile: ['name', 'https://slack.com/team_id', 'https://slack.com/user_id'] },
     findAccount: (_ctx, id) => ({
       accountId: id,
@@ -43,9 +52,10 @@ export async function startOidcProvider(opts: { port: number; clientId: string; 
   await new Promise<void>((resolve) => server.listen(opts.port, '127.0.0.1', resolve));
   return {
     issuer,
-    stop: () => new Promise<void>((resolve) => {
-      server.closeAllConnections();
-      server.close(() => resolve());
-    }),
+    stop: () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
   };
 }

@@ -20,15 +20,24 @@ export async function startLocalRegistry(): Promise<LocalRegistry> {
   const dir = mkdtempSync(join(tmpdir(), 'bosun-registry-'));
   const port = await freePort();
   const config = join(dir, 'config.yml');
-  writeFileSync(config, [
-    'version: 0.1', 'log: { level: error }', `storage: { filesystem: { rootdirectory: ${join(dir, 'data')} }, delete: { enabled: true } }`,
-    `http: { addr: 127.0.0.1:${port} }`, '',
-  ].join('\n'));
+  writeFileSync(
+    config,
+    [
+      'version: 0.1',
+      'log: { level: error }',
+      `storage: { filesystem: { rootdirectory: ${join(dir, 'data')} }, delete: { enabled: true } }`,
+      `http: { addr: 127.0.0.1:${port} }`,
+      '',
+    ].join('\n'),
+  );
   const proc: ChildProcess = spawn('docker-registry', ['serve', config], { stdio: 'ignore' });
   const host = `127.0.0.1:${port}`;
   const deadline = Date.now() + 20_000;
   for (;;) {
-    const ok = await fetch(`http://${host}/v2/`).then((r) => r.status === 200, () => false);
+    const ok = await fetch(`http://${host}/v2/`).then(
+      (r) => r.status === 200,
+      () => false,
+    );
     if (ok) break;
     if (Date.now() > deadline || proc.exitCode !== null) {
       proc.kill('SIGKILL');
@@ -52,16 +61,24 @@ export async function startLocalRegistry(): Promise<LocalRegistry> {
  * fails when `healthy: false`), pushes it to the registry and returns the publication as
  * Bosun records it: the pushed manifest's digest, `image@digest` as the ref.
  */
-export async function publishImage(registry: LocalRegistry, name: string, opts: { tag: string; healthy?: boolean; stage?: string }): Promise<DockerPublication> {
+export async function publishImage(
+  registry: LocalRegistry,
+  name: string,
+  opts: { tag: string; healthy?: boolean; stage?: string },
+): Promise<DockerPublication> {
   const dir = mkdtempSync(join(tmpdir(), 'bosun-image-'));
   const image = `${registry.host}/${name}`;
   try {
-    writeFileSync(join(dir, 'Dockerfile'), [
-      'FROM bosun/busybox:1',
-      `LABEL bosun.test.marker="${opts.tag}"`,
-      `HEALTHCHECK --interval=1s --timeout=2s --retries=2 CMD ["sh", "-c", "exit ${opts.healthy === false ? 1 : 0}"]`,
-      'CMD ["sleep", "100000"]', '',
-    ].join('\n'));
+    writeFileSync(
+      join(dir, 'Dockerfile'),
+      [
+        'FROM bosun/busybox:1',
+        `LABEL bosun.test.marker="${opts.tag}"`,
+        `HEALTHCHECK --interval=1s --timeout=2s --retries=2 CMD ["sh", "-c", "exit ${opts.healthy === false ? 1 : 0}"]`,
+        'CMD ["sleep", "100000"]',
+        '',
+      ].join('\n'),
+    );
     await run('docker', ['build', '-q', '-t', `${image}:${opts.tag}`, dir], { timeout: 120_000 });
     const { stdout } = await run('docker', ['push', `${image}:${opts.tag}`], { timeout: 120_000 });
     const digest = /digest: (sha256:[0-9a-f]{64})/.exec(stdout)?.[1];
@@ -77,11 +94,31 @@ export async function publishImage(registry: LocalRegistry, name: string, opts: 
  * store. With `publication`, the build carries it when it is written, and with `announce`, its
  * `build.status` event goes on the stream (what subscribers such as auto-deploy react to).
  */
-export async function recordBuild(store: BuildStore, input: { repo: string; sha: string; ref?: string; stages?: string[]; status?: Build['status']; event?: 'push' | 'manual'; publication?: DockerPublication; announce?: boolean }): Promise<Build> {
+export async function recordBuild(
+  store: BuildStore,
+  input: {
+    repo: string;
+    sha: string;
+    ref?: string;
+    stages?: string[];
+    status?: Build['status'];
+    event?: 'push' | 'manual';
+    publication?: DockerPublication;
+    announce?: boolean;
+  },
+): Promise<Build> {
   const id = await store.nextId();
   const now = new Date().toISOString();
   const build: Build = {
-    id, repo: input.repo, ref: input.ref ?? 'master', sha: input.sha, status: input.status ?? 'success', attempt: 1, version: 0, createdAt: now, finishedAt: now,
+    id,
+    repo: input.repo,
+    ref: input.ref ?? 'master',
+    sha: input.sha,
+    status: input.status ?? 'success',
+    attempt: 1,
+    version: 0,
+    createdAt: now,
+    finishedAt: now,
     trigger: { event: input.event ?? 'push', source: 'github', actor: { id: 'github:1', name: 'dev' } },
     stages: (input.stages ?? ['test']).map((name) => ({ name, status: 'success', needs: [], labels: [], resources: [], steps: [] })),
     ...(input.publication ? { published: [input.publication] } : {}),

@@ -26,7 +26,11 @@ export interface TestPypiIndex {
   stop(): Promise<void>;
 }
 
-interface StoredFile { filename: string; sha256: string; content: Buffer }
+interface StoredFile {
+  filename: string;
+  sha256: string;
+  content: Buffer;
+}
 
 export async function startPypiIndex(opts: { username?: string; password?: string } = {}): Promise<TestPypiIndex> {
   const username = opts.username ?? 'uploader';
@@ -50,7 +54,15 @@ export async function startPypiIndex(opts: { username?: string; password?: strin
     if (req.method === 'POST' && (path === '/legacy/' || path === '/legacy')) return upload(req, res);
     if (req.method !== 'GET' && req.method !== 'HEAD') return send(res, 405, 'method not allowed');
     if (path === '/simple/') {
-      return send(res, 200, page('Simple index', [...projects.keys()].sort().map((n) => `<a href="${n}/">${n}</a>`)), 'text/html');
+      return send(
+        res,
+        200,
+        page(
+          'Simple index',
+          [...projects.keys()].sort().map((n) => `<a href="${n}/">${n}</a>`),
+        ),
+        'text/html',
+      );
     }
     const project = /^\/simple\/([^/]+)\/?$/.exec(path);
     if (project) {
@@ -58,7 +70,15 @@ export async function startPypiIndex(opts: { username?: string; password?: strin
       if (!path.endsWith('/') || name !== project[1]) return redirect(res, `/simple/${name}/`);
       const files = projects.get(name);
       if (!files) return send(res, 404, 'not found');
-      return send(res, 200, page(`Links for ${name}`, files.map((f) => `<a href="../../files/${f.filename}#sha256=${f.sha256}">${f.filename}</a>`)), 'text/html');
+      return send(
+        res,
+        200,
+        page(
+          `Links for ${name}`,
+          files.map((f) => `<a href="../../files/${f.filename}#sha256=${f.sha256}">${f.filename}</a>`),
+        ),
+        'text/html',
+      );
     }
     const file = /^\/files\/([^/]+)$/.exec(path);
     if (file) {
@@ -87,7 +107,8 @@ export async function startPypiIndex(opts: { username?: string; password?: strin
     if (!content || typeof content === 'string') return send(res, 400, 'Upload payload does not have a file.');
     const bytes = Buffer.from(await content.arrayBuffer());
     const sha256 = createHash('sha256').update(bytes).digest('hex');
-    if (fields.sha256_digest && fields.sha256_digest !== sha256) return send(res, 400, 'The digest supplied does not match a digest calculated from the uploaded file.');
+    if (fields.sha256_digest && fields.sha256_digest !== sha256)
+      return send(res, 400, 'The digest supplied does not match a digest calculated from the uploaded file.');
     const filename = content.name;
     const name = normalize(fields.name as string);
     if (!normalize(filename).startsWith(`${name.replaceAll('-', '_')}-`) && !normalize(filename).startsWith(`${name}-`)) {
@@ -95,7 +116,10 @@ export async function startPypiIndex(opts: { username?: string; password?: strin
     }
     const files = projects.get(name) ?? [];
     const existing = files.find((f) => f.filename === filename);
-    if (existing) return existing.sha256 === sha256 ? send(res, 200, 'OK') : send(res, 400, 'File already exists. See https://pypi.org/help/#file-name-reuse for more information.');
+    if (existing)
+      return existing.sha256 === sha256
+        ? send(res, 200, 'OK')
+        : send(res, 400, 'File already exists. See https://pypi.org/help/#file-name-reuse for more information.');
     files.push({ filename, sha256, content: bytes });
     projects.set(name, files);
     state.uploads.push({ filename, name, version: fields.version as string, fields });
@@ -107,11 +131,16 @@ export async function startPypiIndex(opts: { username?: string; password?: strin
   const port = typeof address === 'object' && address ? address.port : 0;
   const url = `http://127.0.0.1:${port}`;
   return Object.assign(state, {
-    url, uploadUrl: `${url}/legacy/`, indexUrl: `${url}/simple/`, username, password,
-    stop: () => new Promise<void>((resolve) => {
-      server.closeAllConnections();
-      server.close(() => resolve());
-    }),
+    url,
+    uploadUrl: `${url}/legacy/`,
+    indexUrl: `${url}/simple/`,
+    username,
+    password,
+    stop: () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
   });
 }
 

@@ -42,9 +42,24 @@ export async function startRedis(opts: { appendonly?: boolean } = {}): Promise<T
   for (let attempt = 0; ; attempt++) {
     port = await freePort();
     args = [
-      '--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--save', '',
-      '--appendonly', opts.appendonly === false ? 'no' : 'yes', '--appendfsync', 'everysec',
-      '--maxmemory-policy', 'noeviction', '--daemonize', 'no', '--protected-mode', 'yes',
+      '--port',
+      String(port),
+      '--bind',
+      '127.0.0.1',
+      '--dir',
+      dir,
+      '--save',
+      '',
+      '--appendonly',
+      opts.appendonly === false ? 'no' : 'yes',
+      '--appendfsync',
+      'everysec',
+      '--maxmemory-policy',
+      'noeviction',
+      '--daemonize',
+      'no',
+      '--protected-mode',
+      'yes',
     ];
     proc = spawnRedis(args);
     await waitReady(port);
@@ -113,7 +128,7 @@ async function waitReady(port: number): Promise<void> {
   const deadline = Date.now() + 10_000;
   while (Date.now() < deadline) {
     const c = new Redis({ port, host: '127.0.0.1', lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
-  c.on('error', () => undefined); // not up yet: connect() reports it
+    c.on('error', () => undefined); // not up yet: connect() reports it
     c.on('error', () => undefined); // not up yet: connect() reports it
     try {
       await c.connect();

@@ -34,13 +34,38 @@ export async function startRegistry(opts: { username?: string; password?: string
   const dir = mkdtempSync(join(tmpdir(), 'bosun-registry-'));
   const ca = join(dir, 'ca');
   mkdirSync(ca);
-  await run('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '2', '-subj', '/CN=bosun test CA',
-    '-keyout', join(ca, 'ca.key'), '-out', join(ca, 'ca.crt')], { timeout: 60_000 });
-  await run('openssl', ['req', '-newkey', 'rsa:2048', '-nodes', '-subj', '/CN=127.0.0.1',
-    '-keyout', join(dir, 'server.key'), '-out', join(dir, 'server.csr')], { timeout: 60_000 });
+  await run(
+    'openssl',
+    ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '2', '-subj', '/CN=bosun test CA', '-keyout', join(ca, 'ca.key'), '-out', join(ca, 'ca.crt')],
+    { timeout: 60_000 },
+  );
+  await run(
+    'openssl',
+    ['req', '-newkey', 'rsa:2048', '-nodes', '-subj', '/CN=127.0.0.1', '-keyout', join(dir, 'server.key'), '-out', join(dir, 'server.csr')],
+    { timeout: 60_000 },
+  );
   writeFileSync(join(dir, 'san.ext'), 'subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\n');
-  await run('openssl', ['x509', '-req', '-in', join(dir, 'server.csr'), '-CA', join(ca, 'ca.crt'), '-CAkey', join(ca, 'ca.key'),
-    '-CAcreateserial', '-days', '2', '-extfile', join(dir, 'san.ext'), '-out', join(dir, 'server.crt')], { timeout: 60_000 });
+  await run(
+    'openssl',
+    [
+      'x509',
+      '-req',
+      '-in',
+      join(dir, 'server.csr'),
+      '-CA',
+      join(ca, 'ca.crt'),
+      '-CAkey',
+      join(ca, 'ca.key'),
+      '-CAcreateserial',
+      '-days',
+      '2',
+      '-extfile',
+      join(dir, 'san.ext'),
+      '-out',
+      join(dir, 'server.crt'),
+    ],
+    { timeout: 60_000 },
+  );
   const { stdout: htpasswd } = await run('htpasswd', ['-Bbn', username, password], { timeout: 30_000 });
   writeFileSync(join(dir, 'htpasswd'), htpasswd);
   const caPem = (await run('cat', [join(ca, 'ca.crt')])).stdout;
@@ -50,20 +75,25 @@ export async function startRegistry(opts: { username?: string; password?: string
   let certsDir = '';
   for (let attempt = 0; attempt < 5; attempt++) {
     port = await freePort();
-    writeFileSync(join(dir, 'config.yml'), [
-      'version: 0.1',
-      'log: { level: warn }',
-      `storage: { filesystem: { rootdirectory: ${join(dir, 'storage')} }, delete: { enabled: true } }`,
-      `http: { addr: "127.0.0.1:${port}", secret: "test-${process.pid}", tls: { certificate: ${join(dir, 'server.crt')}, key: ${join(dir, 'server.key')} } }`,
-      `auth: { htpasswd: { realm: bosun-test, path: ${join(dir, 'htpasswd')} } }`,
-      '',
-    ].join('\n'));
+    writeFileSync(
+      join(dir, 'config.yml'),
+      [
+        'version: 0.1',
+        'log: { level: warn }',
+        `storage: { filesystem: { rootdirectory: ${join(dir, 'storage')} }, delete: { enabled: true } }`,
+        `http: { addr: "127.0.0.1:${port}", secret: "test-${process.pid}", tls: { certificate: ${join(dir, 'server.crt')}, key: ${join(dir, 'server.key')} } }`,
+        `auth: { htpasswd: { realm: bosun-test, path: ${join(dir, 'htpasswd')} } }`,
+        '',
+      ].join('\n'),
+    );
     certsDir = `/etc/docker/certs.d/127.0.0.1:${port}`;
     mkdirSync(certsDir, { recursive: true });
     writeFileSync(join(certsDir, 'ca.crt'), caPem);
     const child = spawn('/usr/bin/docker-registry', ['serve', join(dir, 'config.yml')], { stdio: ['ignore', 'ignore', 'pipe'] });
     let stderr = '';
-    child.stderr?.on('data', (d: Buffer) => { stderr = (stderr + d.toString()).slice(-4000); });
+    child.stderr?.on('data', (d: Buffer) => {
+      stderr = (stderr + d.toString()).slice(-4000);
+    });
     if (await waitReady(port, caPem, child)) {
       proc = child;
       break;
@@ -75,12 +105,24 @@ export async function startRegistry(opts: { username?: string; password?: string
 
   const auth = `Basic ${Buffer.from(`${username}:${password}`).toString('base64')}`;
   return {
-    host: `127.0.0.1:${port}`, port, username, password, caPem, dir,
+    host: `127.0.0.1:${port}`,
+    port,
+    username,
+    password,
+    caPem,
+    dir,
     async manifestDigest(repository, tag) {
-      const res = await get(port, caPem, `/v2/${repository}/manifests/${tag}`, {
-        authorization: auth,
-        accept: 'application/vnd.docker.distribution.manifest.v2+json, application/vnd.oci.image.manifest.v1+json, application/vnd.oci.image.index.v1+json, application/vnd.docker.distribution.manifest.list.v2+json',
-      }, 'HEAD');
+      const res = await get(
+        port,
+        caPem,
+        `/v2/${repository}/manifests/${tag}`,
+        {
+          authorization: auth,
+          accept:
+            'application/vnd.docker.distribution.manifest.v2+json, application/vnd.oci.image.manifest.v1+json, application/vnd.oci.image.index.v1+json, application/vnd.docker.distribution.manifest.list.v2+json',
+        },
+        'HEAD',
+      );
       if (res.status === 404) return null;
       if (res.status !== 200) throw new Error(`registry answered ${res.status} for ${repository}:${tag}`);
       return String(res.headers['docker-content-digest']);
@@ -110,7 +152,13 @@ async function waitReady(port: number, caPem: string, child: ChildProcess): Prom
   return false;
 }
 
-function get(port: number, ca: string, path: string, headers: Record<string, string>, method: string): Promise<{ status: number; headers: Record<string, string | string[] | undefined> }> {
+function get(
+  port: number,
+  ca: string,
+  path: string,
+  headers: Record<string, string>,
+  method: string,
+): Promise<{ status: number; headers: Record<string, string | string[] | undefined> }> {
   return new Promise((resolve, reject) => {
     const req = request({ host: '127.0.0.1', port, path, method, headers, ca, timeout: 5000 }, (res) => {
       res.resume();

@@ -8,7 +8,10 @@ const run = promisify(execFile);
  * skip: the Docker tests must run there. Elsewhere the test is skipped with a reason.
  */
 export async function requireDocker(t?: { skip(msg: string): void }): Promise<boolean> {
-  const ok = await run('docker', ['info', '--format', '{{.ServerVersion}}'], { timeout: 20_000 }).then(() => true, () => false);
+  const ok = await run('docker', ['info', '--format', '{{.ServerVersion}}'], { timeout: 20_000 }).then(
+    () => true,
+    () => false,
+  );
   if (ok) return true;
   if (process.env.CI) throw new Error('Docker is required in CI (scripts/docker-up.sh should have started it)');
   t?.skip('no Docker engine here');

@@ -109,10 +109,11 @@ export async function startS3Server(opts: { accessKeyId: string; secretAccessKey
     objects: (bucket) => buckets.get(bucket) ?? new Map(),
     dropBucket: (bucket) => void buckets.delete(bucket),
     failPuts: (n) => void (failingPuts = n),
-    close: () => new Promise<void>((resolve) => {
-      server.closeAllConnections();
-      server.close(() => resolve());
-    }),
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
   };
 }
 
@@ -141,22 +142,31 @@ function listV2(bucketName: string, bucket: Map<string, StoredObject>, q: URLSea
       continue;
     }
     const o = bucket.get(k) as StoredObject;
-    contents.push(`<Contents><Key>${xml(enc(k))}</Key><LastModified>${o.lastModified.toISOString()}</LastModified><ETag>${xml(o.etag)}</ETag><Size>${o.body.length}</Size><StorageClass>STANDARD</StorageClass></Contents>`);
+    contents.push(
+      `<Contents><Key>${xml(enc(k))}</Key><LastModified>${o.lastModified.toISOString()}</LastModified><ETag>${xml(o.etag)}</ETag><Size>${o.body.length}</Size><StorageClass>STANDARD</StorageClass></Contents>`,
+    );
     last = k;
   }
-  return '<?xml version="1.0" encoding="UTF-8"?>\n<ListBucketResult xmlns="http://s3.amazonaws.com/doc/2006-03-01/">'
-    + `<Name>${xml(bucketName)}</Name><Prefix>${xml(enc(prefix))}</Prefix><KeyCount>${contents.length + prefixes.size}</KeyCount><MaxKeys>${maxKeys}</MaxKeys>`
-    + (delimiter ? `<Delimiter>${xml(enc(delimiter))}</Delimiter>` : '')
-    + (q.get('encoding-type') === 'url' ? '<EncodingType>url</EncodingType>' : '')
-    + `<IsTruncated>${truncated}</IsTruncated>`
-    + (truncated ? `<NextContinuationToken>${xml(last)}</NextContinuationToken>` : '')
-    + contents.join('')
-    + [...prefixes].map((p) => `<CommonPrefixes><Prefix>${xml(enc(p))}</Prefix></CommonPrefixes>`).join('')
-    + '</ListBucketResult>';
+  return (
+    '<?xml version="1.0" encoding="UTF-8"?>\n<ListBucketResult xmlns="http://s3.amazonaws.com/doc/2006-03-01/">' +
+    `<Name>${xml(bucketName)}</Name><Prefix>${xml(enc(prefix))}</Prefix><KeyCount>${contents.length + prefixes.size}</KeyCount><MaxKeys>${maxKeys}</MaxKeys>` +
+    (delimiter ? `<Delimiter>${xml(enc(delimiter))}</Delimiter>` : '') +
+    (q.get('encoding-type') === 'url' ? '<EncodingType>url</EncodingType>' : '') +
+    `<IsTruncated>${truncated}</IsTruncated>` +
+    (truncated ? `<NextContinuationToken>${xml(last)}</NextContinuationToken>` : '') +
+    contents.join('') +
+    [...prefixes].map((p) => `<CommonPrefixes><Prefix>${xml(enc(p))}</Prefix></CommonPrefixes>`).join('') +
+    '</ListBucketResult>'
+  );
 }
 
 /** Verifies the SigV4 `Authorization` header; returns the S3 error to answer, or undefined. */
-function checkSignature(req: IncomingMessage, url: URL, body: Buffer, keys: { accessKeyId: string; secretAccessKey: string }): { code: string; message: string } | undefined {
+function checkSignature(
+  req: IncomingMessage,
+  url: URL,
+  body: Buffer,
+  keys: { accessKeyId: string; secretAccessKey: string },
+): { code: string; message: string } | undefined {
   const auth = req.headers.authorization ?? '';
   const m = /^AWS4-HMAC-SHA256 Credential=([^/]+)\/(\d{8})\/([^/]+)\/s3\/aws4_request, ?SignedHeaders=([a-z0-9;-]+), ?Signature=([0-9a-f]{64})$/.exec(auth);
   if (!m) return { code: 'AccessDenied', message: 'expected an AWS4-HMAC-SHA256 Authorization header' };
@@ -171,9 +181,24 @@ function checkSignature(req: IncomingMessage, url: URL, body: Buffer, keys: { ac
   }
   const rfc3986 = (s: string): string => encodeURIComponent(s).replace(/[!'()*]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`);
   const cmp = (a: string, b: string): number => (a < b ? -1 : a > b ? 1 : 0);
-  const query = [...url.searchParams.entries()].map(([k, v]) => ({ k: rfc3986(k), v: rfc3986(v) })).sort((a, b) => cmp(a.k, b.k) || cmp(a.v, b.v)).map(({ k, v }) => `${k}=${v}`).join('&');
-  const headers = signedHeaders.split(';').map((h) => `${h}:${String(req.headers[h] ?? '').trim().replace(/\s+/g, ' ')}\n`).join('');
-  const canonicalPath = url.pathname.split('/').map((seg) => rfc3986(decodeURIComponent(seg))).join('/');
+  const query = [...url.searchParams.entries()]
+    .map(([k, v]) => ({ k: rfc3986(k), v: rfc3986(v) }))
+    .sort((a, b) => cmp(a.k, b.k) || cmp(a.v, b.v))
+    .map(({ k, v }) => `${k}=${v}`)
+    .join('&');
+  const headers = signedHeaders
+    .split(';')
+    .map(
+      (h) =>
+        `${h}:${String(req.headers[h] ?? '')
+          .trim()
+          .replace(/\s+/g, ' ')}\n`,
+    )
+    .join('');
+  const canonicalPath = url.pathname
+    .split('/')
+    .map((seg) => rfc3986(decodeURIComponent(seg)))
+    .join('/');
   const canonical = [req.method, canonicalPath, query, headers, signedHeaders, payloadHash].join('\n');
   const scope = `${date}/${region}/s3/aws4_request`;
   const toSign = ['AWS4-HMAC-SHA256', amzDate, scope, createHash('sha256').update(canonical).digest('hex')].join('\n');
@@ -181,7 +206,10 @@ function checkSignature(req: IncomingMessage, url: URL, body: Buffer, keys: { ac
   const signingKey = hmac(hmac(hmac(hmac(`AWS4${keys.secretAccessKey}`, date), region), 's3'), 'aws4_request');
   const expected = hmac(signingKey, toSign);
   if (!timingSafeEqual(expected, Buffer.from(signature, 'hex'))) {
-    return { code: 'SignatureDoesNotMatch', message: 'The request signature we calculated does not match the signature you provided. Check your key and signing method.' };
+    return {
+      code: 'SignatureDoesNotMatch',
+      message: 'The request signature we calculated does not match the signature you provided. Check your key and signing method.',
+    };
   }
   return undefined;
 }

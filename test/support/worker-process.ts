@@ -19,8 +19,13 @@ export function startWorkerProcess(opts: {
   if (opts.labels?.length) args.push('--labels', opts.labels.join(','));
   return spawn(join(process.cwd(), 'bin', 'bosun'), args, {
     env: {
-      PATH: process.env.PATH, HOME: process.env.HOME, REDIS_URL: opts.redisUrl, BOSUN_CONFIG: configFile,
-      BOSUN_DATA_DIR: join(opts.dir, `data-${opts.name}`), BOSUN_EXECUTOR: opts.executor ?? 'local', BOSUN_LOG_LEVEL: process.env.BOSUN_TEST_LOG ?? 'silent',
+      PATH: process.env.PATH,
+      HOME: process.env.HOME,
+      REDIS_URL: opts.redisUrl,
+      BOSUN_CONFIG: configFile,
+      BOSUN_DATA_DIR: join(opts.dir, `data-${opts.name}`),
+      BOSUN_EXECUTOR: opts.executor ?? 'local',
+      BOSUN_LOG_LEVEL: process.env.BOSUN_TEST_LOG ?? 'silent',
     },
     stdio: ['ignore', 'inherit', 'inherit'],
   });

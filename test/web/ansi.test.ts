@@ -27,5 +27,9 @@ for (const c of cases) {
 test('ansi: search marks wrap the matched text across colour changes', () => {
   const line = `${E}[31mhello ${E}[32mworld`;
   assert.equal(stripAnsi(line), 'hello world');
-  assert.equal(ansiToHtml(line, [[4, 7]], 0), '<span class="fc1">hell<mark class="cur">o </mark></span><span class="fc2"><mark class="cur">w</mark>orld</span>', "one hit split by a colour change is current in both parts");
+  assert.equal(
+    ansiToHtml(line, [[4, 7]], 0),
+    '<span class="fc1">hell<mark class="cur">o </mark></span><span class="fc2"><mark class="cur">w</mark>orld</span>',
+    'one hit split by a colour change is current in both parts',
+  );
 });

@@ -21,7 +21,9 @@ after(async () => {
 
 /** A finished build whose one step's log is replaced by `total` lines (some coloured), as a step writing them would leave it. */
 async function buildWithBigLog(): Promise<string> {
-  const repo = await makeRepo(h.dataDir, 'big', { 'bosun.yml': 'version: 1\nimage: any\nstages:\n  test:\n    steps:\n      - name: big\n        run: echo small\n' });
+  const repo = await makeRepo(h.dataDir, 'big', {
+    'bosun.yml': 'version: 1\nimage: any\nstages:\n  test:\n    steps:\n      - name: big\n        run: echo small\n',
+  });
   h.server.core.config.repos.big = { url: repo.url, defaultBranch: 'master', secrets: [], public: true };
   const created = await h.api('POST', '/api/builds', { repo: 'big' });
   const id = created.json.build.id as string;
@@ -32,7 +34,15 @@ async function buildWithBigLog(): Promise<string> {
   for (let first = 1; first <= total; first += batch) {
     const lines: string[] = [];
     for (let n = first; n < first + batch; n++) {
-      lines.push(n === needle ? `needle-${n} is here` : n % 1000 === 1 ? `+ make part-${n}` : n % 7 === 0 ? `\x1b[32mok\x1b[0m test ${n} passed in 3 ms` : `line ${n}: compiling module ${n % 97}.c`);
+      lines.push(
+        n === needle
+          ? `needle-${n} is here`
+          : n % 1000 === 1
+            ? `+ make part-${n}`
+            : n % 7 === 0
+              ? `\x1b[32mok\x1b[0m test ${n} passed in 3 ms`
+              : `line ${n}: compiling module ${n % 97}.c`,
+      );
     }
     await logs.append(id, 'test', 'big', first, lines);
   }
@@ -97,8 +107,12 @@ test('a 1,000,000-line log is interactive within 2 s, scrolls without jank, and 
   });
 
   const interactive = Math.round(first.answered);
-  console.log(`1,000,000-line log: first rows painted at ${Math.round(first.painted)} ms, interactive (a scroll answered at line ${first.row}) at ${interactive} ms after navigation (target < 2000 ms, ${first.lines} lines loaded by then); whole log loaded at ${Math.round(loaded.at)} ms; long tasks while loading: ${loaded.longCount}, longest ${Math.round(loaded.longest)} ms`);
-  console.log(`scroll frames over the loaded log: p50 ${frames.p50.toFixed(1)} ms, p95 ${frames.p95.toFixed(1)} ms, max ${frames.max.toFixed(1)} ms, ${frames.over50} of 120 over 50 ms`);
+  console.log(
+    `1,000,000-line log: first rows painted at ${Math.round(first.painted)} ms, interactive (a scroll answered at line ${first.row}) at ${interactive} ms after navigation (target < 2000 ms, ${first.lines} lines loaded by then); whole log loaded at ${Math.round(loaded.at)} ms; long tasks while loading: ${loaded.longCount}, longest ${Math.round(loaded.longest)} ms`,
+  );
+  console.log(
+    `scroll frames over the loaded log: p50 ${frames.p50.toFixed(1)} ms, p95 ${frames.p95.toFixed(1)} ms, max ${frames.max.toFixed(1)} ms, ${frames.over50} of 120 over 50 ms`,
+  );
 
   // Search the whole build for one line, then open it.
   const searchStarted = Date.now();
@@ -114,5 +128,4 @@ test('a 1,000,000-line log is interactive within 2 s, scrolls without jank, and 
   const deep = await b.page();
   await deep.goto(`${h.url}/builds/${id}#test/big:L${needle + 1000}`);
   await deep.locator(`.ln.target[data-n="${needle + 1000}"]`).waitFor({ timeout: 120_000 });
-
 });

@@ -19,7 +19,11 @@ export function signedIn(dataDir: string, actorId: string): { cookie: string; va
 }
 
 /** One browser per test file; pages with generous timeouts (a loaded 2-core machine). */
-export async function openBrowser(): Promise<{ browser: Browser; page(opts?: { session?: { cookie: string; value: string }; url?: string }): Promise<Page>; close(): Promise<void> }> {
+export async function openBrowser(): Promise<{
+  browser: Browser;
+  page(opts?: { session?: { cookie: string; value: string }; url?: string }): Promise<Page>;
+  close(): Promise<void>;
+}> {
   const browser = await launchBrowser();
   return {
     browser,
@@ -35,7 +39,11 @@ export async function openBrowser(): Promise<{ browser: Browser; page(opts?: { s
 }
 
 /** Polls `fn` until it returns a truthy value, within `timeoutMs`. */
-export async function eventually<T>(fn: () => Promise<T | null | undefined | false> | T | null | undefined | false, timeoutMs: number, what: string): Promise<T> {
+export async function eventually<T>(
+  fn: () => Promise<T | null | undefined | false> | T | null | undefined | false,
+  timeoutMs: number,
+  what: string,
+): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   let last: unknown;
   while (Date.now() < deadline) {

@@ -9,8 +9,11 @@ import { eventually, openBrowser } from './console-bed.js';
 // Each prints slowly, with ANSI colour, bold, a `<script>` line and several `+ cmd` sections.
 const loop = (tag: string, n: number) => `for i in $(seq 1 ${n}); do echo ${tag} line $i; sleep 0.05; done`;
 const spec = [
-  'version: 1', 'image: any', 'stages:',
-  '  test:', '    steps:',
+  'version: 1',
+  'image: any',
+  'stages:',
+  '  test:',
+  '    steps:',
   '      - name: first',
   '        run:',
   `          - printf '\\033[31mred text\\033[0m and \\033[1mbold text\\033[0m\\n'`,
@@ -19,7 +22,9 @@ const spec = [
   '      - name: second',
   '        run:',
   `          - '${loop('second', 40)}'`,
-  '  later:', '    needs: [test]', '    steps:',
+  '  later:',
+  '    needs: [test]',
+  '    steps:',
   '      - name: tail',
   '        run:',
   `          - '${loop('tail', 30)}'`,
@@ -59,13 +64,17 @@ test('a running build streams every step live through a forced SSE reconnect, wi
   const probe = () => page.evaluate(() => ((globalThis as any).bosunLog as Probe | undefined) ?? null);
 
   // Some lines arrive live; then the server side of the stream is cut mid-build.
-  await eventually(async () => {
-    const b = await h.server.core.store.get(id);
-    if (b?.status === 'failed' || b?.status === 'failed_infra') throw new Error(`build failed: ${JSON.stringify(b.error ?? b.stages)}`);
-    const p = await probe();
-    lastSeen = `build ${b?.status}, page ${JSON.stringify(p)}, ${streams.length} stream connections`;
-    return (p?.steps[0]?.lines ?? 0) >= 10 && streams.length > 0;
-  }, 90_000, 'the first live lines').catch((err: Error) => {
+  await eventually(
+    async () => {
+      const b = await h.server.core.store.get(id);
+      if (b?.status === 'failed' || b?.status === 'failed_infra') throw new Error(`build failed: ${JSON.stringify(b.error ?? b.stages)}`);
+      const p = await probe();
+      lastSeen = `build ${b?.status}, page ${JSON.stringify(p)}, ${streams.length} stream connections`;
+      return (p?.steps[0]?.lines ?? 0) >= 10 && streams.length > 0;
+    },
+    90_000,
+    'the first live lines',
+  ).catch((err: Error) => {
     throw new Error(`${err.message}; last seen: ${lastSeen}`);
   });
   const before = await h.server.core.store.get(id);
@@ -83,7 +92,10 @@ test('a running build streams every step live through a forced SSE reconnect, wi
   assert.equal(done.status, 'success');
   await eventually(async () => (await probe())?.steps.every((s) => s.ended), 60_000, 'every step to end on the page');
   const seen = (await probe())!;
-  assert.deepEqual(seen.steps.map((s) => s.key), ['test/first', 'test/second', 'later/tail']);
+  assert.deepEqual(
+    seen.steps.map((s) => s.key),
+    ['test/first', 'test/second', 'later/tail'],
+  );
   for (const [i, s] of seen.steps.entries()) {
     const server = await h.server.core.logs.read(id, s.key.split('/')[0]!, s.key.split('/')[1]!);
     const shown = await page.evaluate((k) => (globalThis as any).bosunLog.text(k) as string, i);
@@ -92,7 +104,9 @@ test('a running build streams every step live through a forced SSE reconnect, wi
     assert.equal(s.gaps, 0, `${s.key}: no lost line`);
   }
   assert.ok(seen.streamOpens >= 2, 'the page reconnected its stream');
-  console.log(`live log: ${seen.steps.map((s) => `${s.key} ${s.lines} lines`).join(', ')}; stream connections ${streams.length}, resumed from ${resumed.lastEventId}`);
+  console.log(
+    `live log: ${seen.steps.map((s) => `${s.key} ${s.lines} lines`).join(', ')}; stream connections ${streams.length}, resumed from ${resumed.lastEventId}`,
+  );
 
   // ANSI renders as colour and bold; `<script>` in the log stays text.
   // The first step's first lines: open it and scroll its log to the top (only rows in view are drawn).
@@ -108,7 +122,9 @@ test('a running build streams every step live through a forced SSE reconnect, wi
   const bold = page.locator('.step[data-i="0"] .ln .ab', { hasText: 'bold text' });
   assert.equal(await bold.evaluate((el) => (globalThis as any).getComputedStyle(el).fontWeight), '700');
   assert.equal(await page.evaluate(() => (globalThis as any).pwned), undefined, 'the log cannot run script');
-  const asText = await page.locator('.step[data-i="0"] .ln .tx').evaluateAll((els) => els.filter((e) => e.textContent === '<script>window.pwned = 1</script>').length);
+  const asText = await page
+    .locator('.step[data-i="0"] .ln .tx')
+    .evaluateAll((els) => els.filter((e) => e.textContent === '<script>window.pwned = 1</script>').length);
   assert.equal(asText, 1, 'the tag shows as text');
   assert.equal(await page.locator('.step[data-i="0"] .ln script').count(), 0);
 
@@ -121,7 +137,11 @@ test('a running build streams every step live through a forced SSE reconnect, wi
 
   // Timestamps on demand.
   await page.check('#log-times');
-  await eventually(async () => /^\d\d:\d\d:\d\d\.\d{3}$/.test((await page.locator('.step[data-i="0"] .ln .ts').first().textContent()) ?? ''), 10_000, 'a timestamp on each line');
+  await eventually(
+    async () => /^\d\d:\d\d:\d\d\.\d{3}$/.test((await page.locator('.step[data-i="0"] .ln .ts').first().textContent()) ?? ''),
+    10_000,
+    'a timestamp on each line',
+  );
 
   // Search across the build finds a line in another step, then next/previous move between hits.
   await page.fill('#log-search', 'needle-in-the-tail');

@@ -50,8 +50,12 @@ export class FastifySlackReceiver implements Receiver {
       return Array.isArray(v) ? v[0] : v;
     };
     const verdict = verifySlackRequest({
-      signingSecret: this.opts.signingSecret, signature: header('x-slack-signature'), timestamp: header('x-slack-request-timestamp'),
-      body, nowMs: (this.opts.now ?? Date.now)(), windowSec: this.opts.windowSec,
+      signingSecret: this.opts.signingSecret,
+      signature: header('x-slack-signature'),
+      timestamp: header('x-slack-request-timestamp'),
+      body,
+      nowMs: (this.opts.now ?? Date.now)(),
+      windowSec: this.opts.windowSec,
     });
     if (!verdict.ok) {
       this.opts.log.warn({ reason: verdict.reason }, 'Slack request refused');

@@ -56,22 +56,33 @@ export function registerListeners(app: App, deps: ListenerDeps): void {
     if (down) return void (await api.chat.postEphemeral({ channel: command.channel_id, user: command.user_id, text: down }).catch(() => undefined));
     if (!(await deps.firstSeen(`cmd:${command.trigger_id}`))) return;
     const ctx: CommandContext = {
-      actor: slackActor(command.team_id, command.user_id, command.user_name), source: 'slack', builds, ...deps.services,
-      chat: { platform: 'slack', channel: command.channel_id }, eventId: command.trigger_id,
+      actor: slackActor(command.team_id, command.user_id, command.user_name),
+      source: 'slack',
+      builds,
+      ...deps.services,
+      chat: { platform: 'slack', channel: command.channel_id },
+      eventId: command.trigger_id,
     };
     await answer(command.text, ctx, command.user_id).catch((err: unknown) => log.warn({ err }, 'Slack command failed'));
   });
 
   app.event('app_mention', async ({ event, body, context }) => {
     const down = deps.unavailable?.();
-    if (down && event.user) return void (await api.chat.postEphemeral({ channel: event.channel, user: event.user, text: down, thread_ts: event.thread_ts ?? event.ts }).catch(() => undefined));
+    if (down && event.user)
+      return void (await api.chat
+        .postEphemeral({ channel: event.channel, user: event.user, text: down, thread_ts: event.thread_ts ?? event.ts })
+        .catch(() => undefined));
     const eventId = (body as { event_id?: string }).event_id ?? `${event.channel}:${event.ts}`;
     if (!(await deps.firstSeen(`evt:${eventId}`)) || !event.user) return;
     const text = event.text.replace(new RegExp(`<@${context.botUserId ?? '[A-Z0-9]+'}>`, 'g'), '').trim();
     const thread = event.thread_ts ?? event.ts;
     const ctx: CommandContext = {
-      actor: slackActor(event.team ?? (body as { team_id?: string }).team_id, event.user), source: 'slack', builds, ...deps.services,
-      chat: { platform: 'slack', channel: event.channel, thread }, eventId,
+      actor: slackActor(event.team ?? (body as { team_id?: string }).team_id, event.user),
+      source: 'slack',
+      builds,
+      ...deps.services,
+      chat: { platform: 'slack', channel: event.channel, thread },
+      eventId,
     };
     await answer(text, ctx, event.user, thread).catch((err: unknown) => log.warn({ err }, 'Slack mention failed'));
   });
@@ -97,13 +108,18 @@ export function registerListeners(app: App, deps: ListenerDeps): void {
       const down = deps.unavailable?.();
       if (down) return void (await api.chat.postEphemeral({ channel, user, text: down }).catch(() => undefined));
       const ctx: CommandContext = {
-        actor: slackActor(body.user.team_id ?? body.team?.id, user, body.user.username ?? body.user.name), source: 'slack', builds, ...deps.services,
-        chat: { platform: 'slack', channel }, eventId: `${user}:${actionTs}`,
+        actor: slackActor(body.user.team_id ?? body.team?.id, user, body.user.username ?? body.user.name),
+        source: 'slack',
+        builds,
+        ...deps.services,
+        chat: { platform: 'slack', channel },
+        eventId: `${user}:${actionTs}`,
       };
       try {
         const reply = await dispatch(value, ctx);
         const text = renderReply(reply).text;
-        if (reply.kind === 'ok' && ts) await api.chat.update({ channel, ts, text: `${id === actionIds.leaseExtend ? ':hourglass:' : ':wave:'} ${text}`, blocks: [] });
+        if (reply.kind === 'ok' && ts)
+          await api.chat.update({ channel, ts, text: `${id === actionIds.leaseExtend ? ':hourglass:' : ':wave:'} ${text}`, blocks: [] });
         else await api.chat.postMessage({ channel, text });
       } catch (err) {
         log.warn({ err, value }, 'Slack lease button failed');
@@ -124,10 +140,15 @@ export function registerListeners(app: App, deps: ListenerDeps): void {
       if (!(await deps.firstSeen(`act:${user}:${actionTs}`))) return;
       const [buildId = '', stage] = (action.value ?? '').split('|');
       const ctx: CommandContext = {
-        actor: slackActor(body.user.team_id ?? body.team?.id, user, body.user.username ?? body.user.name), source: 'slack', builds, ...deps.services,
-        chat: { platform: 'slack', channel }, eventId: `${user}:${actionTs}`,
+        actor: slackActor(body.user.team_id ?? body.team?.id, user, body.user.username ?? body.user.name),
+        source: 'slack',
+        builds,
+        ...deps.services,
+        chat: { platform: 'slack', channel },
+        eventId: `${user}:${actionTs}`,
       };
-      const tell = (text: string) => api.chat.postEphemeral({ channel, user, text: renderReply({ text }).text, ...(body.message?.thread_ts ? { thread_ts: body.message.thread_ts } : {}) });
+      const tell = (text: string) =>
+        api.chat.postEphemeral({ channel, user, text: renderReply({ text }).text, ...(body.message?.thread_ts ? { thread_ts: body.message.thread_ts } : {}) });
       try {
         if (id === actionIds.cancel) await builds.cancel(buildId, ctx);
         else if (id === actionIds.retry) await tell(`Retrying as build #${(await builds.retry(buildId, false, ctx)).id}.`);
@@ -139,7 +160,9 @@ export function registerListeners(app: App, deps: ListenerDeps): void {
       } catch (err) {
         const coded = asCodedError(err);
         if (!(err instanceof CodedError) || coded.retryable) log.warn({ err, buildId }, 'Slack button failed');
-        await tell(err instanceof CodedError && !coded.retryable ? `Not done: ${coded.message}` : 'Bosun could not do that right now; please try again.').catch(() => undefined);
+        await tell(err instanceof CodedError && !coded.retryable ? `Not done: ${coded.message}` : 'Bosun could not do that right now; please try again.').catch(
+          () => undefined,
+        );
       }
     });
   }

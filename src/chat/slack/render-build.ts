@@ -18,7 +18,15 @@ export interface SlackMessage {
 export type SlackBlock = Record<string, unknown>;
 
 /** Action ids of the buttons Bosun renders; the listeners route on these. */
-export const actionIds = { cancel: 'bosun_cancel', retry: 'bosun_retry', viewLog: 'bosun_view_log', pass: 'bosun_pass', fail: 'bosun_fail', leaseExtend: 'bosun_lease_extend', leaseRelease: 'bosun_lease_release' } as const;
+export const actionIds = {
+  cancel: 'bosun_cancel',
+  retry: 'bosun_retry',
+  viewLog: 'bosun_view_log',
+  pass: 'bosun_pass',
+  fail: 'bosun_fail',
+  leaseExtend: 'bosun_lease_extend',
+  leaseRelease: 'bosun_lease_release',
+} as const;
 
 /** Live-log excerpts keep the last this many characters (a section holds 3,000; a message 40,000). */
 export const excerptChars = 3500;
@@ -26,8 +34,15 @@ export const excerptChars = 3500;
 const failureChars = 8000;
 
 const emoji: Record<RunStatus, string> = {
-  pending: ':white_circle:', queued: ':hourglass_flowing_sand:', running: ':arrows_counterclockwise:', waiting: ':double_vertical_bar:',
-  success: ':white_check_mark:', failed: ':x:', failed_infra: ':warning:', cancelled: ':black_square_for_stop:', skipped: ':heavy_minus_sign:',
+  pending: ':white_circle:',
+  queued: ':hourglass_flowing_sand:',
+  running: ':arrows_counterclockwise:',
+  waiting: ':double_vertical_bar:',
+  success: ':white_check_mark:',
+  failed: ':x:',
+  failed_infra: ':warning:',
+  cancelled: ':black_square_for_stop:',
+  skipped: ':heavy_minus_sign:',
 };
 
 const finished = new Set<RunStatus>(['success', 'failed', 'failed_infra', 'cancelled', 'skipped']);
@@ -65,12 +80,18 @@ export function renderRoot(build: Build, buildUrl?: string): SlackMessage {
 
 /** A thread reply for a stage transition. */
 export function renderStage(stage: StageRun, published?: readonly Publication[]): SlackMessage {
-  const steps = stage.steps.filter((s) => s.status !== 'pending').map((s) => {
-    const ending = stepEnding(s);
-    return `${emoji[s.status]} ${escapeSlack(s.name)}${withSpace(ranFor(s))}${ending ? ` (${escapeSlack(ending)})` : ''}`;
-  });
-  const publish = stagePublishLines(stage, published).map((line) => `\n${escapeSlack(line)}`).join('');
-  return { text: `${emoji[stage.status]} Stage *${escapeSlack(stage.name)}*: ${stage.status}${withSpace(ranFor(stage))}${steps.length ? ` — ${steps.join(', ')}` : ''}${publish}` };
+  const steps = stage.steps
+    .filter((s) => s.status !== 'pending')
+    .map((s) => {
+      const ending = stepEnding(s);
+      return `${emoji[s.status]} ${escapeSlack(s.name)}${withSpace(ranFor(s))}${ending ? ` (${escapeSlack(ending)})` : ''}`;
+    });
+  const publish = stagePublishLines(stage, published)
+    .map((line) => `\n${escapeSlack(line)}`)
+    .join('');
+  return {
+    text: `${emoji[stage.status]} Stage *${escapeSlack(stage.name)}*: ${stage.status}${withSpace(ranFor(stage))}${steps.length ? ` — ${steps.join(', ')}` : ''}${publish}`,
+  };
 }
 
 /** ` 12s` for a non-empty duration, else nothing. */
@@ -159,7 +180,9 @@ export function renderCheckpoint(cp: CheckpointInfo, isPromotion: boolean, ctx?:
   const head = [
     ctx?.mention ?? '',
     `:raised_hand: *${words.title}* for stage *${escapeSlack(cp.stage)}* of ${buildRef}`,
-    b ? `*Repository* ${escapeSlack(b.repo)}#${escapeSlack(b.ref)}${facts?.environment ? ` · *Environment* ${escapeSlack(facts.environment)}` : ''} · *Commit* \`${shortSha(b.sha) || '…'}\`${ctx?.commitTitle ? ` ${escapeSlack(ctx.commitTitle.slice(0, 200))}` : ''} · *Asked by* ${actorLabel(b.trigger.actor)}` : '',
+    b
+      ? `*Repository* ${escapeSlack(b.repo)}#${escapeSlack(b.ref)}${facts?.environment ? ` · *Environment* ${escapeSlack(facts.environment)}` : ''} · *Commit* \`${shortSha(b.sha) || '…'}\`${ctx?.commitTitle ? ` ${escapeSlack(ctx.commitTitle.slice(0, 200))}` : ''} · *Asked by* ${actorLabel(b.trigger.actor)}`
+      : '',
   ];
   const ask = [escapeSlack(cp.instructions), ...cp.checklist.map((c) => `• ${escapeSlack(c)}`)];
   const foot = [
@@ -175,7 +198,9 @@ export function renderCheckpoint(cp: CheckpointInfo, isPromotion: boolean, ctx?:
     blocks: [
       ...sections.map((text) => ({ type: 'section', text: { type: 'mrkdwn', text } })),
       {
-        type: 'actions', block_id: `checkpoint:${value}`, elements: [
+        type: 'actions',
+        block_id: `checkpoint:${value}`,
+        elements: [
           { ...button(words.pass, actionIds.pass, value, 'primary'), ...(confirm ? { confirm: confirm(words.pass) } : {}) },
           { ...button(words.fail, actionIds.fail, value, 'danger'), ...(confirm ? { confirm: confirm(words.fail) } : {}) },
         ],
@@ -191,11 +216,16 @@ function commitsText(facts: ApprovalFacts): string {
   if (!r) return since ? `*Commits* since ${since}: not known (the mirror could not say)` : '';
   if (r.total === 0) return `*No new commits* since ${since || 'the last one'}`;
   const authors = [...new Set(r.commits.map((c) => c.author))];
-  const named = authors.slice(0, listedAuthors).map((a) => escapeSlack(a.slice(0, 60))).join(', ');
+  const named = authors
+    .slice(0, listedAuthors)
+    .map((a) => escapeSlack(a.slice(0, 60)))
+    .join(', ');
   const others = authors.length > listedAuthors ? ` and ${authors.length - listedAuthors} more` : '';
   const readNote = r.total > r.commits.length ? ` (authors of the newest ${r.commits.length})` : '';
   const compare = r.compareUrl ? ` · <${r.compareUrl}|compare>` : '';
-  const lines = r.commits.slice(0, listedCommits).map((c) => `• \`${shortSha(c.sha)}\` ${escapeSlack(c.title.slice(0, 200))} — ${escapeSlack(c.author.slice(0, 60))}`);
+  const lines = r.commits
+    .slice(0, listedCommits)
+    .map((c) => `• \`${shortSha(c.sha)}\` ${escapeSlack(c.title.slice(0, 200))} — ${escapeSlack(c.author.slice(0, 60))}`);
   const more = r.total - lines.length;
   return [
     `*${r.total} commit${r.total === 1 ? '' : 's'}* since ${since || `\`${shortSha(r.base)}\``} by ${named}${others}${readNote}${compare}`,
@@ -212,7 +242,10 @@ function gatesText(facts: ApprovalFacts): string {
     const tests = s.tests ? (bad > 0 ? `, ${bad} failing test${bad === 1 ? '' : 's'} of ${s.tests.total}` : `, ${s.tests.total} tests passed`) : '';
     // The checkpoint's own stage waits once its steps passed: show how they went.
     const waiting = s.status === 'waiting' && s.steps.every((st) => st.status === 'success' || st.status === 'skipped');
-    const lastEnd = s.steps.map((st) => st.finishedAt ?? '').sort().pop();
+    const lastEnd = s.steps
+      .map((st) => st.finishedAt ?? '')
+      .sort()
+      .pop();
     const ran = waiting ? ranFor({ ...(s.startedAt ? { startedAt: s.startedAt } : {}), ...(lastEnd ? { finishedAt: lastEnd } : {}) }) : ranFor(s);
     return `${emoji[waiting ? 'success' : s.status]} ${escapeSlack(s.name)} ${waiting ? 'steps passed' : s.status}${withSpace(ran)}${tests}`;
   });
@@ -232,9 +265,20 @@ function confirmDialog(verb: string, cp: CheckpointInfo, repo: string | undefine
 }
 
 /** After the decision: who decided and when; no buttons. */
-export function renderDecided(cp: { buildId: string; stage: string }, decision: 'pass' | 'fail' | 'timeout', actor: Actor, at: string, isPromotion: boolean): SlackMessage {
+export function renderDecided(
+  cp: { buildId: string; stage: string },
+  decision: 'pass' | 'fail' | 'timeout',
+  actor: Actor,
+  at: string,
+  isPromotion: boolean,
+): SlackMessage {
   const words = checkpointWords(isPromotion);
-  const verb = decision === 'timeout' ? 'Timed out' : decision === 'pass' ? `${words.pass === 'Approve' ? 'Approved' : 'Passed'}` : `${words.fail === 'Reject' ? 'Rejected' : 'Failed'}`;
+  const verb =
+    decision === 'timeout'
+      ? 'Timed out'
+      : decision === 'pass'
+        ? `${words.pass === 'Approve' ? 'Approved' : 'Passed'}`
+        : `${words.fail === 'Reject' ? 'Rejected' : 'Failed'}`;
   const who = decision === 'timeout' ? '' : ` by ${actorLabel(actor)}`;
   const text = `${decision === 'pass' ? ':white_check_mark:' : ':x:'} ${verb}${who} ${slackDate(at)} — stage *${escapeSlack(cp.stage)}* of build #${cp.buildId}`;
   return { text, blocks: [{ type: 'section', text: { type: 'mrkdwn', text } }] };
@@ -246,23 +290,39 @@ export function renderDecided(cp: { buildId: string; stage: string }, decision: 
  */
 export function approverMention(members: string[], userGroup?: string): string {
   if (userGroup) return `<!subteam^${userGroup}>`;
-  return members.map((id) => /^slack:[A-Z0-9]+\/([A-Z0-9]+)$/.exec(id)?.[1]).filter(Boolean).map((u) => `<@${u}>`).join(' ');
+  return members
+    .map((id) => /^slack:[A-Z0-9]+\/([A-Z0-9]+)$/.exec(id)?.[1])
+    .filter(Boolean)
+    .map((u) => `<@${u}>`)
+    .join(' ');
 }
 
 /** The DM to the requester when someone decided on their build's checkpoint. */
-export function renderDecisionDm(build: Build, stage: string, decision: 'pass' | 'fail' | 'timeout', actor: Actor, at: string, isPromotion: boolean, buildUrl?: string): SlackMessage {
+export function renderDecisionDm(
+  build: Build,
+  stage: string,
+  decision: 'pass' | 'fail' | 'timeout',
+  actor: Actor,
+  at: string,
+  isPromotion: boolean,
+  buildUrl?: string,
+): SlackMessage {
   const decided = renderDecided({ buildId: build.id, stage }, decision, actor, at, isPromotion).text;
   return { text: `${decided} (${escapeSlack(build.repo)}#${escapeSlack(build.ref)}, your build)${buildUrl ? ` — <${buildUrl}|details>` : ''}` };
 }
 
 /** The DM to the requester. */
 export function renderFinishedDm(build: Build, buildUrl?: string): SlackMessage {
-  return { text: `${emoji[build.status]} Your build #${build.id} ${escapeSlack(build.repo)}#${escapeSlack(build.ref)} finished: ${build.status}${buildUrl ? ` — <${buildUrl}|details>` : ''}` };
+  return {
+    text: `${emoji[build.status]} Your build #${build.id} ${escapeSlack(build.repo)}#${escapeSlack(build.ref)} finished: ${build.status}${buildUrl ? ` — <${buildUrl}|details>` : ''}`,
+  };
 }
 
 /** The DM to the requester when their build waits for someone. */
 export function renderWaitingDm(build: Build, stage: string, approvers: string, buildUrl?: string): SlackMessage {
-  return { text: `${emoji.waiting} Your build #${build.id} ${escapeSlack(build.repo)}#${escapeSlack(build.ref)} is waiting at stage ${escapeSlack(stage)} for ${escapeSlack(approvers)}${buildUrl ? ` — <${buildUrl}|details>` : ''}` };
+  return {
+    text: `${emoji.waiting} Your build #${build.id} ${escapeSlack(build.repo)}#${escapeSlack(build.ref)} is waiting at stage ${escapeSlack(stage)} for ${escapeSlack(approvers)}${buildUrl ? ` — <${buildUrl}|details>` : ''}`,
+  };
 }
 
 /**
@@ -274,7 +334,11 @@ export function renderLeaseReminder(text: string, actions: { extend: string; rel
     text,
     blocks: [
       { type: 'section', text: { type: 'mrkdwn', text } },
-      { type: 'actions', block_id: `lease:${leaseId}`, elements: [button('Extend', actionIds.leaseExtend, actions.extend, 'primary'), button('Release', actionIds.leaseRelease, actions.release)] },
+      {
+        type: 'actions',
+        block_id: `lease:${leaseId}`,
+        elements: [button('Extend', actionIds.leaseExtend, actions.extend, 'primary'), button('Release', actionIds.leaseRelease, actions.release)],
+      },
     ],
   };
 }

@@ -14,9 +14,13 @@ export function failingTestsText(stage: StageRun | undefined): string {
   const t = stage?.tests;
   if (!t) return '';
   const bad = t.failed + t.errors;
-  const problems = t.problems?.length ? `\n_Test reports: ${t.problems.length} problem${t.problems.length > 1 ? 's' : ''}: ${escapeSlack(t.problems[0] ?? '')}${t.problems.length > 1 ? ' …' : ''}_` : '';
+  const problems = t.problems?.length
+    ? `\n_Test reports: ${t.problems.length} problem${t.problems.length > 1 ? 's' : ''}: ${escapeSlack(t.problems[0] ?? '')}${t.problems.length > 1 ? ' …' : ''}_`
+    : '';
   if (bad === 0) return problems.trim();
-  const shown = t.failures.slice(0, listedFailingTests).map((f) => `• \`${escapeSlack(f.name)}\`${f.message ? ` — ${escapeSlack(f.message.slice(0, 200))}` : ''}`);
+  const shown = t.failures
+    .slice(0, listedFailingTests)
+    .map((f) => `• \`${escapeSlack(f.name)}\`${f.message ? ` — ${escapeSlack(f.message.slice(0, 200))}` : ''}`);
   const more = bad - shown.length;
   return `*Failing tests (${bad} of ${t.total}):*\n${shown.join('\n')}${more > 0 ? `\n…and ${more} more` : ''}${problems}`;
 }

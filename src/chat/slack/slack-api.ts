@@ -8,7 +8,13 @@ import type { SlackBlock } from './render-build.js';
  */
 export interface SlackApi {
   chat: {
-    postMessage(args: { channel: string; text: string; blocks?: SlackBlock[]; thread_ts?: string; unfurl_links?: boolean }): Promise<{ ts?: string; channel?: string }>;
+    postMessage(args: {
+      channel: string;
+      text: string;
+      blocks?: SlackBlock[];
+      thread_ts?: string;
+      unfurl_links?: boolean;
+    }): Promise<{ ts?: string; channel?: string }>;
     update(args: { channel: string; ts: string; text: string; blocks?: SlackBlock[] }): Promise<unknown>;
     postEphemeral(args: { channel: string; user: string; text: string; thread_ts?: string }): Promise<unknown>;
   };

@@ -15,7 +15,10 @@ export const SlackApproverChannel = z.strictObject({
   /** Channel id (`C0123ABC`) the card is posted in, besides the build thread. */
   channel: z.string().regex(/^[CG][A-Z0-9]+$/, 'a Slack channel id such as C0123ABC'),
   /** A Slack user group id (`S0123ABC`), mentioned as `<!subteam^S0123ABC>`; without it the group's Slack members are mentioned one by one. */
-  userGroup: z.string().regex(/^S[A-Z0-9]+$/, 'a Slack user group id such as S0123ABC').optional(),
+  userGroup: z
+    .string()
+    .regex(/^S[A-Z0-9]+$/, 'a Slack user group id such as S0123ABC')
+    .optional(),
 });
 export type SlackApproverChannel = z.infer<typeof SlackApproverChannel>;
 
@@ -52,7 +55,9 @@ export const SlackConfig = z
     timestampWindowSec: z.number().int().positive().default(300),
   })
   .superRefine((c, ctx) => {
-    if (c.mode === 'socket' && !c.appToken) ctx.addIssue({ code: 'custom', path: ['appToken'], message: 'Socket Mode needs an app-level token (SLACK_APP_TOKEN)' });
-    if (c.mode === 'http' && !c.signingSecret) ctx.addIssue({ code: 'custom', path: ['signingSecret'], message: 'HTTP mode needs a signing secret (SLACK_SIGNING_SECRET)' });
+    if (c.mode === 'socket' && !c.appToken)
+      ctx.addIssue({ code: 'custom', path: ['appToken'], message: 'Socket Mode needs an app-level token (SLACK_APP_TOKEN)' });
+    if (c.mode === 'http' && !c.signingSecret)
+      ctx.addIssue({ code: 'custom', path: ['signingSecret'], message: 'HTTP mode needs a signing secret (SLACK_SIGNING_SECRET)' });
   });
 export type SlackConfig = z.infer<typeof SlackConfig>;

@@ -36,24 +36,41 @@ export const slackFrontend: FrontendFactory = async (core, builds) => {
   const firstSeen = async (id: string) => (await core.redis.set(`${core.prefix}:slack:seen:${id}`, '1', 'EX', dedupeTtlSec, 'NX')) === 'OK';
   const clientOptions = config.apiUrl ? { slackApiUrl: config.apiUrl } : {};
   const logger = boltLogger(log, LogLevel.WARN);
-  const httpReceiver = config.mode === 'http'
-    ? new FastifySlackReceiver({ signingSecret: config.signingSecret ?? '', windowSec: config.timestampWindowSec, log, firstSeen })
-    : null;
+  const httpReceiver =
+    config.mode === 'http'
+      ? new FastifySlackReceiver({ signingSecret: config.signingSecret ?? '', windowSec: config.timestampWindowSec, log, firstSeen })
+      : null;
   const receiver = httpReceiver ?? new SocketModeReceiver({ appToken: config.appToken ?? '', logger, installerOptions: { clientOptions } });
   const app = new App({ token: config.botToken, receiver, clientOptions, logger, logLevel: LogLevel.WARN });
   const api = quietSlackApi(redactingSlackApi(app.client as unknown as SlackApi, core.redact));
   const store = new ThreadStore(core.redis, core.prefix);
   const liveLog = new LiveLog({ api, store, logs: core.logs, limiter: new RateLimiter(config.logEditsPerMinute), intervalMs: config.logEditIntervalMs, log });
-  const reporter = new ThreadReporter({ api, store, liveLog, builds, logs: core.logs, config, groups: core.config.groups, buildUrl: (id) => builds.buildUrl(id), commitTitle: (b) => commitTitle(core.config, core.deps.mirrors, b.repo, b.sha),
-    approvalFacts: (b, stage) => approvalFacts(b, stage, {
-      builds: core.store,
-      ...(Object.keys(core.config.environments).length ? { deploys: new DeployStore(core.redis, core.prefix) } : {}),
-      hasApprovers: (env) => !!core.config.environments[env]?.approvers,
-      range: (repo, base, head) => commitRange(core.config, core.deps.mirrors, repo, base, head),
-    }),
-    log });
+  const reporter = new ThreadReporter({
+    api,
+    store,
+    liveLog,
+    builds,
+    logs: core.logs,
+    config,
+    groups: core.config.groups,
+    buildUrl: (id) => builds.buildUrl(id),
+    commitTitle: (b) => commitTitle(core.config, core.deps.mirrors, b.repo, b.sha),
+    approvalFacts: (b, stage) =>
+      approvalFacts(b, stage, {
+        builds: core.store,
+        ...(Object.keys(core.config.environments).length ? { deploys: new DeployStore(core.redis, core.prefix) } : {}),
+        hasApprovers: (env) => !!core.config.environments[env]?.approvers,
+        range: (repo, base, head) => commitRange(core.config, core.deps.mirrors, repo, base, head),
+      }),
+    log,
+  });
   registerListeners(app, {
-    builds, api, command: config.command, log, firstSeen, services: commandServices(core),
+    builds,
+    api,
+    command: config.command,
+    log,
+    firstSeen,
+    services: commandServices(core),
     unavailable: () => (core.redisHealth.up ? null : redisUnavailableMessage(core.redisHealth.retryAfterSec)),
   });
   return {
@@ -66,7 +83,8 @@ export const slackFrontend: FrontendFactory = async (core, builds) => {
       core.bus.subscribe(new RefusalNotifier(api, config, firstSeen));
       core.bus.subscribe(new StageNoticeNotifier(api, store, firstSeen));
       log.info({ mode: config.mode }, 'Slack front end started');
-      if (!core.config.http.publicUrl) log.warn('http.publicUrl (BOSUN_PUBLIC_URL) is not set: Slack messages and approval cards carry no link to the build page');
+      if (!core.config.http.publicUrl)
+        log.warn('http.publicUrl (BOSUN_PUBLIC_URL) is not set: Slack messages and approval cards carry no link to the build page');
     },
     async ready() {
       if (httpReceiver) return { ok: true, detail: 'HTTP mode (Slack calls us)' };

@@ -11,7 +11,18 @@ import type { ApprovalFacts } from '../approval-facts.js';
 import type { SlackConfig, SlackNotify } from './slack-config.js';
 import type { LiveLog } from './live-log.js';
 import type { ThreadRef, ThreadStore } from './thread-store.js';
-import { approverMention, renderCheckpoint, renderDecided, renderDecisionDm, renderFailure, renderFinishedDm, renderRoot, renderStage, renderWaitingDm, type SlackMessage } from './render-build.js';
+import {
+  approverMention,
+  renderCheckpoint,
+  renderDecided,
+  renderDecisionDm,
+  renderFailure,
+  renderFinishedDm,
+  renderRoot,
+  renderStage,
+  renderWaitingDm,
+  type SlackMessage,
+} from './render-build.js';
 
 export interface ThreadReporterDeps {
   api: SlackApi;
@@ -75,7 +86,11 @@ export class ThreadReporter implements EventHandler {
         // A stage that starts is shown by the root's stage line and its steps' log messages; a
         // reply is posted only when it ends or waits, so the thread stays short.
         if (root && stage && wants('stages') && !['pending', 'queued', 'running'].includes(event.status)) {
-          await this.deps.api.chat.postMessage({ channel: root.channel, thread_ts: root.ts, ...renderStage({ ...stage, status: event.status }, build.published) });
+          await this.deps.api.chat.postMessage({
+            channel: root.channel,
+            thread_ts: root.ts,
+            ...renderStage({ ...stage, status: event.status }, build.published),
+          });
         }
         if (!isTerminal(build.status) && event.status !== 'pending' && event.status !== 'queued') await this.updateRoot(build);
         return;
@@ -98,20 +113,27 @@ export class ThreadReporter implements EventHandler {
         const buildUrl = this.deps.buildUrl(build.id);
         const [commitTitle, facts] = await Promise.all([
           this.deps.commitTitle?.(build),
-          this.deps.approvalFacts?.(build, event.stage).catch((err: unknown) => void this.deps.log.warn({ err, buildId: build.id }, 'approval card facts unavailable')),
+          this.deps
+            .approvalFacts?.(build, event.stage)
+            .catch((err: unknown) => void this.deps.log.warn({ err, buildId: build.id }, 'approval card facts unavailable')),
         ]);
         const about = { build, ...(buildUrl ? { buildUrl } : {}), ...(commitTitle ? { commitTitle } : {}), ...(facts ? { facts } : {}) };
         // The approvers' copy first, so the thread's card can point at it.
         const where = this.deps.config.approverChannels?.[event.approvers];
         if (where) {
           const mention = approverMention(this.deps.groups?.[event.approvers] ?? [], where.userGroup);
-          const copy = await this.deps.api.chat.postMessage({ channel: where.channel, unfurl_links: false, ...renderCheckpoint(event, approval, { ...about, ...(mention ? { mention } : {}) }) });
+          const copy = await this.deps.api.chat.postMessage({
+            channel: where.channel,
+            unfurl_links: false,
+            ...renderCheckpoint(event, approval, { ...about, ...(mention ? { mention } : {}) }),
+          });
           if (copy.ts) await this.deps.store.set(build.id, `cp-copy:${event.stage}`, `${copy.channel ?? where.channel} ${copy.ts}`);
         }
         const card = renderCheckpoint(event, approval, { ...about, ...(where ? { approverChannel: where.channel } : {}) });
         const posted = await this.deps.api.chat.postMessage({ channel: root.channel, thread_ts: root.ts, unfurl_links: false, ...card });
         if (posted.ts) await this.deps.store.set(build.id, `cp:${event.stage}`, posted.ts);
-        if (this.deps.config.dmRequester !== 'never') await this.dmRequester(build, `cp:${event.stage}`, renderWaitingDm(build, event.stage, event.approvers, this.deps.buildUrl(build.id)));
+        if (this.deps.config.dmRequester !== 'never')
+          await this.dmRequester(build, `cp:${event.stage}`, renderWaitingDm(build, event.stage, event.approvers, this.deps.buildUrl(build.id)));
         return;
       }
       case 'checkpoint.decided': {
@@ -125,7 +147,11 @@ export class ThreadReporter implements EventHandler {
         if (copy?.[0] && copy[1]) await this.deps.api.chat.update({ channel: copy[0], ts: copy[1], ...decided });
         if (root && ts) await this.deps.api.chat.update({ channel: root.channel, ts, ...decided });
         if ((root || copy) && this.deps.config.dmRequester !== 'never') {
-          await this.dmRequester(build, `cp-decided:${event.stage}`, renderDecisionDm(build, event.stage, event.decision, event.actor, at, approval, this.deps.buildUrl(build.id)));
+          await this.dmRequester(
+            build,
+            `cp-decided:${event.stage}`,
+            renderDecisionDm(build, event.stage, event.decision, event.actor, at, approval, this.deps.buildUrl(build.id)),
+          );
         }
         return;
       }
@@ -175,7 +201,8 @@ export class ThreadReporter implements EventHandler {
     if (build.status === 'success' && wants('successes')) await this.ensureRoot(build, target);
     await this.updateRoot(build);
     const dm = this.deps.config.dmRequester;
-    if (isTerminal(build.status) && (dm === 'always' || (dm === 'failures' && failed))) await this.dmRequester(build, build.status, renderFinishedDm(build, this.deps.buildUrl(build.id)));
+    if (isTerminal(build.status) && (dm === 'always' || (dm === 'failures' && failed)))
+      await this.dmRequester(build, build.status, renderFinishedDm(build, this.deps.buildUrl(build.id)));
   }
 
   private async onStepEnd(build: Build, target: Target, stage: string, step: string, status: string, wants: (k: SlackNotify) => boolean): Promise<void> {
@@ -188,10 +215,24 @@ export class ThreadReporter implements EventHandler {
     if (!(await this.deps.store.once(build.id, `failed:${stage}/${step}:${runs}`))) return;
     const url = this.deps.buildUrl(build.id);
     const tail = await this.deps.logs.tail(build.id, stage, step, failureLines);
-    await this.deps.api.chat.postMessage({ channel: root.channel, thread_ts: root.ts, unfurl_links: false, ...renderFailure(build, stage, step, tail.map((l) => l.text), url) });
+    await this.deps.api.chat.postMessage({
+      channel: root.channel,
+      thread_ts: root.ts,
+      unfurl_links: false,
+      ...renderFailure(
+        build,
+        stage,
+        step,
+        tail.map((l) => l.text),
+        url,
+      ),
+    });
     const all = await this.deps.logs.read(build.id, stage, step);
     await this.deps.api.filesUploadV2({
-      channel_id: root.channel, thread_ts: root.ts, filename: `build-${build.id}-${stage}-${step}.log`, title: `Log of ${stage} › ${step}`,
+      channel_id: root.channel,
+      thread_ts: root.ts,
+      filename: `build-${build.id}-${stage}-${step}.log`,
+      title: `Log of ${stage} › ${step}`,
       content: all.map((l) => l.text).join('\n') + '\n',
     });
   }
@@ -205,4 +246,3 @@ export class ThreadReporter implements EventHandler {
     if (channel) await this.deps.api.chat.postMessage({ channel, ...msg });
   }
 }
-

@@ -14,7 +14,10 @@ const ttlSec = 30 * 24 * 3600;
  * `cp:<stage>`, `done:…` markers) for the messages the reporter edits or posts once.
  */
 export class ThreadStore {
-  constructor(private readonly redis: Redis, private readonly prefix: string) {}
+  constructor(
+    private readonly redis: Redis,
+    private readonly prefix: string,
+  ) {}
 
   private key(buildId: string): string {
     return `${this.prefix}:slack:thread:${buildId}`;

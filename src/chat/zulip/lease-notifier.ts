@@ -27,7 +27,8 @@ export class ZulipLeaseNotifier implements EventHandler {
     const userId = zulipUserId(event.holder.id, this.realmHost);
     if (userId === null || !(await this.firstSeen(`lease-dm:${event.id}`))) return;
     let text = zulipText(event.text);
-    if (event.type === 'lease.reminder') text += `\nExtend: \`${this.bot} ${zulipText(event.actions.extend)}\` · Release: \`${this.bot} ${zulipText(event.actions.release)}\``;
+    if (event.type === 'lease.reminder')
+      text += `\nExtend: \`${this.bot} ${zulipText(event.actions.extend)}\` · Release: \`${this.bot} ${zulipText(event.actions.release)}\``;
     else if (event.type === 'lease.granted') text += `\nGive it back: \`${this.bot} release ${zulipText(event.leaseId)}\``;
     await this.api.send({ userIds: [userId] }, text);
   }

@@ -29,10 +29,15 @@ export class ZulipLiveLog extends StepLiveLog<TopicRef, number> {
 
   protected async show({ buildId, stage, step, where: topic }: StepLog<TopicRef>, lines: string[], id: number | null, done: boolean): Promise<void> {
     const content = renderLogExcerpt(stage, step, lines, done);
-    const refused = id ? await this.deps.api.edit(id, content).then(() => false, (err: unknown) => {
-      if (editRefused(err)) return true;
-      throw err;
-    }) : true;
+    const refused = id
+      ? await this.deps.api.edit(id, content).then(
+          () => false,
+          (err: unknown) => {
+            if (editRefused(err)) return true;
+            throw err;
+          },
+        )
+      : true;
     if (refused) {
       // No message yet, or Zulip no longer lets us edit it (edit time limit): post a new one.
       const posted = await this.deps.api.send({ stream: topic.stream, topic: topic.topic }, content);

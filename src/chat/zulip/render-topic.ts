@@ -10,12 +10,27 @@ export const excerptChars = 3500;
 const failureChars = 6000;
 
 /** Emoji that mean pass / fail on a checkpoint card: Zulip names and Unicode code points. */
-export const passEmoji = { name: 'check', codes: ['2705', '2714', '1f44d'], names: ['check', 'white_check_mark', 'heavy_check_mark', 'check_mark', '+1', 'thumbs_up'] };
-export const failEmoji = { name: 'cross_mark', codes: ['274c', '274e', '1f44e'], names: ['cross_mark', 'x', 'negative_squared_cross_mark', '-1', 'thumbs_down'] };
+export const passEmoji = {
+  name: 'check',
+  codes: ['2705', '2714', '1f44d'],
+  names: ['check', 'white_check_mark', 'heavy_check_mark', 'check_mark', '+1', 'thumbs_up'],
+};
+export const failEmoji = {
+  name: 'cross_mark',
+  codes: ['274c', '274e', '1f44e'],
+  names: ['cross_mark', 'x', 'negative_squared_cross_mark', '-1', 'thumbs_down'],
+};
 
 const emoji: Record<RunStatus, string> = {
-  pending: ':white_circle:', queued: ':hourglass:', running: ':running:', waiting: ':pause_button:',
-  success: ':check:', failed: ':cross_mark:', failed_infra: ':warning:', cancelled: ':stop_sign:', skipped: ':fast_forward:',
+  pending: ':white_circle:',
+  queued: ':hourglass:',
+  running: ':running:',
+  waiting: ':pause_button:',
+  success: ':check:',
+  failed: ':cross_mark:',
+  failed_infra: ':warning:',
+  cancelled: ':stop_sign:',
+  skipped: ':fast_forward:',
 };
 
 /** Who: a Zulip actor of this realm as a silent mention, anyone else by escaped name and platform. */
@@ -41,13 +56,17 @@ export function buildTopic(build: Pick<Build, 'id' | 'repo' | 'ref'>): string {
 export function renderRoot(build: Build, realmHost: string, bot: string, buildUrl?: string): string {
   const lines = [`${emoji[build.status]} **Build #${build.id} ${zulipText(build.repo)}#${zulipText(build.ref)}: ${build.status}**`];
   const link = buildUrl ? ` · [build page](${buildUrl})` : '';
-  lines.push(`Commit \`${shortSha(build.sha) || '…'}\` · started by ${actorLabel(build.trigger.actor, realmHost)} via ${zulipText(build.trigger.source)}${link}`);
+  lines.push(
+    `Commit \`${shortSha(build.sha) || '…'}\` · started by ${actorLabel(build.trigger.actor, realmHost)} via ${zulipText(build.trigger.source)}${link}`,
+  );
   if (build.error) lines.push(`> ${zulipText(build.error.message).replace(/\n/g, ' ')}`);
   for (const s of build.stages) {
-    const steps = s.steps.filter((st) => st.status !== 'pending').map((st) => {
-      const ending = stepEnding(st);
-      return `${zulipText(st.name)}${ending ? ` (${zulipText(ending)})` : ''}`;
-    });
+    const steps = s.steps
+      .filter((st) => st.status !== 'pending')
+      .map((st) => {
+        const ending = stepEnding(st);
+        return `${zulipText(st.name)}${ending ? ` (${zulipText(ending)})` : ''}`;
+      });
     lines.push(`- ${emoji[s.status]} **${zulipText(s.name)}** ${s.status}${steps.length ? ` — ${steps.join(', ')}` : ''}`);
   }
   const finished = ['success', 'failed', 'failed_infra', 'cancelled', 'skipped'].includes(build.status);
@@ -100,12 +119,21 @@ export function renderCheckpoint(cp: CheckpointInfo, isPromotion: boolean, bot: 
     ...cp.checklist.map((c) => `- ${zulipText(c)}`),
     `Approvers: ${zulipText(cp.approvers)} · Deadline: ${zulipText(cp.deadline)}${cp.resource ? ` · Resource: ${zulipText(cp.resource)}` : ''}`,
     how,
-  ].filter(Boolean).join('\n');
+  ]
+    .filter(Boolean)
+    .join('\n');
 }
 
 /** The card after the decision: who decided, when, and where from. */
-export function renderDecided(cp: { buildId: string; stage: string }, decision: 'pass' | 'fail' | 'timeout', actor: Actor, at: string, isPromotion: boolean, realmHost: string): string {
-  const verb = decision === 'timeout' ? 'Timed out' : decision === 'pass' ? (isPromotion ? 'Approved' : 'Passed') : (isPromotion ? 'Rejected' : 'Failed');
+export function renderDecided(
+  cp: { buildId: string; stage: string },
+  decision: 'pass' | 'fail' | 'timeout',
+  actor: Actor,
+  at: string,
+  isPromotion: boolean,
+  realmHost: string,
+): string {
+  const verb = decision === 'timeout' ? 'Timed out' : decision === 'pass' ? (isPromotion ? 'Approved' : 'Passed') : isPromotion ? 'Rejected' : 'Failed';
   const who = decision === 'timeout' ? '' : ` by ${actorLabel(actor, realmHost)}`;
   return `${decision === 'pass' ? ':check:' : ':cross_mark:'} **${verb}**${who} at ${zulipText(at)} — stage **${zulipText(cp.stage)}** of build #${cp.buildId}`;
 }

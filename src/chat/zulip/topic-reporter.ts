@@ -8,7 +8,18 @@ import { editRefused, type ZulipApi } from './zulip-api.js';
 import type { ZulipLiveLog } from './live-log.js';
 import type { TopicRef, TopicStore } from './topic-store.js';
 import { topicLink } from './zulip-markdown.js';
-import { buildTopic, failEmoji, passEmoji, renderCheckpoint, renderDecided, renderFailure, renderFinishedDm, renderRoot, renderWaitingDm, zulipUserId } from './render-topic.js';
+import {
+  buildTopic,
+  failEmoji,
+  passEmoji,
+  renderCheckpoint,
+  renderDecided,
+  renderFailure,
+  renderFinishedDm,
+  renderRoot,
+  renderWaitingDm,
+  zulipUserId,
+} from './render-topic.js';
 
 export interface TopicReporterDeps {
   api: ZulipApi;
@@ -127,20 +138,34 @@ export class TopicReporter implements EventHandler {
     const runs = build.stages.find((s) => s.name === stage)?.steps.find((s) => s.name === step)?.runs ?? 0;
     if (!(await this.deps.store.once(build.id, `failed:${stage}/${step}:${runs}`))) return;
     const tail = await this.deps.logs.tail(build.id, stage, step, failureLines);
-    await this.deps.api.send({ stream: root.stream, topic: root.topic }, renderFailure(build, stage, step, tail.map((l) => l.text), this.deps.buildUrl(build.id)));
+    await this.deps.api.send(
+      { stream: root.stream, topic: root.topic },
+      renderFailure(
+        build,
+        stage,
+        step,
+        tail.map((l) => l.text),
+        this.deps.buildUrl(build.id),
+      ),
+    );
   }
 
   private async onWaiting(build: Build, stream: string | null, event: Extract<StoredEvent, { type: 'checkpoint.waiting' }>): Promise<void> {
     const root = stream ? await this.ensureRoot(build, stream) : await this.deps.store.root(build.id);
     if (root && (await this.deps.store.once(build.id, `cp-posted:${event.stage}:${build.attempt}`))) {
-      const card = await this.deps.api.send({ stream: root.stream, topic: root.topic }, renderCheckpoint(event, isApproval(build, event.stage), this.deps.bot, this.deps.reactions));
+      const card = await this.deps.api.send(
+        { stream: root.stream, topic: root.topic },
+        renderCheckpoint(event, isApproval(build, event.stage), this.deps.bot, this.deps.reactions),
+      );
       await this.deps.store.set(build.id, `cp:${event.stage}`, card);
       await this.deps.store.setCard(card, { buildId: build.id, stage: event.stage });
       if (this.deps.reactions) {
-        for (const e of [passEmoji.name, failEmoji.name]) await this.deps.api.react(card, e).catch((err: unknown) => this.deps.log.warn({ err }, 'Zulip reaction failed'));
+        for (const e of [passEmoji.name, failEmoji.name])
+          await this.deps.api.react(card, e).catch((err: unknown) => this.deps.log.warn({ err }, 'Zulip reaction failed'));
       }
     }
-    if (this.deps.dmOnFinish) await this.dmRequester(build, `cp:${event.stage}`, renderWaitingDm(build, event.stage, event.approvers, where(root), this.deps.buildUrl(build.id)));
+    if (this.deps.dmOnFinish)
+      await this.dmRequester(build, `cp:${event.stage}`, renderWaitingDm(build, event.stage, event.approvers, where(root), this.deps.buildUrl(build.id)));
   }
 
   private async onDecided(build: Build, stage: string, decision: 'pass' | 'fail' | 'timeout', actor: Build['trigger']['actor'], at: string): Promise<void> {
@@ -169,4 +194,3 @@ export class TopicReporter implements EventHandler {
 function where(root: TopicRef | null): string {
   return root ? topicLink(root.stream, root.topic) : 'no stream is configured for this repository';
 }
-

@@ -15,7 +15,10 @@ const ttlSec = 30 * 24 * 3600;
  * once-markers). Checkpoint cards are also indexed by message id, so a reaction finds its build.
  */
 export class TopicStore {
-  constructor(private readonly redis: Redis, private readonly prefix: string) {}
+  constructor(
+    private readonly redis: Redis,
+    private readonly prefix: string,
+  ) {}
 
   private key(buildId: string): string {
     return `${this.prefix}:zulip:topic:${buildId}`;

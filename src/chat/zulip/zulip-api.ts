@@ -20,8 +20,14 @@ export type ZulipMessage = z.infer<typeof ZulipMessage>;
 export const ZulipEvent = z.discriminatedUnion('type', [
   z.object({ type: z.literal('message'), id: z.number().int(), message: ZulipMessage, flags: z.array(z.string()).default([]) }),
   z.object({
-    type: z.literal('reaction'), id: z.number().int(), op: z.enum(['add', 'remove']), user_id: z.number().int(), message_id: z.number().int(),
-    emoji_name: z.string(), emoji_code: z.string(), reaction_type: z.string(),
+    type: z.literal('reaction'),
+    id: z.number().int(),
+    op: z.enum(['add', 'remove']),
+    user_id: z.number().int(),
+    message_id: z.number().int(),
+    emoji_name: z.string(),
+    emoji_code: z.string(),
+    reaction_type: z.string(),
     /** Deprecated by Zulip but still sent; display only. */
     user: z.object({ full_name: z.string() }).loose().optional(),
   }),
@@ -67,7 +73,11 @@ export type ZulipReaction = z.infer<typeof ZulipReaction>;
 
 /** An error answer from Zulip (or no answer), with Zulip's code. Infrastructure: the caller may retry. */
 export class ZulipApiError extends InfraError {
-  constructor(readonly zulipCode: string, message: string, readonly retryAfterSec?: number) {
+  constructor(
+    readonly zulipCode: string,
+    message: string,
+    readonly retryAfterSec?: number,
+  ) {
     super('infra', `Zulip: ${message} (${zulipCode})`);
   }
 }
@@ -133,7 +143,11 @@ export async function makeZulipApi(opts: ZulipClientOptions): Promise<ZulipApi> 
     }
   }
 
-  async function fetchJson(method: string, path: string, init: { query?: URLSearchParams; body?: URLSearchParams; signal?: AbortSignal } = {}): Promise<Answer> {
+  async function fetchJson(
+    method: string,
+    path: string,
+    init: { query?: URLSearchParams; body?: URLSearchParams; signal?: AbortSignal } = {},
+  ): Promise<Answer> {
     const url = `${apiUrl}${path}${init.query ? `?${init.query}` : ''}`;
     const res = await fetch(url, {
       method,
@@ -169,9 +183,15 @@ export async function makeZulipApi(opts: ZulipClientOptions): Promise<ZulipApi> 
     },
     async register() {
       // zulip-js sends POST parameters as multipart form fields: strings only (booleans as JSON text).
-      const a = await call('register queue', () => client.queues.register({ event_types: ['message', 'reaction'], apply_markdown: 'false', client_gravatar: 'true' }));
+      const a = await call('register queue', () =>
+        client.queues.register({ event_types: ['message', 'reaction'], apply_markdown: 'false', client_gravatar: 'true' }),
+      );
       const timeout = Number(a.event_queue_longpoll_timeout_seconds ?? 90);
-      return { queueId: String(a.queue_id), lastEventId: Number(a.last_event_id ?? -1), pollTimeoutSec: Number.isFinite(timeout) && timeout > 0 ? timeout : 90 };
+      return {
+        queueId: String(a.queue_id),
+        lastEventId: Number(a.last_event_id ?? -1),
+        pollTimeoutSec: Number.isFinite(timeout) && timeout > 0 ? timeout : 90,
+      };
     },
     async events(queueId, lastEventId, { timeoutMs, signal }) {
       const query = new URLSearchParams({ queue_id: queueId, last_event_id: String(lastEventId) });
@@ -185,7 +205,9 @@ export async function makeZulipApi(opts: ZulipClientOptions): Promise<ZulipApi> 
       return events;
     },
     async messagesAfter(anchor, count) {
-      const a = await call('get messages', () => client.messages.retrieve({ anchor, num_before: 0, num_after: count, apply_markdown: 'false', client_gravatar: 'true' }));
+      const a = await call('get messages', () =>
+        client.messages.retrieve({ anchor, num_before: 0, num_after: count, apply_markdown: 'false', client_gravatar: 'true' }),
+      );
       const out: ZulipMessage[] = [];
       for (const raw of (a.messages as unknown[] | undefined) ?? []) {
         const parsed = ZulipMessage.safeParse(raw);

@@ -25,7 +25,10 @@ export const ZulipConfig = z
     /** Stream for repositories not in `streams` (builds from GitHub, the CLI, DMs), if any. */
     defaultStream: z.string().min(1).max(60).optional(),
     /** A stream message starting with this word is a command even without a mention (`/ci build …`). */
-    commandPrefix: z.string().regex(/^\S{1,16}$/).optional(),
+    commandPrefix: z
+      .string()
+      .regex(/^\S{1,16}$/)
+      .optional(),
     /** DM the requester when their build finishes or waits at a checkpoint. */
     dmOnFinish: z.boolean().default(true),
     /** Minimum gap between edits of one live-log message (≈ 1/s). */
@@ -36,7 +39,8 @@ export const ZulipConfig = z
     maxRetryAfterSec: z.number().int().positive().default(60),
   })
   .superRefine((c, ctx) => {
-    if (c.mode === 'webhook' && !c.webhookToken) ctx.addIssue({ code: 'custom', path: ['webhookToken'], message: 'webhook mode needs the outgoing webhook bot token (ZULIP_WEBHOOK_TOKEN)' });
+    if (c.mode === 'webhook' && !c.webhookToken)
+      ctx.addIssue({ code: 'custom', path: ['webhookToken'], message: 'webhook mode needs the outgoing webhook bot token (ZULIP_WEBHOOK_TOKEN)' });
   });
 export type ZulipConfig = z.infer<typeof ZulipConfig>;
 

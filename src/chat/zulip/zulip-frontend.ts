@@ -31,30 +31,61 @@ export const zulipFrontend: FrontendFactory = async (core, builds) => {
   const mention = () => `@**${bot.fullName}**`;
   const streamOf = (build: Build) => streamFor(config, build);
   const buildUrl = (id: string) => builds.buildUrl(id);
-  const liveLog = new ZulipLiveLog({ api, store, logs: core.logs, limiter: new RateLimiter(config.logEditsPerMinute), intervalMs: config.logEditIntervalMs, log });
+  const liveLog = new ZulipLiveLog({
+    api,
+    store,
+    logs: core.logs,
+    limiter: new RateLimiter(config.logEditsPerMinute),
+    intervalMs: config.logEditIntervalMs,
+    log,
+  });
   const reporter = new TopicReporter({
-    api, store, liveLog, builds, logs: core.logs, streamOf, realmHost: host, reactions: config.mode === 'events', dmOnFinish: config.dmOnFinish, buildUrl, log,
+    api,
+    store,
+    liveLog,
+    builds,
+    logs: core.logs,
+    streamOf,
+    realmHost: host,
+    reactions: config.mode === 'events',
+    dmOnFinish: config.dmOnFinish,
+    buildUrl,
+    log,
     get bot() {
       return mention();
     },
   });
   const inbound = new ZulipInbound({
-    api, builds, services: commandServices(core), cards: store, redis: core.redis, prefix: core.prefix, realmHost: host, bot,
-    ...(config.commandPrefix ? { commandPrefix: config.commandPrefix } : {}), streamOf, mode: config.mode, log,
+    api,
+    builds,
+    services: commandServices(core),
+    cards: store,
+    redis: core.redis,
+    prefix: core.prefix,
+    realmHost: host,
+    bot,
+    ...(config.commandPrefix ? { commandPrefix: config.commandPrefix } : {}),
+    streamOf,
+    mode: config.mode,
+    log,
   });
-  const queue = config.mode === 'events'
-    ? new ZulipEventQueue({
-        api, redis: core.redis, prefix: core.prefix, log,
-        onEvent: (ev) => (ev.type === 'message' ? inbound.onMessage(ev.message, ev.flags) : inbound.onReaction(ev)),
-        onMissedMessage: (m) => inbound.onMessage(m, m.flags ?? []),
-        lastMessageId: () => inbound.lastMessageId(),
-        onCatchUp: async () => {
-          for (const card of await store.openCards()) {
-            for (const r of await api.reactionsOf(card)) await inbound.onReaction({ type: 'reaction', id: -1, op: 'add', message_id: card, ...r });
-          }
-        },
-      })
-    : null;
+  const queue =
+    config.mode === 'events'
+      ? new ZulipEventQueue({
+          api,
+          redis: core.redis,
+          prefix: core.prefix,
+          log,
+          onEvent: (ev) => (ev.type === 'message' ? inbound.onMessage(ev.message, ev.flags) : inbound.onReaction(ev)),
+          onMissedMessage: (m) => inbound.onMessage(m, m.flags ?? []),
+          lastMessageId: () => inbound.lastMessageId(),
+          onCatchUp: async () => {
+            for (const card of await store.openCards()) {
+              for (const r of await api.reactionsOf(card)) await inbound.onReaction({ type: 'reaction', id: -1, op: 'add', message_id: card, ...r });
+            }
+          },
+        })
+      : null;
   const firstSeen = async (id: string) => (await core.redis.set(`${core.prefix}:zulip:seen:${id}`, '1', 'EX', 7 * 24 * 3600, 'NX')) === 'OK';
   return {
     name: 'zulip',
@@ -88,4 +119,3 @@ export function streamFor(config: Pick<ZulipConfig, 'streams' | 'defaultStream'>
   if (chat?.platform === 'zulip' && chat.channel.startsWith('stream:')) return chat.channel.slice('stream:'.length);
   return config.defaultStream ?? null;
 }
-

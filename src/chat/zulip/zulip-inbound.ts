@@ -59,7 +59,13 @@ export class ZulipInbound {
     const plain = new RegExp(`^\\s*@${this.deps.bot.fullName.trim().split(/\s+/).map(escape).join('[ _-]?')}(?![\\w-])[:,]?`, 'i');
     const text = m.content.trim();
     const prefix = this.deps.commandPrefix;
-    const addressed = m.type === 'private' || Boolean(trigger) || flags.includes('mentioned') || new RegExp(mention.source, 'i').test(text) || plain.test(text) || (prefix !== undefined && text.toLowerCase().startsWith(`${prefix.toLowerCase()} `));
+    const addressed =
+      m.type === 'private' ||
+      Boolean(trigger) ||
+      flags.includes('mentioned') ||
+      new RegExp(mention.source, 'i').test(text) ||
+      plain.test(text) ||
+      (prefix !== undefined && text.toLowerCase().startsWith(`${prefix.toLowerCase()} `));
     if (!addressed) return null;
     let out = text.replace(mention, ' ').replace(plain, ' ').trim();
     if (prefix && out.toLowerCase().startsWith(`${prefix.toLowerCase()} `)) out = out.slice(prefix.length);
@@ -74,23 +80,36 @@ export class ZulipInbound {
 
   async onReaction(ev: ZulipReactionEvent): Promise<void> {
     if (ev.op !== 'add' || ev.user_id === this.deps.bot.userId) return;
-    const decision = passEmoji.codes.includes(ev.emoji_code) || passEmoji.names.includes(ev.emoji_name) ? 'pass'
-      : failEmoji.codes.includes(ev.emoji_code) || failEmoji.names.includes(ev.emoji_name) ? 'fail' : null;
+    const decision =
+      passEmoji.codes.includes(ev.emoji_code) || passEmoji.names.includes(ev.emoji_name)
+        ? 'pass'
+        : failEmoji.codes.includes(ev.emoji_code) || failEmoji.names.includes(ev.emoji_name)
+          ? 'fail'
+          : null;
     if (!decision) return;
     const card = await this.deps.cards.card(ev.message_id);
     if (!card) return;
     await this.once(`react:${ev.message_id}:${ev.user_id}:${decision}`, async () => {
       const actor = zulipActor(this.deps.realmHost, ev.user_id, ev.user?.full_name ?? '');
-      const ctx = this.context(actor, { platform: 'zulip', channel: `dm:${ev.user_id}` }, `${this.deps.realmHost}/reaction/${ev.message_id}/${ev.user_id}/${decision}`);
+      const ctx = this.context(
+        actor,
+        { platform: 'zulip', channel: `dm:${ev.user_id}` },
+        `${this.deps.realmHost}/reaction/${ev.message_id}/${ev.user_id}/${decision}`,
+      );
       const tell = (text: string) => this.deps.api.send({ userIds: [ev.user_id] }, text);
       try {
         const { outcome, build } = await this.deps.builds.decide(card.buildId, card.stage, decision, ctx);
         const st = build.stages.find((s) => s.name === card.stage)?.checkpointState;
-        if (outcome === 'recorded') await tell(`Your approval of build #${card.buildId} (${zulipText(card.stage)}) is recorded; ${st ? st.required - st.approvals.length : 0} more needed.`);
+        if (outcome === 'recorded')
+          await tell(
+            `Your approval of build #${card.buildId} (${zulipText(card.stage)}) is recorded; ${st ? st.required - st.approvals.length : 0} more needed.`,
+          );
       } catch (err) {
         const coded = asCodedError(err);
         if (!(err instanceof CodedError) || coded.retryable) this.deps.log.warn({ err, buildId: card.buildId }, 'Zulip reaction failed');
-        await tell(err instanceof CodedError && !coded.retryable ? `Not done: ${zulipText(coded.message)}` : 'Bosun could not do that right now; please react again.');
+        await tell(
+          err instanceof CodedError && !coded.retryable ? `Not done: ${zulipText(coded.message)}` : 'Bosun could not do that right now; please react again.',
+        );
       }
     });
   }
@@ -133,7 +152,9 @@ export class ZulipInbound {
     const actor = zulipActor(this.deps.realmHost, m.sender_id, m.sender_full_name);
     const inStream = m.type === 'stream' && typeof m.display_recipient === 'string';
     const here: ZulipDestination = inStream ? { stream: m.display_recipient as string, topic: m.subject } : { userIds: [m.sender_id] };
-    const chat = inStream ? { platform: 'zulip', channel: `stream:${m.display_recipient as string}`, thread: m.subject } : { platform: 'zulip', channel: `dm:${m.sender_id}` };
+    const chat = inStream
+      ? { platform: 'zulip', channel: `stream:${m.display_recipient as string}`, thread: m.subject }
+      : { platform: 'zulip', channel: `dm:${m.sender_id}` };
     const ctx = this.context(actor, chat, `${this.deps.realmHost}/${m.id}`);
     try {
       const reply = await dispatch(text, ctx);
@@ -143,7 +164,10 @@ export class ZulipInbound {
         if (stream) content += `\nFollow it in ${topicLink(stream, buildTopic(reply.build))}.`;
       }
       const privately = reply.ephemeral || reply.kind !== 'ok';
-      await this.deps.api.send(privately ? { userIds: [m.sender_id] } : here, inStream && !privately ? `${silentMention(m.sender_full_name, m.sender_id)} ${content}` : content);
+      await this.deps.api.send(
+        privately ? { userIds: [m.sender_id] } : here,
+        inStream && !privately ? `${silentMention(m.sender_full_name, m.sender_id)} ${content}` : content,
+      );
     } catch (err) {
       this.deps.log.warn({ err, messageId: m.id }, 'Zulip command failed');
     }

@@ -9,7 +9,9 @@ const zeroWidthSpace = '\u200b';
  * (```` ```spoiler ````), a quote or math block.
  */
 export function zulipText(text: string): string {
-  return escapeZulip(text).replace(/`(?=`)/g, `\`${zeroWidthSpace}`).replace(/~(?=~)/g, `~${zeroWidthSpace}`);
+  return escapeZulip(text)
+    .replace(/`(?=`)/g, `\`${zeroWidthSpace}`)
+    .replace(/~(?=~)/g, `~${zeroWidthSpace}`);
 }
 
 /**

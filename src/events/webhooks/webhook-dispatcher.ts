@@ -26,10 +26,13 @@ class Waker {
         clearTimeout(timer);
         resolve();
       };
-      const timer = setTimeout(() => {
-        this.waiters = this.waiters.filter((w) => w !== done);
-        resolve();
-      }, Math.max(0, ms));
+      const timer = setTimeout(
+        () => {
+          this.waiters = this.waiters.filter((w) => w !== done);
+          resolve();
+        },
+        Math.max(0, ms),
+      );
       this.waiters.push(done);
     });
   }
@@ -93,21 +96,33 @@ export function startDispatcher(endpoint: WebhookEndpoint, deps: DispatcherDeps)
     const seconds = (performance.now() - started) / 1000;
     const outcome: AttemptOutcome = result.ok ? 'delivered' : 'failed';
     deps.onAttempt?.(endpoint.id, outcome, seconds);
-    await store.log(endpoint.id, {
-      deliveryId: head.entry.eventId, type: head.entry.type, attempt, outcome,
-      ...(result.status !== undefined ? { status: result.status } : {}),
-      ...(result.error ? { error: result.error } : {}),
-      durationMs: Math.round(seconds * 1000), at: new Date().toISOString(),
-      ...(head.entry.redelivery ? { redelivery: true } : {}),
-    }, policy.logSize);
+    await store.log(
+      endpoint.id,
+      {
+        deliveryId: head.entry.eventId,
+        type: head.entry.type,
+        attempt,
+        outcome,
+        ...(result.status !== undefined ? { status: result.status } : {}),
+        ...(result.error ? { error: result.error } : {}),
+        durationMs: Math.round(seconds * 1000),
+        at: new Date().toISOString(),
+        ...(head.entry.redelivery ? { redelivery: true } : {}),
+      },
+      policy.logSize,
+    );
     if (result.ok) {
       await store.complete(endpoint.id, head.raw);
       if (result.status !== undefined) await store.setLastStatus(endpoint.id, result.status);
       return;
     }
     const streak = state.failures + 1;
-    const { failures, failingSinceMs } = await store.recordFailure(endpoint.id, result.status, Date.now() + backoffMs(streak, policy.backoffBaseMs, policy.backoffCapMs));
-    const last = result.status !== undefined ? `HTTP ${result.status}` : result.error ?? 'no answer';
+    const { failures, failingSinceMs } = await store.recordFailure(
+      endpoint.id,
+      result.status,
+      Date.now() + backoffMs(streak, policy.backoffBaseMs, policy.backoffCapMs),
+    );
+    const last = result.status !== undefined ? `HTTP ${result.status}` : (result.error ?? 'no answer');
     log.info({ deliveryId: head.entry.eventId, attempt, status: result.status, error: result.error, failures }, 'Webhook delivery failed; will retry');
     if (failures >= policy.disableAfterFailures) {
       await store.disable(endpoint.id, `${failures} failed attempts in a row (last: ${last})`);
@@ -151,7 +166,7 @@ async function send(endpoint: WebhookEndpoint, id: string, body: string, timeout
     return { ok: res.status >= 200 && res.status < 300, status: res.status };
   } catch (err) {
     const e = err as { name?: string; cause?: { code?: string; message?: string }; message?: string };
-    const error = e.name === 'TimeoutError' ? `timed out after ${timeoutMs} ms` : e.cause?.code ?? e.cause?.message ?? e.message ?? 'request failed';
+    const error = e.name === 'TimeoutError' ? `timed out after ${timeoutMs} ms` : (e.cause?.code ?? e.cause?.message ?? e.message ?? 'request failed');
     return { ok: false, error };
   }
 }

@@ -26,14 +26,17 @@ function shownUrl(url: string): string {
  *   (same `webhook-id`), behind what is waiting;
  * - `POST /api/webhooks/:id/enable`: re-enable a disabled endpoint.
  */
-export function registerWebhookRoutes(app: FastifyInstance, deps: {
-  endpoints: readonly WebhookEndpoint[];
-  store: WebhookStore;
-  bus: EventBus;
-  auth(header: string | undefined): Actor | null;
-  wake(id: string): void;
-  audit(action: string, actor: Actor, detail: string): Promise<void>;
-}): void {
+export function registerWebhookRoutes(
+  app: FastifyInstance,
+  deps: {
+    endpoints: readonly WebhookEndpoint[];
+    store: WebhookStore;
+    bus: EventBus;
+    auth(header: string | undefined): Actor | null;
+    wake(id: string): void;
+    audit(action: string, actor: Actor, detail: string): Promise<void>;
+  },
+): void {
   const requireActor = (req: FastifyRequest): Actor => {
     const actor = deps.auth(req.headers.authorization);
     if (!actor) throw new HttpError(401, 'unauthorized', 'a valid API token is required (Authorization: Bearer …)');
@@ -48,11 +51,15 @@ export function registerWebhookRoutes(app: FastifyInstance, deps: {
 
   app.get('/api/webhooks', async (req) => {
     requireActor(req);
-    const webhooks = await Promise.all(deps.endpoints.map(async (e) => ({
-      id: e.id, url: shownUrl(e.url), events: e.events,
-      pending: await deps.store.pending(e.id),
-      ...(await deps.store.state(e.id)),
-    })));
+    const webhooks = await Promise.all(
+      deps.endpoints.map(async (e) => ({
+        id: e.id,
+        url: shownUrl(e.url),
+        events: e.events,
+        pending: await deps.store.pending(e.id),
+        ...(await deps.store.state(e.id)),
+      })),
+    );
     return { webhooks };
   });
 

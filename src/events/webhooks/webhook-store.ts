@@ -132,7 +132,16 @@ export class WebhookStore {
   async enqueue(endpoints: { id: string; matches: boolean }[], entry: OutboxEntry, maxPending: number): Promise<number> {
     const keys = endpoints.flatMap((e) => [this.k.webhook(e.id, 'cursor'), this.k.webhook(e.id, 'outbox'), this.k.webhook(e.id, 'state')]);
     const flags = endpoints.map((e) => (e.matches ? '1' : '0'));
-    return (await this.redis.eval(enqueueScript, keys.length, ...keys, entry.eventId, JSON.stringify(entry), String(maxPending), new Date().toISOString(), ...flags)) as number;
+    return (await this.redis.eval(
+      enqueueScript,
+      keys.length,
+      ...keys,
+      entry.eventId,
+      JSON.stringify(entry),
+      String(maxPending),
+      new Date().toISOString(),
+      ...flags,
+    )) as number;
   }
 
   /** Appends an entry by hand (manual redelivery), behind what is already waiting. */
@@ -192,7 +201,17 @@ export class WebhookStore {
 
   /** Re-enables an endpoint: the failure streak starts over; what waits in its outbox is sent. */
   async enable(endpoint: string): Promise<void> {
-    await this.redis.hdel(this.k.webhook(endpoint, 'state'), 'disabled', 'disabledAt', 'reason', 'noticed', 'failures', 'failingSince', 'nextAttemptAt', 'headAttempts');
+    await this.redis.hdel(
+      this.k.webhook(endpoint, 'state'),
+      'disabled',
+      'disabledAt',
+      'reason',
+      'noticed',
+      'failures',
+      'failingSince',
+      'nextAttemptAt',
+      'headAttempts',
+    );
   }
 
   async state(endpoint: string): Promise<EndpointState> {
@@ -213,7 +232,11 @@ export class WebhookStore {
 
   async log(endpoint: string, attempt: DeliveryAttempt, cap: number): Promise<void> {
     const key = this.k.webhook(endpoint, 'log');
-    await this.redis.multi().lpush(key, JSON.stringify(attempt)).ltrim(key, 0, cap - 1).exec();
+    await this.redis
+      .multi()
+      .lpush(key, JSON.stringify(attempt))
+      .ltrim(key, 0, cap - 1)
+      .exec();
   }
 
   async deliveries(endpoint: string, count = 100): Promise<DeliveryAttempt[]> {

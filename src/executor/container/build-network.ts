@@ -86,7 +86,13 @@ export class BuildNetworks {
   async #swarmBridgeOptions(buildId: string, labels: Record<string, string>, bridgeOptions: Record<string, string>): Promise<NetworkOptions> {
     const config = buildConfigNetworkName(this.#instanceId, buildId);
     try {
-      await this.#docker.createNetwork({ Name: config, CheckDuplicate: true, ConfigOnly: true, Options: bridgeOptions, Labels: labels } as Docker.NetworkCreateOptions);
+      await this.#docker.createNetwork({
+        Name: config,
+        CheckDuplicate: true,
+        ConfigOnly: true,
+        Options: bridgeOptions,
+        Labels: labels,
+      } as Docker.NetworkCreateOptions);
     } catch (err) {
       // 409: made already (an earlier step, another process); the same options either way.
       if (statusCode(err) !== 409) throw engineError(`could not create network ${config}`, err);
@@ -105,7 +111,10 @@ export class BuildNetworks {
       // and the rules just installed here protect nothing.
       if (routedBridge && this.#kind === 'bridge' && !existsSync(`/sys/class/net/${routedBridge}`)) {
         await ignoreNotFound(() => this.#docker.getNetwork(id).remove()).catch(() => undefined);
-        throw new InfraError('executor', `the build network's bridge ${routedBridge} is not on the host Bosun runs on (a remote engine?), so its egress rules cannot apply; run Bosun beside the engine, or set network.egress: none`);
+        throw new InfraError(
+          'executor',
+          `the build network's bridge ${routedBridge} is not on the host Bosun runs on (a remote engine?), so its egress rules cannot apply; run Bosun beside the engine, or set network.egress: none`,
+        );
       }
       return id;
     } catch (err) {
@@ -118,7 +127,10 @@ export class BuildNetworks {
     const name = buildNetworkName(this.#instanceId, buildId);
     const labels = buildLabels(buildId, this.#instanceId);
     const bridgeOptions = routedBridge ? { 'com.docker.network.bridge.name': routedBridge } : noHostAddress;
-    const options = this.#kind === 'swarm-bridge' ? await this.#swarmBridgeOptions(buildId, labels, bridgeOptions) : { ...networkOptions(this.#kind, bridgeOptions), Labels: labels };
+    const options =
+      this.#kind === 'swarm-bridge'
+        ? await this.#swarmBridgeOptions(buildId, labels, bridgeOptions)
+        : { ...networkOptions(this.#kind, bridgeOptions), Labels: labels };
     try {
       const network = await this.#docker.createNetwork({ Name: name, CheckDuplicate: true, Internal: routedBridge === undefined, ...options });
       return network.id;
@@ -147,7 +159,6 @@ function networkOptions(kind: 'bridge' | 'overlay', bridgeOptions: Record<string
   if (kind === 'bridge') return { Driver: 'bridge', Options: bridgeOptions };
   return { Driver: 'overlay', Attachable: true, Scope: 'swarm' };
 }
-
 
 /** IDs of the networks with exactly these names, by name (the engine's name filter matches substrings); one call. */
 async function findNetworks(docker: Docker, names: string[]): Promise<Map<string, string[]>> {

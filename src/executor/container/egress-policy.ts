@@ -10,8 +10,9 @@ import { z } from 'zod';
 const ipv4 = String.raw`(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(\.(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)){3}`;
 const targetPattern = new RegExp(String.raw`^(?<ip>${ipv4})(?:/(?<bits>3[0-2]|[12]?\d))?(?::(?<port>\d{1,5}))?$`);
 
-const targetMessage = 'expected an IPv4 address or CIDR, optionally with :port (10.1.2.3, 10.0.0.0/8, 10.1.2.3:5432); '
-  + 'host names are not supported (rules match addresses; reach names through network.proxy)';
+const targetMessage =
+  'expected an IPv4 address or CIDR, optionally with :port (10.1.2.3, 10.0.0.0/8, 10.1.2.3:5432); ' +
+  'host names are not supported (rules match addresses; reach names through network.proxy)';
 
 /** An allow/deny entry: `10.0.0.0/8`, `10.1.2.3`, `10.1.2.3:5432`, `10.0.0.0/8:443`. */
 export const NetworkTarget = z.string().refine((value) => {
@@ -102,11 +103,10 @@ export function proxyDestinations(proxy: ProxyConfig | undefined): Destination[]
  * explainable): `egress=internet (blocked: this host, link-local incl. 169.254.169.254, …)`.
  */
 export function describePolicy(policy: NetworkConfig): string {
-  const proxy = [policy.proxy?.http && `http proxy ${policy.proxy.http}`, policy.proxy?.https && `https proxy ${policy.proxy.https}`].filter(Boolean).join(', ');
-  const tail = [
-    policy.deny.length > 0 ? `denied: ${policy.deny.join(' ')}` : '',
-    proxy,
-  ].filter(Boolean).join('; ');
+  const proxy = [policy.proxy?.http && `http proxy ${policy.proxy.http}`, policy.proxy?.https && `https proxy ${policy.proxy.https}`]
+    .filter(Boolean)
+    .join(', ');
+  const tail = [policy.deny.length > 0 ? `denied: ${policy.deny.join(' ')}` : '', proxy].filter(Boolean).join('; ');
   const suffix = tail ? `; ${tail}` : '';
   if (policy.egress === 'none') return `egress=none (no route out: the build network is internal)${proxy ? `; ${proxy}` : ''}`;
   const always = 'this host, link-local incl. 169.254.169.254 and other builds are blocked';

@@ -156,7 +156,11 @@ export class EgressRules {
       await this.#firewall.restore(egressBatch(this.#policy, names, await this.#nameServers(), existing));
       return names;
     } catch (err) {
-      throw new InfraError('executor', `network.egress ${this.#policy.egress} needs iptables rules beside the engine, and they could not be installed for build ${buildId}: ${(err as Error).message}. Run Bosun as root on the engine's host, or set network.egress: none`, { cause: err });
+      throw new InfraError(
+        'executor',
+        `network.egress ${this.#policy.egress} needs iptables rules beside the engine, and they could not be installed for build ${buildId}: ${(err as Error).message}. Run Bosun as root on the engine's host, or set network.egress: none`,
+        { cause: err },
+      );
     }
   }
 
@@ -186,7 +190,8 @@ export class EgressRules {
 }
 
 function assertDockerUser(saved: string): void {
-  if (!/^:DOCKER-USER /m.test(saved)) throw new Error('there is no DOCKER-USER chain on this host (is the engine on another machine, or started with --iptables=false?)');
+  if (!/^:DOCKER-USER /m.test(saved))
+    throw new Error('there is no DOCKER-USER chain on this host (is the engine on another machine, or started with --iptables=false?)');
 }
 
 function hasJump(saved: string, from: string, chain: string): boolean {

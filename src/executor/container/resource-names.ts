@@ -3,7 +3,10 @@ import { labelKeys, type StepSpec } from '../executor.js';
 
 /** Lowercase letters, digits and dashes only: valid for containers, services, networks, volumes. */
 function slug(value: string, max: number): string {
-  const cleaned = value.toLowerCase().replace(/[^a-z0-9]+/g, '-').replace(/^-+|-+$/g, '');
+  const cleaned = value
+    .toLowerCase()
+    .replace(/[^a-z0-9]+/g, '-')
+    .replace(/^-+|-+$/g, '');
   return cleaned.slice(0, max) || 'x';
 }
 

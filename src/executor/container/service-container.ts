@@ -29,7 +29,14 @@ export interface ServiceContainerOptions {
 export async function startServiceContainer(docker: Docker, spec: ServiceSpec, opts: ServiceContainerOptions): Promise<ServiceHandle> {
   const imageId = await resolveImage(docker, spec.image);
   await removeServiceContainers(docker, opts.instanceId, { build: spec.buildId, stage: spec.stage, service: spec.name });
-  const labels = { ...spec.labels, [labelKeys.managed]: 'true', [labelKeys.instance]: opts.instanceId, [labelKeys.build]: spec.buildId, [labelKeys.stage]: spec.stage, [labelKeys.service]: spec.name };
+  const labels = {
+    ...spec.labels,
+    [labelKeys.managed]: 'true',
+    [labelKeys.instance]: opts.instanceId,
+    [labelKeys.build]: spec.buildId,
+    [labelKeys.stage]: spec.stage,
+    [labelKeys.service]: spec.name,
+  };
   const options = toServiceContainerSpec(spec, { name: serviceContainerName(spec), imageId, networkId: opts.networkId, labels });
   let container: Docker.Container | undefined;
   try {
@@ -49,8 +56,16 @@ export async function startServiceContainer(docker: Docker, spec: ServiceSpec, o
 }
 
 /** Force-removes this instance's service containers matching every label given. Returns how many. */
-export async function removeServiceContainers(docker: Docker, instanceId: string, match: { build?: string; stage?: string; service?: string }): Promise<number> {
-  const label = [`${labelKeys.managed}=true`, `${labelKeys.instance}=${instanceId}`, match.service ? `${labelKeys.service}=${match.service}` : labelKeys.service];
+export async function removeServiceContainers(
+  docker: Docker,
+  instanceId: string,
+  match: { build?: string; stage?: string; service?: string },
+): Promise<number> {
+  const label = [
+    `${labelKeys.managed}=true`,
+    `${labelKeys.instance}=${instanceId}`,
+    match.service ? `${labelKeys.service}=${match.service}` : labelKeys.service,
+  ];
   if (match.build) label.push(`${labelKeys.build}=${match.build}`);
   if (match.stage) label.push(`${labelKeys.stage}=${match.stage}`);
   const found = await docker.listContainers({ all: true, filters: JSON.stringify({ label }) });
@@ -60,7 +75,12 @@ export async function removeServiceContainers(docker: Docker, instanceId: string
 
 /** `bosun-<build>-<stage>-svc-<name>-<random>`, at most 63 characters. */
 function serviceContainerName(spec: ServiceSpec): string {
-  const slug = (v: string, max: number) => v.toLowerCase().replace(/[^a-z0-9]+/g, '-').replace(/^-+|-+$/g, '').slice(0, max) || 'x';
+  const slug = (v: string, max: number) =>
+    v
+      .toLowerCase()
+      .replace(/[^a-z0-9]+/g, '-')
+      .replace(/^-+|-+$/g, '')
+      .slice(0, max) || 'x';
   return `bosun-${slug(spec.buildId, 16)}-${slug(spec.stage, 10)}-svc-${slug(spec.name, 16)}-${randomBytes(4).toString('hex')}`;
 }
 

@@ -12,13 +12,15 @@ export function tarWorkspace(dir: string, prefix?: string, lastEntry?: string): 
   return pack(dir, {
     // `lastEntry`: an empty file written after everything else (extraction is in order, so
     // once it exists the whole checkout is there).
-    ...(lastEntry ? {
-      finalize: false,
-      finish: (p: { entry(header: { name: string; uid: number; gid: number; mode: number }, body: string): void; finalize(): void }) => {
-        p.entry({ name: lastEntry, uid, gid, mode: 0o644 }, '');
-        p.finalize();
-      },
-    } : {}),
+    ...(lastEntry
+      ? {
+          finalize: false,
+          finish: (p: { entry(header: { name: string; uid: number; gid: number; mode: number }, body: string): void; finalize(): void }) => {
+            p.entry({ name: lastEntry, uid, gid, mode: 0o644 }, '');
+            p.finalize();
+          },
+        }
+      : {}),
     map: (header) => {
       header.uid = uid;
       header.gid = gid;

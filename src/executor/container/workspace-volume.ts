@@ -55,10 +55,12 @@ export class WorkspaceVolumes {
       this.#fresh.set(buildId, new Promise<boolean>((resolve) => (fresh = resolve)));
       pending = this.#fill(buildId, workspace, imageId, fresh);
       this.#pending.set(buildId, pending);
-      pending.catch(() => this.#pending.delete(buildId)).finally(() => {
-        fresh(false);
-        this.#fresh.delete(buildId);
-      });
+      pending
+        .catch(() => this.#pending.delete(buildId))
+        .finally(() => {
+          fresh(false);
+          this.#fresh.delete(buildId);
+        });
     }
     return pending;
   }
@@ -72,7 +74,6 @@ export class WorkspaceVolumes {
   startedFresh(buildId: string): Promise<boolean> {
     return this.#fresh.get(buildId) ?? Promise.resolve(false);
   }
-
 
   async remove(buildId: string): Promise<void> {
     this.#pending.delete(buildId);
@@ -102,7 +103,13 @@ export class WorkspaceVolumes {
       const created = await this.#docker.createVolume({ Name: volume, Labels: labels });
       const data = this.#mode === 'auto' ? await hostVolumeDirectory(created) : undefined;
       if (data) {
-        if (await stat(join(data, workspaceReadyFile)).then(() => true, () => false)) return volume;
+        if (
+          await stat(join(data, workspaceReadyFile)).then(
+            () => true,
+            () => false,
+          )
+        )
+          return volume;
         fresh(true);
         await fillHostVolume(workspace, data, workspaceReadyFile);
         return volume;

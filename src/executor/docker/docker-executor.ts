@@ -74,14 +74,19 @@ export class DockerExecutor implements Executor {
     const workdir = await workingDirectory(spec.workspace, spec.workdir);
     const imageId = await resolveImage(docker, spec.image);
     // Independent: make the network and fill the workspace volume at the same time.
-    const [networkId, volumeName] = await Promise.all([
-      this.#networks.ensure(spec.buildId),
-      this.#volumes.ensure(spec.buildId, spec.workspace, imageId),
-    ]);
+    const [networkId, volumeName] = await Promise.all([this.#networks.ensure(spec.buildId), this.#volumes.ensure(spec.buildId, spec.workspace, imageId)]);
     const name = stepResourceName(spec);
     const policy = this.#opts.egress;
     const stepSpec = { ...spec, env: { ...proxyEnv(policy?.proxy), ...spec.env } };
-    const options = toContainerSpec(stepSpec, { name, imageId, networkName: networkId, volumeName, workdir, labels: stepLabels(spec, this.#opts.instanceId), dns: policy?.dns ?? [] });
+    const options = toContainerSpec(stepSpec, {
+      name,
+      imageId,
+      networkName: networkId,
+      volumeName,
+      workdir,
+      labels: stepLabels(spec, this.#opts.instanceId),
+      dns: policy?.dns ?? [],
+    });
     let container: Docker.Container | undefined;
     let handle: DockerStep | undefined;
     try {
@@ -144,7 +149,10 @@ export class DockerExecutor implements Executor {
 
   async reap(keep: (labels: Record<string, string>) => boolean): Promise<string[]> {
     const { docker, instanceId } = this.#opts;
-    const containers = await docker.listContainers({ all: true, filters: JSON.stringify({ label: [`${labelKeys.managed}=true`, `${labelKeys.instance}=${instanceId}`] }) });
+    const containers = await docker.listContainers({
+      all: true,
+      filters: JSON.stringify({ label: [`${labelKeys.managed}=true`, `${labelKeys.instance}=${instanceId}`] }),
+    });
     const removed: string[] = [];
     for (const info of containers) {
       if (info.Labels['bosun.role'] !== undefined) continue;

@@ -73,7 +73,12 @@ export class DockerStep implements StepHandle {
     const log = new TaskLog(queue);
     const source = containerLog(docker, container.id);
     if (opts.running) log.follow(source);
-    const step = new DockerStep(container, queue, { afterExit: () => log.finish(source), close: () => log.abort() }, { timeoutMs: opts.remainingMs, timeoutGraceMs: opts.timeoutGraceMs });
+    const step = new DockerStep(
+      container,
+      queue,
+      { afterExit: () => log.finish(source), close: () => log.abort() },
+      { timeoutMs: opts.remainingMs, timeoutGraceMs: opts.timeoutGraceMs },
+    );
     step.started();
     return step;
   }

@@ -2,7 +2,16 @@ import type { ContainerCreateOptions } from 'dockerode';
 import { containerSecretsDir, secretsDirVariable, type StepSpec } from '../executor.js';
 import { stepScript } from '../step-script.js';
 import { secretsPreamble } from '../secret-script.js';
-import { containerEnv, containerWorkdir, isolatedHostConfig, secretsTmpfsOptions, stepUser, tmpfsBytes, tmpfsMounts, workspaceMount } from '../container/isolation.js';
+import {
+  containerEnv,
+  containerWorkdir,
+  isolatedHostConfig,
+  secretsTmpfsOptions,
+  stepUser,
+  tmpfsBytes,
+  tmpfsMounts,
+  workspaceMount,
+} from '../container/isolation.js';
 
 export interface ContainerTarget {
   name: string;

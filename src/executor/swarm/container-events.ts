@@ -2,7 +2,9 @@ import type Docker from 'dockerode';
 import { labelKeys } from '../executor.js';
 
 /** A step task's container started, or exited (with its exit code), on this engine. */
-export type ContainerEvent = { serviceId: string; taskId: string; nodeId: string; containerId: string } & ({ action: 'start' } | { action: 'die'; exitCode: number });
+export type ContainerEvent = { serviceId: string; taskId: string; nodeId: string; containerId: string } & (
+  { action: 'start' } | { action: 'die'; exitCode: number }
+);
 
 /**
  * `start` and `die` events of this instance's step containers on the engine Bosun talks to

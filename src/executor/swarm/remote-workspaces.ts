@@ -39,15 +39,24 @@ export class RemoteWorkspaces {
     const used = this.#used.get(buildId);
     this.#used.delete(buildId);
     if (!used) return;
-    await Promise.all([...used.nodes].filter((n) => n !== localNodeId).map((node) =>
-      this.#sweepNode(buildId, node, used.image, timeoutMs).catch((err: unknown) =>
-        this.#log.warn({ err, buildId, node }, 'Could not empty the workspace volume on a node'))));
+    await Promise.all(
+      [...used.nodes]
+        .filter((n) => n !== localNodeId)
+        .map((node) =>
+          this.#sweepNode(buildId, node, used.image, timeoutMs).catch((err: unknown) =>
+            this.#log.warn({ err, buildId, node }, 'Could not empty the workspace volume on a node'),
+          ),
+        ),
+    );
   }
 
   async #sweepNode(buildId: string, node: string, image: string, timeoutMs: number): Promise<void> {
     const labels = { ...buildLabels(buildId, this.#instanceId), 'bosun.role': 'sweep' };
     const created = (await this.#docker.createService({
-      Name: `bosun-${this.#instanceId}-sweep-${buildId}-${node.slice(0, 12)}`.toLowerCase().replace(/[^a-z0-9-]/g, '-').slice(0, 63),
+      Name: `bosun-${this.#instanceId}-sweep-${buildId}-${node.slice(0, 12)}`
+        .toLowerCase()
+        .replace(/[^a-z0-9-]/g, '-')
+        .slice(0, 63),
       Labels: labels,
       TaskTemplate: {
         ContainerSpec: {
@@ -58,7 +67,14 @@ export class RemoteWorkspaces {
           User: stepUser,
           ReadOnly: true,
           CapabilityDrop: ['ALL'],
-          Mounts: [{ Type: 'volume', Source: workspaceVolumeName(this.#instanceId, buildId), Target: workspaceMount, VolumeOptions: { NoCopy: true, Labels: labels, DriverConfig: { Name: 'local', Options: {} } } }],
+          Mounts: [
+            {
+              Type: 'volume',
+              Source: workspaceVolumeName(this.#instanceId, buildId),
+              Target: workspaceMount,
+              VolumeOptions: { NoCopy: true, Labels: labels, DriverConfig: { Name: 'local', Options: {} } },
+            },
+          ],
         },
         RestartPolicy: { Condition: 'none', MaxAttempts: 0 },
         Placement: { Constraints: [`node.id==${node}`] },

@@ -109,7 +109,10 @@ export class SwarmExecutor implements Executor {
     const policy = opts.egress;
     const routed = policy !== undefined && needsRules(policy);
     if (routed && (multiNode || opts.network === 'overlay')) {
-      throw new UserError('config_invalid', `network.egress ${policy.egress} is not available on a multi-node swarm (swarm.registry): egress rules must be on every node that runs a step, and Bosun installs them only on its own host; set network.egress: none`);
+      throw new UserError(
+        'config_invalid',
+        `network.egress ${policy.egress} is not available on a multi-node swarm (swarm.registry): egress rules must be on every node that runs a step, and Bosun installs them only on its own host; set network.egress: none`,
+      );
     }
     const rules = routed ? (opts.egressRules ?? new EgressRules(policy, opts.instanceId)) : undefined;
     this.#networks = new BuildNetworks(opts.docker, opts.network ?? (multiNode ? 'overlay' : 'swarm-bridge'), opts.instanceId, rules);
@@ -148,19 +151,22 @@ export class SwarmExecutor implements Executor {
       throw engineError(`could not create the secrets of step ${spec.step} of build ${spec.buildId}`, err);
     }
     const policy = this.#opts.egress;
-    const options = toServiceSpec({ ...spec, env: { ...proxyEnv(policy?.proxy), ...spec.env } }, {
-      name: stepResourceName(spec),
-      image: where.image,
-      networkId,
-      volumeName: where.volumeName,
-      workdir,
-      labels,
-      constraints: where.constraints,
-      stopGraceMs: timeoutGraceMs,
-      dns: policy?.dns ?? [],
-      ...(where.filling ? { waitFor: `${workspaceMount}/${workspaceReadyFile}` } : {}),
-      ...(secretRefs.length ? { secrets: secretRefs } : {}),
-    });
+    const options = toServiceSpec(
+      { ...spec, env: { ...proxyEnv(policy?.proxy), ...spec.env } },
+      {
+        name: stepResourceName(spec),
+        image: where.image,
+        networkId,
+        volumeName: where.volumeName,
+        workdir,
+        labels,
+        constraints: where.constraints,
+        stopGraceMs: timeoutGraceMs,
+        dns: policy?.dns ?? [],
+        ...(where.filling ? { waitFor: `${workspaceMount}/${workspaceReadyFile}` } : {}),
+        ...(secretRefs.length ? { secrets: secretRefs } : {}),
+      },
+    );
     let service: Docker.Service;
     try {
       const created = (await docker.createService(options)) as { id?: string; ID?: string };
@@ -179,14 +185,19 @@ export class SwarmExecutor implements Executor {
       }
     }
     const step = new SwarmStep(docker, service, this.#watcher, {
-      timeoutSec: spec.timeoutSec, timeoutGraceMs, localLogs: !this.#images,
+      timeoutSec: spec.timeoutSec,
+      timeoutGraceMs,
+      localLogs: !this.#images,
       ...(secretRefs.length ? { afterRemove: dropSecrets } : {}),
       ...(this.#nodes ? { nodes: this.#nodes, unschedulableAfterMs: this.#opts.unschedulableAfterMs ?? 120_000, constraints: where.constraints } : {}),
     });
     if (this.#images) this.#workspaceImage.set(spec.buildId, where.image);
     if (this.#remote) {
       const remote = this.#remote;
-      void step.wait().then((o) => o.node && remote.track(spec.buildId, o.node.id, where.image), () => undefined);
+      void step.wait().then(
+        (o) => o.node && remote.track(spec.buildId, o.node.id, where.image),
+        () => undefined,
+      );
     }
     return step;
   }
@@ -214,7 +225,11 @@ export class SwarmExecutor implements Executor {
       wanted ? this.#nodes!.usable(wanted) : Promise.resolve(undefined),
     ]);
     if (node) constraints.push(`node.id==${node.id}`);
-    else if (wanted) this.#opts.log.warn({ buildId: spec.buildId, stage: spec.stage, node: wanted }, 'The stage\'s node is not available; placing the step anew (it gets a fresh checkout)');
+    else if (wanted)
+      this.#opts.log.warn(
+        { buildId: spec.buildId, stage: spec.stage, node: wanted },
+        "The stage's node is not available; placing the step anew (it gets a fresh checkout)",
+      );
     return { image, volumeName: workspaceVolumeName(this.#opts.instanceId, spec.buildId), constraints: [...new Set(constraints)] };
   }
 
@@ -225,7 +240,10 @@ export class SwarmExecutor implements Executor {
    */
   async startService(spec: ServiceSpec): Promise<ServiceHandle> {
     if (this.#images) {
-      throw new UserError('bad_request', `service \`${spec.name}\`: services are not supported yet when steps run on several swarm nodes (swarm.registry is set); run this stage on a one-node swarm or the docker executor`);
+      throw new UserError(
+        'bad_request',
+        `service \`${spec.name}\`: services are not supported yet when steps run on several swarm nodes (swarm.registry is set); run this stage on a one-node swarm or the docker executor`,
+      );
     }
     const networkId = await this.#networks.ensure(spec.buildId);
     return startServiceContainer(this.#opts.docker, spec, { instanceId: this.#opts.instanceId, networkId });
@@ -261,7 +279,9 @@ export class SwarmExecutor implements Executor {
     if (!found || (await this.inspectRef(ref)).state === 'gone') return undefined;
     const elapsedMs = Date.now() - (Date.parse(found.createdAt) || Date.now());
     return new SwarmStep(this.#opts.docker, this.#opts.docker.getService(found.id), this.#watcher, {
-      timeoutSec: Math.max(0, timeoutSec - elapsedMs / 1000), timeoutGraceMs: this.#opts.timeoutGraceMs ?? 10_000, localLogs: !this.#images,
+      timeoutSec: Math.max(0, timeoutSec - elapsedMs / 1000),
+      timeoutGraceMs: this.#opts.timeoutGraceMs ?? 10_000,
+      localLogs: !this.#images,
       ...(this.#nodes ? { nodes: this.#nodes, unschedulableAfterMs: this.#opts.unschedulableAfterMs ?? 120_000 } : {}),
     });
   }
@@ -311,7 +331,10 @@ export class SwarmExecutor implements Executor {
       await this.destroyRef(ref);
       removed.push(ref);
     }
-    const serviceContainers = await docker.listContainers({ all: true, filters: JSON.stringify({ label: [`${labelKeys.managed}=true`, `${labelKeys.instance}=${instanceId}`, labelKeys.service] }) });
+    const serviceContainers = await docker.listContainers({
+      all: true,
+      filters: JSON.stringify({ label: [`${labelKeys.managed}=true`, `${labelKeys.instance}=${instanceId}`, labelKeys.service] }),
+    });
     for (const info of serviceContainers) {
       if (keep(info.Labels)) continue;
       const ref = `docker:${info.Id}`;

@@ -74,7 +74,11 @@ export class SwarmStep implements StepHandle {
     this.#outcome = new Promise((resolve, reject) => (this.#settle = { resolve, reject }));
     this.#outcome.catch(() => undefined);
     this.#life = new StepLifecycle((graceMs) => this.#terminate(graceMs));
-    this.#unwatch = watcher.watch(service.id, (tasks) => this.#onTasks(tasks), (err) => this.#fail(err));
+    this.#unwatch = watcher.watch(
+      service.id,
+      (tasks) => this.#onTasks(tasks),
+      (err) => this.#fail(err),
+    );
     this.#life.armTimeout(opts.timeoutSec * 1000, opts.timeoutGraceMs);
   }
 
@@ -165,7 +169,10 @@ export class SwarmStep implements StepHandle {
   #end(outcome: StepOutcome): void {
     this.#life.end();
     this.#unwatch();
-    const done = (outcome.reason === 'node_lost' && outcome.detail) || outcome.reason === 'unschedulable' ? Promise.resolve(this.#logs.abort()) : this.#logs.finish(this.#logSource(this.#containerId));
+    const done =
+      (outcome.reason === 'node_lost' && outcome.detail) || outcome.reason === 'unschedulable'
+        ? Promise.resolve(this.#logs.abort())
+        : this.#logs.finish(this.#logSource(this.#containerId));
     void done.finally(() => this.#settle?.resolve(this.#withNode(outcome)));
   }
 

@@ -65,7 +65,9 @@ export class TaskWatcher {
     if (!listener) return;
     const state = event.action === 'start' ? 'running' : event.exitCode === 0 ? 'complete' : 'failed';
     const container = event.action === 'start' ? { ContainerID: event.containerId } : { ContainerID: event.containerId, ExitCode: event.exitCode };
-    listener.onTasks([{ ID: event.taskId, ServiceID: event.serviceId, ...(event.nodeId ? { NodeID: event.nodeId } : {}), Status: { State: state, ContainerStatus: container } }]);
+    listener.onTasks([
+      { ID: event.taskId, ServiceID: event.serviceId, ...(event.nodeId ? { NodeID: event.nodeId } : {}), Status: { State: state, ContainerStatus: container } },
+    ]);
   }
 
   async #tick(): Promise<void> {
@@ -101,7 +103,10 @@ export class TaskWatcher {
     for (const id of ids) {
       try {
         const raw = await this.#docker.listTasks({ filters: JSON.stringify({ service: [id] }) });
-        byService.set(id, raw.map(toSwarmTask).filter((t): t is SwarmTask => t !== undefined));
+        byService.set(
+          id,
+          raw.map(toSwarmTask).filter((t): t is SwarmTask => t !== undefined),
+        );
       } catch (err) {
         if (statusCode(err) !== 404) throw err;
       }

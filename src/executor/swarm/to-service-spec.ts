@@ -73,7 +73,12 @@ export function toServiceSpec(spec: StepSpec, target: ServiceTarget): CreateServ
         Mounts: [
           // NoCopy false: a volume new on this node is filled from the image's /workspace
           // (multi-node workspaces; see WorkspaceImages). One node: the volume is never new.
-          { Type: 'volume', Source: target.volumeName, Target: workspaceMount, VolumeOptions: { NoCopy: false, Labels: target.labels, DriverConfig: { Name: 'local', Options: {} } } },
+          {
+            Type: 'volume',
+            Source: target.volumeName,
+            Target: workspaceMount,
+            VolumeOptions: { NoCopy: false, Labels: target.labels, DriverConfig: { Name: 'local', Options: {} } },
+          },
           ...tmpfsTargets.map((path) => ({ Type: 'tmpfs' as const, Source: '', Target: path, TmpfsOptions: { SizeBytes: tmpfsSize, Mode: 0o1777 } })),
         ],
       },

@@ -64,11 +64,14 @@ export class WorkspaceImages {
     for (const key of [...this.#pending.keys()]) if (key.startsWith(`${buildId}\n`)) this.#pending.delete(key);
     const digests = this.#pushed.get(buildId) ?? new Set<string>();
     this.#pushed.delete(buildId);
-    const images = await this.#docker.listImages({ filters: JSON.stringify({ label: [`bosun.build=${buildId}`, `bosun.instance=${this.#instanceId}`, 'bosun.role=workspace'] }) });
+    const images = await this.#docker.listImages({
+      filters: JSON.stringify({ label: [`bosun.build=${buildId}`, `bosun.instance=${this.#instanceId}`, 'bosun.role=workspace'] }),
+    });
     for (const image of images) {
       for (const digest of image.RepoDigests ?? []) if (digest.startsWith(`${this.repository}@`)) digests.add(digest.slice(this.repository.length + 1));
       await ignoreNotFound(() => this.#docker.getImage(image.Id).remove({ force: true })).catch((err: unknown) =>
-        this.#log.warn({ err, buildId, image: image.Id }, 'Could not remove a workspace image'));
+        this.#log.warn({ err, buildId, image: image.Id }, 'Could not remove a workspace image'),
+      );
     }
     for (const digest of digests) await this.#deleteManifest(digest);
   }
@@ -125,7 +128,9 @@ export class WorkspaceImages {
 /** The hash `bringNeeds` wrote into the checkout (`.git/bosun-inputs`), or '' when none. */
 function readInputs(workspace: string): string {
   try {
-    return readFileSync(join(workspace, '.git', 'bosun-inputs'), 'utf8').replace(/[^0-9a-f]/g, '').slice(0, 64);
+    return readFileSync(join(workspace, '.git', 'bosun-inputs'), 'utf8')
+      .replace(/[^0-9a-f]/g, '')
+      .slice(0, 64);
   } catch {
     return '';
   }

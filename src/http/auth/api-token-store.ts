@@ -36,7 +36,15 @@ export class ApiTokenStore {
     const id = randomBytes(6).toString('hex');
     const token = `bsn_${id}_${randomBytes(32).toString('base64url')}`;
     const digest = sha256hex(token);
-    const record: StoredApiToken = { id, owner: owner.id, ownerName: owner.name, name, scopes: [...new Set(scopes)], createdAt: new Date().toISOString(), digest };
+    const record: StoredApiToken = {
+      id,
+      owner: owner.id,
+      ownerName: owner.name,
+      name,
+      scopes: [...new Set(scopes)],
+      createdAt: new Date().toISOString(),
+      digest,
+    };
     await this.redis.multi().set(this.tokenKey(digest), JSON.stringify(record)).hset(this.ownerKey(owner.id), id, digest).exec();
     return { token, info: withoutDigest(record) };
   }

@@ -46,13 +46,20 @@ export const AuthConfig = z.strictObject({
    */
   sessionKeys: z.array(z.string().min(32, 'session keys must be at least 32 characters')).default([]),
   /** How long a sign-in lasts. */
-  sessionTtlSec: z.number().int().min(60).max(30 * 24 * 3600).default(12 * 3600),
+  sessionTtlSec: z
+    .number()
+    .int()
+    .min(60)
+    .max(30 * 24 * 3600)
+    .default(12 * 3600),
   /**
    * Who may sign in: exact actor ids (`github:583231`, `slack:T0123/U0456`), a whole Slack
    * workspace (`slack:T0123/*`), or `group:<name>` (the members of a configured group).
    * Nobody else gets a session, whatever the provider says.
    */
-  allow: z.array(z.string().regex(/^(group:[\w.-]+|[a-z]+:[^\s*]+(\/\*)?|slack:[A-Z0-9]+\/\*)$/, 'expected an actor id, slack:<team>/*, or group:<name>')).default([]),
+  allow: z
+    .array(z.string().regex(/^(group:[\w.-]+|[a-z]+:[^\s*]+(\/\*)?|slack:[A-Z0-9]+\/\*)$/, 'expected an actor id, slack:<team>/*, or group:<name>'))
+    .default([]),
   /** Scopes the server config's `apiTokens` (and the generated local token) carry. */
   configTokenScopes: z.array(Scope).min(1).default(['read', 'build', 'approve']),
   slack: SlackSignIn.optional(),

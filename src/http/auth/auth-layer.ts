@@ -80,7 +80,10 @@ export function registerAuthLayer(app: FastifyInstance, deps: AuthLayerDeps): Au
   const sessionScopes: ReadonlySet<Scope> = new Set(allScopes);
   const revokedKey = (sid: string) => `${deps.prefix}:auth:revoked:${sid}`;
   const secure = () => (config.http.publicUrl ?? '').startsWith('https:');
-  const publicRepos = () => Object.entries(config.repos).filter(([, r]) => r.public).map(([name]) => name);
+  const publicRepos = () =>
+    Object.entries(config.repos)
+      .filter(([, r]) => r.public)
+      .map(([name]) => name);
 
   async function resolve(req: FastifyRequest): Promise<Principal | null> {
     const header = req.headers.authorization;
@@ -101,7 +104,13 @@ export function registerAuthLayer(app: FastifyInstance, deps: AuthLayerDeps): Au
       deps.log.warn({ err }, 'session revocation check skipped: Redis unavailable');
     }
     if (!layer.maySignIn(session.sub)) return null;
-    return { actor: { id: session.sub, name: session.name }, via: 'session', scopes: sessionScopes, csrf: session.csrf, session: { sid: session.sid, exp: session.exp } };
+    return {
+      actor: { id: session.sub, name: session.name },
+      via: 'session',
+      scopes: sessionScopes,
+      csrf: session.csrf,
+      session: { sid: session.sid, exp: session.exp },
+    };
   }
 
   app.decorateRequest('principal', null);
@@ -134,7 +143,9 @@ export function registerAuthLayer(app: FastifyInstance, deps: AuthLayerDeps): Au
   app.addHook('preHandler', async (req, reply) => {
     if (!unsafeMethods.has(req.method) || req.principal?.via !== 'session') return;
     const body = req.body as Record<string, unknown> | null | undefined;
-    const given = (typeof body === 'object' && body !== null && typeof body._csrf === 'string' ? body._csrf : undefined) ?? (req.headers['x-csrf-token'] as string | undefined);
+    const given =
+      (typeof body === 'object' && body !== null && typeof body._csrf === 'string' ? body._csrf : undefined) ??
+      (req.headers['x-csrf-token'] as string | undefined);
     if (!given || !sameSecret(given, req.principal.csrf ?? '')) {
       await reply.code(403).send({ error: 'csrf', message: 'missing or wrong CSRF token; reload the page and try again' });
     }
@@ -164,7 +175,10 @@ export function registerAuthLayer(app: FastifyInstance, deps: AuthLayerDeps): Au
     },
     signIn(reply, actor) {
       const session = newSession(actor, config.auth.sessionTtlSec);
-      void reply.header('set-cookie', serializeCookie(sessionCookie, deps.codec.sign('session', session), { maxAgeSec: config.auth.sessionTtlSec, secure: secure() }));
+      void reply.header(
+        'set-cookie',
+        serializeCookie(sessionCookie, deps.codec.sign('session', session), { maxAgeSec: config.auth.sessionTtlSec, secure: secure() }),
+      );
       return session;
     },
     async signOut(req, reply) {

@@ -26,7 +26,10 @@ const PendingLoginSchema = z.object({
 });
 const TokenBody = z.object({
   name: z.string().trim().min(1).max(100),
-  scopes: z.union([Scope, z.array(Scope)]).transform((s) => (Array.isArray(s) ? s : [s])).pipe(z.array(Scope).min(1, 'pick at least one scope')),
+  scopes: z
+    .union([Scope, z.array(Scope)])
+    .transform((s) => (Array.isArray(s) ? s : [s]))
+    .pipe(z.array(Scope).min(1, 'pick at least one scope')),
 });
 const TokenId = z.object({ id: z.string().regex(/^[0-9a-f]{12}$/) });
 
@@ -67,7 +70,10 @@ export function registerAuthRoutes(app: FastifyInstance, deps: AuthRoutesDeps): 
     return page(reply, 'Sign in', `<h2>Sign in to Bosun</h2>${body}`);
   });
 
-  for (const [provider, flow] of [['slack', slack], ['github', github]] as const) {
+  for (const [provider, flow] of [
+    ['slack', slack],
+    ['github', github],
+  ] as const) {
     if (!flow) continue;
     app.get(`/auth/${provider}`, { config: { auth: 'open' } }, async (req, reply) => {
       const next = safeNext((req.query as Record<string, unknown>).next);
@@ -79,12 +85,19 @@ export function registerAuthRoutes(app: FastifyInstance, deps: AuthRoutesDeps): 
       const pending = PendingLoginSchema.safeParse(codec.verify('login', parseCookies(req.headers.cookie)[loginCookie]));
       reply.header('set-cookie', serializeCookie(loginCookie, '', { maxAgeSec: 0, secure: layer.secure(), path: '/auth/' }));
       if (!pending.success || pending.data.provider !== provider || pending.data.exp < Date.now()) {
-        return page(reply.code(400), 'Sign-in failed', '<h2>Sign-in failed</h2><p>The sign-in took too long or was started elsewhere. <a href="/auth/login">Start again</a>.</p>');
+        return page(
+          reply.code(400),
+          'Sign-in failed',
+          '<h2>Sign-in failed</h2><p>The sign-in took too long or was started elsewhere. <a href="/auth/login">Start again</a>.</p>',
+        );
       }
       const callbackUrl = new URL(req.url, `${base()}/`);
       let actor;
       try {
-        actor = provider === 'slack' ? await (flow as SlackSignIn).finish(callbackUrl, pending.data as PendingLogin) : await (flow as GithubSignIn).finish(callbackUrl, pending.data as PendingLogin, redirectUri(provider));
+        actor =
+          provider === 'slack'
+            ? await (flow as SlackSignIn).finish(callbackUrl, pending.data as PendingLogin)
+            : await (flow as GithubSignIn).finish(callbackUrl, pending.data as PendingLogin, redirectUri(provider));
       } catch (err) {
         deps.log.warn({ err, provider }, 'sign-in failed');
         const why = err instanceof CodedError ? err.message : 'the provider did not confirm who you are';
@@ -93,7 +106,11 @@ export function registerAuthRoutes(app: FastifyInstance, deps: AuthRoutesDeps): 
       if (!layer.maySignIn(actor.id)) {
         deps.log.info({ actor: actor.id }, 'sign-in refused: not in auth.allow');
         await deps.audit({ action: 'auth.sign_in', actorId: actor.id, source: provider, outcome: 'denied', detail: 'not in auth.allow' });
-        return page(reply.code(403), 'Not allowed', `<h2>Not allowed</h2><p>${esc(actor.name)} (<code>${esc(actor.id)}</code>) may not sign in to this Bosun. An administrator can add this id to <code>auth.allow</code>.</p>`);
+        return page(
+          reply.code(403),
+          'Not allowed',
+          `<h2>Not allowed</h2><p>${esc(actor.name)} (<code>${esc(actor.id)}</code>) may not sign in to this Bosun. An administrator can add this id to <code>auth.allow</code>.</p>`,
+        );
       }
       layer.signIn(reply, actor);
       await deps.audit({ action: 'auth.sign_in', actorId: actor.id, source: provider, outcome: 'ok' });
@@ -121,7 +138,13 @@ export function registerAuthRoutes(app: FastifyInstance, deps: AuthRoutesDeps): 
     const body = TokenBody.safeParse(req.body);
     if (!body.success) return tokensPage(req, reply.code(400), { error: body.error.issues[0]?.message ?? 'invalid' });
     const created = await tokens.create(p.actor, body.data.name, body.data.scopes);
-    await deps.audit({ action: 'auth.token_create', actorId: p.actor.id, source: 'web', outcome: 'ok', detail: `${created.info.id} ${created.info.scopes.join(',')}` });
+    await deps.audit({
+      action: 'auth.token_create',
+      actorId: p.actor.id,
+      source: 'web',
+      outcome: 'ok',
+      detail: `${created.info.id} ${created.info.scopes.join(',')}`,
+    });
     return tokensPage(req, reply.code(201), { token: created.token, name: created.info.name });
   });
   app.post('/auth/tokens/:id/revoke', { config: { auth: 'signed-in' } }, async (req, reply) => {
@@ -135,10 +158,20 @@ export function registerAuthRoutes(app: FastifyInstance, deps: AuthRoutesDeps): 
     const p = requireSession(req);
     const list = await tokens.list(p.actor.id);
     const csrf = layer.csrfField(req);
-    const notice = !note ? '' : 'error' in note ? `<p class="error">${esc(note.error)}</p>` : `<p>New token <b>${esc(note.name)}</b> — copy it now, it is not shown again:</p><pre id="new-token">${esc(note.token)}</pre>`;
-    const rows = list.map((t) => `<tr><td>${esc(t.name)}</td><td><code>${t.id}</code></td><td>${t.scopes.join(', ')}</td><td>${esc(t.createdAt)}</td>` +
-      `<td><form method="post" action="/auth/tokens/${t.id}/revoke">${csrf}<button>Revoke</button></form></td></tr>`).join('');
-    const body = `<h2>API tokens of ${esc(p.actor.name)} <small><code>${esc(p.actor.id)}</code></small></h2>${notice}` +
+    const notice = !note
+      ? ''
+      : 'error' in note
+        ? `<p class="error">${esc(note.error)}</p>`
+        : `<p>New token <b>${esc(note.name)}</b> — copy it now, it is not shown again:</p><pre id="new-token">${esc(note.token)}</pre>`;
+    const rows = list
+      .map(
+        (t) =>
+          `<tr><td>${esc(t.name)}</td><td><code>${t.id}</code></td><td>${t.scopes.join(', ')}</td><td>${esc(t.createdAt)}</td>` +
+          `<td><form method="post" action="/auth/tokens/${t.id}/revoke">${csrf}<button>Revoke</button></form></td></tr>`,
+      )
+      .join('');
+    const body =
+      `<h2>API tokens of ${esc(p.actor.name)} <small><code>${esc(p.actor.id)}</code></small></h2>${notice}` +
       `<table><tr><th>name</th><th>id</th><th>scopes</th><th>created</th><th></th></tr>${rows || '<tr><td colspan="5">none yet</td></tr>'}</table>` +
       `<h3>New token</h3><form method="post" action="/auth/tokens" id="new-token-form">${csrf}<input name="name" placeholder="name (e.g. laptop CLI)" required> ` +
       Scope.options.map((s) => `<label><input type="checkbox" name="scopes" value="${s}"${s === 'read' ? ' checked' : ''}> ${s}</label>`).join(' ') +
@@ -159,7 +192,13 @@ export function registerAuthRoutes(app: FastifyInstance, deps: AuthRoutesDeps): 
     const beyond = body.scopes.filter((s) => !p.scopes.has(s));
     if (beyond.length > 0) throw new HttpError(403, 'forbidden', `a token cannot have more than its creator: ${beyond.join(', ')}`);
     const created = await tokens.create(p.actor, body.name, body.scopes);
-    await deps.audit({ action: 'auth.token_create', actorId: p.actor.id, source: 'api', outcome: 'ok', detail: `${created.info.id} ${created.info.scopes.join(',')}` });
+    await deps.audit({
+      action: 'auth.token_create',
+      actorId: p.actor.id,
+      source: 'api',
+      outcome: 'ok',
+      detail: `${created.info.id} ${created.info.scopes.join(',')}`,
+    });
     return reply.code(201).send({ token: created.token, ...created.info });
   });
   app.delete('/api/tokens/:id', async (req) => {

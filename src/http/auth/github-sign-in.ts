@@ -49,10 +49,15 @@ export class GithubSignIn {
     const token = TokenResponse.safeParse(body);
     if (!res.ok || !token.success) {
       const e = TokenError.safeParse(body);
-      throw new UserError('forbidden', `GitHub did not issue a token (${e.success ? e.data.error_description ?? e.data.error : `HTTP ${res.status}`})`);
+      throw new UserError('forbidden', `GitHub did not issue a token (${e.success ? (e.data.error_description ?? e.data.error) : `HTTP ${res.status}`})`);
     }
     const userRes = await this.fetchFn(`${this.settings.apiUrl}/user`, {
-      headers: { accept: 'application/vnd.github+json', authorization: `Bearer ${token.data.access_token}`, 'x-github-api-version': '2022-11-28', 'user-agent': 'bosun' },
+      headers: {
+        accept: 'application/vnd.github+json',
+        authorization: `Bearer ${token.data.access_token}`,
+        'x-github-api-version': '2022-11-28',
+        'user-agent': 'bosun',
+      },
       signal: AbortSignal.timeout(10_000),
     });
     const user = GithubUser.safeParse(await userRes.json().catch(() => null));

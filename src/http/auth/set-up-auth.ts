@@ -20,7 +20,12 @@ export async function setUpAuth(app: FastifyInstance, core: Core): Promise<AuthL
   if ((slack || github) && allow.length === 0) log.warn('auth: a sign-in provider is configured but auth.allow is empty, so nobody can sign in (docs/auth.md)');
   const tokens = new ApiTokenStore(core.redis, core.prefix);
   const layer = registerAuthLayer(app, {
-    config: core.config, redis: core.redis, prefix: core.prefix, codec, tokens, log,
+    config: core.config,
+    redis: core.redis,
+    prefix: core.prefix,
+    codec,
+    tokens,
+    log,
     buildRepo: async (id) => (await core.store.get(id))?.repo ?? null,
   });
   registerAuthRoutes(app, { config: core.config, layer, codec, tokens, log, audit: (entry) => core.audit.record(entry) });
@@ -34,7 +39,10 @@ export async function setUpAuth(app: FastifyInstance, core: Core): Promise<AuthL
  */
 async function sessionKeyFile(dataDir: string): Promise<string> {
   const file = join(dataDir, 'session-key');
-  let key = await readFile(file, 'utf8').then((t) => t.trim(), () => '');
+  let key = await readFile(file, 'utf8').then(
+    (t) => t.trim(),
+    () => '',
+  );
   if (key.length < 32) {
     key = randomBytes(32).toString('base64url');
     await writeFile(file, `${key}\n`, { mode: 0o600 });

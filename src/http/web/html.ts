@@ -30,5 +30,10 @@ export function html(strings: TemplateStringsArray, ...parts: Part[]): SafeHtml 
 
 /** JSON for a `<script type="application/json">` block: `<` escaped so no `</script>` can close it. */
 export function jsonScript(value: unknown): SafeHtml {
-  return new SafeHtml(JSON.stringify(value).replace(/</g, '\\u003c').replace(/\u2028/g, '\\u2028').replace(/\u2029/g, '\\u2029'));
+  return new SafeHtml(
+    JSON.stringify(value)
+      .replace(/</g, '\\u003c')
+      .replace(/\u2028/g, '\\u2028')
+      .replace(/\u2029/g, '\\u2029'),
+  );
 }

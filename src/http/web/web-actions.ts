@@ -55,7 +55,8 @@ export function registerWebActions(app: FastifyInstance, deps: WebActionDeps): v
       });
     }
 
-    const act = (handler: (req: FastifyRequest, form: Record<string, string>, ctx: CommandContext) => Promise<{ text: string; back: string }>) =>
+    const act =
+      (handler: (req: FastifyRequest, form: Record<string, string>, ctx: CommandContext) => Promise<{ text: string; back: string }>) =>
       async (req: FastifyRequest, reply: FastifyReply) => {
         const form = (req.body ?? {}) as Record<string, string>;
         // ── CSRF: the one place every state-changing console request is checked. ──
@@ -74,30 +75,42 @@ export function registerWebActions(app: FastifyInstance, deps: WebActionDeps): v
         }
       };
 
-    scope.post('/builds/:id/stages/:stage/:decision', act(async (req, form, ctx) => {
-      const p = req.params as { id: string; stage: string; decision: string };
-      if (!/^\d{1,12}$/.test(p.id) || (p.decision !== 'approve' && p.decision !== 'reject')) throw new HttpError(404, 'not_found', 'no such action');
-      const back = typeof form.back === 'string' && backPaths.test(form.back) ? form.back : `/builds/${p.id}`;
-      const { build, outcome } = await deps.builds.decide(p.id, p.stage, p.decision === 'approve' ? 'pass' : 'fail', ctx);
-      const state = build.stages.find((s) => s.name === p.stage)?.checkpointState;
-      const left = state ? Math.max(state.required - state.approvals.length, 0) : 0;
-      const text = outcome === 'recorded' ? `Approval recorded for #${build.id} ${p.stage}; ${left} more needed.` : `${outcome === 'passed' ? 'Approved' : 'Rejected'} ${p.stage} of #${build.id}.`;
-      return { text, back };
-    }));
+    scope.post(
+      '/builds/:id/stages/:stage/:decision',
+      act(async (req, form, ctx) => {
+        const p = req.params as { id: string; stage: string; decision: string };
+        if (!/^\d{1,12}$/.test(p.id) || (p.decision !== 'approve' && p.decision !== 'reject')) throw new HttpError(404, 'not_found', 'no such action');
+        const back = typeof form.back === 'string' && backPaths.test(form.back) ? form.back : `/builds/${p.id}`;
+        const { build, outcome } = await deps.builds.decide(p.id, p.stage, p.decision === 'approve' ? 'pass' : 'fail', ctx);
+        const state = build.stages.find((s) => s.name === p.stage)?.checkpointState;
+        const left = state ? Math.max(state.required - state.approvals.length, 0) : 0;
+        const text =
+          outcome === 'recorded'
+            ? `Approval recorded for #${build.id} ${p.stage}; ${left} more needed.`
+            : `${outcome === 'passed' ? 'Approved' : 'Rejected'} ${p.stage} of #${build.id}.`;
+        return { text, back };
+      }),
+    );
 
-    scope.post('/leases/:id/release', act(async (req, _form, ctx) => {
-      const id = (req.params as { id: string }).id.toUpperCase();
-      const l = await requireLeases(deps).release(id, ctx);
-      return { text: l.state === 'cancelled' ? `You left the line for ${l.pool} (${l.id}).` : `Released ${l.item ?? l.id} (${l.id}).`, back: '/leases' };
-    }));
+    scope.post(
+      '/leases/:id/release',
+      act(async (req, _form, ctx) => {
+        const id = (req.params as { id: string }).id.toUpperCase();
+        const l = await requireLeases(deps).release(id, ctx);
+        return { text: l.state === 'cancelled' ? `You left the line for ${l.pool} (${l.id}).` : `Released ${l.item ?? l.id} (${l.id}).`, back: '/leases' };
+      }),
+    );
 
-    scope.post('/leases/:id/renew', act(async (req, form, ctx) => {
-      const id = (req.params as { id: string }).id.toUpperCase();
-      const ttl = form.ttl ? parseDuration(form.ttl) : undefined;
-      if (ttl === null) throw new HttpError(400, 'bad_request', 'ttl: expected a duration like 30m or 2h');
-      const l = await requireLeases(deps).renew(id, ttl, ctx);
-      return { text: `Renewed ${l.id}: ${l.item ?? ''} until ${l.expiresAt ?? '?'}.`, back: '/leases' };
-    }));
+    scope.post(
+      '/leases/:id/renew',
+      act(async (req, form, ctx) => {
+        const id = (req.params as { id: string }).id.toUpperCase();
+        const ttl = form.ttl ? parseDuration(form.ttl) : undefined;
+        if (ttl === null) throw new HttpError(400, 'bad_request', 'ttl: expected a duration like 30m or 2h');
+        const l = await requireLeases(deps).renew(id, ttl, ctx);
+        return { text: `Renewed ${l.id}: ${l.item ?? ''} until ${l.expiresAt ?? '?'}.`, back: '/leases' };
+      }),
+    );
   });
 }
 

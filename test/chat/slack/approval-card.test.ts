@@ -52,7 +52,16 @@ const actor = { id: 'slack:T1/UASK', name: 'asker' };
 const t0 = '2026-12-06T09:00:00.000Z';
 const stage = (name: string, status: StageRun['status'], secs: number, tests?: StageRun['tests']): StageRun => {
   const times = { startedAt: t0, finishedAt: new Date(Date.parse(t0) + secs * 1000).toISOString() };
-  return { name, status, needs: [], labels: [], resources: [], ...times, steps: [{ name: 'run', status, image: 'x', plan: {} as never, runs: 1, ...times }], ...(tests ? { tests } : {}) };
+  return {
+    name,
+    status,
+    needs: [],
+    labels: [],
+    resources: [],
+    ...times,
+    steps: [{ name: 'run', status, image: 'x', plan: {} as never, runs: 1, ...times }],
+    ...(tests ? { tests } : {}),
+  };
 };
 /** A stage waiting at its checkpoint: its steps passed, the stage has not ended. */
 const waitingStage = (name: string, secs: number): StageRun => {
@@ -63,22 +72,65 @@ const waitingStage = (name: string, secs: number): StageRun => {
 function deployScenario() {
   const head = shas[shas.length - 1]!;
   const deployed: Build = {
-    id: '40', repo: 'acme/api', ref: 'master', sha: head, status: 'success', attempt: 1, version: 1, createdAt: '2026-12-06T08:00:00Z',
+    id: '40',
+    repo: 'acme/api',
+    ref: 'master',
+    sha: head,
+    status: 'success',
+    attempt: 1,
+    version: 1,
+    createdAt: '2026-12-06T08:00:00Z',
     trigger: { event: 'push', source: 'github', actor },
-    stages: [stage('unit', 'success', 12, { total: 40, failed: 0, errors: 0, skipped: 0, failures: [], files: [] }), stage('e2e', 'failed', 185, { total: 12, failed: 2, errors: 0, skipped: 0, failures: [], files: [] })],
+    stages: [
+      stage('unit', 'success', 12, { total: 40, failed: 0, errors: 0, skipped: 0, failures: [], files: [] }),
+      stage('e2e', 'failed', 185, { total: 12, failed: 2, errors: 0, skipped: 0, failures: [], files: [] }),
+    ],
   };
   const approval: Build = {
-    id: '41', repo: 'acme/api', ref: 'master', sha: head, status: 'waiting', attempt: 1, version: 1, createdAt: '2026-12-06T09:00:00Z', specPath: '(deploy)',
+    id: '41',
+    repo: 'acme/api',
+    ref: 'master',
+    sha: head,
+    status: 'waiting',
+    attempt: 1,
+    version: 1,
+    createdAt: '2026-12-06T09:00:00Z',
+    specPath: '(deploy)',
     trigger: { event: 'manual', source: 'slack', actor, chat: { platform: 'slack', channel: 'CDEV' } },
-    stages: [{ name: 'deploy-production', status: 'waiting', needs: [], labels: [], resources: [], steps: [], checkpoint: { instructions: 'Deploy acme/api', checklist: [], timeoutSec: 60, approvers: 'release', kind: 'approval' } }],
+    stages: [
+      {
+        name: 'deploy-production',
+        status: 'waiting',
+        needs: [],
+        labels: [],
+        resources: [],
+        steps: [],
+        checkpoint: { instructions: 'Deploy acme/api', checklist: [], timeoutSec: 60, approvers: 'release', kind: 'approval' },
+      },
+    ],
   };
-  const base = { repo: 'acme/api', image: 'r/api', digest: 'sha256:' + 'b'.repeat(64), ref: 'r/api@sha256:' + 'b'.repeat(64), kind: 'deploy' as const, requestedBy: actor, source: 'slack', approvals: [], createdAt: '2026-12-06T07:00:00Z', version: 1 };
+  const base = {
+    repo: 'acme/api',
+    image: 'r/api',
+    digest: 'sha256:' + 'b'.repeat(64),
+    ref: 'r/api@sha256:' + 'b'.repeat(64),
+    kind: 'deploy' as const,
+    requestedBy: actor,
+    source: 'slack',
+    approvals: [],
+    createdAt: '2026-12-06T07:00:00Z',
+    version: 1,
+  };
   const current: Deploy = { ...base, id: '3', environment: 'production', buildId: '30', sha: shas[0]!, state: 'succeeded' };
   const pending: Deploy = { ...base, id: '4', environment: 'production', buildId: '40', sha: head, state: 'awaiting_approval', approvalBuildId: '41' };
   const mirrors = new GitMirrors(join(root, 'mirrors'));
   const deps: ApprovalFactsDeps = {
-    builds: { get: async (id) => ({ 40: deployed, 41: approval } as Record<string, Build>)[id] ?? null, list: async () => [approval, deployed] },
-    deploys: { deployForApproval: async (id) => (id === '41' ? '4' : null), get: async (id) => ({ 3: current, 4: pending } as Record<string, Deploy>)[id] ?? null, history: async () => [pending, current] },
+    builds: { get: async (id) => (({ 40: deployed, 41: approval }) as Record<string, Build>)[id] ?? null, list: async () => [approval, deployed] },
+    deploys: {
+      deployForApproval: async (id) => (id === '41' ? '4' : null),
+      get: async (id) => (({ 3: current, 4: pending }) as Record<string, Deploy>)[id] ?? null,
+      history: async () => [pending, current],
+    },
     hasApprovers: (env) => env === 'production',
     range: (r, b, h) => commitRange(config(), mirrors, r, b, h),
   };
@@ -88,7 +140,11 @@ function deployScenario() {
 function recordingApi(posts: Record<string, any>[]): SlackApi {
   let n = 0;
   return {
-    chat: { postMessage: async (args) => (posts.push(args), { ts: `1.${++n}`, channel: args.channel }), update: async () => undefined, postEphemeral: async () => undefined },
+    chat: {
+      postMessage: async (args) => (posts.push(args), { ts: `1.${++n}`, channel: args.channel }),
+      update: async () => undefined,
+      postEphemeral: async () => undefined,
+    },
     conversations: { open: async () => ({ channel: { id: 'D1' } }) },
     filesUploadV2: async () => undefined,
   };
@@ -104,17 +160,34 @@ test('a deploy approval card to production: environment, commits since what runs
   const store = new ThreadStore(redis.client(), 'approvalcard1');
   const logs = { tail: async () => [], read: async () => [] };
   const reporter = new ThreadReporter({
-    api, store, logs, builds: { get: async (id) => (id === '41' ? approval : null) },
-    config: { channels: {}, dmRequester: 'never', approverChannels: { release: { channel: 'CREL' } } }, groups: { release: ['slack:T1/UREL'] },
-    buildUrl: (id) => `https://ci.example/builds/${id}`, approvalFacts: (b, s) => approvalFacts(b, s, deps), log: silentLogger(),
+    api,
+    store,
+    logs,
+    builds: { get: async (id) => (id === '41' ? approval : null) },
+    config: { channels: {}, dmRequester: 'never', approverChannels: { release: { channel: 'CREL' } } },
+    groups: { release: ['slack:T1/UREL'] },
+    buildUrl: (id) => `https://ci.example/builds/${id}`,
+    approvalFacts: (b, s) => approvalFacts(b, s, deps),
+    log: silentLogger(),
     liveLog: new LiveLog({ api, store, logs, limiter: new RateLimiter(6000), intervalMs: 10, log: silentLogger() }),
   });
   await reporter.handle({
-    id: '1-1', at: '2026-12-06T09:00:00Z', type: 'checkpoint.waiting', buildId: '41', stage: 'deploy-production', instructions: 'Deploy acme/api', checklist: [],
-    approvers: 'release', deadline: '2026-12-07T09:00:00Z',
+    id: '1-1',
+    at: '2026-12-06T09:00:00Z',
+    type: 'checkpoint.waiting',
+    buildId: '41',
+    stage: 'deploy-production',
+    instructions: 'Deploy acme/api',
+    checklist: [],
+    approvers: 'release',
+    deadline: '2026-12-07T09:00:00Z',
   } as unknown as StoredEvent);
   const cards = posts.filter((p) => (p.blocks ?? []).some((b: any) => String(b.block_id).startsWith('checkpoint:')));
-  assert.deepEqual(cards.map((c) => c.channel), ['CREL', 'CDEV'], 'the approvers\' copy and the thread\'s card');
+  assert.deepEqual(
+    cards.map((c) => c.channel),
+    ['CREL', 'CDEV'],
+    "the approvers' copy and the thread's card",
+  );
   for (const card of cards) {
     const texts = sectionTexts(card);
     const all = texts.join('\n');
@@ -132,47 +205,99 @@ test('a deploy approval card to production: environment, commits since what runs
     for (const b of buttonsOf(card)) {
       assert.deepEqual(Object.keys(b.confirm).sort(), ['confirm', 'deny', 'text', 'title'].concat(b.text.text === 'Reject' ? ['style'] : []).sort());
       for (const k of ['title', 'text', 'confirm', 'deny']) assert.equal(b.confirm[k].type, 'plain_text');
-      assert.ok(b.confirm.title.text.length <= 100 && b.confirm.text.text.length <= 300 && b.confirm.confirm.text.length <= 30 && b.confirm.deny.text.length <= 30);
+      assert.ok(
+        b.confirm.title.text.length <= 100 && b.confirm.text.text.length <= 300 && b.confirm.confirm.text.length <= 30 && b.confirm.deny.text.length <= 30,
+      );
       assert.match(b.confirm.text.text, new RegExp(`^${b.text.text} acme/api to production`));
     }
   }
 });
 
-test('a plain checkpoint card: commits since the branch\'s previous successful build, its own gating stages, no confirm dialog', async () => {
+test("a plain checkpoint card: commits since the branch's previous successful build, its own gating stages, no confirm dialog", async () => {
   const mirrors = new GitMirrors(join(root, 'mirrors-plain'));
   const prev: Build = {
-    id: '20', repo: 'acme/api', ref: 'master', sha: shas[4]!, status: 'success', attempt: 1, version: 1, createdAt: '2026-12-06T08:00:00Z', trigger: { event: 'push', source: 'github', actor }, stages: [],
+    id: '20',
+    repo: 'acme/api',
+    ref: 'master',
+    sha: shas[4]!,
+    status: 'success',
+    attempt: 1,
+    version: 1,
+    createdAt: '2026-12-06T08:00:00Z',
+    trigger: { event: 'push', source: 'github', actor },
+    stages: [],
   };
   const build: Build = {
-    id: '21', repo: 'acme/api', ref: 'master', sha: shas[6]!, status: 'waiting', attempt: 1, version: 1, createdAt: '2026-12-06T09:00:00Z', trigger: { event: 'push', source: 'slack', actor },
+    id: '21',
+    repo: 'acme/api',
+    ref: 'master',
+    sha: shas[6]!,
+    status: 'waiting',
+    attempt: 1,
+    version: 1,
+    createdAt: '2026-12-06T09:00:00Z',
+    trigger: { event: 'push', source: 'slack', actor },
     stages: [stage('lint', 'success', 2), { ...waitingStage('test', 30), needs: ['lint'] }, { ...stage('later', 'pending', 0), needs: ['test'] }],
   };
   const other: Build = { ...prev, id: '19', ref: 'feature', sha: shas[0]! };
   const deps: ApprovalFactsDeps = {
-    builds: { get: async () => null, list: async () => [build, prev, other] }, hasApprovers: () => true,
+    builds: { get: async () => null, list: async () => [build, prev, other] },
+    hasApprovers: () => true,
     range: (r, b, h) => commitRange(config(), mirrors, r, b, h),
   };
   const facts = await approvalFacts(build, 'test', deps);
-  const card = renderCheckpoint({ buildId: '21', stage: 'test', instructions: 'Try it', checklist: [], approvers: 'qa', deadline: '2026-12-07T09:00:00Z' }, false, { build, facts });
+  const card = renderCheckpoint(
+    { buildId: '21', stage: 'test', instructions: 'Try it', checklist: [], approvers: 'qa', deadline: '2026-12-07T09:00:00Z' },
+    false,
+    { build, facts },
+  );
   const all = sectionTexts(card).join('\n');
   assert.match(all, /\*2 commits\* since build #20, the previous successful build of master by Alice, Bob/);
   assert.doesNotMatch(all, /Environment|and \d+ more/);
   assert.match(all, /\*Gates\* \(build #21\): :white_check_mark: lint success 2s · :white_check_mark: test steps passed 30s$/m);
-  assert.ok(buttonsOf(card).every((b) => !('confirm' in b)), 'no confirm dialog outside production-like environments');
+  assert.ok(
+    buttonsOf(card).every((b) => !('confirm' in b)),
+    'no confirm dialog outside production-like environments',
+  );
 });
 
-test('a huge range stays within Slack\'s limits; the range reads at most 50 commits; GitHub repositories get a compare link', async () => {
+test("a huge range stays within Slack's limits; the range reads at most 50 commits; GitHub repositories get a compare link", async () => {
   const big = await makeRepo(root, 'big', { 'a.txt': 'a\n' });
   const base = (await git(['rev-parse', 'HEAD'], { cwd: big.dir })).trim();
-  for (let i = 0; i < 60; i++) await git(['commit', '-q', '--allow-empty', `--author=Dev${i} <d@example.invalid>`, '-m', `${'x'.repeat(400)} ${i}`], { cwd: big.dir });
+  for (let i = 0; i < 60; i++)
+    await git(['commit', '-q', '--allow-empty', `--author=Dev${i} <d@example.invalid>`, '-m', `${'x'.repeat(400)} ${i}`], { cwd: big.dir });
   const head = (await git(['rev-parse', 'HEAD'], { cwd: big.dir })).trim();
-  const range = await commitRange({ repos: { big: { url: big.url, defaultBranch: 'master', secrets: [] } } } as never, new GitMirrors(join(root, 'mirrors-big')), 'big', base, head);
+  const range = await commitRange(
+    { repos: { big: { url: big.url, defaultBranch: 'master', secrets: [] } } } as never,
+    new GitMirrors(join(root, 'mirrors-big')),
+    'big',
+    base,
+    head,
+  );
   assert.ok(range);
   assert.equal(range.total, 60);
   assert.equal(range.commits.length, maxRangeCommits);
   const build = { id: '9', repo: 'big', ref: 'master', sha: head, trigger: { event: 'push', source: 'cli', actor } } as Build;
-  const card = renderCheckpoint({ buildId: '9', stage: 's', instructions: 'y'.repeat(5000), checklist: Array.from({ length: 200 }, (_, i) => `item ${i} ${'z'.repeat(50)}`), approvers: 'qa', deadline: '2026-12-07T09:00:00Z' }, true,
-    { build, facts: { productionLike: true, environment: 'production', range, gates: Array.from({ length: 80 }, (_, i) => stage(`stage-${i}-${'n'.repeat(40)}`, 'success', 3)) } });
+  const card = renderCheckpoint(
+    {
+      buildId: '9',
+      stage: 's',
+      instructions: 'y'.repeat(5000),
+      checklist: Array.from({ length: 200 }, (_, i) => `item ${i} ${'z'.repeat(50)}`),
+      approvers: 'qa',
+      deadline: '2026-12-07T09:00:00Z',
+    },
+    true,
+    {
+      build,
+      facts: {
+        productionLike: true,
+        environment: 'production',
+        range,
+        gates: Array.from({ length: 80 }, (_, i) => stage(`stage-${i}-${'n'.repeat(40)}`, 'success', 3)),
+      },
+    },
+  );
   assert.ok(card.blocks!.length <= 50);
   for (const t of sectionTexts(card)) assert.ok(t.length <= 3000, `section of ${t.length} chars`);
   assert.match(sectionTexts(card).join('\n'), /\*60 commits\*.*\(authors of the newest 50\)/);

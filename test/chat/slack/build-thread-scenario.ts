@@ -6,8 +6,14 @@ import { buildIdOf, type SlackBed } from './slack-test-bed.js';
 export const leakedSecret = 'hunter2-very-secret-value';
 
 const failingSpec = [
-  'version: 1', 'image: any', 'stages:', '  test:', '    steps:', '      - name: unit',
-  `        run: "for i in $(seq 1 60); do echo output line $i; done; echo token=${leakedSecret}; echo 'boom <!channel>'; exit 3"`, '',
+  'version: 1',
+  'image: any',
+  'stages:',
+  '  test:',
+  '    steps:',
+  '      - name: unit',
+  `        run: "for i in $(seq 1 60); do echo output line $i; done; echo token=${leakedSecret}; echo 'boom <!channel>'; exit 3"`,
+  '',
 ].join('\n');
 
 /** `/ci build demo#master`: ack fast, root message, stage replies, live log edits, final status. */
@@ -20,11 +26,16 @@ export async function scenarioGreenBuild(bed: SlackBed): Promise<void> {
   const thread = await fake.waitFor(() => fake.channel('C1').find((t) => /Build #/.test(t.root.text)), 10_000, 'root message');
   const id = buildIdOf(thread.root.text);
   await h.waitDone(id);
-  const done = await fake.waitFor(() => {
-    const t = fake.channel('C1').find((x) => x.root.ts === thread.root.ts)!;
-    const told = t.replies.some((r) => /Log of e2e › smoke/.test(r.text) && !/\(live\)/.test(r.text)) && t.replies.some((r) => /Stage \*e2e\*: success/.test(r.text));
-    return /: success/.test(t.root.text) && told ? t : null;
-  }, 20_000, 'final status');
+  const done = await fake.waitFor(
+    () => {
+      const t = fake.channel('C1').find((x) => x.root.ts === thread.root.ts)!;
+      const told =
+        t.replies.some((r) => /Log of e2e › smoke/.test(r.text) && !/\(live\)/.test(r.text)) && t.replies.some((r) => /Stage \*e2e\*: success/.test(r.text));
+      return /: success/.test(t.root.text) && told ? t : null;
+    },
+    20_000,
+    'final status',
+  );
 
   const root = FakeSlack.plain(done.root);
   assert.match(root, /demo#master/);
@@ -54,10 +65,14 @@ export async function scenarioFailingBuild(bed: SlackBed): Promise<void> {
   const build = await h.waitDone(id);
   assert.equal(build.status, 'failed');
 
-  const done = await fake.waitFor(() => {
-    const t = fake.channel('C2')[0]!;
-    return /: failed/.test(t.root.text) && t.files.length > 0 && t.files[0]!.content.length > 0 ? t : null;
-  }, 20_000, 'failure report');
+  const done = await fake.waitFor(
+    () => {
+      const t = fake.channel('C2')[0]!;
+      return /: failed/.test(t.root.text) && t.files.length > 0 && t.files[0]!.content.length > 0 ? t : null;
+    },
+    20_000,
+    'failure report',
+  );
   const failure = done.replies.find((r) => /Step test › unit failed \(exit 3\)/.test(r.text));
   assert.ok(failure, done.replies.map((r) => r.text).join('\n---\n'));
   assert.match(failure.text, /output line 60/);
@@ -70,6 +85,10 @@ export async function scenarioFailingBuild(bed: SlackBed): Promise<void> {
   assert.match(file.content, /output line 60/);
   const everything = JSON.stringify(fake.calls) + fake.files.map((f) => f.content).join('');
   assert.ok(!everything.includes(leakedSecret), 'no secret reaches Slack (R13)');
-  const dm = await fake.waitFor(() => fake.callsOf('chat.postMessage').find((c) => c.args.channel === 'DUDEV' && new RegExp(`#${id} broken#master finished: failed`).test(c.args.text)), 5000, 'DM');
+  const dm = await fake.waitFor(
+    () => fake.callsOf('chat.postMessage').find((c) => c.args.channel === 'DUDEV' && new RegExp(`#${id} broken#master finished: failed`).test(c.args.text)),
+    5000,
+    'DM',
+  );
   assert.ok(dm, 'the requester gets a DM when the build finishes');
 }

@@ -8,9 +8,24 @@ import { buildIdOf, type SlackBed } from './slack-test-bed.js';
 export const checkpointConfig = { groups: { qa: ['slack:T1/UQA1', 'slack:T1/UQA2'] } };
 
 const gatedSpec = [
-  'version: 1', 'image: any', 'stages:', '  test:', '    steps:', '      - name: unit', '        run: echo ok',
-  '    checkpoint:', '      instructions: Try checkout on staging.', '      checklist: [Login works, Payment sheet opens]', '      timeout: 4h', '      approvers: qa',
-  '  deploy:', '    needs: [test]', '    steps:', '      - name: go', '        run: echo deployed', '',
+  'version: 1',
+  'image: any',
+  'stages:',
+  '  test:',
+  '    steps:',
+  '      - name: unit',
+  '        run: echo ok',
+  '    checkpoint:',
+  '      instructions: Try checkout on staging.',
+  '      checklist: [Login works, Payment sheet opens]',
+  '      timeout: 4h',
+  '      approvers: qa',
+  '  deploy:',
+  '    needs: [test]',
+  '    steps:',
+  '      - name: go',
+  '        run: echo deployed',
+  '',
 ].join('\n');
 
 /**
@@ -33,7 +48,11 @@ export async function scenarioCheckpoint(bed: SlackBed, channel: string): Promis
   const buttons = cp.blocks?.find((b) => b.type === 'actions')?.elements.map((e: { text: { text: string } }) => e.text.text);
   assert.deepEqual(buttons, words.buttons);
   const msg = { channel, ts: cp.ts, thread_ts: cp.thread_ts! };
-  await fake.waitFor(() => fake.callsOf('chat.postMessage').find((c) => c.args.channel === 'DUDEV' && new RegExp(`#${id} .* is waiting at stage test for qa`).test(c.args.text)), 5000, 'DM to the requester');
+  await fake.waitFor(
+    () => fake.callsOf('chat.postMessage').find((c) => c.args.channel === 'DUDEV' && new RegExp(`#${id} .* is waiting at stage test for qa`).test(c.args.text)),
+    5000,
+    'DM to the requester',
+  );
   const value = `${id}|test`;
 
   const ephemeralsFor = (user: string) => fake.ephemerals.filter((e) => e.user === user).map((e) => e.text);
@@ -48,10 +67,14 @@ export async function scenarioCheckpoint(bed: SlackBed, channel: string): Promis
   const done = await h.waitDone(id);
   assert.equal(done.status, 'success');
   assert.equal(done.stages[1]!.status, 'success', 'the pipeline continues');
-  const decided = await fake.waitFor(() => {
-    const m = fake.messages.get(cp.ts)!;
-    return m.text.includes(`${words.done} by <@UQA1> <!date^`) ? m : null;
-  }, 5000, 'decided message');
+  const decided = await fake.waitFor(
+    () => {
+      const m = fake.messages.get(cp.ts)!;
+      return m.text.includes(`${words.done} by <@UQA1> <!date^`) ? m : null;
+    },
+    5000,
+    'decided message',
+  );
   assert.ok(!decided.blocks?.some((b) => b.type === 'actions'), 'buttons removed after the decision');
   assert.match(FakeSlack.plain(decided), /stage \*test\*/);
   const audit = await h.server.core.audit.list(1000);

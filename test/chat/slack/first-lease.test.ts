@@ -40,6 +40,9 @@ test('the first lease right after a start is granted at once; the first waiter i
 });
 
 test('a pool whose reminder lead is not shorter than its default term is a config error', () => {
-  assert.throws(() => Pools.parse({ device: { items: [{ id: 'p1' }], defaultTtlSec: 600, reminderLeadSec: 600 } }), /reminder lead \(600 s\) must be shorter than the default lease term/);
+  assert.throws(
+    () => Pools.parse({ device: { items: [{ id: 'p1' }], defaultTtlSec: 600, reminderLeadSec: 600 } }),
+    /reminder lead \(600 s\) must be shorter than the default lease term/,
+  );
   assert.doesNotThrow(() => Pools.parse({ device: { items: [{ id: 'p1' }], defaultTtlSec: 601, reminderLeadSec: 600 } }));
 });

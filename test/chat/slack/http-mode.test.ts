@@ -47,8 +47,19 @@ const cases: { name: string; request(): { body: string; headers: Record<string, 
   },
   { name: 'a stale timestamp (−301 s) is refused', request: () => signed(now() - 301), status: 401 },
   { name: 'a future timestamp (+301 s) is refused', request: () => signed(now() + 301), status: 401 },
-  { name: 'a wrong secret is refused', request: () => { const body = formBody(slashCommand('build demo#master', 'UEVE', { channel: 'C9' })); return { body, headers: signSlack('wrong-secret', body) }; }, status: 401 },
-  { name: 'a missing signature is refused', request: () => ({ body: 'command=%2Fci&text=build', headers: { 'content-type': 'application/x-www-form-urlencoded' } }), status: 401 },
+  {
+    name: 'a wrong secret is refused',
+    request: () => {
+      const body = formBody(slashCommand('build demo#master', 'UEVE', { channel: 'C9' }));
+      return { body, headers: signSlack('wrong-secret', body) };
+    },
+    status: 401,
+  },
+  {
+    name: 'a missing signature is refused',
+    request: () => ({ body: 'command=%2Fci&text=build', headers: { 'content-type': 'application/x-www-form-urlencoded' } }),
+    status: 401,
+  },
 ];
 
 function signed(ts: number): { body: string; headers: Record<string, string> } {

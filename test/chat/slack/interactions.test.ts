@@ -8,11 +8,20 @@ import type { CommandContext } from '../../../commands/command.js';
 
 let bed: SlackBed;
 before(async () => {
-  bed = await startSlackBed('socket', { limits: { buildsPerMinute: 3, killGraceSec: 2 } }, {
-    defaultChannel: 'CNOTIFY', channels: { CNOTIFY: { notify: ['failures', 'approvals'] } },
+  bed = await startSlackBed(
+    'socket',
+    { limits: { buildsPerMinute: 3, killGraceSec: 2 } },
+    {
+      defaultChannel: 'CNOTIFY',
+      channels: { CNOTIFY: { notify: ['failures', 'approvals'] } },
+    },
+  );
+  const slow = await makeRepo(bed.h.dataDir, 'slow', {
+    'bosun.yml': ['version: 1', 'image: any', 'stages:', '  test:', '    steps:', '      - name: wait', '        run: sleep 30', ''].join('\n'),
   });
-  const slow = await makeRepo(bed.h.dataDir, 'slow', { 'bosun.yml': ['version: 1', 'image: any', 'stages:', '  test:', '    steps:', '      - name: wait', '        run: sleep 30', ''].join('\n') });
-  const broken = await makeRepo(bed.h.dataDir, 'broken', { 'bosun.yml': ['version: 1', 'image: any', 'stages:', '  test:', '    steps:', '      - name: unit', '        run: echo nope; exit 1', ''].join('\n') });
+  const broken = await makeRepo(bed.h.dataDir, 'broken', {
+    'bosun.yml': ['version: 1', 'image: any', 'stages:', '  test:', '    steps:', '      - name: unit', '        run: echo nope; exit 1', ''].join('\n'),
+  });
   bed.h.server.core.config.repos.slow = { url: slow.url, defaultBranch: 'master', secrets: [] };
   bed.h.server.core.config.repos.broken = { url: broken.url, defaultBranch: 'master', secrets: [] };
 });
@@ -22,7 +31,7 @@ after(async () => {
 
 const ephemeralsFor = (user: string) => bed.fake.ephemerals.filter((e) => e.user === user).map((e) => e.text);
 
-test('an unknown command gets the nearest command\'s help, privately', async () => {
+test("an unknown command gets the nearest command's help, privately", async () => {
   await bed.command('biuld demo', 'UHELP');
   const text = await bed.fake.waitFor(() => ephemeralsFor('UHELP')[0], 5000, 'help');
   assert.match(text, /Did you mean `build`\?/);
@@ -30,7 +39,14 @@ test('an unknown command gets the nearest command\'s help, privately', async () 
 });
 
 test('a mention runs the command and answers in its thread, once per event id', async () => {
-  const event = { type: 'event_callback', team_id: 'T1', api_app_id: 'A1', event_id: 'Ev-mention-1', event_time: 1, event: { type: 'app_mention', user: 'UMEN', text: '<@UBOT> help build', channel: 'C6', ts: '1700000000.000100', event_ts: '1700000000.000100' } };
+  const event = {
+    type: 'event_callback',
+    team_id: 'T1',
+    api_app_id: 'A1',
+    event_id: 'Ev-mention-1',
+    event_time: 1,
+    event: { type: 'app_mention', user: 'UMEN', text: '<@UBOT> help build', channel: 'C6', ts: '1700000000.000100', event_ts: '1700000000.000100' },
+  };
   await bed.fake.sendEnvelope('events_api', event);
   await bed.fake.sendEnvelope('events_api', event);
   const text = await bed.fake.waitFor(() => ephemeralsFor('UMEN')[0], 5000, 'mention reply');
@@ -48,10 +64,14 @@ test('Cancel stops the build and the root message offers Retry; Retry starts a n
   await bed.click(actionIds.cancel, id, 'UCAN', { channel: 'C7', ts: thread.root.ts });
   const done = await bed.h.waitDone(id, 30_000);
   assert.equal(done.status, 'cancelled');
-  const root = await bed.fake.waitFor(() => {
-    const m = bed.fake.messages.get(thread.root.ts)!;
-    return /: cancelled/.test(m.text) ? m : null;
-  }, 5000, 'cancelled root');
+  const root = await bed.fake.waitFor(
+    () => {
+      const m = bed.fake.messages.get(thread.root.ts)!;
+      return /: cancelled/.test(m.text) ? m : null;
+    },
+    5000,
+    'cancelled root',
+  );
   const buttons = root.blocks!.find((b) => b.type === 'actions').elements.map((e: { action_id: string }) => e.action_id);
   assert.ok(buttons.includes(actionIds.retry));
 
@@ -67,16 +87,24 @@ test('Cancel stops the build and the root message offers Retry; Retry starts a n
 });
 
 test('builds from elsewhere reach the default channel only for the events it asked for (failures, approvals)', async () => {
-  const ctx: CommandContext = { actor: { id: 'cli:alice', name: 'alice' }, source: 'cli', builds: makeBuildService(bed.h.server.core.deps, bed.h.server.core.redis) };
+  const ctx: CommandContext = {
+    actor: { id: 'cli:alice', name: 'alice' },
+    source: 'cli',
+    builds: makeBuildService(bed.h.server.core.deps, bed.h.server.core.redis),
+  };
   const ok = await ctx.builds.create({ repo: 'demo', ref: 'master' }, ctx);
   const bad = await ctx.builds.create({ repo: 'broken', ref: 'master' }, ctx);
   await bed.h.waitDone(ok.id);
   await bed.h.waitDone(bad.id);
 
-  const threads = await bed.fake.waitFor(() => {
-    const t = bed.fake.channel('CNOTIFY');
-    return t.length > 0 && t[0]!.files.length > 0 ? t : null;
-  }, 15_000, 'failure notification');
+  const threads = await bed.fake.waitFor(
+    () => {
+      const t = bed.fake.channel('CNOTIFY');
+      return t.length > 0 && t[0]!.files.length > 0 ? t : null;
+    },
+    15_000,
+    'failure notification',
+  );
   await new Promise((r) => setTimeout(r, 500));
   assert.equal(threads.length, 1, 'the green build posts nothing');
   assert.equal(buildIdOf(threads[0]!.root.text), bad.id);

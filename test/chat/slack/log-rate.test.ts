@@ -12,8 +12,14 @@ after(async () => {
 });
 
 const chattySpec = [
-  'version: 1', 'image: any', 'stages:', '  test:', '    steps:', '      - name: chatty',
-  '        run: "for j in $(seq 0 9); do for i in $(seq 1 500); do echo line $((j*500+i)); done; sleep 0.3; done"', '',
+  'version: 1',
+  'image: any',
+  'stages:',
+  '  test:',
+  '    steps:',
+  '      - name: chatty',
+  '        run: "for j in $(seq 0 9); do for i in $(seq 1 500); do echo line $((j*500+i)); done; sleep 0.3; done"',
+  '',
 ].join('\n');
 
 test('5,000 log lines cause at most 10 root-message writes; a 429 with Retry-After loses no lines (R24)', async () => {
@@ -27,13 +33,21 @@ test('5,000 log lines cause at most 10 root-message writes; a 429 with Retry-Aft
   fake.failNext('chat.update', 429, 1, (args) => args.ts === logMsg.ts);
 
   await h.waitDone(id);
-  const final = await fake.waitFor(() => {
-    const m = fake.messages.get(logMsg.ts)!;
-    return !/\(live\)/.test(m.text) ? m : null;
-  }, 20_000, 'final log edit');
+  const final = await fake.waitFor(
+    () => {
+      const m = fake.messages.get(logMsg.ts)!;
+      return !/\(live\)/.test(m.text) ? m : null;
+    },
+    20_000,
+    'final log edit',
+  );
   await fake.waitFor(() => /: success/.test(fake.messages.get(thread.root.ts)!.text), 10_000, 'final root status');
 
-  const rootWrites = fake.calls.filter((c) => (c.method === 'chat.update' || c.method === 'chat.postMessage') && (c.args.ts === thread.root.ts || (c.method === 'chat.postMessage' && c.args.channel === 'C5' && !c.args.thread_ts)));
+  const rootWrites = fake.calls.filter(
+    (c) =>
+      (c.method === 'chat.update' || c.method === 'chat.postMessage') &&
+      (c.args.ts === thread.root.ts || (c.method === 'chat.postMessage' && c.args.channel === 'C5' && !c.args.thread_ts)),
+  );
   const logEdits = fake.calls.filter((c) => c.method === 'chat.update' && c.args.ts === logMsg.ts);
   const rateLimited = fake.calls.filter((c) => c.status === 429);
   console.log(`root writes: ${rootWrites.length}; log edits: ${logEdits.length} (429s: ${rateLimited.length}); log message edits applied: ${final.edits}`);

@@ -31,7 +31,9 @@ test('the demo build: no identical edit, stage replies before the final root, no
   const posts = writes.filter((c) => c.method === 'chat.postMessage').length;
   const updates = writes.filter((c) => c.method === 'chat.update');
   const identical = fake.identicalUpdates;
-  process.stderr.write(`demo build Slack writes: ${writes.length} (${posts} posts, ${updates.length} chat.update, ${identical} identical updates, ${fake.callsOf('conversations.open').length} DMs opened)\n`);
+  process.stderr.write(
+    `demo build Slack writes: ${writes.length} (${posts} posts, ${updates.length} chat.update, ${identical} identical updates, ${fake.callsOf('conversations.open').length} DMs opened)\n`,
+  );
 
   assert.equal(identical, 0, 'no chat.update repeats the content last sent for that message');
   assert.equal(fake.callsOf('conversations.open').length, 0, 'a successful build does not DM its requester by default');

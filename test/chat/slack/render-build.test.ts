@@ -1,11 +1,26 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { Build } from '../../../src/domain/build.js';
-import { actionIds, renderCheckpoint, renderDecided, renderFailure, renderLogExcerpt, renderReply, renderRoot, renderStage } from '../../../src/chat/slack/render-build.js';
+import {
+  actionIds,
+  renderCheckpoint,
+  renderDecided,
+  renderFailure,
+  renderLogExcerpt,
+  renderReply,
+  renderRoot,
+  renderStage,
+} from '../../../src/chat/slack/render-build.js';
 
 function build(over: Partial<Build> = {}): Build {
   return {
-    id: '7', repo: 'demo', ref: 'master', sha: '0123456789abcdef0123456789abcdef01234567', status: 'running', attempt: 1, version: 1,
+    id: '7',
+    repo: 'demo',
+    ref: 'master',
+    sha: '0123456789abcdef0123456789abcdef01234567',
+    status: 'running',
+    attempt: 1,
+    version: 1,
     createdAt: '2026-01-01T00:00:00Z',
     trigger: { event: 'manual', source: 'slack', actor: { id: 'slack:T1/UDEV', name: 'dev' }, chat: { platform: 'slack', channel: 'C1' } },
     stages: [{ name: 'test', status: 'running', needs: [], labels: [], resources: [], steps: [] }],
@@ -54,13 +69,30 @@ test('failure: last lines escaped, and a link to the full log', () => {
 });
 
 test('checkpoint: a manual test asks Pass / Fail, a promotion Approve / Reject, with value = build|stage', () => {
-  const cp = { buildId: '7', stage: 'e2e', instructions: 'Try <it>', checklist: ['Login'], approvers: 'qa', deadline: '2026-01-01T04:00:00Z', resource: 'pixel-7' };
+  const cp = {
+    buildId: '7',
+    stage: 'e2e',
+    instructions: 'Try <it>',
+    checklist: ['Login'],
+    approvers: 'qa',
+    deadline: '2026-01-01T04:00:00Z',
+    resource: 'pixel-7',
+  };
   const manual = renderCheckpoint(cp, false);
   const promo = renderCheckpoint(cp, true);
   const labels = (m: typeof manual) => m.blocks!.find((b) => b.type === 'actions')!.elements as { text: { text: string }; value: string; action_id: string }[];
-  assert.deepEqual(labels(manual).map((e) => e.text.text), ['Pass', 'Fail']);
-  assert.deepEqual(labels(promo).map((e) => e.text.text), ['Approve', 'Reject']);
-  assert.deepEqual(labels(manual).map((e) => e.value), ['7|e2e', '7|e2e']);
+  assert.deepEqual(
+    labels(manual).map((e) => e.text.text),
+    ['Pass', 'Fail'],
+  );
+  assert.deepEqual(
+    labels(promo).map((e) => e.text.text),
+    ['Approve', 'Reject'],
+  );
+  assert.deepEqual(
+    labels(manual).map((e) => e.value),
+    ['7|e2e', '7|e2e'],
+  );
   assert.match(manual.text, /Try &lt;it&gt;/);
   assert.match(manual.text, /Resource: pixel-7/);
 });
@@ -84,7 +116,9 @@ test('failure: huge lines are cut to a bounded message', () => {
 
 test('root: an invalid spec shows every error, one per line; past what a Slack section holds, it says how many more', () => {
   const lines = ['bosun.yml:3:5 stages.x.deploy: not supported yet', 'bosun.yml:9:1 stages.y: stage `y` does nothing'];
-  const few = renderRoot(build({ status: 'failed', stages: [], error: { code: 'spec_invalid', message: ['2 problems in the build spec:', ...lines].join('\n'), details: lines } }));
+  const few = renderRoot(
+    build({ status: 'failed', stages: [], error: { code: 'spec_invalid', message: ['2 problems in the build spec:', ...lines].join('\n'), details: lines } }),
+  );
   const text = (few.blocks?.[0] as { text: { text: string } }).text.text;
   for (const line of lines) assert.ok(text.includes(line), line);
 
@@ -97,16 +131,25 @@ test('root: an invalid spec shows every error, one per line; past what a Slack s
 });
 
 test('times are Slack dates each reader sees in their own zone, with a readable UTC fallback', () => {
-  const card = renderCheckpoint({ buildId: '7', stage: 'deploy', instructions: 'ship it', checklist: [], approvers: 'leads', deadline: '2026-12-06T09:05:06.298Z' }, true);
+  const card = renderCheckpoint(
+    { buildId: '7', stage: 'deploy', instructions: 'ship it', checklist: [], approvers: 'leads', deadline: '2026-12-06T09:05:06.298Z' },
+    true,
+  );
   assert.match(card.text, /Deadline: <!date\^1796547906\^\{date_short_pretty\} \{time\}\|6 Dec 09:05 UTC>/);
   assert.ok(!card.text.includes('2026-12-06T09:05'), 'no raw ISO time');
   const decided = renderDecided({ buildId: '7', stage: 'deploy' }, 'pass', { id: 'slack:T1/ULEAD', name: 'lead' }, '2026-12-06T09:05:06.298Z', true);
   assert.match(decided.text, /Approved by <@ULEAD> <!date\^1796547906\^\{date_short_pretty\} \{time\}\|6 Dec 09:05 UTC> — stage \*deploy\*/);
 });
 
-test('stage lines carry durations: the root\'s stage list, the stage reply and each step', () => {
+test("stage lines carry durations: the root's stage list, the stage reply and each step", () => {
   const stage = {
-    name: 'test', status: 'success', needs: [], labels: [], resources: [], startedAt: '2026-01-01T00:00:00Z', finishedAt: '2026-01-01T00:00:12Z',
+    name: 'test',
+    status: 'success',
+    needs: [],
+    labels: [],
+    resources: [],
+    startedAt: '2026-01-01T00:00:00Z',
+    finishedAt: '2026-01-01T00:00:12Z',
     steps: [{ name: 'unit', status: 'success', runs: 1, startedAt: '2026-01-01T00:00:01Z', finishedAt: '2026-01-01T00:00:04.400Z' }],
   };
   const root = renderRoot(build({ status: 'success', stages: [stage] as unknown as Build['stages'] }));
@@ -117,10 +160,21 @@ test('stage lines carry durations: the root\'s stage list, the stage reply and e
 
 test('a stage reply lists what the stage published (images by digest) and why publishing failed', () => {
   const digest = `sha256:${'e'.repeat(64)}`;
-  const stage = { name: 'release', status: 'failed', needs: [], labels: [], resources: [], steps: [], publishError: 'index internal (pypi.example) refused Bosun\'s credentials' } as unknown as Build['stages'][number];
+  const stage = {
+    name: 'release',
+    status: 'failed',
+    needs: [],
+    labels: [],
+    resources: [],
+    steps: [],
+    publishError: "index internal (pypi.example) refused Bosun's credentials",
+  } as unknown as Build['stages'][number];
   const reply = renderStage(stage, [
     { kind: 'docker', stage: 'release', image: 'registry.example/acme/api', tag: 'abc', digest, ref: `registry.example/acme/api@${digest}`, publishedAt: '' },
     { kind: 'pypi', stage: 'other', repository: 'internal', package: 'x', version: '1', files: [], publishedAt: '' },
   ]);
-  assert.equal(reply.text, `:x: Stage *release*: failed\npublished registry.example/acme/api@${digest}\npublish failed: index internal (pypi.example) refused Bosun's credentials`);
+  assert.equal(
+    reply.text,
+    `:x: Stage *release*: failed\npublished registry.example/acme/api@${digest}\npublish failed: index internal (pypi.example) refused Bosun's credentials`,
+  );
 });

@@ -17,13 +17,22 @@ test('config: no SLACK_BOT_TOKEN and no slack section means Slack is off', () =>
 
 test('config: each mode names the credential it lacks', () => {
   assert.throws(() => loadConfig({ SLACK_BOT_TOKEN: 'xoxb-1' }, { dataDir: '/tmp/bosun-cfg' }), /slack\.appToken: Socket Mode needs an app-level token/);
-  assert.throws(() => loadConfig({ SLACK_BOT_TOKEN: 'xoxb-1', SLACK_MODE: 'http' }, { dataDir: '/tmp/bosun-cfg' }), /slack\.signingSecret: HTTP mode needs a signing secret/);
+  assert.throws(
+    () => loadConfig({ SLACK_BOT_TOKEN: 'xoxb-1', SLACK_MODE: 'http' }, { dataDir: '/tmp/bosun-cfg' }),
+    /slack\.signingSecret: HTTP mode needs a signing secret/,
+  );
 });
 
 test('config: per-channel notification settings are validated', () => {
-  const config = loadConfig({}, { dataDir: '/tmp/bosun-cfg', slack: { botToken: 'x', appToken: 'y', channels: { C1: { notify: ['failures', 'approvals'] } } } });
+  const config = loadConfig(
+    {},
+    { dataDir: '/tmp/bosun-cfg', slack: { botToken: 'x', appToken: 'y', channels: { C1: { notify: ['failures', 'approvals'] } } } },
+  );
   assert.deepEqual(config.slack?.channels.C1?.notify, ['failures', 'approvals']);
-  assert.throws(() => loadConfig({}, { dataDir: '/tmp/bosun-cfg', slack: { botToken: 'x', appToken: 'y', channels: { C1: { notify: ['everything'] } } } } as never), /slack\.channels\.C1\.notify/);
+  assert.throws(
+    () => loadConfig({}, { dataDir: '/tmp/bosun-cfg', slack: { botToken: 'x', appToken: 'y', channels: { C1: { notify: ['everything'] } } } } as never),
+    /slack\.channels\.C1\.notify/,
+  );
 });
 
 test('rate limiter: spaces calls across all callers', async () => {

@@ -25,10 +25,18 @@ test('socket mode while Redis is unreachable: a command is acked and the person 
   const bed = await startSlackBed('socket', { workers: 0 }); // the front end alone
   try {
     await bed.h.redis.kill();
-    await eventually(async () => (await fetch(`${bed.h.url}/readyz`)).status, (s) => s === 503, 15_000);
+    await eventually(
+      async () => (await fetch(`${bed.h.url}/readyz`)).status,
+      (s) => s === 503,
+      15_000,
+    );
     const ack = await bed.command('status', 'U42', { channel: 'C9' });
-    assert.ok(ack.ms < 3000, 'acked within Slack\'s 3 s');
-    const told = await eventually(() => bed.fake.ephemerals.filter((e) => e.user === 'U42'), (e) => e.length > 0, 10_000);
+    assert.ok(ack.ms < 3000, "acked within Slack's 3 s");
+    const told = await eventually(
+      () => bed.fake.ephemerals.filter((e) => e.user === 'U42'),
+      (e) => e.length > 0,
+      10_000,
+    );
     assert.match(told[0]!.text, /Bosun's Redis is unreachable, retry in \d+ s/);
     await bed.h.redis.restart();
   } finally {

@@ -22,7 +22,11 @@ export async function startSlackBed(mode: 'socket' | 'http', overrides: ServerCo
   const h = await startHarness({
     ...overrides,
     slack: {
-      mode, botToken: 'xoxb-test', apiUrl: fake.apiUrl, logEditIntervalMs: 200, logEditsPerMinute: 600,
+      mode,
+      botToken: 'xoxb-test',
+      apiUrl: fake.apiUrl,
+      logEditIntervalMs: 200,
+      logEditsPerMinute: 600,
       ...(mode === 'socket' ? { appToken: 'xapp-test' } : { signingSecret }),
       ...slack,
     },
@@ -38,7 +42,9 @@ export async function startSlackBed(mode: 'socket' | 'http', overrides: ServerCo
   }
 
   return {
-    h, fake, mode,
+    h,
+    fake,
+    mode,
     command: (text, user, opts = {}) => {
       const payload = slashCommand(text, user, opts);
       return mode === 'socket' ? fake.sendEnvelope('slash_commands', payload) : post('/slack/commands', formBody(payload));

@@ -36,7 +36,14 @@ function recordingApi(): SlackApi & { calls: { method: string; args: Record<stri
 }
 
 const build: Build = {
-  id: '41', repo: 'demo', ref: 'master', sha: 'a'.repeat(40), status: 'running', attempt: 1, version: 3, createdAt: '2026-01-01T00:00:00Z',
+  id: '41',
+  repo: 'demo',
+  ref: 'master',
+  sha: 'a'.repeat(40),
+  status: 'running',
+  attempt: 1,
+  version: 3,
+  createdAt: '2026-01-01T00:00:00Z',
   trigger: { event: 'manual', source: 'slack', actor: { id: 'slack:T1/UDEV', name: 'dev' }, chat: { platform: 'slack', channel: 'C1' } },
   stages: [],
 };
@@ -47,8 +54,14 @@ function reporter(api: SlackApi, prefix: string): ThreadReporter {
   const logs = { tail: async () => [], read: async () => [] };
   const liveLog = new LiveLog({ api, store, logs, limiter: new RateLimiter(6000), intervalMs: 10, log: silentLogger() });
   return new ThreadReporter({
-    api, store, liveLog, logs, builds: { get: async () => build },
-    config: { channels: {}, dmRequester: 'never' }, buildUrl: () => undefined, log: silentLogger(),
+    api,
+    store,
+    liveLog,
+    logs,
+    builds: { get: async () => build },
+    config: { channels: {}, dmRequester: 'never' },
+    buildUrl: () => undefined,
+    log: silentLogger(),
   });
 }
 

@@ -7,8 +7,15 @@ import { buildIdOf, startSlackBed, type SlackBed } from './slack-test-bed.js';
 
 // A stage asking for a worker label nobody runs used to sit `queued` forever without a word.
 const macSpec = [
-  'version: 1', 'image: any', 'stages:',
-  '  mac:', '    labels: [macos]', '    steps:', '      - name: xcode', '        run: echo built on a mac', '',
+  'version: 1',
+  'image: any',
+  'stages:',
+  '  mac:',
+  '    labels: [macos]',
+  '    steps:',
+  '      - name: xcode',
+  '        run: echo built on a mac',
+  '',
 ].join('\n');
 
 let bed: SlackBed;
@@ -28,10 +35,18 @@ test('a stage whose labels no worker has says so in its thread and in `status`, 
   const id = buildIdOf(thread.root.text);
   const notice = 'no worker with the labels macos is running, so this stage waits; start one with `bosun worker --labels macos`';
 
-  const told = await fake.waitFor(() => fake.channel('C7')[0]!.replies.find((r) => r.text.includes('no worker with the labels')), 20_000, 'the notice in the thread');
+  const told = await fake.waitFor(
+    () => fake.channel('C7')[0]!.replies.find((r) => r.text.includes('no worker with the labels')),
+    20_000,
+    'the notice in the thread',
+  );
   assert.equal(told.text, `:warning: *mac*: ${notice}`);
 
-  const status = await fetch(`${h.url}/api/commands`, { method: 'POST', headers: { authorization: `Bearer ${testToken}`, 'content-type': 'application/json' }, body: JSON.stringify({ text: `status ${id}` }) });
+  const status = await fetch(`${h.url}/api/commands`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${testToken}`, 'content-type': 'application/json' },
+    body: JSON.stringify({ text: `status ${id}` }),
+  });
   const reply = (await status.json()) as { text: string };
   assert.ok(reply.text.split('\n').includes(`    ⚠ ${notice}`), reply.text);
 

@@ -11,8 +11,12 @@ const body = 'command=%2Fci&text=build+demo';
 function check(tsOffset: number, opts: { body?: string; secret?: string; signature?: string } = {}) {
   const headers = signSlack(opts.secret ?? secret, body, nowSec + tsOffset);
   return verifySlackRequest({
-    signingSecret: secret, signature: opts.signature ?? headers['x-slack-signature'], timestamp: headers['x-slack-request-timestamp'],
-    body: opts.body ?? body, nowMs, windowSec: 300,
+    signingSecret: secret,
+    signature: opts.signature ?? headers['x-slack-signature'],
+    timestamp: headers['x-slack-request-timestamp'],
+    body: opts.body ?? body,
+    nowMs,
+    windowSec: 300,
   });
 }
 
@@ -35,6 +39,12 @@ for (const c of cases) {
 }
 
 test('verifySlackRequest: missing or non-numeric headers are refused', () => {
-  assert.deepEqual(verifySlackRequest({ signingSecret: secret, signature: undefined, timestamp: String(nowSec), body, nowMs, windowSec: 300 }), { ok: false, reason: 'missing_headers' });
-  assert.deepEqual(verifySlackRequest({ signingSecret: secret, signature: 'v0=00', timestamp: '1e9', body, nowMs, windowSec: 300 }), { ok: false, reason: 'missing_headers' });
+  assert.deepEqual(verifySlackRequest({ signingSecret: secret, signature: undefined, timestamp: String(nowSec), body, nowMs, windowSec: 300 }), {
+    ok: false,
+    reason: 'missing_headers',
+  });
+  assert.deepEqual(verifySlackRequest({ signingSecret: secret, signature: 'v0=00', timestamp: '1e9', body, nowMs, windowSec: 300 }), {
+    ok: false,
+    reason: 'missing_headers',
+  });
 });

@@ -23,7 +23,11 @@ test('event loop: errors back off (doubling), heartbeats advance the cursor, a q
   const api = await makeZulipApi({ realm: fake.url, email: fake.bot.email, apiKey: fake.apiKey, log: silentLogger(), maxRetryAfterSec: 5 });
   const seen: number[] = [];
   const queue = new ZulipEventQueue({
-    api, redis: redis.client(), prefix: 'eq', log: silentLogger(), backoffMs: { min: 200, max: 2000 },
+    api,
+    redis: redis.client(),
+    prefix: 'eq',
+    log: silentLogger(),
+    backoffMs: { min: 200, max: 2000 },
     onEvent: async (ev) => {
       if (ev.type === 'message' && ev.message.sender_id === 7) seen.push(ev.message.id);
     },

@@ -18,7 +18,19 @@ const base = { at: '2026-11-28T00:00:00Z' };
 test('leases: a Zulip holder hears of a grant by DM, once per event, escaped, with the release command', async () => {
   const { api, sent } = recordingApi();
   const n = new ZulipLeaseNotifier(api, 'chat.test', '@**Bosun**', firstSeen);
-  const ev = { ...base, id: '1-0', type: 'lease.granted', leaseId: 'L-2', pool: 'android', item: 'pixel-1', attributes: [], holder: bob, expiresAt: 'x', token: 7, text: 'bob: pixel-1 @**all** is yours (L-2)' } as StoredEvent;
+  const ev = {
+    ...base,
+    id: '1-0',
+    type: 'lease.granted',
+    leaseId: 'L-2',
+    pool: 'android',
+    item: 'pixel-1',
+    attributes: [],
+    holder: bob,
+    expiresAt: 'x',
+    token: 7,
+    text: 'bob: pixel-1 @**all** is yours (L-2)',
+  } as StoredEvent;
   await n.handle(ev);
   await n.handle(ev);
   assert.deepEqual(sent, [{ to: { userIds: [12] }, content: 'bob: pixel-1 @\u200b**all** is yours (L-2)\nGive it back: `@**Bosun** release L-2`' }]);
@@ -27,8 +39,28 @@ test('leases: a Zulip holder hears of a grant by DM, once per event, escaped, wi
 test('leases: the reminder names the renew and release commands; expiry is told too', async () => {
   const { api, sent } = recordingApi();
   const n = new ZulipLeaseNotifier(api, 'chat.test', '@**Bosun**', firstSeen);
-  await n.handle({ ...base, id: '2-0', type: 'lease.reminder', leaseId: 'L-2', pool: 'android', item: 'pixel-1', holder: bob, expiresAt: 'x', actions: { extend: 'renew L-2', release: 'release L-2' }, text: 'L-2 ends soon' } as StoredEvent);
-  await n.handle({ ...base, id: '3-0', type: 'lease.expired', leaseId: 'L-2', pool: 'android', item: 'pixel-1', holder: bob, text: 'L-2 on pixel-1 expired' } as StoredEvent);
+  await n.handle({
+    ...base,
+    id: '2-0',
+    type: 'lease.reminder',
+    leaseId: 'L-2',
+    pool: 'android',
+    item: 'pixel-1',
+    holder: bob,
+    expiresAt: 'x',
+    actions: { extend: 'renew L-2', release: 'release L-2' },
+    text: 'L-2 ends soon',
+  } as StoredEvent);
+  await n.handle({
+    ...base,
+    id: '3-0',
+    type: 'lease.expired',
+    leaseId: 'L-2',
+    pool: 'android',
+    item: 'pixel-1',
+    holder: bob,
+    text: 'L-2 on pixel-1 expired',
+  } as StoredEvent);
   assert.match(sent[0]!.content, /Extend: `@\*\*Bosun\*\* renew L-2` · Release: `@\*\*Bosun\*\* release L-2`/);
   assert.equal(sent[1]!.content, 'L-2 on pixel-1 expired');
 });

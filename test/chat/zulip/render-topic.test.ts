@@ -20,13 +20,15 @@ for (const c of cases) {
 }
 
 test('zulipCodeBlock property: the only fences are our two, whatever the log line holds', () => {
-  fc.assert(fc.property(fc.string({ unit: fc.constantFrom('`', '~', 'a', '\n', '@', '*') }), (text) => {
-    const out = zulipCodeBlock(text);
-    assert.equal(out.split('```').length - 1, 2);
-    assert.ok(!out.includes('~~~'));
-    assert.ok(out.startsWith('```text\n') && out.endsWith('\n```'));
-    assert.equal(out.slice('```text\n'.length, -4).replaceAll(zwsp, ''), text);
-  }));
+  fc.assert(
+    fc.property(fc.string({ unit: fc.constantFrom('`', '~', 'a', '\n', '@', '*') }), (text) => {
+      const out = zulipCodeBlock(text);
+      assert.equal(out.split('```').length - 1, 2);
+      assert.ok(!out.includes('~~~'));
+      assert.ok(out.startsWith('```text\n') && out.endsWith('\n```'));
+      assert.equal(out.slice('```text\n'.length, -4).replaceAll(zwsp, ''), text);
+    }),
+  );
 });
 
 test('topics are plain, one line, at most 60 characters', () => {

@@ -19,7 +19,15 @@ before(async () => {
   zulip = await FakeZulip.start();
   for (const [name, id] of Object.entries(people)) zulip.addUser(id, name);
   h = await startHarness({
-    slack: { mode: 'socket', botToken: 'xoxb-test', appToken: 'xapp-test', apiUrl: slack.apiUrl, defaultChannel: 'C9', logEditIntervalMs: 200, logEditsPerMinute: 600 },
+    slack: {
+      mode: 'socket',
+      botToken: 'xoxb-test',
+      appToken: 'xapp-test',
+      apiUrl: slack.apiUrl,
+      defaultChannel: 'C9',
+      logEditIntervalMs: 200,
+      logEditsPerMinute: 600,
+    },
     zulip: zulipSection(zulip),
     groups: { release: ['slack:T1/UREL', zulip.actorId(people.qa1)] },
   } as unknown as ServerConfigInput);
@@ -33,9 +41,24 @@ after(async () => {
 });
 
 const gatedSpec = [
-  'version: 1', 'image: any', 'stages:', '  test:', '    steps:', '      - name: unit', '        run: echo ok',
-  '    checkpoint:', '      kind: approval', '      instructions: Ship it?', '      timeout: 4h', '      approvers: release',
-  '  deploy:', '    needs: [test]', '    steps:', '      - name: go', '        run: echo deployed', '',
+  'version: 1',
+  'image: any',
+  'stages:',
+  '  test:',
+  '    steps:',
+  '      - name: unit',
+  '        run: echo ok',
+  '    checkpoint:',
+  '      kind: approval',
+  '      instructions: Ship it?',
+  '      timeout: 4h',
+  '      approvers: release',
+  '  deploy:',
+  '    needs: [test]',
+  '    steps:',
+  '      - name: go',
+  '        run: echo deployed',
+  '',
 ].join('\n');
 
 test('one Bosun, both chats: commands work in each', async () => {
@@ -55,15 +78,30 @@ test('a build started in Zulip is approved from Slack by a mixed approver group;
   const slackCard = await slack.waitFor(() => slack.channel('C9')[0]?.replies.find((r) => r.text.includes('Approval needed')), 20_000, 'the Slack card');
   assert.match(FakeSlack.plain(slack.channel('C9')[0]!.root), new RegExp(`Build #${id} gated#master`), 'Slack tells the Zulip build in its default channel');
 
-  await slack.sendEnvelope('interactive', buttonClick(actionIds.pass, `${id}|test`, 'UREL', { channel: 'C9', ts: slackCard.ts, thread_ts: slackCard.thread_ts! }));
+  await slack.sendEnvelope(
+    'interactive',
+    buttonClick(actionIds.pass, `${id}|test`, 'UREL', { channel: 'C9', ts: slackCard.ts, thread_ts: slackCard.thread_ts! }),
+  );
   const done = await h.waitDone(id);
   assert.equal(done.status, 'success');
   assert.equal(done.stages[0]!.checkpointState!.decision!.actor.id, 'slack:T1/UREL');
 
-  const z = await zulip.waitFor(() => (/Approved\*\*/.test(zulip.messages.get(zulipCard.id)!.content) ? zulip.messages.get(zulipCard.id)! : null), 5000, 'the Zulip card decided');
+  const z = await zulip.waitFor(
+    () => (/Approved\*\*/.test(zulip.messages.get(zulipCard.id)!.content) ? zulip.messages.get(zulipCard.id)! : null),
+    5000,
+    'the Zulip card decided',
+  );
   assert.match(z.content, /^:check: \*\*Approved\*\* by urel \(slack\) at /);
-  const s = await slack.waitFor(() => (slack.messages.get(slackCard.ts)!.text.includes('Approved by <@UREL>') ? slack.messages.get(slackCard.ts)! : null), 5000, 'the Slack card decided');
+  const s = await slack.waitFor(
+    () => (slack.messages.get(slackCard.ts)!.text.includes('Approved by <@UREL>') ? slack.messages.get(slackCard.ts)! : null),
+    5000,
+    'the Slack card decided',
+  );
   assert.ok(!s.blocks?.some((b) => b.type === 'actions'), 'no buttons after the decision');
   await zulip.waitFor(() => /: success\*\*/.test(zulip.topic('ci', topic)[0]!.content), 10_000, 'the Zulip root finished');
-  await zulip.waitFor(() => zulip.dms(people.dev).find((m) => new RegExp(`#${id} gated#master finished: \\*\\*success\\*\\*`).test(m.content)), 5000, 'the Zulip requester is told');
+  await zulip.waitFor(
+    () => zulip.dms(people.dev).find((m) => new RegExp(`#${id} gated#master finished: \\*\\*success\\*\\*`).test(m.content)),
+    5000,
+    'the Zulip requester is told',
+  );
 });

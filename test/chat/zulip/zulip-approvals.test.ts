@@ -5,9 +5,25 @@ import { waitForEvent } from '../../support/lease-helpers.js';
 import { buildIdOf, people, startZulipBed, type ZulipBed } from './zulip-test-bed.js';
 
 const gatedSpec = [
-  'version: 1', 'image: any', 'stages:', '  test:', '    steps:', '      - name: unit', '        run: echo ok',
-  '    checkpoint:', '      kind: approval', '      instructions: "Try checkout on staging. @**all** [click](http://evil)"', '      checklist: [Login works]', '      timeout: 4h', '      approvers: qa',
-  '  deploy:', '    needs: [test]', '    steps:', '      - name: go', '        run: echo deployed', '',
+  'version: 1',
+  'image: any',
+  'stages:',
+  '  test:',
+  '    steps:',
+  '      - name: unit',
+  '        run: echo ok',
+  '    checkpoint:',
+  '      kind: approval',
+  '      instructions: "Try checkout on staging. @**all** [click](http://evil)"',
+  '      checklist: [Login works]',
+  '      timeout: 4h',
+  '      approvers: qa',
+  '  deploy:',
+  '    needs: [test]',
+  '    steps:',
+  '      - name: go',
+  '        run: echo deployed',
+  '',
 ].join('\n');
 
 let bed: ZulipBed;
@@ -29,12 +45,20 @@ test('approvals by reaction: the requester and an outsider are told why by DM, a
   fake.say(people.dev, { stream: 'ci', topic: 'release' }, '@**Bosun** build gated#master');
   const topic = await fake.waitFor(() => fake.topics('ci').find((t) => /^build #\d+ gated#master$/.test(t)), 10_000, 'the topic');
   const id = buildIdOf(fake.topic('ci', topic)[0]!.content);
-  const card = await fake.waitFor(() => fake.topic('ci', topic).find((m) => /Approval needed/.test(m.content) && m.reactions.length === 2), 20_000, 'the card with its two reactions');
+  const card = await fake.waitFor(
+    () => fake.topic('ci', topic).find((m) => /Approval needed/.test(m.content) && m.reactions.length === 2),
+    20_000,
+    'the card with its two reactions',
+  );
   assert.match(card.content, /\*\*Approval needed\*\* for stage \*\*test\*\* of build #\d+/);
   assert.match(card.content, /@\u200b\*\*all\*\* \[click\]\u200b\(http:\/\/evil\)/, 'instructions cannot ping or hide links (R12)');
   assert.match(card.content, /- Login works/);
   assert.match(card.content, /React :check: to approve or :cross_mark: to reject/);
-  assert.deepEqual(card.reactions.map((r) => r.emoji_name), ['check', 'cross_mark'], 'the bot offers the two reactions');
+  assert.deepEqual(
+    card.reactions.map((r) => r.emoji_name),
+    ['check', 'cross_mark'],
+    'the bot offers the two reactions',
+  );
   await fake.waitFor(() => fake.dms(people.dev).find((m) => /is waiting at stage test for qa/.test(m.content)), 5000, 'the DM to the requester');
 
   fake.react(people.dev, card.id, 'check');
@@ -49,7 +73,11 @@ test('approvals by reaction: the requester and an outsider are told why by DM, a
   const done = await h.waitDone(id);
   assert.equal(done.status, 'success');
   assert.equal(done.stages[1]!.status, 'success', 'the pipeline continues');
-  const decided = await fake.waitFor(() => /Approved\*\* by/.test(fake.messages.get(card.id)!.content) ? fake.messages.get(card.id)! : null, 5000, 'the card shows the decision');
+  const decided = await fake.waitFor(
+    () => (/Approved\*\* by/.test(fake.messages.get(card.id)!.content) ? fake.messages.get(card.id)! : null),
+    5000,
+    'the card shows the decision',
+  );
   assert.match(decided.content, /^:check: \*\*Approved\*\* by @_\*\*qa1\|8\*\*_ at /);
   await fake.waitFor(() => fake.dms(people.qa2).find((m) => /already decided by qa1/.test(m.content)), 5000, 'the second approver is told');
   const passes = (await h.server.core.audit.list(1000)).filter((a) => a.action === 'checkpoint.pass' && a.buildId === id && a.outcome === 'ok');
@@ -67,17 +95,30 @@ test('a text command `@**Bosun** reject 42` decides too, by the stable id of its
   fake.say(people.qa2, { stream: 'ci', topic: 'release' }, `@**Bosun** reject ${id}`);
   assert.equal((await h.waitDone(id)).status, 'failed');
   const topic = fake.topics('ci').find((t) => t.startsWith(`build #${id} `))!;
-  await fake.waitFor(() => fake.topic('ci', topic).find((m) => /^:cross_mark: \*\*Rejected\*\* by @_\*\*qa2\|9\*\*_/.test(m.content)), 5000, 'the card shows the rejection');
+  await fake.waitFor(
+    () => fake.topic('ci', topic).find((m) => /^:cross_mark: \*\*Rejected\*\* by @_\*\*qa2\|9\*\*_/.test(m.content)),
+    5000,
+    'the card shows the rejection',
+  );
 });
 
 test('a reaction made while the event queue was lost is read back from the open card after re-registering', async () => {
   const { fake, h } = bed;
   fake.say(people.dev, { stream: 'ci', topic: 'release' }, '@**Bosun** build gated#master');
-  const id = await fake.waitFor(() => {
-    const t = fake.topics('ci').filter((x) => /^build #\d+ gated#master$/.test(x)).at(-1);
-    const card = t ? fake.topic('ci', t).find((m) => /Approval needed/.test(m.content) && m.reactions.length === 2 && !/Approved|Rejected/.test(m.content)) : undefined;
-    return card ? { card: card.id, build: buildIdOf(fake.topic('ci', t!)[0]!.content) } : null;
-  }, 20_000, 'a new card');
+  const id = await fake.waitFor(
+    () => {
+      const t = fake
+        .topics('ci')
+        .filter((x) => /^build #\d+ gated#master$/.test(x))
+        .at(-1);
+      const card = t
+        ? fake.topic('ci', t).find((m) => /Approval needed/.test(m.content) && m.reactions.length === 2 && !/Approved|Rejected/.test(m.content))
+        : undefined;
+      return card ? { card: card.id, build: buildIdOf(fake.topic('ci', t!)[0]!.content) } : null;
+    },
+    20_000,
+    'a new card',
+  );
   const registered = fake.callsOf('POST', /^\/api\/v1\/register$/).length;
   fake.expireQueues();
   fake.react(people.qa1, id.card, 'check'); // no queue exists: no event carries it
@@ -98,7 +139,11 @@ test('a lease hand-over between two Zulip users: granted, waiting, released, gra
   fake.say(people.bob, 'dm', `release ${aliceLease}`);
   await fake.waitFor(() => fake.dms(people.bob).find((m) => /held by alice; only they or a pool admin/.test(m.content)), 10_000, 'bob cannot release it');
   fake.say(people.alice, 'dm', `release ${aliceLease}`);
-  const told = await fake.waitFor(() => fake.dms(people.bob).find((m) => /bob: pixel-1 \(device\) is yours until/.test(m.content)), 15_000, 'bob is told by DM');
+  const told = await fake.waitFor(
+    () => fake.dms(people.bob).find((m) => /bob: pixel-1 \(device\) is yours until/.test(m.content)),
+    15_000,
+    'bob is told by DM',
+  );
   assert.match(told.content, new RegExp(`Give it back: \`@\\*\\*Bosun\\*\\* release ${bobLease}\``));
   const audit = await h.server.core.audit.list(1000);
   assert.ok(audit.some((e) => e.action === 'lease.grant' && e.actorId === fake.actorId(people.bob)));

@@ -5,8 +5,14 @@ import { buildIdOf, people, startZulipBed, type ZulipBed } from './zulip-test-be
 
 const leakedSecret = 'hunter2-very-secret-value';
 const failingSpec = [
-  'version: 1', 'image: any', 'stages:', '  test:', '    steps:', '      - name: unit',
-  `        run: "for i in $(seq 1 60); do echo output line $i; done; echo token=${leakedSecret}; echo 'boom @**all** \`\`\`spoiler'; exit 3"`, '',
+  'version: 1',
+  'image: any',
+  'stages:',
+  '  test:',
+  '    steps:',
+  '      - name: unit',
+  `        run: "for i in $(seq 1 60); do echo output line $i; done; echo token=${leakedSecret}; echo 'boom @**all** \`\`\`spoiler'; exit 3"`,
+  '',
 ].join('\n');
 
 let bed: ZulipBed;
@@ -29,12 +35,16 @@ test('a stream mention `@**Bosun** build demo#master` tells the build in its own
   const id = buildIdOf(fake.topic('ci', topic)[0]!.content);
   await h.waitDone(id);
 
-  const story = await fake.waitFor(() => {
-    const msgs = fake.topic('ci', topic);
-    const root = msgs[0]!;
-    const logDone = msgs.some((m) => /Log of e2e › smoke\n/.test(m.content));
-    return /: success\*\*/.test(root.content) && /\*\*e2e\*\* success/.test(root.content) && logDone ? msgs : null;
-  }, 20_000, 'the finished story');
+  const story = await fake.waitFor(
+    () => {
+      const msgs = fake.topic('ci', topic);
+      const root = msgs[0]!;
+      const logDone = msgs.some((m) => /Log of e2e › smoke\n/.test(m.content));
+      return /: success\*\*/.test(root.content) && /\*\*e2e\*\* success/.test(root.content) && logDone ? msgs : null;
+    },
+    20_000,
+    'the finished story',
+  );
   const root = story[0]!;
   assert.match(root.content, /started by @_\*\*Dana Dev\|7\*\*_ via zulip/);
   assert.match(root.content, /Commit `[0-9a-f]{7}`/);
@@ -44,7 +54,11 @@ test('a stream mention `@**Bosun** build demo#master` tells the build in its own
   const unitLogs = story.filter((m) => /Log of test › unit/.test(m.content));
   assert.equal(unitLogs.length, 1, 'one log message per step, edited in place');
   assert.match(unitLogs[0]!.content, /```text\n/);
-  const dm = await fake.waitFor(() => fake.dms(people.dev).find((m) => new RegExp(`#${id} demo#master finished: \\*\\*success\\*\\*`).test(m.content)), 5000, 'the DM');
+  const dm = await fake.waitFor(
+    () => fake.dms(people.dev).find((m) => new RegExp(`#${id} demo#master finished: \\*\\*success\\*\\*`).test(m.content)),
+    5000,
+    'the DM',
+  );
   assert.match(dm.content, /#\*\*ci>build #\d+ demo#master\*\*/);
 });
 
@@ -52,7 +66,11 @@ test('a DM `build demo#master` starts a build whose topic goes to the repository
   const { fake, h } = bed;
   const before = fake.topics('ci').length;
   fake.say(people.alice, 'dm', 'build demo#master');
-  const reply = await fake.waitFor(() => fake.dms(people.alice).find((m) => m.sender_id === fake.bot.user_id && /Queued #/.test(m.content)), 10_000, 'the DM answer');
+  const reply = await fake.waitFor(
+    () => fake.dms(people.alice).find((m) => m.sender_id === fake.bot.user_id && /Queued #/.test(m.content)),
+    10_000,
+    'the DM answer',
+  );
   const id = /Queued #(\d+)/.exec(reply.content)![1]!;
   assert.equal(fake.topics('ci').length, before + 1);
   const build = await h.waitDone(id);
@@ -68,10 +86,18 @@ test('a failing build: the failing lines (escaped, secrets redacted) and a link 
   const repo = await makeRepo(h.dataDir, 'broken', { 'bosun.yml': failingSpec });
   h.server.core.config.repos.broken = { url: repo.url, defaultBranch: 'master', secrets: [] };
   fake.say(people.dev, { stream: 'builds', topic: 'asks' }, '@**Bosun|100** build broken#master');
-  const topic = await fake.waitFor(() => fake.topics('builds').find((t) => /^build #\d+ broken#master$/.test(t)), 10_000, 'the topic in the stream it was asked in');
+  const topic = await fake.waitFor(
+    () => fake.topics('builds').find((t) => /^build #\d+ broken#master$/.test(t)),
+    10_000,
+    'the topic in the stream it was asked in',
+  );
   const id = buildIdOf(fake.topic('builds', topic)[0]!.content);
   assert.equal((await h.waitDone(id)).status, 'failed');
-  const failure = await fake.waitFor(() => fake.topic('builds', topic).find((m) => /Step test › unit failed \(exit 3\)/.test(m.content)), 10_000, 'the failure message');
+  const failure = await fake.waitFor(
+    () => fake.topic('builds', topic).find((m) => /Step test › unit failed \(exit 3\)/.test(m.content)),
+    10_000,
+    'the failure message',
+  );
   assert.match(failure.content, /output line 60/);
   assert.doesNotMatch(failure.content, /output line 20\n/, 'only the last ~30 lines');
   assert.match(failure.content, /Full log: \[build #\d+\]\(http:\/\/ci\.test\/builds\/\d+\)/);
@@ -96,5 +122,9 @@ test('the per-person build limit holds in Zulip too, answered by DM (R27)', asyn
   const { fake, h } = bed;
   const limit = h.server.core.config.limits.buildsPerMinute;
   for (let i = 0; i <= limit; i++) fake.say(people.qa2, { stream: 'ci', topic: 'spam' }, `@**Bosun** build nosuch${i}#master`);
-  await fake.waitFor(() => fake.dms(people.qa2).find((m) => /slow down: at most \d+ builds a minute per person/.test(m.content)), 10_000, 'the slow-down answer');
+  await fake.waitFor(
+    () => fake.dms(people.qa2).find((m) => /slow down: at most \d+ builds a minute per person/.test(m.content)),
+    10_000,
+    'the slow-down answer',
+  );
 });

@@ -17,11 +17,18 @@ test('a realm whose edit time limit has passed: the story goes on in new message
   const topic = await fake.waitFor(() => fake.topics('ci').find((t) => /^build #\d+ demo#master$/.test(t)), 10_000, 'the topic');
   const id = /^build #(\d+)/.exec(topic)![1]!;
   await h.waitDone(id);
-  await fake.waitFor(() => {
-    const msgs = fake.topic('ci', topic);
-    const lastStatus = msgs.filter((m) => /^\S+ \*\*Build #/.test(m.content)).at(-1);
-    return lastStatus && /: success\*\*/.test(lastStatus.content) && msgs.some((m) => /Log of e2e › smoke\n/.test(m.content));
-  }, 20_000, 'the final status and log as new messages');
+  await fake.waitFor(
+    () => {
+      const msgs = fake.topic('ci', topic);
+      const lastStatus = msgs.filter((m) => /^\S+ \*\*Build #/.test(m.content)).at(-1);
+      return lastStatus && /: success\*\*/.test(lastStatus.content) && msgs.some((m) => /Log of e2e › smoke\n/.test(m.content));
+    },
+    20_000,
+    'the final status and log as new messages',
+  );
   assert.equal(fake.callsOf('PATCH', /^\/api\/v1\/messages\/\d+$/).length, 0, 'no edit was accepted');
-  assert.ok(fake.calls.some((c) => c.method === 'PATCH' && c.status === 400), 'edits were tried and refused');
+  assert.ok(
+    fake.calls.some((c) => c.method === 'PATCH' && c.status === 400),
+    'edits were tried and refused',
+  );
 });

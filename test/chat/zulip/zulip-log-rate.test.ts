@@ -12,8 +12,14 @@ after(async () => {
 });
 
 const chattySpec = [
-  'version: 1', 'image: any', 'stages:', '  test:', '    steps:', '      - name: chatty',
-  '        run: "for j in $(seq 0 9); do for i in $(seq 1 500); do echo line $((j*500+i)); done; sleep 0.8; done"', '',
+  'version: 1',
+  'image: any',
+  'stages:',
+  '  test:',
+  '    steps:',
+  '      - name: chatty',
+  '        run: "for j in $(seq 0 9); do for i in $(seq 1 500); do echo line $((j*500+i)); done; sleep 0.8; done"',
+  '',
 ].join('\n');
 
 test('a 429 storm during a 5,000-line log: Retry-After is waited out by every call, few root edits, no line lost (R24)', async () => {
@@ -28,20 +34,26 @@ test('a 429 storm during a 5,000-line log: Retry-After is waited out by every ca
 
   // The storm: two of every three writes are refused with Retry-After: 1 until the build ends.
   let n = 0;
-  fake.rateLimit = (c) => (c.method === 'PATCH' || c.method === 'POST') && ++n % 3 !== 0 ? 1 : null;
+  fake.rateLimit = (c) => ((c.method === 'PATCH' || c.method === 'POST') && ++n % 3 !== 0 ? 1 : null);
   await h.waitDone(id);
   fake.rateLimit = null;
-  const final = await fake.waitFor(() => {
-    const m = fake.messages.get(logMsg.id)!;
-    return !/\(live\)/.test(m.content) ? m : null;
-  }, 30_000, 'the final log edit');
+  const final = await fake.waitFor(
+    () => {
+      const m = fake.messages.get(logMsg.id)!;
+      return !/\(live\)/.test(m.content) ? m : null;
+    },
+    30_000,
+    'the final log edit',
+  );
   await fake.waitFor(() => /: success\*\*/.test(fake.messages.get(root.id)!.content), 20_000, 'the final root status');
 
   const writes = fake.calls.filter((c) => c.method === 'PATCH' || (c.method === 'POST' && c.path === '/api/v1/messages'));
   const limited = writes.filter((c) => c.status === 429);
   const rootWrites = writes.filter((c) => c.path === `/api/v1/messages/${root.id}` && c.status === 200);
   const logEdits = writes.filter((c) => c.path === `/api/v1/messages/${logMsg.id}`);
-  console.log(`writes: ${writes.length} (429s: ${limited.length}); root edits applied: ${rootWrites.length}; log edits tried: ${logEdits.length}, applied: ${final.edits}`);
+  console.log(
+    `writes: ${writes.length} (429s: ${limited.length}); root edits applied: ${rootWrites.length}; log edits tried: ${logEdits.length}, applied: ${final.edits}`,
+  );
   assert.ok(limited.length >= 3, `${limited.length} 429s: the storm happened`);
   for (const refused of limited) {
     const early = writes.find((c) => c.at > refused.at && c.at < refused.at + 900);

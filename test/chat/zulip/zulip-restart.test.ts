@@ -26,7 +26,10 @@ after(async () => {
 
 async function buildsAsked(): Promise<string[]> {
   const s = server ?? bed.h.server;
-  return (await s.core.store.list({ limit: 100 })).filter((b) => b.trigger.source === 'zulip').map((b) => b.trigger.deliveryId ?? '?').sort();
+  return (await s.core.store.list({ limit: 100 }))
+    .filter((b) => b.trigger.source === 'zulip')
+    .map((b) => b.trigger.deliveryId ?? '?')
+    .sort();
 }
 
 async function restart(): Promise<void> {

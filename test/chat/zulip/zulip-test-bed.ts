@@ -19,9 +19,11 @@ export async function startZulipBed(overrides: ServerConfigInput = {}, zulip: Re
   fake ??= await FakeZulip.start();
   for (const [name, id] of Object.entries(people)) if (!fake.users.has(id)) fake.addUser(id, name === 'dev' ? 'Dana Dev' : name);
   const h = await startHarness({ ...overrides, zulip: zulipSection(fake, zulip) } as ServerConfigInput);
-  if ((zulip.mode ?? 'events') === 'events') await fake.waitFor(() => fake.calls.some((c) => c.method === 'GET' && c.path === '/api/v1/events'), 10_000, 'an event poll');
+  if ((zulip.mode ?? 'events') === 'events')
+    await fake.waitFor(() => fake.calls.some((c) => c.method === 'GET' && c.path === '/api/v1/events'), 10_000, 'an event poll');
   return {
-    h, fake,
+    h,
+    fake,
     async stop() {
       await h.stop();
       await fake.stop();

@@ -16,8 +16,12 @@ after(async () => {
 function payload(messageId: number, trigger: string, tokenValue = token): string {
   const m = bed.fake.messages.get(messageId)!;
   return JSON.stringify({
-    bot_email: bed.fake.bot.email, bot_full_name: bed.fake.bot.full_name, data: m.content,
-    message: bed.fake.apiMessage(m, bed.fake.bot.user_id), token: tokenValue, trigger,
+    bot_email: bed.fake.bot.email,
+    bot_full_name: bed.fake.bot.full_name,
+    data: m.content,
+    message: bed.fake.apiMessage(m, bed.fake.bot.user_id),
+    token: tokenValue,
+    trigger,
   });
 }
 
@@ -34,7 +38,11 @@ test('webhook mode: a wrong or missing token is 401, a bad payload 400, and noth
   assert.equal((await post(JSON.stringify({ token, message: { id: 'x' } }))).status, 400);
   assert.equal(tokenMatches(token.slice(0, -1), token), false);
   const huge = JSON.stringify({ token, message: { content: 'x'.repeat(2 * 1024 * 1024) } });
-  assert.equal((await fetch(`${bed.h.url}/zulip/webhook`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: huge })).status, 413, 'bodies over 1 MiB are refused (R6)');
+  assert.equal(
+    (await fetch(`${bed.h.url}/zulip/webhook`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: huge })).status,
+    413,
+    'bodies over 1 MiB are refused (R6)',
+  );
   await new Promise((r) => setTimeout(r, 300));
   assert.equal((await bed.h.server.core.store.list({ limit: 10 })).length, 0);
 });

@@ -8,7 +8,11 @@ export interface Res {
   json: any;
 }
 
-export async function http(method: string, url: string, opts: { cookie?: string; headers?: Record<string, string>; body?: unknown; form?: Record<string, string | string[]> } = {}): Promise<Res> {
+export async function http(
+  method: string,
+  url: string,
+  opts: { cookie?: string; headers?: Record<string, string>; body?: unknown; form?: Record<string, string | string[]> } = {},
+): Promise<Res> {
   const headers: Record<string, string> = { ...(opts.headers ?? {}) };
   if (opts.cookie) headers.cookie = opts.cookie;
   let body: string | undefined;

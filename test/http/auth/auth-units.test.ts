@@ -29,16 +29,34 @@ test('session cookies: expired, tampered, or signed for another purpose are nobo
 });
 
 for (const [line, scope] of [
-  ['status', 'read'], ['logs 12 test/unit', 'read'], ['leases', 'read'], ['help', 'read'], ['nonsense', 'read'],
-  ['build demo#master', 'build'], ['cancel 3', 'build'], ['stop 3', 'build'], ['retry 3', 'build'], ['lease phones', 'build'], ['release phones', 'build'],
-  ['pass 3 deploy', 'approve'], ['fail 3 deploy', 'approve'],
+  ['status', 'read'],
+  ['logs 12 test/unit', 'read'],
+  ['leases', 'read'],
+  ['help', 'read'],
+  ['nonsense', 'read'],
+  ['build demo#master', 'build'],
+  ['cancel 3', 'build'],
+  ['stop 3', 'build'],
+  ['retry 3', 'build'],
+  ['lease phones', 'build'],
+  ['release phones', 'build'],
+  ['pass 3 deploy', 'approve'],
+  ['fail 3 deploy', 'approve'],
 ] as const) {
   test(`POST /api/commands "${line}" needs the ${scope} scope`, () => {
     assert.equal(scopeForCommand(line), scope);
   });
 }
 
-for (const [next, expected] of [['/builds/3', '/builds/3'], ['/', '/'], ['//evil.example', '/'], ['/\\evil.example', '/'], ['https://evil.example/', '/'], [undefined, '/'], ['builds', '/']] as const) {
+for (const [next, expected] of [
+  ['/builds/3', '/builds/3'],
+  ['/', '/'],
+  ['//evil.example', '/'],
+  ['/\\evil.example', '/'],
+  ['https://evil.example/', '/'],
+  [undefined, '/'],
+  ['builds', '/'],
+] as const) {
   test(`after sign-in, next=${String(next)} goes to ${expected}`, () => {
     assert.equal(safeNext(next), expected);
   });

@@ -16,7 +16,12 @@ async function signInWithSlack(bosun: string, login: string): Promise<{ back: Re
   const loginCookie = `bosun_login=${start.cookies.bosun_login}`;
   const jar: Record<string, string> = {};
   const idp = async (method: string, url: string, form?: Record<string, string>) => {
-    const r = await http(method, url, { cookie: Object.entries(jar).map(([k, v]) => `${k}=${v}`).join('; '), ...(form ? { form } : {}) });
+    const r = await http(method, url, {
+      cookie: Object.entries(jar)
+        .map(([k, v]) => `${k}=${v}`)
+        .join('; '),
+      ...(form ? { form } : {}),
+    });
     Object.assign(jar, r.cookies);
     return r;
   };
@@ -41,9 +46,19 @@ describe('sign in with Slack: OpenID Connect against a real provider (oidc-provi
   before(async () => {
     const port = await freePort();
     h = await startHarness({
-      auth: { allow: ['slack:T0TEST/U0ADA'], slack: { clientId: 'bosun-test', clientSecret: 'bosun-test-secret-0123456789', issuer: `http://127.0.0.1:${port}` } },
+      auth: {
+        allow: ['slack:T0TEST/U0ADA'],
+        slack: { clientId: 'bosun-test', clientSecret: 'bosun-test-secret-0123456789', issuer: `http://127.0.0.1:${port}` },
+      },
     });
-    provider = await startOidcProvider({ port, clientId: 'bosun-test', clientSecret: 'bosun-test-secret-0123456789', redirectUri: `${h.url}/auth/slack/callback`, teamId: 'T0TEST', names: { U0ADA: 'Ada Lovelace' } });
+    provider = await startOidcProvider({
+      port,
+      clientId: 'bosun-test',
+      clientSecret: 'bosun-test-secret-0123456789',
+      redirectUri: `${h.url}/auth/slack/callback`,
+      teamId: 'T0TEST',
+      names: { U0ADA: 'Ada Lovelace' },
+    });
   });
 
   after(async () => {
@@ -68,7 +83,7 @@ describe('sign in with Slack: OpenID Connect against a real provider (oidc-provi
     assert.equal(replay.cookies.bosun_session, undefined);
   });
 
-  test('a callback carrying another sign-in\'s state is refused', async () => {
+  test("a callback carrying another sign-in's state is refused", async () => {
     const first = await http('GET', `${h.url}/auth/slack`);
     const { callback } = await signInWithSlack(h.url, 'U0ADA');
     const r = await http('GET', callback, { cookie: `bosun_login=${first.cookies.bosun_login}` });

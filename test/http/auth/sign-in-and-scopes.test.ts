@@ -58,14 +58,24 @@ describe('sign-in, sessions, CSRF and scoped API tokens', () => {
   }
 
   test('a signed-out visitor reads nothing of a private repository: API 401, pages redirect to sign-in', async () => {
-    for (const path of [`/api/builds/${privateBuild}`, `/api/builds/${privateBuild}/logs/test/unit`, `/api/builds/${privateBuild}/events`, '/api/events', '/api/builds?repo=secret']) {
+    for (const path of [
+      `/api/builds/${privateBuild}`,
+      `/api/builds/${privateBuild}/logs/test/unit`,
+      `/api/builds/${privateBuild}/events`,
+      '/api/events',
+      '/api/builds?repo=secret',
+    ]) {
       const r = await http('GET', `${h.url}${path}`);
       assert.equal(r.status, 401, path);
       assert.doesNotMatch(r.text, /private-log-line|secret/, path);
     }
     const list = await http('GET', `${h.url}/api/builds`);
     assert.equal(list.status, 200);
-    assert.deepEqual(list.json.builds.map((b: { repo: string }) => b.repo), ['open'], 'only the public repository is listed');
+    assert.deepEqual(
+      list.json.builds.map((b: { repo: string }) => b.repo),
+      ['open'],
+      'only the public repository is listed',
+    );
     const page = await http('GET', `${h.url}/builds/${privateBuild}`, { headers: { accept: 'text/html' } });
     assert.equal(page.status, 302);
     assert.equal(page.location, `/auth/login?next=${encodeURIComponent(`/builds/${privateBuild}`)}`);
@@ -178,8 +188,19 @@ describe('sign-in, sessions, CSRF and scoped API tokens', () => {
     const b = { authorization: `Bearer ${builder.json.token}` };
 
     const listed = await http('GET', `${h.url}/api/tokens`, { headers: r });
-    assert.deepEqual(listed.json.tokens.filter((t: { name: string }) => ['reader', 'builder'].includes(t.name)).map((t: { name: string; scopes: string[] }) => [t.name, t.scopes]), [['reader', ['read']], ['builder', ['read', 'build']]]);
-    assert.ok(listed.json.tokens.every((t: Record<string, unknown>) => !('token' in t) && !('digest' in t)), 'never shown again');
+    assert.deepEqual(
+      listed.json.tokens
+        .filter((t: { name: string }) => ['reader', 'builder'].includes(t.name))
+        .map((t: { name: string; scopes: string[] }) => [t.name, t.scopes]),
+      [
+        ['reader', ['read']],
+        ['builder', ['read', 'build']],
+      ],
+    );
+    assert.ok(
+      listed.json.tokens.every((t: Record<string, unknown>) => !('token' in t) && !('digest' in t)),
+      'never shown again',
+    );
 
     assert.equal((await http('GET', `${h.url}/api/builds/${privateBuild}/logs/test/unit`, { headers: r })).status, 200);
     const refused = await http('POST', `${h.url}/api/builds`, { headers: r, body: { repo: 'secret' } });
@@ -192,7 +213,11 @@ describe('sign-in, sessions, CSRF and scoped API tokens', () => {
     assert.equal(built.json.build.trigger.actor.id, 'github:583231', 'a token acts as its creator');
     const approve = await http('POST', `${h.url}/api/commands`, { headers: b, body: { text: `pass ${built.json.build.id} test` } });
     assert.equal(approve.status, 403, 'approving needs the approve scope');
-    assert.equal((await http('POST', `${h.url}/api/tokens`, { headers: r, body: { name: 'escalate', scopes: ['build'] } })).status, 403, 'no token beyond its creator');
+    assert.equal(
+      (await http('POST', `${h.url}/api/tokens`, { headers: r, body: { name: 'escalate', scopes: ['build'] } })).status,
+      403,
+      'no token beyond its creator',
+    );
 
     assert.equal((await http('DELETE', `${h.url}/api/tokens/${reader.json.id}`, { cookie, headers })).status, 200);
     assert.equal((await http('GET', `${h.url}/api/builds/${privateBuild}`, { headers: r })).status, 401, 'revoked');
@@ -202,19 +227,32 @@ describe('sign-in, sessions, CSRF and scoped API tokens', () => {
 
     const audit = await http('GET', `${h.url}/api/audit?limit=1000`, { headers: { authorization: `Bearer ${testToken}` } });
     const mine = audit.json.entries.filter((e: { actorId: string; action: string }) => e.actorId === 'github:583231' && e.action.startsWith('auth.'));
-    for (const action of ['auth.sign_in', 'auth.token_create', 'auth.token_revoke']) assert.ok(mine.some((e: { action: string }) => e.action === action), `${action} is in the audit trail`);
-    assert.ok(audit.json.entries.some((e: { actorId: string; action: string; outcome: string }) => e.actorId === 'github:999' && e.action === 'auth.sign_in' && e.outcome === 'denied'), 'refused sign-ins too');
+    for (const action of ['auth.sign_in', 'auth.token_create', 'auth.token_revoke'])
+      assert.ok(
+        mine.some((e: { action: string }) => e.action === action),
+        `${action} is in the audit trail`,
+      );
+    assert.ok(
+      audit.json.entries.some(
+        (e: { actorId: string; action: string; outcome: string }) => e.actorId === 'github:999' && e.action === 'auth.sign_in' && e.outcome === 'denied',
+      ),
+      'refused sign-ins too',
+    );
   });
 
-  test('the CLI works with a user\'s token, within its scopes', async () => {
+  test("the CLI works with a user's token, within its scopes", async () => {
     const { cookie, csrf } = await signInWithGithub();
     const reader = await http('POST', `${h.url}/api/tokens`, { cookie, headers: { 'x-csrf-token': csrf }, body: { name: 'cli', scopes: ['read'] } });
     const cli = async (...argv: string[]) => {
       let stdout = '';
       let stderr = '';
       const code = await runCli({
-        argv: ['--url', h.url, '--token', reader.json.token, ...argv], env: { HOME: h.dataDir }, cwd: h.dataDir,
-        stdout: { write: (t) => void (stdout += t) }, stderr: { write: (t) => void (stderr += t) }, readStdin: async () => '',
+        argv: ['--url', h.url, '--token', reader.json.token, ...argv],
+        env: { HOME: h.dataDir },
+        cwd: h.dataDir,
+        stdout: { write: (t) => void (stdout += t) },
+        stderr: { write: (t) => void (stderr += t) },
+        readStdin: async () => '',
       });
       return { code, out: stdout + stderr };
     };

@@ -17,7 +17,10 @@ interface Style {
 
 // CSI … final byte, OSC … BEL/ST, and lone two-byte escapes (ESC is \u001b, BEL \u0007).
 const ESC = String.fromCharCode(27);
-const escapes = new RegExp(`${ESC}\\[[0-?]*[ -/]*[@-~]|${ESC}\\][^${String.fromCharCode(7)}${ESC}]*(?:${String.fromCharCode(7)}|${ESC}\\\\)?|${ESC}[@-Z\\\\-_]?`, 'g');
+const escapes = new RegExp(
+  `${ESC}\\[[0-?]*[ -/]*[@-~]|${ESC}\\][^${String.fromCharCode(7)}${ESC}]*(?:${String.fromCharCode(7)}|${ESC}\\\\)?|${ESC}[@-Z\\\\-_]?`,
+  'g',
+);
 const sgrPattern = new RegExp(`^${ESC}\\[([0-9;:]*)m$`);
 
 const htmlEscapes: Record<string, string> = { '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' };
@@ -96,8 +99,7 @@ function apply(prev: Style, params: string): Style {
     else if (c === 22) {
       delete s.bold;
       delete s.dim;
-    }
-    else if (c === 23) delete s.italic;
+    } else if (c === 23) delete s.italic;
     else if (c === 24) delete s.underline;
     else if (c === 27) delete s.inverse;
     else if (c >= 30 && c <= 37) s.fg = `c${c - 30}`;

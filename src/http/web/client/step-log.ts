@@ -52,10 +52,14 @@ export class StepLog {
     this.layer.className = 'rows';
     this.viewport.append(this.spacer, this.layer);
     container.append(this.viewport);
-    this.viewport.addEventListener('scroll', () => {
-      this.stickToBottom = this.atBottom();
-      this.schedule();
-    }, { passive: true });
+    this.viewport.addEventListener(
+      'scroll',
+      () => {
+        this.stickToBottom = this.atBottom();
+        this.schedule();
+      },
+      { passive: true },
+    );
     this.layer.addEventListener('click', (e) => {
       const fold = (e.target as HTMLElement).closest('.fold');
       if (!fold) return;
@@ -223,7 +227,9 @@ export class StepLog {
     if (n === this.targetLine) classes.push('target');
     if (hit === n) classes.push('hit');
     const href = `#${encodeURI(this.key)}:L${n}`;
-    const fold = head ? `<span class="fold" data-i="${s}" title="fold or unfold this command's output">${this.folded.has(s) ? '▸' : '▾'}</span>` : '<span class="fold-pad"></span>';
+    const fold = head
+      ? `<span class="fold" data-i="${s}" title="fold or unfold this command's output">${this.folded.has(s) ? '▸' : '▾'}</span>`
+      : '<span class="fold-pad"></span>';
     const ts = times ? `<span class="ts">${escapeHtml(this.host.timeOf(this, n))}</span>` : '';
     return `<div class="${classes.join(' ')}" data-n="${n}"><a class="num" href="${escapeHtml(href)}" id="${escapeHtml(`${this.key}:L${n}`)}">${n}</a>${fold}${ts}<span class="tx">${ansiToHtml(text, marks, current)}</span></div>`;
   }
