@@ -4,7 +4,7 @@ import type { RunStatus } from '../../../domain/status.js';
 import { html, type SafeHtml } from '../html.js';
 
 export function statusBadge(status: RunStatus, id?: string): SafeHtml {
-  return html`<span class="st ${status}" ${id ? html` id="${id}"` : ''}>${status.replace('_', ' ')}</span>`;
+  return html`<span class="st ${status}"${id ? html` id="${id}"` : ''}>${status.replace('_', ' ')}</span>`;
 }
 
 export function when(iso: string | undefined): SafeHtml {

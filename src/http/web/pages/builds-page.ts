@@ -70,56 +70,20 @@ export function buildsPage(result: { builds: Build[]; next: number | null }, f: 
     return s ? `/?${s}` : '/';
   };
   const rows = result.builds.map(
-    (b) =>
-      html`<tr data-build="${b.id}">
-        <td><a href="/builds/${b.id}">#${b.id}</a></td>
-        <td>${b.repo}</td>
-        <td>${b.ref}</td>
-        <td><code>${shortSha(b.sha)}</code></td>
-        <td>${statusBadge(b.status)}</td>
-        <td>${b.trigger.actor.name} <span class="muted">(${b.trigger.source})</span></td>
-        <td>${when(b.createdAt)}</td>
-        <td>${buildDuration(b)}</td>
-      </tr>`,
+    (
+      b,
+    ) => html`<tr data-build="${b.id}"><td><a href="/builds/${b.id}">#${b.id}</a></td><td>${b.repo}</td><td>${b.ref}</td><td><code>${shortSha(b.sha)}</code></td>
+<td>${statusBadge(b.status)}</td><td>${b.trigger.actor.name} <span class="muted">(${b.trigger.source})</span></td><td>${when(b.createdAt)}</td><td>${buildDuration(b)}</td></tr>`,
   );
   return html`<h1>Builds</h1>
-    <form class="filters" method="get" action="/">
-      <label
-        >repository<select name="repo">
-          <option value="">any</option>
-          ${repos.map((r) => html`<option${r === f.repo ? ' selected' : ''}>${r}</option>`)}
-        </select></label
-      >
-      <label>branch<input name="branch" value="${f.branch ?? ''}" placeholder="any" /></label>
-      <label
-        >status<select name="status">
-          <option value="">any</option>
-          ${runStatuses.map((s) => html`<option${s === f.status ? ' selected' : ''}>${s}</option>`)}
-        </select></label
-      >
-      <label>person<input name="person" value="${f.person ?? ''}" placeholder="anyone" /></label>
-      <button>Filter</button>${f.repo || f.branch || f.status || f.person ? html` <a href="/">clear</a>` : ''}
-    </form>
-    <table id="builds">
-      <tr>
-        <th>#</th>
-        <th>repository</th>
-        <th>ref</th>
-        <th>commit</th>
-        <th>status</th>
-        <th>by</th>
-        <th>started</th>
-        <th>duration</th>
-      </tr>
-      ${
-        rows.length
-          ? rows
-          : html`<tr>
-              <td colspan="8" class="muted">No builds${f.repo || f.branch || f.status || f.person ? ' match these filters' : ' yet'}.</td>
-            </tr>`
-      }
-    </table>
-    <div class="pager">
-      ${f.from > 0 ? html`<a href="${q({ from: 0 })}">⇤ newest</a>` : ''}${result.next !== null ? html`<a href="${q({ from: result.next })}" rel="next">older →</a>` : ''}
-    </div>`;
+<form class="filters" method="get" action="/">
+<label>repository<select name="repo"><option value="">any</option>${repos.map((r) => html`<option${r === f.repo ? ' selected' : ''}>${r}</option>`)}</select></label>
+<label>branch<input name="branch" value="${f.branch ?? ''}" placeholder="any"></label>
+<label>status<select name="status"><option value="">any</option>${runStatuses.map((s) => html`<option${s === f.status ? ' selected' : ''}>${s}</option>`)}</select></label>
+<label>person<input name="person" value="${f.person ?? ''}" placeholder="anyone"></label>
+<button>Filter</button>${f.repo || f.branch || f.status || f.person ? html` <a href="/">clear</a>` : ''}
+</form>
+<table id="builds"><tr><th>#</th><th>repository</th><th>ref</th><th>commit</th><th>status</th><th>by</th><th>started</th><th>duration</th></tr>
+${rows.length ? rows : html`<tr><td colspan="8" class="muted">No builds${f.repo || f.branch || f.status || f.person ? ' match these filters' : ' yet'}.</td></tr>`}</table>
+<div class="pager">${f.from > 0 ? html`<a href="${q({ from: 0 })}">⇤ newest</a>` : ''}${result.next !== null ? html`<a href="${q({ from: result.next })}" rel="next">older →</a>` : ''}</div>`;
 }

@@ -47,71 +47,29 @@ function target(c: EnvironmentConfig): string {
 }
 
 function deployRow(d: Deploy): SafeHtml {
-  return html`<tr data-deploy="${d.id}">
-    <td>#${d.id}</td>
-    <td>${deployState(d)}${d.reason ? html` <span class="muted">${d.reason}</span>` : ''}</td>
-    <td><code title="${d.ref}">${shortDigest(d.digest)}</code></td>
-    <td><a href="/builds/${d.buildId}">#${d.buildId}</a> <code>${shortSha(d.sha)}</code></td>
-    <td>${d.kind}</td>
-    <td>${d.requestedBy.name} <span class="muted">via ${d.source}</span></td>
-    <td>${humanTime(d.finishedAt ?? d.createdAt)}</td>
-  </tr>`;
+  return html`<tr data-deploy="${d.id}"><td>#${d.id}</td><td>${deployState(d)}${d.reason ? html` <span class="muted">${d.reason}</span>` : ''}</td>
+<td><code title="${d.ref}">${shortDigest(d.digest)}</code></td><td><a href="/builds/${d.buildId}">#${d.buildId}</a> <code>${shortSha(d.sha)}</code></td>
+<td>${d.kind}</td><td>${d.requestedBy.name} <span class="muted">via ${d.source}</span></td><td>${humanTime(d.finishedAt ?? d.createdAt)}</td></tr>`;
 }
 
 /** What runs where, who deployed it, who locked what and why, and each environment's last deploys. */
 export function environmentsPage(envs: EnvironmentBoard[] | null, now = Date.now()): SafeHtml {
   if (envs === null || envs.length === 0)
-    return html`<h1>Environments</h1>
-      <p class="muted">This Bosun has no environments configured${envs === null ? '' : ' that you may read'}.</p>`;
+    return html`<h1>Environments</h1><p class="muted">This Bosun has no environments configured${envs === null ? '' : ' that you may read'}.</p>`;
   return html`<h1>Environments</h1>
-    <table id="environments">
-      <tr>
-        <th>environment</th>
-        <th>repository</th>
-        <th>runs</th>
-        <th>commit</th>
-        <th>since</th>
-        <th>deployed by</th>
-        <th>lock</th>
-      </tr>
-      ${envs.map((e) => {
-        const c = e.current;
-        return html`<tr data-env="${e.name}">
-          <td>
-            <a href="#env-${e.name}"><b>${e.name}</b></a>
-            <div class="muted">
-              ${target(e.config)}${e.config.approvers ? ` · approvers ${e.config.approvers}` : ''}${e.config.autoDeploy ? ` · auto from ${e.config.autoDeploy.branch}` : ''}
-            </div>
-          </td>
-          <td>${e.config.repo}</td>
-          <td>${c ? html`<code title="${c.ref}">${shortDigest(c.digest)}</code>` : html`<span class="muted">nothing deployed by Bosun</span>`}</td>
-          <td>${c ? html`<code>${shortSha(c.sha)}</code> <a href="/builds/${c.buildId}">#${c.buildId}</a>` : ''}</td>
-          <td>${c ? html`<span title="${humanTime(c.finishedAt)}">${age(c.finishedAt, now)}</span>` : ''}</td>
-          <td>${c ? c.requestedBy.name : ''}</td>
-          <td class="lock">
-            ${e.lock ? html`🔒 locked by <b>${e.lock.by.name}</b> <span class="muted">${humanTime(e.lock.at)}</span>: ${e.lock.reason}` : html`<span class="muted">open</span>`}
-          </td>
-        </tr>`;
-      })}
-    </table>
-    ${envs.map(
-      (e) =>
-        html`<h2 id="env-${e.name}">${e.name}</h2>
-          ${
-            e.recent.length
-              ? html`<table class="deploys" data-env="${e.name}">
-                  <tr>
-                    <th>deploy</th>
-                    <th>outcome</th>
-                    <th>digest</th>
-                    <th>build</th>
-                    <th>kind</th>
-                    <th>who</th>
-                    <th>when</th>
-                  </tr>
-                  ${e.recent.map(deployRow)}
-                </table>`
-              : html`<p class="muted">No deploys yet.</p>`
-          }`,
-    )}`;
+<table id="environments"><tr><th>environment</th><th>repository</th><th>runs</th><th>commit</th><th>since</th><th>deployed by</th><th>lock</th></tr>
+${envs.map((e) => {
+  const c = e.current;
+  return html`<tr data-env="${e.name}"><td><a href="#env-${e.name}"><b>${e.name}</b></a><div class="muted">${target(e.config)}${e.config.approvers ? ` · approvers ${e.config.approvers}` : ''}${e.config.autoDeploy ? ` · auto from ${e.config.autoDeploy.branch}` : ''}</div></td>
+<td>${e.config.repo}</td>
+<td>${c ? html`<code title="${c.ref}">${shortDigest(c.digest)}</code>` : html`<span class="muted">nothing deployed by Bosun</span>`}</td>
+<td>${c ? html`<code>${shortSha(c.sha)}</code> <a href="/builds/${c.buildId}">#${c.buildId}</a>` : ''}</td>
+<td>${c ? html`<span title="${humanTime(c.finishedAt)}">${age(c.finishedAt, now)}</span>` : ''}</td>
+<td>${c ? c.requestedBy.name : ''}</td>
+<td class="lock">${e.lock ? html`🔒 locked by <b>${e.lock.by.name}</b> <span class="muted">${humanTime(e.lock.at)}</span>: ${e.lock.reason}` : html`<span class="muted">open</span>`}</td></tr>`;
+})}</table>
+${envs.map(
+  (e) => html`<h2 id="env-${e.name}">${e.name}</h2>
+${e.recent.length ? html`<table class="deploys" data-env="${e.name}"><tr><th>deploy</th><th>outcome</th><th>digest</th><th>build</th><th>kind</th><th>who</th><th>when</th></tr>${e.recent.map(deployRow)}</table>` : html`<p class="muted">No deploys yet.</p>`}`,
+)}`;
 }

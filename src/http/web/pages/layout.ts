@@ -15,25 +15,24 @@ export interface PageFrame {
 
 export function layout(frame: PageFrame, body: SafeHtml): string {
   return html`<!doctype html>
-    <html lang="en">
-      <head>
-        <meta charset="utf-8" />
-        <title>${frame.title} · Bosun</title>
-        <meta name="viewport" content="width=device-width, initial-scale=1" />
-        <style>
-          ${styles}
-        </style>
-      </head>
-      <body>
-        <header>
-          <a class="brand" href="/">⚓ Bosun</a>
-          <nav><a href="/">Builds</a><a href="/approvals">Approvals</a><a href="/leases">Leases</a><a href="/environments">Environments</a></nav>
-          <span class="who">${frame.actor ? html`signed in as <b>${frame.actor.name}</b>` : 'signed out (read-only)'}</span>
-        </header>
-        <main>${frame.notice ? html`<p class="notice ${frame.noticeKind ?? 'ok'}" role="status">${frame.notice}</p>` : ''} ${body}</main>
-        ${frame.script ? html`<script src="/assets/console.js" defer></script>` : ''}
-      </body>
-    </html> `.value;
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<title>${frame.title} · Bosun</title>
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<style>${styles}</style>
+</head>
+<body>
+<header><a class="brand" href="/">⚓ Bosun</a><nav><a href="/">Builds</a><a href="/approvals">Approvals</a><a href="/leases">Leases</a><a href="/environments">Environments</a></nav>
+<span class="who">${frame.actor ? html`signed in as <b>${frame.actor.name}</b>` : 'signed out (read-only)'}</span></header>
+<main>
+${frame.notice ? html`<p class="notice ${frame.noticeKind ?? 'ok'}" role="status">${frame.notice}</p>` : ''}
+${body}
+</main>
+${frame.script ? html`<script src="/assets/console.js" defer></script>` : ''}
+</body>
+</html>
+`.value;
 }
 
 const stylesText = `
