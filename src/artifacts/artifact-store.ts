@@ -48,6 +48,29 @@ export function checkArtifactPath(path: string): string | undefined {
 }
 
 /**
+ * Writes `content` to a new file `temp` (never an existing one), hashing it as it goes; over
+ * `maxBytes` it stops with `ArtifactTooLargeError` (the caller removes `temp`). Both stores
+ * spool through this: the data directory renames the file into place, S3 uploads it.
+ */
+export async function writeHashed(content: Readable, temp: string, path: string, maxBytes: number, mode: number): Promise<{ size: number; sha256: string }> {
+  const hash = createHash('sha256');
+  let size = 0;
+  const meter = new Transform({
+    transform(chunk: Buffer, _enc, done) {
+      size += chunk.length;
+      if (size > maxBytes) {
+        done(new ArtifactTooLargeError(path, maxBytes));
+        return;
+      }
+      hash.update(chunk);
+      done(null, chunk);
+    },
+  });
+  await pipeline(content, meter, createWriteStream(temp, { flags: 'wx', mode }));
+  return { size, sha256: hash.digest('hex') };
+}
+
+/**
  * Files under `<dataDir>/artifacts/<repo>/<buildId>/<path>` (repo and build id URI-encoded so
  * `acme/api` is one directory). Written to a temporary name beside the target, then renamed.
  * Reads refuse anything that is not a regular file (a symlink included).
@@ -63,27 +86,14 @@ export class DataDirArtifactStore implements ArtifactStore {
     const target = this.#file(repo, buildId, path);
     await mkdir(dirname(target), { recursive: true });
     const temp = join(dirname(target), `.tmp-${randomUUID()}`);
-    const hash = createHash('sha256');
-    let size = 0;
-    const meter = new Transform({
-      transform(chunk: Buffer, _enc, done) {
-        size += chunk.length;
-        if (size > maxBytes) {
-          done(new ArtifactTooLargeError(path, maxBytes));
-          return;
-        }
-        hash.update(chunk);
-        done(null, chunk);
-      },
-    });
     try {
-      await pipeline(content, meter, createWriteStream(temp, { flags: 'wx', mode: 0o644 }));
+      const written = await writeHashed(content, temp, path, maxBytes, 0o644);
       await rename(temp, target);
+      return written;
     } catch (err) {
       await rm(temp, { force: true });
       throw err;
     }
-    return { size, sha256: hash.digest('hex') };
   }
 
   async open(repo: string, buildId: string, path: string): Promise<{ stream: Readable; size: number } | undefined> {

@@ -1,14 +1,13 @@
-import { createHash, randomUUID } from 'node:crypto';
-import { createReadStream, createWriteStream, readFileSync } from 'node:fs';
+import { randomUUID } from 'node:crypto';
+import { createReadStream, readFileSync } from 'node:fs';
 import { rm, mkdir } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Transform, type Readable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
+import type { Readable } from 'node:stream';
 import type { S3Client } from '@aws-sdk/client-s3';
 import { CodedError, InfraError, UserError } from '../errors.js';
 import type { S3StoreConfig } from './artifacts-config.js';
-import { ArtifactTooLargeError, checkArtifactPath, type ArtifactStore, type StoredBuild } from './artifact-store.js';
+import { checkArtifactPath, writeHashed, type ArtifactStore, type StoredBuild } from './artifact-store.js';
 
 /** The access key pair of an S3 store: from the configured files, else from the environment. */
 export function s3Credentials(
@@ -70,22 +69,8 @@ export class S3ArtifactStore implements ArtifactStore {
     const dir = join(tmpdir(), 'bosun-s3-spool');
     await mkdir(dir, { recursive: true, mode: 0o700 });
     const temp = join(dir, randomUUID());
-    const hash = createHash('sha256');
-    let size = 0;
-    const meter = new Transform({
-      transform(chunk: Buffer, _enc, done) {
-        size += chunk.length;
-        if (size > maxBytes) {
-          done(new ArtifactTooLargeError(path, maxBytes));
-          return;
-        }
-        hash.update(chunk);
-        done(null, chunk);
-      },
-    });
     try {
-      await pipeline(content, meter, createWriteStream(temp, { flags: 'wx', mode: 0o600 }));
-      const sha256 = hash.digest('hex');
+      const { size, sha256 } = await writeHashed(content, temp, path, maxBytes, 0o600);
       const { client, sdk } = await this.#sdk();
       // The SDK never retries a streamed body, so a transient failure (a 5xx, a dropped
       // connection) is retried here, each attempt reading the spooled file afresh.
