@@ -16,7 +16,14 @@ shopt -s globstar nullglob
 files=()
 for f in test/**/*.test.ts; do [[ $f == test/multinode/* ]] || files+=("$f"); done
 # `npm run bench` takes /tmp/bosun-bench.lock alone: tests and the bench never overlap.
-flock -s -o /tmp/bosun-bench.lock node --import tsx --test --test-concurrency="${BOSUN_TEST_CONCURRENCY:-2}" --test-timeout=600000 "${files[@]}"
+# The TAP stream is kept too: when a test fails, its name, location and error are printed
+# again at the very end, where a CI log's tail shows them (scripts/failure-summary.sh).
+tap_log=$(mktemp /tmp/bosun-tap-XXXXXX.log)
+if ! flock -s -o /tmp/bosun-bench.lock node --import tsx --test --test-concurrency="${BOSUN_TEST_CONCURRENCY:-2}" --test-timeout=600000 "${files[@]}" | tee "$tap_log"; then
+  bash scripts/failure-summary.sh "$tap_log"
+  exit 1
+fi
+rm -f "$tap_log"
 
 # Multi-node phase, alone: these tests join a second engine to the swarm, then kill and
 # drain it, which must not disturb the Docker tests above. BOSUN_MULTINODE=0 skips the phase
@@ -25,5 +32,10 @@ if [[ ${BOSUN_MULTINODE:-1} != 0 || -n ${CI:-} ]]; then
   echo "== multi-node tests"
   trap 'bash scripts/multinode-down.sh' EXIT
   bash scripts/multinode-up.sh
-  flock -s -o /tmp/bosun-bench.lock node --import tsx --test --test-concurrency=1 --test-timeout=600000 test/multinode/*.test.ts
+  tap_log=$(mktemp /tmp/bosun-tap-XXXXXX.log)
+  if ! flock -s -o /tmp/bosun-bench.lock node --import tsx --test --test-concurrency=1 --test-timeout=600000 test/multinode/*.test.ts | tee "$tap_log"; then
+    bash scripts/failure-summary.sh "$tap_log"
+    exit 1
+  fi
+  rm -f "$tap_log"
 fi
