@@ -37,6 +37,7 @@ export async function startBuild(deps: PipelineDeps, build: Build): Promise<Buil
     if (b.status !== 'queued' || b.stages.length > 0) return null;
     const now = nowIso();
     b.specPath = plan.specPath;
+    if (plan.network) b.network = plan.network;
     b.stages = stagesFromPlan(plan);
     const events = setBuildStatus(b, 'running', now);
     if (b.stages.length === 0) {
@@ -60,10 +61,11 @@ async function loadPlan(deps: PipelineDeps, build: Build): Promise<ExecutionPlan
     branch: build.trigger.headBranch ?? build.ref,
     timeoutSec,
     granted,
+    network: JSON.stringify(deps.config.network),
   });
   const cached = deps.plans.get(key);
   if (cached) return cached;
-  const parsed = parseSpec(file.text, file.path, { secrets: { granted, repo: build.repo } });
+  const parsed = parseSpec(file.text, file.path, { secrets: { granted, repo: build.repo }, network: deps.config.network });
   if (!parsed.ok) throw new SpecInvalidError(parsed.errors);
   const plan = compilePlan(parsed.spec, { event: build.trigger.event, branch: build.trigger.headBranch ?? build.ref }, file.path, { timeoutSec });
   deps.plans.set(key, plan);
