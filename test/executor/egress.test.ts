@@ -181,7 +181,7 @@ if (docker && !problem) {
 
           const { outcome, out } = await runStep(
             executor,
-            spec(`eg${runId}${kind}rn`, {
+            spec(`eg${runId}${kind}yn`, {
               network: { egress: 'none' },
               env: { PROBES: `${world.internet}:80 ${world.elsewhere}:80 ${world.privateHost}:80` },
               commands: [probe, ...pipDownload(world.indexUrl, 'six')],
@@ -202,7 +202,7 @@ if (docker && !problem) {
 
           const { outcome, out } = await runStep(
             executor,
-            spec(`eg${runId}${kind}ra`, {
+            spec(`eg${runId}${kind}ya`, {
               network,
               env: { PROBES: `${world.internet}:80 ${world.elsewhere}:80 ${world.internet}:8080` },
               commands: [probe, ...pipDownload(world.indexUrl, 'six')],
@@ -223,7 +223,7 @@ if (docker && !problem) {
 
           const { out } = await runStep(
             executor,
-            spec(`eg${runId}${kind}rw`, { network, env: { PROBES: `${world.internet}:80 ${world.elsewhere}:80` }, commands: [probe] }),
+            spec(`eg${runId}${kind}yw`, { network, env: { PROBES: `${world.internet}:80 ${world.elsewhere}:80` }, commands: [probe] }),
           );
 
           assert.match(out.stdout, new RegExp(`^OPEN ${world.internet.replace(/\./g, '\\.')}:80 `, 'm'), out.stdout);
