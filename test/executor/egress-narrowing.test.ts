@@ -3,6 +3,13 @@ import { describe, it } from 'node:test';
 import { describeNarrowed, narrowPolicy } from '../../src/executor/container/egress-narrowing.js';
 import { NetworkConfig } from '../../src/executor/container/egress-policy.js';
 import { egressBatch, egressNames } from '../../src/executor/container/egress-rules.js';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { LocalExecutor } from '../../src/executor/local/local-executor.js';
+import { UserError } from '../../src/errors.js';
+import { silentLogger } from '../../src/logger.js';
+import { makeSpec } from './contract-support.js';
 
 // The server's policy narrowed by a repository's bosun.yml `network:` (never wider), as the
 // executors apply it at run time: whatever would widen is ignored and said so.
@@ -76,5 +83,23 @@ describe('narrowPolicy', () => {
       describeNarrowed(s, undefined),
       'egress=allowlist (allowed: 198.51.100.0/24:80, and DNS; this host, link-local incl. 169.254.169.254 and other builds are blocked)',
     );
+  });
+
+  it('the local executor refuses a step whose build narrows the policy (it cannot enforce it), and runs one that does not', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'bosun-narrow-local-'));
+    const executor = new LocalExecutor({ instanceId: `narrow${process.pid}`, dataDir: dir, log: silentLogger(), timeoutGraceMs: 1000 });
+    try {
+      const spec = makeSpec({ workspace: dir, image: 'any', buildId: 'n1' }, { commands: ['echo ran'] });
+      await assert.rejects(
+        executor.start({ ...spec, network: { egress: 'none' } }),
+        (err: unknown) => err instanceof UserError && /cannot be enforced by the local executor/.test(err.message),
+      );
+      const handle = await executor.start(spec);
+      assert.equal((await handle.wait()).exitCode, 0);
+      await handle.destroy();
+    } finally {
+      await executor.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

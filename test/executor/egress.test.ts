@@ -73,6 +73,15 @@ if (docker && !problem) {
 
     const policy = (over: Partial<NetworkConfig> = {}): NetworkConfig => NetworkConfig.parse({ dns: [world.dns], ...over });
 
+    /** Runs a step and removes its build's network at once (machine-wide, Docker's address pools are few). */
+    const runAndClean = async (executor: Executor, spec: StepSpec): ReturnType<typeof runStep> => {
+      try {
+        return await runStep(executor, spec);
+      } finally {
+        await executor.cleanupBuild(spec.buildId).catch(() => undefined);
+      }
+    };
+
     for (const kind of ['docker', 'swarm'] as const) {
       const make = (egress: NetworkConfig): { executor: Executor; spec: (buildId: string, over?: Partial<StepSpec>) => StepSpec } => {
         const common = { docker: engine, instanceId: testInstanceId, log: silentLogger(), timeoutGraceMs: 2000, egress };
@@ -179,7 +188,7 @@ if (docker && !problem) {
           const { executor, spec } = make(policy());
           const before = { internet: world.hits(world.internet), elsewhere: world.hits(world.elsewhere) };
 
-          const { outcome, out } = await runStep(
+          const { outcome, out } = await runAndClean(
             executor,
             spec(`eg${runId}${kind}yn`, {
               network: { egress: 'none' },
@@ -200,7 +209,7 @@ if (docker && !problem) {
           const network = { egress: 'allowlist' as const, allow: [`${world.internet}:80`] };
           const before = world.hits(world.elsewhere);
 
-          const { outcome, out } = await runStep(
+          const { outcome, out } = await runAndClean(
             executor,
             spec(`eg${runId}${kind}ya`, {
               network,
@@ -221,7 +230,7 @@ if (docker && !problem) {
           const { executor, spec } = make(policy({ egress: 'allowlist', allow: [`${world.internet}:80`] }));
           const network = { egress: 'internet' as const };
 
-          const { out } = await runStep(
+          const { out } = await runAndClean(
             executor,
             spec(`eg${runId}${kind}yw`, { network, env: { PROBES: `${world.internet}:80 ${world.elsewhere}:80` }, commands: [probe] }),
           );
