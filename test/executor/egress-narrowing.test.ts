@@ -65,6 +65,11 @@ describe('narrowPolicy', () => {
     assert.deepEqual(kept.policy.proxy, proxy);
     assert.deepEqual(kept.issues, []);
 
+    const privateProxy = { http: 'http://10.0.0.5:3128', noProxy: [] };
+    const underAllowlist = narrowPolicy(server({ egress: 'allowlist', allow: [], proxy: privateProxy }), { egress: 'allowlist', allow: ['10.0.0.5:3128'] });
+    assert.deepEqual(underAllowlist.issues, [], "the server's proxy is inside what the server lets steps reach");
+    assert.deepEqual(underAllowlist.policy.proxy, privateProxy);
+
     const dropped = narrowPolicy(server({ proxy }), { egress: 'allowlist', allow: ['198.51.100.10:80'] });
     assert.equal(dropped.policy.proxy, undefined);
     assert.deepEqual(

@@ -105,7 +105,8 @@ function outsideServer(entry: string, server: NetworkConfig): string | undefined
   const d = parseTarget(entry);
   const denied = server.deny.find((x) => covers(parseTarget(x), d));
   if (denied) return `${entry} is refused by server config (network.deny ${denied}), which a repository cannot lift`;
-  const inServerAllow = server.allow.some((a) => covers(parseTarget(a), d));
+  // The server's proxies (named by address) are let through like its `allow`.
+  const inServerAllow = [...server.allow.map(parseTarget), ...proxyDestinations(server.proxy)].some((a) => covers(a, d));
   if (server.egress === 'allowlist') {
     if (inServerAllow) return undefined;
     return `${entry} is not inside the server's allowlist (server config network.allow: ${server.allow.join(' ') || 'nothing'}); a repository may only narrow it`;
