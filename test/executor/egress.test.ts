@@ -374,7 +374,7 @@ if (docker && !problem) {
         '',
       ].join('\n');
 
-    it('a narrowing runs under it (the log says so); a widening fails the build at its line before anything runs', async () => {
+    it('a narrowing runs under it (the log says so), its stage services on the same narrowed network; a widening fails the build at its line before anything runs', async () => {
       // The server lets steps reach the whole stand-in internet on port 80; the repository only the index host.
       const egress = NetworkConfig.parse({ egress: 'allowlist', allow: ['198.51.100.0/24:80'], dns: [world.dns] });
       const instanceId = `${testInstanceId}n`;
@@ -427,6 +427,42 @@ if (docker && !problem) {
           "bosun.yml:4:11 network.egress: `egress: internet` would widen the server's policy (server config network.egress is allowlist); a repository may only narrow it",
         );
         assert.equal(failed.stages.length, 0, 'nothing ran');
+
+        // A stage's service joins the build's narrowed network: the step reaches it by name, the
+        // index host still, and no more than before.
+        const withService = await makeRepo(h.dataDir, 'svc', {
+          'bosun.yml': [
+            'version: 1',
+            'image: bosun/redis-test:7',
+            'network:',
+            '  egress: allowlist',
+            `  allow: ["${world.internet}:80"]`,
+            'stages:',
+            '  test:',
+            '    services:',
+            '      cache:',
+            '        image: bosun/redis-test:7',
+            '        ready: { run: redis-cli ping, interval: 1s, timeout: 60s }',
+            '    steps:',
+            '      - name: unit',
+            '        run:',
+            '          - redis-cli -h cache ping',
+            `          - python3 -c 'import urllib.request; print("index", urllib.request.urlopen("http://pypi.test/simple/", timeout=5).status)'`,
+            `          - python3 -c 'import socket, sys; sys.exit(0 if socket.create_connection(("${world.elsewhere}", 80), timeout=3) else 1)' && exit 1 || echo "elsewhere refused"`,
+            '',
+          ].join('\n'),
+        });
+        h.server.core.config.repos.svc = { url: withService.url, defaultBranch: 'master', secrets: [] };
+        const svc = await h.api('POST', '/api/builds', { repo: 'svc', ref: 'master' });
+        builds.push(svc.json.build.id as string);
+        const svcBuild = await h.waitDone(svc.json.build.id as string, 240_000);
+        const svcLog = JSON.stringify((await h.api('GET', `/api/builds/${svcBuild.id}/logs/test/unit`)).json);
+
+        assert.equal(svcBuild.status, 'success', svcLog);
+        assert.match(svcLog, /PONG/);
+        assert.match(svcLog, /index 200/);
+        assert.match(svcLog, /elsewhere refused/);
+        assert.equal(world.hits(world.elsewhere), before);
       } finally {
         await h.stop();
         for (const b of builds) await executor?.cleanupBuild(b).catch(() => undefined);
