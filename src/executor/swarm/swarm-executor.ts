@@ -5,6 +5,7 @@ import { workingDirectory } from '../working-directory.js';
 import { BuildNetworks } from '../container/build-network.js';
 import { describePolicy, needsRules, proxyEnv, type NetworkConfig } from '../container/egress-policy.js';
 import { EgressRules } from '../container/egress-rules.js';
+import { describeNarrowed, narrowPolicy, type NetworkRequest } from '../container/egress-narrowing.js';
 import { UserError } from '../../errors.js';
 import { engineError, ignoreNotFound, statusCode } from '../container/docker-errors.js';
 import { reapOwnedBuilds } from '../container/owned-builds.js';
@@ -92,6 +93,8 @@ export class SwarmExecutor implements Executor {
   readonly network: string;
   readonly #opts: SwarmExecutorOptions;
   readonly #networks: BuildNetworks;
+  /** The server's egress policy: the ceiling of every build's (a bosun.yml `network:` only narrows it). */
+  readonly #server: NetworkConfig;
   readonly #volumes: WorkspaceVolumes;
   readonly #watcher: TaskWatcher;
   readonly #events: ContainerEvents;
@@ -116,7 +119,8 @@ export class SwarmExecutor implements Executor {
     }
     const rules = routed ? (opts.egressRules ?? new EgressRules(policy, opts.instanceId)) : undefined;
     this.#networks = new BuildNetworks(opts.docker, opts.network ?? (multiNode ? 'overlay' : 'swarm-bridge'), opts.instanceId, rules);
-    this.network = describePolicy(policy ?? { egress: 'none', allow: [], deny: [], dns: [] });
+    this.#server = policy ?? { egress: 'none', allow: [], deny: [], dns: [] };
+    this.network = describePolicy(this.#server);
     this.#volumes = new WorkspaceVolumes(opts.docker, opts.instanceId);
     this.#events = new ContainerEvents(opts.docker, opts.instanceId);
     // Events end local tasks; the poll finds the rest: tasks on other nodes (multi-node: 250 ms),
@@ -126,6 +130,16 @@ export class SwarmExecutor implements Executor {
     this.#nodes = multiNode ? new SwarmNodes(opts.docker) : undefined;
     this.#remote = multiNode ? new RemoteWorkspaces(opts.docker, opts.instanceId, opts.log) : undefined;
     this.#secrets = new SwarmSecrets(opts.docker);
+  }
+
+  /** The policy line of a build whose bosun.yml narrows the server's policy (`describeNarrowed`). */
+  networkFor(request: NetworkRequest | undefined): string {
+    return describeNarrowed(this.#server, request);
+  }
+
+  /** The build's own policy: the server's, narrowed by the build's bosun.yml (never wider). */
+  #policyOf(request: NetworkRequest | undefined): NetworkConfig {
+    return narrowPolicy(this.#server, request).policy;
   }
 
   /** The instance its per-build resources are named after (stage caches reach the same workspace volume). */
@@ -139,7 +153,7 @@ export class SwarmExecutor implements Executor {
     const imageId = await resolveImage(docker, spec.image);
     const [where, networkId] = await Promise.all([
       this.#images ? this.#multiNode(spec, imageId) : this.#oneNode(spec, imageId, workdir),
-      this.#networks.ensure(spec.buildId),
+      this.#networks.ensure(spec.buildId, this.#policyOf(spec.network)),
     ]);
     const timeoutGraceMs = this.#opts.timeoutGraceMs ?? 10_000;
     const labels = stepLabels(spec, this.#opts.instanceId);
@@ -150,9 +164,9 @@ export class SwarmExecutor implements Executor {
     } catch (err) {
       throw engineError(`could not create the secrets of step ${spec.step} of build ${spec.buildId}`, err);
     }
-    const policy = this.#opts.egress;
+    const policy = this.#policyOf(spec.network);
     const options = toServiceSpec(
-      { ...spec, env: { ...proxyEnv(policy?.proxy), ...spec.env } },
+      { ...spec, env: { ...proxyEnv(policy.proxy), ...spec.env } },
       {
         name: stepResourceName(spec),
         image: where.image,
@@ -162,7 +176,7 @@ export class SwarmExecutor implements Executor {
         labels,
         constraints: where.constraints,
         stopGraceMs: timeoutGraceMs,
-        dns: policy?.dns ?? [],
+        dns: policy.dns,
         ...(where.filling ? { waitFor: `${workspaceMount}/${workspaceReadyFile}` } : {}),
         ...(secretRefs.length ? { secrets: secretRefs } : {}),
       },
@@ -245,7 +259,7 @@ export class SwarmExecutor implements Executor {
         `service \`${spec.name}\`: services are not supported yet when steps run on several swarm nodes (swarm.registry is set); run this stage on a one-node swarm or the docker executor`,
       );
     }
-    const networkId = await this.#networks.ensure(spec.buildId);
+    const networkId = await this.#networks.ensure(spec.buildId, this.#policyOf(spec.network));
     return startServiceContainer(this.#opts.docker, spec, { instanceId: this.#opts.instanceId, networkId });
   }
 
