@@ -3,6 +3,7 @@ import type { StoredEvent } from '../../domain/build-event.js';
 import { isTerminal } from '../../domain/status.js';
 import { isDeployFinished } from '../../domain/deploy.js';
 import { escapeSlack } from '../../domain/escape-chat.js';
+import { stagePublishLines } from '../../domain/describe-publication.js';
 import type { EventHandler } from '../../events/event-bus.js';
 import type { Logger } from '../../logger.js';
 import type { LogLine } from '../../logs/log-store.js';
@@ -52,9 +53,10 @@ interface Target {
 const failureLines = 30;
 
 /**
- * The build thread: one root message per build (updated in place), thread replies for stages
- * and checkpoints, one live-log message per step, and on failure the last lines, a link and
- * the full log as a file. Builds started from Slack go to their channel; others go to the
+ * The build thread: one root message per build, the build's live summary (updated in place),
+ * thread replies for checkpoints and published deliverables, a live-log message for each step
+ * that runs long enough to be worth following (`slack.liveLogAfterMs`), and on failure the
+ * failing step's last lines, a link and the full log as a file. Builds started from Slack go to their channel; others go to the
  * configured default channel, filtered by its notification settings.
  */
 export class ThreadReporter implements EventHandler {
@@ -78,21 +80,25 @@ export class ThreadReporter implements EventHandler {
         await this.onBuildStatus(build, target, wants);
         return;
       case 'stage.status': {
-        // The stage reply first, then the root. The root is rendered from the build as it is
-        // now; once the build has ended only its own build.status event turns the root final,
-        // so no stage reply can follow a root that already says how the build ended.
+        // The root is the build's one live summary (stage and step lines with durations): it is
+        // edited when a stage starts or waits, and when one ends while another still runs; a
+        // stage that ends otherwise shows when the next one starts or the build ends, which is
+        // what keeps a sequential build's thread short. A stage reply is posted only for what
+        // the root does not say (the stage's published deliverables), and always before the
+        // root turns final: the root is rendered from the build as it is now, and once the build
+        // has ended only its own build.status event turns the root final.
         const root = await this.deps.store.root(build.id);
         const stage = build.stages.find((s) => s.name === event.stage);
-        // A stage that starts is shown by the root's stage line and its steps' log messages; a
-        // reply is posted only when it ends or waits, so the thread stays short.
-        if (root && stage && wants('stages') && !['pending', 'queued', 'running'].includes(event.status)) {
+        if (root && stage && wants('stages') && isTerminal(event.status) && stagePublishLines(stage, build.published).length > 0) {
           await this.deps.api.chat.postMessage({
             channel: root.channel,
             thread_ts: root.ts,
             ...renderStage({ ...stage, status: event.status }, build.published),
           });
         }
-        if (!isTerminal(build.status) && event.status !== 'pending' && event.status !== 'queued') await this.updateRoot(build);
+        const othersRunning = build.stages.some((s) => s.name !== event.stage && s.status === 'running');
+        const showNow = event.status === 'running' || event.status === 'waiting' || (isTerminal(event.status) && othersRunning);
+        if (!isTerminal(build.status) && showNow) await this.updateRoot(build);
         return;
       }
       case 'log.chunk': {
@@ -199,7 +205,8 @@ export class ThreadReporter implements EventHandler {
     const failed = build.status === 'failed' || build.status === 'failed_infra';
     if (failed && wants('failures')) await this.ensureRoot(build, target);
     if (build.status === 'success' && wants('successes')) await this.ensureRoot(build, target);
-    await this.updateRoot(build);
+    // A running build shows by its stages' lines (a stage start edits the root); waiting and the end edit it now.
+    if (build.status !== 'running') await this.updateRoot(build);
     const dm = this.deps.config.dmRequester;
     if (isTerminal(build.status) && (dm === 'always' || (dm === 'failures' && failed)))
       await this.dmRequester(build, build.status, renderFinishedDm(build, this.deps.buildUrl(build.id)));
