@@ -18,6 +18,7 @@ import { commitTitle } from '../../git/commit-title.js';
 import { commitRange } from '../../git/commit-range.js';
 import { DeployStore } from '../../deploys/deploy-store.js';
 import { approvalFacts } from '../approval-facts.js';
+import { NotifyPrefs } from '../notify-prefs.js';
 
 /**
  * The Slack front end and build-thread reporter. Socket Mode (default) or HTTP mode on
@@ -54,6 +55,7 @@ export const slackFrontend: FrontendFactory = async (core, builds) => {
     config,
     groups: core.config.groups,
     buildUrl: (id) => builds.buildUrl(id),
+    notifyPrefs: new NotifyPrefs(core.redis, core.prefix),
     commitTitle: (b) => commitTitle(core.config, core.deps.mirrors, b.repo, b.sha),
     approvalFacts: (b, stage) =>
       approvalFacts(b, stage, {

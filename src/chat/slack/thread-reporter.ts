@@ -9,6 +9,7 @@ import type { Logger } from '../../logger.js';
 import type { LogLine } from '../../logs/log-store.js';
 import type { SlackApi } from './slack-api.js';
 import type { ApprovalFacts } from '../approval-facts.js';
+import { dmChoice, wantsDm, type NotifyPrefs } from '../notify-prefs.js';
 import type { SlackConfig, SlackNotify } from './slack-config.js';
 import type { LiveLog } from './live-log.js';
 import type { ThreadRef, ThreadStore } from './thread-store.js';
@@ -35,6 +36,8 @@ export interface ThreadReporterDeps {
   /** Approver groups (`groups` of the server config): whom an approver channel's card mentions. */
   groups?: Record<string, string[]>;
   buildUrl(id: string): string | undefined;
+  /** Each user's own DM choice (`notify me …`), overriding `config.dmRequester`. */
+  notifyPrefs?: Pick<NotifyPrefs, 'get'>;
   /** The first line of a build's commit message, best effort (shown on approval cards). */
   commitTitle?(build: Build): Promise<string | undefined>;
   /** Environment, commit range and gating stages for a checkpoint's card, best effort. */
@@ -138,7 +141,7 @@ export class ThreadReporter implements EventHandler {
         const card = renderCheckpoint(event, approval, { ...about, ...(where ? { approverChannel: where.channel } : {}) });
         const posted = await this.deps.api.chat.postMessage({ channel: root.channel, thread_ts: root.ts, unfurl_links: false, ...card });
         if (posted.ts) await this.deps.store.set(build.id, `cp:${event.stage}`, posted.ts);
-        if (this.deps.config.dmRequester !== 'never')
+        if (await this.dmWanted(build, 'waiting'))
           await this.dmRequester(build, `cp:${event.stage}`, renderWaitingDm(build, event.stage, event.approvers, this.deps.buildUrl(build.id)));
         return;
       }
@@ -152,7 +155,7 @@ export class ThreadReporter implements EventHandler {
         const decided = renderDecided(event, event.decision, event.actor, at, approval);
         if (copy?.[0] && copy[1]) await this.deps.api.chat.update({ channel: copy[0], ts: copy[1], ...decided });
         if (root && ts) await this.deps.api.chat.update({ channel: root.channel, ts, ...decided });
-        if ((root || copy) && this.deps.config.dmRequester !== 'never') {
+        if ((root || copy) && (await this.dmWanted(build, 'decided'))) {
           await this.dmRequester(
             build,
             `cp-decided:${event.stage}`,
@@ -207,8 +210,7 @@ export class ThreadReporter implements EventHandler {
     if (build.status === 'success' && wants('successes')) await this.ensureRoot(build, target);
     // A running build shows by its stages' lines (a stage start edits the root); waiting and the end edit it now.
     if (build.status !== 'running') await this.updateRoot(build);
-    const dm = this.deps.config.dmRequester;
-    if (isTerminal(build.status) && (dm === 'always' || (dm === 'failures' && failed)))
+    if (isTerminal(build.status) && (await this.dmWanted(build, failed ? 'failed' : 'finished')))
       await this.dmRequester(build, build.status, renderFinishedDm(build, this.deps.buildUrl(build.id)));
   }
 
@@ -242,6 +244,11 @@ export class ThreadReporter implements EventHandler {
       title: `Log of ${stage} › ${step}`,
       content: all.map((l) => l.text).join('\n') + '\n',
     });
+  }
+
+  /** Whether the requester wants a DM about `what`: their own `notify me` choice, else the server's `dmRequester`. */
+  private async dmWanted(build: Build, what: 'failed' | 'finished' | 'waiting' | 'decided'): Promise<boolean> {
+    return wantsDm(await dmChoice(this.deps.notifyPrefs, build.trigger.actor.id, this.deps.config.dmRequester), what);
   }
 
   /** A DM to the requester (Slack users only), once per `what`. */

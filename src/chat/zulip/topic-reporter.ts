@@ -8,6 +8,7 @@ import { editRefused, type ZulipApi } from './zulip-api.js';
 import type { ZulipLiveLog } from './live-log.js';
 import type { TopicRef, TopicStore } from './topic-store.js';
 import { topicLink } from './zulip-markdown.js';
+import { dmChoice, wantsDm, type NotifyChoice, type NotifyPrefs } from '../notify-prefs.js';
 import {
   buildTopic,
   failEmoji,
@@ -34,7 +35,10 @@ export interface TopicReporterDeps {
   bot: string;
   /** Cards get ✅/❌ reactions to click (event-queue mode); webhook mode only lists the commands. */
   reactions: boolean;
-  dmOnFinish: boolean;
+  /** The server default for DMs to requesters (`zulip.dmOnFinish`: `always` or `never`). */
+  dmDefault: NotifyChoice;
+  /** Each user's own DM choice (`notify me …`), overriding `dmDefault`. */
+  notifyPrefs?: Pick<NotifyPrefs, 'get'>;
   buildUrl(id: string): string | undefined;
   log: Logger;
 }
@@ -66,7 +70,7 @@ export class TopicReporter implements EventHandler {
       case 'build.status':
         if (stream) await this.ensureRoot(build, stream);
         await this.updateRoot(build);
-        if (isTerminal(build.status) && this.deps.dmOnFinish) {
+        if (isTerminal(build.status) && (await this.dmWanted(build, build.status === 'failed' || build.status === 'failed_infra' ? 'failed' : 'finished'))) {
           const root = await this.deps.store.root(build.id);
           await this.dmRequester(build, `done:${build.status}`, renderFinishedDm(build, where(root), this.deps.buildUrl(build.id)));
         }
@@ -164,7 +168,7 @@ export class TopicReporter implements EventHandler {
           await this.deps.api.react(card, e).catch((err: unknown) => this.deps.log.warn({ err }, 'Zulip reaction failed'));
       }
     }
-    if (this.deps.dmOnFinish)
+    if (await this.dmWanted(build, 'waiting'))
       await this.dmRequester(build, `cp:${event.stage}`, renderWaitingDm(build, event.stage, event.approvers, where(root), this.deps.buildUrl(build.id)));
   }
 
@@ -181,6 +185,11 @@ export class TopicReporter implements EventHandler {
       if (!root) throw err;
       await this.deps.api.send({ stream: root.stream, topic: root.topic }, content);
     }
+  }
+
+  /** Whether the requester wants a DM about `what`: their own `notify me` choice, else the server default. */
+  private async dmWanted(build: Build, what: 'failed' | 'finished' | 'waiting'): Promise<boolean> {
+    return wantsDm(await dmChoice(this.deps.notifyPrefs, build.trigger.actor.id, this.deps.dmDefault), what);
   }
 
   /** A DM to the requester (Zulip users of this realm only), once per `what` and attempt. */
