@@ -15,9 +15,7 @@ import { ThreadReporter } from './thread-reporter.js';
 import { ThreadStore } from './thread-store.js';
 import { UserError } from '../../errors.js';
 import { commitTitle } from '../../git/commit-title.js';
-import { commitRange } from '../../git/commit-range.js';
-import { DeployStore } from '../../deploys/deploy-store.js';
-import { approvalFacts } from '../approval-facts.js';
+import { approvalFactsFor } from '../approval-facts-source.js';
 import { NotifyPrefs } from '../notify-prefs.js';
 
 /**
@@ -57,13 +55,7 @@ export const slackFrontend: FrontendFactory = async (core, builds) => {
     buildUrl: (id) => builds.buildUrl(id),
     notifyPrefs: new NotifyPrefs(core.redis, core.prefix),
     commitTitle: (b) => commitTitle(core.config, core.deps.mirrors, b.repo, b.sha),
-    approvalFacts: (b, stage) =>
-      approvalFacts(b, stage, {
-        builds: core.store,
-        ...(Object.keys(core.config.environments).length ? { deploys: new DeployStore(core.redis, core.prefix) } : {}),
-        hasApprovers: (env) => !!core.config.environments[env]?.approvers,
-        range: (repo, base, head) => commitRange(core.config, core.deps.mirrors, repo, base, head),
-      }),
+    approvalFacts: approvalFactsFor(core),
     log,
   });
   registerListeners(app, {
