@@ -8,6 +8,7 @@ import { editRefused, type ZulipApi } from './zulip-api.js';
 import type { ZulipLiveLog } from './live-log.js';
 import type { TopicRef, TopicStore } from './topic-store.js';
 import { topicLink } from './zulip-markdown.js';
+import type { ApprovalFacts } from '../approval-facts.js';
 import { dmChoice, wantsDm, type NotifyChoice, type NotifyPrefs } from '../notify-prefs.js';
 import {
   buildTopic,
@@ -40,6 +41,8 @@ export interface TopicReporterDeps {
   /** Each user's own DM choice (`notify me …`), overriding `dmDefault`. */
   notifyPrefs?: Pick<NotifyPrefs, 'get'>;
   buildUrl(id: string): string | undefined;
+  /** Environment, commit range and gating stages for a checkpoint's card, best effort. */
+  approvalFacts?(build: Build, stage: string): Promise<ApprovalFacts | undefined>;
   log: Logger;
 }
 
@@ -157,9 +160,18 @@ export class TopicReporter implements EventHandler {
   private async onWaiting(build: Build, stream: string | null, event: Extract<StoredEvent, { type: 'checkpoint.waiting' }>): Promise<void> {
     const root = stream ? await this.ensureRoot(build, stream) : await this.deps.store.root(build.id);
     if (root && (await this.deps.store.once(build.id, `cp-posted:${event.stage}:${build.attempt}`))) {
+      const facts = await this.deps
+        .approvalFacts?.(build, event.stage)
+        .catch((err: unknown) => void this.deps.log.warn({ err, buildId: build.id }, 'approval card facts unavailable'));
+      const buildUrl = this.deps.buildUrl(build.id);
       const card = await this.deps.api.send(
         { stream: root.stream, topic: root.topic },
-        renderCheckpoint(event, isApproval(build, event.stage), this.deps.bot, this.deps.reactions),
+        renderCheckpoint(event, isApproval(build, event.stage), this.deps.bot, this.deps.reactions, {
+          build,
+          realmHost: this.deps.realmHost,
+          ...(buildUrl ? { buildUrl } : {}),
+          ...(facts ? { facts } : {}),
+        }),
       );
       await this.deps.store.set(build.id, `cp:${event.stage}`, card);
       await this.deps.store.setCard(card, { buildId: build.id, stage: event.stage });

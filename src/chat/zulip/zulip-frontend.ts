@@ -13,6 +13,7 @@ import { TopicReporter } from './topic-reporter.js';
 import { TopicStore } from './topic-store.js';
 import { zulipWebhookRoute } from './webhook-route.js';
 import { NotifyPrefs } from '../notify-prefs.js';
+import { approvalFactsFor } from '../approval-facts-source.js';
 import { zulipDefault } from '../../app/notify-service.js';
 
 /**
@@ -52,6 +53,7 @@ export const zulipFrontend: FrontendFactory = async (core, builds) => {
     reactions: config.mode === 'events',
     dmDefault: zulipDefault(config.dmOnFinish),
     notifyPrefs: new NotifyPrefs(core.redis, core.prefix),
+    approvalFacts: approvalFactsFor(core),
     buildUrl,
     log,
     get bot() {
