@@ -92,8 +92,7 @@ async function promotionFacts(build: Build, deps: ApprovalFactsDeps, promotion: 
   ]);
   const promoted = builds.find((b) => b.id !== build.id && b.sha === build.sha && b.trigger.event === 'push' && b.status === 'success');
   const range = production ? await deps.range(build.repo, production, build.sha) : undefined;
-  const since =
-    production === null ? `nothing in ${environment} yet` : production ? `what runs in ${environment} (\`${production.slice(0, 7)}\`)` : undefined;
+  const since = production === null ? `nothing in ${environment} yet` : production ? `what runs in ${environment} (\`${production.slice(0, 7)}\`)` : undefined;
   return {
     environment,
     productionLike: true,

@@ -39,7 +39,10 @@ export abstract class StepLiveLog<Where, Id> {
   readonly #edits: BatchedEdits<StepLog<Where>>;
   readonly #deps: StepLiveLogDeps<Id>;
 
-  protected constructor(deps: StepLiveLogDeps<Id>, how: { platform: string; firstWriteWaits: boolean; finalAttempts: number; firstWriteAfterMs?: number; finalOnlyIfPosted?: boolean }) {
+  protected constructor(
+    deps: StepLiveLogDeps<Id>,
+    how: { platform: string; firstWriteWaits: boolean; finalAttempts: number; firstWriteAfterMs?: number; finalOnlyIfPosted?: boolean },
+  ) {
     this.#deps = deps;
     this.#edits = new BatchedEdits<StepLog<Where>>({
       writer: {

@@ -43,7 +43,15 @@ export const slackFrontend: FrontendFactory = async (core, builds) => {
   const app = new App({ token: config.botToken, receiver, clientOptions, logger, logLevel: LogLevel.WARN });
   const api = quietSlackApi(redactingSlackApi(app.client as unknown as SlackApi, core.redact));
   const store = new ThreadStore(core.redis, core.prefix);
-  const liveLog = new LiveLog({ api, store, logs: core.logs, limiter: new RateLimiter(config.logEditsPerMinute), intervalMs: config.logEditIntervalMs, afterMs: config.liveLogAfterMs, log });
+  const liveLog = new LiveLog({
+    api,
+    store,
+    logs: core.logs,
+    limiter: new RateLimiter(config.logEditsPerMinute),
+    intervalMs: config.logEditIntervalMs,
+    afterMs: config.liveLogAfterMs,
+    log,
+  });
   const reporter = new ThreadReporter({
     api,
     store,

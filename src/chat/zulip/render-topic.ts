@@ -2,6 +2,7 @@ import { stepEnding } from '../../domain/step-ending.js';
 import type { Actor, Build } from '../../domain/build.js';
 import { shortSha } from '../../domain/build.js';
 import type { RunStatus } from '../../domain/status.js';
+import { ranFor } from '../../domain/human-time.js';
 import { checkpointWords, type CheckpointInfo } from '../slack/render-build.js';
 import { silentMention, topicName, zulipCodeBlock, zulipText, zulipTime } from './zulip-markdown.js';
 import type { ApprovalFacts } from '../approval-facts.js';
@@ -67,9 +68,11 @@ export function renderRoot(build: Build, realmHost: string, bot: string, buildUr
       .filter((st) => st.status !== 'pending')
       .map((st) => {
         const ending = stepEnding(st);
-        return `${zulipText(st.name)}${ending ? ` (${zulipText(ending)})` : ''}`;
+        const ran = ranFor(st);
+        return `${zulipText(st.name)}${ran ? ` ${ran}` : ''}${ending ? ` (${zulipText(ending)})` : ''}`;
       });
-    lines.push(`- ${emoji[s.status]} **${zulipText(s.name)}** ${s.status}${steps.length ? ` — ${steps.join(', ')}` : ''}`);
+    const ran = ranFor(s);
+    lines.push(`- ${emoji[s.status]} **${zulipText(s.name)}** ${s.status}${ran ? ` ${ran}` : ''}${steps.length ? ` — ${steps.join(', ')}` : ''}`);
   }
   const finished = ['success', 'failed', 'failed_infra', 'cancelled', 'skipped'].includes(build.status);
   if (!finished) lines.push(`Stop it: \`${bot} cancel ${build.id}\``);

@@ -45,7 +45,11 @@ test('`notify me` shows the server default; `notify me never` means no DM even f
   // A control build by a user on the default, after it: the reporter handles events one at a
   // time in stream order, so once the control's DM is there, any DM about the first build is too.
   const control = await runBuild('broken', 'UDEFAULT', 'CN3', /: failed/);
-  await bed.fake.waitFor(() => dmsTo('UDEFAULT').find((c) => new RegExp(`#${control} broken#master finished: failed`).test(String(c.args.text))), 10_000, 'control DM');
+  await bed.fake.waitFor(
+    () => dmsTo('UDEFAULT').find((c) => new RegExp(`#${control} broken#master finished: failed`).test(String(c.args.text))),
+    10_000,
+    'control DM',
+  );
   assert.deepEqual(dmsTo('UNEVER'), [], 'no DM for the user who chose never');
   assert.equal(bed.fake.callsOf('conversations.open').filter((c) => c.args.users === 'UNEVER').length, 0);
 });
@@ -53,7 +57,11 @@ test('`notify me` shows the server default; `notify me never` means no DM even f
 test('`notify me always` means a DM for a successful build (the default sends none)', async () => {
   assert.match(await ask('notify me on always', 'UALWAYS'), /\(always\)/);
   const id = await runBuild('demo', 'UALWAYS', 'CN2', /: success/);
-  const dm = await bed.fake.waitFor(() => dmsTo('UALWAYS').find((c) => new RegExp(`#${id} demo#master finished: success`).test(String(c.args.text))), 10_000, 'DM');
+  const dm = await bed.fake.waitFor(
+    () => dmsTo('UALWAYS').find((c) => new RegExp(`#${id} demo#master finished: success`).test(String(c.args.text))),
+    10_000,
+    'DM',
+  );
   assert.ok(dm);
 });
 

@@ -35,7 +35,14 @@ test('the demo build makes at most 5 Slack writes (printed): the root is its sum
   const identical = fake.identicalUpdates;
   process.stderr.write(
     `demo build Slack writes: ${writes.length} (${posts} posts, ${updates.length} chat.update, ${dms} DMs, ${files} files; ${identical} identical updates)\n` +
-      writes.map((c) => `  ${c.method} ${String(c.args.text ?? '').split('\n')[0]!.slice(0, 100)}\n`).join(''),
+      writes
+        .map(
+          (c) =>
+            `  ${c.method} ${String(c.args.text ?? '')
+              .split('\n')[0]!
+              .slice(0, 100)}\n`,
+        )
+        .join(''),
   );
 
   assert.equal(identical, 0, 'no chat.update repeats the content last sent for that message');
@@ -48,7 +55,13 @@ test('the demo build makes at most 5 Slack writes (printed): the root is its sum
   // The root is the build's summary: every stage and step with its duration, and the web log's link.
   const root = fake.messages.get(thread.root.ts)!;
   const summary = JSON.stringify(root.blocks ?? []);
-  for (const line of [/:white_check_mark: \*test\* \d+(ms|s)/, /:white_check_mark: unit \d+(ms|s)/, /:white_check_mark: lint \d+(ms|s)/, /:white_check_mark: \*e2e\* \d+(ms|s)/, /:white_check_mark: smoke \d+(ms|s)/])
+  for (const line of [
+    /:white_check_mark: \*test\* \d+(ms|s)/,
+    /:white_check_mark: unit \d+(ms|s)/,
+    /:white_check_mark: lint \d+(ms|s)/,
+    /:white_check_mark: \*e2e\* \d+(ms|s)/,
+    /:white_check_mark: smoke \d+(ms|s)/,
+  ])
     assert.match(summary, line);
 });
 

@@ -49,16 +49,21 @@ test("Zulip's approval card shows the approval facts: repository, commit, reques
   assert.match(first.content, /\*\*Approval needed\*\* for stage \*\*test\*\* of \[build #\d+\]\(http:\/\/ci\.test\/builds\/\d+\)/);
   assert.match(first.content, /\*\*Repository\*\* gated#master · \*\*Commit\*\* `[0-9a-f]{7}` · \*\*Asked by\*\* @_\*\*Dana Dev\|7\*\*_/);
   assert.match(first.content, /\*\*Gates \(build #\d+\)\*\*: :check: test steps passed/);
-  assert.match(first.content, /Deadline: <time:\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ>/, "a Zulip global time: each reader sees their own zone");
+  assert.match(first.content, /Deadline: <time:\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ>/, 'a Zulip global time: each reader sees their own zone');
   fake.react(people.qa1, first.cardId, 'check');
   assert.equal((await h.waitDone(first.id)).status, 'success');
 
-  await git(['commit', '-q', '--allow-empty', '--author=Mallory <m@example.invalid>', '-m', 'Fix @**all** login [x](http://evil) ```spoiler'], { cwd: repo.dir });
+  await git(['commit', '-q', '--allow-empty', '--author=Mallory <m@example.invalid>', '-m', 'Fix @**all** login [x](http://evil) ```spoiler'], {
+    cwd: repo.dir,
+  });
   await git(['commit', '-q', '--allow-empty', '--author=Alice <a@example.invalid>', '-m', 'Tidy up'], { cwd: repo.dir });
   const second = await buildAndCard();
   process.stderr.write(`Zulip card:\n${second.content}\n`);
   assert.match(second.content, new RegExp(`\\*\\*2 commits since build #${first.id}, the previous successful build of master by Alice, Mallory\\*\\*`));
-  assert.match(second.content, /- `[0-9a-f]{7}` Tidy up — Alice\n- `[0-9a-f]{7}` Fix @\u200b\*\*all\*\* login \[x\]\u200b\(http:\/\/evil\) `\u200b`\u200b`spoiler — Mallory/);
+  assert.match(
+    second.content,
+    /- `[0-9a-f]{7}` Tidy up — Alice\n- `[0-9a-f]{7}` Fix @\u200b\*\*all\*\* login \[x\]\u200b\(http:\/\/evil\) `\u200b`\u200b`spoiler — Mallory/,
+  );
   assert.doesNotMatch(second.content, /@\*\*all\*\*|\]\(http:\/\/evil|```/, 'commit titles cannot ping, link or fence (R12)');
   fake.react(people.qa1, second.cardId, 'cross_mark');
   assert.equal((await h.waitDone(second.id)).status, 'failed');

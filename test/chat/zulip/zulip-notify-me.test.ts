@@ -14,7 +14,15 @@ after(async () => {
 async function ask(user: number, text: string): Promise<string> {
   const seen = bed.fake.dms(user).length;
   bed.fake.say(user, 'dm', text);
-  const answer = await bed.fake.waitFor(() => bed.fake.dms(user).slice(seen).find((m) => m.sender_id === bed.fake.bot.user_id), 10_000, `answer to ${text}`);
+  const answer = await bed.fake.waitFor(
+    () =>
+      bed.fake
+        .dms(user)
+        .slice(seen)
+        .find((m) => m.sender_id === bed.fake.bot.user_id),
+    10_000,
+    `answer to ${text}`,
+  );
   return answer.content;
 }
 

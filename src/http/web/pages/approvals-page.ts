@@ -58,6 +58,8 @@ function factsHtml(facts: ApprovalFacts): SafeHtml {
   const commits = d.commits.length
     ? html`<ul class="commits">${d.commits.map((c) => html`<li><code>${c.sha}</code> ${c.title} — ${c.author}</li>`)}${d.more ? html`<li class="muted">${d.more}</li>` : ''}</ul>`
     : '';
-  const gates = d.gatesOf ? html`<div class="gates">${d.gatesOf}: ${d.gates.map((g, i) => html`${i ? ' · ' : ''}<span class="gate ${g.status}">${gateMark[g.status] ?? ''} ${g.text}</span>`)}</div>` : '';
+  const gates = d.gatesOf
+    ? html`<div class="gates">${d.gatesOf}: ${d.gates.map((g, i) => html`${i ? ' · ' : ''}<span class="gate ${g.status}">${gateMark[g.status] ?? ''} ${g.text}</span>`)}</div>`
+    : '';
   return html`<div class="facts">${env}${range}${commits}${gates}</div>`;
 }
