@@ -18,17 +18,17 @@ const failingSpec = ['version: 1', 'image: any', 'stages:', '  test:', '    step
 async function ask(text: string, user: string): Promise<string> {
   const before = bed.fake.ephemerals.filter((e) => e.user === user).length;
   await bed.command(text, user, { channel: 'CN' });
-  const answer = await bed.fake.waitFor(() => bed.fake.ephemerals.filter((e) => e.user === user)[before], 10_000, `answer to ${text}`);
+  const answer = await bed.fake.waitFor(() => bed.fake.ephemerals.filter((e) => e.user === user)[before], 30_000, `answer to ${text}`);
   return answer.text;
 }
 
 /** Runs `repo#master` as `user` in `channel` and waits until its root says how it ended. */
 async function runBuild(repo: string, user: string, channel: string, ending: RegExp): Promise<string> {
   await bed.command(`build ${repo}#master`, user, { channel });
-  const thread = await bed.fake.waitFor(() => bed.fake.channel(channel)[0], 10_000, 'root');
+  const thread = await bed.fake.waitFor(() => bed.fake.channel(channel)[0], 30_000, 'root');
   const id = buildIdOf(thread.root.text);
   await bed.h.waitDone(id);
-  await bed.fake.waitFor(() => ending.test(bed.fake.messages.get(thread.root.ts)!.text), 15_000, 'final root');
+  await bed.fake.waitFor(() => ending.test(bed.fake.messages.get(thread.root.ts)!.text), 30_000, 'final root');
   return id;
 }
 
@@ -47,7 +47,7 @@ test('`notify me` shows the server default; `notify me never` means no DM even f
   const control = await runBuild('broken', 'UDEFAULT', 'CN3', /: failed/);
   await bed.fake.waitFor(
     () => dmsTo('UDEFAULT').find((c) => new RegExp(`#${control} broken#master finished: failed`).test(String(c.args.text))),
-    10_000,
+    30_000,
     'control DM',
   );
   assert.deepEqual(dmsTo('UNEVER'), [], 'no DM for the user who chose never');
@@ -59,7 +59,7 @@ test('`notify me always` means a DM for a successful build (the default sends no
   const id = await runBuild('demo', 'UALWAYS', 'CN2', /: success/);
   const dm = await bed.fake.waitFor(
     () => dmsTo('UALWAYS').find((c) => new RegExp(`#${id} demo#master finished: success`).test(String(c.args.text))),
-    10_000,
+    30_000,
     'DM',
   );
   assert.ok(dm);

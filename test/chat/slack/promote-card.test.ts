@@ -77,13 +77,13 @@ test("/ci promote: the card goes to the approvers' channel mentioning them, with
   assert.equal(res.status, 202);
   const pushBuild = await poll(
     async () => (await h.server.core.store.list({ repo: 'acme/api', limit: 10 })).find((b) => b.sha === head && b.trigger.event === 'push'),
-    20_000,
+    60_000,
     'the push build',
   );
   assert.equal((await h.waitDone(pushBuild.id)).status, 'success');
 
   await bed.command('promote acme/api', 'UDEV', { channel: 'CDEV' });
-  const card = await fake.waitFor(() => fake.channel('CREL')[0]?.root, 20_000, "the card in the approvers' channel");
+  const card = await fake.waitFor(() => fake.channel('CREL')[0]?.root, 60_000, "the card in the approvers' channel");
   const shown = sections(card);
   process.stderr.write(`promotion card:\n${shown}\n`);
   assert.match(shown, /^<@UREL1> <@UREL2>\n/, 'the approvers are mentioned');
@@ -105,17 +105,24 @@ test("/ci promote: the card goes to the approvers' channel mentioning them, with
 
   const value = buttons[0]!.value as string;
   const id = value.split('|')[0]!;
-  const thread = fake.channel('CDEV').find((t) => t.root.text.includes(`Build #${id} `));
-  assert.ok(thread, 'the promotion has its build thread');
-  const inThread = await fake.waitFor(() => thread.replies.find((r) => /Approval needed/.test(r.text)), 10_000, 'the card in the thread');
+  // fake.channel() is a snapshot: look the thread up again on every poll (the thread's copy is posted after the approvers').
+  const inThread = await fake.waitFor(
+    () =>
+      fake
+        .channel('CDEV')
+        .find((t) => t.root.text.includes(`Build #${id} `))
+        ?.replies.find((r) => /Approval needed/.test(r.text)),
+    20_000,
+    'the card in the promotion build thread',
+  );
   assert.match(inThread.text, /The approvers were asked in <#CREL>\./);
 
   const ephemeralsFor = (user: string) => fake.ephemerals.filter((e) => e.user === user).map((e) => e.text);
   const msg = { channel: 'CREL', ts: card.ts };
   await bed.click(actionIds.pass, value, 'UDEV', msg);
-  await fake.waitFor(() => ephemeralsFor('UDEV').some((t) => /no self-approval/.test(t)), 5000, 'self-approval refusal');
+  await fake.waitFor(() => ephemeralsFor('UDEV').some((t) => /no self-approval/.test(t)), 15_000, 'self-approval refusal');
   await bed.click(actionIds.pass, value, 'UOUT', msg);
-  await fake.waitFor(() => ephemeralsFor('UOUT').some((t) => /not in the approver group "release"/.test(t)), 5000, 'outsider refusal');
+  await fake.waitFor(() => ephemeralsFor('UOUT').some((t) => /not in the approver group "release"/.test(t)), 15_000, 'outsider refusal');
   assert.equal((await h.server.core.store.get(id))!.status, 'waiting', 'refused clicks change nothing');
 
   await Promise.all([bed.click(actionIds.pass, value, 'UREL1', msg), bed.click(actionIds.pass, value, 'UREL1', msg)]);
@@ -126,7 +133,7 @@ test("/ci promote: the card goes to the approvers' channel mentioning them, with
         const now = fake.messages.get(ts)!;
         return /Approved by <@UREL1> <!date\^/.test(now.text) ? now : null;
       },
-      10_000,
+      20_000,
       'decided card',
     );
     assert.ok(!hasButtons(m), 'no buttons after the decision');
@@ -134,5 +141,5 @@ test("/ci promote: the card goes to the approvers' channel mentioning them, with
   }
   const passes = (await h.server.core.audit.list(1000)).filter((a) => a.action === 'checkpoint.pass' && a.buildId === id && a.outcome === 'ok');
   assert.equal(passes.length, 1, 'a double click is one decision');
-  await poll(async () => (await git(['rev-parse', 'production'], { cwd: api.dir })).trim() === head || undefined, 10_000, 'production fast-forwarded');
+  await poll(async () => (await git(['rev-parse', 'production'], { cwd: api.dir })).trim() === head || undefined, 30_000, 'production fast-forwarded');
 });

@@ -21,10 +21,10 @@ function writesOf(fake: FakeSlack): SlackCall[] {
 test('the demo build makes at most 5 Slack writes (printed): the root is its summary, no identical edit, no DM for a success', async () => {
   const { fake, h } = bed;
   await bed.command('build demo#master', 'UQUIET', { channel: 'CQ' });
-  const thread = await fake.waitFor(() => fake.channel('CQ')[0], 10_000, 'root');
+  const thread = await fake.waitFor(() => fake.channel('CQ')[0], 30_000, 'root');
   const id = buildIdOf(thread.root.text);
   await h.waitDone(id);
-  await fake.waitFor(() => /: success/.test(fake.messages.get(thread.root.ts)!.text), 10_000, 'final root');
+  await fake.waitFor(() => /: success/.test(fake.messages.get(thread.root.ts)!.text), 30_000, 'final root');
   await new Promise((r) => setTimeout(r, 1500)); // anything late would arrive now
 
   const writes = writesOf(fake);

@@ -34,9 +34,9 @@ async function buildAndCard(): Promise<{ id: string; content: string; cardId: nu
   const { fake } = bed;
   const before = new Set(fake.topics('ci'));
   fake.say(people.dev, { stream: 'ci', topic: 'facts' }, '@**Bosun** build gated#master');
-  const topic = await fake.waitFor(() => fake.topics('ci').find((t) => !before.has(t) && /^build #\d+ gated#master$/.test(t)), 10_000, 'the topic');
+  const topic = await fake.waitFor(() => fake.topics('ci').find((t) => !before.has(t) && /^build #\d+ gated#master$/.test(t)), 30_000, 'the topic');
   const id = buildIdOf(fake.topic('ci', topic)[0]!.content);
-  const card = await fake.waitFor(() => fake.topic('ci', topic).find((m) => /Approval needed/.test(m.content)), 20_000, 'the card');
+  const card = await fake.waitFor(() => fake.topic('ci', topic).find((m) => /Approval needed/.test(m.content)), 30_000, 'the card');
   return { id, content: card.content, cardId: card.id };
 }
 

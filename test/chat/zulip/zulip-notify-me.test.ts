@@ -20,7 +20,7 @@ async function ask(user: number, text: string): Promise<string> {
         .dms(user)
         .slice(seen)
         .find((m) => m.sender_id === bed.fake.bot.user_id),
-    10_000,
+    30_000,
     `answer to ${text}`,
   );
   return answer.content;
@@ -30,7 +30,7 @@ async function ask(user: number, text: string): Promise<string> {
 async function build(user: number): Promise<string> {
   const topicsBefore = new Set(bed.fake.topics('ci'));
   bed.fake.say(user, { stream: 'ci', topic: 'general' }, '@**Bosun** build demo#master');
-  const topic = await bed.fake.waitFor(() => bed.fake.topics('ci').find((t) => !topicsBefore.has(t) && /^build #\d+/.test(t)), 10_000, 'the topic');
+  const topic = await bed.fake.waitFor(() => bed.fake.topics('ci').find((t) => !topicsBefore.has(t) && /^build #\d+/.test(t)), 30_000, 'the topic');
   const id = buildIdOf(bed.fake.topic('ci', topic)[0]!.content);
   await bed.h.waitDone(id);
   return id;
@@ -45,7 +45,7 @@ test('Zulip: `notify me` shows the default (always, from dmOnFinish); `notify me
   // A control build after it, by a user on the default: events reach the reporter in stream order,
   // so once the control's DM is there, a DM about alice's build would be too.
   const control = await build(people.bob);
-  await bed.fake.waitFor(() => finishedDms(people.bob).find((m) => m.content.includes(`#${control} `)), 15_000, 'the control DM');
+  await bed.fake.waitFor(() => finishedDms(people.bob).find((m) => m.content.includes(`#${control} `)), 30_000, 'the control DM');
   assert.deepEqual(
     finishedDms(people.alice).map((m) => m.content),
     [],
