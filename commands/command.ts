@@ -2,6 +2,7 @@ import type { Actor, Build } from '../src/domain/build.js';
 import type { LogLine } from '../src/logs/log-store.js';
 import type { LeaseService } from './lease-service.js';
 import type { DeployService } from './deploy-service.js';
+import type { NotifyService } from './notify.js';
 
 /** Help for one command, kept beside its code; `help` renders it (Prow help providers). */
 export interface CommandHelp {
@@ -37,12 +38,14 @@ export interface CommandContext {
   deploys?: DeployService;
   /** GitHub merges and promotions, when GitHub is configured (see commands/merge.ts). */
   github?: GithubCommands;
+  /** Per-user DM settings, when Slack or Zulip is configured (see commands/notify.ts). */
+  notify?: NotifyService;
   /** The pull request a command was typed on (GitHub PR comments). */
   pullRequest?: { repo: string; number: number };
 }
 
 /** The services a front end puts into its contexts beside `builds` (src/app/command-services.ts). */
-export type CommandServices = Pick<CommandContext, 'leases' | 'github'>;
+export type CommandServices = Pick<CommandContext, 'leases' | 'github' | 'notify'>;
 
 /** The narrow GitHub view commands use; implemented in `src/github`. Each returns the reply text. */
 export interface GithubCommands {

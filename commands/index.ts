@@ -16,6 +16,7 @@ import { deploy } from './deploy.js';
 import { rollback } from './rollback.js';
 import { envs } from './envs.js';
 import { lockEnv, unlockEnv } from './lock-env.js';
+import { notify } from './notify.js';
 import { makeHelpCommand } from './help.js';
 
 /**
@@ -45,5 +46,6 @@ export const commands: readonly Command[] = Object.freeze([
   envs,
   lockEnv,
   unlockEnv,
+  notify,
   makeHelpCommand(() => commands),
 ]);

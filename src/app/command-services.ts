@@ -2,6 +2,7 @@ import type { CommandServices } from '../../commands/command.js';
 import { makeLeaseService } from '../leases/lease-service.js';
 import type { Core } from './open-core.js';
 import { deploysFor } from '../deploys/deploy-registry.js';
+import { makeNotifyService } from './notify-service.js';
 
 /**
  * The optional services every front end puts into its command contexts (beside `builds`),
@@ -11,8 +12,10 @@ import { deploysFor } from '../deploys/deploy-registry.js';
  */
 export function commandServices(core: Core): CommandServices {
   const leases = core.deps.leases ? makeLeaseService(core.deps.leases) : undefined;
+  const notify = makeNotifyService(core);
   return {
     ...(leases ? { leases } : {}),
+    ...(notify ? { notify } : {}),
     get github() {
       return core.provided.github;
     },

@@ -13,7 +13,7 @@ export async function stopOnSignal(log: Logger, close: () => Promise<void>, dead
     process.once('SIGINT', () => resolve('SIGINT'));
     process.once('SIGTERM', () => resolve('SIGTERM'));
   });
-  log.info({ signal }, 'Stopping');
+  log.info({ signal, deadlineMs }, 'Stopping: each shutdown step logs what it drains and how long it waits; steps cut short resume after the next start');
   const hardStop = (why: string) => {
     log.error({ deadlineMs }, why);
     process.exit(1);

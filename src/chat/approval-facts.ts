@@ -33,6 +33,13 @@ export interface ApprovalFactsDeps {
   /** Whether an environment has approvers. */
   hasApprovers(environment: string): boolean;
   range(repo: string, base: string, head: string): Promise<CommitRange | undefined>;
+  /** Promotions (`promote`), when GitHub is configured: what they promote to and what runs there now. */
+  promotion?: {
+    /** The environment a promotion ships to, for people (`production`). */
+    environment(repo: string): string;
+    /** The commit the production branch points at now; null when it does not exist yet. */
+    productionSha(repo: string): Promise<string | null>;
+  };
 }
 
 /** How many of the repository's newest builds are searched for the branch's previous success. */
@@ -59,6 +66,7 @@ export async function approvalFacts(build: Build, stage: string, deps: ApprovalF
       ...(deployed ? { gatesOf: deployed.id } : {}),
     };
   }
+  if (build.trigger.event === 'promotion' && deps.promotion) return promotionFacts(build, deps, deps.promotion);
   const previous = (await deps.builds.list({ repo: build.repo, limit: previousBuildWindow }).catch(() => [])).find(
     (b) => b.id !== build.id && b.ref === build.ref && b.status === 'success' && b.sha !== build.sha && b.createdAt < build.createdAt,
   );
@@ -69,6 +77,29 @@ export async function approvalFacts(build: Build, stage: string, deps: ApprovalF
     ...(range ? { range } : {}),
     gates: gatingStages(build, stage),
     gatesOf: build.id,
+  };
+}
+
+/**
+ * A promotion (`promote`): production-like always; the commits since what the production
+ * branch holds now, and the stages of the green build of the same commit that it promotes.
+ */
+async function promotionFacts(build: Build, deps: ApprovalFactsDeps, promotion: NonNullable<ApprovalFactsDeps['promotion']>): Promise<ApprovalFacts> {
+  const environment = promotion.environment(build.repo);
+  const [production, builds] = await Promise.all([
+    promotion.productionSha(build.repo).catch(() => undefined),
+    deps.builds.list({ repo: build.repo, limit: previousBuildWindow }).catch(() => []),
+  ]);
+  const promoted = builds.find((b) => b.id !== build.id && b.sha === build.sha && b.trigger.event === 'push' && b.status === 'success');
+  const range = production ? await deps.range(build.repo, production, build.sha) : undefined;
+  const since = production === null ? `nothing in ${environment} yet` : production ? `what runs in ${environment} (\`${production.slice(0, 7)}\`)` : undefined;
+  return {
+    environment,
+    productionLike: true,
+    ...(since ? { since } : {}),
+    ...(range ? { range } : {}),
+    gates: promoted ? promoted.stages.filter(shown) : [],
+    ...(promoted ? { gatesOf: promoted.id } : {}),
   };
 }
 

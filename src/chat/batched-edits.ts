@@ -7,7 +7,8 @@
  * dirty and the next write shows it all. Chat-neutral: Slack and Zulip inject their writer.
  *
  * `finish` cancels the pending write, waits for a running one, and makes the final write
- * (retried up to `finalAttempts` times) unless the key has no message and nothing new arrived.
+ * (retried up to `finalAttempts` times) unless the key has no message and nothing new arrived
+ * (or, with `finalOnlyIfPosted`, unless the key has no message at all).
  * `stop` drops every pending write and waits for the running ones.
  */
 export interface EditWriter<T> {
@@ -23,6 +24,10 @@ export interface BatchedEditsOptions<T> {
   intervalMs: number;
   /** The first write of a key waits one interval too, so a key finished sooner gets only its final write. */
   firstWriteWaits: boolean;
+  /** The first write of a key waits at least this long after its first touch (a live log only for steps worth following). */
+  firstWriteAfterMs?: number;
+  /** `finish` writes nothing for a key whose message was never posted (a short step gets no message). */
+  finalOnlyIfPosted?: boolean;
   /** Attempts at the final write (each write already waits out rate limits itself). */
   finalAttempts: number;
   /** A write that failed (the key stays dirty). */
@@ -49,7 +54,9 @@ export class BatchedEdits<T> {
   touch(key: string, item: T): void {
     let entry = this.#entries.get(key);
     if (!entry) {
-      entry = { item, dirty: false, lastAt: this.#opts.firstWriteWaits ? Date.now() : 0 };
+      const waits = this.#opts.firstWriteWaits ? this.#opts.intervalMs : 0;
+      const first = Math.max(waits, this.#opts.firstWriteAfterMs ?? 0);
+      entry = { item, dirty: false, lastAt: first > 0 ? Date.now() + first - this.#opts.intervalMs : 0 };
       this.#entries.set(key, entry);
     }
     entry.dirty = true;
@@ -62,7 +69,7 @@ export class BatchedEdits<T> {
     this.#entries.delete(key);
     clearTimeout(entry.timer);
     await entry.running;
-    if (!entry.dirty && !(await this.#opts.writer.posted(entry.item))) return;
+    if ((!entry.dirty || this.#opts.finalOnlyIfPosted) && !(await this.#opts.writer.posted(entry.item))) return;
     for (let attempt = 0; attempt < this.#opts.finalAttempts; attempt++) {
       if (await this.#write(entry, true)) return;
     }

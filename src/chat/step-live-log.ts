@@ -39,7 +39,10 @@ export abstract class StepLiveLog<Where, Id> {
   readonly #edits: BatchedEdits<StepLog<Where>>;
   readonly #deps: StepLiveLogDeps<Id>;
 
-  protected constructor(deps: StepLiveLogDeps<Id>, how: { platform: string; firstWriteWaits: boolean; finalAttempts: number }) {
+  protected constructor(
+    deps: StepLiveLogDeps<Id>,
+    how: { platform: string; firstWriteWaits: boolean; finalAttempts: number; firstWriteAfterMs?: number; finalOnlyIfPosted?: boolean },
+  ) {
     this.#deps = deps;
     this.#edits = new BatchedEdits<StepLog<Where>>({
       writer: {
@@ -50,6 +53,8 @@ export abstract class StepLiveLog<Where, Id> {
       intervalMs: deps.intervalMs,
       firstWriteWaits: how.firstWriteWaits,
       finalAttempts: how.finalAttempts,
+      ...(how.firstWriteAfterMs !== undefined ? { firstWriteAfterMs: how.firstWriteAfterMs } : {}),
+      ...(how.finalOnlyIfPosted ? { finalOnlyIfPosted: true } : {}),
       onError: (err, { buildId, stage, step }) => deps.log.warn({ err, buildId, stage, step }, `${how.platform} live-log edit failed`),
     });
   }

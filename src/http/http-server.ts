@@ -8,6 +8,7 @@ import { registerWebRoutes } from './web-routes.js';
 import type { WebSession } from './web/web-session.js';
 import { commandServices } from '../app/command-services.js';
 import { DeployStore } from '../deploys/deploy-store.js';
+import { approvalFactsFor } from '../chat/approval-facts-source.js';
 import { registerHealthRoutes, type ReadinessCheck } from './health-routes.js';
 import { registerRedisGate } from './redis-gate.js';
 
@@ -46,6 +47,7 @@ export async function createHttpServer(
     builds,
     repos: () => Object.keys(core.config.repos),
     deployRecords: { environments: () => core.config.environments, store: new DeployStore(core.redis, core.prefix) },
+    approvalFacts: approvalFactsFor(core),
     ...commandServices(core),
     ...(web.session ? { session: web.session } : {}),
   });

@@ -20,6 +20,7 @@ import type { DeployStore } from '../deploys/deploy-store.js';
 import type { Environments } from '../deploys/environment-config.js';
 import { readNotice, registerWebActions } from './web/web-actions.js';
 import { sessionFromAuth, type WebSession } from './web/web-session.js';
+import type { ApprovalFacts } from '../chat/approval-facts.js';
 
 /** What the web console reads and calls. */
 export interface WebConsoleDeps {
@@ -32,7 +33,12 @@ export interface WebConsoleDeps {
   session?: WebSession;
   /** Deploy records (read only): the environments page and a build's deploys. */
   deployRecords?: DeployRecords;
+  /** The approval card's facts (src/chat/approval-facts.ts) for the approvals page, best effort. */
+  approvalFacts?(build: Build, stage: string): Promise<ApprovalFacts>;
 }
+
+/** How long the approvals page waits for a card's facts (commit ranges read the mirror) before it shows the card without. */
+const approvalFactsWaitMs = 3000;
 
 /** What the console reads about deploys: the configured environments and the deploy store. */
 export interface DeployRecords {
@@ -112,7 +118,15 @@ export function registerWebRoutes(app: FastifyInstance, deps: WebConsoleDeps): v
   app.get('/approvals', async (req, reply) => {
     const ids = await deps.store.activeIds();
     const builds = (await Promise.all(ids.map((id) => deps.store.get(id)))).filter((b): b is Build => b !== null).sort((a, b) => Number(a.id) - Number(b.id));
-    return page(req, reply, 'Approvals', (actor, csrf) => approvalsPage(waitingCheckpoints(builds), actor, csrf));
+    const waiting = waitingCheckpoints(builds);
+    const facts = await Promise.all(waiting.map(({ build, stage }) => factsWithin(deps, build, stage.name)));
+    return page(req, reply, 'Approvals', (actor, csrf) =>
+      approvalsPage(
+        waiting.map((w, i) => ({ ...w, ...(facts[i] ? { facts: facts[i] } : {}) })),
+        actor,
+        csrf,
+      ),
+    );
   });
 
   app.get('/leases', async (req, reply) => {
@@ -157,4 +171,18 @@ function filters(q: Record<string, unknown>, repos: string[]): BuildFilters {
     ...(str(q.person) ? { person: str(q.person)! } : {}),
     from: Number.isInteger(from) && from >= 0 && from < 1e9 ? from : 0,
   };
+}
+
+/** A card's facts, or undefined when they are not known within `approvalFactsWaitMs` (the page never waits longer). */
+async function factsWithin(deps: WebConsoleDeps, build: Build, stage: string): Promise<ApprovalFacts | undefined> {
+  if (!deps.approvalFacts) return undefined;
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<undefined>((resolve) => {
+    timer = setTimeout(() => resolve(undefined), approvalFactsWaitMs);
+  });
+  try {
+    return await Promise.race([deps.approvalFacts(build, stage).catch(() => undefined), late]);
+  } finally {
+    clearTimeout(timer);
+  }
 }

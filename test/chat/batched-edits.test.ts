@@ -76,6 +76,29 @@ const rows: Row[] = [
     writes: ['a final'],
   },
   {
+    name: 'firstWriteAfterMs + finalOnlyIfPosted: a key finished before its first write is due gets no write at all',
+    options: { firstWriteWaits: true, intervalMs: 20, firstWriteAfterMs: 10_000, finalOnlyIfPosted: true },
+    async run(e) {
+      e.touch('a', 'a');
+      await sleep(60);
+      e.touch('a', 'a');
+      await e.finish('a', 'a');
+    },
+    writes: [],
+  },
+  {
+    name: 'firstWriteAfterMs + finalOnlyIfPosted: a key touched for longer gets its live write, then its final one',
+    options: { firstWriteWaits: true, intervalMs: 20, firstWriteAfterMs: 60, finalOnlyIfPosted: true },
+    async run(e, w) {
+      const touched = Date.now();
+      e.touch('a', 'a');
+      await writesReach(w, 1);
+      assert.ok(Date.now() - touched >= 50, 'the first write waited for firstWriteAfterMs');
+      await e.finish('a', 'a');
+    },
+    writes: ['a live', 'a final'],
+  },
+  {
     name: 'touches after a write are written again once the interval has passed',
     async run(e, w) {
       e.touch('a', 'a');

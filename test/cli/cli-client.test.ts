@@ -74,6 +74,24 @@ describe('the bosun command', () => {
     assert.equal(stdout, 'ran: status\n');
   });
 
+  it('prints the wall time of `bosun status` and `bosun help` (the compiled client on plain node; printed, not asserted)', async () => {
+    const env = { BOSUN_URL: api.url };
+    const figures: string[] = [];
+    for (const args of [['status'], ['help']]) {
+      const ms: number[] = [];
+      for (let i = 0; i < 7; i++) {
+        const started = process.hrtime.bigint();
+        const r = await run(args, { env });
+        ms.push(Number(process.hrtime.bigint() - started) / 1e6);
+        assert.equal(r.code, 0, r.stderr);
+        assert.equal(r.stderr, '', 'the compiled client ran (no tsx fallback notice)');
+      }
+      ms.sort((a, b) => a - b);
+      figures.push(`bosun ${args.join(' ')}: median ${ms[3]!.toFixed(0)} ms, min ${ms[0]!.toFixed(0)} ms, max ${ms[6]!.toFixed(0)} ms`);
+    }
+    process.stderr.write(`CLI wall time over 7 runs each (process start to exit, against a local API): ${figures.join('; ')}\n`);
+  });
+
   it('the compiled client loads only node built-ins and its own few files, none of the server', () => {
     const seen = new Set<string>();
     const bare = new Set<string>();

@@ -57,10 +57,13 @@ function button(text: string, actionId: string, value: string, style?: 'primary'
   return { type: 'button', text: { type: 'plain_text', text }, action_id: actionId, value, ...(style ? { style } : {}), ...(url ? { url } : {}) };
 }
 
-/** The build's root message: status, repo, ref, commit, requester; Cancel / Retry / View log. */
+/**
+ * The build's root message, its live summary: status, repo, ref, commit, requester, a line per
+ * stage with its steps and their durations; Cancel / Retry / View log (the web log).
+ */
 export function renderRoot(build: Build, buildUrl?: string): SlackMessage {
   const title = `${emoji[build.status]} Build #${build.id} ${escapeSlack(build.repo)}#${escapeSlack(build.ref)}: ${build.status}`;
-  const stages = build.stages.map((s) => `${emoji[s.status]} ${escapeSlack(s.name)}${withSpace(ranFor(s))}`).join('   ');
+  const stages = fitLines(build.stages.map(stageLine).join('\n'), sectionChars);
   const facts = `*Commit* \`${shortSha(build.sha) || '…'}\` · *Started by* ${actorLabel(build.trigger.actor)} via ${escapeSlack(build.trigger.source)}`;
   const error = build.error ? `\n${escapeSlack(fitLines(build.error.message, 2500))}` : '';
   const buttons: SlackBlock[] = [];
@@ -92,6 +95,20 @@ export function renderStage(stage: StageRun, published?: readonly Publication[])
   return {
     text: `${emoji[stage.status]} Stage *${escapeSlack(stage.name)}*: ${stage.status}${withSpace(ranFor(stage))}${steps.length ? ` — ${steps.join(', ')}` : ''}${publish}`,
   };
+}
+
+/**
+ * A stage's line in the root: `✅ *test* 4s — ✅ unit 3s · ✅ lint 1s`; steps not started are
+ * left out, a step that ended badly says how (`exit 1`).
+ */
+function stageLine(stage: StageRun): string {
+  const steps = stage.steps
+    .filter((s) => s.status !== 'pending')
+    .map((s) => {
+      const ending = stepEnding(s);
+      return `${emoji[s.status]} ${escapeSlack(s.name)}${withSpace(ranFor(s))}${ending ? ` (${escapeSlack(ending)})` : ''}`;
+    });
+  return `${emoji[stage.status]} *${escapeSlack(stage.name)}*${withSpace(ranFor(stage))}${steps.length ? ` — ${steps.join(' · ')}` : ''}`;
 }
 
 /** ` 12s` for a non-empty duration, else nothing. */

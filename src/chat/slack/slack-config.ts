@@ -49,6 +49,12 @@ export const SlackConfig = z
     approverChannels: z.record(z.string(), SlackApproverChannel).default({}),
     /** Minimum gap between edits of one live-log message (≈ 1/s). */
     logEditIntervalMs: z.number().int().positive().default(1000),
+    /**
+     * A step gets a live-log message in the build thread only once it has printed for this long
+     * (0: at once); a step that ends sooner gets none: the root's step line and the web log say
+     * how it went, and a failing step's last lines are posted when it fails.
+     */
+    liveLogAfterMs: z.number().int().nonnegative().default(15_000),
     /** Global budget for live-log edits across all builds (Slack Tier 3 is ~50/min). */
     logEditsPerMinute: z.number().int().positive().default(40),
     /** Replay window for HTTP-mode signatures, both directions (R4). */

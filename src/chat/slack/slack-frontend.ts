@@ -15,9 +15,8 @@ import { ThreadReporter } from './thread-reporter.js';
 import { ThreadStore } from './thread-store.js';
 import { UserError } from '../../errors.js';
 import { commitTitle } from '../../git/commit-title.js';
-import { commitRange } from '../../git/commit-range.js';
-import { DeployStore } from '../../deploys/deploy-store.js';
-import { approvalFacts } from '../approval-facts.js';
+import { approvalFactsFor } from '../approval-facts-source.js';
+import { NotifyPrefs } from '../notify-prefs.js';
 
 /**
  * The Slack front end and build-thread reporter. Socket Mode (default) or HTTP mode on
@@ -44,7 +43,15 @@ export const slackFrontend: FrontendFactory = async (core, builds) => {
   const app = new App({ token: config.botToken, receiver, clientOptions, logger, logLevel: LogLevel.WARN });
   const api = quietSlackApi(redactingSlackApi(app.client as unknown as SlackApi, core.redact));
   const store = new ThreadStore(core.redis, core.prefix);
-  const liveLog = new LiveLog({ api, store, logs: core.logs, limiter: new RateLimiter(config.logEditsPerMinute), intervalMs: config.logEditIntervalMs, log });
+  const liveLog = new LiveLog({
+    api,
+    store,
+    logs: core.logs,
+    limiter: new RateLimiter(config.logEditsPerMinute),
+    intervalMs: config.logEditIntervalMs,
+    afterMs: config.liveLogAfterMs,
+    log,
+  });
   const reporter = new ThreadReporter({
     api,
     store,
@@ -54,14 +61,9 @@ export const slackFrontend: FrontendFactory = async (core, builds) => {
     config,
     groups: core.config.groups,
     buildUrl: (id) => builds.buildUrl(id),
+    notifyPrefs: new NotifyPrefs(core.redis, core.prefix),
     commitTitle: (b) => commitTitle(core.config, core.deps.mirrors, b.repo, b.sha),
-    approvalFacts: (b, stage) =>
-      approvalFacts(b, stage, {
-        builds: core.store,
-        ...(Object.keys(core.config.environments).length ? { deploys: new DeployStore(core.redis, core.prefix) } : {}),
-        hasApprovers: (env) => !!core.config.environments[env]?.approvers,
-        range: (repo, base, head) => commitRange(core.config, core.deps.mirrors, repo, base, head),
-      }),
+    approvalFacts: approvalFactsFor(core),
     log,
   });
   registerListeners(app, {

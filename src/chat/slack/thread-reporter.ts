@@ -3,11 +3,13 @@ import type { StoredEvent } from '../../domain/build-event.js';
 import { isTerminal } from '../../domain/status.js';
 import { isDeployFinished } from '../../domain/deploy.js';
 import { escapeSlack } from '../../domain/escape-chat.js';
+import { stagePublishLines } from '../../domain/describe-publication.js';
 import type { EventHandler } from '../../events/event-bus.js';
 import type { Logger } from '../../logger.js';
 import type { LogLine } from '../../logs/log-store.js';
 import type { SlackApi } from './slack-api.js';
 import type { ApprovalFacts } from '../approval-facts.js';
+import { dmChoice, wantsDm, type NotifyPrefs } from '../notify-prefs.js';
 import type { SlackConfig, SlackNotify } from './slack-config.js';
 import type { LiveLog } from './live-log.js';
 import type { ThreadRef, ThreadStore } from './thread-store.js';
@@ -34,6 +36,8 @@ export interface ThreadReporterDeps {
   /** Approver groups (`groups` of the server config): whom an approver channel's card mentions. */
   groups?: Record<string, string[]>;
   buildUrl(id: string): string | undefined;
+  /** Each user's own DM choice (`notify me …`), overriding `config.dmRequester`. */
+  notifyPrefs?: Pick<NotifyPrefs, 'get'>;
   /** The first line of a build's commit message, best effort (shown on approval cards). */
   commitTitle?(build: Build): Promise<string | undefined>;
   /** Environment, commit range and gating stages for a checkpoint's card, best effort. */
@@ -52,9 +56,10 @@ interface Target {
 const failureLines = 30;
 
 /**
- * The build thread: one root message per build (updated in place), thread replies for stages
- * and checkpoints, one live-log message per step, and on failure the last lines, a link and
- * the full log as a file. Builds started from Slack go to their channel; others go to the
+ * The build thread: one root message per build, the build's live summary (updated in place),
+ * thread replies for checkpoints and published deliverables, a live-log message for each step
+ * that runs long enough to be worth following (`slack.liveLogAfterMs`), and on failure the
+ * failing step's last lines, a link and the full log as a file. Builds started from Slack go to their channel; others go to the
  * configured default channel, filtered by its notification settings.
  */
 export class ThreadReporter implements EventHandler {
@@ -78,21 +83,25 @@ export class ThreadReporter implements EventHandler {
         await this.onBuildStatus(build, target, wants);
         return;
       case 'stage.status': {
-        // The stage reply first, then the root. The root is rendered from the build as it is
-        // now; once the build has ended only its own build.status event turns the root final,
-        // so no stage reply can follow a root that already says how the build ended.
+        // The root is the build's one live summary (stage and step lines with durations): it is
+        // edited when a stage starts or waits, and when one ends while another still runs; a
+        // stage that ends otherwise shows when the next one starts or the build ends, which is
+        // what keeps a sequential build's thread short. A stage reply is posted only for what
+        // the root does not say (the stage's published deliverables), and always before the
+        // root turns final: the root is rendered from the build as it is now, and once the build
+        // has ended only its own build.status event turns the root final.
         const root = await this.deps.store.root(build.id);
         const stage = build.stages.find((s) => s.name === event.stage);
-        // A stage that starts is shown by the root's stage line and its steps' log messages; a
-        // reply is posted only when it ends or waits, so the thread stays short.
-        if (root && stage && wants('stages') && !['pending', 'queued', 'running'].includes(event.status)) {
+        if (root && stage && wants('stages') && isTerminal(event.status) && stagePublishLines(stage, build.published).length > 0) {
           await this.deps.api.chat.postMessage({
             channel: root.channel,
             thread_ts: root.ts,
             ...renderStage({ ...stage, status: event.status }, build.published),
           });
         }
-        if (!isTerminal(build.status) && event.status !== 'pending' && event.status !== 'queued') await this.updateRoot(build);
+        const othersRunning = build.stages.some((s) => s.name !== event.stage && s.status === 'running');
+        const showNow = event.status === 'running' || event.status === 'waiting' || (isTerminal(event.status) && othersRunning);
+        if (!isTerminal(build.status) && showNow) await this.updateRoot(build);
         return;
       }
       case 'log.chunk': {
@@ -132,7 +141,7 @@ export class ThreadReporter implements EventHandler {
         const card = renderCheckpoint(event, approval, { ...about, ...(where ? { approverChannel: where.channel } : {}) });
         const posted = await this.deps.api.chat.postMessage({ channel: root.channel, thread_ts: root.ts, unfurl_links: false, ...card });
         if (posted.ts) await this.deps.store.set(build.id, `cp:${event.stage}`, posted.ts);
-        if (this.deps.config.dmRequester !== 'never')
+        if (await this.dmWanted(build, 'waiting'))
           await this.dmRequester(build, `cp:${event.stage}`, renderWaitingDm(build, event.stage, event.approvers, this.deps.buildUrl(build.id)));
         return;
       }
@@ -146,7 +155,7 @@ export class ThreadReporter implements EventHandler {
         const decided = renderDecided(event, event.decision, event.actor, at, approval);
         if (copy?.[0] && copy[1]) await this.deps.api.chat.update({ channel: copy[0], ts: copy[1], ...decided });
         if (root && ts) await this.deps.api.chat.update({ channel: root.channel, ts, ...decided });
-        if ((root || copy) && this.deps.config.dmRequester !== 'never') {
+        if ((root || copy) && (await this.dmWanted(build, 'decided'))) {
           await this.dmRequester(
             build,
             `cp-decided:${event.stage}`,
@@ -199,9 +208,9 @@ export class ThreadReporter implements EventHandler {
     const failed = build.status === 'failed' || build.status === 'failed_infra';
     if (failed && wants('failures')) await this.ensureRoot(build, target);
     if (build.status === 'success' && wants('successes')) await this.ensureRoot(build, target);
-    await this.updateRoot(build);
-    const dm = this.deps.config.dmRequester;
-    if (isTerminal(build.status) && (dm === 'always' || (dm === 'failures' && failed)))
+    // A running build shows by its stages' lines (a stage start edits the root); waiting and the end edit it now.
+    if (build.status !== 'running') await this.updateRoot(build);
+    if (isTerminal(build.status) && (await this.dmWanted(build, failed ? 'failed' : 'finished')))
       await this.dmRequester(build, build.status, renderFinishedDm(build, this.deps.buildUrl(build.id)));
   }
 
@@ -235,6 +244,11 @@ export class ThreadReporter implements EventHandler {
       title: `Log of ${stage} › ${step}`,
       content: all.map((l) => l.text).join('\n') + '\n',
     });
+  }
+
+  /** Whether the requester wants a DM about `what`: their own `notify me` choice, else the server's `dmRequester`. */
+  private async dmWanted(build: Build, what: 'failed' | 'finished' | 'waiting' | 'decided'): Promise<boolean> {
+    return wantsDm(await dmChoice(this.deps.notifyPrefs, build.trigger.actor.id, this.deps.config.dmRequester), what);
   }
 
   /** A DM to the requester (Slack users only), once per `what`. */

@@ -2,8 +2,11 @@ import { stepEnding } from '../../domain/step-ending.js';
 import type { Actor, Build } from '../../domain/build.js';
 import { shortSha } from '../../domain/build.js';
 import type { RunStatus } from '../../domain/status.js';
+import { ranFor } from '../../domain/human-time.js';
 import { checkpointWords, type CheckpointInfo } from '../slack/render-build.js';
-import { silentMention, topicName, zulipCodeBlock, zulipText } from './zulip-markdown.js';
+import { silentMention, topicName, zulipCodeBlock, zulipText, zulipTime } from './zulip-markdown.js';
+import type { ApprovalFacts } from '../approval-facts.js';
+import { describeApprovalFacts } from '../describe-approval-facts.js';
 
 /** Live-log excerpts keep the last this many characters (a Zulip message holds 10,000). */
 export const excerptChars = 3500;
@@ -65,9 +68,11 @@ export function renderRoot(build: Build, realmHost: string, bot: string, buildUr
       .filter((st) => st.status !== 'pending')
       .map((st) => {
         const ending = stepEnding(st);
-        return `${zulipText(st.name)}${ending ? ` (${zulipText(ending)})` : ''}`;
+        const ran = ranFor(st);
+        return `${zulipText(st.name)}${ran ? ` ${ran}` : ''}${ending ? ` (${zulipText(ending)})` : ''}`;
       });
-    lines.push(`- ${emoji[s.status]} **${zulipText(s.name)}** ${s.status}${steps.length ? ` — ${steps.join(', ')}` : ''}`);
+    const ran = ranFor(s);
+    lines.push(`- ${emoji[s.status]} **${zulipText(s.name)}** ${s.status}${ran ? ` ${ran}` : ''}${steps.length ? ` — ${steps.join(', ')}` : ''}`);
   }
   const finished = ['success', 'failed', 'failed_infra', 'cancelled', 'skipped'].includes(build.status);
   if (!finished) lines.push(`Stop it: \`${bot} cancel ${build.id}\``);
@@ -107,21 +112,51 @@ export function renderFailure(build: Build, stage: string, step: string, lines: 
   return `${head}\n${zulipCodeBlock(body)}\n${link}`;
 }
 
-/** Checkpoint waiting: instructions, checklist, who may decide, and how (reactions or commands). */
-export function renderCheckpoint(cp: CheckpointInfo, isPromotion: boolean, bot: string, reactions: boolean): string {
+/** What a Zulip card is about beyond the checkpoint: the build and the approval facts (src/chat/approval-facts.ts). */
+export interface ZulipCardContext {
+  build: Pick<Build, 'repo' | 'ref' | 'sha' | 'trigger'>;
+  realmHost: string;
+  buildUrl?: string;
+  facts?: ApprovalFacts;
+}
+
+/**
+ * Checkpoint waiting: what is approved (repository, environment, commit, who asked, the commits
+ * since what runs there and the gates, escaped), instructions, checklist, who may decide, and
+ * how (reactions or commands).
+ */
+export function renderCheckpoint(cp: CheckpointInfo, isPromotion: boolean, bot: string, reactions: boolean, ctx?: ZulipCardContext): string {
   const words = checkpointWords(isPromotion);
   const how = reactions
     ? `React :${passEmoji.name}: to ${words.pass.toLowerCase()} or :${failEmoji.name}: to ${words.fail.toLowerCase()} — or type \`${bot} ${words.pass.toLowerCase()} ${cp.buildId}\` / \`${bot} ${words.fail.toLowerCase()} ${cp.buildId}\`.`
     : `Type \`${bot} ${words.pass.toLowerCase()} ${cp.buildId}\` or \`${bot} ${words.fail.toLowerCase()} ${cp.buildId}\`.`;
+  const buildRef = ctx?.buildUrl ? `[build #${cp.buildId}](${ctx.buildUrl})` : `build #${cp.buildId}`;
   return [
-    `:raised_hand: **${words.title}** for stage **${zulipText(cp.stage)}** of build #${cp.buildId}`,
+    `:raised_hand: **${words.title}** for stage **${zulipText(cp.stage)}** of ${buildRef}`,
+    ...(ctx ? factLines(ctx) : []),
     zulipText(cp.instructions),
     ...cp.checklist.map((c) => `- ${zulipText(c)}`),
-    `Approvers: ${zulipText(cp.approvers)} · Deadline: ${zulipText(cp.deadline)}${cp.resource ? ` · Resource: ${zulipText(cp.resource)}` : ''}`,
+    `Approvers: ${zulipText(cp.approvers)} · Deadline: ${zulipTime(cp.deadline)}${cp.resource ? ` · Resource: ${zulipText(cp.resource)}` : ''}`,
     how,
   ]
     .filter(Boolean)
     .join('\n');
+}
+
+/** The card's facts in Zulip markdown, every untrusted piece escaped (R12). */
+function factLines(ctx: ZulipCardContext): string[] {
+  const b = ctx.build;
+  const env = ctx.facts?.environment ? ` · **Environment** ${zulipText(ctx.facts.environment)}` : '';
+  const lines = [
+    `**Repository** ${zulipText(b.repo)}#${zulipText(b.ref)}${env} · **Commit** \`${shortSha(b.sha) || '…'}\` · **Asked by** ${actorLabel(b.trigger.actor, ctx.realmHost)}`,
+  ];
+  if (!ctx.facts) return lines;
+  const d = describeApprovalFacts(ctx.facts);
+  if (d.range) lines.push(`**${zulipText(d.range)}**${d.compareUrl ? ` · [compare](${d.compareUrl})` : ''}`);
+  for (const c of d.commits) lines.push(`- \`${c.sha}\` ${zulipText(c.title)} — ${zulipText(c.author)}`);
+  if (d.more) lines.push(zulipText(d.more));
+  if (d.gatesOf) lines.push(`**${zulipText(d.gatesOf)}**: ${d.gates.map((g) => `${emoji[g.status]} ${zulipText(g.text)}`).join(' · ')}`);
+  return lines;
 }
 
 /** The card after the decision: who decided, when, and where from. */
@@ -135,7 +170,7 @@ export function renderDecided(
 ): string {
   const verb = decision === 'timeout' ? 'Timed out' : decision === 'pass' ? (isPromotion ? 'Approved' : 'Passed') : isPromotion ? 'Rejected' : 'Failed';
   const who = decision === 'timeout' ? '' : ` by ${actorLabel(actor, realmHost)}`;
-  return `${decision === 'pass' ? ':check:' : ':cross_mark:'} **${verb}**${who} at ${zulipText(at)} — stage **${zulipText(cp.stage)}** of build #${cp.buildId}`;
+  return `${decision === 'pass' ? ':check:' : ':cross_mark:'} **${verb}**${who} at ${zulipTime(at)} — stage **${zulipText(cp.stage)}** of build #${cp.buildId}`;
 }
 
 export function renderFinishedDm(build: Build, where: string, buildUrl?: string): string {

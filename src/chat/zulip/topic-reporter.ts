@@ -8,6 +8,8 @@ import { editRefused, type ZulipApi } from './zulip-api.js';
 import type { ZulipLiveLog } from './live-log.js';
 import type { TopicRef, TopicStore } from './topic-store.js';
 import { topicLink } from './zulip-markdown.js';
+import type { ApprovalFacts } from '../approval-facts.js';
+import { dmChoice, wantsDm, type NotifyChoice, type NotifyPrefs } from '../notify-prefs.js';
 import {
   buildTopic,
   failEmoji,
@@ -34,8 +36,13 @@ export interface TopicReporterDeps {
   bot: string;
   /** Cards get ✅/❌ reactions to click (event-queue mode); webhook mode only lists the commands. */
   reactions: boolean;
-  dmOnFinish: boolean;
+  /** The server default for DMs to requesters (`zulip.dmOnFinish`: `always` or `never`). */
+  dmDefault: NotifyChoice;
+  /** Each user's own DM choice (`notify me …`), overriding `dmDefault`. */
+  notifyPrefs?: Pick<NotifyPrefs, 'get'>;
   buildUrl(id: string): string | undefined;
+  /** Environment, commit range and gating stages for a checkpoint's card, best effort. */
+  approvalFacts?(build: Build, stage: string): Promise<ApprovalFacts | undefined>;
   log: Logger;
 }
 
@@ -66,7 +73,7 @@ export class TopicReporter implements EventHandler {
       case 'build.status':
         if (stream) await this.ensureRoot(build, stream);
         await this.updateRoot(build);
-        if (isTerminal(build.status) && this.deps.dmOnFinish) {
+        if (isTerminal(build.status) && (await this.dmWanted(build, build.status === 'failed' || build.status === 'failed_infra' ? 'failed' : 'finished'))) {
           const root = await this.deps.store.root(build.id);
           await this.dmRequester(build, `done:${build.status}`, renderFinishedDm(build, where(root), this.deps.buildUrl(build.id)));
         }
@@ -153,9 +160,18 @@ export class TopicReporter implements EventHandler {
   private async onWaiting(build: Build, stream: string | null, event: Extract<StoredEvent, { type: 'checkpoint.waiting' }>): Promise<void> {
     const root = stream ? await this.ensureRoot(build, stream) : await this.deps.store.root(build.id);
     if (root && (await this.deps.store.once(build.id, `cp-posted:${event.stage}:${build.attempt}`))) {
+      const facts = await this.deps
+        .approvalFacts?.(build, event.stage)
+        .catch((err: unknown) => void this.deps.log.warn({ err, buildId: build.id }, 'approval card facts unavailable'));
+      const buildUrl = this.deps.buildUrl(build.id);
       const card = await this.deps.api.send(
         { stream: root.stream, topic: root.topic },
-        renderCheckpoint(event, isApproval(build, event.stage), this.deps.bot, this.deps.reactions),
+        renderCheckpoint(event, isApproval(build, event.stage), this.deps.bot, this.deps.reactions, {
+          build,
+          realmHost: this.deps.realmHost,
+          ...(buildUrl ? { buildUrl } : {}),
+          ...(facts ? { facts } : {}),
+        }),
       );
       await this.deps.store.set(build.id, `cp:${event.stage}`, card);
       await this.deps.store.setCard(card, { buildId: build.id, stage: event.stage });
@@ -164,7 +180,7 @@ export class TopicReporter implements EventHandler {
           await this.deps.api.react(card, e).catch((err: unknown) => this.deps.log.warn({ err }, 'Zulip reaction failed'));
       }
     }
-    if (this.deps.dmOnFinish)
+    if (await this.dmWanted(build, 'waiting'))
       await this.dmRequester(build, `cp:${event.stage}`, renderWaitingDm(build, event.stage, event.approvers, where(root), this.deps.buildUrl(build.id)));
   }
 
@@ -181,6 +197,11 @@ export class TopicReporter implements EventHandler {
       if (!root) throw err;
       await this.deps.api.send({ stream: root.stream, topic: root.topic }, content);
     }
+  }
+
+  /** Whether the requester wants a DM about `what`: their own `notify me` choice, else the server default. */
+  private async dmWanted(build: Build, what: 'failed' | 'finished' | 'waiting'): Promise<boolean> {
+    return wantsDm(await dmChoice(this.deps.notifyPrefs, build.trigger.actor.id, this.deps.dmDefault), what);
   }
 
   /** A DM to the requester (Zulip users of this realm only), once per `what` and attempt. */

@@ -12,6 +12,9 @@ import { ZulipLiveLog } from './live-log.js';
 import { TopicReporter } from './topic-reporter.js';
 import { TopicStore } from './topic-store.js';
 import { zulipWebhookRoute } from './webhook-route.js';
+import { NotifyPrefs } from '../notify-prefs.js';
+import { approvalFactsFor } from '../approval-facts-source.js';
+import { zulipDefault } from '../../app/notify-service.js';
 
 /**
  * The Zulip front end and topic reporter, a peer of Slack's over the same commands. Incoming:
@@ -48,7 +51,9 @@ export const zulipFrontend: FrontendFactory = async (core, builds) => {
     streamOf,
     realmHost: host,
     reactions: config.mode === 'events',
-    dmOnFinish: config.dmOnFinish,
+    dmDefault: zulipDefault(config.dmOnFinish),
+    notifyPrefs: new NotifyPrefs(core.redis, core.prefix),
+    approvalFacts: approvalFactsFor(core),
     buildUrl,
     log,
     get bot() {

@@ -41,3 +41,13 @@ export function topicLink(stream: string, topic: string): string {
   if (/[>*`\r\n]/.test(stream) || /[*`\r\n]/.test(topic)) return `${zulipText(stream)} › ${zulipText(topic)}`;
   return `#**${stream}>${topic}**`;
 }
+
+/**
+ * A moment as Zulip's global time (`<time:2026-12-06T09:05:06Z>`): each reader sees it in their
+ * own time zone. Anything that is not a time is shown as escaped text.
+ */
+export function zulipTime(iso: string): string {
+  const t = Date.parse(iso);
+  if (Number.isNaN(t)) return zulipText(iso);
+  return `<time:${new Date(t).toISOString().replace(/\.\d{3}Z$/, 'Z')}>`;
+}

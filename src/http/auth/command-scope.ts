@@ -3,14 +3,14 @@ import type { Command } from '../../../commands/command.js';
 import { parseCommandLine } from '../../../commands/parse-command.js';
 import type { Scope } from './auth-config.js';
 
-/** Commands that only show things. */
-const readOnly = new Set(['status', 'logs', 'leases', 'help']);
+/** Commands that only show things, or change only the caller's own settings (`notify me`). */
+const readOnly = new Set(['status', 'logs', 'leases', 'help', 'notify']);
 /** Commands that decide a checkpoint or trust outside code: the `approve` scope. */
 const approving = new Set(['pass', 'fail', 'ok-to-test']);
 
 /**
  * The scope `POST /api/commands` needs for a command line: `read` for commands that only
- * show (and for unknown ones, which only get help), `approve` for checkpoint decisions and
+ * show or set the caller's own preferences (and for unknown ones, which only get help), `approve` for checkpoint decisions and
  * `ok-to-test`, and `build` for everything else (build, cancel, retry, leases, merge, promote,
  * and any command added later).
  */

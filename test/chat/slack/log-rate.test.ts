@@ -5,7 +5,7 @@ import { makeRepo } from '../../support/git-repo.js';
 
 let bed: SlackBed;
 before(async () => {
-  bed = await startSlackBed('socket', {}, { logEditIntervalMs: 1000, logEditsPerMinute: 120 });
+  bed = await startSlackBed('socket', {}, { logEditIntervalMs: 1000, logEditsPerMinute: 120, liveLogAfterMs: 1000 });
 });
 after(async () => {
   await bed?.stop();
@@ -22,7 +22,7 @@ const chattySpec = [
   '',
 ].join('\n');
 
-test('5,000 log lines cause at most 10 root-message writes; a 429 with Retry-After loses no lines (R24)', async () => {
+test('a step that prints for longer than liveLogAfterMs gets a live log; 5,000 lines cause at most 10 root-message writes; a 429 with Retry-After loses no lines (R24)', async () => {
   const { fake, h } = bed;
   const repo = await makeRepo(h.dataDir, 'chatty', { 'bosun.yml': chattySpec });
   h.server.core.config.repos.chatty = { url: repo.url, defaultBranch: 'master', secrets: [] };

@@ -141,7 +141,7 @@ test('times are Slack dates each reader sees in their own zone, with a readable 
   assert.match(decided.text, /Approved by <@ULEAD> <!date\^1796547906\^\{date_short_pretty\} \{time\}\|6 Dec 09:05 UTC> — stage \*deploy\*/);
 });
 
-test("stage lines carry durations: the root's stage list, the stage reply and each step", () => {
+test("stage lines carry durations: the root's stage and step lines, the stage reply", () => {
   const stage = {
     name: 'test',
     status: 'success',
@@ -153,7 +153,7 @@ test("stage lines carry durations: the root's stage list, the stage reply and ea
     steps: [{ name: 'unit', status: 'success', runs: 1, startedAt: '2026-01-01T00:00:01Z', finishedAt: '2026-01-01T00:00:04.400Z' }],
   };
   const root = renderRoot(build({ status: 'success', stages: [stage] as unknown as Build['stages'] }));
-  assert.match(JSON.stringify(root.blocks), /:white_check_mark: test 12s/);
+  assert.match(JSON.stringify(root.blocks), /:white_check_mark: \*test\* 12s — :white_check_mark: unit 3s/);
   const reply = renderStage(stage as unknown as Build['stages'][number]);
   assert.equal(reply.text, ':white_check_mark: Stage *test*: success 12s — :white_check_mark: unit 3s');
 });

@@ -50,7 +50,7 @@ test('approvals by reaction: the requester and an outsider are told why by DM, a
     20_000,
     'the card with its two reactions',
   );
-  assert.match(card.content, /\*\*Approval needed\*\* for stage \*\*test\*\* of build #\d+/);
+  assert.match(card.content, /\*\*Approval needed\*\* for stage \*\*test\*\* of \[build #\d+\]\(http:\/\/[^)]+\/builds\/\d+\)/, 'linked to the build page');
   assert.match(card.content, /@\u200b\*\*all\*\* \[click\]\u200b\(http:\/\/evil\)/, 'instructions cannot ping or hide links (R12)');
   assert.match(card.content, /- Login works/);
   assert.match(card.content, /React :check: to approve or :cross_mark: to reject/);

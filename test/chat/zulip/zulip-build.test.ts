@@ -49,7 +49,7 @@ test('a stream mention `@**Bosun** build demo#master` tells the build in its own
   assert.match(root.content, /started by @_\*\*Dana Dev\|7\*\*_ via zulip/);
   assert.match(root.content, /Commit `[0-9a-f]{7}`/);
   assert.match(root.content, /\[build page\]\(http:\/\/ci\.test\/builds\/\d+\)/);
-  assert.match(root.content, /- :check: \*\*test\*\* success — unit, lint/);
+  assert.match(root.content, /- :check: \*\*test\*\* success \d+(ms|s) — unit \d+(ms|s), lint \d+(ms|s)/, 'durations on every stage and step line');
   assert.ok(root.edits >= 2, 'the root message is edited in place');
   const unitLogs = story.filter((m) => /Log of test › unit/.test(m.content));
   assert.equal(unitLogs.length, 1, 'one log message per step, edited in place');
