@@ -10,6 +10,7 @@ import type { PipelineDeps } from './pipeline-deps.js';
 import { setBuildStatus, nowIso } from './transition.js';
 import { ensureWorkspace } from './workspace.js';
 import { PlanCache } from './plan-cache.js';
+import { untrustedDeployErrors } from '../spec/deploy-grants.js';
 
 /**
  * Verb: start a queued build — check out its commit, read and validate `bosun.yml`, compile
@@ -53,6 +54,12 @@ async function loadPlan(deps: PipelineDeps, build: Build): Promise<ExecutionPlan
   const timeoutSec = deps.config.limits.stepTimeoutDefaultSec;
   // The repository's grants are part of what the plan was checked against (R8).
   const granted = [...(deps.config.repos[build.repo]?.secrets ?? [])].sort();
+  // So are the environments it may deploy (deploy stages, docs/deploys.md).
+  const environments = deps.config.environments ?? {};
+  const envKey = Object.entries(environments)
+    .filter(([, e]) => e.repo === build.repo)
+    .map(([name, e]) => `${name}${e.approvers ? '!' : ''}${e.image ? `=${e.image}` : ''}`)
+    .sort();
   const key = PlanCache.key({
     text: file.text,
     path: file.path,
@@ -60,13 +67,18 @@ async function loadPlan(deps: PipelineDeps, build: Build): Promise<ExecutionPlan
     branch: build.trigger.headBranch ?? build.ref,
     timeoutSec,
     granted,
+    environments: envKey,
   });
-  const cached = deps.plans.get(key);
-  if (cached) return cached;
-  const parsed = parseSpec(file.text, file.path, { secrets: { granted, repo: build.repo } });
-  if (!parsed.ok) throw new SpecInvalidError(parsed.errors);
-  const plan = compilePlan(parsed.spec, { event: build.trigger.event, branch: build.trigger.headBranch ?? build.ref }, file.path, { timeoutSec });
-  deps.plans.set(key, plan);
+  let plan = deps.plans.get(key);
+  if (!plan) {
+    const parsed = parseSpec(file.text, file.path, { secrets: { granted, repo: build.repo }, deploys: { repo: build.repo, environments } });
+    if (!parsed.ok) throw new SpecInvalidError(parsed.errors);
+    plan = compilePlan(parsed.spec, { event: build.trigger.event, branch: build.trigger.headBranch ?? build.ref }, file.path, { timeoutSec });
+    deps.plans.set(key, plan);
+  }
+  // An untrusted build never deploys: a deploy stage it would run fails it before anything runs.
+  const deploying = plan.stages.filter((s) => s.deploy).map((s) => s.name);
+  if (build.trigger.untrusted && deploying.length > 0) throw new SpecInvalidError(untrustedDeployErrors(file.text, file.path, deploying));
   return plan;
 }
 

@@ -11,6 +11,7 @@ import { locate } from './locate-node.js';
 import { findDeepNesting, MAX_NESTING } from './measure-depth.js';
 import { formatPath, type SpecError } from './spec-error.js';
 import { ungrantedSecrets, type SecretGrants } from './secret-grants.js';
+import { deployProblems, type DeployGrants } from './deploy-grants.js';
 
 export const MAX_SPEC_BYTES = 256 * 1024;
 const MAX_ALIAS_COUNT = 50;
@@ -28,6 +29,11 @@ export interface ParseOptions {
    * with its line. Without it (no repository in sight: the examples, an editor) names are not checked.
    */
   secrets?: SecretGrants;
+  /**
+   * Server config's environments, for the repository: a deploy stage naming one it cannot deploy
+   * by itself is an error with its line. Without it, environment names are not checked.
+   */
+  deploys?: DeployGrants;
 }
 
 export function parseSpec(text: string | Uint8Array, file = 'bosun.yml', options: ParseOptions = {}): ParseResult {
@@ -80,7 +86,10 @@ function parseUnguarded(input: string | Uint8Array, file: string, options: Parse
   }
 
   const result = BuildSpec.safeParse(data);
-  const ungranted = options.secrets ? located(ungrantedSecrets(data, options.secrets), doc, lineCounter, file) : [];
+  const ungranted = [
+    ...(options.secrets ? located(ungrantedSecrets(data, options.secrets), doc, lineCounter, file) : []),
+    ...(options.deploys ? located(deployProblems(data, options.deploys), doc, lineCounter, file) : []),
+  ];
   if (!result.success) return { ok: false, errors: finish([...schemaErrors(result.error.issues, data, doc, lineCounter, file), ...ungranted]) };
   if (ungranted.length === 0) return { ok: true, spec: result.data };
   return { ok: false, errors: finish(ungranted) };

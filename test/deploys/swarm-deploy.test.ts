@@ -8,7 +8,6 @@ import { startRedis, type TestRedis } from '../support/redis-server.js';
 import { publishImage, removePublishedImages, recordBuild, recordPublication, startLocalRegistry, type LocalRegistry } from '../support/published-image.js';
 import { BuildStore } from '../../src/storage/build-store.js';
 import { AuditLog } from '../../src/storage/audit-log.js';
-import { EventBus } from '../../src/events/event-bus.js';
 import { DeployStore } from '../../src/deploys/deploy-store.js';
 import { DeployManager } from '../../src/deploys/deploy-manager.js';
 import { SwarmServiceDeployTarget, deployLabel } from '../../src/deploys/swarm-service-target.js';
@@ -98,7 +97,6 @@ test(
       approvalsRequired: () => 1,
       store,
       builds,
-      bus: new EventBus(client, silentLogger(), 'sw'),
       audit: new AuditLog(client, 'sw'),
       log: silentLogger(),
       target: () => new SwarmServiceDeployTarget(docker, cfg, silentLogger()),
@@ -169,7 +167,6 @@ test(
       approvalsRequired: () => 1,
       store,
       builds,
-      bus: new EventBus(client, silentLogger(), prefix),
       audit: new AuditLog(client, prefix),
       log: silentLogger(),
       target: () => counting,
