@@ -178,7 +178,7 @@ export function deployService(core: Core, manager: DeployManager): DeployService
       const { lock, already } = await manager.lock(environment, reason, ctx.actor, ctx.source);
       return already
         ? `${environment} is already locked by ${lock.by.name} since ${lock.at}: ${lock.reason}`
-        : `${environment} is locked: deploys there are refused until \`unlock ${environment}\` (reason: ${reason}).`;
+        : `${environment} is locked: deploys there are refused until \`/ci unlock ${environment}\` (reason: ${reason}).`;
     },
     async unlock(environment, ctx) {
       const was = await manager.unlock(environment, ctx.actor, ctx.source, (group) => isMember(group, ctx.actor.id));

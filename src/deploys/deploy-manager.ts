@@ -128,7 +128,7 @@ export class DeployManager {
     const lock = await this.deps.store.getLock(req.environment);
     if (lock)
       return deny(
-        `${req.environment} is locked by ${lock.by.name} since ${lock.at}: ${lock.reason} — nothing deployed (\`unlock ${req.environment}\` when it may deploy again)`,
+        `${req.environment} is locked by ${lock.by.name} since ${lock.at}: ${lock.reason} — nothing deployed (\`/ci unlock ${req.environment}\` when it may deploy again)`,
         'forbidden',
       );
 
@@ -215,7 +215,7 @@ export class DeployManager {
       );
       return {
         deploy: (await this.deps.store.get(id)) ?? deploy,
-        text: `Deploy #${id} of ${what} to ${req.environment} needs ${this.deps.approvalsRequired(env.approvers)} approval(s) from "${env.approvers}" (not ${req.actor.name}): \`approve ${approval.id}\`.`,
+        text: `Deploy #${id} of ${what} to ${req.environment} needs ${this.deps.approvalsRequired(env.approvers)} approval(s) from "${env.approvers}" (not ${req.actor.name}): \`/ci approve ${approval.id}\`.`,
       };
     }
     await this.enqueue(deploy);

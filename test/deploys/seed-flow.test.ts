@@ -94,6 +94,9 @@ before(async () => {
   index = await startPypiIndex();
   root = mkdtempSync(join(tmpdir(), 'bosun-seed-'));
   repo = await makeRepo(root, 'api', { 'bosun.yml': spec(`${registry.host}/${namespace}/api`), ...files('1.0.0', 'v0') });
+  // The services run on this engine's node (their bind mount is a directory here), also while
+  // another test has joined a second node to the swarm.
+  const nodeId = ((await docker.info()) as { Swarm: { NodeID: string } }).Swarm.NodeID;
   for (const [name, env] of [
     [stagingService, 'staging'],
     [productionService, 'production'],
@@ -111,6 +114,7 @@ before(async () => {
           StopGracePeriod: 1e9,
         } as never,
         RestartPolicy: { Condition: 'any', MaxAttempts: 0 },
+        Placement: { Constraints: [`node.id == ${nodeId}`] },
         LogDriver: { Name: 'json-file' },
       },
       Mode: { Replicated: { Replicas: 1 } },
@@ -412,7 +416,7 @@ test(
         `^@dev Deploy #\\d+ of acme/api@${one.head.slice(0, 7)} \\(build #${one.build.id}, ${one.docker.digest.slice(7, 19)}\\) to production needs 1 approval\\(s\\) from "release" \\(not dev\\)`,
       ),
     );
-    const approvalBuild = /`(?:\/ci )?approve (\d+)`/.exec(asked)?.[1];
+    const approvalBuild = /`\/ci approve (\d+)`/.exec(asked)?.[1];
     const rollbackId = /Deploy #(\d+)/.exec(asked)?.[1];
     assert.ok(approvalBuild && rollbackId, asked);
     await g.h.waitFor(approvalBuild, (b) => b.status === 'waiting');

@@ -36,12 +36,16 @@ before(async () => {
   v2 = await publishImage(registry, name, { tag: 'v2' });
   v3 = await publishImage(registry, name, { tag: 'v3' });
   broken = await publishImage(registry, name, { tag: 'broken', healthy: false });
+  // On this engine's node: its images come from a registry on this host's loopback, which a
+  // second node (another test may join one to the swarm) cannot reach.
+  const nodeId = ((await docker.info()) as { Swarm: { NodeID: string } }).Swarm.NodeID;
   await docker.createService({
     Name: serviceName,
     Labels: { 'bosun.test': 'deploys' },
     TaskTemplate: {
       ContainerSpec: { Image: v1.ref, StopGracePeriod: 1e9 } as never,
       RestartPolicy: { Condition: 'any', MaxAttempts: 0 },
+      Placement: { Constraints: [`node.id == ${nodeId}`] },
       LogDriver: { Name: 'json-file' },
     },
     Mode: { Replicated: { Replicas: 1 } },
