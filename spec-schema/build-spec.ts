@@ -11,10 +11,11 @@
  * a name it does not grant is an error (checked with the repository's grants, see
  * `src/spec/secret-grants.ts`), and untrusted builds never receive any.
  *
- * Not supported yet, and refused with "not supported yet" (see `NOT_SUPPORTED_KEYS`): `deploy`
- * (deploys are Bosun's acts, to come). `publish` names deliverables Bosun itself builds and
- * uploads after the stage's steps (docs/publish.md); where they go and with which credentials
- * comes from server config.
+ * `publish` names deliverables Bosun itself builds and uploads after the stage's steps
+ * (docs/publish.md); where they go and with which credentials comes from server config.
+ * `deploy: <environment>` makes a stage of its own that deploys the image this build published
+ * to an environment of server config (docs/deploys.md); the target is never in the spec, and a
+ * step cannot deploy (`deploy` on a step is refused, see `NOT_SUPPORTED_KEYS`).
  */
 import { z } from 'zod';
 import { DURATION_MESSAGE, DURATION_PATTERN, MAX_DURATION_SEC, parseDuration } from './duration.js';
@@ -77,8 +78,17 @@ export const Duration = z.union(
   { error: DURATION_ERROR },
 );
 
-/** Keys people will write that Bosun does not run yet; parse-spec says so instead of ignoring them. */
+/** Keys people will write where Bosun does not take them (`deploy` on a step); parse-spec says why instead of ignoring them. */
 export const NOT_SUPPORTED_KEYS: readonly string[] = ['deploy'];
+
+// Environment names as server config spells them (src/deploys/environment-config.ts).
+const ENVIRONMENT_PATTERN = /^[a-z0-9][a-z0-9_.-]{0,62}$/;
+const ENVIRONMENT_MESSAGE =
+  'expected the name of an environment from server config, like `deploy: staging` (where and how it deploys comes from server config, never from bosun.yml)';
+export const EnvironmentName = z.string({ error: ENVIRONMENT_MESSAGE }).regex(ENVIRONMENT_PATTERN, { error: ENVIRONMENT_MESSAGE });
+
+/** Keys a deploy stage (`deploy:`) may have besides `deploy`: it deploys, and does nothing else. */
+export const DEPLOY_STAGE_KEYS: readonly string[] = ['deploy', 'on', 'needs'];
 
 const SECRET_NAME_PATTERN = /^[A-Za-z_][A-Za-z0-9_]{0,127}$/;
 const SECRET_NAME_MESSAGE = 'expected a secret name from server config (letters, digits and `_`, not starting with a digit)';
@@ -400,6 +410,9 @@ export const Stage = z.strictObject({
     "Files to keep after the stage's last step that ran (also when the stage fails): downloadable with `bosun artifacts`, and brought into the workspace of stages that `need` this one. Globs: `*`, `?`, `**`.",
   ),
   reports: ReportGlobs.optional().describe("JUnit XML files read after the stage's last step that ran (also when the stage fails). Globs: `*`, `?`, `**`."),
+  deploy: EnvironmentName.optional().describe(
+    "Deploy the image this build published (a stage it needs has `publish: - docker`) to this environment of server config, by digest, through Bosun's deploys (one at a time, locks, history). A deploy stage has only `deploy`, `needs` and `on`; stages that need it run after the environment runs the new digest. Trusted builds only; not for environments that need approval. See docs/deploys.md.",
+  ),
 });
 
 export const BuildSpec = z
@@ -446,9 +459,10 @@ function checkSpec(spec: SpecShape, ctx: z.RefinementCtx): void {
 
 function checkStage(spec: SpecShape, name: string, stage: Stage, ctx: z.RefinementCtx): void {
   const at = ['stages', name];
-  if (!stage.steps && !stage.checkpoint && !stage.publish) {
-    ctx.addIssue({ code: 'custom', path: at, message: `stage \`${name}\` does nothing: give it steps, a checkpoint or publish` });
+  if (!stage.steps && !stage.checkpoint && !stage.publish && !stage.deploy) {
+    ctx.addIssue({ code: 'custom', path: at, message: `stage \`${name}\` does nothing: give it steps, a checkpoint, publish or deploy` });
   }
+  if (stage.deploy !== undefined) checkDeployStage(spec, name, stage, ctx);
   for (const key of ['artifacts', 'reports'] as const) {
     if (stage[key] && !stage.steps) ctx.addIssue({ code: 'custom', path: [...at, key], message: `${key} are collected after steps: this stage has none` });
   }
@@ -486,6 +500,31 @@ function checkNetwork(network: NetworkRequest | undefined, ctx: z.RefinementCtx)
       code: 'custom',
       path: ['network', 'egress'],
       message: '`egress: allowlist` needs `allow:` (the addresses steps may reach; `[]` for nothing but DNS)',
+    });
+  }
+}
+
+/**
+ * A deploy stage only deploys (its steps would run before or after the deploy: a stage that
+ * needs it says which), and it deploys what the build published: it must need, directly or
+ * not, a stage that publishes a Docker image.
+ */
+function checkDeployStage(spec: SpecShape, name: string, stage: Stage, ctx: z.RefinementCtx): void {
+  for (const key of Object.keys(stage)) {
+    if (DEPLOY_STAGE_KEYS.includes(key)) continue;
+    ctx.addIssue({
+      code: 'custom',
+      path: ['stages', name, key],
+      message: `a deploy stage only deploys (\`deploy\`, \`needs\`, \`on\`): put \`${key}\` in a stage that needs \`${name}\` (it runs once ${stage.deploy} runs the new image) or one that \`${name}\` needs`,
+    });
+  }
+  const publishers = Object.entries(spec.stages).filter(([other, s]) => other !== name && (s.publish ?? []).some((p) => 'docker' in p));
+  if (!publishers.some(([other]) => needsTransitively(spec.stages, name, other))) {
+    const hint = publishers.length ? `add \`needs: [${publishers[0]![0]}]\`` : 'give a stage it needs `publish: - docker: { image: … }`';
+    ctx.addIssue({
+      code: 'custom',
+      path: ['stages', name, 'deploy'],
+      message: `stage \`${name}\` deploys the image this build publishes, but needs no stage that publishes one: ${hint}`,
     });
   }
 }

@@ -11,6 +11,7 @@ import { decideCheckpoint } from '../pipeline/decide-checkpoint.js';
 import type { PipelineDeps } from '../pipeline/pipeline-deps.js';
 import { keys as makeKeys } from '../storage/keys.js';
 import { PUBLISH_LOG_STEP } from '../publish/publish-stage.js';
+import { DEPLOY_LOG_STEP } from '../pipeline/deploy-stage.js';
 import { buildUrl } from '../domain/build-url.js';
 
 /** BuildService over the pipeline verbs, with the per-user build rate limit (R27). */
@@ -81,6 +82,9 @@ export function pickStep(build: Build, target: { stage?: string; step?: string }
   // What publishing said is the pseudo-step `bosun:publish`; it is the log to show when publishing failed.
   const publishing = target.step === PUBLISH_LOG_STEP ? stages.find((s) => s.publish?.length) : undefined;
   if (publishing) return { stage: publishing.name, step: PUBLISH_LOG_STEP };
+  // A deploy stage's progress is the pseudo-step `bosun:deploy`.
+  const deploying = target.step === DEPLOY_LOG_STEP ? stages.find((s) => s.deploy) : undefined;
+  if (deploying) return { stage: deploying.name, step: DEPLOY_LOG_STEP };
   if (target.step) {
     const found = steps.find((s) => s.step === target.step);
     if (!found) throw new UserError('not_found', `stage ${target.stage ?? '?'} has no step "${target.step}"`);
@@ -90,6 +94,8 @@ export function pickStep(build: Build, target: { stage?: string; step?: string }
   if (failing) return failing;
   const failedPublish = stages.find((s) => s.publishError);
   if (failedPublish) return { stage: failedPublish.name, step: PUBLISH_LOG_STEP };
+  const failedDeploy = stages.find((s) => s.deployError);
+  if (failedDeploy) return { stage: failedDeploy.name, step: DEPLOY_LOG_STEP };
   const ran = steps.filter((s) => s.ran);
   return ran[ran.length - 1] ?? null;
 }

@@ -8,6 +8,9 @@ import { startWorkers, type RunningWorkers } from '../queue/start-workers.js';
 import { connectRedis } from '../storage/redis-connection.js';
 import type { Core } from './open-core.js';
 import { workspaceFilesFor } from './workspace-files-for.js';
+import { makeDeployManager } from '../deploys/deploy-frontend.js';
+import { DeployStore } from '../deploys/deploy-store.js';
+import { ManagerStageDeployer } from '../deploys/stage-deployer.js';
 
 export interface WorkerPool {
   executor: Executor;
@@ -23,12 +26,20 @@ export async function startWorkerPool(core: Core, opts: { advance: boolean; conc
   const executor = opts.executor ?? (await (await import('./make-executor.js')).makeExecutor(core.config, core.log));
   await core.control.listen();
   const workspaceFiles = workspaceFilesFor(core.config, executor);
+  // Deploy stages (`deploy:`) deploy through a manager of this process; the server's deploy
+  // watchdog settles what it leaves if this process dies.
+  const deploys = Object.keys(core.config.environments ?? {}).length > 0 ? makeDeployManager(core) : undefined;
   const deps: WorkerDeps = {
     ...core.deps,
     executor,
     cancellations: core.control,
     instanceId: core.config.instanceId,
     ...(workspaceFiles ? { workspaceFiles } : {}),
+    ...(deploys
+      ? {
+          deployer: new ManagerStageDeployer({ manager: deploys, store: new DeployStore(core.redis, core.prefix), environments: core.config.environments }),
+        }
+      : {}),
   };
   await reapOrphans(core, executor);
   const connection = connectRedis(core.redisTarget);
@@ -46,6 +57,7 @@ export async function startWorkerPool(core: Core, opts: { advance: boolean; conc
     async close(force = false) {
       stopSweep();
       await workers.close(force);
+      await deploys?.close();
       connection.disconnect();
       if (!opts.executor) await executor.close();
     },

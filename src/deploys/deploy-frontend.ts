@@ -54,6 +54,8 @@ export const deployFrontend: FrontendFactory = (core) => {
           if (build.status !== 'success' || build.trigger.event !== 'push') return;
           for (const [name, env] of Object.entries(environments)) {
             if (env.repo !== build.repo || env.autoDeploy?.branch !== build.ref || !pickImage(build, env)) continue;
+            // The build's own deploy stage deployed it there already (docs/deploys.md): never twice.
+            if (build.stages.some((s) => s.deploy === name)) continue;
             // The production push a promotion made: its approved digest is deployed already.
             if (await manager.hasPromotedCommit(name, build.sha)) continue;
             await manager
@@ -122,7 +124,6 @@ export function makeDeployManager(core: Core): DeployManager {
     approvalsRequired: (group) => config.approvals[group] ?? 1,
     store: new DeployStore(core.redis, core.prefix),
     builds: core.store,
-    bus: core.bus,
     audit: core.audit,
     log,
     target,
@@ -182,7 +183,7 @@ export function deployService(core: Core, manager: DeployManager): DeployService
       const { lock, already } = await manager.lock(environment, reason, ctx.actor, ctx.source);
       return already
         ? `${environment} is already locked by ${lock.by.name} since ${lock.at}: ${lock.reason}`
-        : `${environment} is locked: deploys there are refused until \`unlock ${environment}\` (reason: ${reason}).`;
+        : `${environment} is locked: deploys there are refused until \`/ci unlock ${environment}\` (reason: ${reason}).`;
     },
     async unlock(environment, ctx) {
       const was = await manager.unlock(environment, ctx.actor, ctx.source, (group) => isMember(group, ctx.actor.id));

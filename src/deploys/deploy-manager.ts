@@ -9,7 +9,6 @@ import { UserError, asCodedError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import type { AuditLog } from '../storage/audit-log.js';
 import type { BuildStore } from '../storage/build-store.js';
-import type { EventBus } from '../events/event-bus.js';
 import type { DeployStore, EnvironmentLock } from './deploy-store.js';
 import type { DeployTarget } from './deploy-target.js';
 import type { EnvironmentConfig, Environments } from './environment-config.js';
@@ -40,7 +39,6 @@ export interface DeployManagerDeps {
   approvalsRequired: (group: string) => number;
   store: DeployStore;
   builds: Pick<BuildStore, 'get' | 'list'>;
-  bus: Pick<EventBus, 'publish'>;
   audit: Pick<AuditLog, 'record'>;
   log: Logger;
   target: (environment: string) => DeployTarget;
@@ -69,6 +67,8 @@ export interface DeployRequest {
    * none is the requester's.
    */
   approvedBy?: { group: string; approvals: { actor: Actor; at: string }[] };
+  /** The deploy stage asking (recorded on the deploy, so that the stage finds it again after a crash). */
+  stage?: { name: string; attempt: number };
 }
 
 const digestRef = /^[^@\s]+@sha256:[0-9a-f]{64}$/;
@@ -84,7 +84,8 @@ const digestRef = /^[^@\s]+@sha256:[0-9a-f]{64}$/;
  *   lease renewed while it runs. Before telling the target to act it marks the deploy
  *   applied; a runner that dies leaves the lease to lapse, and `watchdogPass` resolves the
  *   deploy by observing the target (never applying again) and frees the environment.
- * Every state change is a `deploy.status` event and an audit entry.
+ * Every state change is a `deploy.status` event, written with the record in one step
+ * (DeployStore), and an audit entry.
  */
 export class DeployManager {
   private readonly owner = `${process.pid}-${randomUUID().slice(0, 8)}`;
@@ -127,7 +128,7 @@ export class DeployManager {
     const lock = await this.deps.store.getLock(req.environment);
     if (lock)
       return deny(
-        `${req.environment} is locked by ${lock.by.name} since ${lock.at}: ${lock.reason} — nothing deployed (\`unlock ${req.environment}\` when it may deploy again)`,
+        `${req.environment} is locked by ${lock.by.name} since ${lock.at}: ${lock.reason} — nothing deployed (\`/ci unlock ${req.environment}\` when it may deploy again)`,
         'forbidden',
       );
 
@@ -186,10 +187,14 @@ export class DeployManager {
       source: req.source,
       state: needsApproval ? 'awaiting_approval' : 'queued',
       approvals: preApproved && pre ? pre.approvals : [],
+      ...(req.stage ? { stage: req.stage } : {}),
       createdAt: now,
       version: 0,
     };
-    await this.deps.store.create(deploy);
+    const what = `${req.repo}@${shortSha(build.sha)} (build #${build.id}, ${shortDigest(image.digest)})`;
+    const queuedText = `Deploy #${id} of ${what} to ${req.environment} is queued.`;
+    // Waiting for approval, its event comes with the approval build's number (openApproval).
+    await this.deps.store.create(deploy, needsApproval ? undefined : queuedText);
     await this.deps.audit.record({
       action: `deploy.${req.kind}`,
       actorId: req.actor.id,
@@ -199,18 +204,22 @@ export class DeployManager {
       sha: build.sha,
       detail: `deploy #${id}: ${image.ref} → ${req.environment}`,
     });
-    const what = `${req.repo}@${shortSha(build.sha)} (build #${build.id}, ${shortDigest(image.digest)})`;
     if (needsApproval && env.approvers) {
-      const approval = await this.openApproval(deploy, env, build, req);
-      await this.emit(deploy, `Deploy #${id} of ${what} to ${req.environment} waits for approval from ${env.approvers} (build #${approval.id}).`);
+      const group = env.approvers;
+      const approval = await this.openApproval(
+        deploy,
+        env,
+        build,
+        req,
+        (approvalId) => `Deploy #${id} of ${what} to ${req.environment} waits for approval from ${group} (build #${approvalId}).`,
+      );
       return {
         deploy: (await this.deps.store.get(id)) ?? deploy,
-        text: `Deploy #${id} of ${what} to ${req.environment} needs ${this.deps.approvalsRequired(env.approvers)} approval(s) from "${env.approvers}" (not ${req.actor.name}): \`approve ${approval.id}\`.`,
+        text: `Deploy #${id} of ${what} to ${req.environment} needs ${this.deps.approvalsRequired(env.approvers)} approval(s) from "${env.approvers}" (not ${req.actor.name}): \`/ci approve ${approval.id}\`.`,
       };
     }
-    await this.emit(deploy, `Deploy #${id} of ${what} to ${req.environment} is queued.`);
     await this.enqueue(deploy);
-    return { deploy, text: `Deploy #${id} of ${what} to ${req.environment} is queued.` };
+    return { deploy, text: queuedText };
   }
 
   /** The build and image a request names. Throws UserError with the reason. */
@@ -258,7 +267,13 @@ export class DeployManager {
     return { build, image };
   }
 
-  private async openApproval(deploy: Deploy, env: EnvironmentConfig, build: Build, req: DeployRequest): Promise<Build> {
+  private async openApproval(
+    deploy: Deploy,
+    env: EnvironmentConfig,
+    build: Build,
+    req: DeployRequest,
+    describe: (approvalId: string) => string,
+  ): Promise<Build> {
     if (!this.deps.approvalBuilds) throw new UserError('bad_request', 'approvals are not available on this server');
     const current = await this.currentDeploy(deploy.environment);
     const now = current
@@ -293,7 +308,11 @@ export class DeployManager {
       },
     });
     await this.deps.store.linkApproval(approval.id, deploy.id);
-    await this.deps.store.update(deploy.id, (d) => ((d.approvalBuildId = approval.id), true));
+    await this.deps.store.update(
+      deploy.id,
+      (d) => ((d.approvalBuildId = approval.id), true),
+      () => describe(approval.id),
+    );
     return approval;
   }
 
@@ -311,14 +330,17 @@ export class DeployManager {
       await this.finish(id, 'refused', why, ['awaiting_approval']);
       return;
     }
-    const { deploy, changed } = await this.deps.store.update(id, (d) => {
-      if (d.state !== 'awaiting_approval') return false;
-      d.state = 'queued';
-      d.approvals = (cp.approvals ?? []).map((a) => ({ actor: a.actor, at: a.at }));
-      return true;
-    });
+    const { deploy, changed } = await this.deps.store.update(
+      id,
+      (d) => {
+        if (d.state !== 'awaiting_approval') return false;
+        d.state = 'queued';
+        d.approvals = (cp.approvals ?? []).map((a) => ({ actor: a.actor, at: a.at }));
+        return true;
+      },
+      (d) => `Deploy #${id} to ${d.environment} approved by ${d.approvals.map((a) => a.actor.name).join(', ')}; queued.`,
+    );
     if (!changed) return;
-    await this.emit(deploy, `Deploy #${id} to ${deploy.environment} approved by ${deploy.approvals.map((a) => a.actor.name).join(', ')}; queued.`);
     await this.enqueue(deploy);
   }
 
@@ -357,19 +379,23 @@ export class DeployManager {
     const queued = await this.deps.store.get(id);
     if (!queued) return;
     const previous = await this.currentDeploy(queued.environment);
-    const { deploy, changed } = await this.deps.store.update(id, (d) => {
-      if (d.state !== 'queued') return false;
-      d.state = 'running';
-      d.startedAt = new Date().toISOString();
-      if (previous) d.previousRef = previous.ref;
-      return true;
-    });
-    if (!changed) return;
-    const lock = await this.deps.store.getLock(deploy.environment);
+    const lock = await this.deps.store.getLock(queued.environment);
     if (lock) {
-      await this.finish(id, 'refused', `${deploy.environment} was locked by ${lock.by.name} before it ran: ${lock.reason}`);
+      await this.finish(id, 'refused', `${queued.environment} was locked by ${lock.by.name} before it ran: ${lock.reason}`);
       return;
     }
+    const { deploy, changed } = await this.deps.store.update(
+      id,
+      (d) => {
+        if (d.state !== 'queued') return false;
+        d.state = 'running';
+        d.startedAt = new Date().toISOString();
+        if (previous) d.previousRef = previous.ref;
+        return true;
+      },
+      (d) => `Deploy #${id}: ${d.environment} is being updated to ${d.repo}@${shortSha(d.sha)} (${shortDigest(d.digest)}).`,
+    );
+    if (!changed) return;
     await this.deps.store.addRunning(id);
     const ac = new AbortController();
     this.running.set(id, ac);
@@ -386,10 +412,6 @@ export class DeployManager {
     );
     try {
       await this.reportGithubStart(deploy);
-      await this.emit(
-        deploy,
-        `Deploy #${id}: ${deploy.environment} is being updated to ${deploy.repo}@${shortSha(deploy.sha)} (${shortDigest(deploy.digest)}).`,
-      );
       await this.deps.store.markApplied(id);
       let result;
       try {
@@ -425,14 +447,25 @@ export class DeployManager {
     reason?: string,
     from?: DeployState[],
   ): Promise<boolean> {
-    const { deploy, changed } = await this.deps.store.update(id, (d) => {
-      if (isDeployFinished(d.state) || (from && !from.includes(d.state))) return false;
-      d.state = outcome;
-      d.finishedAt = new Date().toISOString();
-      if (reason) d.reason = reason;
-      else delete d.reason;
-      return true;
-    });
+    const words: Record<typeof outcome, string> = {
+      succeeded: 'now runs',
+      failed: 'failed to deploy',
+      rolled_back: 'was rolled back from',
+      superseded: 'was superseded before deploying',
+      refused: 'was refused',
+    };
+    const { deploy, changed } = await this.deps.store.update(
+      id,
+      (d) => {
+        if (isDeployFinished(d.state) || (from && !from.includes(d.state))) return false;
+        d.state = outcome;
+        d.finishedAt = new Date().toISOString();
+        if (reason) d.reason = reason;
+        else delete d.reason;
+        return true;
+      },
+      (d) => `Deploy #${id}: ${d.environment} ${words[outcome]} ${d.repo}@${shortSha(d.sha)} (${shortDigest(d.digest)})${reason ? ` — ${reason}` : ''}.`,
+    );
     if (!changed) return false;
     await this.deps.store.removeRunning(id);
     await this.deps.store.releaseDigest(deploy.environment, deploy.digest, id);
@@ -446,17 +479,6 @@ export class DeployManager {
       sha: deploy.sha,
       detail: `deploy #${id} ${deploy.ref} → ${deploy.environment}${reason ? `: ${reason}` : ''}`,
     });
-    const words: Record<typeof outcome, string> = {
-      succeeded: 'now runs',
-      failed: 'failed to deploy',
-      rolled_back: 'was rolled back from',
-      superseded: 'was superseded before deploying',
-      refused: 'was refused',
-    };
-    await this.emit(
-      deploy,
-      `Deploy #${id}: ${deploy.environment} ${words[outcome]} ${deploy.repo}@${shortSha(deploy.sha)} (${shortDigest(deploy.digest)})${reason ? ` — ${reason}` : ''}.`,
-    );
     if (this.deps.github && deploy.githubDeploymentId !== undefined) {
       const state = outcome === 'succeeded' ? 'success' : outcome === 'failed' ? 'failure' : 'error';
       await this.deps.github
@@ -464,23 +486,6 @@ export class DeployManager {
         .catch((err: unknown) => this.deps.log.warn({ err, deployId: id }, 'GitHub deployment status failed'));
     }
     return true;
-  }
-
-  private async emit(d: Deploy, text: string): Promise<void> {
-    await this.deps.bus
-      .publish({
-        type: 'deploy.status',
-        deployId: d.id,
-        environment: d.environment,
-        repo: d.repo,
-        buildId: d.buildId,
-        sha: d.sha,
-        ref: d.ref,
-        state: d.state,
-        actor: d.requestedBy,
-        text,
-      })
-      .catch((err: unknown) => this.deps.log.warn({ err, deployId: d.id }, 'Publishing a deploy event failed'));
   }
 
   /**

@@ -1,6 +1,11 @@
 import type { Redis } from 'ioredis';
 import type { Deploy } from '../domain/deploy.js';
+import { deployEvent } from '../domain/deploy.js';
 import { InfraError, UserError } from '../errors.js';
+import { keys } from '../storage/keys.js';
+
+/** The event stream's approximate cap, as the build store and EventBus keep it. */
+const EVENTS_MAX_LEN = 200_000;
 
 /** Who locked an environment, and why. */
 export interface EnvironmentLock {
@@ -23,15 +28,21 @@ export interface EnvironmentLock {
  * - `deploy:running`: ids of running deploys (the watchdog's work list);
  * - `deploy:lock:<env>`: a human lock (`lock <env> <reason>`);
  * - `deploy:approval:<build>`: the deploy an approval build decides.
+ * A write that changes a deploy's state can carry its `deploy.status` event: the record and
+ * the event go in one Lua script (like the build store's), so a crash never leaves one without
+ * the other; the event is appended first, so a script that fails there writes nothing.
  */
 export class DeployStore {
   private readonly p: string;
+  private readonly events: string;
   constructor(
     private readonly redis: Redis,
     prefix = 'bosun',
   ) {
     this.p = `${prefix}:deploy`;
-    redis.defineCommand('bosunDeployCas', { numberOfKeys: 1, lua: CAS_LUA });
+    this.events = keys(prefix).events;
+    redis.defineCommand('bosunDeployCreate', { numberOfKeys: 4, lua: CREATE_LUA });
+    redis.defineCommand('bosunDeployCas', { numberOfKeys: 2, lua: CAS_LUA });
     redis.defineCommand('bosunDeployIfEq', { numberOfKeys: 1, lua: IF_EQ_LUA });
   }
 
@@ -43,16 +54,23 @@ export class DeployStore {
     return String(await this.redis.incr(`${this.p}:seq`));
   }
 
-  async create(d: Deploy): Promise<void> {
+  /** Writes a new record (and its `deploy.status` event with `text`, when given) at once. */
+  async create(d: Deploy, text?: string): Promise<void> {
     const score = String(Date.parse(d.createdAt));
-    const ok = await this.redis.hsetnx(`${this.p}:${d.id}`, 'json', JSON.stringify(d));
+    const event = text === undefined ? '' : JSON.stringify(deployEvent(d, text));
+    const ok = await this.scripts.bosunDeployCreate(
+      `${this.p}:${d.id}`,
+      `${this.p}:env:${d.environment}`,
+      `${this.p}:repo:${d.repo}`,
+      this.events,
+      JSON.stringify(d),
+      String(d.version),
+      score,
+      d.id,
+      event,
+      String(EVENTS_MAX_LEN),
+    );
     if (ok !== 1) throw new UserError('conflict', `deploy ${d.id} already exists`);
-    await this.redis
-      .multi()
-      .hset(`${this.p}:${d.id}`, 'version', String(d.version))
-      .zadd(`${this.p}:env:${d.environment}`, score, d.id)
-      .zadd(`${this.p}:repo:${d.repo}`, score, d.id)
-      .exec();
   }
 
   async get(id: string): Promise<Deploy | null> {
@@ -60,15 +78,27 @@ export class DeployStore {
     return json ? (JSON.parse(json) as Deploy) : null;
   }
 
-  /** Compare-and-set: `mutate` gets a copy (null = no change); re-applied when another writer won. */
-  async update(id: string, mutate: (d: Deploy) => boolean): Promise<{ deploy: Deploy; changed: boolean }> {
+  /**
+   * Compare-and-set: `mutate` gets a copy (false = no change); re-applied when another writer
+   * won. With `describe`, the write also appends the `deploy.status` event saying it, atomically.
+   */
+  async update(id: string, mutate: (d: Deploy) => boolean, describe?: (d: Deploy) => string): Promise<{ deploy: Deploy; changed: boolean }> {
     for (let attempt = 0; attempt < 20; attempt++) {
       const current = await this.get(id);
       if (!current) throw new UserError('not_found', `no deploy #${id}`);
       const next = structuredClone(current);
       if (!mutate(next)) return { deploy: current, changed: false };
       next.version = current.version + 1;
-      const ok = await this.scripts.bosunDeployCas(`${this.p}:${id}`, String(current.version), JSON.stringify(next), String(next.version));
+      const event = describe ? JSON.stringify(deployEvent(next, describe(next))) : '';
+      const ok = await this.scripts.bosunDeployCas(
+        `${this.p}:${id}`,
+        this.events,
+        String(current.version),
+        JSON.stringify(next),
+        String(next.version),
+        event,
+        String(EVENTS_MAX_LEN),
+      );
       if (ok === 1) return { deploy: next, changed: true };
     }
     throw new InfraError('conflict', `deploy ${id} kept changing under us`);
@@ -176,13 +206,36 @@ export class DeployStore {
 }
 
 interface Scripts {
-  bosunDeployCas(key: string, version: string, json: string, nextVersion: string): Promise<number>;
+  bosunDeployCreate(
+    key: string,
+    envKey: string,
+    repoKey: string,
+    events: string,
+    json: string,
+    version: string,
+    score: string,
+    id: string,
+    event: string,
+    maxLen: string,
+  ): Promise<number>;
+  bosunDeployCas(key: string, events: string, version: string, json: string, nextVersion: string, event: string, maxLen: string): Promise<number>;
   bosunDeployIfEq(key: string, expected: string, op: 'del' | 'pexpire', ms?: string): Promise<number>;
 }
 
-/** KEYS: record. ARGV: expected version, json, next version. 1 = written, 0 = lost the race. */
+/** KEYS: record, env history, repo history, events. ARGV: json, version, score, id, event ('' = none), max length. 1 = created, 0 = exists. */
+const CREATE_LUA = `
+if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
+if ARGV[5] ~= '' then redis.call('XADD', KEYS[4], 'MAXLEN', '~', ARGV[6], '*', 'e', ARGV[5]) end
+redis.call('HSET', KEYS[1], 'json', ARGV[1], 'version', ARGV[2])
+redis.call('ZADD', KEYS[2], ARGV[3], ARGV[4])
+redis.call('ZADD', KEYS[3], ARGV[3], ARGV[4])
+return 1
+`;
+
+/** KEYS: record, events. ARGV: expected version, json, next version, event ('' = none), max length. 1 = written, 0 = lost the race. */
 const CAS_LUA = `
 if redis.call('HGET', KEYS[1], 'version') ~= ARGV[1] then return 0 end
+if ARGV[4] ~= '' then redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[5], '*', 'e', ARGV[4]) end
 redis.call('HSET', KEYS[1], 'json', ARGV[2], 'version', ARGV[3])
 return 1
 `;

@@ -112,6 +112,12 @@ export interface StageRun {
   publish?: PlanPublish[];
   /** Why publishing failed (the stage failed for it), naming the registry or index. */
   publishError?: string;
+  /** A deploy stage: the environment it deploys this build's published image to (docs/deploys.md). */
+  deploy?: string;
+  /** The deploy the stage made (or found, on resume), once requested. */
+  deployId?: string;
+  /** Why the deploy stage failed (refused, failed, rolled back), in plain words. */
+  deployError?: string;
 }
 
 /** A checkpoint that asks for a go/no-go decision (Approve / Reject) rather than a manual test (Pass / Fail). */

@@ -37,6 +37,8 @@ export interface Deploy {
   approvals: { actor: Actor; at: string }[];
   /** What the environment ran before this deploy started (for `rollback`). */
   previousRef?: string;
+  /** The deploy stage (`deploy:` in bosun.yml) of build `buildId` that requested it, and the build's attempt then. */
+  stage?: { name: string; attempt: number };
   /** GitHub deployment id, for its statuses. */
   githubDeploymentId?: number;
   createdAt: string;
@@ -58,6 +60,22 @@ export interface DeployEvent {
   actor: Actor;
   /** A sentence for people: what happened. */
   text: string;
+}
+
+/** The `deploy.status` event for the deploy as it is now, saying `text`. */
+export function deployEvent(d: Deploy, text: string): DeployEvent {
+  return {
+    type: 'deploy.status',
+    deployId: d.id,
+    environment: d.environment,
+    repo: d.repo,
+    buildId: d.buildId,
+    sha: d.sha,
+    ref: d.ref,
+    state: d.state,
+    actor: d.requestedBy,
+    text,
+  };
 }
 
 /** `sha256:abcdef…` → `abcdef123456`. */

@@ -10,9 +10,14 @@ export function describePublication(p: Publication): string {
   return `${p.package} ${p.version} → ${p.repository}${p.alreadyPublished ? ' (already published)' : ''}`;
 }
 
-/** What a stage published (`published` is the build's list) or why it could not, one line each. */
-export function stagePublishLines(stage: Pick<StageRun, 'name' | 'publishError'>, published: readonly Publication[] | undefined): string[] {
+/** What a stage published (`published` is the build's list) or deployed, or why it could not, one line each. */
+export function stagePublishLines(
+  stage: Pick<StageRun, 'name' | 'publishError'> & Partial<Pick<StageRun, 'status' | 'deploy' | 'deployId' | 'deployError'>>,
+  published: readonly Publication[] | undefined,
+): string[] {
   const lines = (published ?? []).filter((p) => p.stage === stage.name).map((p) => `published ${describePublication(p)}`);
   if (stage.publishError) lines.push(`publish failed: ${stage.publishError}`);
+  if (stage.deploy && stage.status === 'success') lines.push(`deployed to ${stage.deploy}${stage.deployId ? ` (deploy #${stage.deployId})` : ''}`);
+  if (stage.deployError) lines.push(`deploy failed: ${stage.deployError}`);
   return lines;
 }

@@ -130,6 +130,11 @@ export interface PlanStage {
   artifacts?: string[];
   /** JUnit globs read after the stage's last step that ran (`reports:` on the stage). */
   reports?: string[];
+  /**
+   * A deploy stage (`deploy:`): the environment of server config it deploys this build's
+   * published image to (the stage has no steps). See docs/deploys.md.
+   */
+  deploy?: string;
 }
 
 /**

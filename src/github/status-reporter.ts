@@ -198,8 +198,12 @@ function describe(stage: StageRun, published?: Build['published']): string {
     ? `${stage.name}: ${stage.status} — step ${failed.name}${ending ? `: ${ending}` : ''}`
     : stage.status === 'failed' && stage.publishError
       ? `${stage.name}: failed — ${stage.publishError}`
-      : mine.length
-        ? `${stage.name}: ${stage.status} — published ${mine.map((p) => (p.kind === 'docker' ? p.digest : `${p.package} ${p.version}`)).join(', ')}`
-        : `${stage.name}: ${stage.status}`;
+      : (stage.status === 'failed' || stage.status === 'failed_infra') && stage.deployError
+        ? `${stage.name}: ${stage.status} — ${stage.deployError}`
+        : stage.status === 'success' && stage.deploy
+          ? `${stage.name}: success — deployed to ${stage.deploy}${stage.deployId ? ` (deploy #${stage.deployId})` : ''}`
+          : mine.length
+            ? `${stage.name}: ${stage.status} — published ${mine.map((p) => (p.kind === 'docker' ? p.digest : `${p.package} ${p.version}`)).join(', ')}`
+            : `${stage.name}: ${stage.status}`;
   return text.length > 140 ? `${text.slice(0, 139)}…` : text;
 }

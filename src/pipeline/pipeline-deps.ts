@@ -9,6 +9,7 @@ import type { LeaseManager } from '../leases/lease-manager.js';
 import type { GitMirrors } from '../git/git-mirrors.js';
 import type { PlanCache } from './plan-cache.js';
 import type { WorkspaceFiles } from '../cache/workspace-files.js';
+import type { StageDeployer } from './deploy-stage.js';
 
 /** How the pipeline hands work to workers; implemented on BullMQ in `queue/`. */
 export interface WorkQueue {
@@ -64,6 +65,8 @@ export interface WorkerDeps extends PipelineDeps {
   instanceId: string;
   /** Moves files in and out of the workspaces its steps see (stage caches); absent: `cache:` is refused. */
   workspaceFiles?: WorkspaceFiles;
+  /** Deploys for deploy stages (`deploy:`); absent when server config has no environments. */
+  deployer?: StageDeployer;
 }
 
 /** Tells a worker when a build it is running gets cancelled. */

@@ -14,6 +14,8 @@ export interface PlanSource {
   granted?: readonly string[];
   /** The server's egress policy, as JSON (the spec's `network:` was checked against it). */
   network?: string;
+  /** The repository's environments as the spec's deploy stages were checked against them. */
+  environments?: readonly string[];
 }
 
 /**
@@ -39,6 +41,7 @@ export class PlanCache {
       source.branch,
       source.timeoutSec,
       source.granted ?? [],
+      source.environments ?? [],
       ...(source.network ? [source.network] : []),
     ]);
   }

@@ -18,6 +18,7 @@ import { leaseForCheckpoint, releaseCheckpointLease } from '../leases/checkpoint
 import { publishStage } from '../publish/publish-stage.js';
 import { cacheHomePath, cacheSaveStep, restoreStageCache, saveStageCache, type StageCacheState } from './stage-cache.js';
 import { stepLogWriter } from './run-step.js';
+import { runDeployStage } from './deploy-stage.js';
 
 /**
  * Verb (on a worker): run one stage's steps in order. Safe under at-least-once delivery
@@ -163,6 +164,17 @@ export async function runStage(deps: WorkerDeps, buildId: string, stageName: str
     // Deliverables are Bosun's act, once every step passed (docs/publish.md).
     if (outcome === 'success' && stage.publish?.length) {
       outcome = await publishStage(deps, buildId, stageName, workspace, {
+        cancelled: () => cancelled,
+        onStarted: (stop) => {
+          stopCurrent = stop;
+          if (cancelled) stop();
+        },
+      });
+      stopCurrent = null;
+    }
+    // A deploy stage deploys this build's published image (docs/deploys.md).
+    if (outcome === 'success' && stage.deploy) {
+      outcome = await runDeployStage(deps, buildId, stageName, {
         cancelled: () => cancelled,
         onStarted: (stop) => {
           stopCurrent = stop;

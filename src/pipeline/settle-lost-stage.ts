@@ -59,6 +59,17 @@ export async function settleLostStage(deps: PipelineDeps, executor: Executor | u
   const latest = await deps.store.require(buildId);
   const after = findStage(latest, stageName);
   const statuses = after?.steps.map((s) => s.status) ?? [];
+  // A deploy stage (no steps) whose worker died: its deploy goes on (the deploy watchdog settles
+  // it), but this stage cannot know it passed; a retry finds the deploy (docs/deploys.md).
+  if (after?.deploy) {
+    await deps.store.update(buildId, (b) => {
+      const s = findStage(b, stageName);
+      if (!s) return null;
+      s.deployError = `the worker died while waiting for ${s.deployId ? `deploy #${s.deployId}` : 'its deploy'} to ${s.deploy}; \`envs\` shows how it ended, and a retry of the build waits for it again`;
+      return [];
+    });
+    return 'failed_infra';
+  }
   if (statuses.every((s) => s === 'success')) {
     // Its steps passed but the worker died before publishing everything: not a success.
     if (publishedAll(latest, stageName)) return 'success';

@@ -15,6 +15,7 @@ export function stagesFromPlan(plan: ExecutionPlan): StageRun[] {
     ...(s.cache ? { cache: s.cache } : {}),
     ...(s.artifacts ? { artifacts: s.artifacts } : {}),
     ...(s.reports ? { reports: s.reports } : {}),
+    ...(s.deploy ? { deploy: s.deploy } : {}),
     steps: s.steps.map((st) => ({ name: st.name, status: 'pending', image: st.image, plan: st, runs: 0 })),
   }));
 }

@@ -11,6 +11,7 @@ import type { PipelineDeps } from './pipeline-deps.js';
 import { setBuildStatus, nowIso } from './transition.js';
 import { ensureWorkspace } from './workspace.js';
 import { PlanCache } from './plan-cache.js';
+import { untrustedDeployErrors } from '../spec/deploy-grants.js';
 
 /**
  * Verb: start a queued build — check out its commit, read and validate `bosun.yml`, compile
@@ -57,6 +58,12 @@ async function loadPlan(deps: PipelineDeps, build: Build): Promise<ExecutionPlan
   const grants = deps.config.repos[build.repo]?.secrets;
   const granted = stepGrants(grants).sort();
   const scoped = Object.fromEntries(scopedGrants(grants));
+  // So are the environments it may deploy (deploy stages, docs/deploys.md).
+  const environments = deps.config.environments ?? {};
+  const envKey = Object.entries(environments)
+    .filter(([, e]) => e.repo === build.repo)
+    .map(([name, e]) => `${name}${e.approvers ? '!' : ''}${e.image ? `=${e.image}` : ''}`)
+    .sort();
   const key = PlanCache.key({
     text: file.text,
     path: file.path,
@@ -65,13 +72,22 @@ async function loadPlan(deps: PipelineDeps, build: Build): Promise<ExecutionPlan
     timeoutSec,
     granted: [...granted, ...Object.entries(scoped).map(([name, envs]) => `${name}@${envs.join(',')}`)],
     network: JSON.stringify(deps.config.network),
+    environments: envKey,
   });
-  const cached = deps.plans.get(key);
-  if (cached) return cached;
-  const parsed = parseSpec(file.text, file.path, { secrets: { granted, scoped, repo: build.repo }, network: deps.config.network });
-  if (!parsed.ok) throw new SpecInvalidError(parsed.errors);
-  const plan = compilePlan(parsed.spec, { event: build.trigger.event, branch: build.trigger.headBranch ?? build.ref }, file.path, { timeoutSec });
-  deps.plans.set(key, plan);
+  let plan = deps.plans.get(key);
+  if (!plan) {
+    const parsed = parseSpec(file.text, file.path, {
+      secrets: { granted, scoped, repo: build.repo },
+      network: deps.config.network,
+      deploys: { repo: build.repo, environments },
+    });
+    if (!parsed.ok) throw new SpecInvalidError(parsed.errors);
+    plan = compilePlan(parsed.spec, { event: build.trigger.event, branch: build.trigger.headBranch ?? build.ref }, file.path, { timeoutSec });
+    deps.plans.set(key, plan);
+  }
+  // An untrusted build never deploys: a deploy stage it would run fails it before anything runs.
+  const deploying = plan.stages.filter((s) => s.deploy).map((s) => s.name);
+  if (build.trigger.untrusted && deploying.length > 0) throw new SpecInvalidError(untrustedDeployErrors(file.text, file.path, deploying));
   return plan;
 }
 

@@ -1,7 +1,13 @@
-import { realpath, stat } from 'node:fs/promises';
+import { lstatSync } from 'node:fs';
+import { readFile, realpath, stat } from 'node:fs/promises';
 import { join, relative, sep } from 'node:path';
 import type Docker from 'dockerode';
+import dockerignoreModule from '@balena/dockerignore';
 import { pack } from 'tar-fs';
+
+// A CommonJS module whose types declare an ES default export: the function is `default` on
+// what Node hands ESM (it sets `factory.default = factory` for this).
+const dockerignore = dockerignoreModule.default;
 import { PublishError } from './publish-error.js';
 
 /** The engine calls publishing an image makes (dockerode's, narrowed for fakes and tests). */
@@ -41,7 +47,9 @@ export interface DockerPublishResult {
  * - Idempotent per commit: when `image:<sha>` is already in the registry, its digest is returned
  *   and nothing is built or pushed (the first publish of a commit wins; a rebuild never moves it).
  * - Isolated: the build context is a tar of the context directory (never the host's files,
- *   never `.git`); RUN instructions get `networkmode: none` (no network at all: no host network,
+ *   never `.git`), less what the context's `.dockerignore` excludes, with Docker's own rules
+ *   (`@balena/dockerignore`, a port of Docker's matcher; the Dockerfile and `.dockerignore`
+ *   are always sent, as `docker build` does); RUN instructions get `networkmode: none` (no network at all: no host network,
  *   no build network, no registry), no build args and no secrets, and the server's CPU and
  *   memory limits. Base images (`FROM`) come from the engine's local images; they are not pulled.
  * - Credentials go per call (`X-Registry-Auth`), never into the engine's `docker login` state.
@@ -59,11 +67,13 @@ export async function publishImage(input: DockerPublishInput): Promise<DockerPub
   }
 
   const context = await contextDir(input.workspace, input.context, input.dockerfile);
+  const ignored = await contextIgnore(context, input.dockerfile);
   input.onLine(`bosun: building ${ref} from ${input.context === '.' ? 'the repository root' : input.context}/ with ${input.dockerfile} (network: none)`);
+  if (ignored.patterns > 0) input.onLine(`bosun: .dockerignore: ${ignored.patterns} pattern(s) leave files out of the build context`);
   const memory = input.limits.memoryMb * 1024 * 1024;
   let buildStream: NodeJS.ReadableStream;
   try {
-    buildStream = await engine.buildImage(pack(context, { ignore: (name: string) => relative(context, name).split(sep)[0] === '.git' }), {
+    buildStream = await engine.buildImage(pack(context, { ignore: ignored.ignores }), {
       t: ref,
       dockerfile: input.dockerfile,
       networkmode: 'none',
@@ -149,6 +159,32 @@ function follow(engine: PublishEngine, stream: NodeJS.ReadableStream, onEvent: (
       },
     );
   });
+}
+
+/**
+ * What the tar of the context leaves out: `.git`, and what the context's `.dockerignore`
+ * excludes (Docker's syntax and matching; the Dockerfile and `.dockerignore` stay, as Docker
+ * sends them anyway). An excluded directory is skipped whole unless a `!` pattern may bring
+ * something inside it back; then its files are matched one by one.
+ */
+async function contextIgnore(context: string, dockerfile: string): Promise<{ patterns: number; ignores: (name: string) => boolean }> {
+  const text = await readFile(join(context, '.dockerignore'), 'utf8').catch(() => '');
+  const patterns = text
+    .split(/\r?\n/)
+    .map((line) => line.trim())
+    .filter((line) => line !== '' && !line.startsWith('#'));
+  const matcher = dockerignore().add(patterns);
+  const exceptions = patterns.some((p) => p.startsWith('!'));
+  const always = new Set(['.dockerignore', dockerfile.split(sep).join('/')]);
+  return {
+    patterns: patterns.length,
+    ignores(name: string): boolean {
+      const rel = relative(context, name).split(sep).join('/');
+      if (rel.split('/')[0] === '.git') return true;
+      if (patterns.length === 0 || always.has(rel) || !matcher.ignores(rel)) return false;
+      return !(exceptions && lstatSync(name).isDirectory());
+    },
+  };
 }
 
 /** The context directory, checked to be inside the workspace and to hold the Dockerfile. */

@@ -134,6 +134,7 @@ function compileStage(spec: BuildSpec, name: string, stage: Stage, defaults: Pla
     out.cache = { key: stage.cache.key, paths: stage.cache.paths.map((p) => p.replace(/\/$/, '')), restoreKeys: [...(stage.cache['restore-keys'] ?? [])] };
   if (stage.artifacts) out.artifacts = [...stage.artifacts];
   if (stage.reports) out.reports = [...stage.reports];
+  if (stage.deploy) out.deploy = stage.deploy;
   return out;
 }
 

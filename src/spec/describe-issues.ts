@@ -26,7 +26,8 @@ export interface Problem {
 const PRIVILEGE_MESSAGE = 'is not allowed in bosun.yml: privileges, mounts and networks come from server config';
 
 const NOT_SUPPORTED_MESSAGES: Record<string, string> = {
-  deploy: 'not supported yet: Bosun does not deploy environments yet (deploy from a step, with the secrets it needs)',
+  deploy:
+    '`deploy` belongs on a stage of its own (`deploy: <environment>`), never here: a step never deploys; the stage deploys the image this build published, to a target from server config (docs/deploys.md)',
 };
 
 const KNOWN_KEYS: readonly string[] = [

@@ -13,6 +13,7 @@ import { formatPath, type SpecError } from './spec-error.js';
 import { ungrantedSecrets, type SecretGrants } from './secret-grants.js';
 import { wideningProblems } from './network-narrowing.js';
 import type { NetworkConfig } from '../executor/container/egress-policy.js';
+import { deployProblems, type DeployGrants } from './deploy-grants.js';
 
 export const MAX_SPEC_BYTES = 256 * 1024;
 const MAX_ALIAS_COUNT = 50;
@@ -35,6 +36,11 @@ export interface ParseOptions {
    * error with its line. Without it, `network:` is checked for shape only.
    */
   network?: NetworkConfig;
+  /**
+   * Server config's environments, for the repository: a deploy stage naming one it cannot deploy
+   * by itself is an error with its line. Without it, environment names are not checked.
+   */
+  deploys?: DeployGrants;
 }
 
 export function parseSpec(text: string | Uint8Array, file = 'bosun.yml', options: ParseOptions = {}): ParseResult {
@@ -90,6 +96,7 @@ function parseUnguarded(input: string | Uint8Array, file: string, options: Parse
   const ungranted = [
     ...(options.secrets ? located(ungrantedSecrets(data, options.secrets), doc, lineCounter, file) : []),
     ...(options.network ? located(wideningProblems(data, options.network), doc, lineCounter, file) : []),
+    ...(options.deploys ? located(deployProblems(data, options.deploys), doc, lineCounter, file) : []),
   ];
   if (!result.success) return { ok: false, errors: finish([...schemaErrors(result.error.issues, data, doc, lineCounter, file), ...ungranted]) };
   if (ungranted.length === 0) return { ok: true, spec: result.data };

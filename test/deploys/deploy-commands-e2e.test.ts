@@ -114,7 +114,7 @@ test('deploy, approve (never by the requester alone), lock, auto-deploy, rollbac
   // Production needs release's approval; the requester cannot give it.
   const asked = await say(`deploy demo@${b1.id} to production`);
   const prodId = /Deploy #(\d+)/.exec(asked)?.[1] ?? '';
-  const approvalBuild = /`approve (\d+)`/.exec(asked)?.[1];
+  const approvalBuild = /`\/ci approve (\d+)`/.exec(asked)?.[1];
   assert.ok(approvalBuild, asked);
   await h.waitFor(approvalBuild, (b) => b.status === 'waiting');
   assert.match(await say(`approve ${approvalBuild}`), /tester started build #\d+ and cannot approve it \(no self-approval\)/);

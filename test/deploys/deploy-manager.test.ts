@@ -8,7 +8,6 @@ import { recordBuild, recordPublication } from '../support/published-image.js';
 import { FakeGithub } from '../fakes/fake-github.js';
 import { BuildStore } from '../../src/storage/build-store.js';
 import { AuditLog } from '../../src/storage/audit-log.js';
-import { EventBus } from '../../src/events/event-bus.js';
 import { DeployStore } from '../../src/deploys/deploy-store.js';
 import { DeployManager } from '../../src/deploys/deploy-manager.js';
 import type { DeployTarget, TargetResult } from '../../src/deploys/deploy-target.js';
@@ -19,6 +18,7 @@ import { GithubClient } from '../../src/github/github-client.js';
 import type { Deploy } from '../../src/domain/deploy.js';
 import type { DockerPublication } from '../../src/domain/publication.js';
 import { silentLogger } from '../../src/logger.js';
+import { EventBus } from '../../src/events/event-bus.js';
 
 // The deploy rules against a real Redis, with a target that records what it was told to do
 // (the Swarm target itself is tested on the swarm in swarm-deploy.test.ts).
@@ -87,7 +87,6 @@ async function world(opts: { leaseMs?: number; github?: FakeGithub } = {}) {
       approvalsRequired: () => 1,
       store,
       builds,
-      bus: new EventBus(client, silentLogger(), prefix),
       audit,
       log: silentLogger(),
       target: () => target,
@@ -114,7 +113,7 @@ async function world(opts: { leaseMs?: number; github?: FakeGithub } = {}) {
       await new Promise((r) => setTimeout(r, 20));
     }
   };
-  return { builds, store, audit, target, make, published, waitState };
+  return { builds, store, audit, target, make, published, waitState, client, prefix };
 }
 
 describe('a deploy that must not happen is refused with its reason, and nothing is deployed', () => {
@@ -349,6 +348,50 @@ describe('history, rollback and GitHub Deployments', () => {
   });
 });
 
+describe('deploy.status events are written with the record, in one step', () => {
+  it('every state a deploy goes through is one event, in order, saying that state', async () => {
+    const w = await world();
+    const m = w.make();
+    const r = await m.request({ repo: 'acme/api', selector: (await w.published('c')).id, environment: 'staging', kind: 'deploy', actor: alice, source: 'cli' });
+    await w.waitState(r.deploy.id, ['succeeded']);
+    await m.close();
+    const events = (await new EventBus(w.client, silentLogger(), w.prefix).range()).filter((e) => e.type === 'deploy.status' && e.deployId === r.deploy.id);
+    assert.deepEqual(
+      events.map((e) => (e.type === 'deploy.status' ? [e.state, e.text.split(':')[0]] : [])),
+      [
+        ['queued', `Deploy #${r.deploy.id} of acme/api@ccccccc (build #${r.deploy.buildId}, cccccccccccc) to staging is queued.`],
+        ['running', `Deploy #${r.deploy.id}`],
+        ['succeeded', `Deploy #${r.deploy.id}`],
+      ],
+    );
+  });
+
+  it('a write whose event cannot be appended writes nothing: never a record without its event', async () => {
+    const w = await world();
+    const m = w.make();
+    const r = await m.request({ repo: 'acme/api', selector: (await w.published('d')).id, environment: 'staging', kind: 'deploy', actor: alice, source: 'cli' });
+    const done = await w.waitState(r.deploy.id, ['succeeded']);
+    await m.close();
+    // The stream key made unusable: appending to it fails inside the script.
+    await w.client.del(`${w.prefix}:events`);
+    await w.client.set(`${w.prefix}:events`, 'not a stream');
+    await assert.rejects(
+      w.store.update(
+        done.id,
+        (d) => ((d.reason = 'changed'), true),
+        () => 'an event',
+      ),
+    );
+    assert.deepEqual(await w.store.get(done.id), done, 'the record is unchanged');
+    await assert.rejects(w.store.create({ ...done, id: '9999', state: 'queued', version: 0 }, 'queued'));
+    assert.equal(await w.store.get('9999'), null);
+    assert.deepEqual(
+      (await w.store.history({ environment: 'staging' })).map((d) => d.id),
+      [done.id],
+    );
+  });
+});
+
 describe('a promotion deploys the digest that was approved', () => {
   async function promotionWorld(approvers: string) {
     const w = await world();
@@ -356,13 +399,11 @@ describe('a promotion deploys the digest that was approved', () => {
       production: { repo: 'acme/api', approvers: 'release', autoDeploy: { branch: 'production' }, target: { swarmService: { name: 'api-prod' } } },
     });
     const opened: string[] = [];
-    const client = redis.client();
     const m = new DeployManager({
       environments,
       approvalsRequired: () => 1,
       store: w.store,
       builds: w.builds,
-      bus: new EventBus(client, silentLogger(), 'promo'),
       audit: w.audit,
       log: silentLogger(),
       target: () => w.target,

@@ -5,7 +5,6 @@ import Docker from 'dockerode';
 import { Redis } from 'ioredis';
 import { BuildStore } from '../../src/storage/build-store.js';
 import { AuditLog } from '../../src/storage/audit-log.js';
-import { EventBus } from '../../src/events/event-bus.js';
 import { DeployStore } from '../../src/deploys/deploy-store.js';
 import { DeployManager } from '../../src/deploys/deploy-manager.js';
 import { SwarmServiceDeployTarget } from '../../src/deploys/swarm-service-target.js';
@@ -20,7 +19,6 @@ const manager = new DeployManager({
   approvalsRequired: () => 1,
   store: new DeployStore(client, prefix),
   builds: new BuildStore(client, prefix),
-  bus: new EventBus(client, silentLogger(), prefix),
   audit: new AuditLog(client, prefix),
   log: silentLogger(),
   target: () => new SwarmServiceDeployTarget(new Docker(), cfg, silentLogger()),

@@ -1,7 +1,7 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import Docker from 'dockerode';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { makeRepo } from '../support/git-repo.js';
@@ -21,9 +21,14 @@ import type { DockerPublication, PypiPublication } from '../../src/domain/public
  * The seed's flow, end to end, on a whole Bosun with GitHub (the fake, delivering signed
  * webhooks), a TLS+htpasswd registry, the local Python index and two real Swarm services:
  * PR → checks → `/ci merge` → the push to master builds, publishes the image and the wheel,
- * passes e2e and deploys staging → `/ci promote` → an approver approves → production runs
- * exactly staging's digest; a second change goes the same way; `/ci rollback` (approved)
- * brings the previous digest back to production; `/ci envs` at each step.
+ * deploys staging (its deploy stage: the service runs the new digest) and only then runs e2e,
+ * whose step checks what the staging service runs → `/ci promote` → an approver approves →
+ * production runs exactly staging's digest; a second change goes the same way; `/ci rollback`
+ * (approved) brings the previous digest back to production; `/ci envs` at each step.
+ *
+ * What a service runs is visible from outside: each service's task copies its image's
+ * `/version.txt` into a directory of the test (a bind mount the test gives the services it
+ * makes) when it starts, so the e2e step reads the version staging runs.
  */
 const docker = new Docker();
 const tag = `${process.pid}-${Date.now().toString(36)}`;
@@ -38,6 +43,9 @@ let index: TestPypiIndex | undefined;
 let root = '';
 let repo: Awaited<ReturnType<typeof makeRepo>>;
 const images: string[] = [];
+
+/** The directory each service's running task writes its image's version into. */
+const seen = (service: 'staging' | 'production') => join(root, `${service}-runs`);
 
 function spec(image: string): string {
   return [
@@ -57,12 +65,17 @@ function spec(image: string): string {
     '    publish:',
     `      - docker: { image: ${image} }`,
     '      - pypi: { repository: internal }',
-    '  e2e:',
+    '  deploy-staging:',
     '    on: { branches: [master] }',
     '    needs: [release]',
+    '    deploy: staging',
+    '  e2e:',
+    '    on: { branches: [master] }',
+    '    needs: [deploy-staging]',
     '    steps:',
     '      - name: smoke',
-    '        run: test -f version.txt && echo e2e ok',
+    // Staging must run this very commit's image: its task wrote that image's version.
+    `        run: test "$(cat ${join(seen('staging'), 'version.txt')})" = "$(cat version.txt)" && echo "e2e ok against staging running $(cat version.txt)"`,
     '',
   ].join('\n');
 }
@@ -70,7 +83,7 @@ function spec(image: string): string {
 function files(version: string, marker: string): Record<string, string> {
   return {
     'version.txt': `${marker}\n`,
-    Dockerfile: 'FROM bosun/busybox:1\nCOPY version.txt /version.txt\nCMD ["sleep", "100000"]\n',
+    Dockerfile: 'FROM bosun/busybox:1\nCOPY version.txt /version.txt\n',
     ...packageFiles('seed-app', version, marker),
   };
 }
@@ -81,13 +94,27 @@ before(async () => {
   index = await startPypiIndex();
   root = mkdtempSync(join(tmpdir(), 'bosun-seed-'));
   repo = await makeRepo(root, 'api', { 'bosun.yml': spec(`${registry.host}/${namespace}/api`), ...files('1.0.0', 'v0') });
-  for (const name of [stagingService, productionService]) {
+  // The services run on this engine's node (their bind mount is a directory here), also while
+  // another test has joined a second node to the swarm.
+  const nodeId = ((await docker.info()) as { Swarm: { NodeID: string } }).Swarm.NodeID;
+  for (const [name, env] of [
+    [stagingService, 'staging'],
+    [productionService, 'production'],
+  ] as const) {
+    mkdirSync(seen(env));
     await docker.createService({
       Name: name,
       Labels: { 'bosun.test': 'seed-flow' },
       TaskTemplate: {
-        ContainerSpec: { Image: 'bosun/busybox:1', Command: ['sleep', '100000'], StopGracePeriod: 1e9 } as never,
+        ContainerSpec: {
+          Image: 'bosun/busybox:1',
+          // The base image has no /version.txt; a deployed one does, and its task says so.
+          Command: ['sh', '-c', 'cp /version.txt /seen/version.txt 2>/dev/null; exec sleep 100000'],
+          Mounts: [{ Type: 'bind', Source: seen(env), Target: '/seen' }],
+          StopGracePeriod: 1e9,
+        } as never,
         RestartPolicy: { Condition: 'any', MaxAttempts: 0 },
+        Placement: { Constraints: [`node.id == ${nodeId}`] },
         LogDriver: { Name: 'json-file' },
       },
       Mode: { Replicated: { Replicas: 1 } },
@@ -183,14 +210,15 @@ async function lastDeploy(environment: string, pred: (d: Deploy) => boolean = ()
 
 /**
  * One change from a pull request to master: PR opened → its checks → reviewed → `/ci merge`
- * → the push build on master (test, release with publishing, e2e). Returns the push build.
+ * → the push build on master (test, release with publishing, deploy-staging, e2e against
+ * staging). Returns the push build and its staging deploy.
  */
 async function mergeChange(
   number: number,
   branch: string,
   version: string,
   marker: string,
-): Promise<{ build: Build; docker: DockerPublication; head: string }> {
+): Promise<{ build: Build; docker: DockerPublication; head: string; staged: Deploy }> {
   const gh = g!.gh;
   await git(['checkout', '-q', 'master'], { cwd: repo.dir });
   const head = await repo.commit(files(version, marker), `change ${marker}`, branch);
@@ -235,6 +263,7 @@ async function mergeChange(
     [
       ['test', 'success'],
       ['release', 'success'],
+      ['deploy-staging', 'success'],
       ['e2e', 'success'],
     ],
     JSON.stringify(build.stages),
@@ -259,7 +288,36 @@ async function mergeChange(
     60_000,
   );
   assert.equal(release.at(-1)!.description, `release: success — published ${pub.digest}, seed-app ${version}`);
-  return { build, docker: pub, head };
+
+  // The deploy stage deployed exactly this build's digest to staging, and it had finished
+  // (the service converged on it) before e2e started; e2e's step checked what staging runs.
+  const stage = build.stages.find((x) => x.name === 'deploy-staging')!;
+  assert.ok(stage.deployId, JSON.stringify(stage));
+  const staged = (await new DeployStore(g!.h.server.core.redis, g!.h.server.core.prefix).get(stage.deployId))!;
+  assert.deepEqual(
+    [staged.state, staged.kind, staged.source, staged.buildId, staged.ref, staged.stage?.name],
+    ['succeeded', 'auto', 'deploy-stage', build.id, pub.ref, 'deploy-staging'],
+  );
+  const e2e = build.stages.find((x) => x.name === 'e2e')!;
+  assert.ok(Date.parse(staged.finishedAt!) <= Date.parse(e2e.startedAt!), `deploy finished ${staged.finishedAt}, e2e started ${e2e.startedAt}`);
+  assert.ok(Date.parse(staged.finishedAt!) <= Date.parse(e2e.steps[0]!.startedAt!));
+  assert.equal(readFileSync(join(seen('staging'), 'version.txt'), 'utf8'), `${marker}\n`);
+  const e2eLog = (await g!.h.server.core.logs.tail(build.id, 'e2e', 'smoke', 20)).map((l) => l.text);
+  assert.ok(e2eLog.includes(`e2e ok against staging running ${marker}`), e2eLog.join('\n'));
+  // The deploy's progress is the stage's log.
+  const deployLog = (await g!.h.server.core.logs.tail(build.id, 'deploy-staging', 'bosun:deploy', 50)).map((l) => l.text).join('\n');
+  assert.match(
+    deployLog,
+    new RegExp(`^bosun: deploying ${pub.ref.replace(/[.]/g, '\\.')} \\(build #${build.id}, acme/api@${head.slice(0, 7)}\\) to staging$`, 'm'),
+  );
+  assert.match(deployLog, new RegExp(`^bosun: deploy #${staged.id} succeeded: staging runs `, 'm'));
+  const status = await eventually(
+    () => g!.gh.statusesFor('acme/api', head, 'bosun/deploy-staging'),
+    (x) => x.at(-1)?.state === 'success',
+    60_000,
+  );
+  assert.equal(status.at(-1)!.description, `deploy-staging: success — deployed to staging (deploy #${staged.id})`);
+  return { build, docker: pub, head, staged };
 }
 
 /** `/ci promote` by the developer; the developer cannot approve; the reviewer does. Returns the promotion build id. */
@@ -280,6 +338,21 @@ async function promote(head: string, number: number): Promise<string> {
   return promotionId;
 }
 
+/** Waits until the service's running task has written `marker` as its image's version. */
+async function seesVersion(service: 'staging' | 'production', marker: string): Promise<void> {
+  await eventually(
+    () => {
+      try {
+        return readFileSync(join(seen(service), 'version.txt'), 'utf8');
+      } catch {
+        return '';
+      }
+    },
+    (v) => v === `${marker}\n`,
+    60_000,
+  );
+}
+
 function envLine(envs: string, name: string): string {
   return envs.split('\n').find((l) => l.includes(`${name}: `)) ?? `(no ${name} line in: ${envs})`;
 }
@@ -295,22 +368,19 @@ test(
     assert.match(envLine(envs, 'staging'), /staging: nothing deployed by Bosun yet/);
     assert.match(envLine(envs, 'production'), /production: nothing deployed by Bosun yet/);
 
-    // Change 1: PR → checks → merge → push build publishes → staging runs the new digest.
+    // Change 1: PR → checks → merge → push build publishes → deploys staging → e2e against it.
     const one = await mergeChange(1, 'feature-1', '1.1.0', 'v1');
     await waitRunning(stagingService, one.docker.ref);
-    const staged1 = await lastDeploy('staging', (d) => d.buildId === one.build.id);
-    assert.deepEqual([staged1.state, staged1.kind, staged1.ref], ['succeeded', 'auto', one.docker.ref]);
+    const staged1 = one.staged;
     envs = await comment('/ci envs acme/api');
-    assert.match(
-      envLine(envs, 'staging'),
-      new RegExp(`staging: ${one.docker.digest.slice(7, 19)} ${one.head.slice(0, 7)} build #${one.build.id}, .* ago by Bosun \\(auto-deploy\\)`),
-    );
+    assert.match(envLine(envs, 'staging'), new RegExp(`staging: ${one.docker.digest.slice(7, 19)} ${one.head.slice(0, 7)} build #${one.build.id}, .* ago by `));
     assert.match(envLine(envs, 'production'), /nothing deployed by Bosun yet/);
     assert.equal((await serviceRuns(productionService)).spec, 'bosun/busybox:1', 'production untouched before promotion');
 
     // Promote: the requester cannot approve; the reviewer does; production runs exactly staging's digest.
     await promote(one.head, 1);
     await waitRunning(productionService, one.docker.ref);
+    await seesVersion('production', 'v1');
     const prod1 = await lastDeploy('production', (d) => d.buildId === one.build.id);
     assert.equal(prod1.state, 'succeeded', prod1.reason);
     assert.equal(prod1.digest, staged1.digest, 'production runs the digest staging ran');
@@ -326,14 +396,14 @@ test(
     const two = await mergeChange(2, 'feature-2', '1.2.0', 'v2');
     assert.notEqual(two.docker.digest, one.docker.digest);
     await waitRunning(stagingService, two.docker.ref);
-    const staged2 = await lastDeploy('staging', (d) => d.buildId === two.build.id);
-    assert.deepEqual([staged2.state, staged2.kind, staged2.ref], ['succeeded', 'auto', two.docker.ref]);
+    assert.equal(two.staged.ref, two.docker.ref);
     assert.equal((await serviceRuns(productionService)).spec, one.docker.ref, 'production keeps the approved digest until the next promotion');
     envs = await comment('/ci envs acme/api', dev, 2);
     assert.match(envLine(envs, 'staging'), new RegExp(`staging: ${two.docker.digest.slice(7, 19)} ${two.head.slice(0, 7)} build #${two.build.id}`));
     assert.match(envLine(envs, 'production'), new RegExp(`production: ${one.docker.digest.slice(7, 19)}`));
     await promote(two.head, 2);
     await waitRunning(productionService, two.docker.ref);
+    await seesVersion('production', 'v2');
     assert.equal((await lastDeploy('production', (d) => d.buildId === two.build.id)).state, 'succeeded');
     envs = await comment('/ci envs acme/api', dev, 2);
     assert.match(envLine(envs, 'production'), new RegExp(`production: ${two.docker.digest.slice(7, 19)} ${two.head.slice(0, 7)} build #${two.build.id}`));
@@ -346,7 +416,7 @@ test(
         `^@dev Deploy #\\d+ of acme/api@${one.head.slice(0, 7)} \\(build #${one.build.id}, ${one.docker.digest.slice(7, 19)}\\) to production needs 1 approval\\(s\\) from "release" \\(not dev\\)`,
       ),
     );
-    const approvalBuild = /`(?:\/ci )?approve (\d+)`/.exec(asked)?.[1];
+    const approvalBuild = /`\/ci approve (\d+)`/.exec(asked)?.[1];
     const rollbackId = /Deploy #(\d+)/.exec(asked)?.[1];
     assert.ok(approvalBuild && rollbackId, asked);
     await g.h.waitFor(approvalBuild, (b) => b.status === 'waiting');
@@ -354,6 +424,7 @@ test(
     assert.equal((await serviceRuns(productionService)).spec, two.docker.ref, "nothing rolled back on the requester's own approval");
     assert.match(await comment(`/ci approve ${approvalBuild}`, reviewer, 2), /Passed the checkpoint/);
     await waitRunning(productionService, one.docker.ref);
+    await seesVersion('production', 'v1');
     const rolled = await lastDeploy('production', (d) => d.id === rollbackId);
     assert.deepEqual([rolled.state, rolled.kind, rolled.ref], ['succeeded', 'rollback', one.docker.ref]);
     envs = await comment('/ci envs acme/api', dev, 2);

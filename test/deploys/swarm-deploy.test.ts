@@ -8,7 +8,6 @@ import { startRedis, type TestRedis } from '../support/redis-server.js';
 import { publishImage, removePublishedImages, recordBuild, recordPublication, startLocalRegistry, type LocalRegistry } from '../support/published-image.js';
 import { BuildStore } from '../../src/storage/build-store.js';
 import { AuditLog } from '../../src/storage/audit-log.js';
-import { EventBus } from '../../src/events/event-bus.js';
 import { DeployStore } from '../../src/deploys/deploy-store.js';
 import { DeployManager } from '../../src/deploys/deploy-manager.js';
 import { SwarmServiceDeployTarget, deployLabel } from '../../src/deploys/swarm-service-target.js';
@@ -37,12 +36,16 @@ before(async () => {
   v2 = await publishImage(registry, name, { tag: 'v2' });
   v3 = await publishImage(registry, name, { tag: 'v3' });
   broken = await publishImage(registry, name, { tag: 'broken', healthy: false });
+  // On this engine's node: its images come from a registry on this host's loopback, which a
+  // second node (another test may join one to the swarm) cannot reach.
+  const nodeId = ((await docker.info()) as { Swarm: { NodeID: string } }).Swarm.NodeID;
   await docker.createService({
     Name: serviceName,
     Labels: { 'bosun.test': 'deploys' },
     TaskTemplate: {
       ContainerSpec: { Image: v1.ref, StopGracePeriod: 1e9 } as never,
       RestartPolicy: { Condition: 'any', MaxAttempts: 0 },
+      Placement: { Constraints: [`node.id == ${nodeId}`] },
       LogDriver: { Name: 'json-file' },
     },
     Mode: { Replicated: { Replicas: 1 } },
@@ -98,7 +101,6 @@ test(
       approvalsRequired: () => 1,
       store,
       builds,
-      bus: new EventBus(client, silentLogger(), 'sw'),
       audit: new AuditLog(client, 'sw'),
       log: silentLogger(),
       target: () => new SwarmServiceDeployTarget(docker, cfg, silentLogger()),
@@ -169,7 +171,6 @@ test(
       approvalsRequired: () => 1,
       store,
       builds,
-      bus: new EventBus(client, silentLogger(), prefix),
       audit: new AuditLog(client, prefix),
       log: silentLogger(),
       target: () => counting,

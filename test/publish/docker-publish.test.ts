@@ -123,6 +123,28 @@ describe('publishing an image', () => {
     );
   });
 
+  test("the context's .dockerignore leaves files out of the image, with Docker's rules (exceptions; an ignored Dockerfile still builds, and COPY leaves it out, as with docker build)", async (t) => {
+    if (!registry) return t.skip('no Docker engine');
+    const ws = await workspace('ws-ignore', {
+      Dockerfile: 'FROM bosun/busybox:1\nCOPY . /ctx/\n',
+      '.dockerignore': '# build junk and secrets stay home\nsecret.env\nlogs\n!logs/keep.log\n*.tmp\nDockerfile\n',
+      'app.txt': 'app\n',
+      'secret.env': 'TOKEN=never-in-the-image\n',
+      'logs/debug.log': 'noise\n',
+      'logs/keep.log': 'kept\n',
+      'scratch.tmp': 'x\n',
+      'sub/scratch.tmp': 'only top-level *.tmp is ignored\n',
+    });
+    const sha = '6'.repeat(40);
+    const publish = input(ws, { sha });
+    await publishImage(publish);
+    const { stdout } = await run('docker', ['run', '--rm', '--network', 'none', `${image('api')}:${sha}`, 'sh', '-c', 'cd /ctx && find . -type f | sort'], {
+      timeout: 60_000,
+    });
+    assert.deepEqual(stdout.trim().split('\n'), ['./.dockerignore', './app.txt', './logs/keep.log', './sub/scratch.tmp']);
+    assert.ok(publish.lines.includes('bosun: .dockerignore: 5 pattern(s) leave files out of the build context'), publish.lines.join('\n'));
+  });
+
   test('a Dockerfile in a sub-context builds from that directory only', async (t) => {
     if (!registry) return t.skip('no Docker engine');
     const ws = await workspace('ws-2', {

@@ -132,26 +132,75 @@ describe('parseSpec', () => {
   });
 
   it('lists an ungranted secret beside the schema errors, in file order', () => {
-    const text = 'version: 1\nimage: a\nstages:\n  deploy:\n    secrets: [PROD_KEY]\n    deploy: production\n    steps: [{ name: a, run: x }]\n';
+    const text = 'version: 1\nimage: a\nstages:\n  deploy:\n    secrets: [PROD_KEY]\n    needs: [nope]\n    steps: [{ name: a, run: x }]\n';
 
     assert.deepEqual(
-      errorsOf(parseSpec(text, 'bosun.yml', { secrets: { granted: [] } })).map((e) => e.replace(/(not supported yet|not granted to this repository).*$/, '$1')),
-      ['bosun.yml:5:15 stages.deploy.secrets[0]: secret `PROD_KEY` is not granted to this repository', 'bosun.yml:6:5 stages.deploy.deploy: not supported yet'],
+      errorsOf(parseSpec(text, 'bosun.yml', { secrets: { granted: [] } })).map((e) => e.replace(/(not granted to this repository).*$/, '$1')),
+      [
+        'bosun.yml:5:15 stages.deploy.secrets[0]: secret `PROD_KEY` is not granted to this repository',
+        'bosun.yml:6:13 stages.deploy.needs[0]: unknown stage `nope`',
+      ],
     );
   });
 
-  it('refuses deploy as not supported yet, wherever it is, with every other problem', () => {
+  it('refuses deploy on a step and a deploy stage that does more than deploy, with every other problem', () => {
     const text =
       'version: 1\nimage: a\nstages:\n  ship:\n    deploy: production\n    publish: [{ docker: { image: x } }]\n    steps:\n      - name: a\n        run: x\n        deploy: prod\n';
 
     assert.deepEqual(
-      errorsOf(parseSpec(text)).map((e) => e.replace(/: (not supported yet|expected an image repository with its registry).*$/, ': $1')),
+      errorsOf(parseSpec(text)).map((e) =>
+        e.replace(/: (a deploy stage only deploys|`deploy` belongs on a stage of its own|expected an image repository with its registry).*$/, ': $1'),
+      ),
       [
-        'bosun.yml:5:5 stages.ship.deploy: not supported yet',
+        'bosun.yml:5:13 stages.ship.deploy: stage `ship` deploys the image this build publishes, but needs no stage that publishes one: give a stage it needs `publish: - docker: { image: … }`',
+        'bosun.yml:6:5 stages.ship.publish: a deploy stage only deploys',
         'bosun.yml:6:34 stages.ship.publish[0].docker.image: expected an image repository with its registry',
-        'bosun.yml:10:9 stages.ship.steps[0].deploy: not supported yet',
+        'bosun.yml:7:5 stages.ship.steps: a deploy stage only deploys',
+        'bosun.yml:10:9 stages.ship.steps[0].deploy: `deploy` belongs on a stage of its own',
       ],
     );
+  });
+
+  const spec = (env: string, image = 'registry.example/acme/api') =>
+    `version: 1\nimage: a\nstages:\n  release:\n    steps: [{ name: a, run: x }]\n    publish: [{ docker: { image: ${image} } }]\n  ship:\n    needs: [release]\n    deploy: ${env}\n`;
+  const environments = {
+    staging: { repo: 'acme/api' },
+    production: { repo: 'acme/api', approvers: 'release' },
+    web: { repo: 'acme/web' },
+    pinned: { repo: 'acme/api', image: 'registry.example/acme/worker' },
+  };
+  const cases: [string, string, string | null][] = [
+    ['an environment of the repository without approvers deploys', 'staging', null],
+    [
+      'an environment server config does not have is refused',
+      'qa',
+      'bosun.yml:9:13 stages.ship.deploy: environment `qa` is not in server config (environments of acme/api: pinned, production, staging)',
+    ],
+    [
+      "another repository's environment is refused",
+      'web',
+      'bosun.yml:9:13 stages.ship.deploy: environment `web` deploys acme/web, not acme/api (server config environments.web.repo)',
+    ],
+    [
+      'an environment that needs approval is refused, naming promote and deploy',
+      'production',
+      'bosun.yml:9:13 stages.ship.deploy: environment `production` needs approval from `release`, so a build never deploys there by itself: ship it with `/ci promote` or `/ci deploy acme/api to production`',
+    ],
+    [
+      'an environment whose image no stage publishes is refused',
+      'pinned',
+      'bosun.yml:9:13 stages.ship.deploy: environment `pinned` deploys the image registry.example/acme/worker (server config environments.pinned.image), which no stage of this spec publishes',
+    ],
+  ];
+  for (const [name, env, expected] of cases) {
+    it(`deploy stage against server config: ${name}`, () => {
+      const result = parseSpec(spec(env), 'bosun.yml', { deploys: { repo: 'acme/api', environments } });
+      assert.deepEqual(errorsOf(result), expected ? [expected] : []);
+    });
+  }
+
+  it('deploy stage: environment names are not checked without server config (an editor, the examples)', () => {
+    assert.deepEqual(errorsOf(parseSpec(spec('qa'))), []);
   });
 
   it('reads publish: docker images and Python distributions, with their defaults in the plan', () => {
