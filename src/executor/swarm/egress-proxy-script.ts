@@ -8,7 +8,7 @@ export interface ProxyPolicy {
   egress: 'internet' | 'allowlist';
   allow: Array<{ cidr: string; port?: number }>;
   deny: Array<{ cidr: string; port?: number }>;
-  /** Every swarm node's own address: never reachable. */
+  /** Every swarm node's own address and this host's: never reachable. */
   nodes: string[];
   private: string[];
   linkLocal: string;
@@ -59,7 +59,7 @@ def verdict(addr, port):
     if any(ip in n for n in NEVER):
         return "loopback, link-local (169.254.169.254) and reserved addresses are never reachable"
     if ip in NODES:
-        return "it is a swarm node's own address"
+        return "it is a swarm node's own address (this host's included)"
     if hit(DENY, ip, port):
         return "network.deny names it"
     if hit(ALLOW, ip, port):
@@ -103,6 +103,11 @@ class Handler(socketserver.BaseRequestHandler):
         try:
             return socket.create_connection((addrs[0], port), timeout=15)
         except OSError as e:
+            if getattr(e, "errno", None) == 113:
+                text = "bosun egress proxy: refused %s (%s): the build's egress rules refuse it (%s); policy %s" % (target, addrs[0], e, P["describe"])
+                log(text)
+                self.answer(403, "Forbidden", text)
+                return None
             text = "bosun egress proxy: could not connect to %s (%s): %s" % (target, addrs[0], e)
             log(text)
             self.answer(502, "Bad Gateway", text)

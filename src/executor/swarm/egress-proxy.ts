@@ -1,3 +1,4 @@
+import { networkInterfaces } from 'node:os';
 import type Docker from 'dockerode';
 import { InfraError } from '../../errors.js';
 import { labelKeys } from '../executor.js';
@@ -98,10 +99,14 @@ export class EgressProxies {
     return this.#networks.sweepRules(isLive);
   }
 
-  /** Every swarm node's own IPv4 address (refused like `deny`, by the proxy and the rules). */
+  /**
+   * Every swarm node's own IPv4 address, and every address of this host (Bosun runs beside the
+   * manager's engine): refused like `deny`, by the proxy and by the rules.
+   */
   async nodeAddresses(): Promise<string[]> {
     const nodes = (await this.#opts.docker.listNodes()) as Array<{ Status?: { Addr?: string }; ManagerStatus?: { Addr?: string } }>;
     const found = new Set<string>();
+    for (const list of Object.values(networkInterfaces())) for (const info of list ?? []) if (info.family === 'IPv4' && !info.internal) found.add(info.address);
     for (const node of nodes) {
       for (const addr of [node.Status?.Addr, node.ManagerStatus?.Addr?.replace(/:\d+$/, '')]) {
         if (addr && /^\d+\.\d+\.\d+\.\d+$/.test(addr) && addr !== '0.0.0.0') found.add(addr);

@@ -133,7 +133,7 @@ export class SwarmExecutor implements Executor {
         ? `${described}; multi-node: HTTP and HTTPS only, through the build's egress proxy ${egressProxyHost}:3128 (HTTP_PROXY/HTTPS_PROXY), which answers a refused destination with 403 and the reason`
         : described;
     this.#routedOverlay = routed && overlay;
-    this.#proxies = multiNode
+    this.#proxies = overlay
       ? new EgressProxies({
           docker: opts.docker,
           instanceId: opts.instanceId,
