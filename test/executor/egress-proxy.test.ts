@@ -100,7 +100,11 @@ if (docker && !problem) {
         );
 
         assert.equal(outcome.exitCode, 0, out.stderr);
-        assert.deepEqual(linesOf(out.stdout, 'TUNNEL').map((l) => l.split(' ')[1]), [`${world.internet}:80`], out.stdout);
+        assert.deepEqual(
+          linesOf(out.stdout, 'TUNNEL').map((l) => l.split(' ')[1]),
+          [`${world.internet}:80`],
+          out.stdout,
+        );
         const refused = linesOf(out.stdout, 'REFUSED');
         assert.equal(refused.length, forbidden.length, out.stdout);
         for (const line of refused) assert.match(line, /403 Forbidden \| bosun egress proxy: refused \S+ \(\S+\): .+; policy egress=internet/);
@@ -122,7 +126,10 @@ if (docker && !problem) {
 
       const { out } = await runStep(
         executor,
-        spec(`ep${runId}a`, { env: { TUNNELS: `${world.privateHost}:80 ${world.privateHost}:81 ${world.internet}:80 ${world.metadata}:80` }, commands: [connectProbe] }),
+        spec(`ep${runId}a`, {
+          env: { TUNNELS: `${world.privateHost}:80 ${world.privateHost}:81 ${world.internet}:80 ${world.metadata}:80` },
+          commands: [connectProbe],
+        }),
       );
 
       assert.deepEqual(linesOf(out.stdout, 'TUNNEL'), [`TUNNEL ${world.privateHost}:80 HELLO-${world.privateHost}`], out.stdout);
@@ -136,7 +143,10 @@ if (docker && !problem) {
 
       const { outcome, out } = await runStep(
         executor,
-        spec(`ep${runId}n`, { env: { PROBES: `${world.internet}:80 ${world.privateHost}:80 ${world.metadata}:80` }, commands: ['env | grep -ci _proxy= || true', tcpProbe, ...pipDownload(world.indexUrl, 'six')] }),
+        spec(`ep${runId}n`, {
+          env: { PROBES: `${world.internet}:80 ${world.privateHost}:80 ${world.metadata}:80` },
+          commands: ['env | grep -ci _proxy= || true', tcpProbe, ...pipDownload(world.indexUrl, 'six')],
+        }),
       );
 
       assert.notEqual(outcome.exitCode, 0);

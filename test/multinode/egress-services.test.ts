@@ -1,6 +1,8 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { ServiceHandle, StepSpec } from '../../src/executor/executor.js';
 import { SwarmExecutor } from '../../src/executor/swarm/swarm-executor.js';
@@ -13,7 +15,10 @@ import { silentLogger } from '../../src/logger.js';
 import { collect, greeter, hostAddresses, makeSpec, makeWorkspace, runStep } from '../executor/contract-support.js';
 import { egressWorldProblem, startEgressWorld, type EgressWorld } from '../support/egress-world.js';
 import { connectProbe, linesOf, pipDownload, tcpProbe } from '../support/egress-probes.js';
-import { manager, node2, registry, requireTwoNodes, type TwoNodes } from './two-node-support.js';
+import { startHarness } from '../support/bosun-harness.js';
+import { makeRepo } from '../support/git-repo.js';
+import { describeBuild } from '../../commands/describe-build.js';
+import { manager, node2, registry, requireTwoNodes, setNodeLabel, type TwoNodes } from './two-node-support.js';
 
 // Issue 12 on a real two-node swarm (scripts/multinode-up.sh): egress under the policy and
 // stage services when steps run on either node. Steps are on the build's internal overlay; the
@@ -57,7 +62,15 @@ describe('egress and services on a two-node swarm', { timeout: 900_000 }, () => 
 
   const make = (over: Partial<NetworkConfig> = {}) => {
     const egress = NetworkConfig.parse({ dns: [world!.dns], ...over });
-    const executor = new SwarmExecutor({ docker: manager, instanceId, log: silentLogger(), timeoutGraceMs: 2000, registry, egress, unschedulableAfterMs: 120_000 });
+    const executor = new SwarmExecutor({
+      docker: manager,
+      instanceId,
+      log: silentLogger(),
+      timeoutGraceMs: 2000,
+      registry,
+      egress,
+      unschedulableAfterMs: 120_000,
+    });
     const entry = { executor, builds: new Set<string>() };
     made.push(entry);
     const spec = (buildId: string, node: string, o: Partial<StepSpec> = {}): StepSpec => {
@@ -82,7 +95,9 @@ describe('egress and services on a two-node swarm', { timeout: 900_000 }, () => 
     assert.match(out.stdout, /Saved \/tmp\/dl\/six-[\d.]+-py2\.py3-none-any\.whl/);
     assert.ok(world.hits(world.internet) > before);
     // The proxy ran on the manager, where its rules are.
-    const proxyTasks = (await manager.listTasks({ filters: JSON.stringify({ service: [egressProxyName(instanceId, `mi${process.pid}`)] }) })) as Array<{ NodeID?: string }>;
+    const proxyTasks = (await manager.listTasks({ filters: JSON.stringify({ service: [egressProxyName(instanceId, `mi${process.pid}`)] }) })) as Array<{
+      NodeID?: string;
+    }>;
     assert.ok(proxyTasks.length > 0 && proxyTasks.every((task) => task.NodeID === nodes!.managerId));
   });
 
@@ -121,7 +136,13 @@ describe('egress and services on a two-node swarm', { timeout: 900_000 }, () => 
           spec(`mp${where}${process.pid}`, here, {
             env: {
               TUNNELS: [...forbidden, `${w.internet}:80`, 'pypi.test:80'].join(' '),
-              PROBES: [`${w.internet}:80`, `${w.privateHost}:80`, `${w.metadata}:80`, `${node2Addr}:2377`, `${hostAddresses().find((a) => a !== '127.0.0.1')}:${host.port}`].join(' '),
+              PROBES: [
+                `${w.internet}:80`,
+                `${w.privateHost}:80`,
+                `${w.metadata}:80`,
+                `${node2Addr}:2377`,
+                `${hostAddresses().find((a) => a !== '127.0.0.1')}:${host.port}`,
+              ].join(' '),
             },
             commands: [connectProbe, tcpProbe],
           }),
@@ -156,7 +177,10 @@ describe('egress and services on a two-node swarm', { timeout: 900_000 }, () => 
 
     const { out } = await runStep(
       executor,
-      spec(`ma${process.pid}`, nodes.node2Id, { env: { TUNNELS: `${world.privateHost}:80 ${world.privateHost}:81 ${world.internet}:80 ${world.metadata}:80` }, commands: [connectProbe] }),
+      spec(`ma${process.pid}`, nodes.node2Id, {
+        env: { TUNNELS: `${world.privateHost}:80 ${world.privateHost}:81 ${world.internet}:80 ${world.metadata}:80` },
+        commands: [connectProbe],
+      }),
     );
 
     assert.deepEqual(linesOf(out.stdout, 'TUNNEL'), [`TUNNEL ${world.privateHost}:80 HELLO-${world.privateHost}`], out.stdout);
@@ -236,6 +260,64 @@ describe('egress and services on a two-node swarm', { timeout: 900_000 }, () => 
     assert.deepEqual(await stageServices(buildId), []);
     await orphan.destroy();
     await orphanDone;
+  });
+
+  it('a build through Bosun: a stage on the second node with a service and egress internet passes', async (t) => {
+    if (!nodes || !world) return t.skip('no two-node swarm');
+    const hInstance = `mnh${process.pid}`;
+    const dir = mkdtempSync(join(tmpdir(), 'bosun-mne-'));
+    await setNodeLabel(nodes.node2Id, 'bosun.egresszone', 'b');
+    const repo = await makeRepo(dir, 'app', {
+      'bosun.yml': [
+        'version: 1',
+        `image: ${redisImage}`,
+        'stages:',
+        '  test:',
+        '    labels: [zone-b]',
+        '    services:',
+        '      cache:',
+        `        image: ${redisImage}`,
+        '        command: [redis-server, --save, "", --dir, /tmp, --protected-mode, "no"]',
+        '        ready: { run: redis-cli ping, timeout: 120s }',
+        '    steps:',
+        '      - name: talk',
+        '        run:',
+        '          - redis-cli -h cache set greeting hello',
+        '          - echo "cache says $(redis-cli -h cache get greeting)"',
+        `          - python3 -c "import urllib.request; print('index', urllib.request.urlopen('${world.indexUrl}').status)"`,
+        '',
+      ].join('\n'),
+    });
+    const egress = NetworkConfig.parse({ dns: [world.dns] });
+    const h = await startHarness(
+      {
+        instanceId: hInstance,
+        repos: { app: { url: repo.url } },
+        swarm: { registry, placement: { 'zone-b': ['node.labels.bosun.egresszone==b'] } },
+        limits: { killGraceSec: 2 },
+      },
+      { executor: () => new SwarmExecutor({ docker: manager, instanceId: hInstance, log: silentLogger(), timeoutGraceMs: 2000, registry, egress }) },
+    );
+    try {
+      const res = await h.api('POST', '/api/builds', { repo: 'app', ref: 'master' });
+      assert.equal(res.status, 201, JSON.stringify(res.json));
+      const b = await h.waitDone(res.json.build.id, 400_000);
+      assert.equal(b.status, 'success', describeBuild(b));
+      assert.equal(b.stages[0]!.steps[0]!.node?.id, nodes.node2Id, 'the step ran on the second node');
+      const talk = String((await h.api('GET', `/api/builds/${b.id}/logs/test/talk`)).json);
+      assert.match(talk, /cache says hello/);
+      assert.match(talk, /^index 200$/m);
+      assert.match(talk, /egress=internet .*through the build's egress proxy/);
+      assert.match(String((await h.api('GET', `/api/builds/${b.id}/logs/test/service:cache`)).json), /Ready to accept connections/);
+    } finally {
+      await h.stop();
+      await setNodeLabel(nodes.node2Id, 'bosun.egresszone', undefined).catch(() => undefined);
+      const cleanup = new SwarmExecutor({ docker: manager, instanceId: hInstance, log: silentLogger(), registry, egress });
+      await cleanup.reapBuilds(() => false).catch(() => undefined);
+      await cleanup.reap(() => false).catch(() => undefined);
+      await cleanup.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('nothing is left after the builds: no proxy, no egress network, no rules, no service', async (t) => {
