@@ -12,7 +12,7 @@ test('network: a multi-node swarm (registry) defaults to egress none', () => {
   assert.equal(loadConfig({ BOSUN_SWARM_REGISTRY: 'registry.internal:5000' }).network.egress, 'none');
 });
 
-test('network: a multi-node swarm takes egress internet and allowlist when asked (through each build\'s egress proxy)', () => {
+test("network: a multi-node swarm takes egress internet and allowlist when asked (through each build's egress proxy)", () => {
   for (const egress of ['internet', 'allowlist'] as const)
     assert.equal(loadConfig({}, { swarm: { registry: 'registry.internal:5000' }, network: { egress } } as never).network.egress, egress);
 });

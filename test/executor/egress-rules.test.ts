@@ -165,7 +165,7 @@ describe('egress rules', () => {
     assert.equal(removalBatch(':INPUT ACCEPT [0:0]\n', names), undefined);
   });
 
-  it('a multi-node swarm executor sends a policy that lets steps out through the build\'s egress proxy, refuses network.proxy, and takes none', async () => {
+  it("a multi-node swarm executor sends a policy that lets steps out through the build's egress proxy, refuses network.proxy, and takes none", async () => {
     const common = { docker: {} as Docker, instanceId: 'bosun', log: silentLogger(), registry: '10.0.0.9:5000' };
     const routed = new SwarmExecutor({ ...common, egress: policy() });
     assert.match(routed.network, /^egress=internet .*multi-node: HTTP and HTTPS only, through the build's egress proxy bosun-egress-proxy:3128/);

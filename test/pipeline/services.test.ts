@@ -352,9 +352,22 @@ test('the local executor refuses services with a clear error (it cannot isolate 
 });
 
 test('on several swarm nodes a service is a Swarm service on the build overlay, by its name, isolated like a step, ready by its health check', () => {
-  const plan = { name: 'cache', image: redisImage, env: { A: '1' }, command: ['redis-server', '--port', '6380'], ready: { kind: 'tcp' as const, port: 6380, intervalSec: 1, timeoutSec: 30, retries: 3 }, limits: {} };
+  const plan = {
+    name: 'cache',
+    image: redisImage,
+    env: { A: '1' },
+    command: ['redis-server', '--port', '6380'],
+    ready: { kind: 'tcp' as const, port: 6380, intervalSec: 1, timeoutSec: 30, retries: 3 },
+    limits: {},
+  };
   const spec = serviceSpecFor({ config: loadConfig({}, {}), instanceId: 'x' }, '1', 'test', plan);
-  const target = { name: 'svc-x', image: '10.0.0.9:5000/bosun-workspace@sha256:ab', networkId: 'net1', labels: { l: 'v' }, constraints: ['node.labels.zone==a'] };
+  const target = {
+    name: 'svc-x',
+    image: '10.0.0.9:5000/bosun-workspace@sha256:ab',
+    networkId: 'net1',
+    labels: { l: 'v' },
+    constraints: ['node.labels.zone==a'],
+  };
 
   const out = toSwarmServiceSpec(spec, target) as unknown as {
     TaskTemplate: {
