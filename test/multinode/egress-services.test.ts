@@ -343,7 +343,7 @@ describe('egress and services on a two-node swarm', { timeout: 900_000 }, () => 
     }
     // The second node keeps no container of these builds (its task containers go shortly after their services).
     const filters = JSON.stringify({ label: [`bosun.instance=${instanceId}`] });
-    const deadline = Date.now() + 60_000;
+    const deadline = Date.now() + 120_000;
     let onNode2 = await node2.listContainers({ all: true, filters });
     while (onNode2.length > 0 && Date.now() < deadline) {
       await new Promise((r) => setTimeout(r, 500));
