@@ -31,6 +31,26 @@ trust_registry() {
   fi
 }
 
+# Local (bridge) networks come from "default-address-pools". Docker's default gives 31 of
+# them (172.17-31/16 and 192.168/16 in /20s); every build and test makes its own, and a
+# loaded test run can exhaust them ("could not find an available, non-overlapping IPv4
+# address pool"). 10.144.0.0/12 in /24s gives 4096 and overlaps neither the swarm's pool
+# (10.128.0.0/12, below) nor the test hosts (10.210.x, 10.213.x). Read only when dockerd
+# starts: a running dockerd keeps its pools until it is restarted (said below).
+address_pools() {
+  mkdir -p /etc/docker
+  node -e '
+    const fs = require("fs"); const [file] = process.argv.slice(1);
+    let c = {}; try { c = JSON.parse(fs.readFileSync(file, "utf8")); } catch {}
+    if (c["default-address-pools"]) process.exit(0);
+    c["default-address-pools"] = [{ base: "10.144.0.0/12", size: 24 }];
+    fs.writeFileSync(file, JSON.stringify(c, null, 2) + "\n"); process.exit(3);
+  ' /etc/docker/daemon.json && return 0
+  if docker info >/dev/null 2>&1; then
+    log "default-address-pools written to /etc/docker/daemon.json; the running dockerd uses them after its next restart"
+  fi
+}
+
 start_dockerd() {
   if docker info >/dev/null 2>&1; then return 0; fi
   if ! command -v dockerd >/dev/null 2>&1; then
@@ -68,6 +88,7 @@ init_swarm() {
 
 ensure_node2_link
 trust_registry
+address_pools
 start_dockerd
 init_swarm
 bash scripts/build-base-images.sh

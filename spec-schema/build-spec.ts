@@ -3,7 +3,9 @@
  * `generate.ts` publishes it as JSON Schema for editors; `src/spec/parse-spec.ts` validates with it.
  *
  * The spec is data from the repository, so it can never grant itself privilege (R8): there are
- * no keys for mounts, networks, privileged mode, users or deploy targets. Every object is
+ * no keys for mounts, networks, privileged mode, users or deploy targets. `network:` (top level)
+ * only narrows the server's egress policy; what would widen it is an error (checked with the
+ * server's policy, see `src/spec/network-narrowing.ts`). Every object is
  * strict, so such keys are rejected (with a specific message, see `PRIVILEGE_KEYS`). A step may
  * name the secrets it needs (`secrets:`), but only server config grants them to a repository:
  * a name it does not grant is an error (checked with the repository's grants, see
@@ -339,6 +341,42 @@ export const Cache = z.strictObject({
     ),
 });
 
+// An address or CIDR, optionally with :port, as in server config `network.allow` (no host names:
+// the rules match addresses). The same forms as src/executor/container/egress-policy.ts.
+const OCTET = '(25[0-5]|2[0-4]\\d|1\\d\\d|[1-9]?\\d)';
+const PORT = '([1-9]\\d{0,3}|[1-5]\\d{4}|6[0-4]\\d{3}|65[0-4]\\d{2}|655[0-2]\\d|6553[0-5])';
+const NETWORK_TARGET_PATTERN = new RegExp(`^${OCTET}(\\.${OCTET}){3}(/(3[0-2]|[12]?\\d))?(:${PORT})?$`);
+const NetworkTarget = z.string({ error: 'expected a string' }).regex(NETWORK_TARGET_PATTERN, {
+  error: 'expected an IPv4 address or CIDR, optionally with :port (198.51.100.10:80, 10.1.0.0/16); host names are not supported (rules match addresses)',
+});
+
+/**
+ * The repository's narrowing of the server's egress policy (server config `network`; R8: the
+ * server's policy is the ceiling). Checked against server config when a build starts: anything
+ * that would widen it is an error with its line.
+ */
+export const NetworkRequest = z.strictObject({
+  egress: z
+    .enum(['internet', 'allowlist', 'none'], { error: 'expected `internet`, `allowlist` or `none`' })
+    .optional()
+    .describe(
+      "`none`: no route out at all. `allowlist`: only `allow` (and DNS). `internet`: what the server allows. Never wider than server config's `network.egress` (internet > allowlist > none). Omitted: the server's.",
+    ),
+  allow: z
+    .array(NetworkTarget)
+    .max(100, { error: 'expected at most 100 entries' })
+    .optional()
+    .describe(
+      "With `egress: allowlist`: all the build's steps and services may reach (`198.51.100.10:80`, `198.51.100.0/24`). Each entry must be inside what server config lets steps reach.",
+    ),
+  deny: z
+    .array(NetworkTarget)
+    .max(100, { error: 'expected at most 100 entries' })
+    .optional()
+    .describe("More destinations refused, on top of server config's `network.deny` (which always applies)."),
+});
+export type NetworkRequest = z.infer<typeof NetworkRequest>;
+
 export const Stage = z.strictObject({
   on: TriggerFilter.optional().describe('When the stage runs; omitted = every trigger.'),
   needs: z.array(Name).optional().describe('Stages that must succeed first.'),
@@ -369,6 +407,9 @@ export const BuildSpec = z
     version: z.literal(1, { error: 'expected `version: 1`' }),
     image: Image.optional().describe('Default image for steps.'),
     env: Env.optional().describe('Environment for every step. Values are strings: quote numbers and booleans.'),
+    network: NetworkRequest.optional().describe(
+      "Narrows the server's egress policy for this build's steps and services (one build network: set once, here). See docs/network.md.",
+    ),
     stages: z
       .record(Name, Stage)
       .refine((s) => Object.keys(s).length > 0, { error: 'expected at least one stage' })
@@ -389,10 +430,12 @@ export type Cache = z.infer<typeof Cache>;
 
 interface SpecShape {
   image?: string;
+  network?: NetworkRequest;
   stages: Record<string, Stage>;
 }
 
 function checkSpec(spec: SpecShape, ctx: z.RefinementCtx): void {
+  checkNetwork(spec.network, ctx);
   for (const [name, stage] of Object.entries(spec.stages)) checkStage(spec, name, stage, ctx);
   const cycle = findCycle(spec.stages);
   if (cycle) {
@@ -426,6 +469,25 @@ function checkStage(spec: SpecShape, name: string, stage: Stage, ctx: z.Refineme
     checkSecretVariables(stage.secrets ?? [], step, [...at, 'steps', i], ctx);
   });
   checkServices(spec, name, stage, ctx);
+}
+
+/** `allow` goes with `egress: allowlist` only: under `internet` it would open holes (widen), and `none` has no route. */
+function checkNetwork(network: NetworkRequest | undefined, ctx: z.RefinementCtx): void {
+  if (!network) return;
+  if (network.allow && network.egress !== 'allowlist') {
+    ctx.addIssue({
+      code: 'custom',
+      path: ['network', 'allow'],
+      message: '`allow` goes with `egress: allowlist` (what steps may reach, and nothing else); a repository narrows the policy, it cannot open holes in it',
+    });
+  }
+  if (network.egress === 'allowlist' && !network.allow) {
+    ctx.addIssue({
+      code: 'custom',
+      path: ['network', 'egress'],
+      message: '`egress: allowlist` needs `allow:` (the addresses steps may reach; `[]` for nothing but DNS)',
+    });
+  }
 }
 
 /** Two secrets cannot be exported as one variable, and a secret's variable cannot also be in `env`. */

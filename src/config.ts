@@ -14,6 +14,7 @@ import { PublishConfig, checkPublishSecrets } from './publish/publish-config.js'
 import { AuthConfig } from './http/auth/auth-config.js';
 import { ArtifactsConfig } from './artifacts/artifacts-config.js';
 import { Environments, environmentProblems } from './deploys/environment-config.js';
+import { RepoSecretGrant, grantName, secretScopeProblems } from './pipeline/repo-secret-grants.js';
 
 /** Root of the Bosun installation (where package.json and examples/ live). */
 export const installRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..');
@@ -26,9 +27,10 @@ export const RepoConfig = z.strictObject({
   defaultBranch: z.string().default('master'),
   /**
    * Names of server secrets (`secrets`) this repo's steps may ask for; trusted builds only,
-   * delivered as files (docs/secrets.md). Each must have a value.
+   * delivered as files (docs/secrets.md). Each must have a value. `{ name, environments }`
+   * scopes one to deploy environments: only their `run:` deploy step gets it, never a build step.
    */
-  secrets: z.array(z.string().regex(/^[A-Za-z_][A-Za-z0-9_]{0,127}$/, 'expected a secret name (letters, digits, `_`)')).default([]),
+  secrets: z.array(RepoSecretGrant).default([]),
   /** Anyone may read this repository's builds and logs without signing in (docs/auth.md). */
   public: z.boolean().optional(),
 });
@@ -165,6 +167,7 @@ export const ServerConfig = z
         ctx.addIssue({ code: 'custom', path: ['auth', 'allow', i], message: `"${rule}": no such group in groups` });
     });
     for (const [path, message] of environmentProblems(c)) ctx.addIssue({ code: 'custom', path, message });
+    for (const [path, message] of secretScopeProblems(c)) ctx.addIssue({ code: 'custom', path, message });
     // A Zulip id that can never match (an email, a name, another realm) would silently lock approvers out.
     for (const [group, members] of Object.entries(c.groups)) {
       members.forEach((id, i) => {
@@ -220,7 +223,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Serv
 /** Every secret a repository is granted has a value (`BOSUN_SECRET_<NAME>`, its `_FILE`, or `secrets:`). */
 function checkGrantedSecrets(config: ServerConfig): void {
   for (const [repo, settings] of Object.entries(config.repos)) {
-    const missing = settings.secrets.filter((name) => !Object.hasOwn(config.secrets, name));
+    const missing = [...new Set(settings.secrets.map(grantName))].filter((name) => !Object.hasOwn(config.secrets, name));
     if (missing.length > 0) {
       throw new UserError(
         'config_invalid',

@@ -12,6 +12,7 @@ import { DeployStore } from './deploy-store.js';
 import type { DeployTarget } from './deploy-target.js';
 import { SwarmServiceDeployTarget } from './swarm-service-target.js';
 import { RunDeployTarget } from './run-deploy-target.js';
+import { deployStepSecrets } from '../pipeline/repo-secret-grants.js';
 import { githubDeployments } from './github-deployments.js';
 import { provideDeploys } from './deploy-registry.js';
 import { deployPromotion } from './promotion-deploy.js';
@@ -96,15 +97,19 @@ export function makeDeployManager(core: Core): DeployManager {
     t =
       'swarmService' in env.target
         ? new SwarmServiceDeployTarget(docker, env.target.swarmService, log)
-        : new RunDeployTarget(name, env.target.run, {
-            executor: () => (executor ??= makeExecutor(config, log)),
-            secrets: config.secrets,
-            instanceId: config.instanceId,
-            workDir: `${config.dataDir}/deploys`,
-            log,
-            limits: { cpus: config.limits.cpus, memoryBytes: config.limits.memoryMb * 1024 * 1024, pids: config.limits.pids },
-            onLine: (d, line) => log.info({ deployId: d.id, environment: name, line: core.redact(line) }, 'deploy step'),
-          });
+        : new RunDeployTarget(
+            name,
+            { ...env.target.run, secrets: deployStepSecrets(env.target.run.secrets, config.repos[env.repo]?.secrets, name) },
+            {
+              executor: () => (executor ??= makeExecutor(config, log)),
+              secrets: config.secrets,
+              instanceId: config.instanceId,
+              workDir: `${config.dataDir}/deploys`,
+              log,
+              limits: { cpus: config.limits.cpus, memoryBytes: config.limits.memoryMb * 1024 * 1024, pids: config.limits.pids },
+              onLine: (d, line) => log.info({ deployId: d.id, environment: name, line: core.redact(line) }, 'deploy step'),
+            },
+          );
     targets.set(name, t);
     return t;
   };

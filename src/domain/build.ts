@@ -1,5 +1,5 @@
 import type { RunStatus } from './status.js';
-import type { TriggerEvent, PlanCache, PlanCheckpoint, PlanPublish, PlanService, PlanStep, ResourceRequest } from './plan.js';
+import type { NetworkRequest, TriggerEvent, PlanCache, PlanCheckpoint, PlanPublish, PlanService, PlanStep, ResourceRequest } from './plan.js';
 import type { Publication } from './publication.js';
 import type { TestSummary } from './test-report.js';
 import type { ArtifactFile } from './artifact.js';
@@ -138,6 +138,8 @@ export interface Build {
   stages: StageRun[];
   /** Path of the spec file used, once read. */
   specPath?: string;
+  /** The repository's narrowing of the server's egress policy (bosun.yml `network:`), from the plan. */
+  network?: NetworkRequest;
   error?: BuildError;
   createdAt: string;
   startedAt?: string;

@@ -132,10 +132,22 @@ export interface PlanStage {
   reports?: string[];
 }
 
+/**
+ * A repository's narrowing of the server's egress policy (`network:` at the top of bosun.yml).
+ * The server's policy is the ceiling (R8): see src/executor/container/egress-narrowing.ts.
+ */
+export interface NetworkRequest {
+  egress?: 'internet' | 'allowlist' | 'none';
+  allow?: string[];
+  deny?: string[];
+}
+
 export interface ExecutionPlan {
   /** Path of the spec file in the repository (`bosun.yml` or `.bosun.yml`). */
   specPath: string;
   stages: PlanStage[];
+  /** The repository's narrowing of the server's egress policy (`network:`), when it has one. */
+  network?: NetworkRequest;
   /** Stages in the spec that this trigger does not run, and why. */
   skipped: { name: string; reason: string }[];
 }

@@ -1,3 +1,4 @@
+import type { NetworkRequest } from '../domain/plan.js';
 import type { WorkspaceRead, WorkspaceTar } from './workspace-files.js';
 
 /**
@@ -41,6 +42,12 @@ export interface Executor {
    * prints it at the top of each step's log so a refused connection can be explained.
    */
   readonly network?: string;
+  /**
+   * The policy line for a build whose bosun.yml narrows the server's policy (`request`): the
+   * effective policy, and what of the request was ignored and why. Executors without it
+   * (`local`) cannot enforce a narrowing and refuse a step that carries one.
+   */
+  networkFor?(request: NetworkRequest | undefined): string;
   start(spec: StepSpec): Promise<StepHandle>;
   /** Destroy a step by its `handle.ref` from an earlier run (possibly another process). */
   destroyRef(ref: string): Promise<void>;
@@ -103,6 +110,12 @@ export interface StepSpec {
    * label or a command line (`docker inspect` shows none).
    */
   secrets?: StepSecret[];
+  /**
+   * The build's narrowing of the server's egress policy (bosun.yml `network:`). Container
+   * executors run the build's network under the server's policy narrowed by it (never wider:
+   * see `narrowPolicy`); an executor that cannot enforce it refuses the step (`UserError`).
+   */
+  network?: NetworkRequest;
 }
 
 export interface StepSecret {
@@ -220,6 +233,8 @@ export interface ServiceSpec {
   limits: StepLimits;
   /** Labels put on its resources (build, stage, `step: service:<name>`, service, instance). */
   labels: Record<string, string>;
+  /** The build's narrowing of the egress policy, as on `StepSpec` (a service may make the build's network). */
+  network?: NetworkRequest;
 }
 
 /**

@@ -12,6 +12,8 @@ export interface PlanSource {
   timeoutSec: number;
   /** Secret names server config grants the repository (the spec was checked against them). */
   granted?: readonly string[];
+  /** The server's egress policy, as JSON (the spec's `network:` was checked against it). */
+  network?: string;
 }
 
 /**
@@ -30,7 +32,15 @@ export class PlanCache {
 
   static key(source: PlanSource): string {
     const digest = createHash('sha256').update(source.text).digest('base64');
-    return JSON.stringify([digest, source.path, source.event, source.branch, source.timeoutSec, source.granted ?? []]);
+    return JSON.stringify([
+      digest,
+      source.path,
+      source.event,
+      source.branch,
+      source.timeoutSec,
+      source.granted ?? [],
+      ...(source.network ? [source.network] : []),
+    ]);
   }
 
   get(key: string): ExecutionPlan | undefined {

@@ -47,6 +47,7 @@ export async function runStep(deps: WorkerDeps, input: RunStepInput): Promise<St
   // Secrets go on the spec handed to the executor only (never stored with the build).
   const delivery = stepSecrets(deps.config, deps.secrets, build, planned.plan);
   if (delivery.secrets.length > 0) spec.secrets = delivery.secrets;
+  if (build.network) spec.network = build.network;
 
   // A step that never ran has no log yet; one that did starts a fresh log (before it is `running`,
   // so whoever follows the new run never reads the old one).
@@ -69,7 +70,8 @@ export async function runStep(deps: WorkerDeps, input: RunStepInput): Promise<St
   for (const note of input.notes ?? []) writer.note(note);
 
   // Once, before the step's own output: what its traffic may reach (a refused connection explained).
-  if (deps.executor.network) writer.note(`bosun: network ${deps.executor.network}`);
+  const network = deps.executor.networkFor ? deps.executor.networkFor(build.network) : deps.executor.network;
+  if (network) writer.note(`bosun: network ${network}`);
   for (const note of deliveryNotes(delivery)) writer.note(note);
   await auditDelivery(deps.audit, build, stage, step, delivery);
 

@@ -1,5 +1,5 @@
 import type { Build, StageRun } from '../domain/build.js';
-import type { PlanService } from '../domain/plan.js';
+import type { NetworkRequest, PlanService } from '../domain/plan.js';
 import { findStage, findStep } from '../domain/build.js';
 import { labelKeys, serviceStepName, type ServiceHandle, type ServiceSpec, type ServiceState } from '../executor/executor.js';
 import { CodedError, UserError } from '../errors.js';
@@ -27,13 +27,16 @@ export class StageServices {
   readonly #deps: WorkerDeps;
   readonly #buildId: string;
   readonly #stage: string;
+  /** The build's narrowing of the egress policy (its network may be made by a service first). */
+  readonly #network: NetworkRequest | undefined;
   readonly #running: { plan: PlanService; handle: ServiceHandle; pump: Promise<void>; writer: StepLogWriter }[] = [];
   #stopped: Promise<void> | undefined;
 
-  private constructor(deps: WorkerDeps, buildId: string, stage: string) {
+  private constructor(deps: WorkerDeps, buildId: string, stage: string, network: NetworkRequest | undefined) {
     this.#deps = deps;
     this.#buildId = buildId;
     this.#stage = stage;
+    this.#network = network;
   }
 
   /**
@@ -42,7 +45,7 @@ export class StageServices {
    * image is missing; whatever was started is stopped first.
    */
   static async start(deps: WorkerDeps, build: Build, stage: StageRun): Promise<StageServices> {
-    const services = new StageServices(deps, build.id, stage.name);
+    const services = new StageServices(deps, build.id, stage.name, build.network);
     const startService = deps.executor.startService?.bind(deps.executor);
     if (!startService) {
       throw new UserError(
@@ -114,7 +117,7 @@ export class StageServices {
     const deps = this.#deps;
     const step = serviceStepName(plan.name);
     await deps.logs.reset(this.#buildId, this.#stage, step);
-    const handle = await startService(serviceSpecFor(deps, this.#buildId, this.#stage, plan)).catch((err: unknown) => {
+    const handle = await startService(serviceSpecFor(deps, this.#buildId, this.#stage, plan, this.#network)).catch((err: unknown) => {
       // Name the service in a user error (`image redis:7 is not available on this engine`).
       if (err instanceof CodedError && !err.retryable && !err.message.includes(`\`${plan.name}\``)) {
         throw new UserError(err.code, `service \`${plan.name}\`: ${err.message}`, { cause: err });
@@ -135,7 +138,13 @@ function failureOf(plan: PlanService, state: ServiceState): ServiceFailure {
 }
 
 /** The spec of one service: the plan's asks within the server's step limits. */
-export function serviceSpecFor(deps: Pick<WorkerDeps, 'config' | 'instanceId'>, buildId: string, stage: string, plan: PlanService): ServiceSpec {
+export function serviceSpecFor(
+  deps: Pick<WorkerDeps, 'config' | 'instanceId'>,
+  buildId: string,
+  stage: string,
+  plan: PlanService,
+  network?: NetworkRequest,
+): ServiceSpec {
   const { limits } = deps.config;
   const memoryMb = Math.min(plan.limits.memoryMb ?? limits.memoryMb, limits.memoryMb);
   return {
@@ -146,6 +155,7 @@ export function serviceSpecFor(deps: Pick<WorkerDeps, 'config' | 'instanceId'>, 
     env: plan.env,
     ...(plan.command ? { command: plan.command } : {}),
     ready: plan.ready,
+    ...(network ? { network } : {}),
     limits: { cpus: Math.min(plan.limits.cpus ?? limits.cpus, limits.cpus), memoryBytes: memoryMb * 1024 * 1024, pids: limits.pids },
     labels: {
       [labelKeys.managed]: 'true',

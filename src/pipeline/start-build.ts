@@ -1,5 +1,6 @@
 import type { Build } from '../domain/build.js';
 import { stagesFromPlan } from './stages-from-plan.js';
+import { scopedGrants, stepGrants } from './repo-secret-grants.js';
 import type { ExecutionPlan } from '../domain/plan.js';
 import { CodedError } from '../errors.js';
 import { readSpecFile } from '../spec/find-spec.js';
@@ -37,6 +38,7 @@ export async function startBuild(deps: PipelineDeps, build: Build): Promise<Buil
     if (b.status !== 'queued' || b.stages.length > 0) return null;
     const now = nowIso();
     b.specPath = plan.specPath;
+    if (plan.network) b.network = plan.network;
     b.stages = stagesFromPlan(plan);
     const events = setBuildStatus(b, 'running', now);
     if (b.stages.length === 0) {
@@ -52,18 +54,21 @@ async function loadPlan(deps: PipelineDeps, build: Build): Promise<ExecutionPlan
   const file = await readSpecFile(dir);
   const timeoutSec = deps.config.limits.stepTimeoutDefaultSec;
   // The repository's grants are part of what the plan was checked against (R8).
-  const granted = [...(deps.config.repos[build.repo]?.secrets ?? [])].sort();
+  const grants = deps.config.repos[build.repo]?.secrets;
+  const granted = stepGrants(grants).sort();
+  const scoped = Object.fromEntries(scopedGrants(grants));
   const key = PlanCache.key({
     text: file.text,
     path: file.path,
     event: build.trigger.event,
     branch: build.trigger.headBranch ?? build.ref,
     timeoutSec,
-    granted,
+    granted: [...granted, ...Object.entries(scoped).map(([name, envs]) => `${name}@${envs.join(',')}`)],
+    network: JSON.stringify(deps.config.network),
   });
   const cached = deps.plans.get(key);
   if (cached) return cached;
-  const parsed = parseSpec(file.text, file.path, { secrets: { granted, repo: build.repo } });
+  const parsed = parseSpec(file.text, file.path, { secrets: { granted, scoped, repo: build.repo }, network: deps.config.network });
   if (!parsed.ok) throw new SpecInvalidError(parsed.errors);
   const plan = compilePlan(parsed.spec, { event: build.trigger.event, branch: build.trigger.headBranch ?? build.ref }, file.path, { timeoutSec });
   deps.plans.set(key, plan);

@@ -3,6 +3,7 @@ import type { PlanStep } from '../domain/plan.js';
 import type { StepSecret } from '../executor/executor.js';
 import type { AuditLog } from '../storage/audit-log.js';
 import type { ServerConfig } from '../config.js';
+import { scopeReason, scopedGrants, stepGrants } from './repo-secret-grants.js';
 
 /** Why a secret a step asked for was not delivered. */
 export interface Withheld {
@@ -29,6 +30,8 @@ const pullRequestRef = /^pull\/\d+\//;
  *   without them, as GitHub Actions runs fork PRs with empty secrets;
  * - nor does a build of a pull request ref (`pull/N/head`) someone asked for by hand: that can
  *   be a fork's code, which only `/ci ok-to-test` may run, and then without secrets;
+ * - a secret the repository is granted only for deploy environments (`{ name, environments }`)
+ *   is withheld from every build step, trusted or not ("scoped to environment production");
  * - a trusted build gets each secret server config grants the repository and has a value for
  *   (the spec was checked against the grants when the build started; config may have changed
  *   since, so they are checked again). Values come from `values`, the same map the redactor
@@ -39,11 +42,15 @@ export function stepSecrets(config: Pick<ServerConfig, 'repos'>, values: Record<
   if (requested.length === 0) return { secrets: [], withheld: [] };
   if (build.trigger.untrusted) return { secrets: [], withheld: requested.map((s) => ({ name: s.name, reason: untrustedReason })) };
   if (pullRequestRef.test(build.ref)) return { secrets: [], withheld: requested.map((s) => ({ name: s.name, reason: pullRefReason })) };
-  const granted = new Set(config.repos[build.repo]?.secrets ?? []);
+  const grants = config.repos[build.repo]?.secrets;
+  const granted = new Set(stepGrants(grants));
+  const scoped = scopedGrants(grants);
   const delivery: SecretDelivery = { secrets: [], withheld: [] };
   for (const request of requested) {
     const value = Object.hasOwn(values, request.name) ? values[request.name] : undefined;
-    if (!granted.has(request.name)) delivery.withheld.push({ name: request.name, reason: `not granted to ${build.repo} by server config` });
+    const environments = scoped.get(request.name);
+    if (environments) delivery.withheld.push({ name: request.name, reason: scopeReason(environments) });
+    else if (!granted.has(request.name)) delivery.withheld.push({ name: request.name, reason: `not granted to ${build.repo} by server config` });
     else if (value === undefined) delivery.withheld.push({ name: request.name, reason: 'no value in server config' });
     else delivery.secrets.push({ name: request.name, value, env: [...request.env] });
   }

@@ -16,6 +16,7 @@
  */
 import type {
   ExecutionPlan,
+  NetworkRequest,
   PlanCheckpoint,
   PlanPublish,
   PlanSecret,
@@ -61,7 +62,16 @@ export function compilePlan(spec: BuildSpec, ctx: TriggerContext, specPath: stri
   dropOrphans(selected, skipped);
 
   const stages = orderStages(selected).map((name) => compileStage(spec, name, selected.get(name) as Stage, defaults));
-  return { specPath, stages, skipped: sortByDeclaration(skipped, spec) };
+  return { specPath, stages, ...(spec.network ? { network: compileNetwork(spec.network) } : {}), skipped: sortByDeclaration(skipped, spec) };
+}
+
+/** The spec's `network:` as the plan keeps it (only the keys written). */
+function compileNetwork(network: NonNullable<BuildSpec['network']>): NetworkRequest {
+  return {
+    ...(network.egress ? { egress: network.egress } : {}),
+    ...(network.allow ? { allow: [...network.allow] } : {}),
+    ...(network.deny ? { deny: [...network.deny] } : {}),
+  };
 }
 
 /** Why `on:` excludes this trigger, or undefined when the stage runs. */

@@ -119,6 +119,8 @@ function tooBig(issue: z.core.$ZodIssueTooBig): string {
 
 function unknownKey(key: string, path: PropertyKey[]): string {
   if (NOT_SUPPORTED_KEYS.includes(key)) return NOT_SUPPORTED_MESSAGES[key] ?? 'not supported yet';
+  if (key === 'network' && path.length > 0)
+    return "`network` goes at the top of bosun.yml (a build's steps and services share one network); there it narrows the server's egress policy, never widens it";
   if (PRIVILEGE_KEYS.includes(key)) return `${key} ${PRIVILEGE_MESSAGE}`;
   if (key === 'secrets' && path.length === 0)
     return '`secrets` goes on a stage or a step (`secrets: [NAME]`); server config decides which ones a repository may use';

@@ -11,6 +11,8 @@ import { locate } from './locate-node.js';
 import { findDeepNesting, MAX_NESTING } from './measure-depth.js';
 import { formatPath, type SpecError } from './spec-error.js';
 import { ungrantedSecrets, type SecretGrants } from './secret-grants.js';
+import { wideningProblems } from './network-narrowing.js';
+import type { NetworkConfig } from '../executor/container/egress-policy.js';
 
 export const MAX_SPEC_BYTES = 256 * 1024;
 const MAX_ALIAS_COUNT = 50;
@@ -28,6 +30,11 @@ export interface ParseOptions {
    * with its line. Without it (no repository in sight: the examples, an editor) names are not checked.
    */
   secrets?: SecretGrants;
+  /**
+   * The server's egress policy (server config `network`): a `network:` that would widen it is an
+   * error with its line. Without it, `network:` is checked for shape only.
+   */
+  network?: NetworkConfig;
 }
 
 export function parseSpec(text: string | Uint8Array, file = 'bosun.yml', options: ParseOptions = {}): ParseResult {
@@ -80,7 +87,10 @@ function parseUnguarded(input: string | Uint8Array, file: string, options: Parse
   }
 
   const result = BuildSpec.safeParse(data);
-  const ungranted = options.secrets ? located(ungrantedSecrets(data, options.secrets), doc, lineCounter, file) : [];
+  const ungranted = [
+    ...(options.secrets ? located(ungrantedSecrets(data, options.secrets), doc, lineCounter, file) : []),
+    ...(options.network ? located(wideningProblems(data, options.network), doc, lineCounter, file) : []),
+  ];
   if (!result.success) return { ok: false, errors: finish([...schemaErrors(result.error.issues, data, doc, lineCounter, file), ...ungranted]) };
   if (ungranted.length === 0) return { ok: true, spec: result.data };
   return { ok: false, errors: finish(ungranted) };

@@ -4,6 +4,8 @@ import type { Problem } from './describe-issues.js';
 export interface SecretGrants {
   /** Secret names server config grants (`repos.<repo>.secrets`). */
   granted: readonly string[];
+  /** Names server config grants the repository only for deploy environments (name → environments): never a build step's. */
+  scoped?: Readonly<Record<string, readonly string[]>>;
   /** The repository's key in server config, named in the message. */
   repo?: string;
 }
@@ -24,10 +26,13 @@ export function ungrantedSecrets(data: unknown, grants: SecretGrants): Problem[]
       const named = isObject(request) && typeof request.name === 'string';
       const name = typeof request === 'string' ? request : named ? (request as { name: string }).name : undefined;
       if (name === undefined || granted.has(name)) return;
+      const environments = grants.scoped && Object.hasOwn(grants.scoped, name) ? grants.scoped[name] : undefined;
       problems.push({
         path: named ? [...at, i, 'name'] : [...at, i],
         target: 'value',
-        message: `secret \`${name}\` is not granted to this repository (server config ${where} does not list it)`,
+        message: environments
+          ? `secret \`${name}\` is scoped to environment${environments.length > 1 ? 's' : ''} ${environments.join(', ')} (server config ${where}): only ${environments.length > 1 ? 'their' : 'its'} deploy step gets it, never a build step`
+          : `secret \`${name}\` is not granted to this repository (server config ${where} does not list it)`,
       });
     });
   };

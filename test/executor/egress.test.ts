@@ -73,6 +73,15 @@ if (docker && !problem) {
 
     const policy = (over: Partial<NetworkConfig> = {}): NetworkConfig => NetworkConfig.parse({ dns: [world.dns], ...over });
 
+    /** Runs a step and removes its build's network at once (machine-wide, Docker's address pools are few). */
+    const runAndClean = async (executor: Executor, spec: StepSpec): ReturnType<typeof runStep> => {
+      try {
+        return await runStep(executor, spec);
+      } finally {
+        await executor.cleanupBuild(spec.buildId).catch(() => undefined);
+      }
+    };
+
     for (const kind of ['docker', 'swarm'] as const) {
       const make = (egress: NetworkConfig): { executor: Executor; spec: (buildId: string, over?: Partial<StepSpec>) => StepSpec } => {
         const common = { docker: engine, instanceId: testInstanceId, log: silentLogger(), timeoutGraceMs: 2000, egress };
@@ -173,6 +182,62 @@ if (docker && !problem) {
 
           assert.match(out.stdout, new RegExp(`^OPEN ${world.privateHost.replace(/\./g, '\\.')}:80 HELLO-`, 'm'), out.stdout);
           assert.equal(out.stdout.split('\n').filter((l) => l.startsWith('SHUT')).length, 3, out.stdout);
+        });
+
+        it('bosun.yml narrows internet to none: the step cannot pip download, nothing outside is reached', async () => {
+          const { executor, spec } = make(policy());
+          const before = { internet: world.hits(world.internet), elsewhere: world.hits(world.elsewhere) };
+
+          const { outcome, out } = await runAndClean(
+            executor,
+            spec(`eg${runId}${kind}yn`, {
+              network: { egress: 'none' },
+              env: { PROBES: `${world.internet}:80 ${world.elsewhere}:80 ${world.privateHost}:80` },
+              commands: [probe, ...pipDownload(world.indexUrl, 'six')],
+            }),
+          );
+
+          assert.notEqual(outcome.exitCode, 0, out.stdout);
+          assert.doesNotMatch(out.stdout, /^OPEN/m, out.stdout);
+          assert.doesNotMatch(out.stdout, /Saved \/tmp\/dl/);
+          assert.deepEqual({ internet: world.hits(world.internet), elsewhere: world.hits(world.elsewhere) }, before);
+          assert.match(executor.networkFor!({ egress: 'none' }), /^egress=none \(no route out.*\[narrowed by bosun\.yml from the server's egress=internet\]$/);
+        });
+
+        it('bosun.yml allowlists only the index host: pip download works, another internet address is refused', async () => {
+          const { executor, spec } = make(policy());
+          const network = { egress: 'allowlist' as const, allow: [`${world.internet}:80`] };
+          const before = world.hits(world.elsewhere);
+
+          const { outcome, out } = await runAndClean(
+            executor,
+            spec(`eg${runId}${kind}ya`, {
+              network,
+              env: { PROBES: `${world.internet}:80 ${world.elsewhere}:80 ${world.internet}:8080` },
+              commands: [probe, ...pipDownload(world.indexUrl, 'six')],
+            }),
+          );
+
+          assert.equal(outcome.exitCode, 0, out.stdout + out.stderr);
+          assert.match(out.stdout, new RegExp(`^OPEN ${world.internet.replace(/\./g, '\\.')}:80 `, 'm'), out.stdout);
+          assert.match(out.stdout, new RegExp(`^SHUT ${world.elsewhere.replace(/\./g, '\\.')}:80 `, 'm'), out.stdout);
+          assert.match(out.stdout, /Saved \/tmp\/dl\/six-[\d.]+-py2\.py3-none-any\.whl/, 'by name: DNS still answers');
+          assert.equal(world.hits(world.elsewhere), before);
+          assert.match(executor.networkFor!(network), /^egress=allowlist \(allowed: 198\.51\.100\.10:80, and DNS;/);
+        });
+
+        it('a widening at run time is ignored: the server allowlist stays the ceiling, and the policy line says so', async () => {
+          const { executor, spec } = make(policy({ egress: 'allowlist', allow: [`${world.internet}:80`] }));
+          const network = { egress: 'internet' as const };
+
+          const { out } = await runAndClean(
+            executor,
+            spec(`eg${runId}${kind}yw`, { network, env: { PROBES: `${world.internet}:80 ${world.elsewhere}:80` }, commands: [probe] }),
+          );
+
+          assert.match(out.stdout, new RegExp(`^OPEN ${world.internet.replace(/\./g, '\\.')}:80 `, 'm'), out.stdout);
+          assert.match(out.stdout, new RegExp(`^SHUT ${world.elsewhere.replace(/\./g, '\\.')}:80 `, 'm'), out.stdout);
+          assert.match(executor.networkFor!(network), /ignored, the narrower policy wins: network\.egress: `egress: internet` would widen the server's policy/);
         });
 
         it('proxy settings reach the step in upper and lower case', async () => {
@@ -281,6 +346,128 @@ if (docker && !problem) {
         }
       });
     }
+  });
+}
+
+if (docker && !problem) {
+  const engine = docker;
+  describe("a repository narrows the server's policy from bosun.yml (docker executor, through the pipeline)", { timeout: 600_000 }, () => {
+    let world: EgressWorld;
+    before(async () => {
+      world = await startEgressWorld();
+    });
+    after(async () => {
+      await world?.close();
+    });
+
+    const specWith = (network: string[], commands: string[]): string =>
+      [
+        'version: 1',
+        'image: bosun/base:bookworm',
+        ...network,
+        'stages:',
+        '  test:',
+        '    steps:',
+        '      - name: unit',
+        '        run:',
+        ...commands.map((c) => `          - ${c}`),
+        '',
+      ].join('\n');
+
+    it('a narrowing runs under it (the log says so), its stage services on the same narrowed network; a widening fails the build at its line before anything runs', async () => {
+      // The server lets steps reach the whole stand-in internet on port 80; the repository only the index host.
+      const egress = NetworkConfig.parse({ egress: 'allowlist', allow: ['198.51.100.0/24:80'], dns: [world.dns] });
+      const instanceId = `${testInstanceId}n`;
+      let executor: Executor | undefined;
+      const builds: string[] = [];
+      const h = await startHarness(
+        { instanceId, network: egress },
+        {
+          executorAsync: async (dataDir) =>
+            (executor = await selectExecutor({ docker: engine, preferred: 'docker', instanceId, dataDir, log: silentLogger(), egress })),
+        },
+      );
+      try {
+        const narrowed = await makeRepo(h.dataDir, 'narrow', {
+          'bosun.yml': specWith(
+            ['network:', '  egress: allowlist', `  allow: ["${world.internet}:80"]`],
+            [
+              ...pipDownload(world.indexUrl, 'six'),
+              `python3 -c 'import socket, sys; sys.exit(0 if socket.create_connection(("${world.elsewhere}", 80), timeout=3) else 1)' && exit 1 || echo "elsewhere refused"`,
+            ],
+          ),
+        });
+        const widened = await makeRepo(h.dataDir, 'widen', { 'bosun.yml': specWith(['network:', '  egress: internet'], ['echo never']) });
+        h.server.core.config.repos.narrow = { url: narrowed.url, defaultBranch: 'master', secrets: [] };
+        h.server.core.config.repos.widen = { url: widened.url, defaultBranch: 'master', secrets: [] };
+        const before = world.hits(world.elsewhere);
+
+        const ok = await h.api('POST', '/api/builds', { repo: 'narrow', ref: 'master' });
+        builds.push(ok.json.build.id as string);
+        const green = await h.waitDone(ok.json.build.id as string, 240_000);
+        const log = JSON.stringify((await h.api('GET', `/api/builds/${green.id}/logs/test/unit`)).json);
+
+        assert.equal(green.status, 'success', log);
+        assert.match(
+          log,
+          /bosun: network egress=allowlist \(allowed: 198\.51\.100\.10:80, and DNS;.*\[narrowed by bosun\.yml from the server's egress=allowlist\]/,
+        );
+        assert.match(log, /Saved \/tmp\/dl\/six-/);
+        assert.match(log, /elsewhere refused/);
+        assert.equal(world.hits(world.elsewhere), before, 'the server would let it through; the repository did not');
+
+        const bad = await h.api('POST', '/api/builds', { repo: 'widen', ref: 'master' });
+        builds.push(bad.json.build.id as string);
+        const failed = await h.waitDone(bad.json.build.id as string, 120_000);
+
+        assert.equal(failed.status, 'failed');
+        assert.equal(failed.error?.code, 'spec_invalid');
+        assert.equal(
+          failed.error?.message,
+          "bosun.yml:4:11 network.egress: `egress: internet` would widen the server's policy (server config network.egress is allowlist); a repository may only narrow it",
+        );
+        assert.equal(failed.stages.length, 0, 'nothing ran');
+
+        // A stage's service joins the build's narrowed network: the step reaches it by name, the
+        // index host still, and no more than before.
+        const withService = await makeRepo(h.dataDir, 'svc', {
+          'bosun.yml': [
+            'version: 1',
+            'image: bosun/redis-test:7',
+            'network:',
+            '  egress: allowlist',
+            `  allow: ["${world.internet}:80"]`,
+            'stages:',
+            '  test:',
+            '    services:',
+            '      cache:',
+            '        image: bosun/redis-test:7',
+            '        ready: { run: redis-cli ping, interval: 1s, timeout: 60s }',
+            '    steps:',
+            '      - name: unit',
+            '        run:',
+            '          - redis-cli -h cache ping',
+            `          - python3 -c 'import urllib.request; print("index", urllib.request.urlopen("http://pypi.test/simple/", timeout=5).status)'`,
+            `          - python3 -c 'import socket, sys; sys.exit(0 if socket.create_connection(("${world.elsewhere}", 80), timeout=3) else 1)' && exit 1 || echo "elsewhere refused"`,
+            '',
+          ].join('\n'),
+        });
+        h.server.core.config.repos.svc = { url: withService.url, defaultBranch: 'master', secrets: [] };
+        const svc = await h.api('POST', '/api/builds', { repo: 'svc', ref: 'master' });
+        builds.push(svc.json.build.id as string);
+        const svcBuild = await h.waitDone(svc.json.build.id as string, 240_000);
+        const svcLog = JSON.stringify((await h.api('GET', `/api/builds/${svcBuild.id}/logs/test/unit`)).json);
+
+        assert.equal(svcBuild.status, 'success', svcLog);
+        assert.match(svcLog, /PONG/);
+        assert.match(svcLog, /index 200/);
+        assert.match(svcLog, /elsewhere refused/);
+        assert.equal(world.hits(world.elsewhere), before);
+      } finally {
+        await h.stop();
+        for (const b of builds) await executor?.cleanupBuild(b).catch(() => undefined);
+      }
+    });
   });
 }
 

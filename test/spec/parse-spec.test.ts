@@ -92,7 +92,7 @@ describe('parseSpec', () => {
     { key: 'privileged', yaml: 'privileged: true' },
     { key: 'volumes', yaml: 'volumes: [/var/run/docker.sock:/var/run/docker.sock]' },
     { key: 'mounts', yaml: 'mounts: [{ source: /, target: /host }]' },
-    { key: 'network', yaml: 'network: host' },
+    { key: 'networks', yaml: 'networks: [host]' },
     { key: 'network_mode', yaml: 'network_mode: host' },
     { key: 'cap_add', yaml: 'cap_add: [SYS_ADMIN]' },
     { key: 'devices', yaml: 'devices: [/dev/kvm]' },

@@ -10,7 +10,9 @@ import { fileURLToPath } from 'node:url';
  * - "the internet": a TEST-NET-2 address serving a PEP 503 package index (real wheels from the
  *   machine's pip mirror) over HTTP, and a DNS server (dnsmasq) resolving `pypi.test` to it;
  * - "a private host": an RFC 1918 address with a greeter;
- * - "the metadata service": 169.254.169.254 with a greeter.
+ * - "the metadata service": 169.254.169.254 with a greeter;
+ * - "elsewhere on the internet": a second TEST-NET-2 address with a greeter (what an allowlist
+ *   naming only the index must not reach).
  * The host routes to all three through one veth pair, so a step whose traffic is not blocked
  * reaches only these test hosts (never a real outside or private address). Every connection is
  * counted per address. Needs root (ip, dnsmasq). `close` removes the namespace and the routes.
@@ -20,6 +22,8 @@ export interface EgressWorld {
   internet: string;
   privateHost: string;
   metadata: string;
+  /** Another public-looking address on the stand-in internet, with a greeter. */
+  elsewhere: string;
   /** The index by name: `http://pypi.test/simple/`. */
   indexUrl: string;
   /** The DNS server (on the internet address). */
@@ -44,6 +48,7 @@ const hostSide = '198.51.100.1';
 const privateHost = '10.213.7.10';
 const privateHostSide = '10.213.7.1';
 const metadata = '169.254.169.254';
+const elsewhere = '198.51.100.20';
 /** Wheels put in the index (pip itself: a step runs pip from its wheel; the base image has none). */
 const baseWheels = ['pip', 'six', 'iniconfig'];
 /** The machine-wide lock: the world's addresses exist once, so test files take turns. */
@@ -150,13 +155,17 @@ async function startLocked(wheels: string[]): Promise<EgressWorld> {
     ip('link', 'set', vethHost, 'up');
     ip('route', 'add', `${metadata}/32`, 'dev', vethHost);
     inNs('link', 'set', 'lo', 'up');
-    for (const address of [`${internet}/24`, `${privateHost}/24`, `${metadata}/32`]) inNs('addr', 'add', address, 'dev', vethNs);
+    for (const address of [`${internet}/24`, `${elsewhere}/24`, `${privateHost}/24`, `${metadata}/32`]) inNs('addr', 'add', address, 'dev', vethNs);
     inNs('link', 'set', vethNs, 'up');
     inNs('route', 'add', 'default', 'via', hostSide);
 
-    const servers = spawn('ip', ['netns', 'exec', ns, 'python3', '-u', join(here, 'egress-world.py'), join(dir, 'index'), internet, privateHost, metadata], {
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
+    const servers = spawn(
+      'ip',
+      ['netns', 'exec', ns, 'python3', '-u', join(here, 'egress-world.py'), join(dir, 'index'), internet, privateHost, metadata, elsewhere],
+      {
+        stdio: ['ignore', 'pipe', 'pipe'],
+      },
+    );
     children.push(servers);
     await new Promise<void>((resolve, reject) => {
       const timer = setTimeout(() => reject(new Error("the world's servers did not start within 10 s")), 10_000);
@@ -208,6 +217,7 @@ async function startLocked(wheels: string[]): Promise<EgressWorld> {
     internet,
     privateHost,
     metadata,
+    elsewhere,
     indexUrl: 'http://pypi.test/simple/',
     dns: internet,
     hits: (address) => hits.get(address) ?? 0,

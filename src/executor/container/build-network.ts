@@ -4,6 +4,7 @@ import { InfraError } from '../../errors.js';
 import { buildConfigNetworkName, buildLabels, buildNetworkName } from './resource-names.js';
 import { engineError, ignoreNotFound, retryWhileConflict, statusCode } from './docker-errors.js';
 import type { EgressRules } from './egress-rules.js';
+import { needsRules, type NetworkConfig } from './egress-policy.js';
 
 /** `bridge`: a plain engine's local bridge; `swarm-bridge`: a swarm-scoped bridge for services. */
 export type NetworkKind = 'bridge' | 'swarm-bridge' | 'overlay';
@@ -56,11 +57,15 @@ export class BuildNetworks {
     return this.#egress !== undefined;
   }
 
-  /** The network's ID, created on first use. */
-  ensure(buildId: string): Promise<string> {
+  /**
+   * The network's ID, created on first use. `policy`: the build's own policy (the server's
+   * narrowed by its bosun.yml, see `narrowPolicy`), when it differs from the one the rules
+   * were made with; `egress: none` makes the network internal even where the server routes.
+   */
+  ensure(buildId: string, policy?: NetworkConfig): Promise<string> {
     let pending = this.#pending.get(buildId);
     if (!pending) {
-      pending = this.#create(buildId);
+      pending = this.#create(buildId, policy);
       this.#pending.set(buildId, pending);
       pending.catch(() => this.#pending.delete(buildId));
     }
@@ -105,9 +110,10 @@ export class BuildNetworks {
   }
 
   /** Create, and look it up by name only when it exists already (409): one call when new. */
-  async #create(buildId: string): Promise<string> {
+  async #create(buildId: string, policy: NetworkConfig | undefined): Promise<string> {
     // The rules first: the bridge never exists without them.
-    const routedBridge = this.#egress ? (await this.#egress.install(buildId)).bridge : undefined;
+    const routed = this.#egress !== undefined && (policy === undefined || needsRules(policy));
+    const routedBridge = routed ? (await this.#egress!.install(buildId, policy)).bridge : undefined;
     try {
       const id = await this.#createNetwork(buildId, routedBridge);
       // A plain bridge exists once created: if it is not on this host, the engine is elsewhere

@@ -150,20 +150,21 @@ export class EgressRules {
     }
   }
 
-  async install(buildId: string): Promise<EgressNames> {
+  /** Installs the build's rules for `policy` (default: the policy these rules were made with; a build's bosun.yml may narrow it). */
+  async install(buildId: string, policy: NetworkConfig = this.#policy): Promise<EgressNames> {
     const names = this.names(buildId);
     try {
       const saved = await this.#firewall.save();
       assertDockerUser(saved);
       const existing = { forward: hasJump(saved, 'DOCKER-USER', names.forward), input: hasJump(saved, 'INPUT', names.input) };
       const extra = (await this.#extraDeny?.()) ?? [];
-      const policy = extra.length > 0 ? { ...this.#policy, deny: [...this.#policy.deny, ...extra] } : this.#policy;
-      await this.#firewall.restore(egressBatch(policy, names, await this.#nameServers(), existing));
+      const applied = extra.length > 0 ? { ...policy, deny: [...policy.deny, ...extra] } : policy;
+      await this.#firewall.restore(egressBatch(applied, names, await this.#nameServers(), existing));
       return names;
     } catch (err) {
       throw new InfraError(
         'executor',
-        `network.egress ${this.#policy.egress} needs iptables rules beside the engine, and they could not be installed for build ${buildId}: ${(err as Error).message}. Run Bosun as root on the engine's host, or set network.egress: none`,
+        `network.egress ${policy.egress} needs iptables rules beside the engine, and they could not be installed for build ${buildId}: ${(err as Error).message}. Run Bosun as root on the engine's host, or set network.egress: none`,
         { cause: err },
       );
     }

@@ -5,6 +5,7 @@ import { workingDirectory } from '../working-directory.js';
 import { BuildNetworks } from '../container/build-network.js';
 import { describePolicy, needsRules, proxyEnv, type NetworkConfig } from '../container/egress-policy.js';
 import { EgressRules } from '../container/egress-rules.js';
+import { describeNarrowed, narrowPolicy, type NetworkRequest } from '../container/egress-narrowing.js';
 import { engineError, ignoreNotFound, statusCode } from '../container/docker-errors.js';
 import { reapOwnedBuilds } from '../container/owned-builds.js';
 import { resolveImage } from '../container/resolve-image.js';
@@ -53,6 +54,8 @@ export class DockerExecutor implements Executor {
   readonly network: string;
   readonly #opts: DockerExecutorOptions;
   readonly #networks: BuildNetworks;
+  /** The server's egress policy: the ceiling of every build's (a bosun.yml `network:` only narrows it). */
+  readonly #server: NetworkConfig;
   readonly #volumes: WorkspaceVolumes;
 
   constructor(opts: DockerExecutorOptions) {
@@ -60,8 +63,19 @@ export class DockerExecutor implements Executor {
     const policy = opts.egress;
     const rules = policy && needsRules(policy) ? (opts.egressRules ?? new EgressRules(policy, opts.instanceId)) : undefined;
     this.#networks = new BuildNetworks(opts.docker, 'bridge', opts.instanceId, rules);
-    this.network = policy ? describePolicy(policy) : describePolicy({ egress: 'none', allow: [], deny: [], dns: [] });
+    this.#server = policy ?? { egress: 'none', allow: [], deny: [], dns: [] };
+    this.network = describePolicy(this.#server);
     this.#volumes = new WorkspaceVolumes(opts.docker, opts.instanceId);
+  }
+
+  /** The policy line of a build whose bosun.yml narrows the server's policy (`describeNarrowed`). */
+  networkFor(request: NetworkRequest | undefined): string {
+    return describeNarrowed(this.#server, request);
+  }
+
+  /** The build's own policy: the server's, narrowed by the build's bosun.yml (never wider). */
+  #policyOf(request: NetworkRequest | undefined): NetworkConfig {
+    return narrowPolicy(this.#server, request).policy;
   }
 
   /** The instance its per-build resources are named after (stage caches reach the same workspace volume). */
@@ -74,10 +88,13 @@ export class DockerExecutor implements Executor {
     const workdir = await workingDirectory(spec.workspace, spec.workdir);
     const imageId = await resolveImage(docker, spec.image);
     // Independent: make the network and fill the workspace volume at the same time.
-    const [networkId, volumeName] = await Promise.all([this.#networks.ensure(spec.buildId), this.#volumes.ensure(spec.buildId, spec.workspace, imageId)]);
+    const [networkId, volumeName] = await Promise.all([
+      this.#networks.ensure(spec.buildId, this.#policyOf(spec.network)),
+      this.#volumes.ensure(spec.buildId, spec.workspace, imageId),
+    ]);
     const name = stepResourceName(spec);
-    const policy = this.#opts.egress;
-    const stepSpec = { ...spec, env: { ...proxyEnv(policy?.proxy), ...spec.env } };
+    const policy = this.#policyOf(spec.network);
+    const stepSpec = { ...spec, env: { ...proxyEnv(policy.proxy), ...spec.env } };
     const options = toContainerSpec(stepSpec, {
       name,
       imageId,
@@ -85,7 +102,7 @@ export class DockerExecutor implements Executor {
       volumeName,
       workdir,
       labels: stepLabels(spec, this.#opts.instanceId),
-      dns: policy?.dns ?? [],
+      dns: policy.dns,
     });
     let container: Docker.Container | undefined;
     let handle: DockerStep | undefined;
@@ -109,7 +126,7 @@ export class DockerExecutor implements Executor {
 
   /** A service as a container on the build's network, aliased by its name (`startServiceContainer`). */
   async startService(spec: ServiceSpec): Promise<ServiceHandle> {
-    const networkId = await this.#networks.ensure(spec.buildId);
+    const networkId = await this.#networks.ensure(spec.buildId, this.#policyOf(spec.network));
     return startServiceContainer(this.#opts.docker, spec, { instanceId: this.#opts.instanceId, networkId });
   }
 

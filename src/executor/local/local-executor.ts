@@ -3,6 +3,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Logger } from '../../logger.js';
+import { UserError } from '../../errors.js';
 import { labelKeys, secretsDirVariable, type Executor, type StepFate, type StepHandle, type StepSpec } from '../executor.js';
 import { workingDirectory } from '../working-directory.js';
 import { secretsPreamble } from '../secret-script.js';
@@ -70,6 +71,13 @@ export class LocalExecutor implements Executor {
   }
 
   async start(spec: StepSpec): Promise<StepHandle> {
+    if (spec.network) {
+      // Nothing accepted that does not run: a process on the worker's host has no build network to narrow.
+      throw new UserError(
+        'bad_request',
+        "bosun.yml's `network:` cannot be enforced by the local executor (steps run as processes on the worker's host, outside any egress policy); run this build on a docker or swarm worker, or remove `network:`",
+      );
+    }
     const cwd = join(spec.workspace, await workingDirectory(spec.workspace, spec.workdir));
     const home = await mkdtemp(join(tmpdir(), 'bosun-home-'));
     const secrets = spec.secrets ?? [];

@@ -74,11 +74,14 @@ export class EgressProxies {
     return { HTTP_PROXY: url, http_proxy: url, HTTPS_PROXY: url, https_proxy: url, NO_PROXY: direct, no_proxy: direct };
   }
 
-  /** The build's proxy, listening on `overlayId` (created once). */
-  ensure(buildId: string, overlayId: string): Promise<void> {
+  /**
+   * The build's proxy, listening on `overlayId` (created once). `policy`/`describe`: the build's
+   * own policy and its line (the server's narrowed by its bosun.yml); default the server's.
+   */
+  ensure(buildId: string, overlayId: string, policy?: NetworkConfig, describe?: string): Promise<void> {
     let pending = this.#pending.get(buildId);
     if (!pending) {
-      pending = this.#create(buildId, overlayId);
+      pending = this.#create(buildId, overlayId, policy ?? this.#opts.policy, describe ?? this.#opts.describe);
       this.#pending.set(buildId, pending);
       pending.catch(() => this.#pending.delete(buildId));
     }
@@ -115,18 +118,18 @@ export class EgressProxies {
     return [...found];
   }
 
-  async #create(buildId: string, overlayId: string): Promise<void> {
-    const { docker, instanceId, policy } = this.#opts;
+  async #create(buildId: string, overlayId: string, policy: NetworkConfig | undefined, describe: string): Promise<void> {
+    const { docker, instanceId } = this.#opts;
     if (!policy || policy.egress === 'none') throw new Error('egress none has no proxy');
     const name = egressProxyName(instanceId, buildId);
     const [egressId, imageId, nodeId, nodes] = await Promise.all([
-      this.#networks.ensure(buildId),
+      this.#networks.ensure(buildId, policy),
       resolveImage(docker, this.#opts.image ?? 'bosun/base:bookworm'),
       this.#opts.localNodeId(),
       this.nodeAddresses(),
     ]);
     const labels = { ...buildLabels(buildId, instanceId), 'bosun.role': egressProxyRole };
-    const env = [`BOSUN_EGRESS_POLICY=${JSON.stringify(proxyPolicy(policy, nodes, this.#opts.describe))}`, `BOSUN_EGRESS_PORT=${egressProxyPort}`];
+    const env = [`BOSUN_EGRESS_POLICY=${JSON.stringify(proxyPolicy(policy, nodes, describe))}`, `BOSUN_EGRESS_PORT=${egressProxyPort}`];
     const ns = 1e9;
     let service: Docker.Service;
     try {

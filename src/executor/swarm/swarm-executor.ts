@@ -5,6 +5,7 @@ import { workingDirectory } from '../working-directory.js';
 import { BuildNetworks } from '../container/build-network.js';
 import { describePolicy, needsRules, proxyEnv, type NetworkConfig } from '../container/egress-policy.js';
 import { EgressRules } from '../container/egress-rules.js';
+import { describeNarrowed, narrowPolicy, type NetworkRequest } from '../container/egress-narrowing.js';
 import { UserError } from '../../errors.js';
 import { engineError, ignoreNotFound, statusCode } from '../container/docker-errors.js';
 import { reapOwnedBuilds } from '../container/owned-builds.js';
@@ -96,6 +97,8 @@ export class SwarmExecutor implements Executor {
   readonly network: string;
   readonly #opts: SwarmExecutorOptions;
   readonly #networks: BuildNetworks;
+  /** The server's egress policy: the ceiling of every build's (a bosun.yml `network:` only narrows it). */
+  readonly #server: NetworkConfig;
   readonly #volumes: WorkspaceVolumes;
   readonly #watcher: TaskWatcher;
   readonly #events: ContainerEvents;
@@ -127,18 +130,15 @@ export class SwarmExecutor implements Executor {
     }
     const rules = routed && !overlay ? (opts.egressRules ?? new EgressRules(policy, opts.instanceId)) : undefined;
     this.#networks = new BuildNetworks(opts.docker, opts.network ?? (multiNode ? 'overlay' : 'swarm-bridge'), opts.instanceId, rules);
-    const described = describePolicy(policy ?? { egress: 'none', allow: [], deny: [], dns: [] });
-    this.network =
-      routed && overlay
-        ? `${described}; multi-node: HTTP and HTTPS only, through the build's egress proxy ${egressProxyHost}:3128 (HTTP_PROXY/HTTPS_PROXY), which answers a refused destination with 403 and the reason`
-        : described;
+    this.#server = policy ?? { egress: 'none', allow: [], deny: [], dns: [] };
     this.#routedOverlay = routed && overlay;
+    this.network = this.#describe(describePolicy(this.#server), this.#server);
     this.#proxies = overlay
       ? new EgressProxies({
           docker: opts.docker,
           instanceId: opts.instanceId,
           policy: routed ? policy : undefined,
-          describe: described,
+          describe: describePolicy(this.#server),
           localNodeId: () => this.#localNodeId(),
           ...(opts.egressProxyImage ? { image: opts.egressProxyImage } : {}),
           ...(opts.egressRules ? { rules: opts.egressRules } : {}),
@@ -155,6 +155,22 @@ export class SwarmExecutor implements Executor {
     this.#secrets = new SwarmSecrets(opts.docker);
   }
 
+  /** The policy line of a build whose bosun.yml narrows the server's policy (`describeNarrowed`). */
+  networkFor(request: NetworkRequest | undefined): string {
+    return this.#describe(describeNarrowed(this.#server, request), this.#policyOf(request));
+  }
+
+  /** The policy line; multi-node with a policy that lets steps out says how (the build's egress proxy). */
+  #describe(line: string, policy: NetworkConfig): string {
+    if (!this.#routedOverlay || !needsRules(policy)) return line;
+    return `${line}; multi-node: HTTP and HTTPS only, through the build's egress proxy ${egressProxyHost}:3128 (HTTP_PROXY/HTTPS_PROXY), which answers a refused destination with 403 and the reason`;
+  }
+
+  /** The build's own policy: the server's, narrowed by the build's bosun.yml (never wider). */
+  #policyOf(request: NetworkRequest | undefined): NetworkConfig {
+    return narrowPolicy(this.#server, request).policy;
+  }
+
   /** The instance its per-build resources are named after (stage caches reach the same workspace volume). */
   get instanceId(): string {
     return this.#opts.instanceId;
@@ -166,8 +182,9 @@ export class SwarmExecutor implements Executor {
     const imageId = await resolveImage(docker, spec.image);
     const [where, networkId] = await Promise.all([
       this.#images ? this.#multiNode(spec, imageId) : this.#oneNode(spec, imageId, workdir),
-      this.#networks.ensure(spec.buildId).then(async (id) => {
-        if (this.#routedOverlay) await this.#proxies?.ensure(spec.buildId, id);
+      this.#networks.ensure(spec.buildId, this.#policyOf(spec.network)).then(async (id) => {
+        const own = this.#policyOf(spec.network);
+        if (this.#routedOverlay && needsRules(own)) await this.#proxies?.ensure(spec.buildId, id, own, describeNarrowed(this.#server, spec.network));
         return id;
       }),
     ]);
@@ -180,12 +197,14 @@ export class SwarmExecutor implements Executor {
     } catch (err) {
       throw engineError(`could not create the secrets of step ${spec.step} of build ${spec.buildId}`, err);
     }
-    const policy = this.#opts.egress;
+    const policy = this.#policyOf(spec.network);
     const options = toServiceSpec(
       {
         ...spec,
         env: {
-          ...(this.#proxies && this.#routedOverlay ? this.#proxies.env([...(this.#serviceNames.get(spec.buildId) ?? [])]) : proxyEnv(policy?.proxy)),
+          ...(this.#proxies && this.#routedOverlay && needsRules(policy)
+            ? this.#proxies.env([...(this.#serviceNames.get(spec.buildId) ?? [])])
+            : proxyEnv(policy.proxy)),
           ...spec.env,
         },
       },
@@ -198,7 +217,7 @@ export class SwarmExecutor implements Executor {
         labels,
         constraints: where.constraints,
         stopGraceMs: timeoutGraceMs,
-        dns: policy?.dns ?? [],
+        dns: policy.dns,
         ...(where.filling ? { waitFor: `${workspaceMount}/${workspaceReadyFile}` } : {}),
         ...(secretRefs.length ? { secrets: secretRefs } : {}),
       },
@@ -277,7 +296,7 @@ export class SwarmExecutor implements Executor {
    * steps on every node reach it by name (and not through the egress proxy: `NO_PROXY`).
    */
   async startService(spec: ServiceSpec): Promise<ServiceHandle> {
-    const networkId = await this.#networks.ensure(spec.buildId);
+    const networkId = await this.#networks.ensure(spec.buildId, this.#policyOf(spec.network));
     if (!this.#images) return startServiceContainer(this.#opts.docker, spec, { instanceId: this.#opts.instanceId, networkId });
     if (spec.name === egressProxyHost)
       throw new UserError('bad_request', `service \`${spec.name}\`: the name ${egressProxyHost} is Bosun's own on a build network; rename the service`);
