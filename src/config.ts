@@ -183,11 +183,11 @@ export const ServerConfig = z
           ctx.addIssue({ code: 'custom', path: ['groups', group, i], message: `"${id}" is not of this Zulip realm (${zulipRealmHost(c.zulip.realm)})` });
       });
     }
-    if (c.swarm.registry && c.network.egress !== 'none') {
+    if (c.swarm.registry && c.network.egress !== 'none' && (c.network.proxy?.http || c.network.proxy?.https)) {
       ctx.addIssue({
         code: 'custom',
-        path: ['network', 'egress'],
-        message: `${c.network.egress} is not available on a multi-node swarm (swarm.registry is set): egress rules must be on every node that runs a step, and Bosun installs them only on its own host; set network.egress: none`,
+        path: ['network', 'proxy'],
+        message: `not available on a multi-node swarm (swarm.registry is set): steps there reach the outside only through each build's own egress proxy (docs/network.md); remove network.proxy, or set network.egress: none`,
       });
     }
   });
@@ -336,7 +336,8 @@ function applyEnv(target: Record<string, unknown>, env: NodeJS.ProcessEnv): void
 
 /**
  * `network.egress` defaults to `internet` on one node, and to `none` on a multi-node swarm
- * (`swarm.registry`), where Bosun cannot put egress rules on the other nodes.
+ * (`swarm.registry`), where steps go out only through each build's egress proxy on Bosun's
+ * node (HTTP and HTTPS only; docs/network.md): an operator opts in.
  */
 function defaultEgress(target: Record<string, unknown>): void {
   const swarm = target.swarm as { registry?: unknown } | undefined;

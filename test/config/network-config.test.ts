@@ -12,6 +12,11 @@ test('network: a multi-node swarm (registry) defaults to egress none', () => {
   assert.equal(loadConfig({ BOSUN_SWARM_REGISTRY: 'registry.internal:5000' }).network.egress, 'none');
 });
 
+test("network: a multi-node swarm takes egress internet and allowlist when asked (through each build's egress proxy)", () => {
+  for (const egress of ['internet', 'allowlist'] as const)
+    assert.equal(loadConfig({}, { swarm: { registry: 'registry.internal:5000' }, network: { egress } } as never).network.egress, egress);
+});
+
 test('network: BOSUN_EGRESS overrides the file', () => {
   assert.equal(loadConfig({ BOSUN_EGRESS: 'none' }).network.egress, 'none');
 });
@@ -26,9 +31,9 @@ const invalid: [string, Record<string, unknown>, RegExp][] = [
   ['a name server given by name', { network: { dns: ['dns.internal'] } }, /network\.dns\.0: expected an IPv4 address/],
   ['an unknown key', { network: { egres: 'none' } }, /network/],
   [
-    'egress internet on a multi-node swarm',
-    { swarm: { registry: 'registry.internal:5000' }, network: { egress: 'internet' } },
-    /network\.egress: internet is not available on a multi-node swarm/,
+    'a proxy on a multi-node swarm that lets steps out',
+    { swarm: { registry: 'registry.internal:5000' }, network: { egress: 'internet', proxy: { https: 'http://10.0.0.5:3128' } } },
+    /network\.proxy: not available on a multi-node swarm/,
   ],
 ];
 for (const [name, overrides, message] of invalid) {

@@ -165,11 +165,14 @@ describe('egress rules', () => {
     assert.equal(removalBatch(':INPUT ACCEPT [0:0]\n', names), undefined);
   });
 
-  it('a multi-node swarm executor refuses a policy that needs rules on other nodes, and takes none', async () => {
+  it("a multi-node swarm executor sends a policy that lets steps out through the build's egress proxy, refuses network.proxy, and takes none", async () => {
     const common = { docker: {} as Docker, instanceId: 'bosun', log: silentLogger(), registry: '10.0.0.9:5000' };
+    const routed = new SwarmExecutor({ ...common, egress: policy() });
+    assert.match(routed.network, /^egress=internet .*multi-node: HTTP and HTTPS only, through the build's egress proxy bosun-egress-proxy:3128/);
+    await routed.close();
     assert.throws(
-      () => new SwarmExecutor({ ...common, egress: policy() }),
-      (err: unknown) => err instanceof UserError && /not available on a multi-node swarm.*network\.egress: none/.test(err.message),
+      () => new SwarmExecutor({ ...common, egress: policy({ proxy: { https: 'http://10.0.0.5:3128' } }) }),
+      (err: unknown) => err instanceof UserError && /network\.proxy is not available on a multi-node swarm/.test(err.message),
     );
     const none = new SwarmExecutor({ ...common, egress: policy({ egress: 'none' }) });
     assert.match(none.network, /^egress=none/);

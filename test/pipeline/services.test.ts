@@ -11,7 +11,7 @@ import { silentLogger } from '../../src/logger.js';
 import type { Build } from '../../src/domain/build.js';
 import { serviceSpecFor } from '../../src/pipeline/stage-services.js';
 import { loadConfig } from '../../src/config.js';
-import { UserError } from '../../src/errors.js';
+import { toSwarmServiceSpec } from '../../src/executor/swarm/swarm-service.js';
 import { pickStep } from '../../src/app/build-service.js';
 import { startWorkerPool } from '../../src/app/start-worker-pool.js';
 import { containerIsolation } from '../executor/docker-harness.js';
@@ -351,23 +351,47 @@ test('the local executor refuses services with a clear error (it cannot isolate 
   }
 });
 
-test('the swarm executor refuses services when steps run on several nodes (not supported yet)', async () => {
-  const executor = new SwarmExecutor({
-    docker: new Docker({ host: '127.0.0.1', port: 1 }),
-    instanceId: `svcmulti${runId}`,
-    log: silentLogger(),
-    registry: '127.0.0.1:1',
-  });
-  const plan = { name: 'cache', image: redisImage, env: {}, ready: { kind: 'image' as const, intervalSec: 1, timeoutSec: 30, retries: 3 }, limits: {} };
-  try {
-    await assert.rejects(executor.startService(serviceSpecFor({ config: loadConfig({}, {}), instanceId: 'x' }, '1', 'test', plan)), (err: Error) => {
-      assert.ok(err instanceof UserError);
-      assert.match(err.message, /services are not supported yet when steps run on several swarm nodes/);
-      return true;
-    });
-  } finally {
-    await executor.close();
-  }
+test('on several swarm nodes a service is a Swarm service on the build overlay, by its name, isolated like a step, ready by its health check', () => {
+  const plan = {
+    name: 'cache',
+    image: redisImage,
+    env: { A: '1' },
+    command: ['redis-server', '--port', '6380'],
+    ready: { kind: 'tcp' as const, port: 6380, intervalSec: 1, timeoutSec: 30, retries: 3 },
+    limits: {},
+  };
+  const spec = serviceSpecFor({ config: loadConfig({}, {}), instanceId: 'x' }, '1', 'test', plan);
+  const target = {
+    name: 'svc-x',
+    image: '10.0.0.9:5000/bosun-workspace@sha256:ab',
+    networkId: 'net1',
+    labels: { l: 'v' },
+    constraints: ['node.labels.zone==a'],
+  };
+
+  const out = toSwarmServiceSpec(spec, target) as unknown as {
+    TaskTemplate: {
+      ContainerSpec: Record<string, unknown> & { Healthcheck: { Test: string[] } };
+      Networks: unknown[];
+      Placement: unknown;
+      RestartPolicy: unknown;
+    };
+    EndpointSpec: unknown;
+  };
+
+  const c = out.TaskTemplate.ContainerSpec;
+  assert.equal(c.Image, target.image);
+  assert.deepEqual(c.Args, ['redis-server', '--port', '6380'], 'command replaces CMD, the ENTRYPOINT stays');
+  assert.equal(c.Command, undefined);
+  assert.equal(c.User, '1000:1000');
+  assert.equal(c.ReadOnly, true);
+  assert.deepEqual(c.CapabilityDrop, ['ALL']);
+  assert.deepEqual(c.CapabilityAdd, []);
+  assert.match(c.Healthcheck.Test[1]!, /18EC:0A/, 'ready once 6380 listens');
+  assert.deepEqual(out.TaskTemplate.Networks, [{ Target: 'net1', Aliases: ['cache'] }]);
+  assert.deepEqual(out.EndpointSpec, { Mode: 'dnsrr' });
+  assert.deepEqual(out.TaskTemplate.Placement, { Constraints: ['node.labels.zone==a'] });
+  assert.deepEqual(out.TaskTemplate.RestartPolicy, { Condition: 'none', MaxAttempts: 0 });
 });
 
 test("`logs <build> <stage>/service:<name>` picks a service's log; an unknown one is refused", () => {

@@ -40,9 +40,12 @@ export class BuildNetworks {
   readonly #instanceId: string;
   readonly #pending = new Map<string, Promise<string>>();
   readonly #egress: EgressRules | undefined;
+  readonly #names: BuildNetworkNames;
 
-  constructor(docker: Docker, kind: NetworkKind, instanceId: string, egress?: EgressRules) {
+  /** `names`: how the network and its config network are named (default the build network's names). */
+  constructor(docker: Docker, kind: NetworkKind, instanceId: string, egress?: EgressRules, names: BuildNetworkNames = defaultNames) {
     this.#docker = docker;
+    this.#names = names;
     this.#kind = kind;
     this.#instanceId = instanceId;
     if (egress && kind === 'overlay') throw new Error('an overlay build network cannot be routed (egress rules are per host)');
@@ -72,7 +75,7 @@ export class BuildNetworks {
   async remove(buildId: string): Promise<void> {
     this.#pending.delete(buildId);
     // The network first: the config network it was made from cannot go while it exists.
-    const names = [buildNetworkName(this.#instanceId, buildId), buildConfigNetworkName(this.#instanceId, buildId)];
+    const names = [this.#names.network(this.#instanceId, buildId), this.#names.config(this.#instanceId, buildId)];
     const found = await findNetworks(this.#docker, names);
     for (const name of names) {
       for (const id of found.get(name) ?? []) {
@@ -89,7 +92,7 @@ export class BuildNetworks {
   }
 
   async #swarmBridgeOptions(buildId: string, labels: Record<string, string>, bridgeOptions: Record<string, string>): Promise<NetworkOptions> {
-    const config = buildConfigNetworkName(this.#instanceId, buildId);
+    const config = this.#names.config(this.#instanceId, buildId);
     try {
       await this.#docker.createNetwork({
         Name: config,
@@ -130,7 +133,7 @@ export class BuildNetworks {
   }
 
   async #createNetwork(buildId: string, routedBridge: string | undefined): Promise<string> {
-    const name = buildNetworkName(this.#instanceId, buildId);
+    const name = this.#names.network(this.#instanceId, buildId);
     const labels = buildLabels(buildId, this.#instanceId);
     const bridgeOptions = routedBridge ? { 'com.docker.network.bridge.name': routedBridge } : noHostAddress;
     const options =
@@ -149,6 +152,14 @@ export class BuildNetworks {
     }
   }
 }
+
+/** The names of a build's network and of the config network it is made from. */
+export interface BuildNetworkNames {
+  network(instanceId: string, buildId: string): string;
+  config(instanceId: string, buildId: string): string;
+}
+
+const defaultNames: BuildNetworkNames = { network: buildNetworkName, config: buildConfigNetworkName };
 
 const noHostAddress = { 'com.docker.network.bridge.inhibit_ipv4': 'true' };
 

@@ -125,12 +125,15 @@ export class EgressRules {
   readonly #instanceId: string;
   readonly #firewall: Firewall;
   readonly #resolvConf: string;
+  readonly #extraDeny: (() => Promise<string[]>) | undefined;
 
-  constructor(policy: NetworkConfig, instanceId: string, opts: { firewall?: Firewall; resolvConf?: string } = {}) {
+  /** `extraDeny`: more addresses refused like `deny`, looked up at each install (multi-node: every swarm node's address). */
+  constructor(policy: NetworkConfig, instanceId: string, opts: { firewall?: Firewall; resolvConf?: string; extraDeny?: () => Promise<string[]> } = {}) {
     this.#policy = policy;
     this.#instanceId = instanceId;
     this.#firewall = opts.firewall ?? hostIptables;
     this.#resolvConf = opts.resolvConf ?? '/etc/resolv.conf';
+    this.#extraDeny = opts.extraDeny;
   }
 
   names(buildId: string): EgressNames {
@@ -154,7 +157,9 @@ export class EgressRules {
       const saved = await this.#firewall.save();
       assertDockerUser(saved);
       const existing = { forward: hasJump(saved, 'DOCKER-USER', names.forward), input: hasJump(saved, 'INPUT', names.input) };
-      await this.#firewall.restore(egressBatch(policy, names, await this.#nameServers(), existing));
+      const extra = (await this.#extraDeny?.()) ?? [];
+      const applied = extra.length > 0 ? { ...policy, deny: [...policy.deny, ...extra] } : policy;
+      await this.#firewall.restore(egressBatch(applied, names, await this.#nameServers(), existing));
       return names;
     } catch (err) {
       throw new InfraError(

@@ -63,3 +63,18 @@ export function stepLabels(spec: StepSpec, instanceId: string): Record<string, s
 export function buildLabels(buildId: string, instanceId: string): Record<string, string> {
   return { [labelKeys.managed]: 'true', [labelKeys.instance]: instanceId, [labelKeys.build]: buildId, 'bosun.role': 'build' };
 }
+
+/** Multi-node egress: the build's routed network its egress proxy goes out by (`bosun-<instance>-egress-<buildId>`). */
+export function egressNetworkName(instanceId: string, buildId: string): string {
+  return `bosun-${slug(instanceId, 20)}-egress-${slug(buildId, 24)}`;
+}
+
+/** The config-only network that carries the egress network's bridge options. */
+export function egressConfigNetworkName(instanceId: string, buildId: string): string {
+  return `bosun-${slug(instanceId, 20)}-egcfg-${slug(buildId, 24)}`;
+}
+
+/** Multi-node egress: the build's egress proxy service. */
+export function egressProxyName(instanceId: string, buildId: string): string {
+  return `bosun-${slug(instanceId, 20)}-egproxy-${slug(buildId, 24)}`;
+}

@@ -53,7 +53,7 @@ export function toServiceContainerSpec(spec: ServiceSpec, target: ServiceContain
   };
 }
 
-interface Healthcheck {
+export interface Healthcheck {
   Test: string[];
   Interval: number;
   Timeout: number;
@@ -61,7 +61,8 @@ interface Healthcheck {
   StartPeriod: number;
 }
 
-function healthcheckFor(ready: ServiceReadyProbe): Healthcheck | undefined {
+/** The Docker health check for a `ready` probe (none for `image`). */
+export function healthcheckFor(ready: ServiceReadyProbe): Healthcheck | undefined {
   if (ready.kind === 'image') return undefined;
   const script = ready.kind === 'run' ? ['set -e', ...ready.commands].join('\n') : tcpListenScript(ready.port);
   const ns = 1e9;

@@ -23,6 +23,8 @@ import { toServiceSpec } from './to-service-spec.js';
 import { WorkspaceImages } from './workspace-images.js';
 import { RemoteWorkspaces } from './remote-workspaces.js';
 import { SwarmSecrets, type StepSecretRef } from './swarm-secrets.js';
+import { EgressProxies, egressProxyHost } from './egress-proxy.js';
+import { removeSwarmServices, startSwarmService } from './swarm-service.js';
 import { remoteVolumeTar, volumeTar, type WorkspaceRead, type WorkspaceTar } from '../workspace-files.js';
 
 export interface SwarmExecutorOptions {
@@ -46,13 +48,15 @@ export interface SwarmExecutorOptions {
   /** How long a step may wait for a node its constraints allow (default 120 s; multi-node only). */
   unschedulableAfterMs?: number;
   /**
-   * The egress policy (server config `network`); absent: `none`. One node only: a policy that
-   * lets steps out needs rules on the node that runs the step, and Bosun installs them only on
-   * its own host (the manager's), so multi-node accepts only `none`.
+   * The egress policy (server config `network`); absent: `none`. One node: the build's routed
+   * bridge under its rules on this host. Several nodes: an internal overlay whose only way out
+   * is the build's egress proxy on this node (`EgressProxies`); `network.proxy` is refused there.
    */
   egress?: NetworkConfig;
   /** Where egress rules go (tests); default the host's iptables. */
   egressRules?: EgressRules;
+  /** Multi-node egress: the proxy's image (needs `python3`; default `bosun/base:bookworm`). */
+  egressProxyImage?: string;
 }
 
 /**
@@ -102,6 +106,12 @@ export class SwarmExecutor implements Executor {
   readonly #nodes: SwarmNodes | undefined;
   readonly #remote: RemoteWorkspaces | undefined;
   readonly #secrets: SwarmSecrets;
+  /** Multi-node with a routed policy: each build's egress proxy. */
+  readonly #proxies: EgressProxies | undefined;
+  /** Whether steps go out through the build's egress proxy (multi-node, `internet`/`allowlist`). */
+  readonly #routedOverlay: boolean;
+  /** Multi-node: the names of each build's started services (steps reach them directly, not through the proxy). */
+  readonly #serviceNames = new Map<string, Set<string>>();
   /** Multi-node: the last workspace image a step of the build ran from (every node it ran on has it). */
   readonly #workspaceImage = new Map<string, string>();
   #nodeId: Promise<string> | undefined;
@@ -111,16 +121,29 @@ export class SwarmExecutor implements Executor {
     const multiNode = opts.registry !== undefined;
     const policy = opts.egress;
     const routed = policy !== undefined && needsRules(policy);
-    if (routed && (multiNode || opts.network === 'overlay')) {
+    const overlay = multiNode || opts.network === 'overlay';
+    if (routed && overlay && (policy.proxy?.http || policy.proxy?.https)) {
       throw new UserError(
         'config_invalid',
-        `network.egress ${policy.egress} is not available on a multi-node swarm (swarm.registry): egress rules must be on every node that runs a step, and Bosun installs them only on its own host; set network.egress: none`,
+        `network.proxy is not available on a multi-node swarm (swarm.registry): steps there reach the outside only through the build's own egress proxy; remove network.proxy, or set network.egress: none`,
       );
     }
-    const rules = routed ? (opts.egressRules ?? new EgressRules(policy, opts.instanceId)) : undefined;
+    const rules = routed && !overlay ? (opts.egressRules ?? new EgressRules(policy, opts.instanceId)) : undefined;
     this.#networks = new BuildNetworks(opts.docker, opts.network ?? (multiNode ? 'overlay' : 'swarm-bridge'), opts.instanceId, rules);
     this.#server = policy ?? { egress: 'none', allow: [], deny: [], dns: [] };
-    this.network = describePolicy(this.#server);
+    this.#routedOverlay = routed && overlay;
+    this.network = this.#describe(describePolicy(this.#server), this.#server);
+    this.#proxies = overlay
+      ? new EgressProxies({
+          docker: opts.docker,
+          instanceId: opts.instanceId,
+          policy: routed ? policy : undefined,
+          describe: describePolicy(this.#server),
+          localNodeId: () => this.#localNodeId(),
+          ...(opts.egressProxyImage ? { image: opts.egressProxyImage } : {}),
+          ...(opts.egressRules ? { rules: opts.egressRules } : {}),
+        })
+      : undefined;
     this.#volumes = new WorkspaceVolumes(opts.docker, opts.instanceId);
     this.#events = new ContainerEvents(opts.docker, opts.instanceId);
     // Events end local tasks; the poll finds the rest: tasks on other nodes (multi-node: 250 ms),
@@ -134,7 +157,13 @@ export class SwarmExecutor implements Executor {
 
   /** The policy line of a build whose bosun.yml narrows the server's policy (`describeNarrowed`). */
   networkFor(request: NetworkRequest | undefined): string {
-    return describeNarrowed(this.#server, request);
+    return this.#describe(describeNarrowed(this.#server, request), this.#policyOf(request));
+  }
+
+  /** The policy line; multi-node with a policy that lets steps out says how (the build's egress proxy). */
+  #describe(line: string, policy: NetworkConfig): string {
+    if (!this.#routedOverlay || !needsRules(policy)) return line;
+    return `${line}; multi-node: HTTP and HTTPS only, through the build's egress proxy ${egressProxyHost}:3128 (HTTP_PROXY/HTTPS_PROXY), which answers a refused destination with 403 and the reason`;
   }
 
   /** The build's own policy: the server's, narrowed by the build's bosun.yml (never wider). */
@@ -153,7 +182,11 @@ export class SwarmExecutor implements Executor {
     const imageId = await resolveImage(docker, spec.image);
     const [where, networkId] = await Promise.all([
       this.#images ? this.#multiNode(spec, imageId) : this.#oneNode(spec, imageId, workdir),
-      this.#networks.ensure(spec.buildId, this.#policyOf(spec.network)),
+      this.#networks.ensure(spec.buildId, this.#policyOf(spec.network)).then(async (id) => {
+        const own = this.#policyOf(spec.network);
+        if (this.#routedOverlay && needsRules(own)) await this.#proxies?.ensure(spec.buildId, id, own, describeNarrowed(this.#server, spec.network));
+        return id;
+      }),
     ]);
     const timeoutGraceMs = this.#opts.timeoutGraceMs ?? 10_000;
     const labels = stepLabels(spec, this.#opts.instanceId);
@@ -166,7 +199,15 @@ export class SwarmExecutor implements Executor {
     }
     const policy = this.#policyOf(spec.network);
     const options = toServiceSpec(
-      { ...spec, env: { ...proxyEnv(policy.proxy), ...spec.env } },
+      {
+        ...spec,
+        env: {
+          ...(this.#proxies && this.#routedOverlay && needsRules(policy)
+            ? this.#proxies.env([...(this.#serviceNames.get(spec.buildId) ?? [])])
+            : proxyEnv(policy.proxy)),
+          ...spec.env,
+        },
+      },
       {
         name: stepResourceName(spec),
         image: where.image,
@@ -248,19 +289,22 @@ export class SwarmExecutor implements Executor {
   }
 
   /**
-   * A service as a plain container on this node, on the build's swarm-scoped bridge and aliased
-   * by its name (see `startServiceContainer` for why not a Swarm service). One node only: with
-   * `registry` (several nodes) a step may land on a node the service is not on.
+   * One node: a plain container on this node, on the build's swarm-scoped bridge and aliased by
+   * its name (see `startServiceContainer` for why not a Swarm service). Several nodes
+   * (`registry`): a Swarm service on the build's overlay, aliased by its name, placed on any node
+   * the server's constraints allow, its image pushed to the registry (see `startSwarmService`);
+   * steps on every node reach it by name (and not through the egress proxy: `NO_PROXY`).
    */
   async startService(spec: ServiceSpec): Promise<ServiceHandle> {
-    if (this.#images) {
-      throw new UserError(
-        'bad_request',
-        `service \`${spec.name}\`: services are not supported yet when steps run on several swarm nodes (swarm.registry is set); run this stage on a one-node swarm or the docker executor`,
-      );
-    }
     const networkId = await this.#networks.ensure(spec.buildId, this.#policyOf(spec.network));
-    return startServiceContainer(this.#opts.docker, spec, { instanceId: this.#opts.instanceId, networkId });
+    if (!this.#images) return startServiceContainer(this.#opts.docker, spec, { instanceId: this.#opts.instanceId, networkId });
+    if (spec.name === egressProxyHost)
+      throw new UserError('bad_request', `service \`${spec.name}\`: the name ${egressProxyHost} is Bosun's own on a build network; rename the service`);
+    const image = await this.#images.plain(spec.buildId, await resolveImage(this.#opts.docker, spec.image));
+    let names = this.#serviceNames.get(spec.buildId);
+    if (!names) this.#serviceNames.set(spec.buildId, (names = new Set()));
+    names.add(spec.name);
+    return startSwarmService(this.#opts.docker, spec, { instanceId: this.#opts.instanceId, networkId, image, constraints: this.#opts.constraints ?? [] });
   }
 
   async destroyRef(ref: string): Promise<void> {
@@ -340,7 +384,8 @@ export class SwarmExecutor implements Executor {
     const removed: string[] = [];
     for (const service of services) {
       const labels = service.Spec?.Labels ?? {};
-      if (keep(labels)) continue;
+      // Per-build resources (a build's egress proxy) go with their build (`reapBuilds`).
+      if (labels['bosun.role'] || keep(labels)) continue;
       const ref = `swarm:${service.ID}`;
       await this.destroyRef(ref);
       removed.push(ref);
@@ -364,7 +409,7 @@ export class SwarmExecutor implements Executor {
   /** Per-build resources (network, workspace volume, image, egress rules) of this instance's builds `isLive` rejects (what crashed builds left behind, R22). */
   async reapBuilds(isLive: (buildId: string) => boolean): Promise<string[]> {
     const cleaned = await reapOwnedBuilds(this.#opts.docker, this.#opts.instanceId, isLive, (id) => this.cleanupBuild(id));
-    const rulesOnly = await this.#networks.sweepRules(isLive);
+    const rulesOnly = [...(await this.#networks.sweepRules(isLive)), ...((await this.#proxies?.sweepRules(isLive)) ?? [])];
     return [...new Set([...cleaned, ...rulesOnly])];
   }
 
@@ -383,8 +428,12 @@ export class SwarmExecutor implements Executor {
 
   async cleanupBuild(buildId: string): Promise<void> {
     this.#workspaceImage.delete(buildId);
+    this.#serviceNames.delete(buildId);
     // Services still attached would keep the network from going.
     await removeServiceContainers(this.#opts.docker, this.#opts.instanceId, { build: buildId });
+    if (this.#images) await removeSwarmServices(this.#opts.docker, this.#opts.instanceId, { build: buildId });
+    // The proxy (multi-node egress; any policy: a build may have been started under another) before the overlay it is on.
+    await this.#proxies?.remove(buildId);
     if (this.#remote) await this.#remote.sweep(buildId, await this.#localNodeId());
     await this.#volumes.remove(buildId);
     await this.#images?.remove(buildId);

@@ -59,6 +59,21 @@ export class WorkspaceImages {
     return pending;
   }
 
+  /**
+   * The digest reference of `imageId` itself (no checkout), pushed like a workspace image and
+   * removed with the build's: how a stage's service image reaches whatever node runs it.
+   */
+  plain(buildId: string, imageId: string): Promise<string> {
+    const key = `${buildId}\n${imageId}\nplain`;
+    let pending = this.#pending.get(key);
+    if (!pending) {
+      pending = this.#make(buildId, undefined, imageId, 'plain');
+      this.#pending.set(key, pending);
+      pending.catch(() => this.#pending.delete(key));
+    }
+    return pending;
+  }
+
   /** Remove the build's workspace images here and from the registry (best effort). */
   async remove(buildId: string): Promise<void> {
     for (const key of [...this.#pending.keys()]) if (key.startsWith(`${buildId}\n`)) this.#pending.delete(key);
@@ -76,13 +91,13 @@ export class WorkspaceImages {
     for (const digest of digests) await this.#deleteManifest(digest);
   }
 
-  async #make(buildId: string, workspace: string, imageId: string, inputs: string): Promise<string> {
-    const tag = `${this.#instanceId}-b${buildId}-${imageId.replace(/^sha256:/, '').slice(0, 12)}${inputs ? `-i${inputs.slice(0, 12)}` : ''}`;
+  async #make(buildId: string, workspace: string | undefined, imageId: string, inputs: string): Promise<string> {
+    const tag = `${this.#instanceId}-b${buildId}-${imageId.replace(/^sha256:/, '').slice(0, 12)}${inputs === 'plain' ? '-plain' : inputs ? `-i${inputs.slice(0, 12)}` : ''}`;
     const labels = { ...buildLabels(buildId, this.#instanceId), 'bosun.role': 'workspace' };
     let container: Docker.Container | undefined;
     try {
       container = await this.#docker.createContainer({ Image: imageId, NetworkDisabled: true, Labels: labels });
-      await container.putArchive(tarWorkspace(workspace, workspaceMount.replace(/^\//, '')), { path: '/' });
+      if (workspace !== undefined) await container.putArchive(tarWorkspace(workspace, workspaceMount.replace(/^\//, '')), { path: '/' });
       const changes = Object.entries(labels).map(([k, v]) => `LABEL ${k}=${JSON.stringify(v)}`);
       await container.commit({ repo: this.repository, tag, changes, pause: false });
     } catch (err) {
