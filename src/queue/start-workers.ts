@@ -55,7 +55,7 @@ export function startWorkers(deps: WorkerDeps, opts: WorkerOptions): RunningWork
   const cleanup = new BackgroundCleanup((id) => cleanupBuild(deps, id), deps.log);
   const advanceAndClean = async (buildId: string) => {
     const build = await advanceBuild(deps, buildId);
-    if (isFinishedForGood(build)) cleanup.schedule(buildId);
+    if (isFinishedForGood(build, deps.config.limits.retainFailedWorkspaceSec)) cleanup.schedule(buildId);
   };
   // With the advance worker in this process, a stage's end advances its build right here.
   const stageDeps: WorkerDeps = opts.advance ? { ...deps, queue: inlineAdvance(deps.queue, advanceAndClean, deps.log) } : deps;
@@ -125,14 +125,18 @@ async function failStage(deps: WorkerDeps, job: StageJob): Promise<void> {
 }
 
 /**
- * Whether the build has succeeded and nothing of it still runs: then what it held on this host
- * (the executor's per-build network and workspace volume, the checkout) can go. A build that
- * failed or was cancelled keeps them, so `retry --failed` resumes with the files its passed
+ * Whether the build is over and nothing of it still runs, and what it held on this host (the
+ * executor's per-build network and egress rules, its workspace volume, the checkout) can go
+ * now: after success, after a cancel (someone stopped it: its network and volume do not wait
+ * a day for a `retry --failed`, which then starts those stages from a fresh checkout plus
+ * their `needs` artifacts), and after a failure when `limits.retainFailedWorkspaceSec` is 0. A
+ * failed build otherwise keeps them, so `retry --failed` resumes with the files its passed
  * steps made; the worker pool's sweep removes those after the retention time. `build` is the
  * record as the advance pass left it.
  */
-function isFinishedForGood(build: Build): boolean {
-  if (build.status !== 'success' && build.status !== 'skipped') return false;
+function isFinishedForGood(build: Build, retainFailedSec: number): boolean {
+  const done = build.status === 'success' || build.status === 'skipped' || build.status === 'cancelled' || (build.status === 'failed' && retainFailedSec === 0);
+  if (!done) return false;
   return !build.stages.some((s) => s.status === 'running' || s.steps.some((st) => st.status === 'running'));
 }
 
