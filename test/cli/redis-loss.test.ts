@@ -95,7 +95,7 @@ test('kill -9 of `bosun start` takes its embedded redis-server with it', async (
     await until(
       () => alive(redisPid),
       (a) => !a,
-      15_000,
+      60_000,
       'the embedded redis-server outlived Bosun',
     );
   } finally {
@@ -115,7 +115,7 @@ test('a killed embedded redis-server is restarted on the same data and the event
     const second = await until(
       () => redisPidOn(b.socket),
       (pid) => pid !== null && pid !== first,
-      20_000,
+      60_000,
       'no redis-server came back',
     );
     assert.ok(second);
@@ -123,7 +123,7 @@ test('a killed embedded redis-server is restarted on the same data and the event
     await until(
       () => readyz(b.url),
       (r) => r.status === 200,
-      20_000,
+      60_000,
       'Bosun did not become ready again',
     );
     const status = await run(bosun, ['status', id], { env: b.env, timeout: 15_000 });
@@ -144,7 +144,7 @@ test('a hung embedded Redis: /readyz says so, the CLI is told to retry at once, 
     const down = await until(
       () => readyz(b.url),
       (r) => r.status === 503,
-      15_000,
+      60_000,
       '/readyz kept saying ready',
     );
     assert.equal(down.json.checks.redis.ok, false);
@@ -167,7 +167,7 @@ test('a hung embedded Redis: /readyz says so, the CLI is told to retry at once, 
       await until(
         () => alive(redisPid),
         (a) => !a,
-        15_000,
+        60_000,
         'the embedded redis-server outlived Bosun',
       ).catch(() => process.kill(redisPid, 'SIGKILL'));
     }

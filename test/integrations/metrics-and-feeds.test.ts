@@ -78,7 +78,7 @@ test('/metrics scrapes cleanly and its figures match a run of 20 builds', async 
   const { families, contentType } = await until(
     scrape,
     (s) => value(s.families, 'bosun_builds_total', { status: 'success' }) + value(s.families, 'bosun_builds_total', { status: 'failed' }) === good + bad,
-    20_000,
+    60_000,
     'the metrics to count every build',
   );
   assert.match(contentType ?? '', /^text\/plain; version=0\.0\.4/);
@@ -123,7 +123,7 @@ test('lease waits are measured from asking to the grant', async () => {
   const { families } = await until(
     scrape,
     (s) => histogram(s.families, 'bosun_lease_wait_seconds', { pool: 'phones' }).count === 2,
-    20_000,
+    60_000,
     'two lease grants',
   );
   const waits = histogram(families, 'bosun_lease_wait_seconds', { pool: 'phones' });

@@ -32,7 +32,7 @@ after(async () => {
 
 const ctx = (id: string, name: string): CommandContext => commandContext(h, id, name);
 
-const waitEvent = (pred: (e: StoredEvent) => boolean, timeoutMs = 15_000): Promise<StoredEvent> => waitForEvent(h, pred, timeoutMs);
+const waitEvent = (pred: (e: StoredEvent) => boolean, timeoutMs = 60_000): Promise<StoredEvent> => waitForEvent(h, pred, timeoutMs);
 
 async function itemState(pool: string, item: string): Promise<string | undefined> {
   return (await h.server.core.deps.leases!.items(pool)).find((i) => i.id === item)?.state;

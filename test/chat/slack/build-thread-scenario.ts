@@ -23,7 +23,7 @@ export async function scenarioGreenBuild(bed: SlackBed): Promise<void> {
   assert.ok(ack.ms < 1000, `acked in ${ack.ms} ms`);
   console.log(`${bed.mode}: /ci build acked in ${ack.ms} ms`);
 
-  const thread = await fake.waitFor(() => fake.channel('C1').find((t) => /Build #/.test(t.root.text)), 10_000, 'root message');
+  const thread = await fake.waitFor(() => fake.channel('C1').find((t) => /Build #/.test(t.root.text)), 60_000, 'root message');
   const id = buildIdOf(thread.root.text);
   await h.waitDone(id);
   const done = await fake.waitFor(
@@ -33,7 +33,7 @@ export async function scenarioGreenBuild(bed: SlackBed): Promise<void> {
         t.replies.some((r) => /Log of e2e › smoke/.test(r.text) && !/\(live\)/.test(r.text)) && t.replies.some((r) => /Stage \*e2e\*: success/.test(r.text));
       return /: success/.test(t.root.text) && told ? t : null;
     },
-    20_000,
+    60_000,
     'final status',
   );
 
@@ -60,7 +60,7 @@ export async function scenarioFailingBuild(bed: SlackBed): Promise<void> {
   const repo = await makeRepo(h.dataDir, 'broken', { 'bosun.yml': failingSpec });
   h.server.core.config.repos.broken = { url: repo.url, defaultBranch: 'master', secrets: [] };
   await bed.command('build broken#master', 'UDEV', { channel: 'C2' });
-  const thread = await fake.waitFor(() => fake.channel('C2')[0], 10_000, 'root message');
+  const thread = await fake.waitFor(() => fake.channel('C2')[0], 60_000, 'root message');
   const id = buildIdOf(thread.root.text);
   const build = await h.waitDone(id);
   assert.equal(build.status, 'failed');
@@ -70,7 +70,7 @@ export async function scenarioFailingBuild(bed: SlackBed): Promise<void> {
       const t = fake.channel('C2')[0]!;
       return /: failed/.test(t.root.text) && t.files.length > 0 && t.files[0]!.content.length > 0 ? t : null;
     },
-    20_000,
+    60_000,
     'failure report',
   );
   const failure = done.replies.find((r) => /Step test › unit failed \(exit 3\)/.test(r.text));
@@ -87,7 +87,7 @@ export async function scenarioFailingBuild(bed: SlackBed): Promise<void> {
   assert.ok(!everything.includes(leakedSecret), 'no secret reaches Slack (R13)');
   const dm = await fake.waitFor(
     () => fake.callsOf('chat.postMessage').find((c) => c.args.channel === 'DUDEV' && new RegExp(`#${id} broken#master finished: failed`).test(c.args.text)),
-    5000,
+    60_000,
     'DM',
   );
   assert.ok(dm, 'the requester gets a DM when the build finishes');
