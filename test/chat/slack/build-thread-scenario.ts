@@ -20,7 +20,7 @@ const failingSpec = [
 export async function scenarioGreenBuild(bed: SlackBed): Promise<void> {
   const { fake, h } = bed;
   const ack = await bed.command('build demo#master', 'UDEV');
-  assert.ok(ack.ms < 1000, `acked in ${ack.ms} ms`);
+  assert.ok(ack.ms < 3000, `acked within Slack's 3 s: ${ack.ms} ms`);
   console.log(`${bed.mode}: /ci build acked in ${ack.ms} ms`);
 
   const thread = await fake.waitFor(() => fake.channel('C1').find((t) => /Build #/.test(t.root.text)), 60_000, 'root message');
