@@ -111,7 +111,8 @@ const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms
 const cases = [
   {
     name: 'restarted while the step still runs: it is followed to its end, not run again, and its whole log kept',
-    run: ['echo deploying', 'sleep 12', 'echo deployed'],
+    // Long enough to outlast a slow log (the kill waits for 'deploying') and the kill itself.
+    run: ['echo deploying', 'sleep 30', 'echo deployed'],
     waitForExit: false,
     status: 'success',
     exitCode: 0,
@@ -177,6 +178,7 @@ for (const executor of ['docker', 'swarm'] as const) {
         const logSoFar = async (): Promise<string> => api<string>(bosunRun.url, `/api/builds/${id}/logs/deploy/deploy`);
         const deadline = Date.now() + 30_000;
         while (!(await logSoFar()).includes('deploying') && Date.now() < deadline) await sleep(100);
+        assert.match(await logSoFar(), /deploying/, 'the step runs (its first line is in the log)');
 
         await kill9(bosunRun);
         if (c.waitForExit) {
