@@ -6,7 +6,7 @@ import { eventually } from '../../github/github-harness.js';
 test('/readyz reports the Slack Socket Mode connection: ready while connected, not ready once Slack is gone', async () => {
   const bed = await startSlackBed('socket');
   const readyz = async () => {
-    const res = await fetch(`${bed.h.url}/readyz`, { signal: AbortSignal.timeout(5000) });
+    const res = await fetch(`${bed.h.url}/readyz`, { signal: AbortSignal.timeout(15_000) });
     return { status: res.status, json: (await res.json()) as { ready: boolean; checks: Record<string, { ok: boolean; detail?: string }> } };
   };
   try {
