@@ -41,7 +41,7 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** Waits (bounded) until `n` writes were made. */
 async function writesReach(writes: string[], n: number): Promise<void> {
-  for (let i = 0; i < 200 && writes.length < n; i++) await sleep(10);
+  for (let i = 0; i < 3000 && writes.length < n; i++) await sleep(10);
 }
 
 interface Row {
