@@ -21,10 +21,10 @@ function writesOf(fake: FakeSlack): SlackCall[] {
 test('the demo build: no identical edit, stage replies before the final root, no DM for a success; write count printed', async () => {
   const { fake, h } = bed;
   await bed.command('build demo#master', 'UQUIET', { channel: 'CQ' });
-  const thread = await fake.waitFor(() => fake.channel('CQ')[0], 60_000, 'root');
+  const thread = await fake.waitFor(() => fake.channel('CQ')[0], 10_000, 'root');
   const id = buildIdOf(thread.root.text);
   await h.waitDone(id);
-  await fake.waitFor(() => /: success/.test(fake.messages.get(thread.root.ts)!.text), 60_000, 'final root');
+  await fake.waitFor(() => /: success/.test(fake.messages.get(thread.root.ts)!.text), 10_000, 'final root');
   await new Promise((r) => setTimeout(r, 1500)); // anything late would arrive now
 
   const writes = writesOf(fake);
