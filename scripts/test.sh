@@ -7,6 +7,13 @@ cd "$(dirname "$0")/.."
 export BOSUN_WITH_DOCKER=1
 bash scripts/install-deps.sh
 if [[ -f scripts/docker-up.sh ]]; then bash scripts/docker-up.sh; fi
+# CI runs on a machine earlier sessions used: build networks a killed or leaking test run left
+# behind (unused, Bosun's label, older than 30 min) each hold one of the engine's ~30 default
+# bridge subnets, and once they are gone a Docker test fails making its network. Only in CI,
+# where nothing else runs on the engine.
+if [[ -n ${CI:-} ]] && command -v docker >/dev/null; then
+  docker network prune --force --filter label=bosun.managed=true --filter until=30m >/dev/null || true
+fi
 
 echo "== lint"; npx eslint . && npx prettier --check . >/dev/null
 echo "== typecheck"; npx tsc --noEmit; npx tsc -p tsconfig.web.json

@@ -143,16 +143,17 @@ export class BosunMetrics {
     switch (event.type) {
       case 'build.status': {
         if (!isTerminal(event.status)) return;
-        this.builds.inc({ status: event.status });
+        // Read first, then count and time together: a scrape never sees one without the other.
         const build = await this.core.store.get(event.buildId);
+        this.builds.inc({ status: event.status });
         const start = build?.startedAt ?? build?.createdAt;
         if (start) this.buildDuration.observe({ status: event.status }, seconds(Date.parse(build?.finishedAt ?? event.at) - Date.parse(start)));
         return;
       }
       case 'step.status': {
         if (!isTerminal(event.status)) return;
-        this.steps.inc({ status: event.status });
         const build = await this.core.store.get(event.buildId);
+        this.steps.inc({ status: event.status });
         const step = build?.stages.find((s) => s.name === event.stage)?.steps.find((s) => s.name === event.step);
         if (step?.startedAt) this.stepDuration.observe({ status: event.status }, seconds(Date.parse(step.finishedAt ?? event.at) - Date.parse(step.startedAt)));
         return;

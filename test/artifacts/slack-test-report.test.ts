@@ -47,11 +47,11 @@ test(
     });
     h.server.core.config.repos.shop = { url: repo.url, defaultBranch: 'master', secrets: [] };
     await bed.command('build shop#master', 'UREP', { channel: 'CREP' });
-    const thread = await fake.waitFor(() => fake.channel('CREP')[0], 10_000, 'root');
+    const thread = await fake.waitFor(() => fake.channel('CREP')[0], 60_000, 'root');
     const id = buildIdOf(thread.root.text);
     const b = await h.waitDone(id);
     assert.equal(b.status, 'failed');
-    const reply = await fake.waitFor(() => fake.channel('CREP')[0]?.replies.find((r) => /Failing tests/.test(r.text)), 15_000, 'failure reply');
+    const reply = await fake.waitFor(() => fake.channel('CREP')[0]?.replies.find((r) => /Failing tests/.test(r.text)), 60_000, 'failure reply');
     const named = [...reply.text.matchAll(/• `([^`]+)`/g)].map((m) => m[1]);
     assert.deepEqual(
       named,
@@ -65,7 +65,7 @@ test(
         const m = fake.messages.get(thread.root.ts);
         return m && /: failed/.test(m.text) && JSON.stringify(m.blocks ?? []).includes('Artifacts') ? m : undefined;
       },
-      15_000,
+      60_000,
       'final root with artifacts',
     );
     assert.match(JSON.stringify(root.blocks), /reports\/junit\.xml/);

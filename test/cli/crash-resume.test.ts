@@ -93,17 +93,30 @@ async function stepExited(engine: Docker, ref: string): Promise<boolean> {
   return tasks.some((t) => t.Status.State === 'complete' || t.Status.State === 'failed');
 }
 
-/** How many containers carrying the step's labels the engine started since `since` (seconds). */
-async function containerStarts(engine: Docker, instance: string, buildId: string, since: number): Promise<number> {
-  const labels = [`bosun.instance=${instance}`, `bosun.build=${buildId}`, 'bosun.step=deploy'];
+/**
+ * Counts the engine's starts of this instance's `deploy` step containers, per build, from a live
+ * event stream opened before the build. (Asking the engine afterwards with since/until reads its
+ * in-memory backlog of the last 256 events, which other Docker work on a busy engine overruns.)
+ */
+async function watchStepStarts(engine: Docker, instance: string): Promise<{ starts(buildId: string): number; stop(): void }> {
   const stream = (await engine.getEvents({
-    since,
-    until: Math.ceil(Date.now() / 1000) + 1,
-    filters: JSON.stringify({ type: ['container'], event: ['start'], label: labels }),
-  })) as NodeJS.ReadableStream;
-  let text = '';
-  for await (const chunk of stream) text += String(chunk);
-  return text.split('\n').filter((line) => line.trim()).length;
+    filters: JSON.stringify({ type: ['container'], event: ['start'], label: [`bosun.instance=${instance}`, 'bosun.step=deploy'] }),
+  })) as NodeJS.ReadableStream & { destroy(): void };
+  const builds: string[] = [];
+  let buffer = '';
+  stream.on('data', (chunk: Buffer) => {
+    buffer += String(chunk);
+    let end: number;
+    while ((end = buffer.indexOf('\n')) >= 0) {
+      const line = buffer.slice(0, end).trim();
+      buffer = buffer.slice(end + 1);
+      if (!line) continue;
+      const event = JSON.parse(line) as { Actor?: { Attributes?: Record<string, string> } };
+      builds.push(event.Actor?.Attributes?.['bosun.build'] ?? '?');
+    }
+  });
+  stream.on('error', () => undefined);
+  return { starts: (buildId) => builds.filter((b) => b === buildId).length, stop: () => stream.destroy() };
 }
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
@@ -111,7 +124,8 @@ const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms
 const cases = [
   {
     name: 'restarted while the step still runs: it is followed to its end, not run again, and its whole log kept',
-    run: ['echo deploying', 'sleep 12', 'echo deployed'],
+    // Long enough to outlast a slow log (the kill waits for 'deploying') and the kill itself.
+    run: ['echo deploying', 'sleep 30', 'echo deployed'],
     waitForExit: false,
     status: 'success',
     exitCode: 0,
@@ -166,7 +180,7 @@ for (const executor of ['docker', 'swarm'] as const) {
         BOSUN_EXECUTOR: executor,
         BOSUN_LOG_LEVEL: process.env.BOSUN_TEST_LOG ?? 'warn',
       };
-      const since = Math.floor(Date.now() / 1000) - 1;
+      const starts = await watchStepStarts(docker, instance);
 
       let bosunRun = await startBosun(env);
       let id = '';
@@ -177,6 +191,7 @@ for (const executor of ['docker', 'swarm'] as const) {
         const logSoFar = async (): Promise<string> => api<string>(bosunRun.url, `/api/builds/${id}/logs/deploy/deploy`);
         const deadline = Date.now() + 30_000;
         while (!(await logSoFar()).includes('deploying') && Date.now() < deadline) await sleep(100);
+        assert.match(await logSoFar(), /deploying/, 'the step runs (its first line is in the log)');
 
         await kill9(bosunRun);
         if (c.waitForExit) {
@@ -192,7 +207,7 @@ for (const executor of ['docker', 'swarm'] as const) {
         const step = done.stages[0]!.steps[0]!;
         const log = await api<string>(bosunRun.url, `/api/builds/${id}/logs/deploy/deploy`);
 
-        assert.equal(await containerStarts(docker, instance, id, since), 1, 'the engine started the step once');
+        assert.equal(starts.starts(id), 1, 'the engine started the step once');
         assert.equal(step.runs, 1, 'the step was not run again');
         assert.equal(done.status, c.status, JSON.stringify(done.stages));
         assert.equal(step.status, c.status);
@@ -200,6 +215,7 @@ for (const executor of ['docker', 'swarm'] as const) {
         assert.match(log, /^\+ echo deploying\ndeploying\n[\s\S]*\ndeployed\n/, log);
         assert.match(log, /the worker running this step died[\s\S]*the step was not run again/);
       } finally {
+        starts.stop();
         await stopBosun(bosunRun).catch(() => undefined);
         await sweepInstance(docker, instance);
       }

@@ -78,7 +78,7 @@ async function until<T>(fn: () => T | Promise<T>, pred: (v: T) => boolean, timeo
 
 async function readyz(url: string): Promise<{ status: number; json: any }> {
   try {
-    const res = await fetch(`${url}/readyz`, { signal: AbortSignal.timeout(5000) });
+    const res = await fetch(`${url}/readyz`, { signal: AbortSignal.timeout(15_000) });
     return { status: res.status, json: await res.json() };
   } catch (err) {
     return { status: 0, json: String(err) };
@@ -95,7 +95,7 @@ test('kill -9 of `bosun start` takes its embedded redis-server with it', async (
     await until(
       () => alive(redisPid),
       (a) => !a,
-      15_000,
+      60_000,
       'the embedded redis-server outlived Bosun',
     );
   } finally {
@@ -115,7 +115,7 @@ test('a killed embedded redis-server is restarted on the same data and the event
     const second = await until(
       () => redisPidOn(b.socket),
       (pid) => pid !== null && pid !== first,
-      20_000,
+      60_000,
       'no redis-server came back',
     );
     assert.ok(second);
@@ -123,10 +123,10 @@ test('a killed embedded redis-server is restarted on the same data and the event
     await until(
       () => readyz(b.url),
       (r) => r.status === 200,
-      20_000,
+      60_000,
       'Bosun did not become ready again',
     );
-    const status = await run(bosun, ['status', id], { env: b.env, timeout: 15_000 });
+    const status = await run(bosun, ['status', id], { env: b.env, timeout: 60_000 });
     assert.match(status.stdout, new RegExp(`#${id} demo#master`), 'the build recorded before the crash is still there');
     const after = await run(bosun, ['build', 'demo#master', '--follow'], { env: b.env, timeout: 120_000 });
     assert.match(after.stdout, /=== build #\d+ success/, 'builds run again after the restart');
@@ -144,13 +144,13 @@ test('a hung embedded Redis: /readyz says so, the CLI is told to retry at once, 
     const down = await until(
       () => readyz(b.url),
       (r) => r.status === 503,
-      15_000,
+      60_000,
       '/readyz kept saying ready',
     );
     assert.equal(down.json.checks.redis.ok, false);
     assert.equal((await fetch(`${b.url}/healthz`)).status, 200, 'still live');
 
-    const status = await run(bosun, ['status'], { env: b.env, timeout: 10_000 }).then(
+    const status = await run(bosun, ['status'], { env: b.env, timeout: 30_000 }).then(
       () => assert.fail('bosun status succeeded without Redis'),
       (err: { stderr?: string; killed?: boolean }) => err,
     );
@@ -167,7 +167,7 @@ test('a hung embedded Redis: /readyz says so, the CLI is told to retry at once, 
       await until(
         () => alive(redisPid),
         (a) => !a,
-        15_000,
+        60_000,
         'the embedded redis-server outlived Bosun',
       ).catch(() => process.kill(redisPid, 'SIGKILL'));
     }

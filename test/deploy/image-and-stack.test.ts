@@ -200,7 +200,7 @@ test('the stack deploys server, workers and Redis on the swarm; its builds run e
     '  test:',
     '    steps:',
     '      - name: probe',
-    '        run: [python3 probe.py, sleep 2]',
+    '        run: [python3 probe.py, sleep 5]', // seen by watchServices' polls even when dockerd answers slowly
     '',
   ].join('\n');
   const push = [

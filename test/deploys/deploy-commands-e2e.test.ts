@@ -168,7 +168,7 @@ test('deploy, approve (never by the requester alone), lock, auto-deploy, rollbac
   assert.match(envs, new RegExp(`production: ${v1.digest.slice(7, 19)} .* build #${b1.id}`));
   assert.deepEqual(deployed(), [`staging ${v1.ref}`, `production ${v1.ref}`, `staging ${v2.ref}`, `staging ${v1.ref}`]);
 
-  const deadline = Date.now() + 10_000;
+  const deadline = Date.now() + 60_000;
   let audit = (await core.audit.list(500)).filter((e) => e.action.startsWith('deploy.'));
   while (audit.filter((e) => e.action === 'deploy.succeeded').length < 4 && Date.now() < deadline) {
     await new Promise((r) => setTimeout(r, 100));

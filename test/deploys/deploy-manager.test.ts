@@ -104,7 +104,7 @@ async function world(opts: { leaseMs?: number; github?: FakeGithub } = {}) {
     const b = await recordBuild(builds, { repo: 'acme/api', sha: hexChar.repeat(40), ...(stages ? { stages } : {}) });
     return recordPublication(builds, b.id, publication(hexChar));
   };
-  const waitState = async (id: string, states: string[], timeoutMs = 10_000): Promise<Deploy> => {
+  const waitState = async (id: string, states: string[], timeoutMs = 60_000): Promise<Deploy> => {
     const deadline = Date.now() + timeoutMs;
     for (;;) {
       const d = await store.get(id);

@@ -42,7 +42,7 @@ function fakeEvents(): { docker: Docker; streams: PassThrough[]; filters: unknow
 }
 
 const until = async (ok: () => boolean) => {
-  for (let i = 0; i < 200 && !ok(); i++) await new Promise((r) => setTimeout(r, 5));
+  for (let i = 0; i < 2000 && !ok(); i++) await new Promise((r) => setTimeout(r, 5));
   assert.ok(ok());
 };
 

@@ -160,10 +160,12 @@ export function runExecutorContract(name: string, makeExecutor: () => Promise<Co
     });
 
     it('inspectRef says running while a step runs; afterwards its real exit code (containers) or gone (local); gone once destroyed', caseOptions, async () => {
-      const handle = await h.executor.start(spec({ commands: ['sleep 2', 'exit 3'] }));
+      // Long enough to be seen running after a slow start (a pending Swarm task, a loaded engine).
+      const handle = await h.executor.start(spec({ commands: ['sleep 10', 'exit 3'] }));
       const output = collect(handle.output);
 
-      const running = await h.executor.inspectRef(handle.ref);
+      let running = await h.executor.inspectRef(handle.ref);
+      await waitFor('the step to be seen running', async () => (running = await h.executor.inspectRef(handle.ref)).state === 'running');
       await handle.wait();
       const ended = await h.executor.inspectRef(handle.ref);
       await handle.destroy();
@@ -181,7 +183,8 @@ export function runExecutorContract(name: string, makeExecutor: () => Promise<Co
         return;
       }
       // The first handle's reader is never used: as if its worker had died.
-      const first = await h.executor.start(spec({ commands: ['echo before', 'sleep 3', 'echo after >&2', 'exit 4'] }));
+      // Long enough to still run once seen running after a slow start (a pending Swarm task).
+      const first = await h.executor.start(spec({ commands: ['echo before', 'sleep 8', 'echo after >&2', 'exit 4'] }));
       await waitFor('the step to run', async () => (await h.executor.inspectRef(first.ref)).state === 'running');
 
       const again = await h.executor.reattach(first.ref, 60);
@@ -191,7 +194,7 @@ export function runExecutorContract(name: string, makeExecutor: () => Promise<Co
       await first.destroy();
 
       assert.deepEqual(outcome, { exitCode: 4 });
-      assert.equal(out.stdout, '+ echo before\nbefore\n+ sleep 3\n+ echo after >&2\n+ exit 4\n');
+      assert.equal(out.stdout, '+ echo before\nbefore\n+ sleep 8\n+ echo after >&2\n+ exit 4\n');
       assert.equal(out.stderr, 'after\n');
       assert.equal((await h.executor.inspectRef(first.ref)).state, 'gone');
       assert.equal(await h.executor.reattach(first.ref, 60), undefined, 'nothing to re-attach once destroyed');

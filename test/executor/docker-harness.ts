@@ -143,7 +143,7 @@ export async function serviceIsolation(docker: Docker, serviceId: string): Promi
   const spec = task.ContainerSpec ?? {};
   const limits = task.Resources?.Limits ?? {};
   let containerId: string | undefined;
-  for (let i = 0; i < 100 && !containerId; i += 1) {
+  for (let i = 0; i < 600 && !containerId; i += 1) {
     const tasks = (await docker.listTasks({ filters: JSON.stringify({ service: [serviceId] }) })) as Array<{
       Status?: { State?: string; ContainerStatus?: { ContainerID?: string } };
     }>;

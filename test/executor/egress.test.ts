@@ -31,7 +31,7 @@ const probeScript = [
   '    except OSError as e:',
   '        print("SHUT", target, type(e).__name__, flush=True)',
   '        continue',
-  '    s.settimeout(1)',
+  '    s.settimeout(10)', // the greeting comes from a userspace server: give a loaded machine time
   '    try:',
   '        greeting = s.recv(64).decode().strip()',
   '    except OSError:',

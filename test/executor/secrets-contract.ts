@@ -90,7 +90,7 @@ export function runSecretsContract(name: string, makeExecutor: () => Promise<Sec
       assert.equal(facts[3], facts[4], 'the file belongs to the step user');
       assert.ok(!out.stdout.includes(tricky) && !out.stdout.includes(plain), 'the values were never printed');
       const dir = /^dir=(.+)$/m.exec(out.stdout)?.[1] ?? '';
-      await waitFor('the secret resources to be gone', async () => (await h.secretResources(buildId, dir)).length === 0, 20_000);
+      await waitFor('the secret resources to be gone', async () => (await h.secretResources(buildId, dir)).length === 0, 60_000);
     });
 
     it('a step with no secrets has no secrets directory and no variables', caseOptions, async () => {
@@ -145,7 +145,7 @@ export function runSecretsContract(name: string, makeExecutor: () => Promise<Sec
       assert.equal(outcome.exitCode, 0, out.stderr);
       assert.match(out.stdout, /^stdin-eof$/m);
       const dir = /^dir=(.+)$/m.exec(out.stdout)?.[1] ?? '';
-      await waitFor('the secret resources to be gone', async () => (await h.secretResources(stepBuild, dir)).length === 0, 20_000);
+      await waitFor('the secret resources to be gone', async () => (await h.secretResources(stepBuild, dir)).length === 0, 60_000);
       await h.executor.cleanupBuild(stepBuild);
       if (!h.enforcesMemory) assert.equal(existsSync(dir), false);
     });

@@ -78,7 +78,7 @@ test('/metrics scrapes cleanly and its figures match a run of 20 builds', async 
   const { families, contentType } = await until(
     scrape,
     (s) => value(s.families, 'bosun_builds_total', { status: 'success' }) + value(s.families, 'bosun_builds_total', { status: 'failed' }) === good + bad,
-    20_000,
+    60_000,
     'the metrics to count every build',
   );
   assert.match(contentType ?? '', /^text\/plain; version=0\.0\.4/);
@@ -123,7 +123,7 @@ test('lease waits are measured from asking to the grant', async () => {
   const { families } = await until(
     scrape,
     (s) => histogram(s.families, 'bosun_lease_wait_seconds', { pool: 'phones' }).count === 2,
-    20_000,
+    60_000,
     'two lease grants',
   );
   const waits = histogram(families, 'bosun_lease_wait_seconds', { pool: 'phones' });
@@ -188,8 +188,10 @@ test('GET /api/events needs the token, streams every build and lease, and resume
   assert.ok(seen.length > 0 && all.some((e) => e.type.startsWith('lease.')), 'lease events are in the feed');
 
   // Live: a new build's events arrive while connected.
-  const live = readSse(`${url}?types=build.status`, auth, (ev) => ev.some((e) => JSON.parse(e.data).status === 'success'), 60_000);
-  await new Promise((r) => setTimeout(r, 300));
+  let opened!: () => void;
+  const open = new Promise<void>((r) => (opened = r));
+  const live = readSse(`${url}?types=build.status`, auth, (ev) => ev.some((e) => JSON.parse(e.data).status === 'success'), 60_000, opened);
+  await Promise.race([open, live]); // connected (or already failed: the asserts below say how)
   const res = await bosun.api('POST', '/api/builds', { repo: 'metered', ref: 'master' });
   const got = await live;
   assert.ok(got.events.every((e) => e.event === 'build.status' && JSON.parse(e.data).buildId === res.json.build.id));

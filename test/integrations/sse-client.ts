@@ -14,12 +14,15 @@ export async function readSse(
   headers: Record<string, string>,
   stop: (events: SseEvent[]) => boolean,
   timeoutMs: number,
+  /** Called once the response's headers arrived (the server tails its stream from then on). */
+  onOpen?: () => void,
 ): Promise<{ status: number; events: SseEvent[] }> {
   const controller = new AbortController();
   const timer = setTimeout(() => controller.abort(), timeoutMs);
   const events: SseEvent[] = [];
   try {
     const res = await fetch(url, { headers, signal: controller.signal });
+    onOpen?.();
     if (res.status !== 200 || !res.body) return { status: res.status, events };
     const decoder = new TextDecoder();
     let buffer = '';

@@ -67,7 +67,7 @@ test('two server processes on one Redis send each event once and report the same
   const counts = await until(
     async () => [await buildsTotal(bosun.url()), await buildsTotal(second.url)],
     (c) => c[0] === ids.length && c[1] === ids.length,
-    20_000,
+    60_000,
     'both processes to count every build',
   );
   assert.deepEqual(counts, [ids.length, ids.length]);

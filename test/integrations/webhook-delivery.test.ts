@@ -122,7 +122,7 @@ test('a delivery can be sent again by hand, with the same webhook-id', async () 
   await until(
     () => receiver.received.filter((r) => r.id === target.id).length,
     (n) => n === before + 1,
-    20_000,
+    60_000,
     'the redelivery',
   );
   const again = receiver.received.filter((r) => r.id === target.id).at(-1)!;

@@ -49,14 +49,14 @@ test('a receiver answering 500 forever is disabled after the configured failures
   const notice = await until(
     async () => (await bosun.server.core.bus.range('-', 10_000)).find((e) => e.type === 'webhook.disabled'),
     (e) => e !== undefined,
-    10_000,
+    60_000,
     'the webhook.disabled event',
   );
   assert.equal(notice!.type === 'webhook.disabled' && notice!.webhook, 'broken');
   await until(
     () => healthy.unique().filter((r) => r.payload?.type === 'webhook.disabled').length,
     (n) => n === 1,
-    10_000,
+    60_000,
     'the notice delivered to the other endpoint',
   );
   assert.match(String(healthy.unique()[0]!.payload!.data.text), /Outgoing webhook "broken" was disabled/);
@@ -93,7 +93,7 @@ test('re-enabling a disabled endpoint sends what waited', async () => {
   await until(
     async () => (await bosun.api('GET', '/api/webhooks')).json.webhooks.find((w: any) => w.id === 'broken').pending,
     (n) => n === 0,
-    20_000,
+    60_000,
     'the outbox to drain',
   );
   assert.ok(broken.received.at(-1)!.verified);

@@ -18,7 +18,7 @@ after(async () => {
 
 const ctx = (id: string, name: string): CommandContext => commandContext(h, id, name);
 
-const waitEvent = (pred: (e: StoredEvent) => boolean, timeoutMs = 10_000): Promise<StoredEvent> => waitForEvent(h, pred, timeoutMs);
+const waitEvent = (pred: (e: StoredEvent) => boolean, timeoutMs = 60_000): Promise<StoredEvent> => waitForEvent(h, pred, timeoutMs);
 
 test('chat: A leases a device, B is told they are second, A releases, B is notified, a stale release by A is refused', async () => {
   const alice = ctx('slack:T1/UA', 'alice');

@@ -32,7 +32,7 @@ after(async () => {
 
 const ctx = (id: string, name: string): CommandContext => commandContext(h, id, name);
 
-const waitEvent = (pred: (e: StoredEvent) => boolean, timeoutMs = 15_000): Promise<StoredEvent> => waitForEvent(h, pred, timeoutMs);
+const waitEvent = (pred: (e: StoredEvent) => boolean, timeoutMs = 60_000): Promise<StoredEvent> => waitForEvent(h, pred, timeoutMs);
 
 async function itemState(pool: string, item: string): Promise<string | undefined> {
   return (await h.server.core.deps.leases!.items(pool)).find((i) => i.id === item)?.state;
@@ -156,7 +156,7 @@ test('cancelling builds gives back a checkpoint phone and takes a waiting stage 
   const paused = await dispatch('build manual-qa-cancel#master', dev);
   const pausedBuild = await h.waitFor(paused.build!.id, (b) => b.status === 'waiting');
   const phoneLease = pausedBuild.stages[0]!.checkpointState!.leaseId!;
-  const deadline = Date.now() + 10_000;
+  const deadline = Date.now() + 60_000;
   while ((await itemState('device', 'pixel-1')) !== 'free' && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
   const alice = ctx('slack:T1/UA', 'alice');
   const held = /lease (L-\d+)/.exec((await dispatch('lease device', alice)).text)![1]!;
@@ -172,7 +172,7 @@ test('cancelling builds gives back a checkpoint phone and takes a waiting stage 
   const done = await h.waitDone(queuedId);
   assert.equal(done.status, 'cancelled');
   const requestId = request.type === 'lease.waiting' ? request.leaseId : '';
-  const deadline2 = Date.now() + 10_000;
+  const deadline2 = Date.now() + 60_000;
   while ((await h.server.core.deps.leases!.require(requestId)).state === 'waiting' && Date.now() < deadline2) await new Promise((r) => setTimeout(r, 100));
   assert.equal((await h.server.core.deps.leases!.require(requestId)).state, 'cancelled');
   assert.deepEqual(await h.server.core.deps.leases!.waiting('device'), []);

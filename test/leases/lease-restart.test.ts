@@ -60,7 +60,7 @@ test('a build paused at a checkpoint with a leased phone survives a restart and 
     ].join('\n'),
   });
   h.server.core.config.repos['release-qa'] = { url: repo.url, defaultBranch: 'master', secrets: [] };
-  const deadline = Date.now() + 10_000;
+  const deadline = Date.now() + 60_000;
   while ((await h.server.core.deps.leases!.items('phone'))[0]?.state !== 'free' && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
   const started = await dispatch('build release-qa#master', ctx(h.server, 'slack:T1/UDEV', 'dev'));
   const id = started.build!.id;

@@ -141,7 +141,7 @@ test('a successful build leaves no workspace behind; a failed one keeps it for r
   await h.waitDone(bad.json.build.id);
   const config = h.server.core.config;
 
-  await h.waitFor(ok.json.build.id, () => !existsSync(workspacePath(config, ok.json.build.id)), 10_000);
+  await h.waitFor(ok.json.build.id, () => !existsSync(workspacePath(config, ok.json.build.id)), 60_000);
   assert.ok(existsSync(workspacePath(config, bad.json.build.id)), 'kept for retry --failed');
 
   const executor = h.server.workers!.executor;

@@ -105,7 +105,7 @@ for (const c of cases) {
     assert.equal(res.status, 201, JSON.stringify(res.json));
     const id = res.json.build.id as string;
     if (c.cancel) {
-      await h.waitFor(id, (b) => b.stages[0]?.steps[0]?.status === 'running', 20_000);
+      await h.waitFor(id, (b) => b.stages[0]?.steps[0]?.status === 'running', 60_000);
       assert.equal((await h.api('POST', `/api/builds/${id}/cancel`)).status, 200);
     }
     const b = await h.waitDone(id, 30_000);

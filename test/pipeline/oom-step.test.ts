@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { startHarness, testToken } from '../support/bosun-harness.js';
 import { makeRepo } from '../support/git-repo.js';
 import { requireDocker } from '../support/require-docker.js';
+import { sweepInstance } from '../executor/docker-harness.js';
 import { selectExecutor } from '../../src/executor/select-executor.js';
 import { dockerClient } from '../../src/app/make-executor.js';
 import { loadConfig } from '../../src/config.js';
@@ -25,11 +26,12 @@ const spec = [
 
 test('an out-of-memory step says so, with its limit, in its record, log, status and bosun watch', async (t) => {
   if (!(await requireDocker(t))) return;
+  const instanceId = `oom${process.pid}`;
+  const docker = dockerClient(loadConfig({}));
   const h = await startHarness(
     { limits: { memoryMb: 32, killGraceSec: 2 } },
     {
-      executorAsync: async (dataDir) =>
-        selectExecutor({ docker: dockerClient(loadConfig({})), preferred: 'docker', instanceId: `oom${process.pid}`, dataDir, log: silentLogger() }),
+      executorAsync: async (dataDir) => selectExecutor({ docker, preferred: 'docker', instanceId, dataDir, log: silentLogger() }),
     },
   );
   try {
@@ -59,5 +61,8 @@ test('an out-of-memory step says so, with its limit, in its record, log, status 
     assert.equal(watched.code, 1);
   } finally {
     await h.stop();
+    // A failed build keeps its workspace (volume and network) for a while, by design: this
+    // test's would outlive it. Left on the engine, each run took one of its ~30 bridge subnets.
+    await sweepInstance(docker, instanceId);
   }
 });

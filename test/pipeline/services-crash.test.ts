@@ -54,7 +54,7 @@ test("a worker killed mid-stage: the next worker recreates the stage's services 
       '      - name: second',
       '        idempotent: true',
       '        run:',
-      '          - "if [ ! -e /workspace/.second-ran ]; then touch /workspace/.second-ran; sleep 600; fi"',
+      '          - "if [ ! -e /workspace/.second-ran ]; then touch /workspace/.second-ran; echo marked the workspace; sleep 600; fi"',
       '          - echo "second run says $(redis-cli -h cache ping), marker=[$(redis-cli -h cache get marker)]"',
       '',
     ].join('\n'),
@@ -119,7 +119,10 @@ test("a worker killed mid-stage: the next worker recreates the stage's services 
     assert.equal(b.stages[0]?.steps[1]?.status, 'running', 'step 2 runs on the first worker');
     const before = await serviceContainers(id);
     assert.equal(before.length, 1, 'the service runs beside it');
-    await new Promise((r) => setTimeout(r, 1000)); // the step marks the workspace
+    // The step marked the workspace (its log says so) before its worker dies.
+    const marked = async () => (await server.core.logs.read(id, 'test', 'second')).some((l) => l.text.includes('marked the workspace'));
+    while (!(await marked()) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+    assert.ok(await marked(), 'the first run of step 2 marked the workspace');
 
     w1.kill('SIGKILL');
     const lost = b.stages[0]!.steps[1]!.executorRef!.replace(/^docker:/, '');

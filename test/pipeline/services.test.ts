@@ -114,13 +114,24 @@ const scenarios: Scenario[] = [
   },
   {
     name: 'a service that dies while the steps run fails the next step with its last lines',
+    // The first step tells the service to go (no race between a timed death and the engine's
+    // start and probe latency), waits until it no longer answers, then leaves the engine a
+    // margin to record the exit before the next step's check.
     services: [
       '      db:',
       `        image: ${redisImage}`,
-      `        command: [sh, -c, 'touch /tmp/up; sleep 3; echo "going away"; exit 1']`,
-      '        ready: { run: test -e /tmp/up }',
+      `        command: [sh, -c, 'redis-server --save "" --dir /tmp --protected-mode no & until [ "$(redis-cli get die)" = 1 ]; do sleep 0.2; done; echo "going away"; exit 1']`,
+      '        ready: { run: redis-cli ping }',
     ],
-    steps: ['      - name: first', '        run: sleep 6', '      - name: second', '        run: echo never runs'],
+    steps: [
+      '      - name: first',
+      '        run:',
+      '          - redis-cli -h db set die 1',
+      '          - while redis-cli -h db ping; do sleep 0.2; done',
+      '          - sleep 5',
+      '      - name: second',
+      '        run: echo never runs',
+    ],
     async check(h, b) {
       assert.equal(b.status, 'failed');
       const [first, second] = b.stages[0]!.steps;
@@ -132,13 +143,25 @@ const scenarios: Scenario[] = [
   },
   {
     name: 'a service that turns unhealthy after it was ready fails the next step',
+    // Ready once Redis answers; the first step then makes it unhealthy and waits until a probe
+    // has failed (the probe records it), leaving the engine a margin to mark it unhealthy.
     services: [
       '      db:',
       `        image: ${redisImage}`,
-      `        command: [sh, -c, 'touch /tmp/up; sleep 2; rm /tmp/up; echo "lost my marbles"; sleep 600']`,
-      '        ready: { run: test -e /tmp/up, retries: 1 }',
+      `        command: [sh, -c, 'redis-server --save "" --dir /tmp --protected-mode no & until redis-cli ping; do sleep 0.1; done; touch /tmp/up; until [ "$(redis-cli get sick)" = 1 ]; do sleep 0.2; done; rm /tmp/up; echo "lost my marbles"; sleep 600']`,
+      '        ready:',
+      "          run: 'test -e /tmp/up || { redis-cli set probe-failed 1; exit 1; }'",
+      '          retries: 1',
     ],
-    steps: ['      - name: first', '        run: sleep 7', '      - name: second', '        run: echo never runs'],
+    steps: [
+      '      - name: first',
+      '        run:',
+      '          - redis-cli -h db set sick 1',
+      '          - until [ "$(redis-cli -h db get probe-failed)" = 1 ]; do sleep 0.2; done',
+      '          - sleep 5',
+      '      - name: second',
+      '        run: echo never runs',
+    ],
     async check(h, b) {
       assert.equal(b.status, 'failed');
       assert.deepEqual(

@@ -1,5 +1,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { ProcessRunner, RunError } from '../../src/process/process-runner.js';
 import { InfraError } from '../../src/errors.js';
 
@@ -38,7 +41,7 @@ test('a failing command rejects with its exit code and output; a slow one is kil
 
     const started = Date.now();
     await assert.rejects(runner.run('sleep', ['30'], { ...opts, timeoutMs: 300 }), RunError);
-    assert.ok(Date.now() - started < 5000);
+    assert.ok(Date.now() - started < 20_000, 'killed long before the 30 s sleep would end');
     await assert.rejects(runner.run('/no/such/binary', [], opts), (e: unknown) => e instanceof RunError && e.code === 'ENOENT');
   } finally {
     runner.close();
@@ -48,9 +51,20 @@ test('a failing command rejects with its exit code and output; a slow one is kil
 test('requests run concurrently; a helper that dies fails what is in flight as infrastructure, and the next request starts a new one', async () => {
   const runner = new ProcessRunner();
   try {
-    const t0 = Date.now();
-    await Promise.all(Array.from({ length: 4 }, () => runner.run('sleep', ['0.5'], opts)));
-    assert.ok(Date.now() - t0 < 1800, 'four half-second sleeps overlap');
+    // A barrier, not a stopwatch: each command marks itself started, then waits until all four
+    // have. Run one after another, the first would wait alone until its timeout.
+    const barrier = await mkdtemp(join(tmpdir(), 'runner-barrier-'));
+    try {
+      const meet = (i: number) => `touch ${barrier}/${i}; while [ "$(ls ${barrier} | wc -l)" -lt 4 ]; do sleep 0.05; done; echo met`;
+      const all = await Promise.all(Array.from({ length: 4 }, (_, i) => runner.run('sh', ['-c', meet(i)], { ...opts, timeoutMs: 60_000 })));
+      assert.deepEqual(
+        all.map((r) => r.stdout),
+        Array(4).fill('met\n'),
+        'four commands were running at once',
+      );
+    } finally {
+      await rm(barrier, { recursive: true, force: true });
+    }
 
     const first = runner.pid!;
     const inFlight = runner.run('sleep', ['30'], opts);

@@ -13,7 +13,7 @@ after(async () => {
   await redis?.stop();
 });
 
-async function until(pred: () => Promise<boolean>, timeoutMs = 15_000): Promise<boolean> {
+async function until(pred: () => Promise<boolean>, timeoutMs = 60_000): Promise<boolean> {
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
     if (await pred()) return true;

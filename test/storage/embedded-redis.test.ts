@@ -12,7 +12,7 @@ import { startEmbeddedRedis } from '../../src/storage/embedded-redis.js';
 import { identityOf } from '../../src/storage/process-identity.js';
 import { alive, redisPidOn } from '../support/redis-probe.js';
 
-async function until<T>(fn: () => T | Promise<T>, pred: (v: T) => boolean, timeoutMs = 20_000): Promise<T> {
+async function until<T>(fn: () => T | Promise<T>, pred: (v: T) => boolean, timeoutMs = 60_000): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const v = await fn();
@@ -52,7 +52,7 @@ async function plantServer(dataDir: string): Promise<ChildProcess> {
   await until(
     () => redisPidOn(socket),
     (pid) => pid === child.pid,
-    10_000,
+    60_000,
   );
   return child;
 }
@@ -94,7 +94,7 @@ for (const c of cases) {
       await until(
         () => planted.exitCode !== null || planted.signalCode !== null,
         (gone) => gone,
-        15_000,
+        60_000,
       ).catch(() => assert.fail('the orphan still runs'));
       assert.equal(embedded.owned, true);
       assert.ok(pid !== null && pid !== planted.pid, 'a fresh server answers');

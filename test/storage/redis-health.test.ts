@@ -8,8 +8,16 @@ import { silentLogger } from '../../src/logger.js';
 // The health gate refuses requests with 503 while Redis is down, and GitHub does not resend a
 // refused webhook: one slow PING (a busy machine, a pause of Bosun's own event loop) must not
 // count as an outage, while a Redis that stays unanswering must.
-const options = { pingIntervalMs: 100, pingTimeoutMs: 200, failuresBeforeDown: 2, retryAfterSec: 5 };
+// PING deadlines of 1 s, far above what a loaded machine adds to a PING or to this process's
+// event loop; the pauses and hangs below are what make PINGs miss them.
+const options = { pingIntervalMs: 100, pingTimeoutMs: 1000, failuresBeforeDown: 2, retryAfterSec: 5 };
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+async function until(what: string, ok: () => boolean, timeoutMs = 30_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!ok() && Date.now() < deadline) await sleep(20);
+  assert.ok(ok(), what);
+}
 
 test('one PING that misses its deadline is not an outage; PINGs unanswered in a row are, and an answer ends it', async () => {
   const server = await startRedis();
@@ -23,19 +31,21 @@ test('one PING that misses its deadline is not an outage; PINGs unanswered in a 
     health.start();
     await sleep(300);
 
-    await admin.client('PAUSE', 300, 'ALL'); // about one PING misses its 200 ms deadline
-    await sleep(900);
+    // A pause of 1.1 s holds the PING in flight past its 1 s deadline; the next one is sent
+    // 0.1 s after that failure, when the pause is over: one miss, never two.
+    await admin.client('PAUSE', 1100, 'ALL');
+    await sleep(2500);
     assert.deepEqual(changes, [], 'a single slow PING did not mark Redis down');
     assert.equal(health.up, true);
 
-    await admin.client('PAUSE', 1500, 'ALL'); // several PINGs in a row go unanswered
-    const deadline = Date.now() + 1400;
-    while (health.up && Date.now() < deadline) await sleep(20);
-    assert.equal(health.up, false, 'a Redis that keeps not answering is an outage');
-
-    const back = Date.now() + 3000;
-    while (!health.up && Date.now() < back) await sleep(20);
-    assert.equal(health.up, true, 'the first answer after the pause ends it');
+    // A hung server (stopped, its socket open) until the outage is seen, then answering again.
+    server.process.kill('SIGSTOP');
+    try {
+      await until('a Redis that keeps not answering is an outage', () => !health.up);
+    } finally {
+      server.process.kill('SIGCONT');
+    }
+    await until('the first answer after the hang ends it', () => health.up);
     assert.deepEqual(changes, [false, true]);
   } finally {
     health.stop();

@@ -74,7 +74,7 @@ test('while the external Redis is gone: live, not ready, and every front end ref
   assert.equal(before.json.checks.redis.ok, true);
 
   await g.h.redis.kill();
-  const down = await eventually(ready, (r) => r.status === 503, 15_000);
+  const down = await eventually(ready, (r) => r.status === 503, 60_000);
   assert.deepEqual({ ready: down.json.ready, redis: down.json.checks.redis.ok }, { ready: false, redis: false });
   assert.match(down.json.checks.redis.detail, /\S/);
 

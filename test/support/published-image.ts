@@ -32,7 +32,7 @@ export async function startLocalRegistry(): Promise<LocalRegistry> {
   );
   const proc: ChildProcess = spawn('docker-registry', ['serve', config], { stdio: 'ignore' });
   const host = `127.0.0.1:${port}`;
-  const deadline = Date.now() + 20_000;
+  const deadline = Date.now() + 60_000;
   for (;;) {
     const ok = await fetch(`http://${host}/v2/`).then(
       (r) => r.status === 200,

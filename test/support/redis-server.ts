@@ -125,7 +125,7 @@ async function stopProcess(proc: ChildProcess, signal: NodeJS.Signals): Promise<
 }
 
 async function waitReady(port: number): Promise<void> {
-  const deadline = Date.now() + 10_000;
+  const deadline = Date.now() + 30_000;
   while (Date.now() < deadline) {
     const c = new Redis({ port, host: '127.0.0.1', lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
     c.on('error', () => undefined); // not up yet: connect() reports it

@@ -141,7 +141,7 @@ export async function startRegistry(opts: { username?: string; password?: string
 }
 
 async function waitReady(port: number, caPem: string, child: ChildProcess): Promise<boolean> {
-  const deadline = Date.now() + 15_000;
+  const deadline = Date.now() + 60_000;
   while (Date.now() < deadline) {
     if (child.exitCode !== null) return false;
     // Unauthenticated: 401 from our registry (anything else answering is not ours).

@@ -131,7 +131,7 @@ test('a running build streams every step live through a forced SSE reconnect, wi
   // Sections fold at each `+ cmd` line.
   const cmd = page.locator('.step[data-i="0"] .ln.cmd', { hasText: '+ for i in' });
   await cmd.locator('.fold').click();
-  await eventually(async () => (await page.locator('.step[data-i="0"] .ln', { hasText: 'first line 7' }).count()) === 0, 10_000, 'the section to fold');
+  await eventually(async () => (await page.locator('.step[data-i="0"] .ln', { hasText: 'first line 7' }).count()) === 0, 60_000, 'the section to fold');
   await page.locator('.step[data-i="0"] .ln.cmd', { hasText: '+ for i in' }).locator('.fold').click();
   await page.locator('.step[data-i="0"] .ln', { hasText: 'first line 7' }).first().waitFor();
 
@@ -139,7 +139,7 @@ test('a running build streams every step live through a forced SSE reconnect, wi
   await page.check('#log-times');
   await eventually(
     async () => /^\d\d:\d\d:\d\d\.\d{3}$/.test((await page.locator('.step[data-i="0"] .ln .ts').first().textContent()) ?? ''),
-    10_000,
+    60_000,
     'a timestamp on each line',
   );
 
@@ -150,7 +150,7 @@ test('a running build streams every step live through a forced SSE reconnect, wi
   assert.equal(await page.textContent('#log-hits'), '1 of 2', 'the `+ echo` line and its output');
   await page.fill('#log-search', 'second line 3');
   await page.press('#log-search', 'Enter');
-  await eventually(async () => (await page.textContent('#log-hits')) === '1 of 11', 10_000, 'hits for "second line 3" (3, 30–39)');
+  await eventually(async () => (await page.textContent('#log-hits')) === '1 of 11', 60_000, 'hits for "second line 3" (3, 30–39)');
   await page.click('#log-next');
   await page.locator('.step[data-i="1"] .ln.hit[data-n="31"]').waitFor();
   await page.click('#log-prev');
@@ -159,7 +159,7 @@ test('a running build streams every step live through a forced SSE reconnect, wi
   await page.selectOption('#log-scope', '0');
   await page.fill('#log-search', 'line 3');
   await page.press('#log-search', 'Enter');
-  await eventually(async () => (await page.textContent('#log-hits')) === '1 of 11', 10_000, 'search within one step only');
+  await eventually(async () => (await page.textContent('#log-hits')) === '1 of 11', 60_000, 'search within one step only');
 
   // A permalink opens at its line.
   const link = await page.locator('.step[data-i="1"] .ln[data-n="31"] a.num').getAttribute('href');

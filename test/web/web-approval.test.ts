@@ -134,7 +134,7 @@ test('approvers approve from the web with the chat rules (no self-approval, 2 of
   await qa2.goto(`${h.url}/builds/${id}`);
   await eventually(
     async () => (await qa2.locator('.stage[data-stage="test"] .approvals li').allTextContents()).join(' | ').match(/approved by UQA1.*\| approved by UQA2/),
-    10_000,
+    60_000,
     'both approvals on the stage',
   );
 });

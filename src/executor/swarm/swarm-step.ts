@@ -143,7 +143,7 @@ export class SwarmStep implements StepHandle {
     const exitCode = status?.ExitCode;
     if ((state === 'complete' || state === 'failed') && typeof exitCode === 'number') {
       await this.#logs.finish(this.#logSource(status?.ContainerID || this.#containerId));
-      const reason = this.#life.reason ?? (exitCode !== 0 && (await this.#oomKilled()) ? 'oom' : undefined);
+      const reason = this.#life.reason ?? (exitCode !== 0 && (await this.#oomKilled(status?.ContainerID || this.#containerId)) ? 'oom' : undefined);
       this.#settle?.resolve(this.#withNode(reason ? { exitCode, reason } : { exitCode }));
       return;
     }
@@ -212,10 +212,11 @@ export class SwarmStep implements StepHandle {
     this.#settle?.reject(new InfraError('executor', `lost track of step service ${this.#service.id}`, { cause: err }));
   }
 
-  async #oomKilled(): Promise<boolean> {
-    if (!this.#containerId) return false;
+  /** The ended task's own container id counts: a step killed at once may never be seen running. */
+  async #oomKilled(containerId: string | undefined): Promise<boolean> {
+    if (!containerId) return false;
     try {
-      const info = await this.#docker.getContainer(this.#containerId).inspect();
+      const info = await this.#docker.getContainer(containerId).inspect();
       return info.State.OOMKilled === true;
     } catch {
       return false;

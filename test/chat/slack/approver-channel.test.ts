@@ -50,7 +50,7 @@ const hasButtons = (m: { blocks?: any[] }) => (m.blocks ?? []).some((b) => b.typ
 test("the approval card goes to the approvers' channel mentioning them, linked from the thread; after the decision every copy says who and when, and the requester is told", async () => {
   const { fake, h } = bed;
   await bed.command('build gated#master', 'UASK', { channel: 'CDEV' });
-  const card = await fake.waitFor(() => fake.channel('CAPPROVE')[0]?.root, 20_000, "card in the approvers' channel");
+  const card = await fake.waitFor(() => fake.channel('CAPPROVE')[0]?.root, 60_000, "card in the approvers' channel");
   const id = buildIdOf(fake.channel('CDEV')[0]!.root.text);
   const shown = FakeSlack.plain(card);
   process.stderr.write(`approver card: ${shown}\n`);
@@ -63,7 +63,7 @@ test("the approval card goes to the approvers' channel mentioning them, linked f
   );
   assert.match(shown, /Deadline: <!date\^\d+\^\{date_short_pretty\} \{time\}\|\d+ \w{3} \d\d:\d\d UTC>/);
   assert.ok(hasButtons(card));
-  const inThread = await fake.waitFor(() => fake.channel('CDEV')[0]!.replies.find((r) => /Approval needed/.test(r.text)), 10_000, 'card in the thread');
+  const inThread = await fake.waitFor(() => fake.channel('CDEV')[0]!.replies.find((r) => /Approval needed/.test(r.text)), 60_000, 'card in the thread');
   assert.match(inThread.text, /The approvers were asked in <#CAPPROVE>\./);
 
   const value = `${id}|test`;
@@ -76,14 +76,14 @@ test("the approval card goes to the approvers' channel mentioning them, linked f
         const now = fake.messages.get(ts)!;
         return /Approved by <@ULEAD2> <!date\^/.test(now.text) ? now : null;
       },
-      5000,
+      60_000,
       'decided card',
     );
     assert.ok(!hasButtons(m), 'no buttons after the decision');
   }
   const dm = await fake.waitFor(
     () => [...fake.messages.values()].find((m) => m.channel === 'DUASK' && /Approved by <@ULEAD2>/.test(m.text)),
-    5000,
+    60_000,
     'requester told',
   );
   assert.match(dm.text, /your build/);
@@ -104,7 +104,7 @@ test("the next build's card lists the commits since the previous successful buil
   await git(['commit', '-q', '--allow-empty', '--author=Alice <a@example.invalid>', '-m', 'Tidy up'], { cwd: dir });
   const before = fake.channel('CAPPROVE').length;
   await bed.command('build gated#master', 'UASK', { channel: 'CDEV' });
-  const card = await fake.waitFor(() => fake.channel('CAPPROVE')[before]?.root, 20_000, "second card in the approvers' channel");
+  const card = await fake.waitFor(() => fake.channel('CAPPROVE')[before]?.root, 60_000, "second card in the approvers' channel");
   const shown = (card.blocks ?? [])
     .filter((b) => b.type === 'section')
     .map((b) => b.text.text)

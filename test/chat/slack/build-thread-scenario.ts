@@ -20,10 +20,10 @@ const failingSpec = [
 export async function scenarioGreenBuild(bed: SlackBed): Promise<void> {
   const { fake, h } = bed;
   const ack = await bed.command('build demo#master', 'UDEV');
-  assert.ok(ack.ms < 1000, `acked in ${ack.ms} ms`);
+  assert.ok(ack.ms < 3000, `acked within Slack's 3 s: ${ack.ms} ms`);
   console.log(`${bed.mode}: /ci build acked in ${ack.ms} ms`);
 
-  const thread = await fake.waitFor(() => fake.channel('C1').find((t) => /Build #/.test(t.root.text)), 10_000, 'root message');
+  const thread = await fake.waitFor(() => fake.channel('C1').find((t) => /Build #/.test(t.root.text)), 60_000, 'root message');
   const id = buildIdOf(thread.root.text);
   await h.waitDone(id);
   const done = await fake.waitFor(
@@ -31,7 +31,7 @@ export async function scenarioGreenBuild(bed: SlackBed): Promise<void> {
       const t = fake.channel('C1').find((x) => x.root.ts === thread.root.ts)!;
       return /: success/.test(t.root.text) ? t : null;
     },
-    20_000,
+    60_000,
     'final status',
   );
 
@@ -59,7 +59,7 @@ export async function scenarioFailingBuild(bed: SlackBed): Promise<void> {
   const repo = await makeRepo(h.dataDir, 'broken', { 'bosun.yml': failingSpec });
   h.server.core.config.repos.broken = { url: repo.url, defaultBranch: 'master', secrets: [] };
   await bed.command('build broken#master', 'UDEV', { channel: 'C2' });
-  const thread = await fake.waitFor(() => fake.channel('C2')[0], 10_000, 'root message');
+  const thread = await fake.waitFor(() => fake.channel('C2')[0], 60_000, 'root message');
   const id = buildIdOf(thread.root.text);
   const build = await h.waitDone(id);
   assert.equal(build.status, 'failed');
@@ -69,7 +69,7 @@ export async function scenarioFailingBuild(bed: SlackBed): Promise<void> {
       const t = fake.channel('C2')[0]!;
       return /: failed/.test(t.root.text) && t.files.length > 0 && t.files[0]!.content.length > 0 ? t : null;
     },
-    20_000,
+    60_000,
     'failure report',
   );
   const failure = done.replies.find((r) => /Step test › unit failed \(exit 3\)/.test(r.text));
@@ -86,7 +86,7 @@ export async function scenarioFailingBuild(bed: SlackBed): Promise<void> {
   assert.ok(!everything.includes(leakedSecret), 'no secret reaches Slack (R13)');
   const dm = await fake.waitFor(
     () => fake.callsOf('chat.postMessage').find((c) => c.args.channel === 'DUDEV' && new RegExp(`#${id} broken#master finished: failed`).test(c.args.text)),
-    5000,
+    60_000,
     'DM',
   );
   assert.ok(dm, 'the requester gets a DM when the build finishes');

@@ -100,7 +100,7 @@ test('a deploy approval card in Slack: environment, commits since what runs ther
     version: 0,
   });
   await bed.command(`deploy shop@${next.id} to production`, 'UASK', { channel: 'CDEV' });
-  const card = await fake.waitFor(() => fake.channel('CREL')[0]?.root, 20_000, "card in the approvers' channel");
+  const card = await fake.waitFor(() => fake.channel('CREL')[0]?.root, 60_000, "card in the approvers' channel");
   const shown = (card.blocks ?? [])
     .filter((b) => b.type === 'section')
     .map((b) => b.text.text)
@@ -133,7 +133,7 @@ test('a deploy approval card in Slack: environment, commits since what runs ther
       const m = fake.messages.get(card.ts)!;
       return /Rejected by <@UREL1> <!date\^/.test(m.text) ? m : null;
     },
-    10_000,
+    60_000,
     'decided card',
   );
   assert.ok(!decided.blocks?.some((b) => b.type === 'actions'));

@@ -26,16 +26,16 @@ test('the first lease right after a start is granted at once; the first waiter i
   });
   const fake = bed.fake;
   await bed.command('lease device', 'UFIRST', { channel: 'CL' });
-  const first = await fake.waitFor(() => said(fake, 'UFIRST', 'CL')[0], 10_000, 'first lease answer');
+  const first = await fake.waitFor(() => said(fake, 'UFIRST', 'CL')[0], 60_000, 'first lease answer');
   process.stderr.write(`first lease after start: ${first}\n`);
   assert.match(first, /Granted: pixel-1 \(device\)/);
 
   await bed.command('lease account', 'UACC', { channel: 'CL2' });
-  const acct = await fake.waitFor(() => said(fake, 'UACC', 'CL2')[0], 10_000, 'account lease answer');
+  const acct = await fake.waitFor(() => said(fake, 'UACC', 'CL2')[0], 60_000, 'account lease answer');
   assert.match(acct, /Granted: acct-1 \(account\)/, 'an item without a health check is free from the start');
 
   await bed.command('lease device', 'USECOND', { channel: 'CL3' });
-  const second = await fake.waitFor(() => said(fake, 'USECOND', 'CL3')[0], 10_000, 'second lease answer');
+  const second = await fake.waitFor(() => said(fake, 'USECOND', 'CL3')[0], 60_000, 'second lease answer');
   assert.match(second, /you are #1 in line behind/);
 });
 

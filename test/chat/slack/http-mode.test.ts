@@ -87,7 +87,7 @@ test('signatures: −299 s is accepted; a replay inside the window is ignored', 
   const headers = signSlack(signingSecret, body, now() - 299);
 
   assert.equal(await send(body, headers), 200);
-  await bed.fake.waitFor(() => bed.fake.channel('C8')[0], 10_000, 'root message');
+  await bed.fake.waitFor(() => bed.fake.channel('C8')[0], 60_000, 'root message');
   assert.equal(await send(body, headers), 200, 'a replay gets 2xx so Slack stops retrying');
   const retried = { ...headers, 'x-slack-retry-num': '1', 'x-slack-retry-reason': 'http_timeout' };
   assert.equal(await send(body, retried), 200);

@@ -33,7 +33,7 @@ const ephemeralsFor = (user: string) => bed.fake.ephemerals.filter((e) => e.user
 
 test("an unknown command gets the nearest command's help, privately", async () => {
   await bed.command('biuld demo', 'UHELP');
-  const text = await bed.fake.waitFor(() => ephemeralsFor('UHELP')[0], 5000, 'help');
+  const text = await bed.fake.waitFor(() => ephemeralsFor('UHELP')[0], 60_000, 'help');
   assert.match(text, /Did you mean `build`\?/);
   assert.equal(bed.fake.channel('C1').length, 0, 'nothing public');
 });
@@ -49,7 +49,7 @@ test('a mention runs the command and answers in its thread, once per event id', 
   };
   await bed.fake.sendEnvelope('events_api', event);
   await bed.fake.sendEnvelope('events_api', event);
-  const text = await bed.fake.waitFor(() => ephemeralsFor('UMEN')[0], 5000, 'mention reply');
+  const text = await bed.fake.waitFor(() => ephemeralsFor('UMEN')[0], 60_000, 'mention reply');
   assert.match(text, /build &lt;repo&gt;/);
   await new Promise((r) => setTimeout(r, 300));
   assert.equal(ephemeralsFor('UMEN').length, 1, 'a redelivered event is answered once');
@@ -57,7 +57,7 @@ test('a mention runs the command and answers in its thread, once per event id', 
 
 test('Cancel stops the build and the root message offers Retry; Retry starts a new build in the channel', async () => {
   await bed.command('build slow#master', 'UCAN', { channel: 'C7' });
-  const thread = await bed.fake.waitFor(() => bed.fake.channel('C7')[0], 10_000, 'root');
+  const thread = await bed.fake.waitFor(() => bed.fake.channel('C7')[0], 60_000, 'root');
   const id = buildIdOf(thread.root.text);
   await bed.h.waitFor(id, (b) => b.status === 'running');
 
@@ -69,18 +69,18 @@ test('Cancel stops the build and the root message offers Retry; Retry starts a n
       const m = bed.fake.messages.get(thread.root.ts)!;
       return /: cancelled/.test(m.text) ? m : null;
     },
-    5000,
+    60_000,
     'cancelled root',
   );
   const buttons = root.blocks!.find((b) => b.type === 'actions').elements.map((e: { action_id: string }) => e.action_id);
   assert.ok(buttons.includes(actionIds.retry));
 
   await bed.click(actionIds.retry, id, 'UCAN', { channel: 'C7', ts: thread.root.ts });
-  const second = await bed.fake.waitFor(() => bed.fake.channel('C7')[1], 10_000, 'retry root');
+  const second = await bed.fake.waitFor(() => bed.fake.channel('C7')[1], 60_000, 'retry root');
   const retryId = buildIdOf(second.root.text);
   assert.notEqual(retryId, id);
   // The private reply and the new root race each other: wait for it rather than assume it came first.
-  await bed.fake.waitFor(() => ephemeralsFor('UCAN').some((t) => t.includes(`Retrying as build #${retryId}`)) || null, 10_000, 'the Retrying reply');
+  await bed.fake.waitFor(() => ephemeralsFor('UCAN').some((t) => t.includes(`Retrying as build #${retryId}`)) || null, 60_000, 'the Retrying reply');
   await bed.h.waitFor(retryId, (b) => b.status === 'running');
   await bed.click(actionIds.cancel, retryId, 'UCAN', { channel: 'C7', ts: second.root.ts });
   await bed.h.waitDone(retryId, 30_000);
@@ -102,7 +102,7 @@ test('builds from elsewhere reach the default channel only for the events it ask
       const t = bed.fake.channel('CNOTIFY');
       return t.length > 0 && t[0]!.files.length > 0 ? t : null;
     },
-    15_000,
+    60_000,
     'failure notification',
   );
   await new Promise((r) => setTimeout(r, 500));
@@ -115,6 +115,6 @@ test('builds from elsewhere reach the default channel only for the events it ask
 
 test('/ci build is rate-limited per person with a private reply (R27)', async () => {
   for (let i = 0; i < 4; i++) await bed.command('build demo#no-such-ref', 'URATE', { channel: 'C8' });
-  const texts = await bed.fake.waitFor(() => (ephemeralsFor('URATE').length === 4 ? ephemeralsFor('URATE') : null), 10_000, 'four replies');
+  const texts = await bed.fake.waitFor(() => (ephemeralsFor('URATE').length === 4 ? ephemeralsFor('URATE') : null), 60_000, 'four replies');
   assert.equal(texts.filter((t) => /slow down/.test(t)).length, 1, texts.join(' | '));
 });

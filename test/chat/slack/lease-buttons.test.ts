@@ -18,7 +18,7 @@ test('the lease reminder DM carries Extend / Release buttons; Extend renews as t
   await bed.command('lease device for 5m', 'UREM', { channel: 'CR' });
   const reminder = await fake.waitFor(
     () => [...fake.messages.values()].find((m) => m.channel === 'DUREM' && /Extend or release it\?/.test(m.text)),
-    15_000,
+    60_000,
     'reminder DM',
   );
   assert.match(reminder.text, /ends at <!date\^\d+\^\{date_short_pretty\} \{time\}\|\d+ \w{3} \d\d:\d\d UTC>/, 'the end time is a Slack date');
@@ -33,7 +33,7 @@ test('the lease reminder DM carries Extend / Release buttons; Extend renews as t
   await bed.click(actionIds.leaseExtend, extend, 'UOTHER', { channel: 'DUREM', ts: reminder.ts });
   const refused = await fake.waitFor(
     () => [...fake.messages.values()].find((m) => m.channel === 'DUREM' && /held by UREM|only they or a pool admin/.test(m.text)),
-    5000,
+    60_000,
     'someone else is refused',
   );
   assert.ok(refused);
@@ -45,7 +45,7 @@ test('the lease reminder DM carries Extend / Release buttons; Extend renews as t
       const m = fake.messages.get(reminder.ts)!;
       return /Renewed L-\d+: pixel-1 is yours until/.test(m.text) ? m : null;
     },
-    5000,
+    60_000,
     'reminder replaced by the outcome',
   );
   assert.equal(buttonsOf(done).length, 0, 'no buttons after the click');

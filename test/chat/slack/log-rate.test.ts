@@ -27,9 +27,9 @@ test('a step that prints for longer than liveLogAfterMs gets a live log; 5,000 l
   const repo = await makeRepo(h.dataDir, 'chatty', { 'bosun.yml': chattySpec });
   h.server.core.config.repos.chatty = { url: repo.url, defaultBranch: 'master', secrets: [] };
   await bed.command('build chatty#master', 'UDEV', { channel: 'C5' });
-  const thread = await fake.waitFor(() => fake.channel('C5')[0], 10_000, 'root message');
+  const thread = await fake.waitFor(() => fake.channel('C5')[0], 60_000, 'root message');
   const id = buildIdOf(thread.root.text);
-  const logMsg = await fake.waitFor(() => fake.channel('C5')[0]!.replies.find((r) => /Log of test › chatty/.test(r.text)), 20_000, 'live log message');
+  const logMsg = await fake.waitFor(() => fake.channel('C5')[0]!.replies.find((r) => /Log of test › chatty/.test(r.text)), 60_000, 'live log message');
   fake.failNext('chat.update', 429, 1, (args) => args.ts === logMsg.ts);
 
   await h.waitDone(id);
@@ -38,10 +38,10 @@ test('a step that prints for longer than liveLogAfterMs gets a live log; 5,000 l
       const m = fake.messages.get(logMsg.ts)!;
       return !/\(live\)/.test(m.text) ? m : null;
     },
-    20_000,
+    60_000,
     'final log edit',
   );
-  await fake.waitFor(() => /: success/.test(fake.messages.get(thread.root.ts)!.text), 10_000, 'final root status');
+  await fake.waitFor(() => /: success/.test(fake.messages.get(thread.root.ts)!.text), 60_000, 'final root status');
 
   const rootWrites = fake.calls.filter(
     (c) =>

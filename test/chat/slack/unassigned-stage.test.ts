@@ -31,13 +31,13 @@ after(async () => {
 test('a stage whose labels no worker has says so in its thread and in `status`, once', async () => {
   const { fake, h } = bed;
   await bed.command('build app#master', 'UDEV', { channel: 'C7' });
-  const thread = await fake.waitFor(() => fake.channel('C7')[0], 10_000, 'root message');
+  const thread = await fake.waitFor(() => fake.channel('C7')[0], 60_000, 'root message');
   const id = buildIdOf(thread.root.text);
   const notice = 'no worker with the labels macos is running, so this stage waits; start one with `bosun worker --labels macos`';
 
   const told = await fake.waitFor(
     () => fake.channel('C7')[0]!.replies.find((r) => r.text.includes('no worker with the labels')),
-    20_000,
+    60_000,
     'the notice in the thread',
   );
   assert.equal(told.text, `:warning: *mac*: ${notice}`);

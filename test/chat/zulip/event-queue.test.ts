@@ -39,23 +39,23 @@ test('event loop: errors back off (doubling), heartbeats advance the cursor, a q
   fake.failPolls = 3;
   queue.start();
   try {
-    await fake.waitFor(() => fake.queueCount > 0, 5000, 'a registered queue');
+    await fake.waitFor(() => fake.queueCount > 0, 60_000, 'a registered queue');
     const first = fake.say(7, 'dm', 'one');
-    await fake.waitFor(() => seen.includes(first), 10_000, 'the first message');
-    await fake.waitFor(() => fake.failPolls === 0, 5000, 'the failed polls');
+    await fake.waitFor(() => seen.includes(first), 60_000, 'the first message');
+    await fake.waitFor(() => fake.failPolls === 0, 60_000, 'the failed polls');
     const polls = fake.calls.filter((c) => c.path === '/api/v1/events' && c.method === 'GET');
     const failed = polls.filter((c) => c.status === 502);
     assert.equal(failed.length, 3);
     const gaps = polls.slice(1, 4).map((c, i) => c.at - polls[i]!.at);
     assert.ok(gaps[0]! >= 180 && gaps[1]! >= 380 && gaps[2]! >= 780, `waits grow: ${gaps.join(', ')} ms`);
 
-    await fake.waitFor(() => queue.stats.polls >= 2, 5000, 'a heartbeat');
+    await fake.waitFor(() => queue.stats.polls >= 2, 60_000, 'a heartbeat');
     const stored = await redis.client().hgetall('eq:zulip:queue');
     assert.ok(Number(stored.lastEventId) >= 1, 'the cursor moved past the heartbeat');
 
     fake.expireQueues();
     const second = fake.say(7, 'dm', 'two');
-    await fake.waitFor(() => seen.includes(second), 10_000, 'the message sent as the queue was lost');
+    await fake.waitFor(() => seen.includes(second), 60_000, 'the message sent as the queue was lost');
     await new Promise((r) => setTimeout(r, 700));
     assert.equal(queue.stats.registrations, 2);
     assert.deepEqual(seen, [first, second], 'each once, in order');

@@ -32,7 +32,7 @@ before(async () => {
     groups: { release: ['slack:T1/UREL', zulip.actorId(people.qa1)] },
   } as unknown as ServerConfigInput);
   await slack.connected();
-  await zulip.waitFor(() => zulip.calls.some((c) => c.path === '/api/v1/events'), 10_000, 'an event poll');
+  await zulip.waitFor(() => zulip.calls.some((c) => c.path === '/api/v1/events'), 60_000, 'an event poll');
 });
 after(async () => {
   await h?.stop();
@@ -64,18 +64,18 @@ const gatedSpec = [
 test('one Bosun, both chats: commands work in each', async () => {
   await slack.sendEnvelope('slash_commands', slashCommand('status', 'UDEV'));
   zulip.say(people.dev, 'dm', 'status');
-  await slack.waitFor(() => slack.ephemerals.find((e) => e.user === 'UDEV'), 5000, 'the Slack answer');
-  await zulip.waitFor(() => zulip.dms(people.dev).find((m) => m.sender_id === zulip.bot.user_id), 5000, 'the Zulip answer');
+  await slack.waitFor(() => slack.ephemerals.find((e) => e.user === 'UDEV'), 60_000, 'the Slack answer');
+  await zulip.waitFor(() => zulip.dms(people.dev).find((m) => m.sender_id === zulip.bot.user_id), 60_000, 'the Zulip answer');
 });
 
 test('a build started in Zulip is approved from Slack by a mixed approver group; both conversations show the decision', async () => {
   const repo = await makeRepo(h.dataDir, 'gated', { 'bosun.yml': gatedSpec });
   h.server.core.config.repos.gated = { url: repo.url, defaultBranch: 'master', secrets: [] };
   zulip.say(people.dev, { stream: 'ci', topic: 'release' }, '@**Bosun** build gated#master');
-  const topic = await zulip.waitFor(() => zulip.topics('ci').find((t) => /^build #\d+ gated#master$/.test(t)), 10_000, 'the Zulip topic');
+  const topic = await zulip.waitFor(() => zulip.topics('ci').find((t) => /^build #\d+ gated#master$/.test(t)), 60_000, 'the Zulip topic');
   const id = buildIdOf(zulip.topic('ci', topic)[0]!.content);
-  const zulipCard = await zulip.waitFor(() => zulip.topic('ci', topic).find((m) => /Approval needed/.test(m.content)), 20_000, 'the Zulip card');
-  const slackCard = await slack.waitFor(() => slack.channel('C9')[0]?.replies.find((r) => r.text.includes('Approval needed')), 20_000, 'the Slack card');
+  const zulipCard = await zulip.waitFor(() => zulip.topic('ci', topic).find((m) => /Approval needed/.test(m.content)), 60_000, 'the Zulip card');
+  const slackCard = await slack.waitFor(() => slack.channel('C9')[0]?.replies.find((r) => r.text.includes('Approval needed')), 60_000, 'the Slack card');
   assert.match(FakeSlack.plain(slack.channel('C9')[0]!.root), new RegExp(`Build #${id} gated#master`), 'Slack tells the Zulip build in its default channel');
 
   await slack.sendEnvelope(
@@ -88,20 +88,20 @@ test('a build started in Zulip is approved from Slack by a mixed approver group;
 
   const z = await zulip.waitFor(
     () => (/Approved\*\*/.test(zulip.messages.get(zulipCard.id)!.content) ? zulip.messages.get(zulipCard.id)! : null),
-    5000,
+    60_000,
     'the Zulip card decided',
   );
   assert.match(z.content, /^:check: \*\*Approved\*\* by urel \(slack\) at /);
   const s = await slack.waitFor(
     () => (slack.messages.get(slackCard.ts)!.text.includes('Approved by <@UREL>') ? slack.messages.get(slackCard.ts)! : null),
-    5000,
+    60_000,
     'the Slack card decided',
   );
   assert.ok(!s.blocks?.some((b) => b.type === 'actions'), 'no buttons after the decision');
-  await zulip.waitFor(() => /: success\*\*/.test(zulip.topic('ci', topic)[0]!.content), 10_000, 'the Zulip root finished');
+  await zulip.waitFor(() => /: success\*\*/.test(zulip.topic('ci', topic)[0]!.content), 60_000, 'the Zulip root finished');
   await zulip.waitFor(
     () => zulip.dms(people.dev).find((m) => new RegExp(`#${id} gated#master finished: \\*\\*success\\*\\*`).test(m.content)),
-    5000,
+    60_000,
     'the Zulip requester is told',
   );
 });

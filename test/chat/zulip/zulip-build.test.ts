@@ -27,7 +27,7 @@ test('a stream mention `@**Bosun** build demo#master` tells the build in its own
   const { fake, h } = bed;
   fake.say(people.dev, { stream: 'ci', topic: 'general' }, '@**Bosun** build demo#master');
 
-  const confirm = await fake.waitFor(() => fake.topic('ci', 'general').find((m) => m.sender_id === fake.bot.user_id), 10_000, 'the confirmation');
+  const confirm = await fake.waitFor(() => fake.topic('ci', 'general').find((m) => m.sender_id === fake.bot.user_id), 60_000, 'the confirmation');
   assert.match(confirm.content, /^@_\*\*Dana Dev\|7\*\*_ Queued #\d+/);
   assert.match(confirm.content, /Follow it in #\*\*ci>build #\d+ demo#master\*\*/);
   const topic = fake.topics('ci').find((t) => /^build #\d+ demo#master$/.test(t));
@@ -42,7 +42,7 @@ test('a stream mention `@**Bosun** build demo#master` tells the build in its own
       const logDone = msgs.some((m) => /Log of e2e › smoke\n/.test(m.content));
       return /: success\*\*/.test(root.content) && /\*\*e2e\*\* success/.test(root.content) && logDone ? msgs : null;
     },
-    20_000,
+    60_000,
     'the finished story',
   );
   const root = story[0]!;
@@ -56,7 +56,7 @@ test('a stream mention `@**Bosun** build demo#master` tells the build in its own
   assert.match(unitLogs[0]!.content, /```text\n/);
   const dm = await fake.waitFor(
     () => fake.dms(people.dev).find((m) => new RegExp(`#${id} demo#master finished: \\*\\*success\\*\\*`).test(m.content)),
-    5000,
+    60_000,
     'the DM',
   );
   assert.match(dm.content, /#\*\*ci>build #\d+ demo#master\*\*/);
@@ -68,7 +68,7 @@ test('a DM `build demo#master` starts a build whose topic goes to the repository
   fake.say(people.alice, 'dm', 'build demo#master');
   const reply = await fake.waitFor(
     () => fake.dms(people.alice).find((m) => m.sender_id === fake.bot.user_id && /Queued #/.test(m.content)),
-    10_000,
+    60_000,
     'the DM answer',
   );
   const id = /Queued #(\d+)/.exec(reply.content)![1]!;
@@ -77,7 +77,7 @@ test('a DM `build demo#master` starts a build whose topic goes to the repository
   assert.equal(build.trigger.actor.id, fake.actorId(people.alice), 'the actor is the stable Zulip id');
   assert.equal(build.status, 'success');
   fake.say(people.alice, 'dm', '@bosun help');
-  const help = await fake.waitFor(() => fake.dms(people.alice).find((m) => /Bosun commands/.test(m.content)), 5000, 'help');
+  const help = await fake.waitFor(() => fake.dms(people.alice).find((m) => /Bosun commands/.test(m.content)), 60_000, 'help');
   assert.match(help.content, /^```text\n/);
 });
 
@@ -88,14 +88,14 @@ test('a failing build: the failing lines (escaped, secrets redacted) and a link 
   fake.say(people.dev, { stream: 'builds', topic: 'asks' }, '@**Bosun|100** build broken#master');
   const topic = await fake.waitFor(
     () => fake.topics('builds').find((t) => /^build #\d+ broken#master$/.test(t)),
-    10_000,
+    60_000,
     'the topic in the stream it was asked in',
   );
   const id = buildIdOf(fake.topic('builds', topic)[0]!.content);
   assert.equal((await h.waitDone(id)).status, 'failed');
   const failure = await fake.waitFor(
     () => fake.topic('builds', topic).find((m) => /Step test › unit failed \(exit 3\)/.test(m.content)),
-    10_000,
+    60_000,
     'the failure message',
   );
   assert.match(failure.content, /output line 60/);
@@ -103,18 +103,18 @@ test('a failing build: the failing lines (escaped, secrets redacted) and a link 
   assert.match(failure.content, /Full log: \[build #\d+\]\(http:\/\/ci\.test\/builds\/\d+\)/);
   assert.match(failure.content, /boom @\*\*all\*\* `\u200b`\u200b`spoiler/, 'a log line cannot close the code block (R12)');
   assert.equal(failure.content.split('```').length - 1, 2, 'exactly our two fences');
-  await fake.waitFor(() => /: failed\*\*/.test(fake.topic('builds', topic)[0]!.content), 10_000, 'failed root');
+  await fake.waitFor(() => /: failed\*\*/.test(fake.topic('builds', topic)[0]!.content), 60_000, 'failed root');
   assert.match(fake.topic('builds', topic)[0]!.content, /`@\*\*Bosun\*\* retry \d+`/);
   const everything = JSON.stringify(fake.calls) + [...fake.messages.values()].map((m) => m.content).join('');
   assert.ok(!everything.includes(leakedSecret), 'no secret reaches Zulip (R13)');
-  await fake.waitFor(() => fake.dms(people.dev).find((m) => new RegExp(`#${id} broken#master finished: \\*\\*failed\\*\\*`).test(m.content)), 5000, 'the DM');
+  await fake.waitFor(() => fake.dms(people.dev).find((m) => new RegExp(`#${id} broken#master finished: \\*\\*failed\\*\\*`).test(m.content)), 60_000, 'the DM');
 });
 
 test('a bad command in a stream is answered by DM only; a message not addressed to Bosun is ignored', async () => {
   const { fake } = bed;
   fake.say(people.bob, { stream: 'ci', topic: 'chat' }, 'lunch? @**all**');
   fake.say(people.bob, { stream: 'ci', topic: 'chat' }, '@**Bosun** biuld demo');
-  await fake.waitFor(() => fake.dms(people.bob).find((m) => /Unknown command "biuld"/.test(m.content)), 5000, 'the DM');
+  await fake.waitFor(() => fake.dms(people.bob).find((m) => /Unknown command "biuld"/.test(m.content)), 60_000, 'the DM');
   assert.equal(fake.topic('ci', 'chat').filter((m) => m.sender_id === fake.bot.user_id).length, 0);
 });
 
@@ -124,7 +124,7 @@ test('the per-person build limit holds in Zulip too, answered by DM (R27)', asyn
   for (let i = 0; i <= limit; i++) fake.say(people.qa2, { stream: 'ci', topic: 'spam' }, `@**Bosun** build nosuch${i}#master`);
   await fake.waitFor(
     () => fake.dms(people.qa2).find((m) => /slow down: at most \d+ builds a minute per person/.test(m.content)),
-    10_000,
+    60_000,
     'the slow-down answer',
   );
 });

@@ -14,7 +14,7 @@ test('a realm whose edit time limit has passed: the story goes on in new message
   const { fake, h } = bed;
   fake.editLimitMs = 0;
   fake.say(people.dev, { stream: 'ci', topic: 'asks' }, '@**Bosun** build demo#master');
-  const topic = await fake.waitFor(() => fake.topics('ci').find((t) => /^build #\d+ demo#master$/.test(t)), 10_000, 'the topic');
+  const topic = await fake.waitFor(() => fake.topics('ci').find((t) => /^build #\d+ demo#master$/.test(t)), 60_000, 'the topic');
   const id = /^build #(\d+)/.exec(topic)![1]!;
   await h.waitDone(id);
   await fake.waitFor(
@@ -23,7 +23,7 @@ test('a realm whose edit time limit has passed: the story goes on in new message
       const lastStatus = msgs.filter((m) => /^\S+ \*\*Build #/.test(m.content)).at(-1);
       return lastStatus && /: success\*\*/.test(lastStatus.content) && msgs.some((m) => /Log of e2e › smoke\n/.test(m.content));
     },
-    20_000,
+    60_000,
     'the final status and log as new messages',
   );
   assert.equal(fake.callsOf('PATCH', /^\/api\/v1\/messages\/\d+$/).length, 0, 'no edit was accepted');

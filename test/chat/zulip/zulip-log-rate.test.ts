@@ -27,10 +27,10 @@ test('a 429 storm during a 5,000-line log: Retry-After is waited out by every ca
   const repo = await makeRepo(h.dataDir, 'chatty', { 'bosun.yml': chattySpec });
   h.server.core.config.repos.chatty = { url: repo.url, defaultBranch: 'master', secrets: [] };
   fake.say(people.dev, { stream: 'ci', topic: 'asks' }, '@**Bosun** build chatty#master');
-  const topic = await fake.waitFor(() => fake.topics('ci').find((t) => /^build #\d+ chatty#master$/.test(t)), 10_000, 'the topic');
+  const topic = await fake.waitFor(() => fake.topics('ci').find((t) => /^build #\d+ chatty#master$/.test(t)), 60_000, 'the topic');
   const root = fake.topic('ci', topic)[0]!;
   const id = buildIdOf(root.content);
-  const logMsg = await fake.waitFor(() => fake.topic('ci', topic).find((m) => /Log of test › chatty/.test(m.content)), 20_000, 'the live log message');
+  const logMsg = await fake.waitFor(() => fake.topic('ci', topic).find((m) => /Log of test › chatty/.test(m.content)), 60_000, 'the live log message');
 
   // The storm: two of every three writes are refused with Retry-After: 1 until the build ends.
   let n = 0;
@@ -45,7 +45,7 @@ test('a 429 storm during a 5,000-line log: Retry-After is waited out by every ca
     30_000,
     'the final log edit',
   );
-  await fake.waitFor(() => /: success\*\*/.test(fake.messages.get(root.id)!.content), 20_000, 'the final root status');
+  await fake.waitFor(() => /: success\*\*/.test(fake.messages.get(root.id)!.content), 60_000, 'the final root status');
 
   const writes = fake.calls.filter((c) => c.method === 'PATCH' || (c.method === 'POST' && c.path === '/api/v1/messages'));
   const limited = writes.filter((c) => c.status === 429);

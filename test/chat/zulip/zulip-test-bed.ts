@@ -20,7 +20,7 @@ export async function startZulipBed(overrides: ServerConfigInput = {}, zulip: Re
   for (const [name, id] of Object.entries(people)) if (!fake.users.has(id)) fake.addUser(id, name === 'dev' ? 'Dana Dev' : name);
   const h = await startHarness({ ...overrides, zulip: zulipSection(fake, zulip) } as ServerConfigInput);
   if ((zulip.mode ?? 'events') === 'events')
-    await fake.waitFor(() => fake.calls.some((c) => c.method === 'GET' && c.path === '/api/v1/events'), 10_000, 'an event poll');
+    await fake.waitFor(() => fake.calls.some((c) => c.method === 'GET' && c.path === '/api/v1/events'), 60_000, 'an event poll');
   return {
     h,
     fake,

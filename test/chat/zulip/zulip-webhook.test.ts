@@ -54,8 +54,8 @@ test('webhook mode: acks at once; Zulip retries of one message (concurrent and l
   const [a, b] = await Promise.all([post(body), post(body)]);
   assert.deepEqual(a.json, { response_not_required: true });
   assert.equal(b.status, 200);
-  assert.ok(a.ms < 1000, `acked in ${a.ms} ms`);
-  await fake.waitFor(() => fake.topic('ci', 'asks').find((m) => /Queued #/.test(m.content)), 10_000, 'the answer');
+  assert.ok(a.ms < 3000, `acked in ${a.ms} ms (the build is queued after the answer)`);
+  await fake.waitFor(() => fake.topic('ci', 'asks').find((m) => /Queued #/.test(m.content)), 60_000, 'the answer');
   await post(body);
   await new Promise((r) => setTimeout(r, 500));
   const builds = await h.server.core.store.list({ limit: 10 });
