@@ -84,10 +84,22 @@ for (const executor of ['docker', 'swarm'] as const) {
     const instance = `cs${process.pid}${executor === 'docker' ? 'd' : 's'}`;
     t.after(() => sweepInstance(docker, instance));
     const repo = await makeRepo(dir, `app-${executor}`, {
-      'bosun.yml': ['version: 1', `image: ${busyboxImage}`, 'stages:', '  long:', '    steps:', '      - name: wait', '        run: [echo started, sleep 600]', ''].join('\n'),
+      'bosun.yml': [
+        'version: 1',
+        `image: ${busyboxImage}`,
+        'stages:',
+        '  long:',
+        '    steps:',
+        '      - name: wait',
+        '        run: [echo started, sleep 600]',
+        '',
+      ].join('\n'),
     });
     const configFile = join(dir, `${executor}.json`);
-    writeFileSync(configFile, JSON.stringify({ instanceId: instance, apiTokens: [{ name: 't', token }], repos: { app: { url: repo.url } }, limits: { killGraceSec: 1 } }));
+    writeFileSync(
+      configFile,
+      JSON.stringify({ instanceId: instance, apiTokens: [{ name: 't', token }], repos: { app: { url: repo.url } }, limits: { killGraceSec: 1 } }),
+    );
     const env = {
       PATH: process.env.PATH,
       HOME: process.env.HOME,
