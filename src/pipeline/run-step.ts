@@ -92,6 +92,7 @@ export async function runStep(deps: WorkerDeps, input: RunStepInput): Promise<St
     st.executorRef = handle.ref;
     return [];
   });
+  if (handle.where) writer.note(handle.where);
   return followStep(deps, { buildId: build.id, stage, step, onStarted: input.onStarted, ...(input.collect ? { collect: input.collect } : {}) }, handle, writer);
 }
 
