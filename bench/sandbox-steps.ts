@@ -60,7 +60,9 @@ export async function sandboxPhase(
 export function sandboxReport(r: SandboxResult, pass: (ok: boolean) => string): string[] {
   const out: string[] = [];
   out.push('');
-  out.push(`Sandbox per stage (docs/sandbox.md): trigger → build finished, ms, one build at a time; 1-min load ${r.load[0].toFixed(2)} → ${r.load[1].toFixed(2)}`);
+  out.push(
+    `Sandbox per stage (docs/sandbox.md): trigger → build finished, ms, one build at a time; 1-min load ${r.load[0].toFixed(2)} → ${r.load[1].toFixed(2)}`,
+  );
   const find = (kind: ExecutorKind, sandbox: SandboxMode, steps: number) => r.rows.find((x) => x.kind === kind && x.sandbox === sandbox && x.steps === steps);
   const rows: string[][] = [['', 'median', 'p90', 'vs 1 step, same mode', 'vs sandbox: step, same steps']];
   for (const row of r.rows) {

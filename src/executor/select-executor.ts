@@ -44,7 +44,14 @@ export async function selectExecutor(opts: SelectExecutorOptions): Promise<Execu
     return local();
   }
   const docker = opts.docker!;
-  const common = { docker, instanceId: opts.instanceId, log: opts.log, timeoutGraceMs: opts.timeoutGraceMs, ...(opts.egress ? { egress: opts.egress } : {}), ...(opts.sandbox ? { sandbox: opts.sandbox } : {}) };
+  const common = {
+    docker,
+    instanceId: opts.instanceId,
+    log: opts.log,
+    timeoutGraceMs: opts.timeoutGraceMs,
+    ...(opts.egress ? { egress: opts.egress } : {}),
+    ...(opts.sandbox ? { sandbox: opts.sandbox } : {}),
+  };
   if (preferred === 'docker') return new DockerExecutor(common);
   if (engine.kind === 'swarm') return new SwarmExecutor({ ...common, ...opts.swarm });
   if (preferred === 'swarm') throw new InfraError('infra', 'executor swarm needs the engine to be a swarm manager (docker swarm init)');

@@ -86,36 +86,40 @@ if (docker) {
       await sweepInstance(engine);
     });
 
-    it("another process learns the step's fate by its ref (running, then its exit code), cannot re-attach it, and removes its sandbox", { timeout: 120_000 }, async () => {
-      const first = make();
-      const later = make();
-      const spec = makeSpec({ workspace, image: busyboxImage, buildId }, { commands: ['echo started', 'sleep 3', 'exit 5'] });
-      const handle = await first.start(spec);
-      const output = collect(handle.output);
-      await waitFor('the step to run', async () => (await later.inspectRef(handle.ref)).state === 'running', 30_000);
+    it(
+      "another process learns the step's fate by its ref (running, then its exit code), cannot re-attach it, and removes its sandbox",
+      { timeout: 120_000 },
+      async () => {
+        const first = make();
+        const later = make();
+        const spec = makeSpec({ workspace, image: busyboxImage, buildId }, { commands: ['echo started', 'sleep 3', 'exit 5'] });
+        const handle = await first.start(spec);
+        const output = collect(handle.output);
+        await waitFor('the step to run', async () => (await later.inspectRef(handle.ref)).state === 'running', 30_000);
 
-      const running = await later.inspectRef(handle.ref);
-      const again = await later.reattach(handle.ref, 60);
-      const outcome = await handle.wait();
-      await output;
-      const ended = await later.inspectRef(handle.ref);
+        const running = await later.inspectRef(handle.ref);
+        const again = await later.reattach(handle.ref, 60);
+        const outcome = await handle.wait();
+        await output;
+        const ended = await later.inspectRef(handle.ref);
 
-      assert.match(running.detail ?? '', /cannot be read back/);
-      assert.equal(again, undefined, 'an exec cannot be re-attached');
-      assert.deepEqual(outcome, { exitCode: 5 });
-      assert.deepEqual({ state: ended.state, exitCode: ended.exitCode }, { state: 'exited', exitCode: 5 });
+        assert.match(running.detail ?? '', /cannot be read back/);
+        assert.equal(again, undefined, 'an exec cannot be re-attached');
+        assert.deepEqual(outcome, { exitCode: 5 });
+        assert.deepEqual({ state: ended.state, exitCode: ended.exitCode }, { state: 'exited', exitCode: 5 });
 
-      const orphan = await first.start(makeSpec({ workspace, image: busyboxImage, buildId }, { commands: ['sleep 300'] }));
-      const orphanOutput = collect(orphan.output).catch(() => undefined);
-      await waitFor('the orphan to run', async () => (await later.inspectRef(orphan.ref)).state === 'running', 30_000);
-      await later.destroyRef(orphan.ref);
+        const orphan = await first.start(makeSpec({ workspace, image: busyboxImage, buildId }, { commands: ['sleep 300'] }));
+        const orphanOutput = collect(orphan.output).catch(() => undefined);
+        await waitFor('the orphan to run', async () => (await later.inspectRef(orphan.ref)).state === 'running', 30_000);
+        await later.destroyRef(orphan.ref);
 
-      await orphan.wait().catch(() => undefined);
-      await orphanOutput;
-      assert.equal((await later.inspectRef(orphan.ref)).state, 'gone');
-      assert.deepEqual(await sandboxContainers(engine, buildId), [], 'the dead worker’s sandbox is removed');
-      await handle.destroy();
-      await orphan.destroy();
-    });
+        await orphan.wait().catch(() => undefined);
+        await orphanOutput;
+        assert.equal((await later.inspectRef(orphan.ref)).state, 'gone');
+        assert.deepEqual(await sandboxContainers(engine, buildId), [], 'the dead worker’s sandbox is removed');
+        await handle.destroy();
+        await orphan.destroy();
+      },
+    );
   });
 }

@@ -97,7 +97,9 @@ export function runSecretsContract(name: string, makeExecutor: () => Promise<Sec
       // A stage sandbox keeps an empty /run/secrets between steps; a step container has none.
       const { outcome, out } = await runStep(
         h.executor,
-        spec({ commands: ['echo "[${BOSUN_SECRETS_DIR:-none}] [${TWINE_PASSWORD:-none}]"', 'test -n "$(ls -A /run/secrets 2>/dev/null)" || echo no-run-secrets'] }),
+        spec({
+          commands: ['echo "[${BOSUN_SECRETS_DIR:-none}] [${TWINE_PASSWORD:-none}]"', 'test -n "$(ls -A /run/secrets 2>/dev/null)" || echo no-run-secrets'],
+        }),
       );
 
       assert.equal(outcome.exitCode, 0, out.stderr);

@@ -92,10 +92,16 @@ export function runStageContract(name: string, makeExecutor: () => Promise<Stage
     it("a step's secrets are gone for the next step of the stage", caseOptions, async () => {
       const spec = stageOf('sec');
       const secret: StepSecret = { name: 'STAGE_TOKEN', value: `v-${runId}`, env: ['STAGE_TOKEN'] };
-      const first = await runStep(h.executor, spec({ image: h.baseImage, secrets: [secret], commands: ['test -s "$BOSUN_SECRETS_DIR/STAGE_TOKEN"', 'echo "len=${#STAGE_TOKEN}"'] }));
+      const first = await runStep(
+        h.executor,
+        spec({ image: h.baseImage, secrets: [secret], commands: ['test -s "$BOSUN_SECRETS_DIR/STAGE_TOKEN"', 'echo "len=${#STAGE_TOKEN}"'] }),
+      );
       const second = await runStep(
         h.executor,
-        spec({ image: h.baseImage, commands: ['echo "[${STAGE_TOKEN:-unset}] [${BOSUN_SECRETS_DIR:-unset}]"', 'echo "files=$(ls -A /run/secrets 2>/dev/null | wc -l)"'] }),
+        spec({
+          image: h.baseImage,
+          commands: ['echo "[${STAGE_TOKEN:-unset}] [${BOSUN_SECRETS_DIR:-unset}]"', 'echo "files=$(ls -A /run/secrets 2>/dev/null | wc -l)"'],
+        }),
       );
 
       assert.equal(first.outcome.exitCode, 0, first.out.stdout + first.out.stderr);

@@ -70,7 +70,10 @@ if (docker) {
       reattaches: false,
       knowsExitWithoutReattach: true,
       reapBuilds: (isLive) => executor.reapBuilds(isLive),
-      stepResources: async (buildId) => [...(await stepServices(engine, buildId)).filter((s) => !s.includes('-sandbox-')), ...(await stepProcesses(engine, buildId))],
+      stepResources: async (buildId) => [
+        ...(await stepServices(engine, buildId)).filter((s) => !s.includes('-sandbox-')),
+        ...(await stepProcesses(engine, buildId)),
+      ],
       buildResources: (buildId) => buildResources(engine, buildId),
       inspectIsolation: async (ref) => serviceIsolation(engine, await serviceOfContainer(engine, containerOfRef(ref))),
       close: async () => {

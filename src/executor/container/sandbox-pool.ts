@@ -103,7 +103,12 @@ export class SandboxPool {
  * (a stage's or a build's, made by this or an earlier process). Returns their ids.
  */
 export async function removeSandboxContainers(docker: Docker, instanceId: string, labels: Record<string, string>): Promise<string[]> {
-  const filters = [`${labelKeys.managed}=true`, `${labelKeys.instance}=${instanceId}`, labelKeys.sandbox, ...Object.entries(labels).map(([k, v]) => `${k}=${v}`)];
+  const filters = [
+    `${labelKeys.managed}=true`,
+    `${labelKeys.instance}=${instanceId}`,
+    labelKeys.sandbox,
+    ...Object.entries(labels).map(([k, v]) => `${k}=${v}`),
+  ];
   const list = await docker.listContainers({ all: true, filters: JSON.stringify({ label: filters }) });
   await Promise.all(list.map((c) => removeContainer(docker.getContainer(c.Id))));
   return list.map((c) => c.Id);

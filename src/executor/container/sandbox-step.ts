@@ -129,7 +129,13 @@ export class SandboxStep implements StepHandle {
   async #terminate(graceMs: number): Promise<void> {
     if (this.#life.done) return;
     await this.#signal('TERM');
-    const ended = await Promise.race([this.#outcome.then(() => true, () => true), sleep(graceMs).then(() => false)]);
+    const ended = await Promise.race([
+      this.#outcome.then(
+        () => true,
+        () => true,
+      ),
+      sleep(graceMs).then(() => false),
+    ]);
     if (!ended) await this.#signal('KILL');
     await this.#outcome.catch(() => undefined);
   }
@@ -188,7 +194,11 @@ export class SandboxStep implements StepHandle {
 }
 
 /** Runs `cmd` in the sandbox as the step user and collects its output (bounded by `timeoutMs`). */
-export async function runInSandbox(container: Docker.Container, cmd: string[], timeoutMs: number): Promise<{ exitCode: number; stdout: string; stderr: string }> {
+export async function runInSandbox(
+  container: Docker.Container,
+  cmd: string[],
+  timeoutMs: number,
+): Promise<{ exitCode: number; stdout: string; stderr: string }> {
   const exec = await container.exec({ Cmd: cmd, User: stepUser, AttachStdout: true, AttachStderr: true, Tty: false });
   const stream = (await exec.start({ hijack: true, stdin: false, Tty: false })) as NodeJS.ReadableStream & { destroy?: () => void };
   const parts = { stdout: [] as Buffer[], stderr: [] as Buffer[] };

@@ -48,7 +48,13 @@ export class StageSandboxes {
    * workspace. A sandbox that refuses the exec (it died, was reaped) is removed and the step
    * tried once more in a new one.
    */
-  async start(spec: StepSpec, imageId: string, workdir: string, env: Record<string, string>, create: (key: string, secretsMib: number) => Promise<Sandbox>): Promise<StepHandle> {
+  async start(
+    spec: StepSpec,
+    imageId: string,
+    workdir: string,
+    env: Record<string, string>,
+    create: (key: string, secretsMib: number) => Promise<Sandbox>,
+  ): Promise<StepHandle> {
     const secrets = spec.secrets ?? [];
     const secretsMib = secretsMibFor(secrets);
     const key = sandboxKey(spec, imageId, secretsMib);
@@ -95,7 +101,11 @@ export class StageSandboxes {
     }
     if (info.Running) return { state: 'running', detail: "it runs in the stage's sandbox, whose output cannot be read back by another process" };
     const exitCode = info.ExitCode ?? -1;
-    return { state: 'exited', exitCode, detail: `it ended with exit code ${exitCode} in the stage's sandbox, whose output cannot be read back by another process` };
+    return {
+      state: 'exited',
+      exitCode,
+      detail: `it ended with exit code ${exitCode} in the stage's sandbox, whose output cannot be read back by another process`,
+    };
   }
 
   async destroyRef(ref: string): Promise<void> {

@@ -255,7 +255,10 @@ export class SwarmExecutor implements Executor {
    */
   async #createSandbox(spec: StepSpec, imageId: string, key: string, secretsMib: number): Promise<Sandbox> {
     const { docker, instanceId } = this.#opts;
-    const [where, networkId] = await Promise.all([this.#images ? this.#multiNode(spec, imageId) : this.#oneNode(spec, imageId, ''), this.#networks.ensure(spec.buildId)]);
+    const [where, networkId] = await Promise.all([
+      this.#images ? this.#multiNode(spec, imageId) : this.#oneNode(spec, imageId, ''),
+      this.#networks.ensure(spec.buildId),
+    ]);
     if (where.filling) await where.filling;
     const name = stepResourceName({ ...spec, step: 'sandbox' });
     const options = toSandboxServiceSpec(

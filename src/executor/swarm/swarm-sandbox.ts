@@ -51,7 +51,9 @@ export interface RunningTask {
 export async function waitForRunningTask(docker: Docker, serviceId: string, timeoutMs: number): Promise<RunningTask> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
-    const tasks = ((await docker.listTasks({ filters: JSON.stringify({ service: [serviceId] }) })) as unknown[]).map(toSwarmTask).filter((t) => t !== undefined);
+    const tasks = ((await docker.listTasks({ filters: JSON.stringify({ service: [serviceId] }) })) as unknown[])
+      .map(toSwarmTask)
+      .filter((t) => t !== undefined);
     const task = tasks[0];
     const state = task?.Status.State;
     if (task && state === 'running' && task.NodeID && task.Status.ContainerStatus?.ContainerID) {
@@ -77,7 +79,12 @@ export async function removeSandboxByContainer(docker: Docker, containerId: stri
 
 /** Removes this instance's sandbox services carrying all of `labels` (a stage's or a build's). */
 export async function removeSandboxServices(docker: Docker, instanceId: string, labels: Record<string, string>): Promise<void> {
-  const filters = [`${labelKeys.managed}=true`, `${labelKeys.instance}=${instanceId}`, labelKeys.sandbox, ...Object.entries(labels).map(([k, v]) => `${k}=${v}`)];
+  const filters = [
+    `${labelKeys.managed}=true`,
+    `${labelKeys.instance}=${instanceId}`,
+    labelKeys.sandbox,
+    ...Object.entries(labels).map(([k, v]) => `${k}=${v}`),
+  ];
   const services = await docker.listServices({ filters: JSON.stringify({ label: filters }) });
   await Promise.all(services.map((s) => ignoreNotFound(() => docker.getService(s.ID).remove())));
 }
