@@ -39,7 +39,7 @@ function spec(image: string): string {
     '    needs: [release]',
     '    steps:',
     '      - name: undeclared',
-    '        run: \'echo "dir=[${BOSUN_SECRETS_DIR:-}] var=[${TWINE_PASSWORD:-}]"; ls /run/secrets 2>/dev/null || echo none-here\'',
+    '        run: \'echo "dir=[${BOSUN_SECRETS_DIR:-}] var=[${TWINE_PASSWORD:-}]"; test -n "$(ls -A /run/secrets 2>/dev/null)" || echo none-here\'',
     '',
   ].join('\n');
 }
