@@ -109,6 +109,11 @@ export interface StepSpec {
    * label or a command line (`docker inspect` shows none).
    */
   secrets?: StepSecret[];
+  /**
+   * Container executors with `sandbox: stage`: run the step in a container (service) of its own,
+   * as with `sandbox: step`, never in the stage's shared sandbox (`fresh: true` in the spec).
+   */
+  fresh?: boolean;
 }
 
 export interface StepSecret {

@@ -213,6 +213,7 @@ function stepSpecFor(deps: WorkerDeps, build: Build, stage: string, plan: PlanSt
     workdir: plan.workdir,
     timeoutSec: timeoutSecOf(deps, plan),
     limits: { cpus: limits.cpus, memoryBytes: limits.memoryMb * 1024 * 1024, pids: limits.pids },
+    ...(plan.fresh ? { fresh: true } : {}),
     labels: {
       [labelKeys.managed]: 'true',
       [labelKeys.instance]: deps.instanceId,

@@ -146,6 +146,19 @@ export function runStageContract(name: string, makeExecutor: () => Promise<Stage
       assert.match(next.out.stdout, /^fine$/m);
     });
 
+    it('a step marked fresh runs in a container of its own; the steps around it share the stage sandbox', caseOptions, async () => {
+      const spec = stageOf('frsh');
+      const host = (r: { out: { stdout: string } }) => r.out.stdout.trim().split('\n').pop();
+      const a = await runStep(h.executor, spec({ commands: ['hostname'] }));
+      const fresh = await runStep(h.executor, spec({ fresh: true, commands: ['hostname'] }));
+      const c = await runStep(h.executor, spec({ commands: ['hostname'] }));
+
+      for (const r of [a, fresh, c]) assert.equal(r.outcome.exitCode, 0, r.out.stderr);
+      assert.equal(fresh.handle.ref.startsWith('sandbox:'), false, "not exec'd in a sandbox");
+      if (h.enforcesMemory) assert.notEqual(host(fresh), host(a));
+      if (h.sharesSandbox) assert.equal(host(c), host(a));
+    });
+
     it('steps with another image or other limits do not share a sandbox; endStage removes what the stage kept', caseOptions, async () => {
       const spec = stageOf('keys');
       const a = await runStep(h.executor, spec({ commands: ['hostname'] }));

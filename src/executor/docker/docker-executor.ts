@@ -90,7 +90,7 @@ export class DockerExecutor implements Executor {
     const { docker } = this.#opts;
     const workdir = await workingDirectory(spec.workspace, spec.workdir);
     const imageId = await resolveImage(docker, spec.image);
-    if (this.#opts.sandbox === 'stage') {
+    if (this.#opts.sandbox === 'stage' && !spec.fresh) {
       const env = { ...proxyEnv(this.#opts.egress?.proxy), ...spec.env };
       return this.#sandboxes.start(spec, imageId, workdir, env, (key, secretsMib) => this.#createSandbox(spec, imageId, key, secretsMib));
     }

@@ -167,7 +167,7 @@ export class SwarmExecutor implements Executor {
     const workdir = await workingDirectory(spec.workspace, spec.workdir);
     const imageId = await resolveImage(docker, spec.image);
     let path: string | undefined;
-    if (this.#opts.sandbox === 'stage') {
+    if (this.#opts.sandbox === 'stage' && !spec.fresh) {
       const stageKey = `${spec.buildId}\0${spec.stage}`;
       const remote = this.#perStep.get(stageKey);
       if (!remote) {
