@@ -72,7 +72,8 @@ export function runStageContract(name: string, makeExecutor: () => Promise<Stage
             'echo "[${ONLY_FIRST:-unset}] [${LEAK:-unset}]"',
             ...(h.enforcesMemory ? ['ls /tmp/t1 "$HOME/h1" 2>/dev/null || echo no-leftovers'] : []),
             'cat ../stage-ws.txt',
-            'p=$(cat ../bgpid.txt); if grep -q 4242 /proc/$p/cmdline 2>/dev/null; then echo bg-alive; else echo bg-gone; fi',
+            // Exactly its command line: a new container may give the same PID to a process of this step.
+            'p=$(cat ../bgpid.txt); if [ "$(tr "\\0" " " < /proc/$p/cmdline 2>/dev/null)" = "sleep 4242 " ]; then echo bg-alive; else echo bg-gone; fi',
             'echo "host=$(hostname)"',
           ],
         }),
