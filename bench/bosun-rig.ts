@@ -9,6 +9,7 @@ import type { Executor } from '../src/executor/executor.js';
 import { DockerExecutor } from '../src/executor/docker/docker-executor.js';
 import { SwarmExecutor } from '../src/executor/swarm/swarm-executor.js';
 import { NetworkConfig } from '../src/executor/container/egress-policy.js';
+import type { SandboxMode } from '../src/executor/container/sandbox-mode.js';
 import { silentLogger } from '../src/logger.js';
 import { createBuild } from '../src/pipeline/create-build.js';
 import { keys } from '../src/storage/keys.js';
@@ -18,6 +19,12 @@ import { makeRepo } from '../test/support/git-repo.js';
 export type ExecutorKind = 'swarm' | 'docker' | 'local';
 
 export const benchSpec = 'version: 1\nimage: bosun/busybox:1\nstages:\n  test:\n    steps:\n      - name: one\n        run: "true"\n';
+
+/** A single-stage build of `steps` steps, each `run: "true"`. */
+export function stepsSpec(steps: number): string {
+  const lines = Array.from({ length: steps }, (_, i) => `      - name: s${i + 1}\n        run: "true"\n`);
+  return `version: 1\nimage: bosun/busybox:1\nstages:\n  test:\n    steps:\n${lines.join('')}`;
+}
 
 /** One build's timeline, epoch ms (from the build record, plus the engine's container start). */
 export interface BuildTiming {
@@ -63,9 +70,13 @@ export class BosunRig {
     this.#reader = harness.redis.client();
   }
 
-  static async start(kind: ExecutorKind, opts: { docker: Docker; instanceId: string; workers: number }): Promise<BosunRig> {
+  static async start(
+    kind: ExecutorKind,
+    opts: { docker: Docker; instanceId: string; workers: number; sandbox?: SandboxMode; spec?: string },
+  ): Promise<BosunRig> {
     const root = mkdtempSync(join(tmpdir(), 'bosun-bench-'));
-    const repo = await makeRepo(root, 'bench', { 'bosun.yml': benchSpec });
+    const repo = await makeRepo(root, 'bench', { 'bosun.yml': opts.spec ?? benchSpec });
+    const sandbox = opts.sandbox ?? 'step';
     const log = silentLogger();
     let executor: Executor | undefined;
     // Steps run under the production default egress policy (`internet`: a routed bridge with its
@@ -86,8 +97,8 @@ export class BosunRig {
             executor: () => {
               executor =
                 kind === 'swarm'
-                  ? new SwarmExecutor({ docker: opts.docker, instanceId: opts.instanceId, log, timeoutGraceMs: 2000, egress })
-                  : new DockerExecutor({ docker: opts.docker, instanceId: opts.instanceId, log, timeoutGraceMs: 2000, egress });
+                  ? new SwarmExecutor({ docker: opts.docker, instanceId: opts.instanceId, log, timeoutGraceMs: 2000, egress, sandbox })
+                  : new DockerExecutor({ docker: opts.docker, instanceId: opts.instanceId, log, timeoutGraceMs: 2000, egress, sandbox });
               return executor;
             },
           },

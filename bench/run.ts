@@ -3,6 +3,7 @@
  *
  *   npm run bench [-- --n 20] [--builds 50] [--concurrency 4] [--quick] [--skip-local] [--only swarm,throughput,…]
  *
+ * `sandbox` phase: `sandbox: step` against `sandbox: stage` (bench/sandbox-steps.ts).
  * Floors: A = `docker run --rm <busybox id> true` (CLI), B = a bare one-shot Swarm service via
  * the API (Replicated, RestartPolicy none, image by ID, task polled every 100 ms, removed),
  * C = floor B with Bosun's isolation and nothing else of Bosun (the build's own network and
@@ -28,6 +29,7 @@ import { IsolatedFloor, bareServiceOnce, dockerRunOnce, sweepFloor, type FloorRu
 import { timePieces } from './pieces.js';
 import { bosunPssMiB, measureBosunProcess, type ProcessMemory, type ProcessTree, type Resident } from './process-memory.js';
 import { ms, pool, ratio, summarize, table, type Summary } from './stats.js';
+import { sandboxPhase, sandboxReport, type SandboxResult } from './sandbox-steps.js';
 
 interface Args {
   n: number;
@@ -56,7 +58,7 @@ function parseArgs(argv: string[]): Args {
     else if (a === '--only') args.only = new Set((argv[++i] ?? '').split(','));
     else if (a === '--help' || a === '-h') {
       console.log(
-        'npm run bench [-- --n 20] [--builds 50] [--concurrency 4] [--warmup 2] [--quick] [--skip-local] [--only swarm,docker,local,throughput,memory,pieces]',
+        'npm run bench [-- --n 20] [--builds 50] [--concurrency 4] [--warmup 2] [--quick] [--skip-local] [--only swarm,docker,local,throughput,memory,pieces,sandbox]',
       );
       process.exit(0);
     } else throw new Error(`unknown argument ${a}`);
@@ -349,6 +351,7 @@ async function main(): Promise<void> {
     if (want('local') && !args.skipLocal) results.local = await latency('local', imageId, starts);
     if (want('throughput')) results.throughput = await throughput(imageId, baselineRssMiB);
     if (want('memory')) results.memory = await measureBosunProcess({ workers: 1, idleSec: 10, progress });
+    if (want('sandbox')) results.sandbox = await sandboxPhase(docker, benchId, { n: args.n, warmup: args.warmup, kinds: ['docker', 'swarm'], progress });
     if (want('pieces')) {
       progress('pieces: what Bosun adds around a step, each timed alone');
       results.pieces = await timePieces(docker, imageId, benchId, args.n >= 20 ? 8 : 4);
@@ -367,6 +370,7 @@ interface Results {
   throughput?: ThroughputResult;
   memory?: ProcessMemory;
   pieces?: Record<string, Summary>;
+  sandbox?: SandboxResult;
 }
 
 function report(r: Results, imageId: string): void {
@@ -576,6 +580,7 @@ function report(r: Results, imageId: string): void {
     out.push('Pieces timed alone (after one warm-up)');
     out.push(table([['piece', 'n', 'median', 'p90'], ...Object.entries(r.pieces).map(([k, s]) => [k, String(s.n), ms(s.median), ms(s.p90)])]));
   }
+  if (r.sandbox) out.push(...sandboxReport(r.sandbox, pass));
   out.push('');
   out.push(`Total bench time ${((performance.now() - benchStarted) / 1000).toFixed(0)} s. JSON: .bench/results.json`);
   console.log(out.join('\n'));

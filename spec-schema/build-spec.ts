@@ -179,6 +179,12 @@ export const Step = z.strictObject({
     .describe(
       'Safe to run twice. After a crash, a step whose outcome Bosun cannot find out is run again only when this is true; otherwise it fails (failed_infra) for you to retry.',
     ),
+  fresh: z
+    .boolean({ error: 'expected true or false' })
+    .optional()
+    .describe(
+      "Run in a container of its own, never in the stage's sandbox shared with its other steps (server config `sandbox: stage`; docs/sandbox.md). No effect otherwise.",
+    ),
   artifacts: ArtifactGlobs.optional(),
   reports: ReportGlobs.optional(),
 });

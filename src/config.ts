@@ -106,6 +106,8 @@ export const ServerConfig = z
     /** `redis://…`; unset = an embedded redis-server under dataDir. */
     redisUrl: z.string().optional(),
     executor: z.enum(['auto', 'local', 'docker', 'swarm']).default('auto'),
+    /** Container executors: `step`, a new container (service) per step; `stage`, a stage's steps exec'd in one sandbox (docs/sandbox.md). */
+    sandbox: z.enum(['stage', 'step']).default('step'),
     /** Docker Engine: `unix:///var/run/docker.sock` (default) or `tcp://host:2375`. */
     dockerHost: z.string().default('unix:///var/run/docker.sock'),
     swarm: SwarmConfig.prefault({}),
@@ -283,6 +285,7 @@ function applyEnv(target: Record<string, unknown>, env: NodeJS.ProcessEnv): void
   if (env.BOSUN_DATA_DIR) target.dataDir = env.BOSUN_DATA_DIR;
   if (env.REDIS_URL) target.redisUrl = env.REDIS_URL;
   if (env.BOSUN_EXECUTOR) target.executor = env.BOSUN_EXECUTOR;
+  if (env.BOSUN_SANDBOX) target.sandbox = env.BOSUN_SANDBOX;
   if (env.DOCKER_HOST) target.dockerHost = env.DOCKER_HOST;
   if (env.BOSUN_SWARM_REGISTRY) target.swarm = { ...(target.swarm as Record<string, unknown> | undefined), registry: env.BOSUN_SWARM_REGISTRY };
   if (env.BOSUN_LOG_LEVEL) target.logLevel = env.BOSUN_LOG_LEVEL;

@@ -33,8 +33,9 @@ export async function makeExecutor(config: ServerConfig, log: Logger): Promise<E
     timeoutGraceMs: config.limits.killGraceSec * 1000,
     swarm: { ...(registry ? { registry } : {}), constraints, unschedulableAfterMs: unschedulableAfterSec * 1000 },
     egress: config.network,
+    sandbox: config.sandbox,
   });
-  log.info({ executor: executor.name, network: executor.network }, 'Executor selected');
+  log.info({ executor: executor.name, network: executor.network, sandbox: config.sandbox }, 'Executor selected');
   if (executor.name !== 'local' && needsRules(config.network)) {
     // Said once at startup as well as on every build that fails for it.
     const problem = await new EgressRules(config.network, config.instanceId).problem();

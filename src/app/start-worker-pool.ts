@@ -1,6 +1,6 @@
 import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { serviceStepName, type Executor } from '../executor/executor.js';
+import { sandboxStepName, serviceStepName, type Executor } from '../executor/executor.js';
 import { isTerminal } from '../domain/status.js';
 import { removeWorkspace } from '../pipeline/workspace.js';
 import type { WorkerDeps } from '../pipeline/pipeline-deps.js';
@@ -72,6 +72,8 @@ async function reapOrphans(core: Core, executor: Executor): Promise<void> {
       for (const st of s.steps) if (st.status === 'running') live.add(`${id}/${s.name}/${st.name}`);
       // A running stage's services belong to the worker running it (possibly another process).
       if (s.status === 'running') for (const sv of s.services ?? []) live.add(`${id}/${s.name}/${serviceStepName(sv.name)}`);
+      // And so do its stage sandboxes (docs/sandbox.md).
+      if (s.status === 'running') live.add(`${id}/${s.name}/${sandboxStepName}`);
     }
   }
   try {

@@ -28,6 +28,8 @@ export interface PlanStep {
   secrets?: PlanSecret[];
   /** Safe to run again when its fate after a crash is unknown (`idempotent: true`); absent = false. */
   idempotent?: boolean;
+  /** Runs in a container of its own, not the stage's sandbox (`fresh: true`; docs/sandbox.md); absent = false. */
+  fresh?: boolean;
   /** Workspace-relative globs collected after the step (`artifacts:`); absent = none. */
   artifacts?: string[];
   /** Workspace-relative globs of JUnit XML files read after the step (`reports:`); absent = none. */

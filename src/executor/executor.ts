@@ -77,6 +77,12 @@ export interface Executor {
    * optional only for test fakes).
    */
   readWorkspace?(req: WorkspaceRead): Promise<WorkspaceTar>;
+  /**
+   * The stage `stage` of build `buildId` has ended (every step destroyed): remove what the
+   * executor kept for its steps (container executors in `sandbox: stage` mode: the stage's
+   * sandboxes, see docs/sandbox.md). Idempotent; absent or a no-op where steps share nothing.
+   */
+  endStage?(buildId: string, stage: string): Promise<void>;
   /** Release connections and timers. */
   close(): Promise<void>;
 }
@@ -116,6 +122,11 @@ export interface StepSpec {
    * see `narrowPolicy`); an executor that cannot enforce it refuses the step (`UserError`).
    */
   network?: NetworkRequest;
+  /**
+   * Container executors with `sandbox: stage`: run the step in a container (service) of its own,
+   * as with `sandbox: step`, never in the stage's shared sandbox (`fresh: true` in the spec).
+   */
+  fresh?: boolean;
 }
 
 export interface StepSecret {
@@ -189,6 +200,8 @@ export interface StepFate {
 export interface StepHandle {
   /** Stable reference, persisted on the step so another process can destroy it. */
   readonly ref: string;
+  /** Where the step runs, in a sentence for its log (`ran in the stage's sandbox …`), when the executor has a choice of paths. */
+  readonly where?: string;
   readonly output: AsyncIterable<OutputChunk>;
   wait(): Promise<StepOutcome>;
   stop(graceMs: number): Promise<void>;
@@ -204,7 +217,15 @@ export const labelKeys = {
   step: 'bosun.step',
   /** On service containers only: the service's name (their `step` label is `service:<name>`). */
   service: 'bosun.service',
+  /** On stage sandboxes only (`stage`); their `step` label is `sandboxStepName`. */
+  sandbox: 'bosun.sandbox',
 } as const;
+
+/**
+ * The pseudo-step a stage sandbox's labels name (docs/sandbox.md): the reconciler keeps it
+ * while its stage runs. Step names cannot contain `:`, so it never meets a real step.
+ */
+export const sandboxStepName = 'sandbox:stage';
 
 /**
  * The pseudo-step a service's log and resources are keyed by: `service:<name>`. Step names

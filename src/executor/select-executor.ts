@@ -3,6 +3,7 @@ import { InfraError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import type { Executor } from './executor.js';
 import type { NetworkConfig } from './container/egress-policy.js';
+import type { SandboxMode } from './container/sandbox-mode.js';
 import { DockerExecutor } from './docker/docker-executor.js';
 import { LocalExecutor } from './local/local-executor.js';
 import { SwarmExecutor } from './swarm/swarm-executor.js';
@@ -22,6 +23,8 @@ export interface SelectExecutorOptions {
   swarm?: { registry?: string; constraints?: string[]; unschedulableAfterMs?: number };
   /** The egress policy for container steps (server config `network`); absent: `none`. */
   egress?: NetworkConfig;
+  /** How container executors run a stage's steps (server config `sandbox`); default `step`. */
+  sandbox?: SandboxMode;
 }
 
 /**
@@ -41,7 +44,14 @@ export async function selectExecutor(opts: SelectExecutorOptions): Promise<Execu
     return local();
   }
   const docker = opts.docker!;
-  const common = { docker, instanceId: opts.instanceId, log: opts.log, timeoutGraceMs: opts.timeoutGraceMs, ...(opts.egress ? { egress: opts.egress } : {}) };
+  const common = {
+    docker,
+    instanceId: opts.instanceId,
+    log: opts.log,
+    timeoutGraceMs: opts.timeoutGraceMs,
+    ...(opts.egress ? { egress: opts.egress } : {}),
+    ...(opts.sandbox ? { sandbox: opts.sandbox } : {}),
+  };
   if (preferred === 'docker') return new DockerExecutor(common);
   if (engine.kind === 'swarm') return new SwarmExecutor({ ...common, ...opts.swarm });
   if (preferred === 'swarm') throw new InfraError('infra', 'executor swarm needs the engine to be a swarm manager (docker swarm init)');

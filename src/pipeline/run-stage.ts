@@ -193,6 +193,8 @@ export async function runStage(deps: WorkerDeps, buildId: string, stageName: str
     unwatch();
     clearInterval(heartbeat);
     await services?.stop();
+    // What the executor kept for the stage's steps (a stage sandbox) goes with the stage.
+    await deps.executor.endStage?.(buildId, stageName).catch((err: unknown) => log.warn({ err }, 'Could not remove the stage sandbox'));
     await held?.release('stage ended');
     await deps.queue.releaseStage?.(buildId, stageName, owner).catch((err: unknown) => log.warn({ err }, 'Could not release the stage claim'));
   }

@@ -94,6 +94,7 @@ export async function runStep(deps: WorkerDeps, input: RunStepInput): Promise<St
     st.executorRef = handle.ref;
     return [];
   });
+  if (handle.where) writer.note(handle.where);
   return followStep(deps, { buildId: build.id, stage, step, onStarted: input.onStarted, ...(input.collect ? { collect: input.collect } : {}) }, handle, writer);
 }
 
@@ -214,6 +215,7 @@ function stepSpecFor(deps: WorkerDeps, build: Build, stage: string, plan: PlanSt
     workdir: plan.workdir,
     timeoutSec: timeoutSecOf(deps, plan),
     limits: { cpus: limits.cpus, memoryBytes: limits.memoryMb * 1024 * 1024, pids: limits.pids },
+    ...(plan.fresh ? { fresh: true } : {}),
     labels: {
       [labelKeys.managed]: 'true',
       [labelKeys.instance]: deps.instanceId,

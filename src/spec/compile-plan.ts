@@ -163,6 +163,7 @@ function compileStep(spec: BuildSpec, step: Step, defaults: PlanDefaults, stageS
     workdir: normalizeWorkdir(step.workdir),
     ...(secrets.length ? { secrets } : {}),
     ...(step.idempotent ? { idempotent: true } : {}),
+    ...(step.fresh ? { fresh: true } : {}),
     ...(step.artifacts ? { artifacts: [...step.artifacts] } : {}),
     ...(step.reports ? { reports: [...step.reports] } : {}),
   };

@@ -21,6 +21,15 @@ const executors: { name: string; make(): Executor }[] = engine
   ? [
       { name: 'docker', make: () => new DockerExecutor({ docker: engine, instanceId: testInstanceId, log: silentLogger(), timeoutGraceMs: 2000 }) },
       { name: 'swarm', make: () => new SwarmExecutor({ docker: engine, instanceId: testInstanceId, log: silentLogger(), timeoutGraceMs: 2000 }) },
+      // `sandbox: stage` (docs/sandbox.md): the steps exec'd in their stage's sandbox, on the same workspace volume.
+      {
+        name: 'docker-sbx',
+        make: () => new DockerExecutor({ docker: engine, instanceId: testInstanceId, log: silentLogger(), timeoutGraceMs: 2000, sandbox: 'stage' }),
+      },
+      {
+        name: 'swarm-sbx',
+        make: () => new SwarmExecutor({ docker: engine, instanceId: testInstanceId, log: silentLogger(), timeoutGraceMs: 2000, sandbox: 'stage' }),
+      },
     ]
   : [];
 

@@ -43,7 +43,17 @@ test('multi-node Swarm: a registry from the environment, placement labels from t
   assert.equal(loadConfig({ BOSUN_SWARM_REGISTRY: '' }).swarm.registry, undefined, 'the stack file passes an empty value');
 });
 
+test('sandbox: a container per step by default; a sandbox per stage from the file or BOSUN_SANDBOX (docs/sandbox.md)', () => {
+  const file = join(dir, 'sandbox.yml');
+  writeFileSync(file, 'sandbox: stage\n');
+
+  assert.equal(loadConfig({}).sandbox, 'step');
+  assert.equal(loadConfig({ BOSUN_CONFIG: file }).sandbox, 'stage');
+  assert.equal(loadConfig({ BOSUN_SANDBOX: 'stage' }).sandbox, 'stage');
+});
+
 const invalid: [string, Record<string, string>, RegExp][] = [
+  ['an unknown sandbox mode', { BOSUN_SANDBOX: 'job' }, /sandbox/],
   ['a port that is not a number', { BOSUN_PORT: 'eighty' }, /http\.port/],
   ['an unknown executor', { BOSUN_EXECUTOR: 'kubernetes' }, /executor/],
   ['a short API token', { BOSUN_API_TOKEN: 'short' }, /at least 16 characters/],

@@ -22,6 +22,11 @@ export interface ContractHarness {
   inspectIsolation?(ref: string): Promise<IsolationFacts>;
   /** Whether a step can be taken back after its handle's process died (`reattach`); local cannot. */
   reattaches?: boolean;
+  /**
+   * Whether `inspectRef` tells an ended step's exit code although `reattach` cannot take the
+   * step back (`sandbox: stage`: the engine keeps an exec's exit code, not its output).
+   */
+  knowsExitWithoutReattach?: boolean;
   /** Whether the executor makes per-build resources (network, volume); local makes none. */
   perBuildResources: boolean;
   /** Sweep per-build resources of builds `isLive` rejects. */

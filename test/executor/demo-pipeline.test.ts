@@ -10,9 +10,12 @@ import type { Executor } from '../../src/executor/executor.js';
 
 // Issue 6: the example repository's pipeline runs on Swarm by default when the engine is a
 // swarm manager, and on plain Docker when asked; steps really run in the base image.
-const cases: { name: string; preferred: 'auto' | 'docker'; expect: string }[] = [
+const cases: { name: string; preferred: 'auto' | 'docker'; expect: string; sandbox?: 'stage' }[] = [
   { name: 'auto picks swarm on a swarm manager', preferred: 'auto', expect: 'swarm' },
   { name: 'docker runs plain containers on the same engine', preferred: 'docker', expect: 'docker' },
+  // docs/sandbox.md: each stage's steps exec'd in one sandbox.
+  { name: 'docker with a sandbox per stage', preferred: 'docker', expect: 'docker', sandbox: 'stage' },
+  { name: 'swarm with a sandbox per stage', preferred: 'auto', expect: 'swarm', sandbox: 'stage' },
 ];
 
 for (const c of cases) {
@@ -26,9 +29,10 @@ for (const c of cases) {
           executor = await selectExecutor({
             docker: dockerClient(loadConfig({})),
             preferred: c.preferred,
-            instanceId: `demo${process.pid}`,
+            instanceId: `demo${process.pid}${c.sandbox ?? ''}`,
             dataDir,
             log: silentLogger(),
+            ...(c.sandbox ? { sandbox: c.sandbox } : {}),
           });
           return executor;
         },
@@ -45,6 +49,7 @@ for (const c of cases) {
       );
       const log = await h.api('GET', `/api/builds/${b.id}/logs/test/unit`);
       assert.match(log.json, /Python 3\./);
+      if (c.sandbox) assert.match(log.json, /^bosun: the step runs in the stage's sandbox /m);
     } finally {
       await h.stop();
     }

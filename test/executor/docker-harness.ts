@@ -211,3 +211,62 @@ export async function serviceInspectText(docker: Docker, serviceId: string): Pro
   const secrets = await Promise.all(refs.map((r) => docker.getSecret(r.SecretID ?? '').inspect()));
   return JSON.stringify({ service, tasks, containers, secrets });
 }
+
+/** The container id behind a `docker:` or `sandbox:` ref. */
+export function containerOfRef(ref: string): string {
+  return ref.replace(/^docker:/, '').replace(/^sandbox:([0-9a-f]+):[0-9a-f]+$/, '$1');
+}
+
+/** Stage sandbox containers of this build (names). */
+export async function sandboxContainers(docker: Docker, buildId: string): Promise<string[]> {
+  const list = await docker.listContainers({ all: true, filters: JSON.stringify({ label: [`${labelKeys.build}=${buildId}`, labelKeys.sandbox] }) });
+  return list.map((c) => c.Names[0] ?? c.Id);
+}
+
+/**
+ * What is left of this build's steps: step containers, and processes of the step user (uid
+ * 1000) inside its stage sandboxes (the sandbox's own idle process runs as nobody).
+ */
+export async function stepProcesses(docker: Docker, buildId: string): Promise<string[]> {
+  const list = await docker.listContainers({ all: true, filters: JSON.stringify({ label: [`${labelKeys.build}=${buildId}`] }) });
+  const left: string[] = [];
+  for (const c of list) {
+    if (c.Labels['bosun.role'] !== undefined) continue;
+    if (c.Labels[labelKeys.sandbox] === undefined) {
+      left.push(c.Names[0] ?? c.Id);
+      continue;
+    }
+    if (c.State !== 'running') continue;
+    const top = (await docker
+      .getContainer(c.Id)
+      .top({ ps_args: '-o pid,uid,args' })
+      .catch(() => undefined)) as { Titles?: string[]; Processes?: string[][] } | undefined;
+    const uid = top?.Titles?.indexOf('UID') ?? -1;
+    for (const p of top?.Processes ?? []) if (uid >= 0 && p[uid] === '1000') left.push(`${c.Names[0] ?? c.Id}: ${p.join(' ')}`);
+  }
+  return left;
+}
+
+/** Secret files left in this build's running stage sandboxes (`/run/secrets`). */
+export async function sandboxSecretFiles(docker: Docker, buildId: string): Promise<string[]> {
+  const list = await docker.listContainers({ filters: JSON.stringify({ label: [`${labelKeys.build}=${buildId}`, labelKeys.sandbox] }) });
+  const files: string[] = [];
+  for (const c of list) {
+    const { runInSandbox } = await import('../../src/executor/container/sandbox-step.js');
+    const { stdout } = await runInSandbox(docker.getContainer(c.Id), ['/bin/sh', '-c', 'ls -A /run/secrets'], 30_000).catch(() => ({ stdout: '' }));
+    files.push(...stdout.split('\n').filter(Boolean));
+  }
+  return files;
+}
+
+/** Stage sandbox services of this build (names). */
+export async function sandboxServices(docker: Docker, buildId: string): Promise<string[]> {
+  const list = await docker.listServices({ filters: JSON.stringify({ label: [`${labelKeys.build}=${buildId}`, labelKeys.sandbox] }) });
+  return list.map((s) => s.Spec?.Name ?? s.ID);
+}
+
+/** The Swarm service a task container belongs to. */
+export async function serviceOfContainer(docker: Docker, containerId: string): Promise<string> {
+  const info = await docker.getContainer(containerId).inspect();
+  return info.Config.Labels?.['com.docker.swarm.service.id'] ?? '';
+}

@@ -82,10 +82,18 @@ if (docker && !problem) {
       }
     };
 
-    for (const kind of ['docker', 'swarm'] as const) {
+    // dsbx, ssbx: docker and swarm with `sandbox: stage` (the steps exec'd in a sandbox on the build's network).
+    for (const kind of ['docker', 'swarm', 'dsbx', 'ssbx'] as const) {
       const make = (egress: NetworkConfig): { executor: Executor; spec: (buildId: string, over?: Partial<StepSpec>) => StepSpec } => {
-        const common = { docker: engine, instanceId: testInstanceId, log: silentLogger(), timeoutGraceMs: 2000, egress };
-        const executor = kind === 'docker' ? new DockerExecutor(common) : new SwarmExecutor(common);
+        const common = {
+          docker: engine,
+          instanceId: testInstanceId,
+          log: silentLogger(),
+          timeoutGraceMs: 2000,
+          egress,
+          sandbox: kind.endsWith('sbx') ? ('stage' as const) : ('step' as const),
+        };
+        const executor = kind === 'docker' || kind === 'dsbx' ? new DockerExecutor(common) : new SwarmExecutor(common);
         const entry = { executor, builds: [] as string[] };
         executors.push(entry);
         return {

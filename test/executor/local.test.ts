@@ -7,6 +7,7 @@ import { LocalExecutor } from '../../src/executor/local/local-executor.js';
 import { runExecutorContract } from './contract.js';
 import { runId, type ContractHarness } from './contract-support.js';
 import { runSecretsContract } from './secrets-contract.js';
+import { runStageContract } from './stage-contract.js';
 
 const makeHarness = async (): Promise<ContractHarness & { dataDir: string }> => {
   const dataDir = mkdtempSync(join(tmpdir(), 'bosun-local-exec-'));
@@ -28,6 +29,7 @@ const makeHarness = async (): Promise<ContractHarness & { dataDir: string }> => 
   };
 };
 runExecutorContract('local', makeHarness);
+runStageContract('local', async () => ({ ...(await makeHarness()), sharesSandbox: false, sandboxes: async () => [] }));
 
 runSecretsContract('local', async () => {
   const h = await makeHarness();

@@ -5,8 +5,15 @@ import { silentLogger } from '../../src/logger.js';
 import { SwarmExecutor } from '../../src/executor/swarm/swarm-executor.js';
 import { runExecutorContract, runIsolationContract } from './contract.js';
 import { collect, makeSpec, makeWorkspace, runId, waitFor, type ContractHarness } from './contract-support.js';
+import { parseSandboxRef } from '../../src/executor/container/sandbox-step.js';
+import { runStageContract } from './stage-contract.js';
 import {
   baseImage,
+  containerOfRef,
+  sandboxSecretFiles,
+  sandboxServices,
+  serviceOfContainer,
+  stepProcesses,
   buildResources,
   buildSecrets,
   busyboxImage,
@@ -44,10 +51,49 @@ if (docker) {
   };
   runExecutorContract('swarm', makeHarness);
   runIsolationContract('swarm', makeHarness);
+  runStageContract('swarm', async () => ({ ...(await makeHarness()), sharesSandbox: false, sandboxes: async () => [] }));
   runSecretsContract('swarm', async () => ({
     ...(await makeHarness()),
     inspectText: (ref) => serviceInspectText(engine, ref.replace(/^swarm:/, '')),
     secretResources: (buildId) => buildSecrets(engine, buildId),
+  }));
+
+  // `sandbox: stage` on one node: every sandbox task is local, so every step takes the exec path.
+  const makeExecHarness = async (): Promise<ContractHarness> => {
+    const executor = new SwarmExecutor({ docker: engine, instanceId: testInstanceId, log: silentLogger(), timeoutGraceMs: 2000, sandbox: 'stage' });
+    return {
+      executor,
+      image: busyboxImage,
+      baseImage,
+      enforcesMemory: true,
+      perBuildResources: true,
+      reattaches: false,
+      knowsExitWithoutReattach: true,
+      reapBuilds: (isLive) => executor.reapBuilds(isLive),
+      stepResources: async (buildId) => [
+        ...(await stepServices(engine, buildId)).filter((s) => !s.includes('-sandbox-')),
+        ...(await stepProcesses(engine, buildId)),
+      ],
+      buildResources: (buildId) => buildResources(engine, buildId),
+      inspectIsolation: async (ref) => serviceIsolation(engine, await serviceOfContainer(engine, containerOfRef(ref))),
+      close: async () => {
+        await executor.close();
+        await sweepInstance(engine);
+      },
+    };
+  };
+  // Short: build ids made from it must stay distinct within the 24 characters resource names keep.
+  runExecutorContract('swexec', makeExecHarness);
+  runIsolationContract('swexec', makeExecHarness);
+  runStageContract('swexec', async () => ({ ...(await makeExecHarness()), sharesSandbox: true, sandboxes: (buildId) => sandboxServices(engine, buildId) }));
+  runSecretsContract('swexec', async () => ({
+    ...(await makeExecHarness()),
+    inspectText: async (ref) => {
+      const exec = parseSandboxRef(ref);
+      const service = await serviceInspectText(engine, await serviceOfContainer(engine, containerOfRef(ref)));
+      return JSON.stringify({ service, exec: exec ? await engine.getExec(exec.execId).inspect() : undefined });
+    },
+    secretResources: (buildId) => sandboxSecretFiles(engine, buildId),
   }));
 }
 

@@ -62,6 +62,17 @@ const executors: { name: string; image: string; make(dataDir: string): Executor 
           image: baseImage,
           make: () => new SwarmExecutor({ docker: engine, instanceId: testInstanceId, log: silentLogger(), timeoutGraceMs: 2000 }),
         },
+        // `sandbox: stage` (docs/sandbox.md): the same pipeline, each stage's steps exec'd in one sandbox.
+        {
+          name: 'docker-sbx',
+          image: baseImage,
+          make: () => new DockerExecutor({ docker: engine, instanceId: testInstanceId, log: silentLogger(), timeoutGraceMs: 2000, sandbox: 'stage' as const }),
+        },
+        {
+          name: 'swarm-sbx',
+          image: baseImage,
+          make: () => new SwarmExecutor({ docker: engine, instanceId: testInstanceId, log: silentLogger(), timeoutGraceMs: 2000, sandbox: 'stage' as const }),
+        },
       ]
     : []),
 ];

@@ -24,45 +24,59 @@ const spec = [
   '',
 ].join('\n');
 
-test('an out-of-memory step says so, with its limit, in its record, log, status and bosun watch', async (t) => {
-  if (!(await requireDocker(t))) return;
-  const instanceId = `oom${process.pid}`;
-  const docker = dockerClient(loadConfig({}));
-  const h = await startHarness(
-    { limits: { memoryMb: 32, killGraceSec: 2 } },
-    {
-      executorAsync: async (dataDir) => selectExecutor({ docker, preferred: 'docker', instanceId, dataDir, log: silentLogger() }),
-    },
-  );
-  try {
-    const repo = await makeRepo(h.dataDir, 'hungry', { 'bosun.yml': spec });
-    h.server.core.config.repos.hungry = { url: repo.url, defaultBranch: 'master', secrets: [] };
-    const res = await h.api('POST', '/api/builds', { repo: 'hungry', ref: 'master' });
-    const b = await h.waitDone(res.json.build.id, 180_000);
+// `sandbox: stage` (docs/sandbox.md): the step exec'd in its stage's sandbox, killed there by the kernel.
+for (const sandbox of ['step', 'stage'] as const) {
+  test(`an out-of-memory step says so, with its limit, in its record, log, status and bosun watch (sandbox: ${sandbox})`, async (t) => {
+    if (!(await requireDocker(t))) return;
+    const instanceId = `oom${process.pid}${sandbox}`;
+    const docker = dockerClient(loadConfig({}));
+    const h = await startHarness(
+      { limits: { memoryMb: 32, killGraceSec: 2 } },
+      {
+        executorAsync: async (dataDir) =>
+          selectExecutor({
+            docker,
+            preferred: 'docker',
+            instanceId,
+            dataDir,
+            log: silentLogger(),
+            sandbox,
+          }),
+      },
+    );
+    try {
+      const repo = await makeRepo(h.dataDir, 'hungry', { 'bosun.yml': spec });
+      h.server.core.config.repos.hungry = { url: repo.url, defaultBranch: 'master', secrets: [] };
+      const res = await h.api('POST', '/api/builds', { repo: 'hungry', ref: 'master' });
+      const b = await h.waitDone(res.json.build.id, 180_000);
 
-    const step = b.stages[0]!.steps[0]!;
-    assert.deepEqual({ status: step.status, reason: step.reason, detail: step.detail }, { status: 'failed', reason: 'oom', detail: 'limit 32 MiB' });
-    const log = await h.api('GET', `/api/builds/${b.id}/logs/test/mem`);
-    assert.equal(String(log.json).trimEnd().split('\n').at(-1), 'bosun: the step ran out of memory (limit 32 MiB) and was killed');
-    const status = await h.api('POST', '/api/commands', { text: `status ${b.id}` });
-    assert.ok(status.json.text.split('\n').includes('      ✘ mem: failed (out of memory (limit 32 MiB))'), status.json.text);
+      const step = b.stages[0]!.steps[0]!;
+      assert.deepEqual({ status: step.status, reason: step.reason, detail: step.detail }, { status: 'failed', reason: 'oom', detail: 'limit 32 MiB' });
+      const log = await h.api('GET', `/api/builds/${b.id}/logs/test/mem`);
+      assert.equal(String(log.json).trimEnd().split('\n').at(-1), 'bosun: the step ran out of memory (limit 32 MiB) and was killed');
+      const status = await h.api('POST', '/api/commands', { text: `status ${b.id}` });
+      assert.ok(status.json.text.split('\n').includes('      ✘ mem: failed (out of memory (limit 32 MiB))'), status.json.text);
 
-    const watched = await new Promise<{ out: string; code: number }>((resolve) => {
-      execFile(
-        join(process.cwd(), 'bin', 'bosun'),
-        ['watch', b.id],
-        { env: { PATH: process.env.PATH ?? '', HOME: h.dataDir, BOSUN_URL: h.url, BOSUN_API_TOKEN: testToken }, timeout: 60_000 },
-        (err, stdout) => resolve({ out: stdout, code: err ? ((err as { code?: number }).code ?? 1) : 0 }),
+      const watched = await new Promise<{ out: string; code: number }>((resolve) => {
+        execFile(
+          join(process.cwd(), 'bin', 'bosun'),
+          ['watch', b.id],
+          { env: { PATH: process.env.PATH ?? '', HOME: h.dataDir, BOSUN_URL: h.url, BOSUN_API_TOKEN: testToken }, timeout: 60_000 },
+          (err, stdout) => resolve({ out: stdout, code: err ? ((err as { code?: number }).code ?? 1) : 0 }),
+        );
+      });
+      const lines = watched.out.trimEnd().split('\n');
+      assert.match(lines.find((l) => l.startsWith('✘ test/mem')) ?? '', /^✘ test\/mem: failed, out of memory \(limit 32 MiB\), after \d+\.\ds$/);
+      assert.match(
+        lines.find((l) => l.startsWith('===')) ?? '',
+        /^=== build #\d+ failed after [\d.]+s: step test\/mem failed: out of memory \(limit 32 MiB\)$/,
       );
-    });
-    const lines = watched.out.trimEnd().split('\n');
-    assert.match(lines.find((l) => l.startsWith('✘ test/mem')) ?? '', /^✘ test\/mem: failed, out of memory \(limit 32 MiB\), after \d+\.\ds$/);
-    assert.match(lines.find((l) => l.startsWith('===')) ?? '', /^=== build #\d+ failed after [\d.]+s: step test\/mem failed: out of memory \(limit 32 MiB\)$/);
-    assert.equal(watched.code, 1);
-  } finally {
-    await h.stop();
-    // A failed build keeps its workspace (volume and network) for a while, by design: this
-    // test's would outlive it. Left on the engine, each run took one of its ~30 bridge subnets.
-    await sweepInstance(docker, instanceId);
-  }
-});
+      assert.equal(watched.code, 1);
+    } finally {
+      await h.stop();
+      // A failed build keeps its workspace (volume and network) for a while, by design: this
+      // test's would outlive it. Left on the engine, each run took one of its ~30 bridge subnets.
+      await sweepInstance(docker, instanceId);
+    }
+  });
+}

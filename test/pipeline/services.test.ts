@@ -187,6 +187,9 @@ async function leftovers(docker: Docker, buildLabel: string, instanceId: string,
 const executors: { name: string; make(docker: Docker, instanceId: string): Executor }[] = [
   { name: 'docker', make: (docker, instanceId) => new DockerExecutor({ docker, instanceId, log: silentLogger(), timeoutGraceMs: 2000 }) },
   { name: 'swarm', make: (docker, instanceId) => new SwarmExecutor({ docker, instanceId, log: silentLogger(), timeoutGraceMs: 2000 }) },
+  // `sandbox: stage` (docs/sandbox.md): the steps exec'd in their stage's sandbox, on the network its services are on.
+  { name: 'dsbx', make: (docker, instanceId) => new DockerExecutor({ docker, instanceId, log: silentLogger(), timeoutGraceMs: 2000, sandbox: 'stage' }) },
+  { name: 'ssbx', make: (docker, instanceId) => new SwarmExecutor({ docker, instanceId, log: silentLogger(), timeoutGraceMs: 2000, sandbox: 'stage' }) },
 ];
 
 for (const kind of executors) {

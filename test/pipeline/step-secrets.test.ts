@@ -39,7 +39,7 @@ function spec(image: string): string {
     '    needs: [release]',
     '    steps:',
     '      - name: undeclared',
-    '        run: \'echo "dir=[${BOSUN_SECRETS_DIR:-}] var=[${TWINE_PASSWORD:-}]"; ls /run/secrets 2>/dev/null || echo none-here\'',
+    '        run: \'echo "dir=[${BOSUN_SECRETS_DIR:-}] var=[${TWINE_PASSWORD:-}]"; test -n "$(ls -A /run/secrets 2>/dev/null)" || echo none-here\'',
     '',
   ].join('\n');
 }
@@ -58,6 +58,17 @@ const executors: { name: string; image: string; make(dataDir: string): Executor 
           name: 'swarm',
           image: baseImage,
           make: () => new SwarmExecutor({ docker: engine, instanceId: testInstanceId, log: silentLogger(), timeoutGraceMs: 2000 }),
+        },
+        // `sandbox: stage` (docs/sandbox.md): the same pipeline, each stage's steps exec'd in one sandbox.
+        {
+          name: 'docker-sbx',
+          image: baseImage,
+          make: () => new DockerExecutor({ docker: engine, instanceId: testInstanceId, log: silentLogger(), timeoutGraceMs: 2000, sandbox: 'stage' as const }),
+        },
+        {
+          name: 'swarm-sbx',
+          image: baseImage,
+          make: () => new SwarmExecutor({ docker: engine, instanceId: testInstanceId, log: silentLogger(), timeoutGraceMs: 2000, sandbox: 'stage' as const }),
         },
       ]
     : []),

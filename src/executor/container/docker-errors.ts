@@ -38,3 +38,15 @@ export async function retryWhileConflict(call: () => Promise<void>, timeoutMs = 
     }
   }
 }
+
+/** Force-removes a container; gone (404) or already being removed (409) is success. */
+export async function removeContainer(container: { remove(opts: { force: boolean }): Promise<unknown> }): Promise<void> {
+  try {
+    await container.remove({ force: true });
+  } catch (err) {
+    const code = statusCode(err);
+    if (code === 404) return;
+    if (code === 409 && /already in progress/.test(String((err as Error).message))) return;
+    throw err;
+  }
+}

@@ -1,12 +1,12 @@
 import type Docker from 'dockerode';
 import type { Logger } from '../../logger.js';
-import { labelKeys, type Executor, type ServiceHandle, type ServiceSpec, type StepFate, type StepHandle, type StepSpec } from '../executor.js';
+import { labelKeys, sandboxStepName, type Executor, type ServiceHandle, type ServiceSpec, type StepFate, type StepHandle, type StepSpec } from '../executor.js';
 import { workingDirectory } from '../working-directory.js';
 import { BuildNetworks } from '../container/build-network.js';
 import { describePolicy, needsRules, proxyEnv, type NetworkConfig } from '../container/egress-policy.js';
 import { EgressRules } from '../container/egress-rules.js';
 import { describeNarrowed, narrowPolicy, type NetworkRequest } from '../container/egress-narrowing.js';
-import { engineError, ignoreNotFound, statusCode } from '../container/docker-errors.js';
+import { engineError, ignoreNotFound, removeContainer, statusCode } from '../container/docker-errors.js';
 import { reapOwnedBuilds } from '../container/owned-builds.js';
 import { resolveImage } from '../container/resolve-image.js';
 import { removeServiceContainers, startServiceContainer } from '../container/service-container.js';
@@ -16,6 +16,11 @@ import { DockerStep } from './docker-step.js';
 import { toContainerSpec } from './to-container-spec.js';
 import { secretsPayload } from '../secret-script.js';
 import { volumeTar, type WorkspaceRead, type WorkspaceTar } from '../workspace-files.js';
+import { StageSandboxes } from '../container/stage-sandboxes.js';
+import { removeSandboxContainers, type Sandbox } from '../container/sandbox-pool.js';
+import { parseSandboxRef } from '../container/sandbox-step.js';
+import type { SandboxMode } from '../container/sandbox-mode.js';
+import { toSandboxSpec } from './to-sandbox-spec.js';
 
 export interface DockerExecutorOptions {
   docker: Docker;
@@ -27,6 +32,8 @@ export interface DockerExecutorOptions {
   egress?: NetworkConfig;
   /** Where egress rules go (tests); default the host's iptables. */
   egressRules?: EgressRules;
+  /** `stage`: a stage's steps are exec'd in one sandbox per (stage, image, limits) (docs/sandbox.md); `step` (default): a container per step. */
+  sandbox?: SandboxMode;
 }
 
 /**
@@ -47,6 +54,10 @@ export interface DockerExecutorOptions {
  * - A failed `start` removes the container it created before throwing.
  * - Secrets: written to the step's stdin right after start and read by its script into the
  *   /run/secrets tmpfs (see `toContainerSpec`); stdin then ends, so the commands see EOF.
+ * - `sandbox: stage` (docs/sandbox.md): a step is exec'd in its stage's sandbox container
+ *   (`StageSandboxes`, `toSandboxSpec`), ref `sandbox:<containerId>:<execId>`; `endStage` and
+ *   `cleanupBuild` remove the sandboxes; `reap` treats them like step containers (their step
+ *   label is `sandboxStepName`).
  * Concurrency: any number of steps at once; per-build resources are created once.
  */
 export class DockerExecutor implements Executor {
@@ -57,9 +68,15 @@ export class DockerExecutor implements Executor {
   /** The server's egress policy: the ceiling of every build's (a bosun.yml `network:` only narrows it). */
   readonly #server: NetworkConfig;
   readonly #volumes: WorkspaceVolumes;
+  readonly #sandboxes: StageSandboxes;
 
   constructor(opts: DockerExecutorOptions) {
     this.#opts = opts;
+    this.#sandboxes = new StageSandboxes({
+      docker: opts.docker,
+      timeoutGraceMs: opts.timeoutGraceMs ?? 10_000,
+      removeForeign: (id) => removeContainer(opts.docker.getContainer(id)),
+    });
     const policy = opts.egress;
     const rules = policy && needsRules(policy) ? (opts.egressRules ?? new EgressRules(policy, opts.instanceId)) : undefined;
     this.#networks = new BuildNetworks(opts.docker, 'bridge', opts.instanceId, rules);
@@ -87,6 +104,10 @@ export class DockerExecutor implements Executor {
     const { docker } = this.#opts;
     const workdir = await workingDirectory(spec.workspace, spec.workdir);
     const imageId = await resolveImage(docker, spec.image);
+    if (this.#opts.sandbox === 'stage' && !spec.fresh) {
+      const env = { ...proxyEnv(this.#opts.egress?.proxy), ...spec.env };
+      return this.#sandboxes.start(spec, imageId, workdir, env, (key, secretsMib) => this.#createSandbox(spec, imageId, key, secretsMib));
+    }
     // Independent: make the network and fill the workspace volume at the same time.
     const [networkId, volumeName] = await Promise.all([
       this.#networks.ensure(spec.buildId, this.#policyOf(spec.network)),
@@ -124,6 +145,50 @@ export class DockerExecutor implements Executor {
     }
   }
 
+  /** A new sandbox container for `spec`'s stage, started, on the build's network and workspace. */
+  async #createSandbox(spec: StepSpec, imageId: string, key: string, secretsMib: number): Promise<Sandbox> {
+    const { docker, instanceId } = this.#opts;
+    const [networkId, volumeName] = await Promise.all([this.#networks.ensure(spec.buildId), this.#volumes.ensure(spec.buildId, spec.workspace, imageId)]);
+    const forSandbox = { ...spec, step: sandboxStepName };
+    const options = toSandboxSpec({
+      name: stepResourceName({ ...spec, step: 'sandbox' }),
+      imageId,
+      networkName: networkId,
+      volumeName,
+      labels: { ...stepLabels(forSandbox, instanceId), [labelKeys.sandbox]: 'stage' },
+      limits: spec.limits,
+      secretsMib,
+      dns: this.#opts.egress?.dns ?? [],
+    });
+    let container: Docker.Container | undefined;
+    try {
+      container = await docker.createContainer(options);
+      await container.start();
+    } catch (err) {
+      const made = container;
+      if (made) await ignoreNotFound(() => made.remove({ force: true })).catch(() => undefined);
+      throw engineError(`could not start the sandbox of stage ${spec.stage} of build ${spec.buildId}`, err);
+    }
+    const made = container;
+    return {
+      id: made.id,
+      container: made,
+      key,
+      buildId: spec.buildId,
+      stage: spec.stage,
+      where: `bosun: the step runs in the stage's sandbox ${options.name ?? made.id.slice(0, 12)} (docker exec)`,
+      oomKills: 0,
+      remove: () => removeContainer(made),
+    };
+  }
+
+  /** Removes the stage's sandboxes (this process's and any an earlier process left). */
+  async endStage(buildId: string, stage: string): Promise<void> {
+    if (this.#opts.sandbox !== 'stage') return;
+    await this.#sandboxes.removeWhere((s) => s.buildId === buildId && s.stage === stage);
+    await removeSandboxContainers(this.#opts.docker, this.#opts.instanceId, { [labelKeys.build]: buildId, [labelKeys.stage]: stage });
+  }
+
   /** A service as a container on the build's network, aliased by its name (`startServiceContainer`). */
   async startService(spec: ServiceSpec): Promise<ServiceHandle> {
     const networkId = await this.#networks.ensure(spec.buildId, this.#policyOf(spec.network));
@@ -131,16 +196,20 @@ export class DockerExecutor implements Executor {
   }
 
   async destroyRef(ref: string): Promise<void> {
+    if (parseSandboxRef(ref)) return this.#sandboxes.destroyRef(ref);
     const id = ref.startsWith('docker:') ? ref.slice('docker:'.length) : ref;
     await ignoreNotFound(() => this.#opts.docker.getContainer(id).remove({ force: true }));
   }
 
   async inspectRef(ref: string): Promise<StepFate> {
+    if (parseSandboxRef(ref)) return this.#sandboxes.inspectRef(ref);
     const info = await this.#inspect(ref);
     return info ? fateOf(info) : { state: 'gone', detail: 'its container no longer exists' };
   }
 
   async reattach(ref: string, timeoutSec: number): Promise<StepHandle | undefined> {
+    // An exec's output is not kept by the engine: a sandbox step cannot be taken back.
+    if (parseSandboxRef(ref)) return undefined;
     const info = await this.#inspect(ref);
     if (!info) return undefined;
     const fate = fateOf(info);
@@ -175,8 +244,9 @@ export class DockerExecutor implements Executor {
       if (info.Labels['bosun.role'] !== undefined) continue;
       if (keep(info.Labels)) continue;
       const ref = `docker:${info.Id}`;
-      await this.destroyRef(ref);
-      removed.push(ref);
+      const steps = this.#sandboxes.refsIn((s) => s.id === info.Id);
+      await removeContainer(docker.getContainer(info.Id));
+      removed.push(ref, ...steps);
     }
     if (removed.length > 0) this.#opts.log.info({ removed }, 'Reaped step containers');
     return removed;
@@ -197,6 +267,8 @@ export class DockerExecutor implements Executor {
   async cleanupBuild(buildId: string): Promise<void> {
     // Services still attached would keep the network from going.
     await removeServiceContainers(this.#opts.docker, this.#opts.instanceId, { build: buildId });
+    await this.#sandboxes.removeWhere((s) => s.buildId === buildId);
+    await removeSandboxContainers(this.#opts.docker, this.#opts.instanceId, { [labelKeys.build]: buildId });
     await this.#volumes.remove(buildId);
     await this.#networks.remove(buildId);
   }

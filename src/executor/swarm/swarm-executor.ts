@@ -1,6 +1,6 @@
 import type Docker from 'dockerode';
 import type { Logger } from '../../logger.js';
-import { labelKeys, type Executor, type ServiceHandle, type ServiceSpec, type StepFate, type StepHandle, type StepSpec } from '../executor.js';
+import { labelKeys, sandboxStepName, type Executor, type ServiceHandle, type ServiceSpec, type StepFate, type StepHandle, type StepSpec } from '../executor.js';
 import { workingDirectory } from '../working-directory.js';
 import { BuildNetworks } from '../container/build-network.js';
 import { describePolicy, needsRules, proxyEnv, type NetworkConfig } from '../container/egress-policy.js';
@@ -26,6 +26,11 @@ import { SwarmSecrets, type StepSecretRef } from './swarm-secrets.js';
 import { EgressProxies, egressProxyHost } from './egress-proxy.js';
 import { removeSwarmServices, startSwarmService } from './swarm-service.js';
 import { remoteVolumeTar, volumeTar, type WorkspaceRead, type WorkspaceTar } from '../workspace-files.js';
+import type { SandboxMode } from '../container/sandbox-mode.js';
+import type { Sandbox } from '../container/sandbox-pool.js';
+import { parseSandboxRef } from '../container/sandbox-step.js';
+import { StageSandboxes } from '../container/stage-sandboxes.js';
+import { removeSandboxByContainer, removeSandboxServices, toSandboxServiceSpec, waitForRunningTask } from './swarm-sandbox.js';
 
 export interface SwarmExecutorOptions {
   /** A client of a swarm manager. */
@@ -57,6 +62,18 @@ export interface SwarmExecutorOptions {
   egressRules?: EgressRules;
   /** Multi-node egress: the proxy's image (needs `python3`; default `bosun/base:bookworm`). */
   egressProxyImage?: string;
+  /**
+   * `stage`: a stage's steps are exec'd in one sandbox service per (stage, image, limits) when its
+   * task runs on this node; elsewhere a service per step (docs/sandbox.md). `step` (default): a service per step.
+   */
+  sandbox?: SandboxMode;
+}
+
+/** The stage's sandbox task runs on a node this worker cannot exec on. */
+class RemoteSandbox extends Error {
+  constructor(readonly node: string) {
+    super(`the sandbox runs on node ${node}`);
+  }
 }
 
 /**
@@ -90,6 +107,10 @@ export interface SwarmExecutorOptions {
  *   `reattach` watches the service again like a new step, its log read from the first line;
  *   the timeout counts from the service's creation.
  * - Services (`startService`): plain containers on this node's build network (one node only).
+ * - `sandbox: stage` (docs/sandbox.md): a step is exec'd (through this engine) in its stage's
+ *   sandbox service (`toSandboxServiceSpec`) when that service's task runs on this node; when it
+ *   lands on another node, the stage's steps run as services, as with `step`, and each step's log
+ *   says which path ran. Refs, `endStage`, `reap` as for the docker executor.
  * Concurrency: any number of steps; one task poller serves them all.
  */
 export class SwarmExecutor implements Executor {
@@ -115,9 +136,17 @@ export class SwarmExecutor implements Executor {
   /** Multi-node: the last workspace image a step of the build ran from (every node it ran on has it). */
   readonly #workspaceImage = new Map<string, string>();
   #nodeId: Promise<string> | undefined;
+  readonly #sandboxes: StageSandboxes;
+  /** Stages (`build\0stage`) whose sandbox landed on a node this worker cannot exec on: a service per step. */
+  readonly #perStep = new Map<string, string>();
 
   constructor(opts: SwarmExecutorOptions) {
     this.#opts = opts;
+    this.#sandboxes = new StageSandboxes({
+      docker: opts.docker,
+      timeoutGraceMs: opts.timeoutGraceMs ?? 10_000,
+      removeForeign: (id) => removeSandboxByContainer(opts.docker, id),
+    });
     const multiNode = opts.registry !== undefined;
     const policy = opts.egress;
     const routed = policy !== undefined && needsRules(policy);
@@ -180,6 +209,22 @@ export class SwarmExecutor implements Executor {
     const { docker } = this.#opts;
     const workdir = await workingDirectory(spec.workspace, spec.workdir);
     const imageId = await resolveImage(docker, spec.image);
+    let path: string | undefined;
+    if (this.#opts.sandbox === 'stage' && !spec.fresh) {
+      const stageKey = `${spec.buildId}\0${spec.stage}`;
+      const remote = this.#perStep.get(stageKey);
+      if (!remote) {
+        try {
+          const env = { ...proxyEnv(this.#opts.egress?.proxy), ...spec.env };
+          return await this.#sandboxes.start(spec, imageId, workdir, env, (key, secretsMib) => this.#createSandbox(spec, imageId, key, secretsMib));
+        } catch (err) {
+          if (!(err instanceof RemoteSandbox)) throw err;
+          this.#perStep.set(stageKey, err.node);
+        }
+      }
+      const node = this.#perStep.get(stageKey) ?? '';
+      path = `bosun: the step runs as its own swarm service: the stage's sandbox landed on node ${node}, which this worker cannot exec on`;
+    }
     const [where, networkId] = await Promise.all([
       this.#images ? this.#multiNode(spec, imageId) : this.#oneNode(spec, imageId, workdir),
       this.#networks.ensure(spec.buildId, this.#policyOf(spec.network)).then(async (id) => {
@@ -246,6 +291,7 @@ export class SwarmExecutor implements Executor {
       ...(secretRefs.length ? { afterRemove: dropSecrets } : {}),
       ...(this.#nodes ? { nodes: this.#nodes, unschedulableAfterMs: this.#opts.unschedulableAfterMs ?? 120_000, constraints: where.constraints } : {}),
     });
+    if (path) step.where = path;
     if (this.#images) this.#workspaceImage.set(spec.buildId, where.image);
     if (this.#remote) {
       const remote = this.#remote;
@@ -255,6 +301,72 @@ export class SwarmExecutor implements Executor {
       );
     }
     return step;
+  }
+
+  /**
+   * A stage sandbox: a service placed like a step (`#oneNode`/`#multiNode`), running; usable when
+   * its task is on this node (its container is exec'd through this engine). Elsewhere it is
+   * removed and `RemoteSandbox` thrown (the stage then runs a service per step).
+   */
+  async #createSandbox(spec: StepSpec, imageId: string, key: string, secretsMib: number): Promise<Sandbox> {
+    const { docker, instanceId } = this.#opts;
+    const [where, networkId] = await Promise.all([
+      this.#images ? this.#multiNode(spec, imageId) : this.#oneNode(spec, imageId, ''),
+      this.#networks.ensure(spec.buildId),
+    ]);
+    if (where.filling) await where.filling;
+    const name = stepResourceName({ ...spec, step: 'sandbox' });
+    const options = toSandboxServiceSpec(
+      spec,
+      {
+        name,
+        image: where.image,
+        networkId,
+        volumeName: where.volumeName,
+        workdir: '',
+        labels: { ...stepLabels({ ...spec, step: sandboxStepName }, instanceId), [labelKeys.sandbox]: 'stage' },
+        constraints: where.constraints,
+        stopGraceMs: 1000,
+        dns: this.#opts.egress?.dns ?? [],
+      },
+      secretsMib,
+    );
+    let service: Docker.Service | undefined;
+    let task;
+    try {
+      const created = (await docker.createService(options)) as { id?: string; ID?: string };
+      service = docker.getService(created.id ?? created.ID ?? '');
+      task = await waitForRunningTask(docker, service.id, this.#opts.unschedulableAfterMs ?? 120_000);
+    } catch (err) {
+      const made = service;
+      if (made) await ignoreNotFound(() => made.remove()).catch(() => undefined);
+      throw engineError(`could not start the sandbox of stage ${spec.stage} of build ${spec.buildId}`, err);
+    }
+    const made = service;
+    const remove = () => ignoreNotFound(() => made.remove());
+    if (task.nodeId !== (await this.#localNodeId())) {
+      await remove().catch(() => undefined);
+      throw new RemoteSandbox(task.nodeId);
+    }
+    return {
+      id: task.containerId,
+      container: docker.getContainer(task.containerId),
+      serviceId: made.id,
+      key,
+      buildId: spec.buildId,
+      stage: spec.stage,
+      where: `bosun: the step runs in the stage's sandbox ${name} (a swarm task on this node; docker exec through the local engine)`,
+      oomKills: 0,
+      remove,
+    };
+  }
+
+  /** Removes the stage's sandboxes (this process's and any an earlier process left). */
+  async endStage(buildId: string, stage: string): Promise<void> {
+    if (this.#opts.sandbox !== 'stage') return;
+    this.#perStep.delete(`${buildId}\0${stage}`);
+    await this.#sandboxes.removeWhere((s) => s.buildId === buildId && s.stage === stage);
+    await removeSandboxServices(this.#opts.docker, this.#opts.instanceId, { [labelKeys.build]: buildId, [labelKeys.stage]: stage });
   }
 
   /**
@@ -308,6 +420,7 @@ export class SwarmExecutor implements Executor {
   }
 
   async destroyRef(ref: string): Promise<void> {
+    if (parseSandboxRef(ref)) return this.#sandboxes.destroyRef(ref);
     if (ref.startsWith('docker:')) {
       await ignoreNotFound(() => this.#opts.docker.getContainer(ref.slice('docker:'.length)).remove({ force: true }));
       return;
@@ -317,6 +430,7 @@ export class SwarmExecutor implements Executor {
   }
 
   async inspectRef(ref: string): Promise<StepFate> {
+    if (parseSandboxRef(ref)) return this.#sandboxes.inspectRef(ref);
     const found = await this.#find(ref);
     if (!found) return { state: 'gone', detail: 'its service no longer exists' };
     const { task } = found;
@@ -333,6 +447,8 @@ export class SwarmExecutor implements Executor {
   }
 
   async reattach(ref: string, timeoutSec: number): Promise<StepHandle | undefined> {
+    // An exec's output is not kept by the engine: a sandbox step cannot be taken back.
+    if (parseSandboxRef(ref)) return undefined;
     const found = await this.#find(ref);
     if (!found || (await this.inspectRef(ref)).state === 'gone') return undefined;
     const elapsedMs = Date.now() - (Date.parse(found.createdAt) || Date.now());
@@ -388,7 +504,7 @@ export class SwarmExecutor implements Executor {
       if (labels['bosun.role'] || keep(labels)) continue;
       const ref = `swarm:${service.ID}`;
       await this.destroyRef(ref);
-      removed.push(ref);
+      removed.push(ref, ...this.#sandboxes.refsIn((s) => s.serviceId === service.ID));
     }
     const serviceContainers = await docker.listContainers({
       all: true,
@@ -429,6 +545,9 @@ export class SwarmExecutor implements Executor {
   async cleanupBuild(buildId: string): Promise<void> {
     this.#workspaceImage.delete(buildId);
     this.#serviceNames.delete(buildId);
+    for (const key of this.#perStep.keys()) if (key.startsWith(`${buildId}\0`)) this.#perStep.delete(key);
+    await this.#sandboxes.removeWhere((s) => s.buildId === buildId);
+    await removeSandboxServices(this.#opts.docker, this.#opts.instanceId, { [labelKeys.build]: buildId });
     // Services still attached would keep the network from going.
     await removeServiceContainers(this.#opts.docker, this.#opts.instanceId, { build: buildId });
     if (this.#images) await removeSwarmServices(this.#opts.docker, this.#opts.instanceId, { build: buildId });

@@ -45,6 +45,8 @@ export interface SwarmStepOptions {
  */
 export class SwarmStep implements StepHandle {
   readonly ref: string;
+  /** Set by the executor when it had a choice of paths (`sandbox: stage` fell back to a service per step). */
+  where?: string;
   readonly output: AsyncIterable<OutputChunk>;
   readonly #docker: Docker;
   readonly #service: Docker.Service;
