@@ -29,3 +29,22 @@ export function ranFor(run: { startedAt?: string; finishedAt?: string }): string
   if (!run.startedAt || !run.finishedAt) return '';
   return humanDuration(Date.parse(run.finishedAt) - Date.parse(run.startedAt));
 }
+
+/**
+ * A time relative to `now` for pages people glance at: `just now`, `12s ago`, `5 min ago`,
+ * `3 h ago`, `in 20 min` (a deadline); past a day (or before one) it is the absolute
+ * `humanTime`. Pair it with the absolute time as a tooltip (`title`).
+ */
+export function relativeTime(iso: string | undefined, now = Date.now()): string {
+  if (!iso) return '';
+  const at = Date.parse(iso);
+  if (Number.isNaN(at)) return iso;
+  const diff = at - now;
+  const abs = Math.abs(diff);
+  const say = (n: number, unit: string): string => (diff > 0 ? `in ${n}${unit}` : `${n}${unit} ago`);
+  if (abs < 5_000) return 'just now';
+  if (abs < 60_000) return say(Math.floor(abs / 1000), 's');
+  if (abs < 3_600_000) return say(Math.floor(abs / 60_000), ' min');
+  if (abs < 86_400_000) return say(Math.floor(abs / 3_600_000), ' h');
+  return humanTime(iso);
+}

@@ -1,6 +1,6 @@
 import type { Actor, Build, StageRun } from '../../../domain/build.js';
 import { shortSha } from '../../../domain/build.js';
-import { humanTime } from '../../../domain/human-time.js';
+import { when } from './bits.js';
 import { html, type SafeHtml } from '../html.js';
 import type { ApprovalFacts } from '../../../chat/approval-facts.js';
 import { describeApprovalFacts } from '../../../chat/describe-approval-facts.js';
@@ -40,7 +40,7 @@ export function approvalsPage(waiting: readonly WaitingCheckpoint[], actor: Acto
     return html`<tr data-build="${b.id}" data-stage="${s.name}"><td><a href="/builds/${b.id}">#${b.id}</a> ${b.repo}#${b.ref} <code>${shortSha(b.sha)}</code></td>
 <td>${s.name}<div class="muted">${s.checkpoint?.instructions ?? ''}</div>${facts ? factsHtml(facts) : ''}</td><td>${b.trigger.actor.name}</td>
 <td>${cp.approvals.length} of ${cp.required} from ${s.checkpoint?.approvers ?? '?'}${cp.approvals.length ? html`<div class="muted">${cp.approvals.map((a) => a.actor.name).join(', ')}</div>` : ''}</td>
-<td>${humanTime(cp.deadline)}</td><td>${decisionForms(b, s, actor, csrf, '/approvals')}</td></tr>`;
+<td>${when(cp.deadline)}</td><td>${decisionForms(b, s, actor, csrf, '/approvals')}</td></tr>`;
   });
   return html`<h1>Waiting approvals</h1>
 <table id="approvals"><tr><th>build</th><th>stage</th><th>requested by</th><th>approvals</th><th>deadline</th><th></th></tr>

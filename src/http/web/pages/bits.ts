@@ -1,5 +1,5 @@
 import type { Build } from '../../../domain/build.js';
-import { humanDuration, humanTime } from '../../../domain/human-time.js';
+import { humanDuration, humanTime, relativeTime } from '../../../domain/human-time.js';
 import type { RunStatus } from '../../../domain/status.js';
 import { html, type SafeHtml } from '../html.js';
 
@@ -7,8 +7,9 @@ export function statusBadge(status: RunStatus, id?: string): SafeHtml {
   return html`<span class="st ${status}"${id ? html` id="${id}"` : ''}>${status.replace('_', ' ')}</span>`;
 }
 
-export function when(iso: string | undefined): SafeHtml {
-  return iso ? html`<time datetime="${iso}">${humanTime(iso)}</time>` : html``;
+/** A time as people read it on a page: relative (`5 min ago`, `in 20 min`), the absolute UTC time as its tooltip. */
+export function when(iso: string | undefined, now = Date.now()): SafeHtml {
+  return iso ? html`<time datetime="${iso}" title="${humanTime(iso)}">${relativeTime(iso, now)}</time>` : html``;
 }
 
 /** How long it ran (so far, while running); empty before it starts. */

@@ -4,7 +4,7 @@ import { humanTime } from '../../../domain/human-time.js';
 import { isTerminal } from '../../../domain/status.js';
 import { html, jsonScript, type SafeHtml } from '../html.js';
 import { logSteps } from '../../log-steps.js';
-import { buildDuration, runDuration, statusBadge } from './bits.js';
+import { buildDuration, runDuration, statusBadge, when } from './bits.js';
 import { decisionForms } from './approvals-page.js';
 import { deployState } from './environments-page.js';
 import type { Deploy } from '../../../domain/deploy.js';
@@ -31,7 +31,7 @@ export function stageColumns(stages: readonly StageRun[]): StageRun[][] {
 
 function decisionLine(d: Decision): SafeHtml {
   const verb = d.decision === 'pass' ? 'approved' : d.decision === 'fail' ? 'rejected' : 'timed out';
-  return html`<li>${d.decision === 'timeout' ? 'timed out' : html`${verb} by <b>${d.actor.name}</b>`} <span class="muted">(${d.source}, ${humanTime(d.at)})</span></li>`;
+  return html`<li>${d.decision === 'timeout' ? 'timed out' : html`${verb} by <b>${d.actor.name}</b>`} <span class="muted">(${d.source}, ${when(d.at)})</span></li>`;
 }
 
 function stageBox(b: Build, s: StageRun): SafeHtml {

@@ -5,6 +5,7 @@ import { humanDuration, humanTime } from '../../../domain/human-time.js';
 import type { EnvironmentLock } from '../../../deploys/deploy-store.js';
 import type { EnvironmentConfig } from '../../../deploys/environment-config.js';
 import { html, type SafeHtml } from '../html.js';
+import { when } from './bits.js';
 
 /** How many deploys of each environment the page lists. */
 export const environmentHistoryLength = 10;
@@ -46,10 +47,10 @@ function target(c: EnvironmentConfig): string {
   return 'swarmService' in c.target ? `swarm service ${c.target.swarmService.name}` : `run in ${c.target.run.image}`;
 }
 
-function deployRow(d: Deploy): SafeHtml {
+function deployRow(d: Deploy, now = Date.now()): SafeHtml {
   return html`<tr data-deploy="${d.id}"><td>#${d.id}</td><td>${deployState(d)}${d.reason ? html` <span class="muted">${d.reason}</span>` : ''}</td>
 <td><code title="${d.ref}">${shortDigest(d.digest)}</code></td><td><a href="/builds/${d.buildId}">#${d.buildId}</a> <code>${shortSha(d.sha)}</code></td>
-<td>${d.kind}</td><td>${d.requestedBy.name} <span class="muted">via ${d.source}</span></td><td>${humanTime(d.finishedAt ?? d.createdAt)}</td></tr>`;
+<td>${d.kind}</td><td>${d.requestedBy.name} <span class="muted">via ${d.source}</span></td><td>${when(d.finishedAt ?? d.createdAt, now)}</td></tr>`;
 }
 
 /** What runs where, who deployed it, who locked what and why, and each environment's last deploys. */
@@ -66,10 +67,10 @@ ${envs.map((e) => {
 <td>${c ? html`<code>${shortSha(c.sha)}</code> <a href="/builds/${c.buildId}">#${c.buildId}</a>` : ''}</td>
 <td>${c ? html`<span title="${humanTime(c.finishedAt)}">${age(c.finishedAt, now)}</span>` : ''}</td>
 <td>${c ? c.requestedBy.name : ''}</td>
-<td class="lock">${e.lock ? html`🔒 locked by <b>${e.lock.by.name}</b> <span class="muted">${humanTime(e.lock.at)}</span>: ${e.lock.reason}` : html`<span class="muted">open</span>`}</td></tr>`;
+<td class="lock">${e.lock ? html`🔒 locked by <b>${e.lock.by.name}</b> <span class="muted">${when(e.lock.at, now)}</span>: ${e.lock.reason}` : html`<span class="muted">open</span>`}</td></tr>`;
 })}</table>
 ${envs.map(
   (e) => html`<h2 id="env-${e.name}">${e.name}</h2>
-${e.recent.length ? html`<table class="deploys" data-env="${e.name}"><tr><th>deploy</th><th>outcome</th><th>digest</th><th>build</th><th>kind</th><th>who</th><th>when</th></tr>${e.recent.map(deployRow)}</table>` : html`<p class="muted">No deploys yet.</p>`}`,
+${e.recent.length ? html`<table class="deploys" data-env="${e.name}"><tr><th>deploy</th><th>outcome</th><th>digest</th><th>build</th><th>kind</th><th>who</th><th>when</th></tr>${e.recent.map((d) => deployRow(d, now))}</table>` : html`<p class="muted">No deploys yet.</p>`}`,
 )}`;
 }
