@@ -105,7 +105,8 @@ export class DockerExecutor implements Executor {
     const workdir = await workingDirectory(spec.workspace, spec.workdir);
     const imageId = await resolveImage(docker, spec.image);
     if (this.#opts.sandbox === 'stage' && !spec.fresh) {
-      const env = { ...proxyEnv(this.#opts.egress?.proxy), ...spec.env };
+      // The build's own policy (the server's, narrowed by its bosun.yml), as for a step of its own.
+      const env = { ...proxyEnv(this.#policyOf(spec.network).proxy), ...spec.env };
       return this.#sandboxes.start(spec, imageId, workdir, env, (key, secretsMib) => this.#createSandbox(spec, imageId, key, secretsMib));
     }
     // Independent: make the network and fill the workspace volume at the same time.
@@ -148,7 +149,11 @@ export class DockerExecutor implements Executor {
   /** A new sandbox container for `spec`'s stage, started, on the build's network and workspace. */
   async #createSandbox(spec: StepSpec, imageId: string, key: string, secretsMib: number): Promise<Sandbox> {
     const { docker, instanceId } = this.#opts;
-    const [networkId, volumeName] = await Promise.all([this.#networks.ensure(spec.buildId), this.#volumes.ensure(spec.buildId, spec.workspace, imageId)]);
+    const policy = this.#policyOf(spec.network);
+    const [networkId, volumeName] = await Promise.all([
+      this.#networks.ensure(spec.buildId, policy),
+      this.#volumes.ensure(spec.buildId, spec.workspace, imageId),
+    ]);
     const forSandbox = { ...spec, step: sandboxStepName };
     const options = toSandboxSpec({
       name: stepResourceName({ ...spec, step: 'sandbox' }),
@@ -158,7 +163,7 @@ export class DockerExecutor implements Executor {
       labels: { ...stepLabels(forSandbox, instanceId), [labelKeys.sandbox]: 'stage' },
       limits: spec.limits,
       secretsMib,
-      dns: this.#opts.egress?.dns ?? [],
+      dns: policy.dns,
     });
     let container: Docker.Container | undefined;
     try {

@@ -210,12 +210,17 @@ export class SwarmExecutor implements Executor {
     const workdir = await workingDirectory(spec.workspace, spec.workdir);
     const imageId = await resolveImage(docker, spec.image);
     let path: string | undefined;
-    if (this.#opts.sandbox === 'stage' && !spec.fresh) {
+    const ownPolicy = this.#policyOf(spec.network);
+    if (this.#opts.sandbox === 'stage' && !spec.fresh && this.#routedOverlay && needsRules(ownPolicy)) {
+      // The multi-node egress proxy is wired per step service (its env, its NO_PROXY list).
+      path = 'bosun: the step runs as its own swarm service: stage sandboxes are not used with the multi-node egress proxy';
+    } else if (this.#opts.sandbox === 'stage' && !spec.fresh) {
       const stageKey = `${spec.buildId}\0${spec.stage}`;
       const remote = this.#perStep.get(stageKey);
       if (!remote) {
         try {
-          const env = { ...proxyEnv(this.#opts.egress?.proxy), ...spec.env };
+          // The build's own policy (the server's, narrowed by its bosun.yml), as for a service of its own.
+          const env = { ...proxyEnv(ownPolicy.proxy), ...spec.env };
           return await this.#sandboxes.start(spec, imageId, workdir, env, (key, secretsMib) => this.#createSandbox(spec, imageId, key, secretsMib));
         } catch (err) {
           if (!(err instanceof RemoteSandbox)) throw err;
@@ -312,7 +317,7 @@ export class SwarmExecutor implements Executor {
     const { docker, instanceId } = this.#opts;
     const [where, networkId] = await Promise.all([
       this.#images ? this.#multiNode(spec, imageId) : this.#oneNode(spec, imageId, ''),
-      this.#networks.ensure(spec.buildId),
+      this.#networks.ensure(spec.buildId, this.#policyOf(spec.network)),
     ]);
     if (where.filling) await where.filling;
     const name = stepResourceName({ ...spec, step: 'sandbox' });
@@ -327,7 +332,7 @@ export class SwarmExecutor implements Executor {
         labels: { ...stepLabels({ ...spec, step: sandboxStepName }, instanceId), [labelKeys.sandbox]: 'stage' },
         constraints: where.constraints,
         stopGraceMs: 1000,
-        dns: this.#opts.egress?.dns ?? [],
+        dns: this.#policyOf(spec.network).dns,
       },
       secretsMib,
     );
