@@ -132,6 +132,23 @@ export function runStageContract(name: string, makeExecutor: () => Promise<Stage
       assert.deepEqual(await h.stepResources(spec().buildId), [], 'no step process is left');
     });
 
+    it('a step destroyed the moment it started ends (each of 6 in a row), and the next step of the stage runs', caseOptions, async () => {
+      // The engine answers an exec's start before it spawns the process: a kill sent at once can
+      // reach nothing, and a `sleep 300` left running would outlive this case's timeout.
+      const spec = stageOf('dnow');
+      for (let i = 0; i < 6; i += 1) {
+        const handle = await h.executor.start(spec({ commands: ['sleep 300'] }));
+        const output = collect(handle.output);
+        await handle.destroy();
+        assert.notEqual((await handle.wait()).exitCode, 0);
+        await output;
+      }
+      const next = await runStep(h.executor, spec({ commands: ['echo after'] }));
+
+      assert.deepEqual(next.outcome, { exitCode: 0 });
+      assert.deepEqual(await h.stepResources(spec().buildId), [], 'no step process is left');
+    });
+
     it('a step killed for memory ends oom; the next step of the stage runs normally', caseOptions, async (t) => {
       if (!h.enforcesMemory) {
         t.skip('no memory limit here');

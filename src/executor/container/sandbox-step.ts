@@ -118,7 +118,7 @@ export class SandboxStep implements StepHandle {
 
   destroy(): Promise<void> {
     return this.#life.destroyOnce(async () => {
-      if (!this.#life.done) await this.#signal('KILL');
+      if (!this.#life.done) await this.#killUntilEnded();
       await this.#outcome.catch(() => undefined);
       (this.#stream as NodeJS.ReadWriteStream & { destroy?: () => void }).destroy?.();
       this.#queue.end();
@@ -129,15 +129,25 @@ export class SandboxStep implements StepHandle {
   async #terminate(graceMs: number): Promise<void> {
     if (this.#life.done) return;
     await this.#signal('TERM');
-    const ended = await Promise.race([
-      this.#outcome.then(
-        () => true,
-        () => true,
-      ),
-      sleep(graceMs).then(() => false),
-    ]);
-    if (!ended) await this.#signal('KILL');
+    const ended = await settlesWithin(this.#outcome, graceMs);
+    if (!ended) await this.#killUntilEnded();
     await this.#outcome.catch(() => undefined);
+  }
+
+  /**
+   * SIGKILL until the step has ended. The engine answers `exec start` before it has spawned the
+   * exec's process, so a signal sent right after the start can reach nothing and the step would
+   * then run on (seen in CI: a `sleep 300` destroyed at once outlived its test). Each try waits up
+   * to 2 s for the end; after 5 the sandbox is removed, which ends the step for certain.
+   */
+  async #killUntilEnded(): Promise<void> {
+    for (let i = 0; i < 5 && !this.#broken; i += 1) {
+      await this.#signal('KILL');
+      if (await settlesWithin(this.#outcome, 2000)) return;
+    }
+    if (this.#broken) return;
+    this.#broken = true;
+    await this.#sandbox.remove().catch(() => undefined);
   }
 
   /** Signals every process of the step user; when that fails, removes the sandbox (which ends the step). */
@@ -157,7 +167,8 @@ export class SandboxStep implements StepHandle {
       for (;;) {
         const ended = await Promise.race([this.#streamEnded.then(() => true), sleep(1000).then(() => false)]);
         info = (await this.#exec.inspect()) as { Running: boolean; ExitCode: number | null };
-        if (!info.Running) break;
+        // Not running and no exit code while its output is still open: not spawned yet (under load).
+        if (!info.Running && (info.ExitCode !== null || ended)) break;
         if (ended) await sleep(50);
       }
     } catch (err) {
@@ -233,6 +244,17 @@ function writeAndClose(stream: NodeJS.ReadWriteStream, payload: Buffer): Promise
       resolve();
     });
   });
+}
+
+/** True when `promise` settles (either way) within `ms`. */
+function settlesWithin(promise: Promise<unknown>, ms: number): Promise<boolean> {
+  return Promise.race([
+    promise.then(
+      () => true,
+      () => true,
+    ),
+    sleep(ms).then(() => false),
+  ]);
 }
 
 function sleep(ms: number): Promise<void> {
