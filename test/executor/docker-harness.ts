@@ -102,12 +102,18 @@ export async function sweepInstance(docker: Docker, instanceId = testInstanceId)
       .getNetwork(n.Id)
       .remove()
       .catch(() => undefined);
-  await new Promise((resolve) => setTimeout(resolve, 500));
-  for (const n of await docker.listNetworks({ filters: label }))
-    await docker
-      .getNetwork(n.Id)
-      .remove()
-      .catch(() => undefined);
+  // A config network can go only once the swarm network made from it is gone, which the manager
+  // finishes a moment after the remove returned: retried, for at most 20 s.
+  for (let deadline = Date.now() + 20_000; ;) {
+    const left = await docker.listNetworks({ filters: label });
+    for (const n of left)
+      await docker
+        .getNetwork(n.Id)
+        .remove()
+        .catch(() => undefined);
+    if (left.length === 0 || Date.now() > deadline || (await docker.listNetworks({ filters: label })).length === 0) break;
+    await new Promise((resolve) => setTimeout(resolve, 500));
+  }
 }
 
 /** Isolation facts of a plain container, read back from the engine. */
