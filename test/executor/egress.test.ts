@@ -52,7 +52,7 @@ if (docker && problem) {
 
 if (docker && !problem) {
   const engine = docker;
-  describe('step egress under a policy', { timeout: 600_000 }, () => {
+  describe('step egress under a policy', { timeout: 1_200_000 }, () => {
     let world: EgressWorld;
     let workspace: string;
     const executors: Array<{ executor: Executor; builds: string[] }> = [];
