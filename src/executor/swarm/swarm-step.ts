@@ -78,7 +78,7 @@ export class SwarmStep implements StepHandle {
     this.#life = new StepLifecycle((graceMs) => this.#terminate(graceMs));
     this.#unwatch = watcher.watch(
       service.id,
-      (tasks) => this.#onTasks(tasks),
+      (tasks, gone) => this.#onTasks(tasks, gone),
       (err) => this.#fail(err),
     );
     this.#life.armTimeout(opts.timeoutSec * 1000, opts.timeoutGraceMs);
@@ -118,11 +118,13 @@ export class SwarmStep implements StepHandle {
     clearTimeout(kill);
   }
 
-  #onTasks(tasks: SwarmTask[]): void {
+  #onTasks(tasks: SwarmTask[], serviceGone: boolean): void {
     if (this.#life.done) return;
     const task = tasks[0];
     if (!task) {
-      if (this.#sawTask || this.#life.reason) this.#end({ exitCode: -1, reason: this.#life.reason ?? 'node_lost' });
+      // No task yet is normal right after the create; no service means none will ever come
+      // (removed behind our back before its task was seen, e.g. by `reap`).
+      if (this.#sawTask || this.#life.reason || serviceGone) this.#end({ exitCode: -1, reason: this.#life.reason ?? 'node_lost' });
       return;
     }
     this.#sawTask = true;

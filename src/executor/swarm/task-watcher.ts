@@ -3,7 +3,8 @@ import { statusCode } from '../container/docker-errors.js';
 import { toSwarmTask, type SwarmTask } from './swarm-task.js';
 import type { ContainerEvent, ContainerEvents } from './container-events.js';
 
-type Listener = (tasks: SwarmTask[]) => void;
+/** `gone`: the service itself no longer exists (removed), so no task will ever come. */
+type Listener = (tasks: SwarmTask[], gone: boolean) => void;
 
 /**
  * One poller for the tasks of every running step service: each tick is a single `listTasks`
@@ -65,18 +66,26 @@ export class TaskWatcher {
     if (!listener) return;
     const state = event.action === 'start' ? 'running' : event.exitCode === 0 ? 'complete' : 'failed';
     const container = event.action === 'start' ? { ContainerID: event.containerId } : { ContainerID: event.containerId, ExitCode: event.exitCode };
-    listener.onTasks([
-      { ID: event.taskId, ServiceID: event.serviceId, ...(event.nodeId ? { NodeID: event.nodeId } : {}), Status: { State: state, ContainerStatus: container } },
-    ]);
+    listener.onTasks(
+      [
+        {
+          ID: event.taskId,
+          ServiceID: event.serviceId,
+          ...(event.nodeId ? { NodeID: event.nodeId } : {}),
+          Status: { State: state, ContainerStatus: container },
+        },
+      ],
+      false,
+    );
   }
 
   async #tick(): Promise<void> {
     this.#ticking = true;
     const ids = [...this.#listeners.keys()];
     try {
-      const byService = await this.#listTasks(ids);
+      const { byService, gone } = await this.#listTasks(ids);
       this.#failures = 0;
-      for (const [id, tasks] of byService) this.#listeners.get(id)?.onTasks(tasks);
+      for (const [id, tasks] of byService) this.#listeners.get(id)?.onTasks(tasks, gone.has(id));
     } catch (err) {
       this.#failures += 1;
       if (this.#failures >= 25) for (const listener of this.#listeners.values()) listener.onError(err);
@@ -89,14 +98,15 @@ export class TaskWatcher {
   /**
    * Tasks per service. One request for all; when it fails with 404 (a watched service was
    * removed, which fails the whole filter), one request per service, and a removed service
-   * gets an empty task list.
+   * gets an empty task list and is named in `gone`.
    */
-  async #listTasks(ids: string[]): Promise<Map<string, SwarmTask[]>> {
+  async #listTasks(ids: string[]): Promise<{ byService: Map<string, SwarmTask[]>; gone: Set<string> }> {
     const byService = new Map<string, SwarmTask[]>(ids.map((id) => [id, []]));
+    const gone = new Set<string>();
     try {
       const raw = await this.#docker.listTasks({ filters: JSON.stringify({ service: ids }) });
       for (const task of raw.map(toSwarmTask)) if (task) byService.get(task.ServiceID)?.push(task);
-      return byService;
+      return { byService, gone };
     } catch (err) {
       if (statusCode(err) !== 404) throw err;
     }
@@ -109,8 +119,9 @@ export class TaskWatcher {
         );
       } catch (err) {
         if (statusCode(err) !== 404) throw err;
+        gone.add(id);
       }
     }
-    return byService;
+    return { byService, gone };
   }
 }
