@@ -31,7 +31,7 @@ run_tests() {
   local concurrency=$1 failed=$2 tap_log
   shift 2
   tap_log=$(mktemp /tmp/bosun-tap-XXXXXX.log)
-  if flock -s -o /tmp/bosun-bench.lock node --import tsx --test --test-concurrency="$concurrency" --test-timeout=600000 \
+  if flock -s -o /tmp/bosun-bench.lock node --import tsx --test --test-concurrency="$concurrency" --test-timeout=900000 \
     --test-reporter=tap --test-reporter-destination=stdout \
     --test-reporter=./scripts/failed-files-reporter.mjs --test-reporter-destination="$failed" \
     "$@" | tee "$tap_log"; then

@@ -146,6 +146,7 @@ async function startLocked(wheels: string[]): Promise<EgressWorld> {
   };
 
   try {
+    sweepStaleWorlds();
     makeIndex(dir, wheels);
     ip('netns', 'add', ns);
     ip('link', 'add', vethHost, 'type', 'veth', 'peer', 'name', vethNs);
@@ -238,6 +239,32 @@ async function startLocked(wheels: string[]): Promise<EgressWorld> {
       releaseLock();
     },
   };
+}
+
+/**
+ * Removes what an earlier world left behind when its process was killed before its teardown
+ * (a test file over its time limit is killed outright): its servers, namespace, veth and the
+ * metadata route. Called with the lock held, so no live world is touched.
+ */
+function sweepStaleWorlds(): void {
+  const run = (cmd: string, args: string[]): string => {
+    try {
+      return execFileSync(cmd, args, { stdio: ['ignore', 'pipe', 'ignore'] }).toString();
+    } catch {
+      return '';
+    }
+  };
+  for (const line of run('ip', ['netns', 'list']).split('\n')) {
+    const ns = /^(bosun-egw-\d+)\b/.exec(line)?.[1];
+    if (!ns) continue;
+    for (const pid of run('ip', ['netns', 'pids', ns]).split(/\s+/).filter(Boolean)) run('kill', ['-KILL', pid]);
+    run('ip', ['netns', 'del', ns]);
+  }
+  for (const line of run('ip', ['-o', 'link', 'show']).split('\n')) {
+    const link = /^\d+: (begh\d+)[@:]/.exec(line)?.[1];
+    if (link) run('ip', ['link', 'del', link]);
+  }
+  run('ip', ['route', 'del', `${metadata}/32`]);
 }
 
 /** The PEP 503 tree: `simple/<name>/index.html` linking `files/<wheel>#sha256=…`; `files/pip.whl` too. */
