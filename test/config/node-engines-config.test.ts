@@ -25,8 +25,16 @@ const refused: [string, Record<string, unknown>, RegExp][] = [
     /swarm\.nodeEngines\.w2: tcp:\/\/10\.0\.0\.7:2376: plain tcp to another host is refused .*TLS is not supported yet.*use a unix socket/,
   ],
   ['a relative unix socket', { swarm: { ...registry.swarm, nodeEngines: { w2: 'unix://docker.sock' } } }, /swarm\.nodeEngines\.w2: .*absolute path/],
-  ['an address without a scheme', { swarm: { ...registry.swarm, nodeEngines: { w2: '127.0.0.1:2375' } } }, /swarm\.nodeEngines\.w2: .*expected unix:\/\/\/path\.sock or tcp:\/\//],
-  ['a tcp address without a port', { swarm: { ...registry.swarm, nodeEngines: { w2: 'tcp://127.0.0.1' } } }, /swarm\.nodeEngines\.w2: .*expected tcp:\/\/host:port/],
+  [
+    'an address without a scheme',
+    { swarm: { ...registry.swarm, nodeEngines: { w2: '127.0.0.1:2375' } } },
+    /swarm\.nodeEngines\.w2: .*expected unix:\/\/\/path\.sock or tcp:\/\//,
+  ],
+  [
+    'a tcp address without a port',
+    { swarm: { ...registry.swarm, nodeEngines: { w2: 'tcp://127.0.0.1' } } },
+    /swarm\.nodeEngines\.w2: .*expected tcp:\/\/host:port/,
+  ],
   ['an ssh address', { swarm: { ...registry.swarm, nodeEngines: { w2: 'ssh://w2' } } }, /swarm\.nodeEngines\.w2/],
   ['engines on one node (no registry)', { swarm: { nodeEngines: { w2: 'unix:///run/w2.sock' } } }, /swarm\.nodeEngines: only for a multi-node swarm/],
 ];

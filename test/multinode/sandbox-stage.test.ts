@@ -95,7 +95,7 @@ describe('sandbox: stage on a two-node swarm', { timeout: 1_200_000 }, () => {
     return { executor, spec };
   };
 
-  it("a stage on the second node, whose engine this worker is not given: each step runs as its own service there; outcomes, output and isolation as promised; the log names the node and says why; nothing is left after the build", async (t) => {
+  it('a stage on the second node, whose engine this worker is not given: each step runs as its own service there; outcomes, output and isolation as promised; the log names the node and says why; nothing is left after the build', async (t) => {
     if (!nodes) return t.skip('no two-node swarm');
     const { executor, spec } = make();
     const buildId = `mf${process.pid}`;
@@ -141,7 +141,10 @@ describe('sandbox: stage on a two-node swarm', { timeout: 1_200_000 }, () => {
     for (const r of [first, second]) {
       assert.equal(r.outcome.exitCode, 0, r.out.stdout + r.out.stderr);
       assert.match(r.handle.ref, /^sandbox:/);
-      assert.match(r.handle.where ?? '', /^bosun: the step runs in the stage's sandbox \S+ \(a swarm task on this node; docker exec through the local engine\)$/);
+      assert.match(
+        r.handle.where ?? '',
+        /^bosun: the step runs in the stage's sandbox \S+ \(a swarm task on this node; docker exec through the local engine\)$/,
+      );
       assert.equal(r.outcome.node?.id, nodes.managerId);
     }
     assert.equal(hostOf(second.out.stdout), hostOf(first.out.stdout), 'both in the one sandbox');
@@ -162,10 +165,7 @@ describe('sandbox: stage on a two-node swarm', { timeout: 1_200_000 }, () => {
     const step = (o: Partial<StepSpec>) => spec(buildId, nodes!.node2Id, o);
     const secret = { name: 'STAGE_TOKEN', value: `v-${process.pid}-secret`, env: ['STAGE_TOKEN'] };
 
-    const first = await runStep(
-      executor,
-      step({ env: { ONLY_FIRST: 'one' }, secrets: [secret], commands: ['echo "len=${#STAGE_TOKEN}"', ...leaveBehind] }),
-    );
+    const first = await runStep(executor, step({ env: { ONLY_FIRST: 'one' }, secrets: [secret], commands: ['echo "len=${#STAGE_TOKEN}"', ...leaveBehind] }));
     const onNode2 = await node2Containers(buildId);
     const second = await runStep(executor, step({ commands: findNothing }));
     const timedOut = await runStep(executor, step({ timeoutSec: 2, commands: ['sleep 300'] }));
@@ -229,7 +229,7 @@ describe('sandbox: stage on a two-node swarm', { timeout: 1_200_000 }, () => {
     }
   });
 
-  it('an engine in swarm.nodeEngines that answers as another node is not exec\'d on: the stage runs a service per step and the log says why', async (t) => {
+  it("an engine in swarm.nodeEngines that answers as another node is not exec'd on: the stage runs a service per step and the log says why", async (t) => {
     if (!nodes) return t.skip('no two-node swarm');
     const hostname = node2Named.replace(/ \(.*$/, '');
     // By hostname (both test nodes share this machine's): the manager's own engine, not the second node's.
@@ -243,9 +243,7 @@ describe('sandbox: stage on a two-node swarm', { timeout: 1_200_000 }, () => {
     assert.equal(r.outcome.node?.id, nodes.node2Id);
     assert.match(
       r.handle.where ?? '',
-      new RegExp(
-        `cannot exec on: its engine unix:///var/run/docker\\.sock \\(swarm\\.nodeEngines\\) is node ${nodes.managerId}, not this one$`,
-      ),
+      new RegExp(`cannot exec on: its engine unix:///var/run/docker\\.sock \\(swarm\\.nodeEngines\\) is node ${nodes.managerId}, not this one$`),
     );
   });
 
@@ -268,7 +266,7 @@ describe('sandbox: stage on a two-node swarm', { timeout: 1_200_000 }, () => {
   });
 
   for (const withEngine of [false, true]) {
-    it(`a build through Bosun, one stage on each node${withEngine ? ', the second node\'s engine configured' : ''}: each step log says which path ran`, async (t) => {
+    it(`a build through Bosun, one stage on each node${withEngine ? ", the second node's engine configured" : ''}: each step log says which path ran`, async (t) => {
       if (!nodes) return t.skip('no two-node swarm');
       const hInstance = `mnsh${withEngine ? 'e' : 'f'}${process.pid}`;
       const dir = mkdtempSync(join(tmpdir(), 'bosun-mns-'));
@@ -296,7 +294,13 @@ describe('sandbox: stage on a two-node swarm', { timeout: 1_200_000 }, () => {
       const nodeEngines = withEngine ? { [nodes.node2Id]: `unix://${node2Socket}` } : undefined;
       const swarm = { registry, placement: { 'zone-a': ['node.labels.bosun.sbxzone==a'], 'zone-b': ['node.labels.bosun.sbxzone==b'] } };
       const h = await startHarness(
-        { instanceId: hInstance, repos: { app: { url: repo.url } }, sandbox: 'stage', swarm: { ...swarm, ...(nodeEngines ? { nodeEngines } : {}) }, limits: { killGraceSec: 2 } },
+        {
+          instanceId: hInstance,
+          repos: { app: { url: repo.url } },
+          sandbox: 'stage',
+          swarm: { ...swarm, ...(nodeEngines ? { nodeEngines } : {}) },
+          limits: { killGraceSec: 2 },
+        },
         {
           executor: () =>
             new SwarmExecutor({
@@ -319,7 +323,8 @@ describe('sandbox: stage on a two-node swarm', { timeout: 1_200_000 }, () => {
         assert.deepEqual(ran, { 'here/one': nodes.managerId, 'here/two': nodes.managerId, 'there/one': nodes.node2Id, 'there/two': nodes.node2Id });
         const log = async (stage: string, step: string) => String((await h.api('GET', `/api/builds/${b.id}/logs/${stage}/${step}`)).json);
         const logs = { h1: await log('here', 'one'), h2: await log('here', 'two'), t1: await log('there', 'one'), t2: await log('there', 'two') };
-        for (const text of [logs.h1, logs.h2]) assert.match(text, /^bosun: the step runs in the stage's sandbox \S+ \(a swarm task on this node; docker exec through the local engine\)$/m);
+        for (const text of [logs.h1, logs.h2])
+          assert.match(text, /^bosun: the step runs in the stage's sandbox \S+ \(a swarm task on this node; docker exec through the local engine\)$/m);
         assert.equal(hostOf(logs.h1), hostOf(logs.h2), "the first stage's steps shared its sandbox");
         assert.match(logs.h2, /^built$/m);
         assert.match(logs.t2, /^shipped$/m);
@@ -328,8 +333,14 @@ describe('sandbox: stage on a two-node swarm', { timeout: 1_200_000 }, () => {
           assert.match(
             text,
             withEngine
-              ? new RegExp(`^bosun: the step runs in the stage's sandbox \\S+ \\(a swarm task on node ${escape(node2Named)}; docker exec through its engine`, 'm')
-              : new RegExp(`^bosun: the step runs as its own swarm service: the stage's sandbox landed on node ${escape(node2Named)}, which this worker cannot exec on`, 'm'),
+              ? new RegExp(
+                  `^bosun: the step runs in the stage's sandbox \\S+ \\(a swarm task on node ${escape(node2Named)}; docker exec through its engine`,
+                  'm',
+                )
+              : new RegExp(
+                  `^bosun: the step runs as its own swarm service: the stage's sandbox landed on node ${escape(node2Named)}, which this worker cannot exec on`,
+                  'm',
+                ),
           );
         }
         if (withEngine) assert.equal(hostOf(logs.t1), hostOf(logs.t2), "the second stage's steps shared its sandbox");
@@ -385,12 +396,17 @@ async function buildServices(buildId: string): Promise<string[]> {
 
 /** Names of the stage sandbox services of a build. */
 async function sandboxServices(buildId: string, instance = instanceId): Promise<string[]> {
-  const found = await manager.listServices({ filters: JSON.stringify({ label: [`bosun.instance=${instance}`, `${labelKeys.build}=${buildId}`, labelKeys.sandbox] }) });
+  const found = await manager.listServices({
+    filters: JSON.stringify({ label: [`bosun.instance=${instance}`, `${labelKeys.build}=${buildId}`, labelKeys.sandbox] }),
+  });
   return found.map((s) => s.Spec?.Name ?? s.ID);
 }
 
 /** The build's containers on the second node's engine (any state). */
 async function node2Containers(buildId: string): Promise<string[]> {
-  const found = await node2.listContainers({ all: true, filters: JSON.stringify({ label: [`bosun.instance=${instanceId}`, `${labelKeys.build}=${buildId}`] }) });
+  const found = await node2.listContainers({
+    all: true,
+    filters: JSON.stringify({ label: [`bosun.instance=${instanceId}`, `${labelKeys.build}=${buildId}`] }),
+  });
   return found.map((c) => c.Names[0] ?? c.Id);
 }

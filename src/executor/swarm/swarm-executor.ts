@@ -158,7 +158,10 @@ export class SwarmExecutor implements Executor {
     const multiNode = opts.registry !== undefined;
     const engines = Object.keys(opts.nodeEngines ?? {}).length > 0 ? opts.nodeEngines : undefined;
     if (engines && !multiNode) {
-      throw new UserError('config_invalid', 'swarm.nodeEngines is only for a multi-node swarm (swarm.registry): on one node every sandbox runs on the engine Bosun talks to');
+      throw new UserError(
+        'config_invalid',
+        'swarm.nodeEngines is only for a multi-node swarm (swarm.registry): on one node every sandbox runs on the engine Bosun talks to',
+      );
     }
     this.#engines = engines ? new NodeEngines(engines) : undefined;
     this.#sandboxes = new StageSandboxes({
