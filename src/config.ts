@@ -10,6 +10,7 @@ import { SlackConfig } from './chat/slack/slack-config.js';
 import { ZulipConfig, realmHost as zulipRealmHost } from './chat/zulip/zulip-config.js';
 import { WebhookDelivery, WebhookEndpoints } from './events/webhooks/webhook-config.js';
 import { NetworkConfig } from './executor/container/egress-policy.js';
+import { NodeEnginesConfig } from './executor/swarm/node-engine-address.js';
 import { PublishConfig, checkPublishSecrets } from './publish/publish-config.js';
 import { AuthConfig } from './http/auth/auth-config.js';
 import { ArtifactsConfig } from './artifacts/artifacts-config.js';
@@ -80,6 +81,12 @@ export const SwarmConfig = z.strictObject({
   placement: z.record(z.string(), z.array(z.string().min(3))).default({}),
   /** A step no node can take (constraints, drained pool) fails after this long (multi-node). */
   unschedulableAfterSec: z.number().int().positive().default(120),
+  /**
+   * Node hostname or ID → its engine (`unix:///path.sock`, or `tcp://` on a loopback address):
+   * with `sandbox: stage`, a stage sandbox on that node is exec'd through it (docs/sandbox.md).
+   * Multi-node only.
+   */
+  nodeEngines: NodeEnginesConfig.optional(),
 });
 export type SwarmConfig = z.infer<typeof SwarmConfig>;
 
@@ -183,6 +190,13 @@ export const ServerConfig = z
           });
         else if (c.zulip && host !== zulipRealmHost(c.zulip.realm))
           ctx.addIssue({ code: 'custom', path: ['groups', group, i], message: `"${id}" is not of this Zulip realm (${zulipRealmHost(c.zulip.realm)})` });
+      });
+    }
+    if (!c.swarm.registry && Object.keys(c.swarm.nodeEngines ?? {}).length > 0) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['swarm', 'nodeEngines'],
+        message: 'only for a multi-node swarm (swarm.registry): on one node every sandbox runs on the engine Bosun talks to',
       });
     }
     if (c.swarm.registry && c.network.egress !== 'none' && (c.network.proxy?.http || c.network.proxy?.https)) {

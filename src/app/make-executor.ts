@@ -23,7 +23,7 @@ export async function makeExecutor(config: ServerConfig, log: Logger): Promise<E
     return new LocalExecutor({ instanceId: config.instanceId, dataDir: config.dataDir, log, timeoutGraceMs: config.limits.killGraceSec * 1000 });
   }
   const { selectExecutor } = await import('../executor/select-executor.js');
-  const { registry, constraints, unschedulableAfterSec } = config.swarm;
+  const { registry, constraints, unschedulableAfterSec, nodeEngines } = config.swarm;
   const executor = await selectExecutor({
     docker: dockerClient(config),
     preferred: config.executor,
@@ -31,7 +31,7 @@ export async function makeExecutor(config: ServerConfig, log: Logger): Promise<E
     dataDir: config.dataDir,
     log,
     timeoutGraceMs: config.limits.killGraceSec * 1000,
-    swarm: { ...(registry ? { registry } : {}), constraints, unschedulableAfterMs: unschedulableAfterSec * 1000 },
+    swarm: { ...(registry ? { registry } : {}), constraints, unschedulableAfterMs: unschedulableAfterSec * 1000, ...(nodeEngines ? { nodeEngines } : {}) },
     egress: config.network,
     sandbox: config.sandbox,
   });

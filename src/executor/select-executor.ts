@@ -20,7 +20,7 @@ export interface SelectExecutorOptions {
   /** Grace between SIGTERM and SIGKILL when a step times out (default 10 s). */
   timeoutGraceMs?: number;
   /** Multi-node Swarm settings (registry, constraints); see `SwarmExecutorOptions`. */
-  swarm?: { registry?: string; constraints?: string[]; unschedulableAfterMs?: number };
+  swarm?: { registry?: string; constraints?: string[]; unschedulableAfterMs?: number; nodeEngines?: Record<string, string> };
   /** The egress policy for container steps (server config `network`); absent: `none`. */
   egress?: NetworkConfig;
   /** How container executors run a stage's steps (server config `sandbox`); default `step`. */

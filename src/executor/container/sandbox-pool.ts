@@ -1,5 +1,5 @@
 import type Docker from 'dockerode';
-import { labelKeys, type StepSpec } from '../executor.js';
+import { labelKeys, type StepNode, type StepSpec } from '../executor.js';
 import { removeContainer } from './docker-errors.js';
 
 /**
@@ -17,6 +17,8 @@ export interface Sandbox {
   readonly where: string;
   /** The Swarm service it is the task of (swarm executor); absent for a plain container. */
   readonly serviceId?: string;
+  /** The node it runs on (multi-node swarm): given as every step's `StepOutcome.node`. */
+  readonly node?: StepNode;
   /** The memory cgroup's OOM-kill counter after the last step (see `cleanStepScript`). */
   oomKills: number | undefined;
   /** Removes the sandbox (container or service). Idempotent. */

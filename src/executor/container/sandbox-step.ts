@@ -85,7 +85,7 @@ export class SandboxStep implements StepHandle {
     pipeAttached(stream, this.#queue);
     this.#life = new StepLifecycle((graceMs) => this.#terminate(graceMs));
     this.#life.armTimeout(opts.timeoutSec * 1000, opts.timeoutGraceMs);
-    this.#outcome = this.#waitExit();
+    this.#outcome = this.#waitExit().then((o) => (sandbox.node ? { ...o, node: sandbox.node } : o));
     this.#outcome.catch(() => undefined);
   }
 

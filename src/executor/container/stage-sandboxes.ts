@@ -16,6 +16,8 @@ export function secretsMibFor(secrets: readonly { value: string }[]): number {
 export interface StageSandboxesOptions {
   /** The engine the sandboxes' containers are on (execs go there). */
   docker: Docker;
+  /** Other engines a sandbox's exec may be on (swarm: `swarm.nodeEngines`), asked by `inspectRef` in turn. */
+  otherEngines?(): Docker[];
   timeoutGraceMs: number;
   /** Removes a sandbox this process does not know (an earlier process made it) by its container id. */
   removeForeign(containerId: string): Promise<void>;
@@ -92,13 +94,20 @@ export class StageSandboxes {
     if (this.#destroyed.has(ref)) return { state: 'gone', detail: 'it was destroyed' };
     const parsed = parseSandboxRef(ref);
     if (!parsed) return { state: 'gone', detail: `not a sandbox step: ${ref}` };
-    let info: { Running: boolean; ExitCode: number | null };
-    try {
-      info = (await this.#opts.docker.getExec(parsed.execId).inspect()) as { Running: boolean; ExitCode: number | null };
-    } catch (err) {
-      if (statusCode(err) === 404) return { state: 'gone', detail: 'its sandbox no longer exists' };
-      throw engineError(`could not inspect step exec ${parsed.execId}`, err);
+    let info: { Running: boolean; ExitCode: number | null } | undefined;
+    let silent = '';
+    for (const [i, docker] of [this.#opts.docker, ...(this.#opts.otherEngines?.() ?? [])].entries()) {
+      try {
+        info = (await docker.getExec(parsed.execId).inspect()) as { Running: boolean; ExitCode: number | null };
+        break;
+      } catch (err) {
+        if (statusCode(err) === 404) continue;
+        // Another node's engine that does not answer: its sandboxes are out of reach (a dead node's are gone).
+        if (i > 0) silent = `; a node engine did not answer: ${err instanceof Error ? err.message : String(err)}`;
+        else throw engineError(`could not inspect step exec ${parsed.execId}`, err);
+      }
     }
+    if (!info) return { state: 'gone', detail: `its sandbox no longer exists${silent}` };
     if (info.Running) return { state: 'running', detail: "it runs in the stage's sandbox, whose output cannot be read back by another process" };
     const exitCode = info.ExitCode ?? -1;
     return {

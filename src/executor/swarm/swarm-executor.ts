@@ -16,7 +16,6 @@ import { WorkspaceVolumes, workspaceReadyFile } from '../container/workspace-vol
 import { workspaceMount } from '../container/isolation.js';
 import { SwarmStep } from './swarm-step.js';
 import { terminalStates, toSwarmTask, type SwarmTask } from './swarm-task.js';
-import { SwarmNodes } from './swarm-nodes.js';
 import { TaskWatcher } from './task-watcher.js';
 import { ContainerEvents } from './container-events.js';
 import { toServiceSpec } from './to-service-spec.js';
@@ -31,6 +30,8 @@ import type { Sandbox } from '../container/sandbox-pool.js';
 import { parseSandboxRef } from '../container/sandbox-step.js';
 import { StageSandboxes } from '../container/stage-sandboxes.js';
 import { removeSandboxByContainer, removeSandboxServices, toSandboxServiceSpec, waitForRunningTask } from './swarm-sandbox.js';
+import { NodeEngines } from './node-engines.js';
+import { SwarmNodes, describeNode } from './swarm-nodes.js';
 
 export interface SwarmExecutorOptions {
   /** A client of a swarm manager. */
@@ -67,12 +68,21 @@ export interface SwarmExecutorOptions {
    * task runs on this node; elsewhere a service per step (docs/sandbox.md). `step` (default): a service per step.
    */
   sandbox?: SandboxMode;
+  /**
+   * Multi-node with `sandbox: stage`: node ID or hostname → its engine's address (server config
+   * `swarm.nodeEngines`; see `NodeEngines`). A sandbox whose task lands on such a node is exec'd
+   * through that engine; on any other node but this one the stage runs a service per step.
+   */
+  nodeEngines?: Record<string, string>;
 }
 
 /** The stage's sandbox task runs on a node this worker cannot exec on. */
 class RemoteSandbox extends Error {
-  constructor(readonly node: string) {
-    super(`the sandbox runs on node ${node}`);
+  constructor(
+    readonly node: string,
+    readonly why: string,
+  ) {
+    super(`the sandbox runs on node ${node}: ${why}`);
   }
 }
 
@@ -107,10 +117,11 @@ class RemoteSandbox extends Error {
  *   `reattach` watches the service again like a new step, its log read from the first line;
  *   the timeout counts from the service's creation.
  * - Services (`startService`): plain containers on this node's build network (one node only).
- * - `sandbox: stage` (docs/sandbox.md): a step is exec'd (through this engine) in its stage's
- *   sandbox service (`toSandboxServiceSpec`) when that service's task runs on this node; when it
- *   lands on another node, the stage's steps run as services, as with `step`, and each step's log
- *   says which path ran. Refs, `endStage`, `reap` as for the docker executor.
+ * - `sandbox: stage` (docs/sandbox.md): a step is exec'd in its stage's sandbox service
+ *   (`toSandboxServiceSpec`) when that service's task runs on this node (through this engine) or
+ *   on a node with a confirmed engine in `nodeEngines` (through that one); when it lands on any
+ *   other node, the stage's steps run as services, as with `step`. Each step's log says which
+ *   path ran and on which node. Refs, `endStage`, `reap` as for the docker executor.
  * Concurrency: any number of steps; one task poller serves them all.
  */
 export class SwarmExecutor implements Executor {
@@ -137,17 +148,28 @@ export class SwarmExecutor implements Executor {
   readonly #workspaceImage = new Map<string, string>();
   #nodeId: Promise<string> | undefined;
   readonly #sandboxes: StageSandboxes;
-  /** Stages (`build\0stage`) whose sandbox landed on a node this worker cannot exec on: a service per step. */
+  /** Stages (`build\0stage`) whose sandbox landed on a node this worker cannot exec on: a service per step (the log line's reason). */
   readonly #perStep = new Map<string, string>();
+  /** Other nodes' engines this worker may exec on (`nodeEngines`). */
+  readonly #engines: NodeEngines | undefined;
 
   constructor(opts: SwarmExecutorOptions) {
     this.#opts = opts;
+    const multiNode = opts.registry !== undefined;
+    const engines = Object.keys(opts.nodeEngines ?? {}).length > 0 ? opts.nodeEngines : undefined;
+    if (engines && !multiNode) {
+      throw new UserError(
+        'config_invalid',
+        'swarm.nodeEngines is only for a multi-node swarm (swarm.registry): on one node every sandbox runs on the engine Bosun talks to',
+      );
+    }
+    this.#engines = engines ? new NodeEngines(engines) : undefined;
     this.#sandboxes = new StageSandboxes({
       docker: opts.docker,
       timeoutGraceMs: opts.timeoutGraceMs ?? 10_000,
-      removeForeign: (id) => removeSandboxByContainer(opts.docker, id),
+      otherEngines: () => this.#engines?.all() ?? [],
+      removeForeign: (id) => removeSandboxByContainer(opts.docker, id, this.#engines?.all()),
     });
-    const multiNode = opts.registry !== undefined;
     const policy = opts.egress;
     const routed = policy !== undefined && needsRules(policy);
     const overlay = multiNode || opts.network === 'overlay';
@@ -224,11 +246,10 @@ export class SwarmExecutor implements Executor {
           return await this.#sandboxes.start(spec, imageId, workdir, env, (key, secretsMib) => this.#createSandbox(spec, imageId, key, secretsMib));
         } catch (err) {
           if (!(err instanceof RemoteSandbox)) throw err;
-          this.#perStep.set(stageKey, err.node);
+          this.#perStep.set(stageKey, `the stage's sandbox landed on node ${err.node}, which this worker cannot exec on: ${err.why}`);
         }
       }
-      const node = this.#perStep.get(stageKey) ?? '';
-      path = `bosun: the step runs as its own swarm service: the stage's sandbox landed on node ${node}, which this worker cannot exec on`;
+      path = `bosun: the step runs as its own swarm service: ${this.#perStep.get(stageKey) ?? ''}`;
     }
     const [where, networkId] = await Promise.all([
       this.#images ? this.#multiNode(spec, imageId) : this.#oneNode(spec, imageId, workdir),
@@ -310,8 +331,9 @@ export class SwarmExecutor implements Executor {
 
   /**
    * A stage sandbox: a service placed like a step (`#oneNode`/`#multiNode`), running; usable when
-   * its task is on this node (its container is exec'd through this engine). Elsewhere it is
-   * removed and `RemoteSandbox` thrown (the stage then runs a service per step).
+   * its task is on this node (its container is exec'd through this engine) or on a node with a
+   * confirmed engine in `nodeEngines` (exec'd through that one). Elsewhere it is removed and
+   * `RemoteSandbox` thrown (the stage then runs a service per step).
    */
   async #createSandbox(spec: StepSpec, imageId: string, key: string, secretsMib: number): Promise<Sandbox> {
     const { docker, instanceId } = this.#opts;
@@ -349,21 +371,38 @@ export class SwarmExecutor implements Executor {
     }
     const made = service;
     const remove = () => ignoreNotFound(() => made.remove());
-    if (task.nodeId !== (await this.#localNodeId())) {
+    const sandbox = { id: task.containerId, serviceId: made.id, key, buildId: spec.buildId, stage: spec.stage, oomKills: 0, remove };
+    const local = task.nodeId === (await this.#localNodeId());
+    const node = this.#nodes ? await this.#stepNode(task.nodeId) : undefined;
+    if (local) {
+      return {
+        ...sandbox,
+        container: docker.getContainer(task.containerId),
+        ...(node ? { node } : {}),
+        where: `bosun: the step runs in the stage's sandbox ${name} (a swarm task on this node; docker exec through the local engine)`,
+      };
+    }
+    // Another node: its copy of the workspace is emptied with the build, whichever path runs there.
+    this.#remote?.track(spec.buildId, task.nodeId, where.image);
+    this.#workspaceImage.set(spec.buildId, where.image);
+    const named = node ? describeNode(node) : task.nodeId;
+    const engine = this.#engines ? await this.#engines.forNode(task.nodeId, node?.hostname) : { why: 'no engine is configured for it in swarm.nodeEngines' };
+    if (!engine.docker) {
       await remove().catch(() => undefined);
-      throw new RemoteSandbox(task.nodeId);
+      throw new RemoteSandbox(named, engine.why);
     }
     return {
-      id: task.containerId,
-      container: docker.getContainer(task.containerId),
-      serviceId: made.id,
-      key,
-      buildId: spec.buildId,
-      stage: spec.stage,
-      where: `bosun: the step runs in the stage's sandbox ${name} (a swarm task on this node; docker exec through the local engine)`,
-      oomKills: 0,
-      remove,
+      ...sandbox,
+      container: engine.docker.getContainer(task.containerId),
+      ...(node ? { node } : {}),
+      where: `bosun: the step runs in the stage's sandbox ${name} (a swarm task on node ${named}; docker exec through its engine ${engine.address}, swarm.nodeEngines)`,
     };
+  }
+
+  /** A node by ID, with its hostname (from a fresh listing; `?` when the node is not listed). */
+  async #stepNode(id: string): Promise<{ id: string; hostname: string }> {
+    const found = (await this.#nodes?.refresh().catch(() => undefined))?.get(id);
+    return { id, hostname: found?.hostname ?? '?' };
   }
 
   /** Removes the stage's sandboxes (this process's and any an earlier process left). */

@@ -65,13 +65,20 @@ export async function waitForRunningTask(docker: Docker, serviceId: string, time
   }
 }
 
-/** Removes a sandbox by one of its containers: the Swarm service behind it, else the container. */
-export async function removeSandboxByContainer(docker: Docker, containerId: string): Promise<void> {
+/**
+ * Removes a sandbox by one of its containers: the Swarm service behind it (through the manager
+ * `docker`), else the container. The container is looked for on `docker`, then on `otherEngines`
+ * (other nodes' engines, `swarm.nodeEngines`).
+ */
+export async function removeSandboxByContainer(docker: Docker, containerId: string, otherEngines: readonly Docker[] = []): Promise<void> {
   let serviceId: string | undefined;
-  try {
-    serviceId = (await docker.getContainer(containerId).inspect()).Config.Labels?.['com.docker.swarm.service.id'];
-  } catch {
-    serviceId = undefined;
+  for (const engine of [docker, ...otherEngines]) {
+    try {
+      serviceId = (await engine.getContainer(containerId).inspect()).Config.Labels?.['com.docker.swarm.service.id'];
+      if (serviceId) break;
+    } catch {
+      serviceId = undefined;
+    }
   }
   if (serviceId) await ignoreNotFound(() => docker.getService(serviceId).remove());
   else await removeContainer(docker.getContainer(containerId));
