@@ -34,6 +34,14 @@ export async function makeExecutor(config: ServerConfig, log: Logger): Promise<E
     swarm: { ...(registry ? { registry } : {}), constraints, unschedulableAfterMs: unschedulableAfterSec * 1000 },
     egress: config.network,
     sandbox: config.sandbox,
+    ...(config.sandboxPool.size > 0
+      ? {
+          pool: {
+            ...config.sandboxPool,
+            limits: { cpus: config.limits.cpus, memoryBytes: config.limits.memoryMb * 1024 * 1024, pids: config.limits.pids },
+          },
+        }
+      : {}),
   });
   log.info({ executor: executor.name, network: executor.network, sandbox: config.sandbox }, 'Executor selected');
   if (executor.name !== 'local' && needsRules(config.network)) {

@@ -1,0 +1,60 @@
+import type Docker from 'dockerode';
+import type { Logger } from '../../logger.js';
+import { labelKeys } from '../executor.js';
+import { removeContainer } from '../container/docker-errors.js';
+import { isPoolKey, ownerAlive, poolLabelKeys } from '../container/pool-names.js';
+
+export interface SweepPoolOptions {
+  docker: Docker;
+  instanceId: string;
+  /** Keys of this process's own entries (ready or being made): kept. */
+  own: Set<string>;
+  log: Logger;
+  /** Removes an entry's volume and network (with its egress rules) by key. */
+  remove(key: string): Promise<void>;
+}
+
+/**
+ * The warm pool's own reaper (docs/pool.md), run by `reapBuilds` after dead builds were cleaned
+ * (a claimed entry belongs to its build, whose claim marker `reapBuilds` follows):
+ * - a pool sandbox whose owner process is gone (crash, kill -9) is removed: claimed or not, no
+ *   live process runs steps in it;
+ * - an entry's network and volume are removed unless its sandbox's owner lives, a build's claim
+ *   marker names its key, or it is this process's.
+ * Returns the keys still live (their egress rules stay).
+ */
+export async function sweepPool(opts: SweepPoolOptions): Promise<Set<string>> {
+  const { docker, instanceId } = opts;
+  const ours = [`${labelKeys.managed}=true`, `${labelKeys.instance}=${instanceId}`];
+  const live = new Set(opts.own);
+  const removed: string[] = [];
+  const sandboxes = await docker.listContainers({ all: true, filters: JSON.stringify({ label: [...ours, 'bosun.role=pool'] }) });
+  for (const c of sandboxes) {
+    const key = c.Labels[poolLabelKeys.key];
+    if (ownerAlive(c.Labels[poolLabelKeys.owner])) {
+      if (key) live.add(key);
+      continue;
+    }
+    await removeContainer(docker.getContainer(c.Id));
+    removed.push(c.Names[0] ?? c.Id);
+  }
+  // Claim markers (config-only networks labelled with the key) of builds not reaped.
+  const networks = await docker.listNetworks({ filters: JSON.stringify({ label: [...ours, 'bosun.role=build'] }) });
+  for (const n of networks) {
+    const key = n.Labels?.[poolLabelKeys.key];
+    if (key && isPoolKey(key)) live.add(key);
+  }
+  const { Volumes: volumes } = await docker.listVolumes({ filters: JSON.stringify({ label: [...ours, 'bosun.role=build'] }) });
+  const keys = new Set<string>();
+  for (const labels of [...networks.map((n) => n.Labels), ...(volumes ?? []).map((v) => v.Labels)]) {
+    const key = labels?.[labelKeys.build];
+    if (key && isPoolKey(key)) keys.add(key);
+  }
+  for (const key of keys) {
+    if (live.has(key)) continue;
+    await opts.remove(key);
+    removed.push(key);
+  }
+  if (removed.length > 0) opts.log.info({ removed }, 'Removed warm sandboxes no live process owns');
+  return live;
+}
