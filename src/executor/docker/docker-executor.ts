@@ -369,7 +369,7 @@ export class DockerExecutor implements Executor {
         })
       : new Set<string>();
     const rulesOnly = await this.#networks.sweepRules((id) => (pooled && isPoolKey(id) ? liveKeys.has(id) : isLive(id)));
-    return [...new Set([...cleaned, ...rulesOnly.filter((id) => !isPoolKey(id))])];
+    return [...new Set([...cleaned, ...(pooled ? rulesOnly.filter((id) => !isPoolKey(id)) : rulesOnly)])];
   }
 
   /** The build's workspace volume (see `volumeTar`). */
