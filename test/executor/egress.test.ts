@@ -82,8 +82,9 @@ if (docker && !problem) {
       }
     };
 
-    // dsbx, ssbx: docker and swarm with `sandbox: stage` (the steps exec'd in a sandbox on the build's network).
-    for (const kind of ['docker', 'swarm', 'dsbx', 'ssbx'] as const) {
+    // dsbx, ssbx: docker and swarm with `sandbox: stage` (the steps exec'd in a sandbox on the build's network);
+    // dpool: dsbx with a warm pool (docs/pool.md), each start waiting for the pool first so that builds claim.
+    for (const kind of ['docker', 'swarm', 'dsbx', 'ssbx', 'dpool'] as const) {
       const make = (egress: NetworkConfig): { executor: Executor; spec: (buildId: string, over?: Partial<StepSpec>) => StepSpec } => {
         const common = {
           docker: engine,
@@ -91,9 +92,11 @@ if (docker && !problem) {
           log: silentLogger(),
           timeoutGraceMs: 2000,
           egress,
-          sandbox: kind.endsWith('sbx') ? ('stage' as const) : ('step' as const),
+          sandbox: kind === 'docker' || kind === 'swarm' ? ('step' as const) : ('stage' as const),
         };
-        const executor = kind === 'docker' || kind === 'dsbx' ? new DockerExecutor(common) : new SwarmExecutor(common);
+        const pool = { size: 1, images: [baseImage], idleSec: 600, limits: { cpus: 1, memoryBytes: 512 * 2 ** 20, pids: 256 } };
+        const executor =
+          kind === 'swarm' || kind === 'ssbx' ? new SwarmExecutor(common) : kind === 'dpool' ? warmFirst(new DockerExecutor({ ...common, pool })) : new DockerExecutor(common);
         const entry = { executor, builds: [] as string[] };
         executors.push(entry);
         return {
@@ -110,9 +113,10 @@ if (docker && !problem) {
           const { executor, spec } = make(policy());
           const before = world.hits(world.internet);
 
-          const { outcome, out } = await runStep(executor, spec(`eg${runId}${kind}i`, { commands: pipDownload(world.indexUrl, 'six') }));
+          const { outcome, out, handle } = await runStep(executor, spec(`eg${runId}${kind}i`, { commands: pipDownload(world.indexUrl, 'six') }));
 
           assert.equal(outcome.exitCode, 0, out.stdout + out.stderr);
+          if (kind === 'dpool') assert.match(handle.where ?? '', /warm sandbox .* \(claimed from the pool\)/);
           assert.match(out.stdout, /Saved \/tmp\/dl\/six-[\d.]+-py2\.py3-none-any\.whl/);
           assert.ok(world.hits(world.internet) > before);
         });
@@ -263,8 +267,10 @@ if (docker && !problem) {
         it('the rules live and die with the build network, and a sweep removes what a crash left', async () => {
           const { executor, spec } = make(policy());
           const buildId = `eg${runId}${kind}r`;
-          const { tag } = egressNames(testInstanceId, buildId);
+          // The rules are made under the key the build's network has (a claimed pool entry's, docs/pool.md).
+          const keyOf = (b: string) => (executor instanceof DockerExecutor ? executor.workspaceKey(b) : Promise.resolve(b));
           await runStep(executor, spec(buildId, { commands: ['true'] }));
+          const { tag } = egressNames(testInstanceId, await keyOf(buildId));
           assert.ok(iptablesSave().includes(tag), 'rules installed with the network');
 
           await executor.cleanupBuild(buildId);
@@ -272,10 +278,11 @@ if (docker && !problem) {
 
           const crashed = `eg${runId}${kind}c`;
           await runStep(executor, spec(crashed, { commands: ['true'] }));
+          const crashedTag = egressNames(testInstanceId, await keyOf(crashed)).tag;
           const reapBuilds = (executor as DockerExecutor | SwarmExecutor).reapBuilds.bind(executor);
           const cleaned = await reapBuilds((id) => id !== crashed);
           assert.ok(cleaned.includes(crashed));
-          assert.ok(!iptablesSave().includes(egressNames(testInstanceId, crashed).tag), 'a sweep removes rules of builds that are not live');
+          assert.ok(!iptablesSave().includes(crashedTag), 'a sweep removes rules of builds that are not live');
         });
       });
     }
@@ -481,4 +488,20 @@ if (docker && !problem) {
 
 function iptablesSave(): string {
   return execFileSync('iptables-save', ['-t', 'filter']).toString();
+}
+
+/** A pooled executor whose `start` first waits for the pool's background refill, so a build finds a ready sandbox. */
+function warmFirst(executor: DockerExecutor): DockerExecutor {
+  return new Proxy(executor, {
+    get(target, prop) {
+      if (prop === 'start') {
+        return async (spec: StepSpec) => {
+          await target.warmPool?.settled();
+          return target.start(spec);
+        };
+      }
+      const value: unknown = Reflect.get(target, prop, target);
+      return typeof value === 'function' ? (value as (...a: unknown[]) => unknown).bind(target) : value;
+    },
+  });
 }
