@@ -86,10 +86,10 @@ export class BuildResources {
   }
 
   async #decide(buildId: string, claim: (() => Claimable | undefined) | undefined, giveBack: ((entry: Claimable) => void) | undefined): Promise<BuildKey> {
-    const marked = await this.#readMarker(buildId);
+    // At once: the marker, and resources made before any marker (the pool was off then: the build stays cold).
+    const [marked, cold] = await Promise.all([this.#readMarker(buildId), claim ? this.#hasColdResources(buildId) : Promise.resolve(true)]);
     if (marked) return this.#remember(buildId, marked);
-    // Resources made before any marker (the pool was off then): the build stays cold.
-    const entry = claim && !(await this.#hasColdResources(buildId)) ? claim() : undefined;
+    const entry = claim && !cold ? claim() : undefined;
     const key = entry?.key ?? buildId;
     try {
       await this.#docker.createNetwork({
