@@ -15,11 +15,13 @@ import { engineForTests, sweepInstance } from './docker-harness.js';
 // reconciles (reap, reapBuilds: the pool's own sweep and the dead builds' claims), after which
 // nothing of the old pool or of the dead stages is left: only what the new executor made itself.
 const docker = await engineForTests(false);
-const instanceId = `tpcrash-${runId}`;
 
 if (docker) {
   const engine = docker;
-  test('kill -9 of a process with a pool of 3 and two stages running: a new executor leaves nothing of the old pool or the stages', { timeout: 400_000 }, async (t) => {
+  // The new executor has a pool of its own, or none (the pool was turned off across the restart).
+  for (const nextPool of [1, 0]) {
+  const instanceId = `tpcrash${nextPool}-${runId}`;
+  test(`kill -9 of a process with a pool of 3 and two stages running: a new executor ${nextPool ? 'with a pool' : 'without a pool'} leaves nothing of the old pool or the stages`, { timeout: 400_000 }, async (t) => {
     const child = spawn(process.execPath, ['--import', 'tsx', join(import.meta.dirname, '..', 'support', 'pool-executor-child.ts')], {
       env: { ...process.env, POOL_INSTANCE: instanceId, POOL_SIZE: '3' },
       stdio: ['ignore', 'pipe', 'inherit'],
@@ -54,7 +56,7 @@ if (docker) {
       log: silentLogger(),
       timeoutGraceMs: 1000,
       sandbox: 'stage',
-      pool: { size: 1, images: ['bosun/busybox:1'], idleSec: 600, limits: { cpus: 1, memoryBytes: 128 * 2 ** 20, pids: 256 } },
+      ...(nextPool ? { pool: { size: nextPool, images: ['bosun/busybox:1'], idleSec: 600, limits: { cpus: 1, memoryBytes: 128 * 2 ** 20, pids: 256 } } } : {}),
     });
     made.push(reconciler);
     await reconciler.reap(() => false);
@@ -86,4 +88,5 @@ if (docker) {
     for (const ref of started.refs) assert.equal((await reconciler.inspectRef(ref)).state, 'gone');
     for (const key of started.keys) assert.match(key, /^pool-/);
   });
+  }
 }

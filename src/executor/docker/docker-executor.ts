@@ -26,7 +26,7 @@ import type { StepLimits } from '../executor.js';
 import { BuildResources, type Claimable } from '../container/build-resources.js';
 import { WarmPool, type WarmEntry } from '../container/warm-pool.js';
 import { DockerPoolEntries } from './docker-pool-entries.js';
-import { sweepPool } from './sweep-pool.js';
+import { removeStaleClaimMarkers, sweepPool } from './sweep-pool.js';
 import { isPoolKey, poolLabelKeys } from '../container/pool-names.js';
 
 export interface DockerExecutorOptions {
@@ -353,23 +353,23 @@ export class DockerExecutor implements Executor {
 
   /** Per-build resources (network, workspace volume, egress rules) of this instance's builds `isLive` rejects (what crashed builds left behind, R22). */
   async reapBuilds(isLive: (buildId: string) => boolean): Promise<string[]> {
-    // Pool entries are not builds: with the pool on they have a sweep of their own (`sweepPool`).
-    const pooled = this.#resources.enabled;
-    const cleaned = await reapOwnedBuilds(this.#opts.docker, this.#opts.instanceId, (id) => (pooled && isPoolKey(id)) || isLive(id), (id) => this.cleanupBuild(id));
-    const liveKeys = pooled
-      ? await sweepPool({
-          docker: this.#opts.docker,
-          instanceId: this.#opts.instanceId,
-          own: this.#pool?.ownKeys() ?? new Set(),
-          log: this.#opts.log,
-          remove: async (key) => {
-            await this.#volumes.remove(key);
-            await this.#networks.remove(key);
-          },
-        })
-      : new Set<string>();
-    const rulesOnly = await this.#networks.sweepRules((id) => (pooled && isPoolKey(id) ? liveKeys.has(id) : isLive(id)));
-    return [...new Set([...cleaned, ...(pooled ? rulesOnly.filter((id) => !isPoolKey(id)) : rulesOnly)])];
+    const { docker, instanceId, log } = this.#opts;
+    // Pool entries are not builds: they have a sweep of their own (`sweepPool`), run with the pool
+    // off too, so that turning it off leaves nothing behind once the builds that claimed are gone.
+    const cleaned = await reapOwnedBuilds(docker, instanceId, (id) => isPoolKey(id) || isLive(id), (id) => this.cleanupBuild(id));
+    if (!this.#resources.enabled) await removeStaleClaimMarkers(docker, instanceId, isLive);
+    const liveKeys = await sweepPool({
+      docker,
+      instanceId,
+      own: this.#pool?.ownKeys() ?? new Set(),
+      log,
+      remove: async (key) => {
+        await this.#volumes.remove(key);
+        await this.#networks.remove(key);
+      },
+    });
+    const rulesOnly = await this.#networks.sweepRules((id) => (isPoolKey(id) ? liveKeys.has(id) : isLive(id)));
+    return [...new Set([...cleaned, ...rulesOnly.filter((id) => !isPoolKey(id))])];
   }
 
   /** The build's workspace volume (see `volumeTar`). */

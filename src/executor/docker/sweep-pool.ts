@@ -1,7 +1,7 @@
 import type Docker from 'dockerode';
 import type { Logger } from '../../logger.js';
 import { labelKeys } from '../executor.js';
-import { removeContainer } from '../container/docker-errors.js';
+import { ignoreNotFound, removeContainer } from '../container/docker-errors.js';
 import { isPoolKey, ownerAlive, poolLabelKeys } from '../container/pool-names.js';
 
 export interface SweepPoolOptions {
@@ -57,4 +57,16 @@ export async function sweepPool(opts: SweepPoolOptions): Promise<Set<string>> {
   }
   if (removed.length > 0) opts.log.info({ removed }, 'Removed warm sandboxes no live process owns');
   return live;
+}
+
+/**
+ * With the pool off: removes the claim markers (docs/pool.md) of builds `isLive` rejects, left
+ * from a run with the pool on (`reapBuilds` cleaned their pool-keyed network and volume as
+ * builds of their own). Returns how many.
+ */
+export async function removeStaleClaimMarkers(docker: Docker, instanceId: string, isLive: (buildId: string) => boolean): Promise<number> {
+  const filters = JSON.stringify({ label: [`${labelKeys.managed}=true`, `${labelKeys.instance}=${instanceId}`, poolLabelKeys.key] });
+  const markers = (await docker.listNetworks({ filters })).filter((n) => !isLive(n.Labels?.[labelKeys.build] ?? ''));
+  for (const n of markers) await ignoreNotFound(() => docker.getNetwork(n.Id).remove());
+  return markers.length;
 }
