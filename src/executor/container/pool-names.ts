@@ -78,13 +78,21 @@ export function processOwner(): string {
   return owner;
 }
 
-/** Whether the process named by `tag` (`processOwner`) still runs; on another host it is assumed to. */
-export function ownerAlive(tag: string | undefined): boolean {
+/**
+ * Whether the process named by `tag` (`processOwner`) still runs: on this host, by its pid and
+ * start time; on another host, undefined (the caller decides: see `sweepPool`).
+ */
+export function ownerAlive(tag: string | undefined): boolean | undefined {
   if (!tag) return false;
   const [host, pid, start] = tag.split(':');
-  if (host !== hostname()) return true;
+  if (host !== hostname()) return undefined;
   const found = processStart(Number(pid));
   return found !== undefined && found === start;
+}
+
+/** The host part of an owner tag. */
+export function ownerHost(tag: string | undefined): string {
+  return tag?.split(':')[0] ?? '';
 }
 
 /** Field 22 of /proc/<pid>/stat (start time in clock ticks), or undefined when there is no such process. */

@@ -1,8 +1,8 @@
 import type Docker from 'dockerode';
 import type { Logger } from '../../logger.js';
 import { labelKeys } from '../executor.js';
-import { ignoreNotFound, removeContainer } from '../container/docker-errors.js';
-import { isPoolKey, ownerAlive, poolLabelKeys } from '../container/pool-names.js';
+import { ignoreNotFound, removeContainer, statusCode } from '../container/docker-errors.js';
+import { isPoolKey, ownerAlive, ownerHost, poolLabelKeys } from '../container/pool-names.js';
 
 export interface SweepPoolOptions {
   docker: Docker;
@@ -31,7 +31,7 @@ export async function sweepPool(opts: SweepPoolOptions): Promise<Set<string>> {
   const sandboxes = await docker.listContainers({ all: true, filters: JSON.stringify({ label: [...ours, 'bosun.role=pool'] }) });
   for (const c of sandboxes) {
     const key = c.Labels[poolLabelKeys.key];
-    if (ownerAlive(c.Labels[poolLabelKeys.owner])) {
+    if (await alive(docker, c.Labels[poolLabelKeys.owner])) {
       if (key) live.add(key);
       continue;
     }
@@ -57,6 +57,25 @@ export async function sweepPool(opts: SweepPoolOptions): Promise<Set<string>> {
   }
   if (removed.length > 0) opts.log.info({ removed }, 'Removed warm sandboxes no live process owns');
   return live;
+}
+
+/**
+ * Whether a pool sandbox's owner process lives. On this host: its pid with the same start time.
+ * On another: when that host name is a container of this engine (a Bosun worker run in a
+ * container, whose host name is its container id), whether that container runs; any other host
+ * is assumed alive (its sandboxes are never taken from a live process).
+ */
+async function alive(docker: Docker, owner: string | undefined): Promise<boolean> {
+  const here = ownerAlive(owner);
+  if (here !== undefined) return here;
+  const host = ownerHost(owner);
+  if (!/^[0-9a-f]{12}$/.test(host)) return true;
+  try {
+    return (await docker.getContainer(host).inspect()).State.Running === true;
+  } catch (err) {
+    if (statusCode(err) === 404) return false;
+    return true;
+  }
 }
 
 /**
