@@ -308,8 +308,7 @@ function applyEnv(target: Record<string, unknown>, env: NodeJS.ProcessEnv): void
   if (env.REDIS_URL) target.redisUrl = env.REDIS_URL;
   if (env.BOSUN_EXECUTOR) target.executor = env.BOSUN_EXECUTOR;
   if (env.BOSUN_SANDBOX) target.sandbox = env.BOSUN_SANDBOX;
-  if (env.BOSUN_SANDBOX_POOL)
-    target.sandboxPool = { ...(target.sandboxPool as Record<string, unknown> | undefined), size: Number(env.BOSUN_SANDBOX_POOL) };
+  if (env.BOSUN_SANDBOX_POOL) target.sandboxPool = { ...(target.sandboxPool as Record<string, unknown> | undefined), size: Number(env.BOSUN_SANDBOX_POOL) };
   if (env.DOCKER_HOST) target.dockerHost = env.DOCKER_HOST;
   if (env.BOSUN_SWARM_REGISTRY) target.swarm = { ...(target.swarm as Record<string, unknown> | undefined), registry: env.BOSUN_SWARM_REGISTRY };
   if (env.BOSUN_LOG_LEVEL) target.logLevel = env.BOSUN_LOG_LEVEL;

@@ -136,60 +136,64 @@ if (docker) {
       await sweepInstance(engine, instanceId);
     });
 
-    it('a build claims a ready sandbox: its first step runs there, isolated (CapEff 0, read-only root, no route to the host), on the entry network and volume', { timeout: 180_000 }, async () => {
-      const { executor, raw, keys } = pooled(engine, 1);
-      closers.push(() => raw.close());
-      await waitFor('the pool to be ready', () => raw.warmPool?.readyCount === 1, 90_000);
-      const workspace = makeWorkspace();
-      const buildId = `w${runId}`;
-      closers.push(() => raw.cleanupBuild(buildId));
-      const server = await greeter();
-      closers.push(() => server.close());
-      const probes = hostAddresses().map((ip) => `nc -w 2 ${ip} ${server.port} </dev/null || true`);
-      const spec = (over: Partial<StepSpec>) => makeSpec({ workspace, image: busyboxImage, buildId }, over);
+    it(
+      'a build claims a ready sandbox: its first step runs there, isolated (CapEff 0, read-only root, no route to the host), on the entry network and volume',
+      { timeout: 180_000 },
+      async () => {
+        const { executor, raw, keys } = pooled(engine, 1);
+        closers.push(() => raw.close());
+        await waitFor('the pool to be ready', () => raw.warmPool?.readyCount === 1, 90_000);
+        const workspace = makeWorkspace();
+        const buildId = `w${runId}`;
+        closers.push(() => raw.cleanupBuild(buildId));
+        const server = await greeter();
+        closers.push(() => server.close());
+        const probes = hostAddresses().map((ip) => `nc -w 2 ${ip} ${server.port} </dev/null || true`);
+        const spec = (over: Partial<StepSpec>) => makeSpec({ workspace, image: busyboxImage, buildId }, over);
 
-      const handle = await executor.start(
-        spec({
-          commands: [
-            'grep -E "^Cap(Eff|Bnd)" /proc/self/status',
-            'id -u',
-            'touch /evil 2>/dev/null && echo ROOT-WRITABLE || echo root-read-only',
-            'cat README',
-            'echo mine > mine.txt',
-            ...probes,
-            'echo probes-done',
-          ],
-        }),
-      );
-      const [outcome, out] = await Promise.all([handle.wait(), collect(handle.output)]);
-      const facts = await containerIsolation(engine, containerOfRef(handle.ref));
-      const container = await engine.getContainer(containerOfRef(handle.ref)).inspect();
-      await handle.destroy();
+        const handle = await executor.start(
+          spec({
+            commands: [
+              'grep -E "^Cap(Eff|Bnd)" /proc/self/status',
+              'id -u',
+              'touch /evil 2>/dev/null && echo ROOT-WRITABLE || echo root-read-only',
+              'cat README',
+              'echo mine > mine.txt',
+              ...probes,
+              'echo probes-done',
+            ],
+          }),
+        );
+        const [outcome, out] = await Promise.all([handle.wait(), collect(handle.output)]);
+        const facts = await containerIsolation(engine, containerOfRef(handle.ref));
+        const container = await engine.getContainer(containerOfRef(handle.ref)).inspect();
+        await handle.destroy();
 
-      assert.equal(outcome.exitCode, 0, out.stdout + out.stderr);
-      assert.match(handle.where ?? '', warmLine);
-      const key = keys.get(buildId);
-      assert.match(key ?? '', /^pool-[0-9a-f]{12}$/, 'the build adopted the entry');
-      assert.equal(container.Config.Labels?.[poolLabelKeys.key], key);
-      assert.match(out.stdout, /^CapEff:\s+0000000000000000$/m);
-      assert.match(out.stdout, /^CapBnd:\s+0000000000000000$/m);
-      assert.match(out.stdout, /^1000$/m);
-      assert.match(out.stdout, /^root-read-only$/m);
-      assert.match(out.stdout, /^the checkout$/m, 'the workspace went in at claim time');
-      assert.match(out.stdout, /^probes-done$/m);
-      assert.doesNotMatch(out.stdout, /HELLO-BOSUN/);
-      assert.equal(server.connections, 0);
-      assert.equal(facts.readonlyRootfs, true);
-      assert.deepEqual(facts.capDrop, ['ALL']);
-      assert.ok(facts.networksInternal.every(Boolean), 'the entry network is the build network (internal: egress none)');
+        assert.equal(outcome.exitCode, 0, out.stdout + out.stderr);
+        assert.match(handle.where ?? '', warmLine);
+        const key = keys.get(buildId);
+        assert.match(key ?? '', /^pool-[0-9a-f]{12}$/, 'the build adopted the entry');
+        assert.equal(container.Config.Labels?.[poolLabelKeys.key], key);
+        assert.match(out.stdout, /^CapEff:\s+0000000000000000$/m);
+        assert.match(out.stdout, /^CapBnd:\s+0000000000000000$/m);
+        assert.match(out.stdout, /^1000$/m);
+        assert.match(out.stdout, /^root-read-only$/m);
+        assert.match(out.stdout, /^the checkout$/m, 'the workspace went in at claim time');
+        assert.match(out.stdout, /^probes-done$/m);
+        assert.doesNotMatch(out.stdout, /HELLO-BOSUN/);
+        assert.equal(server.connections, 0);
+        assert.equal(facts.readonlyRootfs, true);
+        assert.deepEqual(facts.capDrop, ['ALL']);
+        assert.ok(facts.networksInternal.every(Boolean), 'the entry network is the build network (internal: egress none)');
 
-      // A later stage of the build: a sandbox of its own, on the adopted network and volume.
-      const later = await runStep(executor, spec({ stage: 'later', commands: ['cat mine.txt'] }));
-      assert.equal(later.out.stdout.trim().split('\n').pop(), 'mine');
-      assert.doesNotMatch(later.handle.where ?? '', /warm sandbox/);
-      await raw.endStage(buildId, 'test');
-      await raw.endStage(buildId, 'later');
-    });
+        // A later stage of the build: a sandbox of its own, on the adopted network and volume.
+        const later = await runStep(executor, spec({ stage: 'later', commands: ['cat mine.txt'] }));
+        assert.equal(later.out.stdout.trim().split('\n').pop(), 'mine');
+        assert.doesNotMatch(later.handle.where ?? '', /warm sandbox/);
+        await raw.endStage(buildId, 'test');
+        await raw.endStage(buildId, 'later');
+      },
+    );
 
     it('20 builds at once: none shares a sandbox, network or volume with another; each sees only its own marker', { timeout: 300_000 }, async () => {
       const { executor, raw } = pooled(engine, 3);
@@ -236,16 +240,20 @@ if (docker) {
       assert.ok(results.every((r) => r.volumes.length === 1 && r.networks.length === 1));
     });
 
-    it('close removes the sandboxes nobody claimed; reapBuilds in a new process-like executor removes a dead owner’s entries', { timeout: 180_000 }, async () => {
-      const instance = `tpoolc-${runId}`;
-      closers.push(() => sweepInstance(engine, instance));
-      const first = pooled(engine, 2, { instance });
-      await waitFor('the pool to be ready', () => first.raw.warmPool?.readyCount === 2, 90_000);
-      assert.ok((await instanceLeft(engine, instance)).length > 0);
+    it(
+      'close removes the sandboxes nobody claimed; reapBuilds in a new process-like executor removes a dead owner’s entries',
+      { timeout: 180_000 },
+      async () => {
+        const instance = `tpoolc-${runId}`;
+        closers.push(() => sweepInstance(engine, instance));
+        const first = pooled(engine, 2, { instance });
+        await waitFor('the pool to be ready', () => first.raw.warmPool?.readyCount === 2, 90_000);
+        assert.ok((await instanceLeft(engine, instance)).length > 0);
 
-      await first.raw.close();
+        await first.raw.close();
 
-      await waitFor('nothing of the pool to be left', async () => (await instanceLeft(engine, instance)).length === 0, 60_000);
-    });
+        await waitFor('nothing of the pool to be left', async () => (await instanceLeft(engine, instance)).length === 0, 60_000);
+      },
+    );
   });
 }

@@ -96,7 +96,11 @@ if (docker && !problem) {
         };
         const pool = { size: 1, images: [baseImage], idleSec: 600, limits: { cpus: 1, memoryBytes: 512 * 2 ** 20, pids: 256 } };
         const executor =
-          kind === 'swarm' || kind === 'ssbx' ? new SwarmExecutor(common) : kind === 'dpool' ? warmFirst(new DockerExecutor({ ...common, pool })) : new DockerExecutor(common);
+          kind === 'swarm' || kind === 'ssbx'
+            ? new SwarmExecutor(common)
+            : kind === 'dpool'
+              ? warmFirst(new DockerExecutor({ ...common, pool }))
+              : new DockerExecutor(common);
         const entry = { executor, builds: [] as string[] };
         executors.push(entry);
         return {

@@ -62,7 +62,23 @@ if (docker) {
         'narrow.txt': 'x\n',
       });
       h.server.core.config.repos[repoName] = { url: repo.url, defaultBranch: 'master', secrets: [] };
-      await repo.commit({ 'bosun.yml': ['version: 1', `image: ${busyboxImage}`, 'network: { deny: [192.0.2.0/24] }', 'stages:', '  test:', '    steps:', '      - name: only', '        run: [echo cold]', ''].join('\n') }, 'narrowed', 'narrowed');
+      await repo.commit(
+        {
+          'bosun.yml': [
+            'version: 1',
+            `image: ${busyboxImage}`,
+            'network: { deny: [192.0.2.0/24] }',
+            'stages:',
+            '  test:',
+            '    steps:',
+            '      - name: only',
+            '        run: [echo cold]',
+            '',
+          ].join('\n'),
+        },
+        'narrowed',
+        'narrowed',
+      );
     });
     after(async () => {
       await h?.stop();
@@ -71,10 +87,15 @@ if (docker) {
 
     const run = async (ref: string): Promise<Build> => {
       await waitFor('the pool to be ready', () => executor.warmPool?.readyCount === 1, 90_000);
-      const { build } = await createBuild(h.server.core.deps, { repo: repoName, ref, trigger: { event: 'push', source: 'github', actor: { id: 'github:5', name: 'someone' } } });
+      const { build } = await createBuild(h.server.core.deps, {
+        repo: repoName,
+        ref,
+        trigger: { event: 'push', source: 'github', actor: { id: 'github:5', name: 'someone' } },
+      });
       return h.waitDone(build!.id, 240_000);
     };
-    const log = async (b: Build, stage: string, step: string): Promise<string> => String((await h.api('GET', `/api/builds/${b.id}/logs/${stage}/${step}`)).json);
+    const log = async (b: Build, stage: string, step: string): Promise<string> =>
+      String((await h.api('GET', `/api/builds/${b.id}/logs/${stage}/${step}`)).json);
 
     it('the first stage runs in a claimed warm sandbox; the next stage sees its workspace; nothing is left once the build ended', async () => {
       const done = await run('master');
@@ -86,14 +107,21 @@ if (docker) {
       assert.match(check, /bosun: the step runs in the stage's sandbox \S+ \(docker exec\)/);
       await executor.cleanupBuild(done.id);
       const label = JSON.stringify({ label: [`${labelKeys.instance}=${instanceId}`, `${labelKeys.build}=${done.id}`] });
-      await waitFor('the build’s resources to go', async () => (await engine.listNetworks({ filters: label })).length === 0 && ((await engine.listVolumes({ filters: label })).Volumes ?? []).length === 0, 60_000);
+      await waitFor(
+        'the build’s resources to go',
+        async () => (await engine.listNetworks({ filters: label })).length === 0 && ((await engine.listVolumes({ filters: label })).Volumes ?? []).length === 0,
+        60_000,
+      );
     });
 
     it('a build whose bosun.yml narrows the network runs cold, and its log says why', async () => {
       const done = await run('narrowed');
 
       assert.equal(done.status, 'success', JSON.stringify(done.stages, null, 1));
-      assert.match(await log(done, 'test', 'only'), /bosun: the step runs in the stage's sandbox \S+ \(docker exec\); not from the warm pool: its bosun\.yml narrows the network policy/);
+      assert.match(
+        await log(done, 'test', 'only'),
+        /bosun: the step runs in the stage's sandbox \S+ \(docker exec\); not from the warm pool: its bosun\.yml narrows the network policy/,
+      );
     });
   });
 }

@@ -25,5 +25,7 @@ const builds = ['crash1', 'crash2'];
 const handles = await Promise.all(builds.map((buildId) => executor.start(makeSpec({ workspace, image, buildId }, { commands: ['sleep 600'] }))));
 for (const h of handles) void collect(h.output).catch(() => undefined);
 await waitFor('the pool to refill', () => executor.warmPool?.readyCount === size, 120_000);
-process.stdout.write(`${JSON.stringify({ refs: handles.map((h) => h.ref), where: handles.map((h) => h.where), keys: await Promise.all(builds.map((b) => executor.workspaceKey(b))) })}\n`);
+process.stdout.write(
+  `${JSON.stringify({ refs: handles.map((h) => h.ref), where: handles.map((h) => h.where), keys: await Promise.all(builds.map((b) => executor.workspaceKey(b))) })}\n`,
+);
 setInterval(() => undefined, 60_000);

@@ -206,6 +206,8 @@ export class WarmPool {
   async #removeAll(): Promise<void> {
     const all = [...this.#ready.values()].flat();
     this.#ready.clear();
-    await Promise.all(all.map((e) => this.#opts.factory.remove(e).catch((err: unknown) => this.#opts.log.warn({ err, entry: e.entryId }, 'Could not remove a warm sandbox'))));
+    await Promise.all(
+      all.map((e) => this.#opts.factory.remove(e).catch((err: unknown) => this.#opts.log.warn({ err, entry: e.entryId }, 'Could not remove a warm sandbox'))),
+    );
   }
 }

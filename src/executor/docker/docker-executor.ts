@@ -107,7 +107,13 @@ export class DockerExecutor implements Executor {
         limits: opts.pool.limits,
         idleMs: opts.pool.idleSec * 1000,
         log: opts.log.child({ component: 'warm-pool' }),
-        factory: new DockerPoolEntries({ docker: opts.docker, instanceId: opts.instanceId, networks: this.#networks, volumes: this.#volumes, policy: this.#server }),
+        factory: new DockerPoolEntries({
+          docker: opts.docker,
+          instanceId: opts.instanceId,
+          networks: this.#networks,
+          volumes: this.#volumes,
+          policy: this.#server,
+        }),
       });
       this.#pool.start();
     }
@@ -356,7 +362,12 @@ export class DockerExecutor implements Executor {
     const { docker, instanceId, log } = this.#opts;
     // Pool entries are not builds: they have a sweep of their own (`sweepPool`), run with the pool
     // off too, so that turning it off leaves nothing behind once the builds that claimed are gone.
-    const cleaned = await reapOwnedBuilds(docker, instanceId, (id) => isPoolKey(id) || isLive(id), (id) => this.cleanupBuild(id));
+    const cleaned = await reapOwnedBuilds(
+      docker,
+      instanceId,
+      (id) => isPoolKey(id) || isLive(id),
+      (id) => this.cleanupBuild(id),
+    );
     if (!this.#resources.enabled) await removeStaleClaimMarkers(docker, instanceId, isLive);
     const liveKeys = await sweepPool({
       docker,
