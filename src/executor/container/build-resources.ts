@@ -104,12 +104,14 @@ export class BuildResources {
       // Another process decided first: its key.
       return this.#remember(buildId, (await this.#readMarker(buildId)) ?? buildId);
     }
-    this.#known.set(buildId, key);
+    this.#remember(buildId, key);
     return entry ? { key, claimed: entry } : { key };
   }
 
   #remember(buildId: string, key: string): BuildKey {
     this.#known.set(buildId, key);
+    // Builds another process cleaned up are never forgotten here: keep the newest.
+    if (this.#known.size > 10_000) this.#known.delete(this.#known.keys().next().value!);
     return { key };
   }
 
