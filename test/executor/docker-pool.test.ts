@@ -240,20 +240,41 @@ if (docker) {
       assert.ok(results.every((r) => r.volumes.length === 1 && r.networks.length === 1));
     });
 
-    it(
-      'close removes the sandboxes nobody claimed; reapBuilds in a new process-like executor removes a dead owner’s entries',
-      { timeout: 180_000 },
-      async () => {
-        const instance = `tpoolc-${runId}`;
-        closers.push(() => sweepInstance(engine, instance));
-        const first = pooled(engine, 2, { instance });
-        await waitFor('the pool to be ready', () => first.raw.warmPool?.readyCount === 2, 90_000);
-        assert.ok((await instanceLeft(engine, instance)).length > 0);
+    it('two executors (two worker processes) starting the same build at once agree on one network and volume; one claims', { timeout: 180_000 }, async () => {
+      const a = pooled(engine, 1);
+      const b = pooled(engine, 1);
+      closers.push(
+        () => a.raw.close(),
+        () => b.raw.close(),
+      );
+      await waitFor('both pools to be ready', () => a.raw.warmPool?.readyCount === 1 && b.raw.warmPool?.readyCount === 1, 90_000);
+      const workspace = makeWorkspace();
+      const buildId = `two${runId}`;
+      closers.push(() => a.raw.cleanupBuild(buildId));
+      const spec = (stage: string) => makeSpec({ workspace, image: busyboxImage, buildId }, { stage, commands: [`echo ${stage} > ${stage}.txt`] });
 
-        await first.raw.close();
+      const [one, two] = await Promise.all([runStep(a.executor, spec('one')), runStep(b.executor, spec('two'))]);
+      const later = await runStep(a.executor, makeSpec({ workspace, image: busyboxImage, buildId }, { stage: 'three', commands: ['cat one.txt two.txt'] }));
 
-        await waitFor('nothing of the pool to be left', async () => (await instanceLeft(engine, instance)).length === 0, 60_000);
-      },
-    );
+      assert.deepEqual([one.outcome.exitCode, two.outcome.exitCode], [0, 0]);
+      assert.equal(await a.raw.workspaceKey(buildId), await b.raw.workspaceKey(buildId));
+      assert.equal([one, two].filter((r) => warmLine.test(r.handle.where ?? '')).length, 1, JSON.stringify([one.handle.where, two.handle.where]));
+      assert.match(later.out.stdout, /^one\ntwo$/m, 'both stages wrote into the one workspace');
+      await a.raw.endStage(buildId, 'one');
+      await a.raw.endStage(buildId, 'three');
+      await b.raw.endStage(buildId, 'two');
+    });
+
+    it('close removes the sandboxes nobody claimed', { timeout: 180_000 }, async () => {
+      const instance = `tpoolc-${runId}`;
+      closers.push(() => sweepInstance(engine, instance));
+      const first = pooled(engine, 2, { instance });
+      await waitFor('the pool to be ready', () => first.raw.warmPool?.readyCount === 2, 90_000);
+      assert.ok((await instanceLeft(engine, instance)).length > 0);
+
+      await first.raw.close();
+
+      await waitFor('nothing of the pool to be left', async () => (await instanceLeft(engine, instance)).length === 0, 60_000);
+    });
   });
 }
