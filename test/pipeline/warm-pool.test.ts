@@ -10,6 +10,7 @@ import { labelKeys } from '../../src/executor/executor.js';
 import { busyboxImage, engineForTests, sweepInstance } from '../executor/docker-harness.js';
 import { runId, waitFor } from '../executor/contract-support.js';
 import type { Build } from '../../src/domain/build.js';
+import type { StepSpec } from '../../src/executor/executor.js';
 
 // docs/pool.md, through the whole pipeline: a build's first stage claims a warm sandbox and says
 // so in its step log; its later stage (a sandbox of its own) works in the same workspace on the
@@ -23,6 +24,7 @@ if (docker) {
   describe('a pipeline on a pooled docker executor', { timeout: 400_000 }, () => {
     let h: Harness;
     let executor: DockerExecutor;
+    const keys = new Map<string, string>();
     const repoName = 'pooled';
 
     before(async () => {
@@ -39,7 +41,20 @@ if (docker) {
               // The harness's limits (server defaults): a claim needs the pool's equal.
               pool: { size: 1, images: [busyboxImage], idleSec: 600, limits: { cpus: 1, memoryBytes: 1024 * 2 ** 20, pids: 512 } },
             });
-            return executor;
+            // Each build's key, as its steps start (a finished build is cleaned up 3 s later, its marker with it).
+            return new Proxy(executor, {
+              get(target, prop) {
+                if (prop === 'start') {
+                  return async (spec: StepSpec) => {
+                    const handle = await target.start(spec);
+                    keys.set(spec.buildId, await target.workspaceKey(spec.buildId));
+                    return handle;
+                  };
+                }
+                const value: unknown = Reflect.get(target, prop, target);
+                return typeof value === 'function' ? (value as (...a: unknown[]) => unknown).bind(target) : value;
+              },
+            });
           },
         },
       );
@@ -105,13 +120,21 @@ if (docker) {
       const check = await log(done, 'check', 'read');
       assert.match(check, /^made-in-make$/m);
       assert.match(check, /bosun: the step runs in the stage's sandbox \S+ \(docker exec\)/);
+      const key = keys.get(done.id) ?? '';
+      assert.match(key, /^pool-[0-9a-f]{12}$/, 'the build adopted the entry it claimed');
       await executor.cleanupBuild(done.id);
-      const label = JSON.stringify({ label: [`${labelKeys.instance}=${instanceId}`, `${labelKeys.build}=${done.id}`] });
-      await waitFor(
-        'the build’s resources to go',
-        async () => (await engine.listNetworks({ filters: label })).length === 0 && ((await engine.listVolumes({ filters: label })).Volumes ?? []).length === 0,
-        60_000,
-      );
+      // The claim marker carries the build's label; the adopted network, volume and sandbox the entry's key.
+      const left = async (): Promise<string[]> => {
+        const names: string[] = [];
+        for (const label of [`${labelKeys.build}=${done.id}`, `${labelKeys.build}=${key}`, `bosun.pool.key=${key}`]) {
+          const filters = JSON.stringify({ label: [`${labelKeys.instance}=${instanceId}`, label] });
+          names.push(...(await engine.listNetworks({ filters })).map((n) => `network ${n.Name}`));
+          names.push(...((await engine.listVolumes({ filters })).Volumes ?? []).map((v) => `volume ${v.Name}`));
+          names.push(...(await engine.listContainers({ all: true, filters })).map((c) => `container ${c.Names[0]}`));
+        }
+        return names;
+      };
+      await waitFor('the build’s resources to go', async () => (await left()).length === 0, 60_000).catch(async () => assert.deepEqual(await left(), []));
     });
 
     it('a build whose bosun.yml narrows the network runs cold, and its log says why', async () => {
