@@ -149,9 +149,10 @@ if (docker && !problem) {
             const targets = [...hostPorts, `${world.privateHost}:80`, `${world.metadata}:80`, `${otherAddr}:8080`, `${world.internet}:80`];
             const hitsBefore = { private: world.hits(world.privateHost), metadata: world.hits(world.metadata) };
 
-            const { outcome, out } = await runStep(executor, spec(`eg${runId}${kind}p`, { env: { PROBES: targets.join(' ') }, commands: [probe] }));
+            const { outcome, out, handle } = await runStep(executor, spec(`eg${runId}${kind}p`, { env: { PROBES: targets.join(' ') }, commands: [probe] }));
 
             assert.equal(outcome.exitCode, 0, out.stderr);
+            if (kind === 'dpool') assert.match(handle.where ?? '', /warm sandbox .* \(claimed from the pool\)/, 'the probes ran in a claimed sandbox');
             if (process.env.EGRESS_DEBUG) console.log(out.stdout);
             assert.match(out.stdout, new RegExp(`^OPEN ${world.internet.replace(/\./g, '\\.')}:80 `, 'm'), 'control: the internet answers');
             const open = out.stdout.split('\n').filter((l) => l.startsWith('OPEN') && !l.startsWith(`OPEN ${world.internet}:80`));
