@@ -90,6 +90,24 @@ export const SwarmConfig = z.strictObject({
 });
 export type SwarmConfig = z.infer<typeof SwarmConfig>;
 
+/** The warm pool of stage sandboxes (docs/pool.md): `size` 0 (the default) turns it off. */
+export const SandboxPoolConfig = z.strictObject({
+  /** Ready sandboxes kept per image (each with its own network and workspace volume); 0 = off. */
+  size: z.number().int().min(0).max(32).default(0),
+  /** Images to keep warm (by reference; resolved to their IDs on the engine). */
+  images: z.array(z.string().min(1)).min(1).default(['bosun/base:bookworm']),
+  /** With no claim for this long, the pool shrinks to 0 (until the next claim). */
+  idleSec: z.number().int().positive().default(600),
+});
+export type SandboxPoolConfig = z.infer<typeof SandboxPoolConfig>;
+
+/** Why `sandboxPool` cannot run with this config, or undefined. */
+function sandboxPoolProblem(c: { sandboxPool: SandboxPoolConfig; executor: string; sandbox: string }): string | undefined {
+  if (c.sandboxPool.size === 0) return undefined;
+  if (c.executor === 'docker' && c.sandbox === 'stage') return undefined;
+  return `sandboxPool needs executor docker and sandbox: stage (executor is ${c.executor}, sandbox is ${c.sandbox}); the swarm executor has no pool yet`;
+}
+
 export const ApiToken = z.strictObject({
   name: z.string().regex(/^[a-z0-9][a-z0-9_.-]*$/i),
   token: z.string().min(16, 'API tokens must be at least 16 characters'),
@@ -115,6 +133,8 @@ export const ServerConfig = z
     executor: z.enum(['auto', 'local', 'docker', 'swarm']).default('auto'),
     /** Container executors: `step`, a new container (service) per step; `stage`, a stage's steps exec'd in one sandbox (docs/sandbox.md). */
     sandbox: z.enum(['stage', 'step']).default('step'),
+    /** Warm sandboxes kept ready for builds' first stage (docker executor with `sandbox: stage`; docs/pool.md). */
+    sandboxPool: SandboxPoolConfig.prefault({}),
     /** Docker Engine: `unix:///var/run/docker.sock` (default) or `tcp://host:2375`. */
     dockerHost: z.string().default('unix:///var/run/docker.sock'),
     swarm: SwarmConfig.prefault({}),
@@ -199,6 +219,8 @@ export const ServerConfig = z
         message: 'only for a multi-node swarm (swarm.registry): on one node every sandbox runs on the engine Bosun talks to',
       });
     }
+    const pool = sandboxPoolProblem(c);
+    if (pool) ctx.addIssue({ code: 'custom', path: ['sandboxPool', 'size'], message: pool });
     if (c.swarm.registry && c.network.egress !== 'none' && (c.network.proxy?.http || c.network.proxy?.https)) {
       ctx.addIssue({
         code: 'custom',
@@ -300,6 +322,7 @@ function applyEnv(target: Record<string, unknown>, env: NodeJS.ProcessEnv): void
   if (env.REDIS_URL) target.redisUrl = env.REDIS_URL;
   if (env.BOSUN_EXECUTOR) target.executor = env.BOSUN_EXECUTOR;
   if (env.BOSUN_SANDBOX) target.sandbox = env.BOSUN_SANDBOX;
+  if (env.BOSUN_SANDBOX_POOL) target.sandboxPool = { ...(target.sandboxPool as Record<string, unknown> | undefined), size: Number(env.BOSUN_SANDBOX_POOL) };
   if (env.DOCKER_HOST) target.dockerHost = env.DOCKER_HOST;
   if (env.BOSUN_SWARM_REGISTRY) target.swarm = { ...(target.swarm as Record<string, unknown> | undefined), registry: env.BOSUN_SWARM_REGISTRY };
   if (env.BOSUN_LOG_LEVEL) target.logLevel = env.BOSUN_LOG_LEVEL;

@@ -17,8 +17,10 @@ export function dockerClient(config: ServerConfig): Docker {
 /**
  * Swarm when the engine is a swarm manager, plain Docker when it is not, local without an engine.
  * Every executor gets `limits.killGraceSec` as its grace between SIGTERM and SIGKILL.
+ * `pool: false`: no warm pool (docs/pool.md) even when `sandboxPool.size` asks for one (an
+ * executor that runs no builds' stages, as the deploy manager's).
  */
-export async function makeExecutor(config: ServerConfig, log: Logger): Promise<Executor> {
+export async function makeExecutor(config: ServerConfig, log: Logger, opts: { pool?: boolean } = {}): Promise<Executor> {
   if (config.executor === 'local') {
     return new LocalExecutor({ instanceId: config.instanceId, dataDir: config.dataDir, log, timeoutGraceMs: config.limits.killGraceSec * 1000 });
   }
@@ -34,6 +36,14 @@ export async function makeExecutor(config: ServerConfig, log: Logger): Promise<E
     swarm: { ...(registry ? { registry } : {}), constraints, unschedulableAfterMs: unschedulableAfterSec * 1000, ...(nodeEngines ? { nodeEngines } : {}) },
     egress: config.network,
     sandbox: config.sandbox,
+    ...(config.sandboxPool.size > 0 && opts.pool !== false
+      ? {
+          pool: {
+            ...config.sandboxPool,
+            limits: { cpus: config.limits.cpus, memoryBytes: config.limits.memoryMb * 1024 * 1024, pids: config.limits.pids },
+          },
+        }
+      : {}),
   });
   log.info({ executor: executor.name, network: executor.network, sandbox: config.sandbox }, 'Executor selected');
   if (executor.name !== 'local' && needsRules(config.network)) {

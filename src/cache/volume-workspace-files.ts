@@ -28,9 +28,13 @@ export class VolumeWorkspaceFiles implements WorkspaceFiles {
   readonly #instanceId: string;
   readonly #volumes: WorkspaceVolumes;
 
-  constructor(docker: Docker, instanceId: string) {
+  readonly #keyOf: (buildId: string) => Promise<string>;
+
+  /** `keyOf`: what the build's volume is named after (the executor's `BuildResources`, docs/pool.md); default the build id. */
+  constructor(docker: Docker, instanceId: string, keyOf?: (buildId: string) => Promise<string>) {
     this.#docker = docker;
     this.#instanceId = instanceId;
+    this.#keyOf = keyOf ?? ((buildId) => Promise.resolve(buildId));
     this.#volumes = new WorkspaceVolumes(docker, instanceId);
     const [uid, gid] = stepUser.split(':').map(Number) as [number, number];
     this.owner = { uid, gid };
@@ -48,7 +52,7 @@ export class VolumeWorkspaceFiles implements WorkspaceFiles {
 
   async read(target: WorkspaceTarget, path: string, consume: (tar: NodeJS.ReadableStream) => Promise<void>): Promise<boolean> {
     // Saving reads what the steps left: a volume that does not exist holds nothing (it is never made here).
-    const volume = this.#docker.getVolume(workspaceVolumeName(this.#instanceId, target.buildId));
+    const volume = this.#docker.getVolume(workspaceVolumeName(this.#instanceId, await this.#keyOf(target.buildId)));
     if (
       !(await volume.inspect().then(
         () => true,
@@ -71,7 +75,7 @@ export class VolumeWorkspaceFiles implements WorkspaceFiles {
 
   async #withHelper<T>(target: WorkspaceTarget, role: string, use: (helper: Docker.Container) => Promise<T>): Promise<T> {
     const imageId = await resolveImage(this.#docker, target.image);
-    const volume = await this.#volumes.ensure(target.buildId, target.workspace, imageId);
+    const volume = await this.#volumes.ensure(await this.#keyOf(target.buildId), target.workspace, imageId, target.buildId);
     const labels = { ...buildLabels(target.buildId, this.#instanceId), [labelKeys.stage]: role };
     let helper: Docker.Container;
     try {

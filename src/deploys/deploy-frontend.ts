@@ -103,7 +103,7 @@ export function makeDeployManager(core: Core): DeployManager {
             name,
             { ...env.target.run, secrets: deployStepSecrets(env.target.run.secrets, config.repos[env.repo]?.secrets, name) },
             {
-              executor: () => (executor ??= makeExecutor(config, log)),
+              executor: () => (executor ??= makeExecutor(config, log, { pool: false })),
               secrets: config.secrets,
               instanceId: config.instanceId,
               workDir: `${config.dataDir}/deploys`,

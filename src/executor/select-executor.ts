@@ -4,7 +4,7 @@ import type { Logger } from '../logger.js';
 import type { Executor } from './executor.js';
 import type { NetworkConfig } from './container/egress-policy.js';
 import type { SandboxMode } from './container/sandbox-mode.js';
-import { DockerExecutor } from './docker/docker-executor.js';
+import { DockerExecutor, type DockerExecutorOptions } from './docker/docker-executor.js';
 import { LocalExecutor } from './local/local-executor.js';
 import { SwarmExecutor } from './swarm/swarm-executor.js';
 
@@ -25,6 +25,8 @@ export interface SelectExecutorOptions {
   egress?: NetworkConfig;
   /** How container executors run a stage's steps (server config `sandbox`); default `step`. */
   sandbox?: SandboxMode;
+  /** The docker executor's warm pool (server config `sandboxPool`, docs/pool.md). */
+  pool?: DockerExecutorOptions['pool'];
 }
 
 /**
@@ -52,7 +54,7 @@ export async function selectExecutor(opts: SelectExecutorOptions): Promise<Execu
     ...(opts.egress ? { egress: opts.egress } : {}),
     ...(opts.sandbox ? { sandbox: opts.sandbox } : {}),
   };
-  if (preferred === 'docker') return new DockerExecutor(common);
+  if (preferred === 'docker') return new DockerExecutor({ ...common, ...(opts.pool ? { pool: opts.pool } : {}) });
   if (engine.kind === 'swarm') return new SwarmExecutor({ ...common, ...opts.swarm });
   if (preferred === 'swarm') throw new InfraError('infra', 'executor swarm needs the engine to be a swarm manager (docker swarm init)');
   return new DockerExecutor(common);

@@ -87,8 +87,9 @@ export function hostDirectoryTar(dir: string, wants: WorkspaceRead['wants'], max
  * (the step's image, the volume mounted read-only, no network) and `getArchive`, whose entries
  * are re-rooted (`workspace/dist/x` → `dist/x`) by the reader (`prefix`).
  */
-export async function volumeTar(docker: Docker, instanceId: string, req: WorkspaceRead, opts: { direct?: boolean } = {}): Promise<WorkspaceTar> {
-  const volumeName = workspaceVolumeName(instanceId, req.buildId);
+export async function volumeTar(docker: Docker, instanceId: string, req: WorkspaceRead, opts: { direct?: boolean; key?: string } = {}): Promise<WorkspaceTar> {
+  // `key`: what the volume is named after when the build claimed a warm sandbox (docs/pool.md).
+  const volumeName = workspaceVolumeName(instanceId, opts.key ?? req.buildId);
   const volume = docker.getVolume(volumeName);
   try {
     const dir = opts.direct === false ? undefined : await hostVolumeDirectory(volume);

@@ -52,7 +52,22 @@ test('sandbox: a container per step by default; a sandbox per stage from the fil
   assert.equal(loadConfig({ BOSUN_SANDBOX: 'stage' }).sandbox, 'stage');
 });
 
+test('sandboxPool: off by default; a size from BOSUN_SANDBOX_POOL with executor docker and sandbox: stage (docs/pool.md)', () => {
+  assert.deepEqual(loadConfig({}).sandboxPool, { size: 0, images: ['bosun/base:bookworm'], idleSec: 600 });
+  const file = join(dir, 'pool.yml');
+  writeFileSync(file, 'executor: docker\nsandbox: stage\nsandboxPool: { size: 1, images: [bosun/busybox:1], idleSec: 30 }\n');
+
+  assert.deepEqual(loadConfig({ BOSUN_CONFIG: file }).sandboxPool, { size: 1, images: ['bosun/busybox:1'], idleSec: 30 });
+  assert.equal(loadConfig({ BOSUN_CONFIG: file, BOSUN_SANDBOX_POOL: '3' }).sandboxPool.size, 3);
+  assert.equal(loadConfig({ BOSUN_EXECUTOR: 'docker', BOSUN_SANDBOX: 'stage', BOSUN_SANDBOX_POOL: '2' }).sandboxPool.size, 2);
+});
+
+const poolRefused = /sandboxPool needs executor docker and sandbox: stage .*the swarm executor has no pool yet/;
 const invalid: [string, Record<string, string>, RegExp][] = [
+  ['a sandbox pool on the swarm executor', { BOSUN_EXECUTOR: 'swarm', BOSUN_SANDBOX: 'stage', BOSUN_SANDBOX_POOL: '2' }, poolRefused],
+  ['a sandbox pool on the auto executor', { BOSUN_SANDBOX: 'stage', BOSUN_SANDBOX_POOL: '2' }, poolRefused],
+  ['a sandbox pool with a container per step', { BOSUN_EXECUTOR: 'docker', BOSUN_SANDBOX_POOL: '1' }, poolRefused],
+  ['a sandbox pool size that is not a number', { BOSUN_EXECUTOR: 'docker', BOSUN_SANDBOX: 'stage', BOSUN_SANDBOX_POOL: 'two' }, /sandboxPool\.size/],
   ['an unknown sandbox mode', { BOSUN_SANDBOX: 'job' }, /sandbox/],
   ['a port that is not a number', { BOSUN_PORT: 'eighty' }, /http\.port/],
   ['an unknown executor', { BOSUN_EXECUTOR: 'kubernetes' }, /executor/],

@@ -44,12 +44,13 @@ export const pipDownload = (indexUrl: string, pkg: string): string[] => [
 ];
 
 /** The executors the policy cases run on. */
-export type Kind = 'docker' | 'swarm' | 'dsbx' | 'ssbx';
+export type Kind = 'docker' | 'swarm' | 'dsbx' | 'ssbx' | 'dpool';
 
 /**
  * The policy cases on each of `kinds` (dsbx, ssbx: docker and swarm with `sandbox: stage`).
- * Two test files share them (egress.test.ts: docker, dsbx; egress-swarm.test.ts: swarm, ssbx), so
- * that each file stays well within the per-file time limit; they take the world's lock in turn.
+ * Three test files share them (egress.test.ts: docker, dsbx; egress-swarm.test.ts: swarm, ssbx;
+ * egress-pool.test.ts: dpool), so that each file stays well within the per-file time limit (a
+ * file waiting for the world's lock spends its own time); they take the lock in turn.
  */
 export function describeEgressPolicy(kinds: readonly Kind[]): void {
   if (!docker || problem) return;
@@ -93,9 +94,16 @@ export function describeEgressPolicy(kinds: readonly Kind[]): void {
           log: silentLogger(),
           timeoutGraceMs: 2000,
           egress,
-          sandbox: kind.endsWith('sbx') ? ('stage' as const) : ('step' as const),
+          sandbox: kind === 'docker' || kind === 'swarm' ? ('step' as const) : ('stage' as const),
         };
-        const executor = kind === 'docker' || kind === 'dsbx' ? new DockerExecutor(common) : new SwarmExecutor(common);
+        // dpool: dsbx with a warm pool (docs/pool.md), each start waiting for the pool first so that builds claim.
+        const pool = { size: 1, images: [baseImage], idleSec: 600, limits: { cpus: 1, memoryBytes: 512 * 2 ** 20, pids: 256 } };
+        const executor =
+          kind === 'swarm' || kind === 'ssbx'
+            ? new SwarmExecutor(common)
+            : kind === 'dpool'
+              ? warmFirst(new DockerExecutor({ ...common, pool }))
+              : new DockerExecutor(common);
         const entry = { executor, builds: [] as string[] };
         executors.push(entry);
         return {
@@ -112,9 +120,10 @@ export function describeEgressPolicy(kinds: readonly Kind[]): void {
           const { executor, spec } = make(policy());
           const before = world.hits(world.internet);
 
-          const { outcome, out } = await runStep(executor, spec(`eg${runId}${kind}i`, { commands: pipDownload(world.indexUrl, 'six') }));
+          const { outcome, out, handle } = await runStep(executor, spec(`eg${runId}${kind}i`, { commands: pipDownload(world.indexUrl, 'six') }));
 
           assert.equal(outcome.exitCode, 0, out.stdout + out.stderr);
+          if (kind === 'dpool') assert.match(handle.where ?? '', /warm sandbox .* \(claimed from the pool\)/);
           assert.match(out.stdout, /Saved \/tmp\/dl\/six-[\d.]+-py2\.py3-none-any\.whl/);
           assert.ok(world.hits(world.internet) > before);
         });
@@ -143,9 +152,10 @@ export function describeEgressPolicy(kinds: readonly Kind[]): void {
             const targets = [...hostPorts, `${world.privateHost}:80`, `${world.metadata}:80`, `${otherAddr}:8080`, `${world.internet}:80`];
             const hitsBefore = { private: world.hits(world.privateHost), metadata: world.hits(world.metadata) };
 
-            const { outcome, out } = await runStep(executor, spec(`eg${runId}${kind}p`, { env: { PROBES: targets.join(' ') }, commands: [probe] }));
+            const { outcome, out, handle } = await runStep(executor, spec(`eg${runId}${kind}p`, { env: { PROBES: targets.join(' ') }, commands: [probe] }));
 
             assert.equal(outcome.exitCode, 0, out.stderr);
+            if (kind === 'dpool') assert.match(handle.where ?? '', /warm sandbox .* \(claimed from the pool\)/, 'the probes ran in a claimed sandbox');
             if (process.env.EGRESS_DEBUG) console.log(out.stdout);
             assert.match(out.stdout, new RegExp(`^OPEN ${world.internet.replace(/\./g, '\\.')}:80 `, 'm'), 'control: the internet answers');
             const open = out.stdout.split('\n').filter((l) => l.startsWith('OPEN') && !l.startsWith(`OPEN ${world.internet}:80`));
@@ -266,8 +276,10 @@ export function describeEgressPolicy(kinds: readonly Kind[]): void {
         it('the rules live and die with the build network, and a sweep removes what a crash left', async () => {
           const { executor, spec } = make(policy());
           const buildId = `eg${runId}${kind}r`;
-          const { tag } = egressNames(testInstanceId, buildId);
+          // The rules are made under the key the build's network has (a claimed pool entry's, docs/pool.md).
+          const keyOf = (b: string) => (executor instanceof DockerExecutor ? executor.workspaceKey(b) : Promise.resolve(b));
           await runStep(executor, spec(buildId, { commands: ['true'] }));
+          const { tag } = egressNames(testInstanceId, await keyOf(buildId));
           assert.ok(iptablesSave().includes(tag), 'rules installed with the network');
 
           await executor.cleanupBuild(buildId);
@@ -275,10 +287,11 @@ export function describeEgressPolicy(kinds: readonly Kind[]): void {
 
           const crashed = `eg${runId}${kind}c`;
           await runStep(executor, spec(crashed, { commands: ['true'] }));
+          const crashedTag = egressNames(testInstanceId, await keyOf(crashed)).tag;
           const reapBuilds = (executor as DockerExecutor | SwarmExecutor).reapBuilds.bind(executor);
           const cleaned = await reapBuilds((id) => id !== crashed);
           assert.ok(cleaned.includes(crashed));
-          assert.ok(!iptablesSave().includes(egressNames(testInstanceId, crashed).tag), 'a sweep removes rules of builds that are not live');
+          assert.ok(!iptablesSave().includes(crashedTag), 'a sweep removes rules of builds that are not live');
         });
       });
     }
@@ -305,4 +318,20 @@ function egressDiagnostics(): string {
   return [`iptables (Bosun's chains and jumps):\n${rules}`, `bridges:\n${run('ip', ['-o', '-4', 'addr', 'show'])}`, `routes:\n${run('ip', ['route'])}`].join(
     '\n',
   );
+}
+
+/** A pooled executor whose `start` first waits for the pool's background refill, so a build finds a ready sandbox. */
+function warmFirst(executor: DockerExecutor): DockerExecutor {
+  return new Proxy(executor, {
+    get(target, prop) {
+      if (prop === 'start') {
+        return async (spec: StepSpec) => {
+          await target.warmPool?.settled();
+          return target.start(spec);
+        };
+      }
+      const value: unknown = Reflect.get(target, prop, target);
+      return typeof value === 'function' ? (value as (...a: unknown[]) => unknown).bind(target) : value;
+    },
+  });
 }

@@ -11,7 +11,8 @@ import { selectExecutor } from '../../src/executor/select-executor.js';
 import { describeEgressPolicy, docker, pipDownload, problem } from './egress-cases.js';
 
 // Egress under a policy (docs/network.md), for real: the policy cases on the docker executor
-// (egress-swarm.test.ts runs them on swarm), then builds through the pipeline.
+// (egress-swarm.test.ts runs them on swarm, egress-pool.test.ts with a warm pool), then builds
+// through the pipeline.
 
 if (docker && problem) {
   it(`egress tests skipped: ${problem}`, (t) => t.skip(problem));

@@ -68,6 +68,20 @@ const executors: { name: string; image: string; make(dataDir: string): Executor 
           image: baseImage,
           make: () => new DockerExecutor({ docker: engine, instanceId: testInstanceId, log: silentLogger(), timeoutGraceMs: 2000, sandbox: 'stage' as const }),
         },
+        // With a warm pool (docs/pool.md): a build without a cache hit claims a warm sandbox, one with a hit runs cold.
+        {
+          name: 'docker-pool',
+          image: baseImage,
+          make: () =>
+            new DockerExecutor({
+              docker: engine,
+              instanceId: testInstanceId,
+              log: silentLogger(),
+              timeoutGraceMs: 2000,
+              sandbox: 'stage' as const,
+              pool: { size: 1, images: [baseImage], idleSec: 600, limits: { cpus: 1, memoryBytes: 1024 * 2 ** 20, pids: 512 } },
+            }),
+        },
         {
           name: 'swarm-sbx',
           image: baseImage,

@@ -83,6 +83,11 @@ export class SandboxPool {
     return this.#all.has(id);
   }
 
+  /** The sandbox `id` of this process, if it still has it. */
+  get(id: string): Sandbox | undefined {
+    return this.#all.get(id);
+  }
+
   /** Removes (and forgets) every sandbox `match` accepts, idle or in use. */
   async removeWhere(match: (sandbox: Sandbox) => boolean): Promise<void> {
     const doomed = [...this.#all.values()].filter(match);

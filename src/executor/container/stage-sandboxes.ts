@@ -135,6 +135,11 @@ export class StageSandboxes {
     return [...this.#active.entries()].filter(([, a]) => match(a.sandbox)).map(([ref]) => ref);
   }
 
+  /** This process's sandbox with container id `id` (idle or in use), if it has it. */
+  find(id: string): Sandbox | undefined {
+    return this.#pool.get(id);
+  }
+
   /** Removes this process's sandboxes `match` accepts (a stage's or a build's). */
   removeWhere(match: (sandbox: Sandbox) => boolean): Promise<void> {
     return this.#pool.removeWhere(match);

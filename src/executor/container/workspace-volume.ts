@@ -47,13 +47,17 @@ export class WorkspaceVolumes {
     this.#mode = opts.fill ?? 'auto';
   }
 
-  /** The volume's name, filled from `workspace` the first time. `imageId` serves the helper. */
-  ensure(buildId: string, workspace: string, imageId: string): Promise<string> {
+  /**
+   * The volume's name, filled from `workspace` the first time. `imageId` serves the helper.
+   * `buildId` names the volume: the build's own id, or the key of the pool entry it claimed
+   * (docs/pool.md), whose volume then belongs to build `owner` (the labels of the marker and helper).
+   */
+  ensure(buildId: string, workspace: string, imageId: string, owner = buildId): Promise<string> {
     let pending = this.#pending.get(buildId);
     if (!pending) {
       let fresh: (value: boolean) => void = () => undefined;
       this.#fresh.set(buildId, new Promise<boolean>((resolve) => (fresh = resolve)));
-      pending = this.#fill(buildId, workspace, imageId, fresh);
+      pending = this.#fill(buildId, workspace, imageId, fresh, owner);
       this.#pending.set(buildId, pending);
       pending
         .catch(() => this.#pending.delete(buildId))
@@ -75,7 +79,8 @@ export class WorkspaceVolumes {
     return this.#fresh.get(buildId) ?? Promise.resolve(false);
   }
 
-  async remove(buildId: string): Promise<void> {
+  /** Removes the volume named after `buildId` (a build's id or a pool key; `owner` as for `ensure`). */
+  async remove(buildId: string, owner = buildId): Promise<void> {
     this.#pending.delete(buildId);
     this.#fresh.delete(buildId);
     const volume = this.#docker.getVolume(workspaceVolumeName(this.#instanceId, buildId));
@@ -90,17 +95,18 @@ export class WorkspaceVolumes {
     }
     await ignoreNotFound(() => this.#docker.getContainer(workspaceMarkerName(this.#instanceId, buildId)).remove({ force: true }));
     // A fill helper left by a crash mid-copy would hold the volume.
-    const helpers = await this.#docker.listContainers({ all: true, filters: JSON.stringify({ label: [`${labelKeys.build}=${buildId}`, 'bosun.role=build'] }) });
+    const helpers = await this.#docker.listContainers({ all: true, filters: JSON.stringify({ label: [`${labelKeys.build}=${owner}`, 'bosun.role=build'] }) });
     for (const helper of helpers) await ignoreNotFound(() => this.#docker.getContainer(helper.Id).remove({ force: true }));
     await retryWhileConflict(() => ignoreNotFound(() => volume.remove()));
   }
 
-  async #fill(buildId: string, workspace: string, imageId: string, fresh: (value: boolean) => void): Promise<string> {
+  async #fill(buildId: string, workspace: string, imageId: string, fresh: (value: boolean) => void, owner: string): Promise<string> {
     const volume = workspaceVolumeName(this.#instanceId, buildId);
     const marker = workspaceMarkerName(this.#instanceId, buildId);
-    const labels = buildLabels(buildId, this.#instanceId);
+    const labels = buildLabels(owner, this.#instanceId);
     try {
-      const created = await this.#docker.createVolume({ Name: volume, Labels: labels });
+      // A pool entry's volume exists already (with its own labels, which this leaves as they are).
+      const created = await this.#docker.createVolume({ Name: volume, Labels: buildLabels(buildId, this.#instanceId) });
       const data = this.#mode === 'auto' ? await hostVolumeDirectory(created) : undefined;
       if (data) {
         if (

@@ -21,6 +21,13 @@ import { removeSandboxContainers, type Sandbox } from '../container/sandbox-pool
 import { parseSandboxRef } from '../container/sandbox-step.js';
 import type { SandboxMode } from '../container/sandbox-mode.js';
 import { toSandboxSpec } from './to-sandbox-spec.js';
+import { isDeepStrictEqual } from 'node:util';
+import type { StepLimits } from '../executor.js';
+import { BuildResources, type Claimable } from '../container/build-resources.js';
+import { WarmPool, type WarmEntry } from '../container/warm-pool.js';
+import { DockerPoolEntries } from './docker-pool-entries.js';
+import { removeStaleClaimMarkers, sweepPool } from './sweep-pool.js';
+import { isPoolKey, poolLabelKeys } from '../container/pool-names.js';
 
 export interface DockerExecutorOptions {
   docker: Docker;
@@ -34,6 +41,11 @@ export interface DockerExecutorOptions {
   egressRules?: EgressRules;
   /** `stage`: a stage's steps are exec'd in one sandbox per (stage, image, limits) (docs/sandbox.md); `step` (default): a container per step. */
   sandbox?: SandboxMode;
+  /**
+   * The warm pool (server config `sandboxPool`, docs/pool.md; `sandbox: stage` only): `size`
+   * ready sandboxes per image in `images`, each with `limits` (the server's step limits).
+   */
+  pool?: { size: number; images: string[]; idleSec: number; limits: StepLimits };
 }
 
 /**
@@ -69,6 +81,9 @@ export class DockerExecutor implements Executor {
   readonly #server: NetworkConfig;
   readonly #volumes: WorkspaceVolumes;
   readonly #sandboxes: StageSandboxes;
+  /** How a build's network and volume are named: after the build, or the pool entry it claimed. */
+  readonly #resources: BuildResources;
+  readonly #pool: WarmPool | undefined;
 
   constructor(opts: DockerExecutorOptions) {
     this.#opts = opts;
@@ -83,6 +98,35 @@ export class DockerExecutor implements Executor {
     this.#server = policy ?? { egress: 'none', allow: [], deny: [], dns: [] };
     this.network = describePolicy(this.#server);
     this.#volumes = new WorkspaceVolumes(opts.docker, opts.instanceId);
+    const pooled = opts.sandbox === 'stage' && opts.pool !== undefined && opts.pool.size > 0;
+    this.#resources = new BuildResources(opts.docker, opts.instanceId, pooled);
+    if (pooled && opts.pool) {
+      this.#pool = new WarmPool({
+        size: opts.pool.size,
+        images: opts.pool.images,
+        limits: opts.pool.limits,
+        idleMs: opts.pool.idleSec * 1000,
+        log: opts.log.child({ component: 'warm-pool' }),
+        factory: new DockerPoolEntries({
+          docker: opts.docker,
+          instanceId: opts.instanceId,
+          networks: this.#networks,
+          volumes: this.#volumes,
+          policy: this.#server,
+        }),
+      });
+      this.#pool.start();
+    }
+  }
+
+  /** The warm pool, when `pool.size` > 0 (tests and the bench wait on it). */
+  get warmPool(): WarmPool | undefined {
+    return this.#pool;
+  }
+
+  /** What the build's workspace volume is named after (its id, or the pool entry it claimed; docs/pool.md). */
+  async workspaceKey(buildId: string): Promise<string> {
+    return (await this.#resources.key(buildId)).key;
   }
 
   /** The policy line of a build whose bosun.yml narrows the server's policy (`describeNarrowed`). */
@@ -109,10 +153,11 @@ export class DockerExecutor implements Executor {
       const env = { ...proxyEnv(this.#policyOf(spec.network).proxy), ...spec.env };
       return this.#sandboxes.start(spec, imageId, workdir, env, (key, secretsMib) => this.#createSandbox(spec, imageId, key, secretsMib));
     }
+    const { key } = await this.#resources.key(spec.buildId);
     // Independent: make the network and fill the workspace volume at the same time.
     const [networkId, volumeName] = await Promise.all([
-      this.#networks.ensure(spec.buildId, this.#policyOf(spec.network)),
-      this.#volumes.ensure(spec.buildId, spec.workspace, imageId),
+      this.#networks.ensure(key, this.#policyOf(spec.network)),
+      this.#volumes.ensure(key, spec.workspace, imageId, spec.buildId),
     ]);
     const name = stepResourceName(spec);
     const policy = this.#policyOf(spec.network);
@@ -150,9 +195,12 @@ export class DockerExecutor implements Executor {
   async #createSandbox(spec: StepSpec, imageId: string, key: string, secretsMib: number): Promise<Sandbox> {
     const { docker, instanceId } = this.#opts;
     const policy = this.#policyOf(spec.network);
+    const offer = this.#poolOffer(spec, imageId, policy, secretsMib);
+    const decided = await this.#resources.key(spec.buildId, offer.claim, (entry) => this.#pool?.giveBack(entry as WarmEntry));
+    if (decided.claimed) return this.#adopt(spec, decided.claimed as WarmEntry, imageId, key);
     const [networkId, volumeName] = await Promise.all([
-      this.#networks.ensure(spec.buildId, policy),
-      this.#volumes.ensure(spec.buildId, spec.workspace, imageId),
+      this.#networks.ensure(decided.key, policy),
+      this.#volumes.ensure(decided.key, spec.workspace, imageId, spec.buildId),
     ]);
     const forSandbox = { ...spec, step: sandboxStepName };
     const options = toSandboxSpec({
@@ -181,9 +229,56 @@ export class DockerExecutor implements Executor {
       key,
       buildId: spec.buildId,
       stage: spec.stage,
-      where: `bosun: the step runs in the stage's sandbox ${options.name ?? made.id.slice(0, 12)} (docker exec)`,
+      where: `bosun: the step runs in the stage's sandbox ${options.name ?? made.id.slice(0, 12)} (docker exec)${offer.why() ? `; not from the warm pool: ${offer.why()}` : ''}`,
       oomKills: 0,
       remove: () => removeContainer(made),
+    };
+  }
+
+  /**
+   * Whether the step may claim a warm sandbox, and why not (for the log). A claim needs the
+   * server's own egress policy (the entry's network was made with its rules), the pool's limits,
+   * and secrets that fit the entry's 1 MiB secrets tmpfs; `claim` takes an entry of the image.
+   */
+  #poolOffer(spec: StepSpec, imageId: string, policy: NetworkConfig, secretsMib: number): { claim?: () => Claimable | undefined; why(): string | undefined } {
+    const pool = this.#pool;
+    if (!pool) return { why: () => undefined };
+    let reason: string | undefined;
+    if (!isDeepStrictEqual(policy, this.#server)) reason = "its bosun.yml narrows the network policy (a pooled network has the server's)";
+    else if (!pool.matches(spec.limits)) reason = "its limits are not the pool's";
+    else if (secretsMib > 1) reason = 'its secrets need more than the pooled 1 MiB';
+    if (reason) return { why: () => reason };
+    let asked = false;
+    let got = false;
+    return {
+      claim: () => {
+        asked = true;
+        const entry = pool.take(imageId, spec.limits);
+        got = entry !== undefined;
+        return entry;
+      },
+      why: () => (asked && !got ? 'the pool had no ready sandbox of its image' : undefined),
+    };
+  }
+
+  /** The build adopts a claimed entry: its workspace goes into the entry's volume now; the sandbox is the stage's. */
+  async #adopt(spec: StepSpec, entry: WarmEntry, imageId: string, key: string): Promise<Sandbox> {
+    try {
+      await this.#volumes.ensure(entry.key, spec.workspace, imageId, spec.buildId);
+    } catch (err) {
+      await removeContainer(entry.container).catch(() => undefined);
+      throw engineError(`could not fill the claimed warm sandbox ${entry.name} for build ${spec.buildId}`, err);
+    }
+    this.#opts.log.info({ buildId: spec.buildId, stage: spec.stage, entry: entry.entryId }, 'Build claimed a warm sandbox');
+    return {
+      id: entry.container.id,
+      container: entry.container,
+      key,
+      buildId: spec.buildId,
+      stage: spec.stage,
+      where: `bosun: the step runs in a warm sandbox ${entry.name} (claimed from the pool)`,
+      oomKills: 0,
+      remove: () => removeContainer(entry.container),
     };
   }
 
@@ -196,7 +291,8 @@ export class DockerExecutor implements Executor {
 
   /** A service as a container on the build's network, aliased by its name (`startServiceContainer`). */
   async startService(spec: ServiceSpec): Promise<ServiceHandle> {
-    const networkId = await this.#networks.ensure(spec.buildId, this.#policyOf(spec.network));
+    const { key } = await this.#resources.key(spec.buildId);
+    const networkId = await this.#networks.ensure(key, this.#policyOf(spec.network));
     return startServiceContainer(this.#opts.docker, spec, { instanceId: this.#opts.instanceId, networkId });
   }
 
@@ -246,8 +342,12 @@ export class DockerExecutor implements Executor {
     });
     const removed: string[] = [];
     for (const info of containers) {
-      if (info.Labels['bosun.role'] !== undefined) continue;
-      if (keep(info.Labels)) continue;
+      let labels = info.Labels;
+      // A warm sandbox a build of this process claimed is that build's stage sandbox (its labels are the pool's).
+      const claimed = labels['bosun.role'] === 'pool' ? this.#sandboxes.find(info.Id) : undefined;
+      if (claimed) labels = { ...labels, [labelKeys.build]: claimed.buildId, [labelKeys.stage]: claimed.stage, [labelKeys.step]: sandboxStepName };
+      else if (labels['bosun.role'] !== undefined) continue;
+      if (keep(labels)) continue;
       const ref = `docker:${info.Id}`;
       const steps = this.#sandboxes.refsIn((s) => s.id === info.Id);
       await removeContainer(docker.getContainer(info.Id));
@@ -259,14 +359,34 @@ export class DockerExecutor implements Executor {
 
   /** Per-build resources (network, workspace volume, egress rules) of this instance's builds `isLive` rejects (what crashed builds left behind, R22). */
   async reapBuilds(isLive: (buildId: string) => boolean): Promise<string[]> {
-    const cleaned = await reapOwnedBuilds(this.#opts.docker, this.#opts.instanceId, isLive, (id) => this.cleanupBuild(id));
-    const rulesOnly = await this.#networks.sweepRules(isLive);
-    return [...new Set([...cleaned, ...rulesOnly])];
+    const { docker, instanceId, log } = this.#opts;
+    // Pool entries are not builds: they have a sweep of their own (`sweepPool`), run with the pool
+    // off too, so that turning it off leaves nothing behind once the builds that claimed are gone.
+    const cleaned = await reapOwnedBuilds(
+      docker,
+      instanceId,
+      (id) => isPoolKey(id) || isLive(id),
+      (id) => this.cleanupBuild(id),
+    );
+    if (!this.#resources.enabled) await removeStaleClaimMarkers(docker, instanceId, isLive);
+    const liveKeys = await sweepPool({
+      docker,
+      instanceId,
+      own: this.#pool?.ownKeys() ?? new Set(),
+      log,
+      remove: async (key) => {
+        await this.#volumes.remove(key);
+        await this.#networks.remove(key);
+      },
+    });
+    const rulesOnly = await this.#networks.sweepRules((id) => (isPoolKey(id) ? liveKeys.has(id) : isLive(id)));
+    return [...new Set([...cleaned, ...rulesOnly.filter((id) => !isPoolKey(id))])];
   }
 
   /** The build's workspace volume (see `volumeTar`). */
   async readWorkspace(req: WorkspaceRead): Promise<WorkspaceTar> {
-    return volumeTar(this.#opts.docker, this.#opts.instanceId, req);
+    const key = await this.#resources.existingKey(req.buildId);
+    return volumeTar(this.#opts.docker, this.#opts.instanceId, req, key === req.buildId ? {} : { key });
   }
 
   async cleanupBuild(buildId: string): Promise<void> {
@@ -274,11 +394,18 @@ export class DockerExecutor implements Executor {
     await removeServiceContainers(this.#opts.docker, this.#opts.instanceId, { build: buildId });
     await this.#sandboxes.removeWhere((s) => s.buildId === buildId);
     await removeSandboxContainers(this.#opts.docker, this.#opts.instanceId, { [labelKeys.build]: buildId });
-    await this.#volumes.remove(buildId);
-    await this.#networks.remove(buildId);
+    const key = await this.#resources.existingKey(buildId);
+    // A claimed warm sandbox carries the pool's labels, not the build's.
+    if (key !== buildId) await removeSandboxContainers(this.#opts.docker, this.#opts.instanceId, { [poolLabelKeys.key]: key });
+    await this.#volumes.remove(key, buildId);
+    await this.#networks.remove(key);
+    await this.#resources.forget(buildId);
   }
 
-  async close(): Promise<void> {}
+  /** Removes the warm sandboxes no build claimed (the pool's); nothing else. */
+  async close(): Promise<void> {
+    await this.#pool?.close();
+  }
 }
 
 /** Write the payload to the attach stream and half-close it: the container's stdin then ends. */
