@@ -82,6 +82,8 @@ export class BosunRig {
       spec?: string;
       /** Clone URL of the repository to build instead of one made from `spec` (e.g. the demo). */
       repoUrl?: string;
+      /** More repositories by name, each made from its spec (`trigger(name)` builds one). */
+      moreRepos?: Record<string, string>;
       /** More server config (e.g. `github`, `sandboxPool`); a key this build does not know fails the start. */
       config?: Record<string, unknown>;
       /**
@@ -94,6 +96,8 @@ export class BosunRig {
   ): Promise<BosunRig> {
     const root = mkdtempSync(join(tmpdir(), 'bosun-bench-'));
     const repo = opts.repoUrl ? { url: opts.repoUrl } : await makeRepo(root, 'bench', { 'bosun.yml': opts.spec ?? benchSpec });
+    const more: [string, string][] = [];
+    for (const [name, spec] of Object.entries(opts.moreRepos ?? {})) more.push([name, (await makeRepo(root, name, { 'bosun.yml': spec })).url]);
     const sandbox = opts.sandbox ?? 'step';
     const log = silentLogger();
     let executor: Executor | undefined;
@@ -104,7 +108,10 @@ export class BosunRig {
       instanceId: opts.instanceId,
       workers: opts.workers,
       logLevel: 'silent',
-      repos: { bench: { url: repo.url, defaultBranch: 'master', secrets: [] } },
+      repos: {
+        bench: { url: repo.url, defaultBranch: 'master', secrets: [] },
+        ...Object.fromEntries(more.map(([name, url]) => [name, { url, defaultBranch: 'master', secrets: [] }])),
+      },
       limits: { killGraceSec: 2, buildsPerMinute: 100_000 },
       network: egress,
       ...opts.config,
@@ -180,11 +187,11 @@ export class BosunRig {
     this.#done.delete(id);
   }
 
-  /** Triggers one build and waits for it to finish; returns its id and the trigger time. */
-  async trigger(): Promise<{ id: string; t0: number }> {
+  /** Triggers one build of `repo` (not waiting for it); returns its id and the trigger time. */
+  async trigger(repo = 'bench'): Promise<{ id: string; t0: number }> {
     const t0 = Date.now();
     const { build } = await createBuild(this.harness.server.core.deps, {
-      repo: 'bench',
+      repo,
       ref: 'master',
       trigger: { event: 'manual', source: 'cli', actor: { id: 'cli:bench', name: 'bench' } },
     });
