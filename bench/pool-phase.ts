@@ -100,7 +100,8 @@ export async function poolPhase(
     try {
       warm = await BosunRig.start('docker', { ...common, instanceId: warmId, config: { sandboxPool: { size: opts.size } } });
     } catch (err) {
-      unavailable = `no warm pool in this build: the server refused sandboxPool (${firstLine(err)})`;
+      unavailable = `no warm pool in this build: the server refused the key sandboxPool`;
+      opts.progress(`pool: ${firstLine(err)}`);
     }
     empty = await BosunRig.start('docker', { ...common, instanceId: `${benchId}-epool`, config: warm ? { sandboxPool: { size: 0 } } : {} });
     const one = async (rig: BosunRig, repo: string) => {

@@ -55,13 +55,13 @@ function ratioText(t: Target): string {
   return Number.isFinite(x) ? `${x.toFixed(2)}×` : '–';
 }
 
-/** The rows of the targets table: target, figure, target, ratio, result, cause (for a MISS). */
+/** The rows of the targets table: target, figure, bar, ratio, result, and the cause of a MISS (or why a row is not available). */
 export function targetRows(targets: readonly Target[]): string[][] {
-  const rows: string[][] = [['target', 'figure', 'bar', 'ratio', 'result', 'cause (MISS)']];
+  const rows: string[][] = [['target', 'figure', 'bar', 'ratio', 'result', 'cause of a MISS / why not available']];
   for (const t of targets) {
     const v = verdict(t);
     if (v === 'not available') {
-      rows.push([t.name, `not available (${t.unavailable})`, targetText(t), '', '', '']);
+      rows.push([t.name, 'not available', targetText(t), '', '', t.unavailable ?? '']);
       continue;
     }
     rows.push([t.name, figure(t.value, t.unit), targetText(t), ratioText(t), v, v === 'MISS' ? (t.cause ?? 'not measured') : '']);
