@@ -114,6 +114,9 @@ export class BosunRig {
       },
       limits: { killGraceSec: 2, buildsPerMinute: 100_000 },
       network: egress,
+      // A server that makes its own executor gets the executor and sandbox mode in its config too,
+      // where settings that depend on them are checked (sandboxPool needs docker with sandbox: stage).
+      ...(opts.serverExecutor && kind !== 'local' ? { executor: kind, sandbox } : {}),
       ...opts.config,
     } as ServerConfigInput;
     const harness = await startHarness(
@@ -123,7 +126,7 @@ export class BosunRig {
         : opts.serverExecutor
           ? {
               executorAsync: async (dataDir) => {
-                executor = await makeExecutor(loadConfig({}, { ...overrides, dataDir, executor: kind, sandbox }), log);
+                executor = await makeExecutor(loadConfig({}, { ...overrides, dataDir }), log);
                 return executor;
               },
             }

@@ -55,7 +55,7 @@ export async function demoPhase(
         sandbox,
         repoUrl,
         serverExecutor: true,
-        config: poolSize > 0 ? { sandboxPool: { size: poolSize } } : {},
+        config: poolSize > 0 ? { sandboxPool: { size: poolSize, images: ['bosun/base:bookworm'] } } : {},
       });
       try {
         opts.progress(`demo: warm-up (sandbox: ${sandbox}${poolSize > 0 ? `, pool ${poolSize}` : ''})`);

@@ -31,6 +31,9 @@ export interface PoolResult {
   load: [number, number];
 }
 
+/** The image of the phase's builds, which the pool must keep warm (`sandboxPool.images`). */
+const busyboxImage = 'bosun/busybox:1';
+
 const at = (iso: string | undefined) => (iso ? Date.parse(iso) : NaN);
 
 /** One single-stage build's timeline, trigger to finished, as named segments in ms. */
@@ -98,7 +101,7 @@ export async function poolPhase(
   const iso = new IsolatedFloor(docker, imageId, benchId);
   try {
     try {
-      warm = await BosunRig.start('docker', { ...common, instanceId: warmId, config: { sandboxPool: { size: opts.size } } });
+      warm = await BosunRig.start('docker', { ...common, instanceId: warmId, config: { sandboxPool: { size: opts.size, images: [busyboxImage] } } });
     } catch (err) {
       unavailable = `no warm pool in this build: the server refused the key sandboxPool`;
       opts.progress(`pool: ${firstLine(err)}`);
