@@ -11,7 +11,7 @@ import { createTypeScriptImportResolver } from 'eslint-import-resolver-typescrip
 const vendorSdks = ['@slack/*', '@octokit/*', 'zulip-js', 'dockerode', 'bullmq', 'ioredis', 'fastify'];
 
 export default tseslint.config(
-  { ignores: ['node_modules/**', 'dist/**', 'examples/**', 'spec-schema/*.json', '.data/**', '.scratch/**', '.image/**'] },
+  { ignores: ['node_modules/**', 'dist/**', 'examples/**', 'spec-schema/*.json', '.data/**', '.scratch/**', '.image/**', '.bench-dist/**'] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {

@@ -3,6 +3,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type Docker from 'dockerode';
 import type { Redis } from 'ioredis';
+import { loadConfig, type ServerConfigInput } from '../src/config.js';
+import { makeExecutor } from '../src/app/make-executor.js';
 import type { Build } from '../src/domain/build.js';
 import { isTerminal } from '../src/domain/status.js';
 import type { Executor } from '../src/executor/executor.js';
@@ -72,36 +74,71 @@ export class BosunRig {
 
   static async start(
     kind: ExecutorKind,
-    opts: { docker: Docker; instanceId: string; workers: number; sandbox?: SandboxMode; spec?: string },
+    opts: {
+      docker: Docker;
+      instanceId: string;
+      workers: number;
+      sandbox?: SandboxMode;
+      spec?: string;
+      /** Clone URL of the repository to build instead of one made from `spec` (e.g. the demo). */
+      repoUrl?: string;
+      /** More repositories by name, each made from its spec (`trigger(name)` builds one). */
+      moreRepos?: Record<string, string>;
+      /** More server config (e.g. `github`, `sandboxPool`); a key this build does not know fails the start. */
+      config?: Record<string, unknown>;
+      /**
+       * Docker and swarm: the server makes its executor from its config (`makeExecutor`, as
+       * `bosun start` does) instead of the bench constructing one, so every config key that
+       * reaches the executor (e.g. `sandboxPool`) takes effect.
+       */
+      serverExecutor?: boolean;
+    },
   ): Promise<BosunRig> {
     const root = mkdtempSync(join(tmpdir(), 'bosun-bench-'));
-    const repo = await makeRepo(root, 'bench', { 'bosun.yml': opts.spec ?? benchSpec });
+    const repo = opts.repoUrl ? { url: opts.repoUrl } : await makeRepo(root, 'bench', { 'bosun.yml': opts.spec ?? benchSpec });
+    const more: [string, string][] = [];
+    for (const [name, spec] of Object.entries(opts.moreRepos ?? {})) more.push([name, (await makeRepo(root, name, { 'bosun.yml': spec })).url]);
     const sandbox = opts.sandbox ?? 'step';
     const log = silentLogger();
     let executor: Executor | undefined;
     // Steps run under the production default egress policy (`internet`: a routed bridge with its
     // iptables rules); BOSUN_BENCH_EGRESS=none measures the internal network instead.
     const egress = NetworkConfig.parse({ egress: process.env.BOSUN_BENCH_EGRESS ?? 'internet' });
-    const harness = await startHarness(
-      {
-        instanceId: opts.instanceId,
-        workers: opts.workers,
-        logLevel: 'silent',
-        repos: { bench: { url: repo.url, defaultBranch: 'master', secrets: [] } },
-        limits: { killGraceSec: 2, buildsPerMinute: 100_000 },
-        network: egress,
+    const overrides = {
+      instanceId: opts.instanceId,
+      workers: opts.workers,
+      logLevel: 'silent',
+      repos: {
+        bench: { url: repo.url, defaultBranch: 'master', secrets: [] },
+        ...Object.fromEntries(more.map(([name, url]) => [name, { url, defaultBranch: 'master', secrets: [] }])),
       },
+      limits: { killGraceSec: 2, buildsPerMinute: 100_000 },
+      network: egress,
+      // A server that makes its own executor gets the executor and sandbox mode in its config too,
+      // where settings that depend on them are checked (sandboxPool needs docker with sandbox: stage).
+      ...(opts.serverExecutor && kind !== 'local' ? { executor: kind, sandbox } : {}),
+      ...opts.config,
+    } as ServerConfigInput;
+    const harness = await startHarness(
+      overrides,
       kind === 'local'
         ? {}
-        : {
-            executor: () => {
-              executor =
-                kind === 'swarm'
-                  ? new SwarmExecutor({ docker: opts.docker, instanceId: opts.instanceId, log, timeoutGraceMs: 2000, egress, sandbox })
-                  : new DockerExecutor({ docker: opts.docker, instanceId: opts.instanceId, log, timeoutGraceMs: 2000, egress, sandbox });
-              return executor;
+        : opts.serverExecutor
+          ? {
+              executorAsync: async (dataDir) => {
+                executor = await makeExecutor(loadConfig({}, { ...overrides, dataDir }), log);
+                return executor;
+              },
+            }
+          : {
+              executor: () => {
+                executor =
+                  kind === 'swarm'
+                    ? new SwarmExecutor({ docker: opts.docker, instanceId: opts.instanceId, log, timeoutGraceMs: 2000, egress, sandbox })
+                    : new DockerExecutor({ docker: opts.docker, instanceId: opts.instanceId, log, timeoutGraceMs: 2000, egress, sandbox });
+                return executor;
+              },
             },
-          },
     );
     // Build ids come from a per-Redis counter, and the engine resources are named after the id
     // alone (`bosun-b<id>`, `bosun-ws-<id>`): start far from the ids of other Bosuns (tests) on
@@ -153,11 +190,11 @@ export class BosunRig {
     this.#done.delete(id);
   }
 
-  /** Triggers one build and waits for it to finish; returns its id and the trigger time. */
-  async trigger(): Promise<{ id: string; t0: number }> {
+  /** Triggers one build of `repo` (not waiting for it); returns its id and the trigger time. */
+  async trigger(repo = 'bench'): Promise<{ id: string; t0: number }> {
     const t0 = Date.now();
     const { build } = await createBuild(this.harness.server.core.deps, {
-      repo: 'bench',
+      repo,
       ref: 'master',
       trigger: { event: 'manual', source: 'cli', actor: { id: 'cli:bench', name: 'bench' } },
     });

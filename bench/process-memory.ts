@@ -2,9 +2,10 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { installRoot } from '../src/config.js';
+import type Docker from 'dockerode';
 import { ApiClient } from '../src/cli/api-client.js';
 import { isTerminal } from '../src/domain/status.js';
+import { bosunCommand } from './paths.js';
 
 /** Resident memory of a real `bosun start` and the processes it started, MiB. */
 export interface ProcessMemory {
@@ -16,6 +17,15 @@ export interface ProcessMemory {
   workers: number;
   /** How long it idled before each reading. */
   idleSec: number;
+  /** The extra environment it ran with (e.g. `BOSUN_SANDBOX_POOL`). */
+  env: Record<string, string>;
+}
+
+/** Bosun's containers running while it idles (a warm pool's sandboxes), with their memory. */
+export interface IdleContainers {
+  count: number;
+  /** Sum of the containers' cgroup memory (usage less inactive file cache), MiB. */
+  memMiB: number;
 }
 
 /** Resident memory of one process: RSS, and PSS (shared pages split among the processes mapping them). */
@@ -31,6 +41,8 @@ export interface ProcessTree {
   helper: Resident;
   /** The embedded redis-server (not Bosun's code; shown apart). */
   redis: Resident;
+  /** Containers of this Bosun (label bosun.instance) running at the reading: a warm pool's sandboxes. */
+  containers: IdleContainers;
 }
 
 /** What Bosun's own two processes occupy together (PSS: shared pages counted once). */
@@ -46,8 +58,15 @@ export function bosunPssMiB(t: ProcessTree): number {
  * the DESIGN target's "server plus one worker", measured on the process a user runs, not on
  * the bench's own process (which holds the bench, dockerode and the floors too).
  */
-export async function measureBosunProcess(opts: { workers: number; idleSec: number; progress: (text: string) => void }): Promise<ProcessMemory> {
+export async function measureBosunProcess(opts: {
+  docker: Docker;
+  workers: number;
+  idleSec: number;
+  progress: (text: string) => void;
+  env?: Record<string, string>;
+}): Promise<ProcessMemory> {
   const dataDir = mkdtempSync(join(tmpdir(), 'bosun-bench-mem-'));
+  const instanceId = `bench-mem-${process.pid}`;
   const env: NodeJS.ProcessEnv = {
     PATH: process.env.PATH,
     HOME: process.env.HOME,
@@ -55,20 +74,23 @@ export async function measureBosunProcess(opts: { workers: number; idleSec: numb
     BOSUN_PORT: '0',
     BOSUN_WORKERS: String(opts.workers),
     BOSUN_LOG_LEVEL: 'warn',
-    BOSUN_INSTANCE_ID: `bench-mem-${process.pid}`,
+    BOSUN_INSTANCE_ID: instanceId,
+    ...opts.env,
   };
   if (process.env.DOCKER_HOST) env.DOCKER_HOST = process.env.DOCKER_HOST;
-  const child = spawn(join(installRoot, 'bin', 'bosun'), ['start'], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+  const command = bosunCommand(['start']);
+  const child = spawn(command.file, command.args, { env, stdio: ['ignore', 'pipe', 'pipe'] });
   try {
     const url = await runningAt(child);
     const api = new ApiClient(url, readFileSync(join(dataDir, 'api-token'), 'utf8').trim());
     opts.progress(`memory: bosun start (${opts.workers} worker) at ${url}, idle ${opts.idleSec} s`);
     await sleep(opts.idleSec * 1000);
-    const fresh = tree(child.pid!);
+    const fresh = await tree(child.pid!, opts.docker, instanceId);
     opts.progress('memory: building demo#master through the API, then idle again');
     const buildStatus = await buildDemo(api);
     await sleep(opts.idleSec * 1000);
-    return { fresh, afterBuild: tree(child.pid!), buildStatus, workers: opts.workers, idleSec: opts.idleSec };
+    const afterBuild = await tree(child.pid!, opts.docker, instanceId);
+    return { fresh, afterBuild, buildStatus, workers: opts.workers, idleSec: opts.idleSec, env: opts.env ?? {} };
   } finally {
     child.kill('SIGTERM');
     await new Promise((resolve) => {
@@ -114,9 +136,14 @@ async function buildDemo(api: ApiClient): Promise<string> {
   throw new Error(`demo build #${reply.build.id} did not finish in 5 minutes`);
 }
 
-/** RSS and PSS of `pid` and of its child processes by kind, from /proc. */
-function tree(pid: number): ProcessTree {
-  const result: ProcessTree = { bosun: resident(pid), helper: { rssMiB: 0, pssMiB: 0 }, redis: { rssMiB: 0, pssMiB: 0 } };
+/** RSS and PSS of `pid` and of its child processes by kind, from /proc; and its instance's running containers. */
+async function tree(pid: number, docker: Docker, instanceId: string): Promise<ProcessTree> {
+  const result: ProcessTree = {
+    bosun: resident(pid),
+    helper: { rssMiB: 0, pssMiB: 0 },
+    redis: { rssMiB: 0, pssMiB: 0 },
+    containers: await runningContainers(docker, instanceId),
+  };
   for (const child of childrenOf(pid)) {
     const comm = readFileSync(`/proc/${child}/comm`, 'utf8').trim();
     const into = comm.startsWith('redis-server') ? result.redis : result.helper;
@@ -125,6 +152,20 @@ function tree(pid: number): ProcessTree {
     into.pssMiB += r.pssMiB;
   }
   return result;
+}
+
+/** This Bosun's running containers (label `bosun.instance`) and their memory, from the engine. */
+export async function runningContainers(docker: Docker, instanceId: string): Promise<IdleContainers> {
+  const list = await docker.listContainers({ filters: JSON.stringify({ label: [`bosun.instance=${instanceId}`], status: ['running'] }) });
+  let bytes = 0;
+  for (const c of list) {
+    const stats = (await docker
+      .getContainer(c.Id)
+      .stats({ stream: false })
+      .catch(() => undefined)) as { memory_stats?: { usage?: number; stats?: { inactive_file?: number } } } | undefined;
+    bytes += Math.max(0, (stats?.memory_stats?.usage ?? 0) - (stats?.memory_stats?.stats?.inactive_file ?? 0));
+  }
+  return { count: list.length, memMiB: bytes / (1024 * 1024) };
 }
 
 function childrenOf(pid: number): number[] {
