@@ -703,7 +703,16 @@ function issue20Targets(r: Results): Target[] {
     ...(!p ? { unavailable: notRun('pool') } : {}),
   });
   const t = r.throughput;
-  const tSegments = t ? Object.fromEntries(Object.entries(t.breakdown).map(([k, v]) => [k, v.median])) : {};
+  // The disjoint segments of a build in the burst (the container-start split is not measured there;
+  // the whole executor step stands for it), so that their medians add up to about a build.
+  const tSegments = t
+    ? Object.fromEntries(
+        Object.entries(t.breakdown)
+          .filter(([k, v]) => !k.startsWith('step startedAt → container') && !k.startsWith('container started') && Number.isFinite(v.median))
+          .map(([k, v]) => [k, v.median]),
+      )
+    : {};
+  const tTotal = Object.values(tSegments).reduce((a, b) => a + b, 0);
   out.push({
     name: `${args.builds} builds at once, concurrency ${args.concurrency} (swarm): wall time`,
     value: t?.bosunWallMs ?? NaN,
@@ -711,9 +720,7 @@ function issue20Targets(r: Results): Target[] {
     cmp: 'le',
     bar: 1.05,
     reference: { value: t?.isolatedWallMs ?? NaN, name: `floor C × ${args.builds}` },
-    ...(t
-      ? { cause: `per build, ${largestSegment(tSegments, t.breakdown['step startedAt → step finishedAt (whole executor step)']?.median ?? NaN)}` }
-      : { unavailable: notRun('throughput') }),
+    ...(t ? { cause: `per build, ${largestSegment(tSegments, tTotal)}` } : { unavailable: notRun('throughput') }),
   });
   const d = r.demo;
   out.push({
