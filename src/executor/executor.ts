@@ -81,6 +81,8 @@ export interface Executor {
    * The stage `stage` of build `buildId` has ended (every step destroyed): remove what the
    * executor kept for its steps (container executors in `sandbox: stage` mode: the stage's
    * sandboxes, see docs/sandbox.md). Idempotent; absent or a no-op where steps share nothing.
+   * The pipeline may advance the build (and so start its `cleanupBuild`) before this settles:
+   * `cleanupBuild` waits for this process's `endStage` of that build first.
    */
   endStage?(buildId: string, stage: string): Promise<void>;
   /** Release connections and timers. */

@@ -61,6 +61,9 @@ export async function runStage(deps: WorkerDeps, buildId: string, stageName: str
   });
   const heartbeat = startHeartbeat(deps, buildId, stageName, owner, log);
   let held: HeldResources | null = null;
+  /** The stage's end is recorded (its sandboxes may then go after the build advanced). */
+  let finished = false;
+  let ending: Promise<void> | undefined;
   let services: StageServices | undefined;
   /** Starts the stage's services (once) or checks them; on a failure, fails `step` with their story. */
   const servicesReadyFor = async (step: string): Promise<'ready' | 'failed' | 'cancelled'> => {
@@ -184,21 +187,30 @@ export async function runStage(deps: WorkerDeps, buildId: string, stageName: str
       stopCurrent = null;
     }
     await finishStage(deps, buildId, stageName, outcome);
+    finished = true;
   } catch (err) {
     if (!(err instanceof CodedError) || err.retryable) throw err;
     // A user error (a missing image, say) fails the stage; the build still moves on below.
     log.warn({ err }, 'Stage failed on a user error');
     await finishStage(deps, buildId, stageName, 'failed');
+    finished = true;
   } finally {
     unwatch();
     clearInterval(heartbeat);
     await services?.stop();
-    // What the executor kept for the stage's steps (a stage sandbox) goes with the stage.
-    await deps.executor.endStage?.(buildId, stageName).catch((err: unknown) => log.warn({ err }, 'Could not remove the stage sandbox'));
+    // What the executor kept for the stage's steps (a stage sandbox) goes with the stage: once
+    // the stage's end is recorded, after the build has moved on (it takes a `docker rm -f`,
+    // ~150 ms, off the build's critical path); a stage that will be tried again waits for it.
+    ending = deps.executor.endStage?.(buildId, stageName).catch((err: unknown) => log.warn({ err }, 'Could not remove the stage sandbox'));
+    if (!finished) await ending;
     await held?.release('stage ended');
     await deps.queue.releaseStage?.(buildId, stageName, owner).catch((err: unknown) => log.warn({ err }, 'Could not release the stage claim'));
   }
-  await deps.queue.advance(buildId);
+  try {
+    await deps.queue.advance(buildId);
+  } finally {
+    await ending;
+  }
 }
 
 type StageOutcome = 'success' | 'failed' | 'failed_infra' | 'cancelled';

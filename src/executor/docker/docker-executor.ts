@@ -16,6 +16,7 @@ import { DockerStep } from './docker-step.js';
 import { toContainerSpec } from './to-container-spec.js';
 import { secretsPayload } from '../secret-script.js';
 import { volumeTar, type WorkspaceRead, type WorkspaceTar } from '../workspace-files.js';
+import { StageEnds } from '../container/stage-ends.js';
 import { StageSandboxes } from '../container/stage-sandboxes.js';
 import { removeSandboxContainers, type Sandbox } from '../container/sandbox-pool.js';
 import { parseSandboxRef } from '../container/sandbox-step.js';
@@ -81,6 +82,7 @@ export class DockerExecutor implements Executor {
   readonly #server: NetworkConfig;
   readonly #volumes: WorkspaceVolumes;
   readonly #sandboxes: StageSandboxes;
+  readonly #stageEnds = new StageEnds();
   /** How a build's network and volume are named: after the build, or the pool entry it claimed. */
   readonly #resources: BuildResources;
   readonly #pool: WarmPool | undefined;
@@ -285,8 +287,10 @@ export class DockerExecutor implements Executor {
   /** Removes the stage's sandboxes (this process's and any an earlier process left). */
   async endStage(buildId: string, stage: string): Promise<void> {
     if (this.#opts.sandbox !== 'stage') return;
-    await this.#sandboxes.removeWhere((s) => s.buildId === buildId && s.stage === stage);
-    await removeSandboxContainers(this.#opts.docker, this.#opts.instanceId, { [labelKeys.build]: buildId, [labelKeys.stage]: stage });
+    await this.#stageEnds.run(buildId, async () => {
+      await this.#sandboxes.removeWhere((s) => s.buildId === buildId && s.stage === stage);
+      await removeSandboxContainers(this.#opts.docker, this.#opts.instanceId, { [labelKeys.build]: buildId, [labelKeys.stage]: stage });
+    });
   }
 
   /** A service as a container on the build's network, aliased by its name (`startServiceContainer`). */
@@ -390,6 +394,7 @@ export class DockerExecutor implements Executor {
   }
 
   async cleanupBuild(buildId: string): Promise<void> {
+    await this.#stageEnds.settled(buildId);
     // Services still attached would keep the network from going.
     await removeServiceContainers(this.#opts.docker, this.#opts.instanceId, { build: buildId });
     await this.#sandboxes.removeWhere((s) => s.buildId === buildId);

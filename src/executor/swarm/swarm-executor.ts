@@ -28,6 +28,7 @@ import { remoteVolumeTar, volumeTar, type WorkspaceRead, type WorkspaceTar } fro
 import type { SandboxMode } from '../container/sandbox-mode.js';
 import type { Sandbox } from '../container/sandbox-pool.js';
 import { parseSandboxRef } from '../container/sandbox-step.js';
+import { StageEnds } from '../container/stage-ends.js';
 import { StageSandboxes } from '../container/stage-sandboxes.js';
 import { removeSandboxByContainer, removeSandboxServices, toSandboxServiceSpec, waitForRunningTask } from './swarm-sandbox.js';
 import { NodeEngines } from './node-engines.js';
@@ -148,6 +149,7 @@ export class SwarmExecutor implements Executor {
   readonly #workspaceImage = new Map<string, string>();
   #nodeId: Promise<string> | undefined;
   readonly #sandboxes: StageSandboxes;
+  readonly #stageEnds = new StageEnds();
   /** Stages (`build\0stage`) whose sandbox landed on a node this worker cannot exec on: a service per step (the log line's reason). */
   readonly #perStep = new Map<string, string>();
   /** Other nodes' engines this worker may exec on (`nodeEngines`). */
@@ -409,8 +411,10 @@ export class SwarmExecutor implements Executor {
   async endStage(buildId: string, stage: string): Promise<void> {
     if (this.#opts.sandbox !== 'stage') return;
     this.#perStep.delete(`${buildId}\0${stage}`);
-    await this.#sandboxes.removeWhere((s) => s.buildId === buildId && s.stage === stage);
-    await removeSandboxServices(this.#opts.docker, this.#opts.instanceId, { [labelKeys.build]: buildId, [labelKeys.stage]: stage });
+    await this.#stageEnds.run(buildId, async () => {
+      await this.#sandboxes.removeWhere((s) => s.buildId === buildId && s.stage === stage);
+      await removeSandboxServices(this.#opts.docker, this.#opts.instanceId, { [labelKeys.build]: buildId, [labelKeys.stage]: stage });
+    });
   }
 
   /**
@@ -587,6 +591,7 @@ export class SwarmExecutor implements Executor {
   }
 
   async cleanupBuild(buildId: string): Promise<void> {
+    await this.#stageEnds.settled(buildId);
     this.#workspaceImage.delete(buildId);
     this.#serviceNames.delete(buildId);
     for (const key of this.#perStep.keys()) if (key.startsWith(`${buildId}\0`)) this.#perStep.delete(key);
