@@ -3,6 +3,8 @@ import { describe, it } from 'node:test';
 import type { StepSpec } from '../../src/executor/executor.js';
 import { toContainerSpec } from '../../src/executor/docker/to-container-spec.js';
 import { toServiceSpec } from '../../src/executor/swarm/to-service-spec.js';
+import { toSandboxSpec } from '../../src/executor/docker/to-sandbox-spec.js';
+import { stepDnsOptions } from '../../src/executor/container/egress-policy.js';
 
 const spec: StepSpec = {
   buildId: '42',
@@ -140,4 +142,27 @@ describe('a step with secrets: the runtime specs carry names and references, nev
     assert.ok(container.Env?.includes('BOSUN_SECRETS_DIR=/run/secrets'));
     assert.match(container.Args?.[0] ?? '', /^export TWINE_PASSWORD="\$\(cat '\/run\/secrets\/PYPI_TOKEN'\)"$/m);
   });
+});
+
+describe('resolver options: a lookup the engine cannot answer ends in seconds on an internal network', () => {
+  const target = { name: 'n', imageId, networkName: 'net', volumeName: 'vol', workdir: 'pkg', labels: {} };
+  const serviceTarget = { name: 'n', image: imageId, networkId: 'net', volumeName: 'vol', workdir: 'pkg', labels: {}, constraints: [], stopGraceMs: 1000 };
+  const cases = [
+    { egress: 'none' as const, options: ['timeout:1', 'attempts:2'] },
+    { egress: 'allowlist' as const, options: [] },
+    { egress: 'internet' as const, options: [] },
+  ];
+  for (const { egress, options } of cases) {
+    it(`egress ${egress}: ${options.length ? options.join(' ') : "the resolver's defaults"}`, () => {
+      const dnsOptions = stepDnsOptions({ egress });
+      assert.deepEqual(dnsOptions, options);
+      const c = toContainerSpec(spec, { ...target, dnsOptions });
+      assert.deepEqual(c.HostConfig?.DnsOptions, options.length ? options : undefined);
+      const sandbox = toSandboxSpec({ ...target, limits: spec.limits, secretsMib: 1, dnsOptions });
+      assert.deepEqual(sandbox.HostConfig?.DnsOptions, options.length ? options : undefined);
+      const s = toServiceSpec(spec, { ...serviceTarget, dnsOptions, dns: ['10.0.0.53'] });
+      const dns = (s.TaskTemplate as { ContainerSpec: { DNSConfig?: unknown } }).ContainerSpec.DNSConfig;
+      assert.deepEqual(dns, options.length ? { Nameservers: ['10.0.0.53'], Options: options } : { Nameservers: ['10.0.0.53'] });
+    });
+  }
 });

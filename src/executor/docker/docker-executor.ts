@@ -3,7 +3,7 @@ import type { Logger } from '../../logger.js';
 import { labelKeys, sandboxStepName, type Executor, type ServiceHandle, type ServiceSpec, type StepFate, type StepHandle, type StepSpec } from '../executor.js';
 import { workingDirectory } from '../working-directory.js';
 import { BuildNetworks } from '../container/build-network.js';
-import { describePolicy, needsRules, proxyEnv, type NetworkConfig } from '../container/egress-policy.js';
+import { describePolicy, needsRules, proxyEnv, stepDnsOptions, type NetworkConfig } from '../container/egress-policy.js';
 import { EgressRules } from '../container/egress-rules.js';
 import { describeNarrowed, narrowPolicy, type NetworkRequest } from '../container/egress-narrowing.js';
 import { engineError, ignoreNotFound, removeContainer, statusCode } from '../container/docker-errors.js';
@@ -172,6 +172,7 @@ export class DockerExecutor implements Executor {
       workdir,
       labels: stepLabels(spec, this.#opts.instanceId),
       dns: policy.dns,
+      dnsOptions: stepDnsOptions(policy),
     });
     let container: Docker.Container | undefined;
     let handle: DockerStep | undefined;
@@ -214,6 +215,7 @@ export class DockerExecutor implements Executor {
       limits: spec.limits,
       secretsMib,
       dns: policy.dns,
+      dnsOptions: stepDnsOptions(policy),
     });
     let container: Docker.Container | undefined;
     try {

@@ -1,7 +1,7 @@
 import type Docker from 'dockerode';
 import type { StepLimits } from '../executor.js';
 import type { BuildNetworks } from '../container/build-network.js';
-import type { NetworkConfig } from '../container/egress-policy.js';
+import { stepDnsOptions, type NetworkConfig } from '../container/egress-policy.js';
 import { engineError, ignoreNotFound, removeContainer } from '../container/docker-errors.js';
 import { poolResourceKey, poolSandboxLabels, poolSandboxName } from '../container/pool-names.js';
 import { buildLabels, workspaceVolumeName } from '../container/resource-names.js';
@@ -54,6 +54,7 @@ export class DockerPoolEntries implements WarmEntryFactory {
         limits,
         secretsMib: 1,
         dns: policy.dns,
+        dnsOptions: stepDnsOptions(policy),
       });
       // The volume stays empty until the claim fills it: nothing of the image is copied into it.
       for (const mount of options.HostConfig?.Mounts ?? []) if (mount.Type === 'volume') Object.assign(mount, { VolumeOptions: { NoCopy: true } });

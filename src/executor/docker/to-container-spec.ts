@@ -23,6 +23,8 @@ export interface ContainerTarget {
   labels: Record<string, string>;
   /** Name servers for the engine's embedded DNS to forward to (empty: the host's). */
   dns?: string[];
+  /** Resolver options in the container's resolv.conf (`stepDnsOptions`). */
+  dnsOptions?: string[];
 }
 
 /**
@@ -65,6 +67,7 @@ export function toContainerSpec(spec: StepSpec, target: ContainerTarget): Contai
       ...(withSecrets ? { Tmpfs: { [containerSecretsDir]: secretsTmpfsOptions(secrets) } } : {}),
       NetworkMode: target.networkName,
       ...(target.dns && target.dns.length > 0 ? { Dns: target.dns } : {}),
+      ...(target.dnsOptions && target.dnsOptions.length > 0 ? { DnsOptions: target.dnsOptions } : {}),
     },
   };
 }

@@ -13,6 +13,8 @@ export interface SandboxTarget {
   /** Size of the secrets tmpfs in MiB (what the largest step's secrets need; at least 1). */
   secretsMib: number;
   dns?: string[];
+  /** Resolver options in the container's resolv.conf (`stepDnsOptions`). */
+  dnsOptions?: string[];
 }
 
 /**
@@ -46,6 +48,7 @@ export function toSandboxSpec(target: SandboxTarget): ContainerCreateOptions {
       Tmpfs: { [containerSecretsDir]: `rw,noexec,nosuid,nodev,size=${target.secretsMib}m,uid=${uid},gid=${gid},mode=0700` },
       NetworkMode: target.networkName,
       ...(target.dns && target.dns.length > 0 ? { Dns: target.dns } : {}),
+      ...(target.dnsOptions && target.dnsOptions.length > 0 ? { DnsOptions: target.dnsOptions } : {}),
     },
   };
 }

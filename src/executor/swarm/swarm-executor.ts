@@ -3,7 +3,7 @@ import type { Logger } from '../../logger.js';
 import { labelKeys, sandboxStepName, type Executor, type ServiceHandle, type ServiceSpec, type StepFate, type StepHandle, type StepSpec } from '../executor.js';
 import { workingDirectory } from '../working-directory.js';
 import { BuildNetworks } from '../container/build-network.js';
-import { describePolicy, needsRules, proxyEnv, type NetworkConfig } from '../container/egress-policy.js';
+import { describePolicy, needsRules, proxyEnv, stepDnsOptions, type NetworkConfig } from '../container/egress-policy.js';
 import { EgressRules } from '../container/egress-rules.js';
 import { describeNarrowed, narrowPolicy, type NetworkRequest } from '../container/egress-narrowing.js';
 import { UserError } from '../../errors.js';
@@ -291,6 +291,7 @@ export class SwarmExecutor implements Executor {
         constraints: where.constraints,
         stopGraceMs: timeoutGraceMs,
         dns: policy.dns,
+        dnsOptions: stepDnsOptions(policy),
         ...(where.filling ? { waitFor: `${workspaceMount}/${workspaceReadyFile}` } : {}),
         ...(secretRefs.length ? { secrets: secretRefs } : {}),
       },
@@ -357,6 +358,7 @@ export class SwarmExecutor implements Executor {
         constraints: where.constraints,
         stopGraceMs: 1000,
         dns: this.#policyOf(spec.network).dns,
+        dnsOptions: stepDnsOptions(this.#policyOf(spec.network)),
       },
       secretsMib,
     );

@@ -25,6 +25,8 @@ export interface ServiceTarget {
   waitFor?: string;
   /** Name servers for the engine's embedded DNS to forward to (empty: the node's). */
   dns?: string[];
+  /** Resolver options in the task's resolv.conf (`stepDnsOptions`). */
+  dnsOptions?: string[];
   /** The step's Docker secrets (`SwarmSecrets.create`): references only, never values. */
   secrets?: StepSecretRef[];
 }
@@ -69,7 +71,7 @@ export function toServiceSpec(spec: StepSpec, target: ServiceTarget): CreateServ
         StopGracePeriod: Math.round(target.stopGraceMs * 1e6),
         CapabilityDrop: ['ALL'],
         CapabilityAdd: [],
-        ...(target.dns && target.dns.length > 0 ? { DNSConfig: { Nameservers: target.dns } } : {}),
+        ...dnsConfig(target),
         Mounts: [
           // NoCopy false: a volume new on this node is filled from the image's /workspace
           // (multi-node workspaces; see WorkspaceImages). One node: the volume is never new.
@@ -92,4 +94,11 @@ export function toServiceSpec(spec: StepSpec, target: ServiceTarget): CreateServ
     },
     Mode: { Replicated: { Replicas: 1 } },
   };
+}
+
+/** The task's `DNSConfig`: name servers and resolver options, each only when given. */
+function dnsConfig(target: { dns?: string[]; dnsOptions?: string[] }): { DNSConfig?: { Nameservers?: string[]; Options?: string[] } } {
+  const nameservers = target.dns?.length ? { Nameservers: target.dns } : {};
+  const options = target.dnsOptions?.length ? { Options: target.dnsOptions } : {};
+  return target.dns?.length || target.dnsOptions?.length ? { DNSConfig: { ...nameservers, ...options } } : {};
 }
