@@ -4,7 +4,7 @@ import { hostname } from 'node:os';
 import type Docker from 'dockerode';
 import { silentLogger } from '../../src/logger.js';
 import type { StepLimits } from '../../src/executor/executor.js';
-import { WarmPool, type WarmEntry, type WarmEntryFactory } from '../../src/executor/container/warm-pool.js';
+import { WarmPool, refillDelayMs, type WarmEntry, type WarmEntryFactory } from '../../src/executor/container/warm-pool.js';
 import { isPoolKey, ownerAlive, processOwner } from '../../src/executor/container/pool-names.js';
 import { waitFor } from './contract-support.js';
 
@@ -47,6 +47,30 @@ test('the pool fills each image to its size, hands an entry out once, and refill
   await waitFor('the refill', async () => (await pool.settled(), pool.readyCount === 4), 10_000);
   assert.equal(factory.created.length, 6);
   assert.ok(!pool.ownKeys().has(first.key), 'a claimed entry is no longer the pool’s');
+  await pool.close();
+});
+
+test('a claim that leaves entries ready refills refillDelayMs later (off the claimed build’s first engine calls); taking the last refills at once', async () => {
+  const factory = new FakeFactory();
+  const pool = make(factory);
+  pool.start();
+  await pool.settled();
+  assert.equal(factory.created.length, 2);
+
+  const claimedAt = Date.now();
+  assert.ok(pool.take('id-a', limits));
+  await new Promise((resolve) => setImmediate(resolve));
+  assert.equal(factory.created.length, 2, 'one is still ready: no refill yet');
+  await pool.settled();
+  assert.equal(pool.readyCount, 2);
+  assert.ok(Date.now() - claimedAt >= refillDelayMs - 5, 'the refill waited');
+
+  assert.ok(pool.take('id-a', limits));
+  assert.ok(pool.take('id-a', limits));
+  await new Promise((resolve) => setImmediate(resolve));
+  assert.ok(factory.created.length > 3, 'the last one taken: the refill started at once');
+  await pool.settled();
+  assert.equal(pool.readyCount, 2);
   await pool.close();
 });
 
