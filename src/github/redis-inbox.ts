@@ -43,6 +43,14 @@ export class RedisInbox implements DeliveryInbox {
     return added === 1;
   }
 
+  /**
+   * Whether the delivery id is already claimed: the key `accept` sets (same 7-day TTL, in
+   * Redis, so it survives a restart of Bosun). A read only; `accept` still decides atomically.
+   */
+  async seen(id: string): Promise<boolean> {
+    return (await this.redis.exists(this.key(`delivery:${id}`))) === 1;
+  }
+
   start(handle: (d: Delivery) => Promise<void>): void {
     const conn = quiet(this.redis.duplicate());
     this.conn = conn;
