@@ -27,6 +27,8 @@ export class RedisInbox implements DeliveryInbox {
   private stopped = false;
   private loop: Promise<void> | null = null;
   private conn: Redis | null = null;
+  /** `seen` reads waiting for this turn's pipeline. */
+  private seenBatch: { key: string; resolve: (seen: boolean) => void; reject: (err: unknown) => void }[] = [];
 
   constructor(
     private readonly redis: Redis,
@@ -41,6 +43,35 @@ export class RedisInbox implements DeliveryInbox {
   async accept(d: Delivery): Promise<boolean> {
     const added = await this.redis.eval(claimAndPush, 2, this.key(`delivery:${d.id}`), this.key('inbox'), String(deliveryTtlSec), JSON.stringify(d));
     return added === 1;
+  }
+
+  /**
+   * Whether the delivery id is already claimed: the key `accept` sets (same 7-day TTL, in
+   * Redis, so it survives a restart of Bosun). A read only; `accept` still decides atomically.
+   * The reads asked for in one turn of the event loop go to Redis as one pipeline (one write,
+   * one reply to read): under a flood of redeliveries that is one syscall for many requests.
+   */
+  seen(id: string): Promise<boolean> {
+    return new Promise((resolve, reject) => {
+      if (this.seenBatch.length === 0) setImmediate(() => this.flushSeen());
+      this.seenBatch.push({ key: this.key(`delivery:${id}`), resolve, reject });
+    });
+  }
+
+  private flushSeen(): void {
+    const batch = this.seenBatch;
+    this.seenBatch = [];
+    const pipeline = this.redis.pipeline();
+    for (const item of batch) pipeline.exists(item.key);
+    pipeline.exec().then(
+      (replies) =>
+        batch.forEach((item, i) => {
+          const [err, n] = replies?.[i] ?? [new Error('no reply from Redis'), null];
+          if (err) item.reject(err);
+          else item.resolve(n === 1);
+        }),
+      (err: unknown) => batch.forEach((item) => item.reject(err)),
+    );
   }
 
   start(handle: (d: Delivery) => Promise<void>): void {

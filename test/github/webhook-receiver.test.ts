@@ -126,7 +126,7 @@ test('a body over 25 MiB is refused with 413 by Content-Length, before reading',
   assert.equal(res, 413);
 });
 
-test('a 26 MiB chunked body gets 413 and RSS grows by less than 30 MB', async () => {
+test('a 26 MiB chunked body gets 413 and RSS grows by less than 40 MB (one copy up to the cap, never two)', async () => {
   gc();
   const rssBefore = process.memoryUsage().rss;
   // A raw socket: the server may answer 413 and close while we are still writing, and the
@@ -169,7 +169,9 @@ test('a 26 MiB chunked body gets 413 and RSS grows by less than 30 MB', async ()
   gc();
   const growthMb = (process.memoryUsage().rss - rssBefore) / 1024 / 1024;
   assert.equal(status, 413);
-  assert.ok(growthMb < 30, `RSS grew ${growthMb.toFixed(1)} MB`);
+  // Without a Content-Length the route reads up to its 25 MiB cap before refusing, so ~26 MB of
+  // growth is expected (22–29 MB measured under load); a second copy of the body would be ≥ 50.
+  assert.ok(growthMb < 40, `RSS grew ${growthMb.toFixed(1)} MB`);
   console.log(`# 26 MiB chunked body: 413, RSS growth ${growthMb.toFixed(1)} MB`);
 });
 
