@@ -62,12 +62,12 @@ if (docker) {
           .catch(() => undefined);
       });
 
-      const run = async (commands: string[], stdin?: Buffer): Promise<{ outcome: StepOutcome; out: Collected; execs: number }> => {
+      const run = async (commands: string[], stdin?: Buffer, timeoutSec = 60): Promise<{ outcome: StepOutcome; out: Collected; execs: number }> => {
         execs = [];
         const step = await SandboxStep.start(
           sandbox,
           { script: commands.join('\n'), env: ['HOME=/home/bosun'], workdir: '/workspace', ...(stdin ? { stdin } : {}) },
-          { timeoutSec: 60, timeoutGraceMs: 2000, release: async (_sb, healthy) => void released.push(healthy) },
+          { timeoutSec, timeoutGraceMs: 20_000, release: async (_sb, healthy) => void released.push(healthy) },
         );
         const [outcome, out] = await Promise.all([step.wait(), collect(step.output)]);
         await step.destroy();
@@ -114,6 +114,19 @@ if (docker) {
         assert.deepEqual(next.outcome, { exitCode: 0 });
         assert.equal(next.out.stdout, '');
         assert.equal(next.execs, 1);
+      });
+
+      it('the step gets the default dispositions of TERM, HUP and INT (the wrapper catches them, it does not ignore them)', async () => {
+        const r = await run(['grep SigIgn /proc/$$/status']);
+        const mask = BigInt(`0x${/SigIgn:\s*([0-9a-f]+)/.exec(r.out.stdout)?.[1] ?? 'x'}`);
+        for (const signal of [1, 2, 15]) assert.equal((mask >> BigInt(signal - 1)) & 1n, 0n, `signal ${signal} is not ignored in the step`);
+      });
+
+      it('a step stopped by its timeout ends on the SIGTERM (143, not the SIGKILL after the grace), reason timeout', async () => {
+        const r = await run(['sleep 300'], undefined, 1);
+        assert.deepEqual(r.outcome, { exitCode: 143, reason: 'timeout' });
+        const next = await run(['echo next']);
+        assert.deepEqual(next.outcome, { exitCode: 0 });
       });
 
       it('a step killed by a signal ends with 128+n and no notice of the wrapper in its output', async () => {
