@@ -3,7 +3,8 @@ import { describe, it } from 'node:test';
 import type Docker from 'dockerode';
 import { labelKeys, type StepSpec } from '../../src/executor/executor.js';
 import { SandboxPool, sandboxKey, type Sandbox } from '../../src/executor/container/sandbox-pool.js';
-import { cleanStepScript, parseOomKills, sandboxIdleUser } from '../../src/executor/container/sandbox-script.js';
+import { cleanStepScript, parseOomKills, parseStepReport, sandboxIdleUser, stepWithCleaningScript } from '../../src/executor/container/sandbox-script.js';
+import { StepReportFilter } from '../../src/executor/container/step-report-filter.js';
 import { parseSandboxRef, sandboxRef } from '../../src/executor/container/sandbox-step.js';
 import { secretsMibFor } from '../../src/executor/container/stage-sandboxes.js';
 import { toSandboxSpec } from '../../src/executor/docker/to-sandbox-spec.js';
@@ -92,6 +93,69 @@ describe('stage sandbox parts', () => {
     assert.equal(parseOomKills('oom_kill 3\n'), 3);
     assert.equal(parseOomKills(''), undefined);
     assert.match(cleanStepScript()[2]!, /kill -KILL -1/);
+  });
+
+  it("a step's report is parsed from its line, and nothing else is a report", () => {
+    assert.deepEqual(parseStepReport('0 0 2'), { exitCode: 0, clean: 0, oomKills: 2 });
+    assert.deepEqual(parseStepReport('137 3 -'), { exitCode: 137, clean: 3, oomKills: undefined });
+    for (const text of ['', '0 0', '0 0 1 extra', 'x 0 1', '0 0 1\r', '1000 0 1']) assert.equal(parseStepReport(text), undefined, text);
+    const [sh, c, wrapper, name, script, marker] = stepWithCleaningScript('echo hi', 'M:');
+    assert.deepEqual([sh, c, name, script, marker], ['/bin/sh', '-c', 'sh', 'echo hi', 'M:']);
+    assert.match(wrapper!, /^trap : TERM HUP INT$/m, 'a handler, not an ignored signal (that the step would inherit)');
+    assert.match(wrapper!, /\(exec \/bin\/sh -e -c "\$1" 2>&3 3>&-\)/);
+  });
+
+  describe('the report filter takes the report line out of stderr as it streams', () => {
+    const marker = 'bosun-step-report-0123456789abcdef:';
+    const run = (chunks: string[]) => {
+      const out: Buffer[] = [];
+      const filter = new StepReportFilter(marker, (data) => out.push(Buffer.from(data)));
+      for (const chunk of chunks) filter.write(Buffer.from(chunk));
+      const beforeEnd = Buffer.concat(out).toString();
+      filter.end();
+      return { text: Buffer.concat(out).toString(), beforeEnd, reports: [...filter.reports], truncated: filter.truncated };
+    };
+    const splitsOf = (text: string) => Array.from({ length: text.length + 1 }, (_, i) => [text.slice(0, i), text.slice(i)]);
+    const cases: Array<{ name: string; input: string; text: string; reports: string[]; truncated?: boolean }> = [
+      { name: 'a report after a whole last line', input: `out\n${marker}0 0 1\n`, text: 'out\n', reports: ['0 0 1'] },
+      { name: 'a report after a last line without its newline', input: `no newline${marker}3 0 -\n`, text: 'no newline', reports: ['3 0 -'] },
+      { name: 'no report', input: 'just output\n', text: 'just output\n', reports: [] },
+      {
+        name: 'the marker without its nonce is output',
+        input: 'bosun-step-report-:0 0 1\nbosun-step-report-0123\n',
+        text: 'bosun-step-report-:0 0 1\nbosun-step-report-0123\n',
+        reports: [],
+      },
+      { name: 'a tail that starts like the marker is output at the end', input: 'end bosun-step-rep', text: 'end bosun-step-rep', reports: [] },
+      { name: 'two reports are both taken out', input: `${marker}0 0 1\nmid\n${marker}0 0 1\n`, text: 'mid\n', reports: ['0 0 1', '0 0 1'] },
+      { name: 'a cut-off report', input: `out${marker}0 0`, text: 'out', reports: [], truncated: true },
+      { name: 'output after a report passes', input: `${marker}1 0 0\nlate\n`, text: 'late\n', reports: ['1 0 0'] },
+    ];
+    for (const c of cases)
+      it(`${c.name}, however the stream is split`, () => {
+        for (const chunks of [[c.input], ...splitsOf(c.input), c.input.split('')]) {
+          const got = run(chunks);
+          assert.equal(got.text, c.text, JSON.stringify(chunks));
+          assert.deepEqual(got.reports, c.reports, JSON.stringify(chunks));
+          assert.equal(got.truncated, c.truncated ?? false, JSON.stringify(chunks));
+        }
+      });
+
+    it('holds back only what could be the start of the marker', () => {
+      const got = run(['line\nbosun-st', 'x\n', 'tail bosun-step-report-0']);
+      assert.equal(got.beforeEnd, 'line\nbosun-stx\ntail ');
+      assert.equal(got.text, 'line\nbosun-stx\ntail bosun-step-report-0');
+    });
+
+    it('100,000 lines in 64 KiB chunks come out byte for byte, the report out of them', () => {
+      const lines = Array.from({ length: 100_000 }, (_, i) => `line ${i} bosun-step-report-${i}\n`).join('');
+      const input = `${lines}${marker}0 0 5\n`;
+      const chunks: string[] = [];
+      for (let i = 0; i < input.length; i += 65_536) chunks.push(input.slice(i, i + 65_536));
+      const got = run(chunks);
+      assert.equal(got.text, lines);
+      assert.deepEqual(got.reports, ['0 0 5']);
+    });
   });
 
   it('secrets tmpfs size: 1 MiB for small secrets, more for large ones', () => {

@@ -164,6 +164,52 @@ export function runStageContract(name: string, makeExecutor: () => Promise<Stage
       assert.match(next.out.stdout, /^fine$/m);
     });
 
+    it("a step's output is exactly what it printed: a line like Bosun's own report, a last line without its newline", caseOptions, async () => {
+      const spec = stageOf('out');
+      const lookalike = 'bosun-step-report-0123456789abcdef0123456789abcdef:0 0 0';
+      const r = await runStep(h.executor, spec({ commands: [`echo '${lookalike}' >&2`, 'echo out', 'printf "last, no newline" >&2'] }));
+
+      assert.deepEqual(r.outcome, { exitCode: 0 });
+      assert.match(r.out.stdout, /^out$/m);
+      assert.ok(r.out.stderr.endsWith(`${lookalike}\nlast, no newline`), JSON.stringify(r.out.stderr));
+      assert.doesNotMatch(r.out.stdout + r.out.stderr, /bosun-step-report-(?!0123456789abcdef0123456789abcdef:)/);
+    });
+
+    it('a step that sends TERM to every process of its user at its end keeps its exit code; the next step runs clean', caseOptions, async (t) => {
+      if (!h.enforcesMemory) {
+        t.skip('kill -1 is for a container: a local step would signal the host user');
+        return;
+      }
+      const spec = stageOf('term');
+      const first = await runStep(
+        h.executor,
+        spec({ commands: ['echo x > /tmp/t', 'sleep 300 >/dev/null 2>&1 &', 'kill -TERM -1', 'echo after-term', 'exit 5'] }),
+      );
+      const next = await runStep(h.executor, spec({ commands: ['echo "tmp=[$(ls -A /tmp)]"'] }));
+
+      assert.equal(first.outcome.exitCode, 5, first.out.stderr);
+      assert.equal(first.outcome.reason, undefined);
+      assert.match(first.out.stdout, /^after-term$/m);
+      assert.deepEqual(next.outcome, { exitCode: 0 });
+      assert.match(next.out.stdout, /^tmp=\[\]$/m);
+      assert.deepEqual(await h.stepResources(spec().buildId), [], 'no step process is left');
+    });
+
+    it('a step that SIGKILLs every process of its user ends; the next step sees an empty /tmp and nothing left running', caseOptions, async (t) => {
+      if (!h.enforcesMemory) {
+        t.skip('kill -1 is for a container: a local step would signal the host user');
+        return;
+      }
+      const spec = stageOf('kill');
+      const first = await runStep(h.executor, spec({ commands: ['echo x > /tmp/t', 'sleep 300 >/dev/null 2>&1 &', 'kill -KILL -1', 'exit 3'] }));
+      const next = await runStep(h.executor, spec({ commands: ['echo "tmp=[$(ls -A /tmp)]"'] }));
+
+      assert.notEqual(first.outcome.exitCode, 0);
+      assert.deepEqual(next.outcome, { exitCode: 0 }, next.out.stderr);
+      assert.match(next.out.stdout, /^tmp=\[\]$/m);
+      assert.deepEqual(await h.stepResources(spec().buildId), [], 'no step process is left');
+    });
+
     it('a step marked fresh runs in a container of its own; the steps around it share the stage sandbox', caseOptions, async () => {
       const spec = stageOf('frsh');
       const host = (r: { out: { stdout: string } }) => r.out.stdout.trim().split('\n').pop();

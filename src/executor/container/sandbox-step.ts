@@ -1,12 +1,14 @@
+import { randomBytes } from 'node:crypto';
 import type Docker from 'dockerode';
 import { InfraError } from '../../errors.js';
 import type { OutputChunk, StepHandle, StepOutcome } from '../executor.js';
 import { OutputQueue } from '../output-queue.js';
 import { StepLifecycle } from '../step-lifecycle.js';
-import { Demuxer, pipeAttached } from './demuxer.js';
+import { Demuxer } from './demuxer.js';
 import { stepUser } from './isolation.js';
 import type { Sandbox } from './sandbox-pool.js';
-import { cleanStepScript, parseOomKills, signalStepScript } from './sandbox-script.js';
+import { cleanStepScript, parseOomKills, parseStepReport, signalStepScript, stepWithCleaningScript, type StepReport } from './sandbox-script.js';
+import { StepReportFilter } from './step-report-filter.js';
 
 /** What one step runs in a sandbox. */
 export interface SandboxRun {
@@ -46,9 +48,13 @@ export function parseSandboxRef(ref: string): { containerId: string; execId: str
  * - The step ends when its process exits: the engine then closes the output (at most ~2 s
  *   later even when a process the step left holds it open; the exec is polled once a second
  *   meanwhile).
- * - Then the sandbox is cleaned as the step user (`cleanStepScript`: what the step left running
- *   is killed, /tmp, HOME and the secrets directory emptied) and given back; a sandbox that
- *   cannot be cleaned is removed. An OOM kill in the sandbox's memory cgroup during the step
+ * - Then the sandbox is cleaned as the step user (what the step left running is killed, /tmp,
+ *   HOME and the secrets directory emptied) and given back; a sandbox that cannot be cleaned is
+ *   removed. The cleaning is folded into the step's own exec (`stepWithCleaningScript`: one
+ *   exec per step), whose report line (after a per-step random marker) is taken out of the
+ *   step's stderr; when that report is missing or not exactly one well-formed line for the
+ *   step's exit code (the wrapper was killed, the output was lost), `cleanStepScript` runs in an
+ *   exec of its own, as before. An OOM kill in the sandbox's memory cgroup during the step
  *   (its counter went up) makes a failed step's reason `oom`.
  * - `stop(grace)` and the timeout: SIGTERM to every process of the step user in the sandbox,
  *   SIGKILL after the grace. Should a signal not get through, the sandbox is removed.
@@ -66,9 +72,11 @@ export class SandboxStep implements StepHandle {
   readonly #outcome: Promise<StepOutcome>;
   readonly #streamEnded: Promise<void>;
   readonly #opts: SandboxStepOptions;
+  readonly #reports: StepReportFilter;
+  #outputEnded = false;
   #broken = false;
 
-  private constructor(sandbox: Sandbox, exec: Docker.Exec, stream: NodeJS.ReadWriteStream, opts: SandboxStepOptions) {
+  private constructor(sandbox: Sandbox, exec: Docker.Exec, stream: NodeJS.ReadWriteStream, marker: string, opts: SandboxStepOptions) {
     this.#sandbox = sandbox;
     this.#exec = exec;
     this.#stream = stream;
@@ -82,7 +90,18 @@ export class SandboxStep implements StepHandle {
       stream.once('close', resolve);
       stream.once('error', () => resolve());
     });
-    pipeAttached(stream, this.#queue);
+    const queue = this.#queue;
+    this.#reports = new StepReportFilter(marker, (data) => queue.push('stderr', data));
+    const demuxer = new Demuxer((which, data) => (which === 'stderr' ? this.#reports.write(data) : queue.push(which, data)));
+    queue.addSource(stream);
+    stream.on('data', (chunk: Buffer) => demuxer.write(chunk));
+    stream.once('end', () => this.#endOutput());
+    stream.once('close', () => this.#endOutput());
+    stream.once('error', (err) => {
+      this.#outputEnded = true;
+      this.#reports.end();
+      queue.fail(err);
+    });
     this.#life = new StepLifecycle((graceMs) => this.#terminate(graceMs));
     this.#life.armTimeout(opts.timeoutSec * 1000, opts.timeoutGraceMs);
     this.#outcome = this.#waitExit().then((o) => (sandbox.node ? { ...o, node: sandbox.node } : o));
@@ -92,8 +111,10 @@ export class SandboxStep implements StepHandle {
   /** Execs `run` in `sandbox`; throws (the sandbox untouched) when the engine refuses the exec. */
   static async start(sandbox: Sandbox, run: SandboxRun, opts: SandboxStepOptions): Promise<SandboxStep> {
     const withStdin = run.stdin !== undefined;
+    // Per step and unguessable: a step's output cannot contain it by chance, nor an earlier step's process know it.
+    const marker = `bosun-step-report-${randomBytes(16).toString('hex')}:`;
     const exec = await sandbox.container.exec({
-      Cmd: ['/bin/sh', '-e', '-c', run.script],
+      Cmd: stepWithCleaningScript(run.script, marker),
       Env: run.env,
       User: stepUser,
       WorkingDir: run.workdir,
@@ -103,7 +124,7 @@ export class SandboxStep implements StepHandle {
       Tty: false,
     });
     const stream = (await exec.start({ hijack: true, stdin: withStdin, Tty: false })) as NodeJS.ReadWriteStream;
-    const step = new SandboxStep(sandbox, exec, stream, opts);
+    const step = new SandboxStep(sandbox, exec, stream, marker, opts);
     if (run.stdin) await writeAndClose(stream, run.stdin).catch(() => undefined);
     return step;
   }
@@ -121,7 +142,7 @@ export class SandboxStep implements StepHandle {
       if (!this.#life.done) await this.#killUntilEnded();
       await this.#outcome.catch(() => undefined);
       (this.#stream as NodeJS.ReadWriteStream & { destroy?: () => void }).destroy?.();
-      this.#queue.end();
+      this.#endOutput();
       this.#opts.onDestroyed?.();
     });
   }
@@ -180,19 +201,45 @@ export class SandboxStep implements StepHandle {
     }
     this.#life.end();
     const exitCode = info.ExitCode ?? -1;
-    // A process the step left behind may hold the output open: it is killed by the cleaning below.
-    const clean = await runInSandbox(this.#sandbox.container, cleanStepScript(), 30_000).catch(() => undefined);
-    await Promise.race([this.#streamEnded, sleep(3000)]);
+    // The wrapper ends once it has cleaned (what the step left holding the output is killed): the output ends with it.
+    await Promise.race([this.#streamEnded, sleep(1000)]);
+    let clean: { exitCode: number; oomKills: number | undefined } | undefined;
+    const report = this.#report(exitCode);
+    if (report) clean = { exitCode: report.clean, oomKills: report.oomKills };
+    else {
+      // No report: a process the step left behind may hold the output open; the cleaning kills it.
+      const ran = await runInSandbox(this.#sandbox.container, cleanStepScript(), 30_000).catch(() => undefined);
+      if (ran) clean = { exitCode: ran.exitCode, oomKills: parseOomKills(ran.stdout) };
+      await Promise.race([this.#streamEnded, sleep(3000)]);
+    }
     if (!this.#queue.ended) (this.#stream as NodeJS.ReadWriteStream & { destroy?: () => void }).destroy?.();
     const healthy = !this.#broken && clean?.exitCode === 0;
     const before = this.#sandbox.oomKills;
-    const after = clean ? parseOomKills(clean.stdout) : undefined;
+    const after = clean?.oomKills;
     if (after !== undefined) this.#sandbox.oomKills = after;
     let oom = before !== undefined && after !== undefined && after > before;
     if (!clean && exitCode !== 0) oom = await this.#containerOomKilled();
     await this.#opts.release(this.#sandbox, healthy).catch(() => undefined);
     if (!this.#life.reason && exitCode !== 0 && oom) return { exitCode, reason: 'oom' };
     return this.#life.withReason(exitCode);
+  }
+
+  /**
+   * The wrapper's report, when it can be trusted: the output has ended, it holds exactly one
+   * whole, well-formed report line, and that line's exit code is the exec's (a wrapper killed
+   * after reporting, or a report printed by the step itself, fall back to the cleaning exec).
+   */
+  #report(exitCode: number): StepReport | undefined {
+    if (!this.#outputEnded || this.#reports.truncated || this.#reports.reports.length !== 1) return undefined;
+    const report = parseStepReport(this.#reports.reports[0]!);
+    return report && report.exitCode === exitCode ? report : undefined;
+  }
+
+  /** The output ends: a held tail of stderr that was not a report marker is passed on first. Idempotent. */
+  #endOutput(): void {
+    this.#outputEnded = true;
+    this.#reports.end();
+    this.#queue.end();
   }
 
   async #containerOomKilled(): Promise<boolean> {
