@@ -86,7 +86,7 @@ export function splitReportLines(b: SplitBurst | undefined, error: string | unde
   const per = (x: number) => (x / b.builds).toFixed(3);
   const lines = [
     `Split topology, as deployed: the bench process ran the server (workers: 0, as bosun start --workers 0) and a separate \`bosun worker --concurrency ${b.concurrency}\` process (pid ${b.workerPid}) the advance worker and the stage workers, same Redis.`,
-    `  CPU during its ${b.builds} builds: server process ${b.serverCpuSec.toFixed(2)} s (without the ${b.ack.latency.n} acks, ${b.ackCpuSec.toFixed(2)} s) + its child processes ${b.serverChildCpuSec.toFixed(2)} s; worker process ${b.workerCpuSec.toFixed(2)} s + its child processes (process helper: git, workspace copy) ${b.workerChildCpuSec.toFixed(2)} s`,
+    `  CPU during its ${b.builds} builds: server process ${b.serverCpuSec.toFixed(2)} s (the ${b.ack.latency.n} webhook acks' ${b.ackCpuSec.toFixed(2)} s taken out) + its child processes ${b.serverChildCpuSec.toFixed(2)} s; worker process ${b.workerCpuSec.toFixed(2)} s + its child processes (process helper: git, workspace copy) ${b.workerChildCpuSec.toFixed(2)} s`,
     `  = ${per(b.serverCpuSec + b.serverChildCpuSec + b.workerCpuSec + b.workerChildCpuSec)} CPU-s/build (server ${per(b.serverCpuSec + b.serverChildCpuSec)}, worker ${per(b.workerCpuSec)}, worker's children ${per(b.workerChildCpuSec)}); whole machine ${per(b.machineCpuSec)} CPU-s/build.`,
   ];
   if (b.workerLoop)

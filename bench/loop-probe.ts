@@ -5,7 +5,7 @@
  * `BOSUN_BENCH_LOOP_FILE` as JSON `{ seq, p50, p99, max, n }` (ms) and starts over. Bosun's
  * own code does not know about it.
  */
-import { writeFileSync } from 'node:fs';
+import { renameSync, writeFileSync } from 'node:fs';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 
 export interface LoopReading {
@@ -24,7 +24,9 @@ if (file) {
   process.on('SIGUSR2', () => {
     seq += 1;
     const reading: LoopReading = { seq, p50: delay.percentile(50) / 1e6, p99: delay.percentile(99) / 1e6, max: delay.max / 1e6, n: delay.count };
-    writeFileSync(file, JSON.stringify(reading));
+    // Written aside and renamed, so the bench never reads half a file.
+    writeFileSync(`${file}.tmp`, JSON.stringify(reading));
+    renameSync(`${file}.tmp`, file);
     delay.reset();
   });
 }

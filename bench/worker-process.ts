@@ -61,6 +61,14 @@ export function treeCpuSec(pid: number): { self: number; descendants: number } {
   return { self: self / 100, descendants: (total - self) / 100 };
 }
 
+function readReading(file: string): LoopReading | undefined {
+  try {
+    return JSON.parse(readFileSync(file, 'utf8')) as LoopReading;
+  } catch {
+    return undefined; // not there yet: the next poll reads it
+  }
+}
+
 /** A running `bosun worker` of the bench's Bosun, in its own process. */
 export interface WorkerProcess {
   pid: number;
@@ -131,12 +139,10 @@ export function startWorkerProcess(opts: { config: ServerConfigInput; concurrenc
       child.kill('SIGUSR2');
       const deadline = Date.now() + 5000;
       while (Date.now() < deadline) {
-        if (existsSync(loopFile)) {
-          const reading = JSON.parse(readFileSync(loopFile, 'utf8')) as LoopReading;
-          if (reading.seq > seq) {
-            seq = reading.seq;
-            return reading;
-          }
+        const reading = existsSync(loopFile) ? readReading(loopFile) : undefined;
+        if (reading && reading.seq > seq) {
+          seq = reading.seq;
+          return reading;
         }
         await new Promise((r) => setTimeout(r, 20));
       }
