@@ -40,7 +40,7 @@ export interface SplitBurst {
   builds: number;
   concurrency: number;
   wallMs: number;
-  /** CPU-s of the server's process (the bench process) during the burst, the acks' CPU taken out. */
+  /** CPU-s of the server's process (the bench process) during the burst, the acks' CPU taken out (at least 0). */
   serverCpuSec: number;
   /** CPU-s of the bench process's child processes meanwhile (none of Bosun's in this topology: expected ~0). */
   serverChildCpuSec: number;
@@ -115,7 +115,9 @@ export async function splitBurst(opts: {
       builds: opts.builds,
       concurrency: opts.concurrency,
       wallMs,
-      serverCpuSec: (cpu.user + cpu.system) / 1e6 - ackCpuSec,
+      // The acks' CPU is an estimate from the idle server: on a loaded machine it can exceed what
+      // the server process used besides them, so the difference is held at 0.
+      serverCpuSec: Math.max(0, (cpu.user + cpu.system) / 1e6 - ackCpuSec),
       serverChildCpuSec: childCpu,
       workerCpuSec: worker1.self - worker0.self,
       workerChildCpuSec: worker1.descendants - worker0.descendants,
