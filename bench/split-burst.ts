@@ -1,3 +1,6 @@
+import { writeFileSync } from 'node:fs';
+import { Session } from 'node:inspector/promises';
+import { join } from 'node:path';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import type Docker from 'dockerode';
 import { BosunRig, type BuildTiming } from './bosun-rig.js';
@@ -85,6 +88,7 @@ export async function splitBurst(opts: {
     );
     opts.gc();
     const acks = await ackSender({ url: `${rig.harness.url}/github/webhooks`, secret: opts.secret, intervalMs: 20 });
+    const profile = await serverProfile();
     const loop = monitorEventLoopDelay({ resolution: 10 });
     loop.enable();
     await worker.loopDelay(); // starts the worker's reading afresh
@@ -102,6 +106,7 @@ export async function splitBurst(opts: {
     const machineCpu = opts.machineCpuSec() - machine0;
     const workerLoop = await worker.loopDelay();
     loop.disable();
+    await profile?.stop();
     const ackReport = await acks.stop();
     const ack = burstAck(ackReport.latenciesMs, ackReport.statuses, { p99Ms: loop.percentile(99) / 1e6, maxMs: loop.max / 1e6 });
     const timings = await Promise.all(triggered.map((t) => rig.timing(t.id, t.t0, undefined)));
@@ -132,4 +137,24 @@ export async function splitBurst(opts: {
     await worker.stop();
     await rig.stop();
   }
+}
+
+/**
+ * With `BOSUN_BENCH_SERVER_PROF=<dir>`, a CPU profile of the bench process (the server's, in
+ * this topology) during the split burst, written to `<dir>/server-<pid>.cpuprofile`.
+ */
+async function serverProfile(): Promise<{ stop(): Promise<void> } | undefined> {
+  const dir = process.env.BOSUN_BENCH_SERVER_PROF;
+  if (!dir) return undefined;
+  const session = new Session();
+  session.connect();
+  await session.post('Profiler.enable');
+  await session.post('Profiler.start');
+  return {
+    async stop() {
+      const { profile } = await session.post('Profiler.stop');
+      writeFileSync(join(dir, `server-${process.pid}.cpuprofile`), JSON.stringify(profile));
+      session.disconnect();
+    },
+  };
 }
