@@ -57,6 +57,8 @@ export class BosunRig {
   readonly harness: Harness;
   readonly executor: Executor;
   readonly #root: string;
+  /** The server config overrides this rig started with (a separate `bosun worker` of this Bosun reads the same). */
+  serverConfig: ServerConfigInput = {};
   readonly #reader: Redis;
   readonly #done = new Map<string, () => void>();
   readonly #finished = new Set<string>();
@@ -146,6 +148,7 @@ export class BosunRig {
     const base = 900_000_000 + (process.pid % 10_000) * 10_000 + Math.floor(Math.random() * 1000) * 10;
     await harness.server.core.redis.set(keys(harness.server.core.prefix).buildSeq, String(base));
     const rig = new BosunRig(kind, opts.instanceId, harness, executor ?? harness.server.workers!.executor, root);
+    rig.serverConfig = overrides;
     rig.#loop = rig.#readEvents();
     return rig;
   }

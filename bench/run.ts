@@ -41,6 +41,8 @@ import { poolPhase, type PoolResult, type PoolRow } from './pool-phase.js';
 import { demoPhase, type DemoResult } from './demo-burst.js';
 import { benchGithubConfig, benchWebhookSecret, ingestPhase, meanCpuUs, meanRate, type IngestResult, type IngestSide } from './ingest.js';
 import { ackSender } from './webhook-load.js';
+import { splitBurst, type SplitBurst } from './split-burst.js';
+import { ackLine, burstTargets, splitReportLines } from './burst-targets.js';
 import { largestSegment, targetsTable, type Target } from './targets.js';
 
 interface Args {
@@ -266,6 +268,9 @@ interface ThroughputResult {
   /** CPU-s the acks cost Bosun's process during the burst (per-ack CPU from the idle probe × acks), taken out of `bosunCpuSec`. */
   ackCpuSec: number;
   cpuPerAckMs: number;
+  /** The same burst as deployed for real: the server apart from a `bosun worker` process (bench/split-burst.ts). */
+  split?: SplitBurst;
+  splitError?: string;
 }
 
 interface WebhookAck {
@@ -357,6 +362,22 @@ async function throughput(imageId: string, baselineRssMiB: number): Promise<Thro
       throw new Error(`${failed.length} of the ${args.builds} builds did not succeed: ${failed.map((f) => `#${f.id} ${f.status}`).join(', ')}`);
     progress('throughput: cleaning up the builds (not timed)');
     await pool(4, triggered.length, (i) => rig.cleanupBuild(triggered[i]!.id));
+    const split = await splitBurst({
+      docker,
+      instanceId: `${benchId}-split`,
+      builds: args.builds,
+      concurrency: args.concurrency,
+      github: benchGithubConfig,
+      secret: benchWebhookSecret,
+      cpuPerAckSec,
+      machineCpuSec,
+      childCpuSec,
+      gc,
+      progress,
+    }).then(
+      (result) => ({ result }),
+      (err: unknown) => ({ error: err instanceof Error ? err.message : String(err) }),
+    );
     const floorAfter = await floorRun(2);
     const floorWallMs = (floorBefore + floorAfter) / 2;
     progress(`throughput: floor C, ${args.builds} isolated one-shot services (Bosun's spec, own network + volume), ${args.concurrency} at a time`);
@@ -391,6 +412,7 @@ async function throughput(imageId: string, baselineRssMiB: number): Promise<Thro
       ack,
       ackCpuSec,
       cpuPerAckMs: cpuPerAckSec * 1000,
+      ...('result' in split ? { split: split.result } : { splitError: split.error }),
     };
   } finally {
     await rig.stop();
@@ -556,8 +578,19 @@ function report(r: Results, imageId: string): void {
           ms(t.isolatedWallMs / t.builds),
           ratio(t.isolatedWallMs, t.floorWallMs),
         ],
-        [`bosun: ${t.builds} builds (swarm)`, ms(t.bosunWallMs), ms(t.bosunWallMs / t.builds), ratio(t.bosunWallMs, t.floorWallMs)],
-        [`bosun vs floor C`, '', '', ratio(t.bosunWallMs, t.isolatedWallMs)],
+        [`bosun: ${t.builds} builds (swarm), all-in-one process`, ms(t.bosunWallMs), ms(t.bosunWallMs / t.builds), ratio(t.bosunWallMs, t.floorWallMs)],
+        [`bosun (all-in-one) vs floor C`, '', '', ratio(t.bosunWallMs, t.isolatedWallMs)],
+        ...(t.split
+          ? [
+              [
+                `bosun: ${t.builds} builds (swarm), server + separate bosun worker`,
+                ms(t.split.wallMs),
+                ms(t.split.wallMs / t.builds),
+                ratio(t.split.wallMs, t.floorWallMs),
+              ],
+              [`bosun (split) vs floor C`, '', '', ratio(t.split.wallMs, t.isolatedWallMs)],
+            ]
+          : []),
       ]),
     );
     out.push('');
@@ -573,6 +606,7 @@ function report(r: Results, imageId: string): void {
     out.push(
       `  without Bosun's process and children: ${(t.machineCpuPerBuildSec - t.cpuPerBuildWithChildrenSec).toFixed(3)} CPU-s per build (what the engine does for Bosun's steps, networks and volumes).`,
     );
+    out.push(...splitReportLines(t.split, t.splitError));
     out.push(
       `Memory of the bench process (server + HTTP + advance worker + ${t.concurrency} stage workers in it, beside the bench, dockerode and the floors; it held ${t.idle.processBaselineRssMiB.toFixed(0)} MiB RSS with all code loaded (${compiled ? 'compiled JavaScript' : 'under tsx'}), before any Bosun started):`,
     );
@@ -713,15 +747,25 @@ function issue20Targets(r: Results): Target[] {
       )
     : {};
   const tTotal = Object.values(tSegments).reduce((a, b) => a + b, 0);
-  out.push({
-    name: `${args.builds} builds at once, concurrency ${args.concurrency} (swarm): wall time`,
-    value: t?.bosunWallMs ?? NaN,
-    unit: 'ms',
-    cmp: 'le',
-    bar: 1.05,
-    reference: { value: t?.isolatedWallMs ?? NaN, name: `floor C × ${args.builds}` },
-    ...(t ? { cause: `per build, ${largestSegment(tSegments, tTotal)}` } : { unavailable: notRun('throughput') }),
+  const burst = burstTargets({
+    builds: args.builds,
+    concurrency: args.concurrency,
+    ...(t
+      ? {
+          a: {
+            wallMs: t.bosunWallMs,
+            isolatedWallMs: t.isolatedWallMs,
+            wallCause: `per build, ${largestSegment(tSegments, tTotal)}`,
+            cpuPerBuildSec: t.cpuPerBuildSec,
+            childCpuPerBuildSec: t.bosunChildCpuSec / t.builds,
+            ack: t.ack,
+          },
+        }
+      : {}),
+    ...(t?.split ? { b: t.split } : {}),
+    unavailable: t ? `the split topology did not run: ${t.splitError ?? 'unknown'}` : notRun('throughput'),
   });
+  out.push(burst.wall);
   const d = r.demo;
   out.push({
     name: `demo pipeline (3 steps, 2 stages) × ${args.builds}, concurrency ${args.concurrency}, sandbox: stage${d && d.stage.pool > 0 ? ` + pool of ${d.stage.pool}` : ''} vs the per-step path (docker): wall time`,
@@ -736,18 +780,7 @@ function issue20Targets(r: Results): Target[] {
         }
       : { unavailable: notRun('demo') }),
   });
-  out.push({
-    name: "Bosun's CPU per build, its process and child processes (git, workspace copy)",
-    value: t?.cpuPerBuildWithChildrenSec ?? NaN,
-    unit: 'CPU-s',
-    cmp: 'le',
-    bar: 0.03,
-    ...(t
-      ? {
-          cause: `its process ${t.cpuPerBuildSec.toFixed(3)} CPU-s/build (server, workers; the webhook acks' CPU taken out), child processes ${(t.bosunChildCpuSec / t.builds).toFixed(3)}`,
-        }
-      : { unavailable: notRun('throughput') }),
-  });
+  out.push(burst.cpu);
   const m = r.memory;
   const pooled = m ? Math.max(m.fresh.containers.count, m.afterBuild.containers.count) > 0 : false;
   const worstPss = m ? Math.max(bosunPssMiB(m.fresh), bosunPssMiB(m.afterBuild)) : NaN;
@@ -772,17 +805,7 @@ function issue20Targets(r: Results): Target[] {
       bar: 150,
       ...(memCause ? { cause: memCause } : {}),
     });
-  const a = t?.ack;
-  out.push({
-    name: `webhook ack p99 during the ${args.builds}-build burst, separate client process${a ? ` (p50 ${a.latency.p50.toFixed(1)} ms, ${a.latency.n} deliveries)` : ''}`,
-    value: a?.latency.p99 ?? NaN,
-    unit: 'ms',
-    cmp: 'le',
-    bar: 25,
-    ...(a
-      ? { cause: `event-loop delay in Bosun's process during the burst: p99 ${a.loopDelayP99Ms.toFixed(1)} ms, max ${a.loopDelayMaxMs.toFixed(0)} ms` }
-      : { unavailable: notRun('throughput') }),
-  });
+  out.push(burst.ack);
   const i = r.ingest;
   out.push({
     name: `signed duplicate-delivery ingest, Bosun vs a bare verify-and-dedupe server (${i?.connections ?? 16} connections)`,
@@ -852,9 +875,9 @@ function issue20Sections(r: Results): string[] {
   const a = r.throughput?.ack;
   if (a) {
     out.push('');
-    out.push(
-      `Webhook acks during the ${r.throughput!.builds}-build burst (a separate node process, one signed push delivery every 20 ms, each a new id): p50 ${a.latency.p50.toFixed(1)} ms, p90 ${a.latency.p90.toFixed(1)}, p99 ${a.latency.p99.toFixed(1)}, max ${a.latency.max.toFixed(1)} ms over ${a.latency.n}; statuses ${JSON.stringify(a.statuses)}`,
-    );
+    out.push(ackLine('all-in-one (server and workers in one process)', r.throughput!.builds, a));
+    const sa = r.throughput!.split?.ack;
+    if (sa) out.push(ackLine('split (server apart from the bosun worker process)', r.throughput!.builds, sa));
   }
   const i = r.ingest;
   if (i) {

@@ -6,6 +6,8 @@ export interface RunOptions {
   env: Record<string, string>;
   timeoutMs: number;
   maxBuffer: number;
+  /** Written to the command's stdin, which is then closed (e.g. a batch for `iptables-restore`). Without it stdin is left open, as `execFile` leaves it. */
+  input?: string | undefined;
 }
 
 /** Like `execFile`'s error: the message, and the output the command wrote before it failed. */
@@ -36,21 +38,26 @@ interface Reply {
 const helperSource = `
 import { execFile } from 'node:child_process';
 process.on('message', (m) => {
-  execFile(m.file, m.args, { cwd: m.cwd, env: m.env, timeout: m.timeoutMs, maxBuffer: m.maxBuffer, encoding: 'utf8' }, (err, stdout, stderr) => {
+  const child = execFile(m.file, m.args, { cwd: m.cwd, env: m.env, timeout: m.timeoutMs, maxBuffer: m.maxBuffer, encoding: 'utf8' }, (err, stdout, stderr) => {
     process.send({ id: m.id, ok: !err, message: err ? err.message : undefined, code: err ? (err.code ?? null) : 0, stdout: String(stdout), stderr: String(stderr) });
   });
+  if (typeof m.input === 'string' && child.stdin) {
+    child.stdin.on('error', () => undefined); // a command that exits without reading: its exit code tells
+    child.stdin.end(m.input);
+  }
 });
 process.on('disconnect', () => process.exit(0));
 `;
 
 /**
- * Runs short commands (git) from a small, long-lived helper process instead of forking this
+ * Runs short commands (git, iptables) from a small, long-lived helper process instead of forking this
  * one: a fork costs the forking process in proportion to its memory (~12 ms of CPU at this
  * process's ~170 MiB, ~3 ms in the helper), and a build runs several git commands.
  *
  * Contract:
  * - `run(file, args, opts)` resolves with the command's stdout and stderr, or rejects with a
  *   `RunError` (non-zero exit, timeout, output over `maxBuffer`), as `execFile` would. No shell.
+ *   `opts.input`, when given, is written to the command's stdin, which is then closed.
  * - The helper starts on first use. If it dies, the requests in flight reject with an
  *   `InfraError` (retryable) and the next request starts a new helper.
  * - Idle, it holds no reference on the event loop; `close()` ends it.
@@ -72,7 +79,7 @@ export class ProcessRunner {
     return new Promise((resolve, reject) => {
       this.#pending.set(id, { resolve, reject });
       this.#hold();
-      child.send({ id, file, args, cwd: opts.cwd, env: opts.env, timeoutMs: opts.timeoutMs, maxBuffer: opts.maxBuffer }, (err) => {
+      child.send({ id, file, args, cwd: opts.cwd, env: opts.env, timeoutMs: opts.timeoutMs, maxBuffer: opts.maxBuffer, input: opts.input }, (err) => {
         if (err) this.#settle(id, () => new InfraError('infra', `could not hand ${file} to the process helper: ${err.message}`, { cause: err }));
       });
     });

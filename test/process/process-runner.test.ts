@@ -78,3 +78,16 @@ test('requests run concurrently; a helper that dies fails what is in flight as i
     runner.close();
   }
 });
+
+test('input goes to the command on stdin, which is then closed; a command that does not read it still reports its exit', async () => {
+  const runner = new ProcessRunner();
+  try {
+    const batch = '*filter\n-A X -j RETURN\nCOMMIT\n';
+    assert.equal((await runner.run('cat', [], { ...opts, input: batch })).stdout, batch, 'cat echoes stdin and ends: stdin was closed');
+    const big = 'x'.repeat(1024 * 1024);
+    assert.equal((await runner.run('wc', ['-c'], { ...opts, input: big })).stdout.trim(), String(big.length));
+    await assert.rejects(runner.run('sh', ['-c', 'exit 4'], { ...opts, input: big }), (e: unknown) => e instanceof RunError && e.code === 4);
+  } finally {
+    runner.close();
+  }
+});

@@ -1,7 +1,8 @@
-import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { InfraError } from '../../errors.js';
+import { processHelper } from '../../process/process-helper.js';
+import { RunError } from '../../process/process-runner.js';
 import { linkLocal, parseTarget, privateRanges, proxyDestinations, type Destination, type NetworkConfig } from './egress-policy.js';
 
 /**
@@ -13,7 +14,12 @@ export interface Firewall {
   restore(batch: string): Promise<void>;
 }
 
-/** The engine host's iptables (Bosun runs as root beside dockerd). */
+/**
+ * The engine host's iptables (Bosun runs as root beside dockerd), run from the process helper:
+ * a build's network costs four iptables commands (save and restore, at install and removal),
+ * and forking them from this process blocked its event loop each time (the stage workers' top
+ * synchronous cost in the bench's burst).
+ */
 const hostIptables: Firewall = {
   save: () => run('iptables-save', ['-t', 'filter']),
   restore: async (batch) => {
@@ -204,21 +210,23 @@ function hasJump(saved: string, from: string, chain: string): boolean {
   return saved.split('\n').some((line) => line.startsWith(`-A ${from} `) && line.trimEnd().endsWith(`-j ${chain}`));
 }
 
-function run(command: string, args: string[], input?: string): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(command, args, { stdio: [input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'] });
-    const out: Buffer[] = [];
-    const err: Buffer[] = [];
-    child.stdout!.on('data', (c: Buffer) => out.push(c));
-    child.stderr!.on('data', (c: Buffer) => err.push(c));
-    child.once('error', reject);
-    child.once('close', (code) => {
-      if (code === 0) resolve(Buffer.concat(out).toString());
-      else reject(new Error(`${command} exited ${code}: ${Buffer.concat(err).toString().trim() || 'no message'}`));
+/** iptables' own timeouts bound it (`-w 5`); this bound is for a command that hangs anyway. */
+const iptablesTimeoutMs = 120_000;
+
+async function run(command: string, args: string[], input?: string): Promise<string> {
+  try {
+    const { stdout } = await processHelper.run(command, args, {
+      env: { PATH: process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin' },
+      timeoutMs: iptablesTimeoutMs,
+      maxBuffer: 256 * 1024 * 1024,
+      input,
     });
-    if (input !== undefined) {
-      child.stdin!.once('error', () => undefined); // the exit code tells
-      child.stdin!.end(input);
-    }
-  });
+    return stdout;
+  } catch (err) {
+    // The same message as before for a command that ran and failed; a command that could not
+    // start (ENOENT) or was killed keeps the runner's message.
+    if (err instanceof RunError && typeof err.code === 'number')
+      throw new Error(`${command} exited ${err.code}: ${err.stderr.trim() || 'no message'}`, { cause: err });
+    throw err;
+  }
 }
