@@ -11,6 +11,11 @@ if redis.call('SET', KEYS[1], '1', 'NX', 'EX', ARGV[1]) then
 end
 return 0`;
 
+/** `claimAndPush` as a command defined on the connection. */
+interface ClaimScript {
+  bosunClaimDelivery(deliveryKey: string, inboxKey: string, ttlSec: string, delivery: string): Promise<number>;
+}
+
 const deliveryTtlSec = 7 * 24 * 3600;
 /** Infrastructure failures are retried this often; user errors (bad ref, unknown repo) never. */
 const maxAttempts = 4;
@@ -34,14 +39,18 @@ export class RedisInbox implements DeliveryInbox {
     private readonly redis: Redis,
     private readonly prefix: string,
     private readonly log: Logger,
-  ) {}
+  ) {
+    // Defined on the connection: each claim sends the script's SHA (EVALSHA), not its text.
+    redis.defineCommand('bosunClaimDelivery', { numberOfKeys: 2, lua: claimAndPush });
+  }
 
   private key(name: string): string {
     return `${this.prefix}:github:${name}`;
   }
 
   async accept(d: Delivery): Promise<boolean> {
-    const added = await this.redis.eval(claimAndPush, 2, this.key(`delivery:${d.id}`), this.key('inbox'), String(deliveryTtlSec), JSON.stringify(d));
+    const claim = (this.redis as unknown as ClaimScript).bosunClaimDelivery;
+    const added = await claim.call(this.redis, this.key(`delivery:${d.id}`), this.key('inbox'), String(deliveryTtlSec), JSON.stringify(d));
     return added === 1;
   }
 
