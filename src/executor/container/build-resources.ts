@@ -25,7 +25,7 @@ export interface BuildKey {
  * engine: today's behaviour, unchanged.
  *
  * With a pool, the first use of a build decides once, for every process, under which key it
- * lives: a claim marker (`claimMarkerName`, a config-only network created atomically by name)
+ * lives: a claim marker (`claimMarkerName`, a volume: created or got atomically by name)
  * records the key: a pool entry's when the build's first sandbox step claimed one, else the
  * build's own id. Later uses (other stages, services, caches, artifacts, `cleanupBuild`,
  * `reapBuilds`; in this or another process, also after a crash) read it back from the marker's
@@ -82,7 +82,7 @@ export class BuildResources {
   async forget(buildId: string): Promise<void> {
     if (!this.#enabled) return;
     this.#known.delete(buildId);
-    await ignoreNotFound(() => this.#docker.getNetwork(claimMarkerName(this.#instanceId, buildId)).remove());
+    await ignoreNotFound(() => this.#docker.getVolume(claimMarkerName(this.#instanceId, buildId)).remove());
   }
 
   async #decide(buildId: string, claim: (() => Claimable | undefined) | undefined, giveBack: ((entry: Claimable) => void) | undefined): Promise<BuildKey> {
@@ -91,21 +91,24 @@ export class BuildResources {
     if (marked) return this.#remember(buildId, marked);
     const entry = claim && !cold ? claim() : undefined;
     const key = entry?.key ?? buildId;
+    // Create-or-get: the engine serializes volume creation by name and answers a second create
+    // with the volume that exists, labels and all; the labels that come back decide. (A network
+    // created by name is not exclusive: two concurrent creates can both succeed.)
+    let decided: string;
     try {
-      await this.#docker.createNetwork({
+      const made = (await this.#docker.createVolume({
         Name: claimMarkerName(this.#instanceId, buildId),
-        CheckDuplicate: true,
-        ConfigOnly: true,
         Labels: claimLabels(buildId, this.#instanceId, key, entry?.entryId),
-      } as Docker.NetworkCreateOptions);
+      })) as { Labels?: Record<string, string> | null };
+      decided = made.Labels?.[poolLabelKeys.key] ?? (await this.#readMarker(buildId)) ?? buildId;
     } catch (err) {
       if (entry) giveBack?.(entry);
-      if (statusCode(err) !== 409) throw engineError(`could not record the workspace of build ${buildId}`, err);
-      // Another process decided first: its key.
-      return this.#remember(buildId, (await this.#readMarker(buildId)) ?? buildId);
+      throw engineError(`could not record the workspace of build ${buildId}`, err);
     }
-    this.#remember(buildId, key);
-    return entry ? { key, claimed: entry } : { key };
+    this.#remember(buildId, decided);
+    const won = entry !== undefined && decided === key;
+    if (entry && !won) giveBack?.(entry);
+    return won ? { key, claimed: entry } : { key: decided };
   }
 
   #remember(buildId: string, key: string): BuildKey {
@@ -117,7 +120,7 @@ export class BuildResources {
 
   async #readMarker(buildId: string): Promise<string | undefined> {
     try {
-      const info = (await this.#docker.getNetwork(claimMarkerName(this.#instanceId, buildId)).inspect()) as { Labels?: Record<string, string> };
+      const info = (await this.#docker.getVolume(claimMarkerName(this.#instanceId, buildId)).inspect()) as { Labels?: Record<string, string> | null };
       return info.Labels?.[poolLabelKeys.key] ?? buildId;
     } catch (err) {
       if (statusCode(err) === 404) return undefined;

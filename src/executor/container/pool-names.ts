@@ -39,9 +39,10 @@ function slug(value: string, max: number): string {
 }
 
 /**
- * The build's claim marker: a config-only network (no bridge, no address; created atomically by
- * name, so two processes never both decide) whose labels say under which key the build's
- * network and workspace volume live: its own id (cold) or a pool entry's (claimed).
+ * The build's claim marker: an empty volume, never mounted, whose labels say under which key the
+ * build's network and workspace volume live: its own id (cold) or a pool entry's (claimed). The
+ * engine creates a volume by name under a lock and answers a second create with the existing
+ * volume's labels, so two processes deciding at once agree on the first one's key.
  */
 export function claimMarkerName(instanceId: string, buildId: string): string {
   return `bosun-${slug(instanceId, 20)}-claim-${slug(buildId, 24)}`;

@@ -38,13 +38,13 @@ export async function sweepPool(opts: SweepPoolOptions): Promise<Set<string>> {
     await removeContainer(docker.getContainer(c.Id));
     removed.push(c.Names[0] ?? c.Id);
   }
-  // Claim markers (config-only networks labelled with the key) of builds not reaped.
   const networks = await docker.listNetworks({ filters: JSON.stringify({ label: [...ours, 'bosun.role=build'] }) });
-  for (const n of networks) {
-    const key = n.Labels?.[poolLabelKeys.key];
+  const { Volumes: volumes } = await docker.listVolumes({ filters: JSON.stringify({ label: [...ours, 'bosun.role=build'] }) });
+  // Claim markers (volumes labelled with the key) of builds not reaped.
+  for (const v of volumes ?? []) {
+    const key = v.Labels?.[poolLabelKeys.key];
     if (key && isPoolKey(key)) live.add(key);
   }
-  const { Volumes: volumes } = await docker.listVolumes({ filters: JSON.stringify({ label: [...ours, 'bosun.role=build'] }) });
   const keys = new Set<string>();
   for (const labels of [...networks.map((n) => n.Labels), ...(volumes ?? []).map((v) => v.Labels)]) {
     const key = labels?.[labelKeys.build];
@@ -85,7 +85,8 @@ async function alive(docker: Docker, owner: string | undefined): Promise<boolean
  */
 export async function removeStaleClaimMarkers(docker: Docker, instanceId: string, isLive: (buildId: string) => boolean): Promise<number> {
   const filters = JSON.stringify({ label: [`${labelKeys.managed}=true`, `${labelKeys.instance}=${instanceId}`, poolLabelKeys.key] });
-  const markers = (await docker.listNetworks({ filters })).filter((n) => !isLive(n.Labels?.[labelKeys.build] ?? ''));
-  for (const n of markers) await ignoreNotFound(() => docker.getNetwork(n.Id).remove());
+  const { Volumes: volumes } = await docker.listVolumes({ filters });
+  const markers = (volumes ?? []).filter((v) => !isLive(v.Labels?.[labelKeys.build] ?? ''));
+  for (const v of markers) await ignoreNotFound(() => docker.getVolume(v.Name).remove());
   return markers.length;
 }
