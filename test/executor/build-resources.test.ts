@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, describe, it } from 'node:test';
-import { BuildResources, type Claimable } from '../../src/executor/container/build-resources.js';
+import { BuildResources, type BuildKey, type Claimable } from '../../src/executor/container/build-resources.js';
 import { claimMarkerName } from '../../src/executor/container/pool-names.js';
 import { runId } from './contract-support.js';
 import { engineForTests } from './docker-harness.js';
@@ -29,7 +29,7 @@ if (docker) {
         made.push(buildId);
         const given: string[] = [];
         const offered: string[] = [];
-        const results = await Promise.all(
+        const results: BuildKey[] = await Promise.all(
           [0, 1, 2, 3].map((p) => {
             const entry: Claimable = { entryId: `e${round}x${p}`, key: `pool-${round.toString().padStart(2, '0')}${p}aaaaaaaaa` };
             return new BuildResources(docker, instanceId, true).key(
