@@ -33,12 +33,28 @@ export class Demuxer {
   }
 }
 
+/** What a caller of `pipeAttached` may do between the attach stream and the queue. */
+export interface PipeHooks {
+  /** Takes the stderr payloads instead of the queue (a filter that pushes on what it keeps). */
+  stderr?(data: Buffer): void;
+  /** Runs once the attach stream ends, closes or fails, before the queue ends. */
+  ended?(): void;
+}
+
 /** Feeds a container's attach stream into `queue`, demultiplexed; the attach stream ends by itself once the container has exited, and the output ends with it. */
-export function pipeAttached(attached: NodeJS.ReadableStream, queue: OutputQueue): void {
-  const demuxer = new Demuxer((stream, data) => queue.push(stream, data));
+export function pipeAttached(attached: NodeJS.ReadableStream, queue: OutputQueue, hooks: PipeHooks = {}): void {
+  const { stderr } = hooks;
+  const demuxer = new Demuxer((stream, data) => (stream === 'stderr' && stderr ? stderr(data) : queue.push(stream, data)));
   queue.addSource(attached);
   attached.on('data', (chunk: Buffer) => demuxer.write(chunk));
-  attached.once('end', () => queue.end());
-  attached.once('close', () => queue.end());
-  attached.once('error', (err) => queue.fail(err));
+  const end = (): void => {
+    hooks.ended?.();
+    queue.end();
+  };
+  attached.once('end', end);
+  attached.once('close', end);
+  attached.once('error', (err) => {
+    hooks.ended?.();
+    queue.fail(err);
+  });
 }

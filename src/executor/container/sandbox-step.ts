@@ -4,7 +4,7 @@ import { InfraError } from '../../errors.js';
 import type { OutputChunk, StepHandle, StepOutcome } from '../executor.js';
 import { OutputQueue } from '../output-queue.js';
 import { StepLifecycle } from '../step-lifecycle.js';
-import { Demuxer } from './demuxer.js';
+import { Demuxer, pipeAttached } from './demuxer.js';
 import { stepUser } from './isolation.js';
 import type { Sandbox } from './sandbox-pool.js';
 import { cleanStepScript, parseOomKills, parseStepReport, signalStepScript, stepWithCleaningScript, type StepReport } from './sandbox-script.js';
@@ -91,16 +91,14 @@ export class SandboxStep implements StepHandle {
       stream.once('error', () => resolve());
     });
     const queue = this.#queue;
-    this.#reports = new StepReportFilter(marker, (data) => queue.push('stderr', data));
-    const demuxer = new Demuxer((which, data) => (which === 'stderr' ? this.#reports.write(data) : queue.push(which, data)));
-    queue.addSource(stream);
-    stream.on('data', (chunk: Buffer) => demuxer.write(chunk));
-    stream.once('end', () => this.#endOutput());
-    stream.once('close', () => this.#endOutput());
-    stream.once('error', (err) => {
-      this.#outputEnded = true;
-      this.#reports.end();
-      queue.fail(err);
+    const reports = new StepReportFilter(marker, (data) => queue.push('stderr', data));
+    this.#reports = reports;
+    pipeAttached(stream, queue, {
+      stderr: (data) => reports.write(data),
+      ended: () => {
+        this.#outputEnded = true;
+        reports.end();
+      },
     });
     this.#life = new StepLifecycle((graceMs) => this.#terminate(graceMs));
     this.#life.armTimeout(opts.timeoutSec * 1000, opts.timeoutGraceMs);

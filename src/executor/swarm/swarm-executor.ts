@@ -340,9 +340,10 @@ export class SwarmExecutor implements Executor {
    */
   async #createSandbox(spec: StepSpec, imageId: string, key: string, secretsMib: number): Promise<Sandbox> {
     const { docker, instanceId } = this.#opts;
+    const policy = this.#policyOf(spec.network);
     const [where, networkId] = await Promise.all([
       this.#images ? this.#multiNode(spec, imageId) : this.#oneNode(spec, imageId, ''),
-      this.#networks.ensure(spec.buildId, this.#policyOf(spec.network)),
+      this.#networks.ensure(spec.buildId, policy),
     ]);
     if (where.filling) await where.filling;
     const name = stepResourceName({ ...spec, step: 'sandbox' });
@@ -357,8 +358,8 @@ export class SwarmExecutor implements Executor {
         labels: { ...stepLabels({ ...spec, step: sandboxStepName }, instanceId), [labelKeys.sandbox]: 'stage' },
         constraints: where.constraints,
         stopGraceMs: 1000,
-        dns: this.#policyOf(spec.network).dns,
-        dnsOptions: stepDnsOptions(this.#policyOf(spec.network)),
+        dns: policy.dns,
+        dnsOptions: stepDnsOptions(policy),
       },
       secretsMib,
     );
